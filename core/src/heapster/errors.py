@@ -1,0 +1,46 @@
+"""Error types: user mistakes, runtime failures, and export outcomes that sinks report."""
+
+from __future__ import annotations
+
+
+class HeapsterError(Exception):
+    """Base class of every error heapster raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(HeapsterError):
+    """A user mistake in a flag or URI: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+
+class RuntimeFailure(HeapsterError):
+    """A failure at run time (missing credentials, unreachable API): one line, exit status 1."""
+
+    exit_code = 1
+
+
+class PluginError(HeapsterError):
+    """A plugin could not be loaded or registered something twice."""
+
+    exit_code = 1
+
+
+class ExportError(HeapsterError):
+    """Raised by a sink's ``export``; the subclass tells the sink queue what to do."""
+
+
+class RetryableError(ExportError):
+    """The export may succeed later (server down, 429, 5xx): the batch is kept and retried."""
+
+
+class PermanentError(ExportError):
+    """The export can never succeed (4xx, schema conflict): the batch is dropped and counted.
+
+    ``dropped`` is how many items (points, documents) were lost, for self-metrics.
+    """
+
+    def __init__(self, message: str, dropped: int = 1) -> None:
+        super().__init__(message)
+        self.dropped = dropped

@@ -1,0 +1,119 @@
+"""The whole plugin API of heapster on one page.
+
+Plugins are modules named by entry points of group ``heapster``. Each implements some of the
+registration hooks below with ``@heapster.hookimpl`` and, when called, registers factories by
+the key users type on the command line (``--sink=influxdb:...`` -> key ``influxdb``).
+
+Hooks run once, at start-up, in no particular order. They must be cheap: import heavy client
+libraries inside the factories, not at module level. After loading, unknown hook names fail
+(``check_pending``), so a misspelled hook is an error at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import pluggy
+
+from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.uri import Option, PluginConfig
+
+PROJECT = "heapster"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+MetricSourceFactory = Callable[[PluginConfig, PluginContext], MetricSource]
+MetricSinkFactory = Callable[[PluginConfig, PluginContext], MetricSink]
+EventSourceFactory = Callable[[PluginConfig, PluginContext], EventSource]
+EventSinkFactory = Callable[[PluginConfig, PluginContext], EventSink]
+ProcessorFactory = Callable[[PluginContext], "Processor | None"]
+
+
+class RegisterMetricSource(Protocol):
+    """The ``register`` callback of :func:`register_metric_sources`."""
+
+    def __call__(self, key: str, factory: MetricSourceFactory, *, options: Sequence[Option] = (),
+                 description: str = "") -> None: ...
+
+
+class RegisterMetricSink(Protocol):
+    """The ``register`` callback of :func:`register_metric_sinks`."""
+
+    def __call__(self, key: str, factory: MetricSinkFactory, *, options: Sequence[Option] = (),
+                 description: str = "") -> None: ...
+
+
+class RegisterEventSource(Protocol):
+    """The ``register`` callback of :func:`register_event_sources`."""
+
+    def __call__(self, key: str, factory: EventSourceFactory, *, options: Sequence[Option] = (),
+                 description: str = "") -> None: ...
+
+
+class RegisterEventSink(Protocol):
+    """The ``register`` callback of :func:`register_event_sinks`."""
+
+    def __call__(self, key: str, factory: EventSinkFactory, *, options: Sequence[Option] = (),
+                 description: str = "") -> None: ...
+
+
+class RegisterProcessor(Protocol):
+    """The ``register`` callback of :func:`register_processors`."""
+
+    def __call__(self, key: str, factory: ProcessorFactory, *, order: int, description: str = "") -> None: ...
+
+
+# --- metrics pipeline -------------------------------------------------------------------------
+
+@hookspec
+def register_metric_sources(register: RegisterMetricSource) -> None:
+    """Register metric source factories.
+
+    Called once at start-up. Call ``register(key, factory, options=[Option(...)])`` for each
+    source key this plugin provides (e.g. ``kubernetes``). ``factory(config, context)`` is
+    called only when ``--source=<key>:...`` names it and returns a :class:`MetricSource`.
+    ``options`` declares the URI options; undeclared options are rejected with exit 2.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_metric_sinks(register: RegisterMetricSink) -> None:
+    """Register metric sink factories.
+
+    Called once at start-up. Call ``register(key, factory, options=[...])`` for each sink key
+    (e.g. ``influxdb``); ``factory(config, context)`` returns a :class:`MetricSink` and is
+    called only when ``--sink=<key>:...`` names it. Returns nothing.
+    """
+
+
+@hookspec
+def register_processors(register: RegisterProcessor) -> None:
+    """Register batch processors.
+
+    Called once at start-up. Call ``register(name, factory, order=N)``; processors run in
+    ascending ``order`` (Heapster's chain uses 100, 200, ... 800, so a plugin can slot in
+    between). ``factory(context)`` returns a :class:`Processor`, or ``None`` when it does not
+    apply (e.g. an enricher without cluster state). Returns nothing.
+    """
+
+
+# --- eventer --------------------------------------------------------------------------------------
+
+@hookspec
+def register_event_sources(register: RegisterEventSource) -> None:
+    """Register event source factories for the eventer.
+
+    Called once at start-up; ``factory(config, context)`` returns an :class:`EventSource`.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_event_sinks(register: RegisterEventSink) -> None:
+    """Register event sink factories for the eventer.
+
+    Called once at start-up; ``factory(config, context)`` returns an :class:`EventSink`.
+    Returns nothing.
+    """

@@ -1,0 +1,169 @@
+"""The objects the scheduler drives: sources, scrape units, processors, sinks, and their context.
+
+Pluggy only finds the factories; everything on the hot path is a plain ``async`` method here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from heapster.model import DataBatch, EventBatch, MetricSet
+
+
+class Clock(Protocol):
+    """Wall-clock time and sleeping; tests swap in ``heapster.testing.FakeClock``."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@runtime_checkable
+class ClusterState(Protocol):
+    """Read access to the cluster's nodes, pods and namespaces, kept current by list+watch.
+
+    Objects are the API server's JSON decoded to dicts. Provided by the Kubernetes source
+    and shared with the enrichers and the metrics API.
+    """
+
+    def get_node(self, name: str) -> dict[str, Any] | None: ...
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def get_namespace(self, name: str) -> dict[str, Any] | None: ...
+
+    def list_nodes(self) -> Sequence[dict[str, Any]]: ...
+
+    def list_pods(self, namespace: str | None = None) -> Sequence[dict[str, Any]]: ...
+
+
+@dataclass
+class PluginContext:
+    """What factories get besides their URI: the daemon's settings, clock and cluster state.
+
+    ``settings`` holds the parsed command-line flags by their canonical names
+    (``metric_resolution``, ``label_separator``, ...). ``cluster`` is set once a source
+    that knows the cluster (the Kubernetes source) has been built.
+    """
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    cluster: ClusterState | None = None
+
+
+class ScrapeUnit(ABC):
+    """One thing to scrape in a window, normally one node's kubelet."""
+
+    name: str = "unit"
+    """Shown in logs and self-metrics, e.g. ``kubelet_summary:10.0.0.1:10250``."""
+
+    node: str = ""
+    """The node this unit reads, for per-node self-metrics ("" when not node-bound)."""
+
+    @abstractmethod
+    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+        """Return the metric sets of the window ``[start, end)`` keyed as HEAPSTER.md §3.1."""
+
+
+class MetricSource(ABC):
+    """A metrics source: lists the scrape units of each window."""
+
+    name: str = "source"
+
+    async def start(self) -> None:
+        """Connect and warm caches; called once before the first window."""
+
+    @abstractmethod
+    async def scrape_units(self) -> Sequence[ScrapeUnit]:
+        """The units to scrape in the coming window, one per node."""
+
+    @property
+    def cluster(self) -> ClusterState | None:
+        """The cluster state this source keeps, if any, for enrichers and the metrics API."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections; called once at shutdown."""
+
+
+class Processor(ABC):
+    """A step of the processing chain, run on every batch in order."""
+
+    name: str = "processor"
+
+    @abstractmethod
+    async def process(self, batch: DataBatch) -> DataBatch:
+        """Return the processed batch (usually the same object, changed in place)."""
+
+
+class MetricSink(ABC):
+    """A destination for metric batches.
+
+    ``export`` raises :class:`heapster.errors.RetryableError` for a failure worth retrying
+    and :class:`heapster.errors.PermanentError` for one that is not; the core's sink queue
+    does the retrying, backoff and dropping.
+    """
+
+    name: str = "sink"
+
+    async def start(self) -> None:
+        """Connect (may raise RetryableError: the queue retries it before the first export)."""
+
+    @abstractmethod
+    async def export(self, batch: DataBatch) -> None:
+        """Write one batch."""
+
+    async def close(self) -> None:
+        """Flush and release connections; called once after the last export."""
+
+
+class EventSource(ABC):
+    """A source of Kubernetes events for the eventer."""
+
+    name: str = "event source"
+
+    async def start(self) -> None:
+        """Begin listing and watching."""
+
+    @abstractmethod
+    async def get_new_events(self) -> EventBatch:
+        """Drain the events received since the last call into one batch."""
+
+    async def close(self) -> None:
+        """Stop watching."""
+
+
+class EventSink(ABC):
+    """A destination for event batches; errors as for :class:`MetricSink`."""
+
+    name: str = "event sink"
+
+    async def start(self) -> None:
+        """Connect."""
+
+    @abstractmethod
+    async def export_events(self, batch: EventBatch) -> None:
+        """Write one batch of events."""
+
+    async def close(self) -> None:
+        """Flush and release connections."""

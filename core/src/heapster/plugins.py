@@ -1,0 +1,240 @@
+"""Finding, loading and registering plugins from entry points of group ``heapster``.
+
+Built-in plugins load through the same entry points as third-party ones. A plugin that fails
+to import is logged and skipped unless strict mode is on (``--strict-plugins`` or
+``HEAPSTER_STRICT_PLUGINS=1``). ``HEAPSTER_PLUGINS`` (allow list) and ``HEAPSTER_DISABLE_PLUGINS``
+(block list) take comma-separated entry-point or distribution names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, cast
+
+import pluggy
+import structlog
+
+from heapster import hookspecs
+from heapster.errors import PluginError, UsageError
+from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options
+
+log = structlog.get_logger("heapster.plugins")
+
+ENTRY_POINT_GROUP = "heapster"
+
+METRIC_SOURCE = "source"
+METRIC_SINK = "sink"
+EVENT_SOURCE = "event source"
+EVENT_SINK = "event sink"
+PROCESSOR = "processor"
+
+_HOOKS = {
+    METRIC_SOURCE: "register_metric_sources",
+    METRIC_SINK: "register_metric_sinks",
+    EVENT_SOURCE: "register_event_sources",
+    EVENT_SINK: "register_event_sinks",
+    PROCESSOR: "register_processors",
+}
+
+KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
+    (METRIC_SOURCE, "kubernetes"): "heapster-source-kubernetes",
+    (METRIC_SOURCE, "kubernetes.summary_api"): "heapster-source-kubernetes",
+    (EVENT_SOURCE, "kubernetes"): "heapster-source-kubernetes",
+    (METRIC_SINK, "influxdb"): "heapster-sink-influxdb",
+    (EVENT_SINK, "influxdb"): "heapster-sink-influxdb",
+    (METRIC_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
+    (EVENT_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
+}
+"""Which of our distributions provides a key, for the hint in the "unknown key" error."""
+
+
+@dataclass(slots=True)
+class PluginInfo:
+    """One loaded plugin module and the distribution it came from."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    keys: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One key a plugin registered: its factory, declared options and provenance."""
+
+    kind: str
+    key: str
+    factory: Callable[..., Any]
+    plugin: PluginInfo
+    options: tuple[Option, ...] = ()
+    description: str = ""
+    order: int = 0
+
+    @property
+    def secret_options(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.options if o.secret)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    distribution: str
+    error: str
+
+
+def _env_list(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+class Plugins:
+    """The loaded plugins and their registrations, with builders for each kind."""
+
+    def __init__(self, plugins: Sequence[PluginInfo], registrations: Iterable[Registration],
+                 failures: Sequence[PluginFailure] = ()) -> None:
+        self.plugins = list(plugins)
+        self.failures = list(failures)
+        self._by_kind: dict[str, dict[str, Registration]] = {kind: {} for kind in _HOOKS}
+        for reg in registrations:
+            self._by_kind[reg.kind][reg.key] = reg
+
+    def keys(self, kind: str) -> list[str]:
+        """Registered keys of one kind, sorted."""
+        return sorted(self._by_kind[kind])
+
+    def get(self, kind: str, key: str) -> Registration:
+        """The registration of ``key``; :class:`UsageError` listing the installed keys if missing."""
+        found = self._by_kind[kind].get(key)
+        if found is not None:
+            return found
+        installed = ", ".join(self.keys(kind)) or "none"
+        msg = f"no {kind} {key!r}; installed: {installed}"
+        provider = KNOWN_PROVIDERS.get((kind, key))
+        if provider:
+            msg += f"; pip install {provider}"
+        raise UsageError(msg)
+
+    def configure(self, kind: str, spec: str | SpecURI) -> tuple[Registration, PluginConfig]:
+        """Parse a flag value, find its plugin and type its options (UsageError on any mistake)."""
+        uri = parse_uri(spec) if isinstance(spec, str) else spec
+        reg = self.get(kind, uri.key)
+        return reg, resolve_options(uri, reg.options, f"{kind} {uri.key!r}")
+
+    def build_metric_source(self, spec: str, context: PluginContext) -> MetricSource:
+        reg, config = self.configure(METRIC_SOURCE, spec)
+        return cast(MetricSource, reg.factory(config, context))
+
+    def build_metric_sink(self, spec: str, context: PluginContext) -> MetricSink:
+        reg, config = self.configure(METRIC_SINK, spec)
+        return cast(MetricSink, reg.factory(config, context))
+
+    def build_event_source(self, spec: str, context: PluginContext) -> EventSource:
+        reg, config = self.configure(EVENT_SOURCE, spec)
+        return cast(EventSource, reg.factory(config, context))
+
+    def build_event_sink(self, spec: str, context: PluginContext) -> EventSink:
+        reg, config = self.configure(EVENT_SINK, spec)
+        return cast(EventSink, reg.factory(config, context))
+
+    def build_processors(self, context: PluginContext) -> list[Processor]:
+        """Every registered processor that applies, in ascending ``order``."""
+        regs = sorted(self._by_kind[PROCESSOR].values(), key=lambda r: (r.order, r.key))
+        built = (reg.factory(context) for reg in regs)
+        return [p for p in built if p is not None]
+
+
+def _distribution_of(ep: EntryPoint) -> tuple[str, str]:
+    dist = ep.dist
+    if dist is None:
+        return ("unknown", "unknown")
+    return (dist.metadata["Name"] or dist.name, dist.version)
+
+
+def load_plugins(*, strict: bool | None = None, eps: Iterable[EntryPoint] | None = None) -> Plugins:
+    """Load every ``heapster`` entry point, call the registration hooks, and return the result.
+
+    Raises :class:`PluginError` for a key registered twice (naming both distributions) and,
+    in strict mode, for a plugin that fails to load.
+    """
+    if strict is None:
+        strict = os.environ.get("HEAPSTER_STRICT_PLUGINS", "") not in ("", "0", "false")
+    allow = _env_list("HEAPSTER_PLUGINS")
+    block = _env_list("HEAPSTER_DISABLE_PLUGINS") or set()
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+    failures: list[PluginFailure] = []
+    candidates = list(entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps)
+    for ep in sorted(candidates, key=lambda e: e.name):
+        dist_name, dist_version = _distribution_of(ep)
+        names = {ep.name, dist_name}
+        if (allow is not None and not names & allow) or names & block:
+            log.debug("plugin.skipped", plugin=ep.name, reason="disabled by environment")
+            continue
+        if pm.has_plugin(ep.name):
+            msg = f"plugin name {ep.name!r} is used by two entry points (one from {dist_name})"
+            raise PluginError(msg)
+        try:
+            module = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken third-party plugin must not take the daemon down
+            if strict:
+                msg = f"plugin {ep.name!r} from {dist_name} failed to load: {exc}"
+                raise PluginError(msg) from exc
+            log.warning("plugin.load.failed", plugin=ep.name, distribution=dist_name, error=str(exc))
+            failures.append(PluginFailure(ep.name, dist_name, str(exc)))
+            continue
+        infos.append(PluginInfo(ep.name, ep.value, dist_name, dist_version))
+    pm.check_pending()
+
+    registrations: dict[tuple[str, str], Registration] = {}
+    for info in infos:
+        plugin = pm.get_plugin(info.name)
+        try:
+            _collect(pm, plugin, info, registrations)
+        except PluginError:
+            raise
+        except Exception as exc:
+            if strict:
+                msg = f"plugin {info.name!r} from {info.distribution} failed to register: {exc}"
+                raise PluginError(msg) from exc
+            log.warning("plugin.register.failed", plugin=info.name, error=str(exc))
+            failures.append(PluginFailure(info.name, info.distribution, str(exc)))
+    loaded = [i for i in infos if i.name not in {f.name for f in failures}]
+    kept = [r for r in registrations.values() if r.plugin in loaded]
+    return Plugins(loaded, kept, failures)
+
+
+def _collect(pm: pluggy.PluginManager, plugin: object, info: PluginInfo,
+             registrations: dict[tuple[str, str], Registration]) -> None:
+    """Call this plugin's registration hooks and record what it registers."""
+    for kind, hook_name in _HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+
+            def register(key: str, factory: Callable[..., Any], *, options: Sequence[Option] = (),
+                         description: str = "", order: int = 0, _kind: str = kind) -> None:
+                previous = registrations.get((_kind, key))
+                if previous is not None:
+                    msg = (
+                        f"{_kind} key {key!r} is registered twice: by {previous.plugin.distribution} "
+                        f"{previous.plugin.version} and by {info.distribution} {info.version}"
+                    )
+                    raise PluginError(msg)
+                registrations[(_kind, key)] = Registration(
+                    _kind, key, factory, info, tuple(options), description, order
+                )
+                info.keys.setdefault(_kind, []).append(key)
+
+            impl.function(register=register)

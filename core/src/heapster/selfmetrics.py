@@ -1,0 +1,61 @@
+"""Heapster's own Prometheus metrics (HEAPSTER.md §11) plus queue, retry and failure counters.
+
+All live in one registry, :data:`REGISTRY`, served at ``/metrics``. Label values never carry
+secrets.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
+from prometheus_client import gc_collector, platform_collector, process_collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+process_collector.ProcessCollector(registry=REGISTRY)
+platform_collector.PlatformCollector(registry=REGISTRY)
+gc_collector.GCCollector(registry=REGISTRY)
+
+# --- scraping (metrics/sources/manager.go, kubelet sources) -------------------------------
+scraper_last_time = Gauge(
+    "heapster_scraper_last_time_seconds", "Last time Heapster performed a scrape since unix epoch in seconds.",
+    ["source"], registry=REGISTRY)
+scraper_duration = Summary(
+    "heapster_scraper_duration_milliseconds", "Time spent scraping sources in milliseconds.",
+    ["source"], registry=REGISTRY)
+kubelet_summary_request_duration = Summary(
+    "heapster_kubelet_summary_request_duration_milliseconds",
+    "The Kubelet summary request latencies in milliseconds.", ["node"], registry=REGISTRY)
+scrape_failures = Counter(
+    "heapster_scrape_failures_total", "Failed scrapes of a node, by reason.", ["node", "reason"],
+    registry=REGISTRY)
+scrape_units = Gauge(
+    "heapster_scrape_units", "Scrape units (nodes) in the last window.", registry=REGISTRY)
+
+# --- processing ------------------------------------------------------------------------------
+processor_duration = Summary(
+    "heapster_processor_duration_milliseconds", "The Heapster processor latencies in milliseconds.",
+    ["processor"], registry=REGISTRY)
+housekeeps_skipped = Counter(
+    "heapster_housekeeps_skipped_total", "Windows skipped because earlier ones were still running.",
+    registry=REGISTRY)
+
+# --- exporting -------------------------------------------------------------------------------
+exporter_last_time = Gauge(
+    "heapster_exporter_last_time_seconds", "Last time Heapster exported metrics since unix epoch in seconds.",
+    ["exporter"], registry=REGISTRY)
+exporter_duration = Summary(
+    "heapster_exporter_duration_milliseconds", "Time spent exporting data to sink in milliseconds.",
+    ["exporter"], registry=REGISTRY)
+sink_queue_depth = Gauge(
+    "heapster_sink_queue_depth", "Batches waiting in a sink's queue.", ["sink"], registry=REGISTRY)
+sink_retries = Counter(
+    "heapster_sink_retries_total", "Export attempts retried after a retryable error.", ["sink"],
+    registry=REGISTRY)
+sink_dropped_batches = Counter(
+    "heapster_sink_dropped_batches_total", "Batches a sink lost, by reason (overflow, permanent, shutdown).",
+    ["sink", "reason"], registry=REGISTRY)
+sink_dropped_items = Counter(
+    "heapster_sink_dropped_items_total",
+    "Points or documents a sink reported as permanently rejected.", ["sink"], registry=REGISTRY)
+sink_exported_batches = Counter(
+    "heapster_sink_exported_batches_total", "Batches a sink exported successfully.", ["sink"],
+    registry=REGISTRY)

@@ -1,0 +1,1 @@
+"""Sinks built into heapster-core."""

@@ -1,0 +1,1 @@
+"""Test helpers for heapster and its plugin authors."""

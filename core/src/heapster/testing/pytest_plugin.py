@@ -1,0 +1,1 @@
+"""pytest plugin of heapster.testing (fixtures for plugin authors)."""

@@ -1,0 +1,55 @@
+"""Timestamp helpers: RFC 3339 as Go's JSON renders it, and Go's ``time.Time.String``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def utc_from_epoch(seconds: float) -> datetime:
+    """An aware UTC datetime from epoch seconds."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def rfc3339(ts: datetime | None) -> str:
+    """Go's ``time.Time`` JSON: RFC 3339, fractional seconds only when non-zero, ``Z`` for UTC."""
+    if ts is None:
+        return ZERO_TIME
+    ts = ts.astimezone(UTC)
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    if ts.microsecond:
+        text += f".{ts.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def go_string(ts: datetime | None) -> str:
+    """Go's ``time.Time.String()`` for a UTC time, e.g. ``2018-03-02 10:00:00 +0000 UTC``."""
+    if ts is None:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    ts = ts.astimezone(UTC)
+    text = ts.strftime("%Y-%m-%d %H:%M:%S")
+    if ts.microsecond:
+        text += f".{ts.microsecond:06d}".rstrip("0")
+    return text + " +0000 UTC"
+
+
+def unix_nano(ts: datetime | None) -> int:
+    """Nanoseconds since the epoch (Go's ``UnixNano``; the zero time maps to Go's value)."""
+    if ts is None:
+        return -6795364578871345152
+    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp with up to nanosecond precision into an aware datetime."""
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    head, dot, frac = text.partition(".")
+    if dot:
+        digits = len(frac) - len(frac.lstrip("0123456789"))
+        text = f"{head}.{frac[:digits][:6].ljust(6, '0')}{frac[digits:]}"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,167 @@
+"""Parsing of Heapster's ``KEY[:URL[?opts]]`` source and sink URIs, with typed, declared options."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from heapster.durations import parse_bool, parse_duration
+from heapster.errors import UsageError
+
+_ENV = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Go's ``os.ExpandEnv``: ``$VAR`` and ``${VAR}`` become the variable's value, or "" if unset."""
+    env = os.environ if environ is None else environ
+    return _ENV.sub(lambda m: env.get(m.group(1) or m.group(2) or "", ""), text)
+
+
+OptionParser = Callable[[str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One declared URI option of a plugin: its type, default, and whether it is secret.
+
+    ``kind`` is one of ``str``, ``bool`` (Go ParseBool), ``int``, ``float``, ``duration``
+    (Go duration, in seconds) or ``list`` (every repeated value, e.g. ``nodes=a&nodes=b``).
+    """
+
+    name: str
+    kind: str = "str"
+    default: Any = None
+    help: str = ""
+    secret: bool = False
+
+    def convert(self, raw: str) -> Any:
+        """Turn one raw value into the option's type; ``ValueError`` on a bad value."""
+        if self.kind == "str" or self.kind == "list":
+            return raw
+        if self.kind == "bool":
+            return parse_bool(raw)
+        if self.kind == "int":
+            return int(raw, 10)
+        if self.kind == "float":
+            return float(raw)
+        if self.kind == "duration":
+            return parse_duration(raw)
+        msg = f"unknown option kind {self.kind!r}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecURI:
+    """A parsed ``--source`` / ``--sink`` value before its options are checked.
+
+    ``raw`` is the flag value exactly as given (``--historical_source`` compares against it).
+    """
+
+    raw: str
+    key: str
+    url: SplitResult
+    query: tuple[tuple[str, str], ...]
+
+    @property
+    def has_host(self) -> bool:
+        return bool(self.url.scheme and self.url.netloc)
+
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.query if k == name]
+
+    def masked(self, secrets: Iterable[str] = ()) -> str:
+        """The URI with its password and secret options replaced by ``xxxxx``, for logs."""
+        return mask_uri(self.raw, secrets)
+
+
+def parse_uri(raw: str, environ: Mapping[str, str] | None = None) -> SpecURI:
+    """Split ``KEY[:URL[?opts]]`` on the first ``:`` and parse the env-expanded rest as a URL."""
+    key, sep, rest = raw.partition(":")
+    key = key.strip()
+    if not key:
+        msg = f"missing key in {mask_uri(raw)!r}; expected KEY[:URL[?options]]"
+        raise UsageError(msg)
+    rest = expand_env(rest, environ) if sep else ""
+    if rest in ("''", '""'):
+        rest = ""
+    try:
+        url = urlsplit(rest)
+        _ = url.port  # validates the port
+    except ValueError as exc:
+        msg = f"bad URL in {mask_uri(raw)!r}: {exc}"
+        raise UsageError(msg) from None
+    query = tuple(parse_qsl(url.query, keep_blank_values=True))
+    return SpecURI(raw=raw, key=key, url=url, query=query)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginConfig:
+    """What a plugin factory receives: the parsed URI and its options, typed and defaulted."""
+
+    uri: SpecURI
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.uri.key
+
+    @property
+    def url(self) -> SplitResult:
+        return self.uri.url
+
+    def __getitem__(self, name: str) -> Any:
+        return self.options[name]
+
+
+def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
+    """Check the URI's options against the plugin's declared ones and type them.
+
+    ``what`` names the plugin in errors, e.g. ``"sink 'influxdb'"``. An unknown option or a
+    value of the wrong type raises :class:`UsageError` naming the option and the valid ones.
+    """
+    declared = {opt.name: opt for opt in options}
+    seen: dict[str, list[str]] = {}
+    for name, value in uri.query:
+        seen.setdefault(name, []).append(value)
+    unknown = sorted(set(seen) - set(declared))
+    if unknown:
+        valid = ", ".join(sorted(declared)) or "none"
+        msg = f"unknown option {unknown[0]!r} for {what}; valid options: {valid}"
+        raise UsageError(msg)
+    typed: dict[str, Any] = {}
+    for name, opt in declared.items():
+        raw_values = seen.get(name)
+        if raw_values is None:
+            typed[name] = list(opt.default or []) if opt.kind == "list" else opt.default
+            continue
+        try:
+            if opt.kind == "list":
+                typed[name] = [opt.convert(v) for v in raw_values]
+            else:
+                typed[name] = opt.convert(raw_values[0])  # Go's url.Values.Get: first wins
+        except ValueError as exc:
+            shown = "xxxxx" if opt.secret else raw_values[0]
+            msg = f"bad value {shown!r} for option {name!r} of {what}: {exc}"
+            raise UsageError(msg) from None
+    return PluginConfig(uri=uri, options=typed)
+
+
+_SECRET_WORDS = ("pw", "password", "passwd", "secret", "token", "esUserSecret", "key", "apikey", "writekey")
+
+
+def mask_uri(raw: str, secrets: Iterable[str] = ()) -> str:
+    """Hide a URL password and the values of secret-looking query options."""
+    names = {s.lower() for s in (*_SECRET_WORDS, *secrets)}
+
+    def _query(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name.lower() in names or any(w in name.lower() for w in ("secret", "token", "password")):
+            return f"{match.group(1)}{name}=xxxxx"
+        return match.group(0)
+
+    masked = re.sub(r"(//[^/:@?#\s]*:)[^@/?#\s]*@", r"\1xxxxx@", raw)
+    return re.sub(r"([?&])([^=&#\s]+)=([^&#\s]*)", _query, masked)

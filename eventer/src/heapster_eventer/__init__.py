@@ -1,0 +1,1 @@
+"""heapster's eventer: ships Kubernetes events to the sinks, exactly once"""

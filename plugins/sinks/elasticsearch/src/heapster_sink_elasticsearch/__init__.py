@@ -1,0 +1,1 @@
+"""Elasticsearch and OpenSearch sink for heapster: metrics and events"""

@@ -1,0 +1,1 @@
+"""InfluxDB sink for heapster: metrics, events and the historical API"""

@@ -1,0 +1,1 @@
+"""Entry-point module of heapster-sink-influxdb (skeleton)."""
