@@ -167,3 +167,16 @@ class EventSink(ABC):
 
     async def close(self) -> None:
         """Flush and release connections."""
+
+
+@runtime_checkable
+class HistoricalSource(Protocol):
+    """A sink that can answer ``/api/v1/historical/...`` (HEAPSTER.md §6.5) from its own store.
+
+    The HTTP API mounts the returned aiohttp application under ``/api/v1/historical`` when
+    ``--historical_source`` names this sink's URI.
+    """
+
+    def historical_app(self) -> Any:
+        """An ``aiohttp.web.Application`` serving the historical routes."""
+        ...
