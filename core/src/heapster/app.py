@@ -1,0 +1,144 @@
+"""Assembling and running the heapster daemon from parsed settings."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from heapster.errors import RuntimeFailure, UsageError
+from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
+from heapster.model import DataBatch
+from heapster.plugins import Plugins, load_plugins
+from heapster.scheduler import Scheduler, SchedulerSettings
+from heapster.sinkqueue import SinkQueue
+from heapster.uri import mask_uri
+
+log = structlog.get_logger("heapster.app")
+
+
+def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
+    """Pipeline timing from flags: the scrape deadline never exceeds the window."""
+    resolution = float(settings["metric_resolution"])
+    deadline = min(20.0, resolution)
+    return SchedulerSettings(
+        resolution=resolution,
+        scrape_deadline=deadline,
+        node_timeout=min(float(settings["kubelet_timeout"]), deadline),
+    )
+
+
+@dataclass
+class Daemon:
+    """The assembled pipeline: source, processors, sink queues, scheduler and the optional HTTP API."""
+
+    settings: dict[str, Any]
+    source: MetricSource
+    processors: list[Processor]
+    sinks: list[MetricSink]
+    queues: list[SinkQueue[DataBatch]]
+    scheduler: Scheduler
+    store: Any = None
+    historical: Any = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop``), then flush the sinks within the shutdown timeout."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop.set)
+            except (NotImplementedError, RuntimeError):  # not in the main thread
+                pass
+        api_runner = await self._start_api()
+        log.info("heapster.running", resolution=self.settings["metric_resolution"],
+                 first_batch_in=round(self._first_batch_in(), 1))
+        try:
+            await self.scheduler.run(self.stop)
+        finally:
+            log.info("heapster.stopping", flush_timeout=self.settings["shutdown_timeout"])
+            await asyncio.gather(*(q.close(self.settings["shutdown_timeout"]) for q in self.queues))
+            await self.source.close()
+            if api_runner is not None:
+                await api_runner.cleanup()
+            log.info("heapster.stopped")
+
+    def _first_batch_in(self) -> float:
+        s = self.scheduler
+        now = s.clock.now()
+        _, end = s.next_window(now)
+        return end + s.settings.scrape_offset - now
+
+    async def _start_api(self) -> Any:
+        if self.store is None and not self.settings.get("serve_api_without_store"):
+            return None
+        from heapster.api import create_api_app, start_api_server
+
+        app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical)
+        runner = await start_api_server(app, self.settings)
+        scheme = "https" if self.settings["tls_cert"] else "http"
+        host = self.settings["listen_ip"] or "0.0.0.0"
+        log.info("api.listening", url=f"{scheme}://{host}:{self.settings['heapster_port']}")
+        return runner
+
+
+async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
+                       clock: Clock | None = None) -> Daemon:
+    """Build every part named by the flags; usage mistakes raise UsageError before anything starts."""
+    plugins = plugins or load_plugins(strict=bool(settings.get("strict_plugins")))
+    context = PluginContext(settings=settings, clock=clock or SystemClock())
+    source_spec = settings["source"][0]
+    source = plugins.build_metric_source(source_spec, context)
+    # Configure every sink before connecting anything, so a bad URI fails fast with exit 2.
+    sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
+    log.info("source.starting", source=mask_uri(source_spec))
+    await source.start()
+    context.cluster = source.cluster
+    sinks: list[MetricSink] = []
+    historical: Any = None
+    for spec, reg, config in sink_configs:
+        try:
+            sink = reg.factory(config, context)
+        except UsageError:
+            raise
+        except Exception as exc:
+            log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
+            continue
+        sinks.append(sink)
+        if settings.get("historical_source") == spec:
+            historical = sink
+        log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
+    if settings["sink"] and not sinks:
+        msg = "no available sink to use: every --sink failed to start"
+        raise RuntimeFailure(msg)
+    if settings.get("historical_source") and not hasattr(historical, "historical_app"):
+        msg = "failed to use a sink as a historical metrics source: only influxdb supports it"
+        raise UsageError(msg)
+    store = None
+    if not settings.get("disable_metric_sink"):
+        store = _create_store(settings)
+        if store is not None:
+            sinks.append(store)
+    processors = plugins.build_processors(context)
+    log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
+    queues = [
+        SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close,
+                  capacity=settings["sink_queue_size"], export_timeout=settings["sink_export_data_timeout"],
+                  clock=context.clock)
+        for sink in sinks
+    ]
+    scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
+    return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+
+
+def _create_store(settings: dict[str, Any]) -> MetricSink | None:
+    """The in-memory metric store behind the Model and metrics APIs (None if not installed)."""
+    try:
+        from heapster.store import create_metric_store
+    except ImportError:
+        return None
+    store: MetricSink = create_metric_store(settings)
+    return store

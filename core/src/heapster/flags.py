@@ -1,0 +1,185 @@
+"""Command-line flags: Heapster's names and defaults, ``_`` and ``-`` interchangeable, Go-style values."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from heapster.durations import parse_bool, parse_duration
+from heapster.errors import UsageError
+
+
+class FlagParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise :class:`UsageError` (one line, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            bad = message.split(":", 1)[1].split()[0].split("=", 1)[0]
+            known = sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
+            near = difflib.get_close_matches(bad, known, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            msg = f"unknown flag {bad}{hint}; see {self.prog} --help"
+            raise UsageError(msg)
+        raise UsageError(message)
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """Canonical flag names: ``--metric_resolution`` == ``--metric-resolution``, ``-source=x`` == ``--source=x``.
+
+    ``-v``/``-vv`` stay short flags; everything after ``--`` is left alone.
+    """
+    out: list[str] = []
+    passthrough = False
+    for arg in argv:
+        if passthrough or not arg.startswith("-") or arg in ("-", "--"):
+            passthrough = passthrough or arg == "--"
+            out.append(arg)
+            continue
+        name, eq, value = arg.lstrip("-").partition("=")
+        if not arg.startswith("--") and set(name) <= {"v"} and not eq:
+            out.append(arg)  # -v, -vv: verbosity count
+            continue
+        if not arg.startswith("--") and len(name) == 1 and name != "v":
+            out.append(arg)
+            continue
+        out.append(f"--{name.replace('_', '-')}{eq}{value}")
+    return out
+
+
+def go_bool(text: str) -> bool:
+    """argparse type for Go bool flags."""
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def go_duration(text: str) -> float:
+    """argparse type for Go duration flags (seconds)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class ExtendCSV(argparse.Action):
+    """A pflag string slice: repeatable, and each value may be a comma-separated list."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        items = list(getattr(namespace, self.dest) or [])
+        items.extend(v for v in str(values).split(",") if v)
+        setattr(namespace, self.dest, items)
+
+
+def add_bool(parser: argparse.ArgumentParser, name: str, help_text: str, default: bool = False) -> None:
+    """A Go bool flag: ``--x``, ``--x=true``, ``--x=false``."""
+    parser.add_argument(name, nargs="?", const=True, default=default, type=go_bool, metavar="BOOL",
+                        help=help_text)
+
+
+def add_logging_flags(parser: argparse.ArgumentParser) -> None:
+    """glog's flags (accepted for compatibility) and our own verbosity and format switches."""
+    parser.add_argument("-v", dest="verbose", action="count", default=0, help="more log detail (repeatable)")
+    parser.add_argument("--v", dest="glog_v", type=int, default=0, metavar="LEVEL",
+                        help="log level for V logs (glog compatible)")
+    parser.add_argument("--log-format", choices=("auto", "console", "json"), default="auto",
+                        help="log line format; auto is console on a terminal, JSON otherwise")
+    for name in ("--vmodule", "--log-dir", "--log-file", "--stderrthreshold", "--log-backtrace-at"):
+        parser.add_argument(name, default="", help=argparse.SUPPRESS)
+    for name in ("--logtostderr", "--alsologtostderr"):
+        add_bool(parser, name, argparse.SUPPRESS, default=True)
+
+
+def heapster_parser(prog: str = "heapster") -> FlagParser:
+    """Every flag of HEAPSTER.md §1.1 with Heapster's defaults, plus this implementation's own."""
+    p = FlagParser(prog=prog, allow_abbrev=False,
+                   description="Scrape every kubelet, process, keep recent history and ship metrics to sinks.",
+                   epilog=f"subcommands: {prog} plugins | {prog} top nodes|pods [-n NS] [--server URL]")
+    a = p.add_argument
+    a("--source", action="append", default=[], metavar="URI",
+      help="source to read metrics from, KEY[:URL[?opts]], e.g. kubernetes:https://kubernetes.default")
+    a("--sink", action="append", default=[], metavar="URI",
+      help="sink to export to (repeatable), e.g. influxdb:http://monitoring-influxdb:8086")
+    a("--metric-resolution", type=go_duration, default=60.0, metavar="DURATION",
+      help="scrape and export period (default 60s, at least 5s)")
+    add_bool(p, "--api-server", "also serve metrics.k8s.io (served on --heapster-port here)")
+    a("--heapster-port", type=int, default=8082, help="port of the HTTP API (default 8082)")
+    a("--listen-ip", default="", help="IP the HTTP API binds to (default all)")
+    a("--max-procs", type=int, default=0, help="accepted for compatibility; Python runs one process")
+    a("--tls-cert", default="", help="TLS certificate file of the HTTP API")
+    a("--tls-key", default="", help="TLS key file of the HTTP API")
+    a("--tls-client-ca", default="", help="CA file for client certificate authentication")
+    a("--allowed-users", action=ExtendCSV, default=[], help="comma-separated client certificate CNs allowed")
+    a("--historical-source", default="", help="the --sink URI to serve /api/v1/historical from (InfluxDB)")
+    a("--version", action="store_true", help="print version and exit")
+    a("--label-separator", default=",", help="separator of the joined 'labels' label (default ',')")
+    a("--ignore-label", action=ExtendCSV, default=[], help="label keys left out of the 'labels' label")
+    a("--store-label", action=ExtendCSV, default=[], help="labels stored as their own label: name or new=name")
+    add_bool(p, "--disable-export", "serve [] at /api/v1/metric-export")
+    a("--sink-export-data-timeout", type=go_duration, default=20.0, metavar="DURATION",
+      help="longest one export attempt to a sink may take (default 20s)")
+    add_bool(p, "--disable-metric-sink", "do not keep metrics in memory (disables the model and metrics APIs)")
+    # Flags of the generic API server Heapster embedded; accepted so existing command lines run.
+    for name, default in (("--bind-address", "0.0.0.0"), ("--secure-port", "443"),
+                          ("--cert-dir", "apiserver.local.config/certificates"), ("--tls-cert-file", ""),
+                          ("--tls-private-key-file", ""), ("--tls-ca-file", ""), ("--tls-sni-cert-key", ""),
+                          ("--authentication-kubeconfig", ""), ("--authentication-token-webhook-cache-ttl", "10s"),
+                          ("--client-ca-file", ""), ("--requestheader-username-headers", "x-remote-user"),
+                          ("--requestheader-group-headers", "x-remote-group"),
+                          ("--requestheader-extra-headers-prefix", "x-remote-extra-"),
+                          ("--requestheader-client-ca-file", ""), ("--requestheader-allowed-names", ""),
+                          ("--authorization-kubeconfig", ""), ("--authorization-webhook-cache-authorized-ttl", "10s"),
+                          ("--authorization-webhook-cache-unauthorized-ttl", "10s")):
+        a(name, default=default, help=argparse.SUPPRESS)
+    for name in ("--authentication-skip-lookup", "--profiling", "--contention-profiling", "--enable-swagger-ui"):
+        add_bool(p, name, argparse.SUPPRESS)
+    # This implementation's own flags.
+    a("--kubelet-timeout", type=go_duration, default=10.0, metavar="DURATION",
+      help="per-node scrape timeout (default 10s, at most the window)")
+    a("--sink-queue-size", type=int, default=15, help="batches buffered per sink during an outage (default 15)")
+    a("--shutdown-timeout", type=go_duration, default=60.0, metavar="DURATION",
+      help="time to flush sinks on SIGTERM/SIGINT (default 60s)")
+    a("--store-duration", type=go_duration, default=900.0, metavar="DURATION",
+      help="history kept in memory for the model API (default 15m)")
+    add_bool(p, "--strict-plugins", "fail when a plugin cannot be loaded (default: log and skip)")
+    add_logging_flags(p)
+    return p
+
+
+def validate_heapster(settings: dict[str, Any]) -> None:
+    """Cross-flag checks Heapster made at start; raises :class:`UsageError`."""
+    if len(settings["source"]) != 1:
+        msg = f"wrong number of sources specified: {len(settings['source'])}, expected exactly one --source"
+        raise UsageError(msg)
+    if settings["metric_resolution"] < 5:
+        msg = "metric resolution should not be less than 5 seconds (--metric_resolution)"
+        raise UsageError(msg)
+    if bool(settings["tls_cert"]) != bool(settings["tls_key"]):
+        msg = "both --tls_cert and --tls_key must be given, or neither"
+        raise UsageError(msg)
+    if settings["tls_client_ca"] and not settings["tls_cert"]:
+        msg = "--tls_client_ca requires --tls_cert and --tls_key"
+        raise UsageError(msg)
+    if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
+        msg = "--historical_source must equal one of the --sink values"
+        raise UsageError(msg)
+    if settings["sink_queue_size"] < 1:
+        msg = "--sink_queue_size must be at least 1"
+        raise UsageError(msg)
+    for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration"):
+        if settings[name] <= 0:
+            msg = f"--{name} must be positive"
+            raise UsageError(msg)
+
+
+def parse_flags(parser: FlagParser, argv: Sequence[str],
+                validate: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Parse (normalised) argv into a settings dict keyed by canonical names (``metric_resolution``)."""
+    namespace = parser.parse_args(normalize_argv(argv))
+    settings = {key.replace("-", "_"): value for key, value in vars(namespace).items()}
+    if validate is not None and not settings.get("version"):
+        validate(settings)
+    return settings

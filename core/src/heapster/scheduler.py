@@ -1,0 +1,186 @@
+"""The metrics pipeline loop: aligned windows, concurrent jittered scraping, processors, sink queues."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from heapster import selfmetrics
+from heapster.interfaces import Clock, MetricSource, Processor, ScrapeUnit, SystemClock
+from heapster.model import DataBatch, MetricSet
+from heapster.sinkqueue import SinkQueue
+from heapster.timefmt import utc_from_epoch
+
+log = structlog.get_logger("heapster.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """Timing of the pipeline; the defaults are Heapster's."""
+
+    resolution: float = 60.0
+    scrape_offset: float = 5.0
+    scrape_deadline: float = 20.0
+    node_timeout: float = 10.0
+    jitter_per_unit: float = 0.008
+    max_jitter: float = 4.0
+    max_housekeeps: int = 3
+
+
+class Scheduler:
+    """Runs one housekeep per window: scrape every unit, process, hand the batch to each sink queue."""
+
+    def __init__(
+        self,
+        source: MetricSource,
+        processors: Sequence[Processor],
+        sinks: Sequence[SinkQueue[DataBatch]],
+        settings: SchedulerSettings | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source = source
+        self.processors = list(processors)
+        self.sinks = list(sinks)
+        self.settings = settings or SchedulerSettings()
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(self.settings.max_housekeeps)
+        self._process_lock = asyncio.Lock()
+        self._housekeeps: set[asyncio.Task[None]] = set()
+        self._failing: dict[str, str] = {}
+        self.last_batch: DataBatch | None = None
+        self.batches = 0
+
+    # --- the loop ----------------------------------------------------------------------------
+    def next_window(self, now: float) -> tuple[float, float]:
+        """The window ``[start, end)`` containing ``now``, aligned to the resolution."""
+        res = self.settings.resolution
+        start = math.floor(now / res) * res
+        return start, start + res
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedule a housekeep for every window until ``stop`` is set, then wait for running ones."""
+        while not stop.is_set():
+            start, end = self.next_window(self.clock.now())
+            wake_at = end + self.settings.scrape_offset
+            if await self._sleep_or_stop(wake_at - self.clock.now(), stop):
+                break
+            task = asyncio.create_task(self._housekeep_in_slot(start, end), name=f"housekeep:{end}")
+            self._housekeeps.add(task)
+            task.add_done_callback(self._housekeeps.discard)
+        if self._housekeeps:
+            await asyncio.gather(*self._housekeeps, return_exceptions=True)
+
+    async def _sleep_or_stop(self, seconds: float, stop: asyncio.Event) -> bool:
+        """Sleep on the clock; True if ``stop`` was set meanwhile."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, seconds)))
+        stopper = asyncio.ensure_future(stop.wait())
+        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for fut in pending:
+            fut.cancel()
+        return stop.is_set()
+
+    async def _housekeep_in_slot(self, start: float, end: float) -> None:
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        timer = asyncio.ensure_future(self.clock.sleep(self.settings.resolution / 2))
+        await asyncio.wait({acquire, timer}, return_when=asyncio.FIRST_COMPLETED)
+        timer.cancel()
+        if not acquire.done() or acquire.cancelled():
+            acquire.cancel()
+            selfmetrics.housekeeps_skipped.inc()
+            log.warning("housekeep.skipped", window_end=utc_from_epoch(end).isoformat(),
+                        reason="spent too long waiting for housekeeping to start")
+            return
+        try:
+            await self.housekeep(start, end)
+        except Exception:
+            log.exception("housekeep.failed", window_end=utc_from_epoch(end).isoformat())
+        finally:
+            self._slots.release()
+
+    # --- one window ------------------------------------------------------------------------
+    async def housekeep(self, start: float, end: float) -> DataBatch | None:
+        """Scrape, process and export the window ``[start, end)``; returns the exported batch."""
+        batch = await self.scrape(start, end)
+        async with self._process_lock:
+            if self.last_batch is not None and batch.timestamp <= self.last_batch.timestamp:
+                log.warning("housekeep.out_of_order", window_end=batch.timestamp.isoformat())
+            for processor in self.processors:
+                began = time.perf_counter()
+                try:
+                    batch = await processor.process(batch)
+                except Exception as exc:
+                    log.error("processor.failed", processor=processor.name, error=str(exc))
+                    return None
+                finally:
+                    selfmetrics.processor_duration.labels(processor=processor.name).observe(
+                        (time.perf_counter() - began) * 1000)
+            for sink in self.sinks:
+                sink.put(batch)
+            self.last_batch = batch
+            self.batches += 1
+        log.info("batch.exported", timestamp=batch.timestamp.isoformat(), metric_sets=len(batch.metric_sets),
+                 sinks=len(self.sinks))
+        return batch
+
+    async def scrape(self, start: float, end: float) -> DataBatch:
+        """Scrape every unit concurrently, jittered, each within its timeout, all within the deadline."""
+        began = time.perf_counter()
+        s = self.settings
+        batch = DataBatch(timestamp=utc_from_epoch(end))
+        try:
+            units = list(await asyncio.wait_for(self.source.scrape_units(), s.scrape_deadline))
+        except Exception as exc:
+            log.error("scrape.units.failed", source=self.source.name, error=str(exc))
+            return batch
+        selfmetrics.scrape_units.set(len(units))
+        if not units:
+            log.warning("scrape.no_units", source=self.source.name)
+            return batch
+        max_delay = min(s.jitter_per_unit * len(units), s.max_jitter)
+        start_dt, end_dt = utc_from_epoch(start), utc_from_epoch(end)
+        tasks = [
+            asyncio.create_task(self._scrape_unit(unit, start_dt, end_dt, self.rng.uniform(0, max_delay)))
+            for unit in units
+        ]
+        done, pending = await asyncio.wait(tasks, timeout=s.scrape_deadline)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("scrape.deadline", got=len(done), expected=len(units))
+        for task in done:
+            result = task.result()
+            if result:
+                batch.metric_sets.update(result)
+        elapsed = (time.perf_counter() - began) * 1000
+        selfmetrics.scraper_duration.labels(source=self.source.name).observe(elapsed)
+        selfmetrics.scraper_last_time.labels(source=self.source.name).set(self.clock.now())
+        return batch
+
+    async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
+                           delay: float) -> dict[str, MetricSet] | None:
+        if delay > 0:
+            await self.clock.sleep(delay)
+        node = unit.node or unit.name
+        try:
+            result = await asyncio.wait_for(unit.scrape(start, end), self.settings.node_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = "timeout" if isinstance(exc, TimeoutError) else str(getattr(exc, "reason", "error"))
+            selfmetrics.scrape_failures.labels(node=node, reason=reason).inc()
+            if self._failing.get(node) != reason:
+                log.warning("scrape.node.failed", unit=unit.name, node=node, reason=reason, error=str(exc))
+            self._failing[node] = reason
+            return None
+        if self._failing.pop(node, None) is not None:
+            log.info("scrape.node.recovered", unit=unit.name, node=node)
+        return result
