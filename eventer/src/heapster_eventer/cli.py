@@ -1,8 +1,31 @@
-"""The ``eventer`` command (skeleton)."""
+"""The ``eventer`` command."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Sequence
 
-def main() -> int:
-    """Run the eventer."""
-    raise SystemExit("eventer: not built yet")
+from heapster.errors import HeapsterError
+
+from heapster_eventer import __version__
+from heapster_eventer.flags import parse_args
+from heapster_eventer.logsetup import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the eventer; exit 2 with one line on a usage error, 1 on a runtime failure."""
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        if options.version:
+            print(f"eventer version {__version__}")
+            return 0
+        configure_logging(options.verbose)
+        from heapster_eventer.app import Eventer
+
+        return asyncio.run(Eventer(options).run())
+    except HeapsterError as exc:
+        print(f"eventer: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,211 @@
+"""The eventer daemon: build source and sinks, elect a leader, run export terms, serve health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from heapster.errors import RuntimeFailure, UsageError
+from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
+from heapster.plugins import EVENT_SOURCE, Plugins, load_plugins
+from heapster.uri import PluginConfig, mask_uri
+
+from heapster_eventer import metrics
+from heapster_eventer.checkpoint import (
+    CheckpointStore,
+    ConfigMapCheckpointStore,
+    FileCheckpointStore,
+    MemoryCheckpointStore,
+)
+from heapster_eventer.flags import EventerOptions
+from heapster_eventer.leader import LeaseElector, default_identity
+from heapster_eventer.manager import EventManager, ManagerSettings, unique_idents
+from heapster_eventer.server import STALE_AFTER, build_app, serve
+
+log = structlog.get_logger("heapster_eventer")
+
+
+@dataclass
+class Built:
+    """The plugins built from the flags."""
+
+    source_config: PluginConfig
+    source: EventSource
+    sinks: list[tuple[str, EventSink]]
+
+
+class Eventer:
+    """One eventer process."""
+
+    def __init__(self, options: EventerOptions, *, plugins: Plugins | None = None, clock: Clock | None = None) -> None:
+        self.options = options
+        self.plugins = plugins
+        self.clock = clock or SystemClock()
+        self.identity = options.leader_elect_identity or default_identity()
+        self.context = PluginContext(settings={"frequency": options.frequency, "identity": self.identity},
+                                     clock=self.clock)
+        self.manager: EventManager | None = None
+        self.elector: LeaseElector | None = None
+        self.started_at = self.clock.now()
+        self.stop_event = asyncio.Event()
+        self.port: int | None = None
+        self._api_client: Any = None
+
+    # --- building ---------------------------------------------------------------------------------
+    def build(self) -> Built:
+        """Build the source and sinks; :class:`UsageError` for bad URIs, as Heapster fatal if no sink works."""
+        plugins = self.plugins or load_plugins()
+        self.plugins = plugins
+        reg, source_config = plugins.configure(EVENT_SOURCE, self.options.source)
+        source = reg.factory(source_config, self.context)
+        idents = unique_idents(self.options.sinks, mask_uri)
+        sinks: list[tuple[str, EventSink]] = []
+        for ident, spec in zip(idents, self.options.sinks, strict=True):
+            try:
+                sinks.append((ident, plugins.build_event_sink(spec, self.context)))
+            except UsageError:
+                raise
+            except Exception as exc:  # Heapster: a sink that cannot be built is skipped
+                log.error("eventer.sink.failed", sink=ident, error=str(exc))
+        if self.options.sinks and not sinks:
+            msg = "No available sink to use"
+            raise RuntimeFailure(msg)
+        return Built(source_config, source, sinks)
+
+    def api_client(self, source_config: PluginConfig) -> Any:
+        """The Kubernetes API client for Leases and ConfigMaps (same access as the source)."""
+        if self._api_client is None:
+            from heapster_eventer.kubeapi import api_client_for
+
+            self._api_client = api_client_for(source_config)
+        return self._api_client
+
+    def checkpoint_store(self, source_config: PluginConfig) -> CheckpointStore:
+        if self.options.checkpoint_file:
+            return FileCheckpointStore(self.options.checkpoint_file)
+        if self.options.checkpoint_configmap:
+            namespace, name = self.options.checkpoint_configmap
+            return ConfigMapCheckpointStore(self.api_client(source_config), namespace, name)
+        return MemoryCheckpointStore()
+
+    # --- health -------------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        """Healthy while exporting on time, or while a standby keeps trying for the Lease."""
+        now = self.clock.now()
+        limit = max(STALE_AFTER, 2 * self.options.frequency)
+        if self.manager is not None:
+            last = self.manager.last_cycle or self.started_at
+            if now - last > limit:
+                return False, f"last export cycle {now - last:.0f}s ago"
+            return True, "ok"
+        if self.elector is not None:
+            last = self.elector.last_attempt or self.started_at
+            if now - last > limit:
+                return False, f"last lease attempt {now - last:.0f}s ago"
+        return True, "ok"
+
+    def refresh_metrics(self) -> None:
+        if self.manager is not None:
+            self.manager.update_buffer_metrics()
+
+    # --- running ------------------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`stop`); returns the exit status."""
+        built = self.build()
+        store = self.checkpoint_store(built.source_config)
+        if self.options.leader_elect:
+            namespace, name = self.options.leader_elect_lease
+            self.elector = LeaseElector(self.api_client(built.source_config), namespace, name, self.identity,
+                                        timing=self.options.lease_timing, clock=self.clock)
+        runner, self.port = await serve(build_app(self.health, self.refresh_metrics),
+                                        self.options.healthz_ip, self.options.healthz_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop_event.set)
+        log.info("eventer.started", source=mask_uri(self.options.source), sinks=[i for i, _ in built.sinks],
+                 frequency=self.options.frequency, checkpoint=store.description, identity=self.identity,
+                 leader_elect=self.options.leader_elect)
+        source: EventSource | None = built.source
+        try:
+            while not self.stop_event.is_set():
+                if self.elector is not None and not await self._until_leader():
+                    break
+                if source is None:
+                    source = self.build_source(built.source_config)
+                await self._term(source, built.sinks, store)
+                source = None
+        finally:
+            for _, sink in built.sinks:
+                try:
+                    await sink.close()
+                except Exception as exc:
+                    log.warning("eventer.sink.close.failed", sink=sink.name, error=str(exc))
+            await runner.cleanup()
+            if self._api_client is not None:
+                with contextlib.suppress(Exception):
+                    self._api_client.close()
+        log.info("eventer.stopped")
+        return 0
+
+    def build_source(self, config: PluginConfig) -> EventSource:
+        assert self.plugins is not None
+        reg = self.plugins.get(EVENT_SOURCE, config.key)
+        source: EventSource = reg.factory(config, self.context)
+        return source
+
+    def stop(self) -> None:
+        """Ask the eventer to finish its term, flush, checkpoint and exit."""
+        self.stop_event.set()
+
+    async def _until_leader(self) -> bool:
+        """Wait for the Lease; ``False`` if asked to stop first."""
+        assert self.elector is not None
+        metrics.leader.set(0)
+        acquiring = asyncio.ensure_future(self.elector.acquire())
+        stopping = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait([acquiring, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquiring
+            return False
+        acquiring.result()
+        return True
+
+    async def _term(self, source: EventSource, sinks: list[tuple[str, EventSink]], store: CheckpointStore) -> None:
+        """One period of leadership (the whole run without leader election)."""
+        settings = ManagerSettings(frequency=self.options.frequency, stop_timeout=self.options.stop_timeout,
+                                   sink_queue_size=self.options.sink_queue_size, dedup_size=self.options.dedup_size,
+                                   identity=self.identity)
+        manager = EventManager(source, sinks, store=store, settings=settings, clock=self.clock)
+        self.manager = manager
+        metrics.leader.set(1)
+        lost = False
+        try:
+            await manager.start()
+            tasks = [asyncio.ensure_future(manager.run(self.stop_event))]
+            if self.elector is not None:
+                tasks.append(asyncio.ensure_future(self.elector.hold()))
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            lost = not self.stop_event.is_set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    log.error("eventer.term.failed", error=str(task.exception()))
+        finally:
+            if lost:
+                log.warning("eventer.term.lost", identity=self.identity, fenced=manager.fenced.is_set())
+            await manager.stop(flush=not lost)
+            if self.elector is not None:
+                await self.elector.release()
+            metrics.leader.set(0)
+            self.manager = None

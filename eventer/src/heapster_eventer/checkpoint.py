@@ -1,0 +1,208 @@
+"""The eventer's checkpoint: how far each sink has exported, kept in a file or a ConfigMap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from heapster.errors import RuntimeFailure
+
+log = structlog.get_logger("heapster_eventer.checkpoint")
+
+FORMAT_VERSION = 1
+CONFIGMAP_KEY = "checkpoint.json"
+
+
+class CheckpointConflict(RuntimeFailure):
+    """Someone else wrote the checkpoint since we read it (another replica leads now)."""
+
+
+def rv_number(resource_version: str | None) -> int | None:
+    """A resourceVersion as an integer when it is one (etcd revisions are), else ``None``."""
+    if resource_version is None:
+        return None
+    try:
+        return int(resource_version)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Checkpoint:
+    """What has been exported: the source position each sink has reached, and recent event keys.
+
+    ``positions`` maps a sink's identity (its masked URI) to the resourceVersion up to which
+    every event has been handed to it. ``dedup`` holds the newest event keys (hex) exported.
+    """
+
+    positions: dict[str, str] = field(default_factory=dict)
+    dedup: list[str] = field(default_factory=list)
+    holder: str = ""
+
+    def resume_position(self, sinks: list[str]) -> str | None:
+        """Where the source must resume so no sink misses anything: the oldest sink position.
+
+        Sinks without a position (new ones) do not hold the others back. Positions that are not
+        integers cannot be ordered; then the first one found is used.
+        """
+        known = [self.positions[s] for s in sinks if s in self.positions] or list(self.positions.values())
+        if not known:
+            return None
+        numbered = [(rv_number(p), p) for p in known]
+        if all(n is not None for n, _ in numbered):
+            return min(numbered, key=lambda item: item[0] or 0)[1]
+        return known[0]
+
+    def to_json(self) -> str:
+        doc = {"version": FORMAT_VERSION, "positions": self.positions, "dedup": self.dedup, "holder": self.holder}
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        """Parse a checkpoint; ``ValueError`` when it is not one."""
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
+            msg = "not an eventer checkpoint (version 1)"
+            raise ValueError(msg)
+        positions = doc.get("positions") or {}
+        dedup = doc.get("dedup") or []
+        if not isinstance(positions, dict) or not isinstance(dedup, list):
+            msg = "malformed eventer checkpoint"
+            raise ValueError(msg)
+        return cls({str(k): str(v) for k, v in positions.items()}, [str(k) for k in dedup], str(doc.get("holder", "")))
+
+
+class CheckpointStore(Protocol):
+    """Where checkpoints live."""
+
+    description: str
+
+    async def load(self) -> Checkpoint | None:
+        """The saved checkpoint, or ``None`` if there is none yet."""
+        ...
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Replace the saved checkpoint (atomically)."""
+        ...
+
+
+class MemoryCheckpointStore:
+    """Keeps the checkpoint in memory only (no checkpoint option given)."""
+
+    description = "memory"
+
+    def __init__(self) -> None:
+        self.saved: str | None = None
+
+    async def load(self) -> Checkpoint | None:
+        return Checkpoint.from_json(self.saved) if self.saved else None
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        self.saved = checkpoint.to_json()
+
+
+class FileCheckpointStore:
+    """A JSON file replaced atomically (write a temporary file, fsync, rename)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.description = f"file {self.path}"
+
+    async def load(self) -> Checkpoint | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            msg = f"cannot read checkpoint file {self.path}: {exc}"
+            raise RuntimeFailure(msg) from None
+        try:
+            return Checkpoint.from_json(text)
+        except ValueError as exc:
+            msg = f"checkpoint file {self.path} is unreadable: {exc}"
+            raise RuntimeFailure(msg) from None
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        await asyncio.to_thread(self._write, checkpoint.to_json())
+
+    def _write(self, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class ConfigMapCheckpointStore:
+    """A ConfigMap (key ``checkpoint.json``) written with optimistic concurrency.
+
+    Each save sends the resourceVersion last read or written; a 409 Conflict means another
+    replica wrote it meanwhile and raises :class:`CheckpointConflict`, which fences a leader
+    that lost its Lease without noticing.
+    """
+
+    def __init__(self, api_client: Any, namespace: str, name: str) -> None:
+        from kubernetes import client
+
+        self.api = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.name = name
+        self.description = f"configmap {namespace}/{name}"
+        self._resource_version: str | None = None
+        self._exists = False
+
+    async def load(self) -> Checkpoint | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            cm = await asyncio.to_thread(self.api.read_namespaced_config_map, self.name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                self._exists = False
+                self._resource_version = None
+                return None
+            msg = f"cannot read checkpoint {self.description}: {exc.status} {exc.reason}"
+            raise RuntimeFailure(msg) from None
+        self._exists = True
+        self._resource_version = cm.metadata.resource_version if cm.metadata else None
+        text = (cm.data or {}).get(CONFIGMAP_KEY)
+        if not text:
+            return None
+        try:
+            return Checkpoint.from_json(text)
+        except ValueError as exc:
+            msg = f"checkpoint {self.description} is unreadable: {exc}"
+            raise RuntimeFailure(msg) from None
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        meta = client.V1ObjectMeta(name=self.name, namespace=self.namespace,
+                                   resource_version=self._resource_version)
+        body = client.V1ConfigMap(metadata=meta, data={CONFIGMAP_KEY: checkpoint.to_json()})
+        try:
+            if self._exists:
+                cm = await asyncio.to_thread(self.api.replace_namespaced_config_map, self.name, self.namespace, body)
+            else:
+                cm = await asyncio.to_thread(self.api.create_namespaced_config_map, self.namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                msg = f"checkpoint {self.description} was changed by another writer"
+                raise CheckpointConflict(msg) from None
+            msg = f"cannot write checkpoint {self.description}: {exc.status} {exc.reason}"
+            raise RuntimeFailure(msg) from None
+        self._exists = True
+        self._resource_version = cm.metadata.resource_version if cm.metadata else None

@@ -1,0 +1,39 @@
+"""The eventer's self-metrics: Heapster's (HEAPSTER.md §10) plus buffer, dedup, checkpoint and leadership."""
+
+from __future__ import annotations
+
+from heapster.selfmetrics import REGISTRY
+from prometheus_client import Counter, Gauge, Summary
+
+manager_last_time = Gauge(
+    "eventer_manager_last_time_seconds", "Last time of the eventer's housekeeping since unix epoch in seconds.",
+    registry=REGISTRY)
+scraper_last_time = Gauge(
+    "eventer_scraper_last_time_seconds", "Last time the eventer read events since unix epoch in seconds.",
+    registry=REGISTRY)
+scraper_events = Counter(
+    "eventer_scraper_events_total_number", "The total number of events read by the eventer.",
+    registry=REGISTRY)
+scraper_duration = Summary(
+    "eventer_scraper_duration_milliseconds", "Time spent reading events in milliseconds.", registry=REGISTRY)
+exporter_duration = Summary(
+    "eventer_exporter_duration_milliseconds", "Time spent exporting events to a sink in milliseconds.",
+    ["exporter"], registry=REGISTRY)
+
+buffer_depth = Gauge(
+    "eventer_buffer_events", "Events waiting in the source's buffer.", registry=REGISTRY)
+buffer_capacity = Gauge(
+    "eventer_buffer_capacity_events", "Capacity of the source's event buffer.", registry=REGISTRY)
+buffer_dropped = Gauge(
+    "eventer_buffer_dropped_events_total", "Events dropped because the source's buffer was full.",
+    registry=REGISTRY)
+duplicates = Counter(
+    "eventer_duplicate_events_total", "Events not exported again because their UID and resourceVersion were seen.",
+    registry=REGISTRY)
+exported_events = Counter(
+    "eventer_exported_events_total", "Events handed successfully to a sink.", ["exporter"], registry=REGISTRY)
+checkpoint_writes = Counter(
+    "eventer_checkpoint_writes_total", "Checkpoint writes, by outcome (ok, failed, conflict).", ["outcome"],
+    registry=REGISTRY)
+leader = Gauge(
+    "eventer_leader", "1 while this replica holds the Lease and exports, else 0.", registry=REGISTRY)
