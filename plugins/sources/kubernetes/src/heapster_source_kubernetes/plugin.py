@@ -1,1 +1,134 @@
-"""Entry-point module of heapster-source-kubernetes (skeleton; filled in by the Kubernetes source issue)."""
+"""Entry-point module of heapster-source-kubernetes: registers the metric and event sources.
+
+Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API)
+and ``kubernetes`` (events). Heavy modules are imported inside the factories.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from heapster.errors import UsageError
+from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.uri import Option
+
+if TYPE_CHECKING:
+    from heapster.interfaces import EventSource, MetricSource, PluginContext
+    from heapster.uri import PluginConfig
+
+    from heapster_source_kubernetes.kubelet import KubeletSettings
+
+API_OPTIONS: tuple[Option, ...] = (
+    Option("inClusterConfig", "bool", True, "use the pod's service account and KUBERNETES_SERVICE_HOST/PORT"),
+    Option("insecure", "bool", False, "skip TLS verification of the API server (and of kubelets)"),
+    Option("auth", "str", "", "kubeconfig file to use when inClusterConfig=false (its current context)"),
+    Option("useServiceAccount", "bool", False, "send the service-account token as bearer token"),
+)
+"""Kubernetes API options shared by the metric and event sources (HEAPSTER.md §2.1)."""
+
+KUBELET_OPTIONS: tuple[Option, ...] = (
+    Option("kubeletPort", "int", None, "scrape every kubelet on this port (default: the node's advertised "
+           "kubelet port, status.daemonEndpoints.kubeletEndpoint.Port)"),
+    Option("kubeletHttps", "bool", None, "scrape kubelets over HTTPS (default true; false when only "
+           "kubeletPort is given, as in Heapster)"),
+    Option("host_id_annotation", "str", "", "node annotation to take host_id from when spec.externalID is empty"),
+    Option("kubeletTimeout", "duration", 10.0, "per-node timeout of a summary request"),
+    Option("kubeletMaxBytes", "int", 64 * 1024 * 1024, "largest summary body accepted from a kubelet"),
+    Option("kubeletInsecureTLS", "bool", False, "do not verify kubelet serving certificates"),
+    Option("kubeletConcurrency", "int", 256, "most summary requests in flight at once"),
+)
+
+EVENT_OPTIONS: tuple[Option, ...] = (
+    Option("export_existing", "bool", False, "also export the events that exist at start"),
+    Option("events_api", "str", "core/v1", "events API to watch: core/v1 or events.k8s.io/v1"),
+    Option("buffer_size", "int", 100000, "most events held between two exports"),
+)
+EVENTS_APIS = ("core/v1", "events.k8s.io/v1")
+
+
+def _metric_source(config: PluginConfig, context: PluginContext) -> MetricSource:
+    from heapster_source_kubernetes.cluster import KubernetesCluster
+    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.kubelet import KubeletClient
+    from heapster_source_kubernetes.source import KubernetesSource
+
+    settings = kubelet_settings(config)
+    api = load_api_access(config.options, config.url)
+    kubelet_ssl = None
+    if settings.https and settings.verify:
+        from heapster_source_kubernetes.config import make_ssl_context
+
+        kubelet_ssl = make_ssl_context(True, api.ca_file, api.cert_file, api.key_file)
+    elif settings.https and api.cert_file:
+        from heapster_source_kubernetes.config import make_ssl_context
+
+        kubelet_ssl = make_ssl_context(False, None, api.cert_file, api.key_file)
+    source = KubernetesSource(
+        api, KubernetesCluster(api), KubeletClient(settings, ssl_context=kubelet_ssl, token=api.bearer_token),
+        host_id_annotation=config.options["host_id_annotation"], clock=context.clock,
+    )
+    if context.cluster is None:
+        context.cluster = source.cluster
+    return source
+
+
+def kubelet_settings(config: PluginConfig) -> KubeletSettings:
+    """Kubelet access from the URI options; :class:`UsageError` for out-of-range values.
+
+    Defaults are today's (HTTPS, each node's advertised port, verified with the API CA); a given
+    ``kubeletPort``/``kubeletHttps``/``insecure`` keeps Heapster's meaning, so
+    ``kubeletHttps=false&kubeletPort=10255`` scrapes the read-only port as Heapster did.
+    """
+    from heapster_source_kubernetes.kubelet import KubeletSettings
+
+    opts = config.options
+    port = opts["kubeletPort"]
+    if port is not None and not 0 < port < 65536:
+        msg = f"bad value {port!r} for option 'kubeletPort' of source {config.key!r}: not a port"
+        raise UsageError(msg)
+    https = opts["kubeletHttps"]
+    if https is None:
+        https = port is None  # Heapster's default was plain HTTP on the port given
+    for name in ("kubeletMaxBytes", "kubeletConcurrency"):
+        if opts[name] <= 0:
+            msg = f"bad value {opts[name]!r} for option {name!r} of source {config.key!r}: must be positive"
+            raise UsageError(msg)
+    if opts["kubeletTimeout"] <= 0:
+        msg = f"bad value for option 'kubeletTimeout' of source {config.key!r}: must be positive"
+        raise UsageError(msg)
+    verify = not (opts["insecure"] or opts["kubeletInsecureTLS"])
+    if verify and opts["kubeletHttps"] and not opts["inClusterConfig"] and not opts["auth"]:
+        verify = False  # Heapster: HTTPS without a configured CA skips verification
+    return KubeletSettings(https=https, port=port, verify=verify, timeout=float(opts["kubeletTimeout"]),
+                           max_bytes=opts["kubeletMaxBytes"], concurrency=opts["kubeletConcurrency"])
+
+
+def _event_source(config: PluginConfig, context: PluginContext) -> EventSource:
+    if config.options["events_api"] not in EVENTS_APIS:
+        msg = (f"bad value {config.options['events_api']!r} for option 'events_api' of event source "
+               f"'kubernetes'; valid values: {', '.join(EVENTS_APIS)}")
+        raise UsageError(msg)
+    if config.options["buffer_size"] <= 0:
+        msg = "option 'buffer_size' of event source 'kubernetes' must be positive"
+        raise UsageError(msg)
+    from heapster_source_kubernetes.events import create_event_source  # type: ignore[import-not-found,unused-ignore]
+
+    source: EventSource = create_event_source(config, context)
+    return source
+
+
+@hookimpl
+def register_metric_sources(register: RegisterMetricSource) -> None:
+    """Register ``kubernetes`` and ``kubernetes.summary_api`` (both scrape kubelet summaries)."""
+    options = (*API_OPTIONS, *KUBELET_OPTIONS)
+    register("kubernetes", _metric_source, options=options,
+             description="kubelet summary API of every node (same as kubernetes.summary_api)")
+    register("kubernetes.summary_api", _metric_source, options=options,
+             description="kubelet summary API of every node")
+
+
+@hookimpl
+def register_event_sources(register: RegisterEventSource) -> None:
+    """Register the ``kubernetes`` event source (watches Kubernetes Events)."""
+    register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS),
+             description="Kubernetes Events from the API server (list+watch)")

@@ -1,0 +1,174 @@
+"""Kubernetes API access from the source URI: in-cluster config, a kubeconfig, or a bare URL.
+
+The ``kubernetes`` client's configuration loaders do the work; :class:`ApiAccess` turns the result
+into what both the watch code and the kubelet client need (base URL, auth header, SSL context).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult
+
+from heapster.errors import RuntimeFailure, UsageError
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+
+@dataclass
+class ApiAccess:
+    """How to talk to the API server: base URL, TLS settings and the credentials to send.
+
+    ``configuration`` is the ``kubernetes.client.Configuration`` the settings came from; it
+    refreshes rotating tokens (in-cluster) when :meth:`headers` is called.
+    """
+
+    configuration: Any
+    base_url: str
+    verify: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    extra_token: str | None = None
+    _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https:")
+
+    def bearer_token(self) -> str | None:
+        """The bearer token to send (no ``Bearer`` prefix), or None."""
+        if self.extra_token:
+            return self.extra_token
+        auth = self.configuration.auth_settings().get("BearerToken")
+        value = auth.get("value") if auth else None
+        if not value:
+            return None
+        scheme, _, token = str(value).partition(" ")
+        return token.strip() if token and scheme.lower() == "bearer" else str(value).strip()
+
+    def headers(self) -> dict[str, str]:
+        """Request headers with the current credentials."""
+        headers = {"Accept": "application/json", "User-Agent": "heapster-python"}
+        token = self.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif self.configuration.username or self.configuration.password:
+            basic = self.configuration.get_basic_auth_token()
+            if basic:
+                headers["Authorization"] = basic
+        return headers
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context for the API server (CA, client certificate, verification)."""
+        if self._ssl is None:
+            self._ssl = make_ssl_context(self.verify, self.ca_file, self.cert_file, self.key_file)
+        return self._ssl
+
+    def request_ssl(self) -> ssl.SSLContext | bool:
+        """What to pass as aiohttp's ``ssl=`` for API requests."""
+        return self.ssl_context() if self.https else False
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` with this configuration (for typed API calls)."""
+        from kubernetes import client
+
+        return client.ApiClient(self.configuration)
+
+
+def make_ssl_context(verify: bool, ca_file: str | None, cert_file: str | None = None,
+                     key_file: str | None = None) -> ssl.SSLContext:
+    """A client TLS context: the CA file (else the system store), optional client cert, verification."""
+    ctx = ssl.create_default_context(cafile=ca_file) if verify else ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file or None)
+    return ctx
+
+
+def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
+                    environ: Mapping[str, str] | None = None,
+                    service_account_dir: str = SERVICE_ACCOUNT_DIR) -> ApiAccess:
+    """Build API access as Heapster's ``GetKubeClientConfig`` did (HEAPSTER.md §2.1).
+
+    Raises :class:`UsageError` for contradictory options and :class:`RuntimeFailure` when the
+    credentials the options ask for are missing (no in-cluster environment, unreadable kubeconfig).
+    """
+    from kubernetes import client
+    from kubernetes.config import incluster_config, kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    in_cluster_loader: Any = incluster_config.InClusterConfigLoader
+    load_kube_config: Any = kube_config.load_kube_config
+
+    env = os.environ if environ is None else environ
+    override = f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""
+    if override and url.scheme not in ("http", "https"):
+        msg = f"unsupported scheme {url.scheme!r} in the kubernetes source URL; use http or https"
+        raise UsageError(msg)
+    insecure = bool(options.get("insecure"))
+    auth = options.get("auth") or ""
+    configuration = client.Configuration()
+    token_file = os.path.join(service_account_dir, "token")
+
+    if options.get("inClusterConfig", True):
+        if auth:
+            msg = "option 'auth' needs inClusterConfig=false"
+            raise UsageError(msg)
+        try:
+            in_cluster_loader(
+                token_filename=token_file, cert_filename=os.path.join(service_account_dir, "ca.crt"),
+                environ=env,
+            ).load_and_set(configuration)
+        except ConfigException as exc:
+            msg = (f"cannot use the in-cluster configuration ({exc}); run inside a pod with a service "
+                   "account, or pass inClusterConfig=false with auth=<kubeconfig> or an API URL")
+            raise RuntimeFailure(msg) from None
+        if override:
+            configuration.host = override
+        if insecure:
+            configuration.ssl_ca_cert = None
+    elif auth:
+        if not os.path.isfile(auth):
+            msg = f"kubeconfig {auth!r} (option 'auth') does not exist or is not a file"
+            raise RuntimeFailure(msg)
+        try:
+            load_kube_config(config_file=auth, client_configuration=configuration, persist_config=False)
+        except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
+            msg = f"cannot load kubeconfig {auth!r}: {exc}"
+            raise RuntimeFailure(msg) from None
+        if override:
+            configuration.host = override
+    else:
+        if not override:
+            msg = "invalid kubernetes master url specified: give an API URL or set auth=<kubeconfig>"
+            raise UsageError(msg)
+        configuration.host = override
+    if insecure:
+        configuration.verify_ssl = False
+    if not configuration.host:
+        msg = "invalid kubernetes master url specified"
+        raise UsageError(msg)
+
+    extra_token = None
+    if options.get("useServiceAccount"):
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                extra_token = fh.read().strip() or None
+        except OSError:
+            extra_token = None  # Heapster ignores an unreadable token file here
+    return ApiAccess(
+        configuration=configuration,
+        base_url=configuration.host.rstrip("/"),
+        verify=bool(configuration.verify_ssl),
+        ca_file=configuration.ssl_ca_cert or None,
+        cert_file=configuration.cert_file or None,
+        key_file=configuration.key_file or None,
+        extra_token=extra_token,
+    )

@@ -1,0 +1,220 @@
+"""Reaching kubelets: which address and port a node is scraped at, and a pooled summary client."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from heapster import selfmetrics
+
+DEFAULT_KUBELET_PORT = 10250
+SUMMARY_PATH = "/stats/summary/"
+
+
+class ScrapeError(Exception):
+    """A node could not be scraped; ``reason`` is the label of ``heapster_scrape_failures_total``.
+
+    Reasons: ``timeout``, ``connect``, ``http_<status>``, ``malformed``, ``too_large``,
+    ``not_ready``, ``no_address``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class KubeletSettings:
+    """How kubelets are reached, from the source URI options (HEAPSTER.md §2.1, DESIGN.md §4).
+
+    ``port`` None means each node's ``status.daemonEndpoints.kubeletEndpoint.Port``.
+    """
+
+    https: bool = True
+    port: int | None = None
+    verify: bool = True
+    timeout: float = 10.0
+    max_bytes: int = 64 * 1024 * 1024
+    concurrency: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class KubeletTarget:
+    """Where one node's kubelet is scraped."""
+
+    node: str
+    hostname: str
+    host_id: str
+    address: str
+    port: int
+    scheme: str
+
+    @property
+    def host_port(self) -> str:
+        """``address:port`` with IPv6 addresses in brackets."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host_port}{SUMMARY_PATH}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def node_is_ready(node: dict[str, Any]) -> bool:
+    """False when the node has a ``Ready`` condition whose status is not ``True``."""
+    for cond in (node.get("status") or {}).get("conditions") or ():
+        if isinstance(cond, dict) and cond.get("type") == "Ready" and cond.get("status") != "True":
+            return False
+    return True
+
+
+def node_address(node: dict[str, Any]) -> tuple[str, str]:
+    """``(hostname, address)`` of a node; address "" when it has none usable.
+
+    The address is the first InternalIP that parses as an IP (v4 or v6), else the first such
+    ExternalIP, else the Hostname address (a DNS name; for Hostname-only nodes). ``hostname``
+    is the Hostname address if present, else the node name (Heapster's rule).
+    """
+    name = (node.get("metadata") or {}).get("name", "")
+    hostname = name
+    internal = external = host_address = ""
+    for addr in (node.get("status") or {}).get("addresses") or ():
+        if not isinstance(addr, dict):
+            continue
+        kind, value = addr.get("type"), addr.get("address")
+        if not isinstance(value, str) or not value:
+            continue
+        if kind == "Hostname":
+            hostname = host_address = value
+        elif kind == "InternalIP" and not internal and _is_ip(value):
+            internal = value
+        elif kind == "ExternalIP" and not external and _is_ip(value):
+            external = value
+    return hostname, internal or external or host_address
+
+
+def kubelet_port(node: dict[str, Any], settings: KubeletSettings) -> int:
+    """The fixed ``kubeletPort`` if given, else the node's advertised kubelet port (10250 if none)."""
+    if settings.port is not None:
+        return settings.port
+    endpoint = ((node.get("status") or {}).get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+    port = endpoint.get("Port")
+    return port if isinstance(port, int) and 0 < port < 65536 else DEFAULT_KUBELET_PORT
+
+
+def node_target(node: dict[str, Any], settings: KubeletSettings, host_id_annotation: str = "") -> KubeletTarget:
+    """Where to scrape ``node``; :class:`ScrapeError` (``not_ready``/``no_address``) if it cannot be."""
+    metadata = node.get("metadata") or {}
+    name = metadata.get("name", "")
+    if not node_is_ready(node):
+        raise ScrapeError("not_ready", f"node {name} is not ready")
+    hostname, address = node_address(node)
+    if not address:
+        raise ScrapeError("no_address", f"node {name} has no valid hostname and/or IP address: {hostname}")
+    host_id = (node.get("spec") or {}).get("externalID") or ""
+    if not host_id and host_id_annotation:
+        host_id = (metadata.get("annotations") or {}).get(host_id_annotation, "")
+    return KubeletTarget(
+        node=name, hostname=hostname, host_id=str(host_id), address=address,
+        port=kubelet_port(node, settings), scheme="https" if settings.https else "http",
+    )
+
+
+class KubeletClient:
+    """A pooled aiohttp client for ``GET /stats/summary/`` with a per-node timeout and size cap.
+
+    ``token`` returns the bearer token to send, or None; it is only ever sent over HTTPS.
+    ``ssl_context`` is used for HTTPS (None: aiohttp's default verification).
+    """
+
+    def __init__(self, settings: KubeletSettings, *, ssl_context: ssl.SSLContext | None = None,
+                 token: Callable[[], str | None] | None = None) -> None:
+        self.settings = settings
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else settings.verify
+        if not settings.verify:
+            self._ssl = False
+        self._token = token
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=90)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, raise_for_status=False,
+                headers={"Accept": "application/json", "User-Agent": "heapster-python"},
+            )
+        return self._session
+
+    async def get_summary(self, target: KubeletTarget) -> bytes:
+        """The raw summary body of one node; :class:`ScrapeError` with a reason on any failure."""
+        async with self._slots:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    return await self._fetch(target)
+            except TimeoutError:
+                msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
+                raise ScrapeError("timeout", msg) from None
+            finally:
+                selfmetrics.kubelet_summary_request_duration.labels(node=target.hostname).observe(
+                    (time.monotonic() - started) * 1000.0)
+
+    async def _fetch(self, target: KubeletTarget) -> bytes:
+        headers: dict[str, str] = {}
+        https = target.scheme == "https"
+        if https and self._token is not None:
+            token = self._token()
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        limit = self.settings.max_bytes
+        try:
+            async with self._get_session().get(
+                target.url, headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
+            ) as resp:
+                if resp.status != 200:
+                    body = (await resp.content.read(512)).decode("utf-8", "replace")
+                    msg = f"kubelet {target.host_port} of node {target.node}: HTTP {resp.status}: {body!r}"
+                    raise ScrapeError(f"http_{resp.status}", msg)
+                if resp.content_length is not None and resp.content_length > limit:
+                    msg = f"kubelet {target.host_port} of node {target.node}: body of {resp.content_length} bytes " \
+                          f"exceeds the cap of {limit}"
+                    raise ScrapeError("too_large", msg)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(256 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        resp.close()
+                        msg = f"kubelet {target.host_port} of node {target.node}: body exceeds the cap of {limit} bytes"
+                        raise ScrapeError("too_large", msg)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except ScrapeError:
+            raise
+        except aiohttp.ClientPayloadError as exc:
+            msg = f"kubelet {target.host_port} of node {target.node}: broken response: {exc}"
+            raise ScrapeError("malformed", msg) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            msg = f"kubelet {target.host_port} of node {target.node}: {type(exc).__name__}: {exc}"
+            raise ScrapeError("connect", msg) from None
+
+    async def close(self) -> None:
+        """Close pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

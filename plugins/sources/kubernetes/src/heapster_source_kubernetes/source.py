@@ -1,0 +1,137 @@
+"""The Kubernetes metric source: one kubelet summary scrape unit per node in the cluster cache."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from heapster.errors import RuntimeFailure
+from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, SystemClock
+from heapster.model import MetricSet
+
+from heapster_source_kubernetes.cluster import KubernetesCluster
+from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
+from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
+
+log = structlog.get_logger(__name__)
+
+
+class KubeletSummaryUnit(ScrapeUnit):
+    """Scrapes one node's ``/stats/summary/`` and decodes it into metric sets."""
+
+    def __init__(self, target: KubeletTarget, client: KubeletClient, clock: Clock) -> None:
+        self.target = target
+        self.name = f"kubelet_summary:{target.host_port}"
+        self.node = target.node
+        self._client = client
+        self._clock = clock
+        self._info = NodeInfo(target.node, target.hostname, target.host_id)
+
+    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+        body = await self._client.get_summary(self.target)
+        try:
+            return decode_summary(body, self._info, self._clock.now())
+        except SummaryError as exc:
+            msg = f"kubelet {self.target.host_port} of node {self.node}: {exc}"
+            raise ScrapeError("malformed", msg) from None
+        except Exception as exc:  # a summary we failed to understand costs this node only
+            log.exception("summary.decode.failed", node=self.node)
+            msg = f"kubelet {self.target.host_port} of node {self.node}: cannot decode summary: {exc}"
+            raise ScrapeError("malformed", msg) from None
+
+
+class UnscrapableNode(ScrapeUnit):
+    """A node that cannot be scraped this window (not ready, no address): fails with its reason."""
+
+    def __init__(self, node: str, error: ScrapeError) -> None:
+        self.name = f"kubelet_summary:{node}"
+        self.node = node
+        self.error = error
+
+    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+        raise ScrapeError(self.error.reason, str(self.error))
+
+
+class KubernetesSource(MetricSource):
+    """Lists nodes from the shared cluster cache and scrapes every kubelet's summary API."""
+
+    name = "kubernetes.summary_api"
+
+    def __init__(self, api: ApiAccess, cluster: KubernetesCluster, kubelets: KubeletClient, *,
+                 host_id_annotation: str = "", clock: Clock | None = None, sync_timeout: float = 30.0,
+                 probe: bool = True) -> None:
+        self.api = api
+        self._cluster = cluster
+        self.kubelets = kubelets
+        self.host_id_annotation = host_id_annotation
+        self.clock: Clock = clock or SystemClock()
+        self.sync_timeout = sync_timeout
+        self.probe = probe
+        self._started = False
+
+    @property
+    def cluster(self) -> ClusterState:
+        return self._cluster
+
+    @property
+    def kubernetes_cluster(self) -> KubernetesCluster:
+        return self._cluster
+
+    async def start(self) -> None:
+        """Check the credentials with the ``kubernetes`` client, then fill the caches."""
+        if self._started:
+            return
+        if self.probe:
+            await asyncio.to_thread(probe_api, self.api)
+        await self._cluster.start(self.sync_timeout)
+        self._started = True
+        log.info("source.started", api=self.api.base_url, nodes=len(self._cluster.nodes),
+                 pods=len(self._cluster.pods))
+
+    async def scrape_units(self) -> Sequence[ScrapeUnit]:
+        units: list[ScrapeUnit] = []
+        settings = self.kubelets.settings
+        for node in self._cluster.list_nodes():
+            name = (node.get("metadata") or {}).get("name", "")
+            try:
+                target = node_target(node, settings, self.host_id_annotation)
+            except ScrapeError as exc:
+                units.append(UnscrapableNode(name, exc))
+                continue
+            units.append(KubeletSummaryUnit(target, self.kubelets, self.clock))
+        if not units:
+            log.warning("source.no_nodes", api=self.api.base_url)
+        return units
+
+    async def close(self) -> None:
+        await self._cluster.close()
+        await self.kubelets.close()
+
+
+def probe_api(api: ApiAccess) -> None:
+    """List one node through the ``kubernetes`` client, as Heapster did at start.
+
+    Bad credentials (401/403) raise :class:`RuntimeFailure`; an unreachable API server is only
+    logged, as the watches retry until it answers.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api_client = api.api_client()
+    try:
+        response: Any = client.CoreV1Api(api_client).list_node(limit=1, _preload_content=False,
+                                                               _request_timeout=10)
+        response.release_conn()
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            msg = f"the Kubernetes API at {api.base_url} refused to list nodes: HTTP {exc.status} {exc.reason}"
+            raise RuntimeFailure(msg) from None
+        log.warning("source.probe.failed", api=api.base_url, status=exc.status, error=str(exc.reason))
+    except Exception as exc:  # network trouble: the informers keep retrying
+        log.warning("source.probe.failed", api=api.base_url, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        api_client.close()

@@ -1,0 +1,344 @@
+"""A generic list+watch cache (informer) for any Kubernetes collection path.
+
+It lists with ``limit``/``continue`` paging, then watches from the list's resourceVersion with
+bookmarks; a ``410 Gone`` (as HTTP status or as an ``ERROR`` watch event) relists, a dropped
+stream re-watches from the last resourceVersion, and other failures retry with exponential
+backoff. Consumers read the store, register handlers, or iterate :meth:`Informer.stream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+import structlog
+
+from heapster_source_kubernetes.config import ApiAccess
+
+log = structlog.get_logger(__name__)
+
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+BOOKMARK = "BOOKMARK"
+ERROR = "ERROR"
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change seen by an informer.
+
+    ``type`` is ADDED, MODIFIED or DELETED; ``resource_version`` the informer's position after
+    the change; ``initial`` is true for objects of the first list (existing before the start).
+    """
+
+    type: str
+    object: JSON
+    resource_version: str
+    initial: bool = False
+
+
+Handler = Callable[[WatchEvent], None]
+Transform = Callable[[JSON], JSON]
+
+
+class Gone(Exception):
+    """The resourceVersion is too old (410): the informer must relist."""
+
+
+class WatchFailure(Exception):
+    """A list or watch request failed in a way worth retrying after a backoff."""
+
+
+def object_key(obj: JSON) -> str:
+    """``namespace/name`` for namespaced objects, ``name`` otherwise (client-go's key)."""
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    name = meta.get("name", "")
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def _resource_version(obj: JSON) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class Informer:
+    """Keeps a local copy of one collection (e.g. ``/api/v1/nodes``) current.
+
+    ``transform`` trims each object before it is stored and handed out (saves memory);
+    ``keep_objects=False`` keeps only keys and resourceVersions (for streams such as events,
+    where consumers read :meth:`stream` and the store would only grow).
+    """
+
+    def __init__(self, api: ApiAccess, path: str, *, params: dict[str, str] | None = None,
+                 page_size: int = 500, transform: Transform | None = None, keep_objects: bool = True,
+                 watch_timeout: int = 300, request_timeout: float = 60.0,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.api = api
+        self.path = path
+        self.params = dict(params or {})
+        self.page_size = page_size
+        self.transform = transform
+        self.keep_objects = keep_objects
+        self.watch_timeout = watch_timeout
+        self.request_timeout = request_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.resource_version = ""
+        self.synced = asyncio.Event()
+        self.lists = 0
+        """How many full lists were done (1 + relists), for tests and logs."""
+        self._objects: dict[str, JSON] = {}
+        self._versions: dict[str, str] = {}
+        self._handlers: list[Handler] = []
+        self._session = session
+        self._own_session = session is None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> JSON | None:
+        """The stored object of ``key`` (``ns/name`` or ``name``), or None."""
+        return self._objects.get(key)
+
+    def objects(self) -> list[JSON]:
+        """Every stored object."""
+        return list(self._objects.values())
+
+    def keys(self) -> list[str]:
+        return list(self._versions)
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def add_handler(self, handler: Handler) -> None:
+        """Call ``handler(event)`` for every change, in order, from the informer's task."""
+        self._handlers.append(handler)
+
+    def remove_handler(self, handler: Handler) -> None:
+        with contextlib.suppress(ValueError):
+            self._handlers.remove(handler)
+
+    async def stream(self, maxsize: int = 0) -> AsyncIterator[WatchEvent]:
+        """Iterate changes as they come (a queue of ``maxsize`` fed by a handler)."""
+        queue: asyncio.Queue[WatchEvent] = asyncio.Queue(maxsize)
+
+        def handler(event: WatchEvent) -> None:
+            queue.put_nowait(event)
+
+        self.add_handler(handler)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.remove_handler(handler)
+
+    async def wait_synced(self, within: float | None = None) -> bool:
+        """Wait until the first list is in the store; False on timeout."""
+        try:
+            async with asyncio.timeout(within):
+                await self.synced.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    # --- running -----------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the list+watch loop in a background task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"informer {self.path}")
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop the loop and close the HTTP session if the informer made it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def run(self) -> None:
+        """List, then watch forever; relist on 410; back off on failures."""
+        delay = self.backoff_initial
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                    delay = self.backoff_initial
+                await self._watch()
+                delay = self.backoff_initial  # a stream that ended normally: just re-watch
+            except Gone:
+                log.info("informer.relist", path=self.path, resource_version=self.resource_version)
+                need_list = True
+            except asyncio.CancelledError:
+                raise
+            except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.warning("informer.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, self.backoff_max)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
+            self._own_session = True
+        return self._session
+
+    async def _request(self, params: dict[str, str], seconds: float) -> aiohttp.ClientResponse:
+        resp = await self._get_session().get(
+            self.api.base_url + self.path, params=params, headers=self.api.headers(),
+            ssl=self.api.request_ssl(), timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=10),
+        )
+        if resp.status == 410:
+            resp.release()
+            raise Gone(self.path)
+        if resp.status != 200:
+            body = (await resp.content.read(300)).decode("utf-8", "replace")
+            resp.release()
+            msg = f"GET {self.path}: HTTP {resp.status}: {body}"
+            raise WatchFailure(msg)
+        return resp
+
+    async def _list(self) -> None:
+        """A full, paged list; replaces the store and emits the differences."""
+        items: list[JSON] = []
+        params = dict(self.params)
+        if self.page_size:
+            params["limit"] = str(self.page_size)
+        restarted = False
+        while True:
+            try:
+                resp = await self._request(params, self.request_timeout)
+            except Gone:
+                if restarted or "continue" not in params:
+                    raise WatchFailure(f"list of {self.path} expired repeatedly") from None
+                # The continue token expired mid-list: start over, without paging this time.
+                restarted = True
+                items.clear()
+                params = dict(self.params)
+                continue
+            async with resp:
+                body = orjson.loads(await resp.read())
+            if not isinstance(body, dict):
+                raise WatchFailure(f"list of {self.path}: not a JSON object")
+            items.extend(o for o in body.get("items") or () if isinstance(o, dict))
+            meta = body.get("metadata") or {}
+            token = meta.get("continue")
+            if token:
+                params["continue"] = str(token)
+                continue
+            version = str(meta.get("resourceVersion") or "")
+            break
+        self._replace(items, version)
+
+    def _replace(self, items: list[JSON], version: str) -> None:
+        initial = not self.synced.is_set()
+        seen: set[str] = set()
+        events: list[WatchEvent] = []
+        old_versions = self._versions
+        new_versions: dict[str, str] = {}
+        new_objects: dict[str, JSON] = {}
+        for raw in items:
+            obj = self.transform(raw) if self.transform else raw
+            key = object_key(obj)
+            rv = _resource_version(obj)
+            seen.add(key)
+            new_versions[key] = rv
+            if self.keep_objects:
+                new_objects[key] = obj
+            previous = old_versions.get(key)
+            if previous is None:
+                events.append(WatchEvent(ADDED, obj, version, initial))
+            elif previous != rv:
+                events.append(WatchEvent(MODIFIED, obj, version, initial))
+        for key in old_versions.keys() - seen:
+            gone = self._objects.get(key) or {"metadata": _meta_from_key(key)}
+            events.append(WatchEvent(DELETED, gone, version, initial))
+        self._versions, self._objects = new_versions, new_objects
+        self.resource_version = version
+        self.lists += 1
+        log.debug("informer.listed", path=self.path, items=len(items), resource_version=version)
+        for event in events:
+            self._emit(event)
+        self.synced.set()
+
+    async def _watch(self) -> None:
+        params = dict(self.params)
+        params.update(watch="1", allowWatchBookmarks="true",
+                      timeoutSeconds=str(self.watch_timeout))
+        if self.resource_version:
+            params["resourceVersion"] = self.resource_version
+        resp = await self._request(params, self.watch_timeout + 30)
+        async with resp:
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                while True:
+                    end = buffer.find(b"\n")
+                    if end < 0:
+                        break
+                    line, buffer = buffer[:end], buffer[end + 1:]
+                    if line.strip():
+                        self._handle_line(line)
+            if buffer.strip():
+                self._handle_line(buffer)
+
+    def _handle_line(self, line: bytes) -> None:
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise WatchFailure(f"watch of {self.path}: bad JSON line: {exc}") from None
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            raise WatchFailure(f"watch of {self.path}: bad event")
+        kind, obj = event.get("type"), event["object"]
+        if kind == ERROR:
+            if obj.get("code") == 410 or obj.get("reason") in ("Expired", "Gone"):
+                raise Gone(self.path)
+            raise WatchFailure(f"watch of {self.path}: {obj.get('message') or obj}")
+        rv = _resource_version(obj)
+        if kind == BOOKMARK:
+            if rv:
+                self.resource_version = rv
+            return
+        if kind not in (ADDED, MODIFIED, DELETED):
+            return
+        if self.transform:
+            obj = self.transform(obj)
+        key = object_key(obj)
+        if kind == DELETED:
+            self._versions.pop(key, None)
+            self._objects.pop(key, None)
+        else:
+            self._versions[key] = rv
+            if self.keep_objects:
+                self._objects[key] = obj
+        if rv:
+            self.resource_version = rv
+        self._emit(WatchEvent(kind, obj, self.resource_version))
+
+    def _emit(self, event: WatchEvent) -> None:
+        for handler in list(self._handlers):
+            try:
+                handler(event)
+            except Exception as exc:  # one broken consumer must not stop the cache
+                log.error("informer.handler.failed", path=self.path, error=str(exc))
+
+
+def _meta_from_key(key: str) -> JSON:
+    namespace, sep, name = key.partition("/")
+    return {"namespace": namespace, "name": name} if sep else {"name": key}
