@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,10 +50,8 @@ class Daemon:
         """Run until SIGTERM/SIGINT (or ``stop``), then flush the sinks within the shutdown timeout."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
                 loop.add_signal_handler(sig, self.stop.set)
-            except (NotImplementedError, RuntimeError):  # not in the main thread
-                pass
         api_runner = await self._start_api()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
                  first_batch_in=round(self._first_batch_in(), 1))

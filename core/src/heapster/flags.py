@@ -16,7 +16,7 @@ class FlagParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            bad = message.split(":", 1)[1].split()[0].split("=", 1)[0]
+            bad = message.split(":", 1)[1].split(maxsplit=1)[0].split("=", 1)[0]
             known = sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
             near = difflib.get_close_matches(bad, known, n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""

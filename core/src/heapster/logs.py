@@ -13,7 +13,9 @@ import structlog
 from heapster.uri import mask_uri
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_KEYVALUE = re.compile(r"(?i)\b(password|passwd|pw|token|secret|esUserSecret|authorization)(['\"]?\s*[:=]\s*['\"]?)([^\s'\",&}]+)")
+_KEYVALUE = re.compile(
+    r"(?i)\b(password|passwd|pw|token|secret|esUserSecret|authorization)(['\"]?\s*[:=]\s*['\"]?)([^\s'\",&}]+)"
+)
 
 
 def mask_secrets(text: str) -> str:

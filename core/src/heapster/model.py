@@ -52,7 +52,7 @@ class MetricValue:
     by the sinks, floats as floats.
     """
 
-    __slots__ = ("value", "metric_type")
+    __slots__ = ("metric_type", "value")
 
     def __init__(self, value: int | float, metric_type: MetricType = MetricType.GAUGE) -> None:
         self.value = value
@@ -81,7 +81,7 @@ class MetricValue:
 class LabeledMetric(MetricValue):
     """A metric value that carries its own labels, e.g. ``filesystem/usage`` per ``resource_id``."""
 
-    __slots__ = ("name", "labels")
+    __slots__ = ("labels", "name")
 
     def __init__(
         self,
@@ -114,7 +114,7 @@ class MetricSet:
     when the source sampled it.
     """
 
-    __slots__ = ("labels", "values", "labeled", "collection_start", "create_time", "scrape_time")
+    __slots__ = ("collection_start", "create_time", "labeled", "labels", "scrape_time", "values")
 
     def __init__(
         self,

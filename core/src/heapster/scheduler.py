@@ -83,7 +83,7 @@ class Scheduler:
         """Sleep on the clock; True if ``stop`` was set meanwhile."""
         sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, seconds)))
         stopper = asyncio.ensure_future(stop.wait())
-        done, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for fut in pending:
             fut.cancel()
         return stop.is_set()

@@ -6,13 +6,14 @@ A slow or failing sink only ever fills its own queue; scraping and the other sin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential, wait_random
 
 from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
@@ -114,10 +115,8 @@ class SinkQueue(Generic[T]):
             except TimeoutError:
                 log.warning("sink.flush.timeout", sink=self.name, left=len(self._pending) + 1)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             for _ in range(len(self._pending) + (0 if self._idle.is_set() else 1)):
                 self._count_drop("shutdown")
             self._pending.clear()
@@ -171,7 +170,8 @@ class SinkQueue(Generic[T]):
     async def _with_retries(self, call: Callable[[], Awaitable[None]], what: str) -> None:
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_retryable),
-            wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
+            wait=wait_exponential(multiplier=self.backoff_initial, max=self.backoff_max)
+            + wait_random(0, self.backoff_initial / 2),
             stop=stop_never,
             sleep=self.clock.sleep,
             reraise=True,

@@ -40,7 +40,7 @@ class Option:
 
     def convert(self, raw: str) -> Any:
         """Turn one raw value into the option's type; ``ValueError`` on a bad value."""
-        if self.kind == "str" or self.kind == "list":
+        if self.kind in {"str", "list"}:
             return raw
         if self.kind == "bool":
             return parse_bool(raw)
@@ -144,8 +144,10 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
             else:
                 typed[name] = opt.convert(raw_values[0])  # Go's url.Values.Get: first wins
         except ValueError as exc:
-            shown = "xxxxx" if opt.secret else raw_values[0]
-            msg = f"bad value {shown!r} for option {name!r} of {what}: {exc}"
+            if opt.secret:
+                msg = f"bad value for secret option {name!r} of {what} (expected {opt.kind})"
+            else:
+                msg = f"bad value {raw_values[0]!r} for option {name!r} of {what}: {exc}"
             raise UsageError(msg) from None
     return PluginConfig(uri=uri, options=typed)
 

@@ -57,7 +57,8 @@ def synthetic_source(nodes: int, pods: int, containers: int) -> StaticSource:
 
     def unit_sets(index: int) -> SetsFactory:
         def make(start: datetime, end: datetime) -> dict[str, MetricSet]:
-            batch = synthetic_batch(end, nodes=1, pods=pods, containers=containers, seq=(int(end.timestamp()) // 10) % 100_000)
+            seq = (int(end.timestamp()) // 10) % 100_000
+            batch = synthetic_batch(end, nodes=1, pods=pods, containers=containers, seq=seq)
             prefix = f"node-{index}"
             renamed: dict[str, MetricSet] = {}
             for key, ms in batch.metric_sets.items():

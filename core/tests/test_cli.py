@@ -1,0 +1,81 @@
+"""The heapster command line: Heapster's flags, one-line usage errors with exit 2, plugins, version."""
+
+from __future__ import annotations
+
+import pytest
+
+from heapster.cli import main
+from heapster.flags import heapster_parser, normalize_argv, parse_flags, validate_heapster
+
+
+def settings_for(*argv: str) -> dict[str, object]:
+    return parse_flags(heapster_parser(), ["--source=static:", *argv], validate_heapster)
+
+
+def test_heapster_defaults() -> None:
+    s = settings_for()
+    assert s["metric_resolution"] == 60.0 and s["heapster_port"] == 8082
+    assert s["sink_export_data_timeout"] == 20.0 and s["label_separator"] == ","
+    assert s["sink"] == [] and s["disable_export"] is False and s["listen_ip"] == ""
+
+
+def test_underscores_and_dashes_are_the_same_flag() -> None:
+    a = settings_for("--metric_resolution=30s", "--heapster_port=9000", "--sink_export_data_timeout=1m")
+    b = settings_for("--metric-resolution=30s", "--heapster-port=9000", "--sink-export-data-timeout=1m")
+    assert a == b and a["metric_resolution"] == 30.0 and a["sink_export_data_timeout"] == 60.0
+
+
+def test_go_style_single_dash_and_bool_flags() -> None:
+    assert normalize_argv(["-source=x", "-v", "-vv", "--v=3"]) == ["--source=x", "-v", "-vv", "--v=3"]
+    s = settings_for("--disable_export", "--api-server=false", "--store_label=app,team=owner", "--store_label=x")
+    assert s["disable_export"] is True and s["api_server"] is False
+    assert s["store_label"] == ["app", "team=owner", "x"]
+
+
+def test_repeatable_sinks_keep_their_order() -> None:
+    s = settings_for("--sink=log", "--sink=influxdb:http://influx:8086")
+    assert s["sink"] == ["log", "influxdb:http://influx:8086"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--source=static:", "--metric_resolution=4s"], "metric resolution should not be less than 5 seconds"),
+    (["--source=static:", "--metric_resolution=soon"], "invalid duration 'soon'"),
+    (["--source=static:", "--heapster_port=http"], "argument --heapster-port: invalid int value"),
+    (["--source=static:", "--sourc=x"], "unknown flag --sourc (did you mean --source?)"),
+    ([], "wrong number of sources specified: 0"),
+    (["--source=static:", "--source=static:"], "wrong number of sources specified: 2"),
+    (["--source=static:", "--tls_cert=a.pem"], "both --tls_cert and --tls_key"),
+    (["--source=static:", "--sink=log", "--historical_source=influxdb:http://x"], "--historical_source must equal"),
+    (["--source=nosuch:"], "no source 'nosuch'; installed:"),
+    (["--source=static:?nodes=many"], "bad value 'many' for option 'nodes' of source 'static'"),
+    (["--source=static:?colour=red"],
+     "unknown option 'colour' for source 'static'; valid options: containers, nodes, pods"),
+    (["--source=static:", "--sink=nosuch:http://x"], "no sink 'nosuch'; installed:"),
+])
+def test_usage_errors_exit_2_with_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("heapster: ")
+    assert expected in err
+
+
+def test_unknown_sink_names_the_distribution_that_provides_it(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEAPSTER_DISABLE_PLUGINS", "heapster-sink-influxdb")
+    assert main(["--source=static:", "--sink=influxdb:http://monitoring-influxdb:8086"]) == 2
+    err = capsys.readouterr().err
+    assert "no sink 'influxdb'; installed: " in err and "pip install heapster-sink-influxdb" in err
+
+
+def test_errors_never_show_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source=static:", "--sink=nosuch:http://u:hunter2@x?pw=s3cret"]) == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "s3cret" not in err
+
+
+def test_version_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("version: ")
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "heapster-core" in out and "sink: log" in out and "source: static" in out

@@ -1,0 +1,49 @@
+"""The log sink prints batches as Heapster's log sink did."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from heapster.model import DataBatch, EventBatch, LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.sinks.log import LogEventSink, LogSink
+
+
+async def test_batch_format_matches_heapster() -> None:
+    ts = datetime(2018, 3, 2, 10, 0, tzinfo=UTC)
+    batch = DataBatch(ts, {
+        "node:n1": MetricSet(
+            labels={"type": "node", "nodename": "n1"},
+            values={"memory/usage": MetricValue(1024), "cpu/node_utilization": MetricValue(0.25)},
+            labeled=[LabeledMetric("filesystem/usage", {"resource_id": "/"}, 77)],
+            scrape_time=ts, create_time=ts,
+        ),
+        "cluster": MetricSet(labels={"type": "cluster"}, values={"cpu/usage": MetricValue(5, MetricType.CUMULATIVE)}),
+    })
+    out = io.StringIO()
+    await LogSink(out).export(batch)
+    assert out.getvalue() == (
+        "DataBatch     Timestamp: 2018-03-02 10:00:00 +0000 UTC\n\n"
+        "MetricSet: cluster\n"
+        "   Scrape time: 0001-01-01 00:00:00 +0000 UTC -6795364578871345152\n"
+        "   Create time: 0001-01-01 00:00:00 +0000 UTC -6795364578871345152\n"
+        "   Labels:\n      type = cluster\n"
+        "   Metrics:\n      cpu/usage = 5\n"
+        "   Labeled Metrics:\n\n"
+        "MetricSet: node:n1\n"
+        "   Scrape time: 2018-03-02 10:00:00 +0000 UTC 1519984800000000000\n"
+        "   Create time: 2018-03-02 10:00:00 +0000 UTC 1519984800000000000\n"
+        "   Labels:\n      nodename = n1\n      type = node\n"
+        "   Metrics:\n      cpu/node_utilization = 0.250000\n      memory/usage = 1024\n"
+        "   Labeled Metrics:\n      filesystem/usage = 77\n         resource_id = /\n\n"
+    )
+
+
+async def test_event_format() -> None:
+    out = io.StringIO()
+    event = {"lastTimestamp": "2019-08-29T18:38:20Z", "count": 3, "message": "Started container"}
+    await LogEventSink(out).export_events(EventBatch(datetime(2019, 8, 29, 18, 39, tzinfo=UTC), [event]))
+    assert out.getvalue() == (
+        "EventBatch     Timestamp: 2019-08-29 18:39:00 +0000 UTC\n"
+        "   2019-08-29T18:38:20Z (cnt:3): Started container\n"
+    )

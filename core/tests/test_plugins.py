@@ -1,0 +1,120 @@
+"""Plugin discovery: entry points, duplicate keys, broken plugins, allow and block lists, hook checking."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from heapster import hookspecs
+from heapster.errors import PluginError
+from heapster.plugins import load_plugins
+
+SINK_MODULE = """
+import heapster
+
+@heapster.hookimpl
+def register_metric_sinks(register):
+    register({key!r}, lambda config, context: None)
+"""
+
+
+def install_fake_dist(root: Path, dist: str, module: str, source: str, version: str = "1.2.3") -> None:
+    """Lay out a distribution (module + dist-info with an entry point) on a path entry."""
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[heapster]\n{module} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    for var in ("HEAPSTER_PLUGINS", "HEAPSTER_DISABLE_PLUGINS", "HEAPSTER_STRICT_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def test_builtins_load_through_entry_points(site: Path) -> None:
+    plugins = load_plugins()
+    log_plugin = next(p for p in plugins.plugins if p.name == "log")
+    assert log_plugin.distribution == "heapster-core"
+    assert plugins.get("sink", "log").plugin is log_plugin
+    assert "log" in plugins.keys("event sink")
+
+
+def test_third_party_sink_is_found_with_its_distribution(site: Path) -> None:
+    install_fake_dist(site, "heapster-sink-acme", "acme_sink", SINK_MODULE.format(key="acme"))
+    plugins = load_plugins()
+    reg = plugins.get("sink", "acme")
+    assert (reg.plugin.distribution, reg.plugin.version) == ("heapster-sink-acme", "1.2.3")
+
+
+def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:
+    install_fake_dist(site, "heapster-sink-one", "one_sink", SINK_MODULE.format(key="dup"))
+    install_fake_dist(site, "heapster-sink-two", "two_sink", SINK_MODULE.format(key="dup"), version="2.0")
+    with pytest.raises(PluginError, match=r"sink key 'dup' is registered twice: by heapster-sink-one 1.2.3 "
+                                          r"and by heapster-sink-two 2.0"):
+        load_plugins()
+
+
+def test_a_broken_plugin_is_skipped_unless_strict(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_dist(site, "heapster-sink-broken", "broken_sink", "import nonexistent_module_xyz\n")
+    plugins = load_plugins()
+    assert [f.name for f in plugins.failures] == ["broken_sink"]
+    assert "log" in plugins.keys("sink")
+    with pytest.raises(PluginError, match="plugin 'broken_sink' from heapster-sink-broken failed to load"):
+        load_plugins(strict=True)
+    monkeypatch.setenv("HEAPSTER_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError):
+        load_plugins()
+
+
+def test_a_misspelled_hook_fails_at_start(site: Path) -> None:
+    install_fake_dist(site, "heapster-sink-typo", "typo_sink", """
+        import heapster
+
+        @heapster.hookimpl
+        def register_metric_snks(register):
+            pass
+    """)
+    with pytest.raises(Exception, match="register_metric_snks"):
+        load_plugins()
+
+
+def test_allow_and_block_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_dist(site, "heapster-sink-acme", "acme_sink", SINK_MODULE.format(key="acme"))
+    monkeypatch.setenv("HEAPSTER_DISABLE_PLUGINS", "heapster-sink-acme")
+    assert "acme" not in load_plugins().keys("sink")
+    monkeypatch.delenv("HEAPSTER_DISABLE_PLUGINS")
+    monkeypatch.setenv("HEAPSTER_PLUGINS", "acme_sink")
+    plugins = load_plugins()
+    assert plugins.keys("sink") == ["acme"]
+
+
+def test_every_hook_is_documented() -> None:
+    hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
+    assert len(hooks) == 5
+    for name in hooks:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert "Called once" in doc and "Returns" in doc, name
+
+
+def test_entry_point_modules_import_cheaply() -> None:
+    """Plugin modules must not import heavy clients at import time (heapster --help stays fast)."""
+    code = textwrap.dedent("""
+        import sys
+        from importlib.metadata import entry_points
+        for ep in entry_points(group="heapster"):
+            ep.load()
+        heavy = [m for m in ("kubernetes", "influxdb", "elasticsearch", "numpy", "aiohttp") if m in sys.modules]
+        print(",".join(heavy))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

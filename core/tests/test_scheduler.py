@@ -1,0 +1,133 @@
+"""The scheduler on a fake clock: aligned windows, isolation of slow nodes and slow sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+
+from heapster.errors import HeapsterError
+from heapster.interfaces import Processor
+from heapster.model import DataBatch, MetricSet, MetricValue
+from heapster.scheduler import Scheduler, SchedulerSettings
+from heapster.sinkqueue import SinkQueue
+from heapster.testing import FakeClock, RecordingSink, StaticSource, StaticUnit
+from heapster.testing.clock import settle
+
+RES = 60.0
+
+
+def unit(name: str, clock: FakeClock, **kwargs: object) -> StaticUnit:
+    return StaticUnit(name, {f"node:{name}": MetricSet(labels={"type": "node", "nodename": name},
+                                                       values={"memory/usage": MetricValue(1)})},
+                      clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def make(clock: FakeClock, units: list[StaticUnit], sinks: list[RecordingSink],
+         processors: list[Processor] | None = None, **settings: float) -> tuple[Scheduler, list[SinkQueue[DataBatch]]]:
+    queues = [SinkQueue(s.name, s.export, clock=clock, backoff_initial=1.0) for s in sinks]
+    sched = Scheduler(StaticSource(units), processors or [], queues,
+                      SchedulerSettings(resolution=RES, **settings), clock=clock, rng=random.Random(1))
+    return sched, queues
+
+
+def test_windows_align_to_the_resolution() -> None:
+    sched, _ = make(FakeClock(), [], [])
+    assert sched.next_window(1_700_000_123.4) == (1_700_000_100.0, 1_700_000_160.0)
+
+
+async def test_first_batch_is_the_window_end_scraped_after_the_offset() -> None:
+    clock = FakeClock(start=1_700_000_100.0 + 10)  # 10 s into a window ending at ...160
+    sink = RecordingSink()
+    sched, _ = make(clock, [unit("a", clock)], [sink], max_jitter=0.0)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sched.run(stop))
+    await clock.advance(54.9)  # ...164.9: before end + 5 s offset
+    assert sink.batches == []
+    await clock.advance(0.2)
+    await settle()
+    assert [b.timestamp for b in sink.batches] == [datetime.fromtimestamp(1_700_000_160, UTC)]
+    assert list(sink.batches[0].metric_sets) == ["node:a"]
+    await clock.advance(RES)
+    assert len(sink.batches) == 2
+    stop.set()
+    await asyncio.wait_for(runner, 1)
+
+
+async def test_a_failing_and_a_hung_node_affect_only_themselves() -> None:
+    clock = FakeClock()
+    sink = RecordingSink()
+    hung = unit("hung", clock, delay=3600.0)
+    units = [unit("ok1", clock), unit("broken", clock, error=HeapsterError("http 500")), hung, unit("ok2", clock)]
+    sched, _ = make(clock, units, [sink], node_timeout=0.2, scrape_deadline=5.0, max_jitter=0.0)
+    batch = await sched.housekeep(0.0, RES)  # node_timeout is real time: the hung node costs 0.2 s
+    assert batch is not None
+    assert sorted(batch.metric_sets) == ["node:ok1", "node:ok2"]
+    await clock.advance(0)
+    assert len(sink.batches) == 1
+
+
+async def test_jitter_spreads_node_starts_within_8ms_per_node() -> None:
+    clock = FakeClock()
+    units = [unit(f"n{i}", clock) for i in range(10)]
+    sched, _ = make(clock, units, [])
+    task = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    assert clock.sleepers == 10  # every node waits its random delay
+    await clock.advance(0.079)  # 10 nodes x 8 ms = 80 ms maximum delay
+    batch = await asyncio.wait_for(task, 1)
+    assert len(batch.metric_sets) == 10
+
+
+async def test_a_slow_sink_delays_neither_scraping_nor_other_sinks() -> None:
+    clock = FakeClock()
+    slow, fast = RecordingSink("slow"), RecordingSink("fast")
+    slow.block()
+    sched, queues = make(clock, [unit("a", clock)], [slow, fast], max_jitter=0.0)
+    for window in range(3):
+        batch = await asyncio.wait_for(sched.housekeep(window * RES, (window + 1) * RES), 1)
+        assert batch is not None
+        await clock.advance(0)
+    assert len(fast.batches) == 3 and slow.batches == []
+    assert queues[0].depth == 2  # one batch in flight, two waiting
+    slow.unblock()
+    await asyncio.wait_for(queues[0].drained(), 1)
+    assert [b.timestamp for b in slow.batches] == [b.timestamp for b in fast.batches]
+
+
+async def test_a_sink_outage_within_the_queue_bound_loses_no_batch() -> None:
+    clock = FakeClock()
+    sink = RecordingSink("flaky")
+    sink.fail_retryable(4)
+    sched, queues = make(clock, [unit("a", clock)], [sink], max_jitter=0.0)
+    for window in range(4):
+        await sched.housekeep(window * RES, (window + 1) * RES)
+        await clock.advance(RES)
+    await clock.advance(120)
+    await asyncio.wait_for(queues[0].drained(), 1)
+    assert len(sink.batches) == 4 and queues[0].retries == 4
+
+
+async def test_processors_run_in_order_and_an_error_aborts_the_batch() -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+
+    class Tag(Processor):
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.name, self.fail = name, fail
+
+        async def process(self, batch: DataBatch) -> DataBatch:
+            calls.append(self.name)
+            if self.fail:
+                msg = "lister unavailable"
+                raise RuntimeError(msg)
+            return batch
+
+    sink = RecordingSink()
+    sched, _ = make(clock, [unit("a", clock)], [sink], [Tag("first"), Tag("second")], max_jitter=0.0)
+    await sched.housekeep(0.0, RES)
+    assert calls == ["first", "second"]
+    sched.processors = [Tag("boom", fail=True), Tag("never")]
+    assert await sched.housekeep(RES, 2 * RES) is None
+    await clock.advance(0)
+    assert calls[-1] == "boom" and len(sink.batches) == 1

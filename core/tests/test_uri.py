@@ -1,0 +1,76 @@
+"""URI parsing and option typing, as Heapster's flags.go did it."""
+
+from __future__ import annotations
+
+import pytest
+
+from heapster.errors import UsageError
+from heapster.uri import Option, expand_env, mask_uri, parse_uri, resolve_options
+
+
+def test_key_and_url_split_on_first_colon() -> None:
+    uri = parse_uri("kubernetes:https://kubernetes.default")
+    assert uri.key == "kubernetes"
+    assert (uri.url.scheme, uri.url.hostname, uri.url.port) == ("https", "kubernetes.default", None)
+
+
+def test_key_without_url_and_quoted_empty_url() -> None:
+    assert parse_uri("log").key == "log"
+    assert parse_uri("log").url.netloc == ""
+    empty = parse_uri("kubernetes.summary_api:''")
+    assert empty.key == "kubernetes.summary_api" and not empty.has_host
+
+
+def test_repeated_options_and_host_port_values() -> None:
+    uri = parse_uri("elasticsearch:?nodes=foo.com:9200&nodes=bar.com:9200&index=hx")
+    config = resolve_options(uri, [Option("nodes", "list"), Option("index", default="heapster")], "sink")
+    assert config.options == {"nodes": ["foo.com:9200", "bar.com:9200"], "index": "hx"}
+
+
+def test_env_expansion_like_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFLUX_HOST", "influx.example:8086")
+    monkeypatch.delenv("UNSET_VAR", raising=False)
+    uri = parse_uri("influxdb:http://$INFLUX_HOST?db=${UNSET_VAR}k8s")
+    assert uri.url.netloc == "influx.example:8086"
+    assert uri.values("db") == ["k8s"]
+    assert expand_env("a$B-${C}", {"B": "1", "C": "2"}) == "a1-2"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1", True), ("t", True), ("T", True), ("TRUE", True), ("true", True), ("True", True),
+    ("0", False), ("f", False), ("F", False), ("FALSE", False), ("false", False), ("False", False),
+])
+def test_bool_options_parse_as_go(raw: str, expected: bool) -> None:
+    config = resolve_options(parse_uri(f"x:?secure={raw}"), [Option("secure", "bool", False)], "sink 'x'")
+    assert config["secure"] is expected
+
+
+def test_defaults_typed_and_first_value_wins() -> None:
+    opts = [Option("concurrency", "int", 1), Option("timeout", "duration", 5.0), Option("db", default="k8s")]
+    config = resolve_options(parse_uri("x:?concurrency=4&concurrency=9&timeout=1m30s"), opts, "sink 'x'")
+    assert config.options == {"concurrency": 4, "timeout": 90.0, "db": "k8s"}
+
+
+def test_unknown_option_names_it_and_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown option 'dbb' for sink 'influxdb'; valid options: db, user"):
+        resolve_options(parse_uri("influxdb:http://h?dbb=x"), [Option("db"), Option("user")], "sink 'influxdb'")
+
+
+def test_ill_typed_option_names_the_option_and_hides_secrets() -> None:
+    with pytest.raises(UsageError, match=r"bad value .maybe. for option .secure."):
+        resolve_options(parse_uri("x:?secure=maybe"), [Option("secure", "bool")], "sink 'x'")
+    with pytest.raises(UsageError) as info:
+        resolve_options(parse_uri("x:?port=hunter2"), [Option("port", "int", secret=True)], "sink 'x'")
+    assert "hunter2" not in str(info.value)
+
+
+def test_bad_port_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="bad URL"):
+        parse_uri("influxdb:http://host:notaport")
+
+
+def test_mask_uri_hides_passwords_and_secret_options() -> None:
+    masked = mask_uri("influxdb:http://root:s3cret@influx:8086?user=root&pw=hunter2&db=k8s")
+    assert "s3cret" not in masked and "hunter2" not in masked
+    assert "user=root" in masked and "db=k8s" in masked
+    assert "esUserSecret=xxxxx" in mask_uri("elasticsearch:?nodes=a&esUserSecret=abc")
