@@ -79,3 +79,9 @@ def test_version_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "heapster-core" in out and "sink: log" in out and "source: static" in out
+
+
+def test_shard_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert settings_for("--shard=1/3")["shard"] == (1, 3)
+    assert main(["--source=static:", "--shard=3/3"]) == 2
+    assert "invalid shard '3/3'" in capsys.readouterr().err

@@ -131,3 +131,15 @@ async def test_processors_run_in_order_and_an_error_aborts_the_batch() -> None:
     assert await sched.housekeep(RES, 2 * RES) is None
     await clock.advance(0)
     assert calls[-1] == "boom" and len(sink.batches) == 1
+
+
+async def test_shards_split_nodes_stably_and_completely() -> None:
+    clock = FakeClock()
+    units = [unit(f"node-{i}", clock) for i in range(30)]
+    seen: list[set[str]] = []
+    for index in range(3):
+        sched, _ = make(clock, units, [], max_jitter=0.0, shard_index=index, shard_count=3)
+        batch = await sched.scrape(0.0, RES)
+        seen.append(set(batch.metric_sets))
+    assert set.union(*seen) == {f"node:node-{i}" for i in range(30)}
+    assert sum(len(s) for s in seen) == 30 and all(seen)

@@ -25,10 +25,13 @@ def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
     """Pipeline timing from flags: the scrape deadline never exceeds the window."""
     resolution = float(settings["metric_resolution"])
     deadline = min(20.0, resolution)
+    shard_index, shard_count = settings.get("shard", (0, 1))
     return SchedulerSettings(
         resolution=resolution,
         scrape_deadline=deadline,
         node_timeout=min(float(settings["kubelet_timeout"]), deadline),
+        shard_index=shard_index,
+        shard_count=shard_count,
     )
 
 

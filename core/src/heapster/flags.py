@@ -64,6 +64,18 @@ def go_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def shard_spec(text: str) -> tuple[int, int]:
+    """argparse type for ``--shard=I/N``."""
+    index, _, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid shard {text!r} (use I/N, e.g. 0/3)") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"invalid shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
 class ExtendCSV(argparse.Action):
     """A pflag string slice: repeatable, and each value may be a comma-separated list."""
 
@@ -144,6 +156,8 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
       help="time to flush sinks on SIGTERM/SIGINT (default 60s)")
     a("--store-duration", type=go_duration, default=900.0, metavar="DURATION",
       help="history kept in memory for the model API (default 15m)")
+    a("--shard", type=shard_spec, default=(0, 1), metavar="I/N",
+      help="scrape only shard I of N (0-based), split by a stable hash of the node name")
     add_bool(p, "--strict-plugins", "fail when a plugin cannot be loaded (default: log and skip)")
     add_logging_flags(p)
     return p

@@ -6,6 +6,7 @@ import asyncio
 import math
 import random
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,13 @@ class SchedulerSettings:
     jitter_per_unit: float = 0.008
     max_jitter: float = 4.0
     max_housekeeps: int = 3
+    shard_index: int = 0
+    shard_count: int = 1
+
+
+def in_shard(node: str, index: int, count: int) -> bool:
+    """Whether ``node`` belongs to shard ``index`` of ``count``: a stable hash, the same in every replica."""
+    return zlib.crc32(node.encode()) % count == index
 
 
 class Scheduler:
@@ -141,6 +149,8 @@ class Scheduler:
         except Exception as exc:
             log.error("scrape.units.failed", source=self.source.name, error=str(exc))
             return batch
+        if s.shard_count > 1:
+            units = [u for u in units if in_shard(u.node or u.name, s.shard_index, s.shard_count)]
         selfmetrics.scrape_units.set(len(units))
         if not units:
             log.warning("scrape.no_units", source=self.source.name)
