@@ -1,0 +1,50 @@
+"""Namespace based enricher (HEAPSTER.md §5.3): ``namespace_id`` from the Namespace objects."""
+
+from __future__ import annotations
+
+import structlog
+
+from heapster import keys
+from heapster.interfaces import ClusterState, Processor
+from heapster.model import DataBatch
+
+log = structlog.get_logger(__name__)
+
+_TYPES = frozenset({keys.POD_CONTAINER, keys.POD, keys.NAMESPACE})
+
+
+class NamespaceBasedEnricher(Processor):
+    """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known."""
+
+    name = "namespace_based_enricher"
+
+    def __init__(self, cluster: ClusterState) -> None:
+        self.cluster = cluster
+
+    async def process(self, batch: DataBatch) -> DataBatch:
+        self.apply(batch)
+        return batch
+
+    def apply(self, batch: DataBatch) -> None:
+        """Enrich ``batch`` in place."""
+        uids: dict[str, str | None] = {}
+        missing: set[str] = set()
+        for ms in batch.metric_sets.values():
+            labels = ms.labels
+            if labels.get("type") not in _TYPES:
+                continue
+            namespace = labels.get("namespace_name")
+            if namespace is None:
+                continue
+            if namespace in uids:
+                uid = uids[namespace]
+            else:
+                found = self.cluster.get_namespace(namespace)
+                uid = str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
+                uids[namespace] = uid
+            if uid is None:
+                missing.add(namespace)
+                continue
+            labels["namespace_id"] = uid
+        for namespace in sorted(missing):
+            log.warning("namespace.unknown", namespace=namespace)

@@ -1,0 +1,171 @@
+"""Pod based enricher (HEAPSTER.md §5.2): pod UID, labels, requests/limits, restarts and stub sets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from heapster import keys
+from heapster.interfaces import ClusterState, Processor
+from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
+from heapster.processors.labels import LabelCopier
+from heapster.processors.resources import container_resources
+from heapster.timefmt import parse_rfc3339
+
+log = structlog.get_logger(__name__)
+
+_GAUGE = MetricType.GAUGE
+_HOST_LABELS = ("nodename", "hostname", "host_id")
+
+
+class _ContainerInfo:
+    __slots__ = ("image", "resources", "restarts")
+
+    def __init__(self, image: str, resources: dict[str, int], restarts: int | None) -> None:
+        self.image = image
+        self.resources = resources
+        self.restarts = restarts
+
+
+class PodInfo:
+    """What the enricher needs from one Pod object, computed once per pod version."""
+
+    __slots__ = ("containers", "copied_labels", "name", "namespace", "start_time", "uid", "version")
+
+    def __init__(self, pod: Mapping[str, Any], copier: LabelCopier) -> None:
+        meta = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        status = pod.get("status") or {}
+        self.version = meta.get("resourceVersion")
+        self.namespace: str = meta.get("namespace", "")
+        self.name: str = meta.get("name", "")
+        self.uid = str(meta.get("uid", ""))
+        self.copied_labels = copier.copied(meta.get("labels"))
+        started = status.get("startTime")
+        self.start_time: datetime | None = None
+        if started:
+            try:
+                self.start_time = parse_rfc3339(started)
+            except ValueError:
+                log.warning("pod.start_time.invalid", pod=f"{self.namespace}/{self.name}", value=started)
+        restarts = {
+            cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
+        }
+        self.containers: dict[str, _ContainerInfo] = {}
+        for container in spec.get("containers") or ():
+            cname = container.get("name", "")
+            self.containers[cname] = _ContainerInfo(
+                container.get("image", ""), container_resources(container), restarts.get(cname)
+            )
+
+
+def _add_resources(ms: MetricSet, info: _ContainerInfo) -> None:
+    values = ms.values
+    for name, amount in info.resources.items():
+        values[name] = MetricValue(amount, _GAUGE)
+
+
+class PodBasedEnricher(Processor):
+    """Adds what the Pod objects know to pod and container sets, and stubs for missing ones."""
+
+    name = "pod_based_enricher"
+
+    def __init__(self, cluster: ClusterState, copier: LabelCopier | None = None) -> None:
+        self.cluster = cluster
+        self.copier = copier or LabelCopier()
+        self._cache: dict[tuple[str, str], PodInfo] = {}
+
+    async def process(self, batch: DataBatch) -> DataBatch:
+        self.apply(batch)
+        return batch
+
+    def apply(self, batch: DataBatch) -> None:
+        """Enrich ``batch`` in place."""
+        sets = batch.metric_sets
+        added: dict[str, MetricSet] = {}
+        used: dict[tuple[str, str], PodInfo] = {}
+        for key, ms in sets.items():
+            kind = ms.labels.get("type")
+            if kind not in (keys.POD, keys.POD_CONTAINER):
+                continue
+            info = self._pod(ms.labels.get("namespace_name", ""), ms.labels.get("pod_name", ""), used)
+            if info is None:
+                continue
+            if kind == keys.POD:
+                self._add_pod_info(ms, info, sets, added)
+            else:
+                self._add_container_info(key, ms, info, sets, added)
+        sets.update(added)
+        self._cache = used
+
+    def _pod(self, namespace: str, name: str, used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
+        ident = (namespace, name)
+        info = used.get(ident)
+        if info is not None:
+            return info
+        pod = self.cluster.get_pod(namespace, name)
+        if pod is None:
+            return None
+        cached = self._cache.get(ident)
+        version = (pod.get("metadata") or {}).get("resourceVersion")
+        if cached is None or version is None or cached.version != version:
+            cached = PodInfo(pod, self.copier)
+        used[ident] = cached
+        return cached
+
+    def _add_container_info(self, key: str, ms: MetricSet, info: PodInfo, sets: dict[str, MetricSet],
+                            added: dict[str, MetricSet]) -> None:
+        labels = ms.labels
+        cname = labels.get("container_name", "")
+        container = None
+        if key == keys.pod_container_key(info.namespace, info.name, cname):
+            container = info.containers.get(cname)
+        if container is not None:
+            _add_resources(ms, container)
+            labels.setdefault("container_base_image", container.image)
+            if container.restarts is not None:
+                ms.values["restart_count"] = MetricValue(container.restarts, _GAUGE)
+                if info.start_time is not None:
+                    ms.create_time = info.start_time
+        labels["pod_id"] = info.uid
+        labels.update(info.copied_labels)
+        pod_key = keys.pod_key(labels.get("namespace_name", ""), labels.get("pod_name", ""))
+        if pod_key in sets or pod_key in added:
+            return
+        log.debug("pod.stub.created", key=pod_key)
+        pod_ms = MetricSet(labels={
+            "type": keys.POD,
+            "namespace_name": labels.get("namespace_name", ""),
+            "pod_name": labels.get("pod_name", ""),
+            **{name: labels.get(name, "") for name in _HOST_LABELS},
+        })
+        added[pod_key] = pod_ms
+        self._add_pod_info(pod_ms, info, sets, added)
+
+    def _add_pod_info(self, ms: MetricSet, info: PodInfo, sets: dict[str, MetricSet],
+                      added: dict[str, MetricSet]) -> None:
+        labels = ms.labels
+        labels["pod_id"] = info.uid
+        labels.update(info.copied_labels)
+        if info.start_time is not None:
+            ms.create_time = info.start_time
+        for cname, container in info.containers.items():
+            ckey = keys.pod_container_key(info.namespace, info.name, cname)
+            if ckey in sets or ckey in added:
+                continue
+            log.debug("container.stub.created", key=ckey)
+            stub = MetricSet(labels={
+                "type": keys.POD_CONTAINER,
+                "namespace_name": info.namespace,
+                "pod_name": info.name,
+                "container_name": cname,
+                "container_base_image": container.image,
+                "pod_id": info.uid,
+                **{name: labels.get(name, "") for name in _HOST_LABELS},
+                **info.copied_labels,
+            }, create_time=ms.collection_start)
+            _add_resources(stub, container)
+            added[ckey] = stub

@@ -1,0 +1,106 @@
+"""Registries of what series belong to: metric-set keys, and (key, labels) pairs of labeled metrics."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+
+from heapster.store.columns import INT_MISSING, IdArray, IntArray
+
+LabelTuple = tuple[str, ...]
+"""Labels flattened as ``(k1, v1, k2, v2, ...)`` of interned strings."""
+
+
+def label_tuple(labels: Mapping[str, str], *, ordered: bool = False) -> LabelTuple:
+    """Flatten ``labels`` into an interned tuple; sorted by key when ``ordered`` (for exact matching)."""
+    items = sorted(labels.items()) if ordered else labels.items()
+    out: list[str] = []
+    for key, value in items:
+        out.append(sys.intern(key))
+        out.append(sys.intern(value) if isinstance(value, str) else str(value))
+    return tuple(out)
+
+
+def label_dict(labels: LabelTuple) -> dict[str, str]:
+    """The dict of a flattened label tuple."""
+    return dict(zip(labels[::2], labels[1::2], strict=True))
+
+
+class Owners:
+    """Integer ids for series owners, reused after they expire.
+
+    ``last_seen[id]`` is the newest batch timestamp (ns) that had the owner, ``labels[id]``
+    its latest labels and ``start[id]`` its latest collection start (ns, or INT_MISSING).
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[Hashable, int] = {}
+        self.ident: list[Hashable | None] = []
+        self.labels: list[LabelTuple] = []
+        self.parent: IdArray = np.empty(0, dtype=np.int32)
+        self.last_seen: IntArray = np.empty(0, dtype=np.int64)
+        self.start: IntArray = np.empty(0, dtype=np.int64)
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get(self, ident: Hashable) -> int | None:
+        """The id of ``ident`` if known."""
+        return self.ids.get(ident)
+
+    def add(self, ident: Hashable, labels: LabelTuple, parent: int = -1) -> int:
+        """The id of ``ident``, registering it if new."""
+        found = self.ids.get(ident)
+        if found is not None:
+            return found
+        if self._free:
+            oid = self._free.pop()
+            self.ident[oid] = ident
+            self.labels[oid] = labels
+        else:
+            oid = len(self.ident)
+            self.ident.append(ident)
+            self.labels.append(labels)
+            if oid >= len(self.last_seen):
+                self._grow(oid + 1)
+        self.ids[ident] = oid
+        self.parent[oid] = parent
+        self.last_seen[oid] = INT_MISSING
+        self.start[oid] = INT_MISSING
+        return oid
+
+    def seen(self, oid: int, ts_ns: int) -> None:
+        """Record that ``oid`` was in the batch of ``ts_ns``."""
+        self.last_seen[oid] = max(self.last_seen[oid], ts_ns)
+
+    def expire(self, cutoff_ns: int) -> IdArray:
+        """Forget owners last seen at or before ``cutoff_ns``; return their ids."""
+        count = len(self.ident)
+        gone = np.nonzero(self.last_seen[:count] <= cutoff_ns)[0].astype(np.int32)
+        if not len(gone):
+            return gone
+        alive = [oid for oid in gone.tolist() if self.ident[oid] is not None]
+        for oid in alive:
+            ident = self.ident[oid]
+            del self.ids[ident]
+            self.ident[oid] = None
+            self.labels[oid] = ()
+            self._free.append(oid)
+        gone = np.array(alive, dtype=np.int32)
+        # Freed ids must not look expired again, nor seen.
+        self.last_seen[gone] = np.iinfo(np.int64).max
+        return gone
+
+    def _grow(self, needed: int) -> None:
+        size = max(needed, len(self.last_seen) * 3 // 2, 64)
+        for name in ("last_seen", "start"):
+            old = getattr(self, name)
+            new = np.full(size, INT_MISSING, dtype=np.int64)
+            new[: len(old)] = old
+            setattr(self, name, new)
+        parent = np.full(size, -1, dtype=np.int32)
+        parent[: len(self.parent)] = self.parent
+        self.parent = parent
