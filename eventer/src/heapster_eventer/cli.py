@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from heapster.errors import HeapsterError
+from heapster.logs import configure
 
 from heapster_eventer import __version__
 from heapster_eventer.flags import parse_args
-from heapster_eventer.logsetup import configure_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.version:
             print(f"eventer version {__version__}")
             return 0
-        configure_logging(options.verbose)
+        configure(options.verbose, options.log_format)
         from heapster_eventer.app import Eventer
 
         return asyncio.run(Eventer(options).run())

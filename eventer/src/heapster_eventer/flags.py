@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
 
-from heapster.durations import parse_bool, parse_duration
 from heapster.errors import UsageError
+from heapster.flags import FlagParser, add_bool, add_logging_flags, go_duration, normalize_argv
 
 from heapster_eventer.leader import LeaseTiming, parse_ref
 
@@ -40,25 +39,7 @@ class EventerOptions:
     sink_queue_size: int = 60
     stop_timeout: float = 60.0
     verbose: int = 0
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _bool(text: str) -> bool:
-    try:
-        return parse_bool(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    log_format: str = "auto"
 
 
 def _positive_int(text: str) -> int:
@@ -73,59 +54,45 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (flag names use ``-``; ``_`` is accepted as well, see :func:`normalize`)."""
-    p = _Parser(prog="eventer", description="Ship Kubernetes events to the sinks, exactly once.",
+    p = FlagParser(prog="eventer", description="Ship Kubernetes events to the sinks, exactly once.",
                 allow_abbrev=False)
     p.add_argument("--source", action="append", default=[], metavar="KEY:URI",
                    help="event source, exactly one (e.g. kubernetes:https://kubernetes.default)")
     p.add_argument("--sink", action="append", default=[], metavar="KEY:URI",
                    help="event sink, repeatable (log, influxdb:..., elasticsearch:...)")
-    p.add_argument("--frequency", type=_duration, default=30.0, metavar="DURATION",
+    p.add_argument("--frequency", type=go_duration, default=30.0, metavar="DURATION",
                    help="export period, 5s to 3m (default 30s)")
     p.add_argument("--max-procs", type=int, default=0, metavar="N", help="accepted for compatibility; ignored")
     p.add_argument("--healthz-ip", default="0.0.0.0", metavar="IP",
                    help="bind address of /healthz and /metrics (default 0.0.0.0)")
     p.add_argument("--healthz-port", type=int, default=8084, metavar="PORT", help="its port (default 8084)")
-    p.add_argument("--version", type=_bool, nargs="?", const=True, default=False, help="print the version and exit")
+    add_bool(p, "--version", "print the version and exit")
     p.add_argument("--checkpoint-file", metavar="PATH", help="keep the export checkpoint in this file")
     p.add_argument("--checkpoint-configmap", metavar="NAMESPACE/NAME",
                    help="keep the export checkpoint in this ConfigMap (in a cluster)")
-    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=False,
-                   help="run active/standby: only the holder of the Lease exports")
+    add_bool(p, "--leader-elect", "run active/standby: only the holder of the Lease exports")
     p.add_argument("--leader-elect-lease", default=DEFAULT_LEASE, metavar="NAMESPACE/NAME",
                    help=f"the coordination.k8s.io Lease (default {DEFAULT_LEASE})")
     p.add_argument("--leader-elect-identity", metavar="ID", help="this replica's identity (default HOSTNAME_random)")
-    p.add_argument("--leader-elect-lease-duration", type=_duration, default=15.0, metavar="DURATION",
+    p.add_argument("--leader-elect-lease-duration", type=go_duration, default=15.0, metavar="DURATION",
                    help="how long standbys wait for a silent leader (default 15s)")
-    p.add_argument("--leader-elect-renew-deadline", type=_duration, default=10.0, metavar="DURATION",
+    p.add_argument("--leader-elect-renew-deadline", type=go_duration, default=10.0, metavar="DURATION",
                    help="the leader stops if it cannot renew within this (default 10s)")
-    p.add_argument("--leader-elect-retry-period", type=_duration, default=2.0, metavar="DURATION",
+    p.add_argument("--leader-elect-retry-period", type=go_duration, default=2.0, metavar="DURATION",
                    help="time between acquire/renew attempts (default 2s)")
     p.add_argument("--dedup-size", type=_positive_int, default=20_000, metavar="N",
                    help="event versions remembered to drop repeats (default 20000)")
     p.add_argument("--sink-queue-size", type=_positive_int, default=60, metavar="N",
                    help="batches kept per sink while it is down (default 60)")
-    p.add_argument("--stop-timeout", type=_duration, default=60.0, metavar="DURATION",
+    p.add_argument("--stop-timeout", type=go_duration, default=60.0, metavar="DURATION",
                    help="how long shutdown waits for the sinks to flush (default 60s)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    add_logging_flags(p)
     return p
-
-
-def normalize(argv: Sequence[str]) -> list[str]:
-    """Go flag spelling to ours: ``-flag`` and ``--flag`` alike, ``_`` and ``-`` interchangeable."""
-    out: list[str] = []
-    for arg in argv:
-        spelled = arg
-        if arg.startswith("-") and len(arg) > 2 and arg != "--":
-            name, sep, value = arg.lstrip("-").partition("=")
-            if arg.startswith("--") or len(name) > 1:
-                spelled = "--" + name.replace("_", "-") + sep + value
-        out.append(spelled)
-    return out
 
 
 def parse_args(argv: Sequence[str]) -> EventerOptions:
     """Parse and check the command line; :class:`UsageError` (exit 2) on any mistake."""
-    ns = build_parser().parse_args(normalize(argv))
+    ns = build_parser().parse_args(normalize_argv(argv))
     if ns.version:
         return EventerOptions(source="", version=True)
     if len(ns.source) != 1:
@@ -160,5 +127,6 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
         dedup_size=ns.dedup_size,
         sink_queue_size=ns.sink_queue_size,
         stop_timeout=ns.stop_timeout,
-        verbose=ns.verbose,
+        verbose=ns.verbose + ns.glog_v,
+        log_format=ns.log_format,
     )

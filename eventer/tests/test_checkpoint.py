@@ -1,0 +1,36 @@
+"""Checkpoint format and the file store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from heapster.errors import RuntimeFailure
+from heapster_eventer.checkpoint import Checkpoint, FileCheckpointStore
+
+
+def test_resume_position_is_the_oldest_position_of_the_configured_sinks() -> None:
+    cp = Checkpoint({"influxdb:x": "120", "elasticsearch:y": "95", "old:z": "3"})
+    assert cp.resume_position(["influxdb:x", "elasticsearch:y"]) == "95"
+    assert cp.resume_position(["influxdb:x", "new:w"]) == "120"
+    assert cp.resume_position(["new:w"]) == "3"  # a new sink alone: start where the old ones were
+    assert Checkpoint().resume_position(["a"]) is None
+
+
+async def test_file_store_round_trip_and_atomic_replace(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "eventer.json"
+    store = FileCheckpointStore(path)
+    assert await store.load() is None
+    await store.save(Checkpoint({"log": "7"}, ["00000000000000ff"], "me"))
+    await store.save(Checkpoint({"log": "9"}, [], "me"))
+    loaded = await store.load()
+    assert loaded == Checkpoint({"log": "9"}, [], "me")
+    assert [p.name for p in path.parent.iterdir()] == ["eventer.json"]  # no temporary files left
+
+
+async def test_a_corrupt_checkpoint_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cp.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(RuntimeFailure, match="unreadable"):
+        await FileCheckpointStore(path).load()

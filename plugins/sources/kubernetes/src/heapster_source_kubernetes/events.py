@@ -1,0 +1,219 @@
+"""The ``kubernetes`` event source: list+watch of Events into a bounded buffer, resumable from a position.
+
+Built on :class:`heapster_source_kubernetes.watch.Informer` (paging, bookmarks, 410 relist,
+backoff). What it adds for the eventer:
+
+* ``resume_from(rv)`` starts with a watch from a checkpointed resourceVersion, so every change
+  after it (each MODIFIED count bump too) arrives; only if that position has expired (410)
+  does it relist.
+* A high-water mark: an event whose resourceVersion is not above the newest one already taken
+  is skipped, so a relist (after 410) hands out only what changed since, not the whole list.
+* ``export_existing``: events of the very first list are exported too (otherwise only changes).
+* A bounded buffer (``buffer_size``) that drops and counts events when full, as Heapster did.
+* ``events_api=events.k8s.io/v1``: that API is watched and each event converted to the core/v1
+  shape, so sinks always see one shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import aiohttp
+import structlog
+
+from heapster.interfaces import Clock, EventSource, PluginContext, SystemClock
+from heapster.model import Event, EventBatch
+from heapster.timefmt import utc_from_epoch
+from heapster.uri import PluginConfig
+from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.watch import DELETED, Gone, Informer, WatchEvent, WatchFailure
+
+log = structlog.get_logger(__name__)
+
+CORE_V1 = "core/v1"
+EVENTS_V1 = "events.k8s.io/v1"
+PATHS = {CORE_V1: "/api/v1/events", EVENTS_V1: "/apis/events.k8s.io/v1/events"}
+
+
+def rv_number(resource_version: Any) -> int | None:
+    """A resourceVersion as an integer, when it is one (etcd revisions are)."""
+    try:
+        return int(resource_version)
+    except (TypeError, ValueError):
+        return None
+
+
+def core_v1_event(event: Event) -> Event:
+    """An ``events.k8s.io/v1`` Event in the core/v1 shape (as the API server converts it)."""
+    series = event.get("series") or {}
+    deprecated_source = event.get("deprecatedSource") or {}
+    source = {k: v for k, v in deprecated_source.items() if v}
+    if not source.get("component") and event.get("reportingController"):
+        source["component"] = event["reportingController"]
+    last = event.get("deprecatedLastTimestamp") or series.get("lastObservedTime") or event.get("eventTime")
+    first = event.get("deprecatedFirstTimestamp") or event.get("eventTime")
+    count = event.get("deprecatedCount") or series.get("count") or 1
+    out: Event = {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": event.get("metadata") or {},
+        "involvedObject": event.get("regarding") or {},
+        "reason": event.get("reason", ""),
+        "message": event.get("note", ""),
+        "source": source,
+        "firstTimestamp": first,
+        "lastTimestamp": last,
+        "count": count,
+        "type": event.get("type", ""),
+        "eventTime": event.get("eventTime"),
+        "action": event.get("action", ""),
+        "reportingComponent": event.get("reportingController", ""),
+        "reportingInstance": event.get("reportingInstance", ""),
+    }
+    if series:
+        out["series"] = {"count": series.get("count"), "lastObservedTime": series.get("lastObservedTime")}
+    if event.get("related"):
+        out["related"] = event["related"]
+    return out
+
+
+class EventInformer(Informer):
+    """An informer that can begin with a watch from a given resourceVersion instead of a list."""
+
+    def __init__(self, *args: Any, resume_from: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume_from = resume_from
+
+    async def run(self) -> None:
+        if self.resume_from:
+            self.resource_version = self.resume_from
+            self.synced.set()  # nothing to list: a later relist is a re-sync, not the first view
+            await self._watch_until_gone()
+        await super().run()
+
+    async def _watch_until_gone(self) -> None:
+        """Watch (and re-watch after a dropped stream) until the position expires with 410."""
+        delay = self.backoff_initial
+        while True:
+            try:
+                await self._watch()
+                delay = self.backoff_initial
+            except Gone:
+                log.info("events.resume.expired", path=self.path, resource_version=self.resource_version)
+                return
+            except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                log.warning("events.watch.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+
+
+class KubernetesEventSource(EventSource):
+    """Events of all namespaces, buffered between two ``get_new_events`` calls."""
+
+    name = "kubernetes"
+
+    def __init__(self, api: ApiAccess, *, events_api: str = CORE_V1, buffer_size: int = 100_000,
+                 export_existing: bool = False, clock: Clock | None = None,
+                 watch_timeout: int = 300, backoff_initial: float = 0.5) -> None:
+        if events_api not in PATHS:
+            msg = f"unknown events API {events_api!r}"
+            raise ValueError(msg)
+        self.api = api
+        self.events_api = events_api
+        self.buffer_capacity = buffer_size
+        self.export_existing = export_existing
+        self.clock = clock or SystemClock()
+        self.watch_timeout = watch_timeout
+        self.backoff_initial = backoff_initial
+        self.dropped_events = 0
+        self.skipped_events = 0
+        self.received_events = 0
+        self._buffer: deque[Event] = deque()
+        self._resume: str | None = None
+        self._high_water: int | None = None
+        self._position: str | None = None
+        self._informer: EventInformer | None = None
+
+    # --- eventer protocol ------------------------------------------------------------------------
+    def resume_from(self, position: str | None) -> None:
+        """Continue right after ``position`` (a checkpointed resourceVersion); call before start."""
+        self._resume = position or None
+        self._position = self._resume
+        self._high_water = rv_number(self._resume)
+
+    @property
+    def position(self) -> str | None:
+        """The resourceVersion up to which every event has been returned by ``get_new_events``."""
+        return self._position
+
+    @property
+    def buffer_depth(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def informer(self) -> EventInformer | None:
+        return self._informer
+
+    async def start(self) -> None:
+        transform = core_v1_event if self.events_api == EVENTS_V1 else None
+        self._informer = EventInformer(
+            self.api, PATHS[self.events_api], keep_objects=False, transform=transform,
+            watch_timeout=self.watch_timeout, backoff_initial=self.backoff_initial, resume_from=self._resume,
+        )
+        self._informer.add_handler(self._on_change)
+        self._informer.start()
+        log.info("events.watching", api=self.events_api, resume_from=self._resume,
+                 export_existing=self.export_existing, buffer_size=self.buffer_capacity)
+
+    async def get_new_events(self) -> EventBatch:
+        """Everything buffered since the last call (the position moves to where the watch is now)."""
+        events = list(self._buffer)
+        self._buffer.clear()
+        if self._informer is not None and self._informer.resource_version:
+            self._position = self._informer.resource_version
+        return EventBatch(timestamp=utc_from_epoch(self.clock.now()), events=events)
+
+    async def close(self) -> None:
+        if self._informer is not None:
+            with contextlib.suppress(Exception):
+                await self._informer.stop()
+
+    # --- watch handling ----------------------------------------------------------------------------
+    def _on_change(self, change: WatchEvent) -> None:
+        if change.type == DELETED:
+            return
+        rv = rv_number((change.object.get("metadata") or {}).get("resourceVersion"))
+        if change.initial and not (self.export_existing and self._resume is None):
+            self._raise_high_water(rv_number(change.resource_version))
+            return
+        if rv is not None and self._high_water is not None and rv <= self._high_water:
+            self.skipped_events += 1
+            return
+        self._raise_high_water(rv)
+        self.received_events += 1
+        if len(self._buffer) >= self.buffer_capacity:
+            self.dropped_events += 1
+            if self.dropped_events == 1 or self.dropped_events % 1000 == 0:
+                log.warning("events.buffer.full", capacity=self.buffer_capacity, dropped=self.dropped_events)
+            return
+        self._buffer.append(change.object)
+
+    def _raise_high_water(self, rv: int | None) -> None:
+        if rv is not None and (self._high_water is None or rv > self._high_water):
+            self._high_water = rv
+
+
+def create_event_source(config: PluginConfig, context: PluginContext) -> EventSource:
+    """The factory behind ``--source=kubernetes:...`` for the eventer."""
+    from heapster_source_kubernetes.config import load_api_access
+
+    options = config.options
+    api = load_api_access(options, config.url)
+    return KubernetesEventSource(
+        api, events_api=options.get("events_api", CORE_V1), buffer_size=int(options.get("buffer_size", 100_000)),
+        export_existing=bool(options.get("export_existing", False)), clock=context.clock,
+    )
