@@ -1,0 +1,236 @@
+"""The informer against a real HTTP server: paging, watch events, bookmarks, 410 relists, retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from heapster_source_kubernetes.cluster import KubernetesCluster
+from heapster_source_kubernetes.config import ApiAccess, load_api_access
+from heapster_source_kubernetes.watch import Informer, WatchEvent
+
+NODES = "/api/v1/nodes"
+PODS = "/api/v1/pods"
+
+
+def _access(url: str) -> ApiAccess:
+    return load_api_access({"inClusterConfig": False, "insecure": False, "auth": "", "useServiceAccount": False},
+                           urlsplit(url))
+
+
+def _node(name: str, **labels: str) -> dict[str, Any]:
+    return {"kind": "Node", "metadata": {"name": name, "labels": labels}}
+
+
+async def _until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def _informer(url: str, path: str = NODES, **kwargs: Any) -> Informer:
+    kwargs.setdefault("backoff_initial", 0.01)
+    kwargs.setdefault("backoff_max", 0.05)
+    return Informer(_access(url), path, **kwargs)
+
+
+async def test_list_is_paged_with_limit_and_continue(api_server: Any) -> None:
+    for i in range(7):
+        api_server.put(NODES, _node(f"n{i}"))
+    informer = _informer(api_server.url, page_size=3)
+    events: list[WatchEvent] = []
+    informer.add_handler(events.append)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        lists = api_server.requests_to(NODES, watch=False)
+        assert [q.get("limit") for q in lists] == ["3", "3", "3"]
+        assert [q.get("continue") for q in lists] == [None, "3", "6"]
+        assert sorted(informer.keys()) == [f"n{i}" for i in range(7)]
+        assert [e.type for e in events] == ["ADDED"] * 7 and all(e.initial for e in events)
+        assert informer.resource_version == str(api_server.rv)
+    finally:
+        await informer.stop()
+
+
+async def test_watch_applies_added_modified_deleted_in_order(api_server: Any) -> None:
+    api_server.put(NODES, _node("a"))
+    informer = _informer(api_server.url)
+    events: list[WatchEvent] = []
+    informer.add_handler(events.append)
+    informer.start()
+    try:
+        await informer.wait_synced(5)
+        await _until(lambda: bool(api_server.requests_to(NODES, watch=True)))
+        api_server.put(NODES, _node("b"))
+        api_server.put(NODES, _node("a", role="db"))
+        api_server.delete(NODES, "b")
+        await _until(lambda: len(events) == 4)
+        assert [(e.type, e.object["metadata"]["name"], e.initial) for e in events] == [
+            ("ADDED", "a", True), ("ADDED", "b", False), ("MODIFIED", "a", False), ("DELETED", "b", False)]
+        assert informer.keys() == ["a"]
+        assert informer.get("a")["metadata"]["labels"] == {"role": "db"}  # type: ignore[index]
+        assert informer.resource_version == str(api_server.rv)
+        watch = api_server.requests_to(NODES, watch=True)[0]
+        assert watch["allowWatchBookmarks"] == "true"
+        assert watch["resourceVersion"] == events[0].resource_version
+    finally:
+        await informer.stop()
+
+
+async def test_bookmark_moves_the_resource_version_and_rewatch_resumes_from_it(api_server: Any) -> None:
+    api_server.put(NODES, _node("a"))
+    informer = _informer(api_server.url)
+    events: list[WatchEvent] = []
+    informer.add_handler(events.append)
+    informer.start()
+    try:
+        await informer.wait_synced(5)
+        await _until(lambda: len(api_server.requests_to(NODES, watch=True)) == 1)
+        api_server.bookmark()
+        await _until(lambda: informer.resource_version == str(api_server.rv))
+        assert len(events) == 1  # a bookmark is not a change
+        api_server.drop_watches()
+        await _until(lambda: len(api_server.requests_to(NODES, watch=True)) == 2)
+        assert api_server.requests_to(NODES, watch=True)[1]["resourceVersion"] == str(api_server.rv)
+        assert informer.lists == 1  # a dropped stream re-watches; it does not relist
+    finally:
+        await informer.stop()
+
+
+async def test_410_gone_relists_and_reports_the_missed_changes(api_server: Any) -> None:
+    for name in ("a", "b", "c"):
+        api_server.put(NODES, _node(name))
+    informer = _informer(api_server.url)
+    events: list[WatchEvent] = []
+    informer.add_handler(events.append)
+    informer.start()
+    try:
+        await informer.wait_synced(5)
+        await _until(lambda: len(api_server.requests_to(NODES, watch=True)) == 1)
+        # While the watch is down the cluster changes and the history is compacted.
+        api_server.drop_watches()
+        api_server.watch_status = 500  # keep the informer away until the changes are in
+        api_server.put(NODES, _node("b", changed="yes"))
+        api_server.delete(NODES, "c")
+        api_server.put(NODES, _node("d"))
+        api_server.compact()
+        await _until(lambda: informer.lists == 2)
+        await _until(lambda: len(events) == 6)
+        missed = sorted((e.type, e.object["metadata"]["name"]) for e in events[3:])
+        assert missed == [("ADDED", "d"), ("DELETED", "c"), ("MODIFIED", "b")]
+        assert not any(e.initial for e in events[3:])
+        assert sorted(informer.keys()) == ["a", "b", "d"]
+    finally:
+        await informer.stop()
+
+
+async def test_410_as_http_status_relists(api_server: Any) -> None:
+    api_server.put(NODES, _node("a"))
+    informer = _informer(api_server.url)
+    informer.start()
+    try:
+        await informer.wait_synced(5)
+        await _until(lambda: len(api_server.requests_to(NODES, watch=True)) == 1)
+        api_server.watch_status = 410
+        api_server.drop_watches()
+        await _until(lambda: informer.lists == 2)
+    finally:
+        await informer.stop()
+
+
+async def test_expired_continue_token_restarts_the_list(api_server: Any) -> None:
+    for i in range(5):
+        api_server.put(NODES, _node(f"n{i}"))
+    api_server.expire_continue = True
+    informer = _informer(api_server.url, page_size=2)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        assert len(informer) == 5
+    finally:
+        await informer.stop()
+
+
+async def test_failures_back_off_and_recover(api_server: Any) -> None:
+    api_server.put(NODES, _node("a"))
+    api_server.fail_next = [500, 503, 429]
+    informer = _informer(api_server.url)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        assert len(api_server.requests_to(NODES, watch=False)) == 4
+        assert informer.keys() == ["a"]
+    finally:
+        await informer.stop()
+
+
+async def test_stream_yields_changes(api_server: Any) -> None:
+    informer = _informer(api_server.url, keep_objects=False)
+    informer.start()
+    try:
+        await informer.wait_synced(5)
+        stream = informer.stream()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        api_server.put(NODES, _node("x"))
+        event = await asyncio.wait_for(first, 5)
+        assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "x")
+        assert event.resource_version == str(api_server.rv)
+        assert informer.keys() == ["x"] and informer.get("x") is None  # keys only
+        await stream.aclose()
+    finally:
+        await informer.stop()
+
+
+async def test_bearer_token_is_sent(api_server: Any) -> None:
+    api_server.token = "s3cret"
+    access = _access(api_server.url)
+    access.extra_token = "s3cret"
+    informer = Informer(access, NODES, backoff_initial=0.01)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        assert api_server.auth_headers[0] == "Bearer s3cret"
+    finally:
+        await informer.stop()
+
+
+async def test_cluster_state_shares_caches_and_indexes_pods(api_server: Any) -> None:
+    api_server.put(NODES, _node("n1"))
+    api_server.put("/api/v1/namespaces", {"metadata": {"name": "default", "uid": "ns-uid"}})
+    pod = {"metadata": {"name": "p1", "namespace": "default", "uid": "u1",
+                        "managedFields": [{"manager": "kubectl"}]},
+           "spec": {"containers": [{"name": "c", "image": "nginx", "env": [{"name": "A", "value": "1"}],
+                                    "resources": {"requests": {"cpu": "100m"}}}],
+                    "volumes": [{"name": "v"}]},
+           "status": {"phase": "Pending"}}
+    api_server.put(PODS, pod)
+    cluster = KubernetesCluster(_access(api_server.url), backoff_initial=0.01)
+    try:
+        assert await cluster.start(5)
+        assert cluster.get_namespace("default")["metadata"]["uid"] == "ns-uid"  # type: ignore[index]
+        stored = cluster.get_pod("default", "p1")
+        assert stored is not None
+        assert "managedFields" not in stored["metadata"] and "volumes" not in stored["spec"]
+        assert stored["spec"]["containers"][0] == {"name": "c", "image": "nginx",
+                                                   "resources": {"requests": {"cpu": "100m"}}}
+        assert [p["metadata"]["name"] for p in cluster.list_pods("default")] == ["p1"]
+        assert cluster.list_pods("other") == []
+        assert cluster.list_pods_on_node("n1") == []
+        await _until(lambda: len(api_server.requests_to(PODS, watch=True)) == 1)
+        pod["spec"]["nodeName"] = "n1"  # scheduled
+        api_server.put(PODS, pod)
+        await _until(lambda: len(cluster.list_pods_on_node("n1")) == 1)
+        pod["spec"]["nodeName"] = "n2"
+        api_server.put(PODS, pod)
+        await _until(lambda: len(cluster.list_pods_on_node("n2")) == 1)
+        assert cluster.list_pods_on_node("n1") == []
+        api_server.delete(PODS, "default/p1")
+        await _until(lambda: cluster.get_pod("default", "p1") is None)
+        assert cluster.list_pods("default") == [] and cluster.list_pods_on_node("n2") == []
+        assert [n["metadata"]["name"] for n in cluster.list_nodes()] == ["n1"]
+    finally:
+        await cluster.close()
