@@ -1,0 +1,213 @@
+"""The Kubernetes event source against a real HTTP API server (list, watch, 410, bookmarks, resume)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from heapster.interfaces import PluginContext
+from heapster.plugins import load_plugins
+from heapster_source_kubernetes.events import KubernetesEventSource
+
+CORE = "/api/v1/events"
+NEW = "/apis/events.k8s.io/v1/events"
+FakeApiServer = Any  # the ``api_server`` fixture of conftest.py
+
+
+def core_event(name: str, count: int = 1, namespace: str = "default") -> dict[str, Any]:
+    return {"kind": "Event", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace, "uid": "pod-1"},
+            "reason": "Pulled", "message": f"{name} x{count}", "count": count,
+            "source": {"component": "kubelet", "host": "n1"},
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": f"2026-01-01T00:00:{count:02d}Z",
+            "type": "Normal"}
+
+
+def source_for(server: FakeApiServer, **kwargs: Any) -> KubernetesEventSource:
+    plugins = load_plugins()
+    options = "&".join(f"{k}={v}" for k, v in kwargs.items())
+    spec = f"kubernetes:{server.url}?inClusterConfig=false" + (f"&{options}" if options else "")
+    source = plugins.build_event_source(spec, PluginContext())
+    assert isinstance(source, KubernetesEventSource)
+    source.backoff_initial = 0.05
+    return source
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll ``condition`` until true; fail after ``within`` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if condition():
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def watching(server: FakeApiServer, path: str = CORE, count: int = 1) -> Callable[[], bool]:
+    return lambda: len([w for w in server._watchers if w[0] == path]) >= count
+
+
+def messages(batch: Any) -> list[str]:
+    return [e["message"] for e in batch.events]
+
+
+async def test_fresh_start_skips_existing_events_and_exports_added_and_modified(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("old"))
+    source = source_for(api_server)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        assert messages(await source.get_new_events()) == []
+        api_server.put(CORE, core_event("a"))
+        api_server.put(CORE, core_event("a", count=2))
+        api_server.put(CORE, core_event("old", count=2))
+        await until(lambda: source.buffer_depth == 3)
+        batch = await source.get_new_events()
+        assert messages(batch) == ["a x1", "a x2", "old x2"]
+        assert source.position == str(api_server.rv)
+        assert batch.timestamp.tzinfo is not None
+        assert messages(await source.get_new_events()) == []
+    finally:
+        await source.close()
+
+
+async def test_export_existing_exports_the_first_list(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("old1"))
+    api_server.put(CORE, core_event("old2"))
+    source = source_for(api_server, export_existing="true")
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 2)
+        assert sorted(messages(await source.get_new_events())) == ["old1 x1", "old2 x1"]
+    finally:
+        await source.close()
+
+
+async def test_resume_watches_from_the_position_and_gets_every_count_bump(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a"))
+    position = str(api_server.rv)
+    api_server.put(CORE, core_event("a", count=2))  # happened while the eventer was down
+    api_server.put(CORE, core_event("a", count=3))
+    api_server.put(CORE, core_event("b"))
+    source = source_for(api_server, export_existing="true")
+    source.resume_from(position)
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 3)
+        assert messages(await source.get_new_events()) == ["a x2", "a x3", "b x1"]
+        assert api_server.requests_to(CORE, watch=False) == []  # no list needed
+    finally:
+        await source.close()
+
+
+async def test_an_expired_resume_position_relists_and_keeps_only_what_is_newer(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a"))
+    api_server.put(CORE, core_event("b"))
+    position = str(api_server.rv)
+    api_server.put(CORE, core_event("a", count=2))
+    api_server.put(CORE, core_event("c"))
+    api_server.compact()
+    source = source_for(api_server)
+    source.resume_from(position)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        await until(lambda: source.buffer_depth >= 2)
+        assert sorted(messages(await source.get_new_events())) == ["a x2", "c x1"]
+        assert source.skipped_events == 1  # b, already exported before the restart
+    finally:
+        await source.close()
+
+
+async def test_a_dropped_watch_resumes_without_loss_or_repeat(api_server: FakeApiServer) -> None:
+    source = source_for(api_server)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        api_server.put(CORE, core_event("a"))
+        await until(lambda: source.buffer_depth == 1)
+        api_server.drop_watches()
+        api_server.put(CORE, core_event("a", count=2))  # while no watch is open
+        await until(lambda: source.buffer_depth == 2)
+        api_server.put(CORE, core_event("b"))
+        await until(lambda: source.buffer_depth == 3)
+        assert messages(await source.get_new_events()) == ["a x1", "a x2", "b x1"]
+        assert len(api_server.requests_to(CORE, watch=False)) == 1  # re-watched, not re-listed
+    finally:
+        await source.close()
+
+
+async def test_410_during_the_watch_relists_and_repeats_nothing(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("old"))
+    source = source_for(api_server)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        api_server.put(CORE, core_event("a"))
+        await until(lambda: source.buffer_depth == 1)
+        assert messages(await source.get_new_events()) == ["a x1"]
+        api_server.drop_watches()
+        api_server.put(CORE, core_event("a", count=2))
+        api_server.put(CORE, core_event("b"))
+        api_server.compact()  # the re-watch gets 410 Gone
+        await until(lambda: len(api_server.requests_to(CORE, watch=False)) == 2)
+        await until(lambda: source.buffer_depth == 2)
+        await until(watching(api_server))
+        api_server.put(CORE, core_event("c"))
+        await until(lambda: source.buffer_depth == 3)
+        assert messages(await source.get_new_events()) == ["a x2", "b x1", "c x1"]
+    finally:
+        await source.close()
+
+
+async def test_bookmarks_move_the_position(api_server: FakeApiServer) -> None:
+    source = source_for(api_server)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        api_server.bookmark()
+        informer = source.informer
+        assert informer is not None
+        await until(lambda: informer.resource_version == str(api_server.rv))
+        await source.get_new_events()
+        assert source.position == str(api_server.rv)
+        assert api_server.requests_to(CORE, watch=True)[0]["allowWatchBookmarks"] == "true"
+    finally:
+        await source.close()
+
+
+async def test_a_full_buffer_drops_and_counts(api_server: FakeApiServer) -> None:
+    source = source_for(api_server, buffer_size=3)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        for i in range(5):
+            api_server.put(CORE, core_event(f"e{i}"))
+        await until(lambda: source.dropped_events == 2)
+        assert source.buffer_depth == 3
+        assert messages(await source.get_new_events()) == ["e0 x1", "e1 x1", "e2 x1"]
+    finally:
+        await source.close()
+
+
+async def test_events_k8s_io_v1_is_watched_and_converted(api_server: FakeApiServer) -> None:
+    source = source_for(api_server, events_api="events.k8s.io/v1")
+    await source.start()
+    try:
+        await until(watching(api_server, NEW))
+        api_server.put(NEW, {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                             "metadata": {"name": "n", "namespace": "default", "uid": "u-n"},
+                             "regarding": {"kind": "Node", "name": "n1"}, "note": "rebooted", "reason": "Rebooted",
+                             "type": "Warning", "eventTime": "2026-01-01T00:00:00.000000Z",
+                             "reportingController": "kubelet", "reportingInstance": "n1",
+                             "deprecatedSource": {"component": "kubelet", "host": "n1"}, "deprecatedCount": 2})
+        await until(lambda: source.buffer_depth == 1)
+        (ev,) = (await source.get_new_events()).events
+        assert ev["apiVersion"] == "v1"
+        assert ev["involvedObject"] == {"kind": "Node", "name": "n1"}
+        assert (ev["message"], ev["count"], ev["source"]["host"]) == ("rebooted", 2, "n1")
+        assert ev["lastTimestamp"] == "2026-01-01T00:00:00.000000Z"
+    finally:
+        await source.close()
