@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
 from heapster.plugins import EVENT_SOURCE, Plugins, load_plugins
 from heapster.uri import PluginConfig, mask_uri
-
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
     CheckpointStore,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
+
 from heapster.errors import RuntimeFailure
 
 log = structlog.get_logger("heapster_eventer.checkpoint")

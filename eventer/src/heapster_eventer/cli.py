@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from heapster.errors import HeapsterError
 from heapster.logs import configure
-
 from heapster_eventer import __version__
 from heapster_eventer.flags import parse_args
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
 from heapster.flags import FlagParser, add_bool, add_logging_flags, go_duration, normalize_argv
-
 from heapster_eventer.leader import LeaseTiming, parse_ref
 
 MIN_FREQUENCY = 5.0

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
 from heapster.errors import UsageError
 from heapster.interfaces import Clock, SystemClock
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
+
 from heapster.errors import PermanentError
 from heapster.interfaces import Clock, EventSink, EventSource, SystemClock
 from heapster.model import Event, EventBatch
 from heapster.sinkqueue import SinkQueue
-
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
     Checkpoint,

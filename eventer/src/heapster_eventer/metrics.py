@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from heapster.selfmetrics import REGISTRY
 from prometheus_client import Counter, Gauge, Summary
+
+from heapster.selfmetrics import REGISTRY
 
 manager_last_time = Gauge(
     "eventer_manager_last_time_seconds", "Last time of the eventer's housekeeping since unix epoch in seconds.",
@@ -24,7 +25,7 @@ buffer_depth = Gauge(
     "eventer_buffer_events", "Events waiting in the source's buffer.", registry=REGISTRY)
 buffer_capacity = Gauge(
     "eventer_buffer_capacity_events", "Capacity of the source's event buffer.", registry=REGISTRY)
-buffer_dropped = Gauge(
+buffer_dropped = Counter(
     "eventer_buffer_dropped_events_total", "Events dropped because the source's buffer was full.",
     registry=REGISTRY)
 duplicates = Counter(

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import structlog
 from aiohttp import web
-from heapster.selfmetrics import REGISTRY
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from heapster.selfmetrics import REGISTRY
 
 log = structlog.get_logger("heapster_eventer.server")
 
