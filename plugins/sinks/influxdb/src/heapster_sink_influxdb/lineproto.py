@@ -1,0 +1,280 @@
+"""InfluxDB line protocol for metric batches and events, in Heapster's schema (HEAPSTER.md §7.2, §7.3).
+
+Lines are built with plain string formatting: the tag part is rendered once per metric set and
+reused for each of its values, which is what makes the sink fast enough (see ``bench/``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from heapster.catalogue import RATE_MAPPING
+from heapster.model import DataBatch, Event, LabeledMetric, MetricSet
+from heapster.timefmt import parse_rfc3339
+
+TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
+"""Labels Heapster never wrote as tags (high cardinality or redundant)."""
+
+VALUE_FIELD = "value"
+CLUSTER_TAG = "cluster_name"
+POD_ID_MEASUREMENT = "heapster_pod_ids"
+"""Our index measurement: one point per pod per batch, tags pod_id/namespace_name/pod_name."""
+
+EVENTS_MEASUREMENT = "log/events"
+EVENTS_WITH_FIELDS_MEASUREMENT = "events"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_US = 1000
+_MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n"})
+_KEY_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\=", "\n": "\\n"})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+
+def nanoseconds(ts: datetime) -> int:
+    """Exact nanoseconds since the epoch of an aware datetime."""
+    return (ts - _EPOCH) // timedelta(microseconds=1) * _NS_PER_US
+
+
+def escape_measurement(name: str) -> str:
+    return name.translate(_MEASUREMENT_ESCAPES)
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return text.translate(_KEY_ESCAPES)
+
+
+def quote_string(text: str) -> str:
+    """A line-protocol string field value (newlines are allowed inside the quotes)."""
+    return '"' + text.translate(_STRING_ESCAPES) + '"'
+
+
+def tag_string(tags: Iterable[tuple[str, str]]) -> str:
+    """``,k=v,k2=v2`` sorted by key (InfluxDB's own order), skipping empty values."""
+    return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags) if v and k)
+
+
+def format_value(value: object) -> str | None:
+    """``123i`` for integers, the shortest round-trip text for floats; None when not writable."""
+    cls = type(value)
+    if cls is int:
+        return f"{value}i"
+    if cls is float:
+        if value - value != 0.0:  # type: ignore[operator]  # NaN and ±inf cannot be stored
+            return None
+        return repr(value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"{int(value)}i"
+    try:
+        as_float = float(value)  # type: ignore[arg-type]  # numpy scalars and the like
+    except (TypeError, ValueError):
+        return None
+    return format_value(as_float)
+
+
+class MetricSchema:
+    """Turns metric batches into lines: measurement/field naming, tag filtering, value types."""
+
+    def __init__(self, *, with_fields: bool, cluster_name: str, disable_counter_metrics: bool,
+                 pod_id_index: bool) -> None:
+        self.with_fields = with_fields
+        self.cluster_name = cluster_name
+        self.skipped = frozenset(RATE_MAPPING) if disable_counter_metrics else frozenset()
+        self.pod_id_index = pod_id_index
+        self._names: dict[str, tuple[str, str]] = {}
+        self.unwritable = 0
+        """Values skipped because they cannot be stored (NaN, infinity), since creation."""
+
+    def measurement_and_field(self, name: str) -> tuple[str, str]:
+        """``(measurement, field)`` of a metric name in this mode."""
+        if self.with_fields:
+            measurement, sep, field = name.partition("/")
+            return measurement, (field if sep else VALUE_FIELD)
+        return name, VALUE_FIELD
+
+    def _escaped(self, name: str) -> tuple[str, str]:
+        """Escaped measurement and `` field=`` of a metric name, cached."""
+        found = self._names.get(name)
+        if found is None:
+            measurement, field = self.measurement_and_field(name)
+            found = (escape_measurement(measurement), f" {escape_key(field)}=")
+            if len(self._names) < 100_000:
+                self._names[name] = found
+        return found
+
+    def set_tags(self, labels: Mapping[str, str]) -> dict[str, str]:
+        """The tags a metric set's points carry: its labels minus the blacklist, plus cluster_name."""
+        tags = {k: v for k, v in labels.items() if k not in TAG_BLACKLIST}
+        tags[CLUSTER_TAG] = self.cluster_name
+        return tags
+
+    def lines(self, batch: DataBatch) -> Iterator[str]:
+        """Every line of a batch, in metric-set order; all stamped with the batch timestamp."""
+        stamp = f" {nanoseconds(batch.timestamp)}"
+        skipped = self.skipped
+        escaped = self._escaped
+        for metric_set in batch.metric_sets.values():
+            tags = self.set_tags(metric_set.labels)
+            tag_text = tag_string(tags.items())
+            for name, metric in metric_set.values.items():
+                if name in skipped:
+                    continue
+                value = format_value(metric.value)
+                if value is None:
+                    self.unwritable += 1
+                    continue
+                measurement, field = escaped(name)
+                yield f"{measurement}{tag_text}{field}{value}{stamp}"
+            for labeled in metric_set.labeled:
+                if labeled.name in skipped:
+                    continue
+                line = self._labeled_line(labeled, tags, stamp)
+                if line is not None:
+                    yield line
+            if self.pod_id_index:
+                index_line = self._pod_id_line(metric_set, stamp)
+                if index_line is not None:
+                    yield index_line
+
+    def _labeled_line(self, labeled: LabeledMetric, tags: dict[str, str], stamp: str) -> str | None:
+        value = format_value(labeled.value)
+        if value is None:
+            self.unwritable += 1
+            return None
+        merged = dict(tags)
+        merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
+        merged[CLUSTER_TAG] = self.cluster_name
+        measurement, field = self._escaped(labeled.name)
+        return f"{measurement}{tag_string(merged.items())}{field}{value}{stamp}"
+
+    def _pod_id_line(self, metric_set: MetricSet, stamp: str) -> str | None:
+        labels = metric_set.labels
+        if labels.get("type") != "pod" or not labels.get("pod_id"):
+            return None
+        tags = tag_string((
+            ("pod_id", labels["pod_id"]),
+            ("namespace_name", labels.get("namespace_name", "")),
+            ("pod_name", labels.get("pod_name", "")),
+            (CLUSTER_TAG, self.cluster_name),
+        ))
+        return f"{POD_ID_MEASUREMENT}{tags} {VALUE_FIELD}=1i{stamp}"
+
+
+# --- events ---------------------------------------------------------------------------------
+
+_EVENT_ORDER = (
+    "kind", "apiVersion", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
+    "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
+    "reportingInstance",
+)
+_NESTED_ORDER = {
+    "metadata": ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+                 "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+                 "annotations", "ownerReferences", "finalizers", "managedFields"),
+    "involvedObject": ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"),
+    "source": ("component", "host"),
+}
+
+
+_GO_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                    ("\u2029", "\\u2029"))
+
+
+def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    known = [k for k in order if k in obj]
+    return {**{k: obj[k] for k in known}, **{k: v for k, v in obj.items() if k not in order}}
+
+
+def event_json(event: Event) -> str:
+    """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
+    one-space indent, HTML characters escaped."""
+    ordered = _go_order(event, _EVENT_ORDER)
+    for key, order in _NESTED_ORDER.items():
+        if isinstance(ordered.get(key), Mapping):
+            ordered[key] = _go_order(ordered[key], order)
+    text = json.dumps(ordered, indent=1, ensure_ascii=False)
+    for char, escaped in _GO_JSON_ESCAPES:
+        text = text.replace(char, escaped)
+    return text
+
+
+def event_time(event: Event, fallback: datetime) -> datetime:
+    """``lastTimestamp``; for events without one (events.k8s.io style) ``eventTime``,
+    ``firstTimestamp``, the creation time, then ``fallback``."""
+    metadata = event.get("metadata") or {}
+    for raw in (event.get("lastTimestamp"), event.get("eventTime"), event.get("firstTimestamp"),
+                metadata.get("creationTimestamp")):
+        if isinstance(raw, str) and raw:
+            try:
+                return parse_rfc3339(raw)
+            except ValueError:
+                continue
+    return fallback
+
+
+def event_line(event: Event, *, with_fields: bool, cluster_name: str, fallback: datetime) -> str:
+    """One event as one line, in Heapster's default or ``withfields`` schema."""
+    involved = event.get("involvedObject") or {}
+    source = event.get("source") or {}
+    metadata = event.get("metadata") or {}
+    is_pod = involved.get("kind") == "Pod"
+    tags: dict[str, str] = {"uid": str(metadata.get("uid") or ""), "hostname": str(source.get("host") or "")}
+    if with_fields:
+        measurement, field = EVENTS_WITH_FIELDS_MEASUREMENT, "message"
+        value = str(event.get("message") or "")
+        tags.update({
+            "object_name": str(involved.get("name") or ""),
+            "type": str(event.get("type") or ""),
+            "kind": str(involved.get("kind") or ""),
+            "component": str(source.get("component") or ""),
+            "reason": str(event.get("reason") or ""),
+            "namespace_name": str(metadata.get("namespace") or ""),
+        })
+        if is_pod:
+            tags["pod_id"] = str(involved.get("uid") or "")
+    else:
+        measurement, field = EVENTS_MEASUREMENT, VALUE_FIELD
+        value = event_json(event)
+        if is_pod:
+            tags["pod_id"] = str(involved.get("uid") or "")
+            tags["pod_name"] = str(involved.get("name") or "")
+    tags[CLUSTER_TAG] = cluster_name
+    stamp = nanoseconds(event_time(event, fallback))
+    return f"{escape_measurement(measurement)}{tag_string(tags.items())} {field}={quote_string(value)} {stamp}"
+
+
+def line_parts(line: str) -> tuple[str, str, str]:
+    """Unescaped measurement, first field key and raw first field value of a line (for logs)."""
+    i, n = 0, len(line)
+    parts: list[str] = []
+    current: list[str] = []
+    section = 0  # 0 measurement, 1 tags, 2 field key
+    while i < n:
+        ch = line[i]
+        if ch == "\\" and i + 1 < n:
+            current.append(line[i + 1])
+            i += 2
+            continue
+        if section == 0 and ch in ", ":
+            parts.append("".join(current))
+            current = []
+            section = 1 if ch == "," else 2
+        elif section == 1 and ch == " ":
+            section, current = 2, []
+        elif section == 2 and ch == "=":
+            parts.append("".join(current))
+            break
+        elif section != 1:
+            current.append(ch)
+        i += 1
+    if len(parts) < 2:
+        return line, "", ""
+    value = line[i + 1:].rsplit(" ", 1)[0]
+    if not value.startswith('"'):
+        value = value.split(",", 1)[0]
+    return parts[0], parts[1], value

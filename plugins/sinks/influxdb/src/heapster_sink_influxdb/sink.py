@@ -1,0 +1,129 @@
+"""The InfluxDB metric and event sinks: build lines, write them in chunks, report the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import structlog
+
+from heapster import selfmetrics
+from heapster.errors import PermanentError, RetryableError
+from heapster.interfaces import EventSink, MetricSink
+from heapster.model import DataBatch, EventBatch
+from heapster_sink_influxdb.admin import InfluxAdmin
+from heapster_sink_influxdb.config import EVENT_CHUNK_POINTS, InfluxConfig
+from heapster_sink_influxdb.lineproto import MetricSchema, event_line
+from heapster_sink_influxdb.writer import ChunkResult, LineWriter
+
+log = structlog.get_logger(__name__)
+
+SINK_NAME = "InfluxDB Sink"
+
+
+def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lists of at most ``size`` lines."""
+    iterator = iter(lines)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class _InfluxWriterBase:
+    """Chunked, concurrent, resumable export shared by the metric and the event sink.
+
+    When an export fails with :class:`RetryableError`, the chunks already written are
+    remembered for that batch object, so the sink queue's retry of the same batch sends only
+    the rest (InfluxDB writes are idempotent anyway: same series and time overwrite).
+    """
+
+    name = SINK_NAME
+
+    def __init__(self, config: InfluxConfig) -> None:
+        self.config = config
+        self.admin = InfluxAdmin(config)
+        self.writer = LineWriter(config, self.admin, self.name)
+        self._resume_batch: object | None = None
+        self._resume_done: set[int] = set()
+
+    async def start(self) -> None:
+        """Create the database and retention policy (RetryableError while the server is down)."""
+        await self.writer.ensure_database()
+        log.info("influxdb.sink.started", sink=self.name, uri=self.config.masked_uri, db=self.config.db,
+                 rp=self.config.rp, retention=self.config.retention)
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await asyncio.to_thread(self.admin.close)
+
+    async def _export_lines(self, batch: object, lines: Iterable[str], chunk_size: int) -> None:
+        if batch is not self._resume_batch:
+            self._resume_batch, self._resume_done = batch, set()
+        done = self._resume_done
+        slots = asyncio.Semaphore(self.config.concurrency)
+        total = ChunkResult()
+        failed: list[str] = []
+        tasks: list[asyncio.Task[None]] = []
+
+        async def write(index: int, chunk: list[str]) -> None:
+            try:
+                result = await self.writer.write(chunk)
+            finally:
+                slots.release()
+            total.add(result)
+            if result.retry_reason is not None:
+                failed.append(result.retry_reason)
+            else:
+                done.add(index)
+
+        for index, chunk in enumerate(chunked(lines, chunk_size)):
+            if index in done:
+                continue
+            await slots.acquire()
+            if failed:  # the server is down: stop sending, the retry resumes from here
+                slots.release()
+                break
+            tasks.append(asyncio.create_task(write(index, chunk)))
+        await asyncio.gather(*tasks)
+
+        if total.dropped:
+            selfmetrics.sink_dropped_items.labels(sink=self.name).inc(total.dropped)
+        if failed:
+            raise RetryableError(f"{failed[0]} ({len(failed)} chunk(s) not written, kept for retry)")
+        self._resume_batch, self._resume_done = None, set()
+        if total.rejected:
+            raise PermanentError(total.rejected_reason or "InfluxDB refused the write", dropped=total.rejected)
+
+
+class InfluxdbMetricSink(_InfluxWriterBase, MetricSink):
+    """Writes metric batches in Heapster's schema; also answers the historical API."""
+
+    def __init__(self, config: InfluxConfig) -> None:
+        super().__init__(config)
+        self.schema = MetricSchema(
+            with_fields=config.with_fields, cluster_name=config.cluster_name,
+            disable_counter_metrics=config.disable_counter_metrics, pod_id_index=config.pod_id_index)
+
+    async def export(self, batch: DataBatch) -> None:
+        """Write every value of the batch, ``batch_size`` points per request."""
+        await self._export_lines(batch, self.schema.lines(batch), self.config.batch_size)
+
+    def historical_app(self) -> Any:
+        """The ``/api/v1/historical`` routes, answered from this sink's database."""
+        from heapster_sink_influxdb.historical import build_app
+
+        return build_app(self.config, self.admin)
+
+
+class InfluxdbEventSink(_InfluxWriterBase, EventSink):
+    """Writes Kubernetes events as Heapster's events sink did (``log/events`` or ``events``)."""
+
+    async def export_events(self, batch: EventBatch) -> None:
+        """Write the batch's events; nothing is sent for an empty batch."""
+        if not batch.events:
+            return
+        c = self.config
+        lines = (event_line(e, with_fields=c.with_fields, cluster_name=c.cluster_name, fallback=batch.timestamp)
+                 for e in batch.events)
+        await self._export_lines(batch, lines, min(c.batch_size, EVENT_CHUNK_POINTS))
