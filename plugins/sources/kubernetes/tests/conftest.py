@@ -63,7 +63,7 @@ class FakeApiServer:
 
     def bookmark(self) -> None:
         self.rv += 1
-        for path, queue in self._watchers:
+        for _path, queue in self._watchers:
             queue.put_nowait({"type": "BOOKMARK", "object": {"kind": "Bookmark",
                                                              "metadata": {"resourceVersion": str(self.rv)}}})
 
@@ -141,15 +141,15 @@ class FakeApiServer:
             self._watchers.remove(entry)
         return resp
 
-    async def start(self) -> None:
+    async def start(self, ssl_context: Any = None) -> None:
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
 
     async def close(self) -> None:
         self.drop_watches()
@@ -185,7 +185,7 @@ async def start_http(handler: Route, host: str = "127.0.0.1", port: int = 0,
     return runner, runner.addresses[0][1]
 
 
-def make_node(name: str, address: str = "", port: int = 10250, ready: bool = True,
+def _make_node(name: str, address: str = "", port: int = 10250, ready: bool = True,
               addresses: list[dict[str, str]] | None = None, **extra: Any) -> dict[str, Any]:
     """A Node object shaped like the fixtures' (addresses, kubelet endpoint, Ready condition)."""
     node: dict[str, Any] = {
@@ -204,3 +204,24 @@ def make_node(name: str, address: str = "", port: int = 10250, ready: bool = Tru
     for key, value in extra.items():
         node[key] = value
     return node
+
+
+NodeFactory = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def make_node() -> NodeFactory:
+    """``make_node(name, address, port=10250, ready=True, addresses=None)`` -> a Node object."""
+    return _make_node
+
+
+@pytest.fixture
+def http_server() -> Callable[..., Awaitable[tuple[web.AppRunner, int]]]:
+    """``await http_server(handler, host="127.0.0.1", port=0, ssl_context=None)`` -> (runner, port)."""
+    return start_http
+
+
+@pytest.fixture
+def api_server_class() -> type[FakeApiServer]:
+    """The fake API server class, for tests that start it themselves (e.g. over HTTPS)."""
+    return FakeApiServer

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
 

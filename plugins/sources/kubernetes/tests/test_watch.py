@@ -25,8 +25,11 @@ def _node(name: str, **labels: str) -> dict[str, Any]:
 
 
 async def _until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll ``predicate`` (state changed by another task) until true; fail after ``within`` seconds."""
     async with asyncio.timeout(within):
-        while not predicate():
+        for _ in iter(int, 1):
+            if predicate():
+                return
             await asyncio.sleep(0.01)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
 from heapster import selfmetrics
 
 DEFAULT_KUBELET_PORT = 10250

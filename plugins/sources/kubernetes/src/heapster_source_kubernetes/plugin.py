@@ -15,7 +15,6 @@ from heapster.uri import Option
 if TYPE_CHECKING:
     from heapster.interfaces import EventSource, MetricSource, PluginContext
     from heapster.uri import PluginConfig
-
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
 API_OPTIONS: tuple[Option, ...] = (

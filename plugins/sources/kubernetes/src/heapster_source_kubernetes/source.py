@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+
 from heapster.errors import RuntimeFailure
 from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, SystemClock
 from heapster.model import MetricSet
-
 from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
@@ -118,10 +118,12 @@ def probe_api(api: ApiAccess) -> None:
     Bad credentials (401/403) raise :class:`RuntimeFailure`; an unreachable API server is only
     logged, as the watches retry until it answers.
     """
+    import urllib3
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     api_client = api.api_client()
+    api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
     try:
         response: Any = client.CoreV1Api(api_client).list_node(limit=1, _preload_content=False,
                                                                _request_timeout=10)
@@ -130,7 +132,14 @@ def probe_api(api: ApiAccess) -> None:
         if exc.status in (401, 403):
             msg = f"the Kubernetes API at {api.base_url} refused to list nodes: HTTP {exc.status} {exc.reason}"
             raise RuntimeFailure(msg) from None
+        if not exc.status and "SSL" in str(exc.reason):  # the client wraps TLS failures with status 0
+            reason = str(exc.reason).replace("\n", ": ")
+            msg = f"TLS to the Kubernetes API at {api.base_url} failed (check its certificate and the CA): {reason}"
+            raise RuntimeFailure(msg) from None
         log.warning("source.probe.failed", api=api.base_url, status=exc.status, error=str(exc.reason))
+    except urllib3.exceptions.SSLError as exc:
+        msg = f"TLS to the Kubernetes API at {api.base_url} failed (check its certificate and the CA): {exc}"
+        raise RuntimeFailure(msg) from None
     except Exception as exc:  # network trouble: the informers keep retrying
         log.warning("source.probe.failed", api=api.base_url, error=f"{type(exc).__name__}: {exc}")
     finally:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+
 from heapster import keys
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.timefmt import parse_rfc3339

@@ -1,0 +1,261 @@
+"""The source end to end against real servers: a fake API server and kubelets on distinct loopback IPs.
+
+Each kubelet has one fault (slow, 500, 401, malformed, huge, down, not ready); each fault must cost
+only its own node, with the right reason, and a slow kubelet no more than the per-node timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+from heapster import selfmetrics
+from heapster.errors import RuntimeFailure
+from heapster.interfaces import PluginContext
+from heapster.plugins import load_plugins
+from heapster_source_kubernetes.kubelet import ScrapeError
+from heapster_source_kubernetes.source import KubernetesSource
+
+FIXTURE = Path("/work/shared/fixtures/kubelet-stats-summary-v1.35.json")
+TOKEN = "kubelet-and-api-token"
+TIMEOUT = 0.5
+
+
+def _kubelet_handler(fault: str, seen_auth: list[str | None]) -> Any:
+    body = FIXTURE.read_bytes()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen_auth.append(request.headers.get("Authorization"))
+        expected = "Bearer wrong-token" if fault == "unauthorized" else f"Bearer {TOKEN}"
+        if request.scheme == "https" and request.headers.get("Authorization") != expected:
+            return web.Response(status=401, text="Unauthorized")
+        if request.path != "/stats/summary/":
+            return web.Response(status=404)
+        if fault == "slow":
+            await asyncio.sleep(30)
+        if fault == "error500":
+            return web.Response(status=500, text="internal error")
+        if fault == "malformed":
+            return web.Response(body=body[: len(body) // 2], content_type="application/json")
+        if fault == "huge":
+            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            chunk = b" " * 65536
+            for _ in range(400):  # 25 MiB, far over the cap
+                await resp.write(chunk)
+            return resp
+        if fault == "declared_huge":
+            return web.Response(body=b" " * 3_000_000, content_type="application/json")
+        return web.Response(body=body, content_type="application/json")
+
+    return handler
+
+
+class Cluster:
+    """The fake API server plus one kubelet per fault, all on their own loopback address."""
+
+    FAULTS = ("none", "slow", "error500", "unauthorized", "malformed", "huge", "declared_huge", "down", "notready")
+
+    def __init__(self, api: Any, tmp: Path, make_node: Any, http_server: Any,
+                 kubelet_ca: trustme.CA | None = None) -> None:
+        self.http_server = http_server
+        self.api = api
+        self.tmp = tmp
+        self.make_node = make_node
+        self.ca = trustme.CA()
+        self.kubelet_ca = kubelet_ca or self.ca
+        self.runners: list[web.AppRunner] = []
+        self.auth: dict[str, list[str | None]] = {}
+        self.addresses: dict[str, str] = {}
+
+    async def start(self, https: bool = True) -> None:
+        self.api.token = TOKEN
+        server_ctx = kubelet_ctx = None
+        if https:
+            server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+            kubelet_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ips = [f"127.0.0.{2 + i}" for i in range(len(self.FAULTS))]
+            self.kubelet_ca.issue_cert(*ips).configure_cert(kubelet_ctx)
+        await self.api.start(server_ctx)  # the API server over HTTPS too when https
+        for i, fault in enumerate(self.FAULTS):
+            address = f"127.0.0.{2 + i}"
+            self.addresses[fault] = address
+            name = f"node-{fault}"
+            self.auth[name] = []
+            port = 1  # "down": nothing listens there
+            if fault != "down":
+                runner, port = await self.http_server(_kubelet_handler(fault, self.auth[name]), address,
+                                                      ssl_context=kubelet_ctx)
+                self.runners.append(runner)
+            self.api.put("/api/v1/nodes", self.make_node(name, address, port=port, ready=fault != "notready"))
+        self.ca.cert_pem.write_to_path(str(self.tmp / "ca.pem"))
+        (self.tmp / "kubeconfig").write_text(f"""
+apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {self.api.url}
+    certificate-authority: {self.tmp / "ca.pem"}
+users:
+- name: heapster
+  user:
+    token: {TOKEN}
+contexts:
+- name: fake
+  context: {{cluster: fake, user: heapster}}
+current-context: fake
+""")
+
+    def source(self, extra: str = "") -> KubernetesSource:
+        spec = (f"kubernetes.summary_api:?inClusterConfig=false&auth={self.tmp / 'kubeconfig'}"
+                f"&kubeletTimeout={TIMEOUT}s&kubeletMaxBytes=2000000{extra}")
+        source = load_plugins().build_metric_source(spec, PluginContext())
+        assert isinstance(source, KubernetesSource)
+        return source
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        await self.api.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, make_node: Any, http_server: Any, api_server_class: Any) -> AsyncIterator[Cluster]:
+    c = Cluster(api_server_class(), tmp_path, make_node, http_server)
+    await c.start()
+    yield c
+    await c.close()
+
+
+async def _scrape_all(source: KubernetesSource) -> tuple[dict[str, Any], float]:
+    units = await source.scrape_units()
+    started = time.monotonic()
+    now = source.clock.now()
+    from heapster.timefmt import utc_from_epoch
+
+    results = await asyncio.gather(*(u.scrape(utc_from_epoch(now - 60), utc_from_epoch(now)) for u in units),
+                                   return_exceptions=True)
+    return {u.node: (u.name, r) for u, r in zip(units, results, strict=True)}, time.monotonic() - started
+
+
+async def test_each_fault_costs_only_its_node(cluster: Cluster) -> None:
+    source = cluster.source()
+    await source.start()
+    try:
+        before = selfmetrics.REGISTRY.get_sample_value(
+            "heapster_kubelet_summary_request_duration_milliseconds_count", {"node": "node-none"}) or 0
+        results, elapsed = await _scrape_all(source)
+        assert set(results) == {f"node-{f}" for f in Cluster.FAULTS}
+        name, sets = results["node-none"]
+        assert name == f"kubelet_summary:{cluster.addresses['none']}:{_port_of(cluster, 'node-none')}"
+        assert isinstance(sets, dict) and len(sets) == 37
+        assert sets["node:datagen-1-35"].labels["nodename"] == "node-none"
+        reasons = {node: r.reason for node, (_, r) in results.items() if isinstance(r, ScrapeError)}
+        assert reasons == {
+            "node-slow": "timeout", "node-error500": "http_500", "node-unauthorized": "http_401",
+            "node-malformed": "malformed", "node-huge": "too_large", "node-declared_huge": "too_large",
+            "node-down": "connect", "node-notready": "not_ready",
+        }
+        assert elapsed < TIMEOUT + 1.0  # the slow kubelet costs one timeout, concurrently with the rest
+        after = selfmetrics.REGISTRY.get_sample_value(
+            "heapster_kubelet_summary_request_duration_milliseconds_count", {"node": "node-none"})
+        assert after == before + 1
+        assert cluster.auth["node-none"] == [f"Bearer {TOKEN}"]  # token sent over HTTPS
+        assert cluster.auth["node-notready"] == []  # never contacted
+    finally:
+        await source.close()
+
+
+def _port_of(cluster: Cluster, node: str) -> int:
+    obj = cluster.api.collections["/api/v1/nodes"][node]
+    return int(obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"])
+
+
+async def test_source_shares_its_cluster_state(cluster: Cluster) -> None:
+    context = PluginContext()
+    spec = f"kubernetes:?inClusterConfig=false&auth={cluster.tmp / 'kubeconfig'}"
+    source = load_plugins().build_metric_source(spec, context)
+    assert context.cluster is source.cluster
+    await source.start()
+    try:
+        assert source.cluster is not None
+        assert source.cluster.get_node("node-none") is not None
+        assert "images" not in source.cluster.get_node("node-none")["status"]  # type: ignore[index]
+        assert len(source.cluster.list_nodes()) == len(Cluster.FAULTS)
+        # The kubernetes client's start-up probe went through with the kubeconfig's token.
+        first = cluster.api.requests[0]
+        assert first == ("/api/v1/nodes", {"limit": "1"})
+        assert cluster.api.auth_headers[0] == f"Bearer {TOKEN}"
+    finally:
+        await source.close()
+
+
+async def test_wrong_credentials_fail_at_start(cluster: Cluster) -> None:
+    cluster.api.token = "another-token"
+    source = cluster.source()
+    with pytest.raises(RuntimeFailure, match="HTTP 401"):
+        await source.start()
+    await source.close()
+
+
+async def test_unverifiable_kubelet_certificate_fails_unless_insecure(
+        tmp_path: Path, make_node: Any, http_server: Any, api_server_class: Any) -> None:
+    c = Cluster(api_server_class(), tmp_path, make_node, http_server, kubelet_ca=trustme.CA())
+    await c.start()
+    try:
+        source = c.source()
+        await source.start()
+        try:
+            results, _ = await _scrape_all(source)
+            assert results["node-none"][1].reason == "connect"
+            assert "CERTIFICATE_VERIFY_FAILED" in str(results["node-none"][1])
+        finally:
+            await source.close()
+        source = c.source("&kubeletInsecureTLS=true")
+        await source.start()
+        try:
+            results, _ = await _scrape_all(source)
+            assert isinstance(results["node-none"][1], dict)
+        finally:
+            await source.close()
+    finally:
+        await c.close()
+
+
+async def test_unverifiable_api_server_fails_at_start(cluster: Cluster) -> None:
+    trustme.CA().cert_pem.write_to_path(str(cluster.tmp / "ca.pem"))  # a CA that signed nothing here
+    source = cluster.source()
+    started = time.monotonic()
+    with pytest.raises(RuntimeFailure, match="certificate"):
+        await source.start()
+    assert time.monotonic() - started < 5
+    await source.close()
+
+
+async def test_plain_http_kubelets_never_get_the_token(tmp_path: Path, make_node: Any, http_server: Any,
+                                                        api_server_class: Any) -> None:
+    c = Cluster(api_server_class(), tmp_path, make_node, http_server)
+    await c.start(https=False)
+    try:
+        source = c.source("&kubeletHttps=false")
+        await source.start()
+        try:
+            results, _ = await _scrape_all(source)
+            assert isinstance(results["node-none"][1], dict)
+            assert c.auth["node-none"] == [None]
+            assert isinstance(results["node-unauthorized"][1], dict)  # no auth over http at all
+        finally:
+            await source.close()
+    finally:
+        await c.close()
