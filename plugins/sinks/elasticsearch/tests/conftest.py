@@ -20,7 +20,8 @@ FIXTURES = Path("/work/shared/fixtures")
 @pytest.fixture
 def fixture_event() -> dict[str, Any]:
     """The real GKE core/v1 Event of the shared fixtures."""
-    return json.loads((FIXTURES / "event-core-v1-gke-2019.json").read_text())
+    event: dict[str, Any] = json.loads((FIXTURES / "event-core-v1-gke-2019.json").read_text())
+    return event
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ good (mapping and other 4xx errors), or still pending (429, 5xx, auth, or the se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +53,8 @@ class _Progress:
 class BulkWriter:
     """Sends actions with ``async_streaming_bulk`` from ``workers`` concurrent workers.
 
-    The workers share one iterator of actions, so each fills its own chunk (up to
-    ``chunk_actions`` actions or ``chunk_bytes`` bytes) while the others wait on the server.
+    The actions are cut into groups of ``chunk_actions``; the workers take groups from one
+    shared iterator, so up to ``workers`` bulk requests are in flight at once.
     Items answered 408/429/5xx are retried ``retries`` times with exponential backoff.
     """
 
@@ -74,12 +74,12 @@ class BulkWriter:
         """Write ``actions``; never raises for server trouble, reports it in the outcome."""
         if not actions:
             return BulkOutcome()
-        shared = iter(actions)
+        size = self.chunk_actions
+        groups = iter([actions[i:i + size] for i in range(0, len(actions), size)])
         progress = _Progress()
-        count = min(self.workers, -(-len(actions) // self.chunk_actions))
         async with asyncio.TaskGroup() as group:
-            for _ in range(count):
-                group.create_task(self._worker(shared, progress))
+            for _ in range(min(self.workers, -(-len(actions) // size))):
+                group.create_task(self._worker(groups, progress))
         outcome = BulkOutcome(written=len(progress.done), failure=progress.failure)
         for action in actions:
             doc_id = action["_id"]
@@ -92,26 +92,27 @@ class BulkWriter:
                 outcome.pending.append(action)
         return outcome
 
-    async def _worker(self, shared: Iterator[Action], progress: _Progress) -> None:
-        async def feed() -> AsyncIterator[Action]:
-            for action in shared:
-                yield action
-
+    async def _worker(self, groups: Iterator[list[Action]], progress: _Progress) -> None:
+        """Take groups of up to ``chunk_actions`` actions until none are left; the helper splits
+        a group further when it exceeds ``chunk_bytes`` and retries its items."""
         extra: dict[str, Any] = {"pipeline": self.pipeline} if self.pipeline else {}
-        try:
-            async for ok, item in async_streaming_bulk(
-                self.client, feed(), chunk_size=self.chunk_actions, max_chunk_bytes=self.chunk_bytes,
-                raise_on_error=False, raise_on_exception=False, max_retries=self.retries,
-                initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
-                retry_on_status=RETRY_STATUSES, yield_ok=True, **extra,
-            ):
-                op_type, info = next(iter(item.items()))
-                doc_id = str(info.get("_id", ""))
-                status = int(info.get("status") or 500)
-                if ok or (op_type == "create" and status == 409):
-                    # 409 on create: an earlier attempt already wrote this very document.
-                    progress.done.add(doc_id)
-                elif status not in PENDING_STATUSES:
-                    progress.rejected[doc_id] = info
-        except TransportError as exc:
-            progress.failure = f"{type(exc).__name__}: {exc.message}"
+        for group in groups:
+            if progress.failure:
+                return  # the server is gone: leave the rest pending
+            try:
+                async for ok, item in async_streaming_bulk(
+                    self.client, group, chunk_size=self.chunk_actions, max_chunk_bytes=self.chunk_bytes,
+                    raise_on_error=False, raise_on_exception=False, max_retries=self.retries,
+                    initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
+                    retry_on_status=RETRY_STATUSES, yield_ok=True, **extra,
+                ):
+                    op_type, info = next(iter(item.items()))
+                    doc_id = str(info.get("_id", ""))
+                    status = int(info.get("status") or 500)
+                    if ok or (op_type == "create" and status == 409):
+                        # 409 on create: an earlier attempt already wrote this very document.
+                        progress.done.add(doc_id)
+                    elif status not in PENDING_STATUSES:
+                        progress.rejected[doc_id] = info
+            except TransportError as exc:
+                progress.failure = f"{type(exc).__name__}: {exc.message}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -62,6 +63,9 @@ class ElasticsearchService:
             connections_per_node=max(10, settings.bulk_workers),
             transport_class=NegotiatingTransport,
         )
+        if settings.auth is not None:
+            token = base64.b64encode(":".join(settings.auth).encode()).decode()
+            self.transport.auth_header = f"Basic {token}"
         self.writer = BulkWriter(self.client, workers=settings.bulk_workers, pipeline=settings.pipeline,
                                  retries=bulk_retries, initial_backoff=initial_backoff, max_backoff=max_backoff)
         self.server: ServerInfo | None = None

@@ -12,6 +12,7 @@ fresh, empty clone of it for one test. ``strict_es`` starts a :class:`StrictElas
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import re
@@ -66,6 +67,59 @@ def opensearch_url(opensearch_server: OsmemServer) -> Iterator[str]:
         yield clone.url
     finally:
         clone.close()
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of a server, to simulate outages of a server we cannot restart.
+
+    :meth:`stop` closes the listener and every open connection; :meth:`start` listens again on
+    the same port.
+    """
+
+    def __init__(self, target_url: str) -> None:
+        host, _, port = target_url.removeprefix("http://").partition(":")
+        self.target = (host, int(port))
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, RuntimeError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 # --- strict Elasticsearch 8/9 double ---------------------------------------------------------------
@@ -202,10 +256,17 @@ class StrictElasticsearch:
         self.data_streams: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.bulk_requests = 0
+        self.bulk_params: list[dict[str, str]] = []
+        self.bulk_items: list[tuple[str, str, str]] = []
+        self.bulk_bytes: list[int] = []
         self.item_faults: list[int] = []
         self.request_faults: list[int] = []
         self.rejects: list[Callable[[dict[str, Any]], bool]] = []
+        self.bulk_delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.url = ""
+        self.port = 0
         self._runner: web.AppRunner | None = None
 
     # --- faults -----------------------------------------------------------------------------
@@ -237,21 +298,25 @@ class StrictElasticsearch:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> str:
-        """Serve on 127.0.0.1 with an ephemeral port; returns the URL."""
+        """Serve on 127.0.0.1 (an ephemeral port, the same one again after :meth:`stop`); returns the URL."""
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{self.port}"
         return self.url
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Stop serving (an outage); the data stays and :meth:`start` serves it again on the same port."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def close(self) -> None:
+        await self.stop()
 
     async def __aenter__(self) -> StrictElasticsearch:
         await self.start()
@@ -320,7 +385,15 @@ class StrictElasticsearch:
             return self._update_aliases(await self._json(request))
         if parts[-1:] == ["_bulk"] and method in ("POST", "PUT"):
             default = parts[0] if len(parts) == 2 else ""
-            return self._bulk(default, await request.text(), request.query)
+            text = await request.text()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                if self.bulk_delay:
+                    await asyncio.sleep(self.bulk_delay)
+                return self._bulk(default, text, request.query)
+            finally:
+                self.in_flight -= 1
         if len(parts) == 1 and method == "PUT":
             return self._create_index(parts[0], await self._json(request))
         if len(parts) == 1 and method in ("GET", "HEAD"):
@@ -423,6 +496,8 @@ class StrictElasticsearch:
 
     def _bulk(self, default_index: str, text: str, query: Any) -> tuple[int, Any]:
         self.bulk_requests += 1
+        self.bulk_params.append(dict(query))
+        self.bulk_bytes.append(len(text.encode()))
         if self.request_faults:
             status = self.request_faults.pop(0)
             kind = "es_rejected_execution_exception" if status == 429 else "internal_server_error"
@@ -442,6 +517,7 @@ class StrictElasticsearch:
     def _bulk_item(self, op: str, meta: dict[str, Any], source: dict[str, Any], default: str) -> dict[str, Any]:
         name = meta.get("_index") or default
         doc_id = str(meta.get("_id", ""))
+        self.bulk_items.append((op, name, doc_id))
         result: dict[str, Any] = {"_index": name, "_id": doc_id}
         try:
             if op not in ("index", "create"):

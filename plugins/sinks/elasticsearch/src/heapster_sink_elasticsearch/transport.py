@@ -30,11 +30,15 @@ class NegotiatingTransport(AsyncTransport):
 
     media: MediaTypes | None = None
     vouch_for_product: bool = False
+    auth_header: str = ""
+    """``Authorization`` for requests the client makes below its own API (``GET /``, sniffing)."""
 
     async def perform_request(  # type: ignore[override]
         self, method: str, target: str, *, headers: Any = None, **kwargs: Any
     ) -> TransportApiResponse:
         request_headers = HttpHeaders(headers if isinstance(headers, Mapping) else {})
+        if self.auth_header and "authorization" not in request_headers:
+            request_headers["authorization"] = self.auth_header
         for name in _MEDIA_HEADERS:
             value = request_headers.get(name)
             if value is None:
