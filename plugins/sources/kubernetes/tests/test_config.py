@@ -57,7 +57,7 @@ def test_in_cluster_ipv6_service_host(service_account: Path) -> None:
 
 
 def test_in_cluster_outside_a_cluster_is_a_runtime_failure(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeFailure, match="in-cluster configuration.*inClusterConfig=false"):
+    with pytest.raises(RuntimeFailure, match=r"in-cluster configuration.*inClusterConfig=false"):
         load_api_access(_opts(), urlsplit(""), environ={}, service_account_dir=str(tmp_path))
     with pytest.raises(RuntimeFailure, match="token"):
         load_api_access(_opts(), urlsplit(""), environ=IN_CLUSTER_ENV, service_account_dir=str(tmp_path))
