@@ -94,6 +94,7 @@ class ApiServer:
         """The aiohttp application."""
         app = web.Application(middlewares=[self._auth], client_max_size=16 * 1024 * 1024)
         app.router.add_get("/version", self._version)
+        app.router.add_get("/version/", self._version)
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, self._healthz)
         app.router.add_post("/simulator/faults", self._admin_fault)
@@ -104,6 +105,8 @@ class ApiServer:
         app.router.add_route("*", "/api", self._dispatch)
         app.router.add_route("*", "/api/{tail:.*}", self._dispatch)
         app.router.add_route("*", "/apis", self._dispatch)
+        app.router.add_route("*", "/api/", self._dispatch)
+        app.router.add_route("*", "/apis/", self._dispatch)
         app.router.add_route("*", "/apis/{tail:.*}", self._dispatch)
         return app
 

@@ -140,13 +140,14 @@ class KubeletFleet:
         await response.prepare(request)
         head = b'{"node":{"nodeName":"' + node.name.encode() + b'","padding":"'
         await response.write(head)
-        remaining = self.sim.config.huge_bytes - len(head)
+        tail = b'"},"pods":[]}'
+        remaining = self.sim.config.huge_bytes - len(head) - len(tail)
         with contextlib.suppress(ConnectionResetError):
             while remaining > 0:
                 chunk = _HUGE_CHUNK if remaining >= len(_HUGE_CHUNK) else _HUGE_CHUNK[:remaining]
                 await response.write(chunk)
                 remaining -= len(chunk)
-            await response.write(b'"},"pods":[]}')
+            await response.write(tail)
             await response.write_eof()
         return response
 

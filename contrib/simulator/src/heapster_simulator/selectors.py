@@ -26,7 +26,7 @@ def _split_requirements(text: str) -> list[str]:
             depth -= 1
         if ch == "," and depth == 0:
             parts.append("".join(current))
-            current: list[str] = []
+            current = []
         else:
             current.append(ch)
     parts.append("".join(current))

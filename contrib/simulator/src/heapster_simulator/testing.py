@@ -1,0 +1,123 @@
+"""Helpers for tests: run the simulator as a real subprocess, or in a background thread for synchronous clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from .cluster import SimulatedCluster
+from .config import SimulatorConfig
+
+T = TypeVar("T")
+
+
+def _option(name: str, value: Any) -> list[str]:
+    flag = "--" + name.replace("_", "-")
+    if name == "faults":
+        return [item for node, kind in dict(value).items() for item in ("--fault", f"{node}={kind}")]
+    return [flag, str(value)]
+
+
+@contextlib.contextmanager
+def simulator_process(tmp_path: Path, nodes: int = 3, timeout: float | None = None,
+                      **options: Any) -> Iterator[dict[str, Any]]:
+    """Start `heapster-simulator` as a subprocess; yields the parsed ready.json (plus "process": the Popen).
+
+    `options` are command-line options with `_` for `-` (pods_per_node=5, token="t", faults={"sim-node-0001":
+    "slow"}, ...). The process gets SIGTERM on exit (SIGKILL if it does not stop within 10 s).
+    """
+    state_dir = Path(tmp_path) / "simulator"
+    command = [sys.executable, "-m", "heapster_simulator", "--nodes", str(nodes), "--state-dir", str(state_dir)]
+    for name, value in options.items():
+        if value is not None:
+            command += _option(name, value)
+    log_path = Path(tmp_path) / "simulator.log"
+    deadline = time.monotonic() + (timeout if timeout is not None else 30.0 + nodes / 50.0)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        ready_path = state_dir / "ready.json"
+        while not ready_path.exists():
+            if process.poll() is not None:
+                raise RuntimeError(f"heapster-simulator exited with {process.returncode}: "
+                                   f"{log_path.read_text(errors='replace')[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"heapster-simulator not ready after {timeout}s")
+            time.sleep(0.05)
+        ready = orjson.loads(ready_path.read_bytes())
+        ready["process"] = process
+        yield ready
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> int:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            return process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
+class ThreadedCluster:
+    """A `SimulatedCluster` running on its own event loop in a background thread (for synchronous clients)."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
+        self.cluster = SimulatedCluster(config)
+
+    def __enter__(self) -> SimulatedCluster:
+        self._thread.start()
+        self.run(self.cluster.start())
+        return self.cluster
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.run(self.cluster.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+    def run(self, coroutine: Any, timeout: float = 60.0) -> Any:
+        """Run a coroutine on the simulator's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Call a function on the simulator's loop (thread-safe access to the cluster) and return its result."""
+        future: Future[T] = Future()
+
+        def invoke() -> None:
+            try:
+                future.set_result(function(*args))
+            except BaseException as exc:  # handed over to the caller's thread
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(invoke)
+        return future.result(60)
+
+
+@contextlib.contextmanager
+def simulator_thread(config: SimulatorConfig) -> Iterator[ThreadedCluster]:
+    """Run a simulated cluster in a background thread; yields the `ThreadedCluster` (`.cluster`, `.call`)."""
+    threaded = ThreadedCluster(config)
+    with threaded:
+        yield threaded
