@@ -20,8 +20,10 @@ def parse_quantity(text: str | int | float) -> Decimal:
     raw = text.strip()
     number, suffix = raw, ""
     for length in (2, 1):
-        tail = raw[-length:] if len(raw) > length else ""
-        if tail in _BINARY or (length == 1 and tail in _DECIMAL):
+        if len(raw) <= length:
+            continue
+        tail = raw[-length:]
+        if tail in _BINARY or (length == 1 and tail and tail in _DECIMAL):
             number, suffix = raw[:-length], tail
             break
     try:

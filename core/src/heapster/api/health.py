@@ -1,0 +1,51 @@
+"""``/healthz`` with Heapster's semantics and ``/metrics`` (Prometheus self-metrics)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from heapster.interfaces import Clock
+from heapster.selfmetrics import REGISTRY
+from heapster.store import MetricStore
+
+MAX_BATCH_AGE = 180.0
+"""Seconds after which the newest batch is too old (Heapster: 3 minutes)."""
+MIN_METRIC_SETS = 1
+
+
+def problem(store: MetricStore | None, clock: Clock) -> str | None:
+    """Why heapster is unhealthy, or None. Without a store there is nothing to check."""
+    if store is None:
+        return None
+    stamp = store.latest_timestamp
+    if stamp is None:
+        return "could not get the latest data batch"
+    age = clock.now() - stamp.timestamp()
+    if age > MAX_BATCH_AGE:
+        return f"latest data batch is {age:.0f}s old (more than {MAX_BATCH_AGE:.0f}s)"
+    if store.latest_size < MIN_METRIC_SETS:
+        return f"not enough metric sets in the latest data batch: {store.latest_size} < {MIN_METRIC_SETS}"
+    return None
+
+
+def routes(store: MetricStore | None, clock: Clock) -> list[tuple[str, object]]:
+    """``(path, handler)`` of ``/healthz``, ``/healthz/healthz`` and ``/metrics``."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        if problem(store, clock) is not None:
+            return web.Response(status=500, text="[-]healthz failed: reason withheld\nhealthz check failed\n")
+        if "verbose" in request.query:
+            return web.Response(text="[+]healthz ok\nhealthz check passed\n")
+        return web.Response(text="ok")
+
+    async def healthz_check(request: web.Request) -> web.Response:
+        reason = problem(store, clock)
+        if reason is not None:
+            return web.Response(status=500, text=f"internal server error: {reason}\n")
+        return web.Response(text="ok")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return [("/healthz", healthz), ("/healthz/healthz", healthz_check), ("/metrics", metrics)]

@@ -1,0 +1,217 @@
+"""The Model API under ``/api/v1/model`` (HEAPSTER.md §6.3), served from the metric store.
+
+Differences from Heapster, on purpose: values keep their type (floats are not truncated and
+nothing wraps to uint64), and an unknown node, namespace, pod or container is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiohttp import web
+
+from heapster import keys
+from heapster.api.instrument import Handler, instrumented
+from heapster.api.params import BadRequest, parse_labels, parse_time
+from heapster.api.responses import error_response, json_response
+from heapster.catalogue import DEPRECATED_ALIASES
+from heapster.interfaces import Clock
+from heapster.store import MetricStore, Point
+from heapster.timefmt import ZERO_TIME, rfc3339, utc_from_epoch
+
+BASE = "/api/v1/model"
+_SLASH = "{_slash:/?}"
+
+
+def metric_result(points: Sequence[Point]) -> dict[str, object]:
+    """Heapster's MetricResult: the points and the latest timestamp (zero time when none)."""
+    latest: datetime | None = None
+    metrics = []
+    for point in points:
+        if latest is None or point.timestamp > latest:
+            latest = point.timestamp
+        metrics.append({"timestamp": rfc3339(point.timestamp), "value": point.value})
+    return {"metrics": metrics, "latestTimestamp": rfc3339(latest) if latest else ZERO_TIME}
+
+
+class ModelApi:
+    """Handlers of the Model API over one :class:`MetricStore`."""
+
+    def __init__(self, store: MetricStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        """``(path, operation, handler)`` of every route, with Heapster's operation names."""
+        node = BASE + "/nodes/{node}"
+        ns = BASE + "/namespaces/{namespace}"
+        pod = ns + "/pods/{pod}"
+        container = pod + "/containers/{container}"
+        free = node + "/freecontainers/{container}"
+        metric = "/metrics/{metric:.+}"
+        return [
+            (BASE + "/metrics" + _SLASH, "availableClusterMetrics", self.cluster_names),
+            (BASE + metric, "clusterMetrics", self.cluster_metric),
+            (BASE + "/nodes" + _SLASH, "nodeList", self.node_list),
+            (node + "/metrics" + _SLASH, "availableNodeMetrics", self.node_names),
+            (node + metric, "nodeMetrics", self.node_metric),
+            (BASE + "/namespaces" + _SLASH, "namespaceList", self.namespace_list),
+            (ns + "/metrics" + _SLASH, "availableNamespaceMetrics", self.namespace_names),
+            (ns + metric, "namespaceMetrics", self.namespace_metric),
+            (ns + "/pods" + _SLASH, "namespacePodList", self.pod_list),
+            (pod + "/metrics" + _SLASH, "availablePodMetrics", self.pod_names),
+            (pod + metric, "podMetrics", self.pod_metric),
+            (pod + "/containers" + _SLASH, "podContainerList", self.container_list),
+            (container + "/metrics" + _SLASH, "availableContainerMetrics", self.container_names),
+            (container + metric, "podContainerMetrics", self.container_metric),
+            (node + "/freecontainers" + _SLASH, "systemContainerList", self.free_container_list),
+            (free + "/metrics" + _SLASH, "availableMetrics", self.free_container_names),
+            (free + metric, "freeContainerMetrics", self.free_container_metric),
+            (ns + "/pod-list/{pods}" + metric, "podListMetric", self.pod_list_metric),
+            (BASE + "/debug/allkeys" + _SLASH, "debugAllKeys", self.all_keys),
+        ]
+
+    def add_to(self, app: web.Application) -> None:
+        """Register every route on ``app``."""
+        for path, operation, handler in self.routes():
+            app.router.add_get(path, instrumented(operation, handler))
+
+    # --- keys of a request ---------------------------------------------------------------------
+    @staticmethod
+    def _node_key(request: web.Request) -> str:
+        return keys.node_key(request.match_info["node"])
+
+    @staticmethod
+    def _ns_key(request: web.Request) -> str:
+        return keys.namespace_key(request.match_info["namespace"])
+
+    @staticmethod
+    def _pod_key(request: web.Request) -> str:
+        return keys.pod_key(request.match_info["namespace"], request.match_info["pod"])
+
+    @staticmethod
+    def _container_key(request: web.Request) -> str:
+        info = request.match_info
+        return keys.pod_container_key(info["namespace"], info["pod"], info["container"])
+
+    @staticmethod
+    def _free_key(request: web.Request) -> str:
+        return keys.node_container_key(request.match_info["node"], request.match_info["container"])
+
+    def _missing(self, key: str) -> web.Response | None:
+        if key in self.store:
+            return None
+        return error_response(404, f"no metrics for {key!r}: unknown, or not seen within the stored window")
+
+    # --- name lists ----------------------------------------------------------------------------
+    def _names(self, key: str) -> web.Response:
+        missing = self._missing(key) if key != keys.CLUSTER_KEY else None
+        return missing or json_response(self.store.metric_names(key))
+
+    async def cluster_names(self, request: web.Request) -> web.Response:
+        return self._names(keys.CLUSTER_KEY)
+
+    async def node_names(self, request: web.Request) -> web.Response:
+        return self._names(self._node_key(request))
+
+    async def namespace_names(self, request: web.Request) -> web.Response:
+        return self._names(self._ns_key(request))
+
+    async def pod_names(self, request: web.Request) -> web.Response:
+        return self._names(self._pod_key(request))
+
+    async def container_names(self, request: web.Request) -> web.Response:
+        return self._names(self._container_key(request))
+
+    async def free_container_names(self, request: web.Request) -> web.Response:
+        return self._names(self._free_key(request))
+
+    # --- entity lists --------------------------------------------------------------------------
+    def _latest(self, kind: str, **match: str) -> list[dict[str, str]]:
+        return [
+            labels for _, labels in self.store.latest_entities()
+            if labels.get("type") == kind and all(labels.get(k) == v for k, v in match.items())
+        ]
+
+    async def node_list(self, request: web.Request) -> web.Response:
+        return json_response([labels.get("hostname", "") for labels in self._latest(keys.NODE)])
+
+    async def namespace_list(self, request: web.Request) -> web.Response:
+        return json_response([labels.get("namespace_name", "") for labels in self._latest(keys.NAMESPACE)])
+
+    async def pod_list(self, request: web.Request) -> web.Response:
+        namespace = request.match_info["namespace"]
+        pods = [labels.get("pod_name", "") for labels in self._latest(keys.POD, namespace_name=namespace)]
+        if not pods and (missing := self._missing(self._ns_key(request))):
+            return missing
+        return json_response(pods)
+
+    async def container_list(self, request: web.Request) -> web.Response:
+        namespace, pod = request.match_info["namespace"], request.match_info["pod"]
+        found = self._latest(keys.POD_CONTAINER, namespace_name=namespace, pod_name=pod)
+        if not found and (missing := self._missing(self._pod_key(request))):
+            return missing
+        return json_response([labels.get("container_name", "") for labels in found])
+
+    async def free_container_list(self, request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        found = self._latest(keys.SYS_CONTAINER, hostname=node)
+        if not found and not self._latest(keys.NODE, hostname=node) and (missing := self._missing(
+                self._node_key(request))):
+            return missing
+        return json_response([labels.get("container_name", "") for labels in found])
+
+    async def all_keys(self, request: web.Request) -> web.Response:
+        return json_response(self.store.latest_keys())
+
+    # --- metric values -------------------------------------------------------------------------
+    def _query(self, request: web.Request) -> tuple[str, datetime | None, datetime | None, dict[str, str] | None]:
+        name = request.match_info["metric"].rstrip("/")
+        name = DEPRECATED_ALIASES.get(name, name)
+        start = parse_time(request.query.get("start"), None)
+        end = parse_time(request.query.get("end"), utc_from_epoch(self.clock.now()))
+        return name, start, end, parse_labels(request.query.get("labels"))
+
+    def _fetch(self, request: web.Request, entity_keys: Sequence[str]) -> dict[str, list[Point]]:
+        name, start, end, labels = self._query(request)
+        if labels is not None:
+            return self.store.get_labeled_metric(name, labels, entity_keys, start, end)
+        return self.store.get_metric(name, entity_keys, start, end)
+
+    def _metric(self, request: web.Request, key: str) -> web.Response:
+        try:
+            found = self._fetch(request, [key])
+        except BadRequest as exc:
+            return error_response(400, str(exc))
+        if key != keys.CLUSTER_KEY and (missing := self._missing(key)):
+            return missing
+        return json_response(metric_result(found.get(key, [])))
+
+    async def cluster_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, keys.CLUSTER_KEY)
+
+    async def node_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, self._node_key(request))
+
+    async def namespace_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, self._ns_key(request))
+
+    async def pod_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, self._pod_key(request))
+
+    async def container_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, self._container_key(request))
+
+    async def free_container_metric(self, request: web.Request) -> web.Response:
+        return self._metric(request, self._free_key(request))
+
+    async def pod_list_metric(self, request: web.Request) -> web.Response:
+        namespace = request.match_info["namespace"]
+        pod_keys = [keys.pod_key(namespace, pod) for pod in request.match_info["pods"].split(",")]
+        try:
+            found = self._fetch(request, pod_keys)
+        except BadRequest as exc:
+            return error_response(400, str(exc))
+        items = [metric_result(found.get(key, [])) for key in pod_keys]
+        return json_response({"items": items}, pretty=False)

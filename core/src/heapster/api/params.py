@@ -1,0 +1,42 @@
+"""Query parameters of the Model API: ``start``, ``end`` (RFC 3339) and ``labels`` (``k:v,k:v``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from heapster.timefmt import parse_rfc3339
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+class BadRequest(ValueError):
+    """A malformed query parameter; the message is the 400 body."""
+
+
+def parse_time(text: str | None, default: datetime | None) -> datetime | None:
+    """An RFC 3339 timestamp as Go's ``time.Parse(time.RFC3339, ...)`` accepts it, or ``default``."""
+    if not text:
+        return default
+    try:
+        if not _RFC3339.match(text):
+            msg = f"parsing time {text!r} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
+            raise ValueError(msg)
+        return parse_rfc3339(text)
+    except ValueError as exc:
+        msg = f"timestamp argument cannot be parsed: {exc}"
+        raise BadRequest(msg) from exc
+
+
+def parse_labels(text: str | None) -> dict[str, str] | None:
+    """``k:v,k:v`` (split on the first ``:``) into a dict; None when absent."""
+    if not text:
+        return None
+    labels: dict[str, str] = {}
+    for pair in text.split(","):
+        key, sep, value = pair.partition(":")
+        if not sep or not key or not value:
+            msg = f"invalid label pair {pair!r}"
+            raise BadRequest(msg)
+        labels[key] = value
+    return labels

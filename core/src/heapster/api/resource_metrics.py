@@ -1,0 +1,263 @@
+"""The resource metrics API: Heapster's ``metrics.k8s.io/v1alpha1`` (HEAPSTER.md §6.6) and ``v1beta1``.
+
+v1alpha1 is served as Heapster did (no ``kind``/``apiVersion``, window 1m) at both
+``/apis/metrics.k8s.io/v1alpha1`` and the older ``/apis/metrics/v1alpha1``; v1beta1 is shaped as
+metrics-server serves it, with discovery documents, so ``kubectl top`` and the HPA can read it.
+CPU is ``cpu/usage_rate`` (millicores) and memory ``memory/working_set`` of the newest batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from heapster import keys
+from heapster.api.responses import error_response, json_response
+from heapster.api.selectors import Selector, parse_selector
+from heapster.durations import format_duration
+from heapster.interfaces import Clock, ClusterState
+from heapster.processors.quantity import format_binary, format_milli
+from heapster.store import MetricStore
+from heapster.timefmt import rfc3339, utc_from_epoch
+
+GROUP = "metrics.k8s.io"
+V1BETA1 = f"{GROUP}/v1beta1"
+V1ALPHA1 = f"{GROUP}/v1alpha1"
+CPU, MEMORY = "cpu/usage_rate", "memory/working_set"
+_SLASH = "{_slash:/?}"
+
+Handler = Any
+
+
+def _usage(store: MetricStore, key: str) -> dict[str, str] | None:
+    cpu = store.latest_value(key, CPU)
+    memory = store.latest_value(key, MEMORY)
+    if cpu is None or memory is None:
+        return None
+    return {"cpu": format_milli(round(cpu)), "memory": format_binary(round(memory))}
+
+
+class ResourceMetricsApi:
+    """Node and pod usage for one API version (``beta`` selects the v1beta1 shapes)."""
+
+    def __init__(self, store: MetricStore, cluster: ClusterState | None, clock: Clock, *, beta: bool,
+                 window: str = "1m0s") -> None:
+        self.store = store
+        self.cluster = cluster
+        self.clock = clock
+        self.beta = beta
+        self.window = window
+
+    def routes(self, base: str) -> list[tuple[str, Handler]]:
+        """``(path, handler)`` of the node and pod routes under ``base``."""
+        return [
+            (base + "/nodes" + _SLASH, self.node_list),
+            (base + "/nodes/{node}" + _SLASH, self.node),
+            (base + "/pods" + _SLASH, self.all_pods),
+            (base + "/namespaces/{namespace}/pods" + _SLASH, self.namespace_pods),
+            (base + "/namespaces/{namespace}/pods/{pod}" + _SLASH, self.pod),
+        ]
+
+    # --- shapes --------------------------------------------------------------------------------
+    def _meta(self, name: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+              ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name}
+        if namespace is not None:
+            meta["namespace"] = namespace
+        meta["creationTimestamp"] = rfc3339(utc_from_epoch(self.clock.now()))
+        if self.beta and labels:
+            meta["labels"] = dict(labels)
+        return meta
+
+    def _typed(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.beta:
+            return body
+        return {"kind": kind, "apiVersion": V1BETA1, **body}
+
+    def _list(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._typed(kind, {"metadata": {}, "items": items if items or self.beta else None})
+
+    # --- nodes ---------------------------------------------------------------------------------
+    def _node_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+        stamp = self.store.latest_timestamp
+        usage = _usage(self.store, keys.node_key(name))
+        if stamp is None or usage is None:
+            return None
+        return self._typed("NodeMetrics", {
+            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "usage": usage,
+        })
+
+    def _nodes(self, selector: Selector) -> list[tuple[str, Mapping[str, str]]]:
+        if self.cluster is not None:
+            found = []
+            for node in self.cluster.list_nodes():
+                meta = node.get("metadata") or {}
+                labels = meta.get("labels") or {}
+                if selector.matches(labels):
+                    found.append((str(meta.get("name", "")), labels))
+            return found
+        return [(key[len("node:"):], {}) for key, labels in self.store.latest_entities()
+                if labels.get("type") == keys.NODE and selector.matches({})]
+
+    async def node_list(self, request: web.Request) -> web.Response:
+        try:
+            selector = parse_selector(request.query.get("labelSelector"))
+        except ValueError as exc:
+            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
+        items = [m for name, labels in self._nodes(selector) if (m := self._node_metrics(name, labels))]
+        items.sort(key=lambda item: item["metadata"]["name"])
+        return json_response(self._list("NodeMetricsList", items))
+
+    async def node(self, request: web.Request) -> web.Response:
+        name = request.match_info["node"]
+        labels = None
+        if self.cluster is not None:
+            node = self.cluster.get_node(name)
+            labels = ((node or {}).get("metadata") or {}).get("labels")
+        found = self._node_metrics(name, labels)
+        if found is None:
+            return error_response(404, f"No metrics for node {name}")
+        return json_response(found)
+
+    # --- pods ----------------------------------------------------------------------------------
+    def _pod_metrics(self, namespace: str, name: str, containers: Sequence[str],
+                     labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+        stamp = self.store.latest_timestamp
+        if stamp is None or not containers:
+            return None
+        usages = []
+        for container in containers:
+            usage = _usage(self.store, keys.pod_container_key(namespace, name, container))
+            if usage is None:
+                return None
+            usages.append({"name": container, "usage": usage})
+        return self._typed("PodMetrics", {
+            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "containers": usages,
+        })
+
+    @staticmethod
+    def _spec_containers(pod: Mapping[str, Any]) -> list[str]:
+        return [str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or ()]
+
+    def _stored_pods(self, namespace: str | None) -> list[tuple[str, str, list[str]]]:
+        containers: dict[tuple[str, str], list[str]] = {}
+        for _, labels in self.store.latest_entities():
+            kind = labels.get("type")
+            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+            if namespace is not None and ident[0] != namespace:
+                continue
+            if kind == keys.POD:
+                containers.setdefault(ident, [])
+            elif kind == keys.POD_CONTAINER:
+                containers.setdefault(ident, []).append(labels.get("container_name", ""))
+        return [(ns, pod, sorted(names)) for (ns, pod), names in containers.items()]
+
+    def _pods(self, namespace: str | None, selector: Selector) -> list[dict[str, Any]]:
+        items = []
+        if self.cluster is not None:
+            for pod in self.cluster.list_pods(namespace):
+                meta = pod.get("metadata") or {}
+                labels = meta.get("labels") or {}
+                if not selector.matches(labels):
+                    continue
+                found = self._pod_metrics(str(meta.get("namespace", "")), str(meta.get("name", "")),
+                                          self._spec_containers(pod), labels)
+                if found is not None:
+                    items.append(found)
+        else:
+            for ns, name, containers in self._stored_pods(namespace):
+                if selector.matches({}) and (found := self._pod_metrics(ns, name, containers)) is not None:
+                    items.append(found)
+        items.sort(key=lambda item: (item["metadata"]["namespace"], item["metadata"]["name"]))
+        return items
+
+    async def _pod_list(self, request: web.Request, namespace: str | None) -> web.Response:
+        try:
+            selector = parse_selector(request.query.get("labelSelector"))
+        except ValueError as exc:
+            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
+        return json_response(self._list("PodMetricsList", self._pods(namespace, selector)))
+
+    async def all_pods(self, request: web.Request) -> web.Response:
+        return await self._pod_list(request, None)
+
+    async def namespace_pods(self, request: web.Request) -> web.Response:
+        return await self._pod_list(request, request.match_info["namespace"])
+
+    async def pod(self, request: web.Request) -> web.Response:
+        namespace, name = request.match_info["namespace"], request.match_info["pod"]
+        labels = None
+        if self.cluster is not None:
+            pod = self.cluster.get_pod(namespace, name)
+            if pod is None:
+                return error_response(404, f"Pod {namespace}/{name} not defined")
+            containers = self._spec_containers(pod)
+            labels = (pod.get("metadata") or {}).get("labels")
+        else:
+            matching = [c for ns, pod_name, c in self._stored_pods(namespace) if pod_name == name]
+            containers = matching[0] if matching else []
+        found = self._pod_metrics(namespace, name, containers, labels)
+        if found is None:
+            return error_response(404, f"No metrics available for pod {namespace}/{name}")
+        return json_response(found)
+
+
+# --- discovery (v1beta1 preferred, v1alpha1 too) -----------------------------------------------------
+def _resources(version: str) -> dict[str, Any]:
+    return {
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": version,
+        "resources": [
+            {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+            {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]},
+        ],
+    }
+
+
+def _group() -> dict[str, Any]:
+    return {
+        "name": GROUP,
+        "versions": [{"groupVersion": V1BETA1, "version": "v1beta1"},
+                     {"groupVersion": V1ALPHA1, "version": "v1alpha1"}],
+        "preferredVersion": {"groupVersion": V1BETA1, "version": "v1beta1"},
+    }
+
+
+def discovery_routes() -> list[tuple[str, Handler]]:
+    """``/apis``, ``/apis/metrics.k8s.io`` and the two versions' resource lists."""
+
+    async def groups(request: web.Request) -> web.Response:
+        return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group()]})
+
+    async def group(request: web.Request) -> web.Response:
+        return json_response({"kind": "APIGroup", "apiVersion": "v1", **_group()})
+
+    async def beta(request: web.Request) -> web.Response:
+        return json_response(_resources(V1BETA1))
+
+    async def alpha(request: web.Request) -> web.Response:
+        return json_response(_resources(V1ALPHA1))
+
+    return [
+        ("/apis" + _SLASH, groups),
+        (f"/apis/{GROUP}" + _SLASH, group),
+        (f"/apis/{V1BETA1}" + _SLASH, beta),
+        (f"/apis/{V1ALPHA1}" + _SLASH, alpha),
+    ]
+
+
+def add_resource_metrics(app: web.Application, store: MetricStore, cluster: ClusterState | None, clock: Clock,
+                         resolution: float) -> None:
+    """Mount v1alpha1 (both paths), v1beta1 and discovery on ``app``."""
+    alpha = ResourceMetricsApi(store, cluster, clock, beta=False)
+    beta = ResourceMetricsApi(store, cluster, clock, beta=True, window=format_duration(resolution))
+    for path, handler in discovery_routes():
+        app.router.add_get(path, handler)
+    for base in (f"/apis/{V1ALPHA1}", "/apis/metrics/v1alpha1"):
+        for path, handler in alpha.routes(base):
+            app.router.add_get(path, handler)
+    for path, handler in beta.routes(f"/apis/{V1BETA1}"):
+        app.router.add_get(path, handler)

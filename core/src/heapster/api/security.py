@@ -1,0 +1,59 @@
+"""TLS for the HTTP API and client-certificate authentication with ``--allowed_users`` (HEAPSTER.md §1.1)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from heapster.api.instrument import Handler
+from heapster.api.responses import error_response
+
+UNWRAPPED_PREFIX = "/healthz"
+
+
+def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
+    """The server TLS context from ``tls_cert``/``tls_key`` (and ``tls_client_ca``), or None for plain HTTP."""
+    cert = settings.get("tls_cert")
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, settings.get("tls_key") or None)
+    ca = settings.get("tls_client_ca")
+    if ca:
+        context.load_verify_locations(cafile=ca)
+        # Certificates are verified when given; requests without one get 401 from the middleware.
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def common_name(peercert: Mapping[str, Any] | None) -> str | None:
+    """The subject CN of a verified peer certificate (``SSLSocket.getpeercert()`` form)."""
+    if not peercert:
+        return None
+    for rdn in peercert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def client_cert_middleware(allowed_users: Iterable[str]) -> Any:
+    """401 without a verified client certificate, 403 when its CN is not an allowed user; /healthz is open."""
+    allowed = frozenset(user for user in allowed_users if user)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == UNWRAPPED_PREFIX or request.path.startswith(UNWRAPPED_PREFIX + "/"):
+            return await handler(request)
+        transport = request.transport
+        user = common_name(transport.get_extra_info("peercert") if transport is not None else None)
+        if user is None:
+            return error_response(401, "Unauthorized")
+        if allowed and user not in allowed:
+            return error_response(403, f"Forbidden: user {user!r} is not allowed")
+        return await handler(request)
+
+    return authenticate

@@ -1,0 +1,93 @@
+"""Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h``) for ``?labelSelector=``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+Requirement = Callable[[Mapping[str, str]], bool]
+
+_KEY = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(/|$))?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_SET = re.compile(r"^(?P<key>\S+)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$")
+_EQUALITY = re.compile(r"^(?P<key>[^=!\s]+)\s*(?P<op>==|!=|=)\s*(?P<value>\S*)$")
+
+
+class Selector:
+    """A parsed selector; ``matches(labels)`` is true when every requirement holds."""
+
+    def __init__(self, requirements: list[Requirement]) -> None:
+        self.requirements = requirements
+
+    @property
+    def empty(self) -> bool:
+        return not self.requirements
+
+    def matches(self, labels: Mapping[str, str] | None) -> bool:
+        labels = labels or {}
+        return all(requirement(labels) for requirement in self.requirements)
+
+
+def _split(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts]
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key):
+        msg = f"invalid label key {key!r}"
+        raise ValueError(msg)
+    return key
+
+
+def _check_value(value: str) -> str:
+    if len(value) > 63 or not _VALUE.match(value):
+        msg = f"invalid label value {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _requirement(part: str) -> Requirement:
+    if part.startswith("!"):
+        key = _check_key(part[1:].strip())
+        return lambda labels: key not in labels
+    found = _SET.match(part)
+    if found:
+        key = _check_key(found["key"])
+        values = frozenset(_check_value(v.strip()) for v in found["values"].split(","))
+        if found["op"] == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: labels.get(key) not in values
+    found = _EQUALITY.match(part)
+    if found:
+        key = _check_key(found["key"])
+        value = _check_value(found["value"])
+        if found["op"] == "!=":
+            return lambda labels: labels.get(key) != value
+        return lambda labels: labels.get(key) == value
+    key = _check_key(part)
+    return lambda labels: key in labels
+
+
+def parse_selector(text: str | None) -> Selector:
+    """Parse a label selector; ``ValueError`` with the reason if it is malformed."""
+    if not text or not text.strip():
+        return Selector([])
+    parts = _split(text)
+    if any(not part for part in parts):
+        msg = "empty requirement"
+        raise ValueError(msg)
+    return Selector([_requirement(part) for part in parts])

@@ -1,0 +1,82 @@
+"""Building and starting the aiohttp application of the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from heapster.api import export, health
+from heapster.api.instrument import Handler, instrumented
+from heapster.api.model import ModelApi
+from heapster.api.resource_metrics import add_resource_metrics
+from heapster.api.security import client_cert_middleware, ssl_context
+from heapster.interfaces import Clock, ClusterState, HistoricalSource, SystemClock
+from heapster.store import MetricStore
+
+log = structlog.get_logger(__name__)
+
+HISTORICAL_PREFIX = "/api/v1/historical"
+_COMPRESSIBLE = ("application/json", "text/plain")
+
+
+@web.middleware
+async def compress(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """gzip/deflate responses when the client asks for it (as go-restful's content encoding)."""
+    response = await handler(request)
+    accept = request.headers.get("Accept-Encoding", "").lower()
+    if (
+        isinstance(response, web.Response)
+        and ("gzip" in accept or "deflate" in accept)
+        and response.content_type in _COMPRESSIBLE
+        and not response.compression
+    ):
+        response.enable_compression()
+    return response
+
+
+def create_api_app(store: MetricStore | None, cluster: ClusterState | None, settings: Mapping[str, Any],
+                   historical: HistoricalSource | None = None, *, clock: Clock | None = None) -> web.Application:
+    """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
+
+    ``store`` is the metric store (None with ``--disable_metric_sink``: the model and metrics
+    APIs are then absent and /healthz has nothing to check); ``cluster`` the cluster state used
+    by the metrics API for node/pod lists and label selectors. Settings used: ``tls_client_ca``,
+    ``allowed_users``, ``disable_export``, ``metric_resolution``.
+    """
+    clock = clock or SystemClock()
+    middlewares = [compress]
+    if settings.get("tls_client_ca"):
+        middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
+    app = web.Application(middlewares=middlewares)
+    for path, handler in health.routes(store, clock):
+        app.router.add_get(path, handler)  # type: ignore[arg-type]
+    for path, operation, handler in export.routes(store, bool(settings.get("disable_export"))):
+        app.router.add_get(path, instrumented(operation, handler))
+    if store is not None:
+        ModelApi(store, clock).add_to(app)
+        add_resource_metrics(app, store, cluster, clock, float(settings.get("metric_resolution") or 60.0))
+    if historical is not None:
+        app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
+    return app
+
+
+async def start_api_server(app: web.Application, settings: Mapping[str, Any]) -> web.AppRunner:
+    """Listen on ``listen_ip``:``heapster_port`` (HTTPS with ``tls_cert``/``tls_key``); returns the runner.
+
+    Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in ``runner.addresses``.
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host = settings.get("listen_ip") or None
+    port = int(settings.get("heapster_port", 8082))
+    site = web.TCPSite(runner, host=host, port=port, ssl_context=ssl_context(settings))
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.debug("api.started", addresses=[str(a) for a in runner.addresses])
+    return runner
