@@ -67,6 +67,9 @@ class _Job:
     ts_ns: int
     slot: int
     sets: int
+    entities: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    series: list[int] = field(default_factory=list)
 
 
 class MetricStore(MetricSink):
@@ -136,7 +139,6 @@ class MetricStore(MetricSink):
     def _write(self, job: _Job, items: Iterable[tuple[str, MetricSet]]) -> None:
         entities = self.entities
         series = self.series
-        ts_ns = job.ts_ns
         plain: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         for key, ms in items:
@@ -146,9 +148,8 @@ class MetricStore(MetricSink):
                 eid = entities.add(key, label_tuple(ms.labels))
             elif _changed(entities.labels[eid], labels):
                 entities.labels[eid] = label_tuple(ms.labels)
-            if ts_ns >= entities.last_seen[eid]:
-                entities.last_seen[eid] = ts_ns
-                entities.start[eid] = to_ns(ms.collection_start) if ms.collection_start else _EMPTY
+            job.entities.append(eid)
+            job.starts.append(to_ns(ms.collection_start) if ms.collection_start else _EMPTY)
             for name, mv in ms.values.items():
                 pending = plain.get(name)
                 if pending is None:
@@ -160,7 +161,7 @@ class MetricStore(MetricSink):
                 sid = series.ids.get(ident)
                 if sid is None:
                     sid = series.add(ident, ident[1], parent=eid)
-                series.seen(sid, ts_ns)
+                job.series.append(sid)
                 pending = labeled.get(metric.name)
                 if pending is None:
                     pending = labeled[metric.name] = ([], [], metric.metric_type)
@@ -180,6 +181,14 @@ class MetricStore(MetricSink):
             column.write(np.array(owners, dtype=np.int32), array, slot)
 
     def _commit(self, job: _Job) -> None:
+        # Membership of the batch becomes visible only now, together with its slot.
+        entities = np.array(job.entities, dtype=np.int64)
+        newer = entities[self.entities.last_seen[entities] <= job.ts_ns]
+        self.entities.last_seen[newer] = job.ts_ns
+        self.entities.start[newer] = np.array(job.starts, dtype=np.int64)[
+            self.entities.last_seen[entities] == job.ts_ns]
+        series = np.array(job.series, dtype=np.int64)
+        self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
         self.slot_ts[job.slot] = job.ts_ns
         if job.ts_ns >= self.newest_ns:
             self.newest_ns = job.ts_ns

@@ -72,10 +72,6 @@ class Owners:
         self.start[oid] = INT_MISSING
         return oid
 
-    def seen(self, oid: int, ts_ns: int) -> None:
-        """Record that ``oid`` was in the batch of ``ts_ns``."""
-        self.last_seen[oid] = max(self.last_seen[oid], ts_ns)
-
     def expire(self, cutoff_ns: int) -> IdArray:
         """Forget owners last seen at or before ``cutoff_ns``; return their ids."""
         count = len(self.ident)

@@ -1,0 +1,164 @@
+"""The in-memory metric store: retention, queries, types, ordering and memory reuse."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.store import MetricStore, create_metric_store
+from heapster.store import memory as store_memory
+from heapster.testing import synthetic_batch
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+C, G = MetricType.CUMULATIVE, MetricType.GAUGE
+
+
+def at(minute: float) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+def node_set(i: int, **extra: MetricValue) -> MetricSet:
+    return MetricSet(
+        {"type": "node", "hostname": "a", "nodename": "a"},
+        {"cpu/usage_rate": MetricValue(i), "memory/node_utilization": MetricValue(i / 4), **extra},
+        [LabeledMetric("filesystem/usage", {"resource_id": "/"}, 100 + i),
+         LabeledMetric("filesystem/usage", {"resource_id": "logs"}, 200 + i),
+         LabeledMetric("accelerator/duty_cycle", {"make": "nvidia", "model": "t4", "accelerator_id": "g0"}, 7)],
+        collection_start=T0 - timedelta(hours=1),
+    )
+
+
+def values(points: list[store_memory.Point]) -> list[int | float]:
+    return [p.value for p in points]
+
+
+def test_keeps_every_metric_for_the_configured_duration() -> None:
+    store = create_metric_store({"store_duration": 600})
+    for minute in range(25):
+        store.ingest(DataBatch(at(minute), {"node:a": node_set(minute)}))
+    points = store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]
+    # 600 s retention at 60 s: the ten newest batches (ts > newest - 600 s).
+    assert [p.timestamp for p in points] == [at(m) for m in range(15, 25)]
+    assert values(points) == list(range(15, 25))
+    assert values(store.get_metric("memory/node_utilization", ["node:a"])["node:a"]) == [m / 4 for m in range(15, 25)]
+    assert len(store.slot_ts) <= 16  # the ring reuses slots instead of growing
+
+
+def test_default_is_fifteen_minutes() -> None:
+    store = create_metric_store({})
+    for minute in range(20):
+        store.ingest(DataBatch(at(minute), {"node:a": node_set(minute)}))
+    assert len(store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]) == 15
+
+
+def test_time_window_is_inclusive_and_types_are_kept() -> None:
+    store = MetricStore()
+    for minute in range(5):
+        store.ingest(DataBatch(at(minute), {"node:a": node_set(minute)}))
+    found = store.get_metric("cpu/usage_rate", ["node:a", "node:zzz"], at(1), at(3))
+    assert list(found) == ["node:a"]
+    assert values(found["node:a"]) == [1, 2, 3]
+    assert all(type(v) is int for v in values(found["node:a"]))
+    floats = store.get_metric("memory/node_utilization", ["node:a"], at(3), None)["node:a"]
+    assert values(floats) == [0.75, 1.0] and all(type(v) is float for v in values(floats))
+    assert store.get_metric("cpu/usage_rate", ["node:a"], at(10), at(11)) == {}
+    assert store.get_metric("no/such_metric", ["node:a"]) == {}
+
+
+def test_labeled_metric_needs_the_exact_label_set() -> None:
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"node:a": node_set(0)}))
+    store.ingest(DataBatch(at(1), {"node:a": node_set(1)}))
+    assert values(store.get_labeled_metric("filesystem/usage", {"resource_id": "logs"}, ["node:a"])["node:a"]) == [
+        200, 201]
+    labels = {"accelerator_id": "g0", "model": "t4", "make": "nvidia"}  # any order
+    assert values(store.get_labeled_metric("accelerator/duty_cycle", labels, ["node:a"])["node:a"]) == [7, 7]
+    assert store.get_labeled_metric("accelerator/duty_cycle", {"make": "nvidia"}, ["node:a"]) == {}
+    assert store.get_labeled_metric("filesystem/usage", {"resource_id": "/", "x": "y"}, ["node:a"]) == {}
+
+
+def test_out_of_order_and_repeated_batches() -> None:
+    store = MetricStore(duration=300)
+    store.ingest(DataBatch(at(2), {"node:a": node_set(2)}))
+    store.ingest(DataBatch(at(1), {"node:a": node_set(1), "node:b": node_set(50)}))  # late
+    assert store.latest_timestamp == at(2)
+    assert store.latest_keys() == ["node:a"]                # the late batch is not the latest
+    assert values(store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]) == [1, 2]
+    store.ingest(DataBatch(at(2), {"node:c": node_set(9)}))  # same timestamp again: merged into that slot
+    assert sorted(store.latest_keys()) == ["node:a", "node:c"]
+    store.ingest(DataBatch(at(-10), {"node:a": node_set(-10)}))  # older than the retention: dropped
+    assert values(store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]) == [1, 2]
+
+
+def test_latest_batch_queries() -> None:
+    store = MetricStore()
+    assert store.latest_timestamp is None and store.latest_size == 0 and store.latest_sets() == {}
+    batch = synthetic_batch(at(0), nodes=2, pods=1, containers=2)
+    store.ingest(batch)
+    assert store.latest_timestamp == at(0) and store.latest_size == len(batch.metric_sets) == 8
+    assert sorted(store.latest_keys()) == sorted(batch.metric_sets)
+    key = "namespace:default/pod:pod-0-0/container:c1"
+    assert store.labels(key) == batch.metric_sets[key].labels
+    assert store.latest_value(key, "memory/working_set") == 8_000_000
+    assert store.latest_value(key, "cpu/usage_rate") is None
+    latest = store.latest_sets(frozenset({"pod_container"}))[key]
+    assert latest.values["cpu/usage"] == (1_000_000_007, C)
+    assert latest.collection_start == batch.metric_sets[key].collection_start
+    assert sorted((n, lab["resource_id"], v) for n, lab, v, _ in latest.labeled) == [
+        ("filesystem/limit", "/", 10_000_000), ("filesystem/usage", "/", 4096)]
+    assert store.metric_names("node:node-0") == sorted(batch.metric_sets["node:node-0"].values)
+    assert store.metric_names("node:unknown") == []
+
+
+def test_gone_entities_are_forgotten_and_rows_reused() -> None:
+    store = MetricStore(duration=120)
+    for minute in range(3):
+        sets = {f"namespace:ns/pod:p{minute}-{i}": MetricSet({"type": "pod"}, {"memory/usage": MetricValue(i)})
+                for i in range(50)}
+        store.ingest(DataBatch(at(minute), sets))
+    column = store.columns["memory/usage"]
+    # Each minute's pods are new; those two minutes old are expired and their rows reused.
+    assert len(store.entities) == 100
+    assert column.used <= 150
+    assert "namespace:ns/pod:p0-1" not in store and "namespace:ns/pod:p2-1" in store
+    for minute in range(3, 12):
+        sets = {f"namespace:ns/pod:p{minute}-{i}": MetricSet({"type": "pod"}, {"memory/usage": MetricValue(i)})
+                for i in range(50)}
+        store.ingest(DataBatch(at(minute), sets))
+    assert column.used <= 150 and len(store.entities) == 100
+
+
+def test_labels_changes_are_kept() -> None:
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"node:a": MetricSet({"type": "node", "labels": "x:1"}, {"m": MetricValue(1)})}))
+    store.ingest(DataBatch(at(1), {"node:a": MetricSet({"type": "node", "labels": "x:2"}, {"m": MetricValue(1)})}))
+    assert store.labels("node:a") == {"type": "node", "labels": "x:2"}
+
+
+def test_column_turns_float_when_a_float_arrives() -> None:
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"node:a": MetricSet({"type": "node"}, {"custom/q": MetricValue(3)})}))
+    store.ingest(DataBatch(at(1), {"node:a": MetricSet({"type": "node"}, {"custom/q": MetricValue(2.5)})}))
+    store.ingest(DataBatch(at(2), {"node:a": MetricSet({"type": "node"}, {"custom/q": MetricValue(2**70)})}))
+    assert values(store.get_metric("custom/q", ["node:a"])["node:a"]) == [3.0, 2.5, float(2**70)]
+
+
+async def test_export_yields_and_readers_never_see_a_half_written_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_memory, "CHUNK", 3)
+    store = MetricStore()
+    await store.export(synthetic_batch(at(0), nodes=2, pods=2, containers=1))
+    seen: list[tuple[datetime | None, int]] = []
+
+    async def reader() -> None:
+        for _ in range(20):
+            seen.append((store.latest_timestamp, len(store.latest_keys())))
+            await asyncio.sleep(0)
+
+    batch = synthetic_batch(at(1), nodes=2, pods=2, containers=1)
+    await asyncio.gather(store.export(batch), reader())
+    assert {n for ts, n in seen if ts == at(0)} == {10}
+    assert {n for ts, n in seen if ts == at(1)} <= {10}
+    assert store.latest_timestamp == at(1) and len(store.latest_keys()) == 10
