@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from heapster_sink_elasticsearch.transport import NegotiatingTransport
 
 log = structlog.get_logger(__name__)
 
+_AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY")
+"""Heapster signed requests for Amazon Elasticsearch when any of these was set."""
 _RETRY_PAUSE = 0.25
 """Seconds between attempts to reach the server while waiting for it at start."""
 
@@ -68,6 +71,9 @@ class ElasticsearchService:
             self.transport.auth_header = f"Basic {token}"
         self.writer = BulkWriter(self.client, workers=settings.bulk_workers, pipeline=settings.pipeline,
                                  retries=bulk_retries, initial_backoff=initial_backoff, max_backoff=max_backoff)
+        if any(os.environ.get(name) for name in _AWS_ENV):
+            log.warning("sink.elasticsearch.aws.unsupported",
+                        reason="AWS SigV4 request signing is not implemented; use basic auth or a signing proxy")
         self.server: ServerInfo | None = None
         self._indices: set[str] = set()
         self._resume: tuple[object, list[Action]] | None = None
