@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from heapster import selfmetrics
-from heapster.model import EventBatch
+from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
 from heapster.testing import synthetic_batch
 from heapster_sink_elasticsearch.sink import SINK_NAME, ElasticsearchEventSink, ElasticsearchMetricSink
 from heapster_sink_elasticsearch.testing import settings_for
@@ -143,3 +143,17 @@ async def test_metrics_and_events_share_one_index_per_day(opensearch_url: str,
     assert [s["EventTags"]["eventID"] for _, _, s in search(opensearch_url, "heapster-events")] == [
         "c443d4b3-cb66-11e9-990f-42010a800218"]
     assert len(search(opensearch_url, "heapster-2019.08.30")) == 1 + 6
+
+
+async def test_label_values_that_look_like_dates_stay_keywords(opensearch_url: str) -> None:
+    def batch(minute: int, release: str) -> DataBatch:
+        labels = {"type": "node", "nodename": "n", "release": release}
+        return DataBatch(DAY1.replace(minute=minute), {"node:n": MetricSet(labels=labels,
+                                                                           values={"cpu/usage": MetricValue(1)})})
+
+    before = dropped()
+    await _export_metrics(opensearch_url, batch(1, "2024-01-01"), batch(2, "stable"))
+    call(opensearch_url, "POST", "/_refresh")
+    assert dropped() == before
+    assert sorted(s["MetricsTags"]["release"] for _, _, s in search(opensearch_url, "heapster-cpu")) == [
+        "2024-01-01", "stable"]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 
 from heapster import selfmetrics
@@ -79,8 +80,6 @@ async def test_a_server_without_x_elastic_product_is_refused() -> None:
 
 async def test_the_double_refuses_plain_json_as_the_official_client_path_must_never_send_it(
         strict_es: StrictElasticsearch) -> None:
-    import aiohttp
-
     async with aiohttp.ClientSession() as session, session.put(f"{strict_es.url}/x", json={}) as response:
         assert response.status == 406
         assert response.headers["X-Elastic-Product"] == "Elasticsearch"

@@ -68,6 +68,8 @@ def mappings(data_streams: bool = False) -> dict[str, Any]:
     if data_streams:
         properties["@timestamp"] = DATE
     return {
+        # Label values such as "2024-01-01" must stay keywords: a date guess breaks the next value.
+        "date_detection": False,
         "dynamic_templates": [
             {"metric_values": {"path_match": "Metrics.*.value", "mapping": DOUBLE}},
             {"strings": {"match_mapping_type": "string", "mapping": KEYWORD}},
