@@ -145,7 +145,10 @@ class ResourceStore:
 
     def _record(self, kind: str, key: Key, obj: Any) -> dict[str, Any]:
         rendered = self.render(obj)
-        change = Change(self.versions.current, kind, key[0], rendered)
+        # Watch events must show the object as it was at this version: stores that render by identity
+        # (events, whose count is bumped in place) would otherwise replay a later version.
+        snapshot = orjson.loads(orjson.dumps(rendered)) if rendered is obj else rendered
+        change = Change(self.versions.current, kind, key[0], snapshot)
         self._history.append(change)
         while len(self._history) > self._history_limit:
             self.min_rv = max(self.min_rv, self._history.popleft().rv)
