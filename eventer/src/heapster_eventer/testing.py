@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from heapster.interfaces import EventSource
@@ -64,3 +74,104 @@ class ScriptedSource(EventSource):
 def rvs(sink: Any) -> list[int]:
     """Every exported event's resourceVersion, in export order."""
     return [int(e["metadata"]["resourceVersion"]) for b in sink.batches for e in b.events]
+
+
+# --- the eventer as a real subprocess ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EventerProcess:
+    """``python -m heapster_eventer ARGS`` with JSON logs in a file and its HTTP server on a free port."""
+
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_within: float = 30.0) -> EventerProcess:
+        """Start it and wait until ``/healthz`` answers."""
+        command = [sys.executable, "-m", "heapster_eventer", *self.args, "--healthz-ip=127.0.0.1",
+                   f"--healthz-port={self.port}", "--log-format=json"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+        self.wait_for(lambda: self._healthz() is not None, ready_within, "the eventer's /healthz")
+        return self
+
+    def _healthz(self) -> int | None:
+        if self.process is not None and self.process.poll() is not None:
+            msg = f"eventer exited with {self.process.returncode}: {self.log_tail()}"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            return None
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait for a clean exit; returns the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def logs(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Its JSON log lines (those named ``event`` only, if given)."""
+        lines = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and (event is None or record.get("event") == event):
+                lines.append(record)
+        return lines
+
+    def log_tail(self, size: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-size:]
+        except OSError:
+            return ""
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` as ``{"name{labels}": value}``."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def wait_for(self, condition: Callable[[], Any], within: float, what: str) -> None:
+        """Poll ``condition`` every 50 ms; ``TimeoutError`` naming ``what`` (with the log tail) after ``within`` s."""
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                msg = f"timed out waiting for {what}; eventer log: {self.log_tail()}"
+                raise TimeoutError(msg)
+            time.sleep(0.05)

@@ -1,0 +1,238 @@
+"""End to end: simulator subprocess -> eventer subprocess -> real influxd and osmem-server, exactly once.
+
+Ground truth comes from the simulator: an event listed with ``count`` k at resourceVersion R has had
+versions 1..k, and every version after a list at R_0 has a resourceVersion above R_0. The eventer
+starts from a checkpoint at R_0, so exactly the versions (uid, c) with count_at_R0(uid) < c <=
+count_at_R_end(uid) must reach each sink once. Elasticsearch documents have deterministic ids, so
+a repeat shows as ``_version`` 2; InfluxDB overwrites equal points, so repeats are counted with
+``pointsWrittenOK``, which must equal the number of versions exported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heapster.uri import mask_uri
+from heapster_eventer.testing import EventerProcess
+from heapster_simulator.testing import simulator_process
+from heapster_sink_influxdb.testing import InfluxServer
+
+pytestmark = pytest.mark.e2e
+
+Version = tuple[str, int]
+
+
+# --- talking to the servers ------------------------------------------------------------------------
+
+def http_json(method: str, url: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        text = resp.read()
+    return json.loads(text) if text else None
+
+
+def list_events(api: str) -> tuple[int, dict[str, int]]:
+    """The API server's events now: (list resourceVersion, {uid: count})."""
+    body = http_json("GET", f"{api}/api/v1/events")
+    return int(body["metadata"]["resourceVersion"]), {e["metadata"]["uid"]: int(e["count"]) for e in body["items"]}
+
+
+def versions_between(before: dict[str, int], after: dict[str, int]) -> set[Version]:
+    """Every event version created after the list ``before`` and up to the list ``after``."""
+    return {(uid, c) for uid, count in after.items() for c in range(before.get(uid, 0) + 1, count + 1)}
+
+
+def wait_for_tick(api: str) -> None:
+    """Return ~0.3 s after the simulator's once-a-second event burst, so a fault falls between bursts."""
+    def generated() -> int:
+        state = http_json("GET", f"{api}/simulator/state")
+        return int(state["events_added"]) + int(state["events_modified"])
+    first = generated()
+    deadline = time.monotonic() + 5
+    while generated() == first:
+        assert time.monotonic() < deadline, "the simulator generates no events"
+        time.sleep(0.02)
+    time.sleep(0.3)
+
+
+def es_documents(url: str, index: str) -> list[tuple[str, int, int]]:
+    """(event uid, count, _version) of every event document."""
+    http_json("POST", f"{url}/{index}-*/_refresh")
+    body = http_json("POST", f"{url}/{index}-*/_search",
+                     {"size": 10000, "version": True, "query": {"match_all": {}}})
+    return [(h["_source"]["EventTags"]["eventID"], int(h["_source"]["Count"]), int(h["_version"]))
+            for h in body["hits"]["hits"]]
+
+
+def influx_query(server: InfluxServer, query: str, db: str | None = None) -> Any:
+    params = {"q": query, **({"db": db} if db else {})}
+    with urllib.request.urlopen(f"{server.url}/query?{urllib.parse.urlencode(params)}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def influx_versions(server: InfluxServer, db: str) -> set[Version]:
+    body = influx_query(server, 'SELECT "value" FROM "log/events"', db)
+    series = body["results"][0].get("series") or []
+    out = set()
+    for row in (series[0]["values"] if series else []):
+        event = json.loads(row[1])
+        out.add((event["metadata"]["uid"], int(event["count"])))
+    return out
+
+
+def influx_points_written(server: InfluxServer) -> int:
+    body = influx_query(server, "SHOW STATS FOR 'httpd'")
+    total = 0
+    for series in body["results"][0]["series"]:
+        column = series["columns"].index("pointsWrittenOK")
+        total += sum(int(v[column]) for v in series["values"])
+    return total
+
+
+# --- the set-up shared by both tests -----------------------------------------------------------------
+
+class Setup:
+    """A simulator generating events, the two sinks' URIs, and a checkpoint starting at ``start_rv``."""
+
+    def __init__(self, api: str, influxd: InfluxServer, es_url: str, name: str) -> None:
+        self.api = api
+        self.influxd = influxd
+        self.es_url = es_url
+        self.db = f"events_{name}"
+        self.index = f"ev-{name}"
+        self.sinks = [f"influxdb:{influxd.url}?db={self.db}",
+                      f"elasticsearch:?nodes={es_url}&index={self.index}&sniff=false"]
+        self.start_rv, self.start_counts = list_events(api)
+        self.points_before = influx_points_written(influxd)
+
+    def source(self) -> str:
+        return f"kubernetes:{self.api}?inClusterConfig=false"
+
+    def checkpoint_json(self) -> str:
+        positions = {mask_uri(s): str(self.start_rv) for s in self.sinks}
+        return json.dumps({"version": 1, "positions": positions, "dedup": [], "holder": ""})
+
+    def args(self, *extra: str) -> list[str]:
+        return [f"--source={self.source()}", *(f"--sink={s}" for s in self.sinks), "--frequency=5s", *extra]
+
+    def assert_exactly_once(self, end_counts: dict[str, int]) -> None:
+        """Every version up to the ``end_counts`` list is in both sinks once; nothing else was repeated."""
+        expected = versions_between(self.start_counts, end_counts)
+        assert expected, "the simulator generated no events during the test"
+        docs = es_documents(self.es_url, self.index)
+        es_set = {(uid, count) for uid, count, _ in docs}
+        repeated = [(uid, count, version) for uid, count, version in docs if version != 1]
+        assert repeated == [], f"{len(repeated)} Elasticsearch documents were written more than once"
+        missing = expected - es_set
+        assert missing == set(), f"{len(missing)} event versions never reached Elasticsearch"
+        _, final_counts = list_events(self.api)
+        assert es_set <= versions_between(self.start_counts, final_counts)  # nothing from before the start
+        points = influx_points_written(self.influxd) - self.points_before
+        assert points == len(docs), "InfluxDB got a different number of event writes than Elasticsearch"
+        influx_set = influx_versions(self.influxd, self.db)
+        assert influx_set <= es_set
+        newest = {uid: count for uid, count in influx_set if count >= end_counts.get(uid, 0)}
+        assert {uid for uid, count in end_counts.items() if count > self.start_counts.get(uid, 0)} <= set(newest)
+
+
+def positions_of(path: Path) -> dict[str, int]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: int(v) for k, v in doc["positions"].items()}
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with simulator_process(tmp_path, nodes=2, pods_per_node=5, events_per_second=30, seed=7) as ready:
+        yield ready
+
+
+# --- the tests --------------------------------------------------------------------------------------
+
+def test_restart_and_410_gone_deliver_every_event_version_exactly_once(
+        tmp_path: Path, simulator: dict[str, Any], influxd: InfluxServer, opensearch_url: str) -> None:
+    setup = Setup(simulator["api"], influxd, opensearch_url, "restart")
+    checkpoint = tmp_path / "checkpoint.json"
+    checkpoint.write_text(setup.checkpoint_json(), encoding="utf-8")
+    args = setup.args(f"--checkpoint-file={checkpoint}")
+
+    first = EventerProcess(args, tmp_path / "eventer-1.log").start()
+    first.wait_for(lambda: min(positions_of(checkpoint).values()) > setup.start_rv, 20, "a first export")
+    assert first.stop() == 0
+    stopped_at = positions_of(checkpoint)
+    time.sleep(1.5)  # events and count bumps happen while no eventer runs
+
+    second = EventerProcess(args, tmp_path / "eventer-2.log").start()
+    (resume,) = second.logs("eventer.resume")
+    assert int(resume["position"]) == min(stopped_at.values())
+    second.wait_for(lambda: min(positions_of(checkpoint).values()) > max(stopped_at.values()), 20,
+                    "an export after the restart")
+
+    wait_for_tick(setup.api)
+    http_json("POST", f"{setup.api}/simulator/faults", {"api": "expire"})
+    http_json("POST", f"{setup.api}/simulator/faults", {"api": "drop-watch"})
+    second.wait_for(lambda: second.logs("informer.relist") or second.logs("events.resume.expired"), 10,
+                    "a relist after 410 Gone")
+
+    end_rv, end_counts = list_events(setup.api)
+    second.wait_for(lambda: min(positions_of(checkpoint).values()) >= end_rv, 20, "the export of the last events")
+    assert second.stop() == 0
+    setup.assert_exactly_once(end_counts)
+
+
+def test_only_the_lease_holder_exports_and_the_standby_takes_over(
+        tmp_path: Path, simulator: dict[str, Any], influxd: InfluxServer, opensearch_url: str) -> None:
+    setup = Setup(simulator["api"], influxd, opensearch_url, "lease")
+    http_json("POST", f"{setup.api}/api/v1/namespaces/default/configmaps",
+              {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "eventer-cp", "namespace": "default"},
+               "data": {"checkpoint.json": setup.checkpoint_json()}})
+
+    def positions() -> dict[str, int]:
+        cm = http_json("GET", f"{setup.api}/api/v1/namespaces/default/configmaps/eventer-cp")
+        return {k: int(v) for k, v in json.loads(cm["data"]["checkpoint.json"])["positions"].items()}
+
+    def args(identity: str) -> list[str]:
+        return setup.args("--checkpoint-configmap=default/eventer-cp", "--leader-elect",
+                          "--leader-elect-lease=default/eventer", f"--leader-elect-identity={identity}",
+                          "--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
+                          "--leader-elect-retry-period=0.5s")
+
+    leader = EventerProcess(args("replica-a"), tmp_path / "eventer-a.log").start()
+    leader.wait_for(lambda: leader.logs("leader.acquired"), 10, "replica-a to lead")
+    standby = EventerProcess(args("replica-b"), tmp_path / "eventer-b.log").start()
+    standby.wait_for(lambda: standby.logs("leader.standby"), 10, "replica-b to stand by")
+    leader.wait_for(lambda: min(positions().values()) > setup.start_rv, 20, "replica-a's first export")
+    time.sleep(5.5)  # one more period: the standby must stay idle through it
+
+    assert leader.metrics()["eventer_leader"] == 1.0
+    standby_metrics = standby.metrics()
+    assert standby_metrics["eventer_leader"] == 0.0
+    assert not [k for k in standby_metrics if k.startswith("eventer_exported_events_total")]
+    assert standby.logs("eventer.exporting") == []
+    lease = http_json("GET", f"{setup.api}/apis/coordination.k8s.io/v1/namespaces/default/leases/eventer")
+    assert lease["spec"]["holderIdentity"] == "replica-a"
+    exported_by_a = sum(v for k, v in leader.metrics().items() if k.startswith("eventer_exported_events_total{"))
+    assert exported_by_a > 0
+
+    assert leader.stop() == 0
+    handed_over = positions()
+    standby.wait_for(lambda: standby.logs("leader.acquired"), 10, "replica-b to take over")
+    (resume,) = standby.logs("eventer.resume")
+    assert int(resume["position"]) == min(handed_over.values())
+    end_rv, end_counts = list_events(setup.api)
+    standby.wait_for(lambda: min(positions().values()) >= end_rv, 20, "replica-b to export the last events")
+    assert standby.stop() == 0
+    lease = http_json("GET", f"{setup.api}/apis/coordination.k8s.io/v1/namespaces/default/leases/eventer")
+    assert lease["spec"]["holderIdentity"] in ("", None)  # released on a clean stop
+    setup.assert_exactly_once(end_counts)
