@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from heapster.api import export, health
+from heapster.api.dashboard import add_dashboard
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.model import ModelApi
 from heapster.api.resource_metrics import add_resource_metrics
@@ -58,6 +59,7 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     if store is not None:
         ModelApi(store, clock).add_to(app)
         add_resource_metrics(app, store, cluster, clock, float(settings.get("metric_resolution") or 60.0))
+        add_dashboard(app)
     if historical is not None:
         app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
     return app
