@@ -215,7 +215,15 @@ def test_only_the_lease_holder_exports_and_the_standby_takes_over(
     leader.wait_for(lambda: min(positions().values()) > setup.start_rv, 20, "replica-a's first export")
     time.sleep(5.5)  # one more period: the standby must stay idle through it
 
-    assert leader.metrics()["eventer_leader"] == 1.0
+    leader_metrics = leader.metrics()
+    assert leader_metrics["eventer_leader"] == 1.0
+    for name in ("eventer_manager_last_time_seconds", "eventer_scraper_last_time_seconds",
+                 "eventer_scraper_events_total_number", "eventer_scraper_duration_milliseconds_count",
+                 'eventer_exporter_duration_milliseconds_count{exporter="InfluxDB Sink"}',
+                 "eventer_buffer_events", "eventer_buffer_dropped_events_total"):
+        assert name in leader_metrics, name
+    assert leader_metrics["eventer_scraper_events_total_number"] > 0
+    assert leader_metrics["eventer_manager_last_time_seconds"] > time.time() - 10
     standby_metrics = standby.metrics()
     assert standby_metrics["eventer_leader"] == 0.0
     assert not [k for k in standby_metrics if k.startswith("eventer_exported_events_total")]

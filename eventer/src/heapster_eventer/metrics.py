@@ -12,9 +12,11 @@ manager_last_time = Gauge(
 scraper_last_time = Gauge(
     "eventer_scraper_last_time_seconds", "Last time the eventer read events since unix epoch in seconds.",
     registry=REGISTRY)
-scraper_events = Counter(
+scraper_events = Gauge(
     "eventer_scraper_events_total_number", "The total number of events read by the eventer.",
     registry=REGISTRY)
+"""Heapster's counter; a gauge here (only ever increased) so the exposed name stays exactly Heapster's
+(prometheus-client would append ``_total`` to a counter)."""
 scraper_duration = Summary(
     "eventer_scraper_duration_milliseconds", "Time spent reading events in milliseconds.", registry=REGISTRY)
 exporter_duration = Summary(
