@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -36,7 +37,7 @@ def parse_labels(text: str | None) -> dict[str, str] | None:
     for pair in text.split(","):
         key, sep, value = pair.partition(":")
         if not sep or not key or not value:
-            msg = f"invalid label pair {pair!r}"
+            msg = f"invalid label pair {json.dumps(pair)}"
             raise BadRequest(msg)
         labels[key] = value
     return labels

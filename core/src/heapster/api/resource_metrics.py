@@ -249,6 +249,29 @@ def discovery_routes() -> list[tuple[str, Handler]]:
     ]
 
 
+def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
+    """Read-only ``/api/v1/nodes`` from the cluster state, which ``kubectl top node`` reads for allocatable."""
+
+    async def versions(request: web.Request) -> web.Response:
+        return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+
+    async def node_list(request: web.Request) -> web.Response:
+        try:
+            selector = parse_selector(request.query.get("labelSelector"))
+        except ValueError as exc:
+            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
+        items = [n for n in cluster.list_nodes() if selector.matches((n.get("metadata") or {}).get("labels"))]
+        return json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    async def node(request: web.Request) -> web.Response:
+        found = cluster.get_node(request.match_info["node"])
+        if found is None:
+            return error_response(404, f"node {request.match_info['node']!r} not found")
+        return json_response({"kind": "Node", "apiVersion": "v1", **found})
+
+    return [("/api" + _SLASH, versions), ("/api/v1/nodes" + _SLASH, node_list), ("/api/v1/nodes/{node}", node)]
+
+
 def add_resource_metrics(app: web.Application, store: MetricStore, cluster: ClusterState | None, clock: Clock,
                          resolution: float) -> None:
     """Mount v1alpha1 (both paths), v1beta1 and discovery on ``app``."""
@@ -261,3 +284,6 @@ def add_resource_metrics(app: web.Application, store: MetricStore, cluster: Clus
             app.router.add_get(path, handler)
     for path, handler in beta.routes(f"/apis/{V1BETA1}"):
         app.router.add_get(path, handler)
+    if cluster is not None:
+        for path, handler in core_node_routes(cluster):
+            app.router.add_get(path, handler)
