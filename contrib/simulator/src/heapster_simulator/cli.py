@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import asyncio.sslproto
 import signal
 import sys
 from pathlib import Path
@@ -71,6 +72,12 @@ async def run(config: SimulatorConfig) -> None:
         await stop.wait()
 
 
+def shrink_tls_read_buffers(size: int = 16 * 1024) -> None:
+    """asyncio gives every TLS connection a 256 KiB read buffer; 5000 kept-alive kubelet connections would hold
+    1.25 GiB for requests of a few hundred bytes. The simulator process reads small requests only."""
+    asyncio.sslproto.SSLProtocol.max_size = size
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     args = parser().parse_args(argv)
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"heapster-simulator: {exc}", file=sys.stderr)
         return 2
     raise_fd_limit()
+    shrink_tls_read_buffers()
     try:
         asyncio.run(run(config))
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import ipaddress
 import os
 import resource
@@ -25,11 +26,13 @@ from .apiserver import ApiServer
 from .certs import CertificateAuthority, server_context
 from .config import SimulatorConfig
 from .kubelet import KubeletFleet
+from .memory import release_free_memory
 from .simulation import Simulation
 from .summary import node_summary
 
 CERT_BLOCK = 64  # kubelets sharing one serving certificate (64 IP SANs keep the handshake small)
 TICK_SECONDS = 1.0
+TRIM_EVERY_TICKS = 5
 
 
 def raise_fd_limit() -> int:
@@ -89,6 +92,8 @@ class SimulatedCluster:
             self.ca_path = self.state_dir / "ca.crt"
             self.ca_path.write_bytes(self._ca.pem)
         self.sim = Simulation(config)
+        gc.collect()
+        gc.freeze()  # the model lives as long as the process: keep it out of every later collection
         self._fleet = KubeletFleet(self.sim, self.token if https_kubelets else None,
                                    self._kubelet_context if https_kubelets else _no_tls)
         await self._fleet.start()
@@ -130,12 +135,19 @@ class SimulatedCluster:
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         last = loop.time()
+        served_at_trim = 0
+        ticks = 0
         while True:
             await asyncio.sleep(TICK_SECONDS)
             now = loop.time()
             assert self.sim is not None
             self.sim.tick(now - last)
             last = now
+            ticks += 1
+            served = self.sim.counts["summaries_served"]
+            if ticks % TRIM_EVERY_TICKS == 0 and served != served_at_trim:
+                served_at_trim = served
+                release_free_memory()
 
     def _kubelet_context(self, index: int) -> ssl.SSLContext:
         block = index // CERT_BLOCK
