@@ -123,9 +123,9 @@ async def test_batches_are_split_into_requests_of_batch_size_points(make_sink, s
     posted: list[int] = []
     original = sink.writer._post
 
-    async def counting_post(lines: list[str]) -> tuple[int, str]:
+    async def counting_post(lines: list[str], body: bytes | None = None) -> tuple[int, str]:
         posted.append(len(lines))
-        return await original(lines)
+        return await original(lines, body)
 
     sink.writer._post = counting_post
     await sink.export(fixture_batch())

@@ -115,8 +115,8 @@ async def test_a_conflict_inside_one_request_is_isolated_by_bisection(make_sink,
     statuses: list[int] = []
     original = sink.writer._post
 
-    async def recording_post(lines: list[str]) -> tuple[int, str]:
-        status, error = await original(lines)
+    async def recording_post(lines: list[str], body: bytes | None = None) -> tuple[int, str]:
+        status, error = await original(lines, body)
         statuses.append(status)
         return status, error
 

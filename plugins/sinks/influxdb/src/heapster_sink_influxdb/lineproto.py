@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from heapster.catalogue import RATE_MAPPING
-from heapster.model import DataBatch, Event, LabeledMetric, MetricSet
+from heapster.model import DataBatch, Event, LabeledMetric
 from heapster.timefmt import parse_rfc3339
 
 TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
@@ -77,8 +77,34 @@ def format_value(value: object) -> str | None:
     return format_value(as_float)
 
 
+class _TwoBatchCache:
+    """A dict that forgets entries unused for a whole batch (call :meth:`next_batch` per batch)."""
+
+    __slots__ = ("current", "previous")
+
+    def __init__(self) -> None:
+        self.current: dict[Any, str] = {}
+        self.previous: dict[Any, str] = {}
+
+    def next_batch(self) -> None:
+        self.previous, self.current = self.current, {}
+
+    def get(self, key: Any) -> str | None:
+        found = self.current.get(key)
+        if found is None:
+            found = self.previous.get(key)
+            if found is not None:
+                self.current[key] = found
+        return found
+
+
 class MetricSchema:
-    """Turns metric batches into lines: measurement/field naming, tag filtering, value types."""
+    """Turns metric batches into lines: measurement/field naming, tag filtering, value types.
+
+    The tag text of a metric set (and of each labeled metric) is cached by label content between
+    consecutive batches: sets keep their labels from one scrape to the next, so building a line is
+    mostly one string concatenation.
+    """
 
     def __init__(self, *, with_fields: bool, cluster_name: str, disable_counter_metrics: bool,
                  pod_id_index: bool) -> None:
@@ -87,6 +113,8 @@ class MetricSchema:
         self.skipped = frozenset(RATE_MAPPING) if disable_counter_metrics else frozenset()
         self.pod_id_index = pod_id_index
         self._names: dict[str, tuple[str, str]] = {}
+        self._set_tags = _TwoBatchCache()
+        self._labeled_tags = _TwoBatchCache()
         self.unwritable = 0
         """Values skipped because they cannot be stored (NaN, infinity), since creation."""
 
@@ -117,52 +145,67 @@ class MetricSchema:
         """Every line of a batch, in metric-set order; all stamped with the batch timestamp."""
         stamp = f" {nanoseconds(batch.timestamp)}"
         skipped = self.skipped
-        escaped = self._escaped
+        names = self._names
+        set_tags = self._set_tags
+        set_tags.next_batch()
+        self._labeled_tags.next_batch()
         for metric_set in batch.metric_sets.values():
-            tags = self.set_tags(metric_set.labels)
-            tag_text = tag_string(tags.items())
+            labels = metric_set.labels
+            key = tuple(labels.items())
+            tag_text = set_tags.get(key)
+            if tag_text is None:
+                tag_text = tag_string(self.set_tags(labels).items())
+                set_tags.current[key] = tag_text
             for name, metric in metric_set.values.items():
-                if name in skipped:
+                if skipped and name in skipped:
                     continue
-                value = format_value(metric.value)
-                if value is None:
+                parts = names.get(name) or self._escaped(name)
+                value = metric.value
+                if type(value) is int:
+                    yield f"{parts[0]}{tag_text}{parts[1]}{value}i{stamp}"
+                    continue
+                text = format_value(value)
+                if text is None:
                     self.unwritable += 1
                     continue
-                measurement, field = escaped(name)
-                yield f"{measurement}{tag_text}{field}{value}{stamp}"
+                yield f"{parts[0]}{tag_text}{parts[1]}{text}{stamp}"
             for labeled in metric_set.labeled:
-                if labeled.name in skipped:
+                if skipped and labeled.name in skipped:
                     continue
-                line = self._labeled_line(labeled, tags, stamp)
+                line = self._labeled_line(labeled, key, labels, stamp)
                 if line is not None:
                     yield line
-            if self.pod_id_index:
-                index_line = self._pod_id_line(metric_set, stamp)
-                if index_line is not None:
-                    yield index_line
+            if self.pod_id_index and labels.get("type") == "pod" and labels.get("pod_id"):
+                index_tags = set_tags.get(("pod_id", key))
+                if index_tags is None:
+                    index_tags = self._pod_id_tags(labels)
+                    set_tags.current[("pod_id", key)] = index_tags
+                yield f"{POD_ID_MEASUREMENT}{index_tags} {VALUE_FIELD}=1i{stamp}"
 
-    def _labeled_line(self, labeled: LabeledMetric, tags: dict[str, str], stamp: str) -> str | None:
+    def _labeled_line(self, labeled: LabeledMetric, set_key: tuple[tuple[str, str], ...],
+                      labels: Mapping[str, str], stamp: str) -> str | None:
         value = format_value(labeled.value)
         if value is None:
             self.unwritable += 1
             return None
-        merged = dict(tags)
-        merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
-        merged[CLUSTER_TAG] = self.cluster_name
+        key = (set_key, tuple(labeled.labels.items()))
+        tag_text = self._labeled_tags.get(key)
+        if tag_text is None:
+            merged = self.set_tags(labels)
+            merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
+            merged[CLUSTER_TAG] = self.cluster_name
+            tag_text = tag_string(merged.items())
+            self._labeled_tags.current[key] = tag_text
         measurement, field = self._escaped(labeled.name)
-        return f"{measurement}{tag_string(merged.items())}{field}{value}{stamp}"
+        return f"{measurement}{tag_text}{field}{value}{stamp}"
 
-    def _pod_id_line(self, metric_set: MetricSet, stamp: str) -> str | None:
-        labels = metric_set.labels
-        if labels.get("type") != "pod" or not labels.get("pod_id"):
-            return None
-        tags = tag_string((
+    def _pod_id_tags(self, labels: Mapping[str, str]) -> str:
+        return tag_string((
             ("pod_id", labels["pod_id"]),
             ("namespace_name", labels.get("namespace_name", "")),
             ("pod_name", labels.get("pod_name", "")),
             (CLUSTER_TAG, self.cluster_name),
         ))
-        return f"{POD_ID_MEASUREMENT}{tags} {VALUE_FIELD}=1i{stamp}"
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -66,9 +66,9 @@ class _InfluxWriterBase:
         failed: list[str] = []
         tasks: list[asyncio.Task[None]] = []
 
-        async def write(index: int, chunk: list[str]) -> None:
+        async def write(index: int, chunk: list[str], body: bytes) -> None:
             try:
-                result = await self.writer.write(chunk)
+                result = await self.writer.write(chunk, body)
             finally:
                 slots.release()
             total.add(result)
@@ -80,11 +80,12 @@ class _InfluxWriterBase:
         for index, chunk in enumerate(chunked(lines, chunk_size)):
             if index in done:
                 continue
+            body = await self.writer.compress(chunk)  # while the previous chunk is in flight
             await slots.acquire()
             if failed:  # the server is down: stop sending, the retry resumes from here
                 slots.release()
                 break
-            tasks.append(asyncio.create_task(write(index, chunk)))
+            tasks.append(asyncio.create_task(write(index, chunk, body)))
         await asyncio.gather(*tasks)
 
         if total.dropped:

@@ -106,13 +106,24 @@ class LineWriter:
             await asyncio.to_thread(self.admin.ensure_database)
             self._db_ready = True
 
-    async def write(self, lines: list[str]) -> ChunkResult:
-        """Write one chunk; never raises for server or network trouble, reports it instead."""
+    @staticmethod
+    async def compress(lines: list[str]) -> bytes:
+        """The gzipped request body of a chunk (in a thread when large: zlib releases the GIL)."""
+        body = "\n".join(lines).encode()
+        if len(body) > 65536:
+            return await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL)
+        return gzip.compress(body, GZIP_LEVEL)
+
+    async def write(self, lines: list[str], body: bytes | None = None) -> ChunkResult:
+        """Write one chunk (``body``: its :meth:`compress` result, if already made).
+
+        Never raises for server or network trouble; the result says what happened.
+        """
         try:
             await self.ensure_database()
         except HeapsterError as exc:
             return self._not_written(lines, exc)
-        status, error = await self._post(lines)
+        status, error = await self._post(lines, body)
         if status != 204 and any(marker in error for marker in _MISSING_TARGET):
             log.warning("influxdb.database.missing", sink=self.sink_name, db=self.config.db,
                         rp=self.config.rp, error=error)
@@ -156,11 +167,9 @@ class LineWriter:
             result.add(await self._sort(half, status, error))
         return result
 
-    async def _post(self, lines: list[str]) -> tuple[int, str]:
+    async def _post(self, lines: list[str], body: bytes | None = None) -> tuple[int, str]:
         """``(status, error text)``; status 0 when the server could not be reached."""
-        body = "\n".join(lines).encode()
-        data = await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL) if len(body) > 65536 \
-            else gzip.compress(body, GZIP_LEVEL)
+        data = body if body is not None else await self.compress(lines)
         try:
             async with self._get_session().post(self._url, params=self._params, data=data) as resp:
                 if resp.status == 204:
