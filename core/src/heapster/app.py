@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -56,8 +57,13 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
                 loop.add_signal_handler(sig, self.stop.set)
         api_runner = await self._start_api()
+        first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
-                 first_batch_in=round(self._first_batch_in(), 1))
+                 first_batch_in=round(first_batch_in, 1))
+        first_at = self.scheduler.clock.now() + first_batch_in
+        log.info("scrape.waiting", waiting_for="the first scrape",
+                 window_end=_clock_time(first_at - self.scheduler.settings.scrape_offset),
+                 first_batch_at=_clock_time(first_at))
         try:
             await self.scheduler.run(self.stop)
         finally:
@@ -83,7 +89,9 @@ class Daemon:
         runner = await start_api_server(app, self.settings)
         scheme = "https" if self.settings["tls_cert"] else "http"
         host = self.settings["listen_ip"] or "0.0.0.0"
-        log.info("api.listening", url=f"{scheme}://{host}:{self.settings['heapster_port']}")
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        log.info("api.listening", url=f"{scheme}://{host}:{self.settings['heapster_port']}",
+                 dashboard=f"{scheme}://{local}:{self.settings['heapster_port']}/" if self.store is not None else None)
         return runner
 
 
@@ -93,9 +101,14 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     plugins = plugins or load_plugins(strict=bool(settings.get("strict_plugins")))
     context = PluginContext(settings=settings, clock=clock or SystemClock())
     source_spec = settings["source"][0]
-    source = plugins.build_metric_source(source_spec, context)
-    # Configure every sink before connecting anything, so a bad URI fails fast with exit 2.
+    # Configure the source and every sink before logging or connecting anything, so a bad URI
+    # fails fast with one line and exit 2.
+    source_reg, source_config = plugins.configure("source", source_spec)
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
+    source: MetricSource = source_reg.factory(source_config, context)
+    # Logged once the flags are known to be good, so a usage error stays a single line.
+    log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
+             failed=[f.distribution for f in plugins.failures] or None)
     log.info("source.starting", source=mask_uri(source_spec))
     await source.start()
     context.cluster = source.cluster
@@ -134,6 +147,11 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     ]
     scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+
+
+def _clock_time(epoch: float) -> str:
+    """A wall-clock instant for progress messages, e.g. ``22:10:20Z``."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
 
 
 def _create_store(settings: dict[str, Any]) -> MetricSink | None:
