@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,8 +40,12 @@ class Document:
 
 def document_id(*parts: object) -> str:
     """A deterministic id from a document's content key and timestamp, so a retry overwrites."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    text = "\x1f".join(str(part) for part in parts)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _tag_key(tags: Mapping[str, str]) -> str:
+    return "\x1e".join(f"{k}={v}" for k, v in sorted(tags.items()))
 
 
 def _finite(value: int | float) -> bool:
@@ -60,20 +64,20 @@ def metric_documents(batch: DataBatch, cluster_name: str) -> tuple[list[Document
     docs: list[Document] = []
     skipped = 0
     for metric_set in batch.metric_sets.values():
-        merged: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
-        entries: list[tuple[str, Mapping[str, str], int | float]] = [
-            (name, metric_set.labels, value.value) for name, value in metric_set.values.items()
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        set_tags = {**metric_set.labels, "cluster_name": cluster_name}
+        set_key = _tag_key(set_tags)
+        entries: list[tuple[str, dict[str, str], str, int | float]] = [
+            (name, set_tags, set_key, value.value) for name, value in metric_set.values.items()
         ]
-        entries.extend(
-            (metric.name, {**metric_set.labels, **metric.labels}, metric.value) for metric in metric_set.labeled
-        )
-        for name, labels, value in entries:
+        for metric in metric_set.labeled:
+            tags = {**metric_set.labels, **metric.labels, "cluster_name": cluster_name}
+            entries.append((metric.name, tags, _tag_key(tags), metric.value))
+        for name, tags, tag_key, value in entries:
             if not _finite(value):
                 skipped += 1
                 continue
-            tags = {**labels, "cluster_name": cluster_name}
             kind = family(name)
-            tag_key = tuple(sorted(tags.items()))
             if kind == "general":
                 source = {
                     "GeneralMetricsTimestamp": when,
@@ -144,6 +148,7 @@ def event_document(event: Event, cluster_name: str, fallback: datetime) -> Docum
     return Document("events", last, doc_id, source)
 
 
+@functools.lru_cache(maxsize=256)
 def daily_index(base: str, when: datetime) -> str:
     """``<base>-YYYY.MM.DD`` of ``when`` in UTC (Go layout ``heapster-2006.01.02``)."""
     return f"{base}-{when.astimezone(UTC):%Y.%m.%d}"
