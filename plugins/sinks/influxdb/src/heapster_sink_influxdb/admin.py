@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 import structlog
+import urllib3
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
@@ -36,6 +37,10 @@ class InfluxAdmin:
         self._local = threading.local()
         self._clients: list[InfluxDBClient] = []
         self._lock = threading.Lock()
+        if config.secure and config.insecure_ssl:
+            # The user asked for it; one log line instead of a warning per request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning("influxdb.tls.unverified", host=config.host, port=config.port)
 
     def _client(self) -> InfluxDBClient:
         client: InfluxDBClient | None = getattr(self._local, "client", None)

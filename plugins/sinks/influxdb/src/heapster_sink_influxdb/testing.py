@@ -8,15 +8,19 @@ Usage in a ``conftest.py``::
             yield server
 
 ``server.url`` is the HTTP base URL; ``server.stop()`` / ``server.start()`` simulate an outage
-(the ports and data survive a restart).
+(the ports and data survive a restart). ``influxd_server(tls=True)`` serves HTTPS with a
+self-signed certificate; ``influxd_server(auth=True)`` requires users, with an admin
+``server.admin_user`` / ``server.admin_password`` that :meth:`InfluxServer.query` uses.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -56,9 +60,12 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth}
   log-enabled = false
   pprof-enabled = false
+  https-enabled = {tls}
+  https-certificate = "{root}/cert.pem"
+  https-private-key = "{root}/key.pem"
 
 [logging]
   level = "warn"
@@ -82,18 +89,26 @@ def free_port() -> int:
 class InfluxServer:
     """One ``influxd`` process with its own config, data directory and ports."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tls: bool = False, auth: bool = False) -> None:
         self.root = root
+        self.tls = tls
+        self.auth = auth
+        self.admin_user = "admin"
+        self.admin_password = "admin-pw-for-tests"
         self.http_port = free_port()
         self.rpc_port = free_port()
         self.config_path = root / "influxdb.conf"
         self.log_path = root / "influxd.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._admin_created = False
+        self._ssl = ssl.create_default_context()
+        self._ssl.check_hostname = False
+        self._ssl.verify_mode = ssl.CERT_NONE
 
     @property
     def url(self) -> str:
         """Base URL of the HTTP API, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def hostport(self) -> str:
@@ -108,13 +123,30 @@ class InfluxServer:
         """Write the config and start influxd; returns once ``/ping`` answers."""
         if self.running:
             return
-        self.config_path.write_text(
-            _CONFIG.format(root=self.root, http_port=self.http_port, rpc_port=self.rpc_port))
+        if self.tls and not (self.root / "cert.pem").exists():
+            self._make_certificate()
+        self.config_path.write_text(_CONFIG.format(
+            root=self.root, http_port=self.http_port, rpc_port=self.rpc_port,
+            auth=str(self.auth).lower(), tls=str(self.tls).lower()))
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [INFLUXD, "-config", str(self.config_path)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait_ready()
+        if self.auth and not self._admin_created:
+            # Allowed without credentials while the server has no user yet.
+            self.query(f"CREATE USER {self.admin_user} WITH PASSWORD '{self.admin_password}' WITH ALL PRIVILEGES")
+            self._admin_created = True
+
+    def _make_certificate(self) -> None:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(self.root / "key.pem"),
+             "-out", str(self.root / "cert.pem")],
+            check=True, capture_output=True, timeout=60)
+
+    def _open(self, request: urllib.request.Request | str, timeout: float) -> Any:
+        return urllib.request.urlopen(request, timeout=timeout, context=self._ssl if self.tls else None)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -134,7 +166,7 @@ class InfluxServer:
     def ping(self) -> bool:
         """Whether ``/ping`` answers 204."""
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
+            with self._open(f"{self.url}/ping", timeout=1) as resp:
                 return bool(resp.status == 204)
         except (OSError, urllib.error.URLError):
             return False
@@ -155,7 +187,10 @@ class InfluxServer:
         """Run InfluxQL; one result dict per statement, times as integer nanoseconds."""
         params = urllib.parse.urlencode({"q": statement, "db": db, "epoch": "ns"})
         request = urllib.request.Request(f"{self.url}/query?{params}", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as resp:
+        if self._admin_created:
+            token = base64.b64encode(f"{self.admin_user}:{self.admin_password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with self._open(request, timeout=30) as resp:
             results: list[dict[str, Any]] = json.load(resp)["results"]
         for result in results:
             if "error" in result:
@@ -190,11 +225,11 @@ class InfluxServer:
 
 
 @contextmanager
-def influxd_server(root: Path | None = None) -> Iterator[InfluxServer]:
+def influxd_server(root: Path | None = None, *, tls: bool = False, auth: bool = False) -> Iterator[InfluxServer]:
     """A running :class:`InfluxServer` in ``root`` (a fresh temporary directory by default)."""
     owned = root is None
     base = Path(tempfile.mkdtemp(prefix="influxd-")) if root is None else root
-    server = InfluxServer(base)
+    server = InfluxServer(base, tls=tls, auth=auth)
     try:
         server.start()
         yield server
