@@ -7,6 +7,7 @@ reused for each of its values, which is what makes the sink fast enough (see ``b
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,10 +67,12 @@ def format_value(value: object) -> str | None:
         if value - value != 0.0:  # type: ignore[operator]  # NaN and ±inf cannot be stored
             return None
         return repr(value)
-    if isinstance(value, bool):
+    if isinstance(value, bool) or cls.__name__ == "bool":  # also numpy.bool
         return None
-    if isinstance(value, int):
-        return f"{int(value)}i"
+    try:
+        return f"{operator.index(value)}i"  # type: ignore[arg-type]  # int subclasses, numpy integers
+    except TypeError:
+        pass
     try:
         as_float = float(value)  # type: ignore[arg-type]  # numpy scalars and the like
     except (TypeError, ValueError):
