@@ -1,0 +1,210 @@
+"""Heapster's cost per node: run heapster against the cluster simulator and print CPU and RSS per node.
+
+    /work/venv/bin/python bench/scrape_bench.py                      # 100, 1000 and 5000 nodes
+    /work/venv/bin/python bench/scrape_bench.py --nodes 100 --nodes 1000 --cycles 5
+
+For each size it starts `heapster-simulator` (HTTPS API with a token, HTTPS kubelets on 127.0.0.2, ...; N nodes
+× 30 pods × 2 containers) and then the real `heapster` command as Heapster was run:
+`--source=kubernetes.summary_api:?inClusterConfig=false&auth=<kubeconfig>` with the in-memory store (no external
+sink). It waits for `--warmup` batches, then measures `--cycles` batches from heapster's own log, and prints for
+the heapster process (never the simulator): CPU seconds per cycle, CPU ms per node per cycle, RSS, RSS per node,
+the batch latency (window end -> batch exported) and whether every metric set arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from heapster_simulator.testing import simulator_process, stop_process
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SYSTEM_CONTAINERS = 4  # kubelet, runtime, pods, misc in every simulated summary
+TARGET_CPU_MS_PER_NODE = 5.0
+TARGET_RSS_MIB_PER_NODE = 1.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def status_bytes(pid: int, field: str) -> int:
+    """A `VmRSS`/`VmHWM`-style field of /proc/PID/status, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Batch:
+    """One `batch.exported` log line of heapster, with the process's CPU and RSS when it was read."""
+
+    exported_at: float  # epoch seconds of the log line
+    metric_sets: int
+    cpu: float
+    rss: int
+
+
+class HeapsterWatcher:
+    """Reads heapster's JSON log in a thread; records every exported batch with CPU and RSS at that moment."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process = process
+        self.batches: list[Batch] = []
+        self.lines: list[str] = []
+        self._log = log_path.open("wb")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self._log.write(raw)
+            try:
+                record: dict[str, Any] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if record.get("event") != "batch.exported":
+                if record.get("level") in ("warning", "error"):
+                    self.lines.append(raw.decode(errors="replace").strip())
+                continue
+            try:
+                cpu, rss = cpu_seconds(self.process.pid), status_bytes(self.process.pid, "VmRSS")
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            stamp = str(record.get("timestamp", "")).replace("Z", "+00:00")
+            self.batches.append(Batch(
+                exported_at=datetime.fromisoformat(stamp).timestamp() if stamp else time.time(),
+                metric_sets=int(record.get("metric_sets", 0)), cpu=cpu, rss=rss))
+        self._log.close()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until `count` batches were exported (False on timeout or when heapster exits)."""
+        deadline = time.monotonic() + timeout
+        while len(self.batches) < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+
+def heapster_command(kubeconfig: Path, resolution: float, port: int, kubelet_timeout: float) -> list[str]:
+    """The heapster command line, as Heapster was run against a cluster from outside."""
+    script = Path(sys.executable).with_name("heapster")
+    return [str(script),
+            f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
+            f"--metric-resolution={resolution:g}s", f"--heapster-port={port}", "--listen-ip=127.0.0.1",
+            f"--kubelet-timeout={kubelet_timeout:g}s", "--log-format=json"]
+
+
+def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
+    """Benchmark one cluster size; prints its figures and returns them."""
+    resolution = args.resolution or (10.0 if nodes <= 1000 else 60.0)
+    expected_sets = nodes * (1 + SYSTEM_CONTAINERS + args.pods_per_node * (1 + args.containers_per_pod))
+    with tempfile.TemporaryDirectory(prefix="heapster-bench-") as tmp:
+        started = time.monotonic()
+        with simulator_process(Path(tmp), nodes=nodes, pods_per_node=args.pods_per_node,
+                               containers_per_pod=args.containers_per_pod, api_scheme="https",
+                               token="bench-token", timeout=600) as ready:
+            print(f"\n== {nodes} nodes × {args.pods_per_node} pods × {args.containers_per_pod} containers, "
+                  f"resolution {resolution:g}s (simulator ready in {time.monotonic() - started:.1f}s)", flush=True)
+            process = subprocess.Popen(
+                heapster_command(Path(ready["kubeconfig"]), resolution, free_port(), args.kubelet_timeout),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log")
+            try:
+                total = args.warmup + args.cycles
+                if not watcher.wait_for(total, timeout=(total + 2) * resolution + 120):
+                    print(f"heapster exported {len(watcher.batches)} of {total} batches in time; last warnings:")
+                    for line in watcher.lines[-5:]:
+                        print("  ", line[:300])
+                    return None
+                base, last = watcher.batches[args.warmup - 1], watcher.batches[total - 1]
+                cycles = total - args.warmup
+                cpu_per_cycle = (last.cpu - base.cpu) / cycles
+                peak = status_bytes(process.pid, "VmHWM")
+            finally:
+                code = stop_process(process, grace=30)
+        print_figures(nodes, watcher.batches[args.warmup:total], cpu_per_cycle, last.rss, peak, expected_sets,
+                      resolution, watcher.lines, code)
+        return {"nodes": nodes, "cpu_ms_per_node": cpu_per_cycle / nodes * 1000, "rss": last.rss}
+
+
+def print_figures(nodes: int, measured: list[Batch], cpu_per_cycle: float, rss: int, peak: int,
+                  expected_sets: int, resolution: float, warnings: list[str], exit_code: int) -> None:
+    """Print the figures of one size."""
+    cpu_ms = cpu_per_cycle / nodes * 1000
+    rss_mib = rss / 2**20
+    per_node = rss_mib / nodes
+    sets = [b.metric_sets for b in measured]
+    latencies = [b.exported_at % resolution for b in measured]  # window end -> exported (if under one resolution)
+    print(f"heapster CPU per cycle : {cpu_per_cycle:8.2f} s   ({cpu_per_cycle / resolution * 100:.0f}% of one "
+          f"core at {resolution:g}s resolution)")
+    print(f"heapster CPU per node  : {cpu_ms:8.2f} ms per cycle   (target <= {TARGET_CPU_MS_PER_NODE:g} ms: "
+          f"{'ok' if cpu_ms <= TARGET_CPU_MS_PER_NODE else 'MISSED'})")
+    print(f"heapster RSS           : {rss_mib:8.0f} MiB after {len(measured)} measured cycles (peak "
+          f"{peak / 2**20:.0f} MiB); RSS by cycle: {', '.join(f'{b.rss / 2**20:.0f}' for b in measured)} MiB")
+    print(f"heapster RSS per node  : {per_node:8.3f} MiB   (target <= {TARGET_RSS_MIB_PER_NODE:g} MiB: "
+          f"{'ok' if per_node <= TARGET_RSS_MIB_PER_NODE else 'MISSED'})")
+    print(f"metric sets per batch  : {min(sets)}..{max(sets)} (expected at least {expected_sets} from the "
+          f"nodes, pods, containers and system containers)")
+    print(f"batch exported after   : {', '.join(f'{x:.1f}' for x in latencies)} s past each window end")
+    if warnings:
+        print(f"heapster warnings      : {len(warnings)}, first: {warnings[0][:200]}")
+    if exit_code != 0:
+        print(f"heapster exit code     : {exit_code}")
+
+
+def main() -> int:
+    """Run every requested size and print a summary table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, action="append", help="cluster size (repeatable; default 100, "
+                                                                    "1000, 5000)")
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--containers-per-pod", type=int, default=2)
+    parser.add_argument("--resolution", type=float, default=None,
+                        help="--metric-resolution in seconds (default 10 up to 1000 nodes, 60 above)")
+    parser.add_argument("--warmup", type=int, default=2, help="batches before measuring (the first has no rates)")
+    parser.add_argument("--cycles", type=int, default=3, help="batches measured")
+    parser.add_argument("--kubelet-timeout", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.warmup < 1 or args.cycles < 1:
+        parser.error("--warmup and --cycles must be >= 1")
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # heapster and the simulator inherit it
+    results = [r for r in (run_size(n, args) for n in (args.nodes or [100, 1000, 5000])) if r is not None]
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        marginal = (last["rss"] - first["rss"]) / (last["nodes"] - first["nodes"]) / 2**20
+        print(f"\nmarginal RSS per added node ({first['nodes']:g} -> {last['nodes']:g} nodes): {marginal:.3f} MiB")
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.flush()
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
