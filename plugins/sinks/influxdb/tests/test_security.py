@@ -54,11 +54,22 @@ async def test_credentials_are_sent(make_sink, auth_server, db_name) -> None:
 
 async def test_a_wrong_password_is_permanent_and_never_shown(make_sink, auth_server) -> None:
     with capture_logs() as logs:
-        with pytest.raises(PermanentError) as at_start:
-            await make_sink(f"user=admin&pw={WRONG}", hostport=auth_server.hostport)
-        sink = await make_sink(f"user=admin&pw={WRONG}", hostport=auth_server.hostport, start=False)
+        sink = await make_sink(f"user=admin&pw={WRONG}", hostport=auth_server.hostport)
         with pytest.raises(PermanentError) as at_export:
             await sink.export(one_point_batch())
-    assert "401" in str(at_start.value)
-    assert at_export.value.dropped == 1
-    assert WRONG not in str(at_start.value) + str(at_export.value) + repr(logs)
+    (start_failed,) = [entry for entry in logs if entry["event"] == "influxdb.sink.start.failed"]
+    assert "401" in start_failed["error"]
+    assert at_export.value.dropped == 1 and "401" in str(at_export.value)
+    assert WRONG not in str(at_export.value) + repr(logs)
+
+
+async def test_a_user_without_admin_rights_writes_to_an_existing_database(make_sink, auth_server, db_name) -> None:
+    auth_server.query(f'CREATE DATABASE "{db_name}"')
+    auth_server.query("CREATE USER writer WITH PASSWORD 'writer-pw'")
+    auth_server.query(f'GRANT WRITE ON "{db_name}" TO writer')
+    with capture_logs() as logs:
+        sink = await make_sink("user=writer&pw=writer-pw&rp=autogen", hostport=auth_server.hostport)
+        await sink.export(one_point_batch())
+    assert any(entry["event"] == "influxdb.database.unmanaged" for entry in logs)
+    (result,) = auth_server.query('SELECT "value" FROM "uptime"', db_name)
+    assert result["series"][0]["values"][0][1] == 42

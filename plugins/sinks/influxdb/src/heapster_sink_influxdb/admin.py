@@ -64,8 +64,16 @@ class InfluxAdmin:
         c = self.config
         with self._errors("create database"):
             client = self._client()
-            client.create_database(c.db)
-            policies = client.get_list_retention_policies(c.db)
+            try:
+                client.create_database(c.db)
+                policies = client.get_list_retention_policies(c.db)
+            except InfluxDBClientError as exc:
+                if exc.code != 403:
+                    raise
+                # A user without admin rights may still write to an existing database.
+                log.warning("influxdb.database.unmanaged", db=c.db, user=c.user, error=c.redact(_text(exc)),
+                            note="not allowed to create the database or manage its retention policy")
+                return
             current = next((p for p in policies if p.get("name") == c.rp), None)
             if current is None:
                 client.create_retention_policy(c.rp, c.retention, 1, database=c.db, default=True)

@@ -48,8 +48,16 @@ class _InfluxWriterBase:
         self._resume_done: set[int] = set()
 
     async def start(self) -> None:
-        """Create the database and retention policy (RetryableError while the server is down)."""
-        await self.writer.ensure_database()
+        """Create the database and retention policy (RetryableError while the server is down).
+
+        A permanent failure (bad credentials) is logged, not raised: every export then reports
+        it as a :class:`PermanentError`, so the loss is counted batch by batch.
+        """
+        try:
+            await self.writer.ensure_database()
+        except PermanentError as exc:
+            log.error("influxdb.sink.start.failed", sink=self.name, uri=self.config.masked_uri, error=str(exc))
+            return
         log.info("influxdb.sink.started", sink=self.name, uri=self.config.masked_uri, db=self.config.db,
                  rp=self.config.rp, retention=self.config.retention)
 
@@ -77,16 +85,21 @@ class _InfluxWriterBase:
             else:
                 done.add(index)
 
-        for index, chunk in enumerate(chunked(lines, chunk_size)):
-            if index in done:
-                continue
-            body = await self.writer.compress(chunk)  # while the previous chunk is in flight
-            await slots.acquire()
-            if failed:  # the server is down: stop sending, the retry resumes from here
-                slots.release()
-                break
-            tasks.append(asyncio.create_task(write(index, chunk, body)))
-        await asyncio.gather(*tasks)
+        try:
+            for index, chunk in enumerate(chunked(lines, chunk_size)):
+                if index in done:
+                    continue
+                body = await self.writer.compress(chunk)  # while the previous chunk is in flight
+                await slots.acquire()
+                if failed:  # the server is down: stop sending, the retry resumes from here
+                    slots.release()
+                    break
+                tasks.append(asyncio.create_task(write(index, chunk, body)))
+            await asyncio.gather(*tasks)
+        except BaseException:  # cancelled (export timeout): leave no write running behind
+            for task in tasks:
+                task.cancel()
+            raise
 
         if total.dropped:
             selfmetrics.sink_dropped_items.labels(sink=self.name).inc(total.dropped)
