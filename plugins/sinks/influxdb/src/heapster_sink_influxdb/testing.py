@@ -217,6 +217,13 @@ class InfluxServer:
         series = self.query("SHOW FIELD KEYS", db)[0].get("series", [])
         return {(s["name"], field): kind for s in series for field, kind in s["values"]}
 
+    def kill(self) -> None:
+        """Kill influxd with SIGKILL (a crash); :meth:`start` brings it back with its data."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
     def log_tail(self, size: int = 2000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-size:]

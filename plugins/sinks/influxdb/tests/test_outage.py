@@ -1,0 +1,43 @@
+"""influxd crashes in the middle of a run and comes back: the core's SinkQueue and the sink lose no batch."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from heapster.sinkqueue import SinkQueue
+from heapster.testing import synthetic_batch
+from heapster_sink_influxdb.lineproto import nanoseconds
+
+BATCHES = 12
+
+
+def stored_at(server, db: str, ns: int) -> int:
+    results = server.query(f"SELECT COUNT(*) FROM /.*/ WHERE time = {ns}", db)
+    return sum(v for s in results[0].get("series", []) for v in s["values"][0][1:] if v)
+
+
+async def test_a_crash_in_the_middle_of_a_run_loses_no_batch(make_sink, server, db_name) -> None:
+    sink = await make_sink("batch_size=25", start=False)  # many requests per batch: the crash hits mid-export
+    queue = SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close,
+                      backoff_initial=0.05, backoff_max=0.3)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    batches = [synthetic_batch(base + timedelta(minutes=i), nodes=2, pods=5, containers=2, seq=i)
+               for i in range(BATCHES)]
+
+    for i, batch in enumerate(batches):
+        queue.put(batch)
+        if i == 4:
+            await asyncio.sleep(0.02)
+            await asyncio.to_thread(server.kill)
+        if i == 8:
+            assert queue.retries > 0, "the outage was not noticed"
+            await asyncio.to_thread(server.start)
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(queue.drained(), 60)
+
+    assert (queue.exported, queue.dropped_overflow, queue.dropped_permanent) == (BATCHES, 0, 0)
+    for batch in batches:
+        expected = len(list(sink.schema.lines(batch)))
+        assert stored_at(server, db_name, nanoseconds(batch.timestamp)) == expected
+    await queue.close()
