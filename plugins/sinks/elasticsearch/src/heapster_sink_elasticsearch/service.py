@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -51,6 +52,16 @@ def _failure(what: str, exc: Exception) -> ExportError:
     return RetryableError(f"{what}: {exc}")
 
 
+def _quiet_client_logs() -> None:
+    """The client warns with a traceback on every failed attempt and dead node; the sink and its
+    queue already report failures (once, then every tenth retry). Unless verbose logging is on,
+    keep only the client's errors."""
+    for name in ("elastic_transport.transport", "elastic_transport.node_pool"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET and logger.getEffectiveLevel() >= logging.WARNING:
+            logger.setLevel(logging.ERROR)
+
+
 class ElasticsearchService:
     """Everything one sink does with the cluster; shared code of the metric and event sinks.
 
@@ -64,6 +75,7 @@ class ElasticsearchService:
                  initial_backoff: float = 0.5, max_backoff: float = 8.0, request_timeout: float = 10.0) -> None:
         self.settings = settings
         self.sink_name = sink_name
+        _quiet_client_logs()
         self.client = AsyncElasticsearch(
             hosts=list(settings.nodes),
             basic_auth=settings.auth,
@@ -121,7 +133,8 @@ class ElasticsearchService:
         deadline = time.monotonic() + (self.settings.startup_timeout if self.settings.health_check else 0.0)
         while True:
             try:
-                meta, body = await self.transport.perform_request("GET", "/", headers={})
+                meta, body = await self.transport.perform_request(
+                    "GET", "/", headers={}, max_retries=self.settings.max_retries)
             except TransportError as exc:
                 if time.monotonic() >= deadline:
                     msg = f"no Elasticsearch node answered at {', '.join(self.settings.nodes)}: {exc.message}"
