@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+
 from heapster import selfmetrics
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
 from heapster.testing import synthetic_batch
@@ -157,3 +160,33 @@ async def test_label_values_that_look_like_dates_stay_keywords(opensearch_url: s
     assert dropped() == before
     assert sorted(s["MetricsTags"]["release"] for _, _, s in search(opensearch_url, "heapster-cpu")) == [
         "2024-01-01", "stable"]
+
+
+async def test_an_opensearch_without_x_elastic_product_is_accepted(opensearch_url: str) -> None:
+    """Real OpenSearch sends no X-Elastic-Product (osmem-server does): put a proxy in between that drops it."""
+    seen: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        async with aiohttp.ClientSession() as session, session.request(
+                request.method, f"{opensearch_url}{request.rel_url}", data=await request.read(),
+                headers={k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")},
+        ) as upstream:
+            body = await upstream.read()
+            seen.append(request.headers.get("Content-Type", ""))
+            return web.Response(status=upstream.status, body=body,
+                                headers={"Content-Type": upstream.headers.get("Content-Type", "application/json")})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        proxy = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        await _export_metrics(proxy, synthetic_batch(DAY1, nodes=1, pods=0, containers=0))
+    finally:
+        await runner.cleanup()
+    call(opensearch_url, "POST", "/_refresh")
+    assert len(search(opensearch_url, "heapster-general")) == 2
+    assert {t for t in seen if t} == {"application/json", "application/x-ndjson"}

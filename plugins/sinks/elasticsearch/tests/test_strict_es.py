@@ -86,11 +86,12 @@ async def test_the_double_refuses_plain_json_as_the_official_client_path_must_ne
         assert (await response.json())["error"]["type"] == "media_type_header_exception"
 
 
+@pytest.mark.parametrize("status", [429, 503])
 async def test_a_burst_of_429s_is_retried_to_completion_without_loss_or_duplicates(
-        strict_es: StrictElasticsearch) -> None:
+        strict_es: StrictElasticsearch, status: int) -> None:
     batch = synthetic_batch(T, nodes=3, pods=3, containers=2)
     wanted = expected_ids(batch)
-    strict_es.fail_items(429, 60)
+    strict_es.fail_items(status, 60)
     strict_es.fail_requests(429, 1)
     sink = metric_sink(strict_es.url)
     await sink.export(batch)

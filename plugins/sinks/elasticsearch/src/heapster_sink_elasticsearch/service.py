@@ -247,7 +247,11 @@ class ElasticsearchService:
         log.warning(event, **context)
 
     async def close(self) -> None:
-        """Release the client's connections."""
+        """Stop a background sniff (started when a node failed) and release the client's connections."""
+        sniffing = getattr(self.transport, "_sniffing_task", None)
+        if isinstance(sniffing, asyncio.Task) and not sniffing.done():
+            sniffing.cancel()
+            await asyncio.wait([sniffing], timeout=1.0)
         await self.client.close()
 
 
