@@ -60,6 +60,7 @@ async def test_fresh_start_skips_existing_events_and_exports_added_and_modified(
     try:
         await until(watching(api_server))
         assert messages(await source.get_new_events()) == []
+        assert api_server.requests_to(CORE, watch=False)[0]["limit"] == "1"  # only the list's resourceVersion
         api_server.put(CORE, core_event("a"))
         api_server.put(CORE, core_event("a", count=2))
         api_server.put(CORE, core_event("old", count=2))
@@ -209,5 +210,20 @@ async def test_events_k8s_io_v1_is_watched_and_converted(api_server: FakeApiServ
         assert ev["involvedObject"] == {"kind": "Node", "name": "n1"}
         assert (ev["message"], ev["count"], ev["source"]["host"]) == ("rebooted", 2, "n1")
         assert ev["lastTimestamp"] == "2026-01-01T00:00:00.000000Z"
+    finally:
+        await source.close()
+
+
+async def test_a_large_list_is_paged_and_handed_out_page_by_page(api_server: FakeApiServer) -> None:
+    for i in range(1203):
+        api_server.put(CORE, core_event(f"old{i:04d}"))
+    source = source_for(api_server, export_existing="true")
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 1203)
+        batch = await source.get_new_events()
+        assert sorted(messages(batch)) == sorted(f"old{i:04d} x1" for i in range(1203))
+        assert [q.get("limit") for q in api_server.requests_to(CORE, watch=False)] == ["500", "500", "500"]
+        assert source.position == str(api_server.rv)
     finally:
         await source.close()

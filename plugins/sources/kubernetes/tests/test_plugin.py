@@ -28,7 +28,7 @@ def test_metric_source_keys_declare_every_heapster_option(plugins: Plugins, key:
     assert reg.plugin.distribution == "heapster-source-kubernetes"
     names = {o.name for o in reg.options}
     assert names >= HEAPSTER_OPTIONS
-    assert {"kubeletTimeout", "kubeletMaxBytes", "kubeletInsecureTLS", "kubeletConcurrency"} <= names
+    assert {"kubeletTimeout", "kubeletMaxBytes", "kubeletInsecureTLS", "kubeletConcurrency", "kubeletCAFile"} <= names
 
 
 def test_event_source_declares_api_and_event_options(plugins: Plugins) -> None:
@@ -68,7 +68,7 @@ def test_heapster_command_line_keeps_its_meaning(plugins: Plugins) -> None:
 
 
 @pytest.mark.parametrize("query", ["kubeletPort=0", "kubeletPort=70000", "kubeletMaxBytes=0",
-                                   "kubeletConcurrency=-1", "kubeletTimeout=0s"])
+                                   "kubeletConcurrency=-1", "kubeletTimeout=0s", "kubeletCAFile=/nonexistent.pem"])
 def test_out_of_range_values_are_usage_errors(plugins: Plugins, query: str) -> None:
     with pytest.raises(UsageError, match=query.split("=", maxsplit=1)[0]):
         _settings(plugins, query)

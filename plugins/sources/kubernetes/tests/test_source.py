@@ -211,7 +211,9 @@ async def test_wrong_credentials_fail_at_start(cluster: Cluster) -> None:
 
 async def test_unverifiable_kubelet_certificate_fails_unless_insecure(
         tmp_path: Path, make_node: Any, http_server: Any, api_server_class: Any) -> None:
-    c = Cluster(api_server_class(), tmp_path, make_node, http_server, kubelet_ca=trustme.CA())
+    kubelet_ca = trustme.CA()
+    kubelet_ca.cert_pem.write_to_path(str(tmp_path / "kubelet-ca.pem"))
+    c = Cluster(api_server_class(), tmp_path, make_node, http_server, kubelet_ca=kubelet_ca)
     await c.start()
     try:
         source = c.source()
@@ -222,13 +224,14 @@ async def test_unverifiable_kubelet_certificate_fails_unless_insecure(
             assert "CERTIFICATE_VERIFY_FAILED" in str(results["node-none"][1])
         finally:
             await source.close()
-        source = c.source("&kubeletInsecureTLS=true")
-        await source.start()
-        try:
-            results, _ = await _scrape_all(source)
-            assert isinstance(results["node-none"][1], dict)
-        finally:
-            await source.close()
+        for extra in ("&kubeletInsecureTLS=true", f"&kubeletCAFile={tmp_path / 'kubelet-ca.pem'}"):
+            source = c.source(extra)
+            await source.start()
+            try:
+                results, _ = await _scrape_all(source)
+                assert isinstance(results["node-none"][1], dict), extra
+            finally:
+                await source.close()
     finally:
         await c.close()
 

@@ -145,9 +145,8 @@ class KubeletClient:
     def __init__(self, settings: KubeletSettings, *, ssl_context: ssl.SSLContext | None = None,
                  token: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
+        # A given context carries verification and any client certificate; else aiohttp's default.
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else settings.verify
-        if not settings.verify:
-            self._ssl = False
         self._token = token
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
@@ -195,9 +194,11 @@ class KubeletClient:
                     msg = f"kubelet {target.host_port} of node {target.node}: body of {resp.content_length} bytes " \
                           f"exceeds the cap of {limit}"
                     raise ScrapeError("too_large", msg)
+                if resp.content_length is not None:
+                    return await resp.read()  # declared and within the cap: one read
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in resp.content.iter_chunked(256 * 1024):
+                async for chunk in resp.content.iter_any():
                     size += len(chunk)
                     if size > limit:
                         resp.close()

@@ -6,6 +6,7 @@ and ``kubernetes`` (events). Heavy modules are imported inside the factories.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from heapster.errors import UsageError
@@ -34,6 +35,7 @@ KUBELET_OPTIONS: tuple[Option, ...] = (
     Option("kubeletTimeout", "duration", 10.0, "per-node timeout of a summary request"),
     Option("kubeletMaxBytes", "int", 64 * 1024 * 1024, "largest summary body accepted from a kubelet"),
     Option("kubeletInsecureTLS", "bool", False, "do not verify kubelet serving certificates"),
+    Option("kubeletCAFile", "str", "", "CA bundle of the kubelets' serving certificates (default: the API's CA)"),
     Option("kubeletConcurrency", "int", 256, "most summary requests in flight at once"),
 )
 
@@ -47,21 +49,16 @@ EVENTS_APIS = ("core/v1", "events.k8s.io/v1")
 
 def _metric_source(config: PluginConfig, context: PluginContext) -> MetricSource:
     from heapster_source_kubernetes.cluster import KubernetesCluster
-    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.config import load_api_access, make_ssl_context
     from heapster_source_kubernetes.kubelet import KubeletClient
     from heapster_source_kubernetes.source import KubernetesSource
 
     settings = kubelet_settings(config)
     api = load_api_access(config.options, config.url)
     kubelet_ssl = None
-    if settings.https and settings.verify:
-        from heapster_source_kubernetes.config import make_ssl_context
-
-        kubelet_ssl = make_ssl_context(True, api.ca_file, api.cert_file, api.key_file)
-    elif settings.https and api.cert_file:
-        from heapster_source_kubernetes.config import make_ssl_context
-
-        kubelet_ssl = make_ssl_context(False, None, api.cert_file, api.key_file)
+    if settings.https:
+        ca_file = config.options["kubeletCAFile"] or api.ca_file
+        kubelet_ssl = make_ssl_context(settings.verify, ca_file, api.cert_file, api.key_file)
     source = KubernetesSource(
         api, KubernetesCluster(api), KubeletClient(settings, ssl_context=kubelet_ssl, token=api.bearer_token),
         host_id_annotation=config.options["host_id_annotation"], clock=context.clock,
@@ -92,11 +89,14 @@ def kubelet_settings(config: PluginConfig) -> KubeletSettings:
         if opts[name] <= 0:
             msg = f"bad value {opts[name]!r} for option {name!r} of source {config.key!r}: must be positive"
             raise UsageError(msg)
+    if opts["kubeletCAFile"] and not os.path.isfile(opts["kubeletCAFile"]):
+        msg = f"kubeletCAFile {opts['kubeletCAFile']!r} of source {config.key!r} does not exist"
+        raise UsageError(msg)
     if opts["kubeletTimeout"] <= 0:
         msg = f"bad value for option 'kubeletTimeout' of source {config.key!r}: must be positive"
         raise UsageError(msg)
     verify = not (opts["insecure"] or opts["kubeletInsecureTLS"])
-    if verify and opts["kubeletHttps"] and not opts["inClusterConfig"] and not opts["auth"]:
+    if verify and opts["kubeletHttps"] and not (opts["inClusterConfig"] or opts["auth"] or opts["kubeletCAFile"]):
         verify = False  # Heapster: HTTPS without a configured CA skips verification
     return KubeletSettings(https=https, port=port, verify=verify, timeout=float(opts["kubeletTimeout"]),
                            max_bytes=opts["kubeletMaxBytes"], concurrency=opts["kubeletConcurrency"])

@@ -26,25 +26,11 @@ CUSTOM_PREFIX = "custom/"
 SYSTEM_CONTAINER_NAMES = {"runtime": "docker-daemon", "misc": "system"}
 """Heapster's backward-compatible names for the kubelet's system containers."""
 
-_MEMORY_FIELDS = (
-    ("usageBytes", "memory/usage", _GAUGE),
-    ("workingSetBytes", "memory/working_set", _GAUGE),
-    ("rssBytes", "memory/rss", _GAUGE),
-    ("pageFaults", "memory/page_faults", _CUMULATIVE),
-    ("majorPageFaults", "memory/major_page_faults", _CUMULATIVE),
-)
 _NETWORK_FIELDS = (
     ("rxBytes", "network/rx"),
     ("rxErrors", "network/rx_errors"),
     ("txBytes", "network/tx"),
     ("txErrors", "network/tx_errors"),
-)
-_FS_FIELDS = (
-    ("usedBytes", "filesystem/usage"),
-    ("capacityBytes", "filesystem/limit"),
-    ("availableBytes", "filesystem/available"),
-    ("inodes", "filesystem/inodes"),
-    ("inodesFree", "filesystem/inodes_free"),
 )
 _ACCELERATOR_FIELDS = (
     ("memoryTotal", "accelerator/memory_total"),
@@ -128,10 +114,21 @@ def _cpu(values: dict[str, MetricValue], cpu: Any) -> None:
 def _memory(values: dict[str, MetricValue], memory: Any) -> None:
     if type(memory) is dict:
         get = memory.get
-        for field, name, mtype in _MEMORY_FIELDS:
-            v = get(field)
-            if type(v) is int and 0 <= v <= _INT64_MAX:
-                values[name] = MetricValue(v, mtype)
+        v = get("usageBytes")
+        if type(v) is int and 0 <= v <= _INT64_MAX:
+            values["memory/usage"] = MetricValue(v, _GAUGE)
+        v = get("workingSetBytes")
+        if type(v) is int and 0 <= v <= _INT64_MAX:
+            values["memory/working_set"] = MetricValue(v, _GAUGE)
+        v = get("rssBytes")
+        if type(v) is int and 0 <= v <= _INT64_MAX:
+            values["memory/rss"] = MetricValue(v, _GAUGE)
+        v = get("pageFaults")
+        if type(v) is int and 0 <= v <= _INT64_MAX:
+            values["memory/page_faults"] = MetricValue(v, _CUMULATIVE)
+        v = get("majorPageFaults")
+        if type(v) is int and 0 <= v <= _INT64_MAX:
+            values["memory/major_page_faults"] = MetricValue(v, _CUMULATIVE)
 
 
 def _network(values: dict[str, MetricValue], network: Any) -> None:
@@ -147,15 +144,27 @@ def _fs(labeled: list[LabeledMetric], resource_id: str, fs: Any) -> int | None:
     """Append the filesystem metrics of ``fs``; return its valid ``usedBytes`` or None."""
     if type(fs) is not dict:
         return None
+    # Unrolled: this runs for every volume, rootfs and logs of every container (the hot path).
     labels = {RESOURCE_ID: resource_id}
+    append = labeled.append
     get = fs.get
-    used = None
-    for field, name in _FS_FIELDS:
-        v = get(field)
-        if type(v) is int and 0 <= v <= _INT64_MAX:
-            labeled.append(LabeledMetric(name, labels, v, _GAUGE))
-            if field == "usedBytes":
-                used = v
+    used = get("usedBytes")
+    if type(used) is int and 0 <= used <= _INT64_MAX:
+        append(LabeledMetric("filesystem/usage", labels, used, _GAUGE))
+    else:
+        used = None
+    v = get("capacityBytes")
+    if type(v) is int and 0 <= v <= _INT64_MAX:
+        append(LabeledMetric("filesystem/limit", labels, v, _GAUGE))
+    v = get("availableBytes")
+    if type(v) is int and 0 <= v <= _INT64_MAX:
+        append(LabeledMetric("filesystem/available", labels, v, _GAUGE))
+    v = get("inodes")
+    if type(v) is int and 0 <= v <= _INT64_MAX:
+        append(LabeledMetric("filesystem/inodes", labels, v, _GAUGE))
+    v = get("inodesFree")
+    if type(v) is int and 0 <= v <= _INT64_MAX:
+        append(LabeledMetric("filesystem/inodes_free", labels, v, _GAUGE))
     return used
 
 
