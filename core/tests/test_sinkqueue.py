@@ -103,3 +103,22 @@ async def test_export_timeout_counts_as_retryable(fake_clock: FakeClock) -> None
     await fake_clock.advance(10)
     await asyncio.wait_for(queue.drained(), 1)
     assert len(sink.batches) == 1
+
+
+async def test_a_start_error_that_is_not_retryable_is_retried_slowly_not_fatal(fake_clock: FakeClock) -> None:
+    sink = RecordingSink("bad-credentials")
+    starts = {"n": 0}
+
+    async def start() -> None:
+        starts["n"] += 1
+        if starts["n"] < 3:
+            msg = "401 Unauthorized"
+            raise PermissionError(msg) if starts["n"] == 1 else ValueError(msg)
+
+    queue = SinkQueue(sink.name, sink.export, start=start, clock=fake_clock, backoff_initial=1.0, backoff_max=8.0)
+    queue.put(batches(1)[0])
+    await fake_clock.advance(0)
+    assert sink.batches == []
+    await fake_clock.advance(60)
+    await asyncio.wait_for(queue.drained(), 1)
+    assert starts["n"] == 3 and len(sink.batches) == 1

@@ -66,3 +66,6 @@ sink_dropped_items = Counter(
 sink_exported_batches = Counter(
     "heapster_sink_exported_batches_total", "Batches a sink exported successfully.", ["sink"],
     registry=REGISTRY)
+sink_start_failures = Counter(
+    "heapster_sink_start_failures_total", "Sink connections that failed with a non-retryable error.", ["sink"],
+    registry=REGISTRY)

@@ -134,7 +134,7 @@ class SinkQueue(Generic[T]):
     # --- worker --------------------------------------------------------------------------------
     async def _run(self) -> None:
         if self._start is not None:
-            await self._with_retries(self._start, "start")
+            await self._start_until_it_works(self._start)
         while True:
             if not self._pending:
                 self._idle.set()
@@ -146,6 +146,18 @@ class SinkQueue(Generic[T]):
             await self._deliver(item)
             if not self._pending:
                 self._idle.set()
+
+    async def _start_until_it_works(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Connect the sink; even a non-retryable start error (bad credentials) is retried slowly,
+        since it can be fixed outside heapster, and meanwhile batches queue and overflow is counted."""
+        while True:
+            try:
+                await self._with_retries(start, "start")
+                return
+            except Exception as exc:
+                selfmetrics.sink_start_failures.labels(sink=self.name).inc()
+                log.error("sink.start.failed", sink=self.name, error=str(exc), retry_in=self.backoff_max)
+                await self.clock.sleep(self.backoff_max)
 
     async def _deliver(self, item: T) -> None:
         started = time.perf_counter()

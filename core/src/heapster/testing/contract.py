@@ -125,7 +125,7 @@ class EventSinkContract:
     async def contains_events(self, sink: EventSink, batch: EventBatch) -> bool:
         raise NotImplementedError
 
-    def queue(self, sink: EventSink) -> SinkQueue[EventBatch]:
+    def event_queue(self, sink: EventSink) -> SinkQueue[EventBatch]:
         return SinkQueue(sink.name, sink.export_events, start=sink.start, close=sink.close,
                          backoff_initial=BACKOFF_INITIAL, backoff_max=BACKOFF_MAX)
 
@@ -138,7 +138,7 @@ class EventSinkContract:
                 for i in range(count)]
 
     async def test_event_contract_success(self, contract_event_sink: EventSink) -> None:
-        queue = self.queue(contract_event_sink)
+        queue = self.event_queue(contract_event_sink)
         (batch,) = self.event_batches(1)
         queue.put(batch)
         await _wait(queue, self.drain_timeout)
@@ -147,7 +147,7 @@ class EventSinkContract:
 
     async def test_event_contract_retryable_failure_loses_nothing(self, contract_event_sink: EventSink,
                                                                   contract_outage: Any) -> None:
-        queue = self.queue(contract_event_sink)
+        queue = self.event_queue(contract_event_sink)
         await contract_outage.stop()
         batches = self.event_batches(2, offset=10)
         for batch in batches:
@@ -164,7 +164,7 @@ class EventSinkContract:
         await queue.close()
 
     async def test_event_contract_close_flushes(self, contract_event_sink: EventSink) -> None:
-        queue = self.queue(contract_event_sink)
+        queue = self.event_queue(contract_event_sink)
         batches = self.event_batches(2, offset=20)
         for batch in batches:
             queue.put(batch)
