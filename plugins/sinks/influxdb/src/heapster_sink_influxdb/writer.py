@@ -147,7 +147,7 @@ class LineWriter:
             reason = error if status == 0 else f"HTTP {status}: {error}"
             return ChunkResult(retry_reason=self.config.redact(f"InfluxDB write failed: {reason}"))
         if status in (400, 413) and "partial write" in error:
-            dropped = self._dropped_count(error)
+            dropped = min(len(lines), self._dropped_count(error))
             self._log_rejection(error, lines, dropped)
             return ChunkResult(written=len(lines) - dropped, dropped=dropped)
         if status in (400, 413):
