@@ -138,3 +138,15 @@ async def test_the_password_never_appears_in_errors_or_logs(make_sink, server) -
     assert SECRET not in repr(logs)
     assert SECRET not in sink.config.masked_uri
     assert "xxxxx" in sink.config.masked_uri
+
+
+async def test_a_restarted_server_is_written_to_without_a_retry(make_sink, server, db_name) -> None:
+    sink = await make_sink()
+    await sink.export(small_batch(3, {"uptime": 1}))
+    await asyncio.to_thread(server.kill)
+    await asyncio.to_thread(server.start)
+
+    await sink.export(small_batch(2, {"uptime": 2}))  # the pooled connection died with the old process
+
+    (result,) = server.query('SELECT "value" FROM "uptime"', db_name)
+    assert [row[1] for row in result["series"][0]["values"]] == [1, 2]
