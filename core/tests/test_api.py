@@ -459,3 +459,28 @@ async def test_kubectl_top_reads_v1beta1(api: Any, tmp_path: Any) -> None:
     assert nodes[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
     assert nodes[1].split() == ["node-1", "16m", "0%", "7Mi", "0%"]
     assert len([line for line in nodes if line.strip()]) == 2
+
+
+async def test_resource_metrics_without_cluster_state(store: MetricStore) -> None:
+    """Without a cluster state, nodes and pods come from the newest batch itself."""
+    runner, url = await serve(create_api_app(store, None, {"metric_resolution": 30.0}, clock=FakeClock(NOW)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def fetch(path: str, status: int = 200) -> Any:
+                async with session.get(url + path) as response:
+                    assert response.status == status, path
+                    return await response.json() if status == 200 else await response.text()
+
+            base = "/apis/metrics.k8s.io/v1beta1"
+            nodes = await fetch(base + "/nodes")
+            assert [n["metadata"]["name"] for n in nodes["items"]] == ["node-0", "node-1"]
+            assert nodes["items"][0]["window"] == "30s" and "labels" not in nodes["items"][0]["metadata"]
+            pods = await fetch(base + "/namespaces/default/pods")
+            assert [p["metadata"]["name"] for p in pods["items"]] == ["pod-0-0", "pod-0-1", "pod-1-0", "pod-1-1"]
+            pod = await fetch(base + "/namespaces/default/pods/pod-1-1")
+            assert [c["name"] for c in pod["containers"]] == ["c0", "c1"]
+            await fetch(base + "/namespaces/default/pods/ghost", status=404)
+            assert (await fetch(base + "/pods"))["items"] == pods["items"]
+            await fetch("/api/v1/nodes", status=404)   # no cluster state, no node objects to serve
+    finally:
+        await runner.cleanup()

@@ -6,7 +6,7 @@ nothing wraps to uint64), and an unknown node, namespace, pod or container is a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from aiohttp import web
@@ -33,6 +33,10 @@ def metric_result(points: Sequence[Point]) -> dict[str, object]:
             latest = point.timestamp
         metrics.append({"timestamp": rfc3339(point.timestamp), "value": point.value})
     return {"metrics": metrics, "latestTimestamp": rfc3339(latest) if latest else ZERO_TIME}
+
+
+def _node_key(key: str) -> bool:
+    return key.startswith("node:") and "/" not in key
 
 
 class ModelApi:
@@ -128,37 +132,45 @@ class ModelApi:
         return self._names(self._free_key(request))
 
     # --- entity lists --------------------------------------------------------------------------
-    def _latest(self, kind: str, **match: str) -> list[dict[str, str]]:
+    def _latest(self, kind: str, accept: Callable[[str], bool], **match: str) -> list[dict[str, str]]:
+        """Labels of the newest batch's sets of type ``kind`` whose key ``accept``s and labels ``match``."""
         return [
-            labels for _, labels in self.store.latest_entities()
+            labels for _, labels in self.store.latest_entities(accept)
             if labels.get("type") == kind and all(labels.get(k) == v for k, v in match.items())
         ]
 
     async def node_list(self, request: web.Request) -> web.Response:
-        return json_response([labels.get("hostname", "") for labels in self._latest(keys.NODE)])
+        found = self._latest(keys.NODE, _node_key)
+        return json_response([labels.get("hostname", "") for labels in found])
 
     async def namespace_list(self, request: web.Request) -> web.Response:
-        return json_response([labels.get("namespace_name", "") for labels in self._latest(keys.NAMESPACE)])
+        found = self._latest(keys.NAMESPACE, lambda key: key.startswith("namespace:") and "/" not in key)
+        return json_response([labels.get("namespace_name", "") for labels in found])
 
     async def pod_list(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
-        pods = [labels.get("pod_name", "") for labels in self._latest(keys.POD, namespace_name=namespace)]
-        if not pods and (missing := self._missing(self._ns_key(request))):
+        prefix = keys.namespace_key(namespace) + "/pod:"
+        found = self._latest(keys.POD, lambda key: key.startswith(prefix) and key.count("/") == 1,
+                             namespace_name=namespace)
+        if not found and (missing := self._missing(self._ns_key(request))):
             return missing
-        return json_response(pods)
+        return json_response([labels.get("pod_name", "") for labels in found])
 
     async def container_list(self, request: web.Request) -> web.Response:
         namespace, pod = request.match_info["namespace"], request.match_info["pod"]
-        found = self._latest(keys.POD_CONTAINER, namespace_name=namespace, pod_name=pod)
+        prefix = keys.pod_key(namespace, pod) + "/container:"
+        found = self._latest(keys.POD_CONTAINER, lambda key: key.startswith(prefix), namespace_name=namespace,
+                             pod_name=pod)
         if not found and (missing := self._missing(self._pod_key(request))):
             return missing
         return json_response([labels.get("container_name", "") for labels in found])
 
     async def free_container_list(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        found = self._latest(keys.SYS_CONTAINER, hostname=node)
-        if not found and not self._latest(keys.NODE, hostname=node) and (missing := self._missing(
-                self._node_key(request))):
+        found = self._latest(keys.SYS_CONTAINER, lambda key: key.startswith("node:") and "/container:" in key,
+                             hostname=node)
+        if not found and not self._latest(keys.NODE, _node_key, hostname=node) and (
+                missing := self._missing(self._node_key(request))):
             return missing
         return json_response([labels.get("container_name", "") for labels in found])
 

@@ -99,7 +99,8 @@ class ResourceMetricsApi:
                 if selector.matches(labels):
                     found.append((str(meta.get("name", "")), labels))
             return found
-        return [(key[len("node:"):], {}) for key, labels in self.store.latest_entities()
+        nodes = self.store.latest_entities(lambda key: key.startswith("node:") and "/" not in key)
+        return [(key[len("node:"):], {}) for key, labels in nodes
                 if labels.get("type") == keys.NODE and selector.matches({})]
 
     async def node_list(self, request: web.Request) -> web.Response:
@@ -145,7 +146,8 @@ class ResourceMetricsApi:
 
     def _stored_pods(self, namespace: str | None) -> list[tuple[str, str, list[str]]]:
         containers: dict[tuple[str, str], list[str]] = {}
-        for _, labels in self.store.latest_entities():
+        prefix = "namespace:" if namespace is None else keys.namespace_key(namespace) + "/pod:"
+        for _, labels in self.store.latest_entities(lambda key: key.startswith(prefix)):
             kind = labels.get("type")
             ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
             if namespace is not None and ident[0] != namespace:

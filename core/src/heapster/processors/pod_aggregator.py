@@ -7,7 +7,7 @@ import structlog
 from heapster import keys
 from heapster.catalogue import CUMULATIVE_STANDARD
 from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet, MetricValue
+from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
 
 log = structlog.get_logger(__name__)
 
@@ -51,14 +51,17 @@ class PodAggregator(Processor):
                 sets[pod_key] = pod
                 log.debug("pod.aggregate.created", key=pod_key)
             own = pod.values
-            sums: dict[str, MetricValue] = {}
+            excluded = skipped | own.keys()
+            sums: dict[str, int | float] = {}
+            kinds: dict[str, MetricType] = {}
             for container in containers:
-                for name, value in container.values.items():
-                    if name in skipped or name in own:
-                        continue
-                    total = sums.get(name)
-                    if total is None:
-                        sums[name] = MetricValue(value.value, value.metric_type)
+                values = container.values
+                for name in values.keys() - excluded:
+                    value = values[name]
+                    if name in sums:
+                        sums[name] += value.value
                     else:
-                        total.value += value.value
-            own.update(sums)
+                        sums[name] = value.value
+                        kinds[name] = value.metric_type
+            for name, total in sums.items():
+                own[name] = MetricValue(total, kinds[name])

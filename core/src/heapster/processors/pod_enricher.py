@@ -22,12 +22,23 @@ _HOST_LABELS = ("nodename", "hostname", "host_id")
 
 
 class _ContainerInfo:
-    __slots__ = ("image", "resources", "restarts")
+    """One spec container: its image and its request/limit (and restart count) values, built once.
+
+    The MetricValue objects are shared by every batch's set of this container; processors and
+    sinks treat values as read-only (aggregators always make new ones).
+    """
+
+    __slots__ = ("image", "values")
 
     def __init__(self, image: str, resources: dict[str, int], restarts: int | None) -> None:
         self.image = image
-        self.resources = resources
-        self.restarts = restarts
+        self.values = {name: MetricValue(amount, _GAUGE) for name, amount in resources.items()}
+        if restarts is not None:
+            self.values["restart_count"] = MetricValue(restarts, _GAUGE)
+
+    @property
+    def restarts(self) -> bool:
+        return "restart_count" in self.values
 
 
 class PodInfo:
@@ -60,12 +71,6 @@ class PodInfo:
             self.containers[cname] = _ContainerInfo(
                 container.get("image", ""), container_resources(container), restarts.get(cname)
             )
-
-
-def _add_resources(ms: MetricSet, info: _ContainerInfo) -> None:
-    values = ms.values
-    for name, amount in info.resources.items():
-        values[name] = MetricValue(amount, _GAUGE)
 
 
 class PodBasedEnricher(Processor):
@@ -124,12 +129,10 @@ class PodBasedEnricher(Processor):
         if key == keys.pod_container_key(info.namespace, info.name, cname):
             container = info.containers.get(cname)
         if container is not None:
-            _add_resources(ms, container)
+            ms.values.update(container.values)
             labels.setdefault("container_base_image", container.image)
-            if container.restarts is not None:
-                ms.values["restart_count"] = MetricValue(container.restarts, _GAUGE)
-                if info.start_time is not None:
-                    ms.create_time = info.start_time
+            if container.restarts and info.start_time is not None:
+                ms.create_time = info.start_time
         labels["pod_id"] = info.uid
         labels.update(info.copied_labels)
         pod_key = keys.pod_key(labels.get("namespace_name", ""), labels.get("pod_name", ""))
@@ -167,5 +170,5 @@ class PodBasedEnricher(Processor):
                 **{name: labels.get(name, "") for name in _HOST_LABELS},
                 **info.copied_labels,
             }, create_time=ms.collection_start)
-            _add_resources(stub, container)
+            stub.values.update((k, v) for k, v in container.values.items() if k != "restart_count")
             added[ckey] = stub

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import structlog
 
@@ -25,29 +26,27 @@ def _ns(ts: datetime) -> int:
     return (int(ts.timestamp()) * 1_000_000 + ts.microsecond) * 1000
 
 
-class _Sample:
-    """The counters of one metric set at one scrape: all the rate calculator keeps between batches."""
-
-    __slots__ = ("batch_ns", "counters", "labeled", "scrape_ns", "start")
-
-    def __init__(self, batch_ns: int, scrape_ns: int, start: datetime | None,
-                 counters: dict[str, int | float], labeled: dict[tuple[str, str], int | float]) -> None:
-        self.batch_ns = batch_ns
-        self.scrape_ns = scrape_ns
-        self.start = start
-        self.counters = counters
-        self.labeled = labeled
+# The previous sample of one metric set, as a plain tuple of atoms (cheap for the garbage collector):
+# (batch ns, scrape ns, collection start, {counter: value}, {(metric, resource_id): value} or None).
+_Sample = tuple[int, int, datetime | None, dict[str, int | float], dict[tuple[str, str], int | float] | None]
+_BATCH: Final = 0
+_SCRAPE: Final = 1
+_START: Final = 2
+_COUNTERS: Final = 3
+_LABELED: Final = 4
 
 
 def _sample(ms: MetricSet, batch_ns: int, scrape_ns: int) -> _Sample:
     values = ms.values
     counters = {name: values[name].value for name in VALUE_RATES if name in values}
-    labeled: dict[tuple[str, str], int | float] = {}
+    labeled: dict[tuple[str, str], int | float] | None = None
     if ms.labeled:
         for metric in ms.labeled:
             if metric.name in LABELED_RATES:
+                if labeled is None:
+                    labeled = {}
                 labeled[(metric.name, metric.labels.get(RESOURCE_ID, ""))] = metric.value
-    return _Sample(batch_ns, scrape_ns, ms.collection_start, counters, labeled)
+    return (batch_ns, scrape_ns, ms.collection_start, counters, labeled)
 
 
 class RateCalculator(Processor):
@@ -80,11 +79,11 @@ class RateCalculator(Processor):
                 continue
             scrape_ns = _ns(ms.scrape_time)
             old = previous.get(key)
-            if old is not None and scrape_ns <= old.scrape_ns:
+            if old is not None and scrape_ns <= old[_SCRAPE]:
                 continue  # an older or repeated sample: neither a rate nor newer state
             new = _sample(ms, batch_ns, scrape_ns)
             previous[key] = new
-            if old is None or old.start != new.start:
+            if old is None or old[_START] != new[_START]:
                 continue
             resets += self._add_rates(ms, old, new)
         if resets:
@@ -95,11 +94,11 @@ class RateCalculator(Processor):
 
     def _add_rates(self, ms: MetricSet, old: _Sample, new: _Sample) -> int:
         """Add this set's rates; return 1 if some counter went backwards."""
-        elapsed = new.scrape_ns - old.scrape_ns
+        elapsed = new[_SCRAPE] - old[_SCRAPE]
         backwards = 0
         values = ms.values
-        old_counters = old.counters
-        for name, current in new.counters.items():
+        old_counters = old[_COUNTERS]
+        for name, current in new[_COUNTERS].items():
             before = old_counters.get(name)
             if before is None:
                 continue
@@ -111,12 +110,13 @@ class RateCalculator(Processor):
                 values[CPU_USAGE_RATE] = MetricValue(int(1000 * delta // elapsed), _GAUGE)
             else:
                 values[VALUE_RATES[name]] = MetricValue(1e9 * delta / elapsed, _GAUGE)
-        if new.labeled:
+        old_labeled = old[_LABELED]
+        if new[_LABELED] and old_labeled:
             for metric in list(ms.labeled):
                 rate_name = LABELED_RATES.get(metric.name)
                 if rate_name is None:
                     continue
-                before = old.labeled.get((metric.name, metric.labels.get(RESOURCE_ID, "")))
+                before = old_labeled.get((metric.name, metric.labels.get(RESOURCE_ID, "")))
                 if before is None:
                     continue
                 delta = metric.value - before
@@ -127,6 +127,6 @@ class RateCalculator(Processor):
         return backwards
 
     def _forget_before(self, cutoff_ns: int) -> None:
-        stale = [key for key, sample in self._previous.items() if sample.batch_ns < cutoff_ns]
+        stale = [key for key, sample in self._previous.items() if sample[_BATCH] < cutoff_ns]
         for key in stale:
             del self._previous[key]

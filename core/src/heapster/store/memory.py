@@ -10,7 +10,7 @@ the event loop between chunks, so a big batch never stalls the HTTP API).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_DURATION = 900.0
 CHUNK = 2000
 """Metric sets written between two yields to the event loop."""
+LABEL_CACHE_SIZE = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY = int(INT_MISSING)
@@ -62,6 +63,18 @@ class LatestSet:
     labeled: list[tuple[str, dict[str, str], int | float, MetricType]] = field(default_factory=list)
 
 
+class _Layout:
+    """Values of the sets sharing one list of metric names, gathered row by row."""
+
+    __slots__ = ("ids", "names", "rows", "types")
+
+    def __init__(self, names: tuple[str, ...], types: tuple[MetricType, ...]) -> None:
+        self.names = names
+        self.types = types
+        self.ids: list[int] = []
+        self.rows: list[list[int | float]] = []
+
+
 @dataclass(slots=True)
 class _Job:
     ts_ns: int
@@ -91,6 +104,10 @@ class MetricStore(MetricSink):
         self.newest_ns = _EMPTY
         self._latest_size = 0
         self._order: list[int] = []
+        self._label_cache: dict[tuple[tuple[str, str], ...], LabelTuple] = {}
+        self.version = 0
+        """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
+        self._latest_cache: tuple[int, list[int]] = (-1, [])
         self._lock = asyncio.Lock()
 
     # --- writing -----------------------------------------------------------------------------------
@@ -138,26 +155,36 @@ class MetricStore(MetricSink):
 
     def _write(self, job: _Job, items: Iterable[tuple[str, MetricSet]]) -> None:
         entities = self.entities
+        ids = entities.ids
+        stamps = entities.stamp
         series = self.series
-        plain: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
+        job_entities = job.entities
+        job_starts = job.starts
+        # Sets with the same metric names in the same order (all containers, all pods, ...) share a
+        # layout, so values are gathered one list per set and turned into columns at C speed.
+        layouts: dict[tuple[str, ...], _Layout] = {}
         labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         for key, ms in items:
-            eid = entities.ids.get(key)
-            labels = tuple(ms.labels.items())
+            eid = ids.get(key)
+            labels_hash = hash(tuple(ms.labels.items()))
             if eid is None:
                 eid = entities.add(key, label_tuple(ms.labels))
-            elif _changed(entities.labels[eid], labels):
+                stamps[eid] = labels_hash
+            elif stamps[eid] != labels_hash:
                 entities.labels[eid] = label_tuple(ms.labels)
-            job.entities.append(eid)
-            job.starts.append(to_ns(ms.collection_start) if ms.collection_start else _EMPTY)
-            for name, mv in ms.values.items():
-                pending = plain.get(name)
-                if pending is None:
-                    pending = plain[name] = ([], [], mv.metric_type)
-                pending[0].append(eid)
-                pending[1].append(mv.value)
+                stamps[eid] = labels_hash
+            job_entities.append(eid)
+            job_starts.append(to_ns(ms.collection_start) if ms.collection_start else _EMPTY)
+            values = ms.values
+            if values:
+                names = tuple(values)
+                layout = layouts.get(names)
+                if layout is None:
+                    layout = layouts[names] = _Layout(names, tuple(mv.metric_type for mv in values.values()))
+                layout.ids.append(eid)
+                layout.rows.append([mv.value for mv in values.values()])
             for metric in ms.labeled:
-                ident = (eid, label_tuple(metric.labels, ordered=True))
+                ident = (eid, self._labels_of(metric.labels))
                 sid = series.ids.get(ident)
                 if sid is None:
                     sid = series.add(ident, ident[1], parent=eid)
@@ -167,18 +194,32 @@ class MetricStore(MetricSink):
                     pending = labeled[metric.name] = ([], [], metric.metric_type)
                 pending[0].append(sid)
                 pending[1].append(metric.value)
-        self._flush(self.columns, plain, job.slot)
-        self._flush(self.labeled_columns, labeled, job.slot)
+        for layout in layouts.values():
+            owners = np.array(layout.ids, dtype=np.int32)
+            for name, metric_type, column_values in zip(layout.names, layout.types, zip(*layout.rows, strict=True),
+                                                        strict=True):
+                self._column(self.columns, name, metric_type, column_values).write(
+                    owners, _values_array(column_values), job.slot)
+        for name, (owners_list, values_list, metric_type) in labeled.items():
+            self._column(self.labeled_columns, name, metric_type, values_list).write(
+                np.array(owners_list, dtype=np.int32), _values_array(values_list), job.slot)
 
-    def _flush(self, columns: dict[str, Column],
-               pending: Mapping[str, tuple[list[int], list[int | float], MetricType]], slot: int) -> None:
-        width = len(self.slot_ts)
-        for name, (owners, values, metric_type) in pending.items():
-            array = _values_array(values)
-            column = columns.get(name)
-            if column is None:
-                column = columns[name] = Column(array.dtype.kind == "f", metric_type, width)
-            column.write(np.array(owners, dtype=np.int32), array, slot)
+    def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType,
+                values: Sequence[int | float]) -> Column:
+        column = columns.get(name)
+        if column is None:
+            column = columns[name] = Column(isinstance(values[0], float), metric_type, len(self.slot_ts))
+        return column
+
+    def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
+        """The interned, sorted label tuple of a labeled metric (cached: the same few sets recur)."""
+        raw = tuple(labels.items())
+        found = self._label_cache.get(raw)
+        if found is None:
+            if len(self._label_cache) > LABEL_CACHE_SIZE:
+                self._label_cache.clear()
+            found = self._label_cache[raw] = label_tuple(labels, ordered=True)
+        return found
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot.
@@ -190,6 +231,7 @@ class MetricStore(MetricSink):
         series = np.array(job.series, dtype=np.int64)
         self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
         self.slot_ts[job.slot] = job.ts_ns
+        self.version += 1
         if job.ts_ns >= self.newest_ns:
             self.newest_ns = job.ts_ns
             self._latest_size = job.sets
@@ -232,10 +274,15 @@ class MetricStore(MetricSink):
         """Keys of the metric sets of the newest batch."""
         return [str(self.entities.ident[eid]) for eid in self._latest_ids()]
 
-    def latest_entities(self) -> list[tuple[str, dict[str, str]]]:
-        """``(key, labels)`` of each metric set of the newest batch."""
+    def latest_entities(self, accept: Callable[[str], bool] | None = None) -> list[tuple[str, dict[str, str]]]:
+        """``(key, labels)`` of each metric set of the newest batch (only keys ``accept`` approves, if given)."""
         entities = self.entities
-        return [(str(entities.ident[eid]), label_dict(entities.labels[eid])) for eid in self._latest_ids()]
+        found = []
+        for eid in self._latest_ids():
+            key = str(entities.ident[eid])
+            if accept is None or accept(key):
+                found.append((key, label_dict(entities.labels[eid])))
+        return found
 
     def labels(self, key: str) -> dict[str, str] | None:
         """The latest labels of ``key``, or None if it is not stored."""
@@ -248,8 +295,12 @@ class MetricStore(MetricSink):
     def _latest_ids(self) -> list[int]:
         if self.newest_ns == _EMPTY:
             return []
-        count = len(self.entities.ident)
-        return np.nonzero(self.entities.last_seen[:count] == self.newest_ns)[0].tolist()
+        version, ids = self._latest_cache
+        if version != self.version:
+            count = len(self.entities.ident)
+            ids = np.nonzero(self.entities.last_seen[:count] == self.newest_ns)[0].tolist()
+            self._latest_cache = (self.version, ids)
+        return ids
 
     # --- series queries ----------------------------------------------------------------------------
     def metric_names(self, key: str) -> list[str]:
@@ -377,13 +428,7 @@ class MetricStore(MetricSink):
         return total
 
 
-def _changed(stored: LabelTuple, items: tuple[tuple[str, str], ...]) -> bool:
-    if len(stored) != 2 * len(items):
-        return True
-    return any(stored[2 * i] != key or stored[2 * i + 1] != value for i, (key, value) in enumerate(items))
-
-
-def _values_array(values: list[int | float]) -> Any:
+def _values_array(values: Sequence[int | float]) -> Any:
     array = np.array(values)
     if array.dtype.kind not in "if":  # bools, huge ints or objects: store as floats
         array = np.array([float(v) for v in values], dtype=np.float64)

@@ -39,6 +39,8 @@ class Owners:
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
         self.labels: list[LabelTuple] = []
+        self.stamp: list[int] = []
+        """A hash of the labels as last given, to notice changes cheaply."""
         self.parent: IdArray = np.empty(0, dtype=np.int32)
         self.last_seen: IntArray = np.empty(0, dtype=np.int64)
         self.start: IntArray = np.empty(0, dtype=np.int64)
@@ -60,10 +62,12 @@ class Owners:
             oid = self._free.pop()
             self.ident[oid] = ident
             self.labels[oid] = labels
+            self.stamp[oid] = 0
         else:
             oid = len(self.ident)
             self.ident.append(ident)
             self.labels.append(labels)
+            self.stamp.append(0)
             if oid >= len(self.last_seen):
                 self._grow(oid + 1)
         self.ids[ident] = oid

@@ -1,0 +1,126 @@
+"""Benchmark: memory of the metric store and CPU of the processor chain, per node.
+
+Feeds N nodes x 30 pods x 2 containers (``heapster.testing.synthetic_batch``, counters advancing,
+collection start fixed so rates exist) through Heapster's whole processor chain (with a static
+cluster of N nodes and 30 N pods for the enrichers) into the store, for W windows at the given
+resolution (15 windows of 60 s = the default 15 minutes of history). Prints CPU milliseconds per
+node per cycle for each processor and the store, and the RSS growth per node once the store is
+full. Targets (DESIGN.md §6): <= 5 ms CPU per node per cycle for everything, <= 1 MiB RSS per node.
+
+    python bench/store_bench.py [--nodes 1000] [--windows 15] [--resolution 60] [--gc-freeze]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from heapster.interfaces import PluginContext
+from heapster.model import DataBatch
+from heapster.plugins import load_plugins
+from heapster.store import MetricStore
+from heapster.testing import synthetic_batch
+from heapster.testing.cluster import StaticCluster
+
+MI = 1024 * 1024
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+def cluster(nodes: int, pods: int, containers: int) -> StaticCluster:
+    node_objects = [{"metadata": {"name": f"node-{n}", "resourceVersion": "1", "labels": {"pool": "default"}},
+                     "status": {"capacity": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi"},
+                                "allocatable": {"cpu": "7800m", "memory": "30Gi", "ephemeral-storage": "95Gi"}}}
+                    for n in range(nodes)]
+    pod_objects = [{
+        "metadata": {"name": f"pod-{n}-{p}", "namespace": "default", "uid": f"uid-{n}-{p}", "resourceVersion": "1",
+                     "labels": {"app": f"app-{p}", "pod-template-hash": "abc"}},
+        "spec": {"nodeName": f"node-{n}", "containers": [
+            {"name": f"c{c}", "image": f"image-{c}:v1",
+             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}
+            for c in range(containers)]},
+        "status": {"startTime": "2026-01-01T00:00:00Z", "containerStatuses": [
+            {"name": f"c{c}", "restartCount": 0} for c in range(containers)]},
+    } for n in range(nodes) for p in range(pods)]
+    return StaticCluster(node_objects, pod_objects)
+
+
+def make_batch(args: argparse.Namespace, window: int, start: datetime) -> DataBatch:
+    stamp = start + timedelta(seconds=args.resolution * window)
+    batch = synthetic_batch(stamp, nodes=args.nodes, pods=args.pods, containers=args.containers, seq=window)
+    for ms in batch.metric_sets.values():
+        ms.collection_start = start - timedelta(hours=1)
+    return batch
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    state = cluster(args.nodes, args.pods, args.containers)
+    chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
+                                                          cluster=state))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Warm up: one batch through the chain (not stored), so allocator high-water marks are in the baseline.
+    warm = make_batch(args, -1, start)
+    for processor in chain:
+        warm = await processor.process(warm)
+    sets_per_batch = len(warm.metric_sets)
+    values_per_batch = sum(len(ms.values) + len(ms.labeled) for ms in warm.metric_sets.values())
+    del warm
+    gc.collect()
+    if args.gc_freeze:
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+    baseline = rss()
+    store = MetricStore(duration=args.resolution * args.windows)
+    cpu: dict[str, float] = {p.name: 0.0 for p in chain}
+    cpu["store"] = 0.0
+    for window in range(args.windows):
+        batch = make_batch(args, window, start)
+        for processor in chain:
+            began = time.process_time()
+            batch = await processor.process(batch)
+            cpu[processor.name] += time.process_time() - began
+        began = time.process_time()
+        await store.export(batch)
+        cpu["store"] += time.process_time() - began
+        del batch
+    gc.collect()
+    grown = rss() - baseline
+    return {"cpu": cpu, "grown": grown, "store_arrays": store.memory_bytes(), "sets": sets_per_batch,
+            "values": values_per_batch, "store": store}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=30)
+    parser.add_argument("--containers", type=int, default=2)
+    parser.add_argument("--windows", type=int, default=15)
+    parser.add_argument("--resolution", type=float, default=60.0)
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() after start-up and raise the gen-0 threshold to 50 000 (a daemon setting)")
+    args = parser.parse_args()
+    found = asyncio.run(run(args))
+    cycles = args.windows * args.nodes
+    print(f"cluster: {args.nodes} nodes x {args.pods} pods x {args.containers} containers; "
+          f"{found['sets']} metric sets and {found['values']} values per batch; {args.windows} windows "
+          f"of {args.resolution:g} s; gc {'frozen, threshold 50000' if args.gc_freeze else 'default'}")
+    total = 0.0
+    for name, seconds in found["cpu"].items():
+        per_node = seconds * 1000 / cycles
+        total += per_node
+        print(f"  cpu {name:<28} {per_node:7.3f} ms per node per cycle")
+    print(f"  cpu {'processors + store':<28} {total:7.3f} ms per node per cycle (target <= 5; excludes scraping)")
+    print(f"  rss growth (store full, processor state) {found['grown'] / args.nodes / MI:6.3f} MiB per node "
+          f"(target <= 1)")
+    print(f"  store numpy arrays                       {found['store_arrays'] / args.nodes / MI:6.3f} MiB per node")
+
+
+if __name__ == "__main__":
+    main()
