@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -307,59 +305,6 @@ async def test_label_selectors(api: Any) -> None:
     assert "Error while parsing selector" in await get(api, base + "/nodes?labelSelector=a%3D%3D%3Db", status=400)
 
 
-def quantity(text: str) -> Decimal:
-    """The kubernetes client's own quantity parser."""
-    from kubernetes.utils import parse_quantity
-
-    parsed: Decimal = parse_quantity(text)  # type: ignore[no-untyped-call]
-    return parsed
-
-
-async def test_v1beta1_read_by_the_kubernetes_client(api: Any) -> None:
-    """The kubernetes client's discovery models and CustomObjects calls accept every answer."""
-    from kubernetes import client
-
-    _, url = api
-    config = client.Configuration(host=url)
-    api_client = client.ApiClient(config)
-
-    def read() -> dict[str, Any]:
-        groups = client.ApisApi(api_client).get_api_versions()
-        custom = client.CustomObjectsApi(api_client)
-        resources = custom.get_api_resources("metrics.k8s.io", "v1beta1")
-        return {
-            "groups": groups, "resources": resources,
-            "nodes": custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes"),
-            "node": custom.get_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes", "node-1"),
-            "pods": custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods"),
-            "pod": custom.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods", "pod-1-0"),
-            "all": custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "pods"),
-        }
-
-    got = await asyncio.to_thread(read)
-    api_client.close()  # type: ignore[no-untyped-call]
-    group = got["groups"].groups[0]
-    assert isinstance(got["groups"], client.V1APIGroupList) and group.name == "metrics.k8s.io"
-    assert group.preferred_version.group_version == "metrics.k8s.io/v1beta1"
-    assert isinstance(got["resources"], client.V1APIResourceList)
-    assert {(r.name, r.kind, r.namespaced) for r in got["resources"].resources} == {
-        ("nodes", "NodeMetrics", False), ("pods", "PodMetrics", True)}
-    assert got["nodes"]["kind"] == "NodeMetricsList" and got["nodes"]["apiVersion"] == "metrics.k8s.io/v1beta1"
-    node = got["node"]
-    assert node["kind"] == "NodeMetrics" and node["window"] == "1m0s"
-    meta = api_client.deserialize(json.dumps(node["metadata"]), "V1ObjectMeta", "application/json")
-    assert meta.name == "node-1" and meta.labels == {"zone": "z1"} and meta.creation_timestamp is not None
-    assert quantity(node["usage"]["cpu"]) * 1000 == 16
-    assert quantity(node["usage"]["memory"]) == 8_000_001
-    api_client.deserialize(json.dumps(got["nodes"]["metadata"]), "V1ListMeta", "application/json")
-    assert got["pods"]["kind"] == "PodMetricsList" and len(got["pods"]["items"]) == 4
-    pod = got["pod"]
-    assert pod["kind"] == "PodMetrics" and pod["metadata"]["namespace"] == "default"
-    assert [c["name"] for c in pod["containers"]] == ["c0", "c1"]
-    assert sum(quantity(c["usage"]["cpu"]) for c in pod["containers"]) * 1000 == 32
-    assert got["all"]["items"] == got["pods"]["items"]
-
-
 async def test_discovery_documents(api: Any) -> None:
     assert (await get(api, "/apis"))["kind"] == "APIGroupList"
     group = await get(api, "/apis/metrics.k8s.io")
@@ -429,36 +374,6 @@ async def test_historical_app_is_mounted(store: MetricStore) -> None:
             assert await response.json() == {"start": "x"}
     finally:
         await runner.cleanup()
-
-
-# --- kubectl top ---------------------------------------------------------------------------------------
-
-
-async def kubectl(url: str, tmp_path: Any, *args: str) -> str:
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: h\n"
-        f"clusters: [{{name: h, cluster: {{server: '{url}'}}}}]\n"
-        "contexts: [{name: h, context: {cluster: h, user: u}}]\nusers: [{name: u, user: {}}]\n")
-    process = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(config), "--request-timeout=10s", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
-
-
-async def test_kubectl_top_reads_v1beta1(api: Any, tmp_path: Any) -> None:
-    _, url = api
-    pods = (await kubectl(url, tmp_path, "top", "pod", "-n", "default")).split("\n")
-    assert pods[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
-    assert pods[1].split() == ["pod-0-0", "32m", "15Mi"]          # 2 x 16m; 2 x 8000001 B = 15.26 MiB
-    containers = await kubectl(url, tmp_path, "top", "pod", "-A", "--containers")
-    assert containers.split("\n")[1].split() == ["default", "pod-0-0", "c0", "16m", "7Mi"]
-    nodes = (await kubectl(url, tmp_path, "top", "node", "-l", "zone=z1")).split("\n")
-    assert nodes[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
-    assert nodes[1].split() == ["node-1", "16m", "0%", "7Mi", "0%"]
-    assert len([line for line in nodes if line.strip()]) == 2
 
 
 async def test_resource_metrics_without_cluster_state(store: MetricStore) -> None:
