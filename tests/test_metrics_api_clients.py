@@ -161,3 +161,25 @@ async def test_kubectl_top(server: str, tmp_path: Path) -> None:
     assert nodes[0] == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
     # 500m of 14 allocatable cores = 3%; 874Mi working set of 8024304Ki allocatable = 11%
     assert nodes[1] == [NODE, "500m", "3%", "874Mi", "11%"]
+
+
+async def test_model_api_over_decoded_summaries(server: str) -> None:
+    """Requests, aggregates and node ratios from the decoder's sets match the hand-computed golden values."""
+    import aiohttp
+
+    mi = 1024 * 1024
+    async with aiohttp.ClientSession() as session:
+        async def latest(path: str) -> Any:
+            async with session.get(server + "/api/v1/model" + path) as response:
+                assert response.status == 200, path
+                return (await response.json())["metrics"][-1]["value"]
+
+        assert await latest("/metrics/cpu/request") == 1350
+        assert await latest("/metrics/memory/limit") == 370 * mi
+        assert await latest("/namespaces/kube-system/metrics/memory/request") == 420 * mi
+        assert await latest(f"/nodes/{NODE}/metrics/cpu/usage_rate") == 500
+        assert await latest(f"/nodes/{NODE}/metrics/cpu/node_reservation") == 1350 / 14000
+        assert await latest(f"/nodes/{NODE}/metrics/memory/node_utilization") == 3080323072 / (8024304 * 1024)
+        assert await latest("/namespaces/kube-system/pods/coredns-7d764666f9-qdcxt/containers/coredns/metrics/"
+                            "cpu/usage_rate") == 20
+        assert await latest("/namespaces/kube-system/pods/coredns-7d764666f9-qdcxt/metrics/memory/limit") == 170 * mi
