@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .apiselectors import Predicate, SelectorError, combine, field_selector, label_selector
 from .events import to_events_v1
 from .objects import empty_object
 from .patches import JSON_PATCH_TYPE, MERGE_TYPES, PatchError, json_patch, merge_patch
-from .selectors import Predicate, SelectorError, combine, field_selector, label_selector
 from .simulation import Simulation
 from .store import Change, ExpiredError, ResourceStore
 from .summary import rfc3339

@@ -45,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-seconds", type=float, default=60.0, help="delay of the `slow` fault")
     p.add_argument("--huge-bytes", type=int, default=200 * 1024 * 1024, help="body size of the `huge` fault")
     p.add_argument("--bookmark-interval", type=float, default=30.0, help="seconds between watch bookmarks")
+    p.add_argument("--watch-history", type=int, default=20_000, help="changes kept per resource for watches")
+    p.add_argument("--max-events", type=int, default=20_000, help="events kept (oldest deleted beyond)")
     return p
 
 
@@ -57,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         events_per_second=args.events_per_second, churn_per_minute=args.churn_per_minute,
         restarts_per_minute=args.restarts_per_minute, seed=args.seed, faults=dict(args.fault),
         slow_seconds=args.slow_seconds, huge_bytes=args.huge_bytes, bookmark_interval=args.bookmark_interval,
+        watch_history=args.watch_history, max_events=args.max_events,
     )
 
 

@@ -47,6 +47,8 @@ class SimulatorConfig:
         for rate_name in ("events_per_second", "churn_per_minute", "restarts_per_minute"):
             if getattr(self, rate_name) < 0:
                 raise ValueError(f"{rate_name.replace('_', '-')} must be >= 0")
+        if self.watch_history < 1 or self.max_events < 1:
+            raise ValueError("watch-history and max-events must be >= 1")
         for node, kind in self.faults.items():
             if kind not in NODE_FAULTS:
                 raise ValueError(f"unknown fault {kind!r} for {node}; valid: {', '.join(NODE_FAULTS)}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .selectors import Predicate
+from .apiselectors import Predicate
 
 Key = tuple[str, str]  # (namespace or "", name)
 WATCH_QUEUE_LIMIT = 50_000

@@ -86,7 +86,11 @@ class ThreadedCluster:
 
     def __enter__(self) -> SimulatedCluster:
         self._thread.start()
-        self.run(self.cluster.start())
+        try:
+            self.run(self.cluster.start())
+        except BaseException:
+            self.__exit__()
+            raise
         return self.cluster
 
     def __exit__(self, *exc: object) -> None:
