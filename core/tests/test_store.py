@@ -162,3 +162,12 @@ async def test_export_yields_and_readers_never_see_a_half_written_batch(monkeypa
     assert {n for ts, n in seen if ts == at(0)} == {10}
     assert {n for ts, n in seen if ts == at(1)} <= {10}
     assert store.latest_timestamp == at(1) and len(store.latest_keys()) == 10
+
+
+def test_a_value_that_is_not_a_number_loses_nothing_else() -> None:
+    store = MetricStore()
+    bad = MetricSet({"type": "node"}, {"custom/q": MetricValue("oops"), "memory/usage": MetricValue(5)})  # type: ignore[arg-type]
+    good = MetricSet({"type": "node"}, {"custom/q": MetricValue(1.5), "memory/usage": MetricValue(6)})
+    store.ingest(DataBatch(at(0), {"node:a": bad, "node:b": good}))
+    assert store.get_metric("custom/q", ["node:a", "node:b"]) == {"node:b": [store_memory.Point(at(0), 1.5)]}
+    assert values(store.get_metric("memory/usage", ["node:a"])["node:a"]) == [5]

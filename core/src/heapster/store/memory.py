@@ -428,10 +428,17 @@ class MetricStore(MetricSink):
         return total
 
 
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")  # not a number: stored as missing rather than losing the batch
+
+
 def _values_array(values: Sequence[int | float]) -> Any:
     array = np.array(values)
     if array.dtype.kind not in "if":  # bools, huge ints or objects: store as floats
-        array = np.array([float(v) for v in values], dtype=np.float64)
+        array = np.array([_as_float(v) for v in values], dtype=np.float64)
     elif array.dtype.kind == "i" and array.dtype != np.int64:
         array = array.astype(np.int64)
     return array
