@@ -11,8 +11,9 @@ import orjson
 import pytest
 
 from heapster_simulator import SimulatorConfig
+from heapster_simulator.model import rfc3339
 from heapster_simulator.simulation import Simulation
-from heapster_simulator.summary import node_summary, rfc3339
+from heapster_simulator.summary import node_summary
 
 FIXTURE = Path("/work/shared/fixtures/kubelet-stats-summary-v1.35.json")
 

@@ -14,11 +14,11 @@ from aiohttp import web
 
 from .apiselectors import Predicate, SelectorError, combine, field_selector, label_selector
 from .events import to_events_v1
+from .model import rfc3339
 from .objects import empty_object
 from .patches import JSON_PATCH_TYPE, MERGE_TYPES, PatchError, json_patch, merge_patch
 from .simulation import Simulation
 from .store import Change, ExpiredError, ResourceStore
-from .summary import rfc3339
 
 JSON = "application/json"
 DEFAULT_WATCH_SECONDS = 1800.0

@@ -6,8 +6,7 @@ import random
 import uuid
 from typing import Any
 
-from .model import NodeState, PodState
-from .summary import rfc3339
+from .model import NodeState, PodState, rfc3339
 from .workloads import container_image
 
 _POD_REASONS = (

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
+import zlib
 
 from .addresses import kubelet_address, node_name
 from .workloads import WORKLOADS, Workload, container_names, name_suffix, template_hash
@@ -11,11 +13,16 @@ from .workloads import WORKLOADS, Workload, container_names, name_suffix, templa
 _DAY = 86_400.0
 
 
+def rfc3339(epoch: float) -> str:
+    """Seconds-precision RFC 3339 UTC, as the kubelet writes times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 class PodState:
     """One pod: identity, placement and per-container start times and restart counts (nothing else)."""
 
-    __slots__ = ("containers", "created", "ip", "name", "namespace", "node", "restarts", "rv", "serial", "starts",
-                 "uid", "workload")
+    __slots__ = ("api_volume", "containers", "created", "created_stamp", "ip", "name", "namespace", "node",
+                 "restarts", "rv", "serial", "start_stamps", "starts", "uid", "workload")
 
     def __init__(self, serial: int, workload: int, node: int, uid: str, ip: str, created: float,
                  containers: int) -> None:
@@ -32,6 +39,15 @@ class PodState:
         self.starts = [created + 2.0 + j for j in range(containers)]
         self.restarts = [0] * containers
         self.rv = 0
+        self.api_volume = f"kube-api-access-{name_suffix(zlib.crc32(uid.encode()) % 14_348_907)}"
+        self.created_stamp = rfc3339(created)
+        self.start_stamps = [rfc3339(start) for start in self.starts]
+
+    def restart(self, container: int, now: float) -> None:
+        """Container `container` restarted at `now`."""
+        self.restarts[container] += 1
+        self.starts[container] = now
+        self.start_stamps[container] = rfc3339(now)
 
     @property
     def spec(self) -> Workload:
@@ -153,6 +169,5 @@ class ClusterModel:
         node = self.rng.choice(candidates)
         pod = self.rng.choice(node.pods)
         container = self.rng.randrange(len(pod.containers))
-        pod.restarts[container] += 1
-        pod.starts[container] = now
+        pod.restart(container, now)
         return pod, container

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from typing import Any
 
-from .model import NodeState, PodState
-from .summary import NODE_CPUS, NODE_MEMORY, api_access_volume, rfc3339
+from .model import NodeState, PodState, rfc3339
+from .summary import NODE_CPUS, NODE_MEMORY
 from .workloads import container_image, template_hash
 
 KUBELET_VERSION = "v1.35.0"
@@ -86,22 +87,27 @@ def render_node(node: NodeState, kubelet_port: int, now: float) -> dict[str, Any
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def _owner_identity(namespace: str, app: str, kind: str) -> tuple[str, str]:
+    name = f"{app}-{template_hash(app)}" if kind == "ReplicaSet" else app
+    return name, str(uuid.UUID(int=random.Random(f"{namespace}/{name}").getrandbits(128), version=4))
+
+
 def _owner(pod: PodState) -> dict[str, Any]:
     spec = pod.spec
-    name = f"{spec.app}-{template_hash(spec.app)}" if spec.owner_kind == "ReplicaSet" else spec.app
-    owner_uid = uuid.UUID(int=random.Random(f"{spec.namespace}/{name}").getrandbits(128), version=4)
-    return {"apiVersion": "apps/v1", "kind": spec.owner_kind, "name": name, "uid": str(owner_uid),
+    name, owner_uid = _owner_identity(spec.namespace, spec.app, spec.owner_kind)
+    return {"apiVersion": "apps/v1", "kind": spec.owner_kind, "name": name, "uid": owner_uid,
             "controller": True, "blockOwnerDeletion": True}
 
 
 def render_pod(pod: PodState, node: NodeState) -> dict[str, Any]:
     """The Pod object as `GET /api/v1/namespaces/{ns}/pods/{name}` returns it."""
     spec = pod.spec
-    created = rfc3339(pod.created)
+    created = pod.created_stamp
     labels = {"app": spec.app}
     if spec.owner_kind == "ReplicaSet":
         labels["pod-template-hash"] = template_hash(spec.app)
-    api_volume = api_access_volume(pod)
+    api_volume = pod.api_volume
     containers = []
     statuses = []
     for j, name in enumerate(pod.containers):
@@ -120,11 +126,11 @@ def render_pod(pod: PodState, node: NodeState) -> dict[str, Any]:
             "name": name, "image": image, "imageID": f"{image.split(':')[0]}@sha256:{pod.uid.replace('-', '')}",
             "containerID": f"containerd://{pod.uid.replace('-', '')}{j:02d}{pod.restarts[j]:06d}",
             "ready": True, "started": True, "restartCount": pod.restarts[j],
-            "state": {"running": {"startedAt": rfc3339(pod.starts[j])}}, "lastState": {},
+            "state": {"running": {"startedAt": pod.start_stamps[j]}}, "lastState": {},
         }
         if pod.restarts[j]:
             status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled",
-                                                  "startedAt": created, "finishedAt": rfc3339(pod.starts[j])}}
+                                                  "startedAt": created, "finishedAt": pod.start_stamps[j]}}
         statuses.append(status)
     volumes: list[dict[str, Any]] = [{"name": api_volume, "projected": {"defaultMode": 420, "sources": [
         {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},

@@ -8,11 +8,10 @@ the container restarts; gauges wobble around a per-container level.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
-from .model import NodeState, PodState
-from .workloads import SIDECAR_CPU_MILLIS, SIDECAR_MEMORY_MIB, template_hash
+from .model import NodeState, PodState, rfc3339
+from .workloads import SIDECAR_CPU_MILLIS, SIDECAR_MEMORY_MIB
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -23,11 +22,6 @@ DISK_INODES = 32_000_000
 TMPFS_CAPACITY = 8 * GIB
 TMPFS_INODES = 2_000_000
 NODE_INTERFACES = ("eth0", "cni0", "flannel.1")
-
-
-def rfc3339(epoch: float) -> str:
-    """Seconds-precision RFC 3339 UTC, as the kubelet writes times."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _psi(total: int, avg: float) -> dict[str, Any]:
@@ -71,7 +65,7 @@ def _container(pod: PodState, index: int, now: float, now_s: str) -> dict[str, A
     logs_used = 4096 + int(min(elapsed * 25.0 * factor, 100 * MIB)) // 4096 * 4096
     return {
         "name": pod.containers[index],
-        "startTime": rfc3339(start),
+        "startTime": pod.start_stamps[index],
         "cpu": {"time": now_s, "usageNanoCores": int(rate * (1.0 + 0.15 * math.sin(now / 97.0 + pod.serial))),
                 "usageCoreNanoSeconds": int(rate * elapsed), "psi": _ZERO_PSI},
         "memory": {"time": now_s, "usageBytes": working_set + 6 * MIB, "workingSetBytes": working_set,
@@ -87,7 +81,7 @@ def _container(pod: PodState, index: int, now: float, now_s: str) -> dict[str, A
 def _volumes(pod: PodState, elapsed: float, now_s: str) -> list[dict[str, Any]]:
     api_access = {"time": now_s, "availableBytes": TMPFS_CAPACITY - 12_288, "capacityBytes": TMPFS_CAPACITY,
                   "usedBytes": 12_288, "inodesFree": TMPFS_INODES - 9, "inodes": TMPFS_INODES, "inodesUsed": 9,
-                  "name": api_access_volume(pod)}
+                  "name": pod.api_volume}
     data = pod.spec.data_volume
     if data is None:
         return [api_access]
@@ -97,11 +91,6 @@ def _volumes(pod: PodState, elapsed: float, now_s: str) -> list[dict[str, Any]]:
     if pod.spec.owner_kind == "StatefulSet":
         volume["pvcRef"] = {"name": f"{data}-{pod.name}", "namespace": pod.namespace}
     return [volume, api_access]
-
-
-def api_access_volume(pod: PodState) -> str:
-    """Name of the pod's projected service-account token volume."""
-    return f"kube-api-access-{template_hash(pod.uid)[:5]}"
 
 
 def pod_summary(pod: PodState, now: float, now_s: str) -> dict[str, Any]:
@@ -120,7 +109,7 @@ def pod_summary(pod: PodState, now: float, now_s: str) -> dict[str, Any]:
         ephemeral += volumes[0]["usedBytes"]
     entry: dict[str, Any] = {
         "podRef": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
-        "startTime": rfc3339(pod.created),
+        "startTime": pod.created_stamp,
         "containers": containers,
         "cpu": {"time": now_s, "usageNanoCores": cpu_nano, "usageCoreNanoSeconds": cpu_total, "psi": _ZERO_PSI},
         "memory": {"time": now_s, "usageBytes": working_set + 6 * MIB * len(containers),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 NAMESPACES = ("default", "kube-system", "monitoring", "shop", "payments", "batch")
@@ -73,6 +74,7 @@ def name_suffix(serial: int, length: int = 5) -> str:
     return "".join(chars)
 
 
+@functools.lru_cache(maxsize=1024)
 def template_hash(app: str) -> str:
     """A stable 10-character pod-template-hash for a ReplicaSet of `app`."""
     value = 0
