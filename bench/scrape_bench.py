@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,7 @@ class HeapsterWatcher:
         self.process = process
         self.batches: list[Batch] = []
         self.lines: list[str] = []
+        self.warnings: Counter[str] = Counter()
         self._log = log_path.open("wb")
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -91,6 +93,7 @@ class HeapsterWatcher:
             if record.get("event") != "batch.exported":
                 if record.get("level") in ("warning", "error"):
                     self.lines.append(raw.decode(errors="replace").strip())
+                    self.warnings[f"{record.get('event')} {record.get('reason') or ''}".strip()] += 1
                 continue
             try:
                 cpu, rss = cpu_seconds(self.process.pid), status_bytes(self.process.pid, "VmRSS")
@@ -150,12 +153,12 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
             finally:
                 code = stop_process(process, grace=30)
         print_figures(nodes, watcher.batches[args.warmup:total], cpu_per_cycle, last.rss, peak, per_node_sets,
-                      resolution, watcher.lines, code)
+                      resolution, watcher.warnings, code)
         return {"nodes": nodes, "cpu_ms_per_node": cpu_per_cycle / nodes * 1000, "rss": last.rss}
 
 
 def print_figures(nodes: int, measured: list[Batch], cpu_per_cycle: float, rss: int, peak: int,
-                  per_node_sets: int, resolution: float, warnings: list[str], exit_code: int) -> None:
+                  per_node_sets: int, resolution: float, warnings: Counter[str], exit_code: int) -> None:
     """Print the figures of one size."""
     cpu_ms = cpu_per_cycle / nodes * 1000
     scraped = [min(nodes, b.metric_sets // per_node_sets) for b in measured]  # nodes whose sets arrived
@@ -180,7 +183,8 @@ def print_figures(nodes: int, measured: list[Batch], cpu_per_cycle: float, rss: 
               f"{cpu_per_cycle / max(mean_scraped, 1) * 1000:.2f} ms")
     print(f"batch exported after   : {', '.join(f'{x:.1f}' for x in latencies)} s past each window end")
     if warnings:
-        print(f"heapster warnings      : {len(warnings)}, first: {warnings[0][:200]}")
+        common = ", ".join(f"{name} ×{count}" for name, count in warnings.most_common(6))
+        print(f"heapster warnings      : {sum(warnings.values())} over the whole run: {common}")
     if exit_code != 0:
         print(f"heapster exit code     : {exit_code}")
 
