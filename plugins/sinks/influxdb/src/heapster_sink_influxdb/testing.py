@@ -116,6 +116,11 @@ class InfluxServer:
         return f"127.0.0.1:{self.http_port}"
 
     @property
+    def pid(self) -> int | None:
+        """Process id of the running influxd."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
