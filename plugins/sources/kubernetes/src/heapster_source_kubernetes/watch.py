@@ -75,11 +75,14 @@ class Informer:
 
     ``transform`` trims each object before it is stored and handed out (saves memory);
     ``keep_objects=False`` keeps only keys and resourceVersions (for streams such as events,
-    where consumers read :meth:`stream` and the store would only grow).
+    where consumers read :meth:`stream` and the store would only grow). ``compact=True`` keeps
+    each object as JSON bytes and decodes it on every read (a fresh dict each time): about a
+    fifth of the memory of dicts, for big caches such as every pod of a large cluster.
     """
 
     def __init__(self, api: ApiAccess, path: str, *, params: dict[str, str] | None = None,
                  page_size: int = 500, transform: Transform | None = None, keep_objects: bool = True,
+                 compact: bool = False,
                  watch_timeout: int = 300, request_timeout: float = 60.0,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0,
                  session: aiohttp.ClientSession | None = None) -> None:
@@ -89,6 +92,7 @@ class Informer:
         self.page_size = page_size
         self.transform = transform
         self.keep_objects = keep_objects
+        self.compact = compact
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self.backoff_initial = backoff_initial
@@ -97,7 +101,7 @@ class Informer:
         self.synced = asyncio.Event()
         self.lists = 0
         """How many full lists were done (1 + relists), for tests and logs."""
-        self._objects: dict[str, JSON] = {}
+        self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
         self._versions: dict[str, str] = {}
         self._handlers: list[Handler] = []
         self._session = session
@@ -108,10 +112,13 @@ class Informer:
 
     def get(self, key: str) -> JSON | None:
         """The stored object of ``key`` (``ns/name`` or ``name``), or None."""
-        return self._objects.get(key)
+        found = self._objects.get(key)
+        return orjson.loads(found) if self.compact and found is not None else found
 
     def objects(self) -> list[JSON]:
         """Every stored object."""
+        if self.compact:
+            return [orjson.loads(b) for b in self._objects.values()]
         return list(self._objects.values())
 
     def keys(self) -> list[str]:
@@ -236,8 +243,13 @@ class Informer:
                 body = orjson.loads(await resp.read())
             if not isinstance(body, dict):
                 raise WatchFailure(f"list of {self.path}: not a JSON object")
-            items.extend(o for o in body.get("items") or () if isinstance(o, dict))
+            # Trim each page as it comes, so a big list never holds every raw object at once.
+            transform = self.transform
+            for obj in body.get("items") or ():
+                if isinstance(obj, dict):
+                    items.append(transform(obj) if transform else obj)
             meta = body.get("metadata") or {}
+            del body
             token = meta.get("continue")
             if token:
                 params["continue"] = str(token)
@@ -252,22 +264,21 @@ class Informer:
         events: list[WatchEvent] = []
         old_versions = self._versions
         new_versions: dict[str, str] = {}
-        new_objects: dict[str, JSON] = {}
-        for raw in items:
-            obj = self.transform(raw) if self.transform else raw
+        new_objects: dict[str, Any] = {}
+        for obj in items:  # already transformed by _list
             key = object_key(obj)
             rv = _resource_version(obj)
             seen.add(key)
             new_versions[key] = rv
             if self.keep_objects:
-                new_objects[key] = obj
+                new_objects[key] = _pack(obj) if self.compact else obj
             previous = old_versions.get(key)
             if previous is None:
                 events.append(WatchEvent(ADDED, obj, version, initial))
             elif previous != rv:
                 events.append(WatchEvent(MODIFIED, obj, version, initial))
         for key in old_versions.keys() - seen:
-            gone = self._objects.get(key) or {"metadata": _meta_from_key(key)}
+            gone = self.get(key) or {"metadata": _meta_from_key(key)}
             events.append(WatchEvent(DELETED, gone, version, initial))
         self._versions, self._objects = new_versions, new_objects
         self.resource_version = version
@@ -326,7 +337,7 @@ class Informer:
         else:
             self._versions[key] = rv
             if self.keep_objects:
-                self._objects[key] = obj
+                self._objects[key] = _pack(obj) if self.compact else obj
         if rv:
             self.resource_version = rv
         self._emit(WatchEvent(kind, obj, self.resource_version))
@@ -337,6 +348,11 @@ class Informer:
                 handler(event)
             except Exception as exc:  # one broken consumer must not stop the cache
                 log.error("informer.handler.failed", path=self.path, error=str(exc))
+
+
+def _pack(obj: JSON) -> bytes:
+    """Compact JSON bytes of exactly their size (orjson's own result keeps a 4 KiB buffer)."""
+    return bytes(memoryview(orjson.dumps(obj)))
 
 
 def _meta_from_key(key: str) -> JSON:
