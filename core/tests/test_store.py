@@ -171,3 +171,66 @@ def test_a_value_that_is_not_a_number_loses_nothing_else() -> None:
     store.ingest(DataBatch(at(0), {"node:a": bad, "node:b": good}))
     assert store.get_metric("custom/q", ["node:a", "node:b"]) == {"node:b": [store_memory.Point(at(0), 1.5)]}
     assert values(store.get_metric("memory/usage", ["node:a"])["node:a"]) == [5]
+
+
+# --- constant columns ----------------------------------------------------------------------------------
+
+
+def request_set(value: int | None, extra: int = 0) -> MetricSet:
+    values = {"memory/usage": MetricValue(extra)}
+    if value is not None:
+        values["cpu/request"] = MetricValue(value)
+    return MetricSet({"type": "pod_container"}, values)
+
+
+def test_unchanging_metric_is_stored_once_per_series() -> None:
+    store = MetricStore()
+    for minute in range(5):
+        store.ingest(DataBatch(at(minute), {"c:a": request_set(100, minute), "c:b": request_set(250, minute)}))
+    column = store.columns["cpu/request"]
+    assert column.data is None                               # still one value per row
+    assert store.columns["memory/usage"].data is not None    # changes: a matrix
+    assert values(store.get_metric("cpu/request", ["c:a"])["c:a"]) == [100] * 5
+    assert [p.timestamp for p in store.get_metric("cpu/request", ["c:b"], at(3))["c:b"]] == [at(3), at(4)]
+    assert store.latest_sets()["c:b"].values["cpu/request"] == (250, G)
+
+
+def test_constant_column_knows_when_a_series_had_no_value() -> None:
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"c:a": request_set(100), "c:b": request_set(None)}))   # b has no request yet
+    store.ingest(DataBatch(at(1), {"c:a": request_set(100), "c:b": request_set(7)}))
+    store.ingest(DataBatch(at(2), {"c:a": request_set(None), "c:b": request_set(7)}))     # a lost it
+    store.ingest(DataBatch(at(3), {"c:b": request_set(7)}))                               # a is gone
+    found = store.get_metric("cpu/request", ["c:a", "c:b"])
+    assert [(p.timestamp, p.value) for p in found["c:a"]] == [(at(0), 100), (at(1), 100)]
+    assert [(p.timestamp, p.value) for p in found["c:b"]] == [(at(1), 7), (at(2), 7), (at(3), 7)]
+
+
+def test_a_changed_value_keeps_the_history() -> None:
+    store = MetricStore()
+    for minute, value in enumerate((3, 3, 4, 4)):
+        store.ingest(DataBatch(at(minute), {"c:a": MetricSet({"type": "x"}, {"restart_count": MetricValue(value)})}))
+    assert values(store.get_metric("restart_count", ["c:a"])["c:a"]) == [3, 3, 4, 4]
+    assert store.columns["restart_count"].data is not None
+
+
+async def test_change_in_a_later_chunk_keeps_earlier_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_memory, "CHUNK", 2)
+    store = MetricStore()
+    keys = [f"c:{i}" for i in range(6)]
+    await store.export(DataBatch(at(0), {k: request_set(100) for k in keys}))
+    second = {k: request_set(100) for k in keys}
+    second["c:5"] = request_set(999)            # written in the last chunk: the column turns dense then
+    await store.export(DataBatch(at(1), second))
+    found = store.get_metric("cpu/request", keys)
+    assert [values(found[k]) for k in keys] == [[100, 100]] * 5 + [[100, 999]]
+
+
+def test_reused_ids_do_not_inherit_presence() -> None:
+    store = MetricStore(duration=120)
+    store.ingest(DataBatch(at(0), {"c:old": request_set(None, 1)}))
+    store.ingest(DataBatch(at(1), {"c:keep": request_set(5)}))
+    store.ingest(DataBatch(at(2), {"c:keep": request_set(5)}))   # c:old expires; its id is free
+    store.ingest(DataBatch(at(3), {"c:keep": request_set(5), "c:new": request_set(8)}))
+    assert values(store.get_metric("cpu/request", ["c:new"])["c:new"]) == [8]
+    assert store.columns["cpu/request"].data is None

@@ -96,11 +96,11 @@ class MetricStore(MetricSink):
 
     def __init__(self, duration: float = DEFAULT_DURATION) -> None:
         self.duration_ns = int(duration * 1e9)
-        self.entities = Owners()
-        self.series = Owners()
+        self.slot_ts: IntArray = np.full(4, _EMPTY, dtype=np.int64)
+        self.entities = Owners(len(self.slot_ts))
+        self.series = Owners(len(self.slot_ts))
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
-        self.slot_ts: IntArray = np.full(4, _EMPTY, dtype=np.int64)
         self.newest_ns = _EMPTY
         self._latest_size = 0
         self._order: list[int] = []
@@ -139,6 +139,8 @@ class MetricStore(MetricSink):
             return None
         same = np.nonzero(self.slot_ts == ts_ns)[0]
         if len(same):
+            for column in self._all_columns():
+                column.begin(int(same[0]), merging=True)
             return _Job(ts_ns, int(same[0]), len(batch.metric_sets))
         expired = np.nonzero((self.slot_ts != _EMPTY) & (self.slot_ts <= cutoff))[0]
         self.slot_ts[expired] = _EMPTY
@@ -149,8 +151,10 @@ class MetricStore(MetricSink):
             slot = len(self.slot_ts)
             self._add_slots(max(4, slot // 2))
         self._refresh_order()
+        self.entities.present[:, slot] = False
+        self.series.present[:, slot] = False
         for column in self._all_columns():
-            column.clear_slot(slot)
+            column.begin(slot, merging=False)
         return _Job(ts_ns, slot, len(batch.metric_sets))
 
     def _write(self, job: _Job, items: Iterable[tuple[str, MetricSet]]) -> None:
@@ -208,7 +212,8 @@ class MetricStore(MetricSink):
                 values: Sequence[int | float]) -> Column:
         column = columns.get(name)
         if column is None:
-            column = columns[name] = Column(isinstance(values[0], float), metric_type, len(self.slot_ts))
+            owners = self.entities if columns is self.columns else self.series
+            column = columns[name] = Column(isinstance(values[0], float), metric_type, len(self.slot_ts), owners)
         return column
 
     def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
@@ -230,6 +235,10 @@ class MetricStore(MetricSink):
             self.entities.last_seen[entities] == job.ts_ns]
         series = np.array(job.series, dtype=np.int64)
         self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
+        self.entities.mark(entities, job.slot)
+        self.series.mark(series, job.slot)
+        for column in self._all_columns():
+            column.finish(job.slot)
         self.slot_ts[job.slot] = job.ts_ns
         self.version += 1
         if job.ts_ns >= self.newest_ns:
@@ -248,6 +257,8 @@ class MetricStore(MetricSink):
 
     def _add_slots(self, count: int) -> None:
         self.slot_ts = np.concatenate([self.slot_ts, np.full(count, _EMPTY, dtype=np.int64)])
+        self.entities.add_slots(count)
+        self.series.add_slots(count)
         for column in self._all_columns():
             column.add_slots(count)
 
@@ -312,7 +323,7 @@ class MetricStore(MetricSink):
         names = []
         for name, column in self.columns.items():
             row = column.row(eid)
-            if row >= 0 and column.present(column.data[row, order]).any():
+            if row >= 0 and column.present(column.cells(row, order)).any():
                 names.append(name)
         names.sort()
         return names
@@ -365,7 +376,7 @@ class MetricStore(MetricSink):
         if row < 0:
             return None
         slot = self._order[-1]
-        cell = column.data[row, slot : slot + 1]
+        cell = column.cells(row, [slot])
         found: int | float = cell.tolist()[0]
         return found if column.present(cell)[0] else None
 
@@ -413,7 +424,7 @@ class MetricStore(MetricSink):
     def _points(column: Column, row: int, slots: list[int], stamps: list[datetime]) -> list[Point]:
         if row < 0 or not slots:
             return []
-        cells = column.data[row, slots]
+        cells = column.cells(row, slots)
         mask = column.present(cells).tolist()
         values = cells.tolist()
         return [Point(stamps[i], values[i]) for i in range(len(slots)) if mask[i]]
@@ -422,9 +433,9 @@ class MetricStore(MetricSink):
         """Bytes held by the numpy arrays (columns and registries), for benchmarks."""
         total = self.slot_ts.nbytes
         for column in self._all_columns():
-            total += column.data.nbytes + column.row_of.nbytes + column.owner_of.nbytes
+            total += column.nbytes
         for owners in (self.entities, self.series):
-            total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes
+            total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present.nbytes
         return total
 
 
@@ -445,7 +456,7 @@ def _values_array(values: Sequence[int | float]) -> Any:
 
 
 def _slot_values(column: Column, slot: int) -> list[tuple[int, int | float]]:
-    cells = column.data[: column.used, slot]
+    cells = column.slot_cells(slot)
     rows = np.nonzero(column.present(cells))[0]
     owners: IdArray = column.owner_of[rows]
     keep = owners >= 0

@@ -7,7 +7,7 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 
-from heapster.store.columns import INT_MISSING, IdArray, IntArray
+from heapster.store.columns import INT_MISSING, BoolArray, IdArray, IntArray
 
 LabelTuple = tuple[str, ...]
 """Labels flattened as ``(k1, v1, k2, v2, ...)`` of interned strings."""
@@ -35,7 +35,9 @@ class Owners:
     its latest labels and ``start[id]`` its latest collection start (ns, or INT_MISSING).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int) -> None:
+        self.present: BoolArray = np.zeros((0, slots), dtype=bool)
+        """``present[id, slot]``: the owner was in the batch of that slot."""
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
         self.labels: list[LabelTuple] = []
@@ -63,6 +65,7 @@ class Owners:
             self.ident[oid] = ident
             self.labels[oid] = labels
             self.stamp[oid] = 0
+            self.present[oid] = False
         else:
             oid = len(self.ident)
             self.ident.append(ident)
@@ -94,8 +97,20 @@ class Owners:
         self.last_seen[gone] = np.iinfo(np.int64).max
         return gone
 
+    def add_slots(self, count: int) -> None:
+        """Append ``count`` slots to the presence matrix."""
+        extra = np.zeros((self.present.shape[0], count), dtype=bool)
+        self.present = np.concatenate([self.present, extra], axis=1)
+
+    def mark(self, ids: IdArray | IntArray, slot: int) -> None:
+        """Record that ``ids`` are in the batch of ``slot``."""
+        self.present[ids, slot] = True
+
     def _grow(self, needed: int) -> None:
         size = max(needed, len(self.last_seen) * 3 // 2, 64)
+        present = np.zeros((size, self.present.shape[1]), dtype=bool)
+        present[: self.present.shape[0]] = self.present
+        self.present = present
         for name in ("last_seen", "start"):
             old = getattr(self, name)
             new = np.full(size, INT_MISSING, dtype=np.int64)
