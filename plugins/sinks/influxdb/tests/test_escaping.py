@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
-from heapster_sink_influxdb.lineproto import format_value, line_parts
+from heapster.model import DataBatch, EventBatch, LabeledMetric, MetricSet, MetricValue
+from heapster_sink_influxdb.lineproto import MetricSchema, format_value, line_parts
 
 TS = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 TS_NS = 1735787045_000000000
@@ -56,3 +56,18 @@ def test_format_value() -> None:
 def test_line_parts_names_the_point_of_a_line() -> None:
     assert line_parts('log/events,a=b\\,c value="x y" 1') == ("log/events", "value", '"x y"')
     assert line_parts("m\\ x,t=1 f\\=g=1i 2") == ("m x", "f=g", "1i")
+
+
+def test_cached_tag_text_follows_label_changes() -> None:
+    schema = MetricSchema(with_fields=False, cluster_name="c", disable_counter_metrics=False, pod_id_index=False)
+
+    def lines(labels: dict[str, str]) -> list[str]:
+        metric_set = MetricSet(dict(labels), {"uptime": MetricValue(1)}, [LabeledMetric("fs", {"resource_id": "/"}, 2)])
+        return list(schema.lines(DataBatch(TS, {"node:n": metric_set})))
+
+    assert lines({"type": "node", "nodename": "n"}) == [
+        f"uptime,cluster_name=c,nodename=n,type=node value=1i {TS_NS}",
+        f"fs,cluster_name=c,nodename=n,resource_id=/,type=node value=2i {TS_NS}"]
+    assert lines({"type": "node", "nodename": "n", "labels": "a:b"}) == [
+        f"uptime,cluster_name=c,labels=a:b,nodename=n,type=node value=1i {TS_NS}",
+        f"fs,cluster_name=c,labels=a:b,nodename=n,resource_id=/,type=node value=2i {TS_NS}"]

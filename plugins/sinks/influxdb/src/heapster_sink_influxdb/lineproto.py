@@ -80,33 +80,42 @@ def format_value(value: object) -> str | None:
     return format_value(as_float)
 
 
-class _TwoBatchCache:
-    """A dict that forgets entries unused for a whole batch (call :meth:`next_batch` per batch)."""
+class _TagCache:
+    """Tag text per metric set, kept from one batch to the next.
+
+    Keyed by the metric-set key and checked against a fingerprint of the set's labels, so a set
+    whose labels changed gets new text; entries unused for a whole batch are forgotten.
+    """
 
     __slots__ = ("current", "previous")
 
     def __init__(self) -> None:
-        self.current: dict[Any, str] = {}
-        self.previous: dict[Any, str] = {}
+        self.current: dict[Any, tuple[int, str]] = {}
+        self.previous: dict[Any, tuple[int, str]] = {}
 
     def next_batch(self) -> None:
         self.previous, self.current = self.current, {}
 
-    def get(self, key: Any) -> str | None:
-        found = self.current.get(key)
-        if found is None:
-            found = self.previous.get(key)
-            if found is not None:
-                self.current[key] = found
-        return found
+    def get(self, key: Any, fingerprint: int) -> str | None:
+        entry = self.current.get(key)
+        if entry is None:
+            entry = self.previous.pop(key, None)
+            if entry is None:
+                return None
+            self.current[key] = entry
+        return entry[1] if entry[0] == fingerprint else None
+
+    def put(self, key: Any, fingerprint: int, text: str) -> str:
+        self.current[key] = (fingerprint, text)
+        return text
 
 
 class MetricSchema:
     """Turns metric batches into lines: measurement/field naming, tag filtering, value types.
 
-    The tag text of a metric set (and of each labeled metric) is cached by label content between
-    consecutive batches: sets keep their labels from one scrape to the next, so building a line is
-    mostly one string concatenation.
+    The tag text of a metric set (and of each labeled metric) is cached between consecutive
+    batches: sets keep their labels from one scrape to the next, so building a line is mostly
+    one string concatenation.
     """
 
     def __init__(self, *, with_fields: bool, cluster_name: str, disable_counter_metrics: bool,
@@ -116,8 +125,9 @@ class MetricSchema:
         self.skipped = frozenset(RATE_MAPPING) if disable_counter_metrics else frozenset()
         self.pod_id_index = pod_id_index
         self._names: dict[str, tuple[str, str]] = {}
-        self._set_tags = _TwoBatchCache()
-        self._labeled_tags = _TwoBatchCache()
+        self._set_tags = _TagCache()
+        self._labeled_tags = _TagCache()
+        self._pod_id_tags = _TagCache()
         self.unwritable = 0
         """Values skipped because they cannot be stored (NaN, infinity), since creation."""
 
@@ -150,15 +160,14 @@ class MetricSchema:
         skipped = self.skipped
         names = self._names
         set_tags = self._set_tags
-        set_tags.next_batch()
-        self._labeled_tags.next_batch()
-        for metric_set in batch.metric_sets.values():
+        for cache in (set_tags, self._labeled_tags, self._pod_id_tags):
+            cache.next_batch()
+        for set_key, metric_set in batch.metric_sets.items():
             labels = metric_set.labels
-            key = tuple(labels.items())
-            tag_text = set_tags.get(key)
+            fingerprint = hash(tuple(labels.items()))
+            tag_text = set_tags.get(set_key, fingerprint)
             if tag_text is None:
-                tag_text = tag_string(self.set_tags(labels).items())
-                set_tags.current[key] = tag_text
+                tag_text = set_tags.put(set_key, fingerprint, tag_string(self.set_tags(labels).items()))
             for name, metric in metric_set.values.items():
                 if skipped and name in skipped:
                     continue
@@ -175,34 +184,32 @@ class MetricSchema:
             for labeled in metric_set.labeled:
                 if skipped and labeled.name in skipped:
                     continue
-                line = self._labeled_line(labeled, key, labels, stamp)
+                line = self._labeled_line(labeled, set_key, fingerprint, labels, stamp)
                 if line is not None:
                     yield line
             if self.pod_id_index and labels.get("type") == "pod" and labels.get("pod_id"):
-                index_tags = set_tags.get(("pod_id", key))
+                index_tags = self._pod_id_tags.get(set_key, fingerprint)
                 if index_tags is None:
-                    index_tags = self._pod_id_tags(labels)
-                    set_tags.current[("pod_id", key)] = index_tags
+                    index_tags = self._pod_id_tags.put(set_key, fingerprint, self._pod_id_tag_text(labels))
                 yield f"{POD_ID_MEASUREMENT}{index_tags} {VALUE_FIELD}=1i{stamp}"
 
-    def _labeled_line(self, labeled: LabeledMetric, set_key: tuple[tuple[str, str], ...],
+    def _labeled_line(self, labeled: LabeledMetric, set_key: str, fingerprint: int,
                       labels: Mapping[str, str], stamp: str) -> str | None:
         value = format_value(labeled.value)
         if value is None:
             self.unwritable += 1
             return None
         key = (set_key, tuple(labeled.labels.items()))
-        tag_text = self._labeled_tags.get(key)
+        tag_text = self._labeled_tags.get(key, fingerprint)
         if tag_text is None:
             merged = self.set_tags(labels)
             merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
             merged[CLUSTER_TAG] = self.cluster_name
-            tag_text = tag_string(merged.items())
-            self._labeled_tags.current[key] = tag_text
+            tag_text = self._labeled_tags.put(key, fingerprint, tag_string(merged.items()))
         measurement, field = self._escaped(labeled.name)
         return f"{measurement}{tag_text}{field}{value}{stamp}"
 
-    def _pod_id_tags(self, labels: Mapping[str, str]) -> str:
+    def _pod_id_tag_text(self, labels: Mapping[str, str]) -> str:
         return tag_string((
             ("pod_id", labels["pod_id"]),
             ("namespace_name", labels.get("namespace_name", "")),
