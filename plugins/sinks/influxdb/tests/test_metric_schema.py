@@ -132,3 +132,26 @@ async def test_batches_are_split_into_requests_of_batch_size_points(make_sink, s
 
     assert posted and max(posted) == 3 and sum(posted) == len(EXPECTED) + 1
     assert len(server.points(db_name)) == len(EXPECTED) + 1
+
+
+async def test_writes_are_gzipped_and_run_concurrency_at_a_time(make_sink, server, db_name) -> None:
+    sink = await make_sink("batch_size=2&concurrency=3")
+    in_flight, most, bodies = 0, 0, []
+    original = sink.writer._post
+
+    async def watching_post(lines: list[str], body: bytes | None = None) -> tuple[int, str]:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        bodies.append(body)
+        try:
+            return await original(lines, body)
+        finally:
+            in_flight -= 1
+
+    sink.writer._post = watching_post
+    await sink.export(fixture_batch())
+
+    assert most == 3 and len(bodies) == 6
+    assert all(body is not None and body[:2] == b"\x1f\x8b" for body in bodies)  # gzip magic
+    assert len(server.points(db_name)) == len(EXPECTED) + 1
