@@ -121,9 +121,9 @@ class FakeApiServer:
         await resp.prepare(request)
         since = int(query.get("resourceVersion") or self.rv)
         if since < self.compacted_rv:
-            status = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410,
-                      "message": f"too old resource version: {since} ({self.compacted_rv})"}
-            await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
+            expired = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410,
+                       "message": f"too old resource version: {since} ({self.compacted_rv})"}
+            await resp.write(orjson.dumps({"type": "ERROR", "object": expired}) + b"\n")
             return resp
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         for rv, hpath, event, obj in self.history:

@@ -44,7 +44,8 @@ def _api_pods_and_nodes(kubeconfig: Path) -> tuple[list[Any], list[Any]]:
     """What the API says, read with the ``kubernetes`` client itself."""
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    new_client: Any = config.new_client_from_config
+    api_client = new_client(config_file=str(kubeconfig))
     try:
         core = client.CoreV1Api(api_client)
         return core.list_pod_for_all_namespaces().items, core.list_node().items

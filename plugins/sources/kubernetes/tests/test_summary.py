@@ -19,7 +19,8 @@ C, G, D = MetricType.CUMULATIVE, MetricType.GAUGE, MetricType.DELTA
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
 
 
 def _ts(text: str) -> float:

@@ -204,7 +204,7 @@ async def test_bearer_token_is_sent(api_server: Any) -> None:
 async def test_cluster_state_shares_caches_and_indexes_pods(api_server: Any) -> None:
     api_server.put(NODES, _node("n1"))
     api_server.put("/api/v1/namespaces", {"metadata": {"name": "default", "uid": "ns-uid"}})
-    pod = {"metadata": {"name": "p1", "namespace": "default", "uid": "u1",
+    pod: dict[str, Any] = {"metadata": {"name": "p1", "namespace": "default", "uid": "u1",
                         "managedFields": [{"manager": "kubectl"}]},
            "spec": {"containers": [{"name": "c", "image": "nginx", "env": [{"name": "A", "value": "1"}],
                                     "resources": {"requests": {"cpu": "100m"}}}],

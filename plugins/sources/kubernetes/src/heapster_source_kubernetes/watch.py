@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +135,7 @@ class Informer:
         with contextlib.suppress(ValueError):
             self._handlers.remove(handler)
 
-    async def stream(self, maxsize: int = 0) -> AsyncIterator[WatchEvent]:
+    async def stream(self, maxsize: int = 0) -> AsyncGenerator[WatchEvent, None]:
         """Iterate changes as they come (a queue of ``maxsize`` fed by a handler)."""
         queue: asyncio.Queue[WatchEvent] = asyncio.Queue(maxsize)
 

@@ -1,0 +1,105 @@
+"""The `heapster` daemon and the simulator as real processes, with a Heapster-style command line:
+every healthy node, pod and container reaches the Model API, and a faulty kubelet is counted in /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from heapster_simulator.testing import simulator_process, stop_process
+
+pytestmark = pytest.mark.e2e
+
+BROKEN = "sim-node-0003"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body = resp.read()
+    return json.loads(body) if resp.headers.get_content_type() == "application/json" else body.decode()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("heapster")
+    with simulator_process(tmp, nodes=4, pods_per_node=3, containers_per_pod=2, api_scheme="https",
+                           token="e2e", faults={BROKEN: "error500"}) as ready:
+        kubeconfig = tmp / "simulator" / "kubeconfig"
+        port = _free_port()
+        command = [str(Path(sys.executable).parent / "heapster"),
+                   f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
+                   "--metric_resolution=5s", f"--heapster-port={port}", "--listen_ip=127.0.0.1"]
+        with (tmp / "heapster.log").open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield {"url": f"http://127.0.0.1:{port}", "kubeconfig": kubeconfig, "log": tmp / "heapster.log",
+                   "process": process, **ready}
+        finally:
+            stop_process(process)
+
+
+def _wait_for_nodes(daemon: dict[str, Any], count: int, within: float = 40.0) -> list[str]:
+    deadline = time.monotonic() + within
+    nodes: list[str] = []
+    while time.monotonic() < deadline:
+        if daemon["process"].poll() is not None:
+            raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
+        try:
+            nodes = _get(f"{daemon['url']}/api/v1/model/nodes/")
+        except OSError:
+            nodes = []
+        if len(nodes) >= count:
+            return sorted(nodes)
+        time.sleep(0.25)
+    raise AssertionError(f"model API has nodes {nodes}; log: {Path(daemon['log']).read_text()[-3000:]}")
+
+
+def _api_pods(kubeconfig: Path) -> list[Any]:
+    from kubernetes import client, config
+
+    new_client: Any = config.new_client_from_config
+    api_client = new_client(config_file=str(kubeconfig))
+    try:
+        return list(client.CoreV1Api(api_client).list_pod_for_all_namespaces().items)
+    finally:
+        api_client.close()
+
+
+def test_every_healthy_node_pod_and_container_reaches_the_model_api(daemon: dict[str, Any]) -> None:
+    nodes = _wait_for_nodes(daemon, 3)
+    assert nodes == ["sim-node-0000", "sim-node-0001", "sim-node-0002"]  # the broken one has no data
+    pods = [p for p in _api_pods(daemon["kubeconfig"]) if p.spec.node_name != BROKEN]
+    assert len(pods) == 9
+    for namespace in {p.metadata.namespace for p in pods}:
+        listed = set(_get(f"{daemon['url']}/api/v1/model/namespaces/{namespace}/pods/"))
+        assert {p.metadata.name for p in pods if p.metadata.namespace == namespace} <= listed
+    for pod in pods:
+        base = f"{daemon['url']}/api/v1/model/namespaces/{pod.metadata.namespace}/pods/{pod.metadata.name}"
+        assert set(_get(f"{base}/containers/")) == {c.name for c in pod.spec.containers}
+        usage = _get(f"{base}/containers/{pod.spec.containers[0].name}/metrics/cpu/usage")
+        assert usage["metrics"] and usage["metrics"][-1]["value"] > 0
+
+
+def test_the_broken_kubelet_is_counted_per_node_in_metrics(daemon: dict[str, Any]) -> None:
+    _wait_for_nodes(daemon, 3)
+    text = _get(f"{daemon['url']}/metrics")
+    assert f'heapster_scrape_failures_total{{node="{BROKEN}",reason="http_500"}}' in text
+    for node in ("sim-node-0000", "sim-node-0001", "sim-node-0002"):
+        assert f'heapster_kubelet_summary_request_duration_milliseconds_count{{node="{node}"}}' in text
+        assert f'heapster_scrape_failures_total{{node="{node}"' not in text
