@@ -20,6 +20,7 @@ class NamespaceBasedEnricher(Processor):
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
+        self._warned: set[str] = set()
 
     async def process(self, batch: DataBatch) -> DataBatch:
         self.apply(batch)
@@ -46,5 +47,6 @@ class NamespaceBasedEnricher(Processor):
                 missing.add(namespace)
                 continue
             labels["namespace_id"] = uid
-        for namespace in sorted(missing):
-            log.warning("namespace.unknown", namespace=namespace)
+        for namespace in sorted(missing - self._warned):
+            log.warning("namespace.unknown", namespace=namespace)  # once, until it is known again
+        self._warned = missing

@@ -2,9 +2,11 @@
 
 Unlike Heapster, which kept 140 s of whole batches and 15 min of two metrics, this keeps 15
 minutes (configurable) of every metric and labeled metric. Time is a ring of slots, one per
-batch timestamp; each metric is one :class:`~heapster.store.columns.Column`. A batch is written
-into a slot that stays invisible to queries until the whole batch is in (``export`` yields to
-the event loop between chunks, so a big batch never stalls the HTTP API).
+batch timestamp; each metric is one :class:`~heapster.store.columns.Column` (one value per
+series while it never changes, a rows x slots matrix once it does); label sets are interned.
+A batch is written into a slot that stays invisible to queries until the whole batch is in
+(``export`` yields to the event loop between chunks, so a big batch never stalls the HTTP API).
+Call either ``export`` or ``ingest``, not both at once.
 """
 
 from __future__ import annotations
