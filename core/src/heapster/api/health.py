@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from heapster.api.instrument import Handler
 from heapster.interfaces import Clock
 from heapster.selfmetrics import REGISTRY
 from heapster.store import MetricStore
@@ -29,7 +30,7 @@ def problem(store: MetricStore | None, clock: Clock) -> str | None:
     return None
 
 
-def routes(store: MetricStore | None, clock: Clock) -> list[tuple[str, object]]:
+def routes(store: MetricStore | None, clock: Clock) -> list[tuple[str, Handler]]:
     """``(path, handler)`` of ``/healthz``, ``/healthz/healthz`` and ``/metrics``."""
 
     async def healthz(request: web.Request) -> web.Response:

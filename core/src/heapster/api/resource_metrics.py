@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from heapster import keys
+from heapster.api.instrument import Handler
 from heapster.api.responses import error_response, json_response
 from heapster.api.selectors import Selector, parse_selector
 from heapster.durations import format_duration
@@ -28,7 +29,6 @@ V1ALPHA1 = f"{GROUP}/v1alpha1"
 CPU, MEMORY = "cpu/usage_rate", "memory/working_set"
 _SLASH = "{_slash:/?}"
 
-Handler = Any
 
 
 def _usage(store: MetricStore, key: str) -> dict[str, str] | None:

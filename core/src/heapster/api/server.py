@@ -53,7 +53,7 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
         middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
     app = web.Application(middlewares=middlewares)
     for path, handler in health.routes(store, clock):
-        app.router.add_get(path, handler)  # type: ignore[arg-type]
+        app.router.add_get(path, handler)
     for path, operation, handler in export.routes(store, bool(settings.get("disable_export"))):
         app.router.add_get(path, instrumented(operation, handler))
     if store is not None:
