@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -244,3 +246,36 @@ def test_enricher_factories_need_cluster_state() -> None:
     names = [p.name for p in plugins.build_processors(PluginContext())]
     assert names == ["rate calculator", "pod_aggregator", "namespace_aggregator", "node_aggregator",
                      "cluster_aggregator"]
+
+
+def test_pod_enricher_skips_unchanged_pods_when_the_cluster_knows_versions() -> None:
+    class Versioned(StaticCluster):
+        def __init__(self) -> None:
+            super().__init__(pods=[copy.deepcopy(POD)])
+            self.fetched = 0
+
+        def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+            self.fetched += 1
+            return super().get_pod(namespace, name)
+
+        def pod_version(self, namespace: str, name: str) -> str | None:
+            pod = super().get_pod(namespace, name)
+            return None if pod is None else pod["metadata"]["resourceVersion"]
+
+    cluster = Versioned()
+    enricher = PodBasedEnricher(cluster)
+
+    def run() -> MetricSet:
+        labels = host("pod_container", namespace_name="shop", pod_name="web", container_name="app")
+        batch = DataBatch(T0, {"namespace:shop/pod:web/container:app": MetricSet(labels)})
+        enricher.apply(batch)
+        return batch.metric_sets["namespace:shop/pod:web/container:app"]
+
+    assert run().values["cpu/request"].value == 250 and cluster.fetched == 1
+    assert run().values["cpu/request"].value == 250 and cluster.fetched == 1   # same version: not fetched
+    pod = cluster.pods[("shop", "web")]
+    pod["metadata"]["resourceVersion"] = "8"
+    pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "300m"
+    assert run().values["cpu/request"].value == 300 and cluster.fetched == 2
+    del cluster.pods[("shop", "web")]
+    assert "cpu/request" not in run().values

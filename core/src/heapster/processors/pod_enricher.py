@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +82,9 @@ class PodBasedEnricher(Processor):
         self.cluster = cluster
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
+        # Optional: a cluster state that can tell a pod's resourceVersion without building the object
+        # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
+        self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
 
     async def process(self, batch: DataBatch) -> DataBatch:
         self.apply(batch)
@@ -111,10 +114,14 @@ class PodBasedEnricher(Processor):
         info = used.get(ident)
         if info is not None:
             return info
+        cached = self._cache.get(ident)
+        if (cached is not None and cached.version is not None and self._pod_version is not None
+                and self._pod_version(namespace, name) == cached.version):
+            used[ident] = cached
+            return cached
         pod = self.cluster.get_pod(namespace, name)
         if pod is None:
             return None
-        cached = self._cache.get(ident)
         version = (pod.get("metadata") or {}).get("resourceVersion")
         if cached is None or version is None or cached.version != version:
             cached = PodInfo(pod, self.copier)
