@@ -221,6 +221,8 @@ async def test_cluster_state_shares_caches_and_indexes_pods(api_server: Any) -> 
         assert stored["spec"]["containers"][0] == {"name": "c", "image": "nginx",
                                                    "resources": {"requests": {"cpu": "100m"}}}
         assert [p["metadata"]["name"] for p in cluster.list_pods("default")] == ["p1"]
+        stored["metadata"]["name"] = "changed by a consumer"  # pods are stored compact: reads are copies
+        assert cluster.get_pod("default", "p1")["metadata"]["name"] == "p1"  # type: ignore[index]
         assert cluster.list_pods("other") == []
         assert cluster.list_pods_on_node("n1") == []
         await _until(lambda: len(api_server.requests_to(PODS, watch=True)) == 1)

@@ -14,6 +14,7 @@ from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, S
 from heapster.model import MetricSet
 from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.gcpause import paused_gc
 from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
 from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
 
@@ -34,7 +35,8 @@ class KubeletSummaryUnit(ScrapeUnit):
     async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
         body = await self._client.get_summary(self.target)
         try:
-            return decode_summary(body, self._info, self._clock.now())
+            with paused_gc():
+                return decode_summary(body, self._info, self._clock.now())
         except SummaryError as exc:
             msg = f"kubelet {self.target.host_port} of node {self.node}: {exc}"
             raise ScrapeError("malformed", msg) from None

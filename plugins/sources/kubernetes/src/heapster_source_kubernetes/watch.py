@@ -20,6 +20,7 @@ import orjson
 import structlog
 
 from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.gcpause import paused_gc
 
 log = structlog.get_logger(__name__)
 
@@ -240,16 +241,18 @@ class Informer:
                 params = dict(self.params)
                 continue
             async with resp:
-                body = orjson.loads(await resp.read())
-            if not isinstance(body, dict):
-                raise WatchFailure(f"list of {self.path}: not a JSON object")
-            # Trim each page as it comes, so a big list never holds every raw object at once.
-            transform = self.transform
-            for obj in body.get("items") or ():
-                if isinstance(obj, dict):
-                    items.append(transform(obj) if transform else obj)
-            meta = body.get("metadata") or {}
-            del body
+                data = await resp.read()
+            with paused_gc():
+                body = orjson.loads(data)
+                if not isinstance(body, dict):
+                    raise WatchFailure(f"list of {self.path}: not a JSON object")
+                # Trim each page as it comes, so a big list never holds every raw object at once.
+                transform = self.transform
+                for obj in body.get("items") or ():
+                    if isinstance(obj, dict):
+                        items.append(transform(obj) if transform else obj)
+                meta = body.get("metadata") or {}
+                del body, data
             token = meta.get("continue")
             if token:
                 params["continue"] = str(token)
