@@ -347,7 +347,9 @@ async def test_healthz(store: MetricStore) -> None:
 async def test_prometheus_metrics(api: Any) -> None:
     await get(api, MODEL + "/nodes/node-0/metrics/cpu/usage_rate")
     await get(api, MODEL + "/nodes/ghost/metrics/cpu/usage_rate", status=404)
+    await get(api, "/apis/metrics.k8s.io/v1beta1/nodes")
     text = await get(api, "/metrics")
+    assert 'http_requests_total{code="200",handler="v1beta1:nodeMetricsList",method="get"}' in text
     assert 'http_requests_total{code="200",handler="nodeMetrics",method="get"}' in text
     assert 'http_requests_total{code="404",handler="nodeMetrics",method="get"}' in text
     assert 'http_request_duration_microseconds_count{handler="nodeMetrics"}' in text

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from heapster import keys
-from heapster.api.instrument import Handler
+from heapster.api.instrument import Handler, instrumented
 from heapster.api.responses import error_response, json_response
 from heapster.api.selectors import Selector, parse_selector
 from heapster.durations import format_duration
@@ -50,14 +50,14 @@ class ResourceMetricsApi:
         self.beta = beta
         self.window = window
 
-    def routes(self, base: str) -> list[tuple[str, Handler]]:
-        """``(path, handler)`` of the node and pod routes under ``base``."""
+    def routes(self, base: str) -> list[tuple[str, str, Handler]]:
+        """``(path, operation, handler)`` of the node and pod routes under ``base``."""
         return [
-            (base + "/nodes" + _SLASH, self.node_list),
-            (base + "/nodes/{node}" + _SLASH, self.node),
-            (base + "/pods" + _SLASH, self.all_pods),
-            (base + "/namespaces/{namespace}/pods" + _SLASH, self.namespace_pods),
-            (base + "/namespaces/{namespace}/pods/{pod}" + _SLASH, self.pod),
+            (base + "/nodes" + _SLASH, "nodeMetricsList", self.node_list),
+            (base + "/nodes/{node}" + _SLASH, "nodeMetricsGet", self.node),
+            (base + "/pods" + _SLASH, "allPodMetricsList", self.all_pods),
+            (base + "/namespaces/{namespace}/pods" + _SLASH, "podMetricsList", self.namespace_pods),
+            (base + "/namespaces/{namespace}/pods/{pod}" + _SLASH, "podMetricsGet", self.pod),
         ]
 
     # --- shapes --------------------------------------------------------------------------------
@@ -282,10 +282,10 @@ def add_resource_metrics(app: web.Application, store: MetricStore, cluster: Clus
     for path, handler in discovery_routes():
         app.router.add_get(path, handler)
     for base in (f"/apis/{V1ALPHA1}", "/apis/metrics/v1alpha1"):
-        for path, handler in alpha.routes(base):
-            app.router.add_get(path, handler)
-    for path, handler in beta.routes(f"/apis/{V1BETA1}"):
-        app.router.add_get(path, handler)
+        for path, operation, handler in alpha.routes(base):
+            app.router.add_get(path, instrumented(f"v1alpha1:{operation}", handler))
+    for path, operation, handler in beta.routes(f"/apis/{V1BETA1}"):
+        app.router.add_get(path, instrumented(f"v1beta1:{operation}", handler))
     if cluster is not None:
         for path, handler in core_node_routes(cluster):
             app.router.add_get(path, handler)
