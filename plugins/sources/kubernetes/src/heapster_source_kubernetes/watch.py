@@ -293,11 +293,12 @@ class Informer:
 
     async def _watch(self) -> None:
         params = dict(self.params)
-        params.update(watch="1", allowWatchBookmarks="true",
-                      timeoutSeconds=str(self.watch_timeout))
+        # Like client-go: a server-side timeout between 1x and 2x, so many watchers do not re-watch in step.
+        timeout = int(self.watch_timeout * (1 + random.random()))
+        params.update(watch="1", allowWatchBookmarks="true", timeoutSeconds=str(timeout))
         if self.resource_version:
             params["resourceVersion"] = self.resource_version
-        resp = await self._request(params, self.watch_timeout + 30)
+        resp = await self._request(params, timeout + 30)
         async with resp:
             buffer = b""
             async for chunk in resp.content.iter_any():
