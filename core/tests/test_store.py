@@ -88,7 +88,7 @@ def test_out_of_order_and_repeated_batches() -> None:
     assert store.latest_keys() == ["node:a"]                # the late batch is not the latest
     assert values(store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]) == [1, 2]
     store.ingest(DataBatch(at(2), {"node:c": node_set(9)}))  # same timestamp again: merged into that slot
-    assert sorted(store.latest_keys()) == ["node:a", "node:c"]
+    assert sorted(store.latest_keys()) == ["node:a", "node:c"] and store.latest_size == 2
     store.ingest(DataBatch(at(-10), {"node:a": node_set(-10)}))  # older than the retention: dropped
     assert values(store.get_metric("cpu/usage_rate", ["node:a"])["node:a"]) == [1, 2]
 

@@ -81,7 +81,6 @@ class _Layout:
 class _Job:
     ts_ns: int
     slot: int
-    sets: int
     entities: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     series: list[int] = field(default_factory=list)
@@ -104,7 +103,6 @@ class MetricStore(MetricSink):
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
-        self._latest_size = 0
         self._order: list[int] = []
         self._label_cache: dict[tuple[tuple[str, str], ...], LabelTuple] = {}
         self.version = 0
@@ -143,7 +141,7 @@ class MetricStore(MetricSink):
         if len(same):
             for column in self._all_columns():
                 column.begin(int(same[0]), merging=True)
-            return _Job(ts_ns, int(same[0]), len(batch.metric_sets))
+            return _Job(ts_ns, int(same[0]))
         expired = np.nonzero((self.slot_ts != _EMPTY) & (self.slot_ts <= cutoff))[0]
         self.slot_ts[expired] = _EMPTY
         free = np.nonzero(self.slot_ts == _EMPTY)[0]
@@ -157,7 +155,7 @@ class MetricStore(MetricSink):
         self.series.present[:, slot] = False
         for column in self._all_columns():
             column.begin(slot, merging=False)
-        return _Job(ts_ns, slot, len(batch.metric_sets))
+        return _Job(ts_ns, slot)
 
     def _write(self, job: _Job, items: Iterable[tuple[str, MetricSet]]) -> None:
         entities = self.entities
@@ -243,9 +241,7 @@ class MetricStore(MetricSink):
             column.finish(job.slot)
         self.slot_ts[job.slot] = job.ts_ns
         self.version += 1
-        if job.ts_ns >= self.newest_ns:
-            self.newest_ns = job.ts_ns
-            self._latest_size = job.sets
+        self.newest_ns = max(self.newest_ns, job.ts_ns)
         self._refresh_order()
         cutoff = self.newest_ns - self.duration_ns
         gone = self.entities.expire(cutoff)
@@ -281,7 +277,7 @@ class MetricStore(MetricSink):
     @property
     def latest_size(self) -> int:
         """Number of metric sets in the newest batch."""
-        return self._latest_size
+        return len(self._latest_ids())
 
     def latest_keys(self) -> list[str]:
         """Keys of the metric sets of the newest batch."""
