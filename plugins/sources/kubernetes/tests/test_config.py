@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,10 @@ def test_use_service_account_adds_the_token_to_a_bare_url(service_account: Path)
     access = load_api_access(_opts(inClusterConfig=False, useServiceAccount=True), urlsplit("https://api:6443"),
                              service_account_dir=str(service_account))
     assert access.headers()["Authorization"] == "Bearer sa-token-123"
+    token = service_account / "token"
+    token.write_text("rotated-token\n")
+    os.utime(token, (1, 1))  # a new mtime, as the kubelet's projected-token rotation gives
+    assert access.bearer_token() == "rotated-token"
     none = load_api_access(_opts(inClusterConfig=False, useServiceAccount=True), urlsplit("https://api:6443"),
                            service_account_dir=str(service_account / "missing"))
     assert none.bearer_token() is None  # unreadable token: ignored, as Heapster

@@ -34,6 +34,8 @@ class ApiAccess:
     cert_file: str | None = None
     key_file: str | None = None
     extra_token: str | None = None
+    extra_token_file: str | None = None
+    _token_mtime: float = field(default=-1.0, repr=False)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +44,8 @@ class ApiAccess:
 
     def bearer_token(self) -> str | None:
         """The bearer token to send (no ``Bearer`` prefix), or None."""
+        if self.extra_token_file:
+            self._reload_token()
         if self.extra_token:
             return self.extra_token
         auth = self.configuration.auth_settings().get("BearerToken")
@@ -50,6 +54,18 @@ class ApiAccess:
             return None
         scheme, _, token = str(value).partition(" ")
         return token.strip() if token and scheme.lower() == "bearer" else str(value).strip()
+
+    def _reload_token(self) -> None:
+        """Re-read ``useServiceAccount``'s token file when it changed (projected tokens rotate)."""
+        assert self.extra_token_file is not None
+        try:
+            mtime = os.stat(self.extra_token_file).st_mtime
+            if mtime != self._token_mtime:
+                with open(self.extra_token_file, encoding="utf-8") as fh:
+                    self.extra_token = fh.read().strip() or None
+                self._token_mtime = mtime
+        except OSError:
+            pass  # keep the last token; Heapster ignored an unreadable file
 
     def headers(self) -> dict[str, str]:
         """Request headers with the current credentials."""
@@ -156,13 +172,7 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
         msg = "invalid kubernetes master url specified"
         raise UsageError(msg)
 
-    extra_token = None
-    if options.get("useServiceAccount"):
-        try:
-            with open(token_file, encoding="utf-8") as fh:
-                extra_token = fh.read().strip() or None
-        except OSError:
-            extra_token = None  # Heapster ignores an unreadable token file here
+    extra_token_file = token_file if options.get("useServiceAccount") else None
     return ApiAccess(
         configuration=configuration,
         base_url=configuration.host.rstrip("/"),
@@ -170,5 +180,5 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
         ca_file=configuration.ssl_ca_cert or None,
         cert_file=configuration.cert_file or None,
         key_file=configuration.key_file or None,
-        extra_token=extra_token,
+        extra_token_file=extra_token_file,
     )
