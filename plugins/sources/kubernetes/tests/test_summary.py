@@ -254,13 +254,15 @@ def test_user_defined_metrics_become_custom_metrics() -> None:
         {"name": "errors", "type": "delta", "units": "count", "time": "2018-03-02T13:42:55Z", "value": 0.25},
         {"name": "weird", "type": "histogram", "units": "", "time": "2018-03-02T13:42:55Z", "value": 1},
         {"name": "bad", "type": "gauge", "value": "high"},
+        {"name": "odd", "type": ["gauge"], "value": 1},
+        "not a metric",
     ]
     key = "namespace:kube-system/pod:kube-state-metrics-57f4659995-6n2qq/container:kube-state-metrics"
     values = _decode(summary)[key].values
     assert values["custom/qps"] == MetricValue(12.5, G)
     assert values["custom/requests"] == MetricValue(7.0, C)  # always a float, as Heapster
     assert values["custom/errors"] == MetricValue(0.25, D)
-    assert "custom/weird" not in values and "custom/bad" not in values
+    assert "custom/weird" not in values and "custom/bad" not in values and "custom/odd" not in values
 
 
 def test_accelerators_are_labeled_metrics() -> None:
@@ -332,3 +334,41 @@ def test_nanosecond_timestamps() -> None:
     assert node.collection_start == datetime(2018, 3, 2, 13, 0, 0, 123456, tzinfo=UTC)
     assert node.scrape_time == datetime(2018, 3, 2, 13, 42, 0, 500000, tzinfo=UTC)
     assert node.values["uptime"] == MetricValue(1000, C)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (dict keys and list indexes) inside a decoded JSON document."""
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.extend(_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_paths(value, (*prefix, index)))
+    return found
+
+
+def test_random_wrong_types_never_crash_the_decoder() -> None:
+    import random
+
+    rng = random.Random(20260626)
+    original = _load("kubelet-stats-summary-2018-minikube.json")
+    paths = [p for p in _paths(original) if p]
+    junk: list[Any] = [None, "x", -1, 1 << 70, 2.5, [], [1, "a"], {}, {"a": {"b": []}}, True, "2018-13-45T99:00:00Z"]
+    for _ in range(300):
+        summary = copy.deepcopy(original)
+        for path in rng.sample(paths, 8):
+            target = summary
+            try:
+                for step in path[:-1]:
+                    target = target[step]
+                target[path[-1]] = rng.choice(junk)
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier change removed this path
+        try:
+            sets = decode_summary(json.dumps(summary).encode(), NODE_2018, NOW_2018)
+        except SummaryError:
+            continue  # the node itself became unusable: a clean per-node failure
+        for ms in sets.values():
+            assert all(type(v.value) in (int, float) for v in ms.values.values())
+            assert all(0 <= v.value < 1 << 63 for k, v in ms.values.items() if not k.startswith("custom/"))

@@ -188,10 +188,11 @@ def _custom(values: dict[str, MetricValue], metrics: Any) -> None:
     for metric in metrics:
         if type(metric) is not dict:
             continue
-        name = metric.get("name")
-        mtype = _CUSTOM_TYPES.get(metric.get("type"))  # type: ignore[arg-type]
-        value = metric.get("value")
-        if type(name) is not str or not name or mtype is None:
+        name, kind, value = metric.get("name"), metric.get("type"), metric.get("value")
+        if type(name) is not str or not name or type(kind) is not str:
+            continue
+        mtype = _CUSTOM_TYPES.get(kind)
+        if mtype is None:
             continue
         if type(value) is int or type(value) is float:
             fvalue = float(value)
