@@ -31,6 +31,7 @@ class FakeApiServer:
         self.fail_next: list[int] = []
         self.watch_status: int | None = None
         self.expire_continue = False
+        self.garbage_next = 0
         self._watchers: list[tuple[str, asyncio.Queue[dict[str, Any] | None]]] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -97,6 +98,9 @@ class FakeApiServer:
         return self._list(path, query)
 
     def _list(self, path: str, query: dict[str, str]) -> web.Response:
+        if self.garbage_next:
+            self.garbage_next -= 1
+            return web.Response(body=b'{"kind": "List", "items": "x", "metadata": []}', content_type="application/json")
         items = sorted(self.collections.get(path, {}).values(), key=_key)
         start = 0
         if "continue" in query:

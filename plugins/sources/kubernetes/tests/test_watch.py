@@ -170,6 +170,23 @@ async def test_failures_back_off_and_recover(api_server: Any) -> None:
         await informer.stop()
 
 
+async def test_malformed_answers_are_retried_not_fatal(api_server: Any) -> None:
+    api_server.put(NODES, _node("a"))
+    api_server.garbage_next = 2
+    informer = _informer(api_server.url)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        assert informer.keys() == ["a"]
+        await _until(lambda: len(api_server.requests_to(NODES, watch=True)) == 1)
+        api_server._record(NODES, "ADDED", {"kind": "Node", "metadata": ["not", "an", "object"]})
+        api_server.put(NODES, _node("b"))
+        await _until(lambda: sorted(informer.keys()) == ["a", "b"])  # the bad event is skipped
+        assert informer.lists == 1
+    finally:
+        await informer.stop()
+
+
 async def test_stream_yields_changes(api_server: Any) -> None:
     informer = _informer(api_server.url, keep_objects=False)
     informer.start()

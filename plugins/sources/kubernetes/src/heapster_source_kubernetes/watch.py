@@ -193,9 +193,7 @@ class Informer:
             except Gone:
                 log.info("informer.relist", path=self.path, resource_version=self.resource_version)
                 need_list = True
-            except asyncio.CancelledError:
-                raise
-            except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            except Exception as exc:  # any failure, even a malformed answer, must not end the cache's task
                 log.warning("informer.failed", path=self.path, error=str(exc) or type(exc).__name__,
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
@@ -244,12 +242,13 @@ class Informer:
                 data = await resp.read()
             with paused_gc():
                 body = orjson.loads(data)
-                if not isinstance(body, dict):
-                    raise WatchFailure(f"list of {self.path}: not a JSON object")
+                if (not isinstance(body, dict) or not isinstance(body.get("items") or [], list)
+                        or not isinstance(body.get("metadata") or {}, dict)):
+                    raise WatchFailure(f"list of {self.path}: not a list object")
                 # Trim each page as it comes, so a big list never holds every raw object at once.
                 transform = self.transform
                 for obj in body.get("items") or ():
-                    if isinstance(obj, dict):
+                    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
                         items.append(transform(obj) if transform else obj)
                 meta = body.get("metadata") or {}
                 del body, data
@@ -321,6 +320,9 @@ class Informer:
         if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
             raise WatchFailure(f"watch of {self.path}: bad event")
         kind, obj = event.get("type"), event["object"]
+        if kind != ERROR and not isinstance(obj.get("metadata"), dict):
+            log.warning("informer.event.skipped", path=self.path, type=kind, reason="no metadata object")
+            return
         if kind == ERROR:
             if obj.get("code") == 410 or obj.get("reason") in ("Expired", "Gone"):
                 raise Gone(self.path)
