@@ -7,6 +7,7 @@ only its own node, with the right reason, and a slow kubelet no more than the pe
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -55,6 +56,9 @@ def _kubelet_handler(fault: str, seen_auth: list[str | None]) -> Any:
             return resp
         if fault == "declared_huge":
             return web.Response(body=b" " * 3_000_000, content_type="application/json")
+        if fault == "gzip_bomb":  # a few KB on the wire, 3 MB once decompressed
+            return web.Response(body=gzip.compress(b" " * 3_000_000), content_type="application/json",
+                                headers={"Content-Encoding": "gzip"})
         return web.Response(body=body, content_type="application/json")
 
     return handler
@@ -63,7 +67,8 @@ def _kubelet_handler(fault: str, seen_auth: list[str | None]) -> Any:
 class Cluster:
     """The fake API server plus one kubelet per fault, all on their own loopback address."""
 
-    FAULTS = ("none", "slow", "error500", "unauthorized", "malformed", "huge", "declared_huge", "down", "notready")
+    FAULTS = ("none", "slow", "error500", "unauthorized", "malformed", "huge", "declared_huge", "gzip_bomb", "down",
+              "notready")
 
     def __init__(self, api: Any, tmp: Path, make_node: Any, http_server: Any,
                  kubelet_ca: trustme.CA | None = None) -> None:
@@ -165,6 +170,7 @@ async def test_each_fault_costs_only_its_node(cluster: Cluster) -> None:
         assert reasons == {
             "node-slow": "timeout", "node-error500": "http_500", "node-unauthorized": "http_401",
             "node-malformed": "malformed", "node-huge": "too_large", "node-declared_huge": "too_large",
+            "node-gzip_bomb": "too_large",
             "node-down": "connect", "node-notready": "not_ready",
         }
         assert elapsed < TIMEOUT + 1.0  # the slow kubelet costs one timeout, concurrently with the rest

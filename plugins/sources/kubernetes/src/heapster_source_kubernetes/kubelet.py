@@ -194,8 +194,8 @@ class KubeletClient:
                     msg = f"kubelet {target.host_port} of node {target.node}: body of {resp.content_length} bytes " \
                           f"exceeds the cap of {limit}"
                     raise ScrapeError("too_large", msg)
-                if resp.content_length is not None:
-                    return await resp.read()  # declared and within the cap: one read
+                if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+                    return await resp.read()  # declared, uncompressed and within the cap: one read
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.content.iter_any():
