@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,19 @@ def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
     )
 
 
+GC_THRESHOLDS = (100_000, 50, 100)
+"""A scrape cycle allocates millions of short-lived, acyclic objects; with the default gen-0 threshold
+(700) the cyclic collector re-walks the long-lived caches and store thousands of times per cycle, which
+measured as more than half of the CPU at 1000 nodes."""
+
+
+def tune_gc() -> None:
+    """Move everything built at start-up (caches, plugins) out of the collector's sight, collect rarely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 @dataclass
 class Daemon:
     """The assembled pipeline: source, processors, sink queues, scheduler and the optional HTTP API."""
@@ -57,6 +71,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
                 loop.add_signal_handler(sig, self.stop.set)
         api_runner = await self._start_api()
+        tune_gc()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
                  first_batch_in=round(first_batch_in, 1))
