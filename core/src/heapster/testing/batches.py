@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from heapster import keys
@@ -43,7 +43,9 @@ def synthetic_batch(timestamp: datetime, nodes: int = 2, pods: int = 2, containe
     ``seq`` shifts every counter, so consecutive batches look like consecutive scrapes.
     """
     batch = DataBatch(timestamp=timestamp)
-    started = timestamp - timedelta(hours=1)
+    # Counters start at midnight, the same for every window of a day, so consecutive
+    # batches yield rates instead of looking like restarts.
+    started = timestamp.replace(hour=0, minute=0, second=0, microsecond=0)
     for n in range(nodes):
         node = f"node-{n}"
         base = {"nodename": node, "hostname": node, "host_id": f"host-{n}"}
