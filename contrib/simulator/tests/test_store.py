@@ -69,3 +69,12 @@ def test_event_ttl_deletes_the_oldest_events() -> None:
     assert [c.type for c in changes].count("DELETED") == 3
     first_three = [c.obj["metadata"]["uid"] for c in changes if c.type == "ADDED"][:3]
     assert sorted(first_three) == sorted(c.obj["metadata"]["uid"] for c in changes if c.type == "DELETED")
+
+
+def test_history_keeps_each_version_of_an_object_changed_in_place() -> None:
+    sim = Simulation(SimulatorConfig(nodes=1, pods_per_node=2))
+    rv = sim.versions.current
+    sim.generate_events(1)
+    sim.generate_events(2, bump_share=1.0)  # the same event re-occurs twice, bumped in place
+    counts = [c.obj["count"] for c in sim.events.changes_since(rv)]
+    assert counts == [1, 2, 3]
