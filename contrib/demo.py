@@ -85,8 +85,12 @@ class Demo:
             child.check()
 
     def stop(self) -> None:
+        """SIGTERM every process at once, then wait for each (SIGKILL after its grace period)."""
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         for child in reversed(self.children):
-            child.stop()
+            child.stop(5.0 if child.name == "simulator" else 20.0)  # the simulator keeps nothing worth flushing
 
 
 def tail(path: Path | None, lines: int = 15) -> str:
@@ -248,6 +252,7 @@ def run(args: argparse.Namespace, resolution: float) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when started with SIGINT ignored
     try:
         ready = start_simulator(demo, args.nodes, args.pods_per_node)
         source = source_uri(ready, state / "simulator" / "kubeconfig")
