@@ -85,3 +85,15 @@ def test_shard_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert settings_for("--shard=1/3")["shard"] == (1, 3)
     assert main(["--source=static:", "--shard=3/3"]) == 2
     assert "invalid shard '3/3'" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--source=static:", "--listen_ip=127.0.0.1", f"--heapster_port={port}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("heapster: cannot serve the HTTP API on 127.0.0.1:") and "in use" in err

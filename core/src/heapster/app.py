@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import structlog
 
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
+from heapster.memory import shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
 from heapster.scheduler import Scheduler, SchedulerSettings
@@ -37,19 +37,6 @@ def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
     )
 
 
-GC_THRESHOLDS = (100_000, 50, 100)
-"""A scrape cycle allocates millions of short-lived, acyclic objects; with the default gen-0 threshold
-(700) the cyclic collector re-walks the long-lived caches and store thousands of times per cycle, which
-measured as more than half of the CPU at 1000 nodes."""
-
-
-def tune_gc() -> None:
-    """Move everything built at start-up (caches, plugins) out of the collector's sight, collect rarely."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 @dataclass
 class Daemon:
     """The assembled pipeline: source, processors, sink queues, scheduler and the optional HTTP API."""
@@ -70,8 +57,15 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
                 loop.add_signal_handler(sig, self.stop.set)
-        api_runner = await self._start_api()
+        try:
+            api_runner = await self._start_api()
+        except OSError as exc:
+            await self.source.close()
+            host = self.settings["listen_ip"] or "0.0.0.0"
+            msg = f"cannot serve the HTTP API on {host}:{self.settings['heapster_port']}: {exc.strerror or exc}"
+            raise RuntimeFailure(msg) from None
         tune_gc()
+        shrink_tls_read_buffers()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
                  first_batch_in=round(first_batch_in, 1))

@@ -15,6 +15,7 @@ import structlog
 
 from heapster import selfmetrics
 from heapster.interfaces import Clock, MetricSource, Processor, ScrapeUnit, SystemClock
+from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
 from heapster.sinkqueue import SinkQueue
 from heapster.timefmt import utc_from_epoch
@@ -113,6 +114,7 @@ class Scheduler:
             log.exception("housekeep.failed", window_end=utc_from_epoch(end).isoformat())
         finally:
             self._slots.release()
+            release_free_memory()
 
     # --- one window ------------------------------------------------------------------------
     async def housekeep(self, start: float, end: float) -> DataBatch | None:

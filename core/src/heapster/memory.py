@@ -1,0 +1,50 @@
+"""Process-level memory tuning for a long-running daemon with large, bursty cycles."""
+
+from __future__ import annotations
+
+import asyncio.sslproto
+import ctypes
+import ctypes.util
+import gc
+from collections.abc import Callable
+
+GC_THRESHOLDS = (100_000, 50, 100)
+"""A scrape cycle allocates millions of short-lived, acyclic objects; with the default gen-0 threshold
+(700) the cyclic collector re-walks the long-lived caches and store thousands of times per cycle, which
+measured as more than half of the CPU at 1000 nodes."""
+
+TLS_READ_BUFFER = 64 * 1024
+"""asyncio gives every TLS connection a 256 KiB read buffer; with one kept-alive connection per kubelet
+that alone is a quarter of a MiB per node. 64 KiB still reads a 120 KiB summary in two steps."""
+
+
+def tune_gc() -> None:
+    """Move everything built at start-up (caches, plugins) out of the collector's sight; collect rarely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def shrink_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Cap the read buffer asyncio allocates per TLS connection (applies to connections made later)."""
+    asyncio.sslproto.SSLProtocol.max_size = size
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the heap that a finished cycle freed back to the OS (glibc keeps it otherwise)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
