@@ -31,7 +31,8 @@ def test_install_use_and_uninstall_a_third_party_sink(fresh_venv: Path, tmp_path
     sink_flag = f"--sink=jsonl:?path={out_file}"
 
     # Not installed: a usage error naming the installed keys.
-    proc = heapster(fresh_venv, "--source=static:?nodes=2", sink_flag, "--disable_metric_sink")
+    proc = heapster(fresh_venv, "--source=static:?nodes=2", sink_flag, "--disable_metric_sink",
+                    "--heapster_port=0")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "no sink 'jsonl'; installed: " in err and "log" in err
 
@@ -42,7 +43,7 @@ def test_install_use_and_uninstall_a_third_party_sink(fresh_venv: Path, tmp_path
 
     # Installed: the daemon exports to it (resolution 5 s: the first batch comes within ~10 s).
     proc = heapster(fresh_venv, "--source=static:?nodes=2&pods=1&containers=1", sink_flag,
-                    "--metric_resolution=5s", "--disable_metric_sink")
+                    "--metric_resolution=5s", "--disable_metric_sink", "--heapster_port=0")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (out_file.exists() and out_file.read_text().strip()):
         time.sleep(0.2)

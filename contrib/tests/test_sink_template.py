@@ -110,7 +110,7 @@ def test_rendered_template_installs_passes_the_contract_and_exports_from_heapste
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([python, "-m", "heapster.cli", "--source=static:?nodes=1",
                              f"--sink=tmplhook:{url}?token=s3cret-token", "--metric_resolution=5s",
-                             "--disable_metric_sink"], env=env, text=True,
+                             "--disable_metric_sink", "--heapster-port=0"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

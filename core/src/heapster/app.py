@@ -90,8 +90,7 @@ class Daemon:
         return end + s.settings.scrape_offset - now
 
     async def _start_api(self) -> Any:
-        if self.store is None and not self.settings.get("serve_api_without_store"):
-            return None
+        # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
         from heapster.api import create_api_app, start_api_server
 
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical)
@@ -99,8 +98,10 @@ class Daemon:
         scheme = "https" if self.settings["tls_cert"] else "http"
         host = self.settings["listen_ip"] or "0.0.0.0"
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        log.info("api.listening", url=f"{scheme}://{host}:{self.settings['heapster_port']}",
-                 dashboard=f"{scheme}://{local}:{self.settings['heapster_port']}/" if self.store is not None else None)
+        bound = [a for a in runner.addresses if isinstance(a, tuple)]
+        port = bound[0][1] if bound else self.settings["heapster_port"]  # the real port when given 0
+        log.info("api.listening", url=f"{scheme}://{host}:{port}",
+                 dashboard=f"{scheme}://{local}:{port}/" if self.store is not None else None)
         return runner
 
 
