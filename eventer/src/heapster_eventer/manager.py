@@ -23,6 +23,7 @@ from heapster_eventer.checkpoint import (
     rv_number,
 )
 from heapster_eventer.dedup import Deduplicator, event_key
+from heapster_eventer.memory import release_free_memory
 
 log = structlog.get_logger("heapster_eventer.manager")
 
@@ -170,6 +171,7 @@ class EventManager:
     # --- one period ---------------------------------------------------------------------------------
     async def cycle(self) -> int:
         """Drain the source once and queue the new events for every sink; returns how many were new."""
+        release_free_memory()  # the previous batch is exported by now (or queued, and small)
         started = time.perf_counter()
         batch = await self.source.get_new_events()
         position = self.source.position if isinstance(self.source, ResumableEventSource) else None

@@ -82,6 +82,13 @@ def core_v1_event(event: Event) -> Event:
     return out
 
 
+class _NoVersions(dict[str, str]):
+    """A versions map that keeps nothing: the event informer diffs no lists, so it needs none."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        return None
+
+
 class EventInformer(Informer):
     """An informer for the event stream: resumable, and light on memory.
 
@@ -97,6 +104,7 @@ class EventInformer(Informer):
         super().__init__(*args, **kwargs)
         self.resume_from = resume_from
         self.items_wanted = items_wanted
+        self._versions = _NoVersions()  # an event stream needs no per-object versions (they only grow)
 
     async def run(self) -> None:
         if self.resume_from:
