@@ -154,7 +154,8 @@ def positions_of(path: Path) -> dict[str, int]:
 
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    with simulator_process(tmp_path, nodes=2, pods_per_node=5, events_per_second=30, seed=7) as ready:
+    with simulator_process(tmp_path, nodes=2, pods_per_node=5, events_per_second=30, seed=7,
+                           bookmark_interval=1) as ready:
         yield ready
 
 

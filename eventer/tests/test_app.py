@@ -1,0 +1,72 @@
+"""The eventer in-process: a third-party event sink found by entry point, fed from the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+from heapster.plugins import load_plugins
+from heapster_eventer.app import Eventer
+from heapster_eventer.flags import parse_args
+from heapster_simulator import SimulatedCluster, SimulatorConfig
+
+THIRD_PARTY = '''
+"""A third party's event sink: one JSON line per event."""
+import json
+from heapster.hookspecs import hookimpl
+from heapster.interfaces import EventSink
+from heapster.uri import Option
+
+
+class JsonLinesEventSink(EventSink):
+    name = "acme"
+
+    def __init__(self, path):
+        self.path = path
+
+    async def export_events(self, batch):
+        with open(self.path, "a", encoding="utf-8") as out:
+            for event in batch.events:
+                out.write(json.dumps(event) + "\\n")
+
+
+@hookimpl
+def register_event_sinks(register):
+    register("acme", lambda config, context: JsonLinesEventSink(config.options["path"]),
+             options=[Option("path")])
+'''
+
+
+async def test_a_third_party_event_sink_works_by_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "acme_event_sink.py").write_text(THIRD_PARTY, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        eps = [*entry_points(group="heapster"),
+               EntryPoint(name="acme", value="acme_event_sink", group="heapster")]
+        plugins = load_plugins(eps=eps)
+        out = tmp_path / "events.jsonl"
+        async with SimulatedCluster(SimulatorConfig(nodes=0, events_per_second=40, bookmark_interval=1.0)) as cluster:
+            options = parse_args([f"--source=kubernetes:{cluster.api_url}?inClusterConfig=false",
+                                  f"--sink=acme:?path={out}", "--frequency=5s", "--healthz-ip=127.0.0.1",
+                                  "--healthz-port=0", f"--checkpoint-file={tmp_path / 'cp.json'}"])
+            eventer = Eventer(options, plugins=plugins)
+            running = asyncio.create_task(eventer.run())
+            for _ in range(300):
+                if out.exists() and out.stat().st_size:
+                    break
+                await asyncio.sleep(0.05)
+            eventer.stop()
+            assert await asyncio.wait_for(running, 30) == 0
+        lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert lines, "the third-party sink received nothing"
+        versions = [(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in lines]
+        assert len(versions) == len(set(versions))
+        checkpoint = json.loads((tmp_path / "cp.json").read_text(encoding="utf-8"))
+        assert list(checkpoint["positions"]) == [f"acme:?path={out}"]
+        assert int(checkpoint["positions"][f"acme:?path={out}"]) >= max(int(rv) for _, rv in versions)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("acme_event_sink", None)
