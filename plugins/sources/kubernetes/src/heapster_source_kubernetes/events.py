@@ -139,32 +139,15 @@ class EventInformer(Informer):
         elif self.page_size:
             params["limit"] = str(self.page_size)
         version = ""
-        restarted = False
-        while True:
-            try:
-                resp = await self._request(params, self.request_timeout)
-            except Gone:
-                if restarted or "continue" not in params:
-                    raise WatchFailure(f"list of {self.path} expired repeatedly") from None
-                restarted = True  # the continue token expired: list again, unpaged (repeats are filtered)
-                params = dict(self.params)
-                continue
-            async with resp:
-                body = orjson.loads(await resp.read())
-            if not isinstance(body, dict):
-                raise WatchFailure(f"list of {self.path}: not a JSON object")
-            meta = body.get("metadata") or {}
-            version = version or str(meta.get("resourceVersion") or "")
-            if not only_version:
-                for raw in body.get("items") or ():
-                    if isinstance(raw, dict):
-                        obj = self.transform(raw) if self.transform else raw
-                        self._emit(WatchEvent(ADDED, obj, version, initial))
-            token = meta.get("continue")
-            if token and not only_version:
-                params["continue"] = str(token)
-                continue
-            break
+        # Repeats after an expired continue token need no special care: the eventer filters them.
+        async for body, _ in self._pages(params):
+            version = version or str((body.get("metadata") or {}).get("resourceVersion") or "")
+            if only_version:
+                break
+            for raw in body.get("items") or ():
+                if isinstance(raw, dict):
+                    obj = self.transform(raw) if self.transform else raw
+                    self._emit(WatchEvent(ADDED, obj, version, initial))
         self.resource_version = version
         self.lists += 1
         self.synced.set()

@@ -220,44 +220,55 @@ class Informer:
             raise WatchFailure(msg)
         return resp
 
-    async def _list(self) -> None:
-        """A full, paged list; replaces the store and emits the differences."""
-        items: list[JSON] = []
-        params = dict(self.params)
-        if self.page_size:
-            params["limit"] = str(self.page_size)
-        restarted = False
+    async def _pages(self, params: dict[str, str]) -> AsyncGenerator[tuple[JSON, bool], None]:
+        """The decoded pages of a list, following ``continue`` tokens.
+
+        When a continue token expires mid-list, the list starts over once, unpaged; the flag
+        that comes with the first page after that is True, so a consumer can drop what it kept.
+        """
+        restarted = fresh_start = False
         while True:
             try:
                 resp = await self._request(params, self.request_timeout)
             except Gone:
                 if restarted or "continue" not in params:
                     raise WatchFailure(f"list of {self.path} expired repeatedly") from None
-                # The continue token expired mid-list: start over, without paging this time.
-                restarted = True
-                items.clear()
+                restarted = fresh_start = True
                 params = dict(self.params)
                 continue
             async with resp:
                 data = await resp.read()
             with paused_gc():
                 body = orjson.loads(data)
-                if (not isinstance(body, dict) or not isinstance(body.get("items") or [], list)
-                        or not isinstance(body.get("metadata") or {}, dict)):
-                    raise WatchFailure(f"list of {self.path}: not a list object")
-                # Trim each page as it comes, so a big list never holds every raw object at once.
-                transform = self.transform
+            del data
+            if (not isinstance(body, dict) or not isinstance(body.get("items") or [], list)
+                    or not isinstance(body.get("metadata") or {}, dict)):
+                raise WatchFailure(f"list of {self.path}: not a list object")
+            token = (body.get("metadata") or {}).get("continue")
+            yield body, fresh_start
+            fresh_start = False
+            if not token:
+                return
+            params = {**params, "continue": str(token)}
+
+    async def _list(self) -> None:
+        """A full, paged list; replaces the store and emits the differences."""
+        items: list[JSON] = []
+        params = dict(self.params)
+        if self.page_size:
+            params["limit"] = str(self.page_size)
+        version = ""
+        transform = self.transform
+        async for body, fresh_start in self._pages(params):
+            if fresh_start:
+                items.clear()
+            # Trim each page as it comes, so a big list never holds every raw object at once.
+            with paused_gc():
                 for obj in body.get("items") or ():
                     if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
                         items.append(transform(obj) if transform else obj)
-                meta = body.get("metadata") or {}
-                del body, data
-            token = meta.get("continue")
-            if token:
-                params["continue"] = str(token)
-                continue
-            version = str(meta.get("resourceVersion") or "")
-            break
+            version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+            del body
         self._replace(items, version)
 
     def _replace(self, items: list[JSON], version: str) -> None:
