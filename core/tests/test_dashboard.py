@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
-import socket
 import struct
 import subprocess
-import threading
 import urllib.request
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from heapster.api import create_api_app, start_api_server
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
-from heapster.store import create_metric_store
-from heapster.testing import synthetic_batch
-from heapster.testing.cluster import StaticCluster
+from heapster.testing.api import ApiServerThread, populated_store
 
 RESOLUTION = 10
 HISTORY = 60
@@ -33,65 +25,12 @@ CHROMIUM = "chromium"
 WINDOW = (1280, 1000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def populated_store() -> tuple[Any, StaticCluster]:
-    """Ten minutes of synthetic scrapes of 2 nodes x 2 pods x 2 containers through the real processors."""
-    nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {}},
-              "status": {"allocatable": {"cpu": "4", "memory": "64Mi"}, "capacity": {"cpu": "4", "memory": "64Mi"},
-                         "conditions": [{"type": "Ready", "status": "True"}]}} for n in range(2)]
-    pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": "default", "uid": f"uid-{n}-{p}", "labels": {}},
-             "spec": {"nodeName": f"node-{n}", "containers": [{"name": "c0"}, {"name": "c1"}]},
-             "status": {"phase": "Running"}} for n in range(2) for p in range(2)]
-    cluster = StaticCluster(nodes, pods)
-    processors = load_plugins().build_processors(PluginContext(cluster=cluster))
-    store = create_metric_store({"store_duration": 900.0})
-    now = datetime.now(UTC).replace(microsecond=0)
-    started = now - timedelta(hours=1)
-    seq = 0
-    for i in range(HISTORY):
-        seq += 1 + i % 3  # counters keep growing, at a rate that varies over time
-        batch = synthetic_batch(now - timedelta(seconds=RESOLUTION * (HISTORY - 1 - i)), nodes=2, pods=2,
-                                containers=2, seq=seq)
-        for ms in batch.metric_sets.values():
-            ms.collection_start = started
-        for processor in processors:
-            batch = await processor.process(batch)
-        await store.export(batch)
-    return store, cluster
-
-
-class ServerThread:
-    """The real HTTP API on its own event loop in a background thread."""
-
-    def __init__(self, store: Any, cluster: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        settings = {"heapster_port": self.port, "listen_ip": "127.0.0.1", "metric_resolution": RESOLUTION,
-                    "tls_cert": "", "tls_key": "", "tls_client_ca": ""}
-
-        async def start() -> Any:
-            return await start_api_server(create_api_app(store, cluster, settings), settings)
-
-        self._thread.start()
-        self.runner = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-
-
 @pytest.fixture(scope="module")
-def dashboard() -> Iterator[ServerThread]:
-    store, cluster = asyncio.run(populated_store())
-    server = ServerThread(store, cluster)
+def dashboard() -> Iterator[ApiServerThread]:
+    # Counters keep growing, at a rate that varies over time.
+    seqs = list(itertools.accumulate(1 + i % 3 for i in range(HISTORY)))
+    store, cluster = asyncio.run(populated_store(seqs, RESOLUTION))
+    server = ApiServerThread(store, cluster, RESOLUTION)
     yield server
     server.stop()
 
@@ -155,21 +94,21 @@ def decode_png(data: bytes) -> np.ndarray:
     return out.reshape(height, width, channels)[:, :, :3]
 
 
-def test_the_page_and_its_assets_are_served(dashboard: ServerThread) -> None:
-    with urllib.request.urlopen(dashboard.url, timeout=10) as resp:
+def test_the_page_and_its_assets_are_served(dashboard: ApiServerThread) -> None:
+    with urllib.request.urlopen(dashboard.url + "/", timeout=10) as resp:
         page = resp.read().decode()
         assert resp.headers["Content-Type"].startswith("text/html")
     assert "<script src=\"static/dashboard.js\">" in page
     assert "http://" not in page and "https://" not in page, "no external resources: the page works offline"
     for asset in ("static/dashboard.js", "static/dashboard.css"):
-        with urllib.request.urlopen(dashboard.url + asset, timeout=10) as resp:
+        with urllib.request.urlopen(f"{dashboard.url}/{asset}", timeout=10) as resp:
             body = resp.read().decode()
         assert resp.status == 200 and body
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", body)
 
 
-def test_charts_have_data_in_the_dom(dashboard: ServerThread, tmp_path: Path) -> None:
-    dom = chromium(tmp_path, dashboard.url, "--dump-dom").stdout
+def test_charts_have_data_in_the_dom(dashboard: ApiServerThread, tmp_path: Path) -> None:
+    dom = chromium(tmp_path, dashboard.url + "/", "--dump-dom").stdout
     assert 'data-loaded="true"' in dom, dom[-2000:]
     for chart in CHARTS:
         figure = re.search(rf'<figure[^>]*id="chart-{chart}"[^>]*>', dom)
@@ -183,9 +122,9 @@ def test_charts_have_data_in_the_dom(dashboard: ServerThread, tmp_path: Path) ->
     assert {"cluster", "node-0", "node-1", "default/pod-0-0", "default/pod-1-1"} <= names
 
 
-def test_screenshot_shows_non_empty_charts(dashboard: ServerThread, tmp_path: Path) -> None:
+def test_screenshot_shows_non_empty_charts(dashboard: ApiServerThread, tmp_path: Path) -> None:
     shot = tmp_path / "dashboard.png"
-    chromium(tmp_path, dashboard.url, f"--screenshot={shot}")
+    chromium(tmp_path, dashboard.url + "/", f"--screenshot={shot}")
     image = decode_png(shot.read_bytes())
     assert image.shape[:2] == (WINDOW[1], WINDOW[0])
     charts = image[150:]  # below the header and the summary cards
