@@ -6,10 +6,8 @@ import importlib.util
 import json
 import os
 import signal
-import site
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Iterator
@@ -30,17 +28,6 @@ def load_renderer() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def venv(tmp_path: Path) -> Path:
-    """A new virtualenv that sees this environment's packages (pytest, heapster-core), but nothing it installs."""
-    path = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    purelib = Path(sysconfig.get_paths(vars={"base": str(path), "platbase": str(path)})["purelib"])
-    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (purelib / "outer_env.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in outer))
-    return path
 
 
 class Collector(BaseHTTPRequestHandler):
@@ -78,7 +65,7 @@ def test_names_are_checked() -> None:
 
 
 def test_rendered_template_installs_passes_the_contract_and_exports_from_heapster(
-        tmp_path: Path, venv: Path, collector: tuple[str, list[dict[str, Any]]]) -> None:
+        tmp_path: Path, fresh_venv: Path, collector: tuple[str, list[dict[str, Any]]]) -> None:
     render = load_renderer()
     package = render.render("tmplhook", tmp_path / "heapster-sink-tmplhook")
     assert not list(package.rglob("*.tmpl"))
@@ -89,7 +76,7 @@ def test_rendered_template_installs_passes_the_contract_and_exports_from_heapste
                           capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
-    python = str(venv / "bin" / "python")
+    python = str(fresh_venv / "bin" / "python")
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "-q", "--disable-pip-version-check",
                     "install", "--no-deps", str(package)], check=True)
     listing = subprocess.run([python, "-m", "heapster.cli", "plugins"], capture_output=True, text=True, check=True)

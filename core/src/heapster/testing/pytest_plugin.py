@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from heapster.testing.clock import FakeClock
@@ -24,3 +26,11 @@ def recording_sink() -> RecordingSink:
 def recording_event_sink() -> RecordingEventSink:
     """An event sink that records batches and fails on command."""
     return RecordingEventSink()
+
+
+@pytest.fixture
+def fresh_venv(tmp_path: Path) -> Path:
+    """A new virtualenv that sees this environment's packages; pip changes in it stay in it."""
+    from heapster.testing.venv import overlay_venv
+
+    return overlay_venv(tmp_path / "venv")
