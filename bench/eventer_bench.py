@@ -4,7 +4,7 @@ Targets (DESIGN.md §6): >= 2 000 events/s into a sink, flat memory < 50 MiB wit
 buffered. Everything is real: the cluster simulator (subprocess), ``influxd``, ``osmem-server``,
 and the eventer as a subprocess (``python -m heapster_eventer``). Prints the figures.
 
-    /work/venv/bin/python bench/eventer_bench.py [--events 40000] [--rate 5000]
+    .venv/bin/python bench/eventer_bench.py [--events 40000] [--rate 5000]
 """
 
 from __future__ import annotations

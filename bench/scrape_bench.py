@@ -1,7 +1,7 @@
 """Heapster's cost per node: run heapster against the cluster simulator and print CPU and RSS per node.
 
-    /work/venv/bin/python bench/scrape_bench.py                      # 100, 1000 and 5000 nodes
-    /work/venv/bin/python bench/scrape_bench.py --nodes 100 --nodes 1000 --cycles 5
+    .venv/bin/python bench/scrape_bench.py                      # 100, 1000 and 5000 nodes
+    .venv/bin/python bench/scrape_bench.py --nodes 100 --nodes 1000 --cycles 5
 
 For each size it starts `heapster-simulator` (HTTPS API with a token, HTTPS kubelets on 127.0.0.2, ...; N nodes
 × 30 pods × 2 containers) and then the real `heapster` command as Heapster was run:

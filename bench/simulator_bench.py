@@ -1,6 +1,6 @@
 """How much the cluster simulator costs: serve every kubelet summary once and print wall time, CPU and RSS.
 
-    /work/venv/bin/python bench/simulator_bench.py --nodes 5000 [--pods-per-node 30] [--concurrency 200]
+    .venv/bin/python bench/simulator_bench.py --nodes 5000 [--pods-per-node 30] [--concurrency 200]
 
 Starts `heapster-simulator` as a subprocess (HTTPS kubelets with a token), fetches `/stats/summary` from every
 node once with a pooled aiohttp client, and reports the simulator's own CPU seconds and RSS (from /proc).

@@ -5,7 +5,6 @@ and the store, served over HTTP and read by the real ``kubernetes`` client and b
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,37 +21,14 @@ from heapster.plugins import load_plugins
 from heapster.store import MetricStore
 from heapster.testing import FakeClock
 from heapster.testing.cluster import StaticCluster
+from heapster.testing.fixtures import FIXTURES, pod_of, shifted
 from heapster.timefmt import parse_rfc3339
 from heapster_source_kubernetes.summary import NodeInfo, decode_summary
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path("/work/shared/fixtures")
 NODE = "datagen-1-35"
 STAMP = parse_rfc3339("2026-06-26T10:15:00Z")
-
-
-def shifted(summary: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """A copy of ``summary`` with every sample ``time`` moved ``seconds`` later."""
-    out = copy.deepcopy(summary)
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, dict):
-            for key, value in obj.items():
-                if key == "time" and isinstance(value, str):
-                    obj[key] = (parse_rfc3339(value) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                else:
-                    walk(value)
-        elif isinstance(obj, list):
-            for item in obj:
-                walk(item)
-
-    walk(out)
-    return out
-
-
-def pod_of(summary: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return next(p for p in summary["pods"] if p["podRef"]["name"].startswith(prefix))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Golden test: the fixture kubelet summary, pods and node through Heapster's whole processor chain.
 
 Every derived value is checked against numbers worked out by hand from the fixtures
-(/work/shared/fixtures): rates from chosen counter increments over 60 s, requests and limits
+(tests/fixtures): rates from chosen counter increments over 60 s, requests and limits
 from the pod specs, aggregates as explicit sums, node utilization and reservation as ratios.
 """
 
@@ -11,7 +11,6 @@ import asyncio
 import copy
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from heapster.interfaces import PluginContext, Processor
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.plugins import load_plugins
 from heapster.testing.cluster import StaticCluster
+from heapster.testing.fixtures import FIXTURES, pod_of, shifted
 from heapster.timefmt import parse_rfc3339
 
-FIXTURES = Path("/work/shared/fixtures")
 NODE = "datagen-1-35"
 C, G = MetricType.CUMULATIVE, MetricType.GAUGE
 MI = 1024 * 1024
@@ -102,29 +101,6 @@ def summary_sets(summary: dict[str, Any]) -> dict[str, MetricSet]:
                 _fs(container.get("rootfs"), "/") + _fs(container.get("logs"), "logs"),
                 parse_rfc3339(container["startTime"]), scrape_time=_time(container.get("cpu"), container.get("memory")))
     return sets
-
-
-def shifted(summary: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """A copy of ``summary`` with every sample ``time`` moved ``seconds`` later."""
-    out = copy.deepcopy(summary)
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, dict):
-            for key, value in obj.items():
-                if key == "time" and isinstance(value, str):
-                    obj[key] = (parse_rfc3339(value) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-                else:
-                    walk(value)
-        elif isinstance(obj, list):
-            for item in obj:
-                walk(item)
-
-    walk(out)
-    return out
-
-
-def pod_of(summary: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return next(p for p in summary["pods"] if p["podRef"]["name"].startswith(prefix))
 
 
 # --- fixtures ----------------------------------------------------------------------------------------

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from heapster.testing.fixtures import FIXTURES
 from heapster_simulator.testing import ThreadedCluster
 
-FIXTURE = Path("/work/shared/fixtures/event-core-v1-gke-2019.json")
+FIXTURE = FIXTURES / "event-core-v1-gke-2019.json"
 
 # The client's models declare every field Optional; tests use them dynamically.
 client: Any = kubernetes.client

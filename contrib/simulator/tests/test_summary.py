@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from heapster.testing.fixtures import FIXTURES
 from heapster_simulator import SimulatorConfig
 from heapster_simulator.model import rfc3339
 from heapster_simulator.simulation import Simulation
 from heapster_simulator.summary import node_summary
 
-FIXTURE = Path("/work/shared/fixtures/kubelet-stats-summary-v1.35.json")
+FIXTURE = FIXTURES / "kubelet-stats-summary-v1.35.json"
 
 
 def assert_shape(ours: Any, theirs: Any, path: str = "$") -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from heapster.testing.fixtures import FIXTURES
 from heapster_sink_elasticsearch.testing import opensearch_server, opensearch_url, strict_es
 
 __all__ = ["opensearch_server", "opensearch_url", "strict_es"]
 
-FIXTURES = Path("/work/shared/fixtures")
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from heapster.model import EventBatch
+from heapster.testing.fixtures import FIXTURES
 from heapster_sink_influxdb.lineproto import event_json
 from heapster_sink_influxdb.testing import free_port
 
-FIXTURE = Path("/work/shared/fixtures/event-core-v1-gke-2019.json")
+FIXTURE = FIXTURES / "event-core-v1-gke-2019.json"
 LAST_TIMESTAMP_NS = 1567197785_000000000  # 2019-08-30T20:43:05Z
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

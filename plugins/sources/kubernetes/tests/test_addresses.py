@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from heapster.testing.fixtures import FIXTURES
 from heapster_source_kubernetes.kubelet import KubeletSettings, ScrapeError, node_address, node_target
 
-FIXTURES = Path("/work/shared/fixtures")
 HTTPS = KubeletSettings()
 
 

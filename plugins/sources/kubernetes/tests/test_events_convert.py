@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from heapster.model import EventBatch
 from heapster.sinks.log import format_events
+from heapster.testing.fixtures import FIXTURES
 from heapster_source_kubernetes.events import core_v1_event
-
-FIXTURES = Path("/work/shared/fixtures")
 
 
 def test_every_field_of_the_round_trip_fixture_lands_where_core_v1_has_it() -> None:

@@ -22,10 +22,11 @@ from heapster import selfmetrics
 from heapster.errors import RuntimeFailure
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
+from heapster.testing.fixtures import FIXTURES
 from heapster_source_kubernetes.kubelet import ScrapeError
 from heapster_source_kubernetes.source import KubernetesSource
 
-FIXTURE = Path("/work/shared/fixtures/kubelet-stats-summary-v1.35.json")
+FIXTURE = FIXTURES / "kubelet-stats-summary-v1.35.json"
 TOKEN = "kubelet-and-api-token"
 TIMEOUT = 0.5
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.testing.fixtures import FIXTURES
 from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
 
-FIXTURES = Path("/work/shared/fixtures")
 C, G, D = MetricType.CUMULATIVE, MetricType.GAUGE, MetricType.DELTA
 
 
