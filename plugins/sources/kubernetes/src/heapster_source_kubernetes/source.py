@@ -16,7 +16,7 @@ from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
-from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
+from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary_columns
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class KubeletSummaryUnit(ScrapeUnit):
         body = await self._client.get_summary(self.target)
         try:
             with paused_gc():
-                return decode_summary(body, self._info, self._clock.now())
+                return decode_summary_columns(body, self._info, self._clock.now())
         except SummaryError as exc:
             msg = f"kubelet {self.target.host_port} of node {self.node}: {exc}"
             raise ScrapeError("malformed", msg) from None
