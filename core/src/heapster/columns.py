@@ -91,6 +91,13 @@ class ValueColumn:
         mask: npt.NDArray[np.bool_] = ~np.isnan(self.data) if self.is_float else self.data != MISSING
         return mask
 
+    def cell(self, row: int) -> int | float | None:
+        """The value of one cell, or None."""
+        value: int | float = self.data[row].item()
+        if value != value or value == MISSING:  # NaN or the int marker
+            return None
+        return value
+
     def set(self, rows: RowArray, values: Array) -> None:
         """Write ``values`` into ``rows`` (a float arriving in an int column turns it into floats)."""
         if values.dtype.kind == "f" and not self.is_float:

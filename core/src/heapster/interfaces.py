@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from heapster.model import DataBatch, EventBatch, MetricSet
+
+if TYPE_CHECKING:
+    from heapster.columns import ColumnBatch
 
 
 class Clock(Protocol):
@@ -81,8 +84,12 @@ class ScrapeUnit(ABC):
     """The node this unit reads, for per-node self-metrics ("" when not node-bound)."""
 
     @abstractmethod
-    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
-        """Return the metric sets of the window ``[start, end)`` keyed as HEAPSTER.md §3.1."""
+    async def scrape(self, start: datetime, end: datetime) -> ColumnBatch | dict[str, MetricSet]:
+        """Return what was read for the window ``[start, end)``, keyed as HEAPSTER.md §3.1.
+
+        Either columns (:class:`heapster.columns.ColumnBatch`, built with
+        :class:`heapster.columns.BatchBuilder`: the fast path) or Heapster's shape, key -> MetricSet.
+        """
 
 
 class MetricSource(ABC):

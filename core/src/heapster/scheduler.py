@@ -14,6 +14,7 @@ from datetime import datetime
 import structlog
 
 from heapster import selfmetrics
+from heapster.columns import ColumnBatch
 from heapster.interfaces import Clock, MetricSource, Processor, ScrapeUnit, SystemClock
 from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
@@ -137,7 +138,7 @@ class Scheduler:
                 sink.put(batch)
             self.last_batch = batch
             self.batches += 1
-        log.info("batch.exported", timestamp=batch.timestamp.isoformat(), metric_sets=len(batch.metric_sets),
+        log.info("batch.exported", timestamp=batch.timestamp.isoformat(), metric_sets=len(batch),
                  sinks=len(self.sinks))
         return batch
 
@@ -168,17 +169,19 @@ class Scheduler:
             task.cancel()
         if pending:
             log.warning("scrape.deadline", got=len(done), expected=len(units))
+        parts = []
         for task in done:
             result = task.result()
             if result:
-                batch.metric_sets.update(result)
+                parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))
+        batch = DataBatch(batch.timestamp, columns=ColumnBatch.concat(parts))
         elapsed = (time.perf_counter() - began) * 1000
         selfmetrics.scraper_duration.labels(source=self.source.name).observe(elapsed)
         selfmetrics.scraper_last_time.labels(source=self.source.name).set(self.clock.now())
         return batch
 
     async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
-                           delay: float) -> dict[str, MetricSet] | None:
+                           delay: float) -> ColumnBatch | dict[str, MetricSet] | None:
         if delay > 0:
             await self.clock.sleep(delay)
         node = unit.node or unit.name

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import structlog
 
-from heapster import keys
+from heapster.columns import NAMESPACE, POD, POD_CONTAINER
 from heapster.interfaces import ClusterState, Processor
 from heapster.model import DataBatch
 
 log = structlog.get_logger(__name__)
 
-_TYPES = frozenset({keys.POD_CONTAINER, keys.POD, keys.NAMESPACE})
+_TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
 class NamespaceBasedEnricher(Processor):
@@ -30,10 +31,11 @@ class NamespaceBasedEnricher(Processor):
         """Enrich ``batch`` in place."""
         uids: dict[str, str | None] = {}
         missing: set[str] = set()
-        for ms in batch.metric_sets.values():
-            labels = ms.labels
-            if labels.get("type") not in _TYPES:
-                continue
+        cols = batch.columns
+        all_labels = cols.labels
+        rows = np.flatnonzero(np.isin(cols.types, _TYPES))
+        for row in rows.tolist():
+            labels = all_labels[row]
             namespace = labels.get("namespace_name")
             if namespace is None:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from heapster.columns import ColumnBatch
 from heapster.errors import RuntimeFailure
 from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, SystemClock
 from heapster.model import MetricSet
@@ -32,7 +33,7 @@ class KubeletSummaryUnit(ScrapeUnit):
         self._clock = clock
         self._info = NodeInfo(target.node, target.hostname, target.host_id)
 
-    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+    async def scrape(self, start: datetime, end: datetime) -> ColumnBatch:
         body = await self._client.get_summary(self.target)
         try:
             with paused_gc():
