@@ -16,6 +16,7 @@ plugin asks for it (:meth:`ColumnBatch.to_metric_sets`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,7 +95,7 @@ class ValueColumn:
     def cell(self, row: int) -> int | float | None:
         """The value of one cell, or None."""
         value: int | float = self.data[row].item()
-        if value != value or value == MISSING:  # NaN or the int marker
+        if math.isnan(value) or value == MISSING:  # NaN or the int marker
             return None
         return value
 

@@ -42,5 +42,6 @@ def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, tar
                 continue
         totals = np.where(there, column.data, 0).astype(column.data.dtype)
         np.add.at(totals, dst, column.data[src])
-        touched = np.unique(dst)
+        touched = np.zeros(len(totals), dtype=bool)
+        touched[dst] = True
         column.data[touched] = totals[touched]

@@ -24,19 +24,26 @@ _HOST_LABELS = ("nodename", "hostname", "host_id")
 
 
 class _ContainerInfo:
-    """One spec container: its image and its request/limit (and restart count) values, built once.
+    """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
-    The MetricValue objects are shared by every batch's set of this container; processors and
-    sinks treat values as read-only (aggregators always make new ones).
+    ``values`` is shared by every batch's set of this container; processors and sinks treat values
+    as read-only. ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the same
+    values as parallel tuples, written to the columns in one step per container.
     """
 
-    __slots__ = ("image", "values")
+    __slots__ = ("image", "key", "layout", "numbers", "stub_layout", "stub_numbers", "values")
 
-    def __init__(self, image: str, resources: dict[str, int], restarts: int | None) -> None:
+    def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None) -> None:
+        self.key = key
         self.image = image
         self.values = {name: MetricValue(amount, _GAUGE) for name, amount in resources.items()}
+        self.stub_layout = tuple((name, _GAUGE) for name in resources)
+        self.stub_numbers = tuple(resources.values())
+        self.layout, self.numbers = self.stub_layout, self.stub_numbers
         if restarts is not None:
             self.values["restart_count"] = MetricValue(restarts, _GAUGE)
+            self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
+            self.numbers = (*self.stub_numbers, restarts)
 
     @property
     def restarts(self) -> bool:
@@ -72,14 +79,15 @@ class PodInfo:
         for container in spec.get("containers") or ():
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
-                container.get("image", ""), container_resources(container), restarts.get(cname)
+                keys.pod_container_key(self.namespace, self.name, cname), container.get("image", ""),
+                container_resources(container), restarts.get(cname)
             )
 
 
 class _Changes:
     """What one enrichment adds: values of existing and new rows, and the new (stub) entities."""
 
-    __slots__ = ("create_time", "keys", "labels", "present", "size", "values")
+    __slots__ = ("create_time", "keys", "labels", "layouts", "present", "size")
 
     def __init__(self, cols: ColumnBatch) -> None:
         self.size = len(cols)
@@ -87,7 +95,8 @@ class _Changes:
         self.keys: list[str] = []
         self.labels: list[dict[str, str]] = []
         self.create_time: list[int] = []
-        self.values: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
+        # Rows that get the same metric names share a layout: one list of rows, one of value tuples.
+        self.layouts: dict[tuple[tuple[str, MetricType], ...], tuple[list[int], list[tuple[int, ...]]]] = {}
 
     def add_entity(self, key: str, labels: dict[str, str], create_ns: int) -> int:
         self.present.add(key)
@@ -96,21 +105,23 @@ class _Changes:
         self.create_time.append(create_ns)
         return self.size + len(self.keys) - 1
 
-    def set_values(self, row: int, values: Mapping[str, MetricValue], skip: str = "") -> None:
-        for name, mv in values.items():
-            if name == skip:
-                continue
-            pending = self.values.get(name)
-            if pending is None:
-                pending = self.values[name] = ([], [], mv.metric_type)
-            pending[0].append(row)
-            pending[1].append(mv.value)
+    def set_values(self, row: int, layout: tuple[tuple[str, MetricType], ...], numbers: tuple[int, ...]) -> None:
+        if not layout:
+            return
+        pending = self.layouts.get(layout)
+        if pending is None:
+            pending = self.layouts[layout] = ([], [])
+        pending[0].append(row)
+        pending[1].append(numbers)
 
     def apply(self, cols: ColumnBatch) -> None:
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
-        for name, (rows, values, metric_type) in self.values.items():
-            cols.set_values(name, np.array(rows, dtype=np.intp), np.array(values), metric_type)
+        for layout, (rows, numbers) in self.layouts.items():
+            targets = np.array(rows, dtype=np.intp)
+            table = np.array(numbers)
+            for index, (name, metric_type) in enumerate(layout):
+                cols.set_values(name, targets, table[:, index], metric_type)
 
 
 class PodBasedEnricher(Processor):
@@ -170,11 +181,11 @@ class PodBasedEnricher(Processor):
     def _add_container_info(self, cols: ColumnBatch, changes: _Changes, row: int, labels: dict[str, str],
                             info: PodInfo) -> None:
         cname = labels.get("container_name", "")
-        container = None
-        if cols.keys[row] == keys.pod_container_key(info.namespace, info.name, cname):
-            container = info.containers.get(cname)
+        container = info.containers.get(cname)
+        if container is not None and cols.keys[row] != container.key:
+            container = None
         if container is not None:
-            changes.set_values(row, container.values)
+            changes.set_values(row, container.layout, container.numbers)
             labels.setdefault("container_base_image", container.image)
             if container.restarts and info.start_ns != MISSING:
                 cols.create_time[row] = info.start_ns
@@ -205,7 +216,7 @@ class PodBasedEnricher(Processor):
                 changes.create_time[row - changes.size] = info.start_ns
         collection_start = int(cols.collection_start[row]) if existing else MISSING
         for cname, container in info.containers.items():
-            ckey = keys.pod_container_key(info.namespace, info.name, cname)
+            ckey = container.key
             if ckey in changes.present:
                 continue
             log.debug("container.stub.created", key=ckey)
@@ -219,4 +230,4 @@ class PodBasedEnricher(Processor):
                 **{name: labels.get(name, "") for name in _HOST_LABELS},
                 **info.copied_labels,
             }, collection_start)
-            changes.set_values(stub, container.values, skip="restart_count")
+            changes.set_values(stub, container.stub_layout, container.stub_numbers)
