@@ -67,14 +67,18 @@ def type_code(labels: Mapping[str, str]) -> int:
 class ValueColumn:
     """One metric's cells: ``data[i]`` belongs to entity (or series) ``i``.
 
-    Ints are int64 with :data:`MISSING` for "no value", floats are float64 with NaN.
+    Ints are int64 with :data:`MISSING` for "no value", floats are float64 with NaN (so a NaN
+    value is no value). A metric that has ints in some cells and floats in others (only
+    third-party sources make such) is held as floats with ``ints`` marking the int cells, so each
+    value keeps its type as Heapster's model gives it.
     """
 
-    __slots__ = ("data", "metric_type")
+    __slots__ = ("data", "ints", "metric_type")
 
-    def __init__(self, data: Array, metric_type: MetricType) -> None:
+    def __init__(self, data: Array, metric_type: MetricType, ints: npt.NDArray[np.bool_] | None = None) -> None:
         self.data = data
         self.metric_type = metric_type
+        self.ints = ints
 
     @classmethod
     def empty(cls, size: int, is_float: bool, metric_type: MetricType) -> ValueColumn:
@@ -97,20 +101,41 @@ class ValueColumn:
         value: int | float = self.data[row].item()
         if math.isnan(value) or value == MISSING:  # NaN or the int marker
             return None
+        if self.ints is not None and self.ints[row]:
+            return int(value)
         return value
 
+    def values(self, rows: RowArray) -> list[int | float]:
+        """The values of ``rows`` (all present) as Python numbers of their own type."""
+        found: list[int | float] = self.data[rows].tolist()
+        if self.ints is not None:
+            for index in np.flatnonzero(self.ints[rows]).tolist():
+                found[index] = int(found[index])
+        return found
+
     def set(self, rows: RowArray, values: Array) -> None:
-        """Write ``values`` into ``rows`` (a float arriving in an int column turns it into floats)."""
-        if values.dtype.kind == "f" and not self.is_float:
+        """Write ``values`` into ``rows``; int and float cells may mix (see the class docstring)."""
+        incoming_float = values.dtype.kind == "f"
+        if incoming_float and not self.is_float:
             self.to_float()
+        elif not incoming_float and self.is_float:
+            if self.ints is None:
+                self.ints = np.zeros(len(self.data), dtype=bool)
+            self.ints[rows] = True
+            self.data[rows] = values
+            return
+        if self.ints is not None:
+            self.ints[rows] = False
         self.data[rows] = values
 
     def to_float(self) -> None:
-        """Store floats from now on (empty int cells become NaN)."""
+        """Hold floats from now on; the int cells so far stay ints (``ints``)."""
         if not self.is_float:
+            there = self.data != MISSING
             data = self.data.astype(np.float64)
-            data[self.data == MISSING] = np.nan
+            data[~there] = np.nan
             self.data = data
+            self.ints = there if there.any() else None
 
     def grow(self, size: int) -> None:
         """Pad with empty cells up to ``size``."""
@@ -118,10 +143,12 @@ class ValueColumn:
         if extra > 0:
             pad = np.full(extra, np.nan if self.is_float else MISSING, dtype=self.data.dtype)
             self.data = np.concatenate([self.data, pad])
+            if self.ints is not None:
+                self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
 
     def take(self, rows: RowArray) -> ValueColumn:
         """A new column of the cells at ``rows``."""
-        return ValueColumn(self.data[rows], self.metric_type)
+        return ValueColumn(self.data[rows], self.metric_type, None if self.ints is None else self.ints[rows])
 
 
 def _as_array(values: Sequence[int | float]) -> Array:
@@ -323,7 +350,7 @@ class ColumnBatch:
 
 def _cells(column: ValueColumn) -> Iterator[tuple[int, int | float]]:
     rows = np.flatnonzero(column.present())
-    return zip(rows.tolist(), column.data[rows].tolist(), strict=True)
+    return zip(rows.tolist(), column.values(rows), strict=True)
 
 
 def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> dict[str, ValueColumn]:
@@ -338,17 +365,18 @@ def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> d
     for name, metric_type in names.items():
         is_float = name in floats
         pieces = []
+        ints = []
         for table, size in zip(tables, sizes, strict=True):
             found = table.get(name)
             if found is None:
-                pieces.append(ValueColumn.empty(size, is_float, metric_type).data)
+                found = ValueColumn.empty(size, is_float, metric_type)
             elif is_float and not found.is_float:
-                widened = ValueColumn(found.data, found.metric_type)
-                widened.to_float()
-                pieces.append(widened.data)
-            else:
-                pieces.append(found.data)
-        out[name] = ValueColumn(np.concatenate(pieces), metric_type)
+                found = ValueColumn(found.data, found.metric_type)
+                found.to_float()
+            pieces.append(found.data)
+            ints.append(found.ints if found.ints is not None else np.zeros(size, dtype=bool))
+        mask = np.concatenate(ints)
+        out[name] = ValueColumn(np.concatenate(pieces), metric_type, mask if mask.any() else None)
     return out
 
 
@@ -458,7 +486,11 @@ def _build_columns(pending: dict[str, tuple[list[int], list[int | float], Metric
     for name, (rows, values, metric_type) in pending.items():
         data = _as_array(values)
         column = ValueColumn.empty(size, data.dtype.kind == "f", metric_type)
-        column.data[np.array(rows, dtype=np.intp)] = data
+        targets = np.array(rows, dtype=np.intp)
+        column.data[targets] = data
+        if column.is_float and any(type(v) is int for v in values):
+            column.ints = np.zeros(size, dtype=bool)
+            column.ints[targets[[type(v) is int for v in values]]] = True
         out[name] = column
     return out
 

@@ -45,3 +45,7 @@ def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, tar
         touched = np.zeros(len(totals), dtype=bool)
         touched[dst] = True
         column.data[touched] = totals[touched]
+        if column.ints is not None:  # a sum is an int only if every term was (Python's rule)
+            all_ints = np.where(there, column.ints, True)
+            np.logical_and.at(all_ints, dst, column.ints[src])
+            column.ints[touched] = all_ints[touched]
