@@ -79,6 +79,20 @@ async def test_jitter_spreads_node_starts_within_8ms_per_node() -> None:
     assert len(batch.metric_sets) == 10
 
 
+async def test_large_clusters_spread_scrapes_over_half_the_deadline_not_a_4s_burst() -> None:
+    clock = FakeClock()
+    units = [unit(f"n{i}", clock) for i in range(2000)]  # 2000 x 8 ms = 16 s of jitter wanted
+    sched, _ = make(clock, units, [], scrape_deadline=20.0)
+    task = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    await clock.advance(4.0)  # Heapster's cap: with it, every node would have started by now
+    started = sum(1 for u in units if u.scrapes)
+    assert 250 < started < 1000  # about 4 of the 10 s
+    await clock.advance(6.0)  # half of the 20 s deadline
+    batch = await asyncio.wait_for(task, 5)
+    assert len(batch.metric_sets) == 2000
+
+
 async def test_a_slow_sink_delays_neither_scraping_nor_other_sinks() -> None:
     clock = FakeClock()
     slow, fast = RecordingSink("slow"), RecordingSink("fast")

@@ -34,6 +34,9 @@ class SchedulerSettings:
     node_timeout: float = 10.0
     jitter_per_unit: float = 0.008
     max_jitter: float = 4.0
+    spread: float = 0.5
+    """Large clusters spread their scrapes over up to this share of the scrape deadline (beyond ``max_jitter``;
+    a ``max_jitter`` of 0 turns jitter off), so thousands of kubelets never answer in one burst."""
     max_housekeeps: int = 3
     shard_index: int = 0
     shard_count: int = 1
@@ -158,7 +161,8 @@ class Scheduler:
         if not units:
             log.warning("scrape.no_units", source=self.source.name)
             return batch
-        max_delay = min(s.jitter_per_unit * len(units), s.max_jitter)
+        cap = max(s.max_jitter, s.spread * s.scrape_deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
+        max_delay = min(s.jitter_per_unit * len(units), cap)
         start_dt, end_dt = utc_from_epoch(start), utc_from_epoch(end)
         tasks = [
             asyncio.create_task(self._scrape_unit(unit, start_dt, end_dt, self.rng.uniform(0, max_delay)))
