@@ -13,7 +13,7 @@ import structlog
 
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
-from heapster.memory import shrink_tls_read_buffers, tune_gc
+from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
 from heapster.scheduler import Scheduler, SchedulerSettings
@@ -66,6 +66,7 @@ class Daemon:
             raise RuntimeFailure(msg) from None
         tune_gc()
         shrink_tls_read_buffers()
+        share_the_interpreter()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
                  first_batch_in=round(first_batch_in, 1))

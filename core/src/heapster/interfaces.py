@@ -123,6 +123,23 @@ class Processor(ABC):
         """Return the processed batch (usually the same object, changed in place)."""
 
 
+class ColumnProcessor(Processor):
+    """A processor that changes the batch's columns in place with plain (synchronous) code.
+
+    The scheduler runs :meth:`apply` in a worker thread, so a long array operation over a big
+    batch never holds up the HTTP API on the event loop. ``apply`` may read the cluster state
+    (point look-ups) but must not touch the event loop.
+    """
+
+    @abstractmethod
+    def apply(self, batch: DataBatch) -> None:
+        """Process ``batch`` in place."""
+
+    async def process(self, batch: DataBatch) -> DataBatch:
+        self.apply(batch)
+        return batch
+
+
 class MetricSink(ABC):
     """A destination for metric batches.
 

@@ -6,19 +6,15 @@ import numpy as np
 
 from heapster import keys
 from heapster.columns import MISSING, NAMESPACE
-from heapster.interfaces import Processor
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
 
 
-class ClusterAggregator(Processor):
+class ClusterAggregator(ColumnProcessor):
     """(Re)creates ``cluster`` with the namespaces' summed usage, requests and limits."""
 
     name = "cluster_aggregator"
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""

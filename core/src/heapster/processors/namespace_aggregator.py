@@ -6,19 +6,15 @@ import numpy as np
 
 from heapster import keys
 from heapster.columns import POD
-from heapster.interfaces import Processor
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
 
 
-class NamespaceAggregator(Processor):
+class NamespaceAggregator(ColumnProcessor):
     """Creates ``namespace:<ns>`` sets and adds each pod's usage, requests and limits."""
 
     name = "namespace_aggregator"
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""

@@ -6,7 +6,7 @@ import numpy as np
 import structlog
 
 from heapster.columns import NAMESPACE, POD, POD_CONTAINER
-from heapster.interfaces import ClusterState, Processor
+from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch
 
 log = structlog.get_logger(__name__)
@@ -14,7 +14,7 @@ log = structlog.get_logger(__name__)
 _TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
-class NamespaceBasedEnricher(Processor):
+class NamespaceBasedEnricher(ColumnProcessor):
     """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known."""
 
     name = "namespace_based_enricher"
@@ -22,10 +22,6 @@ class NamespaceBasedEnricher(Processor):
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._warned: set[str] = set()
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""

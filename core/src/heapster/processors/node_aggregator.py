@@ -6,19 +6,15 @@ import numpy as np
 
 from heapster import keys
 from heapster.columns import POD
-from heapster.interfaces import Processor
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, add_grouped
 
 
-class NodeAggregator(Processor):
+class NodeAggregator(ColumnProcessor):
     """Adds each pod's requests and limits to ``node:<nodename>`` when that set exists."""
 
     name = "node_aggregator"
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""

@@ -9,7 +9,7 @@ import numpy as np
 import structlog
 
 from heapster.columns import NODE, ColumnBatch
-from heapster.interfaces import ClusterState, Processor
+from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.quantity import milli_value, value
@@ -48,7 +48,7 @@ class NodeInfo:
             log.warning("node.quantity.invalid", node=name, error=str(exc))
 
 
-class NodeAutoscalingEnricher(Processor):
+class NodeAutoscalingEnricher(ColumnProcessor):
     """Adds node labels and the ``*/node_*`` gauges the cluster autoscaler read.
 
     Missing usage or request inputs count as 0, as in Heapster; utilization and
@@ -61,10 +61,6 @@ class NodeAutoscalingEnricher(Processor):
         self.cluster = cluster
         self.copier = copier or LabelCopier()
         self._cache: dict[str, NodeInfo] = {}
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich the node sets of ``batch`` in place."""

@@ -8,7 +8,7 @@ import structlog
 from heapster import keys
 from heapster.catalogue import CUMULATIVE_STANDARD
 from heapster.columns import POD_CONTAINER
-from heapster.interfaces import Processor
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.processors.aggregate import add_grouped
 
@@ -18,7 +18,7 @@ COPIED_LABELS = ("pod_id", "pod_name", "namespace_name", "namespace_id", "nodena
 """Labels a pod set made from its containers inherits (Heapster forgot ``nodename``)."""
 
 
-class PodAggregator(Processor):
+class PodAggregator(ColumnProcessor):
     """Sums container values into their pod, except cumulative standard metrics.
 
     A value the pod already had before aggregation (e.g. pod-level memory from the
@@ -26,10 +26,6 @@ class PodAggregator(Processor):
     """
 
     name = "pod_aggregator"
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""

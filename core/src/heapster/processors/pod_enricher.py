@@ -11,7 +11,7 @@ import structlog
 
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, to_ns
-from heapster.interfaces import ClusterState, Processor
+from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType, MetricValue
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
@@ -124,7 +124,7 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
-class PodBasedEnricher(Processor):
+class PodBasedEnricher(ColumnProcessor):
     """Adds what the Pod objects know to pod and container sets, and stubs for missing ones."""
 
     name = "pod_based_enricher"
@@ -136,10 +136,6 @@ class PodBasedEnricher(Processor):
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""

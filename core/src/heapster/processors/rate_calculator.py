@@ -10,7 +10,7 @@ import structlog
 
 from heapster.catalogue import RATE_MAPPING
 from heapster.columns import MISSING, ColumnBatch, IntArray, RowArray, ValueColumn, to_ns
-from heapster.interfaces import Processor
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch, MetricType
 
 log = structlog.get_logger(__name__)
@@ -25,7 +25,7 @@ _GAUGE = MetricType.GAUGE
 _Mask = npt.NDArray[np.bool_]
 
 
-class RateCalculator(Processor):
+class RateCalculator(ColumnProcessor):
     """Derives rates from the previous sample of each metric set.
 
     Unlike Heapster, state is kept per metric set rather than as one previous batch, so batches
@@ -51,10 +51,6 @@ class RateCalculator(Processor):
         self._counters: dict[str, ValueColumn] = {}
         self._labeled: dict[int, dict[tuple[str, str], Any]] = {}
         self._newest_batch_ns = MISSING
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
 
     def apply(self, batch: DataBatch) -> None:
         """Add the rates to ``batch`` in place and remember its counters."""

@@ -12,7 +12,7 @@ Call either ``export`` or ``ingest``, not both at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,7 +101,7 @@ class MetricStore(MetricSink):
 
     # --- writing -----------------------------------------------------------------------------------
     async def export(self, batch: DataBatch) -> None:
-        """Store one batch, yielding to the event loop between chunks of entities."""
+        """Store one batch, yielding to the event loop between chunks of entities and between columns."""
         async with self._lock:
             job = self._begin(batch)
             if job is None:
@@ -111,7 +111,8 @@ class MetricStore(MetricSink):
                 if start:
                     await asyncio.sleep(0)
                 self._register(job, cols, start, start + CHUNK)
-            self._write(job, cols)
+            for _ in self._write(job, cols):
+                await asyncio.sleep(0)
             self._commit(job)
 
     def ingest(self, batch: DataBatch) -> None:
@@ -120,7 +121,8 @@ class MetricStore(MetricSink):
         if job is not None:
             cols = batch.columns
             self._register(job, cols, 0, len(cols))
-            self._write(job, cols)
+            for _ in self._write(job, cols):
+                pass
             self._commit(job)
 
     def _begin(self, batch: DataBatch) -> _Job | None:
@@ -166,8 +168,8 @@ class MetricStore(MetricSink):
                 stamps[eid] = labels_hash
             out.append(eid)
 
-    def _write(self, job: _Job, cols: ColumnBatch) -> None:
-        """Write every column of the batch into the slot, metric by metric."""
+    def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
+        """Write every column of the batch into the slot, metric by metric (yields after each one)."""
         owners = np.array(job.entities, dtype=np.int32)
         job.starts = cols.collection_start.tolist()
         for name, column in cols.values.items():
@@ -175,6 +177,7 @@ class MetricStore(MetricSink):
             if there.any():
                 self._column(self.columns, name, column.metric_type, column.is_float).write(
                     owners[there], column.data[there], job.slot)
+                yield
         if not cols.series_count:
             return
         series = self.series
@@ -193,6 +196,7 @@ class MetricStore(MetricSink):
             if there.any():
                 self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
                     series_ids[there], column.data[there], job.slot)
+                yield
 
     def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)

@@ -33,6 +33,10 @@ ERROR = "ERROR"
 JSON = dict[str, Any]
 
 
+WATCH_EVENTS_PER_YIELD = 200
+"""Watch events handled between two yields to the event loop."""
+
+
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
     """One change seen by an informer.
@@ -310,18 +314,19 @@ class Informer:
             params["resourceVersion"] = self.resource_version
         resp = await self._request(params, timeout + 30)
         async with resp:
-            buffer = b""
+            pending = b""
             async for chunk in resp.content.iter_any():
-                buffer += chunk
-                while True:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        break
-                    line, buffer = buffer[:end], buffer[end + 1:]
+                # One split per chunk (slicing the rest off per line was quadratic in a big chunk), and a
+                # yield to the event loop every few hundred events so a burst never stalls the HTTP API.
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for count, line in enumerate(lines, start=1):
                     if line.strip():
                         self._handle_line(line)
-            if buffer.strip():
-                self._handle_line(buffer)
+                    if count % WATCH_EVENTS_PER_YIELD == 0:
+                        await asyncio.sleep(0)
+            if pending.strip():
+                self._handle_line(pending)
 
     def _handle_line(self, line: bytes) -> None:
         try:
