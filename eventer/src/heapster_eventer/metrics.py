@@ -30,6 +30,9 @@ buffer_capacity = Gauge(
 buffer_dropped = Counter(
     "eventer_buffer_dropped_events_total", "Events dropped because the source's buffer was full.",
     registry=REGISTRY)
+events_lost = Counter(
+    "eventer_events_lost_total", "Event versions the API no longer held when the eventer relisted after "
+    "410 Gone (count bumps made while no watch ran); each gap is logged as events.gap.", registry=REGISTRY)
 duplicates = Counter(
     "eventer_duplicate_events_total", "Events not exported again because their UID and resourceVersion were seen.",
     registry=REGISTRY)

@@ -6,8 +6,13 @@ backoff). What it adds for the eventer:
 * ``resume_from(rv)`` starts with a watch from a checkpointed resourceVersion, so every change
   after it (each MODIFIED count bump too) arrives; only if that position has expired (410)
   does it relist.
-* A high-water mark: an event whose resourceVersion is not above the newest one already taken
-  is skipped, so a relist (after 410) hands out only what changed since, not the whole list.
+* A relist after ``410 Gone`` hands out only the events whose resourceVersion is above the
+  position the watch had reached (every version up to it was handed out already), whatever order
+  the list comes in; repeats beyond that (a relist cut short, a kill before the checkpoint moved)
+  are the eventer's de-duplication's to drop.
+* Gap accounting: the source remembers the last count of recent events, so after a relist it can
+  tell how many versions of an event the API no longer holds (``lost_events``, logged as
+  ``events.gap`` with the resourceVersions of the gap).
 * ``export_existing``: events of the very first list are exported too (otherwise only changes).
 * A bounded buffer (``buffer_size``) that drops and counts events when full, as Heapster did; it
   holds events as compact JSON, about 1 KB each.
@@ -19,7 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -46,6 +54,41 @@ def rv_number(resource_version: Any) -> int | None:
         return int(resource_version)
     except (TypeError, ValueError):
         return None
+
+
+OCCURRENCE_MEMORY = 20_000
+"""Events whose last count the source remembers (about 100 bytes each), to count what a gap lost."""
+
+
+def uid_key(event: Event) -> int | None:
+    """A 64-bit hash of the event's UID (``None`` without one)."""
+    uid = (event.get("metadata") or {}).get("uid")
+    if not uid:
+        return None
+    return int.from_bytes(hashlib.blake2b(str(uid).encode(), digest_size=8).digest(), "big")
+
+
+def occurrence_count(event: Event) -> int | None:
+    """How often the event has happened (core/v1 ``count``), when it says so."""
+    count = event.get("count")
+    return count if isinstance(count, int) and count >= 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Relist:
+    """What a relist after ``410 Gone`` found.
+
+    ``since`` is the position the watch had reached (every version up to it was handed out),
+    ``listed_at`` the list's resourceVersion, ``oldest_new`` the oldest resourceVersion above
+    ``since`` that the list returned (nothing between ``since`` and it is held any more),
+    ``new`` how many events it handed out and ``taken`` how many it skipped as handed out before.
+    """
+
+    since: str
+    listed_at: str
+    oldest_new: int | None
+    new: int
+    taken: int
 
 
 def core_v1_event(event: Event) -> Event:
@@ -100,10 +143,13 @@ class EventInformer(Informer):
     """
 
     def __init__(self, *args: Any, resume_from: str | None = None, items_wanted: bool = True,
-                 **kwargs: Any) -> None:
+                 on_relisted: Callable[[Relist], None] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.resume_from = resume_from
         self.items_wanted = items_wanted
+        self.on_relisted = on_relisted
+        self.skipped = 0
+        """Events of relists not handed out again (at or below the position reached before)."""
         self._versions = _NoVersions()  # an event stream needs no per-object versions (they only grow)
 
     async def run(self) -> None:
@@ -130,28 +176,47 @@ class EventInformer(Informer):
                 delay = min(delay * 2, self.backoff_max)
 
     async def _list(self) -> None:
-        """List page by page, handing each event out as ADDED; the position moves once the list is done."""
+        """List page by page, handing each event out as ADDED; the position moves once the list is done.
+
+        A relist hands out only events above the position reached before it, a bound fixed for
+        the whole list: the API server lists in namespace/name order, not resourceVersion order.
+        """
         initial = not self.synced.is_set()
         only_version = initial and not self.items_wanted
+        since = "" if initial else self.resource_version
+        floor = rv_number(since) if since else None
         params = dict(self.params)
         if only_version:
             params["limit"] = "1"
         elif self.page_size:
             params["limit"] = str(self.page_size)
         version = ""
+        new = taken = 0
+        oldest_new: int | None = None
         # Repeats after an expired continue token need no special care: the eventer filters them.
         async for body, _ in self._pages(params):
             version = version or str((body.get("metadata") or {}).get("resourceVersion") or "")
             if only_version:
                 break
             for raw in body.get("items") or ():
-                if isinstance(raw, dict):
-                    obj = self.transform(raw) if self.transform else raw
-                    self._emit(WatchEvent(ADDED, obj, version, initial))
+                if not isinstance(raw, dict):
+                    continue
+                rv = rv_number((raw.get("metadata") or {}).get("resourceVersion"))
+                if floor is not None and rv is not None and rv <= floor:
+                    taken += 1
+                    continue
+                if rv is not None and (oldest_new is None or rv < oldest_new):
+                    oldest_new = rv
+                new += 1
+                obj = self.transform(raw) if self.transform else raw
+                self._emit(WatchEvent(ADDED, obj, version, initial, gap=not initial))
         self.resource_version = version
         self.lists += 1
+        self.skipped += taken
         self.synced.set()
         log.debug("events.listed", path=self.path, resource_version=version, only_version=only_version)
+        if not initial and self.on_relisted is not None:
+            self.on_relisted(Relist(since, version, oldest_new, new, taken))
 
 
 class KubernetesEventSource(EventSource):
@@ -173,13 +238,16 @@ class KubernetesEventSource(EventSource):
         self.watch_timeout = watch_timeout
         self.backoff_initial = backoff_initial
         self.dropped_events = 0
-        self.skipped_events = 0
         self.received_events = 0
+        self.lost_events = 0
+        """Event versions a relist after 410 showed the API no longer holds (count bumps never seen)."""
         self._buffer: deque[bytes] = deque()
         """Events as compact JSON (a third of the memory of decoded dicts), decoded when drained."""
         self._resume: str | None = None
-        self._high_water: int | None = None
         self._position: str | None = None
+        self._occurrences: dict[int, int] = {}
+        """UID hash -> count last handed out, oldest first (bounded by ``OCCURRENCE_MEMORY``)."""
+        self._gap_lost = 0
         self._informer: EventInformer | None = None
 
     # --- eventer protocol ------------------------------------------------------------------------
@@ -187,7 +255,16 @@ class KubernetesEventSource(EventSource):
         """Continue right after ``position`` (a checkpointed resourceVersion); call before start."""
         self._resume = position or None
         self._position = self._resume
-        self._high_water = rv_number(self._resume)
+
+    def occurrences(self) -> dict[str, int]:
+        """The last count of each remembered event (by UID hash, oldest first), for the checkpoint."""
+        return {f"{key:016x}": count for key, count in self._occurrences.items()}
+
+    def restore_occurrences(self, counts: Mapping[str, int]) -> None:
+        """Remember counts saved by :meth:`occurrences`; malformed entries are ignored."""
+        for text, count in counts.items():
+            with contextlib.suppress(TypeError, ValueError):
+                self._remember(int(text, 16), int(count))
 
     @property
     def position(self) -> str | None:
@@ -202,12 +279,17 @@ class KubernetesEventSource(EventSource):
     def informer(self) -> EventInformer | None:
         return self._informer
 
+    @property
+    def skipped_events(self) -> int:
+        """Events of relists not handed out again (handed out before the 410)."""
+        return self._informer.skipped if self._informer is not None else 0
+
     async def start(self) -> None:
         transform = core_v1_event if self.events_api == EVENTS_V1 else None
         self._informer = EventInformer(
             self.api, PATHS[self.events_api], keep_objects=False, transform=transform,
             watch_timeout=self.watch_timeout, backoff_initial=self.backoff_initial, resume_from=self._resume,
-            items_wanted=self.export_existing and self._resume is None,
+            items_wanted=self.export_existing and self._resume is None, on_relisted=self._on_relisted,
         )
         self._informer.add_handler(self._on_change)
         self._informer.start()
@@ -229,16 +311,21 @@ class KubernetesEventSource(EventSource):
 
     # --- watch handling ----------------------------------------------------------------------------
     def _on_change(self, change: WatchEvent) -> None:
+        uid = uid_key(change.object)
         if change.type == DELETED:
+            if uid is not None:
+                self._occurrences.pop(uid, None)
             return
-        rv = rv_number((change.object.get("metadata") or {}).get("resourceVersion"))
         if change.initial and not (self.export_existing and self._resume is None):
-            self._raise_high_water(rv_number(change.resource_version))
             return
-        if rv is not None and self._high_water is not None and rv <= self._high_water:
-            self.skipped_events += 1
-            return
-        self._raise_high_water(rv)
+        count = occurrence_count(change.object)
+        if change.gap and count is not None:
+            # The versions between the last one handed out and this one happened while no watch ran.
+            missed = max(0, count - self._occurrences.get(uid, 0) - 1) if uid is not None else 0
+            self.lost_events += missed
+            self._gap_lost += missed
+        if uid is not None and count is not None:
+            self._remember(uid, count)
         self.received_events += 1
         if len(self._buffer) >= self.buffer_capacity:
             self.dropped_events += 1
@@ -248,9 +335,19 @@ class KubernetesEventSource(EventSource):
         # orjson's result keeps an ~8 KB allocation; an exact-size copy keeps the buffer at ~1 KB an event.
         self._buffer.append(memoryview(orjson.dumps(change.object)).tobytes())
 
-    def _raise_high_water(self, rv: int | None) -> None:
-        if rv is not None and (self._high_water is None or rv > self._high_water):
-            self._high_water = rv
+    def _remember(self, uid: int, count: int) -> None:
+        self._occurrences.pop(uid, None)
+        self._occurrences[uid] = count
+        if len(self._occurrences) > OCCURRENCE_MEMORY:
+            del self._occurrences[next(iter(self._occurrences))]
+
+    def _on_relisted(self, relist: Relist) -> None:
+        """Log the gap a relist after 410 closed: its resourceVersions and the versions lost in it."""
+        lost, self._gap_lost = self._gap_lost, 0
+        report = log.warning if lost else log.info
+        report("events.gap", api=self.events_api, handed_out_up_to=relist.since, oldest_new=relist.oldest_new,
+               listed_at=relist.listed_at, new_events=relist.new, already_taken=relist.taken, lost_versions=lost,
+               lost_total=self.lost_events)
 
 
 def create_event_source(config: PluginConfig, context: PluginContext) -> EventSource:

@@ -38,13 +38,16 @@ class WatchEvent:
     """One change seen by an informer.
 
     ``type`` is ADDED, MODIFIED or DELETED; ``resource_version`` the informer's position after
-    the change; ``initial`` is true for objects of the first list (existing before the start).
+    the change; ``initial`` is true for objects of the first list (existing before the start);
+    ``gap`` is true for objects of a relist after ``410 Gone``, whose earlier versions the watch
+    may never have delivered.
     """
 
     type: str
     object: JSON
     resource_version: str
     initial: bool = False
+    gap: bool = False
 
 
 Handler = Callable[[WatchEvent], None]
