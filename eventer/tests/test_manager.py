@@ -186,3 +186,47 @@ async def test_a_checkpoint_conflict_fences_the_manager() -> None:
     source.feed(event("y", 2))
     await manager.stop(flush=False)
     assert rvs(sink) == [1]
+
+
+class GapSource(ScriptedSource):
+    """A scripted source that also counts lost versions and keeps an occurrence memory, as the Kubernetes one."""
+
+    def __init__(self, history: list[dict[str, object]] | None = None) -> None:
+        super().__init__(history)  # type: ignore[arg-type]
+        self.lost_events = 0
+        self.counts: dict[str, int] = {}
+
+    def occurrences(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def restore_occurrences(self, counts: dict[str, int]) -> None:
+        self.counts.update(counts)
+
+
+async def test_the_occurrence_memory_and_lost_versions_go_to_the_checkpoint_and_metrics() -> None:
+    from heapster.selfmetrics import REGISTRY
+
+    def lost_metric() -> float:
+        return REGISTRY.get_sample_value("eventer_events_lost_total") or 0.0
+
+    clock = FakeClock()
+    store = MemoryCheckpointStore()
+    source = GapSource()
+    sink = RecordingEventSink("s")
+    manager = _manager(source, [sink], store, clock)
+    await manager.start()
+    before = lost_metric()
+    source.counts["00000000000000aa"] = 2
+    source.lost_events = 3
+    source.feed(event("x", 1))
+    await manager.cycle()
+    await _drain(manager)
+    assert lost_metric() - before == 3
+    saved = await store.load()
+    assert saved is not None and saved.occurrences == {"00000000000000aa": 2}
+    restarted = GapSource(source.history)
+    manager2 = _manager(restarted, [RecordingEventSink("s")], store, clock)
+    await manager2.start()
+    assert restarted.counts == {"00000000000000aa": 2}
+    await manager.stop(flush=False)
+    await manager2.stop(flush=False)

@@ -122,6 +122,81 @@ async def test_an_expired_resume_position_relists_and_keeps_only_what_is_newer(a
         await source.close()
 
 
+async def test_a_relist_in_name_order_hands_out_every_event_of_the_gap(api_server: FakeApiServer) -> None:
+    """The list comes in namespace/name order: an early name with a high resourceVersion must not hide
+    later names with lower ones (the high-water mark did)."""
+    api_server.put(CORE, core_event("m-before"))
+    position = str(api_server.rv)
+    for name in ("z", "y", "x", "b", "a"):  # resourceVersion order is the reverse of name order
+        api_server.put(CORE, core_event(name))
+    api_server.put(CORE, core_event("c", namespace="aaa"))  # the newest, listed first of all
+    api_server.compact()
+    source = source_for(api_server)
+    source.resume_from(position)
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 6)
+        await until(lambda: source.informer is not None and source.informer.lists == 1)
+        assert messages(await source.get_new_events()) == ["c x1", "a x1", "b x1", "x x1", "y x1", "z x1"]
+        assert source.skipped_events == 1 and source.lost_events == 0
+        assert source.position == str(api_server.rv)
+    finally:
+        await source.close()
+
+
+async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: FakeApiServer) -> None:
+    source = source_for(api_server)
+    await source.start()
+    try:
+        await until(watching(api_server))
+        api_server.put(CORE, core_event("seen"))
+        api_server.put(CORE, core_event("seen", count=2))
+        await until(lambda: source.buffer_depth == 2)
+        await source.get_new_events()
+        api_server.drop_watches()
+        for count in (3, 4, 5):  # 3 and 4 are superseded by 5 before the eventer looks again
+            api_server.put(CORE, core_event("seen", count=count))
+        api_server.put(CORE, core_event("new", count=1))
+        api_server.put(CORE, core_event("new", count=2))  # version 1 of "new" is gone too
+        api_server.put(CORE, core_event("once"))  # nothing lost
+        api_server.compact()
+        await until(lambda: len(api_server.requests_to(CORE, watch=False)) == 2)
+        await until(lambda: source.buffer_depth == 3)
+        assert sorted(messages(await source.get_new_events())) == ["new x2", "once x1", "seen x5"]
+        assert source.lost_events == 3
+        assert len(source.occurrences()) == 3  # remembered for the checkpoint
+    finally:
+        await source.close()
+
+
+async def test_the_occurrence_memory_survives_a_restart(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a", count=4))
+    position = str(api_server.rv)
+    first = source_for(api_server)
+    first.resume_from(str(int(position) - 1))
+    await first.start()
+    try:
+        await until(lambda: first.buffer_depth == 1)
+        assert first.occurrences() == {}  # not taken by the eventer yet
+        await first.get_new_events()
+        saved = first.occurrences()
+    finally:
+        await first.close()
+    api_server.put(CORE, core_event("a", count=5))
+    api_server.put(CORE, core_event("a", count=6))
+    api_server.compact()
+    second = source_for(api_server)
+    second.resume_from(position)
+    second.restore_occurrences({**saved, "not-hex": 3})
+    await second.start()
+    try:
+        await until(lambda: second.buffer_depth == 1)
+        assert messages(await second.get_new_events()) == ["a x6"]
+        assert second.lost_events == 1  # count 5
+    finally:
+        await second.close()
+
+
 async def test_a_dropped_watch_resumes_without_loss_or_repeat(api_server: FakeApiServer) -> None:
     source = source_for(api_server)
     await source.start()

@@ -247,6 +247,8 @@ class KubernetesEventSource(EventSource):
         self._position: str | None = None
         self._occurrences: dict[int, int] = {}
         """UID hash -> count last handed out, oldest first (bounded by ``OCCURRENCE_MEMORY``)."""
+        self._drained_occurrences: dict[int, int] = {}
+        """The same as of the last ``get_new_events``: what the checkpoint may claim was taken."""
         self._gap_lost = 0
         self._informer: EventInformer | None = None
 
@@ -257,14 +259,18 @@ class KubernetesEventSource(EventSource):
         self._position = self._resume
 
     def occurrences(self) -> dict[str, int]:
-        """The last count of each remembered event (by UID hash, oldest first), for the checkpoint."""
-        return {f"{key:016x}": count for key, count in self._occurrences.items()}
+        """The last count of each remembered event (by UID hash, oldest first), for the checkpoint.
+
+        As of the last ``get_new_events``: events still in the buffer are not exported yet.
+        """
+        return {f"{key:016x}": count for key, count in self._drained_occurrences.items()}
 
     def restore_occurrences(self, counts: Mapping[str, int]) -> None:
         """Remember counts saved by :meth:`occurrences`; malformed entries are ignored."""
         for text, count in counts.items():
             with contextlib.suppress(TypeError, ValueError):
                 self._remember(int(text, 16), int(count))
+        self._drained_occurrences = dict(self._occurrences)
 
     @property
     def position(self) -> str | None:
@@ -300,6 +306,7 @@ class KubernetesEventSource(EventSource):
         """Everything buffered since the last call (the position moves to where the watch is now)."""
         events: list[Event] = [orjson.loads(raw) for raw in self._buffer]
         self._buffer.clear()
+        self._drained_occurrences = dict(self._occurrences)
         if self._informer is not None and self._informer.resource_version:
             self._position = self._informer.resource_version
         return EventBatch(timestamp=utc_from_epoch(self.clock.now()), events=events)
