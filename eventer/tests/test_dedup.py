@@ -48,7 +48,8 @@ def test_snapshot_keeps_only_versions_above_the_resume_position_and_not_excluded
     restored = Deduplicator()
     restored.restore(kept)
     assert len(kept) == 2 and kept[0].endswith(":12") and ":" not in kept[1]  # b, and d of unknown version
-    assert [e["metadata"]["uid"] for e in restored.filter([event("a", 7), event("b", 12), event("c", 10)])] == ["a", "c"]
+    passed = restored.filter([event("a", 7), event("b", 12), event("c", 10)])
+    assert [e["metadata"]["uid"] for e in passed] == ["a", "c"]
 
 
 def test_old_checkpoint_keys_without_a_version_are_restored() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from heapster.testing.clock import FakeClock, settle
 from heapster.testing.recording import RecordingEventSink
@@ -189,21 +190,21 @@ async def test_a_checkpoint_conflict_fences_the_manager() -> None:
 
 
 class GapSource(ScriptedSource):
-    """A scripted source that also counts lost versions and keeps an occurrence memory, as the Kubernetes one."""
+    """A scripted source that also counts lost versions and keeps a gap memory, as the Kubernetes one."""
 
-    def __init__(self, history: list[dict[str, object]] | None = None) -> None:
-        super().__init__(history)  # type: ignore[arg-type]
+    def __init__(self, history: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(history)
         self.lost_events = 0
-        self.counts: dict[str, int] = {}
+        self.memory: dict[str, Any] = {}
 
-    def occurrences(self) -> dict[str, int]:
-        return dict(self.counts)
+    def gap_memory(self) -> dict[str, Any]:
+        return dict(self.memory)
 
-    def restore_occurrences(self, counts: dict[str, int]) -> None:
-        self.counts.update(counts)
+    def restore_gap_memory(self, document: dict[str, Any]) -> None:
+        self.memory = dict(document)
 
 
-async def test_the_occurrence_memory_and_lost_versions_go_to_the_checkpoint_and_metrics() -> None:
+async def test_the_gap_memory_and_lost_versions_go_to_the_checkpoint_and_metrics() -> None:
     from heapster.selfmetrics import REGISTRY
 
     def lost_metric() -> float:
@@ -216,17 +217,17 @@ async def test_the_occurrence_memory_and_lost_versions_go_to_the_checkpoint_and_
     manager = _manager(source, [sink], store, clock)
     await manager.start()
     before = lost_metric()
-    source.counts["00000000000000aa"] = 2
+    source.memory = {"counts": {"00000000000000aa": 2}}
     source.lost_events = 3
     source.feed(event("x", 1))
     await manager.cycle()
     await _drain(manager)
     assert lost_metric() - before == 3
     saved = await store.load()
-    assert saved is not None and saved.occurrences == {"00000000000000aa": 2}
+    assert saved is not None and saved.gap_memory == {"counts": {"00000000000000aa": 2}}
     restarted = GapSource(source.history)
     manager2 = _manager(restarted, [RecordingEventSink("s")], store, clock)
     await manager2.start()
-    assert restarted.counts == {"00000000000000aa": 2}
+    assert restarted.memory == {"counts": {"00000000000000aa": 2}}
     await manager.stop(flush=False)
     await manager2.stop(flush=False)

@@ -41,14 +41,14 @@ class Checkpoint:
     ``positions`` maps a sink's identity (its masked URI) to the resourceVersion up to which
     every event has been handed to it. ``dedup`` holds the keys (``hex:resourceVersion``) of
     exported events above the resume position, the only ones a resumed source can hand out
-    again. ``occurrences`` is the source's memory of recent events' counts (UID hash -> count),
-    so the versions a ``410`` gap lost can be counted after a restart too.
+    again. ``gap_memory`` is the source's own (opaque) memory of recent events' counts, so the
+    versions a ``410`` gap lost can be counted after a restart too.
     """
 
     positions: dict[str, str] = field(default_factory=dict)
     dedup: list[str] = field(default_factory=list)
     holder: str = ""
-    occurrences: dict[str, int] = field(default_factory=dict)
+    gap_memory: dict[str, Any] = field(default_factory=dict)
 
     def resume_position(self, sinks: list[str]) -> str | None:
         """Where the source must resume so no sink misses anything: the oldest sink position.
@@ -66,7 +66,7 @@ class Checkpoint:
 
     def to_json(self) -> str:
         doc = {"version": FORMAT_VERSION, "positions": self.positions, "dedup": self.dedup, "holder": self.holder,
-               "occurrences": self.occurrences}
+               "gap_memory": self.gap_memory}
         return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
@@ -78,13 +78,12 @@ class Checkpoint:
             raise ValueError(msg)
         positions = doc.get("positions") or {}
         dedup = doc.get("dedup") or []
-        occurrences = doc.get("occurrences") or {}
-        if not isinstance(positions, dict) or not isinstance(dedup, list) or not isinstance(occurrences, dict):
+        gap_memory = doc.get("gap_memory") or {}
+        if not isinstance(positions, dict) or not isinstance(dedup, list) or not isinstance(gap_memory, dict):
             msg = "malformed eventer checkpoint"
             raise ValueError(msg)
-        counts = {str(k): v for k, v in occurrences.items() if isinstance(v, int)}
         return cls({str(k): str(v) for k, v in positions.items()}, [str(k) for k in dedup], str(doc.get("holder", "")),
-                   counts)
+                   gap_memory)
 
 
 class CheckpointStore(Protocol):

@@ -91,6 +91,6 @@ class Deduplicator:
 
 def _rv(event: Event) -> int | None:
     try:
-        return int((event.get("metadata") or {}).get("resourceVersion"))
+        return int((event.get("metadata") or {}).get("resourceVersion", ""))
     except (TypeError, ValueError):
         return None

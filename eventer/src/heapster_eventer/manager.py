@@ -56,9 +56,9 @@ class GapCountingSource(Protocol):
 
     lost_events: int
 
-    def occurrences(self) -> dict[str, int]: ...
+    def gap_memory(self) -> dict[str, Any]: ...
 
-    def restore_occurrences(self, counts: dict[str, int]) -> None: ...
+    def restore_gap_memory(self, document: dict[str, Any]) -> None: ...
 
 
 def next_tick(now: float, period: float) -> float:
@@ -151,7 +151,7 @@ class EventManager:
         if isinstance(self.source, ResumableEventSource):
             self.source.resume_from(resume)
         if checkpoint is not None and isinstance(self.source, GapCountingSource):
-            self.source.restore_occurrences(checkpoint.occurrences)
+            self.source.restore_gap_memory(checkpoint.gap_memory)
         log.info("eventer.resume", position=resume, checkpoint=self.store.description,
                  remembered=len(self.dedup))
         for ch in self.channels:
@@ -253,7 +253,7 @@ class EventManager:
         above = rv_number(resume)
         checkpoint.dedup = self.dedup.snapshot(above=above, exclude=uncommitted)
         if isinstance(self.source, GapCountingSource):
-            checkpoint.occurrences = self.source.occurrences()
+            checkpoint.gap_memory = self.source.gap_memory()
         return checkpoint
 
     async def save_checkpoint(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
+from heapster.timefmt import rfc3339, utc_from_epoch
 from heapster_source_kubernetes.events import KubernetesEventSource
 
 CORE = "/api/v1/events"
@@ -15,13 +17,14 @@ NEW = "/apis/events.k8s.io/v1/events"
 FakeApiServer = Any  # the ``api_server`` fixture of conftest.py
 
 
-def core_event(name: str, count: int = 1, namespace: str = "default") -> dict[str, Any]:
+def core_event(name: str, count: int = 1, namespace: str = "default",
+               first: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
     return {"kind": "Event", "apiVersion": "v1",
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
             "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace, "uid": "pod-1"},
             "reason": "Pulled", "message": f"{name} x{count}", "count": count,
             "source": {"component": "kubelet", "host": "n1"},
-            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": f"2026-01-01T00:00:{count:02d}Z",
+            "firstTimestamp": first, "lastTimestamp": f"2026-01-01T00:00:{count:02d}Z",
             "type": "Normal"}
 
 
@@ -145,6 +148,7 @@ async def test_a_relist_in_name_order_hands_out_every_event_of_the_gap(api_serve
 
 
 async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("before", count=3))  # existed before the eventer started
     source = source_for(api_server)
     await source.start()
     try:
@@ -154,17 +158,19 @@ async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: 
         await until(lambda: source.buffer_depth == 2)
         await source.get_new_events()
         api_server.drop_watches()
+        later = rfc3339(utc_from_epoch(time.time() + 2))  # born in the gap, after the last event handed out
         for count in (3, 4, 5):  # 3 and 4 are superseded by 5 before the eventer looks again
             api_server.put(CORE, core_event("seen", count=count))
-        api_server.put(CORE, core_event("new", count=1))
-        api_server.put(CORE, core_event("new", count=2))  # version 1 of "new" is gone too
-        api_server.put(CORE, core_event("once"))  # nothing lost
+        api_server.put(CORE, core_event("new", count=1, first=later))
+        api_server.put(CORE, core_event("new", count=2, first=later))  # version 1 of "new" is gone too
+        api_server.put(CORE, core_event("once", first=later))  # nothing lost
+        api_server.put(CORE, core_event("before", count=4))  # was 3 seen by no one? nobody can tell
         api_server.compact()
         await until(lambda: len(api_server.requests_to(CORE, watch=False)) == 2)
-        await until(lambda: source.buffer_depth == 3)
-        assert sorted(messages(await source.get_new_events())) == ["new x2", "once x1", "seen x5"]
+        await until(lambda: source.buffer_depth == 4)
+        assert sorted(messages(await source.get_new_events())) == ["before x4", "new x2", "once x1", "seen x5"]
         assert source.lost_events == 3
-        assert len(source.occurrences()) == 3  # remembered for the checkpoint
+        assert len(source.gap_memory()["counts"]) == 4  # remembered for the checkpoint
     finally:
         await source.close()
 
@@ -177,9 +183,9 @@ async def test_the_occurrence_memory_survives_a_restart(api_server: FakeApiServe
     await first.start()
     try:
         await until(lambda: first.buffer_depth == 1)
-        assert first.occurrences() == {}  # not taken by the eventer yet
+        assert first.gap_memory() == {}  # not taken by the eventer yet
         await first.get_new_events()
-        saved = first.occurrences()
+        saved = first.gap_memory()
     finally:
         await first.close()
     api_server.put(CORE, core_event("a", count=5))
@@ -187,7 +193,7 @@ async def test_the_occurrence_memory_survives_a_restart(api_server: FakeApiServe
     api_server.compact()
     second = source_for(api_server)
     second.resume_from(position)
-    second.restore_occurrences({**saved, "not-hex": 3})
+    second.restore_gap_memory({**saved, "counts": {**saved["counts"], "not-hex": 3}})
     await second.start()
     try:
         await until(lambda: second.buffer_depth == 1)

@@ -10,9 +10,9 @@ backoff). What it adds for the eventer:
   position the watch had reached (every version up to it was handed out already), whatever order
   the list comes in; repeats beyond that (a relist cut short, a kill before the checkpoint moved)
   are the eventer's de-duplication's to drop.
-* Gap accounting: the source remembers the last count of recent events, so after a relist it can
-  tell how many versions of an event the API no longer holds (``lost_events``, logged as
-  ``events.gap`` with the resourceVersions of the gap).
+* Gap accounting (:mod:`.occurrences`): the source remembers the last count of recent events, so
+  after a relist it can tell how many versions of an event the API no longer holds
+  (``lost_events``, logged as ``events.gap`` with the resourceVersions of the gap).
 * ``export_existing``: events of the very first list are exported too (otherwise only changes).
 * A bounded buffer (``buffer_size``) that drops and counts events when full, as Heapster did; it
   holds events as compact JSON, about 1 KB each.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from heapster.model import Event, EventBatch
 from heapster.timefmt import utc_from_epoch
 from heapster.uri import PluginConfig
 from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.occurrences import OccurrenceMemory
 from heapster_source_kubernetes.watch import ADDED, DELETED, Gone, Informer, WatchEvent, WatchFailure
 
 log = structlog.get_logger(__name__)
@@ -54,24 +54,6 @@ def rv_number(resource_version: Any) -> int | None:
         return int(resource_version)
     except (TypeError, ValueError):
         return None
-
-
-OCCURRENCE_MEMORY = 20_000
-"""Events whose last count the source remembers (about 100 bytes each), to count what a gap lost."""
-
-
-def uid_key(event: Event) -> int | None:
-    """A 64-bit hash of the event's UID (``None`` without one)."""
-    uid = (event.get("metadata") or {}).get("uid")
-    if not uid:
-        return None
-    return int.from_bytes(hashlib.blake2b(str(uid).encode(), digest_size=8).digest(), "big")
-
-
-def occurrence_count(event: Event) -> int | None:
-    """How often the event has happened (core/v1 ``count``), when it says so."""
-    count = event.get("count")
-    return count if isinstance(count, int) and count >= 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +227,8 @@ class KubernetesEventSource(EventSource):
         """Events as compact JSON (a third of the memory of decoded dicts), decoded when drained."""
         self._resume: str | None = None
         self._position: str | None = None
-        self._occurrences: dict[int, int] = {}
-        """UID hash -> count last handed out, oldest first (bounded by ``OCCURRENCE_MEMORY``)."""
-        self._drained_occurrences: dict[int, int] = {}
-        """The same as of the last ``get_new_events``: what the checkpoint may claim was taken."""
-        self._gap_lost = 0
+        self.occurrences = OccurrenceMemory()
+        self._gap_lost = self._gap_uncertain = 0
         self._informer: EventInformer | None = None
 
     # --- eventer protocol ------------------------------------------------------------------------
@@ -258,19 +237,16 @@ class KubernetesEventSource(EventSource):
         self._resume = position or None
         self._position = self._resume
 
-    def occurrences(self) -> dict[str, int]:
-        """The last count of each remembered event (by UID hash, oldest first), for the checkpoint.
+    def gap_memory(self) -> dict[str, Any]:
+        """What the eventer keeps in its checkpoint so a restart can still count what a gap lost.
 
         As of the last ``get_new_events``: events still in the buffer are not exported yet.
         """
-        return {f"{key:016x}": count for key, count in self._drained_occurrences.items()}
+        return self.occurrences.saved()
 
-    def restore_occurrences(self, counts: Mapping[str, int]) -> None:
-        """Remember counts saved by :meth:`occurrences`; malformed entries are ignored."""
-        for text, count in counts.items():
-            with contextlib.suppress(TypeError, ValueError):
-                self._remember(int(text, 16), int(count))
-        self._drained_occurrences = dict(self._occurrences)
+    def restore_gap_memory(self, document: Mapping[str, Any]) -> None:
+        """Load what :meth:`gap_memory` returned (call before ``start``)."""
+        self.occurrences.restore(document)
 
     @property
     def position(self) -> str | None:
@@ -291,6 +267,8 @@ class KubernetesEventSource(EventSource):
         return self._informer.skipped if self._informer is not None else 0
 
     async def start(self) -> None:
+        if self._resume is None:
+            self.occurrences.complete_since = self.clock.now()  # every event from now on is watched
         transform = core_v1_event if self.events_api == EVENTS_V1 else None
         self._informer = EventInformer(
             self.api, PATHS[self.events_api], keep_objects=False, transform=transform,
@@ -306,7 +284,7 @@ class KubernetesEventSource(EventSource):
         """Everything buffered since the last call (the position moves to where the watch is now)."""
         events: list[Event] = [orjson.loads(raw) for raw in self._buffer]
         self._buffer.clear()
-        self._drained_occurrences = dict(self._occurrences)
+        self.occurrences.mark_taken()
         if self._informer is not None and self._informer.resource_version:
             self._position = self._informer.resource_version
         return EventBatch(timestamp=utc_from_epoch(self.clock.now()), events=events)
@@ -318,21 +296,20 @@ class KubernetesEventSource(EventSource):
 
     # --- watch handling ----------------------------------------------------------------------------
     def _on_change(self, change: WatchEvent) -> None:
-        uid = uid_key(change.object)
         if change.type == DELETED:
-            if uid is not None:
-                self._occurrences.pop(uid, None)
+            self.occurrences.forget(change.object)
             return
         if change.initial and not (self.export_existing and self._resume is None):
             return
-        count = occurrence_count(change.object)
-        if change.gap and count is not None:
+        if change.gap:
             # The versions between the last one handed out and this one happened while no watch ran.
-            missed = max(0, count - self._occurrences.get(uid, 0) - 1) if uid is not None else 0
-            self.lost_events += missed
-            self._gap_lost += missed
-        if uid is not None and count is not None:
-            self._remember(uid, count)
+            missed = self.occurrences.missed(change.object)
+            if missed is None:
+                self._gap_uncertain += 1
+            else:
+                self.lost_events += missed
+                self._gap_lost += missed
+        self.occurrences.remember(change.object, self.clock.now())
         self.received_events += 1
         if len(self._buffer) >= self.buffer_capacity:
             self.dropped_events += 1
@@ -342,19 +319,14 @@ class KubernetesEventSource(EventSource):
         # orjson's result keeps an ~8 KB allocation; an exact-size copy keeps the buffer at ~1 KB an event.
         self._buffer.append(memoryview(orjson.dumps(change.object)).tobytes())
 
-    def _remember(self, uid: int, count: int) -> None:
-        self._occurrences.pop(uid, None)
-        self._occurrences[uid] = count
-        if len(self._occurrences) > OCCURRENCE_MEMORY:
-            del self._occurrences[next(iter(self._occurrences))]
-
     def _on_relisted(self, relist: Relist) -> None:
         """Log the gap a relist after 410 closed: its resourceVersions and the versions lost in it."""
-        lost, self._gap_lost = self._gap_lost, 0
-        report = log.warning if lost else log.info
+        lost, uncertain = self._gap_lost, self._gap_uncertain
+        self._gap_lost = self._gap_uncertain = 0
+        report = log.warning if lost or uncertain else log.info
         report("events.gap", api=self.events_api, handed_out_up_to=relist.since, oldest_new=relist.oldest_new,
                listed_at=relist.listed_at, new_events=relist.new, already_taken=relist.taken, lost_versions=lost,
-               lost_total=self.lost_events)
+               uncertain_events=uncertain, lost_total=self.lost_events)
 
 
 def create_event_source(config: PluginConfig, context: PluginContext) -> EventSource:
