@@ -9,6 +9,7 @@ from typing import Any
 
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
+from heapster.testing.clock import FakeClock
 from heapster.timefmt import rfc3339, utc_from_epoch
 from heapster_source_kubernetes.events import KubernetesEventSource
 
@@ -150,6 +151,7 @@ async def test_a_relist_in_name_order_hands_out_every_event_of_the_gap(api_serve
 async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: FakeApiServer) -> None:
     api_server.put(CORE, core_event("before", count=3))  # existed before the eventer started
     source = source_for(api_server)
+    clock = source.clock = FakeClock(time.time())
     await source.start()
     try:
         await until(watching(api_server))
@@ -158,19 +160,23 @@ async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: 
         await until(lambda: source.buffer_depth == 2)
         await source.get_new_events()
         api_server.drop_watches()
-        later = rfc3339(utc_from_epoch(time.time() + 2))  # born in the gap, after the last event handed out
+        later = rfc3339(utc_from_epoch(clock.now() + 2))  # born in the gap, after the last event handed out
+        clock._now += 60  # the relist comes a minute later: the gap's events are older than it
         for count in (3, 4, 5):  # 3 and 4 are superseded by 5 before the eventer looks again
             api_server.put(CORE, core_event("seen", count=count))
-        api_server.put(CORE, core_event("new", count=1, first=later))
-        api_server.put(CORE, core_event("new", count=2, first=later))  # version 1 of "new" is gone too
+        for name in ("new", "next"):
+            api_server.put(CORE, core_event(name, count=1, first=later))
+            api_server.put(CORE, core_event(name, count=2, first=later))  # version 1 is gone too
         api_server.put(CORE, core_event("once", first=later))  # nothing lost
         api_server.put(CORE, core_event("before", count=4))  # was 3 seen by no one? nobody can tell
         api_server.compact()
         await until(lambda: len(api_server.requests_to(CORE, watch=False)) == 2)
-        await until(lambda: source.buffer_depth == 4)
-        assert sorted(messages(await source.get_new_events())) == ["before x4", "new x2", "once x1", "seen x5"]
-        assert source.lost_events == 3
-        assert len(source.gap_memory()["counts"]) == 4  # remembered for the checkpoint
+        await until(lambda: source.buffer_depth == 5)
+        assert sorted(messages(await source.get_new_events())) == [
+            "before x4", "new x2", "next x2", "once x1", "seen x5"]
+        assert source.lost_events == 4
+        assert len(source.gap_memory()["counts"]) == 5  # remembered for the checkpoint
+        assert source.gap_memory()["complete_since"] == clock.now()  # the relist is complete
     finally:
         await source.close()
 

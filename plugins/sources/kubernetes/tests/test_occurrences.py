@@ -16,7 +16,7 @@ def ev(uid: str, count: Any, first: str = "2026-01-01T00:00:00Z") -> dict[str, A
 
 def test_a_known_event_missed_the_versions_between_its_counts() -> None:
     memory = OccurrenceMemory()
-    memory.remember(ev("a", 2), T0)
+    memory.remember(ev("a", 2))
     assert memory.missed(ev("a", 5)) == 2
     assert memory.missed(ev("a", 3)) == 0
     assert memory.missed(ev("a", 2)) == 0  # a repeat, not a loss
@@ -42,7 +42,7 @@ def test_first_seen_falls_back_to_the_creation_time() -> None:
 def test_bounded_oldest_forgotten_first_and_deleted_events_forgotten() -> None:
     memory = OccurrenceMemory(capacity=2)
     for uid in ("a", "b", "c"):
-        memory.remember(ev(uid, 1), T0)
+        memory.remember(ev(uid, 1))
     assert len(memory) == 2 and memory.missed(ev("a", 3)) is None and memory.missed(ev("c", 3)) == 1
     memory.forget(ev("c", 1))
     assert len(memory) == 1
@@ -50,9 +50,11 @@ def test_bounded_oldest_forgotten_first_and_deleted_events_forgotten() -> None:
 
 def test_saved_is_the_memory_when_last_taken_and_restores_in_order() -> None:
     memory = OccurrenceMemory()
-    memory.remember(ev("a", 1), T0)
+    memory.remember(ev("a", 1))
+    memory.mark_complete(T0)
     memory.mark_taken()
-    memory.remember(ev("b", 7), T0 + 5)  # handed out, not yet taken by the eventer
+    memory.remember(ev("b", 7))  # handed out, not yet taken by the eventer
+    memory.mark_complete(T0 + 5)
     saved = memory.saved()
     assert saved["complete_since"] == T0 and len(saved["counts"]) == 1
     restored = OccurrenceMemory(capacity=1)

@@ -268,7 +268,7 @@ class KubernetesEventSource(EventSource):
 
     async def start(self) -> None:
         if self._resume is None:
-            self.occurrences.complete_since = self.clock.now()  # every event from now on is watched
+            self.occurrences.mark_complete(self.clock.now())  # every event from now on is watched
         transform = core_v1_event if self.events_api == EVENTS_V1 else None
         self._informer = EventInformer(
             self.api, PATHS[self.events_api], keep_objects=False, transform=transform,
@@ -309,7 +309,9 @@ class KubernetesEventSource(EventSource):
             else:
                 self.lost_events += missed
                 self._gap_lost += missed
-        self.occurrences.remember(change.object, self.clock.now())
+        self.occurrences.remember(change.object)
+        if not change.gap:
+            self.occurrences.mark_complete(self.clock.now())
         self.received_events += 1
         if len(self._buffer) >= self.buffer_capacity:
             self.dropped_events += 1
@@ -321,6 +323,7 @@ class KubernetesEventSource(EventSource):
 
     def _on_relisted(self, relist: Relist) -> None:
         """Log the gap a relist after 410 closed: its resourceVersions and the versions lost in it."""
+        self.occurrences.mark_complete(self.clock.now())
         lost, uncertain = self._gap_lost, self._gap_uncertain
         self._gap_lost = self._gap_uncertain = 0
         report = log.warning if lost or uncertain else log.info

@@ -49,8 +49,9 @@ def first_seen(event: Event) -> float | None:
 class OccurrenceMemory:
     """UID hash -> the count last handed out, and the time up to which every event handed out is in it.
 
-    ``complete_since`` is that time: set when a watch starts afresh and moved by every event
-    handed out; ``None`` when unknown (resumed from a checkpoint that did not keep it).
+    ``complete_since`` is that time (:meth:`mark_complete`): when a watch starts afresh, then at
+    every event a watch hands out and at the end of every relist, but not during a relist;
+    ``None`` when unknown (resumed from a checkpoint that did not keep it).
     """
 
     def __init__(self, capacity: int = CAPACITY) -> None:
@@ -76,11 +77,14 @@ class OccurrenceMemory:
             return count - 1  # born after the memory was complete: every earlier version fell in the gap
         return None
 
-    def remember(self, event: Event, now: float) -> None:
+    def mark_complete(self, now: float) -> None:
+        """Every event that occurred up to ``now`` has been handed out."""
+        self.complete_since = now
+
+    def remember(self, event: Event) -> None:
         """Record the event's count as the newest handed out; forget the oldest beyond capacity."""
         count = occurrence_count(event)
         uid = uid_key(event)
-        self.complete_since = now
         if count is None or uid is None:
             return
         self._counts.pop(uid, None)
