@@ -58,7 +58,8 @@ def test_saved_is_the_memory_when_last_taken_and_restores_in_order() -> None:
     saved = memory.saved()
     assert saved["complete_since"] == T0 and len(saved["counts"]) == 1
     restored = OccurrenceMemory(capacity=1)
-    restored.restore({"complete_since": T0, "counts": {**memory._document()["counts"], "zz": 2, "00": "x"}})
+    memory.mark_taken()
+    restored.restore({"complete_since": T0, "counts": {**memory.saved()["counts"], "zz": 2, "00": "x"}})
     assert len(restored) == 1 and restored.missed(ev("b", 9)) == 1  # the newest kept
     assert restored.complete_since == T0 and restored.saved()["complete_since"] == T0
     empty = OccurrenceMemory()

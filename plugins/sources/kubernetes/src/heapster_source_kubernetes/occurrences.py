@@ -58,7 +58,7 @@ class OccurrenceMemory:
         self.capacity = capacity
         self.complete_since: float | None = None
         self._counts: dict[int, int] = {}
-        self._saved: dict[str, Any] = {}
+        self._taken: tuple[dict[int, int], float | None] | None = None
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -100,11 +100,14 @@ class OccurrenceMemory:
 
     def mark_taken(self) -> None:
         """Keep the memory as it is now for :meth:`saved` (the eventer has taken what was handed out)."""
-        self._saved = self._document()
+        self._taken = (dict(self._counts), self.complete_since)
 
     def saved(self) -> dict[str, Any]:
         """The memory as of the last :meth:`mark_taken`, as JSON: ``{"complete_since", "counts"}``."""
-        return self._saved
+        if self._taken is None:
+            return {}
+        counts, since = self._taken
+        return {"complete_since": since, "counts": {f"{key:016x}": count for key, count in counts.items()}}
 
     def restore(self, document: Mapping[str, Any]) -> None:
         """Load what :meth:`saved` returned (malformed entries are ignored)."""
@@ -120,7 +123,3 @@ class OccurrenceMemory:
         since = document.get("complete_since")
         self.complete_since = float(since) if isinstance(since, int | float) else None
         self.mark_taken()
-
-    def _document(self) -> dict[str, Any]:
-        return {"complete_since": self.complete_since,
-                "counts": {f"{key:016x}": count for key, count in self._counts.items()}}
