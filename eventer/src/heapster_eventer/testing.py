@@ -1,4 +1,4 @@
-"""Test helpers for the eventer: a scripted event source and small event builders."""
+"""Test helpers for the eventer: a scripted source, event builders, the eventer process, a recording proxy."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,7 @@ class RecordingProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _forward(self) -> None:
@@ -249,6 +249,6 @@ class RecordingProxy:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815 - the stdlib's names
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
 
         return Handler
