@@ -221,7 +221,7 @@ class MetricSchema:
 # --- events ---------------------------------------------------------------------------------
 
 _EVENT_ORDER = (
-    "kind", "apiVersion", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
+    "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
     "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
     "reportingInstance",
 )
@@ -243,10 +243,14 @@ def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     return {**{k: obj[k] for k in known}, **{k: v for k, v in obj.items() if k not in order}}
 
 
+_NOT_IN_HEAPSTER = frozenset({"kind", "apiVersion"})
+"""Heapster's informer-decoded Events carry no TypeMeta, so its JSON has neither."""
+
+
 def event_json(event: Event) -> str:
     """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
-    one-space indent, HTML characters escaped."""
-    ordered = _go_order(event, _EVENT_ORDER)
+    one-space indent, HTML characters escaped, no ``kind``/``apiVersion`` (as Heapster's)."""
+    ordered = _go_order({k: v for k, v in event.items() if k not in _NOT_IN_HEAPSTER}, _EVENT_ORDER)
     for key, order in _NESTED_ORDER.items():
         if isinstance(ordered.get(key), Mapping):
             ordered[key] = _go_order(ordered[key], order)
