@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Iterable
 
 from prometheus_client import Summary
@@ -44,21 +44,28 @@ class QuantileSummary(Summary):
 
     def _metric_init(self) -> None:
         super()._metric_init()
-        self._window: deque[tuple[float, float]] = deque(maxlen=MAX_WINDOW)
+        # (time, value) pairs, oldest first, flat: 16 bytes an observation (a deque of tuples costs
+        # ~700 bytes a series before the first one, which matters with a series per node).
+        self._window = array("d")
         self._window_lock = threading.Lock()
 
     def observe(self, amount: float) -> None:
         """Count and sum ``amount`` (as Summary does) and keep it for the quantiles."""
         super().observe(amount)
         with self._window_lock:
-            self._window.append((clock(), amount))
+            self._window.extend((clock(), amount))
+            if len(self._window) > 2 * MAX_WINDOW:
+                del self._window[:2]
 
     def _child_samples(self) -> Iterable[Sample]:
         cutoff = clock() - MAX_AGE_SECONDS
         with self._window_lock:
-            while self._window and self._window[0][0] < cutoff:
-                self._window.popleft()
-            ordered = sorted(value for _, value in self._window)
+            window = self._window
+            old = 0
+            while old < len(window) and window[old] < cutoff:
+                old += 2
+            del window[:old]
+            ordered = sorted(window[1::2])
         quantiles = [Sample("", {"quantile": str(q)}, nearest_rank(ordered, q)) for q in QUANTILES]
         base = {sample.name: sample for sample in super()._child_samples()}
         rest = [base.pop("_sum"), base.pop("_count"), *base.values()]

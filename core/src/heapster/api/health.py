@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -47,6 +49,8 @@ def routes(store: MetricStore | None, clock: Clock) -> list[tuple[str, Handler]]
         return web.Response(text="ok")
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # In a thread: at 5000 nodes the per-kubelet summaries are ~55 000 lines (about 1 s of CPU).
+        body = await asyncio.to_thread(generate_latest, REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return [("/healthz", healthz), ("/healthz/healthz", healthz_check), ("/metrics", metrics)]
