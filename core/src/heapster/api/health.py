@@ -11,6 +11,7 @@ from heapster.api.instrument import Handler
 from heapster.interfaces import Clock
 from heapster.selfmetrics import REGISTRY
 from heapster.store import MetricStore
+from heapster.timefmt import go_string
 
 MAX_BATCH_AGE = 180.0
 """Seconds after which the newest batch is too old (Heapster: 3 minutes)."""
@@ -18,7 +19,7 @@ MIN_METRIC_SETS = 1
 
 
 def problem(store: MetricStore | None, clock: Clock) -> str | None:
-    """Why heapster is unhealthy, or None. Without a store there is nothing to check."""
+    """Why heapster is unhealthy (Heapster's words), or None. Without a store there is nothing to check."""
     if store is None:
         return None
     stamp = store.latest_timestamp
@@ -26,9 +27,10 @@ def problem(store: MetricStore | None, clock: Clock) -> str | None:
         return "could not get the latest data batch"
     age = clock.now() - stamp.timestamp()
     if age > MAX_BATCH_AGE:
-        return f"latest data batch is {age:.0f}s old (more than {MAX_BATCH_AGE:.0f}s)"
+        return f"No current data batch available (latest: {go_string(stamp)})."
     if store.latest_size < MIN_METRIC_SETS:
-        return f"not enough metric sets in the latest data batch: {store.latest_size} < {MIN_METRIC_SETS}"
+        return (f"Not enough metrics found in the latest data batch: {store.latest_size} "
+                f"(expected min. {MIN_METRIC_SETS}) {go_string(stamp)}")
     return None
 
 
