@@ -80,6 +80,10 @@ class ScrapeUnit(ABC):
     node: str = ""
     """The node this unit reads, for per-node self-metrics ("" when not node-bound)."""
 
+    timed: bool = True
+    """Whether its scrape duration is recorded under ``source=<name>`` (Heapster's per-kubelet series);
+    False for a placeholder that contacts nothing, as Heapster had no source for such a node."""
+
     @abstractmethod
     async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
         """Return the metric sets of the window ``[start, end)`` keyed as HEAPSTER.md §3.1."""

@@ -173,8 +173,7 @@ class Scheduler:
             if result:
                 batch.metric_sets.update(result)
         elapsed = (time.perf_counter() - began) * 1000
-        selfmetrics.scraper_duration.labels(source=self.source.name).observe(elapsed)
-        selfmetrics.scraper_last_time.labels(source=self.source.name).set(self.clock.now())
+        selfmetrics.scrape_window_duration.labels(source=self.source.name).observe(elapsed)
         return batch
 
     async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
@@ -182,17 +181,26 @@ class Scheduler:
         if delay > 0:
             await self.clock.sleep(delay)
         node = unit.node or unit.name
+        began = time.perf_counter()
         try:
             result = await asyncio.wait_for(unit.scrape(start, end), self.settings.node_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self._timed(unit, began)
             reason = "timeout" if isinstance(exc, TimeoutError) else str(getattr(exc, "reason", "error"))
             selfmetrics.scrape_failures.labels(node=node, reason=reason).inc()
             if self._failing.get(node) != reason:
                 log.warning("scrape.node.failed", unit=unit.name, node=node, reason=reason, error=str(exc))
             self._failing[node] = reason
             return None
+        self._timed(unit, began)
         if self._failing.pop(node, None) is not None:
             log.info("scrape.node.recovered", unit=unit.name, node=node)
         return result
+
+    def _timed(self, unit: ScrapeUnit, began: float) -> None:
+        """Heapster's per-source scrape duration and last scrape time, ``source=<unit name>``."""
+        if unit.timed:
+            selfmetrics.scraper_duration.labels(source=unit.name).observe((time.perf_counter() - began) * 1000)
+            selfmetrics.scraper_last_time.labels(source=unit.name).set(int(self.clock.now()))

@@ -21,7 +21,7 @@ from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
 from heapster.store import MetricStore
-from heapster.timefmt import rfc3339, utc_from_epoch
+from heapster.timefmt import rfc3339_seconds, utc_from_epoch
 
 GROUP = "metrics.k8s.io"
 V1BETA1 = f"{GROUP}/v1beta1"
@@ -66,7 +66,7 @@ class ResourceMetricsApi:
         meta: dict[str, Any] = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
-        meta["creationTimestamp"] = rfc3339(utc_from_epoch(self.clock.now()))
+        meta["creationTimestamp"] = rfc3339_seconds(utc_from_epoch(self.clock.now()))
         if self.beta and labels:
             meta["labels"] = dict(labels)
         return meta
@@ -86,7 +86,7 @@ class ResourceMetricsApi:
         if stamp is None or usage is None:
             return None
         return self._typed("NodeMetrics", {
-            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "usage": usage,
         })
 
@@ -136,7 +136,7 @@ class ResourceMetricsApi:
                 return None
             usages.append({"name": container, "usage": usage})
         return self._typed("PodMetrics", {
-            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "containers": usages,
         })
 

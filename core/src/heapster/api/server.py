@@ -24,6 +24,15 @@ _COMPRESSIBLE = ("application/json", "text/plain")
 
 
 @web.middleware
+async def not_found_as_go_restful(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path no route matches: go-restful's ``404: Page Not Found`` (aiohttp would say ``404: Not Found``)."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404: Page Not Found")
+
+
+@web.middleware
 async def compress(request: web.Request, handler: Handler) -> web.StreamResponse:
     """gzip/deflate responses when the client asks for it (as go-restful's content encoding)."""
     response = await handler(request)
@@ -48,7 +57,7 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     ``allowed_users``, ``disable_export``, ``metric_resolution``.
     """
     clock = clock or SystemClock()
-    middlewares = [compress]
+    middlewares = [compress, not_found_as_go_restful]
     if settings.get("tls_client_ca"):
         middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
     app = web.Application(middlewares=middlewares)

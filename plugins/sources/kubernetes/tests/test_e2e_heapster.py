@@ -103,3 +103,21 @@ def test_the_broken_kubelet_is_counted_per_node_in_metrics(daemon: dict[str, Any
     for node in ("sim-node-0000", "sim-node-0001", "sim-node-0002"):
         assert f'heapster_kubelet_summary_request_duration_milliseconds_count{{node="{node}"}}' in text
         assert f'heapster_scrape_failures_total{{node="{node}"' not in text
+
+
+def test_self_metrics_have_heapsters_shape(daemon: dict[str, Any]) -> None:
+    """As Heapster: per-node request summaries with quantiles, and the scrape duration and last scrape
+    time per kubelet, ``source="kubelet_summary:<ip>:<port>"`` (a failing kubelet is timed too)."""
+    import re
+
+    _wait_for_nodes(daemon, 3)
+    text = _get(f"{daemon['url']}/metrics")
+    for node in ("sim-node-0000", "sim-node-0001", "sim-node-0002"):
+        for quantile in ("0.5", "0.9", "0.99"):
+            line = f'heapster_kubelet_summary_request_duration_milliseconds{{node="{node}",quantile="{quantile}"}}'
+            assert line in text
+    sources = set(re.findall(r'heapster_scraper_duration_milliseconds_count\{source="([^"]+)"\}', text))
+    assert len(sources) == 4 and all(re.fullmatch(r"kubelet_summary:[\d.]+:\d+", s) for s in sources), sources
+    for source in sources:
+        assert f'heapster_scraper_last_time_seconds{{source="{source}"}}' in text
+        assert f'heapster_scraper_duration_milliseconds{{quantile="0.99",source="{source}"}}' in text

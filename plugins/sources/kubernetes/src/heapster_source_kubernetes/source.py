@@ -49,6 +49,8 @@ class KubeletSummaryUnit(ScrapeUnit):
 class UnscrapableNode(ScrapeUnit):
     """A node that cannot be scraped this window (not ready, no address): fails with its reason."""
 
+    timed = False
+
     def __init__(self, node: str, error: ScrapeError) -> None:
         self.name = f"kubelet_summary:{node}"
         self.node = node
