@@ -6,6 +6,9 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
+from structlog.testing import capture_logs
+
+from heapster import selfmetrics
 from heapster.errors import HeapsterError
 from heapster.interfaces import Processor
 from heapster.model import DataBatch, MetricSet, MetricValue
@@ -143,3 +146,22 @@ async def test_shards_split_nodes_stably_and_completely() -> None:
         seen.append(set(batch.metric_sets))
     assert set.union(*seen) == {f"node:node-{i}" for i in range(30)}
     assert sum(len(s) for s in seen) == 30 and all(seen)
+
+
+async def test_a_node_cut_at_the_scrape_deadline_is_counted_as_timeout_and_named() -> None:
+    clock = FakeClock()
+    hung = unit("late-node", clock, delay=3600.0)  # never answers; its own timeout (5 s) is past the deadline
+    sched, _ = make(clock, [unit("ok", clock), hung], [], node_timeout=5.0, scrape_deadline=0.2, max_jitter=0.0)
+    failures = selfmetrics.REGISTRY.get_sample_value
+    labels = {"node": "late-node", "reason": "timeout"}
+    before = failures("heapster_scrape_failures_total", labels) or 0.0
+    with capture_logs() as logs:
+        batch = await sched.scrape(0.0, RES)
+    assert list(batch.metric_sets) == ["node:ok"]
+    assert failures("heapster_scrape_failures_total", labels) == before + 1
+    deadline = [e for e in logs if e["event"] == "scrape.deadline"]
+    assert len(deadline) == 1 and deadline[0]["late"] == ["late-node"]
+    assert deadline[0]["got"] == 1 and deadline[0]["expected"] == 2
+    failed = [e for e in logs if e["event"] == "scrape.node.failed"]
+    assert [(e["node"], e["reason"]) for e in failed] == [("late-node", "timeout")]
+    assert "deadline" in failed[0]["error"]
