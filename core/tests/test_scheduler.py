@@ -165,3 +165,30 @@ async def test_a_node_cut_at_the_scrape_deadline_is_counted_as_timeout_and_named
     failed = [e for e in logs if e["event"] == "scrape.node.failed"]
     assert [(e["node"], e["reason"]) for e in failed] == [("late-node", "timeout")]
     assert "deadline" in failed[0]["error"]
+
+
+async def test_every_window_is_scraped_when_the_resolution_equals_the_offset() -> None:
+    clock = FakeClock(start=1_700_000_000.0 + 1)
+    sink = RecordingSink()
+    queues = [SinkQueue(sink.name, sink.export, clock=clock)]
+    sched = Scheduler(StaticSource([unit("a", clock)]), [], queues,
+                      SchedulerSettings(resolution=5.0, scrape_offset=5.0, scrape_deadline=5.0, max_jitter=0.0),
+                      clock=clock, rng=random.Random(1))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sched.run(stop))
+    for _ in range(8):
+        await clock.advance(5.0)
+        await settle()
+    stop.set()
+    await asyncio.wait_for(runner, 1)
+    ends = [b.timestamp.timestamp() for b in sink.batches]
+    # Windows end at ...005, ...010, ...; each is scraped 5 s after its end, none skipped.
+    assert ends == [1_700_000_005.0 + 5 * i for i in range(len(ends))]
+    assert len(ends) >= 6
+
+
+async def test_a_loop_that_fell_behind_resumes_at_the_latest_due_window() -> None:
+    sched, _ = make(FakeClock(), [], [])
+    # The window ending at 60 was scheduled; the process then stood still until 305.
+    assert sched.following_window(60.0, 100.0) == (60.0, 120.0)
+    assert sched.following_window(60.0, 305.0) == (240.0, 300.0)

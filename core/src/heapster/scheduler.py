@@ -78,16 +78,33 @@ class Scheduler:
         start = math.floor(now / res) * res
         return start, start + res
 
+    def following_window(self, end: float, now: float) -> tuple[float, float]:
+        """The window after the one ending at ``end``, or the latest due one if the loop fell behind.
+
+        Windows are counted on from the last one, not re-derived from ``now``: the wake-up of a
+        window is its end plus the scrape offset, which at a resolution of at most the offset
+        (5 s) already lies in the next window, and re-deriving would skip every other window.
+        """
+        res = self.settings.resolution
+        latest_due_end = math.floor((now - self.settings.scrape_offset) / res) * res
+        following_end = end + res
+        if latest_due_end > following_end:  # the process was stopped or starved for whole windows
+            log.warning("housekeep.behind", skipped_windows=round((latest_due_end - following_end) / res),
+                        resumed_at=utc_from_epoch(latest_due_end).isoformat())
+            following_end = latest_due_end
+        return following_end - res, following_end
+
     async def run(self, stop: asyncio.Event) -> None:
         """Schedule a housekeep for every window until ``stop`` is set, then wait for running ones."""
+        start, end = self.next_window(self.clock.now())
         while not stop.is_set():
-            start, end = self.next_window(self.clock.now())
             wake_at = end + self.settings.scrape_offset
             if await self._sleep_or_stop(wake_at - self.clock.now(), stop):
                 break
             task = asyncio.create_task(self._housekeep_in_slot(start, end), name=f"housekeep:{end}")
             self._housekeeps.add(task)
             task.add_done_callback(self._housekeeps.discard)
+            start, end = self.following_window(end, self.clock.now())
         if self._housekeeps:
             await asyncio.gather(*self._housekeeps, return_exceptions=True)
 
