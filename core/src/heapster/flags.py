@@ -177,6 +177,11 @@ def validate_heapster(settings: dict[str, Any]) -> None:
     if settings["tls_client_ca"] and not settings["tls_cert"]:
         msg = "--tls_client_ca requires --tls_cert and --tls_key"
         raise UsageError(msg)
+    if settings["allowed_users"] and not settings["tls_client_ca"]:
+        # Heapster ignored the list without a client CA and served everyone; refuse instead.
+        msg = ("--allowed_users needs --tls_client_ca (with --tls_cert and --tls_key): users are the CNs of "
+               "client certificates, and without a client CA no request is authenticated")
+        raise UsageError(msg)
     if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)

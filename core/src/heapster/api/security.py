@@ -30,14 +30,14 @@ def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
 
 
 def common_name(peercert: Mapping[str, Any] | None) -> str | None:
-    """The subject CN of a verified peer certificate (``SSLSocket.getpeercert()`` form)."""
+    """The subject CN of a verified peer certificate (``SSLSocket.getpeercert()`` form).
+
+    With several CNs in the subject the last one counts, as in Go's ``pkix.Name`` that Heapster used.
+    """
     if not peercert:
         return None
-    for rdn in peercert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return None
+    names = [str(value) for rdn in peercert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    return names[-1] if names else None
 
 
 def client_cert_middleware(allowed_users: Iterable[str]) -> Any:

@@ -14,6 +14,7 @@ from heapster.api.instrument import Handler, instrumented
 from heapster.api.model import ModelApi
 from heapster.api.resource_metrics import add_resource_metrics
 from heapster.api.security import client_cert_middleware, ssl_context
+from heapster.errors import UsageError
 from heapster.interfaces import Clock, ClusterState, HistoricalSource, SystemClock
 from heapster.store import MetricStore
 
@@ -48,6 +49,9 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     ``allowed_users``, ``disable_export``, ``metric_resolution``.
     """
     clock = clock or SystemClock()
+    if settings.get("allowed_users") and not settings.get("tls_client_ca"):
+        msg = "--allowed_users needs --tls_client_ca: without client certificates no user is known"
+        raise UsageError(msg)
     middlewares = [compress]
     if settings.get("tls_client_ca"):
         middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
