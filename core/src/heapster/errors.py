@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import aiohttp
-
 
 class HeapsterError(Exception):
     """Base class of every error heapster raises on purpose."""
@@ -55,6 +53,8 @@ def describe_error(exc: BaseException) -> str:
     object at 0x...> [...]``; this gives ``cannot connect to h:p: <the OS error>`` instead.
     Other errors are ``Type: text``, or just the type when the text is empty (a bare timeout).
     """
+    import aiohttp  # here: plugins import this module at discovery, before any HTTP client is needed
+
     if isinstance(exc, aiohttp.ClientConnectorError):
         host = f"[{exc.host}]" if ":" in exc.host else exc.host
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
