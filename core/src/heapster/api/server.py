@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from heapster.api import export, health
+from heapster.api.connections import FirstRequestDeadline, ProtocolErrorLogger
 from heapster.api.dashboard import add_dashboard
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.model import ModelApi
@@ -21,6 +22,10 @@ from heapster.store import MetricStore
 log = structlog.get_logger(__name__)
 
 HISTORICAL_PREFIX = "/api/v1/historical"
+DEFAULT_IDLE_TIMEOUT = 60.0
+"""Seconds a keep-alive connection may stay idle (``--api_idle_timeout``); aiohttp's default is an hour."""
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a new connection has to send a complete request head (``--api_header_timeout``)."""
 _COMPRESSIBLE = ("application/json", "text/plain")
 
 
@@ -72,9 +77,20 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
 async def start_api_server(app: web.Application, settings: Mapping[str, Any]) -> web.AppRunner:
     """Listen on ``listen_ip``:``heapster_port`` (HTTPS with ``tls_cert``/``tls_key``); returns the runner.
 
-    Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in ``runner.addresses``.
+    Connections idle for ``api_idle_timeout`` after a response (or holding an incomplete request
+    that long) and connections without a complete first request head after ``api_header_timeout``
+    are closed. Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in
+    ``runner.addresses``.
     """
-    runner = web.AppRunner(app, access_log=None)
+    deadline = FirstRequestDeadline(float(settings.get("api_header_timeout") or DEFAULT_HEADER_TIMEOUT))
+    app.middlewares.insert(0, deadline.middleware)
+
+    async def stop_deadline(_: web.Application) -> None:
+        await deadline.stop()
+
+    app.on_cleanup.append(stop_deadline)
+    runner = web.AppRunner(app, access_log=None, logger=ProtocolErrorLogger(),
+                           keepalive_timeout=float(settings.get("api_idle_timeout") or DEFAULT_IDLE_TIMEOUT))
     await runner.setup()
     host = settings.get("listen_ip") or None
     port = int(settings.get("heapster_port", 8082))
@@ -84,5 +100,7 @@ async def start_api_server(app: web.Application, settings: Mapping[str, Any]) ->
     except BaseException:
         await runner.cleanup()
         raise
+    assert runner.server is not None
+    deadline.start(runner.server)
     log.debug("api.started", addresses=[str(a) for a in runner.addresses])
     return runner
