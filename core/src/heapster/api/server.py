@@ -45,11 +45,13 @@ async def compress(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def create_api_app(store: MetricStore | None, cluster: ClusterState | None, settings: Mapping[str, Any],
-                   historical: HistoricalSource | None = None, *, clock: Clock | None = None) -> web.Application:
+                   historical: HistoricalSource | None = None, *, clock: Clock | None = None,
+                   latest_batch: health.LatestBatch | None = None) -> web.Application:
     """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
 
     ``store`` is the metric store (None with ``--disable_metric_sink``: the model and metrics
-    APIs are then absent and /healthz has nothing to check); ``cluster`` the cluster state used
+    APIs are then absent and /healthz checks ``latest_batch``, the pipeline's newest batch, if
+    given, else nothing); ``cluster`` the cluster state used
     by the metrics API for node/pod lists and label selectors. Settings used: ``tls_client_ca``,
     ``allowed_users``, ``disable_export``, ``metric_resolution``.
     """
@@ -61,7 +63,8 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     if settings.get("tls_client_ca"):
         middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
     app = web.Application(middlewares=middlewares)
-    for path, handler in health.routes(store, clock):
+    latest = health.store_latest(store) if store is not None else latest_batch
+    for path, handler in health.routes(latest, clock):
         app.router.add_get(path, handler)
     for path, operation, handler in export.routes(store, bool(settings.get("disable_export"))):
         app.router.add_get(path, instrumented(operation, handler))
