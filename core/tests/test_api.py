@@ -405,3 +405,25 @@ async def test_resource_metrics_without_cluster_state(store: MetricStore) -> Non
             await fetch("/api/v1/nodes", status=404)   # no cluster state, no node objects to serve
     finally:
         await runner.cleanup()
+
+
+async def test_core_node_route_serves_only_what_kubectl_top_reads(store: MetricStore) -> None:
+    full = {"metadata": {"name": "node-0", "labels": {"zone": "z0"}, "uid": "u-1",
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0", "secret-ish": "x"}},
+            "spec": {"podCIDR": "10.0.0.0/24", "providerID": "gce://p/z/node-0"},
+            "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3500m"},
+                       "addresses": [{"type": "InternalIP", "address": "10.1.2.3"}],
+                       "nodeInfo": {"machineID": "m-1", "bootID": "b-1", "systemUUID": "s-1"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    runner, url = await serve(create_api_app(store, StaticCluster([full], []), {"metric_resolution": 60.0},
+                                             clock=FakeClock(NOW)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = (session, url)
+            listed = await get(api, "/api/v1/nodes?labelSelector=zone%3Dz0")
+            one = await get(api, "/api/v1/nodes/node-0")
+    finally:
+        await runner.cleanup()
+    expected = {"metadata": {"name": "node-0"}, "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3500m"}}}
+    assert listed["items"] == [expected]
+    assert one == {"kind": "Node", "apiVersion": "v1", **expected}

@@ -103,7 +103,11 @@ class MetricSource(ABC):
 
     @property
     def cluster(self) -> ClusterState | None:
-        """The cluster state this source keeps, if any, for enrichers and the metrics API."""
+        """The cluster state this source keeps, if any, for enrichers and the metrics API.
+
+        Read before :meth:`start` (the HTTP API is served while the source starts): return the
+        object that ``start`` fills, not None until then.
+        """
         return None
 
     async def close(self) -> None:

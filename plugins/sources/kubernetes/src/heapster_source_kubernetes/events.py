@@ -33,6 +33,7 @@ import aiohttp
 import orjson
 import structlog
 
+from heapster.errors import describe_error
 from heapster.interfaces import Clock, EventSource, PluginContext, SystemClock
 from heapster.model import Event, EventBatch
 from heapster.timefmt import utc_from_epoch
@@ -152,7 +153,7 @@ class EventInformer(Informer):
                 log.info("events.resume.expired", path=self.path, resource_version=self.resource_version)
                 return
             except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                log.warning("events.watch.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                log.warning("events.watch.failed", path=self.path, error=describe_error(exc),
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)

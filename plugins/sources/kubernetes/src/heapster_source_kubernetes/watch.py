@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 import structlog
 
+from heapster.errors import describe_error
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 
@@ -197,7 +198,7 @@ class Informer:
                 log.info("informer.relist", path=self.path, resource_version=self.resource_version)
                 need_list = True
             except Exception as exc:  # any failure, even a malformed answer, must not end the cache's task
-                log.warning("informer.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                log.warning("informer.failed", path=self.path, error=describe_error(exc),
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self.backoff_max)
