@@ -51,6 +51,9 @@ def test_repeatable_sinks_keep_their_order() -> None:
     (["--source=static:?colour=red"],
      "unknown option 'colour' for source 'static'; valid options: containers, nodes, pods"),
     (["--source=static:", "--sink=nosuch:http://x"], "no sink 'nosuch'; installed:"),
+    (["--source=static:", "--allowed_users=alice"], "--allowed_users needs --tls_client_ca"),
+    (["--source=static:", "--tls_cert=a.pem", "--tls_key=a.key", "--allowed_users=alice,bob"],
+     "--allowed_users needs --tls_client_ca"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

@@ -83,6 +83,10 @@ class ScrapeUnit(ABC):
     node: str = ""
     """The node this unit reads, for per-node self-metrics ("" when not node-bound)."""
 
+    timed: bool = True
+    """Whether its scrape duration is recorded under ``source=<name>`` (Heapster's per-kubelet series);
+    False for a placeholder that contacts nothing, as Heapster had no source for such a node."""
+
     @abstractmethod
     async def scrape(self, start: datetime, end: datetime) -> ColumnBatch | dict[str, MetricSet]:
         """Return what was read for the window ``[start, end)``, keyed as HEAPSTER.md §3.1.
@@ -106,7 +110,11 @@ class MetricSource(ABC):
 
     @property
     def cluster(self) -> ClusterState | None:
-        """The cluster state this source keeps, if any, for enrichers and the metrics API."""
+        """The cluster state this source keeps, if any, for enrichers and the metrics API.
+
+        Read before :meth:`start` (the HTTP API is served while the source starts): return the
+        object that ``start`` fills, not None until then.
+        """
         return None
 
     async def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NODE_FAULTS = ("slow", "error500", "unauthorized", "malformed", "huge", "notready", "down", "none")
+NODE_FAULTS = ("slow", "error500", "unauthorized", "malformed", "huge", "hugemalformed", "notready", "down", "none")
 API_FAULTS = ("drop-watch", "expire")
 
 

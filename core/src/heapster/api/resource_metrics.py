@@ -21,7 +21,7 @@ from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
 from heapster.store import MetricStore
-from heapster.timefmt import rfc3339, utc_from_epoch
+from heapster.timefmt import rfc3339_seconds, utc_from_epoch
 
 GROUP = "metrics.k8s.io"
 V1BETA1 = f"{GROUP}/v1beta1"
@@ -66,7 +66,7 @@ class ResourceMetricsApi:
         meta: dict[str, Any] = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
-        meta["creationTimestamp"] = rfc3339(utc_from_epoch(self.clock.now()))
+        meta["creationTimestamp"] = rfc3339_seconds(utc_from_epoch(self.clock.now()))
         if self.beta and labels:
             meta["labels"] = dict(labels)
         return meta
@@ -86,7 +86,7 @@ class ResourceMetricsApi:
         if stamp is None or usage is None:
             return None
         return self._typed("NodeMetrics", {
-            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "usage": usage,
         })
 
@@ -136,7 +136,7 @@ class ResourceMetricsApi:
                 return None
             usages.append({"name": container, "usage": usage})
         return self._typed("PodMetrics", {
-            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "containers": usages,
         })
 
@@ -251,8 +251,21 @@ def discovery_routes() -> list[tuple[str, Handler]]:
     ]
 
 
+def public_node(node: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Node that ``kubectl top node`` reads: its name, capacity and allocatable."""
+    metadata = node.get("metadata") or {}
+    status = node.get("status") or {}
+    return {"metadata": {"name": metadata.get("name", "")},
+            "status": {key: status[key] for key in ("capacity", "allocatable") if key in status}}
+
+
 def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
-    """Read-only ``/api/v1/nodes`` from the cluster state, which ``kubectl top node`` reads for allocatable."""
+    """Read-only ``/api/v1/nodes`` for ``kubectl top node`` pointed at heapster (it reads allocatable).
+
+    Not a Heapster route and served without authentication unless ``--tls_client_ca`` is set, so
+    each Node is cut down to what that client reads (:func:`public_node`): no annotations,
+    addresses, node info (machine and boot IDs) or conditions.
+    """
 
     async def versions(request: web.Request) -> web.Response:
         return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
@@ -262,14 +275,15 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
             selector = parse_selector(request.query.get("labelSelector"))
         except ValueError as exc:
             return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
-        items = [n for n in cluster.list_nodes() if selector.matches((n.get("metadata") or {}).get("labels"))]
+        items = [public_node(n) for n in cluster.list_nodes()
+                 if selector.matches((n.get("metadata") or {}).get("labels"))]
         return json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     async def node(request: web.Request) -> web.Response:
         found = cluster.get_node(request.match_info["node"])
         if found is None:
             return error_response(404, f"node {request.match_info['node']!r} not found")
-        return json_response({"kind": "Node", "apiVersion": "v1", **found})
+        return json_response({"kind": "Node", "apiVersion": "v1", **public_node(found)})
 
     return [("/api" + _SLASH, versions), ("/api/v1/nodes" + _SLASH, node_list), ("/api/v1/nodes/{node}", node)]
 

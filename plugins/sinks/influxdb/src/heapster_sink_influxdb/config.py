@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from heapster.errors import UsageError
+from heapster.logs import register_secret, replace_all, secret_forms
 from heapster.uri import Option, PluginConfig
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8086
+DEFAULT_PASSWORD = "root"
 MIN_RETENTION_SECONDS = 3600.0
 EVENT_CHUNK_POINTS = 1000
 """Heapster's events sink sent at most 1000 points per request (event points are large)."""
 
 OPTIONS: tuple[Option, ...] = (
-    Option("user", default="root", help="InfluxDB user"),
-    Option("pw", default="root", secret=True, help="InfluxDB password"),
+    Option("user", default="root", help="InfluxDB user (default: the URL's user, else root)"),
+    Option("pw", default=DEFAULT_PASSWORD, secret=True, help="InfluxDB password (default: the URL's, else root)"),
     Option("db", default="k8s", help="database, created if missing"),
     Option("rp", default="default", help="retention policy written to, created or altered (made the default)"),
     Option("retention", default="0",
@@ -86,10 +89,27 @@ class InfluxConfig:
         return influxql_duration_seconds(self.retention)
 
     def redact(self, text: str) -> str:
-        """``text`` with the password replaced, for logs and error messages."""
+        """``text`` with the password (plain, URL-quoted or inside Basic credentials) replaced."""
         if self.password and len(self.password) >= 3:
-            return text.replace(self.password, "xxxxx")
+            return replace_all(text, secret_forms(self.password, self.user))
         return text
+
+
+def credentials(config: PluginConfig) -> tuple[str, str]:
+    """``(user, password)``: the ``user``/``pw`` options when given, else those of the URL, else root/root.
+
+    Heapster read only the options (it dropped the URL's userinfo and sent root:root); the
+    options still win, so existing command lines behave as before.
+    """
+    given = {name for name, _ in config.uri.query}
+    url = config.url
+    user = str(config.options["user"])
+    if "user" not in given and url.username is not None:
+        user = unquote(url.username)
+    password = str(config.options["pw"])
+    if "pw" not in given and url.password is not None:
+        password = unquote(url.password)
+    return user, password
 
 
 def build_config(config: PluginConfig) -> InfluxConfig:
@@ -120,11 +140,14 @@ def build_config(config: PluginConfig) -> InfluxConfig:
     except ValueError:
         msg = f"bad port in {masked!r}"
         raise UsageError(msg) from None
+    user, password = credentials(config)
+    if password != DEFAULT_PASSWORD:
+        register_secret(password, user)
     return InfluxConfig(
         host=config.url.hostname or DEFAULT_HOST,
         port=port,
-        user=str(opts["user"]),
-        password=str(opts["pw"]),
+        user=user,
+        password=password,
         db=str(opts["db"]),
         rp=str(opts["rp"]),
         retention=retention,

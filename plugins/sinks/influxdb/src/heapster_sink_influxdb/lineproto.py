@@ -244,14 +244,14 @@ class MetricSchema:
 # --- events ---------------------------------------------------------------------------------
 
 _EVENT_ORDER = (
-    "kind", "apiVersion", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
+    "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
     "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
     "reportingInstance",
 )
 _NESTED_ORDER = {
     "metadata": ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
                  "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                 "annotations", "ownerReferences", "finalizers", "managedFields"),
+                 "annotations", "ownerReferences", "finalizers"),
     "involvedObject": ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"),
     "source": ("component", "host"),
 }
@@ -266,13 +266,21 @@ def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     return {**{k: obj[k] for k in known}, **{k: v for k, v in obj.items() if k not in order}}
 
 
+_NOT_IN_HEAPSTER = frozenset({"kind", "apiVersion"})
+"""Heapster's informer-decoded Events carry no TypeMeta, so its JSON has neither."""
+
+
 def event_json(event: Event) -> str:
     """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
-    one-space indent, HTML characters escaped."""
-    ordered = _go_order(event, _EVENT_ORDER)
+    one-space indent, HTML characters escaped, no ``kind``/``apiVersion`` nor ``metadata.managedFields``
+    (as Heapster's)."""
+    ordered = _go_order({k: v for k, v in event.items() if k not in _NOT_IN_HEAPSTER}, _EVENT_ORDER)
     for key, order in _NESTED_ORDER.items():
         if isinstance(ordered.get(key), Mapping):
             ordered[key] = _go_order(ordered[key], order)
+    if isinstance(ordered.get("metadata"), Mapping) and "managedFields" in ordered["metadata"]:
+        # Server bookkeeping that Heapster's ObjectMeta (Kubernetes 1.10) did not have, so it never stored it.
+        ordered["metadata"] = {k: v for k, v in ordered["metadata"].items() if k != "managedFields"}
     text = json.dumps(ordered, indent=1, ensure_ascii=False)
     for char, escaped in _GO_JSON_ESCAPES:
         text = text.replace(char, escaped)

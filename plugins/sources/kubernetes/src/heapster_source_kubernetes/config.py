@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.logs import register_secret
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 TOKEN_TTL = 1.0
@@ -39,6 +40,7 @@ class ApiAccess:
     extra_token: str | None = None
     extra_token_file: str | None = None
     _token_mtime: float = field(default=-1.0, repr=False)
+    _registered_token: str | None = field(default=None, repr=False)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
     _config_token: tuple[float, str | None] = field(default=(-TOKEN_TTL, None), repr=False)
 
@@ -47,7 +49,14 @@ class ApiAccess:
         return self.base_url.startswith("https:")
 
     def bearer_token(self) -> str | None:
-        """The bearer token to send (no ``Bearer`` prefix), or None."""
+        """The bearer token to send (no ``Bearer`` prefix), or None; registered to be masked in logs."""
+        token = self._current_token()
+        if token and token != self._registered_token:
+            register_secret(token)  # also without its "Bearer " prefix, e.g. echoed in an error
+            self._registered_token = token
+        return token
+
+    def _current_token(self) -> str | None:
         if self.extra_token_file:
             self._reload_token()
         if self.extra_token:
@@ -88,6 +97,7 @@ class ApiAccess:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif self.configuration.username or self.configuration.password:
+            register_secret(self.configuration.password or "", self.configuration.username or "")
             basic = self.configuration.get_basic_auth_token()
             if basic:
                 headers["Authorization"] = basic

@@ -39,16 +39,20 @@ class KubeletSummaryUnit(ScrapeUnit):
             with paused_gc():
                 return decode_summary_columns(body, self._info, self._clock.now())
         except SummaryError as exc:
-            msg = f"kubelet {self.target.host_port} of node {self.node}: {exc}"
-            raise ScrapeError("malformed", msg) from None
+            problem = str(exc)
         except Exception as exc:  # a summary we failed to understand costs this node only
             log.exception("summary.decode.failed", node=self.node)
-            msg = f"kubelet {self.target.host_port} of node {self.node}: cannot decode summary: {exc}"
-            raise ScrapeError("malformed", msg) from None
+            problem = f"cannot decode summary: {exc}"
+        # Raised here, outside the except blocks: the decode error's traceback (which holds the
+        # body and what was decoded of it) is not chained to this error and is freed at once.
+        del body
+        raise ScrapeError("malformed", f"kubelet {self.target.host_port} of node {self.node}: {problem}")
 
 
 class UnscrapableNode(ScrapeUnit):
     """A node that cannot be scraped this window (not ready, no address): fails with its reason."""
+
+    timed = False
 
     def __init__(self, node: str, error: ScrapeError) -> None:
         self.name = f"kubelet_summary:{node}"

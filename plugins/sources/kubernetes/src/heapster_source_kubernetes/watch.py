@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 import structlog
 
+from heapster.errors import describe_error
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 
@@ -42,13 +43,16 @@ class WatchEvent:
     """One change seen by an informer.
 
     ``type`` is ADDED, MODIFIED or DELETED; ``resource_version`` the informer's position after
-    the change; ``initial`` is true for objects of the first list (existing before the start).
+    the change; ``initial`` is true for objects of the first list (existing before the start);
+    ``gap`` is true for objects of a relist after ``410 Gone``, whose earlier versions the watch
+    may never have delivered.
     """
 
     type: str
     object: JSON
     resource_version: str
     initial: bool = False
+    gap: bool = False
 
 
 Handler = Callable[[WatchEvent], None]
@@ -198,7 +202,7 @@ class Informer:
                 log.info("informer.relist", path=self.path, resource_version=self.resource_version)
                 need_list = True
             except Exception as exc:  # any failure, even a malformed answer, must not end the cache's task
-                log.warning("informer.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                log.warning("informer.failed", path=self.path, error=describe_error(exc),
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self.backoff_max)
