@@ -18,7 +18,7 @@ def test_apiservice_flag() -> None:
     assert service == ApiService("metrics.k8s.io", "v1beta1", "http://127.0.0.1:8082")
     assert service.name == "v1beta1.metrics.k8s.io" and service.group_version == "metrics.k8s.io/v1beta1"
     for bad in ("metrics.k8s.io=http://x", "metrics.k8s.io/v1beta1", "/v1=http://x", "a/v1=ftp://x"):
-        with pytest.raises(ValueError, match="metrics.k8s.io/v1beta1|URL"):
+        with pytest.raises(ValueError, match=r"metrics\.k8s\.io/v1beta1|URL"):
             parse_apiservice(bad)
 
 
