@@ -242,6 +242,21 @@ def test_kubectl_top_one_pod_by_container(cluster: Cluster) -> None:
                                        memory_column(c["usage"]["memory"])] for c in served["containers"])
 
 
+@pytest.mark.parametrize("args", [["nodes"], ["pods", "-A"], ["pods", "-n", "kube-system", "--containers"],
+                                  ["pods", "-A", "-l", "app in (kube-proxy, coredns)"], ["node", "sim-node-0002"]])
+def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: list[str]) -> None:
+    """The same rows from both commands (headers aside: kubectl 1.20 says CPU%, 1.32 and heapster CPU(%))."""
+    def both() -> str:
+        heapster = subprocess.run([sys.executable, "-m", "heapster.cli", "top", *args, "--server", cluster.heapster,
+                                   "--no-headers"], capture_output=True, text=True, timeout=60, check=True).stdout
+        return heapster + "\0" + cluster.kubectl("top", *args, "--no-headers")
+
+    path = f"{METRICS}/nodes" if args[0].startswith("node") else f"{METRICS}/pods"
+    _, output = stable(cluster, path, both)
+    ours, kubectls = output.split("\0")
+    assert sorted(table(ours)) == sorted(table(kubectls)) and table(ours)
+
+
 def test_an_unreachable_backend_is_503_and_stale(cluster: Cluster) -> None:
     admin = cluster.ready["admin"]
     dead = f"http://127.0.0.1:{free_port()}"

@@ -25,12 +25,14 @@ def free_port() -> int:
 
 
 def small_cluster() -> StaticCluster:
-    """Two nodes (4 cores, 64 MiB allocatable) running the pods of :func:`synthetic_batch` (2 per node)."""
-    nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {}},
+    """Two nodes (4 cores, 64 MiB allocatable) running the pods of :func:`synthetic_batch` (2 per node);
+    pod ``pod-N-0`` is labelled ``app=web``, ``pod-N-1`` ``app=db``."""
+    nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {"zone": f"z{n}"}},
               "status": {"capacity": {"cpu": "4", "memory": "64Mi", "pods": "110"},
                          "allocatable": {"cpu": "4", "memory": "64Mi", "pods": "110"},
                          "conditions": [{"type": "Ready", "status": "True"}]}} for n in range(2)]
-    pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": "default", "uid": f"uid-{n}-{p}", "labels": {}},
+    pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": "default", "uid": f"uid-{n}-{p}",
+                          "labels": {"app": "web" if p == 0 else "db"}},
              "spec": {"nodeName": f"node-{n}", "containers": [{"name": "c0"}, {"name": "c1"}]},
              "status": {"phase": "Running"}} for n in range(2) for p in range(2)]
     return StaticCluster(nodes, pods)
