@@ -12,13 +12,14 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import FlagParser
+from heapster.tables import render_table
 
 DEFAULT_SERVER = "http://127.0.0.1:8082"
 MODEL = "/api/v1/model"
@@ -62,14 +63,6 @@ def format_percent(used: float | None, total: float | None) -> str:
     if used is None or not total:
         return "<unknown>"
     return f"{int(used * 100 // total)}%"
-
-
-def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Left-aligned columns separated by three spaces, as kubectl's tabwriter prints them."""
-    table = [list(header), *(list(r) for r in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table]
-    return "\n".join(lines) + "\n"
 
 
 def _with_sum(header: Sequence[str], rows: list[list[str]], usage: Sequence[Usage], show_sum: bool) -> str:
