@@ -271,6 +271,9 @@ async function refresh() {
       cells: [n.name, cpuCell(newest(n.cpu)), percentCell(newest(n.cpu), n.cpuAllocatable),
         memoryCell(newest(n.memory)), percentCell(newest(n.memory), n.memoryAllocatable)],
     })), (row) => show({ node: row.data.node === current.node ? "" : row.data.node, pod: "" }));
+    const allNodes = (nodeNames || []).length;
+    document.getElementById("nodes-more").textContent =
+      allNodes > nodes.length ? `the first ${nodes.length} of ${allNodes} nodes by name` : "";
     const podRows = pods.slice().sort((a, b) => a.name.localeCompare(b.name));
     fillTable("pods", podRows.slice(0, MAX_POD_ROWS).map((p) => ({
       data: { pod: p.name }, selected: p.name === current.pod,
