@@ -180,6 +180,16 @@ def test_aggregated_discovery_merges_heapsters_resources(cluster: Cluster, accep
     assert cluster.request(f"{cluster.api}/api")[2]["kind"] == "APIVersions"
 
 
+def test_kubectl_get_apiservice_reports_heapster_available(cluster: Cluster) -> None:
+    rows = table(cluster.kubectl("get", "apiservices"))
+    assert rows[0] == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+    metrics = next(row for row in rows if row[0] == "v1beta1.metrics.k8s.io")
+    assert metrics[1:3] == [cluster.heapster, "True"]
+    assert next(r for r in rows if r[0] == "v1.coordination.k8s.io")[:3] == ["v1.coordination.k8s.io", "Local", "True"]
+    service = json.loads(cluster.kubectl("get", "apiservice", "v1beta1.metrics.k8s.io", "-o", "json"))
+    assert service["spec"]["group"] == "metrics.k8s.io" and service["status"]["conditions"][0]["reason"] == "Passed"
+
+
 def test_kubectl_api_resources_sees_metrics(cluster: Cluster) -> None:
     rows = table(cluster.kubectl("api-resources", "--api-group=metrics.k8s.io", "--no-headers"))
     assert sorted((row[0], row[-1]) for row in rows) == [("nodes", "NodeMetrics"), ("pods", "PodMetrics")]
@@ -272,6 +282,10 @@ def test_an_unreachable_backend_is_503_and_stale(cluster: Cluster) -> None:
         assert custom["versions"][0]["freshness"] == "Stale"
         # kubectl top still works with another group stale.
         assert table(cluster.kubectl("top", "nodes"))[0][0] == "NAME"
+        # And kubectl get apiservice says what is wrong, as kube-aggregator does.
+        row = next(r for r in table(cluster.kubectl("get", "apiservices"))
+                   if r[0] == "v1beta1.custom.metrics.k8s.io")
+        assert row[1:4] == [dead, "False", "(FailedDiscoveryCheck)"]
     finally:
         status, _, _ = cluster.request(f"{admin}/apiservices/v1beta1.custom.metrics.k8s.io", method="DELETE")
     assert status == 200

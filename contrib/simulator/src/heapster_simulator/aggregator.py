@@ -10,14 +10,19 @@ resource list, marking a backend that does not answer ``Stale``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from .model import rfc3339
+
 DISCOVERY_GROUP = "apidiscovery.k8s.io"
+REGISTRATION = "apiregistration.k8s.io/v1"
+BACKEND_ANNOTATION = "simulator.heapster.dev/backend-url"
 DISCOVERY_VERSIONS = ("v2", "v2beta1")
 PROXY_TIMEOUT = 30.0
 DISCOVERY_TIMEOUT = 5.0
@@ -36,6 +41,7 @@ class ApiService:
     group: str
     version: str
     url: str
+    created: float = field(default_factory=time.time, compare=False)
 
     @property
     def group_version(self) -> str:
@@ -86,9 +92,9 @@ def discovery_resource(resource: dict[str, Any], group: str, version: str) -> di
         "singularResource": resource.get("singularName") or name.rstrip("s"),
         "verbs": list(resource.get("verbs") or []),
     }
-    for field in ("shortNames", "categories"):
-        if resource.get(field):
-            entry[field] = list(resource[field])
+    for name_list in ("shortNames", "categories"):
+        if resource.get(name_list):
+            entry[name_list] = list(resource[name_list])
     return entry
 
 
@@ -127,15 +133,28 @@ class Aggregator:
             return self.services.get(f"{parts[1]}/{parts[2]}")
         return None
 
-    def apiservice_objects(self) -> list[dict[str, Any]]:
-        """The APIService objects (``apiregistration.k8s.io/v1``) as ``kubectl get apiservices`` reads them."""
-        return [{"kind": "APIService", "apiVersion": "apiregistration.k8s.io/v1",
-                 "metadata": {"name": s.name},
-                 "spec": {"group": s.group, "version": s.version, "groupPriorityMinimum": 100,
-                          "versionPriority": 100, "insecureSkipTLSVerify": True},
-                 "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Passed",
-                                            "message": f"all checks passed (backend {s.url})"}]}}
-                for s in self.services.values()]
+    async def apiservice_objects(self) -> list[dict[str, Any]]:
+        """The registered APIService objects (``apiregistration.k8s.io/v1``), each backend probed now: Available
+        is False (``FailedDiscoveryCheck``) when its discovery document does not answer, as kube-aggregator says.
+        The backend URL is in the annotation ``BACKEND_ANNOTATION`` (there is no Service to name)."""
+        services = list(self.services.values())
+        answers = await asyncio.gather(*(self.resource_list(s) for s in services))
+        objects = []
+        for service, answer in zip(services, answers, strict=True):
+            condition = {"type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed",
+                         "lastTransitionTime": rfc3339(service.created)}
+            if answer is None:
+                condition.update(status="False", reason="FailedDiscoveryCheck",
+                                 message=f"failing or missing response from {service.url}/apis/"
+                                         f"{service.group_version}")
+            objects.append({"kind": "APIService", "apiVersion": "apiregistration.k8s.io/v1",
+                            "metadata": {"name": service.name, "creationTimestamp": rfc3339(service.created),
+                                         "annotations": {BACKEND_ANNOTATION: service.url}},
+                            "spec": {"group": service.group, "version": service.version,
+                                     "groupPriorityMinimum": 100, "versionPriority": 100,
+                                     "insecureSkipTLSVerify": True},
+                            "status": {"conditions": [condition]}})
+        return objects
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,8 @@ import orjson
 from aiohttp import web
 
 from .aggregator import (
+    BACKEND_ANNOTATION,
+    REGISTRATION,
     Aggregator,
     BackendUnavailable,
     accepted_discovery_version,
@@ -81,6 +84,7 @@ class ApiServer:
                  aggregator: Aggregator | None = None) -> None:
         self.sim = sim
         self.aggregator = aggregator or Aggregator()
+        self.started = time.time()
         self.token = token
         self.bookmark_interval = bookmark_interval
         self.resources: dict[str, dict[str, Resource]] = {
@@ -144,14 +148,22 @@ class ApiServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    def _group_versions(self) -> list[str]:
+        """Every group/version served here (not aggregated), apiregistration.k8s.io/v1 included."""
+        return [*self.resources, REGISTRATION]
+
     def _resource_list(self, group_version: str) -> dict[str, Any]:
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": [
-            {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-             "verbs": _ALL_VERBS if r.writable else _READ_VERBS}
-            for r in self.resources[group_version].values()]}
+        if group_version == REGISTRATION:
+            resources = [{"name": "apiservices", "singularName": "apiservice", "namespaced": False,
+                          "kind": "APIService", "verbs": ["get", "list"]}]
+        else:
+            resources = [{"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
+                          "verbs": _ALL_VERBS if r.writable else _READ_VERBS}
+                         for r in self.resources[group_version].values()]
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
     def _group(self, group: str) -> dict[str, Any]:
-        versions = [{"groupVersion": gv, "version": gv.split("/")[1]} for gv in self.resources
+        versions = [{"groupVersion": gv, "version": gv.split("/")[1]} for gv in self._group_versions()
                     if gv.startswith(group + "/")]
         return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
                 "preferredVersion": versions[0]}
@@ -169,18 +181,18 @@ class ApiServer:
             return json_response(self._resource_list("v1"))
         aggregated = self.aggregator.groups()
         if parts == ["apis"]:
-            groups = sorted({gv.split("/")[0] for gv in self.resources if "/" in gv} - aggregated.keys())
+            groups = sorted({gv.split("/")[0] for gv in self._group_versions() if "/" in gv} - aggregated.keys())
             return json_response({"kind": "APIGroupList", "apiVersion": "v1",
                                   "groups": [self._group(group) for group in groups]
                                   + [self._aggregated_group(group) for group in sorted(aggregated)]})
         if len(parts) == 2 and parts[0] == "apis" and parts[1] in aggregated:
             return json_response({"kind": "APIGroup", "apiVersion": "v1", **self._aggregated_group(parts[1])})
         if len(parts) == 2 and parts[0] == "apis":
-            if not any(gv.startswith(parts[1] + "/") for gv in self.resources):
+            if not any(gv.startswith(parts[1] + "/") for gv in self._group_versions()):
                 return error(404, "NotFound", "the server could not find the requested resource")
             return json_response(self._group(parts[1]))
         if len(parts) == 3 and parts[0] == "apis":
-            if f"{parts[1]}/{parts[2]}" not in self.resources:
+            if f"{parts[1]}/{parts[2]}" not in self._group_versions():
                 return error(404, "NotFound", "the server could not find the requested resource")
             return json_response(self._resource_list(f"{parts[1]}/{parts[2]}"))
         return None
@@ -197,7 +209,7 @@ class ApiServer:
         else:
             aggregated = self.aggregator.groups()
             local: dict[str, list[str]] = {}
-            for gv in self.resources:
+            for gv in self._group_versions():
                 group, _, group_version = gv.partition("/")
                 if group_version and group not in aggregated:
                     local.setdefault(group, []).append(group_version)
@@ -209,6 +221,31 @@ class ApiServer:
         body = {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
                 "metadata": {}, "items": items}
         return web.Response(body=orjson.dumps(body), headers={"Content-Type": discovery_content_type(version)})
+
+    async def _apiservices(self, request: web.Request, name: str | None) -> web.Response:
+        """The APIService objects: the local group/versions and the aggregated ones (probed now)."""
+        local = [{"kind": "APIService", "apiVersion": REGISTRATION,
+                  "metadata": {"name": f"{gv.partition('/')[2] or gv}.{gv.partition('/')[0] if '/' in gv else ''}",
+                               "creationTimestamp": rfc3339(self.started)},
+                  "spec": {"group": gv.partition("/")[0] if "/" in gv else "",
+                           "version": gv.partition("/")[2] or gv, "groupPriorityMinimum": 18000,
+                           "versionPriority": 15},
+                  "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local",
+                                             "message": "Local APIServices are always available",
+                                             "lastTransitionTime": rfc3339(self.started)}]}}
+                 for gv in self._group_versions() if gv.partition("/")[0] not in self.aggregator.groups()]
+        objects = sorted(local + await self.aggregator.apiservice_objects(), key=lambda o: o["metadata"]["name"])
+        if name is not None:
+            objects = [o for o in objects if o["metadata"]["name"] == name]
+            if not objects:
+                return error(404, "NotFound", f'apiservices.apiregistration.k8s.io "{name}" not found', name=name,
+                             group="apiregistration.k8s.io", kind="apiservices")
+        if "as=Table" in request.headers.get("Accept", ""):
+            return json_response(_apiservice_table(objects))
+        if name is not None:
+            return json_response(objects[0])
+        return json_response({"kind": "APIServiceList", "apiVersion": REGISTRATION,
+                              "metadata": {"resourceVersion": str(self.sim.versions.current)}, "items": objects})
 
     # --- dispatch ----------------------------------------------------------------------------------------------
 
@@ -224,6 +261,8 @@ class ApiServer:
             found = await self._discovery(request, parts)
             if found is not None:
                 return found
+            if parts[:4] == ["apis", "apiregistration.k8s.io", "v1", "apiservices"] and len(parts) <= 5:
+                return await self._apiservices(request, parts[4] if len(parts) == 5 else None)
         if parts[0] == "api":
             group_version, rest = "v1", parts[2:]
             if len(parts) < 2 or parts[1] != "v1":
@@ -576,8 +615,8 @@ class ApiServer:
         return json_response({"ok": True, "restarted": self.sim.restart_containers(count)})
 
     async def _admin_apiservices(self, request: web.Request) -> web.Response:
-        return json_response({"kind": "APIServiceList", "apiVersion": "apiregistration.k8s.io/v1",
-                              "items": self.aggregator.apiservice_objects()})
+        return json_response({"kind": "APIServiceList", "apiVersion": REGISTRATION,
+                              "items": await self.aggregator.apiservice_objects()})
 
     async def _admin_register(self, request: web.Request) -> web.Response:
         """``{"groupVersion": "metrics.k8s.io/v1beta1", "url": "http://127.0.0.1:8082"}``: add an APIService."""
@@ -599,3 +638,39 @@ class ApiServer:
 
     async def _close_aggregator(self, app: web.Application) -> None:
         await self.aggregator.close()
+
+
+def human_age(seconds: float) -> str:
+    """An age as kubectl prints it (``45s``, ``3m12s``, ``25m``, ``5h``, ``3d``), coarser as it grows."""
+    seconds = max(int(seconds), 0)
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 120:
+        return f"{seconds}s"
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    return f"{days}d"
+
+
+def _apiservice_table(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """APIServices as the ``meta.k8s.io/v1`` Table kubectl asks for: NAME, SERVICE, AVAILABLE, AGE."""
+    columns = [("Name", "string", "name"), ("Service", "string", ""), ("Available", "string", ""),
+               ("Age", "string", "")]
+    rows = []
+    for obj in objects:
+        meta = obj["metadata"]
+        condition = obj["status"]["conditions"][0]
+        available = condition["status"] if condition["status"] == "True" else f"False ({condition['reason']})"
+        service = (meta.get("annotations") or {}).get(BACKEND_ANNOTATION, "Local")
+        created = calendar.timegm(time.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+        rows.append({"cells": [meta["name"], service, available, human_age(time.time() - created)],
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n, "priority": 0}
+                                  for n, t, f in columns],
+            "rows": rows}
