@@ -252,19 +252,60 @@ def test_kubectl_top_one_pod_by_container(cluster: Cluster) -> None:
                                        memory_column(c["usage"]["memory"])] for c in served["containers"])
 
 
-@pytest.mark.parametrize("args", [["nodes"], ["pods", "-A"], ["pods", "-n", "kube-system", "--containers"],
-                                  ["pods", "-A", "-l", "app in (kube-proxy, coredns)"], ["node", "sim-node-0002"]])
+def kubectl_has(flag: str) -> bool:
+    """Whether this kubectl's top pod knows ``flag`` (--sum and --field-selector came after Debian's 1.20)."""
+    usage = subprocess.run([KUBECTL, "top", "pod", "--help"], capture_output=True, text=True, check=False).stdout
+    return flag in usage
+
+
+def pod_totals(pods: list[dict[str, Any]]) -> list[str]:
+    """kubectl's --sum line from the metrics API's pods: exact sums, then whole millicores and mebibytes."""
+    from kubernetes.utils import parse_quantity
+
+    usages = [c["usage"] for p in pods for c in p["containers"]]
+    cpu = sum(parse_quantity(u["cpu"]) for u in usages)  # type: ignore[no-untyped-call]
+    memory = sum(parse_quantity(u["memory"]) for u in usages)  # type: ignore[no-untyped-call]
+    return [f"{int(cpu * 1000)}m", f"{int(memory) // MI}Mi"]
+
+
+@pytest.mark.parametrize("args", [
+    ["nodes"], ["pods", "-A"], ["pods", "-n", "kube-system", "--containers"], ["pods", "-A", "--containers"],
+    ["pods", "-A", "-l", "app in (kube-proxy, coredns)"], ["node", "sim-node-0002"],
+    ["pods", "-A", "--sum"], ["pods", "-A", "--field-selector", "metadata.namespace!=kube-system"],
+    ["pods", "-A", "--field-selector", "metadata.name=ledger-10", "--containers"],
+])
 def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: list[str]) -> None:
-    """The same rows from both commands (headers aside: kubectl 1.20 says CPU%, 1.32 and heapster CPU(%))."""
+    """The same rows from both commands (headers aside: kubectl 1.20 says CPU%, 1.32 and heapster CPU(%)).
+
+    A kubectl without --sum or --field-selector (Debian's 1.20) runs without it; the test then sums or filters
+    its rows itself, and checks heapster's totals against the metrics API's exact values.
+    """
+    from heapster.api.selectors import parse_field_selector
+
+    kubectl_args = list(args)
+    fields = None
+    if "--field-selector" in args and not kubectl_has("--field-selector"):
+        at = kubectl_args.index("--field-selector")
+        fields = parse_field_selector(kubectl_args[at + 1])
+        del kubectl_args[at:at + 2]
+    emulate_sum = "--sum" in args and not kubectl_has("--sum")
+    if emulate_sum:
+        kubectl_args.remove("--sum")
+
     def both() -> str:
         heapster = subprocess.run([sys.executable, "-m", "heapster.cli", "top", *args, "--server", cluster.heapster,
                                    "--no-headers"], capture_output=True, text=True, timeout=60, check=True).stdout
-        return heapster + "\0" + cluster.kubectl("top", *args, "--no-headers")
+        return heapster + "\0" + cluster.kubectl("top", *kubectl_args, "--no-headers")
 
     path = f"{METRICS}/nodes" if args[0].startswith("node") else f"{METRICS}/pods"
-    _, output = stable(cluster, path, both)
-    ours, kubectls = output.split("\0")
-    assert sorted(table(ours)) == sorted(table(kubectls)) and table(ours)
+    served, output = stable(cluster, path, both)
+    ours, theirs = table(output.split("\0")[0]), table(output.split("\0")[1])
+    if fields is not None:
+        theirs = [row for row in theirs if fields.matches({"metadata.namespace": row[0], "metadata.name": row[1]})]
+    if emulate_sum:
+        assert ours[-2:] == [["________", "________"], pod_totals(served["items"])]
+        ours = ours[:-2]
+    assert sorted(ours) == sorted(theirs) and ours
 
 
 def test_an_unreachable_backend_is_503_and_stale(cluster: Cluster) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,26 +141,23 @@ def check_label_selector(text: str | None) -> None:
         raise UsageError(msg) from None
 
 
-_FIELD_TERM = re.compile(r"^\s*(?P<field>[A-Za-z.]+)\s*(?P<op>==|!=|=)\s*(?P<value>[^,]*?)\s*$")
-
-
 def field_selector(text: str | None) -> Callable[[str, str], bool]:
     """A predicate over (namespace, name) from ``--field-selector`` (``metadata.name``/``metadata.namespace``
     with ``=``, ``==``, ``!=``, comma-separated); UsageError naming the bad term and the valid fields."""
-    terms: list[tuple[str, bool, str]] = []
-    for term in (text or "").split(","):
-        if not term.strip():
-            continue
-        match = _FIELD_TERM.match(term)
-        if match is None or match["field"] not in POD_FIELDS:
-            msg = (f"--field-selector: {term.strip()!r} is not supported; use {' or '.join(POD_FIELDS)} "
-                   "with =, == or != (comma-separated)")
-            raise UsageError(msg)
-        terms.append((match["field"], match["op"] != "!=", match["value"]))
+    from heapster.api.selectors import parse_field_selector
+
+    try:
+        selector = parse_field_selector(text)
+    except ValueError as exc:
+        msg = f"--field-selector: {exc}"
+        raise UsageError(msg) from None
+    unknown = sorted(selector.fields - set(POD_FIELDS))
+    if unknown:
+        msg = f"--field-selector: field {unknown[0]!r} is not supported; use {' or '.join(POD_FIELDS)}"
+        raise UsageError(msg)
 
     def matches(namespace: str, name: str) -> bool:
-        fields = {"metadata.name": name, "metadata.namespace": namespace}
-        return all((fields[field] == value) == equal for field, equal, value in terms)
+        return selector.matches({"metadata.name": name, "metadata.namespace": namespace})
 
     return matches
 
