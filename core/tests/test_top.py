@@ -64,9 +64,9 @@ def test_unknown_namespace_is_a_clear_failure(api_server: ApiServerThread, capsy
 def test_one_node_by_name(api_server: ApiServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["top", "node", "node-1", "--server", api_server.url, "--no-headers"]) == 0
     assert capsys.readouterr().out.split() == ["node-1", "100m", "2%", "7Mi", "11%"]
-    # --show-capacity: the fixture's capacity equals its allocatable.
+    # --show-capacity: percentages of the capacity (8 cores, 128 MiB) instead of the allocatable.
     assert main(["top", "node", "node-1", "--show-capacity", "--server", api_server.url, "--no-headers"]) == 0
-    assert capsys.readouterr().out.split() == ["node-1", "100m", "2%", "7Mi", "11%"]
+    assert capsys.readouterr().out.split() == ["node-1", "100m", "1%", "7Mi", "5%"]
 
 
 def test_unknown_node_names_the_known_ones(api_server: ApiServerThread, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,10 +25,11 @@ def free_port() -> int:
 
 
 def small_cluster(namespaces: Sequence[str] = ("default",)) -> StaticCluster:
-    """Two nodes (4 cores, 64 MiB allocatable) running the pods of :func:`synthetic_batch` (2 per node);
-    pod ``pod-N-0`` is labelled ``app=web``, ``pod-N-1`` ``app=db``; ``pod-N-P`` is in ``namespaces[P % len]``."""
+    """Two nodes (4 cores and 64 MiB allocatable of 8 cores and 128 MiB capacity) running the pods of
+    :func:`synthetic_batch` (2 per node). Pod ``pod-N-0`` is labelled ``app=web``, ``pod-N-1`` ``app=db``;
+    ``pod-N-P`` is in ``namespaces[P % len(namespaces)]``; node ``node-N`` is labelled ``zone=zN``."""
     nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {"zone": f"z{n}"}},
-              "status": {"capacity": {"cpu": "4", "memory": "64Mi", "pods": "110"},
+              "status": {"capacity": {"cpu": "8", "memory": "128Mi", "pods": "110"},
                          "allocatable": {"cpu": "4", "memory": "64Mi", "pods": "110"},
                          "conditions": [{"type": "Ready", "status": "True"}]}} for n in range(2)]
     pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": namespaces[p % len(namespaces)], "uid": f"uid-{n}-{p}",
