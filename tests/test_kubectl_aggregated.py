@@ -258,6 +258,21 @@ def kubectl_has(flag: str) -> bool:
     return flag in usage
 
 
+def kubectl_has_node_flag(flag: str) -> bool:
+    usage = subprocess.run([KUBECTL, "top", "node", "--help"], capture_output=True, text=True, check=False).stdout
+    return flag in usage
+
+
+def capacity_shares(cluster: Cluster, served: dict[str, Any], node: str) -> list[str]:
+    """kubectl top node --show-capacity's CPU(%) and MEMORY(%) of ``node``: usage over status.capacity."""
+    from kubernetes.utils import parse_quantity
+
+    capacity = cluster.request(f"{cluster.api}/api/v1/nodes/{node}")[2]["status"]["capacity"]
+    usage = next(i["usage"] for i in served["items"] if i["metadata"]["name"] == node)
+    return [f"{int(parse_quantity(usage[r]) * 100 / parse_quantity(capacity[r]))}%"  # type: ignore[no-untyped-call]
+            for r in ("cpu", "memory")]
+
+
 def pod_totals(pods: list[dict[str, Any]]) -> list[str]:
     """kubectl's --sum line from the metrics API's pods: exact sums, then whole millicores and mebibytes."""
     from kubernetes.utils import parse_quantity
@@ -272,13 +287,14 @@ def pod_totals(pods: list[dict[str, Any]]) -> list[str]:
     ["nodes"], ["pods", "-A"], ["pods", "-n", "kube-system", "--containers"], ["pods", "-A", "--containers"],
     ["pods", "-A", "-l", "app in (kube-proxy, coredns)"], ["node", "sim-node-0002"],
     ["pods", "-A", "--sum"], ["pods", "-A", "--field-selector", "metadata.namespace!=kube-system"],
-    ["pods", "-A", "--field-selector", "metadata.name=ledger-10", "--containers"],
-])
+    ["pods", "-A", "--field-selector", "metadata.name=ledger-10", "--containers"], ["nodes", "--show-capacity"],
+], ids=" ".join)
 def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: list[str]) -> None:
     """The same rows from both commands (headers aside: kubectl 1.20 says CPU%, 1.32 and heapster CPU(%)).
 
-    A kubectl without --sum or --field-selector (Debian's 1.20) runs without it; the test then sums or filters
-    its rows itself, and checks heapster's totals against the metrics API's exact values.
+    A kubectl without --sum, --field-selector or --show-capacity (Debian's 1.20) runs without it; the test then
+    filters its rows itself, or checks heapster's totals and capacity percentages against the metrics API's exact
+    values and the nodes' capacity.
     """
     from heapster.api.selectors import parse_field_selector
 
@@ -291,6 +307,9 @@ def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: lis
     emulate_sum = "--sum" in args and not kubectl_has("--sum")
     if emulate_sum:
         kubectl_args.remove("--sum")
+    emulate_capacity = "--show-capacity" in args and not kubectl_has_node_flag("--show-capacity")
+    if emulate_capacity:
+        kubectl_args.remove("--show-capacity")
 
     def both() -> str:
         heapster = subprocess.run([sys.executable, "-m", "heapster.cli", "top", *args, "--server", cluster.heapster,
@@ -305,6 +324,9 @@ def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: lis
     if emulate_sum:
         assert ours[-2:] == [["________", "________"], pod_totals(served["items"])]
         ours = ours[:-2]
+    if emulate_capacity:
+        theirs = [[row[0], row[1], *capacity_shares(cluster, served, row[0]), row[3]] for row in theirs]
+        theirs = [[r[0], r[1], r[2], r[4], r[3]] for r in theirs]
     assert sorted(ours) == sorted(theirs) and ours
 
 
