@@ -27,6 +27,8 @@ def _option(name: str, value: Any) -> list[str]:
     flag = "--" + name.replace("_", "-")
     if name == "faults":
         return [item for node, kind in dict(value).items() for item in ("--fault", f"{node}={kind}")]
+    if name == "apiservices":
+        return [item for gv, url in dict(value).items() for item in ("--apiservice", f"{gv}={url}")]
     return [flag, str(value)]
 
 

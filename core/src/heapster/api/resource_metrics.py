@@ -16,7 +16,7 @@ from aiohttp import web
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.responses import error_response, json_response
-from heapster.api.selectors import Selector, parse_selector
+from heapster.api.selectors import Selector, parse_field_selector, parse_selector
 from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
@@ -180,9 +180,13 @@ class ResourceMetricsApi:
     async def _pod_list(self, request: web.Request, namespace: str | None) -> web.Response:
         try:
             selector = parse_selector(request.query.get("labelSelector"))
+            fields = parse_field_selector(request.query.get("fieldSelector"))
         except ValueError as exc:
-            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
-        return json_response(self._list("PodMetricsList", self._pods(namespace, selector)))
+            return error_response(400, f"Error while parsing selector: {exc}")
+        # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
+        items = [item for item in self._pods(namespace, selector) if fields.matches(
+            {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
+        return json_response(self._list("PodMetricsList", items))
 
     async def all_pods(self, request: web.Request) -> web.Response:
         return await self._pod_list(request, None)

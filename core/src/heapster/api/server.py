@@ -80,7 +80,7 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     if store is not None:
         ModelApi(store, clock).add_to(app)
         add_resource_metrics(app, store, cluster, clock, float(settings.get("metric_resolution") or 60.0))
-        add_dashboard(app)
+        add_dashboard(app, cluster)
     if historical is not None:
         app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
     return app
