@@ -15,6 +15,7 @@ Either way a failure raises :class:`RetryableError`, and the sink queue sends th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -78,10 +79,8 @@ class TcpLineSender:
             raise RetryableError(f"sending to {self.address} failed: {_reason(exc)}") from None
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
 
     async def _wait_for_close(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -151,6 +150,6 @@ class UdpLineSender:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, OSError) and exc.errno in errno.errorcode:
+    if isinstance(exc, OSError) and exc.errno is not None and exc.errno in errno.errorcode:
         return f"{errno.errorcode[exc.errno]} {exc.strerror}"
     return str(exc) or type(exc).__name__
