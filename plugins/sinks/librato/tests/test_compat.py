@@ -19,7 +19,11 @@ def test_real_command_line_is_accepted(argv: list[str]) -> None:
     check_heapster_cmdline(argv, sinks={"librato"})
 
 
-@pytest.mark.parametrize("spec", ["librato:?username=u", "librato:?token=t0psecret", "librato:?username=u&token=t0psecret&tagcluster=a"])
+@pytest.mark.parametrize("spec", [
+    "librato:?username=u",
+    "librato:?token=t0psecret",
+    "librato:?username=u&token=t0psecret&tagcluster=a",
+])
 def test_a_bad_uri_exits_2_with_one_line(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--source=static:", f"--sink={spec}"]) == 2
     err = capsys.readouterr().err

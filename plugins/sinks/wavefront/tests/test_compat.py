@@ -19,7 +19,11 @@ def test_real_command_line_is_accepted(argv: list[str]) -> None:
     check_heapster_cmdline(argv, sinks={"wavefront"})
 
 
-@pytest.mark.parametrize("spec", ["wavefront:proxy:notaport", "wavefront:proxy:2878?includeContainers=maybe", "wavefront:proxy:2878?clustername=a"])
+@pytest.mark.parametrize("spec", [
+    "wavefront:proxy:notaport",
+    "wavefront:proxy:2878?includeContainers=maybe",
+    "wavefront:proxy:2878?clustername=a",
+])
 def test_a_bad_uri_exits_2_with_one_line(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--source=static:", f"--sink={spec}"]) == 2
     err = capsys.readouterr().err
