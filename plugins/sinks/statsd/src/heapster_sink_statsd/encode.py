@@ -77,6 +77,10 @@ def user_labels(text: str) -> dict[str, str]:
     return pairs
 
 
+Render = Callable[[str, str], "str | None"]
+"""Makes one line from a metric name and a formatted value, for the labels it was made for."""
+
+
 class EtsyFormatter:
     """Heapster's ``EtsystatsdFormatter``."""
 
@@ -89,41 +93,51 @@ class EtsyFormatter:
         return ".".join(f"{self.customize(k.translate(_ETSY_ESCAPE))}.{pairs[k].translate(_ETSY_ESCAPE)}"
                         for k in sorted(pairs) if pairs[k])
 
-    def format(self, name: str, labels: Mapping[str, str], value: str) -> str | None:
-        """One line, or None for a metric set type Heapster could not place.
-
-        A ``:`` in the name (volume ids such as ``Volume:kube-api-access-x``) becomes ``_``: Heapster
-        sent it as is, and statsd cut the name there, counting a bad line.
-        """
-        key = self._key(name, labels)
-        return None if key is None else f"{key.replace(':', '_')}:{value}|g"
-
-    def _key(self, name: str, labels: Mapping[str, str]) -> str | None:
-        metric = name.translate(_ETSY_ESCAPE)
-        if "resource_id" in labels:
-            metric = f"{metric}.{labels['resource_id'].translate(_ETSY_ESCAPE)}"
-        own = self._user_labels(labels.get(USER_LABELS, ""))
-        suffix = f"{own}.{metric}" if own else metric
+    def _head(self, labels: Mapping[str, str]) -> str | None:
+        """Everything before the metric name, or None for a type Heapster could not place."""
 
         def part(label: str) -> str:
             return labels.get(label, "").translate(_ETSY_ESCAPE)
 
         kind = labels.get("type")
         if kind == keys.POD_CONTAINER:
-            return (f"{self.prefix}node.{part('hostname')}.namespace.{part('namespace_name')}"
-                    f".pod.{part('pod_name')}.container.{part('container_name')}.{suffix}")
-        if kind == keys.SYS_CONTAINER:
-            return f"{self.prefix}node.{part('hostname')}.sys-container.{part('container_name')}.{suffix}"
-        if kind == keys.POD:
-            return (f"{self.prefix}node.{part('hostname')}.namespace.{part('namespace_name')}"
-                    f".pod.{part('pod_name')}.{suffix}")
-        if kind == keys.NAMESPACE:
-            return f"{self.prefix}namespace.{part('namespace_name')}.{suffix}"
-        if kind == keys.NODE:
-            return f"{self.prefix}node.{part('hostname')}.{suffix}"
-        if kind == keys.CLUSTER:
-            return f"{self.prefix}cluster.{suffix}"
-        return None
+            head = (f"node.{part('hostname')}.namespace.{part('namespace_name')}"
+                    f".pod.{part('pod_name')}.container.{part('container_name')}.")
+        elif kind == keys.SYS_CONTAINER:
+            head = f"node.{part('hostname')}.sys-container.{part('container_name')}."
+        elif kind == keys.POD:
+            head = f"node.{part('hostname')}.namespace.{part('namespace_name')}.pod.{part('pod_name')}."
+        elif kind == keys.NAMESPACE:
+            head = f"namespace.{part('namespace_name')}."
+        elif kind == keys.NODE:
+            head = f"node.{part('hostname')}."
+        elif kind == keys.CLUSTER:
+            head = "cluster."
+        else:
+            return None
+        own = self._user_labels(labels.get(USER_LABELS, ""))
+        return f"{self.prefix}{head}{own}." if own else f"{self.prefix}{head}"
+
+    def renderer(self, labels: Mapping[str, str]) -> Render:
+        """Lines for these labels (computed once per metric set).
+
+        A ``:`` in the name (volume ids such as ``Volume:kube-api-access-x``) becomes ``_``: Heapster
+        sent it as is, and statsd cut the name there, counting a bad line.
+        """
+        head = self._head(labels)
+        resource = labels.get("resource_id")
+        tail = "" if resource is None else "." + resource.translate(_ETSY_ESCAPE)
+
+        def render(name: str, value: str) -> str | None:
+            if head is None:
+                return None
+            return f"{head}{name.translate(_ETSY_ESCAPE)}{tail}".replace(":", "_") + f":{value}|g"
+
+        return render
+
+    def format(self, name: str, labels: Mapping[str, str], value: str) -> str | None:
+        """One line, or None for a metric set type Heapster could not place."""
+        return self.renderer(labels)(name, value)
 
 
 class InfluxFormatter:
@@ -133,12 +147,21 @@ class InfluxFormatter:
         self.customize = label_customizer(config)
         self.prefix = config.prefix.translate(_INFLUX_ESCAPE)
 
-    def format(self, name: str, labels: Mapping[str, str], value: str) -> str | None:
+    def renderer(self, labels: Mapping[str, str]) -> Render:
+        """Lines for these labels (the tag text is computed once per metric set)."""
         tags = {k: v for k, v in labels.items() if k != USER_LABELS}
         tags.update(user_labels(labels.get(USER_LABELS, "")))
         text = "".join(f",{self.customize(k.translate(_INFLUX_ESCAPE))}={tags[k].translate(_INFLUX_ESCAPE)}"
                        for k in sorted(tags) if tags[k])
-        return f"{self.prefix}{name.translate(_INFLUX_ESCAPE)}{text}:{value}|g"
+        prefix = self.prefix
+
+        def render(name: str, value: str) -> str | None:
+            return f"{prefix}{name.translate(_INFLUX_ESCAPE)}{text}:{value}|g"
+
+        return render
+
+    def format(self, name: str, labels: Mapping[str, str], value: str) -> str | None:
+        return self.renderer(labels)(name, value)
 
 
 def _line_problem(line: str) -> str | None:
@@ -159,11 +182,11 @@ def encode_batch(batch: DataBatch, config: StatsdConfig) -> Encoded:
     allowed = config.allowed_labels
     out = Encoded()
 
-    def add(name: str, labels: Mapping[str, str], raw: int | float) -> None:
+    def add(render: Render, name: str, labels: Mapping[str, str], raw: int | float) -> None:
         if isinstance(raw, float) and not math.isfinite(raw):
             out.reject(f"{name} = {raw!r}")
             return
-        line = formatter.format(name, labels, format_v(raw))
+        line = render(name, format_v(raw))
         if line is None:
             out.reject(f"{name} of metric set type {labels.get('type')!r}")
             return
@@ -177,11 +200,13 @@ def encode_batch(batch: DataBatch, config: StatsdConfig) -> Encoded:
         labels = metric_set.labels
         if allowed:
             labels = {k: v for k, v in labels.items() if k in allowed}
+        render = formatter.renderer(labels)
         for name, value in metric_set.values.items():
-            add(name, labels, value.value)
+            add(render, name, labels, value.value)
         for labeled in metric_set.labeled:
             extra = labeled.labels if not allowed else {k: v for k, v in labeled.labels.items() if k in allowed}
-            add(labeled.name, {**labels, **extra}, labeled.value)
+            merged = {**labels, **extra}
+            add(formatter.renderer(merged), labeled.name, merged, labeled.value)
     return out
 
 
