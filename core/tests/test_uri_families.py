@@ -18,7 +18,7 @@ def test_a_family_collects_every_member() -> None:
 
 def test_a_family_is_empty_by_default_and_its_bare_prefix_is_unknown() -> None:
     assert resolve_options(parse_uri("x:"), OPTIONS, "sink 'x'")["tag_*"] == {}
-    with pytest.raises(UsageError, match="unknown option 'tag_'.*tag_<name>"):
+    with pytest.raises(UsageError, match=r"unknown option 'tag_'.*tag_<name>"):
         resolve_options(parse_uri("x:?tag_=1"), OPTIONS, "sink 'x'")
     with pytest.raises(UsageError, match="'n_x'"):
         resolve_options(parse_uri("x:?n_x=y"), OPTIONS, "sink 'x'")
