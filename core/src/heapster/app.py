@@ -171,6 +171,16 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     source_reg, source_config = plugins.configure("source", source_spec)
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
     source: MetricSource = source_reg.factory(source_config, context)
+    # Sinks are built before anything is logged too: their factories check what options alone
+    # cannot (ports, choices, required pairs) without I/O, so such a mistake is also one line, exit 2.
+    built: list[tuple[str, Any, MetricSink]] = []
+    for spec, reg, config in sink_configs:
+        try:
+            built.append((spec, reg, reg.factory(config, context)))
+        except UsageError:
+            raise
+        except Exception as exc:
+            log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
     # Logged once the flags are known to be good, so a usage error stays a single line.
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
              failed=[f.distribution for f in plugins.failures] or None)
@@ -178,14 +188,7 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     context.cluster = source.cluster  # filled once the daemon starts the source
     sinks: list[MetricSink] = []
     historical: Any = None
-    for spec, reg, config in sink_configs:
-        try:
-            sink = reg.factory(config, context)
-        except UsageError:
-            raise
-        except Exception as exc:
-            log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
-            continue
+    for spec, reg, sink in built:
         sinks.append(sink)
         if settings.get("historical_source") == spec:
             historical = sink
