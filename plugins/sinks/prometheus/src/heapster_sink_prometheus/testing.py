@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -36,12 +37,15 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    """A running Prometheus; :meth:`query` runs PromQL through its HTTP API."""
+    """A Prometheus process on a fixed loopback port; :meth:`query` runs PromQL through its HTTP API.
 
-    def __init__(self, root: Path, port: int, process: subprocess.Popen[bytes]) -> None:
+    :meth:`stop` and :meth:`start` simulate an outage: the port and the TSDB survive a restart.
+    """
+
+    def __init__(self, root: Path, port: int) -> None:
         self.root = root
         self.port = port
-        self.process = process
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -51,11 +55,51 @@ class PrometheusServer:
     def remote_write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the process and wait until ``/-/ready`` answers."""
+        command = [PROMETHEUS, f"--config.file={self.root / 'prometheus.yml'}",
+                   f"--storage.tsdb.path={self.root / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                   "--web.enable-remote-write-receiver", "--log.level=warn", "--storage.tsdb.retention.time=1d"]
+        with (self.root / "prometheus.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited at start: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus not ready after {START_TIMEOUT} s: {self.log()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def api(self, path: str, **params: str) -> Any:
         """GET an API path; the ``data`` of a successful answer."""
         query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as resp:
-            answer = json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as resp:
+                answer = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"Prometheus answered {exc.code} to {params}: {exc.read().decode()}") from None
         if answer.get("status") != "success":
             raise AssertionError(f"Prometheus answered {answer}")
         return answer["data"]
@@ -74,8 +118,8 @@ class PrometheusServer:
         deadline = time.monotonic() + timeout
         result: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"prometheus exited: {self.log()}")
+            if not self.running:
+                raise AssertionError(f"prometheus is not running: {self.log()}")
             result = self.query(promql, at)
             if until(result):
                 return result
@@ -103,33 +147,10 @@ def prometheus_server(scrape_targets: Sequence[str] = (), scrape_interval: str =
         raise RuntimeError(f"{PROMETHEUS} not found: install Debian's 'prometheus' package (./dev setup does)")
     root = Path(tempfile.mkdtemp(prefix="heapster-prometheus-"))
     (root / "prometheus.yml").write_text(_config(scrape_targets, scrape_interval))
-    port = free_port()
-    command = [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-               f"--web.listen-address=127.0.0.1:{port}", "--web.enable-remote-write-receiver",
-               "--log.level=warn", "--storage.tsdb.retention.time=1d"]
-    with (root / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = PrometheusServer(root, port, process)
+    server = PrometheusServer(root, free_port())
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited at start: {server.log()}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready after {START_TIMEOUT} s: {server.log()}")
-            time.sleep(0.1)
+        server.start()
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
