@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from heapster.model import DataBatch
+from heapster.model import DataBatch, MetricType
 from heapster_sink_prometheus.names import (
     DEFAULT_PREFIX,
     Family,
@@ -38,29 +38,39 @@ class Samples:
         return sum(len(pieces) for pieces in self.families.values())
 
 
-def _label_pairs(labels: dict[str, str]) -> list[str]:
-    return [f'{label_name(k)}="{escape_label_value(v)}"' for k, v in labels.items() if v]
+def _label_text(labels: dict[str, str]) -> str:
+    """``k="v",...`` for the non-empty labels (no braces)."""
+    return ",".join([f'{label_name(k)}="{escape_label_value(v)}"' for k, v in labels.items() if v])
 
 
 def encode_batch(batch: DataBatch, prefix: str = DEFAULT_PREFIX) -> Samples:
     """Group every value of the batch by Prometheus family (the one pass over the batch)."""
     samples = Samples(batch.timestamp)
     families = samples.families
+    by_metric: dict[tuple[str, MetricType], list[str]] = {}
+
+    def pieces_of(name: str, metric_type: MetricType) -> list[str]:
+        fam = family(name, metric_type, prefix)
+        pieces = families.setdefault(fam, [])
+        by_metric[name, metric_type] = pieces
+        return pieces
+
     for metric_set in batch.metric_sets.values():
-        pairs = _label_pairs(metric_set.labels)
-        labels = "{" + ",".join(pairs) + "}"
+        set_labels = metric_set.labels
+        inner = _label_text(set_labels)
+        labels = "{" + inner + "} "
         for name, value in metric_set.values.items():
-            fam = family(name, value.metric_type, prefix)
-            piece = f"{labels} {format_value(value.value)}"
-            try:
-                families[fam].append(piece)
-            except KeyError:
-                families[fam] = [piece]
+            pieces = by_metric.get((name, value.metric_type)) or pieces_of(name, value.metric_type)
+            number = value.value
+            pieces.append(labels + (str(number) if type(number) is int else format_value(number)))
         for metric in metric_set.labeled:
-            merged = {**metric_set.labels, **metric.labels}
-            fam = family(metric.name, metric.metric_type, prefix)
-            piece = "{" + ",".join(_label_pairs(merged)) + "} " + format_value(metric.value)
-            families.setdefault(fam, []).append(piece)
+            if any(k in set_labels for k in metric.labels):  # the metric's own label wins
+                text = _label_text({**set_labels, **metric.labels})
+            else:
+                extra = _label_text(metric.labels)
+                text = f"{inner},{extra}" if inner and extra else inner or extra
+            pieces = by_metric.get((metric.name, metric.metric_type)) or pieces_of(metric.name, metric.metric_type)
+            pieces.append("{" + text + "} " + format_value(metric.value))
     return samples
 
 
