@@ -155,3 +155,36 @@ def test_the_otlp_receiver_gets_every_series_with_kubernetes_attributes(stack: d
     assert counters and all(0 < p.start_time_unix_nano <= p.time_unix_nano for p in counters)
     kinds = {p.resource.get("heapster.type") for p in points}
     assert {"node", "pod", "pod_container", "ns", "cluster"} <= kinds
+
+
+def test_the_eventer_ships_kubernetes_events_as_otlp_logs(tmp_path: Path) -> None:
+    with simulator_process(tmp_path, nodes=2, pods_per_node=3, events_per_second=20, seed=3) as ready, \
+            OtlpReceiver() as otlp:
+        api = ready["api"]
+        command = [str(Path(sys.executable).parent / "eventer"), f"--source=kubernetes:{api}?inClusterConfig=false",
+                   f"--sink=otlp:{otlp.url}", "--frequency=5s"]
+        with (tmp_path / "eventer.log").open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            def received() -> list[dict[str, Any]]:
+                if process.poll() is not None:
+                    raise RuntimeError(f"eventer exited: {(tmp_path / 'eventer.log').read_text()[-3000:]}")
+                return otlp.records() if len(otlp.records()) >= 20 else []
+            records = _poll("OTLP log records", received, within=60)
+        finally:
+            stop_process(process)
+        events = {e["metadata"]["uid"]: e for e in _get(f"{api}/api/v1/events")["items"]}
+    assert not otlp.rejected
+    for record in records:
+        attributes, resource = record["attributes"], record["resource"]
+        event = events[attributes["k8s.event.uid"]]  # every record is a real event of the API server
+        involved = event["involvedObject"]
+        assert record["body"] == event["message"]
+        assert attributes["k8s.event.reason"] == event["reason"]
+        assert attributes["k8s.object.kind"] == involved["kind"]
+        assert 1 <= attributes["k8s.event.count"] <= event["count"]
+        assert record["severity_text"] == event["type"]
+        assert resource["k8s.namespace.name"] == (involved.get("namespace") or event["metadata"]["namespace"])
+        if involved["kind"] == "Pod":
+            assert (resource["k8s.pod.name"], resource["k8s.pod.uid"]) == (involved["name"], involved["uid"])
+        assert record["time_unix_nano"] > 0
