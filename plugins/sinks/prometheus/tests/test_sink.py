@@ -13,7 +13,9 @@ import pytest
 from heapster.errors import RetryableError, UsageError
 from heapster.plugins import METRIC_SINK, load_plugins
 from heapster.testing import synthetic_batch
+from heapster_sink_prometheus import exposition
 from heapster_sink_prometheus.config import PrometheusConfig, build_config
+from heapster_sink_prometheus.exposition import encode_batch, render, render_gzip
 from heapster_sink_prometheus.sink import PrometheusSink, accepts_gzip, wants_openmetrics
 
 STAMP = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
@@ -44,26 +46,43 @@ async def test_before_the_first_batch_an_empty_exposition(sink: PrometheusSink) 
 
 
 async def test_negotiates_format_and_gzip_and_renders_once_per_batch(sink: PrometheusSink) -> None:
-    await sink.export(synthetic_batch(STAMP, nodes=2, pods=2, containers=2))
+    batch = synthetic_batch(STAMP, nodes=2, pods=2, containers=2)
+    await sink.export(batch)
+    samples = encode_batch(batch)
     status, headers, text = await _get(sink, **{"Accept-Encoding": "identity"})
     assert status == 200
     assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "Content-Encoding" not in headers
+    assert text == render(samples, openmetrics=False)  # inflated from the kept gzip body
     assert b'heapster_memory_usage_bytes{nodename="node-0"' in text
     _, headers, zipped = await _get(sink, Accept=PROMETHEUS_ACCEPT, **{"Accept-Encoding": "gzip, deflate"})
     assert headers["Content-Encoding"] == "gzip"
     assert headers["Content-Type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
-    openmetrics = gzip.decompress(zipped)
-    assert openmetrics.endswith(b"# EOF\n") and openmetrics != text
+    assert gzip.decompress(zipped) == render(samples, openmetrics=True)
+    assert zipped == sink.rendered.gzipped[True]  # served as rendered at export: no work per scrape
+    assert sink.rendered.series == samples.count
     rendered = sink.rendered
-    compressed_once = rendered.gzipped[True]
-    _, _, again = await _get(sink, Accept=PROMETHEUS_ACCEPT, **{"Accept-Encoding": "gzip"})
-    assert again == zipped and rendered.gzipped[True] is compressed_once  # not compressed again
-    assert set(rendered.gzipped) == {True}
     await sink.export(synthetic_batch(STAMP, nodes=1, pods=1, containers=1, seq=5))
-    assert sink.rendered is not rendered and not sink.rendered.gzipped
+    assert sink.rendered is not rendered
     _, _, text = await _get(sink, **{"Accept-Encoding": "gzip"})
     assert b"node-0" in gzip.decompress(text) and b"node-1" not in gzip.decompress(text)
+
+
+async def test_a_large_body_streams_inflated_to_clients_without_gzip(sink: PrometheusSink) -> None:
+    batch = synthetic_batch(STAMP, nodes=30, pods=10, containers=2)  # a few MiB of text, several slices
+    await sink.export(batch)
+    _, _, body = await _get(sink, **{"Accept-Encoding": "identity"})
+    assert len(sink.rendered.gzipped[False]) < len(body) / 10
+    assert body == render(encode_batch(batch), openmetrics=False)
+
+
+def test_gzip_rendering_equals_the_plain_rendering_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = encode_batch(synthetic_batch(STAMP, nodes=3, pods=5, containers=2))
+    expected = {om: render(samples, openmetrics=om) for om in (False, True)}
+    monkeypatch.setattr(exposition, "CHUNK_SAMPLES", 7)  # families split over several chunks
+    for openmetrics in (False, True):
+        assert render(samples, openmetrics=openmetrics) == expected[openmetrics]
+        assert gzip.decompress(render_gzip(samples, openmetrics=openmetrics)) == expected[openmetrics]
 
 
 def test_accept_header_parsing() -> None:

@@ -8,6 +8,8 @@ then joined in one ``str.join`` with the batch timestamp as separator.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -79,8 +81,13 @@ def _escape_help(text: str, openmetrics: bool) -> str:
     return text.replace('"', '\\"') if openmetrics else text
 
 
-def render(samples: Samples, *, openmetrics: bool, timestamps: bool = True) -> bytes:
-    """The exposition of ``samples``: the text format, or OpenMetrics (ending in ``# EOF``)."""
+CHUNK_SAMPLES = 10_000
+"""Samples per chunk of :func:`render_chunks` (bounds the memory of streaming into gzip)."""
+
+
+def render_chunks(samples: Samples, *, openmetrics: bool, timestamps: bool = True) -> Iterator[str]:
+    """The exposition of ``samples`` in pieces of at most :data:`CHUNK_SAMPLES` samples: the text
+    format, or OpenMetrics (ending in ``# EOF``)."""
     millis = int(samples.timestamp.timestamp() * 1000)
     if not timestamps:
         stamp = ""
@@ -88,20 +95,31 @@ def render(samples: Samples, *, openmetrics: bool, timestamps: bool = True) -> b
         stamp = f" {millis // 1000}.{millis % 1000:03d}"
     else:
         stamp = f" {millis}"
-    out: list[str] = []
     for fam in sorted(samples.families, key=lambda f: f.name):
         pieces = samples.families[fam]
         help_text = _escape_help(fam.help, openmetrics)
         if openmetrics:
-            out.append(f"# TYPE {fam.name} {fam.kind}\n")
-            if fam.unit:
-                out.append(f"# UNIT {fam.name} {fam.unit}\n")
-            out.append(f"# HELP {fam.name} {help_text}\n")
+            unit = f"# UNIT {fam.name} {fam.unit}\n" if fam.unit else ""
+            header = f"# TYPE {fam.name} {fam.kind}\n{unit}# HELP {fam.name} {help_text}\n"
         else:
-            out.append(f"# HELP {fam.sample} {help_text}\n# TYPE {fam.sample} {fam.kind}\n")
-        out.append(fam.sample)
-        out.append(f"{stamp}\n{fam.sample}".join(pieces))
-        out.append(f"{stamp}\n")
+            header = f"# HELP {fam.sample} {help_text}\n# TYPE {fam.sample} {fam.kind}\n"
+        separator = f"{stamp}\n{fam.sample}"
+        for start in range(0, len(pieces), CHUNK_SAMPLES):
+            body = separator.join(pieces[start:start + CHUNK_SAMPLES])
+            yield f"{header if start == 0 else ''}{fam.sample}{body}{stamp}\n"
     if openmetrics:
-        out.append("# EOF\n")
-    return "".join(out).encode()
+        yield "# EOF\n"
+
+
+def render(samples: Samples, *, openmetrics: bool, timestamps: bool = True) -> bytes:
+    """The whole exposition as bytes (see :func:`render_chunks`)."""
+    return "".join(render_chunks(samples, openmetrics=openmetrics, timestamps=timestamps)).encode()
+
+
+def render_gzip(samples: Samples, *, openmetrics: bool, timestamps: bool = True, level: int = 1) -> bytes:
+    """The exposition gzip-compressed chunk by chunk, never holding the uncompressed body whole."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip framing
+    parts = [compressor.compress(chunk.encode())
+             for chunk in render_chunks(samples, openmetrics=openmetrics, timestamps=timestamps)]
+    parts.append(compressor.flush())
+    return b"".join(parts)

@@ -1,9 +1,10 @@
-"""The ``prometheus`` sink: keeps the newest batch rendered and serves it to scrapers."""
+"""The ``prometheus`` sink: keeps the newest batch rendered (gzipped) and serves it to scrapers."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import zlib
 from dataclasses import dataclass, field
 
 import structlog
@@ -17,34 +18,25 @@ from heapster_sink_prometheus.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     encode_batch,
-    render,
+    render_gzip,
 )
 
 log = structlog.get_logger(__name__)
 
 GZIP_LEVEL = 1
-"""Level 1: a fraction of the CPU of level 6 on the large bodies of big clusters, still ~20x smaller."""
+"""Level 1: a fraction of the CPU of level 6 on the large bodies of big clusters, still ~35x smaller."""
+EMPTY = {False: gzip.compress(b"", GZIP_LEVEL), True: gzip.compress(b"# EOF\n", GZIP_LEVEL)}
+INFLATE_SLICE = 1 << 20
+"""Compressed bytes inflated per step when a client does not accept gzip."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Rendered:
-    """Both expositions of one batch, and their gzip forms made on the first request that wants them."""
+    """Both expositions of one batch, kept gzipped only (about 35x smaller than the text)."""
 
-    text: bytes = b""
-    openmetrics: bytes = b"# EOF\n"
-    gzipped: dict[bool, bytes] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def body(self, openmetrics: bool) -> bytes:
-        return self.openmetrics if openmetrics else self.text
-
-    async def gzip_body(self, openmetrics: bool) -> bytes:
-        """The gzipped body, compressed once per batch and format (in a thread: zlib releases the GIL)."""
-        async with self.lock:
-            if openmetrics not in self.gzipped:
-                self.gzipped[openmetrics] = await asyncio.to_thread(
-                    gzip.compress, self.body(openmetrics), GZIP_LEVEL)
-            return self.gzipped[openmetrics]
+    gzipped: dict[bool, bytes] = field(default_factory=lambda: dict(EMPTY))
+    """Keyed by ``openmetrics``."""
+    series: int = 0
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -81,7 +73,6 @@ class PrometheusSink(MetricSink):
     def __init__(self, config: PrometheusConfig) -> None:
         self.config = config
         self.rendered = Rendered()
-        self.series = 0
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         """The port really listened on (differs from the option when that is 0)."""
@@ -110,23 +101,31 @@ class PrometheusSink(MetricSink):
 
     async def export(self, batch: DataBatch) -> None:
         """Render the batch in both formats (in a thread, so scrapes are answered meanwhile)."""
-        self.rendered, self.series = await asyncio.to_thread(self._render, batch)
+        self.rendered = await asyncio.to_thread(self._render, batch)
 
-    def _render(self, batch: DataBatch) -> tuple[Rendered, int]:
+    def _render(self, batch: DataBatch) -> Rendered:
         samples = encode_batch(batch, self.config.prefix)
-        text = render(samples, openmetrics=False, timestamps=self.config.timestamps)
-        openmetrics = render(samples, openmetrics=True, timestamps=self.config.timestamps)
-        return Rendered(text=text, openmetrics=openmetrics), samples.count
+        stamps = self.config.timestamps
+        gzipped = {openmetrics: render_gzip(samples, openmetrics=openmetrics, timestamps=stamps, level=GZIP_LEVEL)
+                   for openmetrics in (False, True)}
+        return Rendered(gzipped=gzipped, series=samples.count)
 
-    async def _scrape(self, request: web.Request) -> web.Response:
-        rendered = self.rendered
+    async def _scrape(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
+        body = self.rendered.gzipped[openmetrics]
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             headers["Content-Encoding"] = "gzip"
-            return web.Response(body=await rendered.gzip_body(openmetrics), headers=headers)
-        return web.Response(body=rendered.body(openmetrics), headers=headers)
+            return web.Response(body=body, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        inflater = zlib.decompressobj(31)
+        for start in range(0, len(body), INFLATE_SLICE):
+            await response.write(inflater.decompress(body[start:start + INFLATE_SLICE]))
+        await response.write(inflater.flush())
+        await response.write_eof()
+        return response
 
     async def close(self) -> None:
         runner, self._runner = self._runner, None
