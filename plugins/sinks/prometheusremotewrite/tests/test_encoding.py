@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 import cramjam
 
+from heapster.model import DataBatch, LabeledMetric, MetricType, MetricValue
 from heapster.testing import synthetic_batch
+from heapster_sink_prometheus.names import family, label_name
 from heapster_sink_prometheusremotewrite.encoding import encode_requests
-from heapster_sink_prometheusremotewrite.prompb import MetricMetadata, WriteRequest
+from heapster_sink_prometheusremotewrite.prompb import Label, MetricMetadata, Sample, WriteRequest
 
 STAMP = datetime(2026, 5, 4, 3, 2, 1, 250000, tzinfo=UTC)
 
@@ -59,3 +61,34 @@ def test_prefix_and_an_empty_batch() -> None:
     assert names and all(n.startswith("k8s_") for n in names)
     batch.metric_sets.clear()
     assert list(encode_requests(batch)) == []
+
+
+def _reference(batch: DataBatch) -> list[tuple[tuple[tuple[str, str], ...], float, int]]:
+    """The series as built plainly with the prompb messages, one message per series."""
+    request = WriteRequest()
+    stamp = int(batch.timestamp.timestamp() * 1000)
+    for metric_set in batch.metric_sets.values():
+        items = [(n, v.metric_type, v.value, {}) for n, v in metric_set.values.items()]
+        items += [(m.name, m.metric_type, m.value, m.labels) for m in metric_set.labeled]
+        for name, mtype, value, own in items:
+            labels = {label_name(k): v for k, v in {**metric_set.labels, **own}.items() if v}
+            labels["__name__"] = family(name, mtype).sample
+            request.timeseries.add(labels=[Label(name=k, value=v) for k, v in sorted(labels.items())],
+                                   samples=[Sample(value=value, timestamp=stamp)])
+    return [(tuple((la.name, la.value) for la in ts.labels), ts.samples[0].value, ts.samples[0].timestamp)
+            for ts in request.timeseries]
+
+
+def test_the_framing_equals_a_plain_protobuf_encoding() -> None:
+    batch = synthetic_batch(STAMP, nodes=2, pods=2, containers=2, seq=3)
+    node = batch.metric_sets["node:node-1"]
+    node.labels["labels"] = "x" * 20_000  # a length beyond two varint bytes
+    node.labels["Upper"] = "sorted before __name__"
+    node.values["custom/ratio"] = MetricValue(0.1 + 0.2, MetricType.GAUGE)
+    node.labeled.append(LabeledMetric("filesystem/usage", {"resource_id": "/data", "type": "override"}, 2**60))
+    decoded = []
+    for request in encode_requests(batch, max_series=13):
+        for ts in _decode(request.body).timeseries:
+            decoded.append((tuple((la.name, la.value) for la in ts.labels), ts.samples[0].value,
+                            ts.samples[0].timestamp))
+    assert decoded == _reference(batch)
