@@ -8,10 +8,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
-from heapster.model import EventBatch
+from heapster.model import DataBatch, EventBatch, LabeledMetric, MetricType, MetricValue
 from heapster.testing import synthetic_batch, synthetic_event
 from heapster_sink_otlp.logs import encode_events
-from heapster_sink_otlp.metrics import encode_metrics, unix_nano
+from heapster_sink_otlp.metrics import CUMULATIVE, encode_metrics, metric_info, unix_nano
+from heapster_sink_otlp.resource import resource_attributes
 from heapster_sink_otlp.testing import Point, check_logs, check_metrics
 
 STAMP = datetime(2026, 5, 4, 3, 2, 1, 250000, tzinfo=UTC)
@@ -82,3 +83,58 @@ def test_events_as_log_records() -> None:
     assert second["resource"]["k8s.node.name"] == "node-9"
     assert second["severity_number"] == SeverityNumber.SEVERITY_NUMBER_INFO
     assert "k8s.namespace.name" in second["resource"]  # the event object's own namespace
+
+
+def _reference(batch: DataBatch, cluster_name: str) -> bytes:
+    """The batch built plainly with the official messages, one message per metric and point."""
+    request = ExportMetricsServiceRequest()
+    now = unix_nano(batch.timestamp)
+    for metric_set in batch.metric_sets.values():
+        rm = request.resource_metrics.add()
+        for key, value in resource_attributes(metric_set.labels, cluster_name):
+            rm.resource.attributes.add(key=key).value.string_value = value
+        metrics = rm.scope_metrics.add().metrics
+        start = unix_nano(metric_set.collection_start or metric_set.create_time)
+        items = [(n, v.metric_type, v.value, {}) for n, v in metric_set.values.items()]
+        items += [(m.name, m.metric_type, m.value, m.labels) for m in metric_set.labeled]
+        for name, mtype, value, labels in items:
+            otlp_name, description, unit = metric_info(name)
+            metric = metrics.add(name=otlp_name, description=description, unit=unit)
+            if mtype is MetricType.CUMULATIVE:
+                metric.sum.aggregation_temporality, metric.sum.is_monotonic = CUMULATIVE, True
+                point = metric.sum.data_points.add(time_unix_nano=now, start_time_unix_nano=start)
+            else:
+                point = metric.gauge.data_points.add(time_unix_nano=now)
+            if isinstance(value, int):
+                point.as_int = value
+            else:
+                point.as_double = value
+            for key, text in labels.items():
+                point.attributes.add(key=key).value.string_value = text
+    return request.SerializeToString()
+
+
+def _normalized(points: list[Point]) -> list[tuple[object, ...]]:
+    return sorted((tuple(sorted(p.resource.items())), p.name, p.kind, p.value, p.time_unix_nano,
+                   p.start_time_unix_nano, tuple(sorted(p.attributes.items())), p.unit, p.monotonic)
+                  for p in points)
+
+
+def test_the_framing_decodes_to_the_same_points_as_plain_messages() -> None:
+    batch = synthetic_batch(STAMP, nodes=2, pods=2, containers=2, seq=3)
+    node = batch.metric_sets["node:node-1"]
+    node.labels["labels"] = "x" * 20_000  # lengths beyond two varint bytes
+    node.values["custom/ratio"] = MetricValue(0.1 + 0.2, MetricType.GAUGE)
+    node.values["custom/negative"] = MetricValue(-(2**62), MetricType.GAUGE)
+    node.labeled.append(LabeledMetric("disk/io_read_bytes", {"resource_id": "sda"}, 2**60, MetricType.CUMULATIVE))
+    node.labeled.append(LabeledMetric("disk/io_read_bytes", {"resource_id": "sdb"}, 7, MetricType.CUMULATIVE))
+    framed = _points(list(encode_metrics(batch, max_resources=5, cluster_name="c")))
+    plain = check_metrics(ExportMetricsServiceRequest.FromString(_reference(batch, "c")))
+    assert _normalized(framed) == _normalized(plain)
+    assert len(framed) == sum(len(s.values) + len(s.labeled) for s in batch.metric_sets.values())
+    request = ExportMetricsServiceRequest.FromString(next(encode_metrics(batch, cluster_name="c")))
+    reference = ExportMetricsServiceRequest.FromString(_reference(batch, "c"))
+    first, expected = request.resource_metrics[0], reference.resource_metrics[0]
+    assert first.scope_metrics[0].scope.name == "heapster"
+    assert [(m.name, m.description, m.unit) for m in first.scope_metrics[0].metrics] == [
+        (m.name, m.description, m.unit) for m in expected.scope_metrics[0].metrics]
