@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
+from typing import Any
 
 from heapster.errors import UsageError
 from heapster.logs import register_secret, replace_all, secret_forms
@@ -16,6 +18,16 @@ DEFAULT_PASSWORD = "root"
 MIN_RETENTION_SECONDS = 3600.0
 EVENT_CHUNK_POINTS = 1000
 """Heapster's events sink sent at most 1000 points per request (event points are large)."""
+
+API_OPTIONS: tuple[Option, ...] = (
+    Option("api", default="auto",
+           help="write API: v1 (/write), v2 (/api/v2/write), v3 (/api/v3/write_lp); auto = v2 when "
+                "org, bucket or token is given, else v1"),
+    Option("org", default="", help="InfluxDB 2 organization (api v2)"),
+    Option("bucket", default="", help="InfluxDB 2 bucket (api v2) or InfluxDB 3 database (api v3; default: db)"),
+    Option("token", default="", secret=True, help="InfluxDB 2/3 API token"),
+)
+"""The options of InfluxDB 2 and 3 (the rest of the schema options apply to them unchanged)."""
 
 OPTIONS: tuple[Option, ...] = (
     Option("user", default="root", help="InfluxDB user (default: the URL's user, else root)"),
@@ -34,6 +46,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch_size", "int", 10000, help="maximum points per write request"),
     Option("pod_id_index", "bool", True,
            help="write the heapster_pod_ids measurement (pod UID -> namespace/name) for pod-id routes"),
+    *API_OPTIONS,
 )
 """Every option the ``influxdb`` sink accepts, for metrics and events alike."""
 
@@ -43,6 +56,7 @@ _DURATION_PARTS = re.compile(r"(\d+)(ns|u|µ|ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ns": 1e-9, "u": 1e-6, "µ": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
                  "d": 86400.0, "w": 604800.0}
 INFINITE = "INF"
+APIS = ("auto", "v1", "v2", "v3")
 
 
 def influxql_duration_seconds(text: str) -> float:
@@ -75,6 +89,11 @@ class InfluxConfig:
     batch_size: int = 10000
     pod_id_index: bool = True
     masked_uri: str = ""
+    api: str = "v1"
+    """``v1`` (``/write``, database and retention policy managed), ``v2`` or ``v3`` (written as they are)."""
+    org: str = ""
+    bucket: str = ""
+    token: str = ""
 
     @property
     def base_url(self) -> str:
@@ -89,9 +108,11 @@ class InfluxConfig:
         return influxql_duration_seconds(self.retention)
 
     def redact(self, text: str) -> str:
-        """``text`` with the password (plain, URL-quoted or inside Basic credentials) replaced."""
+        """``text`` with the password and token (plain, URL-quoted or inside Basic credentials) replaced."""
         if self.password and len(self.password) >= 3:
-            return replace_all(text, secret_forms(self.password, self.user))
+            text = replace_all(text, secret_forms(self.password, self.user))
+        if self.token and len(self.token) >= 3:
+            text = replace_all(text, secret_forms(self.token))
         return text
 
 
@@ -115,7 +136,7 @@ def credentials(config: PluginConfig) -> tuple[str, str]:
 def build_config(config: PluginConfig) -> InfluxConfig:
     """Check and type the options of an ``influxdb:`` URI; :class:`UsageError` on a bad value."""
     opts = config.options
-    masked = config.uri.masked(["pw"])
+    masked = config.uri.masked(["pw", "token"])
     retention = str(opts["retention"]).strip()
     if retention.lower() in ("0", "inf", ""):
         retention = INFINITE
@@ -143,6 +164,8 @@ def build_config(config: PluginConfig) -> InfluxConfig:
     user, password = credentials(config)
     if password != DEFAULT_PASSWORD:
         register_secret(password, user)
+    if opts["token"]:
+        register_secret(str(opts["token"]))
     return InfluxConfig(
         host=config.url.hostname or DEFAULT_HOST,
         port=port,
@@ -160,4 +183,22 @@ def build_config(config: PluginConfig) -> InfluxConfig:
         batch_size=int(opts["batch_size"]),
         pod_id_index=bool(opts["pod_id_index"]),
         masked_uri=masked,
+        **api_settings(opts),
     )
+
+
+def api_settings(opts: Mapping[str, Any]) -> dict[str, str]:
+    """The ``api``, ``org``, ``bucket`` and ``token`` settings, checked (InfluxDB 2 and 3)."""
+    api = str(opts["api"]).lower()
+    org, bucket, token = str(opts["org"]), str(opts["bucket"]), str(opts["token"])
+    if api not in APIS:
+        msg = f"bad value {api!r} for option 'api' of sink 'influxdb'; valid: {', '.join(APIS)}"
+        raise UsageError(msg)
+    if api == "auto":
+        api = "v2" if (org or bucket or token) else "v1"
+    if api == "v2" and not (org and bucket):
+        msg = "sink 'influxdb' with InfluxDB 2 (api=v2) needs both options 'org' and 'bucket'"
+        raise UsageError(msg)
+    if api == "v3":
+        bucket = bucket or str(opts["db"])
+    return {"api": api, "org": org, "bucket": bucket, "token": token}
