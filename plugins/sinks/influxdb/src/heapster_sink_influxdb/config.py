@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from heapster.errors import UsageError
 from heapster.logs import register_secret, replace_all, secret_forms
