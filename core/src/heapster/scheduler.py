@@ -162,6 +162,7 @@ class Scheduler:
                 finally:
                     selfmetrics.processor_duration.labels(processor=processor.name).observe(
                         (time.perf_counter() - began) * 1000)
+            batch.seal()
             for sink in self.sinks:
                 sink.put(batch)
             self.last_batch = batch
