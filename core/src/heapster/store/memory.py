@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from heapster.columns import ColumnBatch
+from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
@@ -35,12 +35,6 @@ LABEL_CACHE_SIZE = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY = int(INT_MISSING)
-
-
-def to_ns(ts: datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime (microsecond precision)."""
-    delta = ts - _EPOCH
-    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) * 1000
 
 
 def from_ns(ns: int) -> datetime:
