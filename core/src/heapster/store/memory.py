@@ -91,6 +91,7 @@ class MetricStore(MetricSink):
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
+        self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
         self._lock = asyncio.Lock()
 
     # --- writing -----------------------------------------------------------------------------------
@@ -349,17 +350,26 @@ class MetricStore(MetricSink):
 
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
-        column = self.columns.get(name)
         eid = self.entities.get(key)
-        if column is None or eid is None or self.newest_ns == _EMPTY:
+        if eid is None:
             return None
-        row = column.row(eid)
-        if row < 0:
-            return None
-        slot = self._order[-1]
-        cell = column.cells(row, [slot])
-        found: int | float = cell.tolist()[0]
-        return found if column.present(cell)[0] else None
+        return self.latest_column(name).get(eid)
+
+    def latest_column(self, name: str) -> dict[int, int | float]:
+        """Entity id -> value of metric ``name`` in the newest batch.
+
+        Made once per batch and metric in one vectorized pass (then kept until the next batch), so a
+        metrics.k8s.io list of 30 000 pods costs dictionary look-ups, not 120 000 array reads.
+        """
+        cached = self._latest_columns.get(name)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        column = self.columns.get(name)
+        values: dict[int, int | float] = {}
+        if column is not None and self.newest_ns != _EMPTY:
+            values = dict(_slot_values(column, self._order[-1]))
+        self._latest_columns[name] = (self.version, values)
+        return values
 
     def latest_sets(self, types: frozenset[str] | None = None) -> dict[str, LatestSet]:
         """The newest batch's metric sets (optionally only those whose ``type`` is in ``types``)."""
