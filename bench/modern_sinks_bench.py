@@ -125,6 +125,8 @@ def main() -> None:
         batch = synthetic_batch(now, nodes=nodes, pods=args.pods, containers=args.containers, seq=1)
         series = sum(len(s.values) + len(s.labeled) for s in batch.metric_sets.values())
         print(f"{nodes} nodes: {len(batch.metric_sets):,} metric sets, {series:,} series")
+        batch.columns  # noqa: B018 - the pipeline hands sinks a sealed batch: both views already made
+        batch.seal()
         bench_prometheus(batch, series, args.skip_client)
         bench_remote_write(batch, series)
         bench_otlp(batch, series)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from heapster.model import DataBatch, MetricType
+from heapster.model import DataBatch
 from heapster_sink_prometheus.names import (
     DEFAULT_PREFIX,
     Family,
@@ -46,39 +46,35 @@ def _label_text(labels: dict[str, str]) -> str:
 
 
 def encode_batch(batch: DataBatch, prefix: str = DEFAULT_PREFIX) -> Samples:
-    """Group every value of the batch by Prometheus family (the one pass over the batch).
+    """Group every value of the batch by Prometheus family (one pass over each column of the batch).
 
-    The per-value path allocates nothing but the sample string: no key tuple, so that no garbage
-    collection walks the batch's millions of objects while it runs.
+    The label text of each metric set (and of each labeled series) is made once; a sample is then
+    one string concatenation.
     """
     samples = Samples(batch.timestamp)
     families = samples.families
-    by_name: dict[str, tuple[MetricType, list[str]]] = {}
-
-    def pieces_of(name: str, metric_type: MetricType) -> list[str]:
-        entry = by_name.get(name)
-        if entry is not None and entry[0] is metric_type:
-            return entry[1]
+    cols = batch.columns
+    set_texts = [_label_text(labels) for labels in cols.labels]
+    for name, metric_type, rows, values in cols.metrics():
         pieces = families.setdefault(family(name, metric_type, prefix), [])
-        by_name[name] = (metric_type, pieces)
-        return pieces
-
-    for metric_set in batch.metric_sets.values():
-        set_labels = metric_set.labels
-        inner = _label_text(set_labels)
-        labels = "{" + inner + "} "
-        for name, value in metric_set.values.items():
-            number = value.value
-            pieces_of(name, value.metric_type).append(
-                labels + (str(number) if type(number) is int else format_value(number)))
-        for metric in metric_set.labeled:
-            if any(k in set_labels for k in metric.labels):  # the metric's own label wins
-                text = _label_text({**set_labels, **metric.labels})
-            else:
-                extra = _label_text(metric.labels)
-                text = f"{inner},{extra}" if inner and extra else inner or extra
-            pieces_of(metric.name, metric.metric_type).append("{" + text + "} " + format_value(metric.value))
+        for row, number in zip(rows, values, strict=True):
+            pieces.append("{" + set_texts[row] + "} " + (str(number) if type(number) is int else format_value(number)))
+    if cols.series_count:
+        series_texts = [_series_text(cols.labels[entity], set_texts[entity], labels)
+                        for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
+        for name, metric_type, rows, values in cols.labeled_metrics():
+            pieces = families.setdefault(family(name, metric_type, prefix), [])
+            for row, number in zip(rows, values, strict=True):
+                pieces.append("{" + series_texts[row] + "} " + format_value(number))
     return samples
+
+
+def _series_text(set_labels: dict[str, str], inner: str, own: dict[str, str]) -> str:
+    """The label text of a labeled series: the set's labels and its own (its own win)."""
+    if any(k in set_labels for k in own):
+        return _label_text({**set_labels, **own})
+    extra = _label_text(own)
+    return f"{inner},{extra}" if inner and extra else inner or extra
 
 
 def _escape_help(text: str, openmetrics: bool) -> str:
