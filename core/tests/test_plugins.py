@@ -56,6 +56,23 @@ def test_third_party_sink_is_found_with_its_distribution(site: Path) -> None:
     assert (reg.plugin.distribution, reg.plugin.version) == ("heapster-sink-acme", "1.2.3")
 
 
+def test_hooks_are_called_through_pluggy_so_an_implementation_may_take_fewer_arguments(site: Path) -> None:
+    """pluggy's rule (an implementation declares a subset of the spec's arguments) holds, so a hookspec can
+    grow an argument without breaking plugins; a direct call with register=... broke this one."""
+    install_fake_dist(site, "heapster-sink-quiet", "quiet_sink", """
+        import heapster
+
+        CALLS = []
+
+        @heapster.hookimpl
+        def register_metric_sinks():
+            CALLS.append("called")
+    """)
+    plugins = load_plugins(strict=True)
+    assert [p.name for p in plugins.plugins if p.distribution == "heapster-sink-quiet"] == ["quiet_sink"]
+    assert importlib.import_module("quiet_sink").CALLS == ["called"]
+
+
 def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:
     install_fake_dist(site, "heapster-sink-one", "one_sink", SINK_MODULE.format(key="dup"))
     install_fake_dist(site, "heapster-sink-two", "two_sink", SINK_MODULE.format(key="dup"), version="2.0")

@@ -222,24 +222,33 @@ def load_plugins(*, strict: bool | None = None, eps: Iterable[EntryPoint] | None
 
 def _collect(pm: pluggy.PluginManager, plugin: object, info: PluginInfo,
              registrations: dict[tuple[str, str], Registration]) -> None:
-    """Call this plugin's registration hooks and record what it registers."""
+    """Call this plugin's registration hooks (through pluggy) and record what it registers.
+
+    Each hook is called through a pluggy hook caller limited to this plugin, so what it registers is
+    known to come from it, and pluggy passes each implementation only the arguments it declares: a
+    hookspec can gain an optional argument without breaking a plugin written before.
+    """
+    others = [p for p in pm.get_plugins() if p is not plugin]
     for kind, hook_name in _HOOKS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin is not plugin:
-                continue
+        if any(impl.plugin is plugin for impl in getattr(pm.hook, hook_name).get_hookimpls()):
+            caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
+            caller(register=_registrar(kind, info, registrations))
 
-            def register(key: str, factory: Callable[..., Any], *, options: Sequence[Option] = (),
-                         description: str = "", order: int = 0, _kind: str = kind) -> None:
-                previous = registrations.get((_kind, key))
-                if previous is not None:
-                    msg = (
-                        f"{_kind} key {key!r} is registered twice: by {previous.plugin.distribution} "
-                        f"{previous.plugin.version} and by {info.distribution} {info.version}"
-                    )
-                    raise PluginError(msg)
-                registrations[(_kind, key)] = Registration(
-                    _kind, key, factory, info, tuple(options), description, order
-                )
-                info.keys.setdefault(_kind, []).append(key)
 
-            impl.function(register=register)
+def _registrar(kind: str, info: PluginInfo,
+               registrations: dict[tuple[str, str], Registration]) -> Callable[..., None]:
+    """The ``register`` callback a plugin's ``kind`` hook receives."""
+
+    def register(key: str, factory: Callable[..., Any], *, options: Sequence[Option] = (),
+                 description: str = "", order: int = 0) -> None:
+        previous = registrations.get((kind, key))
+        if previous is not None:
+            msg = (
+                f"{kind} key {key!r} is registered twice: by {previous.plugin.distribution} "
+                f"{previous.plugin.version} and by {info.distribution} {info.version}"
+            )
+            raise PluginError(msg)
+        registrations[(kind, key)] = Registration(kind, key, factory, info, tuple(options), description, order)
+        info.keys.setdefault(kind, []).append(key)
+
+    return register
