@@ -73,6 +73,20 @@ def test_hooks_are_called_through_pluggy_so_an_implementation_may_take_fewer_arg
     assert importlib.import_module("quiet_sink").CALLS == ["called"]
 
 
+def test_a_plugin_written_today_keeps_working_when_a_hookspec_gains_an_argument(
+        site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The meta-test of the plugin contract: tomorrow's ``register_metric_sinks(register, settings=...)``."""
+
+    @hookspecs.hookspec
+    def register_metric_sinks(register: object, settings: object = None) -> None:
+        """The same hook with one more (optional) argument."""
+
+    monkeypatch.setattr(hookspecs, "register_metric_sinks", register_metric_sinks)
+    install_fake_dist(site, "heapster-sink-today", "today_sink", SINK_MODULE.format(key="today"))
+    plugins = load_plugins(strict=True)
+    assert plugins.get("sink", "today").plugin.distribution == "heapster-sink-today"
+
+
 def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:
     install_fake_dist(site, "heapster-sink-one", "one_sink", SINK_MODULE.format(key="dup"))
     install_fake_dist(site, "heapster-sink-two", "two_sink", SINK_MODULE.format(key="dup"), version="2.0")
