@@ -56,8 +56,8 @@ def test_concat_keeps_dict_semantics_for_a_key_seen_twice() -> None:
 def test_int_blocks_skip_missing_cells() -> None:
     builder = BatchBuilder()
     block = builder.int_block((("a", G), ("b", C)))
-    block.append((builder.entity("x", {"type": "node"}), 5, MISSING))
-    block.append((builder.entity("y", {"type": "node"}), MISSING, MISSING))
+    block.extend((builder.entity("x", {"type": "node"}), 5, MISSING))
+    block.extend((builder.entity("y", {"type": "node"}), MISSING, MISSING))
     sets = builder.build().to_metric_sets()
     assert sets["x"].values == {"a": MetricValue(5, G)} and sets["y"].values == {}
 

@@ -421,7 +421,7 @@ class BatchBuilder:
         self.series_labels: list[dict[str, str]] = []
         self._columns: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         self._labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
-        self._blocks: list[tuple[tuple[tuple[str, MetricType], ...], bool, list[tuple[int, ...]]]] = []
+        self._blocks: list[tuple[tuple[tuple[str, MetricType], ...], bool, list[int]]] = []
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -468,13 +468,14 @@ class BatchBuilder:
         rows.append(series)
         values.append(value)
 
-    def int_block(self, metrics: tuple[tuple[str, MetricType], ...], labeled: bool = False) -> list[tuple[int, ...]]:
-        """A list for rows of int values: append ``(row, v1, ..., vk)`` with :data:`MISSING` for an absent value.
+    def int_block(self, metrics: tuple[tuple[str, MetricType], ...], labeled: bool = False) -> list[int]:
+        """A flat list for rows of int values: ``extend((row, v1, ..., vk))``, :data:`MISSING` for an absent value.
 
-        ``metrics`` names the k metrics; with ``labeled`` the row is a series row. One tuple per
-        entity instead of one append per value, turned into columns by one ``numpy.array`` call.
+        ``metrics`` names the k metrics; with ``labeled`` the row is a series row. One ``extend`` per
+        entity instead of one append per value, turned into columns by one ``numpy.array`` call (a flat
+        list converts about twice as fast as a list of tuples).
         """
-        rows: list[tuple[int, ...]] = []
+        rows: list[int] = []
         self._blocks.append((metrics, labeled, rows))
         return rows
 
@@ -517,8 +518,8 @@ def _build_columns(pending: dict[str, tuple[list[int], list[int | float], Metric
 
 
 def _add_block(columns: dict[str, ValueColumn], size: int, metrics: tuple[tuple[str, MetricType], ...],
-               block: list[tuple[int, ...]]) -> None:
-    table = np.array(block, dtype=np.int64)
+               block: list[int]) -> None:
+    table = np.array(block, dtype=np.int64).reshape(-1, len(metrics) + 1)
     rows = table[:, 0]
     for index, (name, metric_type) in enumerate(metrics, start=1):
         cells = table[:, index]

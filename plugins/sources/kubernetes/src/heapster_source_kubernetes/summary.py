@@ -270,14 +270,14 @@ class _Decoder:
             uptime = ms if ms > 0 else 0
         usage = _v(cpu.usageCoreNanoSeconds) if cpu is not None else MISSING
         if memory is None:
-            self.stats.append((row, uptime, usage, MISSING, MISSING, MISSING, MISSING, MISSING, ephemeral))
+            self.stats.extend((row, uptime, usage, MISSING, MISSING, MISSING, MISSING, MISSING, ephemeral))
         else:
-            self.stats.append((row, uptime, usage, _v(memory.usageBytes), _v(memory.workingSetBytes),
+            self.stats.extend((row, uptime, usage, _v(memory.usageBytes), _v(memory.workingSetBytes),
                                _v(memory.rssBytes), _v(memory.pageFaults), _v(memory.majorPageFaults), ephemeral))
 
     def add_network(self, row: int, network: _Network | None) -> None:
         if network is not None:
-            self.network.append((row, _v(network.rxBytes), _v(network.rxErrors), _v(network.txBytes),
+            self.network.extend((row, _v(network.rxBytes), _v(network.rxErrors), _v(network.txBytes),
                                  _v(network.txErrors)))
 
     def add_fs(self, row: int, resource_id: str, fs: _Fs | None) -> int | None:
@@ -288,7 +288,7 @@ class _Decoder:
         if labels is None:
             labels = self.fs_labels[resource_id] = {RESOURCE_ID: resource_id}
         used = _v(fs.usedBytes)
-        self.fs.append((self.b.series(row, labels), used, _v(fs.capacityBytes), _v(fs.availableBytes),
+        self.fs.extend((self.b.series(row, labels), used, _v(fs.capacityBytes), _v(fs.availableBytes),
                         _v(fs.inodes), _v(fs.inodesFree)))
         return None if used == MISSING else used
 
