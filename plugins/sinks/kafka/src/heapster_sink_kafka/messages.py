@@ -1,0 +1,59 @@
+"""Heapster's Kafka messages: one JSON document per metric value and per event, byte for byte as Go wrote them.
+
+Metric message (``metrics/sinks/kafka``): ``{"MetricsName":..,"MetricsValue":{"value":..},
+"MetricsTimestamp":..,"MetricsTags":{..}}`` with the batch time in UTC and the metric set's labels
+(plus a labeled metric's own labels). Event message (``events/sinks/kafka``): ``{"EventValue":
+<the event as indented JSON text>,"EventTimestamp":<lastTimestamp>,"EventTags":{"eventID",
+"hostname", and for pods "pod_id", "pod_name"}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from heapster.gojson import event_json, event_timestamp, go_float, go_json, go_string
+from heapster.model import DataBatch, Event
+from heapster.timefmt import rfc3339
+
+
+def metric_message(name: str, value: int | float, timestamp: str, tags: dict[str, str]) -> bytes:
+    """One metric value as Heapster's ``KafkaSinkPoint`` JSON; ``ValueError`` for NaN/Inf (Go refused them)."""
+    number = go_float(value) if isinstance(value, float) else str(value)
+    return (f'{{"MetricsName":{go_string(name)},"MetricsValue":{{"value":{number}}},'
+            f'"MetricsTimestamp":"{timestamp}","MetricsTags":{go_json(tags)}}}').encode()
+
+
+def metric_messages(batch: DataBatch) -> Iterator[bytes | None]:
+    """Every value of the batch as a message; ``None`` for a value Go could not encode (NaN, Inf)."""
+    timestamp = rfc3339(batch.timestamp)
+    for metric_set in batch.metric_sets.values():
+        labels = metric_set.labels
+        for name, value in metric_set.values.items():
+            try:
+                yield metric_message(name, value.value, timestamp, labels)
+            except ValueError:
+                yield None
+        for labeled in metric_set.labeled:
+            try:
+                yield metric_message(labeled.name, labeled.value, timestamp, {**labels, **labeled.labels})
+            except ValueError:
+                yield None
+
+
+def event_tags(event: Event) -> dict[str, str]:
+    """``eventID``, ``hostname`` and, for a pod, ``pod_id`` and ``pod_name``."""
+    involved = event.get("involvedObject") or {}
+    tags = {"eventID": str((event.get("metadata") or {}).get("uid") or "")}
+    if involved.get("kind") == "Pod":
+        tags["pod_id"] = str(involved.get("uid") or "")
+        tags["pod_name"] = str(involved.get("name") or "")
+    tags["hostname"] = str((event.get("source") or {}).get("host") or "")
+    return tags
+
+
+def event_message(event: Event) -> bytes:
+    """One event as Heapster's event ``KafkaSinkPoint`` JSON (zero time when ``lastTimestamp`` is unset)."""
+    last: datetime | None = event_timestamp(event, "lastTimestamp")
+    return (f'{{"EventValue":{go_string(event_json(event))},"EventTimestamp":"{rfc3339(last)}",'
+            f'"EventTags":{go_json(event_tags(event))}}}').encode()
