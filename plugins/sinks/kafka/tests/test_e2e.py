@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,13 @@ import pytest
 from heapster.testing.process import heapster_process
 from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import simulator_process
+from heapster_simulator.testing import api_get, simulator_process
 from heapster_sink_kafka.testing import KafkaBroker, read_topic
 
 pytestmark = pytest.mark.e2e
 
 NODES = ("sim-node-0000", "sim-node-0001")
 TOKEN = "e2e"
-
-
-def list_events(api: str, state_dir: Path) -> list[dict[str, Any]]:
-    """The API server's events (the simulator's CA and token)."""
-    context = ssl.create_default_context(cafile=str(state_dir / "ca.crt"))
-    request = urllib.request.Request(f"{api}/api/v1/events", headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10, context=context) as resp:
-        return list(json.loads(resp.read())["items"])
 
 
 def messages(broker: KafkaBroker, topic: str) -> list[dict[str, Any]]:
@@ -86,7 +76,6 @@ def test_heapster_writes_every_metric_set_with_heapsters_names_tags_values_and_t
 
 def test_the_eventer_writes_each_event_as_heapsters_message(tmp_path: Path, simulator: dict[str, Any],
                                                            broker: KafkaBroker) -> None:
-    api = simulator["api"]
     kubeconfig = tmp_path / "simulator" / "kubeconfig"
     args = [f"--source=kubernetes:?inClusterConfig=false&auth={kubeconfig}", "--frequency=5s",
             f"--sink=kafka:?brokers={broker.bootstrap}&eventstopic=e2e-events"]
@@ -101,7 +90,8 @@ def test_the_eventer_writes_each_event_as_heapsters_message(tmp_path: Path, simu
         eventer.wait_for(arrived, 30, "event messages in Kafka")
     finally:
         eventer.stop()
-    listed = {e["metadata"]["uid"]: e for e in list_events(api, tmp_path / "simulator")}
+    items = api_get(simulator, "/api/v1/events", tmp_path / "simulator")["items"]
+    listed = {e["metadata"]["uid"]: e for e in items}
     for message in found:
         assert list(message) == ["EventValue", "EventTimestamp", "EventTags"]
         event = json.loads(message["EventValue"])

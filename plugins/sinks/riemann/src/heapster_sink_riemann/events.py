@@ -1,0 +1,92 @@
+"""Riemann events as Heapster built them (``metrics/sinks/riemann``, ``events/sinks/riemann``, riemann-go-client).
+
+Metric values: service = metric name, host = the ``hostname`` label, attributes = the labels (a
+labeled metric's own labels added), time = the batch time in whole seconds, ``metric_sint64`` for
+integers and ``metric_d`` for floats, plus the configured ttl, state and tags. Kubernetes events:
+service ``<kind>.<reason>``, host = ``source.host``, description = the message, metric = the count,
+state ``ok`` for Normal events and ``warning`` otherwise, attributes describing the object.
+An empty host becomes this machine's hostname, as the Go client did.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from heapster.gojson import event_timestamp
+from heapster.model import DataBatch, Event
+from heapster_sink_riemann.config import RiemannConfig
+from heapster_sink_riemann.proto import Event as RiemannEvent
+
+HOSTNAME_LABEL = "hostname"
+
+
+def make_event(config: RiemannConfig, *, time: int, service: str, host: str, metric: int | float,
+               attributes: Mapping[str, str], state: str, description: str = "") -> Any:
+    """One Riemann ``Event`` message, with the fields the Go client set (empty ones left out)."""
+    event = RiemannEvent(host=host or socket.gethostname(), time=time)
+    if service:
+        event.service = service
+    if state:
+        event.state = state
+    if description:
+        event.description = description
+    event.tags.extend(config.tags)
+    for key in sorted(attributes):
+        event.attributes.add(key=key, value=attributes[key])
+    if config.ttl:
+        event.ttl = config.ttl
+    if isinstance(metric, float):
+        event.metric_d = metric
+    else:
+        event.metric_sint64 = int(metric)
+    return event
+
+
+def metric_events(batch: DataBatch, config: RiemannConfig) -> Iterator[Any]:
+    """Every value of the batch as a Riemann event (``None`` for a value with an unencodable label)."""
+    time = int(batch.timestamp.timestamp())
+    for metric_set in batch.metric_sets.values():
+        labels = metric_set.labels
+        host = labels.get(HOSTNAME_LABEL, "")
+        for name, value in metric_set.values.items():
+            yield _checked(config, time=time, service=name, host=host, metric=value.value, attributes=labels,
+                           state=config.state)
+        for labeled in metric_set.labeled:
+            yield _checked(config, time=time, service=labeled.name, host=host, metric=labeled.value,
+                           attributes={**labels, **labeled.labels}, state=config.state)
+
+
+def _seconds(event: Event, field: str) -> str:
+    stamp = event_timestamp(event, field)
+    return str(int(stamp.timestamp())) if stamp is not None else ""
+
+
+def kubernetes_event(event: Event, batch_time: int, config: RiemannConfig) -> Any:
+    """One Kubernetes event as Heapster's Riemann event (``None`` if it cannot be encoded)."""
+    involved = event.get("involvedObject") or {}
+    source = event.get("source") or {}
+    attributes = {
+        "namespace": str(involved.get("namespace") or ""),
+        "uid": str(involved.get("uid") or ""),
+        "name": str(involved.get("name") or ""),
+        "api-version": str(involved.get("apiVersion") or ""),
+        "resource-version": str(involved.get("resourceVersion") or ""),
+        "field-path": str(involved.get("fieldPath") or ""),
+        "component": str(source.get("component") or ""),
+        "last-timestamp": _seconds(event, "lastTimestamp"),
+        "first-timestamp": _seconds(event, "firstTimestamp"),
+    }
+    return _checked(config, time=batch_time, service=f"{involved.get('kind') or ''}.{event.get('reason') or ''}",
+                    host=str(source.get("host") or ""), metric=int(event.get("count") or 0), attributes=attributes,
+                    state="ok" if event.get("type") == "Normal" else "warning",
+                    description=str(event.get("message") or ""))
+
+
+def _checked(config: RiemannConfig, **fields: Any) -> Any:
+    """The event, or ``None`` when protobuf cannot encode it (a string that is not valid Unicode)."""
+    try:
+        return make_event(config, **fields)
+    except (ValueError, UnicodeError):  # protobuf checks strings when they are set
+        return None
