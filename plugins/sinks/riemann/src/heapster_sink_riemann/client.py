@@ -14,7 +14,7 @@ _LENGTH = struct.Struct(">I")
 
 def frame(message: Any) -> bytes:
     """A message with its length prefix, ready for the socket."""
-    data = message.SerializeToString()
+    data: bytes = message.SerializeToString()
     return _LENGTH.pack(len(data)) + data
 
 
