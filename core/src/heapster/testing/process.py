@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ def _free_port() -> int:
 class HeapsterProcess:
     """``heapster ARGS`` with its HTTP API on a free loopback port and its log in a file."""
 
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+    def __init__(self, args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.port = _free_port()
+        self.env = {**os.environ, **(env or {})}
         self.args = [*args, f"--heapster-port={self.port}", "--listen_ip=127.0.0.1"]
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -36,7 +38,8 @@ class HeapsterProcess:
     def start(self) -> HeapsterProcess:
         command = [str(Path(sys.executable).parent / "heapster"), *self.args]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=self.env)
         return self
 
     def stop(self, grace: float = 30.0) -> int:
@@ -79,9 +82,10 @@ class HeapsterProcess:
 
 
 @contextlib.contextmanager
-def heapster_process(args: Sequence[str], log_path: Path) -> Iterator[HeapsterProcess]:
-    """A started heapster for the duration of the block (stopped with SIGTERM after it)."""
-    process = HeapsterProcess(args, log_path).start()
+def heapster_process(args: Sequence[str], log_path: Path,
+                     env: Mapping[str, str] | None = None) -> Iterator[HeapsterProcess]:
+    """A started heapster (``env`` added to the environment) for the duration of the block, SIGTERM after it."""
+    process = HeapsterProcess(args, log_path, env).start()
     try:
         yield process
     finally:
