@@ -70,3 +70,16 @@ def test_every_real_world_command_line_with_kafka_is_accepted() -> None:
     assert len(lines) >= 2
     for line in lines:
         assert check_accepted(line, "kafka"), line
+
+
+async def test_the_password_stays_out_of_errors_and_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    from heapster.errors import RetryableError
+    from heapster_sink_kafka.testing import free_port
+
+    sink = build(f"kafka:?brokers=127.0.0.1:{free_port()}&user=admin&password=s3cr3t-pw&timeout=1s")
+    with pytest.raises(RetryableError) as caught:
+        await sink.start()
+    await sink.close()
+    assert "s3cr3t-pw" not in str(caught.value)
+    out = capsys.readouterr()
+    assert "s3cr3t-pw" not in out.out + out.err

@@ -24,11 +24,10 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import monitoring_v3
 from prometheus_client import Counter, Summary
 
-from heapster import selfmetrics
+from heapster import gcp, selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
-from heapster_sink_stackdriver import environment
 from heapster_sink_stackdriver.config import StackdriverConfig
 from heapster_sink_stackdriver.translate import Target, time_series
 
@@ -97,38 +96,25 @@ class StackdriverSink(MetricSink):
 
     async def _resolve_target(self) -> Target:
         c = self.config
-        project = c.project or environment.project_from_environment()
-        if not project and not c.insecure:
-            project = await self._default_project() or await environment.metadata("project/project-id")
+        project = await gcp.find_project(c.project, lookups=not c.insecure)
         if not project:
             msg = ("no Google Cloud project: give option 'project', set $GOOGLE_PROJECT_ID, or run on GCE "
                    "(Heapster found it the same ways)")
             raise PermanentError(msg)
         zone = c.zone
         if not zone and not c.insecure:
-            zone = await environment.zone()
+            zone = await gcp.zone()
         if not zone and c.use_old_resources:
             msg = "no zone for the old resource model: give option 'zone' (required off GCE, as in Heapster)"
             raise PermanentError(msg)
         cluster_name, location = c.cluster_name, c.cluster_location
         if c.use_new_resources and not c.insecure:
-            cluster_name = cluster_name or await environment.metadata("instance/attributes/cluster-name")
-            location = location or await environment.metadata("instance/attributes/cluster-location")
+            cluster_name = cluster_name or await gcp.metadata("instance/attributes/cluster-name")
+            location = location or await gcp.metadata("instance/attributes/cluster-location")
         if c.use_new_resources and not cluster_name:
             log.warning("stackdriver.sink.no_cluster_name", sink=self.name)
         return Target(project=project, cluster_name=cluster_name, cluster_location=location or zone, zone=zone,
                       use_old_resources=c.use_old_resources, use_new_resources=c.use_new_resources)
-
-    @staticmethod
-    async def _default_project() -> str:
-        """The project of the application default credentials, "" without credentials."""
-        import google.auth
-
-        try:
-            _, project = await asyncio.to_thread(google.auth.default)
-        except Exception:  # no credentials at all: reported by the caller as a missing project
-            return ""
-        return str(project or "")
 
     def _client(self) -> Any:
         c = self.config

@@ -1,7 +1,9 @@
-"""Where Heapster found the project, zone and cluster when the URI does not say: environment and GCE metadata."""
+"""Google Cloud project, zone and cluster discovery shared by the Google sinks, the way Heapster did it:
+the environment (`GOOGLE_PROJECT_ID`, the `GOOGLE_APPLICATION_CREDENTIALS` file) and the GCE metadata server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -41,3 +43,24 @@ async def metadata(path: str, timeout: float = 3.0) -> str:
 async def zone() -> str:
     """The instance's zone name (``projects/N/zones/us-central1-a`` -> ``us-central1-a``)."""
     return (await metadata("instance/zone")).rsplit("/", 1)[-1]
+
+
+async def credentials_project() -> str:
+    """The project of Google's application default credentials ("" without credentials or google-auth)."""
+    try:
+        import google.auth
+    except ImportError:
+        return ""
+    try:
+        _, project = await asyncio.to_thread(google.auth.default)
+    except Exception:  # no credentials at all (DefaultCredentialsError) or a broken credentials file
+        return ""
+    return str(project or "")
+
+
+async def find_project(explicit: str = "", *, lookups: bool = True) -> str:
+    """``explicit``, else the environment, else (when ``lookups``) the credentials and the metadata server."""
+    project = explicit or project_from_environment()
+    if not project and lookups:
+        project = await credentials_project() or await metadata("project/project-id")
+    return project
