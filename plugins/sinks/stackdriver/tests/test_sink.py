@@ -70,11 +70,12 @@ async def test_refused_points_are_a_permanent_failure_counted_from_the_summary(m
     sink = await make_sink()
     batch = wide_batch(NOW - timedelta(minutes=3), 2)
     await sink.export(batch)
-    again = wide_batch(NOW - timedelta(minutes=3) + timedelta(seconds=2), 2)  # under the 5 s sampling period
+    again = wide_batch(NOW - timedelta(minutes=3) + timedelta(seconds=2), 3)  # under the 5 s sampling period
     refused_before = sample("heapster_stackdriver_requests_count_total", {"code": "InvalidArgument"})
     with pytest.raises(PermanentError, match="sampling period") as caught:
         await sink.export(again)
-    assert caught.value.dropped == 6
+    assert caught.value.dropped == 6  # n0 and n1 refused, n2 (new) written: counted from the summary
+    assert any(dict(key[3])["instance_id"] == "h2" for key in server.snapshot())
     assert sample("heapster_stackdriver_requests_count_total", {"code": "InvalidArgument"}) - refused_before == 1
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from google.api_core import exceptions as api_exceptions
 from google.cloud import monitoring_v3
+from google.protobuf import any_pb2
 from prometheus_client import Counter, Summary
 
 from heapster import gcp, selfmetrics
@@ -65,8 +66,12 @@ def code_name(exc: BaseException | None) -> str:
 def rejected_points(exc: api_exceptions.GoogleAPICallError, sent: int) -> int:
     """How many points of a refused request were not written (from ``CreateTimeSeriesSummary``, else all)."""
     for detail in getattr(exc, "details", None) or ():
-        if isinstance(detail, SummaryPb):
-            return int(detail.total_point_count - detail.success_point_count)
+        summary = detail
+        if isinstance(detail, any_pb2.Any) and detail.Is(SummaryPb.DESCRIPTOR):  # api-core leaves it packed
+            summary = SummaryPb()
+            detail.Unpack(summary)
+        if isinstance(summary, SummaryPb):
+            return int(summary.total_point_count - summary.success_point_count)
     return sent
 
 
