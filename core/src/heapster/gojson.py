@@ -72,6 +72,9 @@ def go_json(value: Any) -> str:
     if isinstance(value, str):
         return go_string(value)
     if isinstance(value, Mapping):
+        if all(type(v) is str for v in value.values()):  # labels: one C-level dump is Go's output
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            return go_escape(text)
         items = ",".join(f"{go_string(str(k))}:{go_json(value[k])}" for k in sorted(value))
         return "{" + items + "}"
     if isinstance(value, list | tuple):

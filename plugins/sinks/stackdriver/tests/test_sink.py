@@ -75,7 +75,8 @@ async def test_refused_points_are_a_permanent_failure_counted_from_the_summary(m
     with pytest.raises(PermanentError, match="sampling period") as caught:
         await sink.export(again)
     assert caught.value.dropped == 6  # n0 and n1 refused, n2 (new) written: counted from the summary
-    assert any(dict(key[3])["instance_id"] == "h2" for key in server.snapshot())
+    assert any(dict(key[3]).get("instance_id") == "h2" and dict(key[3])["project_id"] == sink.target.project
+               for key in server.snapshot())
     assert sample("heapster_stackdriver_requests_count_total", {"code": "InvalidArgument"}) - refused_before == 1
 
 

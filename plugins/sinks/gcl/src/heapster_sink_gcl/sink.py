@@ -138,6 +138,8 @@ class GclEventSink(EventSink):
             except api_exceptions.GoogleAPICallError as exc:
                 refused += refused_entries(exc, len(request.entries))
                 reason = reason or str(getattr(exc, "message", exc))
+            except Exception as exc:  # e.g. an unreadable error status: retry (insertId deduplicates) rather than lose
+                raise RetryableError(f"Cloud Logging write failed: {exc!r}") from None
             self._written = index + 1
             log.debug("gcl.sink.written", entries=len(request.entries),
                       milliseconds=round((time.perf_counter() - started) * 1000, 1))

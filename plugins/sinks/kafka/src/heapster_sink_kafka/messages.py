@@ -19,19 +19,32 @@ from heapster.timefmt import rfc3339
 
 def metric_message(name: str, value: int | float, timestamp: str, tags: dict[str, str]) -> bytes:
     """One metric value as Heapster's ``KafkaSinkPoint`` JSON; ``ValueError`` for NaN/Inf (Go refused them)."""
+    return _message(go_string(name).encode(), value, _suffix(timestamp, tags))
+
+
+def _suffix(timestamp: str, tags: dict[str, str]) -> bytes:
+    return f',"MetricsTimestamp":"{timestamp}","MetricsTags":{go_json(tags)}}}'.encode()
+
+
+def _message(quoted_name: bytes, value: int | float, suffix: bytes) -> bytes:
     number = go_float(value) if isinstance(value, float) else str(value)
-    return (f'{{"MetricsName":{go_string(name)},"MetricsValue":{{"value":{number}}},'
-            f'"MetricsTimestamp":"{timestamp}","MetricsTags":{go_json(tags)}}}').encode()
+    return b'{"MetricsName":' + quoted_name + b',"MetricsValue":{"value":' + number.encode() + b"}" + suffix
 
 
 def metric_messages(batch: DataBatch) -> Iterator[bytes | None]:
-    """Every value of the batch as a message; ``None`` for a value Go could not encode (NaN, Inf)."""
+    """Every value of the batch as a message; ``None`` for a value Go could not encode (NaN, Inf).
+
+    The tags are encoded once per metric set and the names once per batch: they repeat for every value.
+    """
     timestamp = rfc3339(batch.timestamp)
+    names: dict[str, bytes] = {}
     for metric_set in batch.metric_sets.values():
         labels = metric_set.labels
+        suffix = _suffix(timestamp, labels)
         for name, value in metric_set.values.items():
+            quoted = names.get(name) or names.setdefault(name, go_string(name).encode())
             try:
-                yield metric_message(name, value.value, timestamp, labels)
+                yield _message(quoted, value.value, suffix)
             except ValueError:
                 yield None
         for labeled in metric_set.labeled:

@@ -44,15 +44,33 @@ def make_event(config: RiemannConfig, *, time: int, service: str, host: str, met
     return event
 
 
+def _with_metric(template: Any, service: str, metric: int | float) -> Any:
+    event = RiemannEvent()
+    event.CopyFrom(template)
+    event.service = service
+    if isinstance(metric, float):
+        event.metric_d = metric
+    else:
+        event.metric_sint64 = int(metric)
+    return event
+
+
 def metric_events(batch: DataBatch, config: RiemannConfig) -> Iterator[Any]:
-    """Every value of the batch as a Riemann event (``None`` for a value with an unencodable label)."""
+    """Every value of the batch as a Riemann event (``None`` for a value with an unencodable label).
+
+    The fields shared by a metric set's values (host, attributes, tags, ...) are built once per set
+    and copied, which is several times faster than setting them per value.
+    """
     time = int(batch.timestamp.timestamp())
     for metric_set in batch.metric_sets.values():
         labels = metric_set.labels
         host = labels.get(HOSTNAME_LABEL, "")
+        template = _checked(config, time=time, service="", host=host, metric=0, attributes=labels,
+                            state=config.state)
+        if template is not None:
+            template.ClearField("metric_sint64")
         for name, value in metric_set.values.items():
-            yield _checked(config, time=time, service=name, host=host, metric=value.value, attributes=labels,
-                           state=config.state)
+            yield None if template is None else _with_metric(template, name, value.value)
         for labeled in metric_set.labeled:
             yield _checked(config, time=time, service=labeled.name, host=host, metric=labeled.value,
                            attributes={**labels, **labeled.labels}, state=config.state)

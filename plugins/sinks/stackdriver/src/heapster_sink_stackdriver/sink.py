@@ -222,6 +222,9 @@ class StackdriverSink(MetricSink):
             outcome["rejected"] += rejected_points(exc, len(request.time_series))
             outcome["reason"] = outcome["reason"] or getattr(exc, "message", str(exc))
             self._done.add(index)  # a refusal is final: the retry must not send it again
+        except Exception as exc:  # anything else (e.g. an unreadable error status): retry rather than lose it
+            error = exc
+            outcome["transient"] = outcome["transient"] or exc
         finally:
             code = code_name(error)
             requests_count.labels(code=code).inc()

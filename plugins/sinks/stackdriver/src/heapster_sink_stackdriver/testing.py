@@ -130,12 +130,17 @@ class MonitoringServer:
             self.requests.append(count)
             errors = self._write(request, match.group(1) if match else "")
         if errors:
-            summary = SummaryPb(total_point_count=count, success_point_count=count - len(errors))
+            # Like the real API: errors grouped by message, and a message of bounded length.
+            grouped: dict[str, int] = {}
             for message in errors:
+                grouped[message.partition(": ")[2]] = grouped.get(message.partition(": ")[2], 0) + 1
+            summary = SummaryPb(total_point_count=count, success_point_count=count - len(errors))
+            for message, points in grouped.items():
                 summary.errors.add(status=status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message),
-                                   point_count=1)
+                                   point_count=points)
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT,
-                                       message="One or more TimeSeries could not be written: " + "; ".join(errors))
+                                       message=f"One or more TimeSeries could not be written: {errors[0]}{more}")
             status.details.add().Pack(summary)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, status.message,
                                 trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))

@@ -27,6 +27,8 @@ from heapster_sink_stackdriver.descriptors import CUMULATIVE, DESCRIPTORS, K8S, 
 
 TimeSeries: Any = monitoring_v3.TimeSeries.pb()
 Point: Any = monitoring_v3.Point.pb()
+TimeInterval: Any = monitoring_v3.TimeInterval.pb()
+TypedValue: Any = monitoring_v3.TypedValue.pb()
 
 END, COLLECTION, CREATED = "end", "collection", "created"
 """Where a point's interval starts: at the batch time (gauges), the collection start or the create time."""
@@ -160,6 +162,7 @@ class _SetContext:
                        "pod_id": labels.get("pod_id", ""), "container_name": container}
         base = {"project_id": t.project, "location": t.cluster_location, "cluster_name": t.cluster_name}
         pod = {**base, "namespace_name": labels.get("namespace_name", ""), "pod_name": labels.get("pod_name", "")}
+        self._resources: dict[tuple[str, int], Any] = {}
         self.new: dict[str, tuple[str, dict[str, str]]] = {
             keys.POD_CONTAINER: ("k8s_container", {**pod, "container_name": labels.get("container_name", "")}),
             keys.POD: ("k8s_pod", pod),
@@ -167,29 +170,32 @@ class _SetContext:
             keys.SYS_CONTAINER: ("k8s_node", {**base, "node_name": labels.get("nodename", "")}),
         }
 
+    def resource(self, resource_type: str, labels: Mapping[str, str]) -> Any:
+        """The monitored resource, built once per set and type (series copy it)."""
+        key = (resource_type, id(labels))
+        found = self._resources.get(key)
+        if found is None:
+            found = self._resources[key] = monitored_resource_pb2.MonitoredResource(type=resource_type,
+                                                                                    labels=labels)
+        return found
+
     def series(self, resource_type: str, resource_labels: Mapping[str, str], rule: Rule, value: int | float,
                extra_labels: Mapping[str, str] | None = None) -> Any:
         descriptor = DESCRIPTORS[rule.metric_type]
-        start = {END: self.end, COLLECTION: self.collection, CREATED: self.created}[rule.start]
-        if descriptor.kind != CUMULATIVE:
+        if descriptor.kind == CUMULATIVE:
+            start = {END: self.end, COLLECTION: self.collection, CREATED: self.created}[rule.start]
+        else:
             start = self.end
         converted = rule.convert(value)
-        point = Point()
-        point.interval.end_time.CopyFrom(self.end)
-        point.interval.start_time.CopyFrom(start)
-        if descriptor.value_type == DOUBLE_TYPE:
-            point.value.double_value = float(converted)
-        else:
-            point.value.int64_value = int(converted)
-        series = TimeSeries(metric=metric_pb2.Metric(type=rule.metric_type),
-                            resource=monitored_resource_pb2.MonitoredResource(type=resource_type),
-                            metric_kind=descriptor.kind, value_type=descriptor.value_type)
-        series.metric.labels.update(dict(rule.labels))
+        typed = (TypedValue(double_value=float(converted)) if descriptor.value_type == DOUBLE_TYPE
+                 else TypedValue(int64_value=int(converted)))
+        metric_labels = dict(rule.labels)
         if extra_labels:
-            series.metric.labels.update(extra_labels)
-        series.resource.labels.update(resource_labels)
-        series.points.append(point)
-        return series
+            metric_labels.update(extra_labels)
+        return TimeSeries(metric=metric_pb2.Metric(type=rule.metric_type, labels=metric_labels),
+                          resource=self.resource(resource_type, resource_labels),
+                          metric_kind=descriptor.kind, value_type=descriptor.value_type,
+                          points=[Point(interval=TimeInterval(end_time=self.end, start_time=start), value=typed)])
 
 
 DOUBLE_TYPE = DESCRIPTORS[f"{LEGACY}/uptime"].value_type
