@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 CLIENT_ID = "kafka-sink"
 """Heapster's client id."""
+YIELD_EVERY = 1000
+"""Messages queued between two yields to the event loop (aiokafka's send rarely suspends)."""
 
 
 class RoundRobinPartitioner:
@@ -119,6 +121,8 @@ class _KafkaProducerSink:
         transient: BaseException | None = None
         rejection: BaseException | None = None
         for index, value in enumerate(messages):
+            if index % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let scraping and the API run between slices of a large batch
             if index in delivered:
                 continue
             if value is None:

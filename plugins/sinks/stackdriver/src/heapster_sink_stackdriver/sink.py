@@ -167,7 +167,9 @@ class StackdriverSink(MetricSink):
                 return
             self._last_export = batch.timestamp
             self._resume_batch, self._done = batch, set()
-        requests = build_requests(list(time_series(batch, self.target)), self.target.project)
+        target = self.target
+        # ~25 µs per series (protobuf maps): built in a thread so the event loop keeps scraping meanwhile.
+        requests = await asyncio.to_thread(lambda: build_requests(list(time_series(batch, target)), target.project))
         await self._send_all(requests)
 
     async def _send_all(self, requests: list[Any]) -> None:
