@@ -72,6 +72,7 @@ class _KafkaProducerSink:
         self.producer: AIOKafkaProducer | None = None
         self._resume_batch: object | None = None
         self._delivered: set[int] = set()
+        self._inflight: dict[int, asyncio.Future[Any]] = {}
 
     def _producer(self) -> AIOKafkaProducer:
         c = self.config
@@ -108,29 +109,40 @@ class _KafkaProducerSink:
             await producer.stop()
 
     async def _produce(self, batch: object, messages: Iterable[bytes | None]) -> None:
-        """Send the messages not yet acknowledged for ``batch``; raise what the outcome calls for."""
+        """Send the messages not yet acknowledged for ``batch``; raise what the outcome calls for.
+
+        Messages still in flight when ``timeout`` runs out stay with the producer; a retry of the same
+        batch waits for them again instead of sending them a second time.
+        """
         if self.producer is None:
             await self.start()
         producer = self.producer
         assert producer is not None
         if batch is not self._resume_batch:
-            self._resume_batch, self._delivered = batch, set()
-        delivered = self._delivered
-        sent: list[tuple[int, asyncio.Future[Any]]] = []
+            self._resume_batch, self._delivered, self._inflight = batch, set(), {}
+        delivered, inflight = self._delivered, self._inflight
         unencodable = rejected = 0
         transient: BaseException | None = None
         rejection: BaseException | None = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.timeout
         for index, value in enumerate(messages):
             if index % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let scraping and the API run between slices of a large batch
-            if index in delivered:
+            if index in delivered or index in inflight:
                 continue
             if value is None:
                 unencodable += 1
                 delivered.add(index)
                 continue
+            remaining = deadline - loop.time()
             try:
-                sent.append((index, await producer.send(self.config.topic, value)))
+                if remaining <= 0:
+                    raise KafkaTimeoutError(f"batch not queued within {self.config.timeout:g}s")
+                inflight[index] = await asyncio.wait_for(producer.send(self.config.topic, value), remaining)
+            except TimeoutError:
+                transient = TimeoutError(f"brokers unavailable for {self.config.timeout:g}s (no metadata or no room)")
+                break
             except KafkaError as exc:
                 if is_transient(exc):
                     transient = exc
@@ -138,22 +150,28 @@ class _KafkaProducerSink:
                 rejected += 1
                 rejection = exc
                 delivered.add(index)
-        outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
-        for (index, _), outcome in zip(sent, outcomes, strict=True):
-            if not isinstance(outcome, BaseException):
-                delivered.add(index)
-            elif is_transient(outcome):
-                transient = transient or outcome
-            else:
+        if inflight:
+            await asyncio.wait(list(inflight.values()), timeout=max(0.0, deadline - loop.time()))
+        for index, future in list(inflight.items()):
+            if not future.done():
+                transient = transient or TimeoutError(f"no acknowledgement within {self.config.timeout:g}s")
+                continue
+            del inflight[index]
+            outcome = None if future.cancelled() else future.exception()
+            if future.cancelled() or (outcome is not None and is_transient(outcome)):
+                transient = transient or outcome or TimeoutError("send cancelled")
+            elif outcome is not None:
                 rejected += 1
                 rejection = outcome
+                delivered.add(index)
+            else:
                 delivered.add(index)
         if unencodable:
             selfmetrics.sink_dropped_items.labels(sink=self.name).inc(unencodable)
             log.warning("kafka.sink.unencodable", sink=self.name, dropped=unencodable, reason="NaN or infinite value")
         if transient is not None:
             raise RetryableError(f"Kafka did not acknowledge every message to {self.config.topic!r}: {transient!r}")
-        self._resume_batch, self._delivered = None, set()
+        self._resume_batch, self._delivered, self._inflight = None, set(), {}
         if rejected:
             raise PermanentError(f"Kafka refused {rejected} message(s) to {self.config.topic!r}: {rejection!r}",
                                  dropped=rejected)
