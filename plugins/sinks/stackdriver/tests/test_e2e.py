@@ -45,6 +45,7 @@ def test_heapster_writes_heapsters_series_for_both_resource_models(tmp_path: Pat
                           "a second point per series in Cloud Monitoring")
         model = heapster.get("/api/v1/model/nodes/sim-node-0000/metrics/memory/working_set")["metrics"]
         log = heapster.log_tail(10**6)
+    assert not server.duplicates, server.duplicates[:3]
     assert "stackdriver.sink.request.failed" not in log
     got = mine()
     by_type: dict[str, set[str]] = {}

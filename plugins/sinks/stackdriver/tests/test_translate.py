@@ -151,3 +151,10 @@ def test_the_batch_is_not_changed() -> None:
     node = MetricSet(labels=dict(LABELS["node"]), values={"cpu/usage": MetricValue(1)}, collection_start=START)
     list(time_series(DataBatch(T, {"node": node}), OLD))
     assert "container_name" not in node.labels  # Heapster wrote "machine" into the shared batch
+
+
+def test_without_host_id_the_node_name_keeps_the_old_model_series_apart() -> None:
+    sets = {f"node:{n}": MetricSet(labels={"type": "node", "nodename": n}, values={"uptime": MetricValue(5000)},
+                                   collection_start=START) for n in ("a", "b")}
+    series = list(time_series(DataBatch(T, sets), OLD))
+    assert [s.resource.labels["instance_id"] for s in series] == ["a", "b"]

@@ -59,6 +59,7 @@ class MonitoringServer:
         """Series per request received, in order."""
         self.fail_with: grpc.StatusCode | None = None
         """When set, every request is refused with this code (e.g. UNAVAILABLE) and nothing is written."""
+        self.duplicates: list[SeriesKey] = []
         self.unavailable_after: int | None = None
         """When set, requests after this many have been received are answered UNAVAILABLE."""
         self._server: Any = None
@@ -152,6 +153,8 @@ class MonitoringServer:
         now = datetime.now(UTC)
         for i, series in enumerate(request.time_series):
             key = series_key(series)
+            if key in seen:
+                self.duplicates.append(key)
             error = self._check(series, project, now) or ("Duplicate TimeSeries encountered. Only one point can be "
                                                           "written per TimeSeries per request." if key in seen else "")
             seen.add(key)

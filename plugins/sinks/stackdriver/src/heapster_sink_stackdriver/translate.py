@@ -158,7 +158,11 @@ class _SetContext:
         t = target
         container = "machine" if self.set_type == keys.NODE else labels.get("container_name", "")
         self.legacy = {"project_id": t.project, "cluster_name": t.cluster_name, "zone": t.zone,
-                       "instance_id": labels.get("host_id", ""), "namespace_id": labels.get("namespace_id", ""),
+                       # host_id is the GCE instance id on GKE; elsewhere it can be empty, and then the
+                       # machine and system containers of every node would be one series (Cloud Monitoring
+                       # refuses the duplicates), so the node name stands in.
+                       "instance_id": labels.get("host_id") or labels.get("nodename", ""),
+                       "namespace_id": labels.get("namespace_id", ""),
                        "pod_id": labels.get("pod_id", ""), "container_name": container}
         base = {"project_id": t.project, "location": t.cluster_location, "cluster_name": t.cluster_name}
         pod = {**base, "namespace_name": labels.get("namespace_name", ""), "pod_name": labels.get("pod_name", "")}
