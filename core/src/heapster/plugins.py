@@ -48,6 +48,14 @@ KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
     (EVENT_SINK, "influxdb"): "heapster-sink-influxdb",
     (METRIC_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
     (EVENT_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
+    (METRIC_SINK, "kafka"): "heapster-sink-kafka",
+    (EVENT_SINK, "kafka"): "heapster-sink-kafka",
+    (METRIC_SINK, "riemann"): "heapster-sink-riemann",
+    (EVENT_SINK, "riemann"): "heapster-sink-riemann",
+    (METRIC_SINK, "honeycomb"): "heapster-sink-honeycomb",
+    (EVENT_SINK, "honeycomb"): "heapster-sink-honeycomb",
+    (METRIC_SINK, "stackdriver"): "heapster-sink-stackdriver",
+    (EVENT_SINK, "gcl"): "heapster-sink-gcl",
 }
 """Which of our distributions provides a key, for the hint in the "unknown key" error."""
 
