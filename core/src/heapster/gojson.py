@@ -86,17 +86,19 @@ def go_json(value: Any) -> str:
 # --- Kubernetes events ------------------------------------------------------------------------------
 
 _EVENT_ORDER = (
-    "kind", "apiVersion", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
+    "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
     "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
     "reportingInstance",
 )
 _NESTED_ORDER = {
     "metadata": ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
                  "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                 "annotations", "ownerReferences", "finalizers", "managedFields"),
+                 "annotations", "ownerReferences", "finalizers"),
     "involvedObject": ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"),
     "source": ("component", "host"),
 }
+_NOT_IN_HEAPSTER = frozenset({"kind", "apiVersion"})
+"""Heapster's informer-decoded Events carry no TypeMeta, so its JSON has neither."""
 
 
 def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -106,11 +108,15 @@ def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
 
 def event_json(event: Event) -> str:
     """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
-    one-space indent, HTML characters escaped."""
-    ordered = _go_order(event, _EVENT_ORDER)
+    one-space indent, HTML characters escaped, no ``kind``/``apiVersion`` nor ``metadata.managedFields``
+    (as Heapster's)."""
+    ordered = _go_order({k: v for k, v in event.items() if k not in _NOT_IN_HEAPSTER}, _EVENT_ORDER)
     for key, order in _NESTED_ORDER.items():
         if isinstance(ordered.get(key), Mapping):
             ordered[key] = _go_order(ordered[key], order)
+    if isinstance(ordered.get("metadata"), Mapping) and "managedFields" in ordered["metadata"]:
+        # Server bookkeeping that Heapster's ObjectMeta (Kubernetes 1.10) did not have, so it never stored it.
+        ordered["metadata"] = {k: v for k, v in ordered["metadata"].items() if k != "managedFields"}
     return go_escape(json.dumps(ordered, indent=1, ensure_ascii=False))
 
 

@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from heapster import keys
-from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet
-from heapster.processors.aggregate import RESOURCE_METRICS, add_values
+from heapster.columns import POD
+from heapster.interfaces import ColumnProcessor
+from heapster.model import DataBatch
+from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
 
 
-class NamespaceAggregator(Processor):
+class NamespaceAggregator(ColumnProcessor):
     """Creates ``namespace:<ns>`` sets and adds each pod's usage, requests and limits."""
 
     name = "namespace_aggregator"
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
-        sets = batch.metric_sets
-        pods = [ms for ms in sets.values() if ms.labels.get("type") == keys.POD]
-        for pod in pods:
-            namespace = pod.labels.get("namespace_name")
+        cols = batch.columns
+        sources: list[int] = []
+        targets: list[int] = []
+        new_keys: list[str] = []
+        new_labels: list[dict[str, str]] = []
+        new_rows: dict[str, int] = {}
+        size = len(cols)
+        for row in cols.rows_of_type(POD).tolist():
+            labels = cols.labels[row]
+            namespace = labels.get("namespace_name")
             if namespace is None:
                 continue
             ns_key = keys.namespace_key(namespace)
-            ns = sets.get(ns_key)
-            if ns is None:
-                ns = MetricSet(labels={"type": keys.NAMESPACE, "namespace_name": namespace,
-                                       "namespace_id": pod.labels.get("namespace_id", "")})
-                sets[ns_key] = ns
-            add_values(pod, ns, RESOURCE_METRICS)
+            ns_row = cols.row_of(ns_key)
+            if ns_row is None:
+                ns_row = new_rows.get(ns_key)
+                if ns_row is None:
+                    ns_row = new_rows[ns_key] = size + len(new_keys)
+                    new_keys.append(ns_key)
+                    new_labels.append({"type": keys.NAMESPACE, "namespace_name": namespace,
+                                       "namespace_id": labels.get("namespace_id", "")})
+            sources.append(row)
+            targets.append(ns_row)
+        if new_keys:
+            cols.add_entities(new_keys, new_labels)
+        if sources:
+            add_grouped(cols, RESOURCE_METRICS, np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp))

@@ -11,9 +11,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from heapster.catalogue import RATE_MAPPING
+from heapster.columns import POD, ColumnBatch, ValueColumn
 from heapster.gojson import event_json, event_time
-from heapster.model import DataBatch, Event, LabeledMetric
+from heapster.model import DataBatch, Event
 
 TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
 """Labels Heapster never wrote as tags (high cardinality or redundant)."""
@@ -154,59 +157,79 @@ class MetricSchema:
         return tags
 
     def lines(self, batch: DataBatch) -> Iterator[str]:
-        """Every line of a batch, in metric-set order; all stamped with the batch timestamp."""
+        """Every line of a batch, metric by metric; all stamped with the batch timestamp.
+
+        Reads the batch's columns: the tag text of each metric set is made (or taken from the
+        cache) once, then each metric column becomes lines in one pass over its present cells.
+        """
+        cols = batch.columns
         stamp = f" {nanoseconds(batch.timestamp)}"
         skipped = self.skipped
-        names = self._names
-        set_tags = self._set_tags
-        for cache in (set_tags, self._labeled_tags, self._pod_id_tags):
+        for cache in (self._set_tags, self._labeled_tags, self._pod_id_tags):
             cache.next_batch()
-        for set_key, metric_set in batch.metric_sets.items():
-            labels = metric_set.labels
-            fingerprint = hash(tuple(labels.items()))
-            tag_text = set_tags.get(set_key, fingerprint)
-            if tag_text is None:
-                tag_text = set_tags.put(set_key, fingerprint, tag_string(self.set_tags(labels).items()))
-            for name, metric in metric_set.values.items():
+        fingerprints = [hash(tuple(labels.items())) for labels in cols.labels]
+        tags = self._entity_tags(cols, fingerprints)
+        for name, column in cols.values.items():
+            if skipped and name in skipped:
+                continue
+            yield from self._column_lines(name, column, tags, stamp)
+        if cols.series_count:
+            series_tags = self._series_tags(cols, fingerprints)
+            for name, column in cols.labeled.items():
                 if skipped and name in skipped:
                     continue
-                parts = names.get(name) or self._escaped(name)
-                value = metric.value
-                if type(value) is int:
-                    yield f"{parts[0]}{tag_text}{parts[1]}{value}i{stamp}"
+                yield from self._column_lines(name, column, series_tags, stamp)
+        if self.pod_id_index:
+            for row in np.flatnonzero(cols.types == POD).tolist():
+                labels = cols.labels[row]
+                if not labels.get("pod_id"):
                     continue
-                text = format_value(value)
-                if text is None:
-                    self.unwritable += 1
-                    continue
-                yield f"{parts[0]}{tag_text}{parts[1]}{text}{stamp}"
-            for labeled in metric_set.labeled:
-                if skipped and labeled.name in skipped:
-                    continue
-                line = self._labeled_line(labeled, set_key, fingerprint, labels, stamp)
-                if line is not None:
-                    yield line
-            if self.pod_id_index and labels.get("type") == "pod" and labels.get("pod_id"):
-                index_tags = self._pod_id_tags.get(set_key, fingerprint)
+                key = cols.keys[row]
+                index_tags = self._pod_id_tags.get(key, fingerprints[row])
                 if index_tags is None:
-                    index_tags = self._pod_id_tags.put(set_key, fingerprint, self._pod_id_tag_text(labels))
+                    index_tags = self._pod_id_tags.put(key, fingerprints[row], self._pod_id_tag_text(labels))
                 yield f"{POD_ID_MEASUREMENT}{index_tags} {VALUE_FIELD}=1i{stamp}"
 
-    def _labeled_line(self, labeled: LabeledMetric, set_key: str, fingerprint: int,
-                      labels: Mapping[str, str], stamp: str) -> str | None:
-        value = format_value(labeled.value)
-        if value is None:
-            self.unwritable += 1
-            return None
-        key = (set_key, tuple(labeled.labels.items()))
-        tag_text = self._labeled_tags.get(key, fingerprint)
-        if tag_text is None:
-            merged = self.set_tags(labels)
-            merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
-            merged[CLUSTER_TAG] = self.cluster_name
-            tag_text = self._labeled_tags.put(key, fingerprint, tag_string(merged.items()))
-        measurement, field = self._escaped(labeled.name)
-        return f"{measurement}{tag_text}{field}{value}{stamp}"
+    def _column_lines(self, name: str, column: ValueColumn, tags: list[str], stamp: str) -> Iterator[str]:
+        measurement, field = self._names.get(name) or self._escaped(name)
+        rows = np.flatnonzero(column.present())
+        values = column.values(rows)
+        if not column.is_float:
+            for row, value in zip(rows.tolist(), values, strict=True):
+                yield f"{measurement}{tags[row]}{field}{value}i{stamp}"
+            return
+        for row, value in zip(rows.tolist(), values, strict=True):
+            if type(value) is int:
+                yield f"{measurement}{tags[row]}{field}{value}i{stamp}"
+                continue
+            if value - value != 0.0:  # NaN and ±inf cannot be stored
+                self.unwritable += 1
+                continue
+            yield f"{measurement}{tags[row]}{field}{value!r}{stamp}"
+
+    def _entity_tags(self, cols: ColumnBatch, fingerprints: list[int]) -> list[str]:
+        cache = self._set_tags
+        out = []
+        for key, labels, fingerprint in zip(cols.keys, cols.labels, fingerprints, strict=True):
+            text = cache.get(key, fingerprint)
+            if text is None:
+                text = cache.put(key, fingerprint, tag_string(self.set_tags(labels).items()))
+            out.append(text)
+        return out
+
+    def _series_tags(self, cols: ColumnBatch, fingerprints: list[int]) -> list[str]:
+        cache = self._labeled_tags
+        out = []
+        for entity, series_labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True):
+            key = (cols.keys[entity], tuple(series_labels.items()))
+            text = cache.get(key, fingerprints[entity])
+            if text is None:
+                merged = self.set_tags(cols.labels[entity])
+                merged.update((k, v) for k, v in series_labels.items() if k not in TAG_BLACKLIST)
+                merged[CLUSTER_TAG] = self.cluster_name
+                text = cache.put(key, fingerprints[entity], tag_string(merged.items()))
+            out.append(text)
+        return out
 
     def _pod_id_tag_text(self, labels: Mapping[str, str]) -> str:
         return tag_string((
