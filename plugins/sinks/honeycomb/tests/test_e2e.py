@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.process import heapster_process
+from heapster.testing.net import wait_until
+from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import api_get, simulator_process
+from heapster_simulator.testing import api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_honeycomb.events import BLACKLIST
 from heapster_sink_honeycomb.testing import HoneycombServer
 
@@ -26,30 +27,37 @@ def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield ready
 
 
-def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, simulator: dict[str, Any],
-                                                 server: HoneycombServer, dataset: str) -> None:
-    kubeconfig = tmp_path / "simulator" / "kubeconfig"
-    args = [f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}", "--metric_resolution=5s",
-            f"--sink=honeycomb:?dataset={dataset}&apihost={server.url}"]
+def alive(daemon: dict[str, Any]) -> None:
+    if daemon["process"].poll() is not None:
+        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
+
+
+def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, server: HoneycombServer, dataset: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HONEYCOMB_WRITEKEY", "test-writekey")  # heapster reads the key from its environment
 
     def mine() -> list[Any]:
         return [e for e in server.events if e.dataset == dataset]
 
-    with heapster_process(args, tmp_path / "heapster.log", env={"HONEYCOMB_WRITEKEY": "test-writekey"}) as heapster:
-        heapster.wait_for(lambda: any("cpu/usage_rate" in e.data for e in mine()), 40, "rates at Honeycomb")
-        model = heapster.get("/api/v1/model/nodes/sim-node-0000/metrics/memory/usage")["metrics"]
+    sink = f"honeycomb:?dataset={dataset}&apihost={server.url}"
+    with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
+        def rates() -> bool:
+            alive(daemon)
+            return any("cpu/usage_rate" in e.data for e in mine())
+
+        wait_until(rates, 40, 0.25, "rates at Honeycomb")
+        model = model_points(daemon["url"], "nodes/sim-node-0000/metrics/memory/usage")
+        assert "test-writekey" not in Path(daemon["log"]).read_text()
     got = mine()
     assert {e.data.get("type") for e in got} >= {"node", "pod", "pod_container", "ns", "cluster"}
     assert {e.data["nodename"] for e in got if e.data.get("type") == "node"} == NODES
     for event in got:
         assert not BLACKLIST & set(event.data), "Heapster's blacklisted counters must not be sent"
         assert event.time and event.time.endswith("Z")
-        assert "memory/usage" in event.data or event.data.get("type") in ("ns", "cluster")
-    by_time = {e.time: e.data["memory/usage"] for e in got
+    by_time = {int(parse_rfc3339(e.time or "").timestamp()): e.data["memory/usage"] for e in got
                if e.data.get("type") == "node" and e.data["nodename"] == "sim-node-0000"}
-    model_usage = {p["timestamp"]: p["value"] for p in model}
-    common = set(by_time) & set(model_usage)
-    assert common and all(by_time[t] == model_usage[t] for t in common)
+    common = set(by_time) & set(model)
+    assert common and all(by_time[t] == model[t] for t in common)
 
 
 def test_the_eventer_sends_each_event_with_heapsters_fields(tmp_path: Path, simulator: dict[str, Any],

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from heapster.errors import UsageError
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
-from heapster.testing.cmdlines import check_accepted, lines_using
-
-CMDLINES = Path(__file__).parents[4] / "tests" / "fixtures" / "heapster-cmdlines.txt"
+from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
 
 
 def config(spec: str):
@@ -49,9 +45,12 @@ def test_the_write_key_never_reaches_the_logged_uri() -> None:
     assert "secretwritekey" not in config("honeycomb:?dataset=mydataset&writekey=secretwritekey").masked_uri
 
 
-def test_every_real_world_command_line_with_honeycomb_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HONEYCOMB_WRITEKEY", raising=False)
-    lines = lines_using(CMDLINES, "honeycomb")
-    assert lines
-    for line in lines:
-        assert check_accepted(line, "honeycomb"), line
+def test_the_real_world_lines_are_there() -> None:
+    assert cmdlines_with_sink("honeycomb")
+
+
+@pytest.mark.parametrize("argv", cmdlines_with_sink("honeycomb"), ids=" ".join)
+def test_every_real_world_command_line_with_honeycomb_is_accepted(argv: list[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HONEYCOMB_WRITEKEY", raising=False)  # the line itself carries the key
+    check_heapster_cmdline(argv, sinks={"honeycomb"})

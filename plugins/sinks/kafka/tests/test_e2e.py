@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.process import heapster_process
+from heapster.testing.net import wait_until
 from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import api_get, simulator_process
+from heapster_simulator.testing import api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_kafka.testing import KafkaBroker, read_topic
 
 pytestmark = pytest.mark.e2e
@@ -37,19 +37,23 @@ def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield ready
 
 
+def alive(daemon: dict[str, Any]) -> None:
+    if daemon["process"].poll() is not None:
+        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
+
+
 def test_heapster_writes_every_metric_set_with_heapsters_names_tags_values_and_timestamps(
-        tmp_path: Path, simulator: dict[str, Any], broker: KafkaBroker) -> None:
-    kubeconfig = tmp_path / "simulator" / "kubeconfig"
-    args = [f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}", "--metric_resolution=5s",
-            f"--sink=kafka:?brokers={broker.bootstrap}&timeseriestopic=e2e-metrics&compression=gzip"]
-    with heapster_process(args, tmp_path / "heapster.log") as heapster:
+        tmp_path: Path, broker: KafkaBroker) -> None:
+    sink = f"kafka:?brokers={broker.bootstrap}&timeseriestopic=e2e-metrics&compression=gzip"
+    with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
         def with_rates() -> list[dict[str, Any]]:
+            alive(daemon)
             got = messages(broker, "e2e-metrics")
             return got if any(m["MetricsName"] == "cpu/usage_rate" for m in got) else []
 
-        got = heapster.wait_for(with_rates, 40, "cpu/usage_rate messages in Kafka")
-        node = NODES[0]
-        model = heapster.get(f"/api/v1/model/nodes/{node}/metrics/memory/usage")["metrics"]
+        got = wait_until(with_rates, 40, 0.25, "cpu/usage_rate messages in Kafka")
+        node = sorted(NODES)[0]
+        model = model_points(daemon["url"], f"nodes/{node}/metrics/memory/usage")
 
     types = {m["MetricsTags"].get("type") for m in got}
     assert {"node", "pod", "pod_container", "ns", "cluster"} <= types
@@ -65,13 +69,12 @@ def test_heapster_writes_every_metric_set_with_heapsters_names_tags_values_and_t
     fs = [m for m in got if m["MetricsName"] == "filesystem/usage"]
     assert fs and all("resource_id" in m["MetricsTags"] and "type" in m["MetricsTags"] for m in fs)
     # The values are the ones heapster keeps in memory for the same node and time.
-    kafka_usage = {m["MetricsTimestamp"]: m["MetricsValue"]["value"] for m in got
-                   if m["MetricsName"] == "memory/usage" and m["MetricsTags"] == {**m["MetricsTags"], "type": "node"}
+    kafka_usage = {int(parse_rfc3339(m["MetricsTimestamp"]).timestamp()): m["MetricsValue"]["value"] for m in got
+                   if m["MetricsName"] == "memory/usage" and m["MetricsTags"].get("type") == "node"
                    and m["MetricsTags"]["nodename"] == node}
-    model_usage = {p["timestamp"]: p["value"] for p in model}
-    common = set(kafka_usage) & set(model_usage)
-    assert common, (kafka_usage, model_usage)
-    assert all(kafka_usage[t] == model_usage[t] for t in common)
+    common = set(kafka_usage) & set(model)
+    assert common, (kafka_usage, model)
+    assert all(kafka_usage[t] == model[t] for t in common)
 
 
 def test_the_eventer_writes_each_event_as_heapsters_message(tmp_path: Path, simulator: dict[str, Any],

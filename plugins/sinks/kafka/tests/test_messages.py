@@ -28,10 +28,12 @@ def test_labeled_metrics_carry_the_set_labels_and_their_own() -> None:
     assert json.loads(message or b"")["MetricsTags"] == {"nodename": "n", "resource_id": "/dev/sda1", "type": "node"}
 
 
-def test_floats_are_written_as_go_writes_them_and_nan_is_skipped() -> None:
-    values = {"a": MetricValue(2.0), "b": MetricValue(0.25), "c": MetricValue(1.5e-7), "d": MetricValue(float("nan"))}
+def test_floats_are_written_as_go_writes_them_and_infinity_is_skipped() -> None:
+    values = {"a": MetricValue(2.0), "b": MetricValue(0.25), "c": MetricValue(1.5e-7), "d": MetricValue(float("inf")),
+              "e": MetricValue(float("nan"))}  # NaN is "no value" in heapster's columns: no message at all
     batch = DataBatch(T, {"cluster": MetricSet(labels={"type": "cluster"}, values=values)})
     messages = list(metric_messages(batch))
+    assert len(messages) == 4
     assert [json.loads(m)["MetricsValue"] for m in messages[:3] if m] == [{"value": 2}, {"value": 0.25},
                                                                           {"value": 1.5e-7}]
     assert b'"value":2}' in (messages[0] or b"") and b'"value":1.5e-7}' in (messages[2] or b"")

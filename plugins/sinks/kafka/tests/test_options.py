@@ -9,10 +9,8 @@ import pytest
 from heapster.errors import UsageError
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
-from heapster.testing.cmdlines import check_accepted, lines_using
+from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
 from heapster_sink_kafka.sink import KafkaEventSink, KafkaMetricSink
-
-CMDLINES = Path(__file__).parents[4] / "tests" / "fixtures" / "heapster-cmdlines.txt"
 
 
 def build(spec: str, events: bool = False):
@@ -65,16 +63,18 @@ def test_the_password_never_reaches_the_logged_uri() -> None:
     assert "s3cr3t-pw" not in sink.config.masked_uri and "user=admin" in sink.config.masked_uri
 
 
-def test_every_real_world_command_line_with_kafka_is_accepted() -> None:
-    lines = lines_using(CMDLINES, "kafka")
-    assert len(lines) >= 2
-    for line in lines:
-        assert check_accepted(line, "kafka"), line
+def test_the_real_world_lines_are_there() -> None:
+    assert cmdlines_with_sink("kafka")
+
+
+@pytest.mark.parametrize("argv", cmdlines_with_sink("kafka"), ids=" ".join)
+def test_every_real_world_command_line_with_kafka_is_accepted(argv: list[str]) -> None:
+    check_heapster_cmdline(argv, sinks={"kafka"})
 
 
 async def test_the_password_stays_out_of_errors_and_logs(capsys: pytest.CaptureFixture[str]) -> None:
     from heapster.errors import RetryableError
-    from heapster_sink_kafka.testing import free_port
+    from heapster.testing.net import free_port
 
     sink = build(f"kafka:?brokers=127.0.0.1:{free_port()}&user=admin&password=s3cr3t-pw&timeout=1s")
     with pytest.raises(RetryableError) as caught:

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from heapster.testing.process import heapster_process
+from heapster.testing.net import wait_until
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import api_get, simulator_process
+from heapster_simulator.testing import api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_riemann.testing import RiemannServer
 
 pytestmark = pytest.mark.e2e
@@ -34,16 +33,21 @@ def attributes(event: Any) -> dict[str, str]:
     return {a.key: a.value for a in event.attributes}
 
 
-def test_heapster_sends_every_metric_set_as_heapsters_riemann_events(tmp_path: Path, simulator: dict[str, Any],
-                                                                     server: RiemannServer) -> None:
+def alive(daemon: dict[str, Any]) -> None:
+    if daemon["process"].poll() is not None:
+        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
+
+
+def test_heapster_sends_every_metric_set_as_heapsters_riemann_events(tmp_path: Path, server: RiemannServer) -> None:
     before = len(server.events)
-    kubeconfig = tmp_path / "simulator" / "kubeconfig"
-    args = [f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}", "--metric_resolution=5s",
-            f"--sink=riemann:tcp://{server.address}?ttl=120&tags=e2e&batchsize=50"]
-    with heapster_process(args, tmp_path / "heapster.log") as heapster:
-        heapster.wait_for(lambda: any(e.service == "cpu/usage_rate" for e in server.events[before:]), 40,
-                          "cpu/usage_rate events at Riemann")
-        model = heapster.get("/api/v1/model/nodes/sim-node-0000/metrics/memory/usage")["metrics"]
+    sink = f"riemann:tcp://{server.address}?ttl=120&tags=e2e&batchsize=50"
+    with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
+        def rates() -> bool:
+            alive(daemon)
+            return any(e.service == "cpu/usage_rate" for e in server.events[before:])
+
+        wait_until(rates, 40, 0.25, "cpu/usage_rate events at Riemann")
+        model = model_points(daemon["url"], "nodes/sim-node-0000/metrics/memory/usage")
     got = server.events[before:]
     assert {attributes(e).get("type") for e in got} >= {"node", "pod", "pod_container", "ns", "cluster"}
     nodes = [e for e in got if attributes(e).get("type") == "node"]
@@ -55,9 +59,8 @@ def test_heapster_sends_every_metric_set_as_heapsters_riemann_events(tmp_path: P
         assert event.HasField("metric_sint64") or event.HasField("metric_d")
     riemann_usage = {e.time: e.metric_sint64 for e in nodes
                      if e.service == "memory/usage" and attributes(e)["nodename"] == "sim-node-0000"}
-    model_usage = {int(datetime.fromisoformat(p["timestamp"]).astimezone(UTC).timestamp()): p["value"] for p in model}
-    common = set(riemann_usage) & set(model_usage)
-    assert common and all(riemann_usage[t] == model_usage[t] for t in common)
+    common = set(riemann_usage) & set(model)
+    assert common and all(riemann_usage[t] == model[t] for t in common)
 
 
 def test_the_eventer_sends_each_event_as_heapsters_riemann_event(tmp_path: Path, simulator: dict[str, Any],

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from heapster.errors import UsageError
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
-from heapster.testing.cmdlines import check_accepted, lines_using
-
-CMDLINES = Path(__file__).parents[4] / "tests" / "fixtures" / "heapster-cmdlines.txt"
+from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
 
 
 def config(spec: str):
@@ -51,8 +47,10 @@ def test_a_bad_value_is_a_usage_error_naming_it(spec: str, named: str) -> None:
         config(spec)
 
 
-def test_every_real_world_command_line_with_riemann_is_accepted() -> None:
-    lines = lines_using(CMDLINES, "riemann")
-    assert lines
-    for line in lines:
-        assert check_accepted(line, "riemann"), line
+def test_the_real_world_lines_are_there() -> None:
+    assert cmdlines_with_sink("riemann")
+
+
+@pytest.mark.parametrize("argv", cmdlines_with_sink("riemann"), ids=" ".join)
+def test_every_real_world_command_line_with_riemann_is_accepted(argv: list[str]) -> None:
+    check_heapster_cmdline(argv, sinks={"riemann"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,8 @@ import pytest
 from heapster.errors import PermanentError, UsageError
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
-from heapster.testing.cmdlines import check_accepted, lines_using
+from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
 
-CMDLINES = Path(__file__).parents[4] / "tests" / "fixtures" / "heapster-cmdlines.txt"
 # What Salt/Helm put in place of the templates of the GKE add-on manifests.
 RENDERED = {"cluster_name": "cluster-1", "use_old_resources": "true", "use_new_resources": "false",
             "cluster_location": "us-central1-a"}
@@ -66,8 +66,15 @@ async def test_the_project_comes_from_the_credentials_file(monkeypatch: pytest.M
     await sink.close()
 
 
-def test_every_real_world_command_line_with_stackdriver_is_accepted() -> None:
-    lines = lines_using(CMDLINES, "stackdriver")
-    assert len(lines) >= 3
-    for line in lines:
-        assert check_accepted(line, "stackdriver", values=RENDERED), line
+def rendered(argv: list[str]) -> list[str]:
+    """The line as Salt/Helm hand it to heapster: ``{{name}}`` templates filled in."""
+    return [re.sub(r"\{\{(\w+)\}\}", lambda m: RENDERED[m.group(1)], arg) for arg in argv]
+
+
+def test_the_real_world_lines_are_there() -> None:
+    assert len(cmdlines_with_sink("stackdriver")) >= 3
+
+
+@pytest.mark.parametrize("argv", cmdlines_with_sink("stackdriver"), ids=" ".join)
+def test_every_real_world_command_line_with_stackdriver_is_accepted(argv: list[str]) -> None:
+    check_heapster_cmdline(rendered(argv), sinks={"stackdriver"})

@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterator
 from datetime import datetime
 
+import numpy as np
+
 from heapster.gojson import event_timestamp, go_json, go_string
 from heapster.model import DataBatch, Event
 from heapster.timefmt import rfc3339
@@ -32,19 +34,25 @@ def item(data_json: str, time: datetime | None) -> str:
 
 
 def metric_items(batch: DataBatch) -> Iterator[tuple[str, int]]:
-    """One batch item per metric set, with how many values were left out as NaN/infinite."""
-    for metric_set in batch.metric_sets.values():
-        data: dict[str, object] = {}
-        skipped = 0
-        for name, value in metric_set.values.items():
-            if name in BLACKLIST:
-                continue
-            if isinstance(value.value, float) and not math.isfinite(value.value):
-                skipped += 1
-                continue
-            data[name] = value.value
-        data.update(metric_set.labels)
-        yield item(go_json(data), batch.timestamp), skipped
+    """One batch item per metric set, with how many values were left out as infinite.
+
+    Reads the batch's columns: each metric column is spread over the sets' field maps in one pass.
+    """
+    cols = batch.columns
+    data: list[dict[str, object]] = [{} for _ in range(len(cols))]
+    skipped = [0] * len(cols)
+    for name, column in cols.values.items():
+        if name in BLACKLIST:
+            continue
+        rows = np.flatnonzero(column.present())
+        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+            if isinstance(value, float) and not math.isfinite(value):
+                skipped[row] += 1
+            else:
+                data[row][name] = value
+    for row, labels in enumerate(cols.labels):
+        data[row].update(labels)
+        yield item(go_json(data[row]), batch.timestamp), skipped[row]
 
 
 _EVENT_FIELDS = ("namespace", "kind", "name", "subobject", "source.component", "source.host", "count", "type",

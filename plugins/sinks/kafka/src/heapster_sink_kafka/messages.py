@@ -9,9 +9,12 @@ Metric message (``metrics/sinks/kafka``): ``{"MetricsName":..,"MetricsValue":{"v
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
+import numpy as np
+
+from heapster.columns import ValueColumn
 from heapster.gojson import event_json, event_timestamp, go_float, go_json, go_string
 from heapster.model import DataBatch, Event
 from heapster.timefmt import rfc3339
@@ -32,24 +35,28 @@ def _message(quoted_name: bytes, value: int | float, suffix: bytes) -> bytes:
 
 
 def metric_messages(batch: DataBatch) -> Iterator[bytes | None]:
-    """Every value of the batch as a message; ``None`` for a value Go could not encode (NaN, Inf).
+    """Every value of the batch as a message; ``None`` for a value Go could not encode (infinite).
 
-    The tags are encoded once per metric set and the names once per batch: they repeat for every value.
+    Reads the batch's columns: the tags of each metric set (and labeled series) are encoded once,
+    each metric name once, then every column in one pass.
     """
+    cols = batch.columns
     timestamp = rfc3339(batch.timestamp)
-    names: dict[str, bytes] = {}
-    for metric_set in batch.metric_sets.values():
-        labels = metric_set.labels
-        suffix = _suffix(timestamp, labels)
-        for name, value in metric_set.values.items():
-            quoted = names.get(name) or names.setdefault(name, go_string(name).encode())
+    set_suffix = [_suffix(timestamp, labels) for labels in cols.labels]
+    yield from _column_messages(cols.values, set_suffix)
+    if cols.series_count:
+        series_suffix = [_suffix(timestamp, {**cols.labels[entity], **labels})
+                         for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
+        yield from _column_messages(cols.labeled, series_suffix)
+
+
+def _column_messages(columns: Mapping[str, ValueColumn], suffixes: list[bytes]) -> Iterator[bytes | None]:
+    for name, column in columns.items():
+        quoted = go_string(name).encode()
+        rows = np.flatnonzero(column.present())
+        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
             try:
-                yield _message(quoted, value.value, suffix)
-            except ValueError:
-                yield None
-        for labeled in metric_set.labeled:
-            try:
-                yield metric_message(labeled.name, labeled.value, timestamp, {**labels, **labeled.labels})
+                yield _message(quoted, value, suffixes[row])
             except ValueError:
                 yield None
 

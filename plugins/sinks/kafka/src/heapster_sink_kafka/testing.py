@@ -16,12 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from heapster.testing.net import free_port
 
 
 def tansu_binary() -> str:

@@ -14,6 +14,9 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
+from heapster.columns import ValueColumn
 from heapster.gojson import event_timestamp
 from heapster.model import DataBatch, Event
 from heapster_sink_riemann.config import RiemannConfig
@@ -55,25 +58,41 @@ def _with_metric(template: Any, service: str, metric: int | float) -> Any:
     return event
 
 
+def _template(config: RiemannConfig, time: int, labels: Mapping[str, str]) -> Any:
+    """The fields every value of one metric set shares (``None`` if a label cannot be encoded)."""
+    template = _checked(config, time=time, service="", host=labels.get(HOSTNAME_LABEL, ""), metric=0,
+                        attributes=labels, state=config.state)
+    if template is not None:
+        template.ClearField("metric_sint64")
+    return template
+
+
 def metric_events(batch: DataBatch, config: RiemannConfig) -> Iterator[Any]:
     """Every value of the batch as a Riemann event (``None`` for a value with an unencodable label).
 
-    The fields shared by a metric set's values (host, attributes, tags, ...) are built once per set
-    and copied, which is several times faster than setting them per value.
+    Reads the batch's columns. The fields shared by a metric set's values (host, attributes, tags, ...)
+    are built once per set (and labeled series) and copied, several times faster than setting them per value.
     """
+    cols = batch.columns
     time = int(batch.timestamp.timestamp())
-    for metric_set in batch.metric_sets.values():
-        labels = metric_set.labels
-        host = labels.get(HOSTNAME_LABEL, "")
-        template = _checked(config, time=time, service="", host=host, metric=0, attributes=labels,
-                            state=config.state)
-        if template is not None:
-            template.ClearField("metric_sint64")
-        for name, value in metric_set.values.items():
-            yield None if template is None else _with_metric(template, name, value.value)
-        for labeled in metric_set.labeled:
-            yield _checked(config, time=time, service=labeled.name, host=host, metric=labeled.value,
-                           attributes={**labels, **labeled.labels}, state=config.state)
+    templates = [_template(config, time, labels) for labels in cols.labels]
+    yield from _column_events(cols.values, templates)
+    if cols.series_count:
+        series = [_template(config, time, {**cols.labels[entity], **labels})
+                  for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
+        # The host is the set's hostname label even when the series' own labels have one.
+        for template, entity in zip(series, cols.series_entity.tolist(), strict=True):
+            if template is not None:
+                template.host = cols.labels[entity].get(HOSTNAME_LABEL, "") or socket.gethostname()
+        yield from _column_events(cols.labeled, series)
+
+
+def _column_events(columns: Mapping[str, ValueColumn], templates: list[Any]) -> Iterator[Any]:
+    for name, column in columns.items():
+        rows = np.flatnonzero(column.present())
+        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+            template = templates[row]
+            yield None if template is None else _with_metric(template, name, value)
 
 
 def _seconds(event: Event, field: str) -> str:

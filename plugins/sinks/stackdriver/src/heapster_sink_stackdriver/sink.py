@@ -168,8 +168,11 @@ class StackdriverSink(MetricSink):
             self._last_export = batch.timestamp
             self._resume_batch, self._done = batch, set()
         target = self.target
-        # ~25 µs per series (protobuf maps): built in a thread so the event loop keeps scraping meanwhile.
-        requests = await asyncio.to_thread(lambda: build_requests(list(time_series(batch, target)), target.project))
+        # The metric-set view is taken here, on the event loop (another sink may switch the shared batch
+        # to columns meanwhile); the series (~25 µs each, protobuf maps) are built in a worker thread so
+        # the event loop keeps scraping.
+        view = DataBatch(batch.timestamp, batch.metric_sets)
+        requests = await asyncio.to_thread(lambda: build_requests(list(time_series(view, target)), target.project))
         await self._send_all(requests)
 
     async def _send_all(self, requests: list[Any]) -> None:
