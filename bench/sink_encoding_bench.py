@@ -47,12 +47,13 @@ def stackdriver_bytes(batch: Any) -> int:
     return sum(r.ByteSize() for r in build_requests(list(time_series(batch, target)), target.project))
 
 
-ENCODERS: dict[str, Callable[[Any], int]] = {
-    "kafka (JSON per value)": lambda b: sum(len(m) for m in metric_messages(b) if m),
-    "riemann (protobuf events)": riemann_bytes,
-    "honeycomb (JSON per set)": lambda b: sum(len(t) for t, _ in metric_items(b)),
-    "stackdriver (both models)": stackdriver_bytes,
+ENCODERS: dict[str, tuple[str, Callable[[Any], int]]] = {
+    "kafka (JSON per value)": ("columns", lambda b: sum(len(m) for m in metric_messages(b) if m)),
+    "riemann (protobuf events)": ("columns", riemann_bytes),
+    "honeycomb (JSON per set)": ("columns", lambda b: sum(len(t) for t, _ in metric_items(b))),
+    "stackdriver (both models)": ("metric_sets", stackdriver_bytes),
 }
+"""Each encoder with the batch view it reads (made before timing: the conversion is not the sink's cost)."""
 
 
 def best_of(repeat: int, function: Callable[[], Any]) -> tuple[float, Any]:
@@ -89,9 +90,11 @@ def main() -> None:
     values = values_in(batch)
     print(f"batch: {args.nodes} nodes x 30 pods x 2 containers, {len(batch.metric_sets)} metric sets, "
           f"{values} values")
-    for name, encode in ENCODERS.items():
+    for name, (view, encode) in ENCODERS.items():
+        getattr(batch, view)
         seconds, size = best_of(args.repeat, lambda encode=encode: encode(batch))
         print(f"  {name:<28} {seconds * 1000:8.1f} ms  {values / seconds:>10,.0f} values/s  {size / 1e6:7.1f} MB")
+    _ = batch.columns  # the view the kafka sink reads
     seconds = asyncio.run(kafka_export(batch, args.repeat))
     print(f"  kafka export to Tansu        {seconds * 1000:8.1f} ms  {values / seconds:>10,.0f} values/s "
           "(encode + produce + leader acks)")
