@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 from structlog.testing import capture_logs
 
 from heapster import selfmetrics
 from heapster.errors import HeapsterError
 from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet, MetricValue
+from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import FakeClock, RecordingSink, StaticSource, StaticUnit
@@ -227,3 +229,26 @@ async def test_a_loop_that_fell_behind_resumes_at_the_latest_due_window() -> Non
     # The window ending at 60 was scheduled; the process then stood still until 305.
     assert sched.following_window(60.0, 100.0) == (60.0, 120.0)
     assert sched.following_window(60.0, 305.0) == (240.0, 300.0)
+
+
+async def test_big_batches_are_joined_and_processed_off_the_event_loop(monkeypatch: Any) -> None:
+    import threading
+
+    import heapster.scheduler
+    from heapster.interfaces import ColumnProcessor
+
+    class WhereAmI(ColumnProcessor):
+        name = "where"
+        thread = ""
+
+        def apply(self, batch: DataBatch) -> None:
+            WhereAmI.thread = threading.current_thread().name
+            batch.columns.set_values("seen", batch.columns.rows_of_type(1), np.ones(2, dtype=np.int64),
+                                     MetricType.GAUGE)
+
+    monkeypatch.setattr(heapster.scheduler, "OFF_LOOP_SETS", 2)
+    clock = FakeClock()
+    sched, _ = make(clock, [unit("a", clock), unit("b", clock)], [], [WhereAmI()], max_jitter=0.0)
+    batch = await sched.housekeep(0.0, RES)
+    assert batch is not None and WhereAmI.thread != threading.main_thread().name
+    assert {k: ms.values["seen"].value for k, ms in batch.metric_sets.items()} == {"node:a": 1, "node:b": 1}

@@ -343,6 +343,27 @@ class ColumnBatch:
         out.labeled = {name: column.take(kept) for name, column in self.labeled.items()}
         return out
 
+    # --- reading, for sinks ---------------------------------------------------------------------------
+    def metrics(self) -> Iterator[tuple[str, MetricType, list[int], list[int | float]]]:
+        """Each metric once: ``(name, metric type, entity rows that have it, their values)``.
+
+        Values are Python ints and floats (each keeps its own type); a row indexes :attr:`keys`
+        and :attr:`labels`. The fast way for a sink to read a batch: one loop per metric.
+        """
+        for name, column in self.values.items():
+            rows = np.flatnonzero(column.present())
+            yield name, column.metric_type, rows.tolist(), column.values(rows)
+
+    def labeled_metrics(self) -> Iterator[tuple[str, MetricType, list[int], list[int | float]]]:
+        """Each labeled metric once: ``(name, metric type, series rows, their values)``.
+
+        Series row ``s`` belongs to entity :attr:`series_entity` ``[s]`` and carries its own labels
+        :attr:`series_labels` ``[s]`` (e.g. ``{"resource_id": "/"}``) besides the entity's.
+        """
+        for name, column in self.labeled.items():
+            rows = np.flatnonzero(column.present())
+            yield name, column.metric_type, rows.tolist(), column.values(rows)
+
     def value_count(self) -> int:
         """Number of values and labeled values held."""
         return sum(int(np.count_nonzero(c.present())) for c in (*self.values.values(), *self.labeled.values()))

@@ -152,15 +152,22 @@ class DataBatch:
     when a plugin asks for it. Whichever view was asked for last is the batch: asking for the other
     converts it (and a change made to the view asked for is kept), so a plugin written against
     ``metric_sets`` keeps working, and one that reads the columns never pays for the objects.
+    Once processing is done the scheduler calls :meth:`seal`: sinks only read, so both views are
+    then kept and each is built at most once.
     """
 
-    __slots__ = ("_columns", "_sets", "timestamp")
+    __slots__ = ("_columns", "_sealed", "_sets", "timestamp")
 
     def __init__(self, timestamp: datetime, metric_sets: dict[str, MetricSet] | None = None, *,
                  columns: ColumnBatch | None = None) -> None:
         self.timestamp = timestamp
         self._columns = columns
         self._sets = metric_sets if metric_sets is not None or columns is not None else {}
+        self._sealed = False
+
+    def seal(self) -> None:
+        """No more changes (sinks only read): from now on both views are kept once built."""
+        self._sealed = True
 
     @property
     def metric_sets(self) -> dict[str, MetricSet]:
@@ -168,7 +175,8 @@ class DataBatch:
         if self._sets is None:
             assert self._columns is not None
             self._sets = self._columns.to_metric_sets()
-            self._columns = None
+            if not self._sealed:
+                self._columns = None
         return self._sets
 
     @metric_sets.setter
@@ -183,7 +191,8 @@ class DataBatch:
             from heapster.columns import ColumnBatch
 
             self._columns = ColumnBatch.from_metric_sets(self._sets or {})
-            self._sets = None
+            if not self._sealed:
+                self._sets = None
         return self._columns
 
     def __len__(self) -> int:

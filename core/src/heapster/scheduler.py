@@ -25,6 +25,10 @@ log = structlog.get_logger("heapster.scheduler")
 
 ScrapeResult = ColumnBatch | dict[str, MetricSet] | None
 
+OFF_LOOP_SETS = 10_000
+"""Batches of at least this many metric sets are joined and processed in a worker thread (about 100 nodes),
+so the HTTP API keeps answering; smaller ones take milliseconds and stay on the event loop."""
+
 MAX_NAMED_LATE = 20
 """At most this many late nodes are named in one ``scrape.deadline`` line (each is also logged on its own)."""
 
@@ -152,8 +156,10 @@ class Scheduler:
             for processor in self.processors:
                 began = time.perf_counter()
                 try:
-                    if isinstance(processor, ColumnProcessor):
+                    if isinstance(processor, ColumnProcessor) and len(batch) >= OFF_LOOP_SETS:
                         await asyncio.to_thread(processor.apply, batch)
+                    elif isinstance(processor, ColumnProcessor):
+                        processor.apply(batch)
                     else:
                         batch = await processor.process(batch)
                 except Exception as exc:
@@ -162,6 +168,7 @@ class Scheduler:
                 finally:
                     selfmetrics.processor_duration.labels(processor=processor.name).observe(
                         (time.perf_counter() - began) * 1000)
+            batch.seal()
             for sink in self.sinks:
                 sink.put(batch)
             self.last_batch = batch
@@ -201,8 +208,11 @@ class Scheduler:
             result = task.result()
             if result:
                 parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))
-        # Joining thousands of per-node batches is array work: done off the event loop.
-        batch = DataBatch(batch.timestamp, columns=await asyncio.to_thread(ColumnBatch.concat, parts))
+        if sum(len(part) for part in parts) >= OFF_LOOP_SETS:  # big joins are array work: off the event loop
+            columns = await asyncio.to_thread(ColumnBatch.concat, parts)
+        else:
+            columns = ColumnBatch.concat(parts)
+        batch = DataBatch(batch.timestamp, columns=columns)
         elapsed = (time.perf_counter() - began) * 1000
         selfmetrics.scrape_window_duration.labels(source=self.source.name).observe(elapsed)
         return batch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -49,3 +49,42 @@ def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, tar
             all_ints = np.where(there, column.ints, True)
             np.logical_and.at(all_ints, dst, column.ints[src])
             column.ints[touched] = all_ints[touched]
+
+
+class Grouping:
+    """Pairs of (source row, target row) for :func:`add_grouped`; a missing target entity is created.
+
+    ``add(source, key, make_labels)`` adds ``source`` to the entity ``key``; when the batch has no
+    such entity, one is appended with the labels ``make_labels(labels of source)`` (once per key).
+    """
+
+    def __init__(self, cols: ColumnBatch) -> None:
+        self.cols = cols
+        self.sources: list[int] = []
+        self.targets: list[int] = []
+        self._new_keys: list[str] = []
+        self._new_labels: list[dict[str, str]] = []
+        self._new_rows: dict[str, int] = {}
+
+    def add(self, source: int, key: str, make_labels: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        row = self.cols.row_of(key)
+        if row is None:
+            row = self._new_rows.get(key)
+            if row is None:
+                row = self._new_rows[key] = len(self.cols) + len(self._new_keys)
+                self._new_keys.append(key)
+                self._new_labels.append(make_labels(self.cols.labels[source]))
+        self.sources.append(source)
+        self.targets.append(row)
+
+    def created(self) -> list[str]:
+        """Keys of the entities this grouping created."""
+        return self._new_keys
+
+    def apply(self, names: Iterable[str], only_missing: bool = False) -> None:
+        """Create the missing targets, then add the sources' values of ``names`` to them."""
+        if self._new_keys:
+            self.cols.add_entities(self._new_keys, self._new_labels)
+        if self.sources:
+            add_grouped(self.cols, names, np.array(self.sources, dtype=np.intp),
+                        np.array(self.targets, dtype=np.intp), only_missing)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from heapster import keys
 from heapster.columns import POD
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
+from heapster.processors.aggregate import RESOURCE_METRICS, Grouping
 
 
 class NamespaceAggregator(ColumnProcessor):
@@ -19,29 +17,14 @@ class NamespaceAggregator(ColumnProcessor):
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
-        sources: list[int] = []
-        targets: list[int] = []
-        new_keys: list[str] = []
-        new_labels: list[dict[str, str]] = []
-        new_rows: dict[str, int] = {}
-        size = len(cols)
+        groups = Grouping(cols)
         for row in cols.rows_of_type(POD).tolist():
-            labels = cols.labels[row]
-            namespace = labels.get("namespace_name")
-            if namespace is None:
-                continue
-            ns_key = keys.namespace_key(namespace)
-            ns_row = cols.row_of(ns_key)
-            if ns_row is None:
-                ns_row = new_rows.get(ns_key)
-                if ns_row is None:
-                    ns_row = new_rows[ns_key] = size + len(new_keys)
-                    new_keys.append(ns_key)
-                    new_labels.append({"type": keys.NAMESPACE, "namespace_name": namespace,
-                                       "namespace_id": labels.get("namespace_id", "")})
-            sources.append(row)
-            targets.append(ns_row)
-        if new_keys:
-            cols.add_entities(new_keys, new_labels)
-        if sources:
-            add_grouped(cols, RESOURCE_METRICS, np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp))
+            namespace = cols.labels[row].get("namespace_name")
+            if namespace is not None:
+                groups.add(row, keys.namespace_key(namespace), _namespace_labels)
+        groups.apply(RESOURCE_METRICS)
+
+
+def _namespace_labels(pod: dict[str, str]) -> dict[str, str]:
+    return {"type": keys.NAMESPACE, "namespace_name": pod["namespace_name"],
+            "namespace_id": pod.get("namespace_id", "")}

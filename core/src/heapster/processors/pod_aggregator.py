@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import structlog
 
 from heapster import keys
@@ -10,7 +9,7 @@ from heapster.catalogue import CUMULATIVE_STANDARD
 from heapster.columns import POD_CONTAINER
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import add_grouped
+from heapster.processors.aggregate import Grouping
 
 log = structlog.get_logger(__name__)
 
@@ -30,12 +29,7 @@ class PodAggregator(ColumnProcessor):
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
-        sources: list[int] = []
-        targets: list[int] = []
-        new_keys: list[str] = []
-        new_labels: list[dict[str, str]] = []
-        new_rows: dict[str, int] = {}
-        size = len(cols)
+        groups = Grouping(cols)
         for row in cols.rows_of_type(POD_CONTAINER).tolist():
             labels = cols.labels[row]
             pod_name = labels.get("pod_name")
@@ -43,21 +37,11 @@ class PodAggregator(ColumnProcessor):
             if pod_name is None or namespace is None:
                 log.error("pod.aggregate.unlabeled", key=cols.keys[row])
                 continue
-            pod_key = keys.pod_key(namespace, pod_name)
-            pod_row = cols.row_of(pod_key)
-            if pod_row is None:
-                pod_row = new_rows.get(pod_key)
-                if pod_row is None:
-                    pod_row = new_rows[pod_key] = size + len(new_keys)
-                    new_keys.append(pod_key)
-                    new_labels.append({"type": keys.POD, **{k: labels[k] for k in COPIED_LABELS if k in labels}})
-                    log.debug("pod.aggregate.created", key=pod_key)
-            sources.append(row)
-            targets.append(pod_row)
-        if not sources:
-            return
-        if new_keys:
-            cols.add_entities(new_keys, new_labels)
-        names = [name for name in cols.values if name not in CUMULATIVE_STANDARD]
-        add_grouped(cols, names, np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp),
-                    only_missing=True)
+            groups.add(row, keys.pod_key(namespace, pod_name), _pod_labels)
+        for key in groups.created():
+            log.debug("pod.aggregate.created", key=key)
+        groups.apply([name for name in cols.values if name not in CUMULATIVE_STANDARD], only_missing=True)
+
+
+def _pod_labels(container: dict[str, str]) -> dict[str, str]:
+    return {"type": keys.POD, **{k: container[k] for k in COPIED_LABELS if k in container}}

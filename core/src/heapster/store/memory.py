@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from heapster.columns import ColumnBatch
+from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
@@ -35,12 +35,6 @@ LABEL_CACHE_SIZE = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY = int(INT_MISSING)
-
-
-def to_ns(ts: datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime (microsecond precision)."""
-    delta = ts - _EPOCH
-    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) * 1000
 
 
 def from_ns(ns: int) -> datetime:
@@ -97,6 +91,7 @@ class MetricStore(MetricSink):
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
+        self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
         self._lock = asyncio.Lock()
 
     # --- writing -----------------------------------------------------------------------------------
@@ -355,17 +350,26 @@ class MetricStore(MetricSink):
 
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
-        column = self.columns.get(name)
         eid = self.entities.get(key)
-        if column is None or eid is None or self.newest_ns == _EMPTY:
+        if eid is None:
             return None
-        row = column.row(eid)
-        if row < 0:
-            return None
-        slot = self._order[-1]
-        cell = column.cells(row, [slot])
-        found: int | float = cell.tolist()[0]
-        return found if column.present(cell)[0] else None
+        return self.latest_column(name).get(eid)
+
+    def latest_column(self, name: str) -> dict[int, int | float]:
+        """Entity id -> value of metric ``name`` in the newest batch.
+
+        Made once per batch and metric in one vectorized pass (then kept until the next batch), so a
+        metrics.k8s.io list of 30 000 pods costs dictionary look-ups, not 120 000 array reads.
+        """
+        cached = self._latest_columns.get(name)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        column = self.columns.get(name)
+        values: dict[int, int | float] = {}
+        if column is not None and self.newest_ns != _EMPTY:
+            values = dict(_slot_values(column, self._order[-1]))
+        self._latest_columns[name] = (self.version, values)
+        return values
 
     def latest_sets(self, types: frozenset[str] | None = None) -> dict[str, LatestSet]:
         """The newest batch's metric sets (optionally only those whose ``type`` is in ``types``)."""

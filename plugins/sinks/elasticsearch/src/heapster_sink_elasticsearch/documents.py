@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from heapster.catalogue import family
 from heapster.model import DataBatch, Event
 from heapster.timefmt import parse_rfc3339, rfc3339
@@ -68,18 +66,16 @@ def metric_documents(batch: DataBatch, cluster_name: str) -> tuple[list[Document
     builder = _Documents(stamp, when)
     set_tags = [{**labels, "cluster_name": cluster_name} for labels in cols.labels]
     set_keys = [_tag_key(tags) for tags in set_tags]
-    for name, column in cols.values.items():
-        rows = np.flatnonzero(column.present())
-        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+    for name, _, rows, values in cols.metrics():
+        for row, value in zip(rows, values, strict=True):
             builder.add(name, set_tags[row], set_keys[row], row, value)
     if cols.series_count:
         series_tags = [{**cols.labels[entity], **labels, "cluster_name": cluster_name}
                        for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
         series_keys = [_tag_key(tags) for tags in series_tags]
         entity_of = cols.series_entity.tolist()
-        for name, column in cols.labeled.items():
-            rows = np.flatnonzero(column.present())
-            for series, value in zip(rows.tolist(), column.values(rows), strict=True):
+        for name, _, rows, values in cols.labeled_metrics():
+            for series, value in zip(rows, values, strict=True):
                 builder.add(name, series_tags[series], series_keys[series], entity_of[series], value)
     return builder.docs, builder.skipped
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from heapster.catalogue import RATE_MAPPING
-from heapster.columns import POD, ColumnBatch, ValueColumn
+from heapster.columns import POD, ColumnBatch
 from heapster.gojson import event_json, event_time
 from heapster.model import DataBatch, Event
 
@@ -169,16 +169,14 @@ class MetricSchema:
             cache.next_batch()
         fingerprints = [hash(tuple(labels.items())) for labels in cols.labels]
         tags = self._entity_tags(cols, fingerprints)
-        for name, column in cols.values.items():
-            if skipped and name in skipped:
-                continue
-            yield from self._column_lines(name, column, tags, stamp)
+        for name, _, rows, values in cols.metrics():
+            if not (skipped and name in skipped):
+                yield from self._metric_lines(name, rows, values, tags, stamp)
         if cols.series_count:
             series_tags = self._series_tags(cols, fingerprints)
-            for name, column in cols.labeled.items():
-                if skipped and name in skipped:
-                    continue
-                yield from self._column_lines(name, column, series_tags, stamp)
+            for name, _, rows, values in cols.labeled_metrics():
+                if not (skipped and name in skipped):
+                    yield from self._metric_lines(name, rows, values, series_tags, stamp)
         if self.pod_id_index:
             for row in np.flatnonzero(cols.types == POD).tolist():
                 labels = cols.labels[row]
@@ -190,22 +188,16 @@ class MetricSchema:
                     index_tags = self._pod_id_tags.put(key, fingerprints[row], self._pod_id_tag_text(labels))
                 yield f"{POD_ID_MEASUREMENT}{index_tags} {VALUE_FIELD}=1i{stamp}"
 
-    def _column_lines(self, name: str, column: ValueColumn, tags: list[str], stamp: str) -> Iterator[str]:
+    def _metric_lines(self, name: str, rows: list[int], values: list[int | float], tags: list[str],
+                      stamp: str) -> Iterator[str]:
         measurement, field = self._names.get(name) or self._escaped(name)
-        rows = np.flatnonzero(column.present())
-        values = column.values(rows)
-        if not column.is_float:
-            for row, value in zip(rows.tolist(), values, strict=True):
-                yield f"{measurement}{tags[row]}{field}{value}i{stamp}"
-            return
-        for row, value in zip(rows.tolist(), values, strict=True):
+        for row, value in zip(rows, values, strict=True):
             if type(value) is int:
                 yield f"{measurement}{tags[row]}{field}{value}i{stamp}"
-                continue
-            if value - value != 0.0:  # NaN and ±inf cannot be stored
+            elif value - value != 0.0:  # NaN and ±inf cannot be stored
                 self.unwritable += 1
-                continue
-            yield f"{measurement}{tags[row]}{field}{value!r}{stamp}"
+            else:
+                yield f"{measurement}{tags[row]}{field}{value!r}{stamp}"
 
     def _entity_tags(self, cols: ColumnBatch, fingerprints: list[int]) -> list[str]:
         cache = self._set_tags

@@ -27,6 +27,9 @@ UNIT_NAMES: dict[Unit, str] = {
 UNITLESS = frozenset({"filesystem/inodes", "filesystem/inodes_free"})
 """Metrics Heapster describes in bytes although they count inodes."""
 
+MILLICORES = frozenset({"cpu/usage_rate", "cpu/request", "cpu/limit", "cpu/node_capacity", "cpu/node_allocatable"})
+"""Metrics in millicores although Heapster's schema (and so our metric-export-schema) gives them no unit."""
+
 _BAD_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _BAD_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -75,7 +78,10 @@ def escape_label_value(value: str) -> str:
 def family(heapster_name: str, metric_type: MetricType, prefix: str = DEFAULT_PREFIX) -> Family:
     """The Prometheus family of a Heapster metric; cumulative metrics are counters, the rest gauges."""
     descriptor = describe(heapster_name)
-    unit = "" if descriptor is None or heapster_name in UNITLESS else UNIT_NAMES.get(descriptor.units, "")
+    if heapster_name in MILLICORES:
+        unit = UNIT_NAMES[Unit.MILLICORES]
+    else:
+        unit = "" if descriptor is None or heapster_name in UNITLESS else UNIT_NAMES.get(descriptor.units, "")
     base = sanitize_metric_name(prefix + heapster_name.replace("/", "_"))
     counter = metric_type is MetricType.CUMULATIVE
     if counter and base.endswith("_total"):
