@@ -17,8 +17,6 @@ import math
 from collections.abc import Iterator
 from datetime import datetime
 
-import numpy as np
-
 from heapster.gojson import event_timestamp, go_json, go_string
 from heapster.model import DataBatch, Event
 from heapster.timefmt import rfc3339
@@ -41,11 +39,10 @@ def metric_items(batch: DataBatch) -> Iterator[tuple[str, int]]:
     cols = batch.columns
     data: list[dict[str, object]] = [{} for _ in range(len(cols))]
     skipped = [0] * len(cols)
-    for name, column in cols.values.items():
+    for name, _, rows, values in cols.metrics():
         if name in BLACKLIST:
             continue
-        rows = np.flatnonzero(column.present())
-        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+        for row, value in zip(rows, values, strict=True):
             if isinstance(value, float) and not math.isfinite(value):
                 skipped[row] += 1
             else:

@@ -9,12 +9,10 @@ Metric message (``metrics/sinks/kafka``): ``{"MetricsName":..,"MetricsValue":{"v
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
-import numpy as np
-
-from heapster.columns import ValueColumn
 from heapster.gojson import event_json, event_timestamp, go_float, go_json, go_string
 from heapster.model import DataBatch, Event
 from heapster.timefmt import rfc3339
@@ -38,23 +36,23 @@ def metric_messages(batch: DataBatch) -> Iterator[bytes | None]:
     """Every value of the batch as a message; ``None`` for a value Go could not encode (infinite).
 
     Reads the batch's columns: the tags of each metric set (and labeled series) are encoded once,
-    each metric name once, then every column in one pass.
+    each metric name once, then every metric in one pass.
     """
     cols = batch.columns
     timestamp = rfc3339(batch.timestamp)
     set_suffix = [_suffix(timestamp, labels) for labels in cols.labels]
-    yield from _column_messages(cols.values, set_suffix)
+    yield from _column_messages(cols.metrics(), set_suffix)
     if cols.series_count:
         series_suffix = [_suffix(timestamp, {**cols.labels[entity], **labels})
                          for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
-        yield from _column_messages(cols.labeled, series_suffix)
+        yield from _column_messages(cols.labeled_metrics(), series_suffix)
 
 
-def _column_messages(columns: Mapping[str, ValueColumn], suffixes: list[bytes]) -> Iterator[bytes | None]:
-    for name, column in columns.items():
+def _column_messages(metrics: Iterable[tuple[str, Any, list[int], list[int | float]]],
+                     suffixes: list[bytes]) -> Iterator[bytes | None]:
+    for name, _, rows, values in metrics:
         quoted = go_string(name).encode()
-        rows = np.flatnonzero(column.present())
-        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+        for row, value in zip(rows, values, strict=True):
             try:
                 yield _message(quoted, value, suffixes[row])
             except ValueError:

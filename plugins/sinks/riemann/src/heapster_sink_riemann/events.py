@@ -11,12 +11,9 @@ An empty host becomes this machine's hostname, as the Go client did.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
-
-from heapster.columns import ValueColumn
 from heapster.gojson import event_timestamp
 from heapster.model import DataBatch, Event
 from heapster_sink_riemann.config import RiemannConfig
@@ -76,7 +73,7 @@ def metric_events(batch: DataBatch, config: RiemannConfig) -> Iterator[Any]:
     cols = batch.columns
     time = int(batch.timestamp.timestamp())
     templates = [_template(config, time, labels) for labels in cols.labels]
-    yield from _column_events(cols.values, templates)
+    yield from _column_events(cols.metrics(), templates)
     if cols.series_count:
         series = [_template(config, time, {**cols.labels[entity], **labels})
                   for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
@@ -84,13 +81,13 @@ def metric_events(batch: DataBatch, config: RiemannConfig) -> Iterator[Any]:
         for template, entity in zip(series, cols.series_entity.tolist(), strict=True):
             if template is not None:
                 template.host = cols.labels[entity].get(HOSTNAME_LABEL, "") or socket.gethostname()
-        yield from _column_events(cols.labeled, series)
+        yield from _column_events(cols.labeled_metrics(), series)
 
 
-def _column_events(columns: Mapping[str, ValueColumn], templates: list[Any]) -> Iterator[Any]:
-    for name, column in columns.items():
-        rows = np.flatnonzero(column.present())
-        for row, value in zip(rows.tolist(), column.values(rows), strict=True):
+def _column_events(metrics: Iterable[tuple[str, Any, list[int], list[int | float]]],
+                   templates: list[Any]) -> Iterator[Any]:
+    for name, _, rows, values in metrics:
+        for row, value in zip(rows, values, strict=True):
             template = templates[row]
             yield None if template is None else _with_metric(template, name, value)
 
