@@ -53,6 +53,14 @@ KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
     (METRIC_SINK, "opentsdb"): "heapster-sink-opentsdb",
     (METRIC_SINK, "wavefront"): "heapster-sink-wavefront",
     (METRIC_SINK, "librato"): "heapster-sink-librato",
+    (METRIC_SINK, "kafka"): "heapster-sink-kafka",
+    (EVENT_SINK, "kafka"): "heapster-sink-kafka",
+    (METRIC_SINK, "riemann"): "heapster-sink-riemann",
+    (EVENT_SINK, "riemann"): "heapster-sink-riemann",
+    (METRIC_SINK, "honeycomb"): "heapster-sink-honeycomb",
+    (EVENT_SINK, "honeycomb"): "heapster-sink-honeycomb",
+    (METRIC_SINK, "stackdriver"): "heapster-sink-stackdriver",
+    (EVENT_SINK, "gcl"): "heapster-sink-gcl",
 }
 """Which of our distributions provides a key, for the hint in the "unknown key" error."""
 

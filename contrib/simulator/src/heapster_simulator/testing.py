@@ -189,3 +189,20 @@ def model_list(url: str, route: str) -> list[str]:
             return list(json.loads(resp.read()))
     except (OSError, urllib.error.URLError, ValueError):
         return []
+
+
+def api_get(ready: dict[str, Any], path: str, state_dir: Path) -> Any:
+    """GET ``path`` from the simulator's API server with its CA and token (when it has them); decoded JSON."""
+    import ssl
+    import urllib.request
+
+    context = None
+    if str(ready["api"]).startswith("https"):
+        context = ssl.create_default_context(cafile=str(Path(state_dir) / "ca.crt"))
+    headers = {}
+    token_file = Path(state_dir) / "token"
+    if token_file.exists():
+        headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
+    request = urllib.request.Request(f"{ready['api']}{path}", headers=headers)
+    with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+        return orjson.loads(resp.read())

@@ -6,7 +6,6 @@ reused for each of its values, which is what makes the sink fast enough (see ``b
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,8 @@ import numpy as np
 
 from heapster.catalogue import RATE_MAPPING
 from heapster.columns import POD, ColumnBatch
+from heapster.gojson import event_json, event_time
 from heapster.model import DataBatch, Event
-from heapster.timefmt import parse_rfc3339
 
 TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
 """Labels Heapster never wrote as tags (high cardinality or redundant)."""
@@ -234,64 +233,6 @@ class MetricSchema:
 
 
 # --- events ---------------------------------------------------------------------------------
-
-_EVENT_ORDER = (
-    "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
-    "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
-    "reportingInstance",
-)
-_NESTED_ORDER = {
-    "metadata": ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-                 "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                 "annotations", "ownerReferences", "finalizers"),
-    "involvedObject": ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"),
-    "source": ("component", "host"),
-}
-
-
-_GO_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                    ("\u2029", "\\u2029"))
-
-
-def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    known = [k for k in order if k in obj]
-    return {**{k: obj[k] for k in known}, **{k: v for k, v in obj.items() if k not in order}}
-
-
-_NOT_IN_HEAPSTER = frozenset({"kind", "apiVersion"})
-"""Heapster's informer-decoded Events carry no TypeMeta, so its JSON has neither."""
-
-
-def event_json(event: Event) -> str:
-    """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
-    one-space indent, HTML characters escaped, no ``kind``/``apiVersion`` nor ``metadata.managedFields``
-    (as Heapster's)."""
-    ordered = _go_order({k: v for k, v in event.items() if k not in _NOT_IN_HEAPSTER}, _EVENT_ORDER)
-    for key, order in _NESTED_ORDER.items():
-        if isinstance(ordered.get(key), Mapping):
-            ordered[key] = _go_order(ordered[key], order)
-    if isinstance(ordered.get("metadata"), Mapping) and "managedFields" in ordered["metadata"]:
-        # Server bookkeeping that Heapster's ObjectMeta (Kubernetes 1.10) did not have, so it never stored it.
-        ordered["metadata"] = {k: v for k, v in ordered["metadata"].items() if k != "managedFields"}
-    text = json.dumps(ordered, indent=1, ensure_ascii=False)
-    for char, escaped in _GO_JSON_ESCAPES:
-        text = text.replace(char, escaped)
-    return text
-
-
-def event_time(event: Event, fallback: datetime) -> datetime:
-    """``lastTimestamp``; for events without one (events.k8s.io style) ``eventTime``,
-    ``firstTimestamp``, the creation time, then ``fallback``."""
-    metadata = event.get("metadata") or {}
-    for raw in (event.get("lastTimestamp"), event.get("eventTime"), event.get("firstTimestamp"),
-                metadata.get("creationTimestamp")):
-        if isinstance(raw, str) and raw:
-            try:
-                return parse_rfc3339(raw)
-            except ValueError:
-                continue
-    return fallback
-
 
 def event_line(event: Event, *, with_fields: bool, cluster_name: str, fallback: datetime) -> str:
     """One event as one line, in Heapster's default or ``withfields`` schema."""

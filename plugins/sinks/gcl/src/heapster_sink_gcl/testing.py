@@ -1,0 +1,153 @@
+"""A strict Cloud Logging double for tests: ``LoggingServiceV2.WriteLogEntries`` over gRPC on loopback.
+
+It refuses what Cloud Logging refuses for these entries: an empty request or one over 10 MB; per entry
+a log name that is not ``projects/<id>/logs/<URL-encoded log id>``, no resource or an unknown resource
+type or label, not exactly one payload, an entry over 256 KB, a timestamp older than 30 days or more
+than a day ahead. With ``partial_success`` the valid entries are written and the refused ones listed in a
+``WriteLogEntriesPartialErrors`` detail of the ``INVALID_ARGUMENT`` answer; without it nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from google.cloud.logging_v2.types import WriteLogEntriesPartialErrors, WriteLogEntriesRequest, WriteLogEntriesResponse
+from google.rpc import code_pb2, status_pb2
+
+RequestPb: Any = WriteLogEntriesRequest.pb()
+ResponsePb: Any = WriteLogEntriesResponse.pb()
+PartialErrorsPb: Any = WriteLogEntriesPartialErrors.pb()
+SERVICE, METHOD = "google.logging.v2.LoggingServiceV2", "WriteLogEntries"
+MAX_REQUEST = 10 * 1024 * 1024
+MAX_ENTRY = 256 * 1024
+_LOG_NAME = re.compile(r"^(projects|organizations|folders|billingAccounts)/[^/]+/logs/[A-Za-z0-9_.%\-]{1,512}$")
+RESOURCE_LABELS = {"global": {"project_id"}, "k8s_cluster": {"project_id", "location", "cluster_name"}}
+
+
+class LoggingServer:
+    """The double; ``entries`` holds every written ``LogEntry``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="logging-double", daemon=True)
+        self._thread.start()
+        self._lock = threading.Lock()
+        self._entries: list[Any] = []
+        self.requests = 0
+        self.fail_with: grpc.StatusCode | None = None
+        """When set, every request is refused with this code and nothing is written."""
+        self._server: Any = None
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def entries(self) -> list[Any]:
+        with self._lock:
+            return list(self._entries)
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(15)
+
+    def start(self) -> LoggingServer:
+        async def listen() -> None:
+            server = grpc.aio.server(options=[("grpc.max_receive_message_length", 2 * MAX_REQUEST)])
+            handler = grpc.unary_unary_rpc_method_handler(
+                self._write, request_deserializer=RequestPb.FromString,
+                response_serializer=ResponsePb.SerializeToString)
+            server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
+            server.add_insecure_port(self.endpoint)
+            await server.start()
+            self._server = server
+
+        self._run(listen())
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                server, self._server = self._server, None
+                await server.stop(grace=None)
+
+        self._run(close())
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    async def _write(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if self.fail_with is not None:
+            await context.abort(self.fail_with, "the test double is failing on purpose")
+        if not request.entries:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "No log entries were provided")
+        if request.ByteSize() > MAX_REQUEST:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Request size exceeds 10 MB")
+        now = datetime.now(UTC)
+        errors = {i: message for i, item in enumerate(request.entries)
+                  if (message := self._check(request, item, now))}
+        with self._lock:
+            self.requests += 1
+            if not errors or request.partial_success:
+                self._entries.extend(item for i, item in enumerate(request.entries) if i not in errors)
+        if errors:
+            partial = PartialErrorsPb()
+            for index, message in errors.items():
+                partial.log_entry_errors[index].CopyFrom(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT,
+                                                                           message=message))
+            status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT,
+                                       message=f"Log entry with index {min(errors)}: {errors[min(errors)]}")
+            status.details.add().Pack(partial)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, status.message,
+                                trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
+        return ResponsePb()
+
+    @staticmethod
+    def _check(request: Any, item: Any, now: datetime) -> str:
+        name = item.log_name or request.log_name
+        if not _LOG_NAME.match(name):
+            return f"Invalid log name {name!r} (the log id must be URL-encoded)"
+        resource = item.resource if item.HasField("resource") else request.resource
+        if not resource.type:
+            return "A monitored resource must be specified"
+        allowed = RESOURCE_LABELS.get(resource.type)
+        if allowed is None:
+            return f"Unknown resource type {resource.type!r}"
+        if set(resource.labels) - allowed:
+            return f"Unrecognized labels for resource type {resource.type!r}"
+        if item.WhichOneof("payload") is None:
+            return "The log entry has no payload"
+        if item.ByteSize() > MAX_ENTRY:
+            return f"Log entry with size {item.ByteSize()} exceeds maximum size of {MAX_ENTRY}"
+        if item.HasField("timestamp"):
+            when = item.timestamp.ToDatetime(UTC)
+            if not now - timedelta(days=30) <= when <= now + timedelta(days=1):
+                return "Log entry timestamp is outside the permitted range"
+        return ""
+
+
+@contextlib.contextmanager
+def logging_server() -> Iterator[LoggingServer]:
+    """A started double for the duration of the block."""
+    server = LoggingServer().start()
+    try:
+        yield server
+    finally:
+        server.shutdown()

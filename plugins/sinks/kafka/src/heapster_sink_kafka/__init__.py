@@ -1,0 +1,1 @@
+"""Apache Kafka sink for heapster: metrics and events as Heapster's JSON messages."""

@@ -1,0 +1,1 @@
+"""Riemann sink for heapster: metrics and events as Riemann events (protobuf over TCP)."""

@@ -1,0 +1,122 @@
+"""A strict Riemann server double for tests: Riemann's TCP framing and protobuf, on loopback, in a thread.
+
+Like Riemann's TCP server it reads 4-byte big-endian length-prefixed ``Msg`` frames, answers each
+with a ``Msg`` (``ok: true``, or ``ok: false`` and ``error`` when the frame does not decode, e.g. an
+``Attribute`` without its required ``key``), and keeps the connection open. Received events are kept
+(also across :meth:`RiemannServer.stop` / :meth:`RiemannServer.start`, which simulate an outage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from heapster_sink_riemann.client import frame, read_frame
+from heapster_sink_riemann.proto import Msg
+
+
+class RiemannServer:
+    """Riemann's TCP protocol on 127.0.0.1; ``events`` holds every event received (decoded ``Event`` messages)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="riemann-double", daemon=True)
+        self._thread.start()
+        self._lock = threading.Lock()
+        self._events: list[Any] = []
+        self.messages = 0
+        self.errors: list[str] = []
+        self.stream_error: str | None = None
+        """When set, every message is answered ``ok: false`` with this error, as Riemann does when a stream
+        of its configuration throws."""
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def events(self) -> list[Any]:
+        with self._lock:
+            return list(self._events)
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+    def start(self) -> RiemannServer:
+        async def listen() -> None:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+
+        self._run(listen())
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and every connection (clients see the server go away)."""
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+                for writer in list(self._writers):
+                    writer.transport.abort()
+                await self._server.wait_closed()
+                self._server = None
+
+        self._run(close())
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    payload = await read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                writer.write(frame(self._handle(payload)))
+                await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _handle(self, payload: bytes) -> Any:
+        try:
+            message = Msg.FromString(payload)
+            if not message.IsInitialized():  # Java's parseFrom refuses a message missing required fields
+                missing = ", ".join(message.FindInitializationErrors())
+                raise DecodeError(f"Message missing required fields: {missing}")
+        except DecodeError as exc:
+            with self._lock:
+                self.errors.append(str(exc))
+            return Msg(ok=False, error=f"decode error: {exc}")
+        if self.stream_error is not None:
+            return Msg(ok=False, error=self.stream_error)
+        if message.HasField("query"):
+            return Msg(ok=False, error="this test double does not answer queries")
+        with self._lock:
+            self.messages += 1
+            self._events.extend(message.events)
+        return Msg(ok=True)
+
+
+@contextlib.contextmanager
+def riemann_server() -> Iterator[RiemannServer]:
+    """A started Riemann double for the duration of the block."""
+    server = RiemannServer().start()
+    try:
+        yield server
+    finally:
+        server.shutdown()

@@ -1,0 +1,54 @@
+"""The core's sink contract through the real SinkQueue, against the strict Cloud Monitoring double."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from heapster.model import DataBatch
+from heapster.testing import SinkContract, synthetic_batch
+from heapster_sink_stackdriver.testing import MonitoringServer, series_key
+from heapster_sink_stackdriver.translate import time_series
+
+
+class Outage:
+    """Stops the double's gRPC server, then serves again on the same port."""
+
+    def __init__(self, server: MonitoringServer) -> None:
+        self.server = server
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.server.start)
+
+
+@pytest.fixture
+def contract_outage(server: MonitoringServer) -> Outage:
+    return Outage(server)
+
+
+class TestStackdriverSinkContract(SinkContract):
+    @pytest.fixture
+    async def contract_sink(self, make_sink):
+        return await make_sink("use_new_resources=true&batch_export_timeout_sec=2", start=False)
+
+    @pytest.fixture
+    def contract_bad_batch(self) -> DataBatch:
+        """Two days old: Cloud Monitoring refuses points older than 25 hours."""
+        return synthetic_batch(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2), nodes=1, pods=1,
+                               containers=1)
+
+    async def contains(self, sink, batch: DataBatch) -> bool:
+        if sink.target is None:
+            return False
+        expected = list(time_series(batch, sink.target))
+        return bool(expected) and all(
+            self.server.value_at(series_key(s), batch.timestamp) is not None for s in expected)
+
+    @pytest.fixture(autouse=True)
+    def _server(self, server: MonitoringServer) -> None:
+        self.server = server
