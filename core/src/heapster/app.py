@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
 from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
 from heapster.memory import shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
+from heapster.queuestore import MemoryStore, QueueLockedError, QueueStore, SqliteStore, queue_file
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import mask_uri
+from heapster.uri import mask_uri, unique_idents
 
 log = structlog.get_logger("heapster.app")
 
@@ -64,6 +68,8 @@ class Daemon:
             host = self.settings["listen_ip"] or "0.0.0.0"
             msg = f"cannot serve the HTTP API on {host}:{self.settings['heapster_port']}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
+        for queue in self.queues:
+            queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         tune_gc()
         shrink_tls_read_buffers()
         first_batch_in = self._first_batch_in()
@@ -115,6 +121,9 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
+    bounds = sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
+    masked = unique_idents([mask_uri(spec, reg.secret_options) for spec, reg, _ in sink_configs], str)
+    stores = [_queue_store(ident, bounds) for ident in masked]  # a queue file in use fails before connecting
     source: MetricSource = source_reg.factory(source_config, context)
     # Logged once the flags are known to be good, so a usage error stays a single line.
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
@@ -123,16 +132,19 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     await source.start()
     context.cluster = source.cluster
     sinks: list[MetricSink] = []
+    sink_stores: dict[int, QueueStore[DataBatch]] = {}
     historical: Any = None
-    for spec, reg, config in sink_configs:
+    for store_of_sink, (spec, reg, config) in zip(stores, sink_configs, strict=True):
         try:
             sink = reg.factory(config, context)
         except UsageError:
             raise
         except Exception as exc:
             log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
+            store_of_sink.close()
             continue
         sinks.append(sink)
+        sink_stores[id(sink)] = store_of_sink
         if settings.get("historical_source") == spec:
             historical = sink
         log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
@@ -149,14 +161,35 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
             sinks.append(store)
     processors = plugins.build_processors(context)
     log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
-    queues = [
-        SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close,
-                  capacity=settings["sink_queue_size"], export_timeout=settings["sink_export_data_timeout"],
-                  clock=context.clock)
-        for sink in sinks
-    ]
+    queues = [_sink_queue(sink, sink_stores.get(id(sink), MemoryStore()), bounds, settings, context.clock)
+              for sink in sinks]
     scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+
+
+def describe_batch(batch: DataBatch) -> dict[str, Any]:
+    """Log fields naming a batch in the sink queue's lines."""
+    return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch.metric_sets)}
+
+
+def _queue_store(ident: str, bounds: SinkQueueBounds) -> QueueStore[DataBatch]:
+    """Where one sink's queue keeps its batches: a SQLite file with --sink_queue_dir, else memory."""
+    if not bounds.directory:
+        return MemoryStore()
+    try:
+        return SqliteStore(queue_file(bounds.directory, "metrics", ident), DATA_BATCH_CODEC)
+    except (OSError, sqlite3.Error, QueueLockedError) as exc:
+        msg = f"cannot open the sink queue of {ident} in {bounds.directory}: {exc}"
+        raise RuntimeFailure(msg) from None
+
+
+def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: dict[str, Any],
+                clock: Clock) -> SinkQueue[DataBatch]:
+    """The queue in front of one sink (the in-memory metric store always gets a queue in memory)."""
+    return SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close, capacity=bounds.size,
+                     max_bytes=bounds.max_bytes if store.durable else None, max_age=bounds.max_age,
+                     export_timeout=settings["sink_export_data_timeout"], clock=clock, store=store,
+                     describe=describe_batch)
 
 
 def _clock_time(epoch: float) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from heapster.durations import parse_bool, parse_duration
@@ -86,6 +88,73 @@ class ExtendCSV(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+_BYTE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def byte_size(text: str) -> int:
+    """argparse type for a size in bytes: ``1048576``, ``512Mi``, ``1Gi``, ``100M``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]i?)?\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (use bytes, or a number with Ki, Mi, Gi, K, M, G)")
+    return int(match.group(1)) * _BYTE_UNITS[(match.group(2) or "").lower()]
+
+
+DISK_QUEUE_SIZE = 100_000
+DISK_QUEUE_BYTES = 1024 * 1024**2
+DISK_QUEUE_AGE = 24 * 3600.0
+"""A sink queue on disk is bounded by bytes and age; its count bound is only a backstop."""
+
+
+def add_sink_queue_flags(parser: argparse.ArgumentParser, memory_size: int, what: str) -> None:
+    """The sink queue flags heapster and the eventer share; see :func:`sink_queue_bounds`."""
+    a = parser.add_argument
+    a("--sink-queue-size", type=int, default=None, metavar="N",
+      help=f"{what} kept per sink while it is down (default {memory_size} in memory, "
+           f"{DISK_QUEUE_SIZE} with --sink-queue-dir)")
+    a("--sink-queue-dir", default="", metavar="DIR",
+      help="keep each sink's queue on disk here (SQLite, fsynced per batch) so a restart during an "
+           "outage loses nothing; default: in memory")
+    a("--sink-queue-max-bytes", type=byte_size, default=None, metavar="SIZE",
+      help=f"disk a sink's queue may take before the oldest {what} are dropped "
+           f"(default {DISK_QUEUE_BYTES // 1024**2}Mi; only with --sink-queue-dir)")
+    a("--sink-queue-max-age", type=go_duration, default=None, metavar="DURATION",
+      help=f"drop queued {what} older than this (default 24h with --sink-queue-dir, none in memory)")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkQueueBounds:
+    """Where and how much each sink queue holds, from the shared flags."""
+
+    directory: str
+    size: int
+    max_bytes: int | None
+    max_age: float | None
+
+
+def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int) -> SinkQueueBounds:
+    """The queue bounds from parsed flags; :class:`UsageError` for values out of range."""
+    directory = settings.get("sink_queue_dir") or ""
+    size = settings.get("sink_queue_size")
+    max_bytes = settings.get("sink_queue_max_bytes")
+    max_age = settings.get("sink_queue_max_age")
+    if size is not None and size < 1:
+        msg = "--sink_queue_size must be at least 1"
+        raise UsageError(msg)
+    if max_bytes is not None and not directory:
+        msg = "--sink_queue_max_bytes needs --sink_queue_dir (a queue in memory is bounded by --sink_queue_size)"
+        raise UsageError(msg)
+    if max_bytes is not None and max_bytes < 1:
+        msg = "--sink_queue_max_bytes must be positive"
+        raise UsageError(msg)
+    if max_age is not None and max_age <= 0:
+        msg = "--sink_queue_max_age must be positive"
+        raise UsageError(msg)
+    if directory:
+        return SinkQueueBounds(directory, size or DISK_QUEUE_SIZE, max_bytes or DISK_QUEUE_BYTES,
+                               max_age or DISK_QUEUE_AGE)
+    return SinkQueueBounds("", size or memory_size, None, max_age)
+
+
 def add_bool(parser: argparse.ArgumentParser, name: str, help_text: str, default: bool = False) -> None:
     """A Go bool flag: ``--x``, ``--x=true``, ``--x=false``."""
     parser.add_argument(name, nargs="?", const=True, default=default, type=go_bool, metavar="BOOL",
@@ -103,6 +172,10 @@ def add_logging_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(name, default="", help=argparse.SUPPRESS)
     for name in ("--logtostderr", "--alsologtostderr"):
         add_bool(parser, name, argparse.SUPPRESS, default=True)
+
+
+MEMORY_QUEUE_SIZE = 15
+"""Heapster's sink queue in memory: 15 minutes of outage at the default 60 s resolution."""
 
 
 def heapster_parser(prog: str = "heapster") -> FlagParser:
@@ -151,7 +224,7 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     # This implementation's own flags.
     a("--kubelet-timeout", type=go_duration, default=10.0, metavar="DURATION",
       help="per-node scrape timeout (default 10s, at most the window)")
-    a("--sink-queue-size", type=int, default=15, help="batches buffered per sink during an outage (default 15)")
+    add_sink_queue_flags(p, MEMORY_QUEUE_SIZE, "batches")
     a("--shutdown-timeout", type=go_duration, default=60.0, metavar="DURATION",
       help="time to flush sinks on SIGTERM/SIGINT (default 60s)")
     a("--store-duration", type=go_duration, default=900.0, metavar="DURATION",
@@ -180,9 +253,7 @@ def validate_heapster(settings: dict[str, Any]) -> None:
     if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
-    if settings["sink_queue_size"] < 1:
-        msg = "--sink_queue_size must be at least 1"
-        raise UsageError(msg)
+    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
     for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration"):
         if settings[name] <= 0:
             msg = f"--{name} must be positive"

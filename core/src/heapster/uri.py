@@ -167,3 +167,14 @@ def mask_uri(raw: str, secrets: Iterable[str] = ()) -> str:
 
     masked = re.sub(r"(//[^/:@?#\s]*:)[^@/?#\s]*@", r"\1xxxxx@", raw)
     return re.sub(r"([?&])([^=&#\s]+)=([^&#\s]*)", _query, masked)
+
+
+def unique_idents(specs: Sequence[str], mask: Callable[[str], str]) -> list[str]:
+    """Stable names of sinks for checkpoints and queue files: their masked URIs, numbered when a URI repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for spec in specs:
+        base = mask(spec)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return out

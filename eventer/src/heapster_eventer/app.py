@@ -13,7 +13,7 @@ import structlog
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
 from heapster.plugins import EVENT_SOURCE, Plugins, load_plugins
-from heapster.uri import PluginConfig, mask_uri
+from heapster.uri import PluginConfig, mask_uri, unique_idents
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
     CheckpointStore,
@@ -23,7 +23,7 @@ from heapster_eventer.checkpoint import (
 )
 from heapster_eventer.flags import EventerOptions
 from heapster_eventer.leader import LeaseElector, default_identity
-from heapster_eventer.manager import EventManager, ManagerSettings, unique_idents
+from heapster_eventer.manager import EventManager, ManagerSettings
 from heapster_eventer.server import STALE_AFTER, build_app, serve
 
 log = structlog.get_logger("heapster_eventer")

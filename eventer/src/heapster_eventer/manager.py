@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -298,13 +298,3 @@ def describe_sinks(channels: Sequence[SinkChannel]) -> list[dict[str, Any]]:
     return [{"sink": ch.ident, "position": ch.position, "queued": ch.queue.depth if ch.queue else 0}
             for ch in channels]
 
-
-def unique_idents(specs: Sequence[str], mask: Callable[[str], str]) -> list[str]:
-    """Checkpoint identities of the sinks: their masked URIs, numbered when a URI repeats."""
-    seen: dict[str, int] = {}
-    out = []
-    for spec in specs:
-        base = mask(spec)
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
-    return out
