@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, 
 from heapster.memory import shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
-from heapster.queuestore import MemoryStore, QueueLockedError, QueueStore, SqliteStore, queue_file
+from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.uri import mask_uri, unique_idents
@@ -123,7 +122,8 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
     bounds = sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
     masked = unique_idents([mask_uri(spec, reg.secret_options) for spec, reg, _ in sink_configs], str)
-    stores = [_queue_store(ident, bounds) for ident in masked]  # a queue file in use fails before connecting
+    # Opened before connecting anything: a queue file another heapster holds fails at once.
+    stores = [open_store(bounds.directory, "metrics", ident, DATA_BATCH_CODEC) for ident in masked]
     source: MetricSource = source_reg.factory(source_config, context)
     # Logged once the flags are known to be good, so a usage error stays a single line.
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
@@ -170,17 +170,6 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
 def describe_batch(batch: DataBatch) -> dict[str, Any]:
     """Log fields naming a batch in the sink queue's lines."""
     return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch.metric_sets)}
-
-
-def _queue_store(ident: str, bounds: SinkQueueBounds) -> QueueStore[DataBatch]:
-    """Where one sink's queue keeps its batches: a SQLite file with --sink_queue_dir, else memory."""
-    if not bounds.directory:
-        return MemoryStore()
-    try:
-        return SqliteStore(queue_file(bounds.directory, "metrics", ident), DATA_BATCH_CODEC)
-    except (OSError, sqlite3.Error, QueueLockedError) as exc:
-        msg = f"cannot open the sink queue of {ident} in {bounds.directory}: {exc}"
-        raise RuntimeFailure(msg) from None
 
 
 def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: dict[str, Any],

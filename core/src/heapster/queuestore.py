@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from heapster.batchcodec import Codec
+from heapster.errors import RuntimeFailure
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -63,6 +64,10 @@ class QueueStore(Protocol[T_contra]):
         """The oldest entry other than ``skip`` (the one being exported), without decoding it."""
         ...
 
+    def newest(self) -> Entry | None:
+        """The newest stored item, decoded (None when empty)."""
+        ...
+
     def remove(self, entry_id: int) -> None:
         """Forget an item (exported or dropped)."""
         ...
@@ -103,6 +108,9 @@ class MemoryStore(Generic[T]):
             if entry.id != skip:
                 return entry
         return None
+
+    def newest(self) -> Entry | None:
+        return self._entries[-1] if self._entries else None
 
     def remove(self, entry_id: int) -> None:
         for index, entry in enumerate(self._entries):
@@ -176,7 +184,13 @@ class SqliteStore(Generic[T]):
         return Entry(int(cursor.lastrowid or 0), label, queued_at, len(body))
 
     def head(self) -> Entry | None:
-        row = self._db.execute("SELECT id, label, queued_at, body FROM queue ORDER BY id LIMIT 1").fetchone()
+        return self._decoded("SELECT id, label, queued_at, body FROM queue ORDER BY id LIMIT 1")
+
+    def newest(self) -> Entry | None:
+        return self._decoded("SELECT id, label, queued_at, body FROM queue ORDER BY id DESC LIMIT 1")
+
+    def _decoded(self, query: str) -> Entry | None:
+        row = self._db.execute(query).fetchone()
         if row is None:
             return None
         entry_id, label, queued_at, body = row
@@ -232,3 +246,19 @@ def queue_file(directory: str | Path, kind: str, ident: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", ident).strip("-")[:60] or "sink"
     digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
     return Path(directory) / f"{kind}-{slug}-{digest}.sqlite"
+
+
+def open_store(directory: str, kind: str, ident: str, codec: Codec[T]) -> QueueStore[T]:
+    """The store of one sink's queue: a SQLite file in ``directory`` (if given), else memory.
+
+    ``kind`` keeps heapster's and the eventer's files apart. :class:`RuntimeFailure` (exit 1)
+    when the file cannot be opened or another process holds it.
+    """
+    if not directory:
+        return MemoryStore()
+    path = queue_file(directory, kind, ident)
+    try:
+        return SqliteStore(path, codec)
+    except (OSError, sqlite3.Error, QueueLockedError) as exc:
+        msg = f"cannot open the sink queue of {ident} at {path}: {exc}"
+        raise RuntimeFailure(msg) from None

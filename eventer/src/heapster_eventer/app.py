@@ -182,7 +182,9 @@ class Eventer:
         """One period of leadership (the whole run without leader election)."""
         settings = ManagerSettings(frequency=self.options.frequency, stop_timeout=self.options.stop_timeout,
                                    sink_queue_size=self.options.sink_queue_size, dedup_size=self.options.dedup_size,
-                                   identity=self.identity)
+                                   identity=self.identity, queue_dir=self.options.sink_queue_dir,
+                                   queue_max_bytes=self.options.sink_queue_max_bytes,
+                                   queue_max_age=self.options.sink_queue_max_age)
         manager = EventManager(source, sinks, store=store, settings=settings, clock=self.clock)
         self.manager = manager
         metrics.leader.set(1)
