@@ -138,7 +138,7 @@ class Scheduler:
             self.last_batch = batch
             self.batches += 1
         # Only queued here: each sink queue logs batch.exported when its sink really has the batch.
-        log.info("batch.queued", timestamp=batch.timestamp.isoformat(), metric_sets=len(batch.metric_sets),
+        log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch.metric_sets),
                  sinks=len(self.sinks))
         return batch
 
