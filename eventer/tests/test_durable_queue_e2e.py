@@ -57,7 +57,7 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
         influx_ident = setup.sinks[0].split("?")[0]
         checkpoint = tmp_path / "checkpoint.json"
         checkpoint.write_text(setup.checkpoint_json(), encoding="utf-8")
-        args = setup.args(f"--checkpoint-file={checkpoint}", *QUEUE_ARGS(tmp_path))
+        args = setup.args(f"--checkpoint-file={checkpoint}", *queue_args(tmp_path))
 
         def influx_position() -> int:
             # 0 while the file is being rewritten
