@@ -23,7 +23,8 @@ from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 pytestmark = pytest.mark.e2e
 
 
-def QUEUE_ARGS(tmp: Path) -> list[str]:
+def queue_args(tmp: Path) -> list[str]:
+    """The flags under test: every sink's queue on disk."""
     return [f"--sink-queue-dir={tmp / 'queue'}"]
 
 
