@@ -260,5 +260,6 @@ def open_store(directory: str, kind: str, ident: str, codec: Codec[T]) -> QueueS
     try:
         return SqliteStore(path, codec)
     except (OSError, sqlite3.Error, QueueLockedError) as exc:
-        msg = f"cannot open the sink queue of {ident} at {path}: {exc}"
+        msg = f"cannot open the sink queue of {ident}: {exc}" if isinstance(exc, QueueLockedError) else (
+            f"cannot open the sink queue of {ident} at {path}: {exc}")
         raise RuntimeFailure(msg) from None

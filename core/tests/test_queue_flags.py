@@ -1,0 +1,65 @@
+"""The sink queue flags: defaults in memory and on disk, sizes, usage errors, and the queues heapster builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from heapster.app import build_daemon
+from heapster.cli import main
+from heapster.errors import RuntimeFailure
+from heapster.flags import DISK_QUEUE_AGE, DISK_QUEUE_BYTES, byte_size, heapster_parser, parse_flags, validate_heapster
+
+
+def settings_for(*argv: str) -> dict[str, object]:
+    return parse_flags(heapster_parser(), ["--source=static:?nodes=1", *argv], validate_heapster)
+
+
+def test_sizes_take_binary_and_decimal_suffixes() -> None:
+    assert byte_size("1048576") == 1024**2
+    assert byte_size("512Mi") == 512 * 1024**2
+    assert byte_size("2Gi") == 2 * 1024**3
+    assert byte_size("100M") == 100_000_000
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--sink_queue_size=0"], "--sink_queue_size must be at least 1"),
+    (["--sink_queue_max_bytes=1Gi"], "--sink_queue_max_bytes needs --sink_queue_dir"),
+    (["--sink_queue_dir=/tmp/q", "--sink_queue_max_bytes=lots"], "invalid size 'lots'"),
+    (["--sink_queue_max_age=0s"], "--sink_queue_max_age must be positive"),
+])
+def test_bad_queue_flags_exit_2_with_one_line(argv: list[str], expected: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source=static:", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+async def test_sinks_get_queues_on_disk_and_the_store_one_in_memory(tmp_path: Path) -> None:
+    settings = settings_for("--sink=log", f"--sink_queue_dir={tmp_path}")
+    daemon = await build_daemon(settings)
+    try:
+        log_queue, store_queue = daemon.queues  # the --sink, then the in-memory metric store
+        assert log_queue.durable and not store_queue.durable
+        assert (log_queue.capacity, log_queue.max_bytes, log_queue.max_age) == (100_000, DISK_QUEUE_BYTES,
+                                                                               DISK_QUEUE_AGE)
+        assert store_queue.max_bytes is None
+        assert [p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite"] != []
+        with pytest.raises(RuntimeFailure, match="in use by another process"):
+            await build_daemon(settings)
+    finally:
+        for queue in daemon.queues:
+            await queue.close(0)
+        await daemon.source.close()
+
+
+async def test_queues_stay_in_memory_without_the_directory() -> None:
+    daemon = await build_daemon(settings_for("--sink=log"))
+    try:
+        assert [q.durable for q in daemon.queues] == [False, False]
+        assert daemon.queues[0].capacity == 15 and daemon.queues[0].max_age is None
+    finally:
+        for queue in daemon.queues:
+            await queue.close(0)
+        await daemon.source.close()
