@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from heapster.app import build_daemon
 from heapster.cli import main
 from heapster.errors import RuntimeFailure
 from heapster.flags import DISK_QUEUE_AGE, DISK_QUEUE_BYTES, byte_size, heapster_parser, parse_flags, validate_heapster
+from heapster.queuestore import queue_file
 
 
 def settings_for(*argv: str) -> dict[str, object]:
@@ -45,7 +47,7 @@ async def test_sinks_get_queues_on_disk_and_the_store_one_in_memory(tmp_path: Pa
         assert (log_queue.capacity, log_queue.max_bytes, log_queue.max_age) == (100_000, DISK_QUEUE_BYTES,
                                                                                DISK_QUEUE_AGE)
         assert store_queue.max_bytes is None
-        assert [p.name for p in tmp_path.iterdir() if p.suffix == ".sqlite"] != []
+        assert os.path.exists(queue_file(tmp_path, "metrics", "log"))
         with pytest.raises(RuntimeFailure, match="in use by another process"):
             await build_daemon(settings)
     finally:
