@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,7 @@ async def test_sinks_get_queues_on_disk_and_the_store_one_in_memory(tmp_path: Pa
         assert (log_queue.capacity, log_queue.max_bytes, log_queue.max_age) == (100_000, DISK_QUEUE_BYTES,
                                                                                DISK_QUEUE_AGE)
         assert store_queue.max_bytes is None
-        assert os.path.exists(queue_file(tmp_path, "metrics", "log"))
+        assert log_queue._store.description == str(queue_file(tmp_path, "metrics", "log"))
         with pytest.raises(RuntimeFailure, match="in use by another process"):
             await build_daemon(settings)
     finally:
