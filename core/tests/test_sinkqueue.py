@@ -356,3 +356,18 @@ async def test_a_second_process_cannot_open_a_queue_in_use(tmp_path: Path) -> No
     finally:
         held.close()
     SqliteStore(path, DATA_BATCH_CODEC).close()  # free again once closed
+
+
+async def test_close_ends_the_worker_even_when_the_sink_fails_at_once() -> None:
+    # The cancel used to be lost when it arrived as the export failed (asyncio.wait_for in 3.11),
+    # and the worker went on retrying after close() had given up.
+    sink = RecordingSink("fails-fast")
+    sink.fail_retryable(10**6)
+    queue = SinkQueue(sink.name, sink.export, close=sink.close, backoff_initial=0.001, backoff_max=0.002)
+    for b in batches(2):
+        queue.put(b)
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(queue.close(timeout=0.1), 2)
+    attempts = sink.attempts
+    await asyncio.sleep(0.05)
+    assert sink.attempts == attempts and sink.closed

@@ -90,6 +90,7 @@ class SinkQueue(Generic[T]):
         if not self._store:
             self._idle.set()
         self._closing = False
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
         self.exported = 0
@@ -162,9 +163,7 @@ class SinkQueue(Generic[T]):
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._stop_worker(self._task)
         left = len(self._store)
         if left:
             oldest = self._store.oldest()
@@ -184,6 +183,15 @@ class SinkQueue(Generic[T]):
                 await asyncio.wait_for(self._close(), timeout)
             except Exception as exc:
                 log.warning("sink.close.failed", sink=self.name, error=self._error_text(exc))
+
+    async def _stop_worker(self, task: asyncio.Task[None]) -> None:
+        """Cancel the worker and wait until it has ended (a cancel can be lost in a sink's own code)."""
+        self._stopping = True
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.05)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def drained(self) -> None:
         """Wait until every queued item has been exported or dropped."""
@@ -297,7 +305,10 @@ class SinkQueue(Generic[T]):
         )
         async for attempt in retrying:
             with attempt:
-                await asyncio.wait_for(call(), self.export_timeout)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that arrives as
+                # the call fails, and the worker would go on retrying after close() gave up.
+                async with asyncio.timeout(self.export_timeout):
+                    await call()
         if self._failing_since is not None:
             log.info("sink.recovered", sink=self.name, down_for=round(self.clock.now() - self._failing_since, 1),
                      backlog=self.depth)
@@ -308,6 +319,8 @@ class SinkQueue(Generic[T]):
 
         Raises :class:`_Expired` when the item being exported is past ``max_age``.
         """
+        if self._stopping:
+            raise asyncio.CancelledError
         if self._closing:
             seconds = min(seconds, self.backoff_initial)
         self._retry_now.clear()
