@@ -93,6 +93,8 @@ class SinkQueue(Generic[T]):
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
+        self._kept_from_before = len(self._store)
+        """Items a durable store held when opened: the last run's, replayed first."""
         self.exported = 0
         self.dropped_overflow = 0
         self.dropped_expired = 0
@@ -146,7 +148,7 @@ class SinkQueue(Generic[T]):
         """Start the worker task (done automatically on the first ``put``); replays what a durable store holds."""
         if self._task is not None:
             return
-        if self._store:
+        if self._kept_from_before:
             first = self._store.oldest()
             log.info("sink.queue.replaying", sink=self.name, batches=len(self._store), bytes=self._store.bytes,
                      oldest=first.label if first else None, queue=self._store.description)
