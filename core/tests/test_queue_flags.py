@@ -64,3 +64,29 @@ async def test_queues_stay_in_memory_without_the_directory() -> None:
         for queue in daemon.queues:
             await queue.close(0)
         await daemon.source.close()
+
+
+async def test_a_sink_uri_can_put_its_own_queue_on_disk(tmp_path: Path) -> None:
+    daemon = await build_daemon(settings_for(f"--sink=log:?queue_dir={tmp_path}&queue_max_age=1h&queue_size=50"))
+    try:
+        log_queue, store_queue = daemon.queues
+        assert log_queue.durable and not store_queue.durable
+        assert (log_queue.capacity, log_queue.max_bytes, log_queue.max_age) == (50, DISK_QUEUE_BYTES, 3600.0)
+        assert log_queue._store.description.startswith(str(tmp_path))
+        assert store_queue.capacity == 15
+    finally:
+        for queue in daemon.queues:
+            await queue.close(0)
+        await daemon.source.close()
+
+
+@pytest.mark.parametrize(("sink", "expected"), [
+    ("log:?queue_size=0", "the sink option queue_size must be at least 1"),
+    ("log:?queue_max_bytes=1Gi", "the sink option queue_max_bytes needs --sink_queue_dir or queue_dir"),
+    ("log:?queue_max_bytes=lots&queue_dir=/tmp/q", "bad value 'lots' for option 'queue_max_bytes' of sink 'log'"),
+    ("log:?colour=red", "valid options: queue_dir, queue_max_age, queue_max_bytes, queue_size"),
+])
+def test_bad_queue_options_of_a_sink_exit_2(sink: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source=static:", f"--sink={sink}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err

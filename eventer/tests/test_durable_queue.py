@@ -8,7 +8,9 @@ from pathlib import Path
 
 from heapster.testing.clock import FakeClock, settle
 from heapster.testing.recording import RecordingEventSink
+from heapster_eventer.app import Eventer
 from heapster_eventer.checkpoint import Checkpoint, MemoryCheckpointStore
+from heapster_eventer.flags import parse_args
 from heapster_eventer.manager import EventManager, ManagerSettings
 from heapster_eventer.testing import ScriptedSource, event, rvs
 
@@ -110,3 +112,17 @@ async def test_the_final_flush_wakes_a_worker_sleeping_in_its_backoff(tmp_path: 
     sink.retryable_failures = 0  # back, and nobody moves the clock: the flush must not wait for it
     await manager.stop()
     assert rvs(sink) == [1, 2]
+
+
+async def test_a_sink_uri_can_put_its_own_queue_on_disk(tmp_path: Path) -> None:
+    options = parse_args(["--source=kubernetes:http://127.0.0.1:1?inClusterConfig=false",
+                          f"--sink=log:?queue_dir={tmp_path}&queue_max_age=2h", "--sink=log"])
+    built = Eventer(options).build()
+    on_disk, in_memory = (built.queues[ident] for ident, _ in built.sinks)
+    assert (on_disk.directory, on_disk.size, on_disk.max_age) == (str(tmp_path), 100_000, 7200.0)
+    assert (in_memory.directory, in_memory.size, in_memory.max_bytes) == ("", 60, None)
+    manager = EventManager(ScriptedSource(), built.sinks, settings=ManagerSettings(queues=built.queues),
+                           clock=FakeClock())
+    await manager.start()
+    assert [ch.queue.durable for ch in manager.channels if ch.queue is not None] == [True, False]
+    await manager.stop()

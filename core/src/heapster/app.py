@@ -120,10 +120,12 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
-    bounds = sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
+    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
+    sink_bounds = [sink_queue_bounds(settings, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
     masked = unique_idents([mask_uri(spec, reg.secret_options) for spec, reg, _ in sink_configs], str)
     # Opened before connecting anything: a queue file another heapster holds fails at once.
-    stores = [open_store(bounds.directory, "metrics", ident, DATA_BATCH_CODEC) for ident in masked]
+    stores = [open_store(b.directory, "metrics", ident, DATA_BATCH_CODEC) for b, ident in zip(sink_bounds, masked,
+                                                                                             strict=True)]
     source: MetricSource = source_reg.factory(source_config, context)
     # Logged once the flags are known to be good, so a usage error stays a single line.
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
@@ -132,9 +134,9 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     await source.start()
     context.cluster = source.cluster
     sinks: list[MetricSink] = []
-    sink_stores: dict[int, QueueStore[DataBatch]] = {}
+    sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}
     historical: Any = None
-    for store_of_sink, (spec, reg, config) in zip(stores, sink_configs, strict=True):
+    for store_of_sink, bounds_of_sink, (spec, reg, config) in zip(stores, sink_bounds, sink_configs, strict=True):
         try:
             sink = reg.factory(config, context)
         except UsageError:
@@ -144,7 +146,7 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
             store_of_sink.close()
             continue
         sinks.append(sink)
-        sink_stores[id(sink)] = store_of_sink
+        sink_queues[id(sink)] = (store_of_sink, bounds_of_sink)
         if settings.get("historical_source") == spec:
             historical = sink
         log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
@@ -161,8 +163,12 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
             sinks.append(store)
     processors = plugins.build_processors(context)
     log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
-    queues = [_sink_queue(sink, sink_stores.get(id(sink), MemoryStore()), bounds, settings, context.clock)
-              for sink in sinks]
+    in_memory = SinkQueueBounds("", settings.get("sink_queue_size") or MEMORY_QUEUE_SIZE, None,
+                                settings.get("sink_queue_max_age"))  # the metric store's queue
+    queues = []
+    for sink in sinks:
+        store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
+        queues.append(_sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock))
     scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from heapster.durations import parse_bool, parse_duration
+from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
 
 
@@ -88,15 +87,12 @@ class ExtendCSV(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-_BYTE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
-
-
 def byte_size(text: str) -> int:
     """argparse type for a size in bytes: ``1048576``, ``512Mi``, ``1Gi``, ``100M``."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]i?)?\s*", text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r} (use bytes, or a number with Ki, Mi, Gi, K, M, G)")
-    return int(match.group(1)) * _BYTE_UNITS[(match.group(2) or "").lower()]
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 DISK_QUEUE_SIZE = 100_000
@@ -131,23 +127,34 @@ class SinkQueueBounds:
     max_age: float | None
 
 
-def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int) -> SinkQueueBounds:
-    """The queue bounds from parsed flags; :class:`UsageError` for values out of range."""
-    directory = settings.get("sink_queue_dir") or ""
-    size = settings.get("sink_queue_size")
-    max_bytes = settings.get("sink_queue_max_bytes")
-    max_age = settings.get("sink_queue_max_age")
+def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int,
+                      uri_options: Mapping[str, Any] | None = None) -> SinkQueueBounds:
+    """The queue bounds from parsed flags, or for one sink whose URI sets ``queue_*`` options (which win).
+
+    :class:`UsageError` for values out of range, naming the flag or the URI option.
+    """
+    uri = uri_options or {}
+
+    def pick(name: str) -> tuple[Any, str]:
+        if uri.get(f"queue_{name}") is not None:
+            return uri[f"queue_{name}"], f"the sink option queue_{name}"
+        return settings.get(f"sink_queue_{name}"), f"--sink_queue_{name}"
+
+    directory = pick("dir")[0] or ""
+    size, size_name = pick("size")
+    max_bytes, bytes_name = pick("max_bytes")
+    max_age, age_name = pick("max_age")
     if size is not None and size < 1:
-        msg = "--sink_queue_size must be at least 1"
+        msg = f"{size_name} must be at least 1"
         raise UsageError(msg)
     if max_bytes is not None and not directory:
-        msg = "--sink_queue_max_bytes needs --sink_queue_dir (a queue in memory is bounded by --sink_queue_size)"
+        msg = f"{bytes_name} needs --sink_queue_dir or queue_dir (a queue in memory is bounded by its size)"
         raise UsageError(msg)
     if max_bytes is not None and max_bytes < 1:
-        msg = "--sink_queue_max_bytes must be positive"
+        msg = f"{bytes_name} must be positive"
         raise UsageError(msg)
     if max_age is not None and max_age <= 0:
-        msg = "--sink_queue_max_age must be positive"
+        msg = f"{age_name} must be positive"
         raise UsageError(msg)
     if directory:
         return SinkQueueBounds(directory, size or DISK_QUEUE_SIZE, max_bytes or DISK_QUEUE_BYTES,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from heapster.durations import parse_bool, parse_duration
+from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
 
 _ENV = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -29,7 +29,8 @@ class Option:
     """One declared URI option of a plugin: its type, default, and whether it is secret.
 
     ``kind`` is one of ``str``, ``bool`` (Go ParseBool), ``int``, ``float``, ``duration``
-    (Go duration, in seconds) or ``list`` (every repeated value, e.g. ``nodes=a&nodes=b``).
+    (Go duration, in seconds), ``size`` (bytes: ``512Mi``, ``1Gi``) or ``list`` (every repeated
+    value, e.g. ``nodes=a&nodes=b``).
     """
 
     name: str
@@ -50,6 +51,8 @@ class Option:
             return float(raw)
         if self.kind == "duration":
             return parse_duration(raw)
+        if self.kind == "size":
+            return parse_size(raw)
         msg = f"unknown option kind {self.kind!r}"
         raise ValueError(msg)
 
@@ -104,6 +107,8 @@ class PluginConfig:
 
     uri: SpecURI
     options: Mapping[str, Any] = field(default_factory=dict)
+    queue: Mapping[str, Any] = field(default_factory=dict)
+    """A sink's :data:`QUEUE_OPTIONS` that the URI sets (the core's, not the plugin's)."""
 
     @property
     def key(self) -> str:
@@ -115,6 +120,26 @@ class PluginConfig:
 
     def __getitem__(self, name: str) -> Any:
         return self.options[name]
+
+
+QUEUE_OPTIONS = (
+    Option("queue_dir", "str", help="keep this sink's queue on disk in this directory (as --sink_queue_dir)"),
+    Option("queue_size", "int", help="batches this sink's queue holds (as --sink_queue_size)"),
+    Option("queue_max_bytes", "size", help="disk this sink's queue may take (as --sink_queue_max_bytes)"),
+    Option("queue_max_age", "duration", help="drop queued batches older than this (as --sink_queue_max_age)"),
+)
+"""Options every sink URI accepts besides its plugin's own: its queue, which the core runs."""
+
+
+def resolve_sink_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
+    """:func:`resolve_options` for a sink: its plugin's options plus :data:`QUEUE_OPTIONS`, set apart in ``queue``."""
+    own_names = {opt.name for opt in options}
+    queue_options = [opt for opt in QUEUE_OPTIONS if opt.name not in own_names]
+    config = resolve_options(uri, (*options, *queue_options), what)
+    queue_names = {opt.name for opt in queue_options}
+    own = {k: v for k, v in config.options.items() if k not in queue_names}
+    queue = {k: v for k, v in config.options.items() if k in queue_names and v is not None}
+    return PluginConfig(uri=uri, options=own, queue=queue)
 
 
 def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:

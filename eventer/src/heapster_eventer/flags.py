@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from heapster.errors import UsageError
 from heapster.flags import (
@@ -50,6 +51,8 @@ class EventerOptions:
     sink_queue_dir: str = ""
     sink_queue_max_bytes: int | None = None
     sink_queue_max_age: float | None = None
+    sink_queue_flags: dict[str, Any] = field(default_factory=dict)
+    """The --sink-queue-* flags as given, for sinks whose URI sets queue_* options of their own."""
     stop_timeout: float = 60.0
     verbose: int = 0
     log_format: str = "auto"
@@ -119,7 +122,8 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
     if not 0 <= ns.healthz_port < 65536:
         msg = f"--healthz-port {ns.healthz_port} is not a port"
         raise UsageError(msg)
-    queue = sink_queue_bounds(vars(ns), DEFAULT_SINK_QUEUE)
+    queue_flags = {k: v for k, v in vars(ns).items() if k.startswith("sink_queue_")}
+    queue = sink_queue_bounds(queue_flags, DEFAULT_SINK_QUEUE)
     timing = LeaseTiming(ns.leader_elect_lease_duration, ns.leader_elect_renew_deadline, ns.leader_elect_retry_period)
     if ns.leader_elect:
         timing.check()
@@ -142,6 +146,7 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
         sink_queue_dir=queue.directory,
         sink_queue_max_bytes=queue.max_bytes,
         sink_queue_max_age=queue.max_age,
+        sink_queue_flags=queue_flags,
         stop_timeout=ns.stop_timeout,
         verbose=ns.verbose + ns.glog_v,
         log_format=ns.log_format,

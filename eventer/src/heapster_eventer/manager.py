@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -13,6 +13,7 @@ import structlog
 
 from heapster.batchcodec import from_micros, micros, pack, unpack
 from heapster.errors import PermanentError
+from heapster.flags import SinkQueueBounds
 from heapster.interfaces import Clock, EventSink, EventSource, SystemClock
 from heapster.model import Event, EventBatch
 from heapster.queuestore import QueueStore, UndecodableEntry, open_store
@@ -121,6 +122,8 @@ class ManagerSettings:
     """Keep each sink's queue on disk here (empty: in memory)."""
     queue_max_bytes: int | None = None
     queue_max_age: float | None = None
+    queues: Mapping[str, SinkQueueBounds] = field(default_factory=dict)
+    """Per sink identity: bounds set by the sink's URI (``queue_*`` options), instead of the four above."""
 
 
 class EventManager:
@@ -275,7 +278,10 @@ class EventManager:
 
     # --- sinks --------------------------------------------------------------------------------------
     def _queue_for(self, ch: SinkChannel) -> SinkQueue[Delivery]:
-        store = open_store(self.settings.queue_dir, "events", ch.ident, DeliveryCodec())
+        own = self.settings.queues.get(ch.ident)
+        bounds = own or SinkQueueBounds(self.settings.queue_dir, self.settings.sink_queue_size,
+                                        self.settings.queue_max_bytes, self.settings.queue_max_age)
+        store = open_store(bounds.directory, "events", ch.ident, DeliveryCodec())
         exported_up_to = rv_number(ch.position)  # by the checkpoint: every event at or below is exported
         self._skip_what_is_queued(ch, store)
 
@@ -293,11 +299,11 @@ class EventManager:
                 await ch.sink.start()
                 ch.started = True
 
-        return SinkQueue(ch.sink.name, export, start=start, capacity=self.settings.sink_queue_size,
+        return SinkQueue(ch.sink.name, export, start=start, capacity=bounds.size,
                          export_timeout=self.settings.export_timeout, backoff_initial=self.settings.backoff_initial,
                          backoff_max=self.settings.backoff_max, clock=self.clock, store=store,
-                         max_bytes=self.settings.queue_max_bytes if store.durable else None,
-                         max_age=self.settings.queue_max_age, describe=describe_delivery)
+                         max_bytes=bounds.max_bytes if store.durable else None,
+                         max_age=bounds.max_age, describe=describe_delivery)
 
     @staticmethod
     def _skip_what_is_queued(ch: SinkChannel, store: QueueStore[Delivery]) -> None:
