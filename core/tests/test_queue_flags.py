@@ -11,6 +11,7 @@ from heapster.cli import main
 from heapster.errors import RuntimeFailure
 from heapster.flags import DISK_QUEUE_AGE, DISK_QUEUE_BYTES, byte_size, heapster_parser, parse_flags, validate_heapster
 from heapster.queuestore import queue_file
+from heapster.uri import without_queue_options
 
 
 def settings_for(*argv: str) -> dict[str, object]:
@@ -90,3 +91,13 @@ def test_bad_queue_options_of_a_sink_exit_2(sink: str, expected: str, capsys: py
     assert main(["--source=static:", f"--sink={sink}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err
+
+
+@pytest.mark.parametrize(("uri", "identity"), [
+    ("log:?queue_dir=/a&queue_size=2", "log"),
+    ("influxdb:http://h:8086?db=k8s&queue_dir=/x&pw=1", "influxdb:http://h:8086?db=k8s&pw=1"),
+    ("influxdb:http://h?queue_max_age=1h&db=k", "influxdb:http://h?db=k"),
+    ("influxdb:http://h?db=k", "influxdb:http://h?db=k"),
+])
+def test_the_identity_of_a_sink_leaves_out_its_queue_options(uri: str, identity: str) -> None:
+    assert without_queue_options(uri) == identity

@@ -21,7 +21,7 @@ from heapster.plugins import Plugins, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import mask_uri, unique_idents
+from heapster.uri import mask_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
@@ -122,7 +122,9 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
     sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
     sink_bounds = [sink_queue_bounds(settings, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
-    masked = unique_idents([mask_uri(spec, reg.secret_options) for spec, reg, _ in sink_configs], str)
+    # The queue file is named after the sink without its queue options, so retuning the queue keeps it.
+    masked = unique_idents([mask_uri(without_queue_options(spec), reg.secret_options) for spec, reg, _ in sink_configs],
+                           str)
     # Opened before connecting anything: a queue file another heapster holds fails at once.
     stores = [open_store(b.directory, "metrics", ident, DATA_BATCH_CODEC) for b, ident in zip(sink_bounds, masked,
                                                                                              strict=True)]

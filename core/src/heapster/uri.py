@@ -131,6 +131,13 @@ QUEUE_OPTIONS = (
 """Options every sink URI accepts besides its plugin's own: its queue, which the core runs."""
 
 
+def without_queue_options(raw: str) -> str:
+    """A sink URI without its :data:`QUEUE_OPTIONS`: the sink's identity, which tuning its queue keeps."""
+    names = "|".join(opt.name for opt in QUEUE_OPTIONS)
+    stripped = re.sub(rf"(?<=[?&])(?:{names})=[^&#]*(?:&|$)", "", raw).rstrip("?&")
+    return stripped[:-1] if stripped.endswith(":") else stripped  # "log:" is "log"
+
+
 def resolve_sink_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
     """:func:`resolve_options` for a sink: its plugin's options plus :data:`QUEUE_OPTIONS`, set apart in ``queue``."""
     own_names = {opt.name for opt in options}

@@ -14,7 +14,7 @@ from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
 from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
-from heapster.uri import PluginConfig, mask_uri, unique_idents
+from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
     CheckpointStore,
@@ -65,7 +65,8 @@ class Eventer:
         self.plugins = plugins
         reg, source_config = plugins.configure(EVENT_SOURCE, self.options.source)
         source = reg.factory(source_config, self.context)
-        idents = unique_idents(self.options.sinks, mask_uri)
+        # A sink's identity (checkpoint key, queue file) leaves out its queue options: retuning keeps both.
+        idents = unique_idents(self.options.sinks, lambda spec: mask_uri(without_queue_options(spec)))
         sinks: list[tuple[str, EventSink]] = []
         queues: dict[str, SinkQueueBounds] = {}
         for ident, spec in zip(idents, self.options.sinks, strict=True):
