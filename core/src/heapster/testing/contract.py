@@ -3,7 +3,7 @@ dropped and counted, close flushes, a queue on disk is exported after a restart.
 core's real :class:`SinkQueue`.
 
 Subclass :class:`SinkContract` in a test module (``class TestMySinkContract(SinkContract)``) and
-provide the fixtures and method below; pytest then runs the four contract tests against your sink.
+provide the fixtures and method below; pytest then runs the five contract tests against your sink.
 
 * fixture ``contract_sink``: a fresh sink connected to a working backend.
 * fixture ``contract_outage``: an object with ``async stop()`` and ``async start()`` that take the
