@@ -100,9 +100,14 @@ def tail(path: Path | None, lines: int = 15) -> str:
 
 
 def free_port(preferred: int = 0) -> int:
-    """``preferred`` if nothing listens there, else any free port on loopback."""
+    """``preferred`` if nothing listens there, else any free port on loopback.
+
+    SO_REUSEADDR, as heapster's server sets it: a port held only by connections in TIME-WAIT (the previous
+    demo's, for a minute after it stopped) is free for a new listener.
+    """
     for port in (preferred, 0) if preferred else (0,):
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -139,11 +144,11 @@ def wait_for(what: str, check: Any, demo: Demo, timeout: float, interval: float 
     raise DemoError(f"gave up waiting for {what} after {timeout:.0f}s")
 
 
-def start_simulator(demo: Demo, nodes: int, pods_per_node: int) -> dict[str, Any]:
+def start_simulator(demo: Demo, nodes: int, pods_per_node: int, heapster_url: str) -> dict[str, Any]:
     sim_dir = demo.state / "simulator"
     demo.start("simulator", [PY, "-m", "heapster_simulator", "--nodes", str(nodes), "--pods-per-node",
                              str(pods_per_node), "--api-scheme", "https", "--events-per-second", "2",
-                             "--state-dir", str(sim_dir)])
+                             "--state-dir", str(sim_dir), "--apiservice", f"metrics.k8s.io/v1beta1={heapster_url}"])
     say(f"==> starting the cluster simulator ({nodes} nodes, {pods_per_node} pods each, HTTPS API and kubelets)")
     ready_file = sim_dir / "ready.json"
     wait_for("the simulator's ready.json", ready_file.exists, demo, 60)
@@ -254,12 +259,13 @@ def run(args: argparse.Namespace, resolution: float) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when started with SIGINT ignored
     try:
-        ready = start_simulator(demo, args.nodes, args.pods_per_node)
-        source = source_uri(ready, state / "simulator" / "kubeconfig")
         port = free_port(args.port)
         if port != args.port:
-            say(f"    port {args.port} is in use; heapster will listen on {port}")
+            say(f"==> port {args.port} is in use; heapster will listen on {port}")
         url = f"http://127.0.0.1:{port}"
+        ready = start_simulator(demo, args.nodes, args.pods_per_node, url)
+        kubeconfig = state / "simulator" / "kubeconfig"
+        source = source_uri(ready, kubeconfig)
         heapster = start_heapster(demo, source, port, args.resolution)
         eventer = start_eventer(demo, source, free_port())
         wait_for_metrics(demo, heapster, url, resolution)
@@ -268,6 +274,10 @@ def run(args: argparse.Namespace, resolution: float) -> int:
         say()
         say(f"==> dashboard: {url}/   (cluster, node and pod CPU and memory, last 15 minutes)")
         say(f"    Model API: {url}/api/v1/model/nodes/   metrics API: {url}/apis/metrics.k8s.io/v1beta1/nodes")
+        say(f"    kubectl through the simulator's aggregation layer: KUBECONFIG={kubeconfig} kubectl top nodes")
+        bin_dir = Path(sys.executable).parent
+        say(f"==> commands: {bin_dir}/heapster, {bin_dir}/eventer, {bin_dir}/heapster-simulator "
+            f"(or `. {bin_dir}/activate` first), e.g. {bin_dir}/heapster top pods -A --server {url}")
         say(f"    logs: {state}" + ("" if args.keep else " (removed on exit unless --keep)"))
         if args.once:
             return 0

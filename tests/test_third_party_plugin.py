@@ -39,7 +39,8 @@ def test_install_use_and_uninstall_a_third_party_sink(fresh_venv: Path, tmp_path
     pip(fresh_venv, "install", "--no-deps", str(PLUGIN))
     listing = subprocess.run([str(fresh_venv / "bin" / "python"), "-m", "heapster.cli", "plugins"],
                              capture_output=True, text=True, check=True).stdout
-    assert "heapster-sink-jsonl 0.1.0" in listing and "sink: jsonl" in listing
+    assert any(line.split()[1:4] == ["heapster-sink-jsonl", "0.1.0", "sink:"] and line.endswith("sink: jsonl")
+               for line in listing.splitlines())
 
     # Installed: the daemon exports to it (resolution 5 s: the first batch comes within ~10 s).
     proc = heapster(fresh_venv, "--source=static:?nodes=2&pods=1&containers=1", sink_flag,

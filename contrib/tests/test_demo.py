@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 DEMO = Path(__file__).resolve().parents[1] / "demo.py"
 
@@ -24,6 +26,8 @@ def test_demo_once_prints_nodes_and_pods_with_cpu_and_memory() -> None:
     pods = re.findall(r"^(\S+)\s+(\S+)\s+(\d+)m\s+(\d+)Mi$", out, re.MULTILINE)
     assert len(pods) >= 10 and any(int(cpu) > 0 for _, _, cpu, _ in pods)
     assert "events exported so far" in out
+    assert re.search(r"KUBECONFIG=\S+/simulator/kubeconfig kubectl top nodes", out)
+    assert f"==> commands: {Path(sys.executable).parent}/heapster, " in out
     url = re.search(r"==> dashboard: (http://127\.0\.0\.1:(\d+)/)", out)
     assert url, out
     # Everything was stopped: nothing listens on heapster's port any more.
@@ -35,3 +39,44 @@ def test_demo_rejects_a_bad_resolution() -> None:
     result = subprocess.run([sys.executable, str(DEMO), "--once", "--resolution", "2s"],
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2 and "at least 5s" in result.stderr
+
+
+def load_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("heapster_demo", DEMO)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_port_left_in_time_wait_is_still_free() -> None:
+    """A second demo within a minute keeps port 8082: the previous one's connections in TIME-WAIT do not count."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
+        client.recv(1)
+        client.close()
+    with socket.socket() as plain:  # what the old check did: refused
+        try:
+            plain.bind(("127.0.0.1", port))
+            time_wait = False
+        except OSError:
+            time_wait = True
+    assert time_wait, "no TIME-WAIT connection was left on the port"
+    demo = load_demo()
+    assert demo.free_port(port) == port
+    with socket.socket() as again:  # and a server with SO_REUSEADDR (heapster's) can listen there
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+        again.listen()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert demo.free_port(taken) != taken  # a port someone listens on is still refused

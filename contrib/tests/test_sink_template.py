@@ -80,7 +80,8 @@ def test_rendered_template_installs_passes_the_contract_and_exports_from_heapste
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "-q", "--disable-pip-version-check",
                     "install", "--no-deps", str(package)], check=True)
     listing = subprocess.run([python, "-m", "heapster.cli", "plugins"], capture_output=True, text=True, check=True)
-    assert "heapster-sink-tmplhook 0.1.0" in listing.stdout and "sink: tmplhook" in listing.stdout
+    assert ["tmplhook", "heapster-sink-tmplhook", "0.1.0", "sink:", "tmplhook"] in [
+        line.split() for line in listing.stdout.splitlines()]
 
     # The template's own tests: heapster's SinkContract against a real HTTP receiver.
     tests = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=package,

@@ -198,8 +198,11 @@ async def test_bad_parameters_are_400(api: Any, query: str, message: str) -> Non
     "/namespaces/default/pods/pod-0-1/containers/ghost/metrics/cpu/usage_rate", "/nodes/ghost/freecontainers/",
     "/nodes/node-0/freecontainers/ghost/metrics", "/nodes/node-0/freecontainers/ghost/metrics/memory/usage",
 ])
-async def test_unknown_entities_are_404(api: Any, path: str) -> None:
-    assert "no metrics for" in await get(api, MODEL + path, status=404)
+async def test_unknown_entities_are_empty_as_in_heapster(api: Any, path: str) -> None:
+    """Heapster answers 200 with an empty result for entities it has no metrics for."""
+    is_list = path.rstrip("/").endswith(("/metrics", "/pods", "/containers", "/freecontainers"))
+    empty: object = [] if is_list else {"metrics": [], "latestTimestamp": "0001-01-01T00:00:00Z"}
+    assert await get(api, MODEL + path) == empty
 
 
 async def test_gzip_when_asked(api: Any) -> None:
@@ -243,7 +246,7 @@ async def test_metric_export_schema(api: Any) -> None:
     assert names[0] == "uptime" and "cpu/limit" in names and "memory/limit" in names and "cpu/request" not in names
     assert names[-1] == "accelerator/duty_cycle"
     assert found["metrics"][1] == {"name": "cpu/usage", "description": "Cumulative CPU usage on all cores",
-                                   "labels": [], "type": "cumulative", "value_type": "int64", "units": "ns"}
+                                   "type": "cumulative", "value_type": "int64", "units": "ns"}
     assert [label["key"] for label in found["common_labels"]] == [
         "nodename", "hostname", "host_id", "container_name", "container_base_image"]
     assert [label["key"] for label in found["pod_labels"]] == ["pod_name", "pod_id", "namespace_id", "labels"]
@@ -338,7 +341,8 @@ async def test_healthz(store: MetricStore) -> None:
             await clock.advance(1)
             assert await fetch(url + "/healthz") == failed
             status, body = await fetch(url + "/healthz/healthz")
-            assert status == 500 and "latest data batch is 181s old" in body
+            assert (status, body) == (500, "internal server error: No current data batch available "
+                                           "(latest: 2026-03-01 10:01:00 +0000 UTC).\n")
     finally:
         await runner.cleanup()
         await empty_runner.cleanup()
@@ -346,12 +350,12 @@ async def test_healthz(store: MetricStore) -> None:
 
 async def test_prometheus_metrics(api: Any) -> None:
     await get(api, MODEL + "/nodes/node-0/metrics/cpu/usage_rate")
-    await get(api, MODEL + "/nodes/ghost/metrics/cpu/usage_rate", status=404)
+    await get(api, MODEL + "/nodes/node-0/metrics/cpu/usage_rate?start=yesterday", status=400)
     await get(api, "/apis/metrics.k8s.io/v1beta1/nodes")
     text = await get(api, "/metrics")
     assert 'http_requests_total{code="200",handler="v1beta1:nodeMetricsList",method="get"}' in text
     assert 'http_requests_total{code="200",handler="nodeMetrics",method="get"}' in text
-    assert 'http_requests_total{code="404",handler="nodeMetrics",method="get"}' in text
+    assert 'http_requests_total{code="400",handler="nodeMetrics",method="get"}' in text
     assert 'http_request_duration_microseconds_count{handler="nodeMetrics"}' in text
     assert 'http_response_size_bytes_count{handler="nodeMetrics"}' in text
     assert "# TYPE heapster_processor_duration_milliseconds summary" in text
@@ -401,3 +405,25 @@ async def test_resource_metrics_without_cluster_state(store: MetricStore) -> Non
             await fetch("/api/v1/nodes", status=404)   # no cluster state, no node objects to serve
     finally:
         await runner.cleanup()
+
+
+async def test_core_node_route_serves_only_what_kubectl_top_reads(store: MetricStore) -> None:
+    full = {"metadata": {"name": "node-0", "labels": {"zone": "z0"}, "uid": "u-1",
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0", "secret-ish": "x"}},
+            "spec": {"podCIDR": "10.0.0.0/24", "providerID": "gce://p/z/node-0"},
+            "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3500m"},
+                       "addresses": [{"type": "InternalIP", "address": "10.1.2.3"}],
+                       "nodeInfo": {"machineID": "m-1", "bootID": "b-1", "systemUUID": "s-1"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    runner, url = await serve(create_api_app(store, StaticCluster([full], []), {"metric_resolution": 60.0},
+                                             clock=FakeClock(NOW)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = (session, url)
+            listed = await get(api, "/api/v1/nodes?labelSelector=zone%3Dz0")
+            one = await get(api, "/api/v1/nodes/node-0")
+    finally:
+        await runner.cleanup()
+    expected = {"metadata": {"name": "node-0"}, "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3500m"}}}
+    assert listed["items"] == [expected]
+    assert one == {"kind": "Node", "apiVersion": "v1", **expected}

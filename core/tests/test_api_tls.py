@@ -12,6 +12,8 @@ import pytest
 import trustme
 
 from heapster.api import create_api_app, start_api_server
+from heapster.api.security import common_name
+from heapster.errors import UsageError
 from heapster.model import DataBatch, MetricSet, MetricValue
 from heapster.store import MetricStore
 from heapster.testing import FakeClock
@@ -30,7 +32,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     server.private_key_pem.write_to_path(base / "server.key")
     client_ca.cert_pem.write_to_path(base / "client-ca.pem")
     yield {
-        "dir": base, "server_ca": server_ca,
+        "dir": base, "server_ca": server_ca, "client_ca": client_ca,
         "alice": client_ca.issue_cert("alice@example.com", common_name="alice"),
         "mallory": client_ca.issue_cert("mallory@example.com", common_name="mallory"),
         "stranger": other_ca.issue_cert("alice2@example.com", common_name="alice"),
@@ -92,7 +94,8 @@ async def test_user_outside_allowed_users_is_403(pki: dict[str, Any], secured: s
 
 
 async def test_allowed_user_gets_through(pki: dict[str, Any], secured: str) -> None:
-    assert await status(secured + "/api/v1/model/nodes/", client_context(pki, "alice")) == (200, '[\n  "n1"\n]')
+    # go-restful's json.MarshalIndent(v, " ", " ")
+    assert await status(secured + "/api/v1/model/nodes/", client_context(pki, "alice")) == (200, '[\n  "n1"\n ]')
 
 
 async def test_healthz_needs_no_certificate(pki: dict[str, Any], secured: str) -> None:
@@ -115,7 +118,7 @@ async def test_empty_allowed_users_admits_any_authenticated_user(pki: dict[str, 
 
 
 async def test_tls_without_client_ca_is_open(pki: dict[str, Any], store: MetricStore) -> None:
-    runner, url = await start(store, settings(pki, ["alice"], client_ca=False))
+    runner, url = await start(store, settings(pki, [], client_ca=False))
     try:
         assert (await status(url + "/api/v1/model/nodes/", client_context(pki, None)))[0] == 200
         with pytest.raises(aiohttp.ClientError):   # plain HTTP on the HTTPS port does not work
@@ -123,3 +126,54 @@ async def test_tls_without_client_ca_is_open(pki: dict[str, Any], store: MetricS
                 pass
     finally:
         await runner.cleanup()
+
+
+def test_allowed_users_without_a_client_ca_is_refused(pki: dict[str, Any], store: MetricStore) -> None:
+    with pytest.raises(UsageError, match="--allowed_users needs --tls_client_ca"):
+        create_api_app(store, None, settings(pki, ["alice"], client_ca=False))
+
+
+def test_the_last_of_several_common_names_is_the_user() -> None:
+    subject = ((("organizationName", "org"),), (("commonName", "first"),), (("commonName", "last"),))
+    assert common_name({"subject": subject}) == "last"
+    assert common_name({"subject": ((("organizationName", "org"),),)}) is None
+
+
+async def test_a_certificate_with_two_common_names_is_authorised_by_the_last(
+        pki: dict[str, Any], store: MetricStore, tmp_path: Any) -> None:
+    """A real certificate whose subject is CN=alice, CN=mallory: Go's x509 (Heapster) sees mallory."""
+    runner, url = await start(store, settings(pki, ["alice"]))
+    try:
+        context = client_context(pki, None)
+        cert, key = _two_cn_certificate(pki["client_ca"], tmp_path)
+        context.load_cert_chain(cert, key)
+        code, body = await status(url + "/api/v1/model/nodes/", context)
+        assert code == 403 and "mallory" in body
+    finally:
+        await runner.cleanup()
+
+
+def _two_cn_certificate(ca: trustme.CA, tmp_path: Any) -> tuple[str, str]:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice"),
+                                     x509.NameAttribute(NameOID.COMMON_NAME, "mallory")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    cert_path, key_path = tmp_path / "two-cn.pem", tmp_path / "two-cn.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)

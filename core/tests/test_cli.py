@@ -51,6 +51,9 @@ def test_repeatable_sinks_keep_their_order() -> None:
     (["--source=static:?colour=red"],
      "unknown option 'colour' for source 'static'; valid options: containers, nodes, pods"),
     (["--source=static:", "--sink=nosuch:http://x"], "no sink 'nosuch'; installed:"),
+    (["--source=static:", "--allowed_users=alice"], "--allowed_users needs --tls_client_ca"),
+    (["--source=static:", "--tls_cert=a.pem", "--tls_key=a.key", "--allowed_users=alice,bob"],
+     "--allowed_users needs --tls_client_ca"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
@@ -74,11 +77,32 @@ def test_errors_never_show_secrets(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_version_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    from heapster import __version__
+
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.startswith("version: ")
+    assert capsys.readouterr().out == f"version: {__version__}\ncommit: python\n"
     assert main(["plugins"]) == 0
-    out = capsys.readouterr().out
-    assert "heapster-core" in out and "sink: log" in out and "source: static" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "KEYS"]
+    # Aligned: every column starts where its header does.
+    starts = [lines[0].index(title) for title in ("DISTRIBUTION", "VERSION", "KEYS")]
+    log = next(line for line in lines if line.startswith("log "))
+    assert [log.index(cell) for cell in ("heapster-core", __version__, "event sink: log")] == starts
+    assert all(line[starts[0] - 3:starts[0]] == "   " for line in lines[1:])
+    static = next(line for line in lines if line.startswith("static "))
+    assert static[starts[2]:] == "source: static"
+
+
+def test_plugins_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["plugins", "--format=json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    log = next(p for p in listing["plugins"] if p["name"] == "log")
+    assert log["distribution"] == "heapster-core" and log["module"] == "heapster.sinks.log"
+    assert log["keys"] == {"event sink": ["log"], "sink": ["log"]} and listing["failures"] == []
+    assert main(["plugins", "--format=yaml"]) == 2
+    assert "invalid choice: 'yaml'" in capsys.readouterr().err
 
 
 def test_shard_flag(capsys: pytest.CaptureFixture[str]) -> None:

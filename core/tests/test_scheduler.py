@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
+from structlog.testing import capture_logs
+
+from heapster import selfmetrics
 from heapster.errors import HeapsterError
 from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet, MetricValue
+from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import FakeClock, RecordingSink, StaticSource, StaticUnit
@@ -79,6 +84,20 @@ async def test_jitter_spreads_node_starts_within_8ms_per_node() -> None:
     assert len(batch.metric_sets) == 10
 
 
+async def test_large_clusters_spread_scrapes_over_half_the_deadline_not_a_4s_burst() -> None:
+    clock = FakeClock()
+    units = [unit(f"n{i}", clock) for i in range(2000)]  # 2000 x 8 ms = 16 s of jitter wanted
+    sched, _ = make(clock, units, [], scrape_deadline=20.0)
+    task = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    await clock.advance(4.0)  # Heapster's cap: with it, every node would have started by now
+    started = sum(1 for u in units if u.scrapes)
+    assert 250 < started < 1000  # about 4 of the 10 s
+    await clock.advance(6.0)  # half of the 20 s deadline
+    batch = await asyncio.wait_for(task, 5)
+    assert len(batch.metric_sets) == 2000
+
+
 async def test_a_slow_sink_delays_neither_scraping_nor_other_sinks() -> None:
     clock = FakeClock()
     slow, fast = RecordingSink("slow"), RecordingSink("fast")
@@ -143,3 +162,93 @@ async def test_shards_split_nodes_stably_and_completely() -> None:
         seen.append(set(batch.metric_sets))
     assert set.union(*seen) == {f"node:node-{i}" for i in range(30)}
     assert sum(len(s) for s in seen) == 30 and all(seen)
+
+
+async def test_scrape_duration_is_labelled_per_unit_as_heapster() -> None:
+    """Heapster: ``heapster_scraper_duration_milliseconds{source="kubelet_summary:<ip>:<port>"}`` with
+    quantiles and ``heapster_scraper_last_time_seconds`` per source; our whole-window time is separate."""
+    from prometheus_client import generate_latest
+
+    from heapster.selfmetrics import REGISTRY
+
+    clock = FakeClock(start=1_700_000_000.0)
+    name = "kubelet_summary:10.9.9.1:10250"
+    sched, _ = make(clock, [unit(name, clock), unit("kubelet_summary:10.9.9.2:10250", clock,
+                                                    error=HeapsterError("http 500"))], [], max_jitter=0.0)
+    await sched.housekeep(0.0, RES)
+    text = generate_latest(REGISTRY).decode()
+    for source in (name, "kubelet_summary:10.9.9.2:10250"):  # a failed scrape is timed too, as in Heapster
+        for quantile in ("0.5", "0.9", "0.99"):
+            assert f'heapster_scraper_duration_milliseconds{{quantile="{quantile}",source="{source}"}}' in text
+        assert f'heapster_scraper_last_time_seconds{{source="{source}"}} 1.7e+09' in text
+    assert 'heapster_scrape_window_duration_milliseconds_count{source="static"}' in text
+    assert 'heapster_scraper_duration_milliseconds_count{source="static"}' not in text
+
+
+async def test_a_node_cut_at_the_scrape_deadline_is_counted_as_timeout_and_named() -> None:
+    clock = FakeClock()
+    hung = unit("late-node", clock, delay=3600.0)  # never answers; its own timeout (5 s) is past the deadline
+    sched, _ = make(clock, [unit("ok", clock), hung], [], node_timeout=5.0, scrape_deadline=0.2, max_jitter=0.0)
+    failures = selfmetrics.REGISTRY.get_sample_value
+    labels = {"node": "late-node", "reason": "timeout"}
+    before = failures("heapster_scrape_failures_total", labels) or 0.0
+    with capture_logs() as logs:
+        batch = await sched.scrape(0.0, RES)
+    assert list(batch.metric_sets) == ["node:ok"]
+    assert failures("heapster_scrape_failures_total", labels) == before + 1
+    deadline = [e for e in logs if e["event"] == "scrape.deadline"]
+    assert len(deadline) == 1 and deadline[0]["late"] == ["late-node"]
+    assert deadline[0]["got"] == 1 and deadline[0]["expected"] == 2
+    failed = [e for e in logs if e["event"] == "scrape.node.failed"]
+    assert [(e["node"], e["reason"]) for e in failed] == [("late-node", "timeout")]
+    assert "deadline" in failed[0]["error"]
+
+
+async def test_every_window_is_scraped_when_the_resolution_equals_the_offset() -> None:
+    clock = FakeClock(start=1_700_000_000.0 + 1)
+    sink = RecordingSink()
+    queues = [SinkQueue(sink.name, sink.export, clock=clock)]
+    sched = Scheduler(StaticSource([unit("a", clock)]), [], queues,
+                      SchedulerSettings(resolution=5.0, scrape_offset=5.0, scrape_deadline=5.0, max_jitter=0.0),
+                      clock=clock, rng=random.Random(1))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sched.run(stop))
+    for _ in range(8):
+        await clock.advance(5.0)
+        await settle()
+    stop.set()
+    await asyncio.wait_for(runner, 1)
+    ends = [b.timestamp.timestamp() for b in sink.batches]
+    # Windows end at ...005, ...010, ...; each is scraped 5 s after its end, none skipped.
+    assert ends == [1_700_000_005.0 + 5 * i for i in range(len(ends))]
+    assert len(ends) >= 6
+
+
+async def test_a_loop_that_fell_behind_resumes_at_the_latest_due_window() -> None:
+    sched, _ = make(FakeClock(), [], [])
+    # The window ending at 60 was scheduled; the process then stood still until 305.
+    assert sched.following_window(60.0, 100.0) == (60.0, 120.0)
+    assert sched.following_window(60.0, 305.0) == (240.0, 300.0)
+
+
+async def test_big_batches_are_joined_and_processed_off_the_event_loop(monkeypatch: Any) -> None:
+    import threading
+
+    import heapster.scheduler
+    from heapster.interfaces import ColumnProcessor
+
+    class WhereAmI(ColumnProcessor):
+        name = "where"
+        thread = ""
+
+        def apply(self, batch: DataBatch) -> None:
+            WhereAmI.thread = threading.current_thread().name
+            batch.columns.set_values("seen", batch.columns.rows_of_type(1), np.ones(2, dtype=np.int64),
+                                     MetricType.GAUGE)
+
+    monkeypatch.setattr(heapster.scheduler, "OFF_LOOP_SETS", 2)
+    clock = FakeClock()
+    sched, _ = make(clock, [unit("a", clock), unit("b", clock)], [], [WhereAmI()], max_jitter=0.0)
+    batch = await sched.housekeep(0.0, RES)
+    assert batch is not None and WhereAmI.thread != threading.main_thread().name
+    assert {k: ms.values["seen"].value for k, ms in batch.metric_sets.items()} == {"node:a": 1, "node:b": 1}

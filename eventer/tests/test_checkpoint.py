@@ -34,3 +34,14 @@ async def test_a_corrupt_checkpoint_file_is_a_clear_error(tmp_path: Path) -> Non
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(RuntimeFailure, match="unreadable"):
         await FileCheckpointStore(path).load()
+
+
+def test_the_gap_memory_keeps_its_order_and_older_checkpoints_without_it_still_load() -> None:
+    memory = {"complete_since": 1.5, "counts": {"00000000000000b2": 3, "00000000000000a1": 1}}
+    cp = Checkpoint({"log": "9"}, ["00000000000000ff:12"], "me", memory)
+    loaded = Checkpoint.from_json(cp.to_json())
+    assert loaded == cp and list(loaded.gap_memory["counts"]) == ["00000000000000b2", "00000000000000a1"]
+    old = Checkpoint.from_json('{"version":1,"positions":{"log":"9"},"dedup":["00000000000000ff"],"holder":""}')
+    assert old.gap_memory == {} and old.dedup == ["00000000000000ff"]
+    with pytest.raises(ValueError, match="malformed"):
+        Checkpoint.from_json('{"version":1,"positions":{},"gap_memory":[1]}')

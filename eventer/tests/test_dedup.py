@@ -34,5 +34,28 @@ def test_snapshot_round_trips_through_restore() -> None:
     dedup = Deduplicator()
     dedup.filter([event("a", 1), event("b", 2), event("c", 3)])
     restored = Deduplicator()
-    restored.restore([*dedup.snapshot(limit=2), "not-hex"])
-    assert restored.filter([event("a", 1), event("b", 2), event("c", 3)]) == [event("a", 1)]
+    restored.restore([*dedup.snapshot(), "not-hex", "zz:1"])
+    assert len(restored) == 3
+    assert restored.filter([event("a", 1), event("b", 2), event("c", 3)]) == []
+
+
+def test_snapshot_keeps_only_versions_above_the_resume_position_and_not_excluded() -> None:
+    dedup = Deduplicator()
+    dedup.filter([event("a", 7), event("b", 12), event("c", 10), {"metadata": {"uid": "d", "resourceVersion": "x"}}])
+    c_key = event_key(event("c", 10))
+    assert c_key is not None
+    kept = dedup.snapshot(above=10, exclude={c_key})
+    restored = Deduplicator()
+    restored.restore(kept)
+    assert len(kept) == 2 and kept[0].endswith(":12") and ":" not in kept[1]  # b, and d of unknown version
+    passed = restored.filter([event("a", 7), event("b", 12), event("c", 10)])
+    assert [e["metadata"]["uid"] for e in passed] == ["a", "c"]
+
+
+def test_old_checkpoint_keys_without_a_version_are_restored() -> None:
+    restored = Deduplicator()
+    key = event_key(event("a", 1))
+    assert key is not None
+    restored.restore([f"{key:016x}"])
+    assert restored.filter([event("a", 1)]) == []
+    assert restored.snapshot(above=5) == [f"{key:016x}"]  # version unknown: kept

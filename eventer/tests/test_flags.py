@@ -78,4 +78,6 @@ def test_bad_uri_option_and_unknown_sink_exit_2() -> None:
 def test_version() -> None:
     done = _eventer("--version")
     assert done.returncode == 0
-    assert done.stdout.startswith("eventer version ")
+    from heapster_eventer import __version__
+
+    assert done.stdout == f"version: {__version__}\ncommit: python\n"  # heapster --version's format

@@ -55,6 +55,28 @@ def test_event_count_bumps_are_modified_events(threaded: ThreadedCluster, core: 
     assert max(e["object"].count for e in events) >= 2
 
 
+def test_events_are_listed_in_namespace_name_order_paged_or_not(threaded: ThreadedCluster, core: Any) -> None:
+    """As the API server (etcd keys), not in resourceVersion order; continue tokens keep that order."""
+    sim = threaded.cluster._simulation()
+    threaded.call(sim.generate_events, 40)
+    threaded.call(sim.generate_events, 10, 1.0)  # count bumps move older events to new resourceVersions
+    whole = core.list_event_for_all_namespaces()
+    keys = [(e.metadata.namespace, e.metadata.name) for e in whole.items]
+    assert len(keys) >= 40 and keys == sorted(keys)
+    versions = [int(e.metadata.resource_version) for e in whole.items]
+    assert versions != sorted(versions)  # a consumer cannot take the list as a resourceVersion sequence
+    paged: list[tuple[str, str]] = []
+    token = None
+    while True:
+        page = core.list_event_for_all_namespaces(limit=7, _continue=token)
+        assert page.metadata.resource_version == whole.metadata.resource_version  # nothing changed meanwhile
+        paged += [(e.metadata.namespace, e.metadata.name) for e in page.items]
+        token = page.metadata._continue
+        if not token:
+            break
+    assert paged == keys
+
+
 def test_events_k8s_io_view(threaded: ThreadedCluster, api_client: Any) -> None:
     threaded.call(threaded.cluster.generate_events, 2)
     listed = client.EventsV1Api(api_client).list_event_for_all_namespaces()

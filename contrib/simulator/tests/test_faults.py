@@ -111,6 +111,19 @@ async def test_huge_payload_is_streamed(cluster: SimulatedCluster) -> None:
         assert (await _get(session, cluster, 1))[0] == 200
 
 
+async def test_huge_malformed_payload_is_streamed_and_not_json(cluster: SimulatedCluster) -> None:
+    cluster.set_fault("sim-node-0002", "hugemalformed")
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, body = await _get(session, cluster, 2)
+        assert status == 200 and len(body) > 8 * 1024 * 1024 - 16
+        assert body.startswith(b'{"node":{"nodeName":"sim-node-0002"')
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(body)
+    finally:
+        cluster.set_fault("sim-node-0002", "none")
+
+
 async def test_down_node_refuses_connections_until_cleared(cluster: SimulatedCluster) -> None:
     async with aiohttp.ClientSession() as session:
         assert (await _get(session, cluster, 1))[0] == 200  # leaves a kept-alive connection behind

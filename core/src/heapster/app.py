@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
 from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
-from heapster.memory import shrink_tls_read_buffers, tune_gc
+from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
@@ -53,13 +54,20 @@ class Daemon:
     store: Any = None
     historical: Any = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    force: asyncio.Event = field(default_factory=asyncio.Event)
+    api_url: str = ""
+    """``scheme://host:port`` of the HTTP API once it listens."""
 
     async def run(self) -> None:
-        """Run until SIGTERM/SIGINT (or ``stop``), then flush the sinks within the shutdown timeout."""
+        """Serve the HTTP API, start the source, run until SIGTERM/SIGINT (or ``stop``), then flush the sinks.
+
+        The API (and ``/healthz``, failing until the first batch) is up before the source waits for
+        the Kubernetes API. A second signal (``force``) ends the wind-down at once.
+        """
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not in the main thread
-                loop.add_signal_handler(sig, self.stop.set)
+                loop.add_signal_handler(sig, self.request_stop)
         try:
             api_runner = await self._start_api()
         except OSError as exc:
@@ -69,8 +77,34 @@ class Daemon:
             raise RuntimeFailure(msg) from None
         for queue in self.queues:
             queue.start()  # connects the sink and replays what a queue on disk kept from the last run
+        try:
+            started = await self._until_stopped(self._start_source())
+            if started:
+                await self._until_forced(self.scheduler.run(self.stop))
+        finally:
+            if not self.force.is_set():
+                log.info("heapster.stopping", flush_timeout=self.settings["shutdown_timeout"],
+                         note="a second SIGINT/SIGTERM exits without waiting for the flush")
+            await self._until_forced(asyncio.gather(
+                *(q.close(self.settings["shutdown_timeout"]) for q in self.queues)))
+            await self._until_forced(self.source.close())
+            if api_runner is not None:
+                await self._until_forced(api_runner.cleanup())
+            log.info("heapster.stopped", forced=self.force.is_set() or None)
+
+    def request_stop(self) -> None:
+        """The first call stops the pipeline and flushes the sinks; a second one gives up waiting."""
+        if not self.stop.is_set():
+            self.stop.set()
+        elif not self.force.is_set():
+            log.warning("heapster.stop.forced", note="not waiting for the sinks to flush")
+            self.force.set()
+
+    async def _start_source(self) -> bool:
+        await self.source.start()
         tune_gc()
         shrink_tls_read_buffers()
+        share_the_interpreter()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings["metric_resolution"],
                  first_batch_in=round(first_batch_in, 1))
@@ -78,15 +112,30 @@ class Daemon:
         log.info("scrape.waiting", waiting_for="the first scrape",
                  window_end=_clock_time(first_at - self.scheduler.settings.scrape_offset),
                  first_batch_at=_clock_time(first_at))
+        return True
+
+    async def _until_stopped(self, work: Awaitable[bool]) -> bool:
+        """``work``'s result, or False if a stop was requested first (``work`` is then cancelled)."""
+        return bool(await self._race(work, self.stop))
+
+    async def _until_forced(self, work: Awaitable[Any]) -> None:
+        """Wait for ``work`` unless a forced stop comes first (``work`` is then cancelled)."""
+        await self._race(work, self.force)
+
+    @staticmethod
+    async def _race(work: Awaitable[Any], event: asyncio.Event) -> Any:
+        task = asyncio.ensure_future(work)
+        waiter = asyncio.ensure_future(event.wait())
         try:
-            await self.scheduler.run(self.stop)
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            log.info("heapster.stopping", flush_timeout=self.settings["shutdown_timeout"])
-            await asyncio.gather(*(q.close(self.settings["shutdown_timeout"]) for q in self.queues))
-            await self.source.close()
-            if api_runner is not None:
-                await api_runner.cleanup()
-            log.info("heapster.stopped")
+            waiter.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
 
     def _first_batch_in(self) -> float:
         s = self.scheduler
@@ -94,17 +143,23 @@ class Daemon:
         _, end = s.next_window(now)
         return end + s.settings.scrape_offset - now
 
+    def _latest_batch(self) -> tuple[datetime | None, int]:
+        batch = self.scheduler.last_batch
+        return (batch.timestamp, len(batch.metric_sets)) if batch is not None else (None, 0)
+
     async def _start_api(self) -> Any:
         # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
         from heapster.api import create_api_app, start_api_server
 
-        app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical)
+        app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
+                             latest_batch=self._latest_batch)
         runner = await start_api_server(app, self.settings)
         scheme = "https" if self.settings["tls_cert"] else "http"
         host = self.settings["listen_ip"] or "0.0.0.0"
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         bound = [a for a in runner.addresses if isinstance(a, tuple)]
         port = bound[0][1] if bound else self.settings["heapster_port"]  # the real port when given 0
+        self.api_url = f"{scheme}://{local}:{port}"
         log.info("api.listening", url=f"{scheme}://{host}:{port}",
                  dashboard=f"{scheme}://{local}:{port}/" if self.store is not None else None)
         return runner
@@ -129,24 +184,26 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     stores = [open_store(b.directory, "metrics", ident, DATA_BATCH_CODEC) for b, ident in zip(sink_bounds, masked,
                                                                                              strict=True)]
     source: MetricSource = source_reg.factory(source_config, context)
-    # Logged once the flags are known to be good, so a usage error stays a single line.
-    log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
-             failed=[f.distribution for f in plugins.failures] or None)
-    log.info("source.starting", source=mask_uri(source_spec))
-    await source.start()
-    context.cluster = source.cluster
-    sinks: list[MetricSink] = []
-    sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}
-    historical: Any = None
+    # Sinks are built before anything is logged too: their factories check what options alone
+    # cannot (ports, choices, required pairs) without I/O, so such a mistake is also one line, exit 2.
+    built: list[tuple[str, Any, MetricSink, QueueStore[DataBatch], SinkQueueBounds]] = []
     for store_of_sink, bounds_of_sink, (spec, reg, config) in zip(stores, sink_bounds, sink_configs, strict=True):
         try:
-            sink = reg.factory(config, context)
+            built.append((spec, reg, reg.factory(config, context), store_of_sink, bounds_of_sink))
         except UsageError:
             raise
         except Exception as exc:
             log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
             store_of_sink.close()
-            continue
+    # Logged once the flags are known to be good, so a usage error stays a single line.
+    log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
+             failed=[f.distribution for f in plugins.failures] or None)
+    log.info("source.configured", source=mask_uri(source_spec))
+    context.cluster = source.cluster  # filled once the daemon starts the source
+    sinks: list[MetricSink] = []
+    sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}
+    historical: Any = None
+    for spec, reg, sink, store_of_sink, bounds_of_sink in built:
         sinks.append(sink)
         sink_queues[id(sink)] = (store_of_sink, bounds_of_sink)
         if settings.get("historical_source") == spec:
@@ -177,7 +234,7 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:
     """Log fields naming a batch in the sink queue's lines."""
-    return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch.metric_sets)}
+    return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch)}
 
 
 def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: dict[str, Any],

@@ -27,8 +27,8 @@ class MetricDescriptor:
     labels: tuple[LabelDescriptor, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """The MetricDescriptor JSON of Heapster's metric-export schema."""
-        return {
+        """The MetricDescriptor JSON of Heapster's metric-export schema (empty fields omitted, as Go's ``omitempty``)."""
+        full: dict[str, object] = {
             "name": self.name,
             "description": self.description,
             "labels": [{"key": lab.key, "description": lab.description} for lab in self.labels],
@@ -36,6 +36,7 @@ class MetricDescriptor:
             "value_type": self.value_type.label,
             "units": self.units.label,
         }
+        return {key: value for key, value in full.items() if value}
 
 
 # Labels (HEAPSTER.md §3.2).
@@ -81,9 +82,10 @@ STANDARD_METRICS: tuple[MetricDescriptor, ...] = (
     _m("uptime", _C, _I, Unit.MILLISECONDS, "Number of milliseconds since the container was started"),
     _m("cpu/usage", _C, _I, Unit.NANOSECONDS, "Cumulative CPU usage on all cores"),
     _m("cpu/load", _G, _I, Unit.COUNT, "CPU load"),
+    _m("ephemeral_storage/usage", _G, _I, Unit.BYTES, "Ephemeral storage usage"),
     _m("memory/usage", _G, _I, Unit.BYTES, "Total memory usage"),
-    _m("memory/cache", _G, _I, Unit.BYTES, "Cache memory usage"),
-    _m("memory/rss", _G, _I, Unit.BYTES, "RSS memory usage"),
+    _m("memory/rss", _G, _I, Unit.BYTES, "RSS memory"),
+    _m("memory/cache", _G, _I, Unit.BYTES, "Cache memory"),
     _m("memory/working_set", _G, _I, Unit.BYTES, "Total working set usage. Working set is the memory being used and not easily dropped by the kernel"),
     _m("memory/page_faults", _C, _I, Unit.COUNT, "Number of page faults"),
     _m("memory/major_page_faults", _C, _I, Unit.COUNT, "Number of major page faults"),
@@ -91,12 +93,11 @@ STANDARD_METRICS: tuple[MetricDescriptor, ...] = (
     _m("network/rx_errors", _C, _I, Unit.COUNT, "Cumulative number of errors while receiving over the network"),
     _m("network/tx", _C, _I, Unit.BYTES, "Cumulative number of bytes sent over the network"),
     _m("network/tx_errors", _C, _I, Unit.COUNT, "Cumulative number of errors while sending over the network"),
-    _m("ephemeral_storage/usage", _G, _I, Unit.BYTES, "Ephemeral storage usage"),
 )
 
 # Metrics computed by the rate calculator.
 RATE_METRICS: tuple[MetricDescriptor, ...] = (
-    _m("cpu/usage_rate", _G, _I, Unit.MILLICORES, "CPU usage on all cores in millicores"),
+    _m("cpu/usage_rate", _G, _I, Unit.COUNT, "CPU usage on all cores in millicores"),
     _m("memory/page_faults_rate", _G, _F, Unit.COUNT, "Rate of page faults in counts per second"),
     _m("memory/major_page_faults_rate", _G, _F, Unit.COUNT, "Rate of major page faults in counts per second"),
     _m("network/rx_rate", _G, _F, Unit.COUNT, "Rate of bytes received over the network in bytes per second"),
@@ -107,41 +108,41 @@ RATE_METRICS: tuple[MetricDescriptor, ...] = (
 
 # Metrics added by enrichers and aggregators.
 ADDITIONAL_METRICS: tuple[MetricDescriptor, ...] = (
-    _m("cpu/request", _G, _I, Unit.MILLICORES, "CPU request (the guaranteed amount of resources) in millicores"),
-    _m("cpu/limit", _G, _I, Unit.MILLICORES, "CPU hard limit in millicores"),
-    _m("memory/request", _G, _I, Unit.BYTES, "Memory request (the guaranteed amount of resources) in bytes"),
-    _m("memory/limit", _G, _I, Unit.BYTES, "Memory hard limit in bytes"),
-    _m("ephemeral_storage/request", _G, _I, Unit.BYTES, "Ephemeral storage request (the guaranteed amount of resources) in bytes"),
-    _m("ephemeral_storage/limit", _G, _I, Unit.BYTES, "Ephemeral storage hard limit in bytes"),
+    _m("cpu/request", _G, _I, Unit.COUNT, "CPU request (the guaranteed amount of resources) in millicores. This metric is Kubernetes specific."),
+    _m("cpu/limit", _G, _I, Unit.COUNT, "CPU hard limit in millicores."),
+    _m("memory/request", _G, _I, Unit.BYTES, "Memory request (the guaranteed amount of resources) in bytes. This metric is Kubernetes specific."),
+    _m("memory/limit", _G, _I, Unit.BYTES, "Memory hard limit in bytes."),
+    _m("ephemeral_storage/request", _G, _I, Unit.BYTES, "ephemeral storage request (the guaranteed amount of resources) in bytes. This metric is Kubernetes specific."),
+    _m("ephemeral_storage/limit", _G, _I, Unit.BYTES, "ephemeral storage hard limit in bytes."),
+    _m("cpu/node_capacity", _G, _F, Unit.COUNT, "Cpu capacity of a node"),
+    _m("memory/node_capacity", _G, _F, Unit.COUNT, "Memory capacity of a node"),
+    _m("ephemeral_storage/node_capacity", _G, _F, Unit.COUNT, "Ephemeral storage capacity of a node"),
+    _m("cpu/node_allocatable", _G, _F, Unit.COUNT, "Cpu allocatable of a node"),
+    _m("memory/node_allocatable", _G, _F, Unit.COUNT, "Memory allocatable of a node"),
+    _m("ephemeral_storage/node_allocatable", _G, _F, Unit.COUNT, "Ephemeral storage allocatable of a node"),
+    _m("cpu/node_utilization", _G, _F, Unit.COUNT, "Cpu utilization as a share of node capacity"),
+    _m("memory/node_utilization", _G, _F, Unit.COUNT, "Memory utilization as a share of memory capacity"),
+    _m("ephemeral_storage/node_utilization", _G, _F, Unit.COUNT, "Ephemeral storage utilization as a share of storage capacity"),
+    _m("cpu/node_reservation", _G, _F, Unit.COUNT, "Share of cpu that is reserved on the node"),
+    _m("memory/node_reservation", _G, _F, Unit.COUNT, "Share of memory that is reserved on the node"),
+    _m("ephemeral_storage/node_reservation", _G, _F, Unit.COUNT, "Share of ephemeral storage that is reserved on the node"),
     _m("restart_count", _C, _I, Unit.COUNT, "Number of container restarts"),
-    _m("cpu/node_capacity", _G, _F, Unit.MILLICORES, "Cpu capacity of a node"),
-    _m("cpu/node_allocatable", _G, _F, Unit.MILLICORES, "Cpu allocatable of a node"),
-    _m("cpu/node_utilization", _G, _F, Unit.COUNT, "Cpu utilization as a share of node allocatable"),
-    _m("cpu/node_reservation", _G, _F, Unit.COUNT, "Share of cpu that is reserved on the node allocatable"),
-    _m("memory/node_capacity", _G, _F, Unit.BYTES, "Memory capacity of a node"),
-    _m("memory/node_allocatable", _G, _F, Unit.BYTES, "Memory allocatable of a node"),
-    _m("memory/node_utilization", _G, _F, Unit.COUNT, "Memory utilization as a share of memory allocatable"),
-    _m("memory/node_reservation", _G, _F, Unit.COUNT, "Share of memory that is reserved on the node allocatable"),
-    _m("ephemeral_storage/node_capacity", _G, _F, Unit.BYTES, "Ephemeral storage capacity of a node"),
-    _m("ephemeral_storage/node_allocatable", _G, _F, Unit.BYTES, "Ephemeral storage allocatable of a node"),
-    _m("ephemeral_storage/node_utilization", _G, _F, Unit.COUNT, "Ephemeral storage utilization as a share of ephemeral storage allocatable"),
-    _m("ephemeral_storage/node_reservation", _G, _F, Unit.COUNT, "Share of ephemeral storage that is reserved on the node allocatable"),
 )
 
 # Metrics that carry their own labels.
 LABELED_METRICS: tuple[MetricDescriptor, ...] = (
+    _m("disk/io_read_bytes", _C, _I, Unit.BYTES, "Cumulative number of bytes read over disk", METRIC_LABELS),
+    _m("disk/io_read_bytes_rate", _G, _F, Unit.COUNT, "Rate of bytes read over disk in bytes per second", METRIC_LABELS),
+    _m("disk/io_write_bytes", _C, _I, Unit.BYTES, "Cumulative number of bytes write over disk", METRIC_LABELS),
+    _m("disk/io_write_bytes_rate", _G, _F, Unit.COUNT, "Rate of bytes written over disk in bytes per second", METRIC_LABELS),
     _m("filesystem/usage", _G, _I, Unit.BYTES, "Total number of bytes consumed on a filesystem", METRIC_LABELS),
     _m("filesystem/limit", _G, _I, Unit.BYTES, "The total size of filesystem in bytes", METRIC_LABELS),
     _m("filesystem/available", _G, _I, Unit.BYTES, "The number of available bytes remaining in a the filesystem", METRIC_LABELS),
-    _m("filesystem/inodes", _G, _I, Unit.BYTES, "The number of available inodes in a the filesystem", METRIC_LABELS),
-    _m("filesystem/inodes_free", _G, _I, Unit.BYTES, "The number of free inodes remaining in a the filesystem", METRIC_LABELS),
-    _m("disk/io_read_bytes", _C, _I, Unit.BYTES, "Cumulative number of bytes read over disk", METRIC_LABELS),
-    _m("disk/io_write_bytes", _C, _I, Unit.BYTES, "Cumulative number of bytes write over disk", METRIC_LABELS),
-    _m("disk/io_read_bytes_rate", _G, _F, Unit.COUNT, "Rate of bytes read over disk in bytes per second", METRIC_LABELS),
-    _m("disk/io_write_bytes_rate", _G, _F, Unit.COUNT, "Rate of bytes written over disk in bytes per second", METRIC_LABELS),
-    _m("accelerator/memory_total", _G, _I, Unit.BYTES, "Memory capacity of an accelerator", ACCELERATOR_LABELS),
-    _m("accelerator/memory_used", _G, _I, Unit.BYTES, "Memory used of an accelerator", ACCELERATOR_LABELS),
-    _m("accelerator/duty_cycle", _G, _I, Unit.COUNT, "Duty cycle of an accelerator", ACCELERATOR_LABELS),
+    _m("filesystem/inodes", _G, _I, Unit.BYTES, "Total number of inodes on a filesystem", METRIC_LABELS),
+    _m("filesystem/inodes_free", _G, _I, Unit.BYTES, "Free number of inodes on a filesystem", METRIC_LABELS),
+    _m("accelerator/memory_total", _G, _I, Unit.BYTES, "Total accelerator memory (in bytes)", ACCELERATOR_LABELS),
+    _m("accelerator/memory_used", _G, _I, Unit.BYTES, "Total accelerator memory allocated (in bytes)", ACCELERATOR_LABELS),
+    _m("accelerator/duty_cycle", _G, _I, Unit.COUNT, "Percent of time over the past sample period (10s) during which the accelerator was actively processing", ACCELERATOR_LABELS),
 )
 
 CATALOGUE: dict[str, MetricDescriptor] = {

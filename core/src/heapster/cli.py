@@ -3,30 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
 from heapster import __version__
 from heapster.errors import HeapsterError
-from heapster.flags import heapster_parser, parse_flags, validate_heapster
+from heapster.flags import FlagParser, heapster_parser, normalize_argv, parse_flags, validate_heapster
 from heapster.logs import configure, mask_secrets
 from heapster.plugins import load_plugins
+from heapster.tables import render_table
+
+
+def version_text(version: str) -> str:
+    """Heapster's ``--version`` output (``version: X`` and ``commit: Y`` lines), shared by the eventer."""
+    return f"version: {version}\ncommit: python"
 
 
 def print_version() -> None:
-    """Heapster's ``--version`` output."""
-    print(f"version: {__version__}\ncommit: python")
+    """Print heapster's ``--version``."""
+    print(version_text(__version__))
+
+
+def plugins_parser() -> FlagParser:
+    """``heapster plugins`` flags."""
+    p = FlagParser(prog="heapster plugins", allow_abbrev=False,
+                   description="List the installed plugins: distribution, version and the keys they register.")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    p.add_argument("--strict-plugins", action="store_true", help="fail (exit 1) when a plugin does not load")
+    return p
 
 
 def plugins_command(argv: Sequence[str]) -> int:
-    """``heapster plugins``: every plugin with its distribution, version and keys."""
-    strict = "--strict-plugins" in argv or "--strict_plugins" in argv
-    plugins = load_plugins(strict=strict)
-    for info in plugins.plugins:
-        keys = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(info.keys.items())) or "no keys"
-        print(f"{info.name:<16} {info.distribution} {info.version:<10} {keys}")
-    for failure in plugins.failures:
-        print(f"{failure.name:<16} {failure.distribution} FAILED: {failure.error}")
+    """``heapster plugins``: every plugin with its distribution, version and keys, as a table or JSON."""
+    options = plugins_parser().parse_args(normalize_argv(argv))
+    plugins = load_plugins(strict=options.strict_plugins)
+    if options.format == "json":
+        body = {"plugins": [{"name": p.name, "module": p.module, "distribution": p.distribution,
+                             "version": p.version, "keys": {kind: list(names) for kind, names in
+                                                            sorted(p.keys.items())}} for p in plugins.plugins],
+                "failures": [{"name": f.name, "distribution": f.distribution, "error": f.error}
+                             for f in plugins.failures]}
+        print(json.dumps(body, indent=2))
+        return 0
+    rows = [(p.name, p.distribution, p.version,
+             "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(p.keys.items())) or "no keys")
+            for p in plugins.plugins]
+    rows += [(f.name, f.distribution, "-", f"FAILED: {f.error}") for f in plugins.failures]
+    sys.stdout.write(render_table(("PLUGIN", "DISTRIBUTION", "VERSION", "KEYS"), rows))
     return 0
 
 

@@ -44,3 +44,24 @@ class PermanentError(ExportError):
     def __init__(self, message: str, dropped: int = 1) -> None:
         super().__init__(message)
         self.dropped = dropped
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for a network or client error, for logs and error messages.
+
+    aiohttp renders a failed connection as ``Cannot connect to host h:p ssl:<ssl.SSLContext
+    object at 0x...> [...]``; this gives ``cannot connect to h:p: <the OS error>`` instead.
+    Other errors are ``Type: text``, or just the type when the text is empty (a bare timeout).
+    """
+    import aiohttp  # here: plugins import this module at discovery, before any HTTP client is needed
+
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        host = f"[{exc.host}]" if ":" in exc.host else exc.host
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            reason = f"certificate verification failed: {exc.certificate_error}"
+        else:
+            cause = exc.os_error
+            reason = (cause.strerror or str(cause) or type(cause).__name__).strip()
+        return f"cannot connect to {host}:{exc.port}: {reason}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

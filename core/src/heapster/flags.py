@@ -231,6 +231,12 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     # This implementation's own flags.
     a("--kubelet-timeout", type=go_duration, default=10.0, metavar="DURATION",
       help="per-node scrape timeout (default 10s, at most the window)")
+    a("--api-idle-timeout", type=go_duration, default=60.0, metavar="DURATION",
+      help="close HTTP API connections idle (or holding an incomplete request) this long after a response "
+           "(default 60s)")
+    a("--api-header-timeout", type=go_duration, default=10.0, metavar="DURATION",
+      help="close HTTP API connections that send no complete request head this long after connecting "
+           "(default 10s)")
     add_sink_queue_flags(p, MEMORY_QUEUE_SIZE, "batches")
     a("--shutdown-timeout", type=go_duration, default=60.0, metavar="DURATION",
       help="time to flush sinks on SIGTERM/SIGINT (default 60s)")
@@ -257,11 +263,17 @@ def validate_heapster(settings: dict[str, Any]) -> None:
     if settings["tls_client_ca"] and not settings["tls_cert"]:
         msg = "--tls_client_ca requires --tls_cert and --tls_key"
         raise UsageError(msg)
+    if settings["allowed_users"] and not settings["tls_client_ca"]:
+        # Heapster ignored the list without a client CA and served everyone; refuse instead.
+        msg = ("--allowed_users needs --tls_client_ca (with --tls_cert and --tls_key): users are the CNs of "
+               "client certificates, and without a client CA no request is authenticated")
+        raise UsageError(msg)
     if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
     sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
-    for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration"):
+    for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration", "api_idle_timeout",
+                 "api_header_timeout"):
         if settings[name] <= 0:
             msg = f"--{name} must be positive"
             raise UsageError(msg)

@@ -11,9 +11,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from heapster.model import DataBatch, EventBatch, MetricSet
+
+if TYPE_CHECKING:
+    from heapster.columns import ColumnBatch
 
 
 class Clock(Protocol):
@@ -80,9 +83,17 @@ class ScrapeUnit(ABC):
     node: str = ""
     """The node this unit reads, for per-node self-metrics ("" when not node-bound)."""
 
+    timed: bool = True
+    """Whether its scrape duration is recorded under ``source=<name>`` (Heapster's per-kubelet series);
+    False for a placeholder that contacts nothing, as Heapster had no source for such a node."""
+
     @abstractmethod
-    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
-        """Return the metric sets of the window ``[start, end)`` keyed as HEAPSTER.md §3.1."""
+    async def scrape(self, start: datetime, end: datetime) -> ColumnBatch | dict[str, MetricSet]:
+        """Return what was read for the window ``[start, end)``, keyed as HEAPSTER.md §3.1.
+
+        Either columns (:class:`heapster.columns.ColumnBatch`, built with
+        :class:`heapster.columns.BatchBuilder`: the fast path) or Heapster's shape, key -> MetricSet.
+        """
 
 
 class MetricSource(ABC):
@@ -99,7 +110,11 @@ class MetricSource(ABC):
 
     @property
     def cluster(self) -> ClusterState | None:
-        """The cluster state this source keeps, if any, for enrichers and the metrics API."""
+        """The cluster state this source keeps, if any, for enrichers and the metrics API.
+
+        Read before :meth:`start` (the HTTP API is served while the source starts): return the
+        object that ``start`` fills, not None until then.
+        """
         return None
 
     async def close(self) -> None:
@@ -114,6 +129,23 @@ class Processor(ABC):
     @abstractmethod
     async def process(self, batch: DataBatch) -> DataBatch:
         """Return the processed batch (usually the same object, changed in place)."""
+
+
+class ColumnProcessor(Processor):
+    """A processor that changes the batch's columns in place with plain (synchronous) code.
+
+    The scheduler runs :meth:`apply` in a worker thread, so a long array operation over a big
+    batch never holds up the HTTP API on the event loop. ``apply`` may read the cluster state
+    (point look-ups) but must not touch the event loop.
+    """
+
+    @abstractmethod
+    def apply(self, batch: DataBatch) -> None:
+        """Process ``batch`` in place."""
+
+    async def process(self, batch: DataBatch) -> DataBatch:
+        self.apply(batch)
+        return batch
 
 
 class MetricSink(ABC):

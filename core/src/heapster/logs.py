@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import structlog
 
 from heapster.uri import mask_uri
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_BASIC = re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/]{4,}={0,2}")
 _KEYVALUE = re.compile(
     r"(?i)\b(password|passwd|pw|token|secret|esUserSecret|authorization)(['\"]?\s*[:=]\s*['\"]?)([^\s'\",&}]+)"
 )
+MIN_REGISTERED_SECRET = 4
+"""Shorter secrets are not masked by text everywhere (they would blank out ordinary words)."""
+_registered: set[str] = set()
+
+
+def secret_forms(secret: str, user: str | None = None) -> set[str]:
+    """``secret`` as it may appear in a message: plain, URL-quoted, and in HTTP Basic credentials."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    if user is not None:
+        forms.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
+    return {form for form in forms if form}
+
+
+def register_secret(secret: str, user: str | None = None) -> None:
+    """Mask ``secret`` and its derived forms (:func:`secret_forms`) in every log line from now on.
+
+    For secrets a plugin knows (a sink's password): a server that echoes the request's
+    ``Authorization`` header, or a client error that quotes the URL, then leaks nothing.
+    """
+    if len(secret) >= MIN_REGISTERED_SECRET:
+        _registered.update(secret_forms(secret, user))
+
+
+def replace_all(text: str, forms: Iterable[str], mask: str = "xxxxx") -> str:
+    """``text`` with every form replaced, longest first (a form may contain a shorter one)."""
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, mask)
+    return text
+
 
 
 def mask_secrets(text: str) -> str:
-    """Hide URL passwords, secret query options, bearer tokens and ``password=...`` pairs in text."""
+    """Hide registered secrets, URL passwords, secret query options, bearer and basic credentials
+    and ``password=...`` pairs in text."""
+    if _registered:
+        text = replace_all(text, _registered)
     text = mask_uri(text)
     text = _BEARER.sub(r"\1xxxxx", text)
+    text = _BASIC.sub(r"\1xxxxx", text)
     return _KEYVALUE.sub(r"\1\2xxxxx", text)
 
 

@@ -6,6 +6,7 @@ import asyncio.sslproto
 import ctypes
 import ctypes.util
 import gc
+import sys
 from collections.abc import Callable
 
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -18,11 +19,20 @@ TLS_READ_BUFFER = 64 * 1024
 that alone is a quarter of a MiB per node. 64 KiB still reads a 120 KiB summary in two steps."""
 
 
+GIL_SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the interpreter while another waits (Python's default is 5 ms)."""
+
+
 def tune_gc() -> None:
     """Move everything built at start-up (caches, plugins) out of the collector's sight; collect rarely."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def share_the_interpreter(seconds: float = GIL_SWITCH_INTERVAL) -> None:
+    """Let the event loop thread get the interpreter back sooner while processors run in a worker thread."""
+    sys.setswitchinterval(seconds)
 
 
 def shrink_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:

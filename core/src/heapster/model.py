@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from heapster.columns import ColumnBatch
 
 
 class MetricType(enum.IntEnum):
@@ -141,12 +144,65 @@ class MetricSet:
         return f"MetricSet(labels={self.labels!r}, values={self.values!r}, labeled={self.labeled!r})"
 
 
-@dataclass(slots=True)
 class DataBatch:
-    """One scrape window: ``timestamp`` is the window end, keys are as HEAPSTER.md §3.1."""
+    """One scrape window: ``timestamp`` is the window end, keys are as HEAPSTER.md §3.1.
 
-    timestamp: datetime
-    metric_sets: dict[str, MetricSet] = field(default_factory=dict)
+    The batch is held in columns (``batch.columns``, a :class:`heapster.columns.ColumnBatch`);
+    Heapster's per-set shape (``batch.metric_sets``: key -> :class:`MetricSet`) is built from them
+    when a plugin asks for it. Whichever view was asked for last is the batch: asking for the other
+    converts it (and a change made to the view asked for is kept), so a plugin written against
+    ``metric_sets`` keeps working, and one that reads the columns never pays for the objects.
+    Once processing is done the scheduler calls :meth:`seal`: sinks only read, so both views are
+    then kept and each is built at most once.
+    """
+
+    __slots__ = ("_columns", "_sealed", "_sets", "timestamp")
+
+    def __init__(self, timestamp: datetime, metric_sets: dict[str, MetricSet] | None = None, *,
+                 columns: ColumnBatch | None = None) -> None:
+        self.timestamp = timestamp
+        self._columns = columns
+        self._sets = metric_sets if metric_sets is not None or columns is not None else {}
+        self._sealed = False
+
+    def seal(self) -> None:
+        """No more changes (sinks only read): from now on both views are kept once built."""
+        self._sealed = True
+
+    @property
+    def metric_sets(self) -> dict[str, MetricSet]:
+        """Heapster's shape, key -> :class:`MetricSet` (made from the columns if they are the batch)."""
+        if self._sets is None:
+            assert self._columns is not None
+            self._sets = self._columns.to_metric_sets()
+            if not self._sealed:
+                self._columns = None
+        return self._sets
+
+    @metric_sets.setter
+    def metric_sets(self, sets: dict[str, MetricSet]) -> None:
+        self._sets = sets
+        self._columns = None
+
+    @property
+    def columns(self) -> ColumnBatch:
+        """The columns (made from the metric sets if they are the batch)."""
+        if self._columns is None:
+            from heapster.columns import ColumnBatch
+
+            self._columns = ColumnBatch.from_metric_sets(self._sets or {})
+            if not self._sealed:
+                self._sets = None
+        return self._columns
+
+    def __len__(self) -> int:
+        """Number of metric sets."""
+        if self._columns is not None:
+            return len(self._columns)
+        return len(self._sets or {})
+
+    def __repr__(self) -> str:
+        return f"DataBatch(timestamp={self.timestamp!r}, metric_sets={len(self)})"
 
 
 Event = dict[str, Any]

@@ -48,6 +48,11 @@ KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
     (EVENT_SINK, "influxdb"): "heapster-sink-influxdb",
     (METRIC_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
     (EVENT_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
+    (METRIC_SINK, "graphite"): "heapster-sink-graphite",
+    (METRIC_SINK, "statsd"): "heapster-sink-statsd",
+    (METRIC_SINK, "opentsdb"): "heapster-sink-opentsdb",
+    (METRIC_SINK, "wavefront"): "heapster-sink-wavefront",
+    (METRIC_SINK, "librato"): "heapster-sink-librato",
 }
 """Which of our distributions provides a key, for the hint in the "unknown key" error."""
 

@@ -14,13 +14,23 @@ from datetime import datetime
 import structlog
 
 from heapster import selfmetrics
-from heapster.interfaces import Clock, MetricSource, Processor, ScrapeUnit, SystemClock
+from heapster.columns import ColumnBatch
+from heapster.interfaces import Clock, ColumnProcessor, MetricSource, Processor, ScrapeUnit, SystemClock
 from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
 from heapster.sinkqueue import SinkQueue
 from heapster.timefmt import utc_from_epoch
 
 log = structlog.get_logger("heapster.scheduler")
+
+ScrapeResult = ColumnBatch | dict[str, MetricSet] | None
+
+OFF_LOOP_SETS = 10_000
+"""Batches of at least this many metric sets are joined and processed in a worker thread (about 100 nodes),
+so the HTTP API keeps answering; smaller ones take milliseconds and stay on the event loop."""
+
+MAX_NAMED_LATE = 20
+"""At most this many late nodes are named in one ``scrape.deadline`` line (each is also logged on its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,9 @@ class SchedulerSettings:
     node_timeout: float = 10.0
     jitter_per_unit: float = 0.008
     max_jitter: float = 4.0
+    spread: float = 0.5
+    """Large clusters spread their scrapes over up to this share of the scrape deadline (beyond ``max_jitter``;
+    a ``max_jitter`` of 0 turns jitter off), so thousands of kubelets never answer in one burst."""
     max_housekeeps: int = 3
     shard_index: int = 0
     shard_count: int = 1
@@ -75,16 +88,33 @@ class Scheduler:
         start = math.floor(now / res) * res
         return start, start + res
 
+    def following_window(self, end: float, now: float) -> tuple[float, float]:
+        """The window after the one ending at ``end``, or the latest due one if the loop fell behind.
+
+        Windows are counted on from the last one, not re-derived from ``now``: the wake-up of a
+        window is its end plus the scrape offset, which at a resolution of at most the offset
+        (5 s) already lies in the next window, and re-deriving would skip every other window.
+        """
+        res = self.settings.resolution
+        latest_due_end = math.floor((now - self.settings.scrape_offset) / res) * res
+        following_end = end + res
+        if latest_due_end > following_end:  # the process was stopped or starved for whole windows
+            log.warning("housekeep.behind", skipped_windows=round((latest_due_end - following_end) / res),
+                        resumed_at=utc_from_epoch(latest_due_end).isoformat())
+            following_end = latest_due_end
+        return following_end - res, following_end
+
     async def run(self, stop: asyncio.Event) -> None:
         """Schedule a housekeep for every window until ``stop`` is set, then wait for running ones."""
+        start, end = self.next_window(self.clock.now())
         while not stop.is_set():
-            start, end = self.next_window(self.clock.now())
             wake_at = end + self.settings.scrape_offset
             if await self._sleep_or_stop(wake_at - self.clock.now(), stop):
                 break
             task = asyncio.create_task(self._housekeep_in_slot(start, end), name=f"housekeep:{end}")
             self._housekeeps.add(task)
             task.add_done_callback(self._housekeeps.discard)
+            start, end = self.following_window(end, self.clock.now())
         if self._housekeeps:
             await asyncio.gather(*self._housekeeps, return_exceptions=True)
 
@@ -126,19 +156,25 @@ class Scheduler:
             for processor in self.processors:
                 began = time.perf_counter()
                 try:
-                    batch = await processor.process(batch)
+                    if isinstance(processor, ColumnProcessor) and len(batch) >= OFF_LOOP_SETS:
+                        await asyncio.to_thread(processor.apply, batch)
+                    elif isinstance(processor, ColumnProcessor):
+                        processor.apply(batch)
+                    else:
+                        batch = await processor.process(batch)
                 except Exception as exc:
                     log.error("processor.failed", processor=processor.name, error=str(exc))
                     return None
                 finally:
                     selfmetrics.processor_duration.labels(processor=processor.name).observe(
                         (time.perf_counter() - began) * 1000)
+            batch.seal()
             for sink in self.sinks:
                 sink.put(batch)
             self.last_batch = batch
             self.batches += 1
         # Only queued here: each sink queue logs batch.exported when its sink really has the batch.
-        log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch.metric_sets),
+        log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch),
                  sinks=len(self.sinks))
         return batch
 
@@ -158,42 +194,79 @@ class Scheduler:
         if not units:
             log.warning("scrape.no_units", source=self.source.name)
             return batch
-        max_delay = min(s.jitter_per_unit * len(units), s.max_jitter)
+        cap = max(s.max_jitter, s.spread * s.scrape_deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
+        max_delay = min(s.jitter_per_unit * len(units), cap)
         start_dt, end_dt = utc_from_epoch(start), utc_from_epoch(end)
         tasks = [
             asyncio.create_task(self._scrape_unit(unit, start_dt, end_dt, self.rng.uniform(0, max_delay)))
             for unit in units
         ]
         done, pending = await asyncio.wait(tasks, timeout=s.scrape_deadline)
-        for task in pending:
-            task.cancel()
         if pending:
-            log.warning("scrape.deadline", got=len(done), expected=len(units))
+            self._cut_at_deadline(units, tasks, pending)
+        parts = []
         for task in done:
             result = task.result()
             if result:
-                batch.metric_sets.update(result)
+                parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))
+        if sum(len(part) for part in parts) >= OFF_LOOP_SETS:  # big joins are array work: off the event loop
+            columns = await asyncio.to_thread(ColumnBatch.concat, parts)
+        else:
+            columns = ColumnBatch.concat(parts)
+        batch = DataBatch(batch.timestamp, columns=columns)
         elapsed = (time.perf_counter() - began) * 1000
-        selfmetrics.scraper_duration.labels(source=self.source.name).observe(elapsed)
-        selfmetrics.scraper_last_time.labels(source=self.source.name).set(self.clock.now())
+        selfmetrics.scrape_window_duration.labels(source=self.source.name).observe(elapsed)
         return batch
 
+    def _cut_at_deadline(self, units: list[ScrapeUnit], tasks: list[asyncio.Task[ScrapeResult]],
+                         pending: set[asyncio.Task[ScrapeResult]]) -> None:
+        """Cancel the units still running at the scrape deadline; each counts as a ``timeout`` failure."""
+        late = [unit for unit, task in zip(units, tasks, strict=True) if task in pending]
+        for task in pending:
+            task.cancel()
+        names = sorted(unit.node or unit.name for unit in late)
+        log.warning("scrape.deadline", deadline=self.settings.scrape_deadline, got=len(units) - len(late),
+                    expected=len(units), late=names[:MAX_NAMED_LATE],
+                    more=len(names) - MAX_NAMED_LATE if len(names) > MAX_NAMED_LATE else None)
+        for unit in late:
+            self._record_failure(unit, "timeout",
+                                 f"still running at the scrape deadline of {self.settings.scrape_deadline:g}s")
+
+    def _record_failure(self, unit: ScrapeUnit, reason: str, error: str) -> None:
+        """Count a failed unit; log it when its node starts failing or fails for a new reason."""
+        node = unit.node or unit.name
+        selfmetrics.scrape_failures.labels(node=node, reason=reason).inc()
+        if self._failing.get(node) != reason:
+            log.warning("scrape.node.failed", unit=unit.name, node=node, reason=reason, error=error)
+        self._failing[node] = reason
+
     async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
-                           delay: float) -> dict[str, MetricSet] | None:
+                           delay: float) -> ScrapeResult:
         if delay > 0:
             await self.clock.sleep(delay)
         node = unit.node or unit.name
+        began = time.perf_counter()
         try:
-            result = await asyncio.wait_for(unit.scrape(start, end), self.settings.node_timeout)
+            # asyncio.timeout, not wait_for: wait_for (3.11) runs the scrape in a task of its own, and a
+            # failed task, its exception and the traceback's frames form a cycle that keeps everything
+            # the scrape had read alive until a full collection.
+            async with asyncio.timeout(self.settings.node_timeout):
+                result = await unit.scrape(start, end)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self._timed(unit, began)
             reason = "timeout" if isinstance(exc, TimeoutError) else str(getattr(exc, "reason", "error"))
-            selfmetrics.scrape_failures.labels(node=node, reason=reason).inc()
-            if self._failing.get(node) != reason:
-                log.warning("scrape.node.failed", unit=unit.name, node=node, reason=reason, error=str(exc))
-            self._failing[node] = reason
+            error = f"no answer within {self.settings.node_timeout:g}s" if isinstance(exc, TimeoutError) else str(exc)
+            self._record_failure(unit, reason, error)
             return None
+        self._timed(unit, began)
         if self._failing.pop(node, None) is not None:
             log.info("scrape.node.recovered", unit=unit.name, node=node)
         return result
+
+    def _timed(self, unit: ScrapeUnit, began: float) -> None:
+        """Heapster's per-source scrape duration and last scrape time, ``source=<unit name>``."""
+        if unit.timed:
+            selfmetrics.scraper_duration.labels(source=unit.name).observe((time.perf_counter() - began) * 1000)
+            selfmetrics.scraper_last_time.labels(source=unit.name).set(int(self.clock.now()))

@@ -1,7 +1,9 @@
 """Heapster's own Prometheus metrics (HEAPSTER.md §11) plus queue, retry and failure counters.
 
 All live in one registry, :data:`REGISTRY`, served at ``/metrics``. Label values never carry
-secrets.
+secrets. Heapster's metrics keep its names, help texts, labels and types; its summaries carry
+quantiles (:class:`~heapster.promsummary.QuantileSummary`), and there are no ``_created`` series
+(Go's client has none).
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Summary,
+    disable_created_metrics,
     gc_collector,
     platform_collector,
     process_collector,
 )
 
+from heapster.promsummary import QuantileSummary
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 process_collector.ProcessCollector(registry=REGISTRY)
 platform_collector.PlatformCollector(registry=REGISTRY)
@@ -25,10 +30,15 @@ gc_collector.GCCollector(registry=REGISTRY)
 scraper_last_time = Gauge(
     "heapster_scraper_last_time_seconds", "Last time Heapster performed a scrape since unix epoch in seconds.",
     ["source"], registry=REGISTRY)
-scraper_duration = Summary(
+scraper_duration = QuantileSummary(
     "heapster_scraper_duration_milliseconds", "Time spent scraping sources in milliseconds.",
     ["source"], registry=REGISTRY)
-kubelet_summary_request_duration = Summary(
+"""Per kubelet, ``source="kubelet_summary:<ip>:<port>"``, as Heapster."""
+scrape_window_duration = QuantileSummary(
+    "heapster_scrape_window_duration_milliseconds",
+    "Time spent scraping all nodes of a window, deadline included, in milliseconds.", ["source"],
+    registry=REGISTRY)
+kubelet_summary_request_duration = QuantileSummary(
     "heapster_kubelet_summary_request_duration_milliseconds",
     "The Kubelet summary request latencies in milliseconds.", ["node"], registry=REGISTRY)
 scrape_failures = Counter(
@@ -38,8 +48,8 @@ scrape_units = Gauge(
     "heapster_scrape_units", "Scrape units (nodes) in the last window.", registry=REGISTRY)
 
 # --- processing ------------------------------------------------------------------------------
-processor_duration = Summary(
-    "heapster_processor_duration_milliseconds", "The Heapster processor latencies in milliseconds.",
+processor_duration = QuantileSummary(
+    "heapster_processor_duration_milliseconds", "The Time spent in a processor in milliseconds.",
     ["processor"], registry=REGISTRY)
 housekeeps_skipped = Counter(
     "heapster_housekeeps_skipped_total", "Windows skipped because earlier ones were still running.",
@@ -47,9 +57,9 @@ housekeeps_skipped = Counter(
 
 # --- exporting -------------------------------------------------------------------------------
 exporter_last_time = Gauge(
-    "heapster_exporter_last_time_seconds", "Last time Heapster exported metrics since unix epoch in seconds.",
+    "heapster_exporter_last_time_seconds", "Last time Heapster exported data since unix epoch in seconds.",
     ["exporter"], registry=REGISTRY)
-exporter_duration = Summary(
+exporter_duration = QuantileSummary(
     "heapster_exporter_duration_milliseconds", "Time spent exporting data to sink in milliseconds.",
     ["exporter"], registry=REGISTRY)
 sink_queue_depth = Gauge(

@@ -292,7 +292,7 @@ class SinkQueue(Generic[T]):
         self.exported += 1
         selfmetrics.sink_exported_batches.labels(sink=self.name).inc()
         selfmetrics.exporter_duration.labels(exporter=self.name).observe((time.perf_counter() - started) * 1000)
-        selfmetrics.exporter_last_time.labels(exporter=self.name).set(self.clock.now())
+        selfmetrics.exporter_last_time.labels(exporter=self.name).set(int(self.clock.now()))
         log.info("batch.exported", sink=self.name, **fields)
 
     async def _with_retries(self, call: Callable[[], Awaitable[None]], what: str) -> None:

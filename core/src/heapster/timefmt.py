@@ -23,6 +23,11 @@ def rfc3339(ts: datetime | None) -> str:
     return text + "Z"
 
 
+def rfc3339_seconds(ts: datetime) -> str:
+    """Kubernetes ``metav1.Time`` JSON: RFC 3339 in whole seconds (fraction dropped), ``Z`` for UTC."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def go_string(ts: datetime | None) -> str:
     """Go's ``time.Time.String()`` for a UTC time, e.g. ``2018-03-02 10:00:00 +0000 UTC``."""
     if ts is None:

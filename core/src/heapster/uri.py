@@ -31,6 +31,10 @@ class Option:
     ``kind`` is one of ``str``, ``bool`` (Go ParseBool), ``int``, ``float``, ``duration``
     (Go duration, in seconds), ``size`` (bytes: ``512Mi``, ``1Gi``) or ``list`` (every repeated
     value, e.g. ``nodes=a&nodes=b``).
+
+    A name ending in ``*`` declares a family of options sharing a prefix (Librato's ``tag_*`` for
+    ``tag_cluster=prod&tag_env=x``): its value is a dict from the rest of each name to its (first)
+    value converted by ``kind``, ``{"cluster": "prod", "env": "x"}``.
     """
 
     name: str
@@ -155,13 +159,18 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
     ``what`` names the plugin in errors, e.g. ``"sink 'influxdb'"``. An unknown option or a
     value of the wrong type raises :class:`UsageError` naming the option and the valid ones.
     """
-    declared = {opt.name: opt for opt in options}
+    declared = {opt.name: opt for opt in options if not opt.name.endswith("*")}
+    families = {opt.name[:-1]: opt for opt in options if opt.name.endswith("*")}
     seen: dict[str, list[str]] = {}
     for name, value in uri.query:
         seen.setdefault(name, []).append(value)
-    unknown = sorted(set(seen) - set(declared))
+
+    def family(name: str) -> str | None:
+        return next((p for p in families if name.startswith(p) and len(name) > len(p)), None)
+
+    unknown = sorted(n for n in set(seen) - set(declared) if family(n) is None)
     if unknown:
-        valid = ", ".join(sorted(declared)) or "none"
+        valid = ", ".join(sorted([*declared, *(f"{p}<name>" for p in families)])) or "none"
         msg = f"unknown option {unknown[0]!r} for {what}; valid options: {valid}"
         raise UsageError(msg)
     typed: dict[str, Any] = {}
@@ -181,6 +190,16 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
             else:
                 msg = f"bad value {raw_values[0]!r} for option {name!r} of {what}: {exc}"
             raise UsageError(msg) from None
+    for prefix, opt in families.items():
+        members: dict[str, Any] = {}
+        for name, raw_values in seen.items():
+            if name not in declared and family(name) == prefix:
+                try:
+                    members[name[len(prefix):]] = opt.convert(raw_values[0])
+                except ValueError as exc:
+                    msg = f"bad value {raw_values[0]!r} for option {name!r} of {what}: {exc}"
+                    raise UsageError(msg) from None
+        typed[opt.name] = members
     return PluginConfig(uri=uri, options=typed)
 
 

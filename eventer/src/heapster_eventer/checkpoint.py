@@ -39,12 +39,16 @@ class Checkpoint:
     """What has been exported: the source position each sink has reached, and recent event keys.
 
     ``positions`` maps a sink's identity (its masked URI) to the resourceVersion up to which
-    every event has been handed to it. ``dedup`` holds the newest event keys (hex) exported.
+    every event has been handed to it. ``dedup`` holds the keys (``hex:resourceVersion``) of
+    exported events above the resume position, the only ones a resumed source can hand out
+    again. ``gap_memory`` is the source's own (opaque) memory of recent events' counts, so the
+    versions a ``410`` gap lost can be counted after a restart too.
     """
 
     positions: dict[str, str] = field(default_factory=dict)
     dedup: list[str] = field(default_factory=list)
     holder: str = ""
+    gap_memory: dict[str, Any] = field(default_factory=dict)
 
     def resume_position(self, sinks: list[str]) -> str | None:
         """Where the source must resume so no sink misses anything: the oldest sink position.
@@ -61,8 +65,9 @@ class Checkpoint:
         return known[0]
 
     def to_json(self) -> str:
-        doc = {"version": FORMAT_VERSION, "positions": self.positions, "dedup": self.dedup, "holder": self.holder}
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        doc = {"version": FORMAT_VERSION, "positions": self.positions, "dedup": self.dedup, "holder": self.holder,
+               "gap_memory": self.gap_memory}
+        return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Checkpoint:
@@ -73,10 +78,12 @@ class Checkpoint:
             raise ValueError(msg)
         positions = doc.get("positions") or {}
         dedup = doc.get("dedup") or []
-        if not isinstance(positions, dict) or not isinstance(dedup, list):
+        gap_memory = doc.get("gap_memory") or {}
+        if not isinstance(positions, dict) or not isinstance(dedup, list) or not isinstance(gap_memory, dict):
             msg = "malformed eventer checkpoint"
             raise ValueError(msg)
-        return cls({str(k): str(v) for k, v in positions.items()}, [str(k) for k in dedup], str(doc.get("holder", "")))
+        return cls({str(k): str(v) for k, v in positions.items()}, [str(k) for k in dedup], str(doc.get("holder", "")),
+                   gap_memory)
 
 
 class CheckpointStore(Protocol):

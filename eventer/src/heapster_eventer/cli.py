@@ -6,6 +6,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from heapster.cli import version_text
 from heapster.errors import HeapsterError
 from heapster.logs import configure
 from heapster_eventer import __version__
@@ -17,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
         if options.version:
-            print(f"eventer version {__version__}")
+            print(version_text(__version__))
             return 0
         configure(options.verbose, options.log_format)
         from heapster_eventer.app import Eventer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from heapster.model import Event
@@ -25,7 +25,9 @@ class Deduplicator:
     An event is the same record when its UID and resourceVersion are the same: a count bump
     (MODIFIED) has a new resourceVersion and so is a new record, while a replay of the same
     version (after a relist, a restart, or a watch resumed from an older position) is not.
-    Memory is bounded: the oldest keys are forgotten first (about 100 bytes a key).
+    Memory is bounded: the oldest keys are forgotten first (about 100 bytes a key). Each key
+    keeps its event's resourceVersion, so a checkpoint can hold only the keys that can still
+    come back: those above the position the source resumes from.
     """
 
     def __init__(self, capacity: int = 20_000) -> None:
@@ -33,7 +35,7 @@ class Deduplicator:
             msg = "dedup capacity must be at least 1"
             raise ValueError(msg)
         self.capacity = capacity
-        self._keys: dict[int, None] = {}
+        self._keys: dict[int, int | None] = {}
         self.duplicates = 0
 
     def __len__(self) -> int:
@@ -42,10 +44,10 @@ class Deduplicator:
     def __contains__(self, key: int) -> bool:
         return key in self._keys
 
-    def remember(self, key: int) -> None:
-        """Record a key as seen (as the newest), forgetting the oldest one if full."""
+    def remember(self, key: int, rv: int | None = None) -> None:
+        """Record a key (with its resourceVersion) as seen, as the newest; forget the oldest if full."""
         self._keys.pop(key, None)
-        self._keys[key] = None
+        self._keys[key] = rv
         if len(self._keys) > self.capacity:
             del self._keys[next(iter(self._keys))]
 
@@ -60,21 +62,35 @@ class Deduplicator:
             if key in self._keys:
                 self.duplicates += 1
                 continue
-            self.remember(key)
+            self.remember(key, _rv(event))
             fresh.append(event)
         return fresh
 
-    def snapshot(self, limit: int | None = None) -> list[str]:
-        """The newest ``limit`` keys (all by default), oldest first, as hex strings for a checkpoint."""
-        keys = list(self._keys)
-        if limit is not None:
-            keys = keys[-limit:] if limit > 0 else []
-        return [f"{k:016x}" for k in keys]
+    def snapshot(self, above: int | None = None, exclude: Collection[int] = ()) -> list[str]:
+        """Keys for a checkpoint, oldest first, as ``hex:resourceVersion`` (``hex`` without one).
+
+        With ``above``, only keys of versions above it (or of unknown version): a source resumed
+        from ``above`` never hands out an older version again. ``exclude`` leaves keys out.
+        """
+        out = []
+        for key, rv in self._keys.items():
+            if key in exclude or (above is not None and rv is not None and rv <= above):
+                continue
+            out.append(f"{key:016x}" if rv is None else f"{key:016x}:{rv}")
+        return out
 
     def restore(self, keys: Iterable[str]) -> None:
         """Remember keys from a checkpoint (oldest first); malformed entries are ignored."""
         for text in keys:
+            key, _, rv = str(text).partition(":")
             try:
-                self.remember(int(text, 16))
-            except (TypeError, ValueError):
+                self.remember(int(key, 16), int(rv) if rv else None)
+            except ValueError:
                 continue
+
+
+def _rv(event: Event) -> int | None:
+    try:
+        return int((event.get("metadata") or {}).get("resourceVersion", ""))
+    except (TypeError, ValueError):
+        return None

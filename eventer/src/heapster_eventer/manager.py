@@ -50,6 +50,21 @@ class ResumableEventSource(Protocol):
     def resume_from(self, position: str | None) -> None: ...
 
 
+@runtime_checkable
+class GapCountingSource(Protocol):
+    """A source that counts the event versions a ``410`` gap lost, from a memory of recent counts.
+
+    The manager keeps that memory in the checkpoint, so a restart past the API's watch history
+    still counts what the gap lost.
+    """
+
+    lost_events: int
+
+    def gap_memory(self) -> dict[str, Any]: ...
+
+    def restore_gap_memory(self, document: dict[str, Any]) -> None: ...
+
+
 def next_tick(now: float, period: float) -> float:
     """Heapster's alignment: ``now.Truncate(period) + period``."""
     return (now // period) * period + period
@@ -149,6 +164,7 @@ class EventManager:
         self._pending_keys: dict[int, list[int]] = {}
         self._save_lock = asyncio.Lock()
         self._dropped_seen = 0
+        self._lost_seen = 0
 
     # --- term lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -166,6 +182,8 @@ class EventManager:
                     ch.floor = own
         if isinstance(self.source, ResumableEventSource):
             self.source.resume_from(resume)
+        if checkpoint is not None and isinstance(self.source, GapCountingSource):
+            self.source.restore_gap_memory(checkpoint.gap_memory)
         log.info("eventer.resume", position=resume, checkpoint=self.store.description,
                  remembered=len(self.dedup))
         for ch in self.channels:
@@ -244,19 +262,31 @@ class EventManager:
         if dropped is not None and dropped > self._dropped_seen:
             metrics.buffer_dropped.inc(dropped - self._dropped_seen)
             self._dropped_seen = dropped
+        lost = getattr(self.source, "lost_events", None)
+        if lost is not None and lost > self._lost_seen:
+            metrics.events_lost.inc(lost - self._lost_seen)
+            self._lost_seen = lost
 
     # --- checkpoint ---------------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
-        """The checkpoint as of now: each sink's position, and the keys of fully exported events."""
+        """The checkpoint as of now: each sink's position, and the keys of fully exported events.
+
+        Only keys above the position a restart resumes from are kept: the source never hands
+        out a version at or below it again (a relist after 410 starts above it too), so the
+        older keys could only grow the checkpoint.
+        """
         committed = min((ch.seq for ch in self.channels), default=self._seq)
         for seq in [s for s in self._pending_keys if s <= committed]:
             del self._pending_keys[seq]
         uncommitted = {k for keys in self._pending_keys.values() for k in keys}
-        remembered = self.dedup.snapshot()
-        if uncommitted:
-            remembered = [k for k in remembered if int(k, 16) not in uncommitted]
         positions = {ch.ident: ch.position for ch in self.channels if ch.position is not None}
-        return Checkpoint(positions, remembered, self.settings.identity)
+        checkpoint = Checkpoint(positions, [], self.settings.identity)
+        resume = checkpoint.resume_position([ch.ident for ch in self.channels])
+        above = rv_number(resume)
+        checkpoint.dedup = self.dedup.snapshot(above=above, exclude=uncommitted)
+        if isinstance(self.source, GapCountingSource):
+            checkpoint.gap_memory = self.source.gap_memory()
+        return checkpoint
 
     async def save_checkpoint(self) -> None:
         """Write the checkpoint; a conflict means another replica took over (sets ``fenced``)."""

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Summary
+from prometheus_client import Counter, Gauge
 
+from heapster.promsummary import QuantileSummary
 from heapster.selfmetrics import REGISTRY
 
 manager_last_time = Gauge(
-    "eventer_manager_last_time_seconds", "Last time of the eventer's housekeeping since unix epoch in seconds.",
+    "eventer_manager_last_time_seconds", "Last time of eventer housekeep since unix epoch in seconds.",
     registry=REGISTRY)
 scraper_last_time = Gauge(
-    "eventer_scraper_last_time_seconds", "Last time the eventer read events since unix epoch in seconds.",
+    "eventer_scraper_last_time_seconds", "Last time of event since unix epoch in seconds.",
     registry=REGISTRY)
 scraper_events = Gauge(
-    "eventer_scraper_events_total_number", "The total number of events read by the eventer.",
+    "eventer_scraper_events_total_number", "The total number of events.",
     registry=REGISTRY)
 """Heapster's counter; a gauge here (only ever increased) so the exposed name stays exactly Heapster's
 (prometheus-client would append ``_total`` to a counter)."""
-scraper_duration = Summary(
-    "eventer_scraper_duration_milliseconds", "Time spent reading events in milliseconds.", registry=REGISTRY)
-exporter_duration = Summary(
-    "eventer_exporter_duration_milliseconds", "Time spent exporting events to a sink in milliseconds.",
+scraper_duration = QuantileSummary(
+    "eventer_scraper_duration_milliseconds", "Time spent scraping events in milliseconds.", registry=REGISTRY)
+exporter_duration = QuantileSummary(
+    "eventer_exporter_duration_milliseconds", "Time spent exporting events to sink in milliseconds.",
     ["exporter"], registry=REGISTRY)
 
 buffer_depth = Gauge(
@@ -30,6 +31,9 @@ buffer_capacity = Gauge(
 buffer_dropped = Counter(
     "eventer_buffer_dropped_events_total", "Events dropped because the source's buffer was full.",
     registry=REGISTRY)
+events_lost = Counter(
+    "eventer_events_lost_total", "Event versions the API no longer held when the eventer relisted after "
+    "410 Gone (count bumps made while no watch ran); each gap is logged as events.gap.", registry=REGISTRY)
 duplicates = Counter(
     "eventer_duplicate_events_total", "Events not exported again because their UID and resourceVersion were seen.",
     registry=REGISTRY)

@@ -1,17 +1,20 @@
-"""Test helpers for the eventer: a scripted event source and small event builders."""
+"""Test helpers for the eventer: a scripted source, event builders, the eventer process, a recording proxy."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +178,77 @@ class EventerProcess:
                 msg = f"timed out waiting for {what}; eventer log: {self.log_tail()}"
                 raise TimeoutError(msg)
             time.sleep(0.05)
+
+
+# --- a recording proxy in front of a real server -----------------------------------------------------
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+class RecordingProxy:
+    """A forwarding HTTP proxy on a free loopback port that keeps every request body the server accepted.
+
+    A sink pointed at ``proxy.url`` talks to the real server behind it; ``accepted(path)`` returns
+    the (gunzipped) bodies of the requests to ``path`` answered with 2xx, in order, so a test can
+    count every write, even those a server such as InfluxDB stores as one point.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self._lock = threading.Lock()
+        self._accepted: list[tuple[str, bytes]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def accepted(self, path: str) -> list[bytes]:
+        """Bodies of the 2xx-answered requests to ``path`` (query string ignored), oldest first."""
+        with self._lock:
+            return [body for p, body in self._accepted if p == path]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                request = urllib.request.Request(proxy.target + self.path, data=body or None, method=self.command,
+                                                 headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as resp:
+                        status, reply, reply_headers = resp.status, resp.read(), resp.headers
+                except urllib.error.HTTPError as exc:
+                    status, reply, reply_headers = exc.code, exc.read(), exc.headers
+                if 200 <= status < 300:
+                    plain = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
+                    with proxy._lock:
+                        proxy._accepted.append((self.path.partition("?")[0], plain))
+                self.send_response(status)
+                for key, value in reply_headers.items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        return Handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .aggregator import (
+    BACKEND_ANNOTATION,
+    REGISTRATION,
+    Aggregator,
+    BackendUnavailable,
+    accepted_discovery_version,
+    discovery_content_type,
+    discovery_version,
+    parse_apiservice,
+)
 from .apiselectors import Predicate, SelectorError, combine, field_selector, label_selector
 from .events import to_events_v1
 from .model import rfc3339
@@ -69,8 +80,11 @@ def error(code: int, reason: str, message: str, **details: Any) -> web.Response:
 class ApiServer:
     """Routes requests to the resource stores of a `Simulation`."""
 
-    def __init__(self, sim: Simulation, token: str | None, bookmark_interval: float) -> None:
+    def __init__(self, sim: Simulation, token: str | None, bookmark_interval: float,
+                 aggregator: Aggregator | None = None) -> None:
         self.sim = sim
+        self.aggregator = aggregator or Aggregator()
+        self.started = time.time()
         self.token = token
         self.bookmark_interval = bookmark_interval
         self.resources: dict[str, dict[str, Resource]] = {
@@ -102,6 +116,10 @@ class ApiServer:
         app.router.add_post("/simulator/events", self._admin_events)
         app.router.add_post("/simulator/churn", self._admin_churn)
         app.router.add_post("/simulator/restarts", self._admin_restarts)
+        app.router.add_get("/simulator/apiservices", self._admin_apiservices)
+        app.router.add_post("/simulator/apiservices", self._admin_register)
+        app.router.add_delete("/simulator/apiservices/{name}", self._admin_unregister)
+        app.on_cleanup.append(self._close_aggregator)
         app.router.add_route("*", "/api", self._dispatch)
         app.router.add_route("*", "/api/{tail:.*}", self._dispatch)
         app.router.add_route("*", "/apis", self._dispatch)
@@ -130,46 +148,121 @@ class ApiServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    def _group_versions(self) -> list[str]:
+        """Every group/version served here (not aggregated), apiregistration.k8s.io/v1 included."""
+        return [*self.resources, REGISTRATION]
+
     def _resource_list(self, group_version: str) -> dict[str, Any]:
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": [
-            {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
-             "verbs": _ALL_VERBS if r.writable else _READ_VERBS}
-            for r in self.resources[group_version].values()]}
+        if group_version == REGISTRATION:
+            resources = [{"name": "apiservices", "singularName": "apiservice", "namespaced": False,
+                          "kind": "APIService", "verbs": ["get", "list"]}]
+        else:
+            resources = [{"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
+                          "verbs": _ALL_VERBS if r.writable else _READ_VERBS}
+                         for r in self.resources[group_version].values()]
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
     def _group(self, group: str) -> dict[str, Any]:
-        versions = [{"groupVersion": gv, "version": gv.split("/")[1]} for gv in self.resources
+        versions = [{"groupVersion": gv, "version": gv.split("/")[1]} for gv in self._group_versions()
                     if gv.startswith(group + "/")]
         return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
                 "preferredVersion": versions[0]}
 
-    def _discovery(self, parts: list[str], host: str) -> web.Response | None:
+    async def _discovery(self, request: web.Request, parts: list[str]) -> web.Response | None:
+        if parts in (["api"], ["apis"]):
+            version = accepted_discovery_version(request.headers.get("Accept", ""))
+            if version is not None:
+                return await self._aggregated_discovery(parts[0], version)
+        host = request.host
         if parts == ["api"]:
             return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
         if parts == ["api", "v1"]:
             return json_response(self._resource_list("v1"))
+        aggregated = self.aggregator.groups()
         if parts == ["apis"]:
-            groups = sorted({gv.split("/")[0] for gv in self.resources if "/" in gv})
+            groups = sorted({gv.split("/")[0] for gv in self._group_versions() if "/" in gv} - aggregated.keys())
             return json_response({"kind": "APIGroupList", "apiVersion": "v1",
-                                  "groups": [self._group(group) for group in groups]})
+                                  "groups": [self._group(group) for group in groups]
+                                  + [self._aggregated_group(group) for group in sorted(aggregated)]})
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in aggregated:
+            return json_response({"kind": "APIGroup", "apiVersion": "v1", **self._aggregated_group(parts[1])})
         if len(parts) == 2 and parts[0] == "apis":
-            if not any(gv.startswith(parts[1] + "/") for gv in self.resources):
+            if not any(gv.startswith(parts[1] + "/") for gv in self._group_versions()):
                 return error(404, "NotFound", "the server could not find the requested resource")
             return json_response(self._group(parts[1]))
         if len(parts) == 3 and parts[0] == "apis":
-            if f"{parts[1]}/{parts[2]}" not in self.resources:
+            if f"{parts[1]}/{parts[2]}" not in self._group_versions():
                 return error(404, "NotFound", "the server could not find the requested resource")
             return json_response(self._resource_list(f"{parts[1]}/{parts[2]}"))
         return None
+
+    def _aggregated_group(self, group: str) -> dict[str, Any]:
+        versions = [{"groupVersion": s.group_version, "version": s.version} for s in self.aggregator.groups()[group]]
+        return {"name": group, "versions": versions, "preferredVersion": versions[0]}
+
+    async def _aggregated_discovery(self, root: str, version: str) -> web.Response:
+        """``/api`` or ``/apis`` as an ``APIGroupDiscoveryList`` (``apidiscovery.k8s.io`` v2 or v2beta1)."""
+        if root == "api":
+            items = [{"metadata": {"creationTimestamp": None},
+                      "versions": [discovery_version("v1", self._resource_list("v1")["resources"], "")]}]
+        else:
+            aggregated = self.aggregator.groups()
+            local: dict[str, list[str]] = {}
+            for gv in self._group_versions():
+                group, _, group_version = gv.partition("/")
+                if group_version and group not in aggregated:
+                    local.setdefault(group, []).append(group_version)
+            items = [{"metadata": {"name": group, "creationTimestamp": None},
+                      "versions": [discovery_version(v, self._resource_list(f"{group}/{v}")["resources"], group)
+                                   for v in versions]}
+                     for group, versions in sorted(local.items())]
+            items += await self.aggregator.discovery_groups()
+        body = {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
+                "metadata": {}, "items": items}
+        return web.Response(body=orjson.dumps(body), headers={"Content-Type": discovery_content_type(version)})
+
+    async def _apiservices(self, request: web.Request, name: str | None) -> web.Response:
+        """The APIService objects: the local group/versions and the aggregated ones (probed now)."""
+        local = [{"kind": "APIService", "apiVersion": REGISTRATION,
+                  "metadata": {"name": f"{gv.partition('/')[2] or gv}.{gv.partition('/')[0] if '/' in gv else ''}",
+                               "creationTimestamp": rfc3339(self.started)},
+                  "spec": {"group": gv.partition("/")[0] if "/" in gv else "",
+                           "version": gv.partition("/")[2] or gv, "groupPriorityMinimum": 18000,
+                           "versionPriority": 15},
+                  "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local",
+                                             "message": "Local APIServices are always available",
+                                             "lastTransitionTime": rfc3339(self.started)}]}}
+                 for gv in self._group_versions() if gv.partition("/")[0] not in self.aggregator.groups()]
+        objects = sorted(local + await self.aggregator.apiservice_objects(), key=lambda o: o["metadata"]["name"])
+        if name is not None:
+            objects = [o for o in objects if o["metadata"]["name"] == name]
+            if not objects:
+                return error(404, "NotFound", f'apiservices.apiregistration.k8s.io "{name}" not found', name=name,
+                             group="apiregistration.k8s.io", kind="apiservices")
+        if "as=Table" in request.headers.get("Accept", ""):
+            return json_response(_apiservice_table(objects))
+        if name is not None:
+            return json_response(objects[0])
+        return json_response({"kind": "APIServiceList", "apiVersion": REGISTRATION,
+                              "metadata": {"resourceVersion": str(self.sim.versions.current)}, "items": objects})
 
     # --- dispatch ----------------------------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
+        service = self.aggregator.find(parts)
+        if service is not None:
+            try:
+                return await self.aggregator.proxy(request, service)
+            except BackendUnavailable as exc:
+                return error(503, "ServiceUnavailable", str(exc))
         if request.method == "GET":
-            found = self._discovery(parts, request.host)
+            found = await self._discovery(request, parts)
             if found is not None:
                 return found
+            if parts[:4] == ["apis", "apiregistration.k8s.io", "v1", "apiservices"] and len(parts) <= 5:
+                return await self._apiservices(request, parts[4] if len(parts) == 5 else None)
         if parts[0] == "api":
             group_version, rest = "v1", parts[2:]
             if len(parts) < 2 or parts[1] != "v1":
@@ -520,3 +613,64 @@ class ApiServer:
     async def _admin_restarts(self, request: web.Request) -> web.Response:
         count = await self._admin_count(request)
         return json_response({"ok": True, "restarted": self.sim.restart_containers(count)})
+
+    async def _admin_apiservices(self, request: web.Request) -> web.Response:
+        return json_response({"kind": "APIServiceList", "apiVersion": REGISTRATION,
+                              "items": await self.aggregator.apiservice_objects()})
+
+    async def _admin_register(self, request: web.Request) -> web.Response:
+        """``{"groupVersion": "metrics.k8s.io/v1beta1", "url": "http://127.0.0.1:8082"}``: add an APIService."""
+        body = await self._admin_json(request)
+        try:
+            service = parse_apiservice(f"{body.get('groupVersion', '')}={body.get('url', '')}")
+        except ValueError as exc:
+            return json_response({"ok": False, "error": str(exc)}, 400)
+        self.aggregator.register(service)
+        return json_response({"ok": True, "name": service.name, "groupVersion": service.group_version,
+                              "url": service.url})
+
+    async def _admin_unregister(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]  # v1beta1.metrics.k8s.io, as APIService objects are named
+        version, _, group = name.partition(".")
+        if not self.aggregator.unregister(f"{group}/{version}"):
+            return json_response({"ok": False, "error": f"no APIService {name!r}"}, 404)
+        return json_response({"ok": True, "name": name})
+
+    async def _close_aggregator(self, app: web.Application) -> None:
+        await self.aggregator.close()
+
+
+def human_age(seconds: float) -> str:
+    """An age as kubectl prints it (``45s``, ``3m12s``, ``25m``, ``5h``, ``3d``), coarser as it grows."""
+    seconds = max(int(seconds), 0)
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 120:
+        return f"{seconds}s"
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    return f"{days}d"
+
+
+def _apiservice_table(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """APIServices as the ``meta.k8s.io/v1`` Table kubectl asks for: NAME, SERVICE, AVAILABLE, AGE."""
+    columns = [("Name", "string", "name"), ("Service", "string", ""), ("Available", "string", ""),
+               ("Age", "string", "")]
+    rows = []
+    for obj in objects:
+        meta = obj["metadata"]
+        condition = obj["status"]["conditions"][0]
+        available = condition["status"] if condition["status"] == "True" else f"False ({condition['reason']})"
+        service = (meta.get("annotations") or {}).get(BACKEND_ANNOTATION, "Local")
+        created = calendar.timegm(time.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+        rows.append({"cells": [meta["name"], service, available, human_age(time.time() - created)],
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n, "priority": 0}
+                                  for n, t, f in columns],
+            "rows": rows}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from .aggregator import parse_apiservice
 from .cluster import SimulatedCluster, raise_fd_limit
 from .config import NODE_FAULTS, SimulatorConfig
 
@@ -20,6 +21,14 @@ def _fault(text: str) -> tuple[str, str]:
     if not sep or not node or kind not in NODE_FAULTS:
         raise argparse.ArgumentTypeError(f"expected NODE=KIND with KIND one of {', '.join(NODE_FAULTS)}, got {text!r}")
     return node, kind
+
+
+def _apiservice(text: str) -> tuple[str, str]:
+    try:
+        service = parse_apiservice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return service.group_version, service.url
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bookmark-interval", type=float, default=30.0, help="seconds between watch bookmarks")
     p.add_argument("--watch-history", type=int, default=20_000, help="changes kept per resource for watches")
     p.add_argument("--max-events", type=int, default=20_000, help="events kept (oldest deleted beyond)")
+    p.add_argument("--apiservice", type=_apiservice, action="append", default=[], metavar="GROUP/VERSION=URL",
+                   help="aggregate an API served by URL, as kube-aggregator does (e.g. "
+                        "metrics.k8s.io/v1beta1=http://127.0.0.1:8082; repeatable; also POST /simulator/apiservices)")
     return p
 
 
@@ -59,7 +71,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         events_per_second=args.events_per_second, churn_per_minute=args.churn_per_minute,
         restarts_per_minute=args.restarts_per_minute, seed=args.seed, faults=dict(args.fault),
         slow_seconds=args.slow_seconds, huge_bytes=args.huge_bytes, bookmark_interval=args.bookmark_interval,
-        watch_history=args.watch_history, max_events=args.max_events,
+        watch_history=args.watch_history, max_events=args.max_events, apiservices=dict(args.apiservice),
     )
 
 

@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 
 from .addresses import kubelet_address, node_name
+from .aggregator import Aggregator, parse_apiservice
 from .apiserver import ApiServer
 from .certs import CertificateAuthority, server_context
 from .config import SimulatorConfig
@@ -98,7 +99,8 @@ class SimulatedCluster:
                                    self._kubelet_context if https_kubelets else _no_tls)
         await self._fleet.start()
         self.kubelet_port = self._fleet.port
-        api = ApiServer(self.sim, config.token, config.bookmark_interval)
+        services = [parse_apiservice(f"{gv}={url}") for gv, url in config.apiservices.items()]
+        api = ApiServer(self.sim, config.token, config.bookmark_interval, Aggregator(services))
         self._api_runner = web.AppRunner(api.app(), access_log=None, handle_signals=False)
         await self._api_runner.setup()
         api_context = None

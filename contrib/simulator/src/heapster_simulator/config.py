@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NODE_FAULTS = ("slow", "error500", "unauthorized", "malformed", "huge", "notready", "down", "none")
+NODE_FAULTS = ("slow", "error500", "unauthorized", "malformed", "huge", "hugemalformed", "notready", "down", "none")
 API_FAULTS = ("drop-watch", "expire")
 
 
@@ -33,6 +33,8 @@ class SimulatorConfig:
     bookmark_interval: float = 30.0
     watch_history: int = 20_000
     max_events: int = 20_000
+    apiservices: dict[str, str] = field(default_factory=dict)
+    """Aggregated APIs: ``{"metrics.k8s.io/v1beta1": "http://127.0.0.1:8082"}`` (group/version -> backend)."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -49,6 +51,10 @@ class SimulatorConfig:
                 raise ValueError(f"{rate_name.replace('_', '-')} must be >= 0")
         if self.watch_history < 1 or self.max_events < 1:
             raise ValueError("watch-history and max-events must be >= 1")
+        from .aggregator import parse_apiservice
+
+        for group_version, url in self.apiservices.items():
+            parse_apiservice(f"{group_version}={url}")
         for node, kind in self.faults.items():
             if kind not in NODE_FAULTS:
                 raise ValueError(f"unknown fault {kind!r} for {node}; valid: {', '.join(NODE_FAULTS)}")

@@ -127,15 +127,15 @@ class KubeletFleet:
         failed = await self._faulty(request, node)
         if failed is not None:
             return failed
-        if node.fault == "huge":
-            return await self._huge(request, node)
+        if node.fault in ("huge", "hugemalformed"):
+            return await self._huge(request, node, complete=node.fault == "huge")
         body = orjson.dumps(node_summary(node, self.sim.config.pods_per_node, time.time()))
         self.sim.counts["summaries_served"] += 1
         if node.fault == "malformed":
             body = body[: len(body) // 2] + b'",,]'
         return web.Response(body=body, content_type=JSON)
 
-    async def _huge(self, request: web.Request, node: NodeState) -> web.StreamResponse:
+    async def _huge(self, request: web.Request, node: NodeState, complete: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": JSON})
         await response.prepare(request)
         head = b'{"node":{"nodeName":"' + node.name.encode() + b'","padding":"'
@@ -147,7 +147,7 @@ class KubeletFleet:
                 chunk = _HUGE_CHUNK if remaining >= len(_HUGE_CHUNK) else _HUGE_CHUNK[:remaining]
                 await response.write(chunk)
                 remaining -= len(chunk)
-            await response.write(tail)
+            await response.write(tail if complete else b'",,]')
             await response.write_eof()
         return response
 

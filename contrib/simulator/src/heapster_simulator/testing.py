@@ -27,6 +27,8 @@ def _option(name: str, value: Any) -> list[str]:
     flag = "--" + name.replace("_", "-")
     if name == "faults":
         return [item for node, kind in dict(value).items() for item in ("--fault", f"{node}={kind}")]
+    if name == "apiservices":
+        return [item for gv, url in dict(value).items() for item in ("--apiservice", f"{gv}={url}")]
     return [flag, str(value)]
 
 
@@ -125,3 +127,65 @@ def simulator_thread(config: SimulatorConfig) -> Iterator[ThreadedCluster]:
     threaded = ThreadedCluster(config)
     with threaded:
         yield threaded
+
+
+@contextlib.contextmanager
+def heapster_with_sinks(tmp_path: Path, sinks: list[str], *, resolution: str = "5s", nodes: int = 2,
+                        extra_args: tuple[str, ...] = (), **options: Any) -> Iterator[dict[str, Any]]:
+    """The simulator plus a real ``heapster`` process scraping it and exporting to ``sinks`` (``--sink`` values).
+
+    Yields the simulator's ready.json plus ``url`` (heapster's HTTP API), ``log`` (its output file) and
+    ``process``. ``options`` go to the simulator (pods_per_node=2, ...). For end-to-end tests of sinks.
+    """
+    import socket
+
+    options.setdefault("api_scheme", "https")  # the kubeconfig then carries the CA of the kubelets too
+    options.setdefault("token", "e2e")
+    with simulator_process(tmp_path, nodes=nodes, **options) as ready:
+        kubeconfig = Path(tmp_path) / "simulator" / "kubeconfig"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        command = [str(Path(sys.executable).parent / "heapster"),
+                   f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
+                   f"--metric_resolution={resolution}", f"--heapster-port={port}", "--listen_ip=127.0.0.1",
+                   *(f"--sink={sink}" for sink in sinks), *extra_args]
+        log_path = Path(tmp_path) / "heapster.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield {**ready, "url": f"http://127.0.0.1:{port}", "log": log_path, "process": process,
+                   "kubeconfig": kubeconfig}
+        finally:
+            stop_process(process)
+
+
+def model_points(url: str, route: str) -> dict[int, float]:
+    """A metric from heapster's Model API as ``{unix seconds: value}``; ``route`` as after ``/api/v1/model/``,
+    e.g. ``nodes/sim-node-0000/metrics/memory/usage``. Empty when the route is not there (yet)."""
+    import json
+    import urllib.error
+    import urllib.request
+    from datetime import datetime
+
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/model/{route}", timeout=5) as resp:
+            body = json.loads(resp.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+    points = body.get("metrics") or []
+    return {int(datetime.fromisoformat(p["timestamp"].replace("Z", "+00:00")).timestamp()): float(p["value"])
+            for p in points}
+
+
+def model_list(url: str, route: str) -> list[str]:
+    """A list route of heapster's Model API (``nodes/``, ``namespaces/default/pods/``); empty on error."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/model/{route}", timeout=5) as resp:
+            return list(json.loads(resp.read()))
+    except (OSError, urllib.error.URLError, ValueError):
+        return []

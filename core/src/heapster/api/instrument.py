@@ -6,21 +6,29 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import Counter, Summary
+from prometheus_client import Counter
 
+from heapster.promsummary import QuantileSummary
 from heapster.selfmetrics import REGISTRY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 http_requests = Counter(
     "http_requests_total", "Total number of HTTP requests made.", ["handler", "method", "code"], registry=REGISTRY)
-http_request_duration = Summary(
+http_request_duration = QuantileSummary(
     "http_request_duration_microseconds", "The HTTP request latencies in microseconds.", ["handler"],
     registry=REGISTRY)
-http_request_size = Summary(
+http_request_size = QuantileSummary(
     "http_request_size_bytes", "The HTTP request sizes in bytes.", ["handler"], registry=REGISTRY)
-http_response_size = Summary(
+http_response_size = QuantileSummary(
     "http_response_size_bytes", "The HTTP response sizes in bytes.", ["handler"], registry=REGISTRY)
+
+
+def approximate_request_size(request: web.Request) -> int:
+    """Heapster's request size: URL, method, protocol, headers (Host apart), host and body length."""
+    size = len(request.raw_path) + len(request.method) + len(f"HTTP/{request.version.major}.{request.version.minor}")
+    size += sum(len(name) + len(value) for name, value in request.headers.items() if name.lower() != "host")
+    return size + len(request.host) + (request.content_length or 0)
 
 
 def instrumented(operation: str, handler: Handler) -> Handler:
@@ -40,7 +48,7 @@ def instrumented(operation: str, handler: Handler) -> Handler:
         finally:
             http_requests.labels(handler=operation, method=request.method.lower(), code=str(status)).inc()
             http_request_duration.labels(handler=operation).observe((time.perf_counter() - started) * 1e6)
-            http_request_size.labels(handler=operation).observe(request.content_length or 0)
+            http_request_size.labels(handler=operation).observe(approximate_request_size(request))
             body = getattr(response, "body", None)
             http_response_size.labels(handler=operation).observe(len(body) if isinstance(body, bytes) else 0)
 

@@ -1,7 +1,8 @@
 """The Model API under ``/api/v1/model`` (HEAPSTER.md §6.3), served from the metric store.
 
-Differences from Heapster, on purpose: values keep their type (floats are not truncated and
-nothing wraps to uint64), and an unknown node, namespace, pod or container is a 404.
+As Heapster, an unknown node, namespace, pod or container is not an error: lists answer ``[]`` and
+metrics an empty MetricResult. Difference from Heapster, on purpose: values keep their type (floats
+are not truncated and nothing wraps to uint64).
 """
 
 from __future__ import annotations
@@ -103,15 +104,9 @@ class ModelApi:
     def _free_key(request: web.Request) -> str:
         return keys.node_container_key(request.match_info["node"], request.match_info["container"])
 
-    def _missing(self, key: str) -> web.Response | None:
-        if key in self.store:
-            return None
-        return error_response(404, f"no metrics for {key!r}: unknown, or not seen within the stored window")
-
     # --- name lists ----------------------------------------------------------------------------
     def _names(self, key: str) -> web.Response:
-        missing = self._missing(key) if key != keys.CLUSTER_KEY else None
-        return missing or json_response(self.store.metric_names(key))
+        return json_response(self.store.metric_names(key))
 
     async def cluster_names(self, request: web.Request) -> web.Response:
         return self._names(keys.CLUSTER_KEY)
@@ -152,8 +147,6 @@ class ModelApi:
         prefix = keys.namespace_key(namespace) + "/pod:"
         found = self._latest(keys.POD, lambda key: key.startswith(prefix) and key.count("/") == 1,
                              namespace_name=namespace)
-        if not found and (missing := self._missing(self._ns_key(request))):
-            return missing
         return json_response([labels.get("pod_name", "") for labels in found])
 
     async def container_list(self, request: web.Request) -> web.Response:
@@ -161,17 +154,12 @@ class ModelApi:
         prefix = keys.pod_key(namespace, pod) + "/container:"
         found = self._latest(keys.POD_CONTAINER, lambda key: key.startswith(prefix), namespace_name=namespace,
                              pod_name=pod)
-        if not found and (missing := self._missing(self._pod_key(request))):
-            return missing
         return json_response([labels.get("container_name", "") for labels in found])
 
     async def free_container_list(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
         found = self._latest(keys.SYS_CONTAINER, lambda key: key.startswith("node:") and "/container:" in key,
                              hostname=node)
-        if not found and not self._latest(keys.NODE, _node_key, hostname=node) and (
-                missing := self._missing(self._node_key(request))):
-            return missing
         return json_response([labels.get("container_name", "") for labels in found])
 
     async def all_keys(self, request: web.Request) -> web.Response:
@@ -196,8 +184,6 @@ class ModelApi:
             found = self._fetch(request, [key])
         except BadRequest as exc:
             return error_response(400, str(exc))
-        if key != keys.CLUSTER_KEY and (missing := self._missing(key)):
-            return missing
         return json_response(metric_result(found.get(key, [])))
 
     async def cluster_metric(self, request: web.Request) -> web.Response:

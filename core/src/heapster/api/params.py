@@ -21,7 +21,7 @@ def parse_time(text: str | None, default: datetime | None) -> datetime | None:
         return default
     try:
         if not _RFC3339.match(text):
-            msg = f"parsing time {text!r} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
+            msg = f"parsing time {json.dumps(text)} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
             raise ValueError(msg)
         return parse_rfc3339(text)
     except ValueError as exc:

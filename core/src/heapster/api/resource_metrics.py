@@ -16,12 +16,12 @@ from aiohttp import web
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.responses import error_response, json_response
-from heapster.api.selectors import Selector, parse_selector
+from heapster.api.selectors import Selector, parse_field_selector, parse_selector
 from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
 from heapster.store import MetricStore
-from heapster.timefmt import rfc3339, utc_from_epoch
+from heapster.timefmt import rfc3339_seconds, utc_from_epoch
 
 GROUP = "metrics.k8s.io"
 V1BETA1 = f"{GROUP}/v1beta1"
@@ -66,7 +66,7 @@ class ResourceMetricsApi:
         meta: dict[str, Any] = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
-        meta["creationTimestamp"] = rfc3339(utc_from_epoch(self.clock.now()))
+        meta["creationTimestamp"] = rfc3339_seconds(utc_from_epoch(self.clock.now()))
         if self.beta and labels:
             meta["labels"] = dict(labels)
         return meta
@@ -86,7 +86,7 @@ class ResourceMetricsApi:
         if stamp is None or usage is None:
             return None
         return self._typed("NodeMetrics", {
-            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, labels=labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "usage": usage,
         })
 
@@ -136,7 +136,7 @@ class ResourceMetricsApi:
                 return None
             usages.append({"name": container, "usage": usage})
         return self._typed("PodMetrics", {
-            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339(stamp), "window": self.window,
+            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
             "containers": usages,
         })
 
@@ -180,9 +180,13 @@ class ResourceMetricsApi:
     async def _pod_list(self, request: web.Request, namespace: str | None) -> web.Response:
         try:
             selector = parse_selector(request.query.get("labelSelector"))
+            fields = parse_field_selector(request.query.get("fieldSelector"))
         except ValueError as exc:
-            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
-        return json_response(self._list("PodMetricsList", self._pods(namespace, selector)))
+            return error_response(400, f"Error while parsing selector: {exc}")
+        # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
+        items = [item for item in self._pods(namespace, selector) if fields.matches(
+            {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
+        return json_response(self._list("PodMetricsList", items))
 
     async def all_pods(self, request: web.Request) -> web.Response:
         return await self._pod_list(request, None)
@@ -251,8 +255,21 @@ def discovery_routes() -> list[tuple[str, Handler]]:
     ]
 
 
+def public_node(node: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Node that ``kubectl top node`` reads: its name, capacity and allocatable."""
+    metadata = node.get("metadata") or {}
+    status = node.get("status") or {}
+    return {"metadata": {"name": metadata.get("name", "")},
+            "status": {key: status[key] for key in ("capacity", "allocatable") if key in status}}
+
+
 def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
-    """Read-only ``/api/v1/nodes`` from the cluster state, which ``kubectl top node`` reads for allocatable."""
+    """Read-only ``/api/v1/nodes`` for ``kubectl top node`` pointed at heapster (it reads allocatable).
+
+    Not a Heapster route and served without authentication unless ``--tls_client_ca`` is set, so
+    each Node is cut down to what that client reads (:func:`public_node`): no annotations,
+    addresses, node info (machine and boot IDs) or conditions.
+    """
 
     async def versions(request: web.Request) -> web.Response:
         return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
@@ -262,14 +279,15 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
             selector = parse_selector(request.query.get("labelSelector"))
         except ValueError as exc:
             return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
-        items = [n for n in cluster.list_nodes() if selector.matches((n.get("metadata") or {}).get("labels"))]
+        items = [public_node(n) for n in cluster.list_nodes()
+                 if selector.matches((n.get("metadata") or {}).get("labels"))]
         return json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     async def node(request: web.Request) -> web.Response:
         found = cluster.get_node(request.match_info["node"])
         if found is None:
             return error_response(404, f"node {request.match_info['node']!r} not found")
-        return json_response({"kind": "Node", "apiVersion": "v1", **found})
+        return json_response({"kind": "Node", "apiVersion": "v1", **public_node(found)})
 
     return [("/api" + _SLASH, versions), ("/api/v1/nodes" + _SLASH, node_list), ("/api/v1/nodes/{node}", node)]
 

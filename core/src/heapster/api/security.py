@@ -12,6 +12,8 @@ from heapster.api.instrument import Handler
 from heapster.api.responses import error_response
 
 UNWRAPPED_PREFIX = "/healthz"
+PROBES = frozenset({"/readyz", "/livez"})
+"""Probe endpoints that, like Heapster's /healthz, need no client certificate (they reveal only ok/not ok)."""
 
 
 def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
@@ -30,23 +32,24 @@ def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
 
 
 def common_name(peercert: Mapping[str, Any] | None) -> str | None:
-    """The subject CN of a verified peer certificate (``SSLSocket.getpeercert()`` form)."""
+    """The subject CN of a verified peer certificate (``SSLSocket.getpeercert()`` form).
+
+    With several CNs in the subject the last one counts, as in Go's ``pkix.Name`` that Heapster used.
+    """
     if not peercert:
         return None
-    for rdn in peercert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return None
+    names = [str(value) for rdn in peercert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    return names[-1] if names else None
 
 
 def client_cert_middleware(allowed_users: Iterable[str]) -> Any:
-    """401 without a verified client certificate, 403 when its CN is not an allowed user; /healthz is open."""
+    """401 without a verified client certificate, 403 when its CN is not an allowed user; probes are open."""
     allowed = frozenset(user for user in allowed_users if user)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == UNWRAPPED_PREFIX or request.path.startswith(UNWRAPPED_PREFIX + "/"):
+        path = request.path
+        if path == UNWRAPPED_PREFIX or path.startswith(UNWRAPPED_PREFIX + "/") or path in PROBES:
             return await handler(request)
         transport = request.transport
         user = common_name(transport.get_extra_info("peercert") if transport is not None else None)

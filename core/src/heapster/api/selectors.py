@@ -1,4 +1,5 @@
-"""Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h``) for ``?labelSelector=``."""
+"""Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h``) for ``?labelSelector=``, and field selectors
+(``metadata.name=x,metadata.namespace!=y``) for ``?fieldSelector=``."""
 
 from __future__ import annotations
 
@@ -91,3 +92,37 @@ def parse_selector(text: str | None) -> Selector:
         msg = "empty requirement"
         raise ValueError(msg)
     return Selector([_requirement(part) for part in parts])
+
+
+_FIELD_TERM = re.compile(r"^(?P<field>[^=!\s]+)\s*(?P<op>==|!=|=)\s*(?P<value>[^,\s]*)$")
+
+
+class FieldSelector:
+    """A parsed field selector; ``matches(fields)`` is true when every term holds. A field the object does not
+    have reads as the empty string, as the API server's ``fields.Set`` does."""
+
+    def __init__(self, terms: list[tuple[str, bool, str]]) -> None:
+        self.terms = terms
+
+    @property
+    def fields(self) -> set[str]:
+        """The field paths the selector uses."""
+        return {field for field, _, _ in self.terms}
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return all((fields.get(field, "") == value) == equal for field, equal, value in self.terms)
+
+
+def parse_field_selector(text: str | None) -> FieldSelector:
+    """Parse ``field=value``/``field==value``/``field!=value`` terms joined by commas; ``ValueError`` naming a
+    malformed term."""
+    terms = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        found = _FIELD_TERM.match(part.strip())
+        if found is None:
+            msg = f"invalid field selector term {part.strip()!r}: expected FIELD=VALUE, FIELD==VALUE or FIELD!=VALUE"
+            raise ValueError(msg)
+        terms.append((found["field"], found["op"] != "!=", found["value"]))
+    return FieldSelector(terms)

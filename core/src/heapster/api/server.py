@@ -9,18 +9,33 @@ import structlog
 from aiohttp import web
 
 from heapster.api import export, health
+from heapster.api.connections import FirstRequestDeadline, ProtocolErrorLogger
 from heapster.api.dashboard import add_dashboard
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.model import ModelApi
 from heapster.api.resource_metrics import add_resource_metrics
 from heapster.api.security import client_cert_middleware, ssl_context
+from heapster.errors import UsageError
 from heapster.interfaces import Clock, ClusterState, HistoricalSource, SystemClock
 from heapster.store import MetricStore
 
 log = structlog.get_logger(__name__)
 
 HISTORICAL_PREFIX = "/api/v1/historical"
+DEFAULT_IDLE_TIMEOUT = 60.0
+"""Seconds a keep-alive connection may stay idle (``--api_idle_timeout``); aiohttp's default is an hour."""
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a new connection has to send a complete request head (``--api_header_timeout``)."""
 _COMPRESSIBLE = ("application/json", "text/plain")
+
+
+@web.middleware
+async def not_found_as_go_restful(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path no route matches: go-restful's ``404: Page Not Found`` (aiohttp would say ``404: Not Found``)."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404: Page Not Found")
 
 
 @web.middleware
@@ -39,27 +54,33 @@ async def compress(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def create_api_app(store: MetricStore | None, cluster: ClusterState | None, settings: Mapping[str, Any],
-                   historical: HistoricalSource | None = None, *, clock: Clock | None = None) -> web.Application:
+                   historical: HistoricalSource | None = None, *, clock: Clock | None = None,
+                   latest_batch: health.LatestBatch | None = None) -> web.Application:
     """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
 
     ``store`` is the metric store (None with ``--disable_metric_sink``: the model and metrics
-    APIs are then absent and /healthz has nothing to check); ``cluster`` the cluster state used
+    APIs are then absent and /healthz checks ``latest_batch``, the pipeline's newest batch, if
+    given, else nothing); ``cluster`` the cluster state used
     by the metrics API for node/pod lists and label selectors. Settings used: ``tls_client_ca``,
     ``allowed_users``, ``disable_export``, ``metric_resolution``.
     """
     clock = clock or SystemClock()
-    middlewares = [compress]
+    if settings.get("allowed_users") and not settings.get("tls_client_ca"):
+        msg = "--allowed_users needs --tls_client_ca: without client certificates no user is known"
+        raise UsageError(msg)
+    middlewares = [compress, not_found_as_go_restful]
     if settings.get("tls_client_ca"):
         middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
     app = web.Application(middlewares=middlewares)
-    for path, handler in health.routes(store, clock):
+    latest = health.store_latest(store) if store is not None else latest_batch
+    for path, handler in health.routes(latest, clock):
         app.router.add_get(path, handler)
     for path, operation, handler in export.routes(store, bool(settings.get("disable_export"))):
         app.router.add_get(path, instrumented(operation, handler))
     if store is not None:
         ModelApi(store, clock).add_to(app)
         add_resource_metrics(app, store, cluster, clock, float(settings.get("metric_resolution") or 60.0))
-        add_dashboard(app)
+        add_dashboard(app, cluster)
     if historical is not None:
         app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
     return app
@@ -68,9 +89,20 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
 async def start_api_server(app: web.Application, settings: Mapping[str, Any]) -> web.AppRunner:
     """Listen on ``listen_ip``:``heapster_port`` (HTTPS with ``tls_cert``/``tls_key``); returns the runner.
 
-    Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in ``runner.addresses``.
+    Connections idle for ``api_idle_timeout`` after a response (or holding an incomplete request
+    that long) and connections without a complete first request head after ``api_header_timeout``
+    are closed. Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in
+    ``runner.addresses``.
     """
-    runner = web.AppRunner(app, access_log=None)
+    deadline = FirstRequestDeadline(float(settings.get("api_header_timeout") or DEFAULT_HEADER_TIMEOUT))
+    app.middlewares.insert(0, deadline.middleware)
+
+    async def stop_deadline(_: web.Application) -> None:
+        await deadline.stop()
+
+    app.on_cleanup.append(stop_deadline)
+    runner = web.AppRunner(app, access_log=None, logger=ProtocolErrorLogger(),
+                           keepalive_timeout=float(settings.get("api_idle_timeout") or DEFAULT_IDLE_TIMEOUT))
     await runner.setup()
     host = settings.get("listen_ip") or None
     port = int(settings.get("heapster_port", 8082))
@@ -80,5 +112,7 @@ async def start_api_server(app: web.Application, settings: Mapping[str, Any]) ->
     except BaseException:
         await runner.cleanup()
         raise
+    assert runner.server is not None
+    deadline.start(runner.server)
     log.debug("api.started", addresses=[str(a) for a in runner.addresses])
     return runner

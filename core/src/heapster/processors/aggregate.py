@@ -1,10 +1,12 @@
-"""Summing metric values across metric sets, shared by the aggregators."""
+"""Summing metric columns across entities, shared by the aggregators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from heapster.model import MetricSet, MetricValue
+import numpy as np
+
+from heapster.columns import ColumnBatch, RowArray
 
 RESOURCE_METRICS = ("cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request",
                     "memory/limit")
@@ -15,20 +17,74 @@ REQUEST_LIMIT_METRICS = ("cpu/request", "cpu/limit", "memory/request", "memory/l
 """What the node aggregator adds to nodes."""
 
 
-def add_values(src: MetricSet, dst: MetricSet, names: Iterable[str]) -> None:
-    """Add ``src``'s values of ``names`` to ``dst`` (missing ones skipped).
+def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, targets: RowArray,
+                only_missing: bool = False) -> None:
+    """Add each ``sources[i]``'s value of every metric in ``names`` to ``targets[i]``.
 
-    Ints stay ints; a float on either side makes the sum a float (Heapster refused the batch).
-    New :class:`MetricValue` objects are made, so no value is shared between sets.
+    Values are added in ``sources`` order onto the target's own value (missing counts as nothing,
+    so a target without the metric takes the first source's value), as Heapster's loops did: ints
+    stay ints, a float on either side makes a float. With ``only_missing`` a target that already
+    has the metric is left alone (the pod aggregator's rule).
     """
-    src_values = src.values
-    dst_values = dst.values
     for name in names:
-        value = src_values.get(name)
-        if value is None:
+        column = batch.values.get(name)
+        if column is None:
             continue
-        total = dst_values.get(name)
-        if total is None:
-            dst_values[name] = MetricValue(value.value, value.metric_type)
-        else:
-            dst_values[name] = MetricValue(total.value + value.value, total.metric_type)
+        there = column.present()
+        contributing = there[sources]
+        if not contributing.any():
+            continue
+        src, dst = sources[contributing], targets[contributing]
+        if only_missing:
+            free = ~there[dst]
+            src, dst = src[free], dst[free]
+            if not len(dst):
+                continue
+        totals = np.where(there, column.data, 0).astype(column.data.dtype)
+        np.add.at(totals, dst, column.data[src])
+        touched = np.zeros(len(totals), dtype=bool)
+        touched[dst] = True
+        column.data[touched] = totals[touched]
+        if column.ints is not None:  # a sum is an int only if every term was (Python's rule)
+            all_ints = np.where(there, column.ints, True)
+            np.logical_and.at(all_ints, dst, column.ints[src])
+            column.ints[touched] = all_ints[touched]
+
+
+class Grouping:
+    """Pairs of (source row, target row) for :func:`add_grouped`; a missing target entity is created.
+
+    ``add(source, key, make_labels)`` adds ``source`` to the entity ``key``; when the batch has no
+    such entity, one is appended with the labels ``make_labels(labels of source)`` (once per key).
+    """
+
+    def __init__(self, cols: ColumnBatch) -> None:
+        self.cols = cols
+        self.sources: list[int] = []
+        self.targets: list[int] = []
+        self._new_keys: list[str] = []
+        self._new_labels: list[dict[str, str]] = []
+        self._new_rows: dict[str, int] = {}
+
+    def add(self, source: int, key: str, make_labels: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        row = self.cols.row_of(key)
+        if row is None:
+            row = self._new_rows.get(key)
+            if row is None:
+                row = self._new_rows[key] = len(self.cols) + len(self._new_keys)
+                self._new_keys.append(key)
+                self._new_labels.append(make_labels(self.cols.labels[source]))
+        self.sources.append(source)
+        self.targets.append(row)
+
+    def created(self) -> list[str]:
+        """Keys of the entities this grouping created."""
+        return self._new_keys
+
+    def apply(self, names: Iterable[str], only_missing: bool = False) -> None:
+        """Create the missing targets, then add the sources' values of ``names`` to them."""
+        if self._new_keys:
+            self.cols.add_entities(self._new_keys, self._new_labels)
+        if self.sources:
+            add_grouped(self.cols, names, np.array(self.sources, dtype=np.intp),
+                        np.array(self.targets, dtype=np.intp), only_missing)

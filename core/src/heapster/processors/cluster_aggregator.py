@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from heapster import keys
-from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet
-from heapster.processors.aggregate import RESOURCE_METRICS, add_values
+from heapster.columns import MISSING, NAMESPACE
+from heapster.interfaces import ColumnProcessor
+from heapster.model import DataBatch
+from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
 
 
-class ClusterAggregator(Processor):
+class ClusterAggregator(ColumnProcessor):
     """(Re)creates ``cluster`` with the namespaces' summed usage, requests and limits."""
 
     name = "cluster_aggregator"
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
-        cluster = MetricSet(labels={"type": keys.CLUSTER})
-        for ms in batch.metric_sets.values():
-            if ms.labels.get("type") == keys.NAMESPACE:
-                add_values(ms, cluster, RESOURCE_METRICS)
-        batch.metric_sets[keys.CLUSTER_KEY] = cluster
+        cols = batch.columns
+        row = cols.row_of(keys.CLUSTER_KEY)
+        if row is None:
+            row = int(cols.add_entities([keys.CLUSTER_KEY], [{"type": keys.CLUSTER}])[0])
+        else:  # made anew, as Heapster replaced the set
+            cols.labels[row] = {"type": keys.CLUSTER}
+            for times in (cols.collection_start, cols.create_time, cols.scrape_time):
+                times[row] = MISSING
+            for column in cols.values.values():
+                column.data[row] = np.nan if column.is_float else MISSING
+        namespaces = cols.rows_of_type(NAMESPACE)
+        if len(namespaces):
+            add_grouped(cols, RESOURCE_METRICS, namespaces, np.full(len(namespaces), row, dtype=np.intp))

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import structlog
 
-from heapster import keys
-from heapster.interfaces import ClusterState, Processor
+from heapster.columns import NAMESPACE, POD, POD_CONTAINER
+from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch
 
 log = structlog.get_logger(__name__)
 
-_TYPES = frozenset({keys.POD_CONTAINER, keys.POD, keys.NAMESPACE})
+_TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
-class NamespaceBasedEnricher(Processor):
+class NamespaceBasedEnricher(ColumnProcessor):
     """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known."""
 
     name = "namespace_based_enricher"
@@ -22,18 +23,15 @@ class NamespaceBasedEnricher(Processor):
         self.cluster = cluster
         self._warned: set[str] = set()
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         uids: dict[str, str | None] = {}
         missing: set[str] = set()
-        for ms in batch.metric_sets.values():
-            labels = ms.labels
-            if labels.get("type") not in _TYPES:
-                continue
+        cols = batch.columns
+        all_labels = cols.labels
+        rows = np.flatnonzero(np.isin(cols.types, _TYPES))
+        for row in rows.tolist():
+            labels = all_labels[row]
             namespace = labels.get("namespace_name")
             if namespace is None:
                 continue

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from heapster import keys
-from heapster.interfaces import Processor
+from heapster.columns import POD
+from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, add_values
+from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, add_grouped
 
 
-class NodeAggregator(Processor):
+class NodeAggregator(ColumnProcessor):
     """Adds each pod's requests and limits to ``node:<nodename>`` when that set exists."""
 
     name = "node_aggregator"
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
-        sets = batch.metric_sets
-        for ms in sets.values():
-            labels = ms.labels
-            if labels.get("type") != keys.POD:
-                continue
-            nodename = labels.get("nodename")
+        cols = batch.columns
+        sources: list[int] = []
+        targets: list[int] = []
+        node_rows: dict[str, int | None] = {}
+        for row in cols.rows_of_type(POD).tolist():
+            nodename = cols.labels[row].get("nodename")
             if not nodename:
                 continue
-            node = sets.get(keys.node_key(nodename))
-            if node is not None:
-                add_values(ms, node, REQUEST_LIMIT_METRICS)
+            node_row = node_rows.get(nodename, -1)
+            if node_row == -1:
+                node_row = node_rows[nodename] = cols.row_of(keys.node_key(nodename))
+            if node_row is not None:
+                sources.append(row)
+                targets.append(node_row)
+        if sources:
+            add_grouped(cols, REQUEST_LIMIT_METRICS, np.array(sources, dtype=np.intp),
+                        np.array(targets, dtype=np.intp))

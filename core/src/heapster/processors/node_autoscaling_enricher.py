@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import structlog
 
-from heapster import keys
-from heapster.interfaces import ClusterState, Processor
-from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
+from heapster.columns import NODE, ColumnBatch
+from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.quantity import milli_value, value
 
@@ -47,12 +48,7 @@ class NodeInfo:
             log.warning("node.quantity.invalid", node=name, error=str(exc))
 
 
-def _number(ms: MetricSet, name: str) -> int | float:
-    found = ms.values.get(name)
-    return 0 if found is None else found.value
-
-
-class NodeAutoscalingEnricher(Processor):
+class NodeAutoscalingEnricher(ColumnProcessor):
     """Adds node labels and the ``*/node_*`` gauges the cluster autoscaler read.
 
     Missing usage or request inputs count as 0, as in Heapster; utilization and
@@ -66,15 +62,14 @@ class NodeAutoscalingEnricher(Processor):
         self.copier = copier or LabelCopier()
         self._cache: dict[str, NodeInfo] = {}
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Enrich the node sets of ``batch`` in place."""
+        cols = batch.columns
         used: dict[str, NodeInfo] = {}
-        for key, ms in batch.metric_sets.items():
-            if ms.labels.get("type") != keys.NODE or not key.startswith(_NODE_PREFIX):
+        found: dict[str, tuple[list[int], list[float]]] = {}
+        for row in np.flatnonzero(cols.types == NODE).tolist():
+            key = cols.keys[row]
+            if not key.startswith(_NODE_PREFIX):
                 continue
             name = key[len(_NODE_PREFIX):]
             node = self.cluster.get_node(name)
@@ -85,12 +80,28 @@ class NodeAutoscalingEnricher(Processor):
             if info is None or version is None or info.version != version:
                 info = NodeInfo(node, self.copier)
             used[name] = info
-            ms.labels.update(info.copied_labels)
-            values = ms.values
+            cols.labels[row].update(info.copied_labels)
             for prefix, capacity, allocatable, usage, request in info.resources:
-                values[f"{prefix}/node_capacity"] = MetricValue(capacity, _GAUGE)
-                values[f"{prefix}/node_allocatable"] = MetricValue(allocatable, _GAUGE)
+                _add(found, f"{prefix}/node_capacity", row, capacity)
+                _add(found, f"{prefix}/node_allocatable", row, allocatable)
                 if allocatable:
-                    values[f"{prefix}/node_utilization"] = MetricValue(_number(ms, usage) / allocatable, _GAUGE)
-                    values[f"{prefix}/node_reservation"] = MetricValue(_number(ms, request) / allocatable, _GAUGE)
+                    _add(found, f"{prefix}/node_utilization", row, _number(cols, usage, row) / allocatable)
+                    _add(found, f"{prefix}/node_reservation", row, _number(cols, request, row) / allocatable)
+        for name, (rows, values) in found.items():
+            cols.set_values(name, np.array(rows, dtype=np.intp), np.array(values, dtype=np.float64), _GAUGE)
         self._cache = used
+
+
+def _add(found: dict[str, tuple[list[int], list[float]]], name: str, row: int, value: float) -> None:
+    pending = found.get(name)
+    if pending is None:
+        pending = found[name] = ([], [])
+    pending[0].append(row)
+    pending[1].append(value)
+
+
+def _number(cols: ColumnBatch, name: str, row: int) -> int | float:
+    """The value of metric ``name`` of ``row``; 0 when missing, as in Heapster."""
+    column = cols.values.get(name)
+    value: int | float | None = None if column is None else column.cell(row)
+    return 0 if value is None else value

@@ -6,8 +6,10 @@ import structlog
 
 from heapster import keys
 from heapster.catalogue import CUMULATIVE_STANDARD
-from heapster.interfaces import Processor
-from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
+from heapster.columns import POD_CONTAINER
+from heapster.interfaces import ColumnProcessor
+from heapster.model import DataBatch
+from heapster.processors.aggregate import Grouping
 
 log = structlog.get_logger(__name__)
 
@@ -15,7 +17,7 @@ COPIED_LABELS = ("pod_id", "pod_name", "namespace_name", "namespace_id", "nodena
 """Labels a pod set made from its containers inherits (Heapster forgot ``nodename``)."""
 
 
-class PodAggregator(Processor):
+class PodAggregator(ColumnProcessor):
     """Sums container values into their pod, except cumulative standard metrics.
 
     A value the pod already had before aggregation (e.g. pod-level memory from the
@@ -24,44 +26,22 @@ class PodAggregator(Processor):
 
     name = "pod_aggregator"
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
-        sets = batch.metric_sets
-        by_pod: dict[str, list[MetricSet]] = {}
-        for key, ms in sets.items():
-            labels = ms.labels
-            if labels.get("type") != keys.POD_CONTAINER:
-                continue
+        cols = batch.columns
+        groups = Grouping(cols)
+        for row in cols.rows_of_type(POD_CONTAINER).tolist():
+            labels = cols.labels[row]
             pod_name = labels.get("pod_name")
             namespace = labels.get("namespace_name")
             if pod_name is None or namespace is None:
-                log.error("pod.aggregate.unlabeled", key=key)
+                log.error("pod.aggregate.unlabeled", key=cols.keys[row])
                 continue
-            by_pod.setdefault(keys.pod_key(namespace, pod_name), []).append(ms)
-        skipped = CUMULATIVE_STANDARD
-        for pod_key, containers in by_pod.items():
-            pod = sets.get(pod_key)
-            if pod is None:
-                first = containers[0].labels
-                pod = MetricSet(labels={"type": keys.POD, **{k: first[k] for k in COPIED_LABELS if k in first}})
-                sets[pod_key] = pod
-                log.debug("pod.aggregate.created", key=pod_key)
-            own = pod.values
-            excluded = skipped | own.keys()
-            sums: dict[str, int | float] = {}
-            kinds: dict[str, MetricType] = {}
-            for container in containers:
-                values = container.values
-                for name in values.keys() - excluded:
-                    value = values[name]
-                    if name in sums:
-                        sums[name] += value.value
-                    else:
-                        sums[name] = value.value
-                        kinds[name] = value.metric_type
-            for name, total in sums.items():
-                own[name] = MetricValue(total, kinds[name])
+            groups.add(row, keys.pod_key(namespace, pod_name), _pod_labels)
+        for key in groups.created():
+            log.debug("pod.aggregate.created", key=key)
+        groups.apply([name for name in cols.values if name not in CUMULATIVE_STANDARD], only_missing=True)
+
+
+def _pod_labels(container: dict[str, str]) -> dict[str, str]:
+    return {"type": keys.POD, **{k: container[k] for k in COPIED_LABELS if k in container}}

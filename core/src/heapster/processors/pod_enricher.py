@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import structlog
 
 from heapster import keys
-from heapster.interfaces import ClusterState, Processor
-from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, to_ns
+from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.model import DataBatch, MetricType, MetricValue
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
 from heapster.timefmt import parse_rfc3339
@@ -22,19 +24,26 @@ _HOST_LABELS = ("nodename", "hostname", "host_id")
 
 
 class _ContainerInfo:
-    """One spec container: its image and its request/limit (and restart count) values, built once.
+    """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
-    The MetricValue objects are shared by every batch's set of this container; processors and
-    sinks treat values as read-only (aggregators always make new ones).
+    ``values`` is shared by every batch's set of this container; processors and sinks treat values
+    as read-only. ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the same
+    values as parallel tuples, written to the columns in one step per container.
     """
 
-    __slots__ = ("image", "values")
+    __slots__ = ("image", "key", "layout", "numbers", "stub_layout", "stub_numbers", "values")
 
-    def __init__(self, image: str, resources: dict[str, int], restarts: int | None) -> None:
+    def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None) -> None:
+        self.key = key
         self.image = image
         self.values = {name: MetricValue(amount, _GAUGE) for name, amount in resources.items()}
+        self.stub_layout = tuple((name, _GAUGE) for name in resources)
+        self.stub_numbers = tuple(resources.values())
+        self.layout, self.numbers = self.stub_layout, self.stub_numbers
         if restarts is not None:
             self.values["restart_count"] = MetricValue(restarts, _GAUGE)
+            self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
+            self.numbers = (*self.stub_numbers, restarts)
 
     @property
     def restarts(self) -> bool:
@@ -44,7 +53,7 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "name", "namespace", "start_time", "uid", "version")
+    __slots__ = ("containers", "copied_labels", "name", "namespace", "start_ns", "start_time", "uid", "version")
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier) -> None:
         meta = pod.get("metadata") or {}
@@ -65,15 +74,57 @@ class PodInfo:
         restarts = {
             cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
         }
+        self.start_ns = to_ns(self.start_time)
         self.containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
-                container.get("image", ""), container_resources(container), restarts.get(cname)
+                keys.pod_container_key(self.namespace, self.name, cname), container.get("image", ""),
+                container_resources(container), restarts.get(cname)
             )
 
 
-class PodBasedEnricher(Processor):
+class _Changes:
+    """What one enrichment adds: values of existing and new rows, and the new (stub) entities."""
+
+    __slots__ = ("create_time", "keys", "labels", "layouts", "present", "size")
+
+    def __init__(self, cols: ColumnBatch) -> None:
+        self.size = len(cols)
+        self.present = set(cols.keys)
+        self.keys: list[str] = []
+        self.labels: list[dict[str, str]] = []
+        self.create_time: list[int] = []
+        # Rows that get the same metric names share a layout: one list of rows, one of value tuples.
+        self.layouts: dict[tuple[tuple[str, MetricType], ...], tuple[list[int], list[tuple[int, ...]]]] = {}
+
+    def add_entity(self, key: str, labels: dict[str, str], create_ns: int) -> int:
+        self.present.add(key)
+        self.keys.append(key)
+        self.labels.append(labels)
+        self.create_time.append(create_ns)
+        return self.size + len(self.keys) - 1
+
+    def set_values(self, row: int, layout: tuple[tuple[str, MetricType], ...], numbers: tuple[int, ...]) -> None:
+        if not layout:
+            return
+        pending = self.layouts.get(layout)
+        if pending is None:
+            pending = self.layouts[layout] = ([], [])
+        pending[0].append(row)
+        pending[1].append(numbers)
+
+    def apply(self, cols: ColumnBatch) -> None:
+        if self.keys:
+            cols.add_entities(self.keys, self.labels, create_time=self.create_time)
+        for layout, (rows, numbers) in self.layouts.items():
+            targets = np.array(rows, dtype=np.intp)
+            table = np.array(numbers)
+            for index, (name, metric_type) in enumerate(layout):
+                cols.set_values(name, targets, table[:, index], metric_type)
+
+
+class PodBasedEnricher(ColumnProcessor):
     """Adds what the Pod objects know to pod and container sets, and stubs for missing ones."""
 
     name = "pod_based_enricher"
@@ -86,27 +137,22 @@ class PodBasedEnricher(Processor):
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
 
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
-
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
-        sets = batch.metric_sets
-        added: dict[str, MetricSet] = {}
+        cols = batch.columns
+        changes = _Changes(cols)
         used: dict[tuple[str, str], PodInfo] = {}
-        for key, ms in sets.items():
-            kind = ms.labels.get("type")
-            if kind not in (keys.POD, keys.POD_CONTAINER):
-                continue
-            info = self._pod(ms.labels.get("namespace_name", ""), ms.labels.get("pod_name", ""), used)
+        types = cols.types
+        for row in np.flatnonzero((types == POD) | (types == POD_CONTAINER)).tolist():
+            labels = cols.labels[row]
+            info = self._pod(labels.get("namespace_name", ""), labels.get("pod_name", ""), used)
             if info is None:
                 continue
-            if kind == keys.POD:
-                self._add_pod_info(ms, info, sets, added)
+            if types[row] == POD:
+                self._add_pod_info(cols, changes, row, labels, info)
             else:
-                self._add_container_info(key, ms, info, sets, added)
-        sets.update(added)
+                self._add_container_info(cols, changes, row, labels, info)
+        changes.apply(cols)
         self._cache = used
 
     def _pod(self, namespace: str, name: str, used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
@@ -128,46 +174,49 @@ class PodBasedEnricher(Processor):
         used[ident] = cached
         return cached
 
-    def _add_container_info(self, key: str, ms: MetricSet, info: PodInfo, sets: dict[str, MetricSet],
-                            added: dict[str, MetricSet]) -> None:
-        labels = ms.labels
+    def _add_container_info(self, cols: ColumnBatch, changes: _Changes, row: int, labels: dict[str, str],
+                            info: PodInfo) -> None:
         cname = labels.get("container_name", "")
-        container = None
-        if key == keys.pod_container_key(info.namespace, info.name, cname):
-            container = info.containers.get(cname)
+        container = info.containers.get(cname)
+        if container is not None and cols.keys[row] != container.key:
+            container = None
         if container is not None:
-            ms.values.update(container.values)
+            changes.set_values(row, container.layout, container.numbers)
             labels.setdefault("container_base_image", container.image)
-            if container.restarts and info.start_time is not None:
-                ms.create_time = info.start_time
+            if container.restarts and info.start_ns != MISSING:
+                cols.create_time[row] = info.start_ns
         labels["pod_id"] = info.uid
         labels.update(info.copied_labels)
         pod_key = keys.pod_key(labels.get("namespace_name", ""), labels.get("pod_name", ""))
-        if pod_key in sets or pod_key in added:
+        if pod_key in changes.present:
             return
         log.debug("pod.stub.created", key=pod_key)
-        pod_ms = MetricSet(labels={
+        pod_labels = {
             "type": keys.POD,
             "namespace_name": labels.get("namespace_name", ""),
             "pod_name": labels.get("pod_name", ""),
             **{name: labels.get(name, "") for name in _HOST_LABELS},
-        })
-        added[pod_key] = pod_ms
-        self._add_pod_info(pod_ms, info, sets, added)
+        }
+        pod_row = changes.add_entity(pod_key, pod_labels, MISSING)
+        self._add_pod_info(cols, changes, pod_row, pod_labels, info)
 
-    def _add_pod_info(self, ms: MetricSet, info: PodInfo, sets: dict[str, MetricSet],
-                      added: dict[str, MetricSet]) -> None:
-        labels = ms.labels
+    def _add_pod_info(self, cols: ColumnBatch, changes: _Changes, row: int, labels: dict[str, str],
+                      info: PodInfo) -> None:
         labels["pod_id"] = info.uid
         labels.update(info.copied_labels)
-        if info.start_time is not None:
-            ms.create_time = info.start_time
+        existing = row < changes.size
+        if info.start_ns != MISSING:
+            if existing:
+                cols.create_time[row] = info.start_ns
+            else:
+                changes.create_time[row - changes.size] = info.start_ns
+        collection_start = int(cols.collection_start[row]) if existing else MISSING
         for cname, container in info.containers.items():
-            ckey = keys.pod_container_key(info.namespace, info.name, cname)
-            if ckey in sets or ckey in added:
+            ckey = container.key
+            if ckey in changes.present:
                 continue
             log.debug("container.stub.created", key=ckey)
-            stub = MetricSet(labels={
+            stub = changes.add_entity(ckey, {
                 "type": keys.POD_CONTAINER,
                 "namespace_name": info.namespace,
                 "pod_name": info.name,
@@ -176,6 +225,5 @@ class PodBasedEnricher(Processor):
                 "pod_id": info.uid,
                 **{name: labels.get(name, "") for name in _HOST_LABELS},
                 **info.copied_labels,
-            }, create_time=ms.collection_start)
-            stub.values.update((k, v) for k, v in container.values.items() if k != "restart_count")
-            added[ckey] = stub
+            }, collection_start)
+            changes.set_values(stub, container.stub_layout, container.stub_numbers)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Final
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 
 from heapster.catalogue import RATE_MAPPING
-from heapster.interfaces import Processor
-from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.columns import MISSING, ColumnBatch, IntArray, RowArray, ValueColumn, to_ns
+from heapster.interfaces import ColumnProcessor
+from heapster.model import DataBatch, MetricType
 
 log = structlog.get_logger(__name__)
 
@@ -20,113 +22,190 @@ VALUE_RATES = {name: rate for name, rate in RATE_MAPPING.items() if name not in 
 RESOURCE_ID = "resource_id"
 
 _GAUGE = MetricType.GAUGE
+_Mask = npt.NDArray[np.bool_]
 
 
-def _ns(ts: datetime) -> int:
-    return (int(ts.timestamp()) * 1_000_000 + ts.microsecond) * 1000
-
-
-# The previous sample of one metric set, as a plain tuple of atoms (cheap for the garbage collector):
-# (batch ns, scrape ns, collection start, {counter: value}, {(metric, resource_id): value} or None).
-_Sample = tuple[int, int, datetime | None, dict[str, int | float], dict[tuple[str, str], int | float] | None]
-_BATCH: Final = 0
-_SCRAPE: Final = 1
-_START: Final = 2
-_COUNTERS: Final = 3
-_LABELED: Final = 4
-
-
-def _sample(ms: MetricSet, batch_ns: int, scrape_ns: int) -> _Sample:
-    values = ms.values
-    counters = {name: values[name].value for name in VALUE_RATES if name in values}
-    labeled: dict[tuple[str, str], int | float] | None = None
-    if ms.labeled:
-        for metric in ms.labeled:
-            if metric.name in LABELED_RATES:
-                if labeled is None:
-                    labeled = {}
-                labeled[(metric.name, metric.labels.get(RESOURCE_ID, ""))] = metric.value
-    return (batch_ns, scrape_ns, ms.collection_start, counters, labeled)
-
-
-class RateCalculator(Processor):
+class RateCalculator(ColumnProcessor):
     """Derives rates from the previous sample of each metric set.
 
     Unlike Heapster, state is kept per metric set rather than as one previous batch, so batches
     that arrive out of order or overlap never corrupt it: a sample only replaces an older one.
     A counter that went backwards or a changed collection start time (a restart) yields no rate,
     never a negative one. Samples not refreshed for ``max_gap`` seconds are forgotten.
+
+    The state is columnar: each metric set key has a slot, and the previous batch time, scrape
+    time, collection start and counters are arrays indexed by slot, so a batch is one gather,
+    a few vectorized comparisons and one scatter per counter.
     """
 
     name = "rate calculator"
 
     def __init__(self, max_gap: float = 600.0) -> None:
         self.max_gap_ns = int(max_gap * 1e9)
-        self._previous: dict[str, _Sample] = {}
-        self._newest_batch_ns = 0
-
-    async def process(self, batch: DataBatch) -> DataBatch:
-        self.apply(batch)
-        return batch
+        self._slots: dict[str, int] = {}
+        self._keys: list[str | None] = []
+        self._free: list[int] = []
+        self._batch: IntArray = np.empty(0, dtype=np.int64)
+        self._scrape: IntArray = np.empty(0, dtype=np.int64)
+        self._start: IntArray = np.empty(0, dtype=np.int64)
+        self._counters: dict[str, ValueColumn] = {}
+        self._labeled: dict[int, dict[tuple[str, str], Any]] = {}
+        self._newest_batch_ns = MISSING
 
     def apply(self, batch: DataBatch) -> None:
         """Add the rates to ``batch`` in place and remember its counters."""
-        batch_ns = _ns(batch.timestamp)
-        previous = self._previous
-        resets = 0
-        for key, ms in batch.metric_sets.items():
-            if ms.scrape_time is None:
-                continue
-            scrape_ns = _ns(ms.scrape_time)
-            old = previous.get(key)
-            if old is not None and scrape_ns <= old[_SCRAPE]:
-                continue  # an older or repeated sample: neither a rate nor newer state
-            new = _sample(ms, batch_ns, scrape_ns)
-            previous[key] = new
-            if old is None or old[_START] != new[_START]:
-                continue
-            resets += self._add_rates(ms, old, new)
+        cols = batch.columns
+        batch_ns = to_ns(batch.timestamp)
+        slots = self._slots_of(cols.keys)
+        scrape = cols.scrape_time
+        old_scrape = self._scrape[slots]
+        # A set without a scrape time, or an older or repeated sample, gives neither a rate nor newer state.
+        newer = (scrape != MISSING) & (scrape > old_scrape)
+        rated = newer & (old_scrape != MISSING) & (self._start[slots] == cols.collection_start)
+        rows = np.flatnonzero(rated)
+        backwards = np.zeros(len(cols), dtype=bool)
+        if len(rows):
+            elapsed = scrape[rows] - old_scrape[rows]
+            for name, rate_name in VALUE_RATES.items():
+                self._add_rate(cols, name, rate_name, rows, slots[rows], elapsed, backwards)
+        if self._labeled or LABELED_RATES.keys() & cols.labeled.keys():
+            self._labeled_rates(cols, slots, newer, rated, backwards)
+        self._remember(cols, slots, np.flatnonzero(newer), batch_ns)
+        resets = int(np.count_nonzero(backwards))
         if resets:
             log.debug("rates.counter_reset", sets=resets)
         if batch_ns > self._newest_batch_ns:
             self._newest_batch_ns = batch_ns
             self._forget_before(batch_ns - self.max_gap_ns)
 
-    def _add_rates(self, ms: MetricSet, old: _Sample, new: _Sample) -> int:
-        """Add this set's rates; return 1 if some counter went backwards."""
-        elapsed = new[_SCRAPE] - old[_SCRAPE]
-        backwards = 0
-        values = ms.values
-        old_counters = old[_COUNTERS]
-        for name, current in new[_COUNTERS].items():
-            before = old_counters.get(name)
-            if before is None:
+    def _add_rate(self, cols: ColumnBatch, name: str, rate_name: str, rows: RowArray, slots: RowArray,
+                  elapsed: IntArray, backwards: _Mask) -> None:
+        column = cols.values.get(name)
+        previous = self._counters.get(name)
+        if column is None or previous is None:
+            return
+        current = column.data[rows]
+        before = previous.data[slots]
+        ok = _present(current) & _present(before)
+        if not ok.any():
+            return
+        delta = current[ok] - before[ok]
+        down = delta < 0
+        if down.any():
+            backwards[rows[ok][down]] = True
+        up = ~down
+        delta, spent, target = delta[up], elapsed[ok][up], rows[ok][up]
+        rate: npt.NDArray[Any]
+        if name == CPU_USAGE:
+            rate = (1000 * delta) // spent
+            if rate.dtype.kind == "f":
+                rate = rate.astype(np.int64)
+        else:
+            rate = 1e9 * delta / spent
+        cols.set_values(rate_name, target, rate, _GAUGE)
+
+    def _labeled_rates(self, cols: ColumnBatch, slots: RowArray, newer: _Mask, rated: _Mask,
+                       backwards: _Mask) -> None:
+        """The rare labeled counters (disk I/O per device), set by set as Heapster did."""
+        samples: dict[int, dict[tuple[str, str], Any]] = {}
+        entity_of = cols.series_entity.tolist()
+        for name in LABELED_RATES:
+            column = cols.labeled.get(name)
+            if column is None:
                 continue
-            delta = current - before
-            if delta < 0:
-                backwards = 1
+            for series in np.flatnonzero(column.present()).tolist():
+                row = entity_of[series]
+                if newer[row]:
+                    resource = cols.series_labels[series].get(RESOURCE_ID, "")
+                    samples.setdefault(row, {})[(name, resource)] = (series, column.data[series].item())
+        for row in np.flatnonzero(rated).tolist():
+            new, old = samples.get(row), self._labeled.get(int(slots[row]))
+            if not new or not old:
                 continue
-            if name == CPU_USAGE:
-                values[CPU_USAGE_RATE] = MetricValue(int(1000 * delta // elapsed), _GAUGE)
-            else:
-                values[VALUE_RATES[name]] = MetricValue(1e9 * delta / elapsed, _GAUGE)
-        old_labeled = old[_LABELED]
-        if new[_LABELED] and old_labeled:
-            for metric in list(ms.labeled):
-                rate_name = LABELED_RATES.get(metric.name)
-                if rate_name is None:
-                    continue
-                before = old_labeled.get((metric.name, metric.labels.get(RESOURCE_ID, "")))
+            elapsed = int(cols.scrape_time[row]) - int(self._scrape[slots[row]])
+            for (name, resource), (series, value) in new.items():
+                before = old.get((name, resource))
                 if before is None:
                     continue
-                delta = metric.value - before
+                delta = value - before
                 if delta < 0:
-                    backwards = 1
+                    backwards[row] = True
                     continue
-                ms.labeled.append(LabeledMetric(rate_name, metric.labels, 1e9 * delta / elapsed, _GAUGE))
-        return backwards
+                rate = np.array([1e9 * delta / elapsed])
+                cols.labeled.setdefault(LABELED_RATES[name], ValueColumn.empty(cols.series_count, True, _GAUGE))
+                cols.labeled[LABELED_RATES[name]].set(np.array([series]), rate)
+        for row in np.flatnonzero(newer).tolist():
+            sample = samples.get(row)
+            slot = int(slots[row])
+            if sample:
+                self._labeled[slot] = {ident: value for ident, (_, value) in sample.items()}
+            else:
+                self._labeled.pop(slot, None)
+
+    def _remember(self, cols: ColumnBatch, slots: RowArray, rows: RowArray, batch_ns: int) -> None:
+        if not len(rows):
+            return
+        target = slots[rows]
+        self._batch[target] = batch_ns
+        self._scrape[target] = cols.scrape_time[rows]
+        self._start[target] = cols.collection_start[rows]
+        for name in VALUE_RATES:
+            column = cols.values.get(name)
+            previous = self._counters.get(name)
+            if column is None:
+                if previous is not None:
+                    previous.data[target] = np.nan if previous.is_float else MISSING
+                continue
+            if previous is None:
+                previous = self._counters[name] = ValueColumn.empty(len(self._scrape), column.is_float,
+                                                                    MetricType.CUMULATIVE)
+            previous.set(target, column.data[rows])
+
+    def _slots_of(self, keys: list[str]) -> RowArray:
+        found = self._slots
+        out = []
+        for key in keys:
+            slot = found.get(key)
+            if slot is None:
+                slot = found[key] = self._new_slot(key)
+            out.append(slot)
+        return np.array(out, dtype=np.intp)
+
+    def _new_slot(self, key: str) -> int:
+        if self._free:
+            slot = self._free.pop()
+            self._keys[slot] = key
+            return slot
+        slot = len(self._keys)
+        self._keys.append(key)
+        if slot >= len(self._scrape):
+            size = max(1024, 2 * len(self._scrape))
+            for attr in ("_batch", "_scrape", "_start"):
+                old = getattr(self, attr)
+                grown = np.full(size, MISSING, dtype=np.int64)
+                grown[: len(old)] = old
+                setattr(self, attr, grown)
+            for column in self._counters.values():
+                column.grow(size)
+        return slot
 
     def _forget_before(self, cutoff_ns: int) -> None:
-        stale = [key for key, sample in self._previous.items() if sample[_BATCH] < cutoff_ns]
-        for key in stale:
-            del self._previous[key]
+        stale = np.flatnonzero((self._batch != MISSING) & (self._batch < cutoff_ns))
+        if not len(stale):
+            return
+        for slot in stale.tolist():
+            key = self._keys[slot]
+            if key is not None:
+                del self._slots[key]
+            self._keys[slot] = None
+            self._labeled.pop(slot, None)
+            self._free.append(slot)
+        for array in (self._batch, self._scrape, self._start):
+            array[stale] = MISSING
+        for column in self._counters.values():
+            column.data[stale] = np.nan if column.is_float else MISSING
+
+
+def _present(values: npt.NDArray[Any]) -> _Mask:
+    mask: _Mask = ~np.isnan(values) if values.dtype.kind == "f" else values != MISSING
+    return mask

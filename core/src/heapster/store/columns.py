@@ -145,7 +145,10 @@ class Column:
             return
         owners = self.owner_of[: self.used]
         expected = int(np.count_nonzero((owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]))
-        written = len(np.unique(np.concatenate(self.job_rows))) if self.job_rows else 0
+        if len(self.job_rows) == 1:
+            written = len(self.job_rows[0])  # one write per batch: its owners are distinct
+        else:
+            written = len(np.unique(np.concatenate(self.job_rows))) if self.job_rows else 0
         if written != expected:
             self._densify(slot)
         self.job_rows = []

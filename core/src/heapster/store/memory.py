@@ -12,7 +12,7 @@ Call either ``export`` or ``ingest``, not both at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import structlog
 
+from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
-from heapster.model import DataBatch, MetricSet, MetricType
+from heapster.model import DataBatch, MetricType
 from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 
@@ -34,12 +35,6 @@ LABEL_CACHE_SIZE = 100_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY = int(INT_MISSING)
-
-
-def to_ns(ts: datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime (microsecond precision)."""
-    delta = ts - _EPOCH
-    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) * 1000
 
 
 def from_ns(ns: int) -> datetime:
@@ -63,18 +58,6 @@ class LatestSet:
     collection_start: datetime | None
     values: dict[str, tuple[int | float, MetricType]] = field(default_factory=dict)
     labeled: list[tuple[str, dict[str, str], int | float, MetricType]] = field(default_factory=list)
-
-
-class _Layout:
-    """Values of the sets sharing one list of metric names, gathered row by row."""
-
-    __slots__ = ("ids", "names", "rows", "types")
-
-    def __init__(self, names: tuple[str, ...], types: tuple[MetricType, ...]) -> None:
-        self.names = names
-        self.types = types
-        self.ids: list[int] = []
-        self.rows: list[list[int | float]] = []
 
 
 @dataclass(slots=True)
@@ -108,27 +91,33 @@ class MetricStore(MetricSink):
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
+        self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
         self._lock = asyncio.Lock()
 
     # --- writing -----------------------------------------------------------------------------------
     async def export(self, batch: DataBatch) -> None:
-        """Store one batch, yielding to the event loop between chunks of metric sets."""
+        """Store one batch, yielding to the event loop between chunks of entities and between columns."""
         async with self._lock:
             job = self._begin(batch)
             if job is None:
                 return
-            items = list(batch.metric_sets.items())
-            for start in range(0, len(items), CHUNK):
+            cols = batch.columns
+            for start in range(0, len(cols), CHUNK):
                 if start:
                     await asyncio.sleep(0)
-                self._write(job, items[start:start + CHUNK])
+                self._register(job, cols, start, start + CHUNK)
+            for _ in self._write(job, cols):
+                await asyncio.sleep(0)
             self._commit(job)
 
     def ingest(self, batch: DataBatch) -> None:
         """Store one batch synchronously."""
         job = self._begin(batch)
         if job is not None:
-            self._write(job, batch.metric_sets.items())
+            cols = batch.columns
+            self._register(job, cols, 0, len(cols))
+            for _ in self._write(job, cols):
+                pass
             self._commit(job)
 
     def _begin(self, batch: DataBatch) -> _Job | None:
@@ -157,63 +146,58 @@ class MetricStore(MetricSink):
             column.begin(slot, merging=False)
         return _Job(ts_ns, slot)
 
-    def _write(self, job: _Job, items: Iterable[tuple[str, MetricSet]]) -> None:
+    def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
+        """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept)."""
         entities = self.entities
         ids = entities.ids
         stamps = entities.stamp
-        series = self.series
-        job_entities = job.entities
-        job_starts = job.starts
-        # Sets with the same metric names in the same order (all containers, all pods, ...) share a
-        # layout, so values are gathered one list per set and turned into columns at C speed.
-        layouts: dict[tuple[str, ...], _Layout] = {}
-        labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
-        for key, ms in items:
+        out = job.entities
+        for key, labels in zip(cols.keys[first:last], cols.labels[first:last], strict=True):
             eid = ids.get(key)
-            labels_hash = hash(tuple(ms.labels.items()))
+            labels_hash = hash(tuple(labels.items()))
             if eid is None:
-                eid = entities.add(key, label_tuple(ms.labels))
+                eid = entities.add(key, label_tuple(labels))
                 stamps[eid] = labels_hash
             elif stamps[eid] != labels_hash:
-                entities.labels[eid] = label_tuple(ms.labels)
+                entities.labels[eid] = label_tuple(labels)
                 stamps[eid] = labels_hash
-            job_entities.append(eid)
-            job_starts.append(to_ns(ms.collection_start) if ms.collection_start else _EMPTY)
-            values = ms.values
-            if values:
-                names = tuple(values)
-                layout = layouts.get(names)
-                if layout is None:
-                    layout = layouts[names] = _Layout(names, tuple(mv.metric_type for mv in values.values()))
-                layout.ids.append(eid)
-                layout.rows.append([mv.value for mv in values.values()])
-            for metric in ms.labeled:
-                ident = (eid, self._labels_of(metric.labels))
-                sid = series.ids.get(ident)
-                if sid is None:
-                    sid = series.add(ident, ident[1], parent=eid)
-                job.series.append(sid)
-                pending = labeled.get(metric.name)
-                if pending is None:
-                    pending = labeled[metric.name] = ([], [], metric.metric_type)
-                pending[0].append(sid)
-                pending[1].append(metric.value)
-        for layout in layouts.values():
-            owners = np.array(layout.ids, dtype=np.int32)
-            for name, metric_type, column_values in zip(layout.names, layout.types, zip(*layout.rows, strict=True),
-                                                        strict=True):
-                self._column(self.columns, name, metric_type, column_values).write(
-                    owners, _values_array(column_values), job.slot)
-        for name, (owners_list, values_list, metric_type) in labeled.items():
-            self._column(self.labeled_columns, name, metric_type, values_list).write(
-                np.array(owners_list, dtype=np.int32), _values_array(values_list), job.slot)
+            out.append(eid)
 
-    def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType,
-                values: Sequence[int | float]) -> Column:
+    def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
+        """Write every column of the batch into the slot, metric by metric (yields after each one)."""
+        owners = np.array(job.entities, dtype=np.int32)
+        job.starts = cols.collection_start.tolist()
+        for name, column in cols.values.items():
+            there = column.present()
+            if there.any():
+                self._column(self.columns, name, column.metric_type, column.is_float).write(
+                    owners[there], column.data[there], job.slot)
+                yield
+        if not cols.series_count:
+            return
+        series = self.series
+        sids = []
+        entity_ids = owners[cols.series_entity].tolist()
+        for eid, labels in zip(entity_ids, cols.series_labels, strict=True):
+            ident = (eid, self._labels_of(labels))
+            sid = series.ids.get(ident)
+            if sid is None:
+                sid = series.add(ident, ident[1], parent=eid)
+            sids.append(sid)
+        job.series = sids
+        series_ids = np.array(sids, dtype=np.int32)
+        for name, column in cols.labeled.items():
+            there = column.present()
+            if there.any():
+                self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
+                    series_ids[there], column.data[there], job.slot)
+                yield
+
+    def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)
         if column is None:
             owners = self.entities if columns is self.columns else self.series
-            column = columns[name] = Column(isinstance(values[0], float), metric_type, len(self.slot_ts), owners)
+            column = columns[name] = Column(is_float, metric_type, len(self.slot_ts), owners)
         return column
 
     def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
@@ -366,17 +350,26 @@ class MetricStore(MetricSink):
 
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
-        column = self.columns.get(name)
         eid = self.entities.get(key)
-        if column is None or eid is None or self.newest_ns == _EMPTY:
+        if eid is None:
             return None
-        row = column.row(eid)
-        if row < 0:
-            return None
-        slot = self._order[-1]
-        cell = column.cells(row, [slot])
-        found: int | float = cell.tolist()[0]
-        return found if column.present(cell)[0] else None
+        return self.latest_column(name).get(eid)
+
+    def latest_column(self, name: str) -> dict[int, int | float]:
+        """Entity id -> value of metric ``name`` in the newest batch.
+
+        Made once per batch and metric in one vectorized pass (then kept until the next batch), so a
+        metrics.k8s.io list of 30 000 pods costs dictionary look-ups, not 120 000 array reads.
+        """
+        cached = self._latest_columns.get(name)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        column = self.columns.get(name)
+        values: dict[int, int | float] = {}
+        if column is not None and self.newest_ns != _EMPTY:
+            values = dict(_slot_values(column, self._order[-1]))
+        self._latest_columns[name] = (self.version, values)
+        return values
 
     def latest_sets(self, types: frozenset[str] | None = None) -> dict[str, LatestSet]:
         """The newest batch's metric sets (optionally only those whose ``type`` is in ``types``)."""
@@ -435,22 +428,6 @@ class MetricStore(MetricSink):
         for owners in (self.entities, self.series):
             total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present.nbytes
         return total
-
-
-def _as_float(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return float("nan")  # not a number: stored as missing rather than losing the batch
-
-
-def _values_array(values: Sequence[int | float]) -> Any:
-    array = np.array(values)
-    if array.dtype.kind not in "if":  # bools, huge ints or objects: store as floats
-        array = np.array([_as_float(v) for v in values], dtype=np.float64)
-    elif array.dtype.kind == "i" and array.dtype != np.int64:
-        array = array.astype(np.int64)
-    return array
 
 
 def _slot_values(column: Column, slot: int) -> list[tuple[int, int | float]]:

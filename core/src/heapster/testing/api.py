@@ -24,29 +24,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def small_cluster() -> StaticCluster:
-    """Two nodes (4 cores, 64 MiB allocatable) running the pods of :func:`synthetic_batch` (2 per node)."""
-    nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {}},
-              "status": {"capacity": {"cpu": "4", "memory": "64Mi", "pods": "110"},
+def small_cluster(namespaces: Sequence[str] = ("default",)) -> StaticCluster:
+    """Two nodes (4 cores and 64 MiB allocatable of 8 cores and 128 MiB capacity) running the pods of
+    :func:`synthetic_batch` (2 per node). Pod ``pod-N-0`` is labelled ``app=web``, ``pod-N-1`` ``app=db``;
+    ``pod-N-P`` is in ``namespaces[P % len(namespaces)]``; node ``node-N`` is labelled ``zone=zN``."""
+    nodes = [{"metadata": {"name": f"node-{n}", "uid": f"node-uid-{n}", "labels": {"zone": f"z{n}"}},
+              "status": {"capacity": {"cpu": "8", "memory": "128Mi", "pods": "110"},
                          "allocatable": {"cpu": "4", "memory": "64Mi", "pods": "110"},
                          "conditions": [{"type": "Ready", "status": "True"}]}} for n in range(2)]
-    pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": "default", "uid": f"uid-{n}-{p}", "labels": {}},
+    pods = [{"metadata": {"name": f"pod-{n}-{p}", "namespace": namespaces[p % len(namespaces)], "uid": f"uid-{n}-{p}",
+                          "labels": {"app": "web" if p == 0 else "db"}},
              "spec": {"nodeName": f"node-{n}", "containers": [{"name": "c0"}, {"name": "c1"}]},
              "status": {"phase": "Running"}} for n in range(2) for p in range(2)]
     return StaticCluster(nodes, pods)
 
 
-async def populated_store(seqs: Sequence[int], resolution: float) -> tuple[Any, StaticCluster]:
+async def populated_store(seqs: Sequence[int], resolution: float,
+                          namespaces: Sequence[str] = ("default",)) -> tuple[Any, StaticCluster]:
     """The real store after one synthetic scrape per ``seqs`` entry (the counters' step) went through
     the real processor chain, ``resolution`` seconds apart and ending now, over :func:`small_cluster`."""
-    cluster = small_cluster()
+    cluster = small_cluster(namespaces)
     processors = load_plugins().build_processors(PluginContext(cluster=cluster))
     store = create_metric_store({"store_duration": 900.0})
     now = datetime.now(UTC).replace(microsecond=0)
     started = now - timedelta(hours=1)
     for i, seq in enumerate(seqs):
         batch = synthetic_batch(now - timedelta(seconds=resolution * (len(seqs) - 1 - i)), nodes=2, pods=2,
-                                containers=2, seq=seq)
+                                containers=2, seq=seq, namespaces=namespaces)
         for ms in batch.metric_sets.values():
             ms.collection_start = started
         for processor in processors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,10 +38,11 @@ def _container_set(labels: dict[str, str], seq: int, now: datetime, started: dat
 
 
 def synthetic_batch(timestamp: datetime, nodes: int = 2, pods: int = 2, containers: int = 2,
-                    seq: int = 0) -> DataBatch:
+                    seq: int = 0, namespaces: Sequence[str] = ("default",)) -> DataBatch:
     """A batch with ``nodes`` nodes, each running ``pods`` pods of ``containers`` containers.
 
-    ``seq`` shifts every counter, so consecutive batches look like consecutive scrapes.
+    ``seq`` shifts every counter, so consecutive batches look like consecutive scrapes. Pod ``pod-N-P`` is in
+    ``namespaces[P % len(namespaces)]``.
     """
     batch = DataBatch(timestamp=timestamp)
     # Counters start at midnight, the same for every window of a day, so consecutive
@@ -54,7 +56,7 @@ def synthetic_batch(timestamp: datetime, nodes: int = 2, pods: int = 2, containe
         node_set.values["network/tx"] = MetricValue(50_000 * (seq + 1), C)
         batch.metric_sets[keys.node_key(node)] = node_set
         for p in range(pods):
-            ns, pod = "default", f"pod-{n}-{p}"
+            ns, pod = namespaces[p % len(namespaces)], f"pod-{n}-{p}"
             pod_labels = {**base, "namespace_name": ns, "pod_name": pod, "pod_id": f"uid-{n}-{p}"}
             pod_set = MetricSet(labels={**pod_labels, "type": keys.POD},
                                 values={"network/rx": MetricValue(1000 * (seq + 1), C)},

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricValue
+from heapster.testing.golden import check_answer, exchanges
 
 T0 = datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC)
 STEP = timedelta(seconds=10)
@@ -177,3 +178,12 @@ async def test_metric_names_per_object(api: TestClient) -> None:
 ])
 async def test_bad_requests_get_400(api: TestClient, path: str, message: str) -> None:
     assert message in await get(api, path, status=400)
+
+
+@pytest.mark.parametrize(("name", "exchange"), exchanges("historical"), ids=[n for n, _ in exchanges("historical")])
+async def test_answer_matches_heapster(api: TestClient, name: str, exchange: dict) -> None:
+    """Golden: Heapster's historical answers for these batches (tests/fixtures/heapster-golden/historical.json),
+    field by field, and byte for byte where Heapster's answer was deterministic."""
+    resp = await api.get(exchange["get"])
+    problems = check_answer(exchange, resp.status, resp.content_type, await resp.read())
+    assert not problems, "\n".join(problems)

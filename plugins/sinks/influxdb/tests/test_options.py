@@ -15,6 +15,7 @@ DEFAULTS = {
     "user": "root", "pw": "root", "db": "k8s", "rp": "default", "retention": "0", "secure": False,
     "insecuressl": False, "withfields": False, "cluster_name": "default", "disable_counter_metrics": False,
     "concurrency": 1, "batch_size": 10000, "pod_id_index": True,
+    "api": "auto", "org": "", "bucket": "", "token": "",  # InfluxDB 2 and 3
 }
 
 
@@ -27,7 +28,7 @@ def configure(spec: str) -> InfluxConfig:
 def test_every_option_is_declared_with_heapsters_default(kind: str) -> None:
     registration = load_plugins().get(kind, "influxdb")
     assert {o.name: o.default for o in registration.options} == DEFAULTS
-    assert registration.secret_options == ("pw",)
+    assert registration.secret_options == ("pw", "token")
 
 
 def test_defaults_and_url() -> None:

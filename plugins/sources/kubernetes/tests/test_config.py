@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.logs import mask_secrets
 from heapster_source_kubernetes.config import load_api_access
 
 DEFAULTS: dict[str, Any] = {"inClusterConfig": True, "insecure": False, "auth": "", "useServiceAccount": False}
@@ -141,3 +142,15 @@ def test_use_service_account_adds_the_token_to_a_bare_url(service_account: Path)
     none = load_api_access(_opts(inClusterConfig=False, useServiceAccount=True), urlsplit("https://api:6443"),
                            service_account_dir=str(service_account / "missing"))
     assert none.bearer_token() is None  # unreadable token: ignored, as Heapster
+
+
+def test_the_tokens_sent_are_masked_in_logs_even_without_their_bearer_prefix(service_account: Path) -> None:
+    access = load_api_access(_opts(inClusterConfig=False, useServiceAccount=True), urlsplit("https://api:6443"),
+                             service_account_dir=str(service_account))
+    assert access.bearer_token() == "sa-token-123"
+    token = service_account / "token"
+    token.write_text("rotated-token-456\n")
+    os.utime(token, (2, 2))
+    access.headers()
+    echoed = "401 for token sa-token-123, then rotated-token-456"
+    assert mask_secrets(echoed) == "401 for token xxxxx, then xxxxx"

@@ -5,10 +5,12 @@ every healthy node, pod and container reaches the Model API, and a faulty kubele
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +105,69 @@ def test_the_broken_kubelet_is_counted_per_node_in_metrics(daemon: dict[str, Any
     for node in ("sim-node-0000", "sim-node-0001", "sim-node-0002"):
         assert f'heapster_kubelet_summary_request_duration_milliseconds_count{{node="{node}"}}' in text
         assert f'heapster_scrape_failures_total{{node="{node}"' not in text
+
+
+def test_self_metrics_have_heapsters_shape(daemon: dict[str, Any]) -> None:
+    """As Heapster: per-node request summaries with quantiles, and the scrape duration and last scrape
+    time per kubelet, ``source="kubelet_summary:<ip>:<port>"`` (a failing kubelet is timed too)."""
+    import re
+
+    _wait_for_nodes(daemon, 3)
+    text = _get(f"{daemon['url']}/metrics")
+    for node in ("sim-node-0000", "sim-node-0001", "sim-node-0002"):
+        for quantile in ("0.5", "0.9", "0.99"):
+            line = f'heapster_kubelet_summary_request_duration_milliseconds{{node="{node}",quantile="{quantile}"}}'
+            assert line in text
+    sources = set(re.findall(r'heapster_scraper_duration_milliseconds_count\{source="([^"]+)"\}', text))
+    assert len(sources) == 4 and all(re.fullmatch(r"kubelet_summary:[\d.]+:\d+", s) for s in sources), sources
+    for source in sources:
+        assert f'heapster_scraper_last_time_seconds{{source="{source}"}}' in text
+        assert f'heapster_scraper_duration_milliseconds{{quantile="0.99",source="{source}"}}' in text
+
+
+def _status(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_probes_answer_at_once_with_the_api_server_unreachable_and_two_sigints_exit(tmp_path: Path) -> None:
+    api_port, port = _free_port(), _free_port()  # nothing listens on api_port
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{api_port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    command = [str(Path(sys.executable).parent / "heapster"),
+               f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
+               "--metric_resolution=5s", f"--heapster-port={port}", "--listen_ip=127.0.0.1", "--log-format=json"]
+    log_path = tmp_path / "heapster.log"
+    launched = time.monotonic()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        healthz: tuple[int, str] | None = None
+        while healthz is None and time.monotonic() - launched < 20:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            try:
+                healthz = _status(f"http://127.0.0.1:{port}/healthz")
+            except OSError:
+                time.sleep(0.05)
+        answered_after = time.monotonic() - launched
+        assert healthz is not None and healthz[0] == 500  # no batch yet: Heapster's failing /healthz
+        # Interpreter and plugin start-up included; before, the API waited for the 30 s cluster sync.
+        assert answered_after < 10, answered_after
+        assert _status(f"http://127.0.0.1:{port}/livez") == (200, "ok")
+        assert _status(f"http://127.0.0.1:{port}/readyz")[0] == 503
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+        lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+        events = [line["event"] for line in lines]
+        assert events.index("api.listening") < len(events) and "heapster.stopped" in events
+        assert "SSLContext object" not in log_path.read_text()
+    finally:
+        stop_process(process)

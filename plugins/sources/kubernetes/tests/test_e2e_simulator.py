@@ -74,7 +74,7 @@ async def _scrape(source: KubernetesSource) -> tuple[dict[str, MetricSet], dict[
         if isinstance(result, BaseException):
             failures[unit.node] = result
         else:
-            batch.update(result)
+            batch.update(result.to_metric_sets())
     return batch, failures, elapsed
 
 

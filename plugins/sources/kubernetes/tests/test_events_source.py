@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
+from heapster.testing.clock import FakeClock
+from heapster.timefmt import rfc3339, utc_from_epoch
 from heapster_source_kubernetes.events import KubernetesEventSource
 
 CORE = "/api/v1/events"
@@ -15,13 +18,14 @@ NEW = "/apis/events.k8s.io/v1/events"
 FakeApiServer = Any  # the ``api_server`` fixture of conftest.py
 
 
-def core_event(name: str, count: int = 1, namespace: str = "default") -> dict[str, Any]:
+def core_event(name: str, count: int = 1, namespace: str = "default",
+               first: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
     return {"kind": "Event", "apiVersion": "v1",
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
             "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace, "uid": "pod-1"},
             "reason": "Pulled", "message": f"{name} x{count}", "count": count,
             "source": {"component": "kubelet", "host": "n1"},
-            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": f"2026-01-01T00:00:{count:02d}Z",
+            "firstTimestamp": first, "lastTimestamp": f"2026-01-01T00:00:{count:02d}Z",
             "type": "Normal"}
 
 
@@ -120,6 +124,89 @@ async def test_an_expired_resume_position_relists_and_keeps_only_what_is_newer(a
         assert source.skipped_events == 1  # b, already exported before the restart
     finally:
         await source.close()
+
+
+async def test_a_relist_in_name_order_hands_out_every_event_of_the_gap(api_server: FakeApiServer) -> None:
+    """The list comes in namespace/name order: an early name with a high resourceVersion must not hide
+    later names with lower ones (the high-water mark did)."""
+    api_server.put(CORE, core_event("m-before"))
+    position = str(api_server.rv)
+    for name in ("z", "y", "x", "b", "a"):  # resourceVersion order is the reverse of name order
+        api_server.put(CORE, core_event(name))
+    api_server.put(CORE, core_event("c", namespace="aaa"))  # the newest, listed first of all
+    api_server.compact()
+    source = source_for(api_server)
+    source.resume_from(position)
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 6)
+        await until(lambda: source.informer is not None and source.informer.lists == 1)
+        assert messages(await source.get_new_events()) == ["c x1", "a x1", "b x1", "x x1", "y x1", "z x1"]
+        assert source.skipped_events == 1 and source.lost_events == 0
+        assert source.position == str(api_server.rv)
+    finally:
+        await source.close()
+
+
+async def test_a_gap_counts_the_count_bumps_the_api_no_longer_holds(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("before", count=3))  # existed before the eventer started
+    source = source_for(api_server)
+    clock = source.clock = FakeClock(time.time())
+    await source.start()
+    try:
+        await until(watching(api_server))
+        api_server.put(CORE, core_event("seen"))
+        api_server.put(CORE, core_event("seen", count=2))
+        await until(lambda: source.buffer_depth == 2)
+        await source.get_new_events()
+        api_server.drop_watches()
+        later = rfc3339(utc_from_epoch(clock.now() + 2))  # born in the gap, after the last event handed out
+        clock._now += 60  # the relist comes a minute later: the gap's events are older than it
+        for count in (3, 4, 5):  # 3 and 4 are superseded by 5 before the eventer looks again
+            api_server.put(CORE, core_event("seen", count=count))
+        for name in ("new", "next"):
+            api_server.put(CORE, core_event(name, count=1, first=later))
+            api_server.put(CORE, core_event(name, count=2, first=later))  # version 1 is gone too
+        api_server.put(CORE, core_event("once", first=later))  # nothing lost
+        api_server.put(CORE, core_event("before", count=4))  # was 3 seen by no one? nobody can tell
+        api_server.compact()
+        await until(lambda: len(api_server.requests_to(CORE, watch=False)) == 2)
+        await until(lambda: source.buffer_depth == 5)
+        assert sorted(messages(await source.get_new_events())) == [
+            "before x4", "new x2", "next x2", "once x1", "seen x5"]
+        assert source.lost_events == 4
+        assert len(source.gap_memory()["counts"]) == 5  # remembered for the checkpoint
+        assert source.gap_memory()["complete_since"] == clock.now()  # the relist is complete
+    finally:
+        await source.close()
+
+
+async def test_the_occurrence_memory_survives_a_restart(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a", count=4))
+    position = str(api_server.rv)
+    first = source_for(api_server)
+    first.resume_from(str(int(position) - 1))
+    await first.start()
+    try:
+        await until(lambda: first.buffer_depth == 1)
+        assert first.gap_memory() == {}  # not taken by the eventer yet
+        await first.get_new_events()
+        saved = first.gap_memory()
+    finally:
+        await first.close()
+    api_server.put(CORE, core_event("a", count=5))
+    api_server.put(CORE, core_event("a", count=6))
+    api_server.compact()
+    second = source_for(api_server)
+    second.resume_from(position)
+    second.restore_gap_memory({**saved, "counts": {**saved["counts"], "not-hex": 3}})
+    await second.start()
+    try:
+        await until(lambda: second.buffer_depth == 1)
+        assert messages(await second.get_new_events()) == ["a x6"]
+        assert second.lost_events == 1  # count 5
+    finally:
+        await second.close()
 
 
 async def test_a_dropped_watch_resumes_without_loss_or_repeat(api_server: FakeApiServer) -> None:

@@ -19,6 +19,7 @@ import trustme
 from aiohttp import web
 
 from heapster import selfmetrics
+from heapster.columns import ColumnBatch
 from heapster.errors import RuntimeFailure
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
@@ -152,7 +153,8 @@ async def _scrape_all(source: KubernetesSource) -> tuple[dict[str, Any], float]:
 
     results = await asyncio.gather(*(u.scrape(utc_from_epoch(now - 60), utc_from_epoch(now)) for u in units),
                                    return_exceptions=True)
-    return {u.node: (u.name, r) for u, r in zip(units, results, strict=True)}, time.monotonic() - started
+    sets = [r.to_metric_sets() if isinstance(r, ColumnBatch) else r for r in results]
+    return {u.node: (u.name, r) for u, r in zip(units, sets, strict=True)}, time.monotonic() - started
 
 
 async def test_each_fault_costs_only_its_node(cluster: Cluster) -> None:

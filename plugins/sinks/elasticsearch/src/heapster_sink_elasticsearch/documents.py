@@ -53,47 +53,60 @@ def _finite(value: int | float) -> bool:
 
 
 def metric_documents(batch: DataBatch, cluster_name: str) -> tuple[list[Document], int]:
-    """The documents of one batch and how many values were skipped as not finite (NaN, ±Inf).
+    """The documents of one batch and how many values were skipped as not finite (±Inf).
 
     Within one metric set, metrics of the same family with identical tags become one
     document; every ``general`` metric becomes its own document. Labeled metrics carry the
-    set's labels merged with their own. ``cluster_name`` is added to every tag map.
+    set's labels merged with their own. ``cluster_name`` is added to every tag map. Reads the
+    batch's columns: the tags of each set are made once, then each metric column in one pass.
     """
+    cols = batch.columns
     stamp = batch.timestamp.astimezone(UTC)
     when = rfc3339(stamp)
-    docs: list[Document] = []
-    skipped = 0
-    for metric_set in batch.metric_sets.values():
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
-        set_tags = {**metric_set.labels, "cluster_name": cluster_name}
-        set_key = _tag_key(set_tags)
-        entries: list[tuple[str, dict[str, str], str, int | float]] = [
-            (name, set_tags, set_key, value.value) for name, value in metric_set.values.items()
-        ]
-        for metric in metric_set.labeled:
-            tags = {**metric_set.labels, **metric.labels, "cluster_name": cluster_name}
-            entries.append((metric.name, tags, _tag_key(tags), metric.value))
-        for name, tags, tag_key, value in entries:
-            if not _finite(value):
-                skipped += 1
-                continue
-            kind = family(name)
-            if kind == "general":
-                source = {
-                    "GeneralMetricsTimestamp": when,
-                    "MetricsTags": tags,
-                    "MetricsName": name,
-                    "MetricsValue": {"value": value},
-                }
-                docs.append(Document(kind, stamp, document_id(kind, name, tag_key, when), source))
-                continue
-            existing = merged.get((kind, tag_key))
-            if existing is None:
-                existing = {TIMESTAMP_FIELDS[kind]: when, "MetricsTags": tags, "Metrics": {}}
-                merged[(kind, tag_key)] = existing
-                docs.append(Document(kind, stamp, document_id(kind, tag_key, when), existing))
-            existing["Metrics"][name] = {"value": value}
-    return docs, skipped
+    builder = _Documents(stamp, when)
+    set_tags = [{**labels, "cluster_name": cluster_name} for labels in cols.labels]
+    set_keys = [_tag_key(tags) for tags in set_tags]
+    for name, _, rows, values in cols.metrics():
+        for row, value in zip(rows, values, strict=True):
+            builder.add(name, set_tags[row], set_keys[row], row, value)
+    if cols.series_count:
+        series_tags = [{**cols.labels[entity], **labels, "cluster_name": cluster_name}
+                       for entity, labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True)]
+        series_keys = [_tag_key(tags) for tags in series_tags]
+        entity_of = cols.series_entity.tolist()
+        for name, _, rows, values in cols.labeled_metrics():
+            for series, value in zip(rows, values, strict=True):
+                builder.add(name, series_tags[series], series_keys[series], entity_of[series], value)
+    return builder.docs, builder.skipped
+
+
+class _Documents:
+    """Family documents merged per (metric set, family, tags); one document per ``general`` metric."""
+
+    def __init__(self, stamp: datetime, when: str) -> None:
+        self.stamp = stamp
+        self.when = when
+        self.docs: list[Document] = []
+        self.skipped = 0
+        self._merged: dict[tuple[int, str, str], dict[str, Any]] = {}
+
+    def add(self, name: str, tags: dict[str, str], tag_key: str, owner: int, value: int | float) -> None:
+        if not _finite(value):
+            self.skipped += 1
+            return
+        kind = family(name)
+        when = self.when
+        if kind == "general":
+            source = {"GeneralMetricsTimestamp": when, "MetricsTags": tags, "MetricsName": name,
+                      "MetricsValue": {"value": value}}
+            self.docs.append(Document(kind, self.stamp, document_id(kind, name, tag_key, when), source))
+            return
+        ident = (owner, kind, tag_key)
+        existing = self._merged.get(ident)
+        if existing is None:
+            existing = self._merged[ident] = {TIMESTAMP_FIELDS[kind]: when, "MetricsTags": tags, "Metrics": {}}
+            self.docs.append(Document(kind, self.stamp, document_id(kind, tag_key, when), existing))
+        existing["Metrics"][name] = {"value": value}
 
 
 def _time(text: Any) -> datetime | None:

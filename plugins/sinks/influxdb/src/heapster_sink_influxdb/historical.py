@@ -9,7 +9,6 @@ and the UID lookup is also limited to the time the pod existed.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from heapster.api.responses import json_response
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.errors import HeapsterError
 from heapster.timefmt import ZERO_TIME, parse_rfc3339, utc_from_epoch
@@ -42,6 +42,8 @@ _NOT_METRICS = frozenset({POD_ID_MEASUREMENT, EVENTS_MEASUREMENT, "events"})
 _PERCENTILES = {"50-perc": "50", "95-perc": "95", "99-perc": "99"}
 _AGGREGATE_KEYS = {"average": "average", "max": "maximum", "min": "minimum", "median": "median"}
 _ALWAYS_FLOAT = frozenset({"average", "median"})
+_BUCKET_FIELDS = ("timestamp", "count", "average", "maximum", "minimum", "median", "percentiles")
+"""Heapster's MetricAggregationBucket field order."""
 
 
 def rfc3339_ns(ns: int) -> str:
@@ -115,8 +117,7 @@ def _bad_request(text: str) -> web.HTTPBadRequest:
 
 
 def _json(data: object, *, pretty: bool = True) -> web.Response:
-    text = json.dumps(data, indent=1) if pretty else json.dumps(data, separators=(",", ":"))
-    return web.Response(text=text, content_type="application/json")
+    return json_response(data, pretty=pretty)  # go-restful's layout, as the Model API
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +300,8 @@ def _bucket(row: list[Any], aggregations: list[str], is_int: bool) -> dict[str, 
         else:
             bucket[_AGGREGATE_KEYS[name]] = _metric_value(value, is_int and name not in _ALWAYS_FLOAT)
     if percentiles:
-        bucket["percentiles"] = percentiles
-    return bucket
+        bucket["percentiles"] = dict(sorted(percentiles.items()))  # a Go map: keys sorted
+    return {key: bucket[key] for key in _BUCKET_FIELDS if key in bucket}
 
 
 def _metric_name(request: web.Request) -> str:

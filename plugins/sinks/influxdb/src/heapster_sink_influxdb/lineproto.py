@@ -12,8 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from heapster.catalogue import RATE_MAPPING
-from heapster.model import DataBatch, Event, LabeledMetric
+from heapster.columns import POD, ColumnBatch
+from heapster.model import DataBatch, Event
 from heapster.timefmt import parse_rfc3339
 
 TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
@@ -155,59 +158,71 @@ class MetricSchema:
         return tags
 
     def lines(self, batch: DataBatch) -> Iterator[str]:
-        """Every line of a batch, in metric-set order; all stamped with the batch timestamp."""
+        """Every line of a batch, metric by metric; all stamped with the batch timestamp.
+
+        Reads the batch's columns: the tag text of each metric set is made (or taken from the
+        cache) once, then each metric column becomes lines in one pass over its present cells.
+        """
+        cols = batch.columns
         stamp = f" {nanoseconds(batch.timestamp)}"
         skipped = self.skipped
-        names = self._names
-        set_tags = self._set_tags
-        for cache in (set_tags, self._labeled_tags, self._pod_id_tags):
+        for cache in (self._set_tags, self._labeled_tags, self._pod_id_tags):
             cache.next_batch()
-        for set_key, metric_set in batch.metric_sets.items():
-            labels = metric_set.labels
-            fingerprint = hash(tuple(labels.items()))
-            tag_text = set_tags.get(set_key, fingerprint)
-            if tag_text is None:
-                tag_text = set_tags.put(set_key, fingerprint, tag_string(self.set_tags(labels).items()))
-            for name, metric in metric_set.values.items():
-                if skipped and name in skipped:
+        fingerprints = [hash(tuple(labels.items())) for labels in cols.labels]
+        tags = self._entity_tags(cols, fingerprints)
+        for name, _, rows, values in cols.metrics():
+            if not (skipped and name in skipped):
+                yield from self._metric_lines(name, rows, values, tags, stamp)
+        if cols.series_count:
+            series_tags = self._series_tags(cols, fingerprints)
+            for name, _, rows, values in cols.labeled_metrics():
+                if not (skipped and name in skipped):
+                    yield from self._metric_lines(name, rows, values, series_tags, stamp)
+        if self.pod_id_index:
+            for row in np.flatnonzero(cols.types == POD).tolist():
+                labels = cols.labels[row]
+                if not labels.get("pod_id"):
                     continue
-                parts = names.get(name) or self._escaped(name)
-                value = metric.value
-                if type(value) is int:
-                    yield f"{parts[0]}{tag_text}{parts[1]}{value}i{stamp}"
-                    continue
-                text = format_value(value)
-                if text is None:
-                    self.unwritable += 1
-                    continue
-                yield f"{parts[0]}{tag_text}{parts[1]}{text}{stamp}"
-            for labeled in metric_set.labeled:
-                if skipped and labeled.name in skipped:
-                    continue
-                line = self._labeled_line(labeled, set_key, fingerprint, labels, stamp)
-                if line is not None:
-                    yield line
-            if self.pod_id_index and labels.get("type") == "pod" and labels.get("pod_id"):
-                index_tags = self._pod_id_tags.get(set_key, fingerprint)
+                key = cols.keys[row]
+                index_tags = self._pod_id_tags.get(key, fingerprints[row])
                 if index_tags is None:
-                    index_tags = self._pod_id_tags.put(set_key, fingerprint, self._pod_id_tag_text(labels))
+                    index_tags = self._pod_id_tags.put(key, fingerprints[row], self._pod_id_tag_text(labels))
                 yield f"{POD_ID_MEASUREMENT}{index_tags} {VALUE_FIELD}=1i{stamp}"
 
-    def _labeled_line(self, labeled: LabeledMetric, set_key: str, fingerprint: int,
-                      labels: Mapping[str, str], stamp: str) -> str | None:
-        value = format_value(labeled.value)
-        if value is None:
-            self.unwritable += 1
-            return None
-        key = (set_key, tuple(labeled.labels.items()))
-        tag_text = self._labeled_tags.get(key, fingerprint)
-        if tag_text is None:
-            merged = self.set_tags(labels)
-            merged.update((k, v) for k, v in labeled.labels.items() if k not in TAG_BLACKLIST)
-            merged[CLUSTER_TAG] = self.cluster_name
-            tag_text = self._labeled_tags.put(key, fingerprint, tag_string(merged.items()))
-        measurement, field = self._escaped(labeled.name)
-        return f"{measurement}{tag_text}{field}{value}{stamp}"
+    def _metric_lines(self, name: str, rows: list[int], values: list[int | float], tags: list[str],
+                      stamp: str) -> Iterator[str]:
+        measurement, field = self._names.get(name) or self._escaped(name)
+        for row, value in zip(rows, values, strict=True):
+            if type(value) is int:
+                yield f"{measurement}{tags[row]}{field}{value}i{stamp}"
+            elif value - value != 0.0:  # NaN and ±inf cannot be stored
+                self.unwritable += 1
+            else:
+                yield f"{measurement}{tags[row]}{field}{value!r}{stamp}"
+
+    def _entity_tags(self, cols: ColumnBatch, fingerprints: list[int]) -> list[str]:
+        cache = self._set_tags
+        out = []
+        for key, labels, fingerprint in zip(cols.keys, cols.labels, fingerprints, strict=True):
+            text = cache.get(key, fingerprint)
+            if text is None:
+                text = cache.put(key, fingerprint, tag_string(self.set_tags(labels).items()))
+            out.append(text)
+        return out
+
+    def _series_tags(self, cols: ColumnBatch, fingerprints: list[int]) -> list[str]:
+        cache = self._labeled_tags
+        out = []
+        for entity, series_labels in zip(cols.series_entity.tolist(), cols.series_labels, strict=True):
+            key = (cols.keys[entity], tuple(series_labels.items()))
+            text = cache.get(key, fingerprints[entity])
+            if text is None:
+                merged = self.set_tags(cols.labels[entity])
+                merged.update((k, v) for k, v in series_labels.items() if k not in TAG_BLACKLIST)
+                merged[CLUSTER_TAG] = self.cluster_name
+                text = cache.put(key, fingerprints[entity], tag_string(merged.items()))
+            out.append(text)
+        return out
 
     def _pod_id_tag_text(self, labels: Mapping[str, str]) -> str:
         return tag_string((
@@ -221,14 +236,14 @@ class MetricSchema:
 # --- events ---------------------------------------------------------------------------------
 
 _EVENT_ORDER = (
-    "kind", "apiVersion", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
+    "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",
     "lastTimestamp", "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
     "reportingInstance",
 )
 _NESTED_ORDER = {
     "metadata": ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
                  "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                 "annotations", "ownerReferences", "finalizers", "managedFields"),
+                 "annotations", "ownerReferences", "finalizers"),
     "involvedObject": ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"),
     "source": ("component", "host"),
 }
@@ -243,13 +258,21 @@ def _go_order(obj: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
     return {**{k: obj[k] for k in known}, **{k: v for k, v in obj.items() if k not in order}}
 
 
+_NOT_IN_HEAPSTER = frozenset({"kind", "apiVersion"})
+"""Heapster's informer-decoded Events carry no TypeMeta, so its JSON has neither."""
+
+
 def event_json(event: Event) -> str:
     """The event as Go's ``json.MarshalIndent(event, "", " ")`` renders it: struct field order,
-    one-space indent, HTML characters escaped."""
-    ordered = _go_order(event, _EVENT_ORDER)
+    one-space indent, HTML characters escaped, no ``kind``/``apiVersion`` nor ``metadata.managedFields``
+    (as Heapster's)."""
+    ordered = _go_order({k: v for k, v in event.items() if k not in _NOT_IN_HEAPSTER}, _EVENT_ORDER)
     for key, order in _NESTED_ORDER.items():
         if isinstance(ordered.get(key), Mapping):
             ordered[key] = _go_order(ordered[key], order)
+    if isinstance(ordered.get("metadata"), Mapping) and "managedFields" in ordered["metadata"]:
+        # Server bookkeeping that Heapster's ObjectMeta (Kubernetes 1.10) did not have, so it never stored it.
+        ordered["metadata"] = {k: v for k, v in ordered["metadata"].items() if k != "managedFields"}
     text = json.dumps(ordered, indent=1, ensure_ascii=False)
     for char, escaped in _GO_JSON_ESCAPES:
         text = text.replace(char, escaped)

@@ -71,11 +71,14 @@ class LineWriter:
         self._db_ready = False
         self._db_lock: asyncio.Lock | None = None
         self._logged: set[str] = set()
-        self._url = f"{config.base_url}/write"
-        self._params = {"db": config.db, "rp": config.rp, "precision": "ns"}
+        self._url, self._params = write_endpoint(config)
         self._headers = {"User-Agent": user_agent(), "Content-Encoding": "gzip",
                          "Content-Type": "text/plain; charset=utf-8"}
-        if config.user:
+        if config.api != "v1":
+            if config.token:
+                scheme = "Token" if config.api == "v2" else "Bearer"
+                self._headers["Authorization"] = f"{scheme} {config.token}"
+        elif config.user:
             token = base64.b64encode(f"{config.user}:{config.password}".encode()).decode()
             self._headers["Authorization"] = f"Basic {token}"
 
@@ -96,8 +99,11 @@ class LineWriter:
     async def ensure_database(self, *, force: bool = False) -> None:
         """Create the database and retention policy once (again with ``force``).
 
-        Raises :class:`RetryableError` when the server cannot be reached.
+        Raises :class:`RetryableError` when the server cannot be reached. InfluxDB 2 buckets are
+        managed outside heapster, and InfluxDB 3 creates a database on its first write: nothing to do.
         """
+        if self.config.api != "v1":
+            return
         if self._db_lock is None:
             self._db_lock = asyncio.Lock()
         async with self._db_lock:
@@ -146,11 +152,11 @@ class LineWriter:
         if status == 0 or status >= 500 or status in (408, 429):
             reason = error if status == 0 else f"HTTP {status}: {error}"
             return ChunkResult(retry_reason=self.config.redact(f"InfluxDB write failed: {reason}"))
-        if status in (400, 413) and "partial write" in error:
+        if status in (400, 413, 422) and "partial write" in error:  # 422: InfluxDB 2
             dropped = min(len(lines), self._dropped_count(error))
             self._log_rejection(error, lines, dropped)
             return ChunkResult(written=len(lines) - dropped, dropped=dropped)
-        if status in (400, 413):
+        if status in (400, 413, 422):
             if len(lines) == 1:
                 self._log_rejection(error, lines, 1)
                 return ChunkResult(dropped=1)
@@ -204,8 +210,25 @@ def _error_text(body: str) -> str:
     except ValueError:
         return body.strip()
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
+        rejected = decoded.get("data")
+        if isinstance(rejected, list) and rejected:  # InfluxDB 3: the lines it did not store
+            first = rejected[0] if isinstance(rejected[0], dict) else {}
+            return (f"{decoded['error']}: {first.get('error_message', '')} in line "
+                    f"{first.get('original_line', '')!r} dropped={len(rejected)}")
         return str(decoded["error"])
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):  # InfluxDB 2
+        return str(decoded["message"])
     return body.strip()
+
+
+def write_endpoint(config: InfluxConfig) -> tuple[str, dict[str, str]]:
+    """URL and query parameters of the write API: 1.x ``/write``, 2.x ``/api/v2/write``, 3.x ``/api/v3/write_lp``."""
+    if config.api == "v2":
+        return (f"{config.base_url}/api/v2/write",
+                {"org": config.org, "bucket": config.bucket, "precision": "ns"})
+    if config.api == "v3":
+        return f"{config.base_url}/api/v3/write_lp", {"db": config.bucket, "precision": "nanosecond"}
+    return f"{config.base_url}/write", {"db": config.db, "rp": config.rp, "precision": "ns"}
 
 
 def _offending_line(error: str, lines: list[str], dropped: int) -> str:

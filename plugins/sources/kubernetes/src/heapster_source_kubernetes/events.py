@@ -6,8 +6,13 @@ backoff). What it adds for the eventer:
 * ``resume_from(rv)`` starts with a watch from a checkpointed resourceVersion, so every change
   after it (each MODIFIED count bump too) arrives; only if that position has expired (410)
   does it relist.
-* A high-water mark: an event whose resourceVersion is not above the newest one already taken
-  is skipped, so a relist (after 410) hands out only what changed since, not the whole list.
+* A relist after ``410 Gone`` hands out only the events whose resourceVersion is above the
+  position the watch had reached (every version up to it was handed out already), whatever order
+  the list comes in; repeats beyond that (a relist cut short, a kill before the checkpoint moved)
+  are the eventer's de-duplication's to drop.
+* Gap accounting (:mod:`.occurrences`): the source remembers the last count of recent events, so
+  after a relist it can tell how many versions of an event the API no longer holds
+  (``lost_events``, logged as ``events.gap`` with the resourceVersions of the gap).
 * ``export_existing``: events of the very first list are exported too (otherwise only changes).
 * A bounded buffer (``buffer_size``) that drops and counts events when full, as Heapster did; it
   holds events as compact JSON, about 1 KB each.
@@ -20,17 +25,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 import structlog
 
+from heapster.errors import describe_error
 from heapster.interfaces import Clock, EventSource, PluginContext, SystemClock
 from heapster.model import Event, EventBatch
 from heapster.timefmt import utc_from_epoch
 from heapster.uri import PluginConfig
 from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.occurrences import OccurrenceMemory
 from heapster_source_kubernetes.watch import ADDED, DELETED, Gone, Informer, WatchEvent, WatchFailure
 
 log = structlog.get_logger(__name__)
@@ -46,6 +55,23 @@ def rv_number(resource_version: Any) -> int | None:
         return int(resource_version)
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Relist:
+    """What a relist after ``410 Gone`` found.
+
+    ``since`` is the position the watch had reached (every version up to it was handed out),
+    ``listed_at`` the list's resourceVersion, ``oldest_new`` the oldest resourceVersion above
+    ``since`` that the list returned (nothing between ``since`` and it is held any more),
+    ``new`` how many events it handed out and ``taken`` how many it skipped as handed out before.
+    """
+
+    since: str
+    listed_at: str
+    oldest_new: int | None
+    new: int
+    taken: int
 
 
 def core_v1_event(event: Event) -> Event:
@@ -100,10 +126,13 @@ class EventInformer(Informer):
     """
 
     def __init__(self, *args: Any, resume_from: str | None = None, items_wanted: bool = True,
-                 **kwargs: Any) -> None:
+                 on_relisted: Callable[[Relist], None] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.resume_from = resume_from
         self.items_wanted = items_wanted
+        self.on_relisted = on_relisted
+        self.skipped = 0
+        """Events of relists not handed out again (at or below the position reached before)."""
         self._versions = _NoVersions()  # an event stream needs no per-object versions (they only grow)
 
     async def run(self) -> None:
@@ -124,34 +153,53 @@ class EventInformer(Informer):
                 log.info("events.resume.expired", path=self.path, resource_version=self.resource_version)
                 return
             except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                log.warning("events.watch.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                log.warning("events.watch.failed", path=self.path, error=describe_error(exc),
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
 
     async def _list(self) -> None:
-        """List page by page, handing each event out as ADDED; the position moves once the list is done."""
+        """List page by page, handing each event out as ADDED; the position moves once the list is done.
+
+        A relist hands out only events above the position reached before it, a bound fixed for
+        the whole list: the API server lists in namespace/name order, not resourceVersion order.
+        """
         initial = not self.synced.is_set()
         only_version = initial and not self.items_wanted
+        since = "" if initial else self.resource_version
+        floor = rv_number(since) if since else None
         params = dict(self.params)
         if only_version:
             params["limit"] = "1"
         elif self.page_size:
             params["limit"] = str(self.page_size)
         version = ""
+        new = taken = 0
+        oldest_new: int | None = None
         # Repeats after an expired continue token need no special care: the eventer filters them.
         async for body, _ in self._pages(params):
             version = version or str((body.get("metadata") or {}).get("resourceVersion") or "")
             if only_version:
                 break
             for raw in body.get("items") or ():
-                if isinstance(raw, dict):
-                    obj = self.transform(raw) if self.transform else raw
-                    self._emit(WatchEvent(ADDED, obj, version, initial))
+                if not isinstance(raw, dict):
+                    continue
+                rv = rv_number((raw.get("metadata") or {}).get("resourceVersion"))
+                if floor is not None and rv is not None and rv <= floor:
+                    taken += 1
+                    continue
+                if rv is not None and (oldest_new is None or rv < oldest_new):
+                    oldest_new = rv
+                new += 1
+                obj = self.transform(raw) if self.transform else raw
+                self._emit(WatchEvent(ADDED, obj, version, initial, gap=not initial))
         self.resource_version = version
         self.lists += 1
+        self.skipped += taken
         self.synced.set()
         log.debug("events.listed", path=self.path, resource_version=version, only_version=only_version)
+        if not initial and self.on_relisted is not None:
+            self.on_relisted(Relist(since, version, oldest_new, new, taken))
 
 
 class KubernetesEventSource(EventSource):
@@ -173,13 +221,15 @@ class KubernetesEventSource(EventSource):
         self.watch_timeout = watch_timeout
         self.backoff_initial = backoff_initial
         self.dropped_events = 0
-        self.skipped_events = 0
         self.received_events = 0
+        self.lost_events = 0
+        """Event versions a relist after 410 showed the API no longer holds (count bumps never seen)."""
         self._buffer: deque[bytes] = deque()
         """Events as compact JSON (a third of the memory of decoded dicts), decoded when drained."""
         self._resume: str | None = None
-        self._high_water: int | None = None
         self._position: str | None = None
+        self.occurrences = OccurrenceMemory()
+        self._gap_lost = self._gap_uncertain = 0
         self._informer: EventInformer | None = None
 
     # --- eventer protocol ------------------------------------------------------------------------
@@ -187,7 +237,17 @@ class KubernetesEventSource(EventSource):
         """Continue right after ``position`` (a checkpointed resourceVersion); call before start."""
         self._resume = position or None
         self._position = self._resume
-        self._high_water = rv_number(self._resume)
+
+    def gap_memory(self) -> dict[str, Any]:
+        """What the eventer keeps in its checkpoint so a restart can still count what a gap lost.
+
+        As of the last ``get_new_events``: events still in the buffer are not exported yet.
+        """
+        return self.occurrences.saved()
+
+    def restore_gap_memory(self, document: Mapping[str, Any]) -> None:
+        """Load what :meth:`gap_memory` returned (call before ``start``)."""
+        self.occurrences.restore(document)
 
     @property
     def position(self) -> str | None:
@@ -202,12 +262,19 @@ class KubernetesEventSource(EventSource):
     def informer(self) -> EventInformer | None:
         return self._informer
 
+    @property
+    def skipped_events(self) -> int:
+        """Events of relists not handed out again (handed out before the 410)."""
+        return self._informer.skipped if self._informer is not None else 0
+
     async def start(self) -> None:
+        if self._resume is None:
+            self.occurrences.mark_complete(self.clock.now())  # every event from now on is watched
         transform = core_v1_event if self.events_api == EVENTS_V1 else None
         self._informer = EventInformer(
             self.api, PATHS[self.events_api], keep_objects=False, transform=transform,
             watch_timeout=self.watch_timeout, backoff_initial=self.backoff_initial, resume_from=self._resume,
-            items_wanted=self.export_existing and self._resume is None,
+            items_wanted=self.export_existing and self._resume is None, on_relisted=self._on_relisted,
         )
         self._informer.add_handler(self._on_change)
         self._informer.start()
@@ -218,6 +285,7 @@ class KubernetesEventSource(EventSource):
         """Everything buffered since the last call (the position moves to where the watch is now)."""
         events: list[Event] = [orjson.loads(raw) for raw in self._buffer]
         self._buffer.clear()
+        self.occurrences.mark_taken()
         if self._informer is not None and self._informer.resource_version:
             self._position = self._informer.resource_version
         return EventBatch(timestamp=utc_from_epoch(self.clock.now()), events=events)
@@ -230,15 +298,21 @@ class KubernetesEventSource(EventSource):
     # --- watch handling ----------------------------------------------------------------------------
     def _on_change(self, change: WatchEvent) -> None:
         if change.type == DELETED:
+            self.occurrences.forget(change.object)
             return
-        rv = rv_number((change.object.get("metadata") or {}).get("resourceVersion"))
         if change.initial and not (self.export_existing and self._resume is None):
-            self._raise_high_water(rv_number(change.resource_version))
             return
-        if rv is not None and self._high_water is not None and rv <= self._high_water:
-            self.skipped_events += 1
-            return
-        self._raise_high_water(rv)
+        if change.gap:
+            # The versions between the last one handed out and this one happened while no watch ran.
+            missed = self.occurrences.missed(change.object)
+            if missed is None:
+                self._gap_uncertain += 1
+            else:
+                self.lost_events += missed
+                self._gap_lost += missed
+        self.occurrences.remember(change.object)
+        if not change.gap:
+            self.occurrences.mark_complete(self.clock.now())
         self.received_events += 1
         if len(self._buffer) >= self.buffer_capacity:
             self.dropped_events += 1
@@ -248,9 +322,15 @@ class KubernetesEventSource(EventSource):
         # orjson's result keeps an ~8 KB allocation; an exact-size copy keeps the buffer at ~1 KB an event.
         self._buffer.append(memoryview(orjson.dumps(change.object)).tobytes())
 
-    def _raise_high_water(self, rv: int | None) -> None:
-        if rv is not None and (self._high_water is None or rv > self._high_water):
-            self._high_water = rv
+    def _on_relisted(self, relist: Relist) -> None:
+        """Log the gap a relist after 410 closed: its resourceVersions and the versions lost in it."""
+        self.occurrences.mark_complete(self.clock.now())
+        lost, uncertain = self._gap_lost, self._gap_uncertain
+        self._gap_lost = self._gap_uncertain = 0
+        report = log.warning if lost or uncertain else log.info
+        report("events.gap", api=self.events_api, handed_out_up_to=relist.since, oldest_new=relist.oldest_new,
+               listed_at=relist.listed_at, new_events=relist.new, already_taken=relist.taken, lost_versions=lost,
+               uncertain_events=uncertain, lost_total=self.lost_events)
 
 
 def create_event_source(config: PluginConfig, context: PluginContext) -> EventSource:

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from heapster import selfmetrics
+from heapster.errors import describe_error
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
@@ -161,18 +162,23 @@ class KubeletClient:
         return self._session
 
     async def get_summary(self, target: KubeletTarget) -> bytes:
-        """The raw summary body of one node; :class:`ScrapeError` with a reason on any failure."""
+        """The raw summary body of one node; :class:`ScrapeError` with a reason on any failure.
+
+        Every failure is raised outside the ``except`` block that saw it, so the error carries no
+        ``__context__`` whose traceback would keep the frames (and the body read so far) alive.
+        """
         async with self._slots:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
                     return await self._fetch(target)
             except TimeoutError:
-                msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
-                raise ScrapeError("timeout", msg) from None
+                pass  # raised below, outside this block
             finally:
                 selfmetrics.kubelet_summary_request_duration.labels(node=target.hostname).observe(
                     (time.monotonic() - started) * 1000.0)
+            msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
+            raise ScrapeError("timeout", msg)
 
     async def _fetch(self, target: KubeletTarget) -> bytes:
         headers: dict[str, str] = {}
@@ -181,39 +187,44 @@ class KubeletClient:
             token = self._token()
             if token:
                 headers["Authorization"] = f"Bearer {token}"
-        limit = self.settings.max_bytes
+        where = f"kubelet {target.host_port} of node {target.node}"
         try:
             async with self._get_session().get(
                 target.url, headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
             ) as resp:
-                if resp.status != 200:
-                    body = (await resp.content.read(512)).decode("utf-8", "replace")
-                    msg = f"kubelet {target.host_port} of node {target.node}: HTTP {resp.status}: {body!r}"
-                    raise ScrapeError(f"http_{resp.status}", msg)
-                if resp.content_length is not None and resp.content_length > limit:
-                    msg = f"kubelet {target.host_port} of node {target.node}: body of {resp.content_length} bytes " \
-                          f"exceeds the cap of {limit}"
-                    raise ScrapeError("too_large", msg)
-                if resp.content_length is not None and "Content-Encoding" not in resp.headers:
-                    return await resp.read()  # declared, uncompressed and within the cap: one read
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_any():
-                    size += len(chunk)
-                    if size > limit:
-                        resp.close()
-                        msg = f"kubelet {target.host_port} of node {target.node}: body exceeds the cap of {limit} bytes"
-                        raise ScrapeError("too_large", msg)
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return await self._read_body(resp, where)
         except ScrapeError:
             raise
         except aiohttp.ClientPayloadError as exc:
-            msg = f"kubelet {target.host_port} of node {target.node}: broken response: {exc}"
-            raise ScrapeError("malformed", msg) from None
+            failure = ScrapeError("malformed", f"{where}: broken response: {exc}")
         except (aiohttp.ClientError, OSError) as exc:
-            msg = f"kubelet {target.host_port} of node {target.node}: {type(exc).__name__}: {exc}"
-            raise ScrapeError("connect", msg) from None
+            failure = ScrapeError("connect", f"{where}: {describe_error(exc)}")
+        raise failure
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
+        """The whole body, or :class:`ScrapeError`; a body over the cap is dropped before the error is raised."""
+        limit = self.settings.max_bytes
+        if resp.status != 200:
+            body = (await resp.content.read(512)).decode("utf-8", "replace")
+            raise ScrapeError(f"http_{resp.status}", f"{where}: HTTP {resp.status}: {body!r}")
+        if resp.content_length is not None and resp.content_length > limit:
+            resp.close()
+            raise ScrapeError("too_large", f"{where}: body of {resp.content_length} bytes exceeds the cap of {limit}")
+        if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+            return await resp.read()  # declared, uncompressed and within the cap: one read
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                # Free what was read now: the error's traceback references this frame, and a
+                # frame kept by a reference cycle would otherwise hold up to the cap per scrape.
+                chunks.clear()
+                del chunk
+                resp.close()
+                raise ScrapeError("too_large", f"{where}: body exceeds the cap of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def close(self) -> None:
         """Close pooled connections."""

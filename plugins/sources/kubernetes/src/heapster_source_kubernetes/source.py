@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from heapster.columns import ColumnBatch
 from heapster.errors import RuntimeFailure
 from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, SystemClock
 from heapster.model import MetricSet
@@ -16,7 +17,7 @@ from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
-from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
+from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary_columns
 
 log = structlog.get_logger(__name__)
 
@@ -32,22 +33,26 @@ class KubeletSummaryUnit(ScrapeUnit):
         self._clock = clock
         self._info = NodeInfo(target.node, target.hostname, target.host_id)
 
-    async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+    async def scrape(self, start: datetime, end: datetime) -> ColumnBatch:
         body = await self._client.get_summary(self.target)
         try:
             with paused_gc():
-                return decode_summary(body, self._info, self._clock.now())
+                return decode_summary_columns(body, self._info, self._clock.now())
         except SummaryError as exc:
-            msg = f"kubelet {self.target.host_port} of node {self.node}: {exc}"
-            raise ScrapeError("malformed", msg) from None
+            problem = str(exc)
         except Exception as exc:  # a summary we failed to understand costs this node only
             log.exception("summary.decode.failed", node=self.node)
-            msg = f"kubelet {self.target.host_port} of node {self.node}: cannot decode summary: {exc}"
-            raise ScrapeError("malformed", msg) from None
+            problem = f"cannot decode summary: {exc}"
+        # Raised here, outside the except blocks: the decode error's traceback (which holds the
+        # body and what was decoded of it) is not chained to this error and is freed at once.
+        del body
+        raise ScrapeError("malformed", f"kubelet {self.target.host_port} of node {self.node}: {problem}")
 
 
 class UnscrapableNode(ScrapeUnit):
     """A node that cannot be scraped this window (not ready, no address): fails with its reason."""
+
+    timed = False
 
     def __init__(self, node: str, error: ScrapeError) -> None:
         self.name = f"kubelet_summary:{node}"

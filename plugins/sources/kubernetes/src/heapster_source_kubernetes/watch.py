@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 import structlog
 
+from heapster.errors import describe_error
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 
@@ -33,18 +34,25 @@ ERROR = "ERROR"
 JSON = dict[str, Any]
 
 
+WATCH_EVENTS_PER_YIELD = 200
+"""Watch events handled between two yields to the event loop."""
+
+
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
     """One change seen by an informer.
 
     ``type`` is ADDED, MODIFIED or DELETED; ``resource_version`` the informer's position after
-    the change; ``initial`` is true for objects of the first list (existing before the start).
+    the change; ``initial`` is true for objects of the first list (existing before the start);
+    ``gap`` is true for objects of a relist after ``410 Gone``, whose earlier versions the watch
+    may never have delivered.
     """
 
     type: str
     object: JSON
     resource_version: str
     initial: bool = False
+    gap: bool = False
 
 
 Handler = Callable[[WatchEvent], None]
@@ -194,7 +202,7 @@ class Informer:
                 log.info("informer.relist", path=self.path, resource_version=self.resource_version)
                 need_list = True
             except Exception as exc:  # any failure, even a malformed answer, must not end the cache's task
-                log.warning("informer.failed", path=self.path, error=str(exc) or type(exc).__name__,
+                log.warning("informer.failed", path=self.path, error=describe_error(exc),
                             retry_in=round(delay, 2))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self.backoff_max)
@@ -310,18 +318,19 @@ class Informer:
             params["resourceVersion"] = self.resource_version
         resp = await self._request(params, timeout + 30)
         async with resp:
-            buffer = b""
+            pending = b""
             async for chunk in resp.content.iter_any():
-                buffer += chunk
-                while True:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        break
-                    line, buffer = buffer[:end], buffer[end + 1:]
+                # One split per chunk (slicing the rest off per line was quadratic in a big chunk), and a
+                # yield to the event loop every few hundred events so a burst never stalls the HTTP API.
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for count, line in enumerate(lines, start=1):
                     if line.strip():
                         self._handle_line(line)
-            if buffer.strip():
-                self._handle_line(buffer)
+                    if count % WATCH_EVENTS_PER_YIELD == 0:
+                        await asyncio.sleep(0)
+            if pending.strip():
+                self._handle_line(pending)
 
     def _handle_line(self, line: bytes) -> None:
         try:

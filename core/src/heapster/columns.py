@@ -1,0 +1,531 @@
+"""The columnar batch: an entity table and one numpy array per metric, no Python object per value.
+
+A :class:`ColumnBatch` holds the metric sets of one window as
+
+* an **entity table**: row ``r`` is one metric set (key, label dict, ``type`` code, collection start,
+  create and scrape times as int64 nanoseconds since the epoch, :data:`MISSING` when unknown);
+* **value columns**: per metric name one :class:`ValueColumn`, an int64 or float64 array with one cell
+  per entity (:data:`MISSING` or NaN where the entity has no such value);
+* a **series table** for labeled metrics (``filesystem/usage`` per ``resource_id``, ...): row ``s``
+  is one (entity row, label dict) pair, and **labeled columns** hold one cell per series.
+
+Processors work on whole columns; sources build batches with :class:`BatchBuilder`; the store and the
+sinks read the columns. Heapster's per-set shape (``MetricSet``) is built from the columns only when a
+plugin asks for it (:meth:`ColumnBatch.to_metric_sets`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from heapster import keys
+from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
+
+MISSING = int(np.iinfo(np.int64).min)
+"""An empty int cell (and an unknown time); float cells use NaN."""
+
+TYPE_CODES: dict[str, int] = {
+    keys.NODE: 1, keys.SYS_CONTAINER: 2, keys.POD: 3, keys.POD_CONTAINER: 4, keys.NAMESPACE: 5, keys.CLUSTER: 6,
+}
+"""``type`` label -> the code kept in :attr:`ColumnBatch.types` (0 for anything else)."""
+NODE, SYS_CONTAINER, POD, POD_CONTAINER, NAMESPACE, CLUSTER = (TYPE_CODES[t] for t in (
+    keys.NODE, keys.SYS_CONTAINER, keys.POD, keys.POD_CONTAINER, keys.NAMESPACE, keys.CLUSTER))
+
+Array = npt.NDArray[Any]
+IntArray = npt.NDArray[np.int64]
+RowArray = npt.NDArray[np.intp]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ns(ts: datetime | None) -> int:
+    """Nanoseconds since the epoch of an aware datetime (microsecond precision); MISSING for None."""
+    if ts is None:
+        return MISSING
+    delta = ts - _EPOCH
+    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) * 1000
+
+
+def from_ns(ns: int) -> datetime | None:
+    """The aware UTC datetime of ``ns``; None for MISSING."""
+    if ns == MISSING:
+        return None
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def type_code(labels: Mapping[str, str]) -> int:
+    """The :data:`TYPE_CODES` code of a label set."""
+    return TYPE_CODES.get(labels.get("type", ""), 0)
+
+
+class ValueColumn:
+    """One metric's cells: ``data[i]`` belongs to entity (or series) ``i``.
+
+    Ints are int64 with :data:`MISSING` for "no value", floats are float64 with NaN (so a NaN
+    value is no value). A metric that has ints in some cells and floats in others (only
+    third-party sources make such) is held as floats with ``ints`` marking the int cells, so each
+    value keeps its type as Heapster's model gives it.
+    """
+
+    __slots__ = ("data", "ints", "metric_type")
+
+    def __init__(self, data: Array, metric_type: MetricType, ints: npt.NDArray[np.bool_] | None = None) -> None:
+        self.data = data
+        self.metric_type = metric_type
+        self.ints = ints
+
+    @classmethod
+    def empty(cls, size: int, is_float: bool, metric_type: MetricType) -> ValueColumn:
+        """A column of ``size`` empty cells."""
+        if is_float:
+            return cls(np.full(size, np.nan, dtype=np.float64), metric_type)
+        return cls(np.full(size, MISSING, dtype=np.int64), metric_type)
+
+    @property
+    def is_float(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def present(self) -> npt.NDArray[np.bool_]:
+        """Which cells hold a value."""
+        mask: npt.NDArray[np.bool_] = ~np.isnan(self.data) if self.is_float else self.data != MISSING
+        return mask
+
+    def cell(self, row: int) -> int | float | None:
+        """The value of one cell, or None."""
+        value: int | float = self.data[row].item()
+        if math.isnan(value) or value == MISSING:  # NaN or the int marker
+            return None
+        if self.ints is not None and self.ints[row]:
+            return int(value)
+        return value
+
+    def values(self, rows: RowArray) -> list[int | float]:
+        """The values of ``rows`` (all present) as Python numbers of their own type."""
+        found: list[int | float] = self.data[rows].tolist()
+        if self.ints is not None:
+            for index in np.flatnonzero(self.ints[rows]).tolist():
+                found[index] = int(found[index])
+        return found
+
+    def set(self, rows: RowArray, values: Array) -> None:
+        """Write ``values`` into ``rows``; int and float cells may mix (see the class docstring)."""
+        incoming_float = values.dtype.kind == "f"
+        if incoming_float and not self.is_float:
+            self.to_float()
+        elif not incoming_float and self.is_float:
+            if self.ints is None:
+                self.ints = np.zeros(len(self.data), dtype=bool)
+            self.ints[rows] = True
+            self.data[rows] = values
+            return
+        if self.ints is not None:
+            self.ints[rows] = False
+        self.data[rows] = values
+
+    def to_float(self) -> None:
+        """Hold floats from now on; the int cells so far stay ints (``ints``)."""
+        if not self.is_float:
+            there = self.data != MISSING
+            data = self.data.astype(np.float64)
+            data[~there] = np.nan
+            self.data = data
+            self.ints = there if there.any() else None
+
+    def grow(self, size: int) -> None:
+        """Pad with empty cells up to ``size``."""
+        extra = size - len(self.data)
+        if extra > 0:
+            pad = np.full(extra, np.nan if self.is_float else MISSING, dtype=self.data.dtype)
+            self.data = np.concatenate([self.data, pad])
+            if self.ints is not None:
+                self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
+
+    def take(self, rows: RowArray) -> ValueColumn:
+        """A new column of the cells at ``rows``."""
+        return ValueColumn(self.data[rows], self.metric_type, None if self.ints is None else self.ints[rows])
+
+
+def _as_array(values: Sequence[int | float]) -> Array:
+    """Values as int64 or float64 (a float anywhere, or ints beyond int64, make it floats)."""
+    array = np.array(values)
+    if array.dtype.kind == "i":
+        return array.astype(np.int64, copy=False)
+    if array.dtype.kind == "f":
+        return array
+    return np.array([_as_float(v) for v in values], dtype=np.float64)
+
+
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
+class ColumnBatch:
+    """The metric sets of one window in columns (see the module docstring)."""
+
+    __slots__ = (
+        "_index",
+        "collection_start",
+        "create_time",
+        "keys",
+        "labeled",
+        "labels",
+        "scrape_time",
+        "series_entity",
+        "series_labels",
+        "types",
+        "values",
+    )
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.labels: list[dict[str, str]] = []
+        self.types: npt.NDArray[np.int8] = np.empty(0, dtype=np.int8)
+        self.collection_start: IntArray = np.empty(0, dtype=np.int64)
+        self.create_time: IntArray = np.empty(0, dtype=np.int64)
+        self.scrape_time: IntArray = np.empty(0, dtype=np.int64)
+        self.values: dict[str, ValueColumn] = {}
+        self.series_entity: IntArray = np.empty(0, dtype=np.int64)
+        self.series_labels: list[dict[str, str]] = []
+        self.labeled: dict[str, ValueColumn] = {}
+        self._index: dict[str, int] | None = None
+
+    # --- shape ---------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def series_count(self) -> int:
+        return len(self.series_labels)
+
+    def row_of(self, key: str) -> int | None:
+        """The entity row of ``key``, or None."""
+        if self._index is None:
+            self._index = {key: row for row, key in enumerate(self.keys)}
+        return self._index.get(key)
+
+    def rows_of_type(self, code: int) -> RowArray:
+        """Rows whose ``type`` code is ``code``, in batch order."""
+        return np.flatnonzero(self.types == code)
+
+    def column(self, name: str, is_float: bool = False, metric_type: MetricType = MetricType.GAUGE) -> ValueColumn:
+        """The value column ``name``, created empty if absent."""
+        found = self.values.get(name)
+        if found is None:
+            found = self.values[name] = ValueColumn.empty(len(self.keys), is_float, metric_type)
+        return found
+
+    def set_values(self, name: str, rows: RowArray, values: Array, metric_type: MetricType) -> None:
+        """Set metric ``name`` of entity ``rows`` (creating the column as needed)."""
+        self.column(name, values.dtype.kind == "f", metric_type).set(rows, values)
+
+    def add_entities(self, new_keys: Sequence[str], labels: Sequence[dict[str, str]],
+                     collection_start: Sequence[int] | None = None, create_time: Sequence[int] | None = None,
+                     scrape_time: Sequence[int] | None = None) -> RowArray:
+        """Append entities (times in ns, MISSING when unknown); returns their rows."""
+        first = len(self.keys)
+        count = len(new_keys)
+        if self._index is not None:
+            for offset, key in enumerate(new_keys):
+                self._index[key] = first + offset
+        self.keys.extend(new_keys)
+        self.labels.extend(labels)
+        self.types = np.concatenate([self.types, np.array([type_code(lb) for lb in labels], dtype=np.int8)])
+        missing = [MISSING] * count
+        self.collection_start = np.concatenate(
+            [self.collection_start, np.array(collection_start or missing, dtype=np.int64)])
+        self.create_time = np.concatenate([self.create_time, np.array(create_time or missing, dtype=np.int64)])
+        self.scrape_time = np.concatenate([self.scrape_time, np.array(scrape_time or missing, dtype=np.int64)])
+        size = len(self.keys)
+        for column in self.values.values():
+            column.grow(size)
+        return np.arange(first, size, dtype=np.intp)
+
+    # --- conversions -----------------------------------------------------------------------------------
+    @classmethod
+    def from_metric_sets(cls, sets: Mapping[str, MetricSet]) -> ColumnBatch:
+        """Columns of Heapster-shaped metric sets."""
+        builder = BatchBuilder()
+        for key, ms in sets.items():
+            row = builder.entity(key, dict(ms.labels), to_ns(ms.collection_start), to_ns(ms.create_time),
+                                 to_ns(ms.scrape_time))
+            for name, mv in ms.values.items():
+                builder.value(row, name, mv.value, mv.metric_type)
+            series, labels = -1, None
+            for metric in ms.labeled:
+                if series < 0 or metric.labels != labels:
+                    series, labels = builder.series(row, dict(metric.labels)), metric.labels
+                builder.labeled(series, metric.name, metric.value, metric.metric_type)
+        return builder.build()
+
+    def to_metric_sets(self) -> dict[str, MetricSet]:
+        """Heapster's shape: one :class:`MetricSet` per entity (new objects, labels copied)."""
+        sets = [MetricSet(dict(labels), {}, [], from_ns(start), from_ns(create), from_ns(scrape))
+                for labels, start, create, scrape in zip(self.labels, self.collection_start.tolist(),
+                                                         self.create_time.tolist(), self.scrape_time.tolist(),
+                                                         strict=True)]
+        for name, column in self.values.items():
+            metric_type = column.metric_type
+            for row, value in _cells(column):
+                sets[row].values[name] = MetricValue(value, metric_type)
+        if self.labeled:
+            # Series by series (then metric by metric), as a source lists them.
+            per_series: list[list[LabeledMetric]] = [[] for _ in self.series_labels]
+            for name, column in self.labeled.items():
+                metric_type = column.metric_type
+                for series, value in _cells(column):
+                    per_series[series].append(LabeledMetric(name, {}, value, metric_type))
+            for entity, labels, metrics in zip(self.series_entity.tolist(), self.series_labels, per_series,
+                                               strict=True):
+                if metrics:
+                    shared = dict(labels)
+                    for metric in metrics:
+                        metric.labels = shared
+                    sets[entity].labeled.extend(metrics)
+        return dict(zip(self.keys, sets, strict=True))
+
+    @classmethod
+    def concat(cls, parts: Iterable[ColumnBatch]) -> ColumnBatch:
+        """One batch of ``parts`` in order; a key seen again replaces the earlier entity (dict semantics)."""
+        parts = [part for part in parts if len(part)]
+        if len(parts) == 1:
+            return parts[0]
+        out = cls()
+        if not parts:
+            return out
+        for part in parts:
+            out.keys.extend(part.keys)
+            out.labels.extend(part.labels)
+            out.series_labels.extend(part.series_labels)
+        offsets = np.cumsum([0] + [len(part) for part in parts])
+        out.types = np.concatenate([part.types for part in parts])
+        out.collection_start = np.concatenate([part.collection_start for part in parts])
+        out.create_time = np.concatenate([part.create_time for part in parts])
+        out.scrape_time = np.concatenate([part.scrape_time for part in parts])
+        out.series_entity = np.concatenate([part.series_entity + offset
+                                            for part, offset in zip(parts, offsets, strict=False)])
+        out.values = _concat_columns([part.values for part in parts], [len(part) for part in parts])
+        out.labeled = _concat_columns([part.labeled for part in parts], [part.series_count for part in parts])
+        if len(set(out.keys)) != len(out.keys):
+            out = out._without_repeats()
+        return out
+
+    def _without_repeats(self) -> ColumnBatch:
+        last: dict[str, int] = {}
+        for row, key in enumerate(self.keys):
+            last[key] = row
+        return self.select(np.array(sorted(last.values()), dtype=np.intp))
+
+    def select(self, rows: RowArray) -> ColumnBatch:
+        """A new batch of the entities ``rows`` (and their series), in that order."""
+        out = ColumnBatch()
+        picked = rows.tolist()
+        out.keys = [self.keys[r] for r in picked]
+        out.labels = [self.labels[r] for r in picked]
+        out.types = self.types[rows]
+        out.collection_start = self.collection_start[rows]
+        out.create_time = self.create_time[rows]
+        out.scrape_time = self.scrape_time[rows]
+        out.values = {name: column.take(rows) for name, column in self.values.items()}
+        new_row = np.full(len(self.keys), -1, dtype=np.int64)
+        new_row[rows] = np.arange(len(rows))
+        kept = np.flatnonzero(new_row[self.series_entity] >= 0) if self.series_count else np.empty(0, np.intp)
+        out.series_entity = new_row[self.series_entity[kept]]
+        out.series_labels = [self.series_labels[s] for s in kept.tolist()]
+        out.labeled = {name: column.take(kept) for name, column in self.labeled.items()}
+        return out
+
+    # --- reading, for sinks ---------------------------------------------------------------------------
+    def metrics(self) -> Iterator[tuple[str, MetricType, list[int], list[int | float]]]:
+        """Each metric once: ``(name, metric type, entity rows that have it, their values)``.
+
+        Values are Python ints and floats (each keeps its own type); a row indexes :attr:`keys`
+        and :attr:`labels`. The fast way for a sink to read a batch: one loop per metric.
+        """
+        for name, column in self.values.items():
+            rows = np.flatnonzero(column.present())
+            yield name, column.metric_type, rows.tolist(), column.values(rows)
+
+    def labeled_metrics(self) -> Iterator[tuple[str, MetricType, list[int], list[int | float]]]:
+        """Each labeled metric once: ``(name, metric type, series rows, their values)``.
+
+        Series row ``s`` belongs to entity :attr:`series_entity` ``[s]`` and carries its own labels
+        :attr:`series_labels` ``[s]`` (e.g. ``{"resource_id": "/"}``) besides the entity's.
+        """
+        for name, column in self.labeled.items():
+            rows = np.flatnonzero(column.present())
+            yield name, column.metric_type, rows.tolist(), column.values(rows)
+
+    def value_count(self) -> int:
+        """Number of values and labeled values held."""
+        return sum(int(np.count_nonzero(c.present())) for c in (*self.values.values(), *self.labeled.values()))
+
+
+def _cells(column: ValueColumn) -> Iterator[tuple[int, int | float]]:
+    rows = np.flatnonzero(column.present())
+    return zip(rows.tolist(), column.values(rows), strict=True)
+
+
+def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> dict[str, ValueColumn]:
+    names: dict[str, MetricType] = {}
+    floats: set[str] = set()
+    for table in tables:
+        for name, column in table.items():
+            names.setdefault(name, column.metric_type)
+            if column.is_float:
+                floats.add(name)
+    out: dict[str, ValueColumn] = {}
+    for name, metric_type in names.items():
+        is_float = name in floats
+        pieces = []
+        ints = []
+        for table, size in zip(tables, sizes, strict=True):
+            found = table.get(name)
+            if found is None:
+                found = ValueColumn.empty(size, is_float, metric_type)
+            elif is_float and not found.is_float:
+                found = ValueColumn(found.data, found.metric_type)
+                found.to_float()
+            pieces.append(found.data)
+            ints.append(found.ints if found.ints is not None else np.zeros(size, dtype=bool))
+        mask = np.concatenate(ints)
+        out[name] = ValueColumn(np.concatenate(pieces), metric_type, mask if mask.any() else None)
+    return out
+
+
+class BatchBuilder:
+    """Collects entities and values in plain lists, then makes a :class:`ColumnBatch` at C speed.
+
+    Sources call :meth:`entity` once per metric set and :meth:`value` (or append directly to the
+    lists of :meth:`appender`) once per value.
+    """
+
+    __slots__ = ("_blocks", "_columns", "_labeled", "collection_start", "create_time", "keys", "labels",
+                 "scrape_time", "series_entity", "series_labels")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.labels: list[dict[str, str]] = []
+        self.collection_start: list[int] = []
+        self.create_time: list[int] = []
+        self.scrape_time: list[int] = []
+        self.series_entity: list[int] = []
+        self.series_labels: list[dict[str, str]] = []
+        self._columns: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
+        self._labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
+        self._blocks: list[tuple[tuple[tuple[str, MetricType], ...], bool, list[tuple[int, ...]]]] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def entity(self, key: str, labels: dict[str, str], collection_start: int = MISSING, create_time: int = MISSING,
+               scrape_time: int = MISSING) -> int:
+        """Add one metric set (times in ns since the epoch); returns its row."""
+        self.keys.append(key)
+        self.labels.append(labels)
+        self.collection_start.append(collection_start)
+        self.create_time.append(create_time)
+        self.scrape_time.append(scrape_time)
+        return len(self.keys) - 1
+
+    def appender(self, name: str, metric_type: MetricType) -> tuple[list[int], list[int | float]]:
+        """The (rows, values) lists of metric ``name``: append a row and its value to both."""
+        found = self._columns.get(name)
+        if found is None:
+            found = self._columns[name] = ([], [], metric_type)
+        return found[0], found[1]
+
+    def value(self, row: int, name: str, value: int | float, metric_type: MetricType) -> None:
+        """Set metric ``name`` of entity ``row``."""
+        rows, values = self.appender(name, metric_type)
+        rows.append(row)
+        values.append(value)
+
+    def series(self, row: int, labels: Mapping[str, str]) -> int:
+        """Add a labeled series of entity ``row``; returns the series row."""
+        self.series_entity.append(row)
+        self.series_labels.append(labels if isinstance(labels, dict) else dict(labels))
+        return len(self.series_labels) - 1
+
+    def labeled_appender(self, name: str, metric_type: MetricType) -> tuple[list[int], list[int | float]]:
+        """The (series rows, values) lists of labeled metric ``name``."""
+        found = self._labeled.get(name)
+        if found is None:
+            found = self._labeled[name] = ([], [], metric_type)
+        return found[0], found[1]
+
+    def labeled(self, series: int, name: str, value: int | float, metric_type: MetricType) -> None:
+        """Set labeled metric ``name`` of ``series``."""
+        rows, values = self.labeled_appender(name, metric_type)
+        rows.append(series)
+        values.append(value)
+
+    def int_block(self, metrics: tuple[tuple[str, MetricType], ...], labeled: bool = False) -> list[tuple[int, ...]]:
+        """A list for rows of int values: append ``(row, v1, ..., vk)`` with :data:`MISSING` for an absent value.
+
+        ``metrics`` names the k metrics; with ``labeled`` the row is a series row. One tuple per
+        entity instead of one append per value, turned into columns by one ``numpy.array`` call.
+        """
+        rows: list[tuple[int, ...]] = []
+        self._blocks.append((metrics, labeled, rows))
+        return rows
+
+    def build(self) -> ColumnBatch:
+        """The batch of everything added."""
+        batch = ColumnBatch()
+        size = len(self.keys)
+        batch.keys = self.keys
+        batch.labels = self.labels
+        batch.types = np.array([type_code(lb) for lb in self.labels], dtype=np.int8)
+        batch.collection_start = np.array(self.collection_start, dtype=np.int64)
+        batch.create_time = np.array(self.create_time, dtype=np.int64)
+        batch.scrape_time = np.array(self.scrape_time, dtype=np.int64)
+        batch.series_entity = np.array(self.series_entity, dtype=np.int64)
+        batch.series_labels = self.series_labels
+        batch.values = _build_columns(self._columns, size)
+        batch.labeled = _build_columns(self._labeled, len(self.series_labels))
+        for metrics, labeled, block in self._blocks:
+            if block:
+                _add_block(batch.labeled if labeled else batch.values,
+                           len(self.series_labels) if labeled else size, metrics, block)
+        if len(set(self.keys)) != size:
+            return batch._without_repeats()
+        return batch
+
+
+def _build_columns(pending: dict[str, tuple[list[int], list[int | float], MetricType]],
+                   size: int) -> dict[str, ValueColumn]:
+    out: dict[str, ValueColumn] = {}
+    for name, (rows, values, metric_type) in pending.items():
+        data = _as_array(values)
+        column = ValueColumn.empty(size, data.dtype.kind == "f", metric_type)
+        targets = np.array(rows, dtype=np.intp)
+        column.data[targets] = data
+        if column.is_float and any(type(v) is int for v in values):
+            column.ints = np.zeros(size, dtype=bool)
+            column.ints[targets[[type(v) is int for v in values]]] = True
+        out[name] = column
+    return out
+
+
+def _add_block(columns: dict[str, ValueColumn], size: int, metrics: tuple[tuple[str, MetricType], ...],
+               block: list[tuple[int, ...]]) -> None:
+    table = np.array(block, dtype=np.int64)
+    rows = table[:, 0]
+    for index, (name, metric_type) in enumerate(metrics, start=1):
+        cells = table[:, index]
+        there = cells != MISSING
+        if not there.any():
+            continue
+        column = columns.get(name)
+        if column is None:
+            column = columns[name] = ValueColumn.empty(size, False, metric_type)
+        column.set(rows[there], cells[there])

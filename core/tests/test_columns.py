@@ -1,0 +1,80 @@
+"""The columnar batch: conversions both ways, value types, joins, and the two views of a DataBatch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from heapster.columns import MISSING, BatchBuilder, ColumnBatch
+from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
+
+T = datetime(2026, 1, 1, tzinfo=UTC)
+C, G = MetricType.CUMULATIVE, MetricType.GAUGE
+
+
+def _sets() -> dict[str, MetricSet]:
+    fs = {"resource_id": "/"}
+    return {
+        "node:n1": MetricSet({"type": "node", "nodename": "n1"},
+                             {"cpu/usage": MetricValue(10, C), "custom/x": MetricValue(1.5)},
+                             [LabeledMetric("filesystem/usage", fs, 7), LabeledMetric("filesystem/limit", fs, 9)],
+                             collection_start=T, scrape_time=T),
+        "namespace:d/pod:p": MetricSet({"type": "pod", "namespace_name": "d", "pod_name": "p"},
+                                       {"custom/x": MetricValue(2), "memory/usage": MetricValue(3)}),
+    }
+
+
+def test_metric_sets_survive_the_columns_with_every_type_and_time() -> None:
+    back = ColumnBatch.from_metric_sets(_sets()).to_metric_sets()
+    assert back["node:n1"].values == _sets()["node:n1"].values
+    assert back["node:n1"].labeled == _sets()["node:n1"].labeled
+    assert back["node:n1"].collection_start == T and back["node:n1"].create_time is None
+    pod = back["namespace:d/pod:p"].values
+    assert type(pod["custom/x"].value) is int and type(back["node:n1"].values["custom/x"].value) is float
+
+
+def test_metrics_lists_each_metric_once_with_python_numbers() -> None:
+    cols = ColumnBatch.from_metric_sets(_sets())
+    found = {name: (kind, rows, values) for name, kind, rows, values in cols.metrics()}
+    assert found["custom/x"] == (G, [0, 1], [1.5, 2])
+    assert [type(v) for v in found["custom/x"][2]] == [float, int]
+    labeled = {name: (rows, values) for name, _, rows, values in cols.labeled_metrics()}
+    assert labeled == {"filesystem/usage": ([0], [7]), "filesystem/limit": ([0], [9])}
+    assert cols.series_labels[0] == {"resource_id": "/"} and cols.series_entity.tolist() == [0]
+
+
+def test_concat_keeps_dict_semantics_for_a_key_seen_twice() -> None:
+    first = ColumnBatch.from_metric_sets({"node:a": MetricSet({"type": "node"}, {"m": MetricValue(1)}),
+                                          "node:b": MetricSet({"type": "node"}, {"m": MetricValue(2)})})
+    second = ColumnBatch.from_metric_sets({"node:a": MetricSet({"type": "node"}, {"m": MetricValue(3.5)})})
+    joined = ColumnBatch.concat([first, second]).to_metric_sets()
+    assert {k: v.values["m"].value for k, v in joined.items()} == {"node:a": 3.5, "node:b": 2}
+    assert type(joined["node:b"].values["m"].value) is int
+
+
+def test_int_blocks_skip_missing_cells() -> None:
+    builder = BatchBuilder()
+    block = builder.int_block((("a", G), ("b", C)))
+    block.append((builder.entity("x", {"type": "node"}), 5, MISSING))
+    block.append((builder.entity("y", {"type": "node"}), MISSING, MISSING))
+    sets = builder.build().to_metric_sets()
+    assert sets["x"].values == {"a": MetricValue(5, G)} and sets["y"].values == {}
+
+
+def test_an_edited_view_is_the_batch_until_sealed_then_both_views_are_kept() -> None:
+    batch = DataBatch(T, _sets())
+    cols = batch.columns
+    batch.metric_sets["node:n1"].values["cpu/usage"] = MetricValue(99, C)  # a processor editing the sets
+    assert batch.columns is not cols
+    assert batch.columns.values["cpu/usage"].data[0] == 99
+    batch.seal()
+    sealed_cols = batch.columns
+    sets = batch.metric_sets
+    assert batch.columns is sealed_cols and batch.metric_sets is sets  # sinks never convert twice
+    assert len(batch) == 2
+
+
+def test_a_nan_is_no_value() -> None:
+    cols = ColumnBatch.from_metric_sets({"c": MetricSet({"type": "cluster"}, {"x": MetricValue(float("nan"))})})
+    assert np.isnan(cols.values["x"].data[0]) and cols.to_metric_sets()["c"].values == {}

@@ -1,0 +1,127 @@
+"""The daemon's start and stop: the HTTP API is up before the source is, and a second stop request is final."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from heapster.app import Daemon
+from heapster.errors import RetryableError
+from heapster.interfaces import MetricSink, MetricSource, ScrapeUnit
+from heapster.model import DataBatch, MetricSet, MetricValue
+from heapster.scheduler import Scheduler, SchedulerSettings
+from heapster.sinkqueue import SinkQueue
+from heapster.store import MetricStore
+
+SETTINGS: dict[str, Any] = {"listen_ip": "127.0.0.1", "heapster_port": 0, "tls_cert": "", "tls_key": "",
+                            "metric_resolution": 5.0, "shutdown_timeout": 60.0}
+
+
+class UnreachableApiSource(MetricSource):
+    """A source whose start waits for an API server that never answers (until ``reachable`` is set)."""
+
+    name = "unreachable"
+
+    def __init__(self) -> None:
+        self.reachable = asyncio.Event()
+        self.started = False
+
+    async def start(self) -> None:
+        await self.reachable.wait()
+        self.started = True
+
+    async def scrape_units(self) -> Sequence[ScrapeUnit]:
+        return []
+
+
+class DownSink(MetricSink):
+    """A sink whose server is down: every export fails and is worth retrying."""
+
+    name = "down"
+    attempts = 0
+
+    async def export(self, batch: DataBatch) -> None:
+        self.attempts += 1
+        raise RetryableError("connection refused")
+
+
+def daemon(source: MetricSource, queues: list[SinkQueue[DataBatch]], store: MetricStore | None = None,
+           **settings: Any) -> Daemon:
+    scheduler = Scheduler(source, [], queues, SchedulerSettings(resolution=5.0))
+    return Daemon({**SETTINGS, **settings}, source, [], [], queues, scheduler, store=store)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def answer(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def until(condition: Any, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_probes_answer_within_a_second_while_the_api_server_is_unreachable(
+        session: aiohttp.ClientSession) -> None:
+    source = UnreachableApiSource()
+    store = MetricStore()
+    d = daemon(source, [], store)
+    began = time.monotonic()
+    run = asyncio.create_task(d.run())
+    await until(lambda: d.api_url, within=1.0)
+    assert await answer(session, d.api_url + "/livez") == (200, "ok")
+    assert (await answer(session, d.api_url + "/healthz"))[0] == 500  # Heapster's: no batch yet
+    assert await answer(session, d.api_url + "/readyz") == (
+        503, "not ready: could not get the latest data batch\n")
+    assert time.monotonic() - began < 1.0
+    assert not source.started
+    store.ingest(DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {"uptime": MetricValue(1)})}))
+    assert await answer(session, d.api_url + "/readyz") == (200, "ok")
+    d.request_stop()  # while the source is still starting: stops at once
+    await asyncio.wait_for(run, 2.0)
+
+
+async def test_without_a_store_readiness_follows_the_pipeline(session: aiohttp.ClientSession) -> None:
+    source = UnreachableApiSource()
+    d = daemon(source, [])
+    run = asyncio.create_task(d.run())
+    await until(lambda: d.api_url, within=1.0)
+    assert (await answer(session, d.api_url + "/readyz"))[0] == 503
+    d.scheduler.last_batch = DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {})})
+    assert await answer(session, d.api_url + "/readyz") == (200, "ok")
+    assert await answer(session, d.api_url + "/healthz") == (200, "ok")
+    d.request_stop()
+    await asyncio.wait_for(run, 2.0)
+
+
+async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
+    source = UnreachableApiSource()
+    source.reachable.set()
+    sink = DownSink()
+    queue: SinkQueue[DataBatch] = SinkQueue(sink.name, sink.export, backoff_initial=0.05)
+    queue.put(DataBatch(datetime.now(UTC), {}))
+    d = daemon(source, [queue])
+    run = asyncio.create_task(d.run())
+    await until(lambda: source.started, within=1.0)
+    d.request_stop()  # the flush now waits up to shutdown_timeout (60 s) for the sink
+    tried = sink.attempts
+    await until(lambda: sink.attempts >= tried + 2, within=5.0)
+    assert not run.done()
+    began = time.monotonic()
+    d.request_stop()
+    await asyncio.wait_for(run, 2.0)
+    assert time.monotonic() - began < 1.0

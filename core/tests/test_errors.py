@@ -1,0 +1,37 @@
+"""Error texts for logs: connection failures read as host, port and cause, never as object reprs."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import aiohttp
+import pytest
+
+from heapster.errors import describe_error
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("with_context", [True, False])
+async def test_a_refused_connection_is_described_without_the_ssl_context(with_context: bool) -> None:
+    port = closed_port()
+    context = ssl.create_default_context() if with_context else None
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as caught:
+            await session.get(f"https://127.0.0.1:{port}/", ssl=context if with_context else True)
+    if with_context:
+        assert "SSLContext object at 0x" in str(caught.value)  # what aiohttp itself renders
+    text = describe_error(caught.value)
+    assert text.startswith(f"cannot connect to 127.0.0.1:{port}: ")
+    assert "refused" in text.lower() or "connect call failed" in text.lower()
+    assert "SSLContext" not in text and " at 0x" not in text
+
+
+def test_other_errors_keep_their_type_and_text() -> None:
+    assert describe_error(TimeoutError()) == "TimeoutError"
+    assert describe_error(ValueError("bad value")) == "ValueError: bad value"

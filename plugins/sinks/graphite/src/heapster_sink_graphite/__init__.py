@@ -1,0 +1,1 @@
+"""Graphite (carbon plaintext protocol) sink for heapster."""

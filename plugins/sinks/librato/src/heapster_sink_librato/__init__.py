@@ -1,0 +1,1 @@
+"""Librato (SolarWinds AppOptics) metrics API sink for heapster."""

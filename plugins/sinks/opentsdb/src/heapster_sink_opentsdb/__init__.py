@@ -1,0 +1,1 @@
+"""OpenTSDB (HTTP /api/put) sink for heapster."""

@@ -1,0 +1,56 @@
+"""A batch as OpenTSDB data points (Heapster's ``metrics/sinks/opentsdb/driver.go``).
+
+* metric: the metric name with every character outside ``[A-Za-z0-9-_./]`` and then ``/`` replaced by
+  ``_``, plus ``_<type>`` (``cpu/usage`` -> ``cpu_usage_cumulative``, ``memory/usage`` -> ``memory_usage_gauge``);
+* tags: every label of the metric set, names and values sanitised the same way (``/`` kept), empty
+  values left out, plus ``cluster=<cluster option>``;
+* timestamp: the batch time in seconds; value: integer or float.
+
+Only metric values are written: Heapster's OpenTSDB sink skipped labeled metrics (``filesystem/*`` per
+device), and so does this one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from heapster.model import DataBatch
+
+CLUSTER_TAG = "cluster"
+_DISALLOWED = re.compile(r"[^A-Za-z0-9\-_./]")
+
+
+def sanitize(text: str) -> str:
+    """Heapster's ``toValidOpenTsdbName``: characters OpenTSDB refuses become ``_``."""
+    return _DISALLOWED.sub("_", text)
+
+
+@dataclass(slots=True)
+class Encoded:
+    """The data points of one batch, and the values that could not be written."""
+
+    points: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+    first_rejected: str = ""
+
+
+def encode_batch(batch: DataBatch, cluster: str) -> Encoded:
+    """Every metric value of the batch as an ``/api/put`` data point."""
+    out = Encoded()
+    timestamp = int(batch.timestamp.timestamp())
+    for metric_set in batch.metric_sets.values():
+        tags = {sanitize(k): sanitize(v) for k, v in metric_set.labels.items()}
+        tags = {k: v for k, v in tags.items() if v}
+        tags[CLUSTER_TAG] = cluster
+        for name, value in metric_set.values.items():
+            metric = f"{sanitize(name).replace('/', '_')}_{value.metric_type.label}"
+            raw = value.value
+            if isinstance(raw, float) and not math.isfinite(raw):
+                out.rejected += 1
+                out.first_rejected = out.first_rejected or f"{metric} = {raw!r}"
+                continue
+            out.points.append({"metric": metric, "timestamp": timestamp, "value": raw, "tags": tags})
+    return out

@@ -1,0 +1,1 @@
+"""OpenTelemetry OTLP/HTTP sink for heapster and the eventer."""

@@ -1,0 +1,174 @@
+"""One batch as OTLP ``ExportMetricsServiceRequest`` messages: one resource per metric set.
+
+Gauges are OTLP gauges; cumulative metrics are monotonic cumulative sums whose start time is the
+metric set's ``collection_start`` (the kubelet's start time of the container), so a restart shows
+as a new start time rather than a counter drop.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric, Sum
+
+from heapster.catalogue import describe
+from heapster.model import DataBatch, MetricSet, MetricType, Unit
+from heapster_sink_otlp.resource import resource_attributes
+
+SCOPE_NAME = "heapster"
+SCOPE_VERSION = "1.0.0"
+METRIC_PREFIX = "heapster."
+CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+UCUM: dict[Unit, str] = {Unit.BYTES: "By", Unit.MILLISECONDS: "ms", Unit.NANOSECONDS: "ns",
+                         Unit.MILLICORES: "m{cpu}", Unit.COUNT: "1"}
+"""Heapster units in UCUM, as OpenTelemetry spells units."""
+
+
+def unix_nano(when: datetime | None) -> int:
+    """Nanoseconds since the epoch (0 for unknown)."""
+    if when is None:
+        return 0
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+
+
+@lru_cache(maxsize=4096)
+def metric_info(name: str) -> tuple[str, str, str]:
+    """``(otlp name, description, unit)`` of a Heapster metric: ``cpu/usage_rate`` -> ``heapster.cpu.usage_rate``."""
+    descriptor = describe(name)
+    unit = UCUM.get(descriptor.units, "") if descriptor is not None else ""
+    if name.startswith("filesystem/inodes"):
+        unit = "{inode}"
+    description = descriptor.description if descriptor is not None else f"Heapster metric {name}"
+    return METRIC_PREFIX + name.replace("/", "."), description, unit
+
+
+def _varint(number: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
+    out = bytearray()
+    while number > 0x7F:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+_SMALL_LENGTHS = [_varint(n) for n in range(1 << 14)]
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field: its tag, the payload's length, the payload."""
+    size = len(payload)
+    return tag + (_SMALL_LENGTHS[size] if size < 1 << 14 else _varint(size)) + payload
+
+
+_pack_u64 = struct.Struct("<Q").pack
+_pack_i64 = struct.Struct("<q").pack
+_pack_double = struct.Struct("<d").pack
+# Field tags (number << 3 | wire type) of the messages framed by hand.
+_ENTRY = b"\x0a"  # field 1, LEN: request.resource_metrics, Resource.attributes, Gauge/Sum.data_points
+_SECOND = b"\x12"  # field 2, LEN: ResourceMetrics.scope_metrics, ScopeMetrics.metrics
+_GAUGE, _SUM = b"\x2a", b"\x3a"  # Metric.gauge (5), Metric.sum (7)
+_START, _TIME = b"\x11", b"\x19"  # NumberDataPoint start_time_unix_nano (2), time_unix_nano (3): fixed64
+_AS_DOUBLE, _AS_INT = b"\x21", b"\x31"  # NumberDataPoint as_double (4, double), as_int (6, sfixed64)
+_ATTRIBUTE = b"\x3a"  # NumberDataPoint.attributes (7)
+_FIXED = 9  # tag + 8 bytes
+_SCOPE = _field(_ENTRY, InstrumentationScope(name=SCOPE_NAME, version=SCOPE_VERSION).SerializeToString())
+_SUM_KIND = Sum(aggregation_temporality=CUMULATIVE, is_monotonic=True).SerializeToString()
+
+
+def _number(value: float) -> bytes:
+    return _AS_INT + _pack_i64(value) if type(value) is int else _AS_DOUBLE + _pack_double(value)
+
+
+class _Framer:
+    """Serialized pieces reused within a batch: attributes, and the framing of one-point metrics.
+
+    A metric with one point without attributes has a fixed size, so everything in front of its
+    start time, time and value is the same for every metric of that name and type.
+    """
+
+    def __init__(self) -> None:
+        self._attributes: dict[tuple[bytes, str, str], bytes] = {}
+        self._single: dict[str, tuple[MetricType, bytes]] = {}
+
+    def attribute(self, tag: bytes, key: str, value: str) -> bytes:
+        """A framed ``KeyValue`` with a string value, under ``tag``."""
+        found = self._attributes.get((tag, key, value))
+        if found is None:
+            kv = KeyValue(key=key, value=AnyValue(string_value=value)).SerializeToString()
+            found = self._attributes[tag, key, value] = _field(tag, kv)
+        return found
+
+    def single_prefix(self, name: str, metric_type: MetricType) -> bytes:
+        """The bytes of a one-point ``ScopeMetrics.metrics`` entry up to its point's fields."""
+        found = self._single.get(name)
+        if found is not None and found[0] is metric_type:
+            return found[1]
+        head, data_tag, cumulative = _metric_head(name, metric_type)
+        point_size = (_FIXED if cumulative else 0) + 2 * _FIXED
+        point_head = _ENTRY + _varint(point_size)
+        data_size = len(_SUM_KIND if cumulative else b"") + len(point_head) + point_size
+        data_head = data_tag + _varint(data_size) + (_SUM_KIND if cumulative else b"")
+        body_size = len(head) + len(data_head) + len(point_head) + point_size
+        prefix = _SECOND + _varint(body_size) + head + data_head + point_head
+        self._single[name] = (metric_type, prefix)
+        return prefix
+
+
+@lru_cache(maxsize=4096)
+def _metric_head(name: str, metric_type: MetricType) -> tuple[bytes, bytes, bool]:
+    """Serialized name/description/unit of a metric, its data field tag, and whether it is a sum."""
+    otlp_name, description, unit = metric_info(name)
+    head: bytes = Metric(name=otlp_name, description=description, unit=unit).SerializeToString()
+    cumulative = metric_type is MetricType.CUMULATIVE
+    return head, _SUM if cumulative else _GAUGE, cumulative
+
+
+def _resource_metrics(metric_set: MetricSet, now: bytes, cluster_name: str, framer: _Framer) -> bytes:
+    """One serialized ``ResourceMetrics``: the set's resource, scope ``heapster`` and its metrics."""
+    resource = b"".join([framer.attribute(_ENTRY, key, value)
+                         for key, value in resource_attributes(metric_set.labels, cluster_name)])
+    start = _START + _pack_u64(unix_nano(metric_set.collection_start or metric_set.create_time))
+    cumulative_type = MetricType.CUMULATIVE
+    metrics = [framer.single_prefix(name, value.metric_type) + (start if value.metric_type is cumulative_type else b"")
+               + now + _number(value.value) for name, value in metric_set.values.items()]
+    grouped: dict[tuple[str, MetricType], list[bytes]] = {}
+    for labeled in metric_set.labeled:  # one metric per name, one point per label set
+        attributes = b"".join([framer.attribute(_ATTRIBUTE, k, v) for k, v in labeled.labels.items()])
+        first = start if labeled.metric_type is cumulative_type else b""
+        grouped.setdefault((labeled.name, labeled.metric_type), []).append(
+            _field(_ENTRY, first + now + _number(labeled.value) + attributes))
+    for (name, metric_type), points in grouped.items():
+        head, data_tag, cumulative = _metric_head(name, metric_type)
+        data = (_SUM_KIND if cumulative else b"") + b"".join(points)
+        metrics.append(_field(_SECOND, head + _field(data_tag, data)))
+    return _field(_ENTRY, _field(_ENTRY, resource) + _field(_SECOND, _SCOPE + b"".join(metrics)))
+
+
+def encode_metrics(batch: DataBatch, max_resources: int = 1000, cluster_name: str = "") -> Iterator[bytes]:
+    """Serialized ``ExportMetricsServiceRequest`` messages of at most ``max_resources`` metric sets each,
+    every point stamped with the batch time.
+
+    The official messages serialize every attribute, metric header and the scope; the framing that
+    repeats (resource, scope and metric entries, the fixed-width numbers of each point) is written here,
+    and a one-point metric's framing is made once per name: building one message per point in Python
+    encoded ~200 000 points per CPU second, this ~560 000 (tests check that the result decodes to the
+    same points as the message-per-point encoding).
+    """
+    now = _TIME + _pack_u64(unix_nano(batch.timestamp))
+    framer = _Framer()
+    parts: list[bytes] = []
+    for metric_set in batch.metric_sets.values():
+        if not metric_set.values and not metric_set.labeled:
+            continue
+        parts.append(_resource_metrics(metric_set, now, cluster_name, framer))
+        if len(parts) >= max_resources:
+            yield b"".join(parts)
+            parts = []
+    if parts:
+        yield b"".join(parts)

@@ -1,0 +1,100 @@
+"""The ``otlp`` metric and event sinks: encode, compress, POST, sort the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+
+from heapster import selfmetrics
+from heapster.errors import PermanentError, RetryableError
+from heapster.interfaces import EventSink, MetricSink
+from heapster.model import DataBatch, EventBatch
+from heapster_sink_otlp.config import OtlpConfig
+from heapster_sink_otlp.logs import encode_events
+from heapster_sink_otlp.metrics import encode_metrics
+from heapster_sink_otlp.transport import OtlpTransport, PostResult
+
+log = structlog.get_logger(__name__)
+
+
+def _partially_rejected(result: PostResult, response_type: Any, field: str) -> int:
+    """Items a 2xx answer says it rejected (``partial_success``); 0 when the body is empty or odd."""
+    if not result.body:
+        return 0
+    try:
+        response = response_type.FromString(result.body)
+    except Exception:  # a receiver answering 200 with another body has accepted everything
+        return 0
+    return int(getattr(response.partial_success, field, 0))
+
+
+class _OtlpSinkBase:
+    """The request loop both sinks share: resume after a retryable failure, count rejections."""
+
+    name = "OTLP Sink"
+
+    def __init__(self, config: OtlpConfig) -> None:
+        self.config = config
+        self.transport = OtlpTransport(config)
+        self._resume: tuple[object, int] | None = None
+
+    async def _send(self, batch: object, path: str, bodies: list[tuple[bytes, int]], response_type: Any,
+                    field: str) -> None:
+        first = self._resume[1] if self._resume is not None and self._resume[0] is batch else 0
+        rejected, reason = 0, ""
+        for index in range(first, len(bodies)):
+            body, items = bodies[index]
+            result = await self.transport.post(path, await self.transport.compress(body))
+            if result.retryable:
+                self._resume = (batch, index)
+                detail = result.error if result.status == 0 else f"HTTP {result.status}: {result.error}"
+                raise RetryableError(f"OTLP export to {self.config.endpoint}{path} failed: {detail}")
+            if not result.ok:
+                rejected += items
+                reason = reason or f"OTLP receiver refused the export (HTTP {result.status}): {result.error}"
+                continue
+            partial = _partially_rejected(result, response_type, field)
+            if partial:
+                selfmetrics.sink_dropped_items.labels(sink=self.name).inc(partial)
+                log.warning("otlp.export.partial", sink=self.name, rejected=partial)
+        self._resume = None
+        if rejected:
+            raise PermanentError(reason, dropped=rejected)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+class OtlpMetricSink(_OtlpSinkBase, MetricSink):
+    """Sends each batch as OTLP metrics: one resource per metric set, ``batch_size`` resources per request."""
+
+    async def export(self, batch: DataBatch) -> None:
+        """Encode in a thread, then post request after request."""
+        bodies = await asyncio.to_thread(self._encode, batch)
+        await self._send(batch, self.config.metrics_path, bodies, ExportMetricsServiceResponse,
+                         "rejected_data_points")
+
+    def _encode(self, batch: DataBatch) -> list[tuple[bytes, int]]:
+        sets = [s for s in batch.metric_sets.values() if s.values or s.labeled]
+        points = [len(s.values) + len(s.labeled) for s in sets]
+        size = self.config.batch_size
+        bodies = list(encode_metrics(batch, size, self.config.cluster_name))
+        return [(body, sum(points[i * size:(i + 1) * size])) for i, body in enumerate(bodies)]
+
+
+class OtlpEventSink(_OtlpSinkBase, EventSink):
+    """Sends each event batch as OTLP log records."""
+
+    name = "OTLP Event Sink"
+
+    async def export_events(self, batch: EventBatch) -> None:
+        """One logs request per batch; nothing is sent for an empty batch."""
+        if not batch.events:
+            return
+        body = encode_events(batch)
+        await self._send(batch, self.config.logs_path, [(body, len(batch.events))], ExportLogsServiceResponse,
+                         "rejected_log_records")

@@ -1,0 +1,1 @@
+"""Prometheus scrape-endpoint sink for heapster."""

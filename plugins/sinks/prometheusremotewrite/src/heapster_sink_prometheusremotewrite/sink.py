@@ -1,0 +1,89 @@
+"""The ``prometheusremotewrite`` sink: each batch as remote-write 1.0 requests of ``batch_size`` series."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import structlog
+
+from heapster.errors import PermanentError, RetryableError
+from heapster.interfaces import MetricSink
+from heapster.model import DataBatch
+from heapster_sink_prometheusremotewrite.config import RemoteWriteConfig
+from heapster_sink_prometheusremotewrite.encoding import EncodedRequest, encode_requests
+
+log = structlog.get_logger(__name__)
+
+PROTOCOL_HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+    "User-Agent": "heapster-sink-prometheusremotewrite/1.0",
+}
+MAX_ERROR_CHARS = 300
+
+
+def is_retryable_status(status: int) -> bool:
+    """Remote write 1.0: retry 5xx and 429, never another 4xx."""
+    return status >= 500 or status == 429
+
+
+class RemoteWriteSink(MetricSink):
+    """Posts every series of a batch to a remote-write receiver.
+
+    When a request fails with a retryable status, the requests already accepted are remembered
+    for that batch object, so the sink queue's retry of the same batch sends only the rest.
+    """
+
+    name = "Prometheus Remote Write Sink"
+
+    def __init__(self, config: RemoteWriteConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._resume: tuple[object, int] | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=not self.config.insecure_ssl),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                headers={**PROTOCOL_HEADERS, **self.config.headers})
+        return self._session
+
+    async def export(self, batch: DataBatch) -> None:
+        """Encode (in a thread) and post the batch, request after request."""
+        requests = await asyncio.to_thread(
+            lambda: list(encode_requests(batch, self.config.batch_size, self.config.prefix)))
+        first = self._resume[1] if self._resume is not None and self._resume[0] is batch else 0
+        rejected, reason = 0, ""
+        for index in range(first, len(requests)):
+            status, error = await self._post(requests[index])
+            if status == 0 or is_retryable_status(status):
+                self._resume = (batch, index)
+                detail = error if status == 0 else f"HTTP {status}: {error}"
+                msg = self.config.redact(f"remote write to {self.config.url} failed: {detail}")
+                raise RetryableError(msg)
+            if status >= 300:
+                rejected += requests[index].series
+                reason = reason or self.config.redact(f"remote write refused (HTTP {status}): {error}")
+        self._resume = None
+        if rejected:
+            raise PermanentError(reason, dropped=rejected)
+
+    async def _post(self, request: EncodedRequest) -> tuple[int, str]:
+        """``(status, error text)``; status 0 when the receiver could not be reached."""
+        try:
+            async with self._get_session().post(self.config.url, data=request.body) as resp:
+                if resp.status < 300:
+                    return resp.status, ""
+                text = (await resp.text(errors="replace")).strip()
+                return resp.status, text[:MAX_ERROR_CHARS]
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return 0, f"{type(exc).__name__}: receiver unreachable"
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+

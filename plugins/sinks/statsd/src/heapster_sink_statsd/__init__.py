@@ -1,0 +1,1 @@
+"""StatsD sink for heapster (Etsy and InfluxDB statsd line formats over UDP)."""

@@ -1,0 +1,1 @@
+"""Wavefront proxy sink for heapster."""
