@@ -12,14 +12,17 @@ from typing import Any
 
 import structlog
 
+from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
 from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
 from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
+from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import mask_uri
+from heapster.uri import mask_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
@@ -72,6 +75,8 @@ class Daemon:
             host = self.settings["listen_ip"] or "0.0.0.0"
             msg = f"cannot serve the HTTP API on {host}:{self.settings['heapster_port']}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
+        for queue in self.queues:
+            queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         try:
             started = await self._until_stopped(self._start_source())
             if started:
@@ -170,26 +175,37 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
     sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
+    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
+    sink_bounds = [sink_queue_bounds(settings, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
+    # The queue file is named after the sink without its queue options, so retuning the queue keeps it.
+    masked = unique_idents([mask_uri(without_queue_options(spec), reg.secret_options) for spec, reg, _ in sink_configs],
+                           str)
+    # Opened before connecting anything: a queue file another heapster holds fails at once.
+    stores = [open_store(b.directory, "metrics", ident, DATA_BATCH_CODEC) for b, ident in zip(sink_bounds, masked,
+                                                                                             strict=True)]
     source: MetricSource = source_reg.factory(source_config, context)
     # Sinks are built before anything is logged too: their factories check what options alone
     # cannot (ports, choices, required pairs) without I/O, so such a mistake is also one line, exit 2.
-    built: list[tuple[str, Any, MetricSink]] = []
-    for spec, reg, config in sink_configs:
+    built: list[tuple[str, Any, MetricSink, QueueStore[DataBatch], SinkQueueBounds]] = []
+    for store_of_sink, bounds_of_sink, (spec, reg, config) in zip(stores, sink_bounds, sink_configs, strict=True):
         try:
-            built.append((spec, reg, reg.factory(config, context)))
+            built.append((spec, reg, reg.factory(config, context), store_of_sink, bounds_of_sink))
         except UsageError:
             raise
         except Exception as exc:
             log.error("sink.create.failed", sink=mask_uri(spec, reg.secret_options), error=str(exc))
+            store_of_sink.close()
     # Logged once the flags are known to be good, so a usage error stays a single line.
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
              failed=[f.distribution for f in plugins.failures] or None)
     log.info("source.configured", source=mask_uri(source_spec))
     context.cluster = source.cluster  # filled once the daemon starts the source
     sinks: list[MetricSink] = []
+    sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}
     historical: Any = None
-    for spec, reg, sink in built:
+    for spec, reg, sink, store_of_sink, bounds_of_sink in built:
         sinks.append(sink)
+        sink_queues[id(sink)] = (store_of_sink, bounds_of_sink)
         if settings.get("historical_source") == spec:
             historical = sink
         log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
@@ -206,14 +222,28 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
             sinks.append(store)
     processors = plugins.build_processors(context)
     log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
-    queues = [
-        SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close,
-                  capacity=settings["sink_queue_size"], export_timeout=settings["sink_export_data_timeout"],
-                  clock=context.clock)
-        for sink in sinks
-    ]
+    in_memory = SinkQueueBounds("", settings.get("sink_queue_size") or MEMORY_QUEUE_SIZE, None,
+                                settings.get("sink_queue_max_age"))  # the metric store's queue
+    queues = []
+    for sink in sinks:
+        store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
+        queues.append(_sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock))
     scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+
+
+def describe_batch(batch: DataBatch) -> dict[str, Any]:
+    """Log fields naming a batch in the sink queue's lines."""
+    return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch)}
+
+
+def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: dict[str, Any],
+                clock: Clock) -> SinkQueue[DataBatch]:
+    """The queue in front of one sink (the in-memory metric store always gets a queue in memory)."""
+    return SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close, capacity=bounds.size,
+                     max_bytes=bounds.max_bytes if store.durable else None, max_age=bounds.max_age,
+                     export_timeout=settings["sink_export_data_timeout"], clock=clock, store=store,
+                     describe=describe_batch)
 
 
 def _clock_time(epoch: float) -> str:

@@ -56,3 +56,16 @@ def parse_bool(text: str) -> bool:
         return False
     msg = f"invalid boolean {text!r} (use true or false)"
     raise ValueError(msg)
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*([kKmMgG]i?)?\s*")
+_SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes: ``1048576``, ``512Mi``, ``1Gi``, ``100M``; ``ValueError`` otherwise."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        msg = f"invalid size {text!r} (use bytes, or a number with Ki, Mi, Gi, K, M, G)"
+        raise ValueError(msg)
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]

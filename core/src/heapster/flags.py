@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from heapster.durations import parse_bool, parse_duration
+from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
 
 
@@ -86,6 +87,81 @@ class ExtendCSV(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+def byte_size(text: str) -> int:
+    """argparse type for a size in bytes: ``1048576``, ``512Mi``, ``1Gi``, ``100M``."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+DISK_QUEUE_SIZE = 100_000
+DISK_QUEUE_BYTES = 1024 * 1024**2
+DISK_QUEUE_AGE = 24 * 3600.0
+"""A sink queue on disk is bounded by bytes and age; its count bound is only a backstop."""
+
+
+def add_sink_queue_flags(parser: argparse.ArgumentParser, memory_size: int, what: str) -> None:
+    """The sink queue flags heapster and the eventer share; see :func:`sink_queue_bounds`."""
+    a = parser.add_argument
+    a("--sink-queue-size", type=int, default=None, metavar="N",
+      help=f"{what} kept per sink while it is down (default {memory_size} in memory, "
+           f"{DISK_QUEUE_SIZE} with --sink-queue-dir)")
+    a("--sink-queue-dir", default="", metavar="DIR",
+      help="keep each sink's queue on disk here (SQLite, fsynced per batch) so a restart during an "
+           "outage loses nothing; default: in memory")
+    a("--sink-queue-max-bytes", type=byte_size, default=None, metavar="SIZE",
+      help=f"disk a sink's queue may take before the oldest {what} are dropped "
+           f"(default {DISK_QUEUE_BYTES // 1024**2}Mi; only with --sink-queue-dir)")
+    a("--sink-queue-max-age", type=go_duration, default=None, metavar="DURATION",
+      help=f"drop queued {what} older than this (default 24h with --sink-queue-dir, none in memory)")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkQueueBounds:
+    """Where and how much each sink queue holds, from the shared flags."""
+
+    directory: str
+    size: int
+    max_bytes: int | None
+    max_age: float | None
+
+
+def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int,
+                      uri_options: Mapping[str, Any] | None = None) -> SinkQueueBounds:
+    """The queue bounds from parsed flags, or for one sink whose URI sets ``queue_*`` options (which win).
+
+    :class:`UsageError` for values out of range, naming the flag or the URI option.
+    """
+    uri = uri_options or {}
+
+    def pick(name: str) -> tuple[Any, str]:
+        if uri.get(f"queue_{name}") is not None:
+            return uri[f"queue_{name}"], f"the sink option queue_{name}"
+        return settings.get(f"sink_queue_{name}"), f"--sink_queue_{name}"
+
+    directory = pick("dir")[0] or ""
+    size, size_name = pick("size")
+    max_bytes, bytes_name = pick("max_bytes")
+    max_age, age_name = pick("max_age")
+    if size is not None and size < 1:
+        msg = f"{size_name} must be at least 1"
+        raise UsageError(msg)
+    if max_bytes is not None and not directory:
+        msg = f"{bytes_name} needs --sink_queue_dir or queue_dir (a queue in memory is bounded by its size)"
+        raise UsageError(msg)
+    if max_bytes is not None and max_bytes < 1:
+        msg = f"{bytes_name} must be positive"
+        raise UsageError(msg)
+    if max_age is not None and max_age <= 0:
+        msg = f"{age_name} must be positive"
+        raise UsageError(msg)
+    if directory:
+        return SinkQueueBounds(directory, size or DISK_QUEUE_SIZE, max_bytes or DISK_QUEUE_BYTES,
+                               max_age or DISK_QUEUE_AGE)
+    return SinkQueueBounds("", size or memory_size, None, max_age)
+
+
 def add_bool(parser: argparse.ArgumentParser, name: str, help_text: str, default: bool = False) -> None:
     """A Go bool flag: ``--x``, ``--x=true``, ``--x=false``."""
     parser.add_argument(name, nargs="?", const=True, default=default, type=go_bool, metavar="BOOL",
@@ -103,6 +179,10 @@ def add_logging_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(name, default="", help=argparse.SUPPRESS)
     for name in ("--logtostderr", "--alsologtostderr"):
         add_bool(parser, name, argparse.SUPPRESS, default=True)
+
+
+MEMORY_QUEUE_SIZE = 15
+"""Heapster's sink queue in memory: 15 minutes of outage at the default 60 s resolution."""
 
 
 def heapster_parser(prog: str = "heapster") -> FlagParser:
@@ -157,7 +237,7 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     a("--api-header-timeout", type=go_duration, default=10.0, metavar="DURATION",
       help="close HTTP API connections that send no complete request head this long after connecting "
            "(default 10s)")
-    a("--sink-queue-size", type=int, default=15, help="batches buffered per sink during an outage (default 15)")
+    add_sink_queue_flags(p, MEMORY_QUEUE_SIZE, "batches")
     a("--shutdown-timeout", type=go_duration, default=60.0, metavar="DURATION",
       help="time to flush sinks on SIGTERM/SIGINT (default 60s)")
     a("--store-duration", type=go_duration, default=900.0, metavar="DURATION",
@@ -191,9 +271,7 @@ def validate_heapster(settings: dict[str, Any]) -> None:
     if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
-    if settings["sink_queue_size"] < 1:
-        msg = "--sink_queue_size must be at least 1"
-        raise UsageError(msg)
+    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
     for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration", "api_idle_timeout",
                  "api_header_timeout"):
         if settings[name] <= 0:

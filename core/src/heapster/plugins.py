@@ -20,7 +20,7 @@ import structlog
 from heapster import hookspecs
 from heapster.errors import PluginError, UsageError
 from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
-from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options
+from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 log = structlog.get_logger("heapster.plugins")
 
@@ -140,6 +140,8 @@ class Plugins:
         """Parse a flag value, find its plugin and type its options (UsageError on any mistake)."""
         uri = parse_uri(spec) if isinstance(spec, str) else spec
         reg = self.get(kind, uri.key)
+        if kind in (METRIC_SINK, EVENT_SINK):
+            return reg, resolve_sink_options(uri, reg.options, f"{kind} {uri.key!r}")
         return reg, resolve_options(uri, reg.options, f"{kind} {uri.key!r}")
 
     def build_metric_source(self, spec: str, context: PluginContext) -> MetricSource:

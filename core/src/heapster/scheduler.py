@@ -148,7 +148,7 @@ class Scheduler:
 
     # --- one window ------------------------------------------------------------------------
     async def housekeep(self, start: float, end: float) -> DataBatch | None:
-        """Scrape, process and export the window ``[start, end)``; returns the exported batch."""
+        """Scrape, process and queue the window ``[start, end)`` for every sink; returns the batch."""
         batch = await self.scrape(start, end)
         async with self._process_lock:
             if self.last_batch is not None and batch.timestamp <= self.last_batch.timestamp:
@@ -173,7 +173,8 @@ class Scheduler:
                 sink.put(batch)
             self.last_batch = batch
             self.batches += 1
-        log.info("batch.exported", timestamp=batch.timestamp.isoformat(), metric_sets=len(batch),
+        # Only queued here: each sink queue logs batch.exported when its sink really has the batch.
+        log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch),
                  sinks=len(self.sinks))
         return batch
 

@@ -68,7 +68,8 @@ sink_retries = Counter(
     "heapster_sink_retries_total", "Export attempts retried after a retryable error.", ["sink"],
     registry=REGISTRY)
 sink_dropped_batches = Counter(
-    "heapster_sink_dropped_batches_total", "Batches a sink lost, by reason (overflow, permanent, shutdown).",
+    "heapster_sink_dropped_batches_total",
+    "Batches a sink lost, by reason (overflow, age, permanent, error, shutdown, store_error, undecodable).",
     ["sink", "reason"], registry=REGISTRY)
 sink_dropped_items = Counter(
     "heapster_sink_dropped_items_total",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from heapster.durations import parse_bool, parse_duration
+from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
 
 _ENV = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -29,7 +29,8 @@ class Option:
     """One declared URI option of a plugin: its type, default, and whether it is secret.
 
     ``kind`` is one of ``str``, ``bool`` (Go ParseBool), ``int``, ``float``, ``duration``
-    (Go duration, in seconds) or ``list`` (every repeated value, e.g. ``nodes=a&nodes=b``).
+    (Go duration, in seconds), ``size`` (bytes: ``512Mi``, ``1Gi``) or ``list`` (every repeated
+    value, e.g. ``nodes=a&nodes=b``).
 
     A name ending in ``*`` declares a family of options sharing a prefix (Librato's ``tag_*`` for
     ``tag_cluster=prod&tag_env=x``): its value is a dict from the rest of each name to its (first)
@@ -54,6 +55,8 @@ class Option:
             return float(raw)
         if self.kind == "duration":
             return parse_duration(raw)
+        if self.kind == "size":
+            return parse_size(raw)
         msg = f"unknown option kind {self.kind!r}"
         raise ValueError(msg)
 
@@ -108,6 +111,8 @@ class PluginConfig:
 
     uri: SpecURI
     options: Mapping[str, Any] = field(default_factory=dict)
+    queue: Mapping[str, Any] = field(default_factory=dict)
+    """A sink's :data:`QUEUE_OPTIONS` that the URI sets (the core's, not the plugin's)."""
 
     @property
     def key(self) -> str:
@@ -119,6 +124,33 @@ class PluginConfig:
 
     def __getitem__(self, name: str) -> Any:
         return self.options[name]
+
+
+QUEUE_OPTIONS = (
+    Option("queue_dir", "str", help="keep this sink's queue on disk in this directory (as --sink_queue_dir)"),
+    Option("queue_size", "int", help="batches this sink's queue holds (as --sink_queue_size)"),
+    Option("queue_max_bytes", "size", help="disk this sink's queue may take (as --sink_queue_max_bytes)"),
+    Option("queue_max_age", "duration", help="drop queued batches older than this (as --sink_queue_max_age)"),
+)
+"""Options every sink URI accepts besides its plugin's own: its queue, which the core runs."""
+
+
+def without_queue_options(raw: str) -> str:
+    """A sink URI without its :data:`QUEUE_OPTIONS`: the sink's identity, which tuning its queue keeps."""
+    names = "|".join(opt.name for opt in QUEUE_OPTIONS)
+    stripped = re.sub(rf"(?<=[?&])(?:{names})=[^&#]*(?:&|$)", "", raw).rstrip("?&")
+    return stripped[:-1] if stripped.endswith(":") else stripped  # "log:" is "log"
+
+
+def resolve_sink_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
+    """:func:`resolve_options` for a sink: its plugin's options plus :data:`QUEUE_OPTIONS`, set apart in ``queue``."""
+    own_names = {opt.name for opt in options}
+    queue_options = [opt for opt in QUEUE_OPTIONS if opt.name not in own_names]
+    config = resolve_options(uri, (*options, *queue_options), what)
+    queue_names = {opt.name for opt in queue_options}
+    own = {k: v for k, v in config.options.items() if k not in queue_names}
+    queue = {k: v for k, v in config.options.items() if k in queue_names and v is not None}
+    return PluginConfig(uri=uri, options=own, queue=queue)
 
 
 def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
@@ -186,3 +218,14 @@ def mask_uri(raw: str, secrets: Iterable[str] = ()) -> str:
 
     masked = re.sub(r"(//[^/:@?#\s]*:)[^@/?#\s]*@", r"\1xxxxx@", raw)
     return re.sub(r"([?&])([^=&#\s]+)=([^&#\s]*)", _query, masked)
+
+
+def unique_idents(specs: Sequence[str], mask: Callable[[str], str]) -> list[str]:
+    """Stable names of sinks for checkpoints and queue files: their masked URIs, numbered when a URI repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for spec in specs:
+        base = mask(spec)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return out

@@ -11,9 +11,10 @@ from typing import Any
 import structlog
 
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.flags import SinkQueueBounds, sink_queue_bounds
 from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
-from heapster.plugins import EVENT_SOURCE, Plugins, load_plugins
-from heapster.uri import PluginConfig, mask_uri
+from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
+from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
     CheckpointStore,
@@ -21,9 +22,9 @@ from heapster_eventer.checkpoint import (
     FileCheckpointStore,
     MemoryCheckpointStore,
 )
-from heapster_eventer.flags import EventerOptions
+from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
 from heapster_eventer.leader import LeaseElector, default_identity
-from heapster_eventer.manager import EventManager, ManagerSettings, unique_idents
+from heapster_eventer.manager import EventManager, ManagerSettings
 from heapster_eventer.server import STALE_AFTER, build_app, serve
 
 log = structlog.get_logger("heapster_eventer")
@@ -36,6 +37,8 @@ class Built:
     source_config: PluginConfig
     source: EventSource
     sinks: list[tuple[str, EventSink]]
+    queues: dict[str, SinkQueueBounds]
+    """Each sink's queue bounds: the --sink-queue-* flags, or its URI's queue_* options."""
 
 
 class Eventer:
@@ -62,11 +65,15 @@ class Eventer:
         self.plugins = plugins
         reg, source_config = plugins.configure(EVENT_SOURCE, self.options.source)
         source = reg.factory(source_config, self.context)
-        idents = unique_idents(self.options.sinks, mask_uri)
+        # A sink's identity (checkpoint key, queue file) leaves out its queue options: retuning keeps both.
+        idents = unique_idents(self.options.sinks, lambda spec: mask_uri(without_queue_options(spec)))
         sinks: list[tuple[str, EventSink]] = []
+        queues: dict[str, SinkQueueBounds] = {}
         for ident, spec in zip(idents, self.options.sinks, strict=True):
+            sink_reg, sink_config = plugins.configure(EVENT_SINK, spec)
+            queues[ident] = sink_queue_bounds(self.options.sink_queue_flags, DEFAULT_SINK_QUEUE, sink_config.queue)
             try:
-                sinks.append((ident, plugins.build_event_sink(spec, self.context)))
+                sinks.append((ident, sink_reg.factory(sink_config, self.context)))
             except UsageError:
                 raise
             except Exception as exc:  # Heapster: a sink that cannot be built is skipped
@@ -74,7 +81,7 @@ class Eventer:
         if self.options.sinks and not sinks:
             msg = "No available sink to use"
             raise RuntimeFailure(msg)
-        return Built(source_config, source, sinks)
+        return Built(source_config, source, sinks, queues)
 
     def api_client(self, source_config: PluginConfig) -> Any:
         """The Kubernetes API client for Leases and ConfigMaps (same access as the source)."""
@@ -137,7 +144,7 @@ class Eventer:
                     break
                 if source is None:
                     source = self.build_source(built.source_config)
-                await self._term(source, built.sinks, store)
+                await self._term(source, built.sinks, store, built.queues)
                 source = None
         finally:
             for _, sink in built.sinks:
@@ -178,11 +185,14 @@ class Eventer:
         acquiring.result()
         return True
 
-    async def _term(self, source: EventSource, sinks: list[tuple[str, EventSink]], store: CheckpointStore) -> None:
+    async def _term(self, source: EventSource, sinks: list[tuple[str, EventSink]], store: CheckpointStore,
+                    queues: dict[str, SinkQueueBounds] | None = None) -> None:
         """One period of leadership (the whole run without leader election)."""
         settings = ManagerSettings(frequency=self.options.frequency, stop_timeout=self.options.stop_timeout,
                                    sink_queue_size=self.options.sink_queue_size, dedup_size=self.options.dedup_size,
-                                   identity=self.identity)
+                                   identity=self.identity, queue_dir=self.options.sink_queue_dir,
+                                   queue_max_bytes=self.options.sink_queue_max_bytes,
+                                   queue_max_age=self.options.sink_queue_max_age, queues=queues or {})
         manager = EventManager(source, sinks, store=store, settings=settings, clock=self.clock)
         self.manager = manager
         metrics.leader.set(1)

@@ -5,9 +5,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from heapster.errors import UsageError
-from heapster.flags import FlagParser, add_bool, add_logging_flags, go_duration, normalize_argv
+from heapster.flags import (
+    FlagParser,
+    add_bool,
+    add_logging_flags,
+    add_sink_queue_flags,
+    go_duration,
+    normalize_argv,
+    sink_queue_bounds,
+)
 from heapster_eventer.leader import LeaseTiming, parse_ref
 
 MIN_FREQUENCY = 5.0
@@ -15,6 +24,9 @@ MAX_FREQUENCY = 180.0
 """Heapster's ``MaxEventsScrapeDelay``."""
 
 DEFAULT_LEASE = "kube-system/heapster-eventer"
+
+DEFAULT_SINK_QUEUE = 60
+"""Batches held per sink in memory while it is down: 30 minutes at the default 30 s period."""
 
 
 @dataclass
@@ -35,7 +47,12 @@ class EventerOptions:
     leader_elect_identity: str | None = None
     lease_timing: LeaseTiming = field(default_factory=LeaseTiming)
     dedup_size: int = 20_000
-    sink_queue_size: int = 60
+    sink_queue_size: int = DEFAULT_SINK_QUEUE
+    sink_queue_dir: str = ""
+    sink_queue_max_bytes: int | None = None
+    sink_queue_max_age: float | None = None
+    sink_queue_flags: dict[str, Any] = field(default_factory=dict)
+    """The --sink-queue-* flags as given, for sinks whose URI sets queue_* options of their own."""
     stop_timeout: float = 60.0
     verbose: int = 0
     log_format: str = "auto"
@@ -81,8 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time between acquire/renew attempts (default 2s)")
     p.add_argument("--dedup-size", type=_positive_int, default=20_000, metavar="N",
                    help="event versions remembered to drop repeats (default 20000)")
-    p.add_argument("--sink-queue-size", type=_positive_int, default=60, metavar="N",
-                   help="batches kept per sink while it is down (default 60)")
+    add_sink_queue_flags(p, DEFAULT_SINK_QUEUE, "batches")
     p.add_argument("--stop-timeout", type=go_duration, default=60.0, metavar="DURATION",
                    help="how long shutdown waits for the sinks to flush (default 60s)")
     add_logging_flags(p)
@@ -106,6 +122,8 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
     if not 0 <= ns.healthz_port < 65536:
         msg = f"--healthz-port {ns.healthz_port} is not a port"
         raise UsageError(msg)
+    queue_flags = {k: v for k, v in vars(ns).items() if k.startswith("sink_queue_")}
+    queue = sink_queue_bounds(queue_flags, DEFAULT_SINK_QUEUE)
     timing = LeaseTiming(ns.leader_elect_lease_duration, ns.leader_elect_renew_deadline, ns.leader_elect_retry_period)
     if ns.leader_elect:
         timing.check()
@@ -124,7 +142,11 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
         leader_elect_identity=ns.leader_elect_identity,
         lease_timing=timing,
         dedup_size=ns.dedup_size,
-        sink_queue_size=ns.sink_queue_size,
+        sink_queue_size=queue.size,
+        sink_queue_dir=queue.directory,
+        sink_queue_max_bytes=queue.max_bytes,
+        sink_queue_max_age=queue.max_age,
+        sink_queue_flags=queue_flags,
         stop_timeout=ns.stop_timeout,
         verbose=ns.verbose + ns.glog_v,
         log_format=ns.log_format,

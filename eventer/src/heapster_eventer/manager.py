@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
+from heapster.batchcodec import from_micros, micros, pack, unpack
 from heapster.errors import PermanentError
+from heapster.flags import SinkQueueBounds
 from heapster.interfaces import Clock, EventSink, EventSource, SystemClock
 from heapster.model import Event, EventBatch
+from heapster.queuestore import QueueStore, UndecodableEntry, open_store
 from heapster.sinkqueue import SinkQueue
 from heapster_eventer import metrics
 from heapster_eventer.checkpoint import (
@@ -74,11 +78,33 @@ def event_rv(event: Event) -> int | None:
 
 @dataclass(slots=True)
 class Delivery:
-    """One batch for one sink, with the source position and cycle number it completes."""
+    """One batch for one sink, with the source position and cycle number it completes.
+
+    ``replayed`` marks a delivery read back from a queue on disk after a restart (its cycle
+    number, of the previous process, is not kept: it is 0).
+    """
 
     batch: EventBatch
     position: str | None
     seq: int
+    replayed: bool = False
+
+
+class DeliveryCodec:
+    """A :class:`Delivery` as bytes for a sink queue on disk: the event batch and its position."""
+
+    def encode(self, item: Delivery) -> bytes:
+        return pack([micros(item.batch.timestamp), item.position, item.batch.events])
+
+    def decode(self, data: bytes) -> Delivery:
+        stamp, position, events = unpack(data)
+        return Delivery(EventBatch(from_micros(stamp) or datetime.now(UTC), events), position, 0, replayed=True)
+
+
+def describe_delivery(delivery: Delivery) -> dict[str, Any]:
+    """Log fields naming a delivery in the sink queue's lines."""
+    return {"window": delivery.batch.timestamp.isoformat(), "position": delivery.position,
+            "events": len(delivery.batch.events)}
 
 
 @dataclass
@@ -107,6 +133,12 @@ class ManagerSettings:
     identity: str = ""
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    queue_dir: str = ""
+    """Keep each sink's queue on disk here (empty: in memory)."""
+    queue_max_bytes: int | None = None
+    queue_max_age: float | None = None
+    queues: Mapping[str, SinkQueueBounds] = field(default_factory=dict)
+    """Per sink identity: bounds set by the sink's URI (``queue_*`` options), instead of the four above."""
 
 
 class EventManager:
@@ -276,7 +308,20 @@ class EventManager:
 
     # --- sinks --------------------------------------------------------------------------------------
     def _queue_for(self, ch: SinkChannel) -> SinkQueue[Delivery]:
+        own = self.settings.queues.get(ch.ident)
+        bounds = own or SinkQueueBounds(self.settings.queue_dir, self.settings.sink_queue_size,
+                                        self.settings.queue_max_bytes, self.settings.queue_max_age)
+        store = open_store(bounds.directory, "events", ch.ident, DeliveryCodec())
+        exported_up_to = rv_number(ch.position)  # by the checkpoint: every event at or below is exported
+        self._skip_what_is_queued(ch, store)
+
         async def export(delivery: Delivery) -> None:
+            if delivery.replayed and exported_up_to is not None:
+                # Kept from an earlier run: drop what the checkpoint says this sink already has
+                # (exported by another leader meanwhile, or before the crash).
+                events = [e for e in delivery.batch.events if (event_rv(e) or 0) > exported_up_to]
+                delivery = Delivery(EventBatch(delivery.batch.timestamp, events), delivery.position,
+                                    delivery.seq, replayed=True)
             await self._export(ch, delivery)
 
         async def start() -> None:
@@ -284,9 +329,22 @@ class EventManager:
                 await ch.sink.start()
                 ch.started = True
 
-        return SinkQueue(ch.sink.name, export, start=start, capacity=self.settings.sink_queue_size,
+        return SinkQueue(ch.sink.name, export, start=start, capacity=bounds.size,
                          export_timeout=self.settings.export_timeout, backoff_initial=self.settings.backoff_initial,
-                         backoff_max=self.settings.backoff_max, clock=self.clock)
+                         backoff_max=self.settings.backoff_max, clock=self.clock, store=store,
+                         max_bytes=bounds.max_bytes if store.durable else None,
+                         max_age=bounds.max_age, describe=describe_delivery)
+
+    @staticmethod
+    def _skip_what_is_queued(ch: SinkChannel, store: QueueStore[Delivery]) -> None:
+        """Events up to the newest position a queue on disk holds are exported from the queue, not read again."""
+        try:
+            newest = store.newest()
+        except UndecodableEntry:
+            return
+        queued = rv_number(newest.item.position) if newest is not None else None
+        if queued is not None and queued > (ch.floor or rv_number(ch.position) or 0):
+            ch.floor = queued
 
     async def _export(self, ch: SinkChannel, delivery: Delivery) -> None:
         if self.fenced.is_set():
@@ -306,7 +364,9 @@ class EventManager:
     def _advance(self, ch: SinkChannel, delivery: Delivery) -> None:
         if delivery.position is not None:
             ch.position = delivery.position
-            if ch.floor is not None and (rv_number(delivery.position) or 0) >= ch.floor:
+            # A replayed delivery does not lift the floor: the source reads its events again,
+            # and this sink must skip them until a new delivery passes the floor.
+            if ch.floor is not None and not delivery.replayed and (rv_number(delivery.position) or 0) >= ch.floor:
                 ch.floor = None
         ch.seq = delivery.seq
 
@@ -328,13 +388,3 @@ def describe_sinks(channels: Sequence[SinkChannel]) -> list[dict[str, Any]]:
     return [{"sink": ch.ident, "position": ch.position, "queued": ch.queue.depth if ch.queue else 0}
             for ch in channels]
 
-
-def unique_idents(specs: Sequence[str], mask: Callable[[str], str]) -> list[str]:
-    """Checkpoint identities of the sinks: their masked URIs, numbered when a URI repeats."""
-    seen: dict[str, int] = {}
-    out = []
-    for spec in specs:
-        base = mask(spec)
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
-    return out
