@@ -366,8 +366,10 @@ async def test_close_ends_the_worker_even_when_the_sink_fails_at_once() -> None:
     queue = SinkQueue(sink.name, sink.export, close=sink.close, backoff_initial=0.001, backoff_max=0.002)
     for b in batches(2):
         queue.put(b)
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        while sink.attempts < 3:  # the worker is busy retrying
+            await asyncio.sleep(0.001)
     await asyncio.wait_for(queue.close(timeout=0.1), 2)
     attempts = sink.attempts
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a window in which a worker still running would retry (backoff <= 2 ms)
     assert sink.attempts == attempts and sink.closed
