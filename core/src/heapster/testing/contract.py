@@ -45,7 +45,9 @@ def dropped_so_far(sink_name: str) -> float:
 
 
 def _batches(count: int, offset: int = 0) -> list[DataBatch]:
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    # Every window in the past (the newest, offset 42, 3 minutes ago): stores refuse points from the future
+    # (Cloud Monitoring beyond 5 minutes) and points far older than the ones they hold (Prometheus).
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=45)
     return [synthetic_batch(base + timedelta(minutes=offset + i), nodes=1, pods=1, containers=1, seq=offset + i)
             for i in range(count)]
 

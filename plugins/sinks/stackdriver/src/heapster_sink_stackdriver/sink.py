@@ -159,13 +159,15 @@ class StackdriverSink(MetricSink):
         if self.client is None:
             await self.start()
         assert self.target is not None
-        if batch is not self._resume_batch:
+        # A retry of the batch in progress (the same window, maybe another object: a queue on disk hands
+        # back a decoded copy) goes on where it stopped; the minimum interval counts from the last batch
+        # that was really written, so a batch that failed is never skipped as "too soon" after itself.
+        if self._resume_batch is None or batch.timestamp != self._resume_batch.timestamp:
             interval = timedelta(seconds=self.config.min_interval) or timedelta(microseconds=1)
             if self._last_export is not None and batch.timestamp < self._last_export + interval:
                 log.debug("stackdriver.sink.skipped", timestamp=batch.timestamp.isoformat(),
                           last_export=self._last_export.isoformat(), min_interval=self.config.min_interval)
                 return
-            self._last_export = batch.timestamp
             self._resume_batch, self._done = batch, set()
         target = self.target
         # The metric-set view is taken here, on the event loop (another sink may switch the shared batch
@@ -173,7 +175,12 @@ class StackdriverSink(MetricSink):
         # the event loop keeps scraping.
         view = DataBatch(batch.timestamp, batch.metric_sets)
         requests = await asyncio.to_thread(lambda: build_requests(list(time_series(view, target)), target.project))
-        await self._send_all(requests)
+        try:
+            await self._send_all(requests)
+        except PermanentError:
+            self._last_export = batch.timestamp  # written, less the points refused for good
+            raise
+        self._last_export = batch.timestamp
 
     async def _send_all(self, requests: list[Any]) -> None:
         pending = [i for i in range(len(requests)) if i not in self._done]
