@@ -96,7 +96,7 @@ class StackdriverSink(MetricSink):
         self.target: Target | None = None
         self.client: Any = None
         self._last_export: datetime | None = None
-        self._resume_batch: object | None = None
+        self._resume_batch: DataBatch | None = None
         self._done: set[int] = set()
 
     async def _resolve_target(self) -> Target:
