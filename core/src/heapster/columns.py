@@ -364,9 +364,6 @@ class ColumnBatch:
             rows = np.flatnonzero(column.present())
             yield name, column.metric_type, rows.tolist(), column.values(rows)
 
-    def value_count(self) -> int:
-        """Number of values and labeled values held."""
-        return sum(int(np.count_nonzero(c.present())) for c in (*self.values.values(), *self.labeled.values()))
 
 
 def _cells(column: ValueColumn) -> Iterator[tuple[int, int | float]]:
