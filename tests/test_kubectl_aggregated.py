@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from heapster_simulator.testing import simulator_process, stop_process
 
 pytestmark = pytest.mark.e2e
 
-KUBECTL = shutil.which("kubectl") or "kubectl"
+KUBECTL = "kubectl"  # Debian's kubernetes-client, installed by ./dev; found on PATH, never skipped
 METRICS = "/apis/metrics.k8s.io/v1beta1"
 MI = 1024 * 1024
 V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

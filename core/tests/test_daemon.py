@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from heapster.model import DataBatch, MetricSet, MetricValue
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.store import MetricStore
+from heapster.testing.net import async_wait_until
 
 SETTINGS: dict[str, Any] = {"listen_ip": "127.0.0.1", "heapster_port": 0, "tls_cert": "", "tls_key": "",
                             "metric_resolution": 5.0, "shutdown_timeout": 60.0}
@@ -68,11 +70,7 @@ async def answer(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-async def until(condition: Any, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
 
 
 async def test_probes_answer_within_a_second_while_the_api_server_is_unreachable(
@@ -82,7 +80,7 @@ async def test_probes_answer_within_a_second_while_the_api_server_is_unreachable
     d = daemon(source, [], store)
     began = time.monotonic()
     run = asyncio.create_task(d.run())
-    await until(lambda: d.api_url, within=1.0)
+    await until(lambda: d.api_url, timeout=1.0)
     assert await answer(session, d.api_url + "/livez") == (200, "ok")
     assert (await answer(session, d.api_url + "/healthz"))[0] == 500  # Heapster's: no batch yet
     assert await answer(session, d.api_url + "/readyz") == (
@@ -99,7 +97,7 @@ async def test_without_a_store_readiness_follows_the_pipeline(session: aiohttp.C
     source = UnreachableApiSource()
     d = daemon(source, [])
     run = asyncio.create_task(d.run())
-    await until(lambda: d.api_url, within=1.0)
+    await until(lambda: d.api_url, timeout=1.0)
     assert (await answer(session, d.api_url + "/readyz"))[0] == 503
     d.scheduler.last_batch = DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {})})
     assert await answer(session, d.api_url + "/readyz") == (200, "ok")
@@ -116,10 +114,10 @@ async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
     queue.put(DataBatch(datetime.now(UTC), {}))
     d = daemon(source, [queue])
     run = asyncio.create_task(d.run())
-    await until(lambda: source.started, within=1.0)
+    await until(lambda: source.started, timeout=1.0)
     d.request_stop()  # the flush now waits up to shutdown_timeout (60 s) for the sink
     tried = sink.attempts
-    await until(lambda: sink.attempts >= tried + 2, within=5.0)
+    await until(lambda: sink.attempts >= tried + 2, timeout=5.0)
     assert not run.done()
     began = time.monotonic()
     d.request_stop()

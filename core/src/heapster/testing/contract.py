@@ -15,7 +15,6 @@ provide the fixtures and method below; pytest then runs the five contract tests 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from heapster.model import DataBatch, EventBatch
 from heapster.queuestore import SqliteStore
 from heapster.sinkqueue import SinkQueue
 from heapster.testing.batches import synthetic_batch, synthetic_event
+from heapster.testing.net import async_wait_until
 
 BACKOFF_INITIAL, BACKOFF_MAX = 0.05, 0.5
 """Fast backoff so contract tests finish quickly."""
@@ -55,13 +55,6 @@ def _batches(count: int, offset: int = 0) -> list[DataBatch]:
 async def _wait(queue: SinkQueue[Any], timeout: float) -> None:
     await asyncio.wait_for(queue.drained(), timeout)
 
-
-async def _until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll ``condition`` every 50 ms; AssertionError after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 class SinkContract:
@@ -145,7 +138,7 @@ class SinkContract:
                           backoff_max=BACKOFF_MAX)
         for batch in batches:
             first.put(batch)
-        await _until(lambda: first.retries >= 1, self.drain_timeout)
+        await async_wait_until(lambda: first.retries >= 1, self.drain_timeout)
         await first.close(timeout=0)  # what a kill leaves: the batches stay in the file
         await contract_outage.start()
         second = SinkQueue(contract_sink.name, contract_sink.export, start=contract_sink.start,

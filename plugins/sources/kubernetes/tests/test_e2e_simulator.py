@@ -6,9 +6,10 @@ the caches survive dropped watches and expired resourceVersions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from heapster.interfaces import PluginContext
 from heapster.model import MetricSet
 from heapster.plugins import load_plugins
+from heapster.testing.net import async_wait_until
 from heapster.timefmt import utc_from_epoch
 from heapster_simulator.testing import simulator_process
 from heapster_source_kubernetes.kubelet import ScrapeError
@@ -85,13 +87,7 @@ async def _admin(simulator: dict[str, Any], body: dict[str, Any], path: str = "f
         assert resp.status == 200, await resp.text()
 
 
-async def _until(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    """Poll ``predicate`` (state another task changes) until true; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        for _ in iter(int, 1):
-            if predicate():
-                return
-            await asyncio.sleep(0.05)
+_until = functools.partial(async_wait_until, timeout=10.0, interval=0.05)
 
 
 async def test_source_finds_every_node_pod_and_container(simulator: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
 from heapster.testing.clock import FakeClock
+from heapster.testing.net import async_wait_until
 from heapster.timefmt import rfc3339, utc_from_epoch
 from heapster_source_kubernetes.events import KubernetesEventSource
 
@@ -39,14 +40,7 @@ def source_for(server: FakeApiServer, **kwargs: Any) -> KubernetesEventSource:
     return source
 
 
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """Poll ``condition`` until true; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        if condition():
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
 
 
 def watching(server: FakeApiServer, path: str = CORE, count: int = 1) -> Callable[[], bool]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+from heapster.testing.net import async_wait_until
 from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess, load_api_access
 from heapster_source_kubernetes.watch import Informer, WatchEvent
@@ -24,13 +25,7 @@ def _node(name: str, **labels: str) -> dict[str, Any]:
     return {"kind": "Node", "metadata": {"name": name, "labels": labels}}
 
 
-async def _until(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    """Poll ``predicate`` (state changed by another task) until true; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        for _ in iter(int, 1):
-            if predicate():
-                return
-            await asyncio.sleep(0.01)
+_until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
 
 
 def _informer(url: str, path: str = NODES, **kwargs: Any) -> Informer:
