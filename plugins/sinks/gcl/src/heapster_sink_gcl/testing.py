@@ -9,11 +9,8 @@ than a day ahead. With ``partial_success`` the valid entries are written and the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +18,8 @@ from typing import Any
 import grpc
 from google.cloud.logging_v2.types import WriteLogEntriesPartialErrors, WriteLogEntriesRequest, WriteLogEntriesResponse
 from google.rpc import code_pb2, status_pb2
+
+from heapster.testing.grpcdouble import GrpcDouble
 
 RequestPb: Any = WriteLogEntriesRequest.pb()
 ResponsePb: Any = WriteLogEntriesResponse.pb()
@@ -32,66 +31,33 @@ _LOG_NAME = re.compile(r"^(projects|organizations|folders|billingAccounts)/[^/]+
 RESOURCE_LABELS = {"global": {"project_id"}, "k8s_cluster": {"project_id", "location", "cluster_name"}}
 
 
-class LoggingServer:
+class LoggingServer(GrpcDouble):
     """The double; ``entries`` holds every written ``LogEntry``."""
 
+    service = SERVICE
+    method = METHOD
+    server_options = (("grpc.max_receive_message_length", 2 * MAX_REQUEST),)
+
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="logging-double", daemon=True)
-        self._thread.start()
-        self._lock = threading.Lock()
+        super().__init__("logging-double")
         self._entries: list[Any] = []
         self.requests = 0
         self.fail_with: grpc.StatusCode | None = None
         """When set, every request is refused with this code and nothing is written."""
-        self._server: Any = None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
 
     @property
     def entries(self) -> list[Any]:
         with self._lock:
             return list(self._entries)
 
-    def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(15)
-
     def start(self) -> LoggingServer:
-        async def listen() -> None:
-            server = grpc.aio.server(options=[("grpc.max_receive_message_length", 2 * MAX_REQUEST)])
-            handler = grpc.unary_unary_rpc_method_handler(
-                self._write, request_deserializer=RequestPb.FromString,
-                response_serializer=ResponsePb.SerializeToString)
-            server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
-            server.add_insecure_port(self.endpoint)
-            await server.start()
-            self._server = server
-
-        self._run(listen())
+        """Listen (again, on the same port); returns the double."""
+        super().start()
         return self
 
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                server, self._server = self._server, None
-                await server.stop(grace=None)
-
-        self._run(close())
-
-    def shutdown(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+    def handler(self) -> Any:
+        return grpc.unary_unary_rpc_method_handler(self._write, request_deserializer=RequestPb.FromString,
+                                                   response_serializer=ResponsePb.SerializeToString)
 
     async def _write(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if self.fail_with is not None:

@@ -14,11 +14,8 @@ request even when others fail (as Cloud Monitoring does), answering ``INVALID_AR
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +25,7 @@ from google.cloud import monitoring_v3
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, status_pb2
 
+from heapster.testing.grpcdouble import GrpcDouble
 from heapster_sink_stackdriver.descriptors import CUMULATIVE, DESCRIPTORS, DOUBLE, RESOURCE_LABELS
 
 RequestPb: Any = monitoring_v3.CreateTimeSeriesRequest.pb()
@@ -46,14 +44,14 @@ def series_key(series: Any) -> SeriesKey:
             tuple(sorted(series.resource.labels.items())))
 
 
-class MonitoringServer:
+class MonitoringServer(GrpcDouble):
     """The double; ``points`` maps each series to the (end time, start time, value) points written."""
 
+    service = SERVICE
+    method = METHOD
+
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="monitoring-double", daemon=True)
-        self._thread.start()
-        self._lock = threading.Lock()
+        super().__init__("monitoring-double")
         self.points: dict[SeriesKey, list[tuple[datetime, datetime, int | float]]] = {}
         self.requests: list[int] = []
         """Series per request received, in order."""
@@ -62,49 +60,15 @@ class MonitoringServer:
         self.duplicates: list[SeriesKey] = []
         self.unavailable_after: int | None = None
         """When set, requests after this many have been received are answered UNAVAILABLE."""
-        self._server: Any = None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(15)
 
     def start(self) -> MonitoringServer:
-        async def listen() -> None:
-            server = grpc.aio.server()
-            handler = grpc.unary_unary_rpc_method_handler(
-                self._create_time_series, request_deserializer=RequestPb.FromString,
-                response_serializer=empty_pb2.Empty.SerializeToString)
-            server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
-            server.add_insecure_port(self.endpoint)
-            await server.start()
-            self._server = server
-
-        self._run(listen())
+        """Listen (again, on the same port); returns the double."""
+        super().start()
         return self
 
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                server, self._server = self._server, None
-                await server.stop(grace=None)
-
-        self._run(close())
-
-    def shutdown(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+    def handler(self) -> Any:
+        return grpc.unary_unary_rpc_method_handler(self._create_time_series, request_deserializer=RequestPb.FromString,
+                                                   response_serializer=empty_pb2.Empty.SerializeToString)
 
     def snapshot(self) -> dict[SeriesKey, list[tuple[datetime, datetime, int | float]]]:
         """A copy of every series' points."""
