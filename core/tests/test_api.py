@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -296,6 +297,27 @@ async def test_v1alpha1_as_heapster(api: Any, base: str) -> None:
     assert pod["metadata"]["namespace"] == "default"
     await get(api, base + "/namespaces/default/pods/ghost", status=404)
     assert (await get(api, base + "/namespaces/other/pods/"))["items"] is None
+
+
+async def raw(api: tuple[aiohttp.ClientSession, str], path: str, **kwargs: Any) -> str:
+    session, url = api
+    async with session.get(url + path, **kwargs) as response:
+        assert response.status == 200
+        return await response.text()
+
+
+async def test_layouts_as_each_server_wrote_them(api: Any) -> None:
+    """v1alpha1 and the Model API as go-restful (MarshalIndent " ", " "); v1beta1 as metrics-server's API
+    server: compact with a final newline, two-space indentation for ?pretty=true and for curl."""
+    alpha = await raw(api, "/apis/metrics/v1alpha1/nodes/node-0")
+    assert alpha.startswith('{\n  "metadata": {\n   "name": "node-0",') and alpha.endswith("\n }")
+    beta = await raw(api, "/apis/metrics.k8s.io/v1beta1/nodes/node-0", headers={"User-Agent": "kubectl/v1.35"})
+    assert beta.startswith('{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{') \
+        and beta.endswith("}\n") and beta.count("\n") == 1
+    pretty = await raw(api, "/apis/metrics.k8s.io/v1beta1/nodes/node-0?pretty=true")
+    assert pretty.startswith('{\n  "kind": "NodeMetrics",\n  "apiVersion"') and pretty.endswith("\n}\n")
+    assert await raw(api, "/apis/metrics.k8s.io/v1beta1/nodes/node-0", headers={"User-Agent": "curl/8.5"}) == pretty
+    assert json.loads(beta) == json.loads(pretty)
 
 
 async def test_label_selectors(api: Any) -> None:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
-from heapster.api.responses import error_response, json_response
+from heapster.api.responses import apiserver_json_response, error_response, json_response
 from heapster.api.selectors import Selector, parse_field_selector, parse_selector
 from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
@@ -31,24 +31,43 @@ _SLASH = "{_slash:/?}"
 
 
 
-def _usage(store: MetricStore, key: str) -> dict[str, str] | None:
-    cpu = store.latest_value(key, CPU)
-    memory = store.latest_value(key, MEMORY)
-    if cpu is None or memory is None:
-        return None
-    return {"cpu": format_milli(round(cpu)), "memory": format_binary(round(memory))}
+class LatestUsage:
+    """``{"cpu": ..., "memory": ...}`` of a key in the store's newest batch, formatted once per batch.
+
+    A list of 30 000 pods reads 60 000 usages: the first request after a batch formats them, the
+    following ones (kubectl, the HPA and dashboards poll) look them up.
+    """
+
+    def __init__(self, store: MetricStore) -> None:
+        self.store = store
+        self._version = -1
+        self._found: dict[str, dict[str, str] | None] = {}
+
+    def __call__(self, key: str) -> dict[str, str] | None:
+        if self._version != self.store.version:
+            self._version, self._found = self.store.version, {}
+        try:
+            return self._found[key]
+        except KeyError:
+            cpu = self.store.latest_value(key, CPU)
+            memory = self.store.latest_value(key, MEMORY)
+            usage = None if cpu is None or memory is None else {
+                "cpu": format_milli(round(cpu)), "memory": format_binary(round(memory))}
+            self._found[key] = usage
+            return usage
 
 
 class ResourceMetricsApi:
     """Node and pod usage for one API version (``beta`` selects the v1beta1 shapes)."""
 
     def __init__(self, store: MetricStore, cluster: ClusterState | None, clock: Clock, *, beta: bool,
-                 window: str = "1m0s") -> None:
+                 window: str = "1m0s", usage: LatestUsage | None = None) -> None:
         self.store = store
         self.cluster = cluster
         self.clock = clock
         self.beta = beta
         self.window = window
+        self.usage = usage or LatestUsage(store)
 
     def routes(self, base: str) -> list[tuple[str, str, Handler]]:
         """``(path, operation, handler)`` of the node and pod routes under ``base``."""
@@ -61,12 +80,16 @@ class ResourceMetricsApi:
         ]
 
     # --- shapes --------------------------------------------------------------------------------
-    def _meta(self, name: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
-              ) -> dict[str, Any]:
+    def _now(self) -> str:
+        """``creationTimestamp`` of every item of a response: the time of the request, as metrics-server."""
+        return rfc3339_seconds(utc_from_epoch(self.clock.now()))
+
+    def _meta(self, name: str, namespace: str | None = None, labels: Mapping[str, str] | None = None,
+              created: str | None = None) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
-        meta["creationTimestamp"] = rfc3339_seconds(utc_from_epoch(self.clock.now()))
+        meta["creationTimestamp"] = created or self._now()
         if self.beta and labels:
             meta["labels"] = dict(labels)
         return meta
@@ -76,13 +99,17 @@ class ResourceMetricsApi:
             return body
         return {"kind": kind, "apiVersion": V1BETA1, **body}
 
+    def _respond(self, request: web.Request, data: dict[str, Any]) -> web.Response:
+        """v1alpha1 as Heapster's go-restful wrote it (pretty); v1beta1 as metrics-server's API server."""
+        return apiserver_json_response(request, data) if self.beta else json_response(data)
+
     def _list(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         return self._typed(kind, {"metadata": {}, "items": items if items or self.beta else None})
 
     # --- nodes ---------------------------------------------------------------------------------
     def _node_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         stamp = self.store.latest_timestamp
-        usage = _usage(self.store, keys.node_key(name))
+        usage = self.usage(keys.node_key(name))
         if stamp is None or usage is None:
             return None
         return self._typed("NodeMetrics", {
@@ -110,7 +137,7 @@ class ResourceMetricsApi:
             return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
         items = [m for name, labels in self._nodes(selector) if (m := self._node_metrics(name, labels))]
         items.sort(key=lambda item: item["metadata"]["name"])
-        return json_response(self._list("NodeMetricsList", items))
+        return self._respond(request, self._list("NodeMetricsList", items))
 
     async def node(self, request: web.Request) -> web.Response:
         name = request.match_info["node"]
@@ -121,23 +148,29 @@ class ResourceMetricsApi:
         found = self._node_metrics(name, labels)
         if found is None:
             return error_response(404, f"No metrics for node {name}")
-        return json_response(found)
+        return self._respond(request, found)
 
     # --- pods ----------------------------------------------------------------------------------
     def _pod_metrics(self, namespace: str, name: str, containers: Sequence[str],
-                     labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-        stamp = self.store.latest_timestamp
-        if stamp is None or not containers:
+                     labels: Mapping[str, str] | None = None, stamps: tuple[str, str] | None = None
+                     ) -> dict[str, Any] | None:
+        """One PodMetrics; ``stamps`` (batch timestamp, creation timestamp) when listing many."""
+        if stamps is None:
+            stamp = self.store.latest_timestamp
+            if stamp is None:
+                return None
+            stamps = (rfc3339_seconds(stamp), self._now())
+        if not containers:
             return None
         usages = []
         for container in containers:
-            usage = _usage(self.store, keys.pod_container_key(namespace, name, container))
+            usage = self.usage(keys.pod_container_key(namespace, name, container))
             if usage is None:
                 return None
             usages.append({"name": container, "usage": usage})
         return self._typed("PodMetrics", {
-            "metadata": self._meta(name, namespace, labels), "timestamp": rfc3339_seconds(stamp), "window": self.window,
-            "containers": usages,
+            "metadata": self._meta(name, namespace, labels, stamps[1]), "timestamp": stamps[0],
+            "window": self.window, "containers": usages,
         })
 
     @staticmethod
@@ -159,20 +192,24 @@ class ResourceMetricsApi:
         return [(ns, pod, sorted(names)) for (ns, pod), names in containers.items()]
 
     def _pods(self, namespace: str | None, selector: Selector) -> list[dict[str, Any]]:
-        items = []
+        items: list[dict[str, Any]] = []
+        latest = self.store.latest_timestamp
+        if latest is None:
+            return items
+        stamps = (rfc3339_seconds(latest), self._now())
         if self.cluster is not None:
             for pod in self.cluster.list_pods(namespace):
                 meta = pod.get("metadata") or {}
                 labels = meta.get("labels") or {}
-                if not selector.matches(labels):
+                if not selector.empty and not selector.matches(labels):
                     continue
                 found = self._pod_metrics(str(meta.get("namespace", "")), str(meta.get("name", "")),
-                                          self._spec_containers(pod), labels)
+                                          self._spec_containers(pod), labels, stamps)
                 if found is not None:
                     items.append(found)
         else:
             for ns, name, containers in self._stored_pods(namespace):
-                if selector.matches({}) and (found := self._pod_metrics(ns, name, containers)) is not None:
+                if selector.matches({}) and (found := self._pod_metrics(ns, name, containers, None, stamps)):
                     items.append(found)
         items.sort(key=lambda item: (item["metadata"]["namespace"], item["metadata"]["name"]))
         return items
@@ -184,9 +221,9 @@ class ResourceMetricsApi:
         except ValueError as exc:
             return error_response(400, f"Error while parsing selector: {exc}")
         # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
-        items = [item for item in self._pods(namespace, selector) if fields.matches(
+        items = [item for item in self._pods(namespace, selector) if fields.empty or fields.matches(
             {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
-        return json_response(self._list("PodMetricsList", items))
+        return self._respond(request, self._list("PodMetricsList", items))
 
     async def all_pods(self, request: web.Request) -> web.Response:
         return await self._pod_list(request, None)
@@ -209,7 +246,7 @@ class ResourceMetricsApi:
         found = self._pod_metrics(namespace, name, containers, labels)
         if found is None:
             return error_response(404, f"No metrics available for pod {namespace}/{name}")
-        return json_response(found)
+        return self._respond(request, found)
 
 
 # --- discovery (v1beta1 preferred, v1alpha1 too) -----------------------------------------------------
@@ -236,16 +273,16 @@ def discovery_routes() -> list[tuple[str, Handler]]:
     """``/apis``, ``/apis/metrics.k8s.io`` and the two versions' resource lists."""
 
     async def groups(request: web.Request) -> web.Response:
-        return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group()]})
+        return apiserver_json_response(request, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group()]})
 
     async def group(request: web.Request) -> web.Response:
-        return json_response({"kind": "APIGroup", "apiVersion": "v1", **_group()})
+        return apiserver_json_response(request, {"kind": "APIGroup", "apiVersion": "v1", **_group()})
 
     async def beta(request: web.Request) -> web.Response:
-        return json_response(_resources(V1BETA1))
+        return apiserver_json_response(request, _resources(V1BETA1))
 
     async def alpha(request: web.Request) -> web.Response:
-        return json_response(_resources(V1ALPHA1))
+        return apiserver_json_response(request, _resources(V1ALPHA1))
 
     return [
         ("/apis" + _SLASH, groups),
@@ -272,7 +309,8 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
     """
 
     async def versions(request: web.Request) -> web.Response:
-        return json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        return apiserver_json_response(request, {"kind": "APIVersions", "versions": ["v1"],
+                                                 "serverAddressByClientCIDRs": []})
 
     async def node_list(request: web.Request) -> web.Response:
         try:
@@ -281,13 +319,14 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
             return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
         items = [public_node(n) for n in cluster.list_nodes()
                  if selector.matches((n.get("metadata") or {}).get("labels"))]
-        return json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items})
+        return apiserver_json_response(request, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
+                                                 "items": items})
 
     async def node(request: web.Request) -> web.Response:
         found = cluster.get_node(request.match_info["node"])
         if found is None:
             return error_response(404, f"node {request.match_info['node']!r} not found")
-        return json_response({"kind": "Node", "apiVersion": "v1", **public_node(found)})
+        return apiserver_json_response(request, {"kind": "Node", "apiVersion": "v1", **public_node(found)})
 
     return [("/api" + _SLASH, versions), ("/api/v1/nodes" + _SLASH, node_list), ("/api/v1/nodes/{node}", node)]
 
@@ -295,8 +334,9 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
 def add_resource_metrics(app: web.Application, store: MetricStore, cluster: ClusterState | None, clock: Clock,
                          resolution: float) -> None:
     """Mount v1alpha1 (both paths), v1beta1 and discovery on ``app``."""
-    alpha = ResourceMetricsApi(store, cluster, clock, beta=False)
-    beta = ResourceMetricsApi(store, cluster, clock, beta=True, window=format_duration(resolution))
+    usage = LatestUsage(store)
+    alpha = ResourceMetricsApi(store, cluster, clock, beta=False, usage=usage)
+    beta = ResourceMetricsApi(store, cluster, clock, beta=True, window=format_duration(resolution), usage=usage)
     for path, handler in discovery_routes():
         app.router.add_get(path, handler)
     for base in (f"/apis/{V1ALPHA1}", "/apis/metrics/v1alpha1"):

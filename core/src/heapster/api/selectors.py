@@ -105,6 +105,10 @@ class FieldSelector:
         self.terms = terms
 
     @property
+    def empty(self) -> bool:
+        return not self.terms
+
+    @property
     def fields(self) -> set[str]:
         """The field paths the selector uses."""
         return {field for field, _, _ in self.terms}
