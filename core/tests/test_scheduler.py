@@ -252,3 +252,48 @@ async def test_big_batches_are_joined_and_processed_off_the_event_loop(monkeypat
     batch = await sched.housekeep(0.0, RES)
     assert batch is not None and WhereAmI.thread != threading.main_thread().name
     assert {k: ms.values["seen"].value for k, ms in batch.metric_sets.items()} == {"node:a": 1, "node:b": 1}
+
+
+async def test_units_scraped_on_a_loop_of_their_own_leave_the_callers_loop_free() -> None:
+    """With a ScrapeLoop (the daemon's default), units run on its thread; the caller's loop keeps ticking while a
+    unit blocks its own loop, and a hung unit is still cut at the deadline there."""
+    import itertools
+    import threading
+    import time
+
+    from heapster.interfaces import SystemClock
+    from heapster.scrapeloop import ScrapeLoop
+
+    threads: list[str] = []
+
+    class Busy(StaticUnit):
+        async def scrape(self, start: datetime, end: datetime) -> dict[str, MetricSet]:
+            threads.append(threading.current_thread().name)
+            time.sleep(0.3)  # noqa: ASYNC251 - a decode holding its loop: the caller's loop must not wait for it
+            return await super().scrape(start, end)
+
+    system = SystemClock()
+    busy = Busy("busy", {"node:busy": MetricSet(labels={"type": "node", "nodename": "busy"},
+                                                values={"memory/usage": MetricValue(1)})})
+    hung = StaticUnit("hung", {}, delay=3600.0, clock=system)
+    loop = ScrapeLoop()
+    try:
+        sched = Scheduler(StaticSource([busy, hung]), [], [], SchedulerSettings(
+            resolution=RES, scrape_deadline=1.0, node_timeout=5.0, max_jitter=0.0), clock=system, scrape_loop=loop)
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        batch = await sched.housekeep(0.0, RES)
+        ticker.cancel()
+    finally:
+        loop.close()
+    assert batch is not None and sorted(batch.metric_sets) == ["node:busy"]
+    assert threads == ["heapster-scrape"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
+    assert len(ticks) > 10 and max(gaps) < 0.25  # the caller's loop ran on while the unit held the scrape loop
+    assert not loop.loop.is_running()

@@ -21,6 +21,7 @@ from heapster.model import DataBatch
 from heapster.plugins import Plugins, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
+from heapster.scrapeloop import ScrapeLoop
 from heapster.sinkqueue import SinkQueue
 from heapster.uri import mask_uri, unique_idents, without_queue_options
 
@@ -77,6 +78,8 @@ class Daemon:
             raise RuntimeFailure(msg) from None
         for queue in self.queues:
             queue.start()  # connects the sink and replays what a queue on disk kept from the last run
+        if self.scheduler.scrape_loop is None and isinstance(self.scheduler.clock, SystemClock):
+            self.scheduler.scrape_loop = ScrapeLoop()  # a fake clock's sleeps belong to the test's loop
         try:
             started = await self._until_stopped(self._start_source())
             if started:
@@ -88,6 +91,8 @@ class Daemon:
             await self._until_forced(asyncio.gather(
                 *(q.close(self.settings["shutdown_timeout"]) for q in self.queues)))
             await self._until_forced(self.source.close())
+            if self.scheduler.scrape_loop is not None:
+                await asyncio.to_thread(self.scheduler.scrape_loop.close)
             if api_runner is not None:
                 await self._until_forced(api_runner.cleanup())
             log.info("heapster.stopped", forced=self.force.is_set() or None)

@@ -18,6 +18,7 @@ from heapster.columns import ColumnBatch
 from heapster.interfaces import Clock, ColumnProcessor, MetricSource, Processor, ScrapeUnit, SystemClock
 from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
+from heapster.scrapeloop import ScrapeLoop
 from heapster.sinkqueue import SinkQueue
 from heapster.timefmt import utc_from_epoch
 
@@ -67,8 +68,11 @@ class Scheduler:
         settings: SchedulerSettings | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        scrape_loop: ScrapeLoop | None = None,
     ) -> None:
         self.source = source
+        self.scrape_loop = scrape_loop
+        """Where the units are scraped (a thread of its own in the daemon); None: on the caller's loop."""
         self.processors = list(processors)
         self.sinks = list(sinks)
         self.settings = settings or SchedulerSettings()
@@ -196,19 +200,9 @@ class Scheduler:
             return batch
         cap = max(s.max_jitter, s.spread * s.scrape_deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
         max_delay = min(s.jitter_per_unit * len(units), cap)
-        start_dt, end_dt = utc_from_epoch(start), utc_from_epoch(end)
-        tasks = [
-            asyncio.create_task(self._scrape_unit(unit, start_dt, end_dt, self.rng.uniform(0, max_delay)))
-            for unit in units
-        ]
-        done, pending = await asyncio.wait(tasks, timeout=s.scrape_deadline)
-        if pending:
-            self._cut_at_deadline(units, tasks, pending)
-        parts = []
-        for task in done:
-            result = task.result()
-            if result:
-                parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))
+        delays = [self.rng.uniform(0, max_delay) for _ in units]
+        work = self._scrape_all(units, utc_from_epoch(start), utc_from_epoch(end), delays)
+        parts = await (self.scrape_loop.run(work) if self.scrape_loop is not None else work)
         if sum(len(part) for part in parts) >= OFF_LOOP_SETS:  # big joins are array work: off the event loop
             columns = await asyncio.to_thread(ColumnBatch.concat, parts)
         else:
@@ -217,6 +211,22 @@ class Scheduler:
         elapsed = (time.perf_counter() - began) * 1000
         selfmetrics.scrape_window_duration.labels(source=self.source.name).observe(elapsed)
         return batch
+
+    async def _scrape_all(self, units: list[ScrapeUnit], start: datetime, end: datetime,
+                          delays: list[float]) -> list[ColumnBatch]:
+        """Every unit concurrently, each after its delay, all within the deadline; the columns of those that
+        answered."""
+        tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, delay))
+                 for unit, delay in zip(units, delays, strict=True)]
+        done, pending = await asyncio.wait(tasks, timeout=self.settings.scrape_deadline)
+        if pending:
+            self._cut_at_deadline(units, tasks, pending)
+        parts = []
+        for task in done:
+            result = task.result()
+            if result:
+                parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))
+        return parts
 
     def _cut_at_deadline(self, units: list[ScrapeUnit], tasks: list[asyncio.Task[ScrapeResult]],
                          pending: set[asyncio.Task[ScrapeResult]]) -> None:

@@ -149,17 +149,20 @@ class KubeletClient:
         # A given context carries verification and any client certificate; else aiohttp's default.
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else settings.verify
         self._token = token
-        self._session: aiohttp.ClientSession | None = None
-        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._pools: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore]] = {}
+        """A connection pool (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _pool(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        found = self._pools.get(loop)
+        if found is None or found[0].closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=90)
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=True, raise_for_status=False,
                 headers={"Accept": "application/json", "User-Agent": "heapster-python"},
             )
-        return self._session
+            found = self._pools[loop] = (session, asyncio.Semaphore(max(1, self.settings.concurrency)))
+        return found
 
     async def get_summary(self, target: KubeletTarget) -> bytes:
         """The raw summary body of one node; :class:`ScrapeError` with a reason on any failure.
@@ -167,11 +170,12 @@ class KubeletClient:
         Every failure is raised outside the ``except`` block that saw it, so the error carries no
         ``__context__`` whose traceback would keep the frames (and the body read so far) alive.
         """
-        async with self._slots:
+        session, slots = self._pool()
+        async with slots:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    return await self._fetch(target)
+                    return await self._fetch(session, target)
             except TimeoutError:
                 pass  # raised below, outside this block
             finally:
@@ -180,7 +184,7 @@ class KubeletClient:
             msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
             raise ScrapeError("timeout", msg)
 
-    async def _fetch(self, target: KubeletTarget) -> bytes:
+    async def _fetch(self, session: aiohttp.ClientSession, target: KubeletTarget) -> bytes:
         headers: dict[str, str] = {}
         https = target.scheme == "https"
         if https and self._token is not None:
@@ -189,7 +193,7 @@ class KubeletClient:
                 headers["Authorization"] = f"Bearer {token}"
         where = f"kubelet {target.host_port} of node {target.node}"
         try:
-            async with self._get_session().get(
+            async with session.get(
                 target.url, headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
             ) as resp:
                 return await self._read_body(resp, where)
@@ -227,7 +231,11 @@ class KubeletClient:
         return b"".join(chunks)
 
     async def close(self) -> None:
-        """Close pooled connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close pooled connections, each pool on its own loop (a pool whose loop has stopped is dropped)."""
+        here = asyncio.get_running_loop()
+        pools, self._pools = self._pools, {}
+        for loop, (session, _) in pools.items():
+            if loop is here:
+                await session.close()
+            elif loop.is_running():
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
