@@ -67,6 +67,9 @@ class Daemon:
     api_url: str = ""
     """``scheme://host:port`` of the HTTP API once it listens."""
 
+    def __post_init__(self) -> None:
+        self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
+
     async def run(self) -> None:
         """Serve the HTTP API, start the source, run until SIGTERM/SIGINT (or ``stop``), then flush the sinks.
 
