@@ -23,15 +23,15 @@ def test_every_installed_key_of_ours_is_in_the_provider_registry() -> None:
     missing = [(kind, key, p.distribution) for p in plugins.plugins if p.distribution != "heapster-core"
                for kind, keys in p.keys.items() for key in keys if known.get(kind, {}).get(key) != p.distribution]
     assert missing == []
-    historical = [key for key in plugins.historical_keys()]
-    assert historical == sorted(k for k in known[HISTORICAL_SOURCE] if k in plugins.keys(METRIC_SINK))
+    assert plugins.historical_keys() == sorted(k for k in known[HISTORICAL_SOURCE] if k in plugins.keys(METRIC_SINK))
 
 
 def test_the_hint_names_the_distribution_of_a_missing_key(capsys: pytest.CaptureFixture[str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEAPSTER_DISABLE_PLUGINS", "heapster-source-kubernetes")
     assert main(["--source=kubernetes:https://kubernetes.default"]) == 2
-    assert "no source 'kubernetes'; installed: static; pip install heapster-source-kubernetes" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no source 'kubernetes'; installed: static; pip install heapster-source-kubernetes" in err
 
 
 async def test_a_sink_that_cannot_serve_history_is_named_with_the_sinks_that_can() -> None:
