@@ -25,6 +25,7 @@ from heapster.interfaces import (
     SystemClock,
 )
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
+from heapster.settings import HeapsterSettings
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
 from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
@@ -173,7 +174,8 @@ class Eventer:
         app = health_app(self.health_problem, self.refresh_metrics)
         host, port = self.options.healthz_ip, self.options.healthz_port
         try:
-            runner = await start_api_server(app, {"listen_ip": host, "heapster_port": port})
+            # Core's listener (idle and first-request deadlines as heapster's); its bind address and port only.
+            runner = await start_api_server(app, HeapsterSettings(listen_ip=host, heapster_port=port))
         except OSError as exc:
             msg = f"cannot serve /healthz on {host}:{port}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
