@@ -90,7 +90,7 @@ def test_version_and_plugins(capsys: pytest.CaptureFixture[str]) -> None:
     assert [log.index(cell) for cell in ("heapster-core", __version__, "event sink: log")] == starts
     assert all(line[starts[0] - 3:starts[0]] == "   " for line in lines[1:])
     static = next(line for line in lines if line.startswith("static "))
-    assert static[starts[2]:] == "source: static"
+    assert static[starts[2]:] == "event source: static; source: static"
 
 
 def test_plugins_as_json(capsys: pytest.CaptureFixture[str]) -> None:

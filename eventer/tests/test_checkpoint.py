@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from heapster.checkpoint import Checkpoint, FileCheckpointStore
 from heapster.errors import RuntimeFailure
-from heapster_eventer.checkpoint import Checkpoint, FileCheckpointStore
 
 
 def test_resume_position_is_the_oldest_position_of_the_configured_sinks() -> None:

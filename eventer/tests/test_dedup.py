@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from heapster.testing.events import event
 from heapster_eventer.dedup import Deduplicator, event_key
-from heapster_eventer.testing import event
 
 
 def test_same_uid_and_version_is_dropped_but_a_count_bump_is_kept() -> None:

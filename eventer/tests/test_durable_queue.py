@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from heapster.checkpoint import Checkpoint, MemoryCheckpointStore
 from heapster.testing.clock import FakeClock, settle
+from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.app import Eventer
-from heapster_eventer.checkpoint import Checkpoint, MemoryCheckpointStore
 from heapster_eventer.flags import parse_args
 from heapster_eventer.manager import EventManager, ManagerSettings
-from heapster_eventer.testing import ScriptedSource, event, rvs
+from heapster_eventer.testing import rvs
 
 
-def _manager(source: ScriptedSource, sinks: list[RecordingEventSink], store: MemoryCheckpointStore,
+def _manager(source: ScriptedEventSource, sinks: list[RecordingEventSink], store: MemoryCheckpointStore,
              clock: FakeClock, queue_dir: Path) -> EventManager:
     return EventManager(source, [(s.name, s) for s in sinks], store=store, clock=clock,
                         settings=ManagerSettings(frequency=30.0, backoff_initial=1.0, backoff_max=60.0,
@@ -42,7 +43,7 @@ async def _drain(manager: EventManager) -> None:
 async def test_a_kill_during_an_outage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
     clock = FakeClock()
     store = MemoryCheckpointStore()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     up, down = RecordingEventSink("up"), RecordingEventSink("down")
     manager = _manager(source, [up, down], store, clock, tmp_path)
     await manager.start()
@@ -59,7 +60,7 @@ async def test_a_kill_during_an_outage_loses_nothing_and_repeats_nothing(tmp_pat
     assert saved is not None and saved.positions == {"up": "5", "down": "2"}
     _kill(manager)
 
-    restarted = ScriptedSource(source.history)
+    restarted = ScriptedEventSource(source.history)
     up2, down2 = RecordingEventSink("up"), RecordingEventSink("down")  # "down" is back
     manager2 = _manager(restarted, [up2, down2], store, clock, tmp_path)
     await manager2.start()
@@ -77,7 +78,7 @@ async def test_a_kill_during_an_outage_loses_nothing_and_repeats_nothing(tmp_pat
 async def test_a_replayed_batch_skips_what_the_checkpoint_says_was_exported(tmp_path: Path) -> None:
     clock = FakeClock()
     store = MemoryCheckpointStore()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     sink = RecordingEventSink("s")
     manager = _manager(source, [sink], store, clock, tmp_path)
     await manager.start()
@@ -89,7 +90,7 @@ async def test_a_replayed_batch_skips_what_the_checkpoint_says_was_exported(tmp_
     # Meanwhile another replica exported up to 2 and checkpointed it.
     await store.save(Checkpoint({"s": "2"}, [], "another replica"))
     again = RecordingEventSink("s")
-    manager2 = _manager(ScriptedSource(source.history), [again], store, clock, tmp_path)
+    manager2 = _manager(ScriptedEventSource(source.history), [again], store, clock, tmp_path)
     await manager2.start()
     await manager2.cycle()
     await _drain(manager2)
@@ -99,7 +100,7 @@ async def test_a_replayed_batch_skips_what_the_checkpoint_says_was_exported(tmp_
 
 async def test_the_final_flush_wakes_a_worker_sleeping_in_its_backoff(tmp_path: Path) -> None:
     clock = FakeClock()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     sink = RecordingEventSink("s")
     manager = _manager(source, [sink], MemoryCheckpointStore(), clock, tmp_path)
     await manager.start()
@@ -121,7 +122,7 @@ async def test_a_sink_uri_can_put_its_own_queue_on_disk(tmp_path: Path) -> None:
     on_disk, in_memory = (built.queues[ident] for ident, _ in built.sinks)
     assert (on_disk.directory, on_disk.size, on_disk.max_age) == (str(tmp_path), 100_000, 7200.0)
     assert (in_memory.directory, in_memory.size, in_memory.max_bytes) == ("", 60, None)
-    manager = EventManager(ScriptedSource(), built.sinks, settings=ManagerSettings(queues=built.queues),
+    manager = EventManager(ScriptedEventSource(), built.sinks, settings=ManagerSettings(queues=built.queues),
                            clock=FakeClock())
     await manager.start()
     assert [ch.queue.durable for ch in manager.channels if ch.queue is not None] == [True, False]

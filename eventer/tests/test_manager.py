@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from heapster.checkpoint import Checkpoint, MemoryCheckpointStore
+from heapster.errors import CheckpointConflict
 from heapster.testing.clock import FakeClock, settle
+from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.recording import RecordingEventSink
-from heapster_eventer.checkpoint import Checkpoint, CheckpointConflict, MemoryCheckpointStore
 from heapster_eventer.manager import EventManager, ManagerSettings, next_tick
-from heapster_eventer.testing import ScriptedSource, event, rvs
+from heapster_eventer.testing import rvs
 
 
-def _manager(source: ScriptedSource, sinks: list[RecordingEventSink], store: MemoryCheckpointStore,
+def _manager(source: ScriptedEventSource, sinks: list[RecordingEventSink], store: MemoryCheckpointStore,
              clock: FakeClock, **settings: float) -> EventManager:
     return EventManager(source, [(s.name, s) for s in sinks], store=store, clock=clock,
                         settings=ManagerSettings(frequency=30.0, backoff_initial=1.0, backoff_max=2.0,
@@ -34,7 +36,7 @@ def test_alignment_is_heapsters_truncate_plus_period() -> None:
 
 async def test_runs_on_aligned_ticks_and_exports_to_every_sink() -> None:
     clock = FakeClock(start=1_700_000_005.0)
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     a, b = RecordingEventSink("a"), RecordingEventSink("b")
     manager = _manager(source, [a, b], MemoryCheckpointStore(), clock)
     await manager.start()
@@ -59,7 +61,7 @@ async def test_runs_on_aligned_ticks_and_exports_to_every_sink() -> None:
 async def test_checkpoint_records_each_sinks_position_and_restart_resumes_without_loss_or_repeat() -> None:
     clock = FakeClock()
     store = MemoryCheckpointStore()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     a, b = RecordingEventSink("a"), RecordingEventSink("b")
     manager = _manager(source, [a, b], store, clock)
     await manager.start()
@@ -76,7 +78,7 @@ async def test_checkpoint_records_each_sinks_position_and_restart_resumes_withou
     assert saved is not None
     assert saved.positions == {"a": "4", "b": "2"}
     # the process dies here; b's queued batch is lost with it
-    restarted_source = ScriptedSource(source.history)
+    restarted_source = ScriptedEventSource(source.history)
     a2, b2 = RecordingEventSink("a"), RecordingEventSink("b")
     manager2 = _manager(restarted_source, [a2, b2], store, clock)
     await manager2.start()
@@ -93,7 +95,7 @@ async def test_checkpoint_records_each_sinks_position_and_restart_resumes_withou
 
 async def test_duplicates_by_uid_and_resource_version_are_exported_once() -> None:
     clock = FakeClock()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     sink = RecordingEventSink("s")
     manager = _manager(source, [sink], MemoryCheckpointStore(), clock)
     await manager.start()
@@ -110,7 +112,7 @@ async def test_duplicates_by_uid_and_resource_version_are_exported_once() -> Non
 async def test_dedup_keys_are_checkpointed_only_once_every_sink_exported_them() -> None:
     clock = FakeClock()
     store = MemoryCheckpointStore()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     ok, down = RecordingEventSink("ok"), RecordingEventSink("down")
     manager = _manager(source, [ok, down], store, clock)
     await manager.start()
@@ -134,7 +136,7 @@ async def test_dedup_keys_are_checkpointed_only_once_every_sink_exported_them() 
 
 async def test_a_retryable_failure_loses_nothing_and_other_sinks_do_not_wait() -> None:
     clock = FakeClock()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     good, flaky = RecordingEventSink("good"), RecordingEventSink("flaky")
     manager = _manager(source, [good, flaky], MemoryCheckpointStore(), clock)
     await manager.start()
@@ -153,7 +155,7 @@ async def test_a_retryable_failure_loses_nothing_and_other_sinks_do_not_wait() -
 async def test_stop_exports_what_is_left_and_checkpoints() -> None:
     clock = FakeClock()
     store = MemoryCheckpointStore()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     sink = RecordingEventSink("s")
     manager = _manager(source, [sink], store, clock)
     await manager.start()
@@ -174,7 +176,7 @@ class ConflictingStore(MemoryCheckpointStore):
 
 async def test_a_checkpoint_conflict_fences_the_manager() -> None:
     clock = FakeClock()
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     sink = RecordingEventSink("s")
     manager = _manager(source, [sink], ConflictingStore(), clock)
     await manager.start()
@@ -189,7 +191,7 @@ async def test_a_checkpoint_conflict_fences_the_manager() -> None:
     assert rvs(sink) == [1]
 
 
-class GapSource(ScriptedSource):
+class GapSource(ScriptedEventSource):
     """A scripted source that also counts lost versions and keeps a gap memory, as the Kubernetes one."""
 
     def __init__(self, history: list[dict[str, Any]] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,28 +15,37 @@ import structlog
 from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
-from heapster.interfaces import Clock, MetricSink, MetricSource, PluginContext, Processor, SystemClock
+from heapster.interfaces import (
+    Clock,
+    HistoricalSource,
+    MetricSink,
+    MetricSource,
+    PluginContext,
+    Processor,
+    SystemClock,
+)
 from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
-from heapster.plugins import Plugins, load_plugins
+from heapster.plugins import HISTORICAL_SOURCE, Plugins, Registration, known_providers, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.scrapeloop import ScrapeLoop
+from heapster.settings import HeapsterSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.uri import mask_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
 
-def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
+def scheduler_settings(settings: HeapsterSettings) -> SchedulerSettings:
     """Pipeline timing from flags: the scrape deadline never exceeds the window."""
-    resolution = float(settings["metric_resolution"])
+    resolution = settings.metric_resolution
     deadline = min(20.0, resolution)
-    shard_index, shard_count = settings.get("shard", (0, 1))
+    shard_index, shard_count = settings.shard
     return SchedulerSettings(
         resolution=resolution,
         scrape_deadline=deadline,
-        node_timeout=min(float(settings["kubelet_timeout"]), deadline),
+        node_timeout=min(settings.kubelet_timeout, deadline),
         shard_index=shard_index,
         shard_count=shard_count,
     )
@@ -46,18 +55,21 @@ def scheduler_settings(settings: dict[str, Any]) -> SchedulerSettings:
 class Daemon:
     """The assembled pipeline: source, processors, sink queues, scheduler and the optional HTTP API."""
 
-    settings: dict[str, Any]
+    settings: HeapsterSettings
     source: MetricSource
     processors: list[Processor]
     sinks: list[MetricSink]
     queues: list[SinkQueue[DataBatch]]
     scheduler: Scheduler
     store: Any = None
-    historical: Any = None
+    historical: HistoricalSource | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     force: asyncio.Event = field(default_factory=asyncio.Event)
     api_url: str = ""
     """``scheme://host:port`` of the HTTP API once it listens."""
+
+    def __post_init__(self) -> None:
+        self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
 
     async def run(self) -> None:
         """Serve the HTTP API, start the source, run until SIGTERM/SIGINT (or ``stop``), then flush the sinks.
@@ -73,8 +85,8 @@ class Daemon:
             api_runner = await self._start_api()
         except OSError as exc:
             await self.source.close()
-            host = self.settings["listen_ip"] or "0.0.0.0"
-            msg = f"cannot serve the HTTP API on {host}:{self.settings['heapster_port']}: {exc.strerror or exc}"
+            host = self.settings.listen_ip or "0.0.0.0"
+            msg = f"cannot serve the HTTP API on {host}:{self.settings.heapster_port}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
         for queue in self.queues:
             queue.start()  # connects the sink and replays what a queue on disk kept from the last run
@@ -86,10 +98,10 @@ class Daemon:
                 await self._until_forced(self.scheduler.run(self.stop))
         finally:
             if not self.force.is_set():
-                log.info("heapster.stopping", flush_timeout=self.settings["shutdown_timeout"],
+                log.info("heapster.stopping", flush_timeout=self.settings.shutdown_timeout,
                          note="a second SIGINT/SIGTERM exits without waiting for the flush")
             await self._until_forced(asyncio.gather(
-                *(q.close(self.settings["shutdown_timeout"]) for q in self.queues)))
+                *(q.close(self.settings.shutdown_timeout) for q in self.queues)))
             await self._until_forced(self.source.close())
             if self.scheduler.scrape_loop is not None:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
@@ -111,7 +123,7 @@ class Daemon:
         shrink_tls_read_buffers()
         share_the_interpreter()
         first_batch_in = self._first_batch_in()
-        log.info("heapster.running", resolution=self.settings["metric_resolution"],
+        log.info("heapster.running", resolution=self.settings.metric_resolution,
                  first_batch_in=round(first_batch_in, 1))
         first_at = self.scheduler.clock.now() + first_batch_in
         log.info("scrape.waiting", waiting_for="the first scrape",
@@ -159,29 +171,35 @@ class Daemon:
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
                              latest_batch=self._latest_batch)
         runner = await start_api_server(app, self.settings)
-        scheme = "https" if self.settings["tls_cert"] else "http"
-        host = self.settings["listen_ip"] or "0.0.0.0"
+        scheme = "https" if self.settings.tls_cert else "http"
+        host = self.settings.listen_ip or "0.0.0.0"
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         bound = [a for a in runner.addresses if isinstance(a, tuple)]
-        port = bound[0][1] if bound else self.settings["heapster_port"]  # the real port when given 0
+        port = bound[0][1] if bound else self.settings.heapster_port  # the real port when given 0
         self.api_url = f"{scheme}://{local}:{port}"
         log.info("api.listening", url=f"{scheme}://{host}:{port}",
                  dashboard=f"{scheme}://{local}:{port}/" if self.store is not None else None)
         return runner
 
 
-async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
+async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Plugins | None = None,
                        clock: Clock | None = None) -> Daemon:
-    """Build every part named by the flags; usage mistakes raise UsageError before anything starts."""
-    plugins = plugins or load_plugins(strict=bool(settings.get("strict_plugins")))
+    """Build every part named by the flags; usage mistakes raise UsageError before anything starts.
+
+    ``values`` is the parsed command line (:func:`heapster.flags.parse_heapster_settings`); a mapping
+    of flag values by canonical name is converted (missing flags take their defaults).
+    """
+    settings = HeapsterSettings.of(values)
+    plugins = plugins or load_plugins(strict=settings.strict_plugins)
     context = PluginContext(settings=settings, clock=clock or SystemClock())
-    source_spec = settings["source"][0]
+    source_spec = settings.source[0]
     # Configure the source and every sink before logging or connecting anything, so a bad URI
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
-    sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings["sink"]]
-    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
-    sink_bounds = [sink_queue_bounds(settings, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
+    sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings.sink]
+    queue_flags = settings.sink_queue_flags
+    sink_queue_bounds(queue_flags, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
+    sink_bounds = [sink_queue_bounds(queue_flags, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
     # The queue file is named after the sink without its queue options, so retuning the queue keeps it.
     masked = unique_idents([mask_uri(without_queue_options(spec), reg.secret_options) for spec, reg, _ in sink_configs],
                            str)
@@ -207,28 +225,28 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     context.cluster = source.cluster  # filled once the daemon starts the source
     sinks: list[MetricSink] = []
     sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}
-    historical: Any = None
+    historical: HistoricalSource | None = None
     for spec, reg, sink, store_of_sink, bounds_of_sink in built:
         sinks.append(sink)
         sink_queues[id(sink)] = (store_of_sink, bounds_of_sink)
-        if settings.get("historical_source") == spec:
-            historical = sink
+        if settings.historical_source == spec:
+            historical = _historical_source(plugins, reg, sink)
         log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
-    if settings["sink"] and not sinks:
+    if settings.sink and not sinks:
         msg = "no available sink to use: every --sink failed to start"
         raise RuntimeFailure(msg)
-    if settings.get("historical_source") and not hasattr(historical, "historical_app"):
-        msg = "failed to use a sink as a historical metrics source: only influxdb supports it"
-        raise UsageError(msg)
+    if settings.historical_source and historical is None:
+        msg = "the --historical_source sink failed to start"
+        raise RuntimeFailure(msg)
     store = None
-    if not settings.get("disable_metric_sink"):
+    if not settings.disable_metric_sink:
         store = _create_store(settings)
         if store is not None:
             sinks.append(store)
     processors = plugins.build_processors(context)
     log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
-    in_memory = SinkQueueBounds("", settings.get("sink_queue_size") or MEMORY_QUEUE_SIZE, None,
-                                settings.get("sink_queue_max_age"))  # the metric store's queue
+    in_memory = SinkQueueBounds("", settings.sink_queue_size or MEMORY_QUEUE_SIZE, None,
+                                settings.sink_queue_max_age)  # the metric store's queue
     queues = []
     for sink in sinks:
         store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
@@ -237,17 +255,30 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
 
 
+def _historical_source(plugins: Plugins, reg: Registration, sink: MetricSink) -> HistoricalSource:
+    """The ``--historical_source`` sink as a :class:`HistoricalSource`; UsageError naming the sinks that can be one."""
+    if reg.historical and isinstance(sink, HistoricalSource):
+        return sink
+    installed = plugins.historical_keys()
+    known = known_providers().get(HISTORICAL_SOURCE, {})
+    others = [f"{key} ({dist})" for key, dist in sorted(known.items()) if key not in installed]
+    able = ", ".join([*installed, *others]) or "none known"
+    msg = (f"sink {reg.key!r} ({reg.plugin.distribution}) cannot serve --historical_source; "
+           f"sinks that can: {able}")
+    raise UsageError(msg)
+
+
 def describe_batch(batch: DataBatch) -> dict[str, Any]:
     """Log fields naming a batch in the sink queue's lines."""
     return {"window": batch.timestamp.isoformat(), "metric_sets": len(batch)}
 
 
-def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: dict[str, Any],
+def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: HeapsterSettings,
                 clock: Clock) -> SinkQueue[DataBatch]:
     """The queue in front of one sink (the in-memory metric store always gets a queue in memory)."""
     return SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close, capacity=bounds.size,
                      max_bytes=bounds.max_bytes if store.durable else None, max_age=bounds.max_age,
-                     export_timeout=settings["sink_export_data_timeout"], clock=clock, store=store,
+                     export_timeout=settings.sink_export_data_timeout, clock=clock, store=store,
                      describe=describe_batch)
 
 
@@ -256,7 +287,7 @@ def _clock_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
 
 
-def _create_store(settings: dict[str, Any]) -> MetricSink | None:
+def _create_store(settings: HeapsterSettings) -> MetricSink | None:
     """The in-memory metric store behind the Model and metrics APIs (None if not installed)."""
     try:
         from heapster.store import create_metric_store

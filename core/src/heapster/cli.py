@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from heapster import __version__
 from heapster.errors import HeapsterError
-from heapster.flags import FlagParser, heapster_parser, normalize_argv, parse_flags, validate_heapster
+from heapster.flags import FlagParser, normalize_argv, parse_heapster_settings
 from heapster.logs import configure, mask_secrets
 from heapster.plugins import load_plugins
 from heapster.tables import render_table
@@ -56,11 +56,11 @@ def plugins_command(argv: Sequence[str]) -> int:
 
 def run(argv: Sequence[str]) -> int:
     """Parse flags and run the daemon until it is told to stop."""
-    settings = parse_flags(heapster_parser(), argv, validate_heapster)
-    if settings["version"]:
+    settings = parse_heapster_settings(argv)
+    if settings.version:
         print_version()
         return 0
-    configure(max(settings["verbose"], settings["glog_v"]), settings["log_format"])
+    configure(max(settings.verbose, settings.glog_v), settings.log_format)
     from heapster.app import build_daemon
 
     async def _main() -> None:

@@ -65,3 +65,10 @@ def describe_error(exc: BaseException) -> str:
         return f"cannot connect to {host}:{exc.port}: {reason}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class CheckpointConflict(RuntimeFailure):
+    """A checkpoint store was written by someone else since it was read (another replica leads now).
+
+    Raised by :meth:`heapster.interfaces.CheckpointStore.save`; the eventer stops exporting (is fenced).
+    """

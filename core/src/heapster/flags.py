@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
+from heapster.settings import HeapsterSettings
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -249,32 +250,33 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     return p
 
 
-def validate_heapster(settings: dict[str, Any]) -> None:
+def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
     """Cross-flag checks Heapster made at start; raises :class:`UsageError`."""
-    if len(settings["source"]) != 1:
-        msg = f"wrong number of sources specified: {len(settings['source'])}, expected exactly one --source"
+    settings = HeapsterSettings.of(values)
+    if len(settings.source) != 1:
+        msg = f"wrong number of sources specified: {len(settings.source)}, expected exactly one --source"
         raise UsageError(msg)
-    if settings["metric_resolution"] < 5:
+    if settings.metric_resolution < 5:
         msg = "metric resolution should not be less than 5 seconds (--metric_resolution)"
         raise UsageError(msg)
-    if bool(settings["tls_cert"]) != bool(settings["tls_key"]):
+    if bool(settings.tls_cert) != bool(settings.tls_key):
         msg = "both --tls_cert and --tls_key must be given, or neither"
         raise UsageError(msg)
-    if settings["tls_client_ca"] and not settings["tls_cert"]:
+    if settings.tls_client_ca and not settings.tls_cert:
         msg = "--tls_client_ca requires --tls_cert and --tls_key"
         raise UsageError(msg)
-    if settings["allowed_users"] and not settings["tls_client_ca"]:
+    if settings.allowed_users and not settings.tls_client_ca:
         # Heapster ignored the list without a client CA and served everyone; refuse instead.
         msg = ("--allowed_users needs --tls_client_ca (with --tls_cert and --tls_key): users are the CNs of "
                "client certificates, and without a client CA no request is authenticated")
         raise UsageError(msg)
-    if settings["historical_source"] and settings["historical_source"] not in settings["sink"]:
+    if settings.historical_source and settings.historical_source not in settings.sink:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
-    sink_queue_bounds(settings, MEMORY_QUEUE_SIZE)
+    sink_queue_bounds(settings.sink_queue_flags, MEMORY_QUEUE_SIZE)
     for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration", "api_idle_timeout",
                  "api_header_timeout"):
-        if settings[name] <= 0:
+        if getattr(settings, name) <= 0:
             msg = f"--{name} must be positive"
             raise UsageError(msg)
 
@@ -287,3 +289,8 @@ def parse_flags(parser: FlagParser, argv: Sequence[str],
     if validate is not None and not settings.get("version"):
         validate(settings)
     return settings
+
+
+def parse_heapster_settings(argv: Sequence[str], prog: str = "heapster") -> HeapsterSettings:
+    """heapster's command line, checked (:class:`UsageError` on any mistake), as typed settings."""
+    return HeapsterSettings.from_mapping(parse_flags(heapster_parser(prog), argv, validate_heapster))

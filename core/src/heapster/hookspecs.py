@@ -16,7 +16,15 @@ from typing import Protocol
 
 import pluggy
 
-from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.interfaces import (
+    CheckpointStore,
+    EventSink,
+    EventSource,
+    MetricSink,
+    MetricSource,
+    PluginContext,
+    Processor,
+)
 from heapster.uri import Option, PluginConfig
 
 PROJECT = "heapster"
@@ -28,6 +36,10 @@ MetricSinkFactory = Callable[[PluginConfig, PluginContext], MetricSink]
 EventSourceFactory = Callable[[PluginConfig, PluginContext], EventSource]
 EventSinkFactory = Callable[[PluginConfig, PluginContext], EventSink]
 ProcessorFactory = Callable[[PluginContext], "Processor | None"]
+CheckpointStoreFactory = Callable[[str, PluginConfig, PluginContext], CheckpointStore]
+"""``factory(location, source_config, context)``: ``location`` is what the user gave (``namespace/name``
+for a ConfigMap), ``source_config`` the eventer's parsed ``--source`` (so a store can reach the same
+cluster with the same credentials)."""
 
 
 class RegisterMetricSource(Protocol):
@@ -38,10 +50,14 @@ class RegisterMetricSource(Protocol):
 
 
 class RegisterMetricSink(Protocol):
-    """The ``register`` callback of :func:`register_metric_sinks`."""
+    """The ``register`` callback of :func:`register_metric_sinks`.
+
+    ``historical=True`` declares that the sinks this factory returns implement
+    :class:`heapster.interfaces.HistoricalSource` (they can serve ``--historical_source``).
+    """
 
     def __call__(self, key: str, factory: MetricSinkFactory, *, options: Sequence[Option] = (),
-                 description: str = "") -> None: ...
+                 description: str = "", historical: bool = False) -> None: ...
 
 
 class RegisterEventSource(Protocol):
@@ -56,6 +72,12 @@ class RegisterEventSink(Protocol):
 
     def __call__(self, key: str, factory: EventSinkFactory, *, options: Sequence[Option] = (),
                  description: str = "") -> None: ...
+
+
+class RegisterCheckpointStore(Protocol):
+    """The ``register`` callback of :func:`register_checkpoint_stores`."""
+
+    def __call__(self, key: str, factory: CheckpointStoreFactory, *, description: str = "") -> None: ...
 
 
 class RegisterProcessor(Protocol):
@@ -84,7 +106,8 @@ def register_metric_sinks(register: RegisterMetricSink) -> None:
 
     Called once at start-up. Call ``register(key, factory, options=[...])`` for each sink key
     (e.g. ``influxdb``); ``factory(config, context)`` returns a :class:`MetricSink` and is
-    called only when ``--sink=<key>:...`` names it. Returns nothing.
+    called only when ``--sink=<key>:...`` names it. Pass ``historical=True`` when the sink also
+    implements :class:`~heapster.interfaces.HistoricalSource`. Returns nothing.
     """
 
 
@@ -105,8 +128,11 @@ def register_processors(register: RegisterProcessor) -> None:
 def register_event_sources(register: RegisterEventSource) -> None:
     """Register event source factories for the eventer.
 
-    Called once at start-up; ``factory(config, context)`` returns an :class:`EventSource`.
-    Returns nothing.
+    Called once at start-up. Call ``register(key, factory, options=[...])`` for each source key
+    (e.g. ``kubernetes``); ``factory(config, context)`` is called only when the eventer's
+    ``--source=<key>:...`` names it and returns an :class:`~heapster.interfaces.EventSource`
+    (also a :class:`~heapster.interfaces.ResumableEventSource` for exactly-once export across
+    restarts). Returns nothing.
     """
 
 
@@ -114,6 +140,18 @@ def register_event_sources(register: RegisterEventSource) -> None:
 def register_event_sinks(register: RegisterEventSink) -> None:
     """Register event sink factories for the eventer.
 
-    Called once at start-up; ``factory(config, context)`` returns an :class:`EventSink`.
+    Called once at start-up. Call ``register(key, factory, options=[...])``; ``factory(config,
+    context)`` returns an :class:`~heapster.interfaces.EventSink` and is called only when the
+    eventer's ``--sink=<key>:...`` names it. Returns nothing.
+    """
+
+
+@hookspec
+def register_checkpoint_stores(register: RegisterCheckpointStore) -> None:
+    """Register places the eventer can keep its checkpoint in (besides core's file and memory stores).
+
+    Called once at start-up. Call ``register(key, factory)``; ``factory(location, source_config,
+    context)`` returns a :class:`~heapster.interfaces.CheckpointStore` and is called only when the
+    eventer is asked for that key (``--checkpoint-configmap=ns/name`` asks for ``configmap``).
     Returns nothing.
     """

@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from heapster.model import DataBatch, EventBatch, MetricSet
+from heapster.settings import HeapsterSettings
 
 if TYPE_CHECKING:
+    from heapster.checkpoint import Checkpoint
     from heapster.columns import ColumnBatch
 
 
@@ -64,14 +66,18 @@ class ClusterState(Protocol):
 class PluginContext:
     """What factories get besides their URI: the daemon's settings, clock and cluster state.
 
-    ``settings`` holds the parsed command-line flags by their canonical names
-    (``metric_resolution``, ``label_separator``, ...). ``cluster`` is set once a source
-    that knows the cluster (the Kubernetes source) has been built.
+    ``settings`` is heapster's parsed command line, typed (:class:`heapster.settings.HeapsterSettings`:
+    ``settings.metric_resolution``, ``settings.label_separator``, ...; a mapping given here is
+    converted, for tests); the eventer's plugins see the defaults. ``cluster`` is set once a
+    source that knows the cluster (the Kubernetes source) has been built.
     """
 
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: HeapsterSettings = field(default_factory=HeapsterSettings)
     clock: Clock = field(default_factory=SystemClock)
     cluster: ClusterState | None = None
+
+    def __post_init__(self) -> None:
+        self.settings = HeapsterSettings.of(self.settings)
 
 
 class ScrapeUnit(ABC):
@@ -170,7 +176,13 @@ class MetricSink(ABC):
 
 
 class EventSource(ABC):
-    """A source of Kubernetes events for the eventer."""
+    """A source of Kubernetes events for the eventer (``--source=<key>:...`` of ``eventer``).
+
+    The eventer calls :meth:`start` once per leadership term, then :meth:`get_new_events` every
+    ``--frequency`` and :meth:`close` at the end of the term. Events are the API server's JSON
+    decoded to dicts (core/v1 ``Event`` shape). A source that can resume after a restart without
+    losing or repeating events also implements :class:`ResumableEventSource`.
+    """
 
     name: str = "event source"
 
@@ -185,13 +197,93 @@ class EventSource(ABC):
         """Stop watching."""
 
 
+@runtime_checkable
+class ResumableEventSource(Protocol):
+    """What an event source offers beyond :class:`EventSource` so the eventer can checkpoint it.
+
+    ``position`` is the resourceVersion up to which every event has been returned by
+    ``get_new_events``; ``resume_from`` (called before ``start``) makes the source continue
+    right after a checkpointed position instead of starting afresh (``None``: start afresh).
+    The eventer stores ``position`` per sink in the checkpoint once the sink has the batch.
+    """
+
+    @property
+    def position(self) -> str | None:
+        """The resourceVersion every event up to which has been handed out; ``None`` before any."""
+        ...
+
+    def resume_from(self, position: str | None) -> None:
+        """Continue right after ``position`` (call before :meth:`EventSource.start`)."""
+        ...
+
+
+@runtime_checkable
+class GapCountingSource(Protocol):
+    """A source that counts the event versions a ``410 Gone`` gap lost, from a memory of recent counts.
+
+    The eventer keeps that memory (an opaque JSON-able dict) in the checkpoint, so a restart past the
+    API's watch history still counts what the gap lost.
+    """
+
+    lost_events: int
+    """Event versions lost in gaps so far (the eventer counts the increase in self-metrics)."""
+
+    def gap_memory(self) -> dict[str, Any]:
+        """The memory to keep in the checkpoint (as of the last ``get_new_events``)."""
+        ...
+
+    def restore_gap_memory(self, document: dict[str, Any]) -> None:
+        """Load what :meth:`gap_memory` returned in an earlier process (call before ``start``)."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Where the eventer keeps its :class:`heapster.checkpoint.Checkpoint` between runs.
+
+    Core has a memory and a file store (:mod:`heapster.checkpoint`); plugins add more through the
+    ``register_checkpoint_stores`` hook (heapster-source-kubernetes: a ConfigMap). ``save`` replaces
+    the checkpoint atomically and raises :class:`heapster.errors.CheckpointConflict` when another
+    writer changed it since this store last read or wrote it (fencing a replica that lost its
+    leadership); other failures raise any exception and are retried at the next save.
+    """
+
+    description: str
+    """Where it is, for logs: ``file /var/lib/eventer/checkpoint.json``, ``configmap ns/name``."""
+
+    async def load(self) -> Checkpoint | None:
+        """The saved checkpoint, or ``None`` if there is none yet."""
+        ...
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        """Replace the saved checkpoint (atomically)."""
+        ...
+
+
+@runtime_checkable
+class KubernetesApiProvider(Protocol):
+    """A source that reads a Kubernetes cluster and can hand out a client for the same cluster.
+
+    Used by the eventer for what lives next to the events (the leader-election Lease), so that it
+    never needs to know how the source reaches the API server.
+    """
+
+    def kubernetes_api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` with this source's access (imports ``kubernetes`` lazily)."""
+        ...
+
+
 class EventSink(ABC):
-    """A destination for event batches; errors as for :class:`MetricSink`."""
+    """A destination for event batches (``--sink=<key>:...`` of ``eventer``); errors as for :class:`MetricSink`.
+
+    Each sink has its own queue in the eventer: ``export_events`` is retried with backoff on
+    :class:`heapster.errors.RetryableError`, the batch is dropped on
+    :class:`heapster.errors.PermanentError`, and once it returns the sink's checkpoint position moves.
+    """
 
     name: str = "event sink"
 
     async def start(self) -> None:
-        """Connect."""
+        """Connect (may raise RetryableError: the queue retries it before the first export)."""
 
     @abstractmethod
     async def export_events(self, batch: EventBatch) -> None:
@@ -203,8 +295,10 @@ class EventSink(ABC):
 
 @runtime_checkable
 class HistoricalSource(Protocol):
-    """A sink that can answer ``/api/v1/historical/...`` (HEAPSTER.md §6.5) from its own store.
+    """A metric sink that can answer ``/api/v1/historical/...`` (HEAPSTER.md §6.5) from its own store.
 
+    A sink plugin announces it with ``register(key, factory, historical=True)`` in its
+    ``register_metric_sinks`` hook, and the sink its factory returns implements this protocol.
     The HTTP API mounts the returned aiohttp application under ``/api/v1/historical`` when
     ``--historical_source`` names this sink's URI.
     """

@@ -9,9 +9,12 @@ to import is logged and skipped unless strict mode is on (``--strict-plugins`` o
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from importlib.resources import files
 from typing import Any, cast
 
 import pluggy
@@ -19,7 +22,15 @@ import structlog
 
 from heapster import hookspecs
 from heapster.errors import PluginError, UsageError
-from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.interfaces import (
+    CheckpointStore,
+    EventSink,
+    EventSource,
+    MetricSink,
+    MetricSource,
+    PluginContext,
+    Processor,
+)
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 log = structlog.get_logger("heapster.plugins")
@@ -31,6 +42,9 @@ METRIC_SINK = "sink"
 EVENT_SOURCE = "event source"
 EVENT_SINK = "event sink"
 PROCESSOR = "processor"
+CHECKPOINT_STORE = "checkpoint store"
+HISTORICAL_SOURCE = "historical source"
+"""Not a hook of its own: the metric sinks registered with ``historical=True``."""
 
 _HOOKS = {
     METRIC_SOURCE: "register_metric_sources",
@@ -38,31 +52,24 @@ _HOOKS = {
     EVENT_SOURCE: "register_event_sources",
     EVENT_SINK: "register_event_sinks",
     PROCESSOR: "register_processors",
+    CHECKPOINT_STORE: "register_checkpoint_stores",
 }
 
-KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
-    (METRIC_SOURCE, "kubernetes"): "heapster-source-kubernetes",
-    (METRIC_SOURCE, "kubernetes.summary_api"): "heapster-source-kubernetes",
-    (EVENT_SOURCE, "kubernetes"): "heapster-source-kubernetes",
-    (METRIC_SINK, "influxdb"): "heapster-sink-influxdb",
-    (EVENT_SINK, "influxdb"): "heapster-sink-influxdb",
-    (METRIC_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
-    (EVENT_SINK, "elasticsearch"): "heapster-sink-elasticsearch",
-    (METRIC_SINK, "graphite"): "heapster-sink-graphite",
-    (METRIC_SINK, "statsd"): "heapster-sink-statsd",
-    (METRIC_SINK, "opentsdb"): "heapster-sink-opentsdb",
-    (METRIC_SINK, "wavefront"): "heapster-sink-wavefront",
-    (METRIC_SINK, "librato"): "heapster-sink-librato",
-    (METRIC_SINK, "kafka"): "heapster-sink-kafka",
-    (EVENT_SINK, "kafka"): "heapster-sink-kafka",
-    (METRIC_SINK, "riemann"): "heapster-sink-riemann",
-    (EVENT_SINK, "riemann"): "heapster-sink-riemann",
-    (METRIC_SINK, "honeycomb"): "heapster-sink-honeycomb",
-    (EVENT_SINK, "honeycomb"): "heapster-sink-honeycomb",
-    (METRIC_SINK, "stackdriver"): "heapster-sink-stackdriver",
-    (EVENT_SINK, "gcl"): "heapster-sink-gcl",
-}
-"""Which of our distributions provides a key, for the hint in the "unknown key" error."""
+PROVIDERS_FILE = "providers.toml"
+"""Data-only registry shipped with core: which distribution provides a key (see the file's header)."""
+
+
+@cache
+def known_providers() -> Mapping[str, Mapping[str, str]]:
+    """``{kind: {key: distribution}}`` from :data:`PROVIDERS_FILE`, for "pip install" hints only."""
+    document = tomllib.loads(files("heapster").joinpath(PROVIDERS_FILE).read_text(encoding="utf-8"))
+    return {section.replace("_", " ").removeprefix("metric "): dict(keys) for section, keys in document.items()}
+
+
+def provider_hint(kind: str, key: str) -> str:
+    """``"; pip install <distribution>"`` when the registry knows who provides ``key``, else ``""``."""
+    provider = known_providers().get(kind, {}).get(key)
+    return f"; pip install {provider}" if provider else ""
 
 
 @dataclass(slots=True)
@@ -87,6 +94,8 @@ class Registration:
     options: tuple[Option, ...] = ()
     description: str = ""
     order: int = 0
+    historical: bool = False
+    """A metric sink whose sinks implement :class:`heapster.interfaces.HistoricalSource`."""
 
     @property
     def secret_options(self) -> tuple[str, ...]:
@@ -130,11 +139,12 @@ class Plugins:
         if found is not None:
             return found
         installed = ", ".join(self.keys(kind)) or "none"
-        msg = f"no {kind} {key!r}; installed: {installed}"
-        provider = KNOWN_PROVIDERS.get((kind, key))
-        if provider:
-            msg += f"; pip install {provider}"
+        msg = f"no {kind} {key!r}; installed: {installed}{provider_hint(kind, key)}"
         raise UsageError(msg)
+
+    def historical_keys(self) -> list[str]:
+        """Installed metric sink keys registered with ``historical=True``, sorted."""
+        return sorted(key for key, reg in self._by_kind[METRIC_SINK].items() if reg.historical)
 
     def configure(self, kind: str, spec: str | SpecURI) -> tuple[Registration, PluginConfig]:
         """Parse a flag value, find its plugin and type its options (UsageError on any mistake)."""
@@ -159,6 +169,12 @@ class Plugins:
     def build_event_sink(self, spec: str, context: PluginContext) -> EventSink:
         reg, config = self.configure(EVENT_SINK, spec)
         return cast(EventSink, reg.factory(config, context))
+
+    def build_checkpoint_store(self, key: str, location: str, source_config: PluginConfig,
+                               context: PluginContext) -> CheckpointStore:
+        """The checkpoint store ``key`` at ``location``; :class:`UsageError` naming the package if missing."""
+        reg = self.get(CHECKPOINT_STORE, key)
+        return cast(CheckpointStore, reg.factory(location, source_config, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""
@@ -250,7 +266,7 @@ def _registrar(kind: str, info: PluginInfo,
     """The ``register`` callback a plugin's ``kind`` hook receives."""
 
     def register(key: str, factory: Callable[..., Any], *, options: Sequence[Option] = (),
-                 description: str = "", order: int = 0) -> None:
+                 description: str = "", order: int = 0, historical: bool = False) -> None:
         previous = registrations.get((kind, key))
         if previous is not None:
             msg = (
@@ -258,7 +274,8 @@ def _registrar(kind: str, info: PluginInfo,
                 f"{previous.plugin.version} and by {info.distribution} {info.version}"
             )
             raise PluginError(msg)
-        registrations[(kind, key)] = Registration(kind, key, factory, info, tuple(options), description, order)
+        registrations[(kind, key)] = Registration(kind, key, factory, info, tuple(options), description, order,
+                                                   historical)
         info.keys.setdefault(kind, []).append(key)
 
     return register

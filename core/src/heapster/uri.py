@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from heapster.durations import parse_bool, parse_duration, parse_size
@@ -23,6 +23,10 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 OptionParser = Callable[[str], Any]
 
+OptionKind = Literal["str", "bool", "int", "float", "duration", "size", "list"]
+"""How a URI option's raw text is typed (see :class:`Option`)."""
+OPTION_KINDS: tuple[str, ...] = get_args(OptionKind)
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -38,10 +42,15 @@ class Option:
     """
 
     name: str
-    kind: str = "str"
+    kind: OptionKind = "str"
     default: Any = None
     help: str = ""
     secret: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in OPTION_KINDS:  # a plugin's mistake, found when it registers, not when used
+            msg = f"option {self.name!r} has unknown kind {self.kind!r}; kinds: {', '.join(OPTION_KINDS)}"
+            raise ValueError(msg)
 
     def convert(self, raw: str) -> Any:
         """Turn one raw value into the option's type; ``ValueError`` on a bad value."""

@@ -10,24 +10,32 @@ from typing import Any
 
 import structlog
 
+from heapster.api.health import MAX_BATCH_AGE, health_app
+from heapster.api.listen import start_api_server
+from heapster.checkpoint import FileCheckpointStore, MemoryCheckpointStore
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
-from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
+from heapster.interfaces import (
+    CheckpointStore,
+    Clock,
+    EventSink,
+    EventSource,
+    KubernetesApiProvider,
+    PluginContext,
+    SystemClock,
+)
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
+from heapster.settings import HeapsterSettings
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
-from heapster_eventer.checkpoint import (
-    CheckpointStore,
-    ConfigMapCheckpointStore,
-    FileCheckpointStore,
-    MemoryCheckpointStore,
-)
 from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
 from heapster_eventer.leader import LeaseElector, default_identity
 from heapster_eventer.manager import EventManager, ManagerSettings
-from heapster_eventer.server import STALE_AFTER, build_app, serve
 
 log = structlog.get_logger("heapster_eventer")
+
+CONFIGMAP_STORE = "configmap"
+"""The checkpoint store key ``--checkpoint-configmap`` asks the plugins for (heapster-source-kubernetes)."""
 
 
 @dataclass
@@ -49,8 +57,7 @@ class Eventer:
         self.plugins = plugins
         self.clock = clock or SystemClock()
         self.identity = options.leader_elect_identity or default_identity()
-        self.context = PluginContext(settings={"frequency": options.frequency, "identity": self.identity},
-                                     clock=self.clock)
+        self.context = PluginContext(clock=self.clock)
         self.manager: EventManager | None = None
         self.elector: LeaseElector | None = None
         self.started_at = self.clock.now()
@@ -83,37 +90,41 @@ class Eventer:
             raise RuntimeFailure(msg)
         return Built(source_config, source, sinks, queues)
 
-    def api_client(self, source_config: PluginConfig) -> Any:
-        """The Kubernetes API client for Leases and ConfigMaps (same access as the source)."""
+    def api_client(self, source: EventSource) -> Any:
+        """The Kubernetes API client for the Lease: the event source's, so it is the same cluster and access."""
         if self._api_client is None:
-            from heapster_eventer.kubeapi import api_client_for
-
-            self._api_client = api_client_for(source_config)
+            if not isinstance(source, KubernetesApiProvider):
+                msg = f"--leader-elect needs an event source that reaches a Kubernetes API, not {source.name!r}"
+                raise UsageError(msg)
+            self._api_client = source.kubernetes_api_client()
         return self._api_client
 
     def checkpoint_store(self, source_config: PluginConfig) -> CheckpointStore:
+        """Where the checkpoint lives: a file, a ConfigMap (from the plugin that provides ``configmap``), or memory."""
         if self.options.checkpoint_file:
             return FileCheckpointStore(self.options.checkpoint_file)
         if self.options.checkpoint_configmap:
+            assert self.plugins is not None
             namespace, name = self.options.checkpoint_configmap
-            return ConfigMapCheckpointStore(self.api_client(source_config), namespace, name)
+            return self.plugins.build_checkpoint_store(CONFIGMAP_STORE, f"{namespace}/{name}", source_config,
+                                                       self.context)
         return MemoryCheckpointStore()
 
     # --- health -------------------------------------------------------------------------------------
-    def health(self) -> tuple[bool, str]:
-        """Healthy while exporting on time, or while a standby keeps trying for the Lease."""
+    def health_problem(self) -> str | None:
+        """Healthy (None) while exporting on time, or while a standby keeps trying for the Lease."""
         now = self.clock.now()
-        limit = max(STALE_AFTER, 2 * self.options.frequency)
+        limit = max(MAX_BATCH_AGE, 2 * self.options.frequency)
         if self.manager is not None:
             last = self.manager.last_cycle or self.started_at
             if now - last > limit:
-                return False, f"last export cycle {now - last:.0f}s ago"
-            return True, "ok"
+                return f"last export cycle {now - last:.0f}s ago"
+            return None
         if self.elector is not None:
             last = self.elector.last_attempt or self.started_at
             if now - last > limit:
-                return False, f"last lease attempt {now - last:.0f}s ago"
-        return True, "ok"
+                return f"last lease attempt {now - last:.0f}s ago"
+        return None
 
     def refresh_metrics(self) -> None:
         if self.manager is not None:
@@ -126,10 +137,9 @@ class Eventer:
         store = self.checkpoint_store(built.source_config)
         if self.options.leader_elect:
             namespace, name = self.options.leader_elect_lease
-            self.elector = LeaseElector(self.api_client(built.source_config), namespace, name, self.identity,
+            self.elector = LeaseElector(self.api_client(built.source), namespace, name, self.identity,
                                         timing=self.options.lease_timing, clock=self.clock)
-        runner, self.port = await serve(build_app(self.health, self.refresh_metrics),
-                                        self.options.healthz_ip, self.options.healthz_port)
+        runner = await self.serve_health()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -158,6 +168,21 @@ class Eventer:
                     self._api_client.close()
         log.info("eventer.stopped")
         return 0
+
+    async def serve_health(self) -> Any:
+        """``/healthz``, ``/readyz``, ``/livez`` and ``/metrics`` on ``--healthz-ip``:``--healthz-port`` (core's)."""
+        app = health_app(self.health_problem, self.refresh_metrics)
+        host, port = self.options.healthz_ip, self.options.healthz_port
+        try:
+            # Core's listener (idle and first-request deadlines as heapster's); its bind address and port only.
+            runner = await start_api_server(app, HeapsterSettings(listen_ip=host, heapster_port=port))
+        except OSError as exc:
+            msg = f"cannot serve /healthz on {host}:{port}: {exc.strerror or exc}"
+            raise RuntimeFailure(msg) from None
+        bound = [a for a in runner.addresses if isinstance(a, tuple)]
+        self.port = bound[0][1] if bound else port
+        log.info("eventer.listening", host=host, port=self.port)
+        return runner
 
     def build_source(self, config: PluginConfig) -> EventSource:
         assert self.plugins is not None

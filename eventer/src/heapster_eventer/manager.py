@@ -7,62 +7,34 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import structlog
 
 from heapster.batchcodec import from_micros, micros, pack, unpack
-from heapster.errors import PermanentError
+from heapster.checkpoint import Checkpoint, MemoryCheckpointStore, rv_number
+from heapster.errors import CheckpointConflict, PermanentError
 from heapster.flags import SinkQueueBounds
-from heapster.interfaces import Clock, EventSink, EventSource, SystemClock
+from heapster.interfaces import (
+    CheckpointStore,
+    Clock,
+    EventSink,
+    EventSource,
+    GapCountingSource,
+    ResumableEventSource,
+    SystemClock,
+)
+from heapster.memory import release_free_memory
 from heapster.model import Event, EventBatch
 from heapster.queuestore import QueueStore, UndecodableEntry, open_store
 from heapster.sinkqueue import SinkQueue
 from heapster_eventer import metrics
-from heapster_eventer.checkpoint import (
-    Checkpoint,
-    CheckpointConflict,
-    CheckpointStore,
-    MemoryCheckpointStore,
-    rv_number,
-)
 from heapster_eventer.dedup import Deduplicator, event_key
-from heapster_eventer.memory import release_free_memory
 
 log = structlog.get_logger("heapster_eventer.manager")
 
 DEFAULT_SINK_QUEUE = 60
 """Batches held per sink while it is down: 30 minutes at the default 30 s period."""
-
-
-@runtime_checkable
-class ResumableEventSource(Protocol):
-    """What an event source offers beyond :class:`EventSource` so the eventer can checkpoint it.
-
-    ``position`` is the resourceVersion up to which every event has been returned by
-    ``get_new_events``; ``resume_from`` (called before ``start``) makes the source continue
-    right after a checkpointed position instead of starting afresh.
-    """
-
-    @property
-    def position(self) -> str | None: ...
-
-    def resume_from(self, position: str | None) -> None: ...
-
-
-@runtime_checkable
-class GapCountingSource(Protocol):
-    """A source that counts the event versions a ``410`` gap lost, from a memory of recent counts.
-
-    The manager keeps that memory in the checkpoint, so a restart past the API's watch history
-    still counts what the gap lost.
-    """
-
-    lost_events: int
-
-    def gap_memory(self) -> dict[str, Any]: ...
-
-    def restore_gap_memory(self, document: dict[str, Any]) -> None: ...
 
 
 def next_tick(now: float, period: float) -> float:

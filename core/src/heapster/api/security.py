@@ -10,20 +10,21 @@ from aiohttp import web
 
 from heapster.api.instrument import Handler
 from heapster.api.responses import error_response
+from heapster.settings import HeapsterSettings
 
 UNWRAPPED_PREFIX = "/healthz"
 PROBES = frozenset({"/readyz", "/livez"})
 """Probe endpoints that, like Heapster's /healthz, need no client certificate (they reveal only ok/not ok)."""
 
 
-def ssl_context(settings: Mapping[str, Any]) -> ssl.SSLContext | None:
+def ssl_context(settings: HeapsterSettings) -> ssl.SSLContext | None:
     """The server TLS context from ``tls_cert``/``tls_key`` (and ``tls_client_ca``), or None for plain HTTP."""
-    cert = settings.get("tls_cert")
+    cert = settings.tls_cert
     if not cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, settings.get("tls_key") or None)
-    ca = settings.get("tls_client_ca")
+    context.load_cert_chain(cert, settings.tls_key or None)
+    ca = settings.tls_client_ca
     if ca:
         context.load_verify_locations(cafile=ca)
         # Certificates are verified when given; requests without one get 401 from the middleware.

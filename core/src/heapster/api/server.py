@@ -9,23 +9,22 @@ import structlog
 from aiohttp import web
 
 from heapster.api import export, health
-from heapster.api.connections import FirstRequestDeadline, ProtocolErrorLogger
 from heapster.api.dashboard import add_dashboard
 from heapster.api.instrument import Handler, instrumented
+from heapster.api.listen import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, start_api_server
 from heapster.api.model import ModelApi
 from heapster.api.resource_metrics import add_resource_metrics
-from heapster.api.security import client_cert_middleware, ssl_context
+from heapster.api.security import client_cert_middleware
 from heapster.errors import UsageError
 from heapster.interfaces import Clock, ClusterState, HistoricalSource, SystemClock
+from heapster.settings import HeapsterSettings
 from heapster.store import MetricStore
 
 log = structlog.get_logger(__name__)
 
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "DEFAULT_IDLE_TIMEOUT", "create_api_app", "start_api_server"]
+
 HISTORICAL_PREFIX = "/api/v1/historical"
-DEFAULT_IDLE_TIMEOUT = 60.0
-"""Seconds a keep-alive connection may stay idle (``--api_idle_timeout``); aiohttp's default is an hour."""
-DEFAULT_HEADER_TIMEOUT = 10.0
-"""Seconds a new connection has to send a complete request head (``--api_header_timeout``)."""
 _COMPRESSIBLE = ("application/json", "text/plain")
 
 
@@ -53,7 +52,8 @@ async def compress(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-def create_api_app(store: MetricStore | None, cluster: ClusterState | None, settings: Mapping[str, Any],
+def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
+                   values: HeapsterSettings | Mapping[str, Any],
                    historical: HistoricalSource | None = None, *, clock: Clock | None = None,
                    latest_batch: health.LatestBatch | None = None) -> web.Application:
     """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
@@ -64,55 +64,24 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None, sett
     by the metrics API for node/pod lists and label selectors. Settings used: ``tls_client_ca``,
     ``allowed_users``, ``disable_export``, ``metric_resolution``.
     """
+    settings = HeapsterSettings.of(values)
     clock = clock or SystemClock()
-    if settings.get("allowed_users") and not settings.get("tls_client_ca"):
+    if settings.allowed_users and not settings.tls_client_ca:
         msg = "--allowed_users needs --tls_client_ca: without client certificates no user is known"
         raise UsageError(msg)
     middlewares = [compress, not_found_as_go_restful]
-    if settings.get("tls_client_ca"):
-        middlewares.insert(0, client_cert_middleware(settings.get("allowed_users") or ()))
+    if settings.tls_client_ca:
+        middlewares.insert(0, client_cert_middleware(settings.allowed_users))
     app = web.Application(middlewares=middlewares)
     latest = health.store_latest(store) if store is not None else latest_batch
-    for path, handler in health.routes(latest, clock):
+    for path, handler in health.routes(health.batch_check(latest, clock)):
         app.router.add_get(path, handler)
-    for path, operation, handler in export.routes(store, bool(settings.get("disable_export"))):
+    for path, operation, handler in export.routes(store, settings.disable_export):
         app.router.add_get(path, instrumented(operation, handler))
     if store is not None:
         ModelApi(store, clock).add_to(app)
-        add_resource_metrics(app, store, cluster, clock, float(settings.get("metric_resolution") or 60.0))
+        add_resource_metrics(app, store, cluster, clock, settings.metric_resolution or 60.0)
         add_dashboard(app, cluster)
     if historical is not None:
         app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
     return app
-
-
-async def start_api_server(app: web.Application, settings: Mapping[str, Any]) -> web.AppRunner:
-    """Listen on ``listen_ip``:``heapster_port`` (HTTPS with ``tls_cert``/``tls_key``); returns the runner.
-
-    Connections idle for ``api_idle_timeout`` after a response (or holding an incomplete request
-    that long) and connections without a complete first request head after ``api_header_timeout``
-    are closed. Call ``await runner.cleanup()`` to stop. With port 0 the bound address is in
-    ``runner.addresses``.
-    """
-    deadline = FirstRequestDeadline(float(settings.get("api_header_timeout") or DEFAULT_HEADER_TIMEOUT))
-    app.middlewares.insert(0, deadline.middleware)
-
-    async def stop_deadline(_: web.Application) -> None:
-        await deadline.stop()
-
-    app.on_cleanup.append(stop_deadline)
-    runner = web.AppRunner(app, access_log=None, logger=ProtocolErrorLogger(),
-                           keepalive_timeout=float(settings.get("api_idle_timeout") or DEFAULT_IDLE_TIMEOUT))
-    await runner.setup()
-    host = settings.get("listen_ip") or None
-    port = int(settings.get("heapster_port", 8082))
-    site = web.TCPSite(runner, host=host, port=port, ssl_context=ssl_context(settings))
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    assert runner.server is not None
-    deadline.start(runner.server)
-    log.debug("api.started", addresses=[str(a) for a in runner.addresses])
-    return runner

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from heapster.settings import HeapsterSettings
+
 LABELS_KEY = "labels"
 
 
@@ -28,14 +30,10 @@ class LabelCopier:
         self._ignored = frozenset(ignore_labels)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> LabelCopier:
+    def from_settings(cls, values: HeapsterSettings | Mapping[str, Any]) -> LabelCopier:
         """Build from the daemon settings ``label_separator``, ``store_label`` and ``ignore_label``."""
-        separator = settings.get("label_separator")
-        return cls(
-            "," if separator is None else str(separator),
-            settings.get("store_label") or (),
-            settings.get("ignore_label") or (),
-        )
+        settings = HeapsterSettings.of(values)
+        return cls(settings.label_separator, settings.store_label, settings.ignore_label)
 
     def copied(self, labels: Mapping[str, str] | None) -> dict[str, str]:
         """The labels this copier adds for an object with ``labels`` (to be merged into a set's labels)."""

@@ -21,7 +21,7 @@ def rate_calculator(context: PluginContext) -> Processor:
     """The rate calculator; forgets samples older than five resolutions."""
     from heapster.processors.rate_calculator import RateCalculator
 
-    resolution = float(context.settings.get("metric_resolution") or 60.0)
+    resolution = context.settings.metric_resolution or 60.0
     return RateCalculator(max_gap=max(5 * resolution, 60.0))
 
 

@@ -23,6 +23,7 @@ import structlog
 from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
+from heapster.settings import HeapsterSettings
 from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 
@@ -438,7 +439,7 @@ def _slot_values(column: Column, slot: int) -> list[tuple[int, int | float]]:
     return list(zip(owners[keep].tolist(), cells[rows[keep]].tolist(), strict=True))
 
 
-def create_metric_store(settings: Mapping[str, Any]) -> MetricStore:
+def create_metric_store(settings: HeapsterSettings | Mapping[str, Any]) -> MetricStore:
     """The store the CLI adds as sink ``metric`` unless ``--disable_metric_sink`` (setting ``store_duration``)."""
-    duration = settings.get("store_duration")
+    duration = HeapsterSettings.of(settings).store_duration
     return MetricStore(float(duration) if duration else DEFAULT_DURATION)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from heapster.flags import heapster_parser, parse_flags, validate_heapster
+from heapster.flags import parse_heapster_settings
 from heapster.interfaces import PluginContext
 from heapster.plugins import Plugins, load_plugins
 from heapster.testing.fixtures import fixtures_dir
@@ -52,10 +52,10 @@ def check_heapster_cmdline(argv: Sequence[str], sinks: Collection[str], plugins:
     args = list(argv)
     if not any(a.lstrip("-").startswith("source") for a in args):
         args.insert(0, DEFAULT_SOURCE)
-    settings = parse_flags(heapster_parser(), args, validate_heapster)
+    settings = parse_heapster_settings(args)
     plugins = plugins or load_plugins()
     context = PluginContext(settings=settings)
-    for spec in settings["sink"]:
+    for spec in settings.sink:
         if spec.partition(":")[0] in sinks:
             registration, config = plugins.configure("sink", spec)
             registration.factory(config, context)

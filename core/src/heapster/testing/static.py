@@ -1,7 +1,8 @@
 """A metrics source that serves fixed or synthetic metric sets, with per-unit delays and failures.
 
 Also registered as the ``static`` source key (``--source=static:?nodes=3&pods=2``), so the daemon
-can run without a cluster.
+can run without a cluster, and as the eventer's ``static`` event source (``--source=static:?events=100``:
+a :class:`heapster.testing.events.ScriptedEventSource` holding that many synthetic events).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from heapster.hookspecs import RegisterMetricSource, hookimpl
-from heapster.interfaces import Clock, MetricSource, PluginContext, ScrapeUnit, SystemClock
+from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.interfaces import Clock, EventSource, MetricSource, PluginContext, ScrapeUnit, SystemClock
 from heapster.model import MetricSet
 from heapster.uri import Option, PluginConfig
 
@@ -87,3 +88,18 @@ def register_metric_sources(register: RegisterMetricSource) -> None:
         Option("pods", "int", 2, "pods per node"),
         Option("containers", "int", 2, "containers per pod"),
     ], description="synthetic nodes and pods for demos and tests")
+
+
+def _event_factory(config: PluginConfig, context: PluginContext) -> EventSource:
+    from heapster.testing.events import ScriptedEventSource, event
+
+    source = ScriptedEventSource()
+    source.feed(*(event(f"uid-{i}", i + 1) for i in range(config.options["events"])))
+    return source
+
+
+@hookimpl
+def register_event_sources(register: RegisterEventSource) -> None:
+    """Register the ``static`` event source: synthetic events handed out once, no cluster needed."""
+    register("static", _event_factory, options=[Option("events", "int", 0, "number of synthetic events")],
+             description="synthetic events for demos and tests")

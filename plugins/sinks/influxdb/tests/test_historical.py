@@ -187,3 +187,21 @@ async def test_answer_matches_heapster(api: TestClient, name: str, exchange: dic
     resp = await api.get(exchange["get"])
     problems = check_answer(exchange, resp.status, resp.content_type, await resp.read())
     assert not problems, "\n".join(problems)
+
+
+async def test_the_sink_is_found_as_a_historical_source_through_its_registration() -> None:
+    from heapster.app import build_daemon
+    from heapster.interfaces import HistoricalSource
+    from heapster.plugins import load_plugins
+
+    plugins = load_plugins()
+    assert "influxdb" in plugins.historical_keys()
+    spec = "influxdb:http://127.0.0.1:1?db=k8s"
+    daemon = await build_daemon({"source": ["static:"], "sink": [spec], "historical_source": spec,
+                                 "disable_metric_sink": True}, plugins=plugins)
+    try:
+        assert isinstance(daemon.historical, HistoricalSource)
+        assert daemon.historical is daemon.sinks[0]
+    finally:
+        for queue in daemon.queues:
+            await queue.close(0)

@@ -1,7 +1,10 @@
 """Kubernetes API access from the source URI: in-cluster config, a kubeconfig, or a bare URL.
 
-The ``kubernetes`` client's configuration loaders do the work; :class:`ApiAccess` turns the result
-into what both the watch code and the kubelet client need (base URL, auth header, SSL context).
+A kubeconfig is read by the ``kubernetes`` client's loader. In-cluster access and a bare URL are
+built by :class:`LightConfiguration` without importing that client (~25 MiB of modules the eventer
+would otherwise carry for nothing); it is loaded only when a typed client is asked for (the Lease,
+the ConfigMap checkpoint, the start-up probe). :class:`ApiAccess` turns either into what both the
+watch code and the kubelet client need (base URL, auth header, SSL context).
 """
 
 from __future__ import annotations
@@ -23,12 +26,98 @@ TOKEN_TTL = 1.0
 
 
 
+class ConfigError(Exception):
+    """The in-cluster environment is incomplete (the ``kubernetes`` client's ``ConfigException``)."""
+
+
+def join_host_port(host: str, port: str) -> str:
+    """Go's ``net.JoinHostPort``: IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host or "%" in host else f"{host}:{port}"
+
+
+@dataclass
+class LightConfiguration:
+    """The part of ``kubernetes.client.Configuration`` :class:`ApiAccess` uses, built without that client.
+
+    ``token_file`` (in-cluster) is read again at every :meth:`auth_settings`, so a rotating projected
+    token is followed; :class:`ApiAccess` calls it at most once a second.
+    """
+
+    host: str
+    verify_ssl: bool = True
+    ssl_ca_cert: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str = ""
+    password: str = ""
+    token_file: str | None = None
+    _token: str = field(default="", repr=False)
+
+    @classmethod
+    def in_cluster(cls, environ: Mapping[str, str], token_file: str, cert_file: str) -> LightConfiguration:
+        """The pod's service account, as the client's ``InClusterConfigLoader`` (same checks and messages)."""
+        host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT", "")
+        if not host or not port:
+            msg = "Service host/port is not set."
+            raise ConfigError(msg)
+        for path, what in ((token_file, "Service token file"), (cert_file, "Service certification file")):
+            if not os.path.isfile(path):
+                msg = f"{what} does not exist."
+                raise ConfigError(msg)
+        configuration = cls(f"https://{join_host_port(host, port)}", ssl_ca_cert=cert_file, token_file=token_file)
+        if not configuration.read_token():
+            msg = "Token file exists but empty."
+            raise ConfigError(msg)
+        with open(cert_file, encoding="utf-8") as fh:
+            if not fh.read().strip():
+                msg = "Cert file exists but empty."
+                raise ConfigError(msg)
+        return configuration
+
+    def read_token(self) -> str:
+        """The service-account token as the file holds it now (the last one read if it cannot be read)."""
+        if self.token_file:
+            try:
+                with open(self.token_file, encoding="utf-8") as fh:
+                    self._token = fh.read().strip() or self._token
+            except OSError:
+                pass
+        return self._token
+
+    def auth_settings(self) -> dict[str, Any]:
+        """As the client's: ``{"BearerToken": {"value": "Bearer <token>"}}`` when there is a token."""
+        token = self.read_token()
+        return {"BearerToken": {"value": f"Bearer {token}"}} if token else {}
+
+    def get_basic_auth_token(self) -> str | None:
+        return None
+
+    def client_configuration(self) -> Any:
+        """The equivalent ``kubernetes.client.Configuration`` (imports the client), following the token file."""
+        from kubernetes import client
+
+        configuration: Any = client.Configuration()
+        configuration.host = self.host
+        configuration.verify_ssl = self.verify_ssl
+        configuration.ssl_ca_cert = self.ssl_ca_cert
+        configuration.cert_file = self.cert_file
+        configuration.key_file = self.key_file
+        if self.token_file:
+            def refresh(config: Any) -> None:
+                config.api_key["authorization"] = f"bearer {self.read_token()}"
+
+            configuration.api_key["authorization"] = f"bearer {self.read_token()}"
+            configuration.refresh_api_key_hook = refresh
+        return configuration
+
+
 @dataclass
 class ApiAccess:
     """How to talk to the API server: base URL, TLS settings and the credentials to send.
 
-    ``configuration`` is the ``kubernetes.client.Configuration`` the settings came from; it
-    refreshes rotating tokens (in-cluster) when :meth:`headers` is called.
+    ``configuration`` is the ``kubernetes.client.Configuration`` a kubeconfig was loaded into, or a
+    :class:`LightConfiguration` (in-cluster, bare URL); it refreshes rotating tokens (in-cluster)
+    when :meth:`headers` is called.
     """
 
     configuration: Any
@@ -114,10 +203,25 @@ class ApiAccess:
         return self.ssl_context() if self.https else False
 
     def api_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` with this configuration (for typed API calls)."""
+        """A ``kubernetes.client.ApiClient`` with this configuration (for typed API calls; imports the client)."""
         from kubernetes import client
 
-        return client.ApiClient(self.configuration)
+        configuration = self.configuration
+        if isinstance(configuration, LightConfiguration):
+            configuration = configuration.client_configuration()
+        return client.ApiClient(configuration)
+
+    def authorized_api_client(self) -> Any:
+        """:meth:`api_client` that also sends the ``useServiceAccount`` token, as the source's own requests do.
+
+        Public: the eventer's Lease and the ConfigMap checkpoint store use it to reach the cluster the
+        events come from with the same access options (``inClusterConfig``, ``auth``, ``insecure``,
+        ``useServiceAccount``).
+        """
+        client = self.api_client()
+        if self.extra_token:
+            client.configuration.api_key = {"BearerToken": f"Bearer {self.extra_token}"}
+        return client
 
 
 def make_ssl_context(verify: bool, ca_file: str | None, cert_file: str | None = None,
@@ -140,13 +244,6 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
     Raises :class:`UsageError` for contradictory options and :class:`RuntimeFailure` when the
     credentials the options ask for are missing (no in-cluster environment, unreadable kubeconfig).
     """
-    from kubernetes import client
-    from kubernetes.config import incluster_config, kube_config
-    from kubernetes.config.config_exception import ConfigException
-
-    in_cluster_loader: Any = incluster_config.InClusterConfigLoader
-    load_kube_config: Any = kube_config.load_kube_config
-
     env = os.environ if environ is None else environ
     override = f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""
     if override and url.scheme not in ("http", "https"):
@@ -154,19 +251,16 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
         raise UsageError(msg)
     insecure = bool(options.get("insecure"))
     auth = options.get("auth") or ""
-    configuration = client.Configuration()
     token_file = os.path.join(service_account_dir, "token")
+    configuration: Any
 
     if options.get("inClusterConfig", True):
         if auth:
             msg = "option 'auth' needs inClusterConfig=false"
             raise UsageError(msg)
         try:
-            in_cluster_loader(
-                token_filename=token_file, cert_filename=os.path.join(service_account_dir, "ca.crt"),
-                environ=env,
-            ).load_and_set(configuration)
-        except ConfigException as exc:
+            configuration = LightConfiguration.in_cluster(env, token_file, os.path.join(service_account_dir, "ca.crt"))
+        except (ConfigError, OSError) as exc:
             msg = (f"cannot use the in-cluster configuration ({exc}); run inside a pod with a service "
                    "account, or pass inClusterConfig=false with auth=<kubeconfig> or an API URL")
             raise RuntimeFailure(msg) from None
@@ -175,21 +269,14 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
         if insecure:
             configuration.ssl_ca_cert = None
     elif auth:
-        if not os.path.isfile(auth):
-            msg = f"kubeconfig {auth!r} (option 'auth') does not exist or is not a file"
-            raise RuntimeFailure(msg)
-        try:
-            load_kube_config(config_file=auth, client_configuration=configuration, persist_config=False)
-        except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
-            msg = f"cannot load kubeconfig {auth!r}: {exc}"
-            raise RuntimeFailure(msg) from None
+        configuration = _load_kubeconfig(auth)
         if override:
             configuration.host = override
     else:
         if not override:
             msg = "invalid kubernetes master url specified: give an API URL or set auth=<kubeconfig>"
             raise UsageError(msg)
-        configuration.host = override
+        configuration = LightConfiguration(override)
     if insecure:
         configuration.verify_ssl = False
     if not configuration.host:
@@ -206,3 +293,22 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
         key_file=configuration.key_file or None,
         extra_token_file=extra_token_file,
     )
+
+
+def _load_kubeconfig(path: str) -> Any:
+    """A ``kubernetes.client.Configuration`` from a kubeconfig's current context (the client's loader)."""
+    from kubernetes import client
+    from kubernetes.config import kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    if not os.path.isfile(path):
+        msg = f"kubeconfig {path!r} (option 'auth') does not exist or is not a file"
+        raise RuntimeFailure(msg)
+    configuration = client.Configuration()
+    load_kube_config: Any = kube_config.load_kube_config
+    try:
+        load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
+    except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
+        msg = f"cannot load kubeconfig {path!r}: {exc}"
+        raise RuntimeFailure(msg) from None
+    return configuration

@@ -1,7 +1,8 @@
 """Entry-point module of heapster-source-kubernetes: registers the metric and event sources.
 
-Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API)
-and ``kubernetes`` (events). Heavy modules are imported inside the factories.
+Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API),
+``kubernetes`` (events) and the ``configmap`` checkpoint store of the eventer. Heavy modules are
+imported inside the factories.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import os
 from typing import TYPE_CHECKING
 
 from heapster.errors import UsageError
-from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.hookspecs import RegisterCheckpointStore, RegisterEventSource, RegisterMetricSource, hookimpl
 from heapster.uri import Option
 
 if TYPE_CHECKING:
-    from heapster.interfaces import EventSource, MetricSource, PluginContext
+    from heapster.interfaces import CheckpointStore, EventSource, MetricSource, PluginContext
     from heapster.uri import PluginConfig
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
@@ -131,3 +132,17 @@ def register_event_sources(register: RegisterEventSource) -> None:
     """Register the ``kubernetes`` event source (watches Kubernetes Events)."""
     register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS),
              description="Kubernetes Events from the API server (list+watch)")
+
+
+def _configmap_store(location: str, source_config: PluginConfig, context: PluginContext) -> CheckpointStore:
+    from heapster_source_kubernetes.checkpoint import configmap_store
+
+    return configmap_store(location, source_config, context)
+
+
+@hookimpl
+def register_checkpoint_stores(register: RegisterCheckpointStore) -> None:
+    """Register the ``configmap`` checkpoint store (the eventer's ``--checkpoint-configmap``)."""
+    register("configmap", _configmap_store,
+             description="the eventer's checkpoint in a ConfigMap of the source's cluster, written with "
+                         "optimistic concurrency")

@@ -1,4 +1,9 @@
-"""The eventer's checkpoint: how far each sink has exported, kept in a file or a ConfigMap."""
+"""The eventer's checkpoint: how far each sink has exported, and the stores kept in core (memory, file).
+
+The interface a store implements is :class:`heapster.interfaces.CheckpointStore`; stores that need a
+cluster (the ConfigMap store of heapster-source-kubernetes) come from plugins through the
+``register_checkpoint_stores`` hook.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import structlog
+from heapster.errors import CheckpointConflict, RuntimeFailure
 
-from heapster.errors import RuntimeFailure
-
-log = structlog.get_logger("heapster_eventer.checkpoint")
+__all__ = ["Checkpoint", "CheckpointConflict", "FileCheckpointStore", "MemoryCheckpointStore", "rv_number"]
 
 FORMAT_VERSION = 1
-CONFIGMAP_KEY = "checkpoint.json"
-
-
-class CheckpointConflict(RuntimeFailure):
-    """Someone else wrote the checkpoint since we read it (another replica leads now)."""
 
 
 def rv_number(resource_version: str | None) -> int | None:
@@ -86,20 +84,6 @@ class Checkpoint:
                    gap_memory)
 
 
-class CheckpointStore(Protocol):
-    """Where checkpoints live."""
-
-    description: str
-
-    async def load(self) -> Checkpoint | None:
-        """The saved checkpoint, or ``None`` if there is none yet."""
-        ...
-
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Replace the saved checkpoint (atomically)."""
-        ...
-
-
 class MemoryCheckpointStore:
     """Keeps the checkpoint in memory only (no checkpoint option given)."""
 
@@ -151,66 +135,3 @@ class FileCheckpointStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-class ConfigMapCheckpointStore:
-    """A ConfigMap (key ``checkpoint.json``) written with optimistic concurrency.
-
-    Each save sends the resourceVersion last read or written; a 409 Conflict means another
-    replica wrote it meanwhile and raises :class:`CheckpointConflict`, which fences a leader
-    that lost its Lease without noticing.
-    """
-
-    def __init__(self, api_client: Any, namespace: str, name: str) -> None:
-        from kubernetes import client
-
-        self.api = client.CoreV1Api(api_client)
-        self.namespace = namespace
-        self.name = name
-        self.description = f"configmap {namespace}/{name}"
-        self._resource_version: str | None = None
-        self._exists = False
-
-    async def load(self) -> Checkpoint | None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            cm = await asyncio.to_thread(self.api.read_namespaced_config_map, self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                self._exists = False
-                self._resource_version = None
-                return None
-            msg = f"cannot read checkpoint {self.description}: {exc.status} {exc.reason}"
-            raise RuntimeFailure(msg) from None
-        self._exists = True
-        self._resource_version = cm.metadata.resource_version if cm.metadata else None
-        text = (cm.data or {}).get(CONFIGMAP_KEY)
-        if not text:
-            return None
-        try:
-            return Checkpoint.from_json(text)
-        except ValueError as exc:
-            msg = f"checkpoint {self.description} is unreadable: {exc}"
-            raise RuntimeFailure(msg) from None
-
-    async def save(self, checkpoint: Checkpoint) -> None:
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-
-        meta = client.V1ObjectMeta(name=self.name, namespace=self.namespace,
-                                   resource_version=self._resource_version)
-        body = client.V1ConfigMap(metadata=meta, data={CONFIGMAP_KEY: checkpoint.to_json()})
-        try:
-            if self._exists:
-                cm = await asyncio.to_thread(self.api.replace_namespaced_config_map, self.name, self.namespace, body)
-            else:
-                cm = await asyncio.to_thread(self.api.create_namespaced_config_map, self.namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:
-                msg = f"checkpoint {self.description} was changed by another writer"
-                raise CheckpointConflict(msg) from None
-            msg = f"cannot write checkpoint {self.description}: {exc.status} {exc.reason}"
-            raise RuntimeFailure(msg) from None
-        self._exists = True
-        self._resource_version = cm.metadata.resource_version if cm.metadata else None

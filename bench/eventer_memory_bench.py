@@ -1,0 +1,101 @@
+"""Eventer memory in steady state: RSS while the simulator makes events at a steady rate into the log sink.
+
+Issue 17's comparison: at 200 events/s into the log sink Go's eventer holds 23 MiB; target <= 30 MiB.
+Everything is real: the cluster simulator (subprocess, ``--events-per-second``), the eventer as a subprocess
+(``python -m heapster_eventer --source=kubernetes:... --sink=log``). RSS (VmRSS, and its anonymous and
+file-backed parts) is sampled every 0.5 s once the first export cycles are done. Also prints what the
+modules alone cost (fresh interpreters importing them), to show where the memory goes.
+
+    .venv/bin/python bench/eventer_memory_bench.py [--rate 200] [--seconds 60] [--frequency 10s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from heapster_eventer.testing import EventerProcess
+from heapster_simulator.testing import simulator_process
+
+FLOORS = {
+    "python": "",
+    "+ asyncio (and ssl)": "import asyncio",
+    "+ aiohttp": "import asyncio, aiohttp",
+    "+ aiohttp.web, prometheus-client, structlog": "import asyncio, aiohttp.web, prometheus_client, structlog",
+    "the eventer's modules (kubernetes event source, log sink)": (
+        "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log"),
+    "the kubernetes client alone": "import kubernetes.client",
+}
+
+
+def memory(pid: int) -> dict[str, float]:
+    """VmRSS, RssAnon and RssFile of a process, in MiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            out[name] = int(value.split()[0]) / 1024
+    return out
+
+
+def floor(code: str) -> float:
+    """VmRSS (MiB) of a fresh interpreter after running ``code``."""
+    probe = f"{code}\nfrom pathlib import Path\n" \
+            "print([l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS')][0])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[1]) / 1024
+
+
+def exported(eventer: EventerProcess) -> float:
+    return sum(v for k, v in eventer.metrics().items() if k.startswith("eventer_exported_events_total{"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=200, help="events the simulator makes per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long RSS is sampled in steady state")
+    parser.add_argument("--frequency", default="10s", help="the eventer's export period")
+    parser.add_argument("--warm-cycles", type=int, default=2, help="export cycles before sampling starts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="eventer-mem-") as tmp:
+        workdir = Path(tmp)
+        with simulator_process(workdir, nodes=4, pods_per_node=10, events_per_second=args.rate) as ready:
+            source = f"kubernetes:{ready['api']}?inClusterConfig=false"
+            eventer = EventerProcess([f"--source={source}", "--sink=log", f"--frequency={args.frequency}"],
+                                     workdir / "eventer.log").start()
+            assert eventer.process is not None
+            pid = eventer.process.pid
+            try:
+                started = memory(pid)
+                eventer.wait_for(lambda: len(eventer.logs("eventer.exporting")) >= args.warm_cycles, 120,
+                                 f"{args.warm_cycles} export cycles")
+                base = exported(eventer)
+                samples: list[dict[str, float]] = []
+                began = time.monotonic()
+                while time.monotonic() - began < args.seconds:
+                    samples.append(memory(pid))
+                    time.sleep(0.5)
+                count = exported(eventer) - base
+                elapsed = time.monotonic() - began
+            finally:
+                eventer.stop()
+    rss = [s["VmRSS"] for s in samples]
+    print(f"eventer steady state: simulator at {args.rate} events/s, log sink, --frequency={args.frequency}, "
+          f"{len(samples)} samples over {elapsed:.0f} s (target <= 30 MiB; Go's eventer: 23 MiB)")
+    print(f"  exported {count:.0f} events in the sampled time ({count / elapsed:.0f}/s)")
+    print(f"  RSS at start {started['VmRSS']:.1f} MiB; steady median {statistics.median(rss):.1f} MiB, "
+          f"max {max(rss):.1f} MiB (anonymous {max(s['RssAnon'] for s in samples):.1f} MiB, "
+          f"files {max(s['RssFile'] for s in samples):.1f} MiB)")
+    print("  what the modules alone cost (fresh interpreter, VmRSS):")
+    for what, code in FLOORS.items():
+        print(f"    {what:60s} {floor(code):5.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
