@@ -16,7 +16,16 @@ from typing import Protocol
 
 import pluggy
 
-from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.interfaces import (
+    EventSink,
+    EventSource,
+    LeaderElector,
+    LeaseSettings,
+    MetricSink,
+    MetricSource,
+    PluginContext,
+    Processor,
+)
 from heapster.uri import Option, PluginConfig
 
 PROJECT = "heapster"
@@ -28,6 +37,7 @@ MetricSinkFactory = Callable[[PluginConfig, PluginContext], MetricSink]
 EventSourceFactory = Callable[[PluginConfig, PluginContext], EventSource]
 EventSinkFactory = Callable[[PluginConfig, PluginContext], EventSink]
 ProcessorFactory = Callable[[PluginContext], "Processor | None"]
+LeaderElectorFactory = Callable[[PluginConfig, LeaseSettings, PluginContext], LeaderElector]
 
 
 class RegisterMetricSource(Protocol):
@@ -62,6 +72,12 @@ class RegisterProcessor(Protocol):
     """The ``register`` callback of :func:`register_processors`."""
 
     def __call__(self, key: str, factory: ProcessorFactory, *, order: int, description: str = "") -> None: ...
+
+
+class RegisterLeaderElector(Protocol):
+    """The ``register`` callback of :func:`register_leader_electors`."""
+
+    def __call__(self, key: str, factory: LeaderElectorFactory, *, description: str = "") -> None: ...
 
 
 # --- metrics pipeline -------------------------------------------------------------------------
@@ -116,4 +132,17 @@ def register_event_sinks(register: RegisterEventSink) -> None:
 
     Called once at start-up; ``factory(config, context)`` returns an :class:`EventSink`.
     Returns nothing.
+    """
+
+
+# --- leader election (heapster and the eventer) ----------------------------------------------------
+
+@hookspec
+def register_leader_electors(register: RegisterLeaderElector) -> None:
+    """Register leader electors for ``--leader-elect``, by the key of the source whose API they use.
+
+    Called once at start-up. ``register(key, factory)``: with ``--leader-elect`` and
+    ``--source=<key>:...``, ``factory(config, lease, context)`` gets that source's parsed URI (so
+    the elector reaches the same cluster with the same credentials) and a :class:`LeaseSettings`,
+    and returns a :class:`LeaderElector`. Returns nothing.
     """

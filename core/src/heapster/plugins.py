@@ -19,7 +19,16 @@ import structlog
 
 from heapster import hookspecs
 from heapster.errors import PluginError, UsageError
-from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.interfaces import (
+    EventSink,
+    EventSource,
+    LeaderElector,
+    LeaseSettings,
+    MetricSink,
+    MetricSource,
+    PluginContext,
+    Processor,
+)
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 log = structlog.get_logger("heapster.plugins")
@@ -31,6 +40,7 @@ METRIC_SINK = "sink"
 EVENT_SOURCE = "event source"
 EVENT_SINK = "event sink"
 PROCESSOR = "processor"
+LEADER_ELECTOR = "leader elector"
 
 _HOOKS = {
     METRIC_SOURCE: "register_metric_sources",
@@ -38,6 +48,7 @@ _HOOKS = {
     EVENT_SOURCE: "register_event_sources",
     EVENT_SINK: "register_event_sinks",
     PROCESSOR: "register_processors",
+    LEADER_ELECTOR: "register_leader_electors",
 }
 
 KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
@@ -159,6 +170,12 @@ class Plugins:
     def build_event_sink(self, spec: str, context: PluginContext) -> EventSink:
         reg, config = self.configure(EVENT_SINK, spec)
         return cast(EventSink, reg.factory(config, context))
+
+    def build_leader_elector(self, source: PluginConfig, lease: LeaseSettings,
+                             context: PluginContext) -> LeaderElector:
+        """The ``--leader-elect`` elector for the cluster ``source`` reads; UsageError if no plugin provides one."""
+        reg = self.get(LEADER_ELECTOR, source.key)
+        return cast(LeaderElector, reg.factory(source, lease, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""

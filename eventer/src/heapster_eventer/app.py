@@ -12,7 +12,8 @@ import structlog
 
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
-from heapster.interfaces import Clock, EventSink, EventSource, PluginContext, SystemClock
+from heapster.interfaces import Clock, EventSink, EventSource, LeaderElector, PluginContext, SystemClock
+from heapster.leader import default_identity
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
@@ -23,7 +24,6 @@ from heapster_eventer.checkpoint import (
     MemoryCheckpointStore,
 )
 from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
-from heapster_eventer.leader import LeaseElector, default_identity
 from heapster_eventer.manager import EventManager, ManagerSettings
 from heapster_eventer.server import STALE_AFTER, build_app, serve
 
@@ -52,7 +52,7 @@ class Eventer:
         self.context = PluginContext(settings={"frequency": options.frequency, "identity": self.identity},
                                      clock=self.clock)
         self.manager: EventManager | None = None
-        self.elector: LeaseElector | None = None
+        self.elector: LeaderElector | None = None
         self.started_at = self.clock.now()
         self.stop_event = asyncio.Event()
         self.port: int | None = None
@@ -125,9 +125,9 @@ class Eventer:
         built = self.build()
         store = self.checkpoint_store(built.source_config)
         if self.options.leader_elect:
-            namespace, name = self.options.leader_elect_lease
-            self.elector = LeaseElector(self.api_client(built.source_config), namespace, name, self.identity,
-                                        timing=self.options.lease_timing, clock=self.clock)
+            assert self.plugins is not None
+            lease = self.options.lease_timing.settings(self.options.leader_elect_lease, self.identity)
+            self.elector = self.plugins.build_leader_elector(built.source_config, lease, self.context)
         runner, self.port = await serve(build_app(self.health, self.refresh_metrics),
                                         self.options.healthz_ip, self.options.healthz_port)
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """Entry-point module of heapster-source-kubernetes: registers the metric and event sources.
 
 Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API)
-and ``kubernetes`` (events). Heavy modules are imported inside the factories.
+and ``kubernetes`` (events), plus a Lease-based leader elector for ``--leader-elect`` with either
+source. Heavy modules are imported inside the factories.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import os
 from typing import TYPE_CHECKING
 
 from heapster.errors import UsageError
-from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.hookspecs import RegisterEventSource, RegisterLeaderElector, RegisterMetricSource, hookimpl
 from heapster.uri import Option
 
 if TYPE_CHECKING:
-    from heapster.interfaces import EventSource, MetricSource, PluginContext
+    from heapster.interfaces import EventSource, LeaderElector, LeaseSettings, MetricSource, PluginContext
     from heapster.uri import PluginConfig
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
@@ -131,3 +132,21 @@ def register_event_sources(register: RegisterEventSource) -> None:
     """Register the ``kubernetes`` event source (watches Kubernetes Events)."""
     register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS),
              description="Kubernetes Events from the API server (list+watch)")
+
+
+def _leader_elector(config: PluginConfig, lease: LeaseSettings, context: PluginContext) -> LeaderElector:
+    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.lease import LeaseElector
+
+    access = load_api_access(config.options, config.url)
+    api_client = access.api_client()
+    if access.extra_token:
+        api_client.configuration.api_key = {"BearerToken": f"Bearer {access.extra_token}"}
+    return LeaseElector(api_client, lease, clock=context.clock)
+
+
+@hookimpl
+def register_leader_electors(register: RegisterLeaderElector) -> None:
+    """Register the coordination.k8s.io Lease elector for every key of this distribution's sources."""
+    for key in ("kubernetes", "kubernetes.summary_api"):
+        register(key, _leader_elector, description="a coordination.k8s.io/v1 Lease in the source's cluster")

@@ -1,4 +1,4 @@
-"""The Lease elector with the real kubernetes client against the simulator's coordination.k8s.io API."""
+"""The Lease elector (heapster's and the eventer's --leader-elect) with the real kubernetes client against the simulator's coordination.k8s.io API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from kubernetes import client
 
 from heapster.errors import UsageError
-from heapster_eventer.leader import LeaseElector, LeaseTiming
+from heapster.interfaces import LeaseSettings
+from heapster.leader import LeaseTiming
+from heapster_source_kubernetes.lease import LeaseElector
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
 FAST = LeaseTiming(lease_duration=2.0, renew_deadline=1.2, retry_period=0.2)
@@ -32,7 +34,7 @@ async def api() -> AsyncIterator[Any]:
 
 
 def elector(api: Any, identity: str) -> LeaseElector:
-    return LeaseElector(api, "default", "eventer", identity, timing=FAST)
+    return LeaseElector(api, FAST.settings(("default", "eventer"), identity))
 
 
 def holder(api: Any) -> str | None:
@@ -84,3 +86,42 @@ async def test_a_leader_that_cannot_renew_stops_before_anyone_may_take_over(api:
 def test_timings_must_nest() -> None:
     with pytest.raises(UsageError):
         LeaseTiming(lease_duration=2, renew_deadline=3, retry_period=1).check()
+
+
+async def test_annotations_go_to_the_next_leader(api: Any) -> None:
+    a, b = elector(api, "a"), elector(api, "b")
+    await a.acquire()
+    holding = asyncio.ensure_future(a.hold())
+    a.annotate({"heapster.k8s.io/exported": "w1"})
+
+    def annotations() -> dict[str, str]:
+        lease = client.CoordinationV1Api(api).read_namespaced_lease("eventer", "default")
+        return lease.metadata.annotations or {}
+
+    deadline = time.monotonic() + 5
+    while (await asyncio.to_thread(annotations)).get("heapster.k8s.io/exported") != "w1":
+        assert time.monotonic() < deadline, "annotation not written by a renewal"
+        await asyncio.sleep(0.05)
+    a.annotate({"heapster.k8s.io/exported": "w2"})
+    holding.cancel()
+    await a.release()  # written with the release too
+    await asyncio.wait_for(b.acquire(), 5)
+    assert b.annotations["heapster.k8s.io/exported"] == "w2"
+
+
+async def test_a_stale_write_is_a_conflict(api: Any) -> None:
+    """Two replicas racing: the second replace with the same resourceVersion gets 409, as from a real API server."""
+    from kubernetes.client.exceptions import ApiException
+
+    a = elector(api, "a")
+    await a.acquire()
+    coordination = client.CoordinationV1Api(api)
+    first = await asyncio.to_thread(coordination.read_namespaced_lease, "eventer", "default")
+    second = await asyncio.to_thread(coordination.read_namespaced_lease, "eventer", "default")
+    first.spec.holder_identity = "x"
+    await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", first)
+    second.spec.holder_identity = "y"
+    with pytest.raises(ApiException) as caught:
+        await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", second)
+    assert caught.value.status == 409
+    assert not await a.try_acquire_or_renew()  # "x" holds it now, and its lease has not run out

@@ -1,0 +1,155 @@
+"""--leader-elect's gate before the sinks: only the leader exports; a new leader replays what the last one had not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from heapster.handover import ACKED_ANNOTATION, LeaderExport
+from heapster.interfaces import LeaderElector
+from heapster.model import DataBatch
+from heapster.sinkqueue import SinkQueue
+from heapster.testing.net import async_wait_until
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def window(n: int) -> DataBatch:
+    return DataBatch(T0 + timedelta(seconds=10 * n))
+
+
+class Elector:
+    """A Lease held when the test says so; annotations as a real Lease would carry them."""
+
+    def __init__(self, annotations: Mapping[str, str] | None = None) -> None:
+        self.identity = "me"
+        self.holder: str | None = None
+        self.last_attempt: float | None = None
+        self._annotations = dict(annotations or {})
+        self.granted = asyncio.Event()
+        self.lost = asyncio.Event()
+        self.released = False
+        self._leading = False
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return self._annotations
+
+    def annotate(self, values: Mapping[str, str]) -> None:
+        self._annotations.update(values)
+
+    async def acquire(self) -> None:
+        await self.granted.wait()
+        self.granted.clear()
+        self._leading = True
+
+    async def hold(self) -> None:
+        await self.lost.wait()
+        self.lost.clear()
+        self._leading = False
+
+    async def release(self) -> None:
+        self.released = True
+        self._leading = False
+
+
+def record(**acked: int) -> dict[str, str]:
+    return {ACKED_ANNOTATION: json.dumps({k: window(n).timestamp.isoformat() for k, n in acked.items()})}
+
+
+async def setup(elector: Elector, keep: int = 5) -> tuple[LeaderExport, list[int], SinkQueue[DataBatch]]:
+    assert isinstance(elector, LeaderElector)
+    gate = LeaderExport(elector, resolution=10, store_duration=10 * keep)
+    written: list[int] = []
+
+    async def export(batch: DataBatch) -> None:
+        written.append(int((batch.timestamp - T0).total_seconds()) // 10)
+
+    queue: SinkQueue[DataBatch] = SinkQueue("sink", export, on_exported=gate.acknowledger("sink"))
+    gate.add("sink", queue)
+    return gate, written, queue
+
+
+async def test_a_standby_exports_nothing_and_a_new_leader_replays_after_the_recorded_window() -> None:
+    elector = Elector(record(sink=2))
+    gate, written, queue = await setup(elector)
+    stop = asyncio.Event()
+    running = asyncio.create_task(gate.run(stop))
+    for n in range(1, 5):  # windows 1..4 while standing by
+        gate.put(window(n))
+    await asyncio.sleep(0.01)
+    assert written == [] and len(queue._store) == 0
+    elector.granted.set()
+    await async_wait_until(lambda: written == [3, 4], 2)
+    gate.put(window(5))
+    await async_wait_until(lambda: written == [3, 4, 5], 2)
+    assert json.loads(elector.annotations[ACKED_ANNOTATION]) == {"sink": window(5).timestamp.isoformat()}
+    assert gate.replayed == 2
+    stop.set()
+    await running
+    await queue.close(1)
+    await gate.close()
+    assert elector.released
+
+
+async def test_losing_the_lease_stops_exports_and_regaining_it_exports_only_what_was_not() -> None:
+    elector = Elector()
+    gate, written, queue = await setup(elector)
+    stop = asyncio.Event()
+    running = asyncio.create_task(gate.run(stop))
+    elector.granted.set()
+    await async_wait_until(lambda: gate.live, 2)
+    gate.put(window(1))
+    await async_wait_until(lambda: written == [1], 2)
+    elector.lost.set()
+    await async_wait_until(lambda: not gate.live, 2)
+    gate.put(window(2))
+    gate.put(window(3))
+    await asyncio.sleep(0.01)
+    assert written == [1]
+    # Another leader exported window 2 meanwhile and recorded it.
+    elector.annotate(record(sink=2))
+    elector.granted.set()
+    await async_wait_until(lambda: written == [1, 3], 2)
+    stop.set()
+    await running
+    await queue.close(1)
+    await gate.close()
+
+
+async def test_windows_gone_from_memory_are_counted_missing() -> None:
+    elector = Elector(record(sink=1))
+    gate, written, queue = await setup(elector, keep=2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(gate.run(stop))
+    for n in range(2, 6):  # only 4 and 5 are still held
+        gate.put(window(n))
+    elector.granted.set()
+    await async_wait_until(lambda: written == [4, 5], 2)
+    assert gate.missing == 2
+    stop.set()
+    await running
+    await queue.close(1)
+    await gate.close()
+
+
+async def test_a_standby_keeps_only_the_windows_the_leader_has_not_acknowledged() -> None:
+    elector = Elector(record(sink=3))
+    gate, _, _ = await setup(elector, keep=90)
+    for n in range(1, 6):
+        gate.put(window(n))
+    assert [b.timestamp for b in gate.recent] == [window(4).timestamp, window(5).timestamp]
+    elector.annotate(record(sink=5))
+    gate.put(window(6))
+    assert [b.timestamp for b in gate.recent] == [window(6).timestamp]
+
+
+def test_keep_windows_matches_the_store() -> None:
+    assert LeaderExport.keep_windows(900, 60) == 15
+    assert LeaderExport.keep_windows(900, 7) == 129
