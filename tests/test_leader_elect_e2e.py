@@ -142,7 +142,8 @@ def test_the_leader_is_killed_and_every_window_is_in_influxdb_exactly_once(tmp_p
         assert int(bench.epoch(replay["acknowledged"])) == max(exported_by_a)
         assert int(bench.epoch(replay["first"])) == max(exported_by_a) + RESOLUTION
         assert "heapster_leader 1.0" in metrics
-        replayed = re.findall(r'^heapster_handover_replayed_windows_total\{sink="influxdb:[^"]+"\} (\S+)$', metrics, re.M)
+        replayed = re.findall(r'^heapster_handover_replayed_windows_total\{sink="influxdb:[^"]+"\} (\S+)$', metrics,
+                              re.M)
         assert [float(v) for v in replayed] == [float(replay["windows"])]
         windows = sorted(exported_by_a + exported_by_b)
         first, last = windows[0], windows[-1]

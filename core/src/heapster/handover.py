@@ -1,15 +1,17 @@
 """``--leader-elect`` for heapster: every replica scrapes and serves, only the Lease holder exports.
 
-Each replica keeps the processed batches not yet acknowledged by every sink (as the Lease says),
-at most those of the last ``store_duration`` (the span of its metric store), in a ring. The leader records in the Lease, per sink, the last window that sink
-acknowledged (annotation :data:`ACKED_ANNOTATION`); a replica that becomes leader reads it and
+Each replica keeps the processed batches not yet acknowledged by every sink (as the Lease
+says), at most those of the last ``store_duration`` (the span of its metric store), in a ring.
+The leader records in the Lease, per sink, the last window that sink acknowledged (annotation
+:data:`ACKED_ANNOTATION`); a replica that becomes leader reads it and
 hands every sink the windows after its acknowledged one from its ring, in order, then goes live.
 A leader that cannot renew stops its sink queues (an export in flight is cancelled) before its
 Lease can expire, so two replicas never export at once.
 
-A window acknowledged by a sink but not yet recorded when the leader dies (at most one renewal,
-i.e. the retry period) is written again by the next leader; sinks that write points keyed by
-series and timestamp (InfluxDB, Prometheus remote write, OpenTSDB, ...) store it once.
+An acknowledgement is written to the Lease at once (the elector renews right away). A window
+acknowledged in the milliseconds before that write, when the leader is killed then, is written
+again by the next leader; sinks that write points keyed by series and timestamp (InfluxDB,
+Prometheus remote write, OpenTSDB, ...) store it once.
 """
 
 from __future__ import annotations

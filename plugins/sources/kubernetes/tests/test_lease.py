@@ -1,4 +1,5 @@
-"""The Lease elector (heapster's and the eventer's --leader-elect) with the real kubernetes client against the simulator's coordination.k8s.io API."""
+"""The Lease elector (heapster's and the eventer's --leader-elect) with the real kubernetes client against
+the simulator's coordination.k8s.io API."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import pytest
 from kubernetes import client
 
 from heapster.errors import UsageError
-from heapster.interfaces import LeaseSettings
 from heapster.leader import LeaseTiming
-from heapster_source_kubernetes.lease import LeaseElector
 from heapster_simulator import SimulatedCluster, SimulatorConfig
+from heapster_source_kubernetes.lease import LeaseElector
 
 FAST = LeaseTiming(lease_duration=2.0, renew_deadline=1.2, retry_period=0.2)
 
