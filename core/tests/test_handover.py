@@ -153,3 +153,34 @@ async def test_a_standby_keeps_only_the_windows_the_leader_has_not_acknowledged(
 def test_keep_windows_matches_the_store() -> None:
     assert LeaderExport.keep_windows(900, 60) == 15
     assert LeaderExport.keep_windows(900, 7) == 129
+
+
+def test_leader_elect_flags_are_the_eventers_and_are_checked() -> None:
+    import pytest
+
+    from heapster.errors import UsageError
+    from heapster.flags import heapster_parser, parse_flags, validate_heapster
+
+    base = ["--source=static:?nodes=1"]
+    settings = parse_flags(heapster_parser(), [*base, "--leader-elect"], validate_heapster)
+    assert (settings["leader_elect_lease"], settings["leader_elect_lease_duration"],
+            settings["leader_elect_renew_deadline"], settings["leader_elect_retry_period"]) == (
+        "kube-system/heapster", 15.0, 10.0, 2.0)
+    with pytest.raises(UsageError, match="--leader-elect-lease"):
+        parse_flags(heapster_parser(), [*base, "--leader-elect", "--leader-elect-lease=nope"], validate_heapster)
+    with pytest.raises(UsageError, match="renew-deadline"):
+        parse_flags(heapster_parser(), [*base, "--leader-elect", "--leader-elect-renew-deadline=20s"],
+                    validate_heapster)
+
+
+async def test_a_source_without_a_leader_elector_is_a_usage_error() -> None:
+    import pytest
+
+    from heapster.app import build_daemon
+    from heapster.errors import UsageError
+    from heapster.flags import heapster_parser, parse_flags, validate_heapster
+
+    settings = parse_flags(heapster_parser(), ["--source=static:?nodes=1", "--sink=log", "--leader-elect"],
+                           validate_heapster)
+    with pytest.raises(UsageError, match="no leader elector 'static'"):
+        await build_daemon(settings)
