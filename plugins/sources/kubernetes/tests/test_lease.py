@@ -4,6 +4,7 @@ the simulator's coordination.k8s.io API."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -125,3 +126,74 @@ async def test_a_stale_write_is_a_conflict(api: Any) -> None:
         await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", second)
     assert caught.value.status == 409
     assert not await a.try_acquire_or_renew()  # "x" holds it now, and its lease has not run out
+
+
+async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_over_its_record(api: Any) -> None:
+    """heapster's gate before the sinks on the real elector: a replica that cannot renew stops its sink queues
+    before another may take over, and the next leader exports exactly the windows after the recorded one."""
+    from datetime import UTC, datetime, timedelta
+
+    from heapster.handover import LeaderExport
+    from heapster.model import DataBatch
+    from heapster.sinkqueue import SinkQueue
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def replica(identity: str) -> tuple[LeaderExport, list[datetime], SinkQueue[DataBatch]]:
+        gate = LeaderExport(elector(api, identity), resolution=10, store_duration=900)
+        written: list[datetime] = []
+
+        async def export(batch: DataBatch) -> None:
+            written.append(batch.timestamp)
+
+        queue: SinkQueue[DataBatch] = SinkQueue("influxdb", export, on_exported=gate.acknowledger("influxdb"))
+        gate.add("influxdb", queue)
+        return gate, written, queue
+
+    a, written_a, queue_a = replica("a")
+    b, written_b, queue_b = replica("b")
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    running_a = asyncio.create_task(a.run(stop_a))
+    deadline = time.monotonic() + 5
+    while not a.live:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    running_b = asyncio.create_task(b.run(stop_b))
+    for n in range(3):
+        for gate in (a, b):
+            gate.put(DataBatch(t0 + timedelta(seconds=10 * n)))
+        await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while len(written_a) < 3 or "2026-01-01T00:00:20" not in (await asyncio.to_thread(holder_annotations, api)):
+        assert time.monotonic() < deadline, "the leader's record did not reach the Lease"
+        await asyncio.sleep(0.05)
+    assert written_b == []
+    # Another replica's write wins the Lease; "a" cannot renew any more.
+    coordination = client.CoordinationV1Api(api)
+    lease = await asyncio.to_thread(coordination.read_namespaced_lease, "eventer", "default")
+    lease.spec.holder_identity = "usurper"
+    await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", lease)
+    usurped = time.monotonic()
+    while a.live:
+        await asyncio.sleep(0.02)
+    assert time.monotonic() - usurped < FAST.lease_duration  # stopped before anyone may take over
+    for gate in (a, b):  # a window nobody exports while the usurper is silent
+        gate.put(DataBatch(t0 + timedelta(seconds=30)))
+    deadline = time.monotonic() + 10
+    while written_b != [t0 + timedelta(seconds=30)]:
+        assert time.monotonic() < deadline, f"b exported {written_b}"
+        await asyncio.sleep(0.05)
+    assert written_a == [t0 + timedelta(seconds=10 * n) for n in range(3)]
+    assert b.replayed == 1
+    for stop in (stop_a, stop_b):
+        stop.set()
+    await asyncio.gather(running_a, running_b)
+    for queue in (queue_a, queue_b):
+        await queue.close(1)
+    await b.close()
+    await a.close()
+
+
+def holder_annotations(api: Any) -> str:
+    lease = client.CoordinationV1Api(api).read_namespaced_lease("eventer", "default")
+    return json.dumps(lease.metadata.annotations or {})
