@@ -14,6 +14,7 @@ from kubernetes import client
 
 from heapster.errors import UsageError
 from heapster.leader import LeaseTiming
+from heapster.testing.net import async_wait_until
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 from heapster_source_kubernetes.lease import LeaseElector
 
@@ -154,19 +155,17 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     b, written_b, queue_b = replica("b")
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     running_a = asyncio.create_task(a.run(stop_a))
-    deadline = time.monotonic() + 5
-    while not a.live:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await async_wait_until(lambda: a.live, 5, what="a to lead")
     running_b = asyncio.create_task(b.run(stop_b))
     for n in range(3):
         for gate in (a, b):
             gate.put(DataBatch(t0 + timedelta(seconds=10 * n)))
         await asyncio.sleep(0.05)
-    deadline = time.monotonic() + 5
-    while len(written_a) < 3 or "2026-01-01T00:00:20" not in (await asyncio.to_thread(holder_annotations, api)):
-        assert time.monotonic() < deadline, "the leader's record did not reach the Lease"
-        await asyncio.sleep(0.05)
+    await async_wait_until(lambda: len(written_a) == 3, 5, what="a's exports")
+    # The elector's annotations are the Lease's as last written (after the API server took the write).
+    await async_wait_until(lambda: "2026-01-01T00:00:20" in json.dumps(dict(a.elector.annotations)), 5,
+                           what="the leader's record in the Lease")
+    assert "2026-01-01T00:00:20" in await asyncio.to_thread(holder_annotations, api)
     assert written_b == []
     # Another replica's write wins the Lease; "a" cannot renew any more.
     coordination = client.CoordinationV1Api(api)
@@ -174,15 +173,11 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     lease.spec.holder_identity = "usurper"
     await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", lease)
     usurped = time.monotonic()
-    while a.live:
-        await asyncio.sleep(0.02)
+    await async_wait_until(lambda: not a.live, FAST.lease_duration, what="a to stop exporting")
     assert time.monotonic() - usurped < FAST.lease_duration  # stopped before anyone may take over
     for gate in (a, b):  # a window nobody exports while the usurper is silent
         gate.put(DataBatch(t0 + timedelta(seconds=30)))
-    deadline = time.monotonic() + 10
-    while written_b != [t0 + timedelta(seconds=30)]:
-        assert time.monotonic() < deadline, f"b exported {written_b}"
-        await asyncio.sleep(0.05)
+    await async_wait_until(lambda: written_b == [t0 + timedelta(seconds=30)], 10, what="b's replay")
     assert written_a == [t0 + timedelta(seconds=10 * n) for n in range(3)]
     assert b.replayed == 1
     for stop in (stop_a, stop_b):
