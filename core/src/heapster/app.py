@@ -85,6 +85,8 @@ class Daemon:
             started = await self._until_stopped(self._start_source())
             if started:
                 electing = asyncio.ensure_future(self.leadership.run(self.stop)) if self.leadership else None
+                if electing is not None:
+                    electing.add_done_callback(self._election_ended)
                 await self._until_forced(self.scheduler.run(self.stop))
                 if electing is not None:
                     await self._until_forced(electing)
@@ -100,6 +102,12 @@ class Daemon:
             if api_runner is not None:
                 await self._until_forced(api_runner.cleanup())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
+
+    def _election_ended(self, electing: asyncio.Future[None]) -> None:
+        """Leader election only ends with a stop; if it failed, exports would silently stop: exit instead."""
+        if not electing.cancelled() and electing.exception() is not None:
+            log.error("leader_elect.failed", error=str(electing.exception()))
+            self.request_stop()
 
     def request_stop(self) -> None:
         """The first call stops the pipeline and flushes the sinks; a second one gives up waiting."""
