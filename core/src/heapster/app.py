@@ -80,7 +80,8 @@ class Daemon:
             msg = f"cannot serve the HTTP API on {host}:{self.settings['heapster_port']}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
         for queue in self.queues:
-            queue.start()  # connects the sink and replays what a queue on disk kept from the last run
+            if self.leadership is None or queue not in self.leadership.queues:  # else started when leading
+                queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         try:
             started = await self._until_stopped(self._start_source())
             if started:

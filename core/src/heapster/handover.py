@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 from collections import deque
@@ -55,7 +56,7 @@ class LeaderExport:
         self.missing = 0
         self._holding: asyncio.Future[None] | None = None
         self._suspending: asyncio.Future[None] | None = None
-        self._floor: dict[str, datetime] = {}
+        self._floor: dict[str, datetime | None] = {}
         """Per sink, the last window the previous leader had acknowledged when this term began."""
 
     def add(self, ident: str, queue: SinkQueue[DataBatch]) -> None:
@@ -141,16 +142,22 @@ class LeaderExport:
         """Hand every sink the windows after the ones it acknowledged under the last leader, then go live."""
         recorded = self._read_acked()
         self.acked = dict(recorded)
-        self._floor = dict(recorded)
+        self._floor = {}
         for ident, queue in zip(self.idents, self.queues, strict=True):
             after = recorded.get(ident)
-            windows = [b for b in self.recent if after is None or b.timestamp > after]
+            if after is not None:  # a queue on disk may keep windows from this replica's last run
+                queue.forget_waiting_through(functools.partial(_before_or_at, bound=after))
+            held = _window_of(queue.newest_label())
+            floor = max(after, held) if after is not None and held is not None else (after or held)
+            windows = [b for b in self.recent if floor is None or b.timestamp > floor]
             for batch in windows:
                 queue.put(batch)
+            self._floor[ident] = windows[-1].timestamp if windows else floor  # live windows come after these
+            queue.start()  # also exports what a queue on disk kept
             if after is not None:
                 selfmetrics.handover_replayed_windows.labels(sink=ident).inc(len(windows))
                 self.replayed += len(windows)
-                missing = self._missing(after, windows)
+                missing = self._missing(max(after, held) if held else after, windows)
                 if missing:
                     self.missing += missing
                     selfmetrics.handover_missing_windows.labels(sink=ident).inc(missing)
@@ -196,6 +203,21 @@ class LeaderExport:
             self.live = False
             await self.elector.release()
         selfmetrics.leader.set(0)
+
+
+def _window_of(label: str | None) -> datetime | None:
+    """The window a sink queue item's label names (its ISO timestamp), if it names one."""
+    if not label:
+        return None
+    try:
+        return datetime.fromisoformat(label)
+    except ValueError:
+        return None
+
+
+def _before_or_at(label: str, bound: datetime) -> bool:
+    window = _window_of(label)
+    return window is not None and window <= bound
 
 
 async def _until(work: Awaitable[None], stop: asyncio.Event) -> bool:

@@ -218,6 +218,27 @@ class SinkQueue(Generic[T]):
         self._depth.set(0)
         return forgotten
 
+    def forget_waiting_through(self, done: Callable[[str], bool]) -> int:
+        """Drop the oldest waiting items while ``done(label)`` (another exporter delivered them); returns how many."""
+        skip = self._in_flight.id if self._in_flight is not None else None
+        forgotten = 0
+        while (entry := self._store.oldest(skip)) is not None and done(entry.label):
+            self._store.remove(entry.id)
+            forgotten += 1
+        self._kept_from_before = min(self._kept_from_before, len(self._store))
+        self._depth.set(self.depth)
+        if not self._store:
+            self._idle.set()
+        return forgotten
+
+    def newest_label(self) -> str | None:
+        """The label (window) of the newest item held, if any."""
+        try:
+            entry = self._store.newest()
+        except UndecodableEntry as exc:
+            entry = exc.entry
+        return entry.label if entry is not None else None
+
     async def drained(self) -> None:
         """Wait until every queued item has been exported or dropped."""
         await self._idle.wait()
