@@ -1,7 +1,12 @@
-"""The Kubernetes manifests in contrib/deploy: valid API objects, consistent references, flags the CLIs accept."""
+"""The kustomize overlays in contrib/deploy, rendered by ``kubectl kustomize``: valid API objects, consistent
+references, flags the CLIs accept."""
 
 from __future__ import annotations
 
+import functools
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +19,31 @@ from heapster.plugins import EVENT_SINK, EVENT_SOURCE, METRIC_SINK, METRIC_SOURC
 from heapster_eventer.flags import parse_args as parse_eventer_args
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-MANIFESTS = sorted(DEPLOY.glob("*.yaml"))
+OVERLAYS = ("single", "ha", "sharded")
 
 
-def load_all() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for path in MANIFESTS:
-        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-    return docs
+@functools.cache
+def render(overlay: str) -> tuple[dict[str, Any], ...]:
+    """The objects ``kubectl kustomize contrib/deploy/<overlay>`` renders (kubectl from Debian's kubernetes-client)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is not on PATH: ./dev setup installs Debian's kubernetes-client"
+    out = subprocess.run([kubectl, "kustomize", str(DEPLOY / overlay)], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    return tuple(d for d in yaml.safe_load_all(out) if d)
 
 
-DOCS = load_all()
+DOCS = list(render("single"))
+ALL = [(overlay, doc) for overlay in OVERLAYS for doc in render(overlay)]
 
 
-def find(kind: str, name: str) -> dict[str, Any]:
-    matches = [d for d in DOCS if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+def find(kind: str, name: str, overlay: str = "single") -> dict[str, Any]:
+    matches = [d for d in render(overlay) if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name} in {overlay}, found {len(matches)}"
     return matches[0]
 
 
-def container(deployment: str) -> dict[str, Any]:
-    (c,) = find("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+def container(deployment: str, overlay: str = "single", kind: str = "Deployment") -> dict[str, Any]:
+    (c,) = find(kind, deployment, overlay)["spec"]["template"]["spec"]["containers"]
     return c
 
 
@@ -48,8 +57,8 @@ def test_every_expected_object_is_there() -> None:
     assert {d["metadata"]["namespace"] for d in namespaced} == {"kube-system"}
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=[f"{d['kind']}/{d['metadata']['name']}" for d in DOCS])
-def test_manifest_round_trips_through_the_kubernetes_models(doc: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("overlay", "doc"), ALL, ids=[f"{o}:{d['kind']}/{d['metadata']['name']}" for o, d in ALL])
+def test_manifest_round_trips_through_the_kubernetes_models(overlay: str, doc: dict[str, Any]) -> None:
     """Deserialised into the client's V1 model and serialised back, nothing is lost: no misspelled field."""
     assert doc["apiVersion"].endswith("/v1") or doc["apiVersion"] == "v1"
     client = ApiClient()
@@ -155,3 +164,96 @@ def test_pods_run_as_non_root_and_the_image_user_is_not_root() -> None:
     for line in dockerfile:
         if line.startswith("COPY ") and "--from" not in line:
             assert (repo / line.split()[1]).exists(), line
+
+
+# --- the ha and sharded overlays ----------------------------------------------------------------------
+
+def heapster_settings(c: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The container's flags as heapster parses them, ``$(VAR)`` expanded as the kubelet does."""
+    args = [re.sub(r"\$\((\w+)\)", lambda m: (env or {})[m.group(1)], a) for a in c["args"]]
+    return parse_flags(heapster_parser(), args, validate_heapster)
+
+
+def pod_labels(kind: str, overlay: str) -> dict[str, str]:
+    labels: dict[str, str] = find(kind, "heapster", overlay)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def lease_rules_match(overlay: str, lease: str) -> None:
+    namespace, name = lease.split("/")
+    role = find("Role", "heapster", overlay)
+    assert role["metadata"]["namespace"] == namespace
+    named = {(r["resources"][0], n, v) for r in role["rules"] for n in r.get("resourceNames", []) for v in r["verbs"]}
+    assert {("leases", name, "get"), ("leases", name, "update")} <= named
+    assert {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+            "verbs": ["get", "list", "watch"]} in role["rules"]
+    (subject,) = find("RoleBinding", "heapster", overlay)["subjects"]
+    assert subject["name"] == find(*_workload(overlay), overlay)["spec"]["template"]["spec"]["serviceAccountName"]
+
+
+def _workload(overlay: str) -> tuple[str, str]:
+    return ("StatefulSet" if overlay == "sharded" else "Deployment", "heapster")
+
+
+def test_single_runs_one_replica_without_leader_election() -> None:
+    assert find("Deployment", "heapster")["spec"]["replicas"] == 1
+    assert not heapster_settings(container("heapster"))["leader_elect"]
+
+
+def test_ha_runs_two_replicas_on_different_nodes_with_one_leader() -> None:
+    spec = find("Deployment", "heapster", "ha")["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    c = container("heapster", "ha")
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]}
+    assert env["POD_NAME"] == "metadata.name"
+    settings = heapster_settings(c, {"POD_NAME": "heapster-abc"})
+    assert settings["leader_elect"] and settings["leader_elect_identity"] == "heapster-abc"
+    assert settings["sink"] == ["influxdb:http://monitoring-influxdb:8086"]
+    lease_rules_match("ha", settings["leader_elect_lease"])
+    labels = pod_labels("Deployment", "ha")
+    (term,) = spec["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= labels.items()
+    pdb = find("PodDisruptionBudget", "heapster", "ha")
+    assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    # The APIService reaches both replicas through the Service.
+    api = find("APIService", "v1beta1.metrics.k8s.io", "ha")["spec"]
+    svc = find("Service", api["service"]["name"], "ha")["spec"]
+    assert svc["selector"].items() <= labels.items()
+    model = ApiClient()._ApiClient__deserialize(find("Deployment", "heapster", "ha"), "V1Deployment")  # type: ignore[attr-defined]
+    assert model.spec.replicas == 2
+    assert model.spec.template.spec.affinity.pod_anti_affinity is not None
+
+
+def test_sharded_runs_a_statefulset_whose_pod_index_picks_the_shard() -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in render("sharded")}
+    assert ("Deployment", "heapster") not in kinds
+    sts = find("StatefulSet", "heapster", "sharded")
+    model = ApiClient()._ApiClient__deserialize(sts, "V1StatefulSet")  # type: ignore[attr-defined]
+    replicas = model.spec.replicas
+    assert replicas == 3
+    headless = find("Service", model.spec.service_name, "sharded")["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    labels = pod_labels("StatefulSet", "sharded")
+    assert headless["selector"].items() <= labels.items()
+    c = container("heapster", "sharded", "StatefulSet")
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]}
+    assert env["SHARD_INDEX"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert headless["ports"][0]["targetPort"] in {p["containerPort"] for p in c["ports"]}
+    for index in range(replicas):
+        settings = heapster_settings(c, {"SHARD_INDEX": str(index), "POD_NAME": f"heapster-{index}"})
+        assert settings["shard"] == (index, replicas)
+        assert not settings["leader_elect"]  # every shard exports its own nodes
+    lease_rules_match("sharded", settings["leader_elect_lease"])  # granted for the roll-ups' leader
+    api = find("APIService", "v1beta1.metrics.k8s.io", "sharded")["spec"]
+    assert find("Service", api["service"]["name"], "sharded")["spec"]["selector"].items() <= labels.items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_has_the_shared_parts(overlay: str) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in render(overlay)}
+    assert {("Service", "heapster"), ("APIService", "v1beta1.metrics.k8s.io"), ("Deployment", "eventer"),
+            ("Deployment", "monitoring-influxdb"), ("Role", "heapster"), ("Role", "heapster-eventer")} <= kinds
+    assert _workload(overlay) in kinds

@@ -373,3 +373,31 @@ async def test_close_ends_the_worker_even_when_the_sink_fails_at_once() -> None:
     attempts = sink.attempts
     await asyncio.sleep(0.05)  # a window in which a worker still running would retry (backoff <= 2 ms)
     assert sink.attempts == attempts and sink.closed
+
+
+async def test_suspend_cancels_the_export_in_flight_forgets_the_rest_and_does_not_reconnect() -> None:
+    started: list[int] = []
+    written: list[DataBatch] = []
+    gate = asyncio.Event()
+
+    async def connect() -> None:
+        started.append(1)
+
+    async def export(batch: DataBatch) -> None:
+        await gate.wait()
+        written.append(batch)
+
+    acked: list[DataBatch] = []
+    queue: SinkQueue[DataBatch] = SinkQueue("s", export, start=connect, on_exported=acked.append)
+    first, second, third = batches(3)
+    queue.put(first)
+    queue.put(second)
+    await asyncio.sleep(0.01)  # first is in flight, waiting on the gate
+    assert await queue.suspend() == 2
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert written == [] and acked == [] and queue.depth == 0
+    queue.put(third)  # exporting again (leadership regained): the worker restarts, the sink is not reconnected
+    await asyncio.wait_for(queue.drained(), 2)
+    assert written == [third] and acked == [third] and started == [1]
+    await queue.close(1)

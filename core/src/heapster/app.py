@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ import structlog
 from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
+from heapster.handover import LeaderExport
 from heapster.interfaces import (
     Clock,
     HistoricalSource,
@@ -24,15 +25,16 @@ from heapster.interfaces import (
     Processor,
     SystemClock,
 )
+from heapster.leader import default_identity, lease_timing, parse_ref
 from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import HISTORICAL_SOURCE, Plugins, Registration, known_providers, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
-from heapster.scheduler import Scheduler, SchedulerSettings
+from heapster.scheduler import BatchConsumer, Scheduler, SchedulerSettings
 from heapster.scrapeloop import ScrapeLoop
 from heapster.settings import HeapsterSettings
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import mask_uri, unique_idents, without_queue_options
+from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
@@ -67,6 +69,8 @@ class Daemon:
     force: asyncio.Event = field(default_factory=asyncio.Event)
     api_url: str = ""
     """``scheme://host:port`` of the HTTP API once it listens."""
+    leadership: LeaderExport | None = None
+    """With ``--leader-elect``: lets only the Lease holder feed the sink queues."""
 
     def __post_init__(self) -> None:
         self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
@@ -89,25 +93,39 @@ class Daemon:
             msg = f"cannot serve the HTTP API on {host}:{self.settings.heapster_port}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
         for queue in self.queues:
-            queue.start()  # connects the sink and replays what a queue on disk kept from the last run
+            if self.leadership is None or queue not in self.leadership.queues:  # else started when leading
+                queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         if self.scheduler.scrape_loop is None and isinstance(self.scheduler.clock, SystemClock):
             self.scheduler.scrape_loop = ScrapeLoop()  # a fake clock's sleeps belong to the test's loop
         try:
             started = await self._until_stopped(self._start_source())
             if started:
+                electing = asyncio.ensure_future(self.leadership.run(self.stop)) if self.leadership else None
+                if electing is not None:
+                    electing.add_done_callback(self._election_ended)
                 await self._until_forced(self.scheduler.run(self.stop))
+                if electing is not None:
+                    await self._until_forced(electing)
         finally:
             if not self.force.is_set():
                 log.info("heapster.stopping", flush_timeout=self.settings.shutdown_timeout,
                          note="a second SIGINT/SIGTERM exits without waiting for the flush")
             await self._until_forced(asyncio.gather(
                 *(q.close(self.settings.shutdown_timeout) for q in self.queues)))
+            if self.leadership is not None:
+                await self._until_forced(self.leadership.close())
             await self._until_forced(self.source.close())
             if self.scheduler.scrape_loop is not None:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
             if api_runner is not None:
                 await self._until_forced(api_runner.cleanup())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
+
+    def _election_ended(self, electing: asyncio.Future[None]) -> None:
+        """Leader election only ends with a stop; if it failed, exports would silently stop: exit instead."""
+        if not electing.cancelled() and electing.exception() is not None:
+            log.error("leader_elect.failed", error=str(electing.exception()))
+            self.request_stop()
 
     def request_stop(self) -> None:
         """The first call stops the pipeline and flushes the sinks; a second one gives up waiting."""
@@ -210,9 +228,12 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     # Sinks are built before anything is logged too: their factories check what options alone
     # cannot (ports, choices, required pairs) without I/O, so such a mistake is also one line, exit 2.
     built: list[tuple[str, Any, MetricSink, QueueStore[DataBatch], SinkQueueBounds]] = []
-    for store_of_sink, bounds_of_sink, (spec, reg, config) in zip(stores, sink_bounds, sink_configs, strict=True):
+    idents: dict[int, str] = {}  # id(sink) -> its masked URI, naming it in the Lease's handover record
+    for store_of_sink, bounds_of_sink, ident, (spec, reg, config) in zip(stores, sink_bounds, masked, sink_configs,
+                                                                         strict=True):
         try:
             built.append((spec, reg, reg.factory(config, context), store_of_sink, bounds_of_sink))
+            idents[id(built[-1][2])] = ident
         except UsageError:
             raise
         except Exception as exc:
@@ -247,12 +268,36 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     log.info("pipeline.built", processors=[p.name for p in processors], sinks=[s.name for s in sinks])
     in_memory = SinkQueueBounds("", settings.sink_queue_size or MEMORY_QUEUE_SIZE, None,
                                 settings.sink_queue_max_age)  # the metric store's queue
+    leadership = _leadership(plugins, source_config, settings, context) if settings.leader_elect else None
     queues = []
+    consumers: list[BatchConsumer] = [leadership] if leadership is not None else []
     for sink in sinks:
         store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
-        queues.append(_sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock))
-    scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
-    return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+        exported = leadership is not None and id(sink) in sink_queues
+        acknowledged = leadership.acknowledger(idents[id(sink)]) if leadership is not None and exported else None
+        queue = _sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock, acknowledged)
+        queues.append(queue)
+        if leadership is not None and exported:
+            leadership.add(idents[id(sink)], queue)
+        else:
+            consumers.append(queue)  # the metric store: every replica keeps it for the API
+    scheduler = Scheduler(source, processors, consumers, scheduler_settings(settings), clock=context.clock)
+    return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical,
+                  leadership=leadership)
+
+
+def _leadership(plugins: Plugins, source_config: PluginConfig, settings: HeapsterSettings,
+                context: PluginContext) -> LeaderExport:
+    """``--leader-elect``: the plugin's elector for the source's cluster, and the gate before the sinks."""
+    timing = lease_timing(settings.leader_elect_lease_duration, settings.leader_elect_renew_deadline,
+                          settings.leader_elect_retry_period, check=True)
+    identity = settings.leader_elect_identity or default_identity()
+    lease = timing.settings(parse_ref(settings.leader_elect_lease, "--leader-elect-lease"), identity)
+    elector = plugins.build_leader_elector(source_config, lease, context)
+    log.info("leader_elect.configured", lease=f"{lease.namespace}/{lease.name}", identity=identity,
+             lease_duration=lease.lease_duration, renew_deadline=lease.renew_deadline,
+             retry_period=lease.retry_period)
+    return LeaderExport(elector, resolution=settings.metric_resolution, store_duration=settings.store_duration)
 
 
 def _historical_source(plugins: Plugins, reg: Registration, sink: MetricSink) -> HistoricalSource:
@@ -274,12 +319,12 @@ def describe_batch(batch: DataBatch) -> dict[str, Any]:
 
 
 def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueueBounds, settings: HeapsterSettings,
-                clock: Clock) -> SinkQueue[DataBatch]:
+                clock: Clock, on_exported: Callable[[DataBatch], None] | None = None) -> SinkQueue[DataBatch]:
     """The queue in front of one sink (the in-memory metric store always gets a queue in memory)."""
     return SinkQueue(sink.name, sink.export, start=sink.start, close=sink.close, capacity=bounds.size,
                      max_bytes=bounds.max_bytes if store.durable else None, max_age=bounds.max_age,
                      export_timeout=settings.sink_export_data_timeout, clock=clock, store=store,
-                     describe=describe_batch)
+                     describe=describe_batch, on_exported=on_exported)
 
 
 def _clock_time(epoch: float) -> str:

@@ -186,6 +186,10 @@ MEMORY_QUEUE_SIZE = 15
 """Heapster's sink queue in memory: 15 minutes of outage at the default 60 s resolution."""
 
 
+DEFAULT_LEASE = "kube-system/heapster"
+"""heapster's ``--leader-elect-lease`` (the eventer's is ``kube-system/heapster-eventer``)."""
+
+
 def heapster_parser(prog: str = "heapster") -> FlagParser:
     """Every flag of HEAPSTER.md §1.1 with Heapster's defaults, plus this implementation's own."""
     p = FlagParser(prog=prog, allow_abbrev=False,
@@ -246,6 +250,9 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     a("--shard", type=shard_spec, default=(0, 1), metavar="I/N",
       help="scrape only shard I of N (0-based), split by a stable hash of the node name")
     add_bool(p, "--strict-plugins", "fail when a plugin cannot be loaded (default: log and skip)")
+    from heapster.leader import add_leader_elect_flags  # imports this module
+
+    add_leader_elect_flags(p, DEFAULT_LEASE, "exports to the sinks (every replica scrapes and serves the API)")
     add_logging_flags(p)
     return p
 
@@ -274,6 +281,12 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
     sink_queue_bounds(settings.sink_queue_flags, MEMORY_QUEUE_SIZE)
+    if settings.leader_elect:
+        from heapster.leader import lease_timing, parse_ref
+
+        lease_timing(settings.leader_elect_lease_duration, settings.leader_elect_renew_deadline,
+                     settings.leader_elect_retry_period, check=True)
+        parse_ref(settings.leader_elect_lease, "--leader-elect-lease")
     for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration", "api_idle_timeout",
                  "api_header_timeout"):
         if getattr(settings, name) <= 0:

@@ -20,6 +20,8 @@ from heapster.interfaces import (
     CheckpointStore,
     EventSink,
     EventSource,
+    LeaderElector,
+    LeaseSettings,
     MetricSink,
     MetricSource,
     PluginContext,
@@ -40,6 +42,7 @@ CheckpointStoreFactory = Callable[[str, PluginConfig, PluginContext], Checkpoint
 """``factory(location, source_config, context)``: ``location`` is what the user gave (``namespace/name``
 for a ConfigMap), ``source_config`` the eventer's parsed ``--source`` (so a store can reach the same
 cluster with the same credentials)."""
+LeaderElectorFactory = Callable[[PluginConfig, LeaseSettings, PluginContext], LeaderElector]
 
 
 class RegisterMetricSource(Protocol):
@@ -84,6 +87,12 @@ class RegisterProcessor(Protocol):
     """The ``register`` callback of :func:`register_processors`."""
 
     def __call__(self, key: str, factory: ProcessorFactory, *, order: int, description: str = "") -> None: ...
+
+
+class RegisterLeaderElector(Protocol):
+    """The ``register`` callback of :func:`register_leader_electors`."""
+
+    def __call__(self, key: str, factory: LeaderElectorFactory, *, description: str = "") -> None: ...
 
 
 # --- metrics pipeline -------------------------------------------------------------------------
@@ -154,4 +163,17 @@ def register_checkpoint_stores(register: RegisterCheckpointStore) -> None:
     context)`` returns a :class:`~heapster.interfaces.CheckpointStore` and is called only when the
     eventer is asked for that key (``--checkpoint-configmap=ns/name`` asks for ``configmap``).
     Returns nothing.
+    """
+
+
+# --- leader election (heapster and the eventer) ----------------------------------------------------
+
+@hookspec
+def register_leader_electors(register: RegisterLeaderElector) -> None:
+    """Register leader electors for ``--leader-elect``, by the key of the source whose API they use.
+
+    Called once at start-up. ``register(key, factory)``: with ``--leader-elect`` and
+    ``--source=<key>:...``, ``factory(config, lease, context)`` gets that source's parsed URI (so
+    the elector reaches the same cluster with the same credentials) and a :class:`LeaseSettings`,
+    and returns a :class:`LeaderElector`. Returns nothing.
     """

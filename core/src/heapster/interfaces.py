@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -259,19 +259,6 @@ class CheckpointStore(Protocol):
         ...
 
 
-@runtime_checkable
-class KubernetesApiProvider(Protocol):
-    """A source that reads a Kubernetes cluster and can hand out a client for the same cluster.
-
-    Used by the eventer for what lives next to the events (the leader-election Lease), so that it
-    never needs to know how the source reaches the API server.
-    """
-
-    def kubernetes_api_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` with this source's access (imports ``kubernetes`` lazily)."""
-        ...
-
-
 class EventSink(ABC):
     """A destination for event batches (``--sink=<key>:...`` of ``eventer``); errors as for :class:`MetricSink`.
 
@@ -305,4 +292,62 @@ class HistoricalSource(Protocol):
 
     def historical_app(self) -> Any:
         """An ``aiohttp.web.Application`` serving the historical routes."""
+        ...
+
+
+# --- leader election ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    """Which Lease to hold and how: the ``--leader-elect-*`` flags (client-go's defaults)."""
+
+    namespace: str
+    name: str
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@runtime_checkable
+class LeaderElector(Protocol):
+    """Active/standby replicas on one Lease; provided by a plugin (``register_leader_electors``).
+
+    ``await acquire()`` returns once this replica leads; ``await hold()`` renews and returns once
+    the Lease could not be renewed within the renew deadline (shorter than the lease duration the
+    others wait, so a leader stops before anyone may start); ``release()`` hands over at once.
+    The Lease's annotations carry what a leader hands to the next: ``annotations`` as last read,
+    ``annotate`` to write with the next renewal (or release).
+    """
+
+    identity: str
+    holder: str | None
+    """The holder seen at the last attempt."""
+    last_attempt: float | None
+    """Clock time of the last acquire/renew attempt (for health checks)."""
+
+    @property
+    def leading(self) -> bool:
+        """Whether this replica may act as leader right now."""
+        ...
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """The Lease's annotations as read at the last attempt."""
+        ...
+
+    def annotate(self, values: Mapping[str, str]) -> None:
+        """Set annotations written with the next renewal, which happens soon."""
+        ...
+
+    async def acquire(self) -> None:
+        """Return once this replica holds the Lease."""
+        ...
+
+    async def hold(self) -> None:
+        """Renew every retry period; return when leadership is lost."""
+        ...
+
+    async def release(self) -> None:
+        """Give the Lease up (with the annotations set) so a standby takes over at once."""
         ...

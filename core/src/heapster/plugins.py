@@ -26,6 +26,8 @@ from heapster.interfaces import (
     CheckpointStore,
     EventSink,
     EventSource,
+    LeaderElector,
+    LeaseSettings,
     MetricSink,
     MetricSource,
     PluginContext,
@@ -45,6 +47,7 @@ PROCESSOR = "processor"
 CHECKPOINT_STORE = "checkpoint store"
 HISTORICAL_SOURCE = "historical source"
 """Not a hook of its own: the metric sinks registered with ``historical=True``."""
+LEADER_ELECTOR = "leader elector"
 
 _HOOKS = {
     METRIC_SOURCE: "register_metric_sources",
@@ -53,6 +56,7 @@ _HOOKS = {
     EVENT_SINK: "register_event_sinks",
     PROCESSOR: "register_processors",
     CHECKPOINT_STORE: "register_checkpoint_stores",
+    LEADER_ELECTOR: "register_leader_electors",
 }
 
 PROVIDERS_FILE = "providers.toml"
@@ -175,6 +179,11 @@ class Plugins:
         """The checkpoint store ``key`` at ``location``; :class:`UsageError` naming the package if missing."""
         reg = self.get(CHECKPOINT_STORE, key)
         return cast(CheckpointStore, reg.factory(location, source_config, context))
+    def build_leader_elector(self, source: PluginConfig, lease: LeaseSettings,
+                             context: PluginContext) -> LeaderElector:
+        """The ``--leader-elect`` elector for the cluster ``source`` reads; UsageError if no plugin provides one."""
+        reg = self.get(LEADER_ELECTOR, source.key)
+        return cast(LeaderElector, reg.factory(source, lease, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""

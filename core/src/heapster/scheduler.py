@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
@@ -19,7 +20,6 @@ from heapster.interfaces import Clock, ColumnProcessor, MetricSource, Processor,
 from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
 from heapster.scrapeloop import ScrapeLoop
-from heapster.sinkqueue import SinkQueue
 from heapster.timefmt import utc_from_epoch
 
 log = structlog.get_logger("heapster.scheduler")
@@ -32,6 +32,12 @@ so the HTTP API keeps answering; smaller ones take milliseconds and stay on the 
 
 MAX_NAMED_LATE = 20
 """At most this many late nodes are named in one ``scrape.deadline`` line (each is also logged on its own)."""
+
+
+class BatchConsumer(Protocol):
+    """Where the scheduler hands each processed batch: a sink queue (or ``--leader-elect``'s gate before them)."""
+
+    def put(self, batch: DataBatch) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class Scheduler:
         self,
         source: MetricSource,
         processors: Sequence[Processor],
-        sinks: Sequence[SinkQueue[DataBatch]],
+        sinks: Sequence[BatchConsumer],
         settings: SchedulerSettings | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,

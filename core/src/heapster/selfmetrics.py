@@ -80,3 +80,15 @@ sink_exported_batches = Counter(
 sink_start_failures = Counter(
     "heapster_sink_start_failures_total", "Sink connections that failed with a non-retryable error.", ["sink"],
     registry=REGISTRY)
+
+# --- leader election (--leader-elect) --------------------------------------------------------
+leader = Gauge(
+    "heapster_leader", "1 while this replica holds the Lease and exports to the sinks, else 0.", registry=REGISTRY)
+handover_replayed_windows = Counter(
+    "heapster_handover_replayed_windows_total",
+    "Windows a new leader exported from its own memory because the last leader had not.", ["sink"],
+    registry=REGISTRY)
+handover_missing_windows = Counter(
+    "heapster_handover_missing_windows_total",
+    "Windows after the last leader's acknowledged one that this replica no longer (or never) held.", ["sink"],
+    registry=REGISTRY)

@@ -64,6 +64,13 @@ class HeapsterSettings:
     shard: tuple[int, int] = (0, 1)
     """``--shard=I/N``: (index, count)."""
     strict_plugins: bool = False
+    leader_elect: bool = False
+    """``--leader-elect``: only the holder of the Lease exports to the sinks."""
+    leader_elect_lease: str = "kube-system/heapster"
+    leader_elect_identity: str = ""
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0
     verbose: int = 0
     glog_v: int = 0
     log_format: LogFormat = "auto"

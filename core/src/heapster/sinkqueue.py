@@ -47,7 +47,7 @@ class SinkQueue(Generic[T]):
     items waiting, or ``max_bytes`` stored) the oldest waiting item is dropped and counted, and
     items older than ``max_age`` seconds are dropped as well. ``store`` holds the items (memory
     unless given); ``describe`` gives the log fields of an item, its ``window`` naming it in
-    overflow and export lines.
+    overflow and export lines; ``on_exported`` is called with each item the sink acknowledged.
     """
 
     def __init__(
@@ -66,6 +66,7 @@ class SinkQueue(Generic[T]):
         max_bytes: int | None = None,
         max_age: float | None = None,
         describe: Callable[[T], Mapping[str, Any]] | None = None,
+        on_exported: Callable[[T], None] | None = None,
     ) -> None:
         if capacity < 1:
             msg = "sink queue capacity must be at least 1"
@@ -83,6 +84,8 @@ class SinkQueue(Generic[T]):
         self.clock = clock or SystemClock()
         self._store: QueueStore[T] = store if store is not None else MemoryStore()
         self._describe = describe or (lambda _item: {})
+        self._on_exported = on_exported
+        self._connected = False
         self._in_flight: Entry | None = None
         self._wakeup = asyncio.Event()
         self._retry_now = asyncio.Event()
@@ -195,6 +198,47 @@ class SinkQueue(Generic[T]):
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def suspend(self) -> int:
+        """Stop exporting at once and forget what waits (a replica that lost leadership); returns how many.
+
+        An export in flight is cancelled. The next ``put`` starts the worker again (without
+        connecting the sink a second time).
+        """
+        if self._task is not None:
+            await self._stop_worker(self._task)
+            self._task = None
+            self._stopping = False
+        self._in_flight = None
+        self._kept_from_before = 0
+        forgotten = 0
+        while (entry := self._store.oldest()) is not None:
+            self._store.remove(entry.id)
+            forgotten += 1
+        self._idle.set()
+        self._depth.set(0)
+        return forgotten
+
+    def forget_waiting_through(self, done: Callable[[str], bool]) -> int:
+        """Drop the oldest waiting items while ``done(label)`` (another exporter delivered them); returns how many."""
+        skip = self._in_flight.id if self._in_flight is not None else None
+        forgotten = 0
+        while (entry := self._store.oldest(skip)) is not None and done(entry.label):
+            self._store.remove(entry.id)
+            forgotten += 1
+        self._kept_from_before = min(self._kept_from_before, len(self._store))
+        self._depth.set(self.depth)
+        if not self._store:
+            self._idle.set()
+        return forgotten
+
+    def newest_label(self) -> str | None:
+        """The label (window) of the newest item held, if any."""
+        try:
+            entry = self._store.newest()
+        except UndecodableEntry as exc:
+            entry = exc.entry
+        return entry.label if entry is not None else None
+
     async def drained(self) -> None:
         """Wait until every queued item has been exported or dropped."""
         await self._idle.wait()
@@ -228,8 +272,9 @@ class SinkQueue(Generic[T]):
 
     # --- worker --------------------------------------------------------------------------------
     async def _run(self) -> None:
-        if self._start is not None:
+        if self._start is not None and not self._connected:
             await self._start_until_it_works(self._start)
+        self._connected = True
         while True:
             try:
                 entry = self._store.head()
@@ -294,6 +339,8 @@ class SinkQueue(Generic[T]):
         selfmetrics.exporter_duration.labels(exporter=self.name).observe((time.perf_counter() - started) * 1000)
         selfmetrics.exporter_last_time.labels(exporter=self.name).set(int(self.clock.now()))
         log.info("batch.exported", sink=self.name, **fields)
+        if self._on_exported is not None:
+            self._on_exported(item)
 
     async def _with_retries(self, call: Callable[[], Awaitable[None]], what: str) -> None:
         retrying = AsyncRetrying(

@@ -20,16 +20,16 @@ from heapster.interfaces import (
     Clock,
     EventSink,
     EventSource,
-    KubernetesApiProvider,
+    LeaderElector,
     PluginContext,
     SystemClock,
 )
+from heapster.leader import default_identity
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
 from heapster.settings import HeapsterSettings
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
 from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
-from heapster_eventer.leader import LeaseElector, default_identity
 from heapster_eventer.manager import EventManager, ManagerSettings
 
 log = structlog.get_logger("heapster_eventer")
@@ -59,11 +59,10 @@ class Eventer:
         self.identity = options.leader_elect_identity or default_identity()
         self.context = PluginContext(clock=self.clock)
         self.manager: EventManager | None = None
-        self.elector: LeaseElector | None = None
+        self.elector: LeaderElector | None = None
         self.started_at = self.clock.now()
         self.stop_event = asyncio.Event()
         self.port: int | None = None
-        self._api_client: Any = None
 
     # --- building ---------------------------------------------------------------------------------
     def build(self) -> Built:
@@ -89,15 +88,6 @@ class Eventer:
             msg = "No available sink to use"
             raise RuntimeFailure(msg)
         return Built(source_config, source, sinks, queues)
-
-    def api_client(self, source: EventSource) -> Any:
-        """The Kubernetes API client for the Lease: the event source's, so it is the same cluster and access."""
-        if self._api_client is None:
-            if not isinstance(source, KubernetesApiProvider):
-                msg = f"--leader-elect needs an event source that reaches a Kubernetes API, not {source.name!r}"
-                raise UsageError(msg)
-            self._api_client = source.kubernetes_api_client()
-        return self._api_client
 
     def checkpoint_store(self, source_config: PluginConfig) -> CheckpointStore:
         """Where the checkpoint lives: a file, a ConfigMap (from the plugin that provides ``configmap``), or memory."""
@@ -136,9 +126,9 @@ class Eventer:
         built = self.build()
         store = self.checkpoint_store(built.source_config)
         if self.options.leader_elect:
-            namespace, name = self.options.leader_elect_lease
-            self.elector = LeaseElector(self.api_client(built.source), namespace, name, self.identity,
-                                        timing=self.options.lease_timing, clock=self.clock)
+            assert self.plugins is not None
+            lease = self.options.lease_timing.settings(self.options.leader_elect_lease, self.identity)
+            self.elector = self.plugins.build_leader_elector(built.source_config, lease, self.context)
         runner = await self.serve_health()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,9 +153,6 @@ class Eventer:
                 except Exception as exc:
                     log.warning("eventer.sink.close.failed", sink=sink.name, error=str(exc))
             await runner.cleanup()
-            if self._api_client is not None:
-                with contextlib.suppress(Exception):
-                    self._api_client.close()
         log.info("eventer.stopped")
         return 0
 

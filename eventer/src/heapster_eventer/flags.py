@@ -17,7 +17,7 @@ from heapster.flags import (
     normalize_argv,
     sink_queue_bounds,
 )
-from heapster_eventer.leader import LeaseTiming, parse_ref
+from heapster.leader import LeaseTiming, add_leader_elect_flags, lease_timing, parse_ref
 
 MIN_FREQUENCY = 5.0
 MAX_FREQUENCY = 180.0
@@ -86,16 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-file", metavar="PATH", help="keep the export checkpoint in this file")
     p.add_argument("--checkpoint-configmap", metavar="NAMESPACE/NAME",
                    help="keep the export checkpoint in this ConfigMap (in a cluster)")
-    add_bool(p, "--leader-elect", "run active/standby: only the holder of the Lease exports")
-    p.add_argument("--leader-elect-lease", default=DEFAULT_LEASE, metavar="NAMESPACE/NAME",
-                   help=f"the coordination.k8s.io Lease (default {DEFAULT_LEASE})")
-    p.add_argument("--leader-elect-identity", metavar="ID", help="this replica's identity (default HOSTNAME_random)")
-    p.add_argument("--leader-elect-lease-duration", type=go_duration, default=15.0, metavar="DURATION",
-                   help="how long standbys wait for a silent leader (default 15s)")
-    p.add_argument("--leader-elect-renew-deadline", type=go_duration, default=10.0, metavar="DURATION",
-                   help="the leader stops if it cannot renew within this (default 10s)")
-    p.add_argument("--leader-elect-retry-period", type=go_duration, default=2.0, metavar="DURATION",
-                   help="time between acquire/renew attempts (default 2s)")
+    add_leader_elect_flags(p, DEFAULT_LEASE, "exports")
     p.add_argument("--dedup-size", type=_positive_int, default=20_000, metavar="N",
                    help="event versions remembered to drop repeats (default 20000)")
     add_sink_queue_flags(p, DEFAULT_SINK_QUEUE, "batches")
@@ -124,9 +115,8 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
         raise UsageError(msg)
     queue_flags = {k: v for k, v in vars(ns).items() if k.startswith("sink_queue_")}
     queue = sink_queue_bounds(queue_flags, DEFAULT_SINK_QUEUE)
-    timing = LeaseTiming(ns.leader_elect_lease_duration, ns.leader_elect_renew_deadline, ns.leader_elect_retry_period)
-    if ns.leader_elect:
-        timing.check()
+    timing = lease_timing(ns.leader_elect_lease_duration, ns.leader_elect_renew_deadline,
+                          ns.leader_elect_retry_period, check=ns.leader_elect)
     return EventerOptions(
         source=ns.source[0],
         sinks=list(ns.sink),

@@ -98,3 +98,26 @@ def test_entry_point_module_imports_no_heavy_client() -> None:
             "print(sorted(m for m in ('kubernetes', 'aiohttp', 'orjson') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("key", ["kubernetes", "kubernetes.summary_api"])
+def test_a_lease_elector_is_provided_for_each_source_key(plugins: Plugins, key: str, tmp_path: object) -> None:
+    from heapster.interfaces import LeaderElector, LeaseSettings
+    from heapster.plugins import LEADER_ELECTOR
+    from heapster_source_kubernetes.lease import LeaseElector
+
+    assert plugins.get(LEADER_ELECTOR, key).plugin.distribution == "heapster-source-kubernetes"
+    _, config = plugins.configure(METRIC_SOURCE, f"{key}:http://127.0.0.1:1?inClusterConfig=false")
+    lease = LeaseSettings("kube-system", "heapster", "me", 15, 10, 2)
+    elector = plugins.build_leader_elector(config, lease, PluginContext())
+    assert isinstance(elector, LeaderElector) and isinstance(elector, LeaseElector)
+    assert (elector.namespace, elector.name, elector.identity) == ("kube-system", "heapster", "me")
+    assert elector.api.api_client.configuration.host == "http://127.0.0.1:1"
+
+
+def test_a_source_without_an_elector_is_a_usage_error(plugins: Plugins) -> None:
+    from heapster.interfaces import LeaseSettings
+
+    _, config = plugins.configure(METRIC_SOURCE, "static:?nodes=1")
+    with pytest.raises(UsageError, match="no leader elector 'static'"):
+        plugins.build_leader_elector(config, LeaseSettings("ns", "n", "me"), PluginContext())

@@ -254,10 +254,6 @@ class KubernetesEventSource(EventSource):
         """The resourceVersion up to which every event has been returned by ``get_new_events``."""
         return self._position
 
-    def kubernetes_api_client(self) -> Any:
-        """A ``kubernetes.client.ApiClient`` for this source's cluster (``KubernetesApiProvider``)."""
-        return self.api.authorized_api_client()
-
     @property
     def buffer_depth(self) -> int:
         return len(self._buffer)

@@ -1,8 +1,8 @@
 """Entry-point module of heapster-source-kubernetes: registers the metric and event sources.
 
 Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API),
-``kubernetes`` (events) and the ``configmap`` checkpoint store of the eventer. Heavy modules are
-imported inside the factories.
+``kubernetes`` (events), the ``configmap`` checkpoint store of the eventer, and a Lease-based leader
+elector for ``--leader-elect`` with either source. Heavy modules are imported inside the factories.
 """
 
 from __future__ import annotations
@@ -11,11 +11,24 @@ import os
 from typing import TYPE_CHECKING
 
 from heapster.errors import UsageError
-from heapster.hookspecs import RegisterCheckpointStore, RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.hookspecs import (
+    RegisterCheckpointStore,
+    RegisterEventSource,
+    RegisterLeaderElector,
+    RegisterMetricSource,
+    hookimpl,
+)
 from heapster.uri import Option
 
 if TYPE_CHECKING:
-    from heapster.interfaces import CheckpointStore, EventSource, MetricSource, PluginContext
+    from heapster.interfaces import (
+        CheckpointStore,
+        EventSource,
+        LeaderElector,
+        LeaseSettings,
+        MetricSource,
+        PluginContext,
+    )
     from heapster.uri import PluginConfig
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
@@ -146,3 +159,18 @@ def register_checkpoint_stores(register: RegisterCheckpointStore) -> None:
     register("configmap", _configmap_store,
              description="the eventer's checkpoint in a ConfigMap of the source's cluster, written with "
                          "optimistic concurrency")
+
+
+def _leader_elector(config: PluginConfig, lease: LeaseSettings, context: PluginContext) -> LeaderElector:
+    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.lease import LeaseElector
+
+    return LeaseElector(load_api_access(config.options, config.url).authorized_api_client(), lease,
+                        clock=context.clock)
+
+
+@hookimpl
+def register_leader_electors(register: RegisterLeaderElector) -> None:
+    """Register the coordination.k8s.io Lease elector for every key of this distribution's sources."""
+    for key in ("kubernetes", "kubernetes.summary_api"):
+        register(key, _leader_elector, description="a coordination.k8s.io/v1 Lease in the source's cluster")
