@@ -22,7 +22,7 @@ from heapster.plugins import Plugins, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import mask_uri, unique_idents, without_queue_options
+from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
@@ -57,6 +57,8 @@ class Daemon:
     force: asyncio.Event = field(default_factory=asyncio.Event)
     api_url: str = ""
     """``scheme://host:port`` of the HTTP API once it listens."""
+    shards: Any = None
+    """The :class:`heapster.shards.coordinator.ShardCoordinator` with ``--shard=I/N`` (N > 1)."""
 
     async def run(self) -> None:
         """Serve the HTTP API, start the source, run until SIGTERM/SIGINT (or ``stop``), then flush the sinks.
@@ -90,6 +92,8 @@ class Daemon:
             await self._until_forced(self.source.close())
             if api_runner is not None:
                 await self._until_forced(api_runner.cleanup())
+            if self.shards is not None:
+                await self._until_forced(self.shards.close())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
 
     def request_stop(self) -> None:
@@ -101,6 +105,8 @@ class Daemon:
             self.force.set()
 
     async def _start_source(self) -> bool:
+        if self.shards is not None:
+            await self.shards.start()
         await self.source.start()
         tune_gc()
         shrink_tls_read_buffers()
@@ -152,7 +158,7 @@ class Daemon:
         from heapster.api import create_api_app, start_api_server
 
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
-                             latest_batch=self._latest_batch)
+                             latest_batch=self._latest_batch, shards=self.shards)
         runner = await start_api_server(app, self.settings)
         scheme = "https" if self.settings["tls_cert"] else "http"
         host = self.settings["listen_ip"] or "0.0.0.0"
@@ -228,8 +234,40 @@ async def build_daemon(settings: dict[str, Any], plugins: Plugins | None = None,
     for sink in sinks:
         store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
         queues.append(_sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock))
-    scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock)
-    return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical)
+    shards = _shard_coordinator(settings, plugins, source_config, context)
+    local_sink = next((q for q, sink in zip(queues, sinks, strict=True) if sink is store), None)
+    scheduler = Scheduler(source, processors, queues, scheduler_settings(settings), clock=context.clock,
+                          shards=shards, local_sink=local_sink)
+    return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical,
+                  shards=shards)
+
+
+def _shard_coordinator(settings: dict[str, Any], plugins: Plugins, source_config: PluginConfig,
+                       context: PluginContext) -> Any:
+    """With ``--shard=I/N`` (N > 1): the coordinator of aggregates and peers, else None."""
+    index, count = settings.get("shard", (0, 1))
+    if count <= 1:
+        return None
+    from heapster.shards.client import PeerClient
+    from heapster.shards.coordinator import ShardCoordinator
+    from heapster.shards.discovery import PeerService, Peers
+    from heapster.shards.role import FirstShard
+
+    service = watch = None
+    if settings.get("shard_service"):
+        service = PeerService(settings["shard_namespace"], settings["shard_service"],
+                              settings.get("shard_port_name") or "", "https" if settings.get("tls_cert") else "http")
+        watch = plugins.build_peer_discovery(source_config, service, context)
+        log.info("shards.configured", shard=index, shards=count, service=f"{service.namespace}/{service.name}",
+                 aggregator=index == 0)
+    else:
+        log.warning("shards.no_peers", shard=index, shards=count,
+                    note="without --shard_service no peer is known: namespace and cluster aggregates are never "
+                         "written and API answers name every other shard as missing")
+    peer_timeout = float(settings.get("shard_peer_timeout") or 5.0)
+    partials_wait = max(peer_timeout, float(settings["metric_resolution"]) / 2)
+    return ShardCoordinator(Peers(index, count, watch, service), FirstShard(index), PeerClient(peer_timeout),
+                            partials_wait)
 
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:

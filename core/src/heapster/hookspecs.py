@@ -17,6 +17,7 @@ from typing import Protocol
 import pluggy
 
 from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig
 
 PROJECT = "heapster"
@@ -28,6 +29,7 @@ MetricSinkFactory = Callable[[PluginConfig, PluginContext], MetricSink]
 EventSourceFactory = Callable[[PluginConfig, PluginContext], EventSource]
 EventSinkFactory = Callable[[PluginConfig, PluginContext], EventSink]
 ProcessorFactory = Callable[[PluginContext], "Processor | None"]
+PeerDiscoveryFactory = Callable[[PluginConfig, PeerService, PluginContext], EndpointSliceWatch]
 
 
 class RegisterMetricSource(Protocol):
@@ -64,6 +66,12 @@ class RegisterProcessor(Protocol):
     def __call__(self, key: str, factory: ProcessorFactory, *, order: int, description: str = "") -> None: ...
 
 
+class RegisterPeerDiscovery(Protocol):
+    """The ``register`` callback of :func:`register_peer_discoveries`."""
+
+    def __call__(self, key: str, factory: PeerDiscoveryFactory, *, description: str = "") -> None: ...
+
+
 # --- metrics pipeline -------------------------------------------------------------------------
 
 @hookspec
@@ -96,6 +104,17 @@ def register_processors(register: RegisterProcessor) -> None:
     ascending ``order`` (Heapster's chain uses 100, 200, ... 800, so a plugin can slot in
     between). ``factory(context)`` returns a :class:`Processor`, or ``None`` when it does not
     apply (e.g. an enricher without cluster state). Returns nothing.
+    """
+
+
+@hookspec
+def register_peer_discoveries(register: RegisterPeerDiscovery) -> None:
+    """Register how shards find their peers (``--shard`` with ``--shard_service``), by source key.
+
+    Called once at start-up. ``register(key, factory)``: with ``--source=<key>:...``,
+    ``factory(config, service, context)`` gets that source's parsed URI (same cluster, same
+    credentials) and the :class:`~heapster.shards.discovery.PeerService`, and returns an
+    :class:`~heapster.shards.discovery.EndpointSliceWatch`. Returns nothing.
     """
 
 

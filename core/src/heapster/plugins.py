@@ -20,6 +20,7 @@ import structlog
 from heapster import hookspecs
 from heapster.errors import PluginError, UsageError
 from heapster.interfaces import EventSink, EventSource, MetricSink, MetricSource, PluginContext, Processor
+from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 log = structlog.get_logger("heapster.plugins")
@@ -31,6 +32,7 @@ METRIC_SINK = "sink"
 EVENT_SOURCE = "event source"
 EVENT_SINK = "event sink"
 PROCESSOR = "processor"
+PEER_DISCOVERY = "peer discovery"
 
 _HOOKS = {
     METRIC_SOURCE: "register_metric_sources",
@@ -38,6 +40,7 @@ _HOOKS = {
     EVENT_SOURCE: "register_event_sources",
     EVENT_SINK: "register_event_sinks",
     PROCESSOR: "register_processors",
+    PEER_DISCOVERY: "register_peer_discoveries",
 }
 
 KNOWN_PROVIDERS: Mapping[tuple[str, str], str] = {
@@ -159,6 +162,12 @@ class Plugins:
     def build_event_sink(self, spec: str, context: PluginContext) -> EventSink:
         reg, config = self.configure(EVENT_SINK, spec)
         return cast(EventSink, reg.factory(config, context))
+
+    def build_peer_discovery(self, source: PluginConfig, service: PeerService,
+                             context: PluginContext) -> EndpointSliceWatch:
+        """The EndpointSlice watch for the cluster ``source`` reads; UsageError if no plugin provides one."""
+        reg = self.get(PEER_DISCOVERY, source.key)
+        return cast(EndpointSliceWatch, reg.factory(source, service, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""

@@ -10,11 +10,12 @@ import os
 from typing import TYPE_CHECKING
 
 from heapster.errors import UsageError
-from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
+from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, RegisterPeerDiscovery, hookimpl
 from heapster.uri import Option
 
 if TYPE_CHECKING:
     from heapster.interfaces import EventSource, MetricSource, PluginContext
+    from heapster.shards.discovery import EndpointSliceWatch, PeerService
     from heapster.uri import PluginConfig
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
@@ -131,3 +132,17 @@ def register_event_sources(register: RegisterEventSource) -> None:
     """Register the ``kubernetes`` event source (watches Kubernetes Events)."""
     register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS),
              description="Kubernetes Events from the API server (list+watch)")
+
+
+def _peer_discovery(config: PluginConfig, service: PeerService, context: PluginContext) -> EndpointSliceWatch:
+    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.endpointslices import EndpointSliceInformer
+
+    return EndpointSliceInformer(load_api_access(config.options, config.url), service)
+
+
+@hookimpl
+def register_peer_discoveries(register: RegisterPeerDiscovery) -> None:
+    """Peer shards from EndpointSlices, for ``--shard`` with either source key."""
+    for key in ("kubernetes", "kubernetes.summary_api"):
+        register(key, _peer_discovery, description="EndpointSlices of the headless Service (list+watch)")
