@@ -17,12 +17,11 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -230,7 +229,8 @@ def model_routes(url: str, window: str) -> list[str]:
         routes.append(f"{ns}/pod-list/{','.join(pods[:4])}/metrics/cpu/usage_rate{query}")
         for pod in pods[:1]:
             routes += [f"{ns}/pods/{pod}/metrics/", f"{ns}/pods/{pod}/containers/"]
-            routes += [f"{ns}/pods/{pod}/metrics/{m}{query}" for m in get(f"{url}/api/v1/model/{ns}/pods/{pod}/metrics/")[2]]
+            names = get(f"{url}/api/v1/model/{ns}/pods/{pod}/metrics/")[2]
+            routes += [f"{ns}/pods/{pod}/metrics/{m}{query}" for m in names]
             for container in get(f"{url}/api/v1/model/{ns}/pods/{pod}/containers/")[2]:
                 route = f"{ns}/pods/{pod}/containers/{container}/metrics/"
                 routes += [route] + [f"{route}{m}{query}" for m in get(f"{url}/api/v1/model/{route}")[2]]
@@ -245,7 +245,8 @@ def metrics_api_routes(url: str) -> list[str]:
     items = get(f"{url}{beta}/pods")[2]["items"]
     for item in items[:: max(1, len(items) // 4)]:
         meta = item["metadata"]
-        routes += [f"{beta}/namespaces/{meta['namespace']}/pods", f"{beta}/namespaces/{meta['namespace']}/pods/{meta['name']}"]
+        namespaced = f"{beta}/namespaces/{meta['namespace']}/pods"
+        routes += [namespaced, f"{namespaced}/{meta['name']}"]
     routes += [f"{beta}/nodes/no-such-node", f"{beta}/namespaces/default/pods/no-such-pod"]
     return routes
 
@@ -341,7 +342,7 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
     for url in (urls[0], urls[2]):
         for route in ("/api/v1/model/nodes/", "/api/v1/metric-export", "/apis/metrics.k8s.io/v1beta1/nodes",
                       "/apis/metrics.k8s.io/v1beta1/nodes/no-such-node"):
-            status, headers, body = get(url + route)
+            status, headers, _body = get(url + route)
             assert headers.get(MISSING_HEADER) == "1", (url, route, status, headers)
         assert len(get(url + "/api/v1/model/nodes/")[2]) < NODES
 

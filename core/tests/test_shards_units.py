@@ -14,7 +14,7 @@ from heapster.processors.namespace_aggregator import NamespaceAggregator
 from heapster.processors.pod_aggregator import PodAggregator
 from heapster.scheduler import in_shard
 from heapster.shards import merge
-from heapster.shards.discovery import PeerService, Peers, shard_urls
+from heapster.shards.discovery import Peers, PeerService, shard_urls
 from heapster.shards.partials import PartialsBook, combine, split_aggregates
 from heapster.shards.spec import ShardSpecError, parse_shard
 from heapster.testing.batches import synthetic_batch

@@ -250,7 +250,7 @@ def _shard_coordinator(settings: dict[str, Any], plugins: Plugins, source_config
         return None
     from heapster.shards.client import PeerClient
     from heapster.shards.coordinator import ShardCoordinator
-    from heapster.shards.discovery import PeerService, Peers
+    from heapster.shards.discovery import Peers, PeerService
     from heapster.shards.role import FirstShard
 
     service = watch = None

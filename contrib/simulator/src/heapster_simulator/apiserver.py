@@ -27,8 +27,8 @@ from .apiselectors import Predicate, SelectorError, combine, field_selector, lab
 from .events import to_events_v1
 from .model import rfc3339
 from .objects import empty_object
-from .peers import Peer
 from .patches import JSON_PATCH_TYPE, MERGE_TYPES, PatchError, json_patch, merge_patch
+from .peers import Peer
 from .simulation import Simulation
 from .store import Change, ExpiredError, ResourceStore
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import Counter
 
 from heapster.api.instrument import Handler
@@ -43,7 +44,7 @@ def mark_missing(response: web.StreamResponse, request: web.Request, missing: Ma
 
 
 def fanout_middleware(peers: Peers, client: PeerClient,
-                      aggregates_missing: Callable[[], Mapping[int, str]]) -> Callable[..., object]:
+                      aggregates_missing: Callable[[], Mapping[int, str]]) -> Middleware:
     """The middleware; ``aggregates_missing`` names the shards missing from the newest combined aggregates."""
 
     @web.middleware
