@@ -75,9 +75,19 @@ class ShardCoordinator:
         rest, partial = split_aggregates(batch.columns)
         window = int(batch.timestamp.timestamp())
         await self.book.put(window, partial)
+        shard_only = DataBatch(batch.timestamp, columns=rest)
+        try:
+            return await self._combined(batch, rest, partial, shard_only)
+        except Exception as exc:  # a bug here must not cost the shard's own series
+            aggregates_skipped.inc()
+            log.exception("shards.aggregates.failed", window=batch.timestamp.isoformat(), error=str(exc))
+            return WindowBatches(shard_only, shard_only, {self.index: str(exc)})
+
+    async def _combined(self, batch: DataBatch, rest: ColumnBatch, partial: Partial,
+                        shard_only: DataBatch) -> WindowBatches:
+        window = int(batch.timestamp.timestamp())
         partials, missing = await self.gather(window)
         partials[self.index] = partial
-        shard_only = DataBatch(batch.timestamp, columns=rest)
         self.missing = missing
         if missing:
             aggregates_skipped.inc()
