@@ -17,6 +17,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,7 +32,7 @@ import pytest
 
 from heapster.processors.quantity import parse_quantity
 from heapster.scheduler import in_shard
-from heapster.shards import MISSING_HEADER
+from heapster.shards import LOCAL_HEADER, MISSING_HEADER
 from heapster.testing.net import free_port, wait_until
 from heapster_simulator.testing import simulator_process, stop_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
@@ -48,10 +49,10 @@ NAMESPACE = "kube-system"
 Answer = tuple[int, dict[str, str], Any]
 
 
-def get(url: str) -> Answer:
+def get(url: str, headers: dict[str, str] | None = None) -> Answer:
     """Status, headers and decoded JSON (or text) of a GET."""
     try:
-        with urllib.request.urlopen(url, timeout=20) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as resp:
             raw, status, headers = resp.read(), resp.status, dict(resp.headers)
     except urllib.error.HTTPError as exc:
         raw, status, headers = exc.read(), exc.code, dict(exc.headers)
@@ -336,9 +337,14 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
                           "--no-headers"], capture_output=True, text=True, timeout=60, check=True)
     assert len(top.stdout.splitlines()) == NODES and not top.stderr
 
+    # A request marked as forwarded is answered by that shard alone (no recursion).
+    mine = get(urls[0] + "/api/v1/model/nodes/", {LOCAL_HEADER: "1"})[2]
+    assert 0 < len(mine) < NODES and all(in_shard(node, 0, SHARDS) for node in mine)
+
     # One shard dies: the others say so on every kind of answer, and log it.
     shards[1]["process"].kill()
     shards[1]["process"].wait(10)
+    killed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for url in (urls[0], urls[2]):
         for route in ("/api/v1/model/nodes/", "/api/v1/metric-export", "/apis/metrics.k8s.io/v1beta1/nodes",
                       "/apis/metrics.k8s.io/v1beta1/nodes/no-such-node"):
@@ -350,6 +356,14 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
             return get(url + "/api/v1/model/namespaces/")[1].get(MISSING_HEADER) == "1"
 
         wait_until(aggregates_missing, timeout=30, interval=0.5, what="namespace answers naming shard 1")
+    # No aggregate of a window after the kill reaches the sink, while the surviving shards' nodes do.
+    def series_after(kind: str) -> int:
+        result = influx.query(f"SELECT count(value) FROM \"cpu/usage_rate\" WHERE type = '{kind}' "
+                              f"AND time > '{killed_at}'", "sharded")[0]
+        return int(result["series"][0]["values"][0][1]) if result.get("series") else 0
+
+    wait_until(lambda: series_after("node") > 0, timeout=60, interval=0.5, what="node points after the kill")
+    assert series_after("cluster") == 0 and series_after("ns") == 0
     top = subprocess.run([str(Path(sys.executable).parent / "heapster"), "top", "nodes", "--server", urls[0]],
                          capture_output=True, text=True, timeout=60, check=True)
     assert "without shard(s) 1" in top.stderr
