@@ -204,3 +204,20 @@ def test_merge_kinds() -> None:
 ])
 def test_route_kinds(canonical: str, kind: str | None) -> None:
     assert merge.route_kind(canonical) == kind
+
+
+def test_aggregator_roles() -> None:
+    from dataclasses import dataclass
+
+    from heapster.shards.role import FirstShard, LeaseHolder
+
+    @dataclass
+    class Elector:
+        leading: bool = False
+
+    assert FirstShard(0).is_aggregator() and not FirstShard(2).is_aggregator()
+    elector = Elector()
+    role = LeaseHolder(elector)
+    assert not role.is_aggregator()
+    elector.leading = True
+    assert role.is_aggregator()

@@ -22,3 +22,20 @@ class FirstShard:
 
     def is_aggregator(self) -> bool:
         return self.index == 0
+
+
+class Leading(Protocol):
+    """Anything that knows whether this replica holds the leader Lease (a leader elector)."""
+
+    @property
+    def leading(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The holder of the leader Lease aggregates: wire ``--leader-elect``'s elector in place of :class:`FirstShard`."""
+
+    elector: Leading
+
+    def is_aggregator(self) -> bool:
+        return self.elector.leading
