@@ -62,6 +62,13 @@ def get(url: str, headers: dict[str, str] | None = None) -> Answer:
         return status, headers, raw.decode(errors="replace")
 
 
+def layout(url: str) -> tuple[bytes, bool, bool]:
+    """How a JSON answer is laid out: its first bytes, a final newline, go-restful's one-space indent."""
+    with urllib.request.urlopen(url, timeout=20) as resp:
+        raw = resp.read()
+    return raw[:2], raw.endswith(b"\n"), b"\n " in raw[:100] and b"\n  " not in raw[:100]
+
+
 def post(url: str, body: dict[str, Any], ca: str) -> None:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=ca)) as resp:
@@ -301,6 +308,9 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
     assert kinds["machine"] == NODES and kinds["/pod"] == NODES * 3
     for route in metrics_api_routes(single["url"]):
         same_everywhere(urls, single["url"], route)
+    for route in ("/apis/metrics.k8s.io/v1beta1/nodes", "/apis/metrics.k8s.io/v1alpha1/nodes", "/api/v1/model/nodes/",
+                  "/api/v1/metric-export"):  # merged answers are laid out as the route lays out its own
+        assert {layout(url + route) for url in urls} == {layout(single["url"] + route)}, route
 
     # The sinks: the same series and values in both databases, each metric set exported once.
     seen: list[str] = []

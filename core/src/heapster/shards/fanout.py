@@ -19,12 +19,12 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import Counter
 
 from heapster.api.instrument import Handler
-from heapster.api.responses import json_response
+from heapster.api.responses import apiserver_json_response, json_response
 from heapster.selfmetrics import REGISTRY
 from heapster.shards import LOCAL_HEADER, MISSING_HEADER
 from heapster.shards.client import PeerClient
 from heapster.shards.discovery import Peers
-from heapster.shards.merge import AGGREGATE, COMPACT, K8S_GET, MERGERS, route_kind
+from heapster.shards.merge import AGGREGATE, COMPACT, K8S_GET, K8S_LIST, MERGERS, route_kind
 
 log = structlog.get_logger("heapster.shards")
 
@@ -41,6 +41,14 @@ def mark_missing(response: web.StreamResponse, request: web.Request, missing: Ma
     for shard in missing:
         partial_answers.labels(shard=str(shard)).inc()
     log.warning("shards.answer.partial", path=request.path, missing={str(k): v for k, v in sorted(missing.items())})
+
+
+def respond(request: web.Request, kind: str, data: object) -> web.Response:
+    """A merged answer laid out as the route lays out its own: v1beta1 as an aggregated API server
+    (compact unless asked), the Model API and v1alpha1 as go-restful (pretty, or compact per route)."""
+    if kind in (K8S_LIST, K8S_GET) and "/v1beta1/" in request.path:
+        return apiserver_json_response(request, data)
+    return json_response(data, pretty=kind not in COMPACT)
 
 
 def fanout_middleware(peers: Peers, client: PeerClient,
@@ -81,7 +89,7 @@ async def _merged(request: web.Request, kind: str, handler: Handler, peers: Peer
             bodies.append(answer.body)
         else:
             missing[shard] = answer.error or f"HTTP {answer.status}: {answer.body}"
-    merged = json_response(MERGERS[kind](bodies), pretty=kind not in COMPACT)
+    merged = respond(request, kind, MERGERS[kind](bodies))
     mark_missing(merged, request, missing)
     return merged
 
@@ -94,7 +102,7 @@ async def _from_peers(request: web.Request, local: web.StreamResponse, peers: Pe
     answers = await client.get_all({i: url + request.path_qs for i, url in urls.items()})
     for _, answer in sorted(answers.items()):
         if answer.ok:
-            return json_response(answer.body)
+            return respond(request, K8S_GET, answer.body)
     for shard, answer in answers.items():
         if answer.status != 404:
             missing[shard] = answer.error or f"HTTP {answer.status}: {answer.body}"
