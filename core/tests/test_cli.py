@@ -111,6 +111,23 @@ def test_shard_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid shard '3/3'" in capsys.readouterr().err
 
 
+def test_shard_from_the_statefulset_pod_name(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAME", "heapster-2")
+    assert settings_for("--shard=auto/3")["shard"] == (2, 3)
+    monkeypatch.setenv("POD_NAME", "heapster")
+    assert main(["--source=static:", "--shard=auto/3"]) == 2
+    assert "pod name 'heapster' (from $POD_NAME) does not end in -<ordinal>" in capsys.readouterr().err
+
+
+def test_peers_need_a_source_that_can_find_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source=static:", "--shard=1/3", "--shard_service=heapster"]) == 2
+    err = capsys.readouterr().err
+    assert "no peer discovery 'static'; installed:" in err  # the kubernetes source's, when installed
+    assert main(["--source=static:", "--shard=1/3", "--shard_peer_timeout=0s"]) == 2
+    assert "--shard_peer_timeout must be positive" in capsys.readouterr().err
+
+
 def test_a_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 

@@ -131,7 +131,7 @@ def test_allow_and_block_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_every_hook_is_documented() -> None:
     hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert len(hooks) == 6
+    assert len(hooks) == 8
     for name in hooks:
         doc = getattr(hookspecs, name).__doc__ or ""
         assert "Called once" in doc and "Returns" in doc, name

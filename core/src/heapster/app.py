@@ -71,6 +71,8 @@ class Daemon:
     """``scheme://host:port`` of the HTTP API once it listens."""
     leadership: LeaderExport | None = None
     """With ``--leader-elect``: lets only the Lease holder feed the sink queues."""
+    shards: Any = None
+    """The :class:`heapster.shards.coordinator.ShardCoordinator` with ``--shard=I/N`` (N > 1)."""
 
     def __post_init__(self) -> None:
         self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
@@ -119,6 +121,8 @@ class Daemon:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
             if api_runner is not None:
                 await self._until_forced(api_runner.cleanup())
+            if self.shards is not None:
+                await self._until_forced(self.shards.close())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
 
     def _election_ended(self, electing: asyncio.Future[None]) -> None:
@@ -136,6 +140,8 @@ class Daemon:
             self.force.set()
 
     async def _start_source(self) -> bool:
+        if self.shards is not None:
+            await self.shards.start()
         await self.source.start()
         tune_gc()
         shrink_tls_read_buffers()
@@ -187,7 +193,7 @@ class Daemon:
         from heapster.api import create_api_app, start_api_server
 
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
-                             latest_batch=self._latest_batch)
+                             latest_batch=self._latest_batch, shards=self.shards)
         runner = await start_api_server(app, self.settings)
         scheme = "https" if self.settings.tls_cert else "http"
         host = self.settings.listen_ip or "0.0.0.0"
@@ -281,9 +287,12 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
             leadership.add(idents[id(sink)], queue)
         else:
             consumers.append(queue)  # the metric store: every replica keeps it for the API
-    scheduler = Scheduler(source, processors, consumers, scheduler_settings(settings), clock=context.clock)
+    shards = _shard_coordinator(settings, plugins, source_config, context)
+    local_sink = next((q for q, sink in zip(queues, sinks, strict=True) if sink is store), None)
+    scheduler = Scheduler(source, processors, consumers, scheduler_settings(settings), clock=context.clock,
+                          shards=shards, local_sink=local_sink)
     return Daemon(settings, source, processors, sinks, queues, scheduler, store=store, historical=historical,
-                  leadership=leadership)
+                  leadership=leadership, shards=shards)
 
 
 def _leadership(plugins: Plugins, source_config: PluginConfig, settings: HeapsterSettings,
@@ -311,6 +320,34 @@ def _historical_source(plugins: Plugins, reg: Registration, sink: MetricSink) ->
     msg = (f"sink {reg.key!r} ({reg.plugin.distribution}) cannot serve --historical_source; "
            f"sinks that can: {able}")
     raise UsageError(msg)
+
+
+def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_config: PluginConfig,
+                       context: PluginContext) -> Any:
+    """With ``--shard=I/N`` (N > 1): the coordinator of aggregates and peers, else None."""
+    index, count = settings.shard
+    if count <= 1:
+        return None
+    from heapster.shards.client import PeerClient
+    from heapster.shards.coordinator import ShardCoordinator
+    from heapster.shards.discovery import Peers, PeerService
+    from heapster.shards.role import FirstShard
+
+    service = watch = None
+    if settings.shard_service:
+        service = PeerService(settings.shard_namespace, settings.shard_service, settings.shard_port_name,
+                              "https" if settings.tls_cert else "http")
+        watch = plugins.build_peer_discovery(source_config, service, context)
+        log.info("shards.configured", shard=index, shards=count, service=f"{service.namespace}/{service.name}",
+                 aggregator=index == 0)
+    else:
+        log.warning("shards.no_peers", shard=index, shards=count,
+                    note="without --shard_service no peer is known: namespace and cluster aggregates are never "
+                         "written and API answers name every other shard as missing")
+    peer_timeout = settings.shard_peer_timeout
+    partials_wait = max(peer_timeout, settings.metric_resolution / 2)
+    return ShardCoordinator(Peers(index, count, watch, service), FirstShard(index), PeerClient(peer_timeout),
+                            partials_wait)
 
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -67,15 +68,13 @@ def go_duration(text: str) -> float:
 
 
 def shard_spec(text: str) -> tuple[int, int]:
-    """argparse type for ``--shard=I/N``."""
-    index, _, count = text.partition("/")
+    """argparse type for ``--shard=I/N`` or ``--shard=auto/N`` (I from the StatefulSet pod name)."""
+    from heapster.shards.spec import ShardSpecError, parse_shard
+
     try:
-        i, n = int(index), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid shard {text!r} (use I/N, e.g. 0/3)") from None
-    if n < 1 or not 0 <= i < n:
-        raise argparse.ArgumentTypeError(f"invalid shard {text!r}: need 0 <= I < N")
-    return i, n
+        return parse_shard(text)
+    except ShardSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class ExtendCSV(argparse.Action):
@@ -248,7 +247,17 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
     a("--store-duration", type=go_duration, default=900.0, metavar="DURATION",
       help="history kept in memory for the model API (default 15m)")
     a("--shard", type=shard_spec, default=(0, 1), metavar="I/N",
-      help="scrape only shard I of N (0-based), split by a stable hash of the node name")
+      help="scrape only shard I of N (0-based), split by a stable hash of the node name; auto/N takes I from "
+           "the StatefulSet pod name ($POD_NAME or the hostname, heapster-2 -> 2)")
+    a("--shard-service", default="", metavar="NAME",
+      help="headless Service whose EndpointSlices list the shards (peers for whole-cluster answers and "
+           "aggregates)")
+    a("--shard-namespace", default=os.environ.get("POD_NAMESPACE") or "default", metavar="NAMESPACE",
+      help="namespace of --shard-service (default $POD_NAMESPACE, else default)")
+    a("--shard-port-name", default="", metavar="NAME",
+      help="EndpointSlice port of the peers' HTTP API (default: the first port)")
+    a("--shard-peer-timeout", type=go_duration, default=5.0, metavar="DURATION",
+      help="how long an API answer waits for each peer shard (default 5s)")
     add_bool(p, "--strict-plugins", "fail when a plugin cannot be loaded (default: log and skip)")
     from heapster.leader import add_leader_elect_flags  # imports this module
 
@@ -281,6 +290,10 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
     sink_queue_bounds(settings.sink_queue_flags, MEMORY_QUEUE_SIZE)
+    if settings.leader_elect and settings.shard[1] > 1:
+        msg = ("--leader-elect cannot be combined with --shard: every shard exports its own nodes and shard 0 the "
+               "namespace and cluster aggregates (run the shards as a StatefulSet without --leader-elect)")
+        raise UsageError(msg)
     if settings.leader_elect:
         from heapster.leader import lease_timing, parse_ref
 
@@ -288,7 +301,7 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
                      settings.leader_elect_retry_period, check=True)
         parse_ref(settings.leader_elect_lease, "--leader-elect-lease")
     for name in ("kubelet_timeout", "sink_export_data_timeout", "store_duration", "api_idle_timeout",
-                 "api_header_timeout"):
+                 "api_header_timeout", "shard_peer_timeout"):
         if getattr(settings, name) <= 0:
             msg = f"--{name} must be positive"
             raise UsageError(msg)

@@ -27,6 +27,7 @@ from heapster.interfaces import (
     PluginContext,
     Processor,
 )
+from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig
 
 PROJECT = "heapster"
@@ -43,6 +44,7 @@ CheckpointStoreFactory = Callable[[str, PluginConfig, PluginContext], Checkpoint
 for a ConfigMap), ``source_config`` the eventer's parsed ``--source`` (so a store can reach the same
 cluster with the same credentials)."""
 LeaderElectorFactory = Callable[[PluginConfig, LeaseSettings, PluginContext], LeaderElector]
+PeerDiscoveryFactory = Callable[[PluginConfig, PeerService, PluginContext], EndpointSliceWatch]
 
 
 class RegisterMetricSource(Protocol):
@@ -95,6 +97,12 @@ class RegisterLeaderElector(Protocol):
     def __call__(self, key: str, factory: LeaderElectorFactory, *, description: str = "") -> None: ...
 
 
+class RegisterPeerDiscovery(Protocol):
+    """The ``register`` callback of :func:`register_peer_discoveries`."""
+
+    def __call__(self, key: str, factory: PeerDiscoveryFactory, *, description: str = "") -> None: ...
+
+
 # --- metrics pipeline -------------------------------------------------------------------------
 
 @hookspec
@@ -128,6 +136,17 @@ def register_processors(register: RegisterProcessor) -> None:
     ascending ``order`` (Heapster's chain uses 100, 200, ... 800, so a plugin can slot in
     between). ``factory(context)`` returns a :class:`Processor`, or ``None`` when it does not
     apply (e.g. an enricher without cluster state). Returns nothing.
+    """
+
+
+@hookspec
+def register_peer_discoveries(register: RegisterPeerDiscovery) -> None:
+    """Register how shards find their peers (``--shard`` with ``--shard_service``), by source key.
+
+    Called once at start-up. ``register(key, factory)``: with ``--source=<key>:...``,
+    ``factory(config, service, context)`` gets that source's parsed URI (same cluster, same
+    credentials) and the :class:`~heapster.shards.discovery.PeerService`, and returns an
+    :class:`~heapster.shards.discovery.EndpointSliceWatch`. Returns nothing.
     """
 
 

@@ -33,6 +33,7 @@ from heapster.interfaces import (
     PluginContext,
     Processor,
 )
+from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 log = structlog.get_logger("heapster.plugins")
@@ -48,6 +49,7 @@ CHECKPOINT_STORE = "checkpoint store"
 HISTORICAL_SOURCE = "historical source"
 """Not a hook of its own: the metric sinks registered with ``historical=True``."""
 LEADER_ELECTOR = "leader elector"
+PEER_DISCOVERY = "peer discovery"
 
 _HOOKS = {
     METRIC_SOURCE: "register_metric_sources",
@@ -57,6 +59,7 @@ _HOOKS = {
     PROCESSOR: "register_processors",
     CHECKPOINT_STORE: "register_checkpoint_stores",
     LEADER_ELECTOR: "register_leader_electors",
+    PEER_DISCOVERY: "register_peer_discoveries",
 }
 
 PROVIDERS_FILE = "providers.toml"
@@ -184,6 +187,12 @@ class Plugins:
         """The ``--leader-elect`` elector for the cluster ``source`` reads; UsageError if no plugin provides one."""
         reg = self.get(LEADER_ELECTOR, source.key)
         return cast(LeaderElector, reg.factory(source, lease, context))
+
+    def build_peer_discovery(self, source: PluginConfig, service: PeerService,
+                             context: PluginContext) -> EndpointSliceWatch:
+        """The EndpointSlice watch for the cluster ``source`` reads; UsageError if no plugin provides one."""
+        reg = self.get(PEER_DISCOVERY, source.key)
+        return cast(EndpointSliceWatch, reg.factory(source, service, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""

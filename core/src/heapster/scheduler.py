@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -21,6 +21,9 @@ from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
 from heapster.scrapeloop import ScrapeLoop
 from heapster.timefmt import utc_from_epoch
+
+if TYPE_CHECKING:
+    from heapster.shards.coordinator import ShardCoordinator
 
 log = structlog.get_logger("heapster.scheduler")
 
@@ -75,6 +78,8 @@ class Scheduler:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         scrape_loop: ScrapeLoop | None = None,
+        shards: ShardCoordinator | None = None,
+        local_sink: BatchConsumer | None = None,
     ) -> None:
         self.source = source
         self.scrape_loop = scrape_loop
@@ -84,6 +89,10 @@ class Scheduler:
         self.settings = settings or SchedulerSettings()
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self.shards = shards
+        """With ``--shard``: combines the shards' aggregates; ``local_sink`` (the metric store) then gets
+        the whole cluster's namespaces and cluster, the other sinks what this shard exports."""
+        self.local_sink = local_sink
         self._slots = asyncio.Semaphore(self.settings.max_housekeeps)
         self._process_lock = asyncio.Lock()
         self._housekeeps: set[asyncio.Task[None]] = set()
@@ -178,9 +187,14 @@ class Scheduler:
                 finally:
                     selfmetrics.processor_duration.labels(processor=processor.name).observe(
                         (time.perf_counter() - began) * 1000)
+            export = batch
+            if self.shards is not None:
+                split = await self.shards.finish(batch)
+                batch, export = split.local, split.export
+                export.seal()
             batch.seal()
             for sink in self.sinks:
-                sink.put(batch)
+                sink.put(batch if sink is self.local_sink or export is batch else export)
             self.last_batch = batch
             self.batches += 1
         # Only queued here: each sink queue logs batch.exported when its sink really has the batch.

@@ -63,6 +63,11 @@ class HeapsterSettings:
     store_duration: float = 900.0
     shard: tuple[int, int] = (0, 1)
     """``--shard=I/N``: (index, count)."""
+    shard_service: str = ""
+    """Headless Service whose EndpointSlices list the shards ("" for none: answers are this shard's)."""
+    shard_namespace: str = "default"
+    shard_port_name: str = ""
+    shard_peer_timeout: float = 5.0
     strict_plugins: bool = False
     leader_elect: bool = False
     """``--leader-elect``: only the holder of the Lease exports to the sinks."""

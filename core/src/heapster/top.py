@@ -23,6 +23,8 @@ from heapster.tables import render_table
 DEFAULT_SERVER = "http://127.0.0.1:8082"
 MODEL = "/api/v1/model"
 METRICS = "/apis/metrics.k8s.io/v1beta1"
+MISSING_SHARDS = "X-Heapster-Missing-Shards"
+"""Header of a sharded heapster's answers that lack some shards (heapster.shards.MISSING_HEADER)."""
 CONCURRENCY = 32
 
 CPU_ALLOCATABLE, MEMORY_ALLOCATABLE = "cpu/node_allocatable", "memory/node_allocatable"
@@ -172,6 +174,8 @@ class HeapsterClient:
         self.server = server.rstrip("/")
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
         self._limit = asyncio.Semaphore(CONCURRENCY)
+        self.missing_shards: set[str] = set()
+        """Shards a sharded heapster answered without (its ``X-Heapster-Missing-Shards`` header)."""
 
     async def close(self) -> None:
         await self._session.close()
@@ -187,6 +191,7 @@ class HeapsterClient:
         url = f"{self.server}{path}"
         try:
             async with self._limit, self._session.get(url) as resp:
+                self.missing_shards.update(filter(None, resp.headers.get(MISSING_SHARDS, "").split(",")))
                 if resp.status == 404 and missing is not None:
                     return missing
                 if resp.status == 404:
@@ -367,20 +372,27 @@ def _check_usage(options: argparse.Namespace, pods: bool) -> None:
 async def _collect(options: argparse.Namespace, pods: bool) -> list[Usage]:
     client = HeapsterClient(options.server, options.timeout)
     try:
-        if not pods:
-            rows = await node_usage(client, options.name, options.selector, options.show_capacity)
-            if not rows:
-                raise RuntimeFailure(await explain_no_nodes(client, options.name, options.selector))
-            return rows
-        namespace = None if options.all_namespaces else (options.namespace or "default")
-        fields = field_selector(options.field_selector)
-        rows = await pod_usage(client, namespace, options.name, options.selector, fields, options.containers)
-        if not rows:
-            filtered = bool(options.selector or options.field_selector)
-            raise RuntimeFailure(await explain_no_pods(client, namespace, options.name, filtered))
-        return rows
+        return await _collect_from(client, options, pods)
     finally:
+        if client.missing_shards:
+            sys.stderr.write(f"warning: heapster answered without shard(s) {', '.join(sorted(client.missing_shards))}: "
+                             "their nodes and pods are missing from this table\n")
         await client.close()
+
+
+async def _collect_from(client: HeapsterClient, options: argparse.Namespace, pods: bool) -> list[Usage]:
+    if not pods:
+        rows = await node_usage(client, options.name, options.selector, options.show_capacity)
+        if not rows:
+            raise RuntimeFailure(await explain_no_nodes(client, options.name, options.selector))
+        return rows
+    namespace = None if options.all_namespaces else (options.namespace or "default")
+    fields = field_selector(options.field_selector)
+    rows = await pod_usage(client, namespace, options.name, options.selector, fields, options.containers)
+    if not rows:
+        filtered = bool(options.selector or options.field_selector)
+        raise RuntimeFailure(await explain_no_pods(client, namespace, options.name, filtered))
+    return rows
 
 
 def top_command(argv: Sequence[str]) -> int:

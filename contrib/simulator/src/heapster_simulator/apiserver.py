@@ -28,6 +28,7 @@ from .events import to_events_v1
 from .model import rfc3339
 from .objects import empty_object
 from .patches import JSON_PATCH_TYPE, MERGE_TYPES, PatchError, json_patch, merge_patch
+from .peers import Peer
 from .simulation import Simulation
 from .store import Change, ExpiredError, ResourceStore
 
@@ -94,6 +95,11 @@ class ApiServer:
                 "namespaces": Resource("namespaces", "namespace", sim.namespaces, "Namespace", "v1", False, False),
                 "events": Resource("events", "event", sim.events, "Event", "v1", True, True),
                 "configmaps": Resource("configmaps", "configmap", sim.configmaps, "ConfigMap", "v1", True, True),
+                "services": Resource("services", "service", sim.services, "Service", "v1", True, True),
+            },
+            "discovery.k8s.io/v1": {
+                "endpointslices": Resource("endpointslices", "endpointslice", sim.endpointslices, "EndpointSlice",
+                                           "discovery.k8s.io/v1", True, True),
             },
             "coordination.k8s.io/v1": {
                 "leases": Resource("leases", "lease", sim.leases, "Lease", "coordination.k8s.io/v1", True, True),
@@ -119,6 +125,8 @@ class ApiServer:
         app.router.add_get("/simulator/apiservices", self._admin_apiservices)
         app.router.add_post("/simulator/apiservices", self._admin_register)
         app.router.add_delete("/simulator/apiservices/{name}", self._admin_unregister)
+        app.router.add_post("/simulator/peers", self._admin_add_peer)
+        app.router.add_delete("/simulator/peers/{name}", self._admin_remove_peer)
         app.on_cleanup.append(self._close_aggregator)
         app.router.add_route("*", "/api", self._dispatch)
         app.router.add_route("*", "/api/{tail:.*}", self._dispatch)
@@ -634,6 +642,24 @@ class ApiServer:
         version, _, group = name.partition(".")
         if not self.aggregator.unregister(f"{group}/{version}"):
             return json_response({"ok": False, "error": f"no APIService {name!r}"}, 404)
+        return json_response({"ok": True, "name": name})
+
+    async def _admin_add_peer(self, request: web.Request) -> web.Response:
+        """``{"name": "heapster-0", "address": "127.0.0.1", "port": 8082, "ready": true}``: add or update a peer."""
+        body = await self._admin_json(request)
+        try:
+            peer = Peer(str(body.get("name", "")), str(body.get("address", "127.0.0.1")), int(body.get("port", 0)),
+                        bool(body.get("ready", True)))
+            self.sim.add_peer(peer)
+        except (TypeError, ValueError) as exc:
+            return json_response({"ok": False, "error": str(exc)}, 400)
+        return json_response({"ok": True, "name": peer.name, "address": peer.address, "port": peer.port,
+                              "ready": peer.ready})
+
+    async def _admin_remove_peer(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not self.sim.remove_peer(name):
+            return json_response({"ok": False, "error": f"no peer {name!r}"}, 404)
         return json_response({"ok": True, "name": name})
 
     async def _close_aggregator(self, app: web.Application) -> None:

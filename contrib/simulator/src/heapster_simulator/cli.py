@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--apiservice", type=_apiservice, action="append", default=[], metavar="GROUP/VERSION=URL",
                    help="aggregate an API served by URL, as kube-aggregator does (e.g. "
                         "metrics.k8s.io/v1beta1=http://127.0.0.1:8082; repeatable; also POST /simulator/apiservices)")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=HOST:PORT",
+                   help="a process behind the headless peer Service, e.g. heapster-0=127.0.0.1:8082 (repeatable; "
+                        "also POST /simulator/peers)")
+    p.add_argument("--peer-service", default="heapster", help="name of the headless peer Service")
+    p.add_argument("--peer-namespace", default="kube-system", help="namespace of the peer Service")
     return p
 
 
@@ -72,6 +77,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         restarts_per_minute=args.restarts_per_minute, seed=args.seed, faults=dict(args.fault),
         slow_seconds=args.slow_seconds, huge_bytes=args.huge_bytes, bookmark_interval=args.bookmark_interval,
         watch_history=args.watch_history, max_events=args.max_events, apiservices=dict(args.apiservice),
+        peers=list(args.peer), peer_service=args.peer_service, peer_namespace=args.peer_namespace,
     )
 
 

@@ -28,6 +28,7 @@ from .certs import CertificateAuthority, server_context
 from .config import SimulatorConfig
 from .kubelet import KubeletFleet
 from .memory import release_free_memory
+from .peers import Peer
 from .simulation import Simulation
 from .summary import node_summary
 
@@ -216,6 +217,14 @@ class SimulatedCluster:
         """Wait until listener changes from `down` faults have happened."""
         if self._fleet is not None:
             await self._fleet.settle()
+
+    def add_peer(self, name: str, address: str, port: int, ready: bool = True) -> None:
+        """Put a process (pod ``name``, e.g. ``heapster-0``) behind the headless peer Service."""
+        self._simulation().add_peer(Peer(name, address, port, ready))
+
+    def remove_peer(self, name: str) -> bool:
+        """Take a peer's EndpointSlice away (False if there was none)."""
+        return self._simulation().remove_peer(name)
 
     def api_fault(self, kind: str) -> int:
         """Inject an API fault: `drop-watch` or `expire`."""

@@ -35,6 +35,10 @@ class SimulatorConfig:
     max_events: int = 20_000
     apiservices: dict[str, str] = field(default_factory=dict)
     """Aggregated APIs: ``{"metrics.k8s.io/v1beta1": "http://127.0.0.1:8082"}`` (group/version -> backend)."""
+    peers: list[str] = field(default_factory=list)
+    """Processes behind the headless peer Service: ``NAME=HOST:PORT`` (``heapster-0=127.0.0.1:8082``)."""
+    peer_service: str = "heapster"
+    peer_namespace: str = "kube-system"
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -55,6 +59,12 @@ class SimulatorConfig:
 
         for group_version, url in self.apiservices.items():
             parse_apiservice(f"{group_version}={url}")
+        from .peers import parse_peer
+
+        for text in self.peers:
+            parse_peer(text)
+        if not self.peer_service or not self.peer_namespace:
+            raise ValueError("peer-service and peer-namespace must not be empty")
         for node, kind in self.faults.items():
             if kind not in NODE_FAULTS:
                 raise ValueError(f"unknown fault {kind!r} for {node}; valid: {', '.join(NODE_FAULTS)}")

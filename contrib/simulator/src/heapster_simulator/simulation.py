@@ -13,6 +13,7 @@ from .config import API_FAULTS, NODE_FAULTS, SimulatorConfig
 from .events import bump_event, new_event
 from .model import ClusterModel, NodeState, PodState
 from .objects import render_namespace, render_node, render_pod
+from .peers import Peer, parse_peer, render_service, render_slice, slice_name
 from .store import ResourceStore, Versions
 from .workloads import NAMESPACES
 
@@ -37,6 +38,9 @@ class Simulation:
         self.events = ResourceStore(self.versions, "Event", "v1", True, _identity, history)
         self.configmaps = ResourceStore(self.versions, "ConfigMap", "v1", True, _identity, history)
         self.leases = ResourceStore(self.versions, "Lease", "coordination.k8s.io/v1", True, _identity, history)
+        self.services = ResourceStore(self.versions, "Service", "v1", True, _identity, history)
+        self.endpointslices = ResourceStore(self.versions, "EndpointSlice", "discovery.k8s.io/v1", True, _identity,
+                                            history)
         for name in NAMESPACES:
             uid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             self.namespaces.load(("", name), render_namespace(name, uid, started - 5 * 86_400.0, 0))
@@ -54,10 +58,13 @@ class Simulation:
         self._node_by_name = {node.name: node for node in self.model.nodes}
         for node_name, kind in config.faults.items():
             self.set_fault(node_name, kind)
+        for text in config.peers:
+            self.add_peer(parse_peer(text))
 
     def all_stores(self) -> list[ResourceStore]:
         """Every resource store."""
-        return [self.nodes, self.pods, self.namespaces, self.events, self.configmaps, self.leases]
+        return [self.nodes, self.pods, self.namespaces, self.events, self.configmaps, self.leases, self.services,
+                self.endpointslices]
 
     def node(self, name: str) -> NodeState:
         """The node called `name`; KeyError when there is none."""
@@ -96,6 +103,21 @@ class Simulation:
             self.counts["expired"] += 1
             return rv
         raise ValueError(f"unknown API fault {kind!r}; valid: {', '.join(API_FAULTS)}")
+
+    # --- peers: a headless Service and EndpointSlices for processes on loopback ------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Add (or update: address, port, readiness) a peer of the peer Service, creating the Service."""
+        peer.validate()
+        namespace, service = self.config.peer_namespace, self.config.peer_service
+        if self.services.get((namespace, service)) is None:
+            self.services.put((namespace, service), render_service(service, namespace, peer.port))
+        self.endpointslices.put((namespace, slice_name(service, peer.name)), render_slice(service, namespace, peer))
+
+    def remove_peer(self, name: str) -> bool:
+        """Remove a peer's EndpointSlice (as when its pod is deleted); False if there was none."""
+        key = (self.config.peer_namespace, slice_name(self.config.peer_service, name))
+        return self.endpointslices.delete(key) is not None
 
     # --- changes over time -------------------------------------------------------------------------------------
 
@@ -181,6 +203,7 @@ class Simulation:
         faults = {node.name: node.fault for node in self.model.nodes if node.fault != "none"}
         return {"nodes": len(self.nodes), "pods": len(self.pods), "namespaces": len(self.namespaces),
                 "events": len(self.events), "configmaps": len(self.configmaps), "leases": len(self.leases),
+                "endpointslices": len(self.endpointslices),
                 "resourceVersion": self.versions.current, "faults": faults, **self.counts}
 
 

@@ -29,6 +29,8 @@ def _option(name: str, value: Any) -> list[str]:
         return [item for node, kind in dict(value).items() for item in ("--fault", f"{node}={kind}")]
     if name == "apiservices":
         return [item for gv, url in dict(value).items() for item in ("--apiservice", f"{gv}={url}")]
+    if name == "peers":
+        return [item for text in value for item in ("--peer", str(text))]
     return [flag, str(value)]
 
 

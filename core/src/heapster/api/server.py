@@ -55,14 +55,16 @@ async def compress(request: web.Request, handler: Handler) -> web.StreamResponse
 def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
                    values: HeapsterSettings | Mapping[str, Any],
                    historical: HistoricalSource | None = None, *, clock: Clock | None = None,
-                   latest_batch: health.LatestBatch | None = None) -> web.Application:
+                   latest_batch: health.LatestBatch | None = None, shards: Any = None) -> web.Application:
     """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
 
     ``store`` is the metric store (None with ``--disable_metric_sink``: the model and metrics
     APIs are then absent and /healthz checks ``latest_batch``, the pipeline's newest batch, if
     given, else nothing); ``cluster`` the cluster state used
     by the metrics API for node/pod lists and label selectors. Settings used: ``tls_client_ca``,
-    ``allowed_users``, ``disable_export``, ``metric_resolution``.
+    ``allowed_users``, ``disable_export``, ``metric_resolution``. ``shards`` (a
+    :class:`heapster.shards.coordinator.ShardCoordinator`, with ``--shard``) makes the model, export and
+    metrics routes answer for every shard and serves the shards' internal partials route.
     """
     settings = HeapsterSettings.of(values)
     clock = clock or SystemClock()
@@ -82,6 +84,12 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
         ModelApi(store, clock).add_to(app)
         add_resource_metrics(app, store, cluster, clock, settings.metric_resolution or 60.0)
         add_dashboard(app, cluster)
+    if shards is not None:
+        from heapster.shards.coordinator import PARTIALS_PATH
+        from heapster.shards.fanout import fanout_middleware
+
+        app.middlewares.append(fanout_middleware(shards.peers, shards.client, lambda: shards.missing))
+        app.router.add_get(PARTIALS_PATH, shards.serve_partials)
     if historical is not None:
         app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
     return app

@@ -1,8 +1,9 @@
 """Entry-point module of heapster-source-kubernetes: registers the metric and event sources.
 
 Keys: ``kubernetes`` and ``kubernetes.summary_api`` (metrics; both read the kubelet summary API),
-``kubernetes`` (events), the ``configmap`` checkpoint store of the eventer, and a Lease-based leader
-elector for ``--leader-elect`` with either source. Heavy modules are imported inside the factories.
+``kubernetes`` (events), the ``configmap`` checkpoint store of the eventer, and, for either source key,
+a Lease-based leader elector (``--leader-elect``) and peer discovery from EndpointSlices (``--shard``).
+Heavy modules are imported inside the factories.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from heapster.hookspecs import (
     RegisterEventSource,
     RegisterLeaderElector,
     RegisterMetricSource,
+    RegisterPeerDiscovery,
     hookimpl,
 )
 from heapster.uri import Option
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
         MetricSource,
         PluginContext,
     )
+    from heapster.shards.discovery import EndpointSliceWatch, PeerService
     from heapster.uri import PluginConfig
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
@@ -174,3 +177,17 @@ def register_leader_electors(register: RegisterLeaderElector) -> None:
     """Register the coordination.k8s.io Lease elector for every key of this distribution's sources."""
     for key in ("kubernetes", "kubernetes.summary_api"):
         register(key, _leader_elector, description="a coordination.k8s.io/v1 Lease in the source's cluster")
+
+
+def _peer_discovery(config: PluginConfig, service: PeerService, context: PluginContext) -> EndpointSliceWatch:
+    from heapster_source_kubernetes.config import load_api_access
+    from heapster_source_kubernetes.endpointslices import EndpointSliceInformer
+
+    return EndpointSliceInformer(load_api_access(config.options, config.url), service)
+
+
+@hookimpl
+def register_peer_discoveries(register: RegisterPeerDiscovery) -> None:
+    """Peer shards from EndpointSlices, for ``--shard`` with either source key."""
+    for key in ("kubernetes", "kubernetes.summary_api"):
+        register(key, _peer_discovery, description="EndpointSlices of the headless Service (list+watch)")

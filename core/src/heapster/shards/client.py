@@ -1,0 +1,68 @@
+"""Requests to peer shards: parallel, each within a timeout, marked so the peer answers for itself alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from heapster.errors import describe_error
+from heapster.shards import LOCAL_HEADER
+
+
+@dataclass(frozen=True)
+class PeerAnswer:
+    """One peer's answer: the HTTP status and decoded JSON body, or ``error`` when there was none."""
+
+    status: int = 0
+    body: Any = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.status == 200
+
+
+class PeerClient:
+    """One connection pool for every request to peers (opened on first use)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        return self._session
+
+    async def get(self, url: str, timeout: float | None = None) -> PeerAnswer:
+        """GET ``url`` with the local-answer marker; failures come back as ``PeerAnswer.error``."""
+        seconds = self.timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(seconds), self._get_session().get(url, headers={LOCAL_HEADER: "1"}) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TimeoutError:
+            return PeerAnswer(error=f"no answer within {seconds:g}s")
+        except (aiohttp.ClientError, OSError) as exc:
+            return PeerAnswer(error=describe_error(exc))
+        if status != 200:
+            return PeerAnswer(status=status, body=raw.decode(errors="replace")[:200])
+        try:
+            return PeerAnswer(status=status, body=orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            return PeerAnswer(status=status, error=f"not JSON: {exc}")
+
+    async def get_all(self, urls: Mapping[int, str], timeout: float | None = None) -> dict[int, PeerAnswer]:
+        """``get`` every ``{shard: url}`` in parallel."""
+        answers = await asyncio.gather(*(self.get(url, timeout) for url in urls.values()))
+        return dict(zip(urls, answers, strict=True))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
