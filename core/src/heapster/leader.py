@@ -53,7 +53,8 @@ def add_leader_elect_flags(p: argparse.ArgumentParser, default_lease: str, what:
     add_bool(p, "--leader-elect", f"run several replicas: only the holder of the Lease {what}")
     p.add_argument("--leader-elect-lease", default=default_lease, metavar="NAMESPACE/NAME",
                    help=f"the coordination.k8s.io Lease (default {default_lease})")
-    p.add_argument("--leader-elect-identity", metavar="ID", help="this replica's identity (default HOSTNAME_random)")
+    p.add_argument("--leader-elect-identity", default="", metavar="ID",
+                   help="this replica's identity (default HOSTNAME_random)")
     p.add_argument("--leader-elect-lease-duration", type=go_duration, default=15.0, metavar="DURATION",
                    help="how long standbys wait for a silent leader (default 15s)")
     p.add_argument("--leader-elect-renew-deadline", type=go_duration, default=10.0, metavar="DURATION",
