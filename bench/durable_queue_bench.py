@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,18 +34,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from heapster.testing.net import free_port
 from heapster_simulator.testing import simulator_process, stop_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
 DB = "k8s_durable"
 INFLUX_SINK = "InfluxDB Sink"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], Any], within: float, what: str, check: Callable[[], None] | None = None) -> Any:

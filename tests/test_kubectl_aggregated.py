@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.api import free_port
+from heapster.testing.net import free_port
 from heapster_simulator.testing import simulator_process, stop_process
 
 pytestmark = pytest.mark.e2e

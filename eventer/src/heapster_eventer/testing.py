@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 
 from heapster.interfaces import EventSource
 from heapster.model import EventBatch
+from heapster.testing.net import free_port
 
 
 def event(uid: str, rv: int, count: int = 1, message: str = "") -> dict[str, Any]:
@@ -80,13 +80,6 @@ def rvs(sink: Any) -> list[int]:
 
 
 # --- the eventer as a real subprocess ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class EventerProcess:

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from heapster.testing.net import free_port
+
 from .cluster import SimulatedCluster
 from .config import SimulatorConfig
 
@@ -137,15 +139,11 @@ def heapster_with_sinks(tmp_path: Path, sinks: list[str], *, resolution: str = "
     Yields the simulator's ready.json plus ``url`` (heapster's HTTP API), ``log`` (its output file) and
     ``process``. ``options`` go to the simulator (pods_per_node=2, ...). For end-to-end tests of sinks.
     """
-    import socket
-
     options.setdefault("api_scheme", "https")  # the kubeconfig then carries the CA of the kubelets too
     options.setdefault("token", "e2e")
     with simulator_process(tmp_path, nodes=nodes, **options) as ready:
         kubeconfig = Path(tmp_path) / "simulator" / "kubeconfig"
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         command = [str(Path(sys.executable).parent / "heapster"),
                    f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
                    f"--metric_resolution={resolution}", f"--heapster-port={port}", "--listen_ip=127.0.0.1",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+
+from heapster.testing.net import free_port
 
 MAX_BODY = 5_000_000
 MAX_EVENT = 1_000_000
@@ -59,9 +60,7 @@ class HoneycombServer:
         self.fail_with: int | None = None
         """When set, every request is answered with this HTTP status (e.g. 503) and nothing is kept."""
         self._runner: web.AppRunner | None = None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
 
     @property
     def url(self) -> str:

@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -31,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from heapster.testing.net import free_port
 
 Point = tuple[str, frozenset[tuple[str, str]], str, Any, int]
 """``(measurement, tags, field, value, time_ns)``: one stored field value."""
@@ -77,13 +78,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 [continuous_queries]
   enabled = false
 """
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class InfluxServer:

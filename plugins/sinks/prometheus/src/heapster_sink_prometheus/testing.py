@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,15 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from heapster.testing.net import free_port
+
 PROMETHEUS = os.environ.get("HEAPSTER_TEST_PROMETHEUS", "/usr/bin/prometheus")
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrometheusServer:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from heapster.testing.net import free_port
 from heapster_sink_riemann.client import frame, read_frame
 from heapster_sink_riemann.proto import Msg
 
@@ -37,9 +37,7 @@ class RiemannServer:
         of its configuration throws."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
 
     @property
     def address(self) -> str:
