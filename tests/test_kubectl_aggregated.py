@@ -295,7 +295,7 @@ def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: lis
     filters its rows itself, or checks heapster's totals and capacity percentages against the metrics API's exact
     values and the nodes' capacity.
     """
-    from heapster.api.selectors import parse_field_selector
+    from heapster.selectors import parse_field_selector
 
     kubectl_args = list(args)
     fields = None
