@@ -9,7 +9,7 @@ import pytest
 
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
 from heapster.testing import EventSinkContract, SinkContract
-from heapster_sink_influxdb.lineproto import nanoseconds
+from heapster.timefmt import epoch_nanos
 from heapster_sink_influxdb.testing import InfluxServer
 
 
@@ -33,7 +33,7 @@ def contract_outage(server: InfluxServer) -> Outage:
 
 def _stored_at(server: InfluxServer, db: str, timestamp: datetime) -> int:
     """How many field values are stored at one timestamp, over every measurement."""
-    ns = nanoseconds(timestamp)
+    ns = epoch_nanos(timestamp)
     results = server.query(f"SELECT COUNT(*) FROM /.*/ WHERE time = {ns}", db)
     return sum(v for s in results[0].get("series", []) for v in s["values"][0][1:] if v)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import synthetic_batch
 from heapster.testing.net import async_wait_until
-from heapster_sink_influxdb.lineproto import nanoseconds
+from heapster.timefmt import epoch_nanos
 
 BATCHES = 12
 
@@ -42,5 +42,5 @@ async def test_a_crash_in_the_middle_of_a_run_loses_no_batch(make_sink, server, 
     assert (queue.exported, queue.dropped_overflow, queue.dropped_permanent) == (BATCHES, 0, 0)
     for batch in batches:
         expected = len(list(sink.schema.lines(batch)))
-        assert stored_at(server, db_name, nanoseconds(batch.timestamp)) == expected
+        assert stored_at(server, db_name, epoch_nanos(batch.timestamp)) == expected
     await queue.close()
