@@ -6,7 +6,7 @@ works in any plugin's tests.
 
 from heapster.testing.batches import synthetic_batch, synthetic_event
 from heapster.testing.clock import FakeClock
-from heapster.testing.contract import EventSinkContract, SinkContract
+from heapster.testing.contract import EventSinkContract, ServerOutage, SinkContract
 from heapster.testing.recording import RecordingEventSink, RecordingSink
 from heapster.testing.static import StaticSource, StaticUnit
 
@@ -15,6 +15,7 @@ __all__ = [
     "FakeClock",
     "RecordingEventSink",
     "RecordingSink",
+    "ServerOutage",
     "SinkContract",
     "StaticSource",
     "StaticUnit",
