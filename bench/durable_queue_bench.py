@@ -37,8 +37,9 @@ from typing import Any
 from heapster.testing import net
 from heapster.testing.jsonlogs import json_log_records
 from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 from heapster.timefmt import parse_rfc3339
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
 DB = "k8s_durable"

@@ -21,7 +21,8 @@ import urllib.request
 from pathlib import Path
 
 from heapster.testing.net import free_port
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 FAULTY = "sim-node-0001"
 RESOLUTION = 5.0

@@ -20,7 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 sys.path.insert(0, str(Path(__file__).parent))
 from scrape_bench import HeapsterWatcher, heapster_command

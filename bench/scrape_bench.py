@@ -31,7 +31,8 @@ from typing import Any
 import orjson
 
 from heapster.testing.net import free_port
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SYSTEM_CONTAINERS = 4  # kubelet, runtime, pods, misc in every simulated summary

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from heapster.testing.net import free_port, wait_until
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 pytestmark = pytest.mark.e2e
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +16,7 @@ from typing import Any, TypeVar
 import orjson
 
 from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 from .cluster import SimulatedCluster
 from .config import SimulatorConfig
@@ -65,18 +64,6 @@ def simulator_process(tmp_path: Path, nodes: int = 3, timeout: float | None = No
         yield ready
     finally:
         stop_process(process)
-
-
-def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> int:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
 
 
 class ThreadedCluster:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 Point = tuple[str, frozenset[tuple[str, str]], str, Any, int]
 """``(measurement, tags, field, value, time_ns)``: one stored field value."""
@@ -173,14 +174,8 @@ class InfluxServer:
     def stop(self) -> None:
         """Stop influxd (SIGTERM, then SIGKILL after 10 s) and wait for it to exit."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process)
 
     def query(self, statement: str, db: str = "") -> list[dict[str, Any]]:
         """Run InfluxQL; one result dict per statement, times as integer nanoseconds."""

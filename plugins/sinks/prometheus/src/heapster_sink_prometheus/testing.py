@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 PROMETHEUS = os.environ.get("HEAPSTER_TEST_PROMETHEUS", "/usr/bin/prometheus")
 START_TIMEOUT = 30.0
@@ -77,14 +78,8 @@ class PrometheusServer:
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process)
 
     def api(self, path: str, **params: str) -> Any:
         """GET an API path; the ``data`` of a successful answer."""
