@@ -58,10 +58,8 @@ async def test_a_third_party_event_sink_works_by_entry_point(tmp_path: Path) -> 
                                   "--healthz-port=0", f"--checkpoint-file={tmp_path / 'cp.json'}"])
             eventer = Eventer(options, plugins=plugins)
             running = asyncio.create_task(eventer.run())
-            for _ in range(300):
-                if out.exists() and out.stat().st_size:
-                    break
-                await asyncio.sleep(0.05)
+            await async_wait_until(lambda: out.exists() and out.stat().st_size, timeout=15,
+                                   what="the third-party sink's first line")
             eventer.stop()
             assert await asyncio.wait_for(running, 30) == 0
         lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -85,7 +83,7 @@ class CountingElector:
 
     async def hold(self) -> None:
         while True:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the double's renew period: the behaviour under test, not a wait
             self.renewals += 1
 
     async def release(self) -> None:
