@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,38 +34,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing import net
+from heapster.testing.jsonlogs import json_log_records
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
+from heapster.timefmt import parse_rfc3339
+from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
 DB = "k8s_durable"
 INFLUX_SINK = "InfluxDB Sink"
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(condition: Callable[[], Any], within: float, what: str, check: Callable[[], None] | None = None) -> Any:
-    """Poll ``condition`` every 0.2 s until it is truthy; AssertionError naming ``what`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
+    """:func:`heapster.testing.net.wait_until` every 0.2 s, calling ``check`` (which raises if heapster died)
+    before each poll."""
+    def polled() -> Any:
         if check is not None:
             check()
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            msg = f"timed out after {within:.0f}s waiting for {what}"
-            raise AssertionError(msg)
-        time.sleep(0.2)
+        return condition()
+
+    return net.wait_until(polled, timeout=within, interval=0.2, what=what)
 
 
 def epoch(stamp: str) -> float:
     """Epoch seconds of an ISO 8601 time as heapster logs it."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return parse_rfc3339(stamp).timestamp()
 
 
 class Heapster:
@@ -84,15 +77,7 @@ class Heapster:
         return self
 
     def records(self, event: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and (event is None or record.get("event") == event):
-                out.append(record)
-        return out
+        return json_log_records(self.log_path, event)
 
     def alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:

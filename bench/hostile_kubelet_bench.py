@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 FAULTY = "sim-node-0001"
 RESOLUTION = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:

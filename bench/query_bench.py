@@ -20,10 +20,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scrape_bench import HeapsterWatcher, free_port, heapster_command
+from scrape_bench import HeapsterWatcher, heapster_command
+
+from heapster.testing.net import free_port
 
 ROUTES = {
     "one node's cpu/usage_rate (Model API)": "/api/v1/model/nodes/{node}/metrics/cpu/usage_rate",

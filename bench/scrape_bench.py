@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,9 @@ from typing import Any
 
 import orjson
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SYSTEM_CONTAINERS = 4  # kubelet, runtime, pods, misc in every simulated summary
@@ -51,13 +52,6 @@ def status_bytes(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 from heapster.timefmt import parse_rfc3339
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster_simulator.testing import simulator_process
 from heapster_sink_otlp.testing import OtlpReceiver
-from heapster_sink_prometheus.testing import PrometheusServer, free_port, prometheus_server
+from heapster_sink_prometheus.testing import PrometheusServer, prometheus_server
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.api import free_port
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.net import free_port, wait_until
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 pytestmark = pytest.mark.e2e
 
@@ -76,14 +77,6 @@ def heapster_url_from_log(log: Path, process: subprocess.Popen[bytes], deadline:
     raise TimeoutError(f"heapster did not listen: {log.read_text()}")
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("kubectl")
@@ -107,7 +100,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 pods = found.from_heapster(f"{METRICS}/pods")["items"]
                 return len(pods) == ready["pods"] and len(found.from_heapster(f"{METRICS}/nodes")["items"]) == 3
 
-            wait_until("metrics of every pod", every_pod_has_metrics, 90)
+            wait_until(every_pod_has_metrics, timeout=90, interval=0.25, what="metrics of every pod")
             yield found
         finally:
             stop_process(heapster)
@@ -295,7 +288,7 @@ def test_heapster_top_prints_what_kubectl_top_prints(cluster: Cluster, args: lis
     filters its rows itself, or checks heapster's totals and capacity percentages against the metrics API's exact
     values and the nodes' capacity.
     """
-    from heapster.api.selectors import parse_field_selector
+    from heapster.selectors import parse_field_selector
 
     kubectl_args = list(args)
     fields = None

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from heapster.testing.net import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "contrib" / "sink-template"
@@ -101,9 +102,7 @@ def test_rendered_template_installs_passes_the_contract_and_exports_from_heapste
                              "--disable_metric_sink", "--heapster-port=0"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not received and proc.poll() is None:
-            time.sleep(0.1)
+        wait_until(lambda: received or proc.poll() is not None, timeout=30, what="a batch or heapster's exit")
         assert received, "heapster exported no batch to the rendered sink within 30 s"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from heapster.cli import main
-from heapster.testing.api import ApiServerThread, free_port, populated_store
+from heapster.testing.api import ApiServerThread, populated_store
+from heapster.testing.net import free_port
 
 RESOLUTION = 10
 HISTORY = 60

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 
 import aiohttp
 import pytest
 
 from heapster.errors import describe_error
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from heapster.testing.net import free_port
 
 
 @pytest.mark.parametrize("with_context", [True, False])
 async def test_a_refused_connection_is_described_without_the_ssl_context(with_context: bool) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     context = ssl.create_default_context() if with_context else None
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectorError) as caught:

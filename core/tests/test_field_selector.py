@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from heapster.api.selectors import parse_field_selector
+from heapster.selectors import parse_field_selector
 from heapster.testing.api import ApiServerThread, populated_store
 
 

@@ -48,7 +48,7 @@ async def test_tcp_to_nobody_is_retryable() -> None:
 
 async def test_tcp_server_that_keeps_the_connection_open_counts_as_delivered() -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # a server that never answers: the behaviour under test, not a wait
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     sender = TcpLineSender("127.0.0.1", server.sockets[0].getsockname()[1], confirm_timeout=0.2)

@@ -16,6 +16,7 @@ from heapster.queuestore import QueueLockedError, SqliteStore
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import FakeClock, RecordingSink, synthetic_batch
 from heapster.testing.contract import dropped_so_far
+from heapster.testing.net import async_wait_until
 
 
 def batches(n: int) -> list[DataBatch]:
@@ -104,8 +105,7 @@ async def test_export_timeout_counts_as_retryable(fake_clock: FakeClock) -> None
     sink.block()
     queue = SinkQueue(sink.name, sink.export, export_timeout=0.05, clock=fake_clock, backoff_initial=1.0)
     queue.put(batches(1)[0])
-    await asyncio.sleep(0.2)  # real time: the attempt times out
-    assert queue.retries >= 1
+    await async_wait_until(lambda: queue.retries >= 1, timeout=10, what="the attempt timing out (real time)")
     sink.unblock()
     await fake_clock.advance(10)
     await asyncio.wait_for(queue.drained(), 1)
@@ -197,10 +197,7 @@ async def test_a_retry_after_a_timeout_logs_what_happened(fake_clock: FakeClock)
     queue = SinkQueue(sink.name, sink.export, export_timeout=0.05, clock=fake_clock, describe=window_of)
     with capture_logs() as logs:
         queue.put(batches(1)[0])
-        for _ in range(100):
-            if queue.retries:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: queue.retries, timeout=10, what="the attempt timing out (real time)")
     (line,) = [e for e in logs if e["event"] == "sink.export.retry"]
     assert line["error"] == "no answer within 0.05s"
     assert line["window"] == batches(1)[0].timestamp.isoformat()
@@ -366,13 +363,11 @@ async def test_close_ends_the_worker_even_when_the_sink_fails_at_once() -> None:
     queue = SinkQueue(sink.name, sink.export, close=sink.close, backoff_initial=0.001, backoff_max=0.002)
     for b in batches(2):
         queue.put(b)
-    async with asyncio.timeout(5):
-        while sink.attempts < 3:  # noqa: ASYNC110 - poll a counter the worker bumps, with the deadline above
-            await asyncio.sleep(0.001)
+    await async_wait_until(lambda: sink.attempts >= 3, timeout=5, interval=0.001, what="three failed attempts")
     await asyncio.wait_for(queue.close(timeout=0.1), 2)
-    attempts = sink.attempts
-    await asyncio.sleep(0.05)  # a window in which a worker still running would retry (backoff <= 2 ms)
-    assert sink.attempts == attempts and sink.closed
+    # close() returns once the worker task has ended: no attempt can follow it.
+    assert queue._task is not None and queue._task.done()
+    assert sink.closed
 
 
 async def test_suspend_cancels_the_export_in_flight_forgets_the_rest_and_does_not_reconnect() -> None:
@@ -383,7 +378,10 @@ async def test_suspend_cancels_the_export_in_flight_forgets_the_rest_and_does_no
     async def connect() -> None:
         started.append(1)
 
+    in_flight: list[DataBatch] = []
+
     async def export(batch: DataBatch) -> None:
+        in_flight.append(batch)
         await gate.wait()
         written.append(batch)
 
@@ -392,10 +390,9 @@ async def test_suspend_cancels_the_export_in_flight_forgets_the_rest_and_does_no
     first, second, third = batches(3)
     queue.put(first)
     queue.put(second)
-    await asyncio.sleep(0.01)  # first is in flight, waiting on the gate
+    await async_wait_until(lambda: in_flight == [first], timeout=5, what="the first batch in flight")
     assert await queue.suspend() == 2
-    gate.set()
-    await asyncio.sleep(0.01)
+    gate.set()  # the cancelled export must not go on to write (checked below: only the third is written)
     assert written == [] and acked == [] and queue.depth == 0
     queue.put(third)  # exporting again (leadership regained): the worker restarts, the sink is not reconnected
     await asyncio.wait_for(queue.drained(), 2)

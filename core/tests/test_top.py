@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from heapster.cli import main
-from heapster.testing.api import ApiServerThread, free_port, populated_store
+from heapster.testing.api import ApiServerThread, populated_store
+from heapster.testing.net import free_port
 from heapster.top import format_cpu, format_memory, format_percent, latest_value, render_table
 
 RESOLUTION = 10

@@ -9,8 +9,12 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from heapster.plugins import load_plugins
+from heapster.testing.net import async_wait_until
+from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.app import Eventer
+from heapster_eventer.checkpoint import MemoryCheckpointStore
 from heapster_eventer.flags import parse_args
+from heapster_eventer.testing import ScriptedSource, event
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
 THIRD_PARTY = '''
@@ -54,10 +58,8 @@ async def test_a_third_party_event_sink_works_by_entry_point(tmp_path: Path) -> 
                                   "--healthz-port=0", f"--checkpoint-file={tmp_path / 'cp.json'}"])
             eventer = Eventer(options, plugins=plugins)
             running = asyncio.create_task(eventer.run())
-            for _ in range(300):
-                if out.exists() and out.stat().st_size:
-                    break
-                await asyncio.sleep(0.05)
+            await async_wait_until(lambda: out.exists() and out.stat().st_size, timeout=15,
+                                   what="the third-party sink's first line")
             eventer.stop()
             assert await asyncio.wait_for(running, 30) == 0
         lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -70,3 +72,44 @@ async def test_a_third_party_event_sink_works_by_entry_point(tmp_path: Path) -> 
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("acme_event_sink", None)
+
+
+class CountingElector:
+    """A Lease holder that renews every 10 ms for as long as it is asked to hold."""
+
+    def __init__(self) -> None:
+        self.renewals = 0
+        self.released_after: int | None = None
+
+    async def hold(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)  # the double's renew period: the behaviour under test, not a wait
+            self.renewals += 1
+
+    async def release(self) -> None:
+        self.released_after = self.renewals
+
+
+async def test_the_lease_is_renewed_while_the_final_flush_runs() -> None:
+    # A leader that stopped renewing when asked to stop let a standby take over in the middle of a long
+    # final flush: the standby resumed from the checkpoint before it and exported those events again.
+    options = parse_args(["--source=kubernetes:https://127.0.0.1:1?inClusterConfig=false", "--sink=log",
+                          "--frequency=5s", "--stop-timeout=30s"])
+    eventer = Eventer(options)
+    elector = CountingElector()
+    eventer.elector = elector  # type: ignore[assignment]
+    source = ScriptedSource()
+    source.feed(event("a", 5))
+    sink = RecordingEventSink("slow")
+    sink.block()
+    term = asyncio.create_task(eventer._term(source, [(sink.name, sink)], MemoryCheckpointStore()))
+    await async_wait_until(lambda: source.started, what="the term to start")
+    eventer.stop()  # the final flush now waits for the blocked sink
+    at_stop = elector.renewals
+    await async_wait_until(lambda: elector.renewals >= at_stop + 5, timeout=10, what="renewals during the flush")
+    assert not term.done() and elector.released_after is None
+    sink.unblock()
+    await asyncio.wait_for(term, 10)
+    assert [e["metadata"]["uid"] for b in sink.batches for e in b.events] == ["a"]
+    assert elector.released_after is not None and elector.released_after >= at_stop + 5
+

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.net import wait_until
 from heapster.uri import mask_uri
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import simulator_process
@@ -51,17 +52,20 @@ def versions_between(before: dict[str, int], after: dict[str, int]) -> set[Versi
     return {(uid, c) for uid, count in after.items() for c in range(before.get(uid, 0) + 1, count + 1)}
 
 
+def generated(api: str) -> tuple[int, int]:
+    """How many events the simulator has added and modified (count bumps) so far."""
+    state = http_json("GET", f"{api}/simulator/state")
+    return int(state["events_added"]), int(state["events_modified"])
+
+
 def wait_for_tick(api: str) -> None:
-    """Return ~0.3 s after the simulator's once-a-second event burst, so a fault falls between bursts."""
-    def generated() -> int:
-        state = http_json("GET", f"{api}/simulator/state")
-        return int(state["events_added"]) + int(state["events_modified"])
-    first = generated()
-    deadline = time.monotonic() + 5
-    while generated() == first:
-        assert time.monotonic() < deadline, "the simulator generates no events"
-        time.sleep(0.02)
-    time.sleep(0.3)
+    """Return right after the simulator's once-a-second event burst, so a fault falls between bursts.
+
+    The simulator writes a burst in one step of its event loop, so once its counters moved the burst is
+    complete, and the next one is a second away.
+    """
+    first = generated(api)
+    wait_until(lambda: generated(api) != first, timeout=5, interval=0.02, what="the simulator's next event burst")
 
 
 def es_documents(url: str, index: str) -> list[tuple[str, int, int]]:
@@ -172,9 +176,13 @@ def test_restart_and_410_gone_deliver_every_event_version_exactly_once(
     first.wait_for(lambda: min(positions_of(checkpoint).values()) > setup.start_rv, 20, "a first export")
     assert first.stop() == 0
     stopped_at = positions_of(checkpoint)
-    time.sleep(1.5)  # events and count bumps happen while no eventer runs
+    added, modified = generated(setup.api)
+    wait_until(lambda: all(now > then for now, then in zip(generated(setup.api), (added, modified), strict=True)),
+               timeout=10, what="new events and count bumps while no eventer runs")
 
     second = EventerProcess(args, tmp_path / "eventer-2.log").start()
+    # /healthz answers before the checkpoint is read: wait for the line rather than read it at once.
+    second.wait_for(lambda: second.logs("eventer.resume"), 20, "the resume from the checkpoint")
     (resume,) = second.logs("eventer.resume")
     assert int(resume["position"]) == min(stopped_at.values())
     second.wait_for(lambda: min(positions_of(checkpoint).values()) > max(stopped_at.values()), 20,
@@ -214,7 +222,9 @@ def test_only_the_lease_holder_exports_and_the_standby_takes_over(
     standby = EventerProcess(args("replica-b"), tmp_path / "eventer-b.log").start()
     standby.wait_for(lambda: standby.logs("leader.standby"), 10, "replica-b to stand by")
     leader.wait_for(lambda: min(positions().values()) > setup.start_rv, 20, "replica-a's first export")
-    time.sleep(5.5)  # one more period: the standby must stay idle through it
+    first_export = max(positions().values())
+    # One more period, which the standby must stay idle through.
+    leader.wait_for(lambda: min(positions().values()) > first_export, 20, "replica-a's next export")
 
     leader_metrics = leader.metrics()
     assert leader_metrics["eventer_leader"] == 1.0
@@ -237,6 +247,9 @@ def test_only_the_lease_holder_exports_and_the_standby_takes_over(
     assert leader.stop() == 0
     handed_over = positions()
     standby.wait_for(lambda: standby.logs("leader.acquired"), 10, "replica-b to take over")
+    # The resume line follows "leader.acquired" only once the new term has read the ConfigMap: reading the
+    # log at once raced with that read (the flake under load).
+    standby.wait_for(lambda: standby.logs("eventer.resume"), 20, "replica-b to resume from the checkpoint")
     (resume,) = standby.logs("eventer.resume")
     assert int(resume["position"]) == min(handed_over.values())
     end_rv, end_counts = list_events(setup.api)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.net import wait_until
 from heapster.timefmt import parse_rfc3339, rfc3339, utc_from_epoch
 from heapster.uri import mask_uri
 from heapster_eventer.testing import EventerProcess, RecordingProxy
@@ -126,10 +127,9 @@ def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_c
             uid = event["metadata"]["uid"]
             exported_count[uid] = max(exported_count.get(uid, 0), int(event["count"]))
 
-        deadline = time.monotonic() + 60
-        while not watch_expired(api, killed_at):  # events keep coming while the eventer is down
-            assert time.monotonic() < deadline, "the simulator's watch history never moved past the checkpoint"
-            time.sleep(0.2)
+        # Events keep coming while the eventer is down.
+        wait_until(lambda: watch_expired(api, killed_at), timeout=60, interval=0.2,
+                   what="the simulator's watch history to move past the checkpoint")
         # Certain losses on top of the generator's: an event born in the gap that happens three times,
         # and an exported event that happens twice more; the API keeps only the last version of each.
         now = rfc3339(utc_from_epoch(time.time()))

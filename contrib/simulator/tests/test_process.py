@@ -14,7 +14,8 @@ import kubernetes
 import orjson
 import pytest
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 client: Any = kubernetes.client
 config: Any = kubernetes.config

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import base64
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import orjson
 
 from heapster.model import DataBatch, EventBatch, MetricType
+from heapster.timefmt import EPOCH, epoch_micros, from_epoch_micros
 
 T = TypeVar("T")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEVEL = 1
 """zlib's fastest level: most of the gain on this repetitive data, at a fraction of the CPU."""
 
@@ -38,15 +38,12 @@ class Codec(Protocol[T]):
 
 def micros(ts: datetime | None) -> int | None:
     """Microseconds since the epoch, exactly (no float rounding); None stays None."""
-    if ts is None:
-        return None
-    delta = ts - _EPOCH if ts.tzinfo is not None else ts.replace(tzinfo=UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return None if ts is None else epoch_micros(ts)
 
 
 def from_micros(value: int | None) -> datetime | None:
     """The inverse of :func:`micros`: an aware UTC datetime."""
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
+    return None if value is None else from_epoch_micros(value)
 
 
 def pack(document: Any) -> bytes:
@@ -91,7 +88,7 @@ class DataBatchCodec:
         columns.series_entity = _from_array(series_entity)
         columns.series_labels = series_labels
         columns.labeled = {name: _from_column(c) for name, c in labeled.items()}
-        return DataBatch(from_micros(stamp) or _EPOCH, columns=columns)
+        return DataBatch(from_micros(stamp) or EPOCH, columns=columns)
 
 
 def _array(array: Any) -> list[Any]:
@@ -126,7 +123,7 @@ class EventBatchCodec:
 
     def decode(self, data: bytes) -> EventBatch:
         stamp, events = unpack(data)
-        return EventBatch(from_micros(stamp) or _EPOCH, events)
+        return EventBatch(from_micros(stamp) or EPOCH, events)
 
 
 DATA_BATCH_CODEC = DataBatchCodec()

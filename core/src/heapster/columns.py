@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from heapster import keys
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.timefmt import epoch_nanos, from_epoch_nanos
 
 MISSING = int(np.iinfo(np.int64).min)
 """An empty int cell (and an unknown time); float cells use NaN."""
@@ -41,22 +42,15 @@ Array = npt.NDArray[Any]
 IntArray = npt.NDArray[np.int64]
 RowArray = npt.NDArray[np.intp]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def to_ns(ts: datetime | None) -> int:
-    """Nanoseconds since the epoch of an aware datetime (microsecond precision); MISSING for None."""
-    if ts is None:
-        return MISSING
-    delta = ts - _EPOCH
-    return (delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds) * 1000
+    """Nanoseconds since the epoch (microsecond precision); MISSING for None."""
+    return MISSING if ts is None else epoch_nanos(ts)
 
 
 def from_ns(ns: int) -> datetime | None:
     """The aware UTC datetime of ``ns``; None for MISSING."""
-    if ns == MISSING:
-        return None
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return None if ns == MISSING else from_epoch_nanos(ns)
 
 
 def type_code(labels: Mapping[str, str]) -> int:
@@ -363,7 +357,6 @@ class ColumnBatch:
         for name, column in self.labeled.items():
             rows = np.flatnonzero(column.present())
             yield name, column.metric_type, rows.tolist(), column.values(rows)
-
 
 
 def _cells(column: ValueColumn) -> Iterator[tuple[int, int | float]]:

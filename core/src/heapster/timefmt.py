@@ -1,10 +1,35 @@
-"""Timestamp helpers: RFC 3339 as Go's JSON renders it, and Go's ``time.Time.String``."""
+"""Timestamp helpers: RFC 3339 as Go's JSON renders it, Go's ``time.Time.String``, and the one exact
+conversion between datetimes and integer micro- or nanoseconds since the epoch that every module uses."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GO_ZERO_UNIX_NANO = -6795364578871345152
+"""Go's ``time.Time{}.UnixNano()`` (the zero time, overflowed)."""
+
+
+def epoch_micros(ts: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding); a naive datetime counts as UTC."""
+    delta = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def epoch_nanos(ts: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (datetimes hold microseconds); a naive datetime counts as UTC."""
+    return epoch_micros(ts) * 1000
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    """The aware UTC datetime ``micros`` microseconds after the epoch (the inverse of :func:`epoch_micros`)."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def from_epoch_nanos(nanos: int) -> datetime:
+    """The aware UTC datetime of ``nanos`` nanoseconds since the epoch (rounded down to the microsecond)."""
+    return EPOCH + timedelta(microseconds=nanos // 1000)
 
 
 def utc_from_epoch(seconds: float) -> datetime:
@@ -42,12 +67,20 @@ def go_string(ts: datetime | None) -> str:
 def unix_nano(ts: datetime | None) -> int:
     """Nanoseconds since the epoch (Go's ``UnixNano``; the zero time maps to Go's value)."""
     if ts is None:
-        return -6795364578871345152
-    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+        return GO_ZERO_UNIX_NANO
+    return epoch_nanos(ts)
 
 
 def parse_rfc3339(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp with up to nanosecond precision into an aware datetime."""
+    """Parse an RFC 3339 timestamp with up to nanosecond precision into an aware datetime (``ValueError`` if
+    it is none); fractions beyond microseconds are cut off."""
+    try:  # the common forms (``Z`` or an offset, up to 6 fraction digits) at C speed
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if parsed.tzinfo is not None:
+            return parsed
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     head, dot, frac = text.partition(".")

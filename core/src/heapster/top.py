@@ -134,7 +134,7 @@ def _usage(usage: Mapping[str, Any]) -> tuple[float | None, float | None]:
 
 def check_label_selector(text: str | None) -> None:
     """UsageError (exit 2) naming what is wrong with a ``-l`` selector."""
-    from heapster.api.selectors import parse_selector
+    from heapster.selectors import parse_selector
 
     try:
         parse_selector(text)
@@ -146,7 +146,7 @@ def check_label_selector(text: str | None) -> None:
 def field_selector(text: str | None) -> Callable[[str, str], bool]:
     """A predicate over (namespace, name) from ``--field-selector`` (``metadata.name``/``metadata.namespace``
     with ``=``, ``==``, ``!=``, comma-separated); UsageError naming the bad term and the valid fields."""
-    from heapster.api.selectors import parse_field_selector
+    from heapster.selectors import parse_field_selector
 
     try:
         selector = parse_field_selector(text)

@@ -209,25 +209,38 @@ class Eventer:
         self.manager = manager
         metrics.leader.set(1)
         lost = False
+        holding: asyncio.Future[None] | None = None
         try:
             await manager.start()
-            tasks = [asyncio.ensure_future(manager.run(self.stop_event))]
+            running = asyncio.ensure_future(manager.run(self.stop_event))
             if self.elector is not None:
-                tasks.append(asyncio.ensure_future(self.elector.hold()))
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                holding = asyncio.ensure_future(self.elector.hold())
+            await asyncio.wait([t for t in (running, holding) if t is not None], return_when=asyncio.FIRST_COMPLETED)
             lost = not self.stop_event.is_set()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    log.error("eventer.term.failed", error=str(task.exception()))
+            await _end(running)
+            if lost and holding is not None:
+                await _end(holding)
         finally:
             if lost:
                 log.warning("eventer.term.lost", identity=self.identity, fenced=manager.fenced.is_set())
-            await manager.stop(flush=not lost)
-            if self.elector is not None:
-                await self.elector.release()
-            metrics.leader.set(0)
-            self.manager = None
+            try:
+                # On a clean stop the lease is still renewed while the final flush runs: a standby taking
+                # over during a flush longer than the lease would resume from the checkpoint before it and
+                # export the flushed events again.
+                await manager.stop(flush=not lost)
+            finally:
+                if holding is not None and not lost:
+                    await _end(holding)
+                if self.elector is not None:
+                    await self.elector.release()
+                metrics.leader.set(0)
+                self.manager = None
+
+
+async def _end(task: asyncio.Future[None]) -> None:
+    """Cancel ``task`` and wait for it; an error it ended with is logged."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        log.error("eventer.term.failed", error=str(task.exception()))

@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 import gzip
-import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from heapster.testing.jsonlogs import json_log_records
+from heapster.testing.net import free_port, wait_until
 
 
 def rvs(sink: Any) -> list[int]:
@@ -25,13 +25,6 @@ def rvs(sink: Any) -> list[int]:
 
 
 # --- the eventer as a real subprocess ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class EventerProcess:
@@ -88,15 +81,7 @@ class EventerProcess:
 
     def logs(self, event: str | None = None) -> list[dict[str, Any]]:
         """Its JSON log lines (those named ``event`` only, if given)."""
-        lines = []
-        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and (event is None or record.get("event") == event):
-                lines.append(record)
-        return lines
+        return json_log_records(self.log_path, event)
 
     def log_tail(self, size: int = 3000) -> str:
         try:
@@ -117,12 +102,10 @@ class EventerProcess:
 
     def wait_for(self, condition: Callable[[], Any], within: float, what: str) -> None:
         """Poll ``condition`` every 50 ms; ``TimeoutError`` naming ``what`` (with the log tail) after ``within`` s."""
-        deadline = time.monotonic() + within
-        while not condition():
-            if time.monotonic() > deadline:
-                msg = f"timed out waiting for {what}; eventer log: {self.log_tail()}"
-                raise TimeoutError(msg)
-            time.sleep(0.05)
+        try:
+            wait_until(condition, timeout=within, interval=0.05, what=what)
+        except AssertionError as exc:
+            raise TimeoutError(f"{exc}; eventer log: {self.log_tail()}") from None
 
 
 # --- a recording proxy in front of a real server -----------------------------------------------------

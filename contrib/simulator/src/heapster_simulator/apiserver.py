@@ -23,7 +23,7 @@ from .aggregator import (
     discovery_version,
     parse_apiservice,
 )
-from .apiselectors import Predicate, SelectorError, combine, field_selector, label_selector
+from .apiselectors import Predicate, combine, field_selector, label_selector
 from .events import to_events_v1
 from .model import rfc3339
 from .objects import empty_object
@@ -326,7 +326,7 @@ class ApiServer:
         try:
             predicate = combine(label_selector(query.get("labelSelector")),
                                 field_selector(query.get("fieldSelector")))
-        except SelectorError as exc:
+        except ValueError as exc:
             return error(400, "BadRequest", str(exc))
         if query.get("watch", "").lower() in ("1", "true"):
             return await self._watch(request, resource, namespace, predicate)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 from .cluster import SimulatedCluster
 from .config import SimulatorConfig
@@ -65,18 +66,6 @@ def simulator_process(tmp_path: Path, nodes: int = 3, timeout: float | None = No
         yield ready
     finally:
         stop_process(process)
-
-
-def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> int:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            return process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
 
 
 class ThreadedCluster:
@@ -139,15 +128,11 @@ def heapster_with_sinks(tmp_path: Path, sinks: list[str], *, resolution: str = "
     Yields the simulator's ready.json plus ``url`` (heapster's HTTP API), ``log`` (its output file) and
     ``process``. ``options`` go to the simulator (pods_per_node=2, ...). For end-to-end tests of sinks.
     """
-    import socket
-
     options.setdefault("api_scheme", "https")  # the kubeconfig then carries the CA of the kubelets too
     options.setdefault("token", "e2e")
     with simulator_process(tmp_path, nodes=nodes, **options) as ready:
         kubeconfig = Path(tmp_path) / "simulator" / "kubeconfig"
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         command = [str(Path(sys.executable).parent / "heapster"),
                    f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
                    f"--metric_resolution={resolution}", f"--heapster-port={port}", "--listen_ip=127.0.0.1",

@@ -16,10 +16,10 @@ from aiohttp import web
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.responses import apiserver_json_response, error_response, json_response
-from heapster.api.selectors import Selector, parse_field_selector, parse_selector
 from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
+from heapster.selectors import Selector, parse_field_selector, parse_selector
 from heapster.store import MetricStore
 from heapster.timefmt import rfc3339_seconds, utc_from_epoch
 

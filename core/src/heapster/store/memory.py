@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
+from heapster.timefmt import from_epoch_nanos
 
 log = structlog.get_logger(__name__)
 
@@ -34,13 +35,7 @@ CHUNK = 2000
 """Metric sets written between two yields to the event loop."""
 LABEL_CACHE_SIZE = 100_000
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY = int(INT_MISSING)
-
-
-def from_ns(ns: int) -> datetime:
-    """The aware UTC datetime of ``ns``."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +252,7 @@ class MetricStore(MetricSink):
     @property
     def latest_timestamp(self) -> datetime | None:
         """Timestamp of the newest batch stored, or None."""
-        return None if self.newest_ns == _EMPTY else from_ns(self.newest_ns)
+        return None if self.newest_ns == _EMPTY else from_epoch_nanos(self.newest_ns)
 
     @property
     def latest_size(self) -> int:
@@ -384,7 +379,7 @@ class MetricStore(MetricSink):
             if types is not None and labels.get("type") not in types:
                 continue
             start = int(entities.start[eid])
-            found = LatestSet(labels, None if start == _EMPTY else from_ns(start))
+            found = LatestSet(labels, None if start == _EMPTY else from_epoch_nanos(start))
             by_id[eid] = found
             out[str(entities.ident[eid])] = found
         slot = self._order[-1]
@@ -409,7 +404,7 @@ class MetricStore(MetricSink):
             ts = int(self.slot_ts[slot])
             if (low is None or ts >= low) and (high is None or ts <= high):
                 slots.append(slot)
-                stamps.append(from_ns(ts))
+                stamps.append(from_epoch_nanos(ts))
         return slots, stamps
 
     @staticmethod

@@ -6,7 +6,7 @@ works in any plugin's tests.
 
 from heapster.testing.batches import synthetic_batch, synthetic_event
 from heapster.testing.clock import FakeClock
-from heapster.testing.contract import EventSinkContract, SinkContract
+from heapster.testing.contract import EventSinkContract, ServerOutage, SinkContract
 from heapster.testing.events import ScriptedEventSource
 from heapster.testing.recording import RecordingEventSink, RecordingSink
 from heapster.testing.static import StaticSource, StaticUnit
@@ -17,6 +17,7 @@ __all__ = [
     "RecordingEventSink",
     "RecordingSink",
     "ScriptedEventSource",
+    "ServerOutage",
     "SinkContract",
     "StaticSource",
     "StaticUnit",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,13 +14,7 @@ from heapster.plugins import load_plugins
 from heapster.store import create_metric_store
 from heapster.testing.batches import synthetic_batch
 from heapster.testing.cluster import StaticCluster
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from heapster.testing.net import free_port
 
 
 def small_cluster(namespaces: Sequence[str] = ("default",)) -> StaticCluster:

@@ -7,7 +7,8 @@ provide the fixtures and method below; pytest then runs the five contract tests 
 
 * fixture ``contract_sink``: a fresh sink connected to a working backend.
 * fixture ``contract_outage``: an object with ``async stop()`` and ``async start()`` that take the
-  backend down and bring it back (e.g. stop and restart the server process).
+  backend down and bring it back (e.g. stop and restart the server process); :class:`ServerOutage`
+  makes one of a test server with blocking ``stop()`` and ``start()``.
 * fixture ``contract_bad_batch``: a batch the backend rejects permanently (e.g. a field type conflict).
 * method ``async contains(sink, batch) -> bool``: whether ``batch`` can be read back from the backend.
 """
@@ -32,6 +33,20 @@ BACKOFF_INITIAL, BACKOFF_MAX = 0.05, 0.5
 """Fast backoff so contract tests finish quickly."""
 
 
+class ServerOutage:
+    """A ``contract_outage`` of a test server whose blocking ``stop()`` and ``start()`` take it down and bring
+    it back (same port, same data); they run in a thread, off the event loop the sink runs on."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.server.stop)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.server.start)
+
+
 def dropped_so_far(sink_name: str) -> float:
     """Batches plus items a sink has dropped so far, from the self-metrics."""
     total = 0.0
@@ -54,7 +69,6 @@ def _batches(count: int, offset: int = 0) -> list[DataBatch]:
 
 async def _wait(queue: SinkQueue[Any], timeout: float) -> None:
     await asyncio.wait_for(queue.drained(), timeout)
-
 
 
 class SinkContract:

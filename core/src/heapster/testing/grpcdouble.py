@@ -6,11 +6,10 @@ Subclasses (the Cloud Monitoring and Cloud Logging doubles) give the service, th
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
-from heapster.testing.net import free_port
+from heapster.testing.net import LoopThread, free_port
 
 
 class GrpcDouble:
@@ -21,9 +20,8 @@ class GrpcDouble:
     server_options: tuple[tuple[str, Any], ...] = ()
 
     def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
+        self._loop_thread = LoopThread(name)
+        self.loop = self._loop_thread.loop
         self._lock = threading.Lock()
         self._server: Any = None
         self.port = free_port()
@@ -41,7 +39,7 @@ class GrpcDouble:
         raise NotImplementedError
 
     def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(15)
+        return self._loop_thread.run(coroutine, 15)
 
     def start(self) -> Any:
         """Listen (again, on the same port); returns the double."""
@@ -70,6 +68,4 @@ class GrpcDouble:
     def shutdown(self) -> None:
         """Stop for good and end the thread."""
         self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        self._loop_thread.close()

@@ -47,12 +47,12 @@ async def async_wait_until(condition: Callable[[], T], timeout: float = 20.0, in
 class LoopThread:
     """An asyncio event loop in a daemon thread: synchronous tests start servers on it and run coroutines."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "test-loop") -> None:
         import asyncio
         import threading
 
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="test-loop")
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=name)
         self._thread.start()
 
     def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
@@ -62,8 +62,11 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def close(self) -> None:
+        """Stop the loop and end the thread."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 class HttpServerThread:

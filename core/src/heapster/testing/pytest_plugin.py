@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from heapster.testing.clock import FakeClock
 from heapster.testing.recording import RecordingEventSink, RecordingSink
+
+if TYPE_CHECKING:
+    from heapster.testing.sinks import SinkBuilder
 
 
 @pytest.fixture
@@ -26,6 +31,17 @@ def recording_sink() -> RecordingSink:
 def recording_event_sink() -> RecordingEventSink:
     """An event sink that records batches and fails on command."""
     return RecordingEventSink()
+
+
+@pytest.fixture
+async def build_sink() -> AsyncIterator[SinkBuilder]:
+    """Builds sinks from ``--sink`` values through the plugin registry (``await build_sink(spec, events=...,
+    start=...)``) and closes them after the test; see :mod:`heapster.testing.sinks`."""
+    from heapster.testing.sinks import SinkBuilder
+
+    builder = SinkBuilder()
+    yield builder
+    await builder.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from heapster import selfmetrics
 from heapster.errors import RetryableError, RuntimeFailure
 from heapster.model import DataBatch, EventBatch
 from heapster.testing import synthetic_batch
+from heapster.testing.net import async_wait_until
 from heapster_sink_elasticsearch.documents import metric_documents
 from heapster_sink_elasticsearch.sink import SINK_NAME, ElasticsearchEventSink, ElasticsearchMetricSink
 from heapster_sink_elasticsearch.testing import Index, StrictElasticsearch, settings_for
@@ -236,13 +237,23 @@ async def test_an_unreachable_server_is_retryable(strict_es: StrictElasticsearch
 
 async def test_the_startup_health_check_waits_for_the_server(strict_es: StrictElasticsearch) -> None:
     await strict_es.stop()
-    sink = metric_sink(strict_es.url, "startupHealthcheckTimeout=5")
+    sink = metric_sink(strict_es.url, "startupHealthcheckTimeout=20")
+    knocks = 0
 
-    async def come_back() -> None:
-        await asyncio.sleep(0.3)
-        await strict_es.start()
+    async def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal knocks
+        knocks += 1
+        writer.close()
 
-    await asyncio.gather(sink.start(), come_back())
+    # Not listening yet: the port hangs up on every connection, and counts them.
+    not_yet = await asyncio.start_server(hang_up, "127.0.0.1", strict_es.port, reuse_address=True)
+    starting = asyncio.create_task(sink.start())
+    await async_wait_until(lambda: knocks > 0, what="the sink's first attempt")
+    not_yet.close()
+    await not_yet.wait_closed()
+    assert not starting.done()  # it keeps waiting for the server
+    await strict_es.start()
+    await asyncio.wait_for(starting, 20)
     assert sink.service.server is not None and sink.service.server.major == 9
     await sink.close()
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_gcl.testing import LoggingServer, logging_server
 
 
@@ -33,23 +32,12 @@ def project() -> str:
     return f"p-{uuid.uuid4().hex[:12]}"
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(server: LoggingServer, project: str) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, server: LoggingServer, project: str) -> SinkFactory:
     """Build and start event sinks: ``await make_sink()``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, start: bool = True) -> Any:
-        spec = f"gcl:?project={project}&endpoint={server.endpoint}&insecure=true" + (f"&{options}" if options else "")
-        sink = plugins.build_event_sink(spec, PluginContext())
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+    def factory(options: str = "", *, start: bool = True) -> Awaitable[Any]:
+        spec = f"gcl:?project={project}&endpoint={server.endpoint}&insecure=true"
+        return build_sink(with_options(spec, options), events=True, start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

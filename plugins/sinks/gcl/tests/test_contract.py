@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from heapster.model import EventBatch
-from heapster.testing import EventSinkContract
+from heapster.testing import EventSinkContract, ServerOutage
 from heapster_sink_gcl.testing import LoggingServer
 
 
-class Outage:
-    """Stops the double's gRPC server, then serves again on the same port."""
-
-    def __init__(self, server: LoggingServer) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
-
-
 @pytest.fixture
-def contract_outage(server: LoggingServer) -> Outage:
-    return Outage(server)
+def contract_outage(server: LoggingServer) -> ServerOutage:
+    return ServerOutage(server)
 
 
 class TestGclEventSinkContract(EventSinkContract):

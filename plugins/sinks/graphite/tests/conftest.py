@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_graphite.testing import CarbonServer, carbon_server
 
 
@@ -26,21 +25,12 @@ def carbon(carbon_session: CarbonServer) -> CarbonServer:
     return carbon_session
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(carbon: CarbonServer) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, carbon: CarbonServer) -> SinkFactory:
     """``await make_sink("prefix=x", protocol="udp")``: a graphite sink aimed at the test carbon."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, protocol: str = "tcp") -> Any:
+    def factory(options: str = "", *, protocol: str = "tcp") -> Awaitable[Any]:
         port = carbon.line_port if protocol == "tcp" else carbon.udp_port
-        sink = plugins.build_metric_sink(f"graphite:{protocol}://127.0.0.1:{port}?{options}", PluginContext())
-        built.append(sink)
-        return sink
+        return build_sink(with_options(f"graphite:{protocol}://127.0.0.1:{port}", options))
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_honeycomb.testing import HoneycombServer, honeycomb_server
 
 WRITEKEY = "test-writekey"
@@ -35,24 +34,13 @@ def dataset() -> str:
     return f"ds-{uuid.uuid4().hex[:10]}"
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(server: HoneycombServer, dataset: str) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, server: HoneycombServer, dataset: str) -> SinkFactory:
     """Build and start sinks through the plugin registry: ``await make_sink(events=True)``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, events: bool = False, start: bool = True, writekey: str = WRITEKEY) -> Any:
-        spec = f"honeycomb:?dataset={dataset}&writekey={writekey}&apihost={server.url}/" + (
-            f"&{options}" if options else "")
-        sink = (plugins.build_event_sink if events else plugins.build_metric_sink)(spec, PluginContext())
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+    def factory(options: str = "", *, events: bool = False, start: bool = True,
+                writekey: str = WRITEKEY) -> Awaitable[Any]:
+        spec = f"honeycomb:?dataset={dataset}&writekey={writekey}&apihost={server.url}/"
+        return build_sink(with_options(spec, options), events=events, start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

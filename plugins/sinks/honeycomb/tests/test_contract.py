@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
-from heapster.testing import EventSinkContract, SinkContract
+from heapster.testing import EventSinkContract, ServerOutage, SinkContract
 from heapster_sink_honeycomb.events import event_item, metric_items
 from heapster_sink_honeycomb.testing import HoneycombServer
 
 
-class Outage:
-    """Stops the double's HTTP listener, then listens again on the same port."""
-
-    def __init__(self, server: HoneycombServer) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
-
-
 @pytest.fixture
-def contract_outage(server: HoneycombServer) -> Outage:
-    return Outage(server)
+def contract_outage(server: HoneycombServer) -> ServerOutage:
+    return ServerOutage(server)
 
 
 def _received(server: HoneycombServer, dataset: str) -> list[tuple[str, str | None]]:

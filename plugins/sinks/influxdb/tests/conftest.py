@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
 
@@ -32,26 +31,13 @@ def db_name() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(server: InfluxServer, db_name: str) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, server: InfluxServer, db_name: str) -> SinkFactory:
     """Build (through the plugin registry) and start sinks: ``await make_sink("withfields=true")``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, events: bool = False, start: bool = True,
-                      hostport: str | None = None) -> Any:
-        query = f"db={db_name}" + (f"&{options}" if options else "")
-        spec = f"influxdb:http://{hostport or server.hostport}?{query}"
-        context = PluginContext()
-        sink = plugins.build_event_sink(spec, context) if events else plugins.build_metric_sink(spec, context)
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+    def factory(options: str = "", *, events: bool = False, start: bool = True,
+                hostport: str | None = None) -> Awaitable[Any]:
+        spec = f"influxdb:http://{hostport or server.hostport}?db={db_name}"
+        return build_sink(with_options(spec, options), events=events, start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

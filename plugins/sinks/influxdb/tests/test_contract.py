@@ -8,32 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
-from heapster.testing import EventSinkContract, SinkContract
-from heapster_sink_influxdb.lineproto import nanoseconds
+from heapster.testing import EventSinkContract, ServerOutage, SinkContract
+from heapster.timefmt import epoch_nanos
 from heapster_sink_influxdb.testing import InfluxServer
 
 
-class Outage:
-    """Stops and restarts the test influxd (same ports and data)."""
-
-    def __init__(self, server: InfluxServer) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
-
-
 @pytest.fixture
-def contract_outage(server: InfluxServer) -> Outage:
-    return Outage(server)
+def contract_outage(server: InfluxServer) -> ServerOutage:
+    return ServerOutage(server)
 
 
 def _stored_at(server: InfluxServer, db: str, timestamp: datetime) -> int:
     """How many field values are stored at one timestamp, over every measurement."""
-    ns = nanoseconds(timestamp)
+    ns = epoch_nanos(timestamp)
     results = server.query(f"SELECT COUNT(*) FROM /.*/ WHERE time = {ns}", db)
     return sum(v for s in results[0].get("series", []) for v in s["values"][0][1:] if v)
 

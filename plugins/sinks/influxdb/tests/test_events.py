@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from heapster.model import EventBatch
 from heapster.testing.fixtures import FIXTURES
+from heapster.testing.net import free_port
 from heapster_sink_influxdb.lineproto import event_json
-from heapster_sink_influxdb.testing import free_port
 
 FIXTURE = FIXTURES / "event-core-v1-gke-2019.json"
 LAST_TIMESTAMP_NS = 1567197785_000000000  # 2019-08-30T20:43:05Z

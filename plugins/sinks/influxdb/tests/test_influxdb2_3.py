@@ -3,7 +3,6 @@ auth, partial writes, failures, and the core sink contracts, against the strict 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,7 @@ from heapster.errors import PermanentError, RetryableError, UsageError
 from heapster.interfaces import PluginContext
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
 from heapster.plugins import METRIC_SINK, load_plugins
-from heapster.testing import EventSinkContract, SinkContract, synthetic_batch, synthetic_event
+from heapster.testing import EventSinkContract, ServerOutage, SinkContract, synthetic_batch, synthetic_event
 from heapster.testing.contract import dropped_so_far
 from heapster_sink_influxdb.config import InfluxConfig, build_config
 from heapster_sink_influxdb.linereader import parse_line
@@ -165,17 +164,6 @@ async def test_5xx_and_an_outage_are_retryable(double: InfluxWriteDouble) -> Non
     await sink.close()
 
 
-class _Outage:
-    def __init__(self, double: InfluxWriteDouble) -> None:
-        self.double = double
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.double.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.double.start)
-
-
 class TestInfluxdb2Contract(SinkContract):
     @pytest.fixture(autouse=True)
     def _double(self, double: InfluxWriteDouble) -> None:
@@ -186,8 +174,8 @@ class TestInfluxdb2Contract(SinkContract):
         return _build(_v2(double, "&batch_size=5"))  # type: ignore[return-value]
 
     @pytest.fixture
-    def contract_outage(self, double: InfluxWriteDouble) -> _Outage:
-        return _Outage(double)
+    def contract_outage(self, double: InfluxWriteDouble) -> ServerOutage:
+        return ServerOutage(double)
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:
@@ -208,8 +196,8 @@ class TestInfluxdb3EventContract(EventSinkContract):
         return _build(_v3(double), events=True)  # type: ignore[return-value]
 
     @pytest.fixture
-    def contract_outage(self, double: InfluxWriteDouble) -> _Outage:
-        return _Outage(double)
+    def contract_outage(self, double: InfluxWriteDouble) -> ServerOutage:
+        return ServerOutage(double)
 
     async def contains_events(self, sink: InfluxdbEventSink, batch: EventBatch) -> bool:  # type: ignore[override]
         stored = [p for p in self.double.stored("heapster") if p[5] == int(batch.timestamp.timestamp()) * 10**9]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import synthetic_batch
-from heapster_sink_influxdb.lineproto import nanoseconds
+from heapster.testing.net import async_wait_until
+from heapster.timefmt import epoch_nanos
 
 BATCHES = 12
 
@@ -27,17 +28,19 @@ async def test_a_crash_in_the_middle_of_a_run_loses_no_batch(make_sink, server, 
 
     for i, batch in enumerate(batches):
         queue.put(batch)
+        if i < 4:
+            await async_wait_until(lambda n=i + 1: queue.exported == n, what=f"batch {i} exported")
         if i == 4:
-            await asyncio.sleep(0.02)
-            await asyncio.to_thread(server.kill)
+            await async_wait_until(lambda: queue.depth == 0, what="batch 4 taken by the worker")
+            await asyncio.to_thread(server.kill)  # while batch 4 is being written, or just after
+        if i == 5:
+            await async_wait_until(lambda: queue.retries > 0, what="the outage noticed")
         if i == 8:
-            assert queue.retries > 0, "the outage was not noticed"
-            await asyncio.to_thread(server.start)
-        await asyncio.sleep(0.05)
+            await asyncio.to_thread(server.start)  # batches 5 to 8 queued during the outage
     await asyncio.wait_for(queue.drained(), 60)
 
     assert (queue.exported, queue.dropped_overflow, queue.dropped_permanent) == (BATCHES, 0, 0)
     for batch in batches:
         expected = len(list(sink.schema.lines(batch)))
-        assert stored_at(server, db_name, nanoseconds(batch.timestamp)) == expected
+        assert stored_at(server, db_name, epoch_nanos(batch.timestamp)) == expected
     await queue.close()

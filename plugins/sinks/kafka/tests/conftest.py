@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_kafka.testing import KafkaBroker, kafka_broker
 
 
@@ -32,26 +31,13 @@ def topic() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(broker: KafkaBroker, topic: str) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, broker: KafkaBroker, topic: str) -> SinkFactory:
     """Build (through the plugin registry) and start sinks: ``await make_sink("compression=gzip")``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, events: bool = False, start: bool = True) -> Any:
+    def factory(options: str = "", *, events: bool = False, start: bool = True) -> Awaitable[Any]:
         topic_option = "eventstopic" if events else "timeseriestopic"
-        query = f"brokers={broker.bootstrap}&{topic_option}={topic}" + (f"&{options}" if options else "")
-        spec = f"kafka:?{query}"
-        context = PluginContext()
-        sink = plugins.build_event_sink(spec, context) if events else plugins.build_metric_sink(spec, context)
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+        spec = f"kafka:?brokers={broker.bootstrap}&{topic_option}={topic}"
+        return build_sink(with_options(spec, options), events=events, start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
 from heapster.testing.net import HttpServerThread
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_librato.testing import LibratoDouble
 
 
@@ -25,22 +24,12 @@ def librato_server(librato: LibratoDouble) -> Iterator[HttpServerThread]:
     server.close()
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(librato: LibratoDouble, librato_server: HttpServerThread) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, librato: LibratoDouble, librato_server: HttpServerThread) -> SinkFactory:
     """``await make_sink("prefix=k8s")``: a librato sink with the double's credentials and address."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, token: str | None = None) -> Any:
-        spec = (f"librato:?username={librato.username}&token={token or librato.token}"
-                f"&api={librato_server.url}&{options}")
-        sink = plugins.build_metric_sink(spec, PluginContext())
-        built.append(sink)
-        return sink
+    def factory(options: str = "", *, token: str | None = None) -> Awaitable[Any]:
+        spec = f"librato:?username={librato.username}&token={token or librato.token}&api={librato_server.url}"
+        return build_sink(with_options(spec, options))
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -3,14 +3,13 @@ needs it (``tsd.storage.max_tags`` raised, ``tsd.core.auto_create_metrics`` on).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
 from heapster.testing.net import HttpServerThread
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_opentsdb.testing import OpentsdbDouble
 
 
@@ -26,21 +25,11 @@ def tsdb_server(tsdb: OpentsdbDouble) -> Iterator[HttpServerThread]:
     server.close()
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(tsdb_server: HttpServerThread) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, tsdb_server: HttpServerThread) -> SinkFactory:
     """``await make_sink("cluster=prod")``: an opentsdb sink aimed at the double."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "") -> Any:
-        spec = f"opentsdb:http://127.0.0.1:{tsdb_server.port}?{options}"
-        sink = plugins.build_metric_sink(spec, PluginContext())
-        built.append(sink)
-        return sink
+    def factory(options: str = "") -> Awaitable[Any]:
+        return build_sink(with_options(f"opentsdb:http://127.0.0.1:{tsdb_server.port}", options))
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

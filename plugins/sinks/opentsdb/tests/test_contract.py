@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from heapster.model import DataBatch, MetricSet, MetricValue
-from heapster.testing import SinkContract
+from heapster.testing import ServerOutage, SinkContract
 from heapster.testing.net import HttpServerThread
 from heapster_sink_opentsdb.encode import encode_batch
 from heapster_sink_opentsdb.testing import OpentsdbDouble
-
-
-class Outage:
-    def __init__(self, server: HttpServerThread) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
 
 
 class TestOpentsdbSinkContract(SinkContract):
@@ -31,8 +19,8 @@ class TestOpentsdbSinkContract(SinkContract):
         return await make_sink("cluster=contract")
 
     @pytest.fixture
-    def contract_outage(self, tsdb_server: HttpServerThread) -> Outage:
-        return Outage(tsdb_server)
+    def contract_outage(self, tsdb_server: HttpServerThread) -> ServerOutage:
+        return ServerOutage(tsdb_server)
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:

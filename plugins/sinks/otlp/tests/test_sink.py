@@ -3,7 +3,6 @@ options; the receiver itself refuses malformed requests; the core sink contracts
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import urllib.error
 import urllib.request
@@ -16,7 +15,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from heapster.errors import PermanentError, RetryableError, UsageError
 from heapster.model import DataBatch, EventBatch
 from heapster.plugins import EVENT_SINK, METRIC_SINK, load_plugins
-from heapster.testing import EventSinkContract, SinkContract, synthetic_batch
+from heapster.testing import EventSinkContract, ServerOutage, SinkContract, synthetic_batch
 from heapster_sink_otlp.config import OtlpConfig, build_config
 from heapster_sink_otlp.metrics import encode_metrics, unix_nano
 from heapster_sink_otlp.sink import OtlpEventSink, OtlpMetricSink
@@ -137,17 +136,6 @@ def test_options() -> None:
             _configure(spec)
 
 
-class _Outage:
-    def __init__(self, receiver: OtlpReceiver) -> None:
-        self.receiver = receiver
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.receiver.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.receiver.start)
-
-
 class TestOtlpMetricContract(SinkContract):
     @pytest.fixture(autouse=True)
     def _receiver(self, receiver: OtlpReceiver) -> None:
@@ -158,8 +146,8 @@ class TestOtlpMetricContract(SinkContract):
         return OtlpMetricSink(_configure(f"otlp:{receiver.url}?batch_size=2"))
 
     @pytest.fixture
-    def contract_outage(self, receiver: OtlpReceiver) -> _Outage:
-        return _Outage(receiver)
+    def contract_outage(self, receiver: OtlpReceiver) -> ServerOutage:
+        return ServerOutage(receiver)
 
     @pytest.fixture
     def contract_bad_batch(self, receiver: OtlpReceiver) -> DataBatch:
@@ -182,8 +170,8 @@ class TestOtlpEventContract(EventSinkContract):
         return OtlpEventSink(_configure(f"otlp:{receiver.url}", EVENT_SINK))
 
     @pytest.fixture
-    def contract_outage(self, receiver: OtlpReceiver) -> _Outage:
-        return _Outage(receiver)
+    def contract_outage(self, receiver: OtlpReceiver) -> ServerOutage:
+        return ServerOutage(receiver)
 
     async def contains_events(self, sink: OtlpEventSink, batch: EventBatch) -> bool:  # type: ignore[override]
         names = {r["attributes"].get("k8s.event.name") for r in self.receiver.records()}

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heapster.testing import synthetic_batch
+from heapster.testing.net import free_port
 from heapster_sink_prometheus.config import PrometheusConfig
 from heapster_sink_prometheus.sink import PrometheusSink
-from heapster_sink_prometheus.testing import PrometheusServer, free_port, prometheus_server
+from heapster_sink_prometheus.testing import PrometheusServer, prometheus_server
 
 pytestmark = pytest.mark.e2e
 

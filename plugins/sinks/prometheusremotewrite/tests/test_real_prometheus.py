@@ -10,7 +10,7 @@ import pytest
 
 from heapster.model import DataBatch, MetricSet, MetricValue
 from heapster.plugins import METRIC_SINK, load_plugins
-from heapster.testing import SinkContract, synthetic_batch
+from heapster.testing import ServerOutage, SinkContract, synthetic_batch
 from heapster_sink_prometheus.testing import PrometheusServer
 from heapster_sink_prometheusremotewrite.config import build_config
 from heapster_sink_prometheusremotewrite.sink import RemoteWriteSink
@@ -53,16 +53,6 @@ async def test_promql_returns_the_written_values_at_the_batch_time(receiver: Pro
 class TestRemoteWriteContract(SinkContract):
     """The core's sink contract through the real SinkQueue, against the real Prometheus."""
 
-    class Outage:
-        def __init__(self, server: PrometheusServer) -> None:
-            self.server = server
-
-        async def stop(self) -> None:
-            await asyncio.to_thread(self.server.stop)
-
-        async def start(self) -> None:
-            await asyncio.to_thread(self.server.start)
-
     @pytest.fixture(autouse=True)
     def _server(self, receiver: PrometheusServer) -> None:
         self.server = receiver
@@ -72,8 +62,8 @@ class TestRemoteWriteContract(SinkContract):
         return _sink(receiver, "prefix=contract_&batch_size=5")
 
     @pytest.fixture
-    def contract_outage(self, receiver: PrometheusServer) -> Outage:
-        return self.Outage(receiver)
+    def contract_outage(self, receiver: PrometheusServer) -> ServerOutage:
+        return ServerOutage(receiver)
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:

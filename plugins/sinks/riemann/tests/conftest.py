@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_riemann.testing import RiemannServer, riemann_server
 
 
@@ -26,23 +25,11 @@ def server(session_server: RiemannServer) -> RiemannServer:
     return session_server
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(server: RiemannServer) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, server: RiemannServer) -> SinkFactory:
     """Build and start sinks: ``await make_sink("ttl=30&tags=a&tags=b", events=True)``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, events: bool = False, start: bool = True) -> Any:
-        spec = f"riemann:tcp://{server.address}" + (f"?{options}" if options else "")
-        sink = (plugins.build_event_sink if events else plugins.build_metric_sink)(spec, PluginContext())
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+    def factory(options: str = "", *, events: bool = False, start: bool = True) -> Awaitable[Any]:
+        return build_sink(with_options(f"riemann:tcp://{server.address}", options), events=events, start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
-from heapster.testing import EventSinkContract, SinkContract
+from heapster.testing import EventSinkContract, ServerOutage, SinkContract
 from heapster_sink_riemann.events import kubernetes_event, metric_events
 from heapster_sink_riemann.testing import RiemannServer
 
 
-class Outage:
-    """Stops the double's listener and drops its connections, then listens again on the same port."""
-
-    def __init__(self, server: RiemannServer) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
-
-
 @pytest.fixture
-def contract_outage(server: RiemannServer) -> Outage:
-    return Outage(server)
+def contract_outage(server: RiemannServer) -> ServerOutage:
+    return ServerOutage(server)
 
 
 def _received(server: RiemannServer) -> list[bytes]:

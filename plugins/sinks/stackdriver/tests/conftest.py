@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_stackdriver.testing import MonitoringServer, monitoring_server
 
 
@@ -34,24 +33,13 @@ def project() -> str:
     return f"p-{uuid.uuid4().hex[:12]}"
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(server: MonitoringServer, project: str) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, server: MonitoringServer, project: str) -> SinkFactory:
     """Build and start sinks: ``await make_sink("use_new_resources=true")``."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "", *, start: bool = True) -> Any:
+    def factory(options: str = "", *, start: bool = True) -> Awaitable[Any]:
         spec = (f"stackdriver:?project={project}&zone=us-central1-a&cluster_name=c1&initial_delay_sec=0"
-                f"&endpoint={server.endpoint}&insecure=true" + (f"&{options}" if options else ""))
-        sink = plugins.build_metric_sink(spec, PluginContext())
-        built.append(sink)
-        if start:
-            await sink.start()
-        return sink
+                f"&endpoint={server.endpoint}&insecure=true")
+        return build_sink(with_options(spec, options), start=start)
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from heapster.model import DataBatch
-from heapster.testing import SinkContract, synthetic_batch
+from heapster.testing import ServerOutage, SinkContract, synthetic_batch
 from heapster_sink_stackdriver.testing import MonitoringServer, series_key
 from heapster_sink_stackdriver.translate import time_series
 
 
-class Outage:
-    """Stops the double's gRPC server, then serves again on the same port."""
-
-    def __init__(self, server: MonitoringServer) -> None:
-        self.server = server
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.server.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.server.start)
-
-
 @pytest.fixture
-def contract_outage(server: MonitoringServer) -> Outage:
-    return Outage(server)
+def contract_outage(server: MonitoringServer) -> ServerOutage:
+    return ServerOutage(server)
 
 
 class TestStackdriverSinkContract(SinkContract):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_statsd.testing import StatsdDaemon, statsd_daemon
 
 
@@ -26,20 +25,11 @@ def statsd(statsd_session: StatsdDaemon) -> StatsdDaemon:
     return statsd_session
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(statsd: StatsdDaemon) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, statsd: StatsdDaemon) -> SinkFactory:
     """``await make_sink("protocolType=influxstatsd")``: a statsd sink aimed at the test daemon."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "") -> Any:
-        sink = plugins.build_metric_sink(f"statsd:udp://127.0.0.1:{statsd.port}?{options}", PluginContext())
-        built.append(sink)
-        return sink
+    def factory(options: str = "") -> Awaitable[Any]:
+        return build_sink(with_options(f"statsd:udp://127.0.0.1:{statsd.port}", options))
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -10,27 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heapster.model import DataBatch, MetricSet, MetricValue
-from heapster.testing import SinkContract
+from heapster.testing import ServerOutage, SinkContract
 from heapster.testing.net import async_wait_until
 from heapster_sink_statsd.encode import encode_batch
 from heapster_sink_statsd.testing import StatsdDaemon
 
 
-class Outage:
-    def __init__(self, daemon: StatsdDaemon) -> None:
-        self.daemon = daemon
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.daemon.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.daemon.start)
-
-
 class _Contract(SinkContract):
     @pytest.fixture
-    def contract_outage(self, statsd: StatsdDaemon) -> Outage:
-        return Outage(statsd)
+    def contract_outage(self, statsd: StatsdDaemon) -> ServerOutage:
+        return ServerOutage(statsd)
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
 
-from heapster.interfaces import PluginContext
-from heapster.plugins import load_plugins
+from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_wavefront.testing import WavefrontProxyDouble
 
 
@@ -20,20 +19,11 @@ def proxy() -> Iterator[WavefrontProxyDouble]:
     double.close()
 
 
-SinkFactory = Callable[..., Awaitable[Any]]
-
-
 @pytest.fixture
-async def make_sink(proxy: WavefrontProxyDouble) -> AsyncIterator[SinkFactory]:
+def make_sink(build_sink: SinkBuilder, proxy: WavefrontProxyDouble) -> SinkFactory:
     """``await make_sink("includeLabels=true")``: a wavefront sink aimed at the double (Heapster's URI form)."""
-    plugins = load_plugins()
-    built: list[Any] = []
 
-    async def factory(options: str = "") -> Any:
-        sink = plugins.build_metric_sink(f"wavefront:localhost:{proxy.port}?{options}", PluginContext())
-        built.append(sink)
-        return sink
+    def factory(options: str = "") -> Awaitable[Any]:
+        return build_sink(with_options(f"wavefront:localhost:{proxy.port}", options))
 
-    yield factory
-    for sink in built:
-        await sink.close()
+    return factory

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from heapster.model import DataBatch, MetricSet, MetricValue
-from heapster.testing import SinkContract
+from heapster.testing import ServerOutage, SinkContract
 from heapster_sink_wavefront.encode import encode_batch
 from heapster_sink_wavefront.testing import WavefrontProxyDouble, parse_line
-
-
-class Outage:
-    def __init__(self, proxy: WavefrontProxyDouble) -> None:
-        self.proxy = proxy
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.proxy.stop)
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.proxy.start)
 
 
 class TestWavefrontSinkContract(SinkContract):
@@ -30,8 +18,8 @@ class TestWavefrontSinkContract(SinkContract):
         return await make_sink("clusterName=contract")
 
     @pytest.fixture
-    def contract_outage(self, proxy: WavefrontProxyDouble) -> Outage:
-        return Outage(proxy)
+    def contract_outage(self, proxy: WavefrontProxyDouble) -> ServerOutage:
+        return ServerOutage(proxy)
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:

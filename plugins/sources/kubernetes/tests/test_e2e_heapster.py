@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from typing import Any
 
 import pytest
 
-from heapster_simulator.testing import simulator_process, stop_process
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
+from heapster_simulator.testing import simulator_process
 
 pytestmark = pytest.mark.e2e
 
 BROKEN = "sim-node-0003"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> Any:
@@ -43,7 +38,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     with simulator_process(tmp, nodes=4, pods_per_node=3, containers_per_pod=2, api_scheme="https",
                            token="e2e", faults={BROKEN: "error500"}) as ready:
         kubeconfig = tmp / "simulator" / "kubeconfig"
-        port = _free_port()
+        port = free_port()
         command = [str(Path(sys.executable).parent / "heapster"),
                    f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
                    "--metric_resolution=5s", f"--heapster-port={port}", "--listen_ip=127.0.0.1"]
@@ -134,7 +129,7 @@ def _status(url: str) -> tuple[int, str]:
 
 
 def test_probes_answer_at_once_with_the_api_server_unreachable_and_two_sigints_exit(tmp_path: Path) -> None:
-    api_port, port = _free_port(), _free_port()  # nothing listens on api_port
+    api_port, port = free_port(), free_port()  # nothing listens on api_port
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "c",

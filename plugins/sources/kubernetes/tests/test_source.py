@@ -43,7 +43,7 @@ def _kubelet_handler(fault: str, seen_auth: list[str | None]) -> Any:
         if request.path != "/stats/summary/":
             return web.Response(status=404)
         if fault == "slow":
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # a kubelet too slow to answer: the behaviour under test, not a wait
         if fault == "error500":
             return web.Response(status=500, text="internal error")
         if fault == "malformed":

@@ -7,10 +7,12 @@ import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from heapster.testing.net import async_wait_until
 from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess, load_api_access
-from heapster_source_kubernetes.watch import Informer, WatchEvent
+from heapster_source_kubernetes.watch import Gone, Informer, WatchEvent, WatchFailure, reconnect_retrying
 
 NODES = "/api/v1/nodes"
 PODS = "/api/v1/pods"
@@ -251,3 +253,34 @@ async def test_cluster_state_shares_caches_and_indexes_pods(api_server: Any) -> 
         assert [n["metadata"]["name"] for n in cluster.list_nodes()] == ["n1"]
     finally:
         await cluster.close()
+
+
+async def _failing(times: int, error: BaseException, waits: list[float]) -> int:
+    """Run a step that fails ``times`` times with ``error`` under the reconnect policy; the attempts made."""
+    attempts = 0
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    async for attempt in reconnect_retrying(0.5, 4.0, lambda _state: None, sleep=record):
+        with attempt:
+            attempts += 1
+            if attempts <= times:
+                raise error
+    return attempts
+
+
+async def test_the_reconnect_backoff_doubles_with_jitter_up_to_its_cap() -> None:
+    waits: list[float] = []
+    assert await _failing(6, WatchFailure("HTTP 500"), waits) == 7
+    for wait, step in zip(waits, [0.5, 1.0, 2.0, 4.0, 4.0, 4.0], strict=True):
+        assert step / 2 <= wait <= step  # d * U(0.5, 1): never in step with other watchers, never above the cap
+
+
+@pytest.mark.parametrize("error", [Gone("/api/v1/nodes"), asyncio.CancelledError()])
+async def test_gone_and_a_cancel_are_no_failures_to_retry(error: BaseException) -> None:
+    waits: list[float] = []
+    with pytest.raises(type(error)):
+        await _failing(1, error, waits)
+    assert waits == []
+

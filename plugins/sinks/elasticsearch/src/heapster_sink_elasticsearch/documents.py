@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from heapster import gojson
 from heapster.catalogue import family
 from heapster.model import DataBatch, Event
-from heapster.timefmt import parse_rfc3339, rfc3339
+from heapster.timefmt import rfc3339
 
 FAMILIES = ("cpu", "memory", "network", "filesystem", "general", "events")
 """Every document type, in the order of Heapster's aliases ``<index>-<type>``."""
@@ -109,25 +110,9 @@ class _Documents:
         existing["Metrics"][name] = {"value": value}
 
 
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return parse_rfc3339(text).astimezone(UTC)
-    except ValueError:
-        return None
-
-
 def event_time(event: Event, fallback: datetime) -> datetime:
-    """When an event last happened: ``lastTimestamp``, else ``eventTime``, ``firstTimestamp``,
-    ``metadata.creationTimestamp``, else ``fallback`` (the batch time)."""
-    meta = event.get("metadata") or {}
-    for candidate in (event.get("lastTimestamp"), event.get("eventTime"), event.get("firstTimestamp"),
-                      meta.get("creationTimestamp")):
-        parsed = _time(candidate)
-        if parsed is not None:
-            return parsed
-    return fallback.astimezone(UTC)
+    """When an event last happened (:func:`heapster.gojson.event_time`), in UTC."""
+    return gojson.event_time(event, fallback).astimezone(UTC)
 
 
 def event_document(event: Event, cluster_name: str, fallback: datetime) -> Document:
@@ -138,7 +123,7 @@ def event_document(event: Event, cluster_name: str, fallback: datetime) -> Docum
     involved = event.get("involvedObject") or {}
     source_obj = event.get("source") or {}
     last = event_time(event, fallback)
-    first = _time(event.get("firstTimestamp")) or _time(event.get("eventTime")) or last
+    first = gojson.event_timestamp(event, "firstTimestamp") or gojson.event_timestamp(event, "eventTime") or last
     tags = {"eventID": str(meta.get("uid", "")), "cluster_name": cluster_name}
     if involved.get("kind") == "Pod":
         tags["pod_id"] = str(involved.get("uid", ""))

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from heapster.testing.net import free_port, wait_until
+from heapster.testing.processes import stop_process
 
 CARBON_CACHE = "carbon-cache"
 RETENTION = "1s:1h"
@@ -120,12 +121,7 @@ WHISPER_FALLOCATE_CREATE = False
         """Stop carbon-cache (it writes its cache out first)."""
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace=20)
         self.process = None
 
     def whisper_path(self, metric: str) -> Path:

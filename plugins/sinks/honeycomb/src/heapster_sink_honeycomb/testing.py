@@ -9,10 +9,8 @@ or over the 1 MB event size. Accepted events are kept (also across :meth:`stop` 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+
+from heapster.testing.net import LoopThread, free_port
 
 MAX_BODY = 5_000_000
 MAX_EVENT = 1_000_000
@@ -50,18 +50,15 @@ class HoneycombServer:
 
     def __init__(self, writekeys: tuple[str, ...] = ("test-writekey",)) -> None:
         self.writekeys = set(writekeys)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="honeycomb-double", daemon=True)
-        self._thread.start()
+        self._loop_thread = LoopThread("honeycomb-double")
+        self.loop = self._loop_thread.loop
         self._lock = threading.Lock()
         self._events: list[ReceivedEvent] = []
         self.requests = 0
         self.fail_with: int | None = None
         """When set, every request is answered with this HTTP status (e.g. 503) and nothing is kept."""
         self._runner: web.AppRunner | None = None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
 
     @property
     def url(self) -> str:
@@ -77,7 +74,7 @@ class HoneycombServer:
         return self._runner is not None
 
     def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+        return self._loop_thread.run(coroutine, 10)
 
     def start(self) -> HoneycombServer:
         async def listen() -> None:
@@ -101,9 +98,7 @@ class HoneycombServer:
 
     def shutdown(self) -> None:
         self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        self._loop_thread.close()
 
     async def _batch(self, request: web.Request) -> web.Response:
         with self._lock:

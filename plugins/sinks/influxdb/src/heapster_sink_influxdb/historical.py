@@ -21,7 +21,7 @@ from aiohttp import web
 from heapster.api.responses import json_response
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.errors import HeapsterError
-from heapster.timefmt import ZERO_TIME, parse_rfc3339, utc_from_epoch
+from heapster.timefmt import ZERO_TIME, epoch_nanos, parse_rfc3339, utc_from_epoch
 from heapster_sink_influxdb import influxql
 from heapster_sink_influxdb.admin import InfluxAdmin
 from heapster_sink_influxdb.config import InfluxConfig
@@ -31,7 +31,6 @@ from heapster_sink_influxdb.lineproto import (
     EVENTS_MEASUREMENT,
     POD_ID_MEASUREMENT,
     VALUE_FIELD,
-    nanoseconds,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,7 +75,7 @@ def parse_time_range(request: web.Request) -> TimeRange:
     if start is None or start.timestamp() <= -62135596800:
         raise _bad_request("no start time (or a start time of zero) provided")
     end = values["end"]
-    return TimeRange(nanoseconds(start), nanoseconds(end) if end is not None else time.time_ns())
+    return TimeRange(epoch_nanos(start), epoch_nanos(end) if end is not None else time.time_ns())
 
 
 def parse_labels(request: web.Request) -> dict[str, str] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from heapster.catalogue import RATE_MAPPING
 from heapster.columns import POD, ColumnBatch
 from heapster.gojson import event_json, event_time
 from heapster.model import DataBatch, Event
+from heapster.timefmt import epoch_nanos
 
 TAG_BLACKLIST = frozenset({"namespace_id", "pod_id", "hostname", "host_id"})
 """Labels Heapster never wrote as tags (high cardinality or redundant)."""
@@ -29,16 +30,9 @@ POD_ID_MEASUREMENT = "heapster_pod_ids"
 EVENTS_MEASUREMENT = "log/events"
 EVENTS_WITH_FIELDS_MEASUREMENT = "events"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NS_PER_US = 1000
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n"})
 _KEY_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\=", "\n": "\\n"})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-
-
-def nanoseconds(ts: datetime) -> int:
-    """Exact nanoseconds since the epoch of an aware datetime."""
-    return (ts - _EPOCH) // timedelta(microseconds=1) * _NS_PER_US
 
 
 def escape_measurement(name: str) -> str:
@@ -163,7 +157,7 @@ class MetricSchema:
         cache) once, then each metric column becomes lines in one pass over its present cells.
         """
         cols = batch.columns
-        stamp = f" {nanoseconds(batch.timestamp)}"
+        stamp = f" {epoch_nanos(batch.timestamp)}"
         skipped = self.skipped
         for cache in (self._set_tags, self._labeled_tags, self._pod_id_tags):
             cache.next_batch()
@@ -261,7 +255,7 @@ def event_line(event: Event, *, with_fields: bool, cluster_name: str, fallback: 
             tags["pod_id"] = str(involved.get("uid") or "")
             tags["pod_name"] = str(involved.get("name") or "")
     tags[CLUSTER_TAG] = cluster_name
-    stamp = nanoseconds(event_time(event, fallback))
+    stamp = epoch_nanos(event_time(event, fallback))
     return f"{escape_measurement(measurement)}{tag_string(tags.items())} {field}={quote_string(value)} {stamp}"
 
 

@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -31,6 +30,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 Point = tuple[str, frozenset[tuple[str, str]], str, Any, int]
 """``(measurement, tags, field, value, time_ns)``: one stored field value."""
@@ -77,13 +79,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 [continuous_queries]
   enabled = false
 """
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class InfluxServer:
@@ -179,14 +174,8 @@ class InfluxServer:
     def stop(self) -> None:
         """Stop influxd (SIGTERM, then SIGKILL after 10 s) and wait for it to exit."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process)
 
     def query(self, statement: str, db: str = "") -> list[dict[str, Any]]:
         """Run InfluxQL; one result dict per statement, times as integer nanoseconds."""

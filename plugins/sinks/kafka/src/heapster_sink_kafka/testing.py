@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
 
 
 def tansu_binary() -> str:
@@ -71,12 +72,7 @@ class KafkaBroker:
             return
         if self.paused:
             self.resume()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def log_tail(self, size: int = 2000) -> str:

@@ -17,6 +17,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 
 from heapster.catalogue import describe
 from heapster.model import DataBatch, MetricSet, MetricType, Unit
+from heapster.timefmt import epoch_nanos
 from heapster_sink_otlp.resource import resource_attributes
 
 SCOPE_NAME = "heapster"
@@ -31,9 +32,7 @@ UCUM: dict[Unit, str] = {Unit.BYTES: "By", Unit.MILLISECONDS: "ms", Unit.NANOSEC
 
 def unix_nano(when: datetime | None) -> int:
     """Nanoseconds since the epoch (0 for unknown)."""
-    if when is None:
-        return 0
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    return 0 if when is None else epoch_nanos(when)
 
 
 @lru_cache(maxsize=4096)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,15 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from heapster.testing.net import free_port
+from heapster.testing.processes import stop_process
+
 PROMETHEUS = os.environ.get("HEAPSTER_TEST_PROMETHEUS", "/usr/bin/prometheus")
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrometheusServer:
@@ -83,14 +78,8 @@ class PrometheusServer:
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
         process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process)
 
     def api(self, path: str, **params: str) -> Any:
         """GET an API path; the ``data`` of a successful answer."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from heapster.testing.net import LoopThread, free_port
 from heapster_sink_riemann.client import frame, read_frame
 from heapster_sink_riemann.proto import Msg
 
@@ -25,9 +25,8 @@ class RiemannServer:
     """Riemann's TCP protocol on 127.0.0.1; ``events`` holds every event received (decoded ``Event`` messages)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="riemann-double", daemon=True)
-        self._thread.start()
+        self._loop_thread = LoopThread("riemann-double")
+        self.loop = self._loop_thread.loop
         self._lock = threading.Lock()
         self._events: list[Any] = []
         self.messages = 0
@@ -37,9 +36,7 @@ class RiemannServer:
         of its configuration throws."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
 
     @property
     def address(self) -> str:
@@ -51,7 +48,7 @@ class RiemannServer:
             return list(self._events)
 
     def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+        return self._loop_thread.run(coroutine, 10)
 
     def start(self) -> RiemannServer:
         async def listen() -> None:
@@ -74,9 +71,7 @@ class RiemannServer:
 
     def shutdown(self) -> None:
         self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        self._loop_thread.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port, wait_until
+from heapster.testing.processes import stop_process
 
 _BACKEND = """\
 const fs = require('fs');
@@ -94,12 +95,7 @@ class StatsdDaemon:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def received_lines(self) -> list[str]:

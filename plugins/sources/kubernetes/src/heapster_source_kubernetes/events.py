@@ -22,25 +22,22 @@ backoff). What it adds for the eventer:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 import structlog
 
-from heapster.errors import describe_error
 from heapster.interfaces import Clock, EventSource, PluginContext, SystemClock
 from heapster.model import Event, EventBatch
 from heapster.timefmt import utc_from_epoch
 from heapster.uri import PluginConfig
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.occurrences import OccurrenceMemory
-from heapster_source_kubernetes.watch import ADDED, DELETED, Gone, Informer, WatchEvent, WatchFailure
+from heapster_source_kubernetes.watch import ADDED, DELETED, Gone, Informer, WatchEvent
 
 log = structlog.get_logger(__name__)
 
@@ -143,20 +140,13 @@ class EventInformer(Informer):
         await super().run()
 
     async def _watch_until_gone(self) -> None:
-        """Watch (and re-watch after a dropped stream) until the position expires with 410."""
-        delay = self.backoff_initial
-        while True:
-            try:
-                await self._watch()
-                delay = self.backoff_initial
-            except Gone:
-                log.info("events.resume.expired", path=self.path, resource_version=self.resource_version)
-                return
-            except (WatchFailure, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                log.warning("events.watch.failed", path=self.path, error=describe_error(exc),
-                            retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.backoff_max)
+        """Watch (and re-watch after a dropped stream, with the informer's backoff after a failure) until
+        the position expires with 410."""
+        try:
+            while True:
+                await self._retrying(self._watch)
+        except Gone:
+            log.info("events.resume.expired", path=self.path, resource_version=self.resource_version)
 
     async def _list(self) -> None:
         """List page by page, handing each event out as ADDED; the position moves once the list is done.

@@ -211,14 +211,9 @@ def _ns(text: Any) -> int:
         pass
     parsed: datetime | None
     try:
-        parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            parsed = parse_rfc3339(text)
+        parsed = parse_rfc3339(text)
     except ValueError:
-        try:
-            parsed = parse_rfc3339(text)
-        except ValueError:
-            parsed = None
+        parsed = None
     if parsed is not None and parsed.year <= 1:
         parsed = None  # Go's zero time means "unset"
     if len(_time_cache) >= _TIME_CACHE_MAX:

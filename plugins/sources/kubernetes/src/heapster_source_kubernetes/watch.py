@@ -11,13 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_never,
+    wait_exponential,
+    wait_random_exponential,
+)
 
 from heapster.errors import describe_error
 from heapster_source_kubernetes.config import ApiAccess
@@ -77,6 +85,30 @@ def object_key(obj: JSON) -> str:
 
 def _resource_version(obj: JSON) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _worth_a_retry(exc: BaseException) -> bool:
+    """Any failure, even a malformed answer, but not ``Gone`` (relist) nor a cancel (the informer stops)."""
+    return isinstance(exc, Exception) and not isinstance(exc, Gone)
+
+
+def reconnect_retrying(initial: float, maximum: float, before_sleep: Callable[[RetryCallState], None],
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> AsyncRetrying:
+    """The reconnect policy of every list and watch: retry any failure but ``Gone``, for ever.
+
+    The n-th wait is ``d * U(0.5, 1)`` with ``d = min(initial * 2**(n-1), maximum)``: exponential, capped,
+    and jittered so that many watchers cut off by one API server restart do not come back in step
+    (half of ``d`` fixed plus a uniformly random part of up to the other half).
+    """
+    return AsyncRetrying(
+        retry=retry_if_exception(_worth_a_retry),
+        wait=wait_exponential(multiplier=initial / 2, max=maximum / 2)
+        + wait_random_exponential(multiplier=initial / 2, max=maximum / 2),
+        stop=stop_never,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
 
 
 class Informer:
@@ -188,24 +220,32 @@ class Informer:
 
     async def run(self) -> None:
         """List, then watch forever; relist on 410; back off on failures."""
-        delay = self.backoff_initial
         need_list = True
         while True:
             try:
                 if need_list:
-                    await self._list()
+                    await self._retrying(self._list)
                     need_list = False
-                    delay = self.backoff_initial
-                await self._watch()
-                delay = self.backoff_initial  # a stream that ended normally: just re-watch
+                await self._retrying(self._watch)  # a stream that ended normally: just re-watch
             except Gone:
                 log.info("informer.relist", path=self.path, resource_version=self.resource_version)
                 need_list = True
-            except Exception as exc:  # any failure, even a malformed answer, must not end the cache's task
-                log.warning("informer.failed", path=self.path, error=describe_error(exc),
-                            retry_in=round(delay, 2))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, self.backoff_max)
+
+    async def _retrying(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` (a list or a watch) until it ends normally, backing off after each failure.
+
+        The backoff starts over at ``backoff_initial`` with every call, so a success resets it; ``Gone``
+        is no failure but the signal to relist, and goes to the caller.
+        """
+        async for attempt in reconnect_retrying(self.backoff_initial, self.backoff_max, self._log_retry):
+            with attempt:
+                await step()
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("informer.failed", path=self.path, error=describe_error(error) if error else "unknown error",
+                    retry_in=round(wait, 2))
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

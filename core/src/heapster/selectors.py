@@ -1,5 +1,9 @@
 """Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h``) for ``?labelSelector=``, and field selectors
-(``metadata.name=x,metadata.namespace!=y``) for ``?fieldSelector=``."""
+(``metadata.name=x,metadata.namespace!=y``) for ``?fieldSelector=``, parsed and checked as the API server does.
+
+A small public module with no dependencies beyond the standard library: heapster's API and
+``kubectl top`` use it, and so does the cluster simulator's API server.
+"""
 
 from __future__ import annotations
 

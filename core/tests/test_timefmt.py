@@ -1,0 +1,57 @@
+"""The one conversion between datetimes and integer micro/nanoseconds, and RFC 3339 parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from heapster.columns import MISSING, from_ns, to_ns
+from heapster.timefmt import (
+    GO_ZERO_UNIX_NANO,
+    epoch_micros,
+    epoch_nanos,
+    from_epoch_micros,
+    from_epoch_nanos,
+    parse_rfc3339,
+    unix_nano,
+)
+
+
+@pytest.mark.parametrize("ts", [
+    datetime(2026, 12, 1, 20, 24, 19, 999_999, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),  # before the epoch: no truncation toward zero
+    datetime(2262, 4, 11, 23, 47, 16, 854_775, tzinfo=UTC),  # the int64 nanosecond limit
+])
+def test_conversions_are_exact_and_invert(ts: datetime) -> None:
+    micros = epoch_micros(ts)
+    assert micros == (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)  # exact integer division
+    assert epoch_nanos(ts) == micros * 1000 == to_ns(ts) == unix_nano(ts)
+    assert from_epoch_micros(micros) == ts == from_epoch_nanos(epoch_nanos(ts) + 999) == from_ns(to_ns(ts))
+
+
+def test_offsets_and_naive_times() -> None:
+    plus_two = datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert epoch_nanos(plus_two) == epoch_nanos(datetime(2026, 1, 1, tzinfo=UTC))
+    assert epoch_nanos(datetime(2026, 1, 1)) == epoch_nanos(datetime(2026, 1, 1, tzinfo=UTC))  # naive is UTC
+
+
+def test_unknown_times() -> None:
+    assert to_ns(None) == MISSING and from_ns(MISSING) is None
+    assert unix_nano(None) == GO_ZERO_UNIX_NANO
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-12-01T20:24:19Z", datetime(2026, 12, 1, 20, 24, 19, tzinfo=UTC)),
+    ("2026-12-01T20:24:19.123456789Z", datetime(2026, 12, 1, 20, 24, 19, 123456, tzinfo=UTC)),
+    ("2026-12-01T20:24:19.5z", datetime(2026, 12, 1, 20, 24, 19, 500000, tzinfo=UTC)),
+    ("2026-12-01T22:24:19+02:00", datetime(2026, 12, 1, 20, 24, 19, tzinfo=UTC)),
+    ("2026-12-01T20:24:19", datetime(2026, 12, 1, 20, 24, 19, tzinfo=UTC)),  # no offset: UTC
+])
+def test_parse_rfc3339(text: str, expected: datetime) -> None:
+    assert parse_rfc3339(text) == expected
+
+
+def test_parse_rfc3339_rejects_what_is_no_time() -> None:
+    with pytest.raises(ValueError):
+        parse_rfc3339("yesterday")
