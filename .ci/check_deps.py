@@ -80,7 +80,7 @@ def module_owners() -> dict[str, set[str]]:
             if not parts or parts[0].endswith((".dist-info", ".data")) or ".." in parts:
                 continue
             if file.suffix in {".py", ".pyi", ".so", ".pyd"}:
-                stem = parts[:-1] + (parts[-1].split(".")[0],)
+                stem = (*parts[:-1], parts[-1].split(".")[0])
                 for depth in range(1, len(stem) + 1):
                     owners.setdefault(".".join(stem[:depth]), set()).add(name)
     # Editable installs have no files under the package: fall back to the top-level map.
@@ -89,7 +89,7 @@ def module_owners() -> dict[str, set[str]]:
 
 def providers(module: str) -> set[str] | None:
     """Distributions that can provide ``module``, most specific first; None when nothing installed does."""
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     owners = top_level_owners().get(top)
     if owners is None:
         return None

@@ -1,0 +1,129 @@
+"""Runs each distribution's tests in a venv that holds only it, its dependencies and its ``test`` extra.
+
+    python .ci/test_dists.py [--cross PATH ...] [--only DIST_FOLDER ...] DIST_FOLDER ...
+
+Every folder is built into a wheel (``uv build``), then installed non-editable with ``uv pip install
+'NAME[test] @ wheel'`` into its own fresh venv under ``.venvs/`` (the heapster-* distributions it needs come
+from the wheels just built, everything else from the package index), and its ``tests/`` run there. So an
+undeclared dependency, a missing package-data file or entry point fails here, not on a user's machine.
+``--cross`` paths (the cross-distribution suites) run first in the current environment, which holds
+everything, while the venvs are being built. Venvs are built two at a time ahead of the tests; the tests run
+one suite at a time. Exits 1 if any suite failed, after running all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("HEAPSTER_DIST_VENVS", REPO / ".venvs"))
+UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv"
+BUILDERS = int(os.environ.get("HEAPSTER_DIST_BUILDERS", "2"))
+
+
+@dataclass
+class Dist:
+    folder: Path
+    name: str
+
+    @property
+    def venv(self) -> Path:
+        return WORK / self.folder.relative_to(REPO).as_posix().replace("/", "-")
+
+
+def run(cmd: list[str | Path]) -> None:
+    """Runs a build step quietly; on failure prints its output and raises."""
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stdout.write(done.stdout + done.stderr)
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {done.returncode}")
+
+
+def wheel_of(dist: Dist) -> Path:
+    return next((WORK / "wheels").glob(dist.name.replace("-", "_") + "-*.whl"))
+
+
+def build_wheel(dist: Dist) -> None:
+    run([UV, "build", "--quiet", "--wheel", "--out-dir", WORK / "wheels", dist.folder])
+
+
+def build_venv(dist: Dist, overrides: Path) -> float:
+    """Fresh venv with ``dist[test]`` from its wheel; returns the seconds it took."""
+    start = time.monotonic()
+    run([UV, "venv", "--quiet", "--clear", "--python", sys.executable, dist.venv])
+    own = overrides.with_name(f"overrides-{dist.venv.name}.txt")  # the other local wheels, never this one
+    own.write_text("".join(line for line in overrides.read_text().splitlines(keepends=True)
+                           if not line.startswith(dist.name + " ")))
+    run([UV, "pip", "install", "--quiet", "--python", dist.venv / "bin" / "python", "--override", own,
+         f"{dist.name}[test] @ {wheel_of(dist).as_uri()}"])
+    return time.monotonic() - start
+
+
+def pytest(python_bin: Path, paths: list[str]) -> int:
+    bin_dir = python_bin.parent
+    env = dict(os.environ, VIRTUAL_ENV=str(bin_dir.parent), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run([bin_dir / "pytest", *paths], cwd=REPO, env=env, check=False).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cross", nargs="*", default=[], help="paths to run in the current (full) environment")
+    parser.add_argument("--only", nargs="*", default=None, help="test only these folders (wheels: all folders)")
+    parser.add_argument("folders", nargs="+", help="every distribution folder (all are built into wheels)")
+    args = parser.parse_args()
+    dists = [Dist(REPO / f, tomllib.loads((REPO / f / "pyproject.toml").read_text())["project"]["name"])
+             for f in args.folders if (REPO / f / "pyproject.toml").is_file()]
+    only = None if args.only is None else {(REPO / f).resolve() for f in args.only}
+    tested = [d for d in dists if (d.folder / "tests").is_dir() and (only is None or d.folder.resolve() in only)]
+    shutil.rmtree(WORK / "wheels", ignore_errors=True)
+    (WORK / "wheels").mkdir(parents=True)
+    started = time.monotonic()
+    overrides = WORK / "overrides.txt"
+
+    def build_wheels() -> None:
+        with ThreadPoolExecutor(max(BUILDERS, 1) * 2) as wheels:
+            for future in [wheels.submit(build_wheel, d) for d in dists]:
+                future.result()
+        overrides.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in dists))
+        print(f"==> {len(dists)} wheels built in {time.monotonic() - started:.0f} s", flush=True)
+
+    failed: list[str] = []
+    with ThreadPoolExecutor(max(BUILDERS, 1)) as pool:
+        built = pool.submit(build_wheels)  # wheels, then venvs, in the background while the tests run
+
+        def venv_after_wheels(dist: Dist) -> float:
+            built.result()
+            return build_venv(dist, overrides)
+
+        venvs: list[Future[float]] = [pool.submit(venv_after_wheels, d) for d in tested]
+        if args.cross:
+            print(f"==> cross-distribution tests in {sys.prefix}: {' '.join(args.cross)}", flush=True)
+            if pytest(Path(sys.executable), args.cross) != 0:
+                failed.append("cross-distribution: " + " ".join(args.cross))
+        for dist, venv in zip(tested, venvs, strict=True):
+            try:
+                seconds = venv.result()
+            except (RuntimeError, StopIteration) as error:
+                print(f"==> {dist.name}: cannot install alone: {error!r}", flush=True)
+                failed.append(f"{dist.name} (install)")
+                continue
+            where = dist.venv.relative_to(REPO) if dist.venv.is_relative_to(REPO) else dist.venv
+            print(f"==> {dist.name}: tests in {where} (venv built in {seconds:.1f} s)", flush=True)
+            if pytest(dist.venv / "bin" / "python", [str(dist.folder.relative_to(REPO) / "tests")]) != 0:
+                failed.append(dist.name)
+    print(f"==> {len(tested)} distributions tested alone in {time.monotonic() - started:.0f} s"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
