@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,10 +35,36 @@ BUILDERS = int(os.environ.get("HEAPSTER_DIST_BUILDERS", "2"))
 class Dist:
     folder: Path
     name: str
+    requires: set[str]  # normalized names in dependencies
+    test_requires: set[str]  # ... and in the test extra
+
+    @classmethod
+    def read(cls, folder: Path) -> Dist:
+        project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        requires = {name_of(r) for r in project.get("dependencies", [])}
+        test = {name_of(r) for r in project.get("optional-dependencies", {}).get("test", [])}
+        return cls(folder, project["name"], requires, requires | test)
 
     @property
     def venv(self) -> Path:
         return WORK / self.folder.relative_to(REPO).as_posix().replace("/", "-")
+
+
+def name_of(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]).lower()
+
+
+def needed(tested: list[Dist], dists: list[Dist]) -> list[Dist]:
+    """The distributions whose wheels the tested ones install: themselves and what they require, recursively."""
+    by_name = {d.name: d for d in dists}
+    todo = [by_name[n] for d in tested for n in d.test_requires if n in by_name] + tested
+    seen: dict[str, Dist] = {}
+    while todo:
+        dist = todo.pop()
+        if dist.name not in seen:
+            seen[dist.name] = dist
+            todo += [by_name[n] for n in dist.requires if n in by_name]
+    return [d for d in dists if d.name in seen]
 
 
 def run(cmd: list[str | Path]) -> None:
@@ -77,13 +104,13 @@ def pytest(python_bin: Path, paths: list[str]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cross", nargs="*", default=[], help="paths to run in the current (full) environment")
-    parser.add_argument("--only", nargs="*", default=None, help="test only these folders (wheels: all folders)")
-    parser.add_argument("folders", nargs="+", help="every distribution folder (all are built into wheels)")
+    parser.add_argument("--only", nargs="*", default=None, help="test only these folders")
+    parser.add_argument("folders", nargs="+", help="every distribution folder (the heapster-* ones tests may need)")
     args = parser.parse_args()
-    dists = [Dist(REPO / f, tomllib.loads((REPO / f / "pyproject.toml").read_text())["project"]["name"])
-             for f in args.folders if (REPO / f / "pyproject.toml").is_file()]
+    dists = [Dist.read(REPO / f) for f in args.folders if (REPO / f / "pyproject.toml").is_file()]
     only = None if args.only is None else {(REPO / f).resolve() for f in args.only}
     tested = [d for d in dists if (d.folder / "tests").is_dir() and (only is None or d.folder.resolve() in only)]
+    wheeled = needed(tested, dists)
     shutil.rmtree(WORK / "wheels", ignore_errors=True)
     (WORK / "wheels").mkdir(parents=True)
     started = time.monotonic()
@@ -91,10 +118,10 @@ def main() -> int:
 
     def build_wheels() -> None:
         with ThreadPoolExecutor(max(BUILDERS, 1) * 2) as wheels:
-            for future in [wheels.submit(build_wheel, d) for d in dists]:
+            for future in [wheels.submit(build_wheel, d) for d in wheeled]:
                 future.result()
-        overrides.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in dists))
-        print(f"==> {len(dists)} wheels built in {time.monotonic() - started:.0f} s", flush=True)
+        overrides.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in wheeled))
+        print(f"==> {len(wheeled)} wheels built in {time.monotonic() - started:.0f} s", flush=True)
 
     failed: list[str] = []
     with ThreadPoolExecutor(max(BUILDERS, 1)) as pool:
