@@ -6,9 +6,10 @@ Every folder is built into a wheel (``uv build``), then installed non-editable w
 'NAME[test] @ wheel'`` into its own fresh venv under ``.venvs/`` (the heapster-* distributions it needs come
 from the wheels just built, everything else from the package index), and its ``tests/`` run there. So an
 undeclared dependency, a missing package-data file or entry point fails here, not on a user's machine.
-``--cross`` paths (the cross-distribution suites) run first in the current environment, which holds
-everything, while the venvs are being built. Venvs are built two at a time ahead of the tests; the tests run
-one suite at a time. Exits 1 if any suite failed, after running all of them.
+``--template`` renders the sink template and tests the rendered distribution the same way. ``--cross`` paths
+(the cross-distribution suites) run first in the current environment, which holds everything, while the
+venvs are being built. Venvs are built two at a time ahead of the tests; the tests run one suite at a time.
+Exits 1 if any suite failed, after running all of them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ class Dist:
 
     @property
     def venv(self) -> Path:
-        return WORK / self.folder.relative_to(REPO).as_posix().replace("/", "-")
+        inside = self.folder.is_relative_to(REPO) and not self.folder.is_relative_to(WORK)
+        return WORK / (self.folder.relative_to(REPO).as_posix().replace("/", "-") if inside else self.folder.name)
+
+    @property
+    def tests(self) -> str:
+        tests = self.folder / "tests"
+        return str(tests.relative_to(REPO) if tests.is_relative_to(REPO) else tests)
 
 
 def name_of(requirement: str) -> str:
@@ -105,11 +112,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cross", nargs="*", default=[], help="paths to run in the current (full) environment")
     parser.add_argument("--only", nargs="*", default=None, help="test only these folders")
+    parser.add_argument("--template", help="also render this sink template (render.py) and test the result alone")
     parser.add_argument("folders", nargs="+", help="every distribution folder (the heapster-* ones tests may need)")
     args = parser.parse_args()
     dists = [Dist.read(REPO / f) for f in args.folders if (REPO / f / "pyproject.toml").is_file()]
     only = None if args.only is None else {(REPO / f).resolve() for f in args.only}
     tested = [d for d in dists if (d.folder / "tests").is_dir() and (only is None or d.folder.resolve() in only)]
+    if args.template and (only is None or (REPO / args.template).resolve() in only):
+        rendered = WORK / "sink-template" / "heapster-sink-templatecheck"
+        shutil.rmtree(rendered.parent, ignore_errors=True)
+        run([sys.executable, REPO / args.template / "render.py", "templatecheck", rendered])
+        tested.append(Dist.read(rendered))
+        dists.append(tested[-1])
     wheeled = needed(tested, dists)
     shutil.rmtree(WORK / "wheels", ignore_errors=True)
     (WORK / "wheels").mkdir(parents=True)
@@ -145,7 +159,7 @@ def main() -> int:
                 continue
             where = dist.venv.relative_to(REPO) if dist.venv.is_relative_to(REPO) else dist.venv
             print(f"==> {dist.name}: tests in {where} (venv built in {seconds:.1f} s)", flush=True)
-            if pytest(dist.venv / "bin" / "python", [str(dist.folder.relative_to(REPO) / "tests")]) != 0:
+            if pytest(dist.venv / "bin" / "python", [dist.tests]) != 0:
                 failed.append(dist.name)
     print(f"==> {len(tested)} distributions tested alone in {time.monotonic() - started:.0f} s"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
