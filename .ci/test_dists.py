@@ -90,14 +90,14 @@ def build_wheel(dist: Dist) -> None:
     run([UV, "build", "--quiet", "--wheel", "--out-dir", WORK / "wheels", dist.folder])
 
 
-def build_venv(dist: Dist, overrides: Path) -> float:
+def build_venv(dist: Dist, constraints: Path) -> float:
     """Fresh venv with ``dist[test]`` from its wheel; returns the seconds it took."""
     start = time.monotonic()
     run([UV, "venv", "--quiet", "--clear", "--python", sys.executable, dist.venv])
-    own = overrides.with_name(f"overrides-{dist.venv.name}.txt")  # the other local wheels, never this one
-    own.write_text("".join(line for line in overrides.read_text().splitlines(keepends=True)
+    own = constraints.with_name(f"constraints-{dist.venv.name}.txt")  # the other local wheels, never this one
+    own.write_text("".join(line for line in constraints.read_text().splitlines(keepends=True)
                            if not line.startswith(dist.name + " ")))
-    run([UV, "pip", "install", "--quiet", "--python", dist.venv / "bin" / "python", "--override", own,
+    run([UV, "pip", "install", "--quiet", "--python", dist.venv / "bin" / "python", "--constraint", own,
          f"{dist.name}[test] @ {wheel_of(dist).as_uri()}"])
     return time.monotonic() - start
 
@@ -128,13 +128,13 @@ def main() -> int:
     shutil.rmtree(WORK / "wheels", ignore_errors=True)
     (WORK / "wheels").mkdir(parents=True)
     started = time.monotonic()
-    overrides = WORK / "overrides.txt"
+    constraints = WORK / "constraints.txt"
 
     def build_wheels() -> None:
         with ThreadPoolExecutor(max(BUILDERS, 1) * 2) as wheels:
             for future in [wheels.submit(build_wheel, d) for d in wheeled]:
                 future.result()
-        overrides.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in wheeled))
+        constraints.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in wheeled))
         print(f"==> {len(wheeled)} wheels built in {time.monotonic() - started:.0f} s", flush=True)
 
     failed: list[str] = []
@@ -143,7 +143,7 @@ def main() -> int:
 
         def venv_after_wheels(dist: Dist) -> float:
             built.result()
-            return build_venv(dist, overrides)
+            return build_venv(dist, constraints)
 
         venvs: list[Future[float]] = [pool.submit(venv_after_wheels, d) for d in tested]
         if args.cross:
