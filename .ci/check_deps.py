@@ -2,7 +2,9 @@
 
 For each distribution folder given, every absolute import in ``src/`` must be the standard library, the
 distribution's own package, or provided by a distribution listed in ``[project] dependencies``; every import in
-``tests/`` may also come from the ``test`` extra. Modules are mapped to distributions through the installed
+``tests/`` (and in test helpers: modules named ``testing``) may also come from the ``test`` extra; a test that
+imports another distribution's test helper needs what that helper imports from its own test extra (simplest:
+ask for ``that-distribution[test]``). Modules are mapped to distributions through the installed
 metadata (``importlib.metadata.packages_distributions`` and, for namespace packages such as ``google``, the
 files each distribution installs), so run it in a venv that holds every distribution: ``./dev lint`` does.
 Imports guarded by ``except ImportError`` are optional and not checked.
@@ -34,9 +36,12 @@ def requirement_name(requirement: str) -> str:
 
 
 def guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """True when the import sits in a ``try`` whose handlers catch ImportError/ModuleNotFoundError."""
+    """True when the import sits in a ``try`` whose handlers catch ImportError/ModuleNotFoundError, or under
+    ``if TYPE_CHECKING:`` (not imported at run time)."""
     while node in parents:
         parent = parents[node]
+        if isinstance(parent, ast.If) and node in parent.body and "TYPE_CHECKING" in ast.unparse(parent.test):
+            return True
         if isinstance(parent, ast.Try) and node in parent.body:
             for handler in parent.handlers:
                 names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
@@ -46,8 +51,18 @@ def guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def imports(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, dotted module) for every absolute, unguarded import in a file."""
+def lazy(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """True when the import runs only when a function is called."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            return True
+    return False
+
+
+def imports(path: Path, module_level: bool = False) -> Iterator[tuple[int, str]]:
+    """(line, dotted module) for every absolute, unguarded import in a file (only those run on import if
+    ``module_level``)."""
     tree = ast.parse(path.read_text(), str(path))
     parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
     for node in ast.walk(tree):
@@ -59,7 +74,7 @@ def imports(path: Path) -> Iterator[tuple[int, str]]:
                 names += [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
-        if not guarded(node, parents):
+        if not guarded(node, parents) and not (module_level and lazy(node, parents)):
             for name in names:
                 yield node.lineno, name
 
@@ -87,9 +102,14 @@ def module_owners() -> dict[str, set[str]]:
     return owners
 
 
+LOCAL: dict[str, str] = {}  # top-level module -> distribution, for the folders checked (installed or not)
+
+
 def providers(module: str) -> set[str] | None:
     """Distributions that can provide ``module``, most specific first; None when nothing installed does."""
     top = module.split(".", maxsplit=1)[0]
+    if top in LOCAL:
+        return {LOCAL[top]}
     owners = top_level_owners().get(top)
     if owners is None:
         return None
@@ -118,7 +138,41 @@ def is_test_helper(path: Path, src: Path) -> bool:
     return "testing" in {part.removesuffix(".py") for part in path.relative_to(src).parts}
 
 
-def check(root: Path) -> list[str]:
+def module_name(path: Path, src: Path) -> str:
+    parts = path.relative_to(src).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def requirements(root: Path) -> tuple[str, set[str], set[str], dict[str, set[str]]]:
+    """Name, dependencies, test extra, and {distribution: extras asked for} of the test extra."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    test = project.get("optional-dependencies", {}).get(TEST_EXTRA, [])
+    asked = {requirement_name(r): set(re.findall(r"[A-Za-z0-9_-]+", r.split("[", 1)[1].split("]")[0]))
+             for r in test if "[" in r.split(";")[0]}
+    return (normalize(project["name"]), {requirement_name(r) for r in project.get("dependencies", [])},
+            {requirement_name(r) for r in test}, asked)
+
+
+def testing_needs(roots: list[Path]) -> dict[str, tuple[str, set[str]]]:
+    """For each test-helper module of the distributions given (``pkg.testing``): its distribution and what its
+    module-level imports need from that distribution's test extra, which a user of the module must install too."""
+    needs: dict[str, tuple[str, set[str]]] = {}
+    for root in roots:
+        name, declared, test, _ = requirements(root)
+        own = own_modules(root)
+        for path in root.glob("src/**/*.py"):
+            if not is_test_helper(path, root / "src"):
+                continue
+            wanted = set()
+            for _, module in imports(path, module_level=True):
+                top = module.split(".", maxsplit=1)[0]
+                if top not in sys.stdlib_module_names and top not in own:
+                    wanted |= (providers(module) or set()) & (test - declared)
+            needs[module_name(path, root / "src")] = (name, wanted)
+    return needs
+
+
+def check(root: Path, helpers: dict[str, tuple[str, set[str]]]) -> list[str]:
     """One line per undeclared distribution: what to add where, and the first import that needs it."""
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     declared = {requirement_name(r) for r in project.get("dependencies", [])}
@@ -126,6 +180,7 @@ def check(root: Path) -> list[str]:
     problems = [f"{root}/pyproject.toml: extra {name!r}: name the test extra {TEST_EXTRA!r}"
                 for name in extras if name != TEST_EXTRA and "test" in name]
     tested = declared | {requirement_name(r) for r in extras.get(TEST_EXTRA, [])}
+    asked = requirements(root)[3]
     own = own_modules(root)
     local = local_test_modules(root / "tests") if (root / "tests").is_dir() else set()
     missing: dict[tuple[str, str], str] = {}  # (where, distribution) -> first import needing it
@@ -143,6 +198,11 @@ def check(root: Path) -> list[str]:
                     missing.setdefault(("nowhere", top), f"{path}:{line}")
                 continue
             if owners & allowed:
+                helper = next((helpers[m] for m in prefixes(module) if m in helpers), None)
+                if helper and helper[1] - allowed and TEST_EXTRA not in asked.get(helper[0], set()):
+                    missing.setdefault((f"optional-dependencies.{TEST_EXTRA}", f"{helper[0]}[{TEST_EXTRA}]"),
+                                       f"{path}:{line}: import {module}, which needs "
+                                       f"{', '.join(sorted(helper[1] - allowed))}")
                 continue
             parent = module.rsplit(".", 1)[0]
             if "." in parent and (providers(parent) or set()) & allowed:
@@ -157,8 +217,15 @@ def check(root: Path) -> list[str]:
     return problems
 
 
+def prefixes(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:depth]) for depth in range(len(parts), 0, -1)]
+
+
 def main(argv: list[str]) -> int:
-    problems = [p for root in argv for p in check(Path(root))]
+    LOCAL.update({module: requirements(Path(root))[0] for root in argv for module in own_modules(Path(root))})
+    helpers = testing_needs([Path(root) for root in argv])
+    problems = [p for root in argv for p in check(Path(root), helpers)]
     for problem in problems:
         print(problem)
     if problems:

@@ -64,3 +64,37 @@ def test_declared_imports_pass(tmp_path: Path) -> None:
                         SOURCES)
     done = check(root)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+HELPER_PYPROJECT = """[project]
+name = "heapster-sink-helper"
+dependencies = ["heapster-core>=1.0,<2"]
+
+[project.optional-dependencies]
+test = ["pytest>=8", "PyYAML>=6"]
+"""
+
+USER_PYPROJECT = """[project]
+name = "heapster-sink-user"
+dependencies = ["heapster-core>=1.0,<2"]
+
+[project.optional-dependencies]
+test = ["pytest>=8", "{helper}"]
+"""
+
+
+def test_a_test_helper_of_another_distribution_brings_its_test_extra(tmp_path: Path) -> None:
+    helper = distribution(tmp_path / "helper", HELPER_PYPROJECT, {
+        "src/heapster_sink_helper/__init__.py": "",
+        "src/heapster_sink_helper/testing.py": "import pytest\nimport yaml\n"})
+    user = distribution(tmp_path / "user", USER_PYPROJECT.format(helper="heapster-sink-helper"), {
+        "src/heapster_sink_user/__init__.py": "",
+        "tests/conftest.py": "from heapster_sink_helper.testing import thing\n"})
+    done = check(helper, user)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{user}/pyproject.toml: add heapster-sink-helper[test] to [project] optional-dependencies.test (first "
+        f"needed at {user}/tests/conftest.py:1: import heapster_sink_helper.testing, which needs pyyaml)"]
+
+    (user / "pyproject.toml").write_text(USER_PYPROJECT.format(helper="heapster-sink-helper[test]"))
+    assert check(helper, user).returncode == 0
