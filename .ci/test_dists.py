@@ -8,7 +8,8 @@ from the wheels just built, everything else from the package index), and its ``t
 undeclared dependency, a missing package-data file or entry point fails here, not on a user's machine.
 ``--template`` renders the sink template and tests the rendered distribution the same way. ``--cross`` paths
 (the cross-distribution suites) run first in the current environment, which holds everything, while the
-venvs are being built. Venvs are built two at a time ahead of the tests; the tests run one suite at a time.
+venvs are being built. Venvs are built two at a time ahead of the tests; the tests run one suite at a time
+(``HEAPSTER_DIST_JOBS=N``: N at a time, on a bigger machine).
 Exits 1 if any suite failed, after running all of them.
 """
 
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("HEAPSTER_DIST_VENVS", REPO / ".venvs"))
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv"
 BUILDERS = int(os.environ.get("HEAPSTER_DIST_BUILDERS", "2"))
+JOBS = int(os.environ.get("HEAPSTER_DIST_JOBS", "1"))  # suites at a time; above 1 each suite's output is buffered
 
 
 @dataclass
@@ -102,10 +104,32 @@ def build_venv(dist: Dist, constraints: Path) -> float:
     return time.monotonic() - start
 
 
-def pytest(python_bin: Path, paths: list[str]) -> int:
+def pytest(python_bin: Path, paths: list[str], buffered: bool = False) -> int:
+    """Runs pytest of that environment from the repository root (its setup.cfg); buffered: prints when done."""
     bin_dir = python_bin.parent
     env = dict(os.environ, VIRTUAL_ENV=str(bin_dir.parent), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run([bin_dir / "pytest", *paths], cwd=REPO, env=env, check=False).returncode
+    done = subprocess.run([bin_dir / "pytest", *paths], cwd=REPO, env=env, check=False, text=True,
+                          stdout=subprocess.PIPE if buffered else None, stderr=subprocess.STDOUT if buffered else None)
+    if buffered:
+        sys.stdout.write(done.stdout)
+        sys.stdout.flush()
+    return done.returncode
+
+
+def test_alone(dist: Dist, venv: Future[float]) -> str | None:
+    """Waits for the distribution's venv and runs its tests there; returns what failed, if anything."""
+    try:
+        seconds = venv.result()
+    except (RuntimeError, StopIteration) as error:
+        print(f"==> {dist.name}: cannot install alone: {error!r}", flush=True)
+        return f"{dist.name} (install)"
+    where = dist.venv.relative_to(REPO) if dist.venv.is_relative_to(REPO) else dist.venv
+    if JOBS <= 1:
+        print(f"==> {dist.name}: tests in {where} (venv built in {seconds:.1f} s)", flush=True)
+    code = pytest(dist.venv / "bin" / "python", [dist.tests], buffered=JOBS > 1)
+    if JOBS > 1:
+        print(f"==> {dist.name}: tests above ran in {where} (venv built in {seconds:.1f} s)", flush=True)
+    return dist.name if code != 0 else None
 
 
 def main() -> int:
@@ -150,17 +174,8 @@ def main() -> int:
             print(f"==> cross-distribution tests in {sys.prefix}: {' '.join(args.cross)}", flush=True)
             if pytest(Path(sys.executable), args.cross) != 0:
                 failed.append("cross-distribution: " + " ".join(args.cross))
-        for dist, venv in zip(tested, venvs, strict=True):
-            try:
-                seconds = venv.result()
-            except (RuntimeError, StopIteration) as error:
-                print(f"==> {dist.name}: cannot install alone: {error!r}", flush=True)
-                failed.append(f"{dist.name} (install)")
-                continue
-            where = dist.venv.relative_to(REPO) if dist.venv.is_relative_to(REPO) else dist.venv
-            print(f"==> {dist.name}: tests in {where} (venv built in {seconds:.1f} s)", flush=True)
-            if pytest(dist.venv / "bin" / "python", [dist.tests]) != 0:
-                failed.append(dist.name)
+        with ThreadPoolExecutor(max(JOBS, 1)) as suites:
+            failed += [f for f in suites.map(test_alone, tested, venvs) if f]
     print(f"==> {len(tested)} distributions tested alone in {time.monotonic() - started:.0f} s"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
     return 1 if failed else 0
