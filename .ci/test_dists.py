@@ -154,19 +154,19 @@ def main() -> int:
     started = time.monotonic()
     constraints = WORK / "constraints.txt"
 
-    def build_wheels() -> None:
+    def build_wheels() -> str:
         with ThreadPoolExecutor(max(BUILDERS, 1) * 2) as wheels:
             for future in [wheels.submit(build_wheel, d) for d in wheeled]:
                 future.result()
         constraints.write_text("".join(f"{d.name} @ {wheel_of(d).as_uri()}\n" for d in wheeled))
-        print(f"==> {len(wheeled)} wheels built in {time.monotonic() - started:.0f} s", flush=True)
+        return f"==> {len(wheeled)} wheels built in {time.monotonic() - started:.0f} s"
 
     failed: list[str] = []
     with ThreadPoolExecutor(max(BUILDERS, 1)) as pool:
         built = pool.submit(build_wheels)  # wheels, then venvs, in the background while the tests run
 
         def venv_after_wheels(dist: Dist) -> float:
-            built.result()
+            built.result()  # raises if a wheel failed to build
             return build_venv(dist, constraints)
 
         venvs: list[Future[float]] = [pool.submit(venv_after_wheels, d) for d in tested]
@@ -174,6 +174,10 @@ def main() -> int:
             print(f"==> cross-distribution tests in {sys.prefix}: {' '.join(args.cross)}", flush=True)
             if pytest(Path(sys.executable), args.cross) != 0:
                 failed.append("cross-distribution: " + " ".join(args.cross))
+        try:
+            print(built.result(), flush=True)  # after the cross suites: not in the middle of their output
+        except RuntimeError as error:
+            print(f"==> wheels: {error}", flush=True)
         with ThreadPoolExecutor(max(JOBS, 1)) as suites:
             failed += [f for f in suites.map(test_alone, tested, venvs) if f]
     print(f"==> {len(tested)} distributions tested alone in {time.monotonic() - started:.0f} s"
