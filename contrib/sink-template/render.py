@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError) as exc:
         sys.stderr.write(f"render.py: {exc}\n")
         return 2
-    sys.stdout.write(f"wrote {values['dist']} to {dest}/; next: pip install -e '{dest}[testing]' && "
+    sys.stdout.write(f"wrote {values['dist']} to {dest}/; next: pip install -e '{dest}[test]' && "
                      f"pytest {dest}/tests\n")
     return 0
 
