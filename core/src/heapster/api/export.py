@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -120,15 +119,24 @@ def timeseries_json(store: MetricStore) -> bytes:
             else:
                 found.append(point)
     documents = []
+    known = _LABELS_JSON.copy()
+    _LABELS_JSON.clear()
     for metrics, entity_labels in zip(points, latest.labels, strict=True):
+        encoded = known.get(entity_labels)
+        if encoded is None:
+            encoded = _entity_labels(entity_labels)
+        _LABELS_JSON[entity_labels] = encoded
         body = b",".join(key + b":[" + b",".join(found) + b"]" for key, found in metrics.items())
-        documents.append(b'{"metrics":{' + body + b'},"labels":' + _entity_labels(entity_labels) + b"}")
+        documents.append(b'{"metrics":{' + body + b'},"labels":' + encoded + b"}")
     return go_escape(b"[" + b",".join(documents) + b"]\n")
 
 
-@lru_cache(maxsize=200_000)
+_LABELS_JSON: dict[LabelTuple, bytes] = {}
+"""Exported labels of the entities of the last export, as JSON (an entity's labels rarely change)."""
+
+
 def _entity_labels(labels: LabelTuple) -> bytes:
-    """The exported labels of an entity as JSON (cached: label tuples are interned per entity)."""
+    """The exported labels of an entity as JSON."""
     found = label_dict(labels)
     exported = {k: v for k, v in found.items() if k in EXPORTED_LABELS}
     kind = found.get("type", "")

@@ -1,11 +1,17 @@
 """Sealed chunks: one block of time slots of one column, compressed per group of rows.
 
 A chunk holds ``rows x BLOCK`` cells. Each row is encoded along time as time-series databases do:
-ints as the first value then differences (a counter becomes its small increments, a constant row
-zeros), floats as the XOR of each value's bits with the previous one's (Gorilla: an unchanged value
-becomes zeros). The 8 bytes of every cell are then shuffled into 8 planes (all high bytes together,
-which are mostly zero) and the planes compressed with zstandard. Missing cells (``INT_MISSING``,
-NaN) go through the same arithmetic and come back bit for bit.
+ints as the first value then differences, zigzag-mapped so small negative steps stay small (a counter
+becomes its increments, a constant row zeros), floats as the XOR of each value's bits with the previous
+one's (Gorilla: an unchanged value becomes zeros). The cells are laid out time-major (all first values,
+then all second steps, ...), their 8 bytes shuffled into 8 planes (all high bytes together, mostly zero)
+and the planes compressed with zstandard. Missing cells (``INT_MISSING``, NaN) go through the same
+wrapping arithmetic and come back bit for bit.
+
+Measured on 1024 x 8 cells (bench/README.md, "Chunk codec"): compression ratio of random-increment
+counters 1.9, of millicore rates 12, of wandering memory gauges 5, of constant rows 16, of random float
+rates 1.1; zstandard level 1 encodes a 64 KiB chunk in 30-70 us, ten times faster than zlib for the
+same ratio; decoding one costs ~100 us.
 """
 
 from __future__ import annotations
@@ -51,8 +57,9 @@ def encode(cells: npt.NDArray[np.generic]) -> Chunk:
     if is_float:
         np.bitwise_xor(bits[:, 1:], bits[:, :-1], out=coded[:, 1:])
     else:
-        np.subtract(bits[:, 1:], bits[:, :-1], out=coded[:, 1:])
-    planes = coded.view(np.uint8).reshape(-1, 8).T.tobytes()
+        steps = bits[:, 1:] - bits[:, :-1]
+        coded[:, 1:] = (steps << 1) ^ (steps >> 63)
+    planes = np.ascontiguousarray(coded.T).view(np.uint8).reshape(-1, 8).T.tobytes()
     rows, width = cells.shape
     return Chunk(_compressor.compress(planes), rows, width, is_float)
 
@@ -61,11 +68,13 @@ def encode(cells: npt.NDArray[np.generic]) -> Chunk:
 def decode(chunk: Chunk) -> npt.NDArray[np.generic]:
     """The matrix of ``chunk`` (read-only: it is shared by the cache)."""
     planes = np.frombuffer(_decompressor.decompress(chunk.blob), dtype=np.uint8)
-    coded = planes.reshape(8, -1).T.copy().view(np.int64).reshape(chunk.rows, chunk.width)
+    coded = planes.reshape(8, -1).T.copy().view(np.int64).reshape(chunk.width, chunk.rows).T.copy()
     if chunk.is_float:
         np.bitwise_xor.accumulate(coded, axis=1, out=coded)
         cells: npt.NDArray[np.generic] = coded.view(np.float64)
     else:
+        steps = coded[:, 1:]
+        steps[:] = (steps.view(np.uint64) >> np.uint64(1)).view(np.int64) ^ -(steps & 1)
         np.cumsum(coded, axis=1, out=coded)
         cells = coded
     cells.flags.writeable = False

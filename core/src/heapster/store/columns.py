@@ -140,6 +140,18 @@ class Column:
                 out[index] = decode(chunks[group])[offset, position]
         return out
 
+    def has_value(self, row: int, slots: list[int]) -> bool:
+        """Whether the row holds a value in any of ``slots`` (newest blocks first; stops at the first)."""
+        if self.const is not None:
+            return bool(self.present(self.cells(row, slots)).any())
+        by_block: dict[int, list[int]] = {}
+        for slot in reversed(slots):
+            by_block.setdefault(slot // BLOCK, []).append(slot)
+        for block, found in by_block.items():
+            if self.present(self.cells(row, found)).any():
+                return True
+        return False
+
     def slot_cells(self, slot: int) -> Array:
         """The cells of every allocated row in one slot."""
         if self.const is not None:

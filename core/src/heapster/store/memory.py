@@ -361,7 +361,7 @@ class MetricStore(MetricSink):
         names = []
         for name, column in self.columns.items():
             row = column.row(eid)
-            if row >= 0 and column.present(column.cells(row, order)).any():
+            if row >= 0 and column.has_value(row, order):
                 names.append(name)
         names.sort()
         return names
