@@ -147,10 +147,7 @@ class Column:
         by_block: dict[int, list[int]] = {}
         for slot in reversed(slots):
             by_block.setdefault(slot // BLOCK, []).append(slot)
-        for block, found in by_block.items():
-            if self.present(self.cells(row, found)).any():
-                return True
-        return False
+        return any(self.present(self.cells(row, found)).any() for found in by_block.values())
 
     def slot_cells(self, slot: int) -> Array:
         """The cells of every allocated row in one slot."""
