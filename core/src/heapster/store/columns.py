@@ -39,9 +39,9 @@ class Presence(Protocol):
 class Blocks:
     """Time slots in blocks of ``BLOCK``: slot ``s`` is position ``s % BLOCK`` of block ``s // BLOCK``.
 
-    New batches fill the *head* block; once full it is sealed (with any older block a late batch
-    reopened) and a free block becomes the head. ``live`` are the blocks holding data, ``open`` those
-    kept plain.
+    New batches fill the *head* block; once full, a free block becomes the head and, after the first
+    batch is in it, the old head is sealed (with any older block a late batch reopened), so the newest
+    slot is always plain. ``live`` are the blocks holding data, ``open`` those kept plain.
     """
 
     def __init__(self) -> None:

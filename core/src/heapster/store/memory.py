@@ -192,15 +192,14 @@ class MetricStore(MetricSink):
         return slot
 
     def _seal(self) -> Iterator[None]:
-        """Once the head block is full, compress it (and any block a late batch reopened), column by column."""
+        """Compress every plain block but the head, column by column: the head block that just filled is
+        sealed once the next batch is in a new head, so the newest slot always stays plain."""
         blocks = self.blocks
-        if blocks.fill < BLOCK:
-            return
-        for block in sorted(blocks.open):
+        for block in sorted(blocks.open - {blocks.head}):
             for column in self._all_columns():
                 column.seal(block)
                 yield
-        blocks.open.clear()
+            blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept)."""
