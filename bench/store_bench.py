@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from heapster.api.export import timeseries_json
-from heapster.columns import ColumnBatch
+from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import PluginContext
+from heapster.memory import release_free_memory
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
@@ -153,6 +154,12 @@ class Realistic:
             usage.data[there] = now
 
 
+def settle() -> None:
+    """Collect garbage and give freed heap back to the OS, as the daemon does after every cycle."""
+    gc.collect()
+    release_free_memory()
+
+
 def timed(call: Any, repeat: int = 5) -> float:
     """Median CPU milliseconds of ``call()`` (CPU, not wall: the machine is shared; single-threaded, so the
     same on an idle machine)."""
@@ -172,9 +179,15 @@ async def steady(args: argparse.Namespace) -> None:
     shaper = Realistic()
     fill = int(900 / args.resolution)
 
+    template = make_batch(args, 0, start).columns
+
     async def window(number: int) -> float:
-        batch = make_batch(args, number, start)
-        shaper.apply(batch.columns)
+        cols = template.select(np.arange(len(template)))   # fresh arrays; the shaper then moves the values
+        stamp = start + timedelta(seconds=args.resolution * number)
+        cols.scrape_time[:] = to_ns(stamp)
+        cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
+        shaper.apply(cols)
+        batch = DataBatch(stamp, columns=cols)
         for processor in chain:
             batch = await processor.process(batch)
         began = time.process_time()
@@ -185,14 +198,14 @@ async def steady(args: argparse.Namespace) -> None:
     for processor in chain:
         warm = await processor.process(warm)
     del warm
-    gc.collect()
+    settle()
     baseline = rss()
     store = MetricStore(duration=900)
     fill_writes = [await window(number) for number in range(fill)]
-    gc.collect()
+    settle()
     full = rss()
     writes = [await window(fill + number) for number in range(args.measure)]
-    gc.collect()
+    settle()
     grown = rss() - baseline
     per_node = args.nodes * MI
     print(f"steady state: {args.nodes} nodes x {args.pods} pods x {args.containers} containers, {fill} windows of "

@@ -61,7 +61,9 @@ def encode(cells: npt.NDArray[np.generic]) -> Chunk:
         coded[:, 1:] = (steps << 1) ^ (steps >> 63)
     planes = np.ascontiguousarray(coded.T).view(np.uint8).reshape(-1, 8).T.tobytes()
     rows, width = cells.shape
-    return Chunk(_compressor.compress(planes), rows, width, is_float)
+    # zstandard returns bytes that keep the whole compressBound() allocation (measured: 3.3 MB held for
+    # 1.7 MB of chunks): copy each chunk into bytes of its own size.
+    return Chunk(bytes(memoryview(_compressor.compress(planes))), rows, width, is_float)
 
 
 @lru_cache(maxsize=CACHE)

@@ -140,6 +140,34 @@ class Column:
                 out[index] = decode(chunks[group])[offset, position]
         return out
 
+    def rows_cells(self, rows: npt.NDArray[np.int64], slots: list[int]) -> Array:
+        """The cells of ``rows`` in ``slots``, a ``len(rows) x len(slots)`` matrix; each chunk decoded once."""
+        if self.const is not None:
+            there = self.owners.present[self.owner_of[rows][:, None], slots]
+            return np.where(there, self.const[rows][:, None], self.missing).astype(self.dtype)
+        out = np.full((len(rows), len(slots)), self.missing, dtype=self.dtype)
+        by_block: dict[int, tuple[list[int], list[int]]] = {}
+        for index, slot in enumerate(slots):
+            columns, positions = by_block.setdefault(slot // BLOCK, ([], []))
+            columns.append(index)
+            positions.append(slot % BLOCK)
+        groups, offsets = np.divmod(rows, ROW_GROUP)
+        for block, (columns, positions) in by_block.items():
+            plain = self.dense.get(block)
+            if plain is not None:
+                out[:, columns] = plain[rows[:, None], positions]
+                continue
+            chunks = self.chunks.get(block)
+            if chunks is None:
+                continue
+            for group in np.unique(groups).tolist():
+                if group >= len(chunks):
+                    continue
+                chunk = chunks[group]
+                picked = np.flatnonzero((groups == group) & (offsets < chunk.rows))
+                out[np.ix_(picked, columns)] = decode(chunk)[offsets[picked][:, None], positions]
+        return out
+
     def has_value(self, row: int, slots: list[int]) -> bool:
         """Whether the row holds a value in any of ``slots`` (newest blocks first; stops at the first)."""
         if self.const is not None:

@@ -373,14 +373,12 @@ class MetricStore(MetricSink):
         if column is None:
             return result
         slots, stamps = self._window(start, end)
+        found = []
         for key in keys:
             eid = self.entities.get(key)
-            if eid is None:
-                continue
-            points = self._points(column, column.row(eid), slots, stamps)
-            if points:
-                result[key] = points
-        return result
+            if eid is not None:
+                found.append((key, column.row(eid)))
+        return self._points(column, found, slots, stamps)
 
     def get_labeled_metric(self, name: str, labels: Mapping[str, str], keys: Sequence[str],
                            start: datetime | None = None, end: datetime | None = None) -> dict[str, list[Point]]:
@@ -391,17 +389,13 @@ class MetricStore(MetricSink):
             return result
         wanted = label_tuple(labels, ordered=True)
         slots, stamps = self._window(start, end)
+        found = []
         for key in keys:
             eid = self.entities.get(key)
-            if eid is None:
-                continue
-            sid = self.series.get((eid, wanted))
-            if sid is None:
-                continue
-            points = self._points(column, column.row(sid), slots, stamps)
-            if points:
-                result[key] = points
-        return result
+            sid = None if eid is None else self.series.get((eid, wanted))
+            if sid is not None:
+                found.append((key, column.row(sid)))
+        return self._points(column, found, slots, stamps)
 
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
@@ -509,13 +503,20 @@ class MetricStore(MetricSink):
         return slots, stamps
 
     @staticmethod
-    def _points(column: Column, row: int, slots: list[int], stamps: list[datetime]) -> list[Point]:
-        if row < 0 or not slots:
-            return []
-        cells = column.cells(row, slots)
-        mask = column.present(cells).tolist()
-        values = cells.tolist()
-        return [Point(stamps[i], values[i]) for i in range(len(slots)) if mask[i]]
+    def _points(column: Column, found: list[tuple[str, int]], slots: list[int],
+                stamps: list[datetime]) -> dict[str, list[Point]]:
+        """The points of each ``(key, row)`` (keys without any left out), read from the column at once."""
+        found = [(key, row) for key, row in found if row >= 0]
+        if not found or not slots:
+            return {}
+        cells = column.rows_cells(np.array([row for _, row in found], dtype=np.int64), slots)
+        masks = column.present(cells).tolist()
+        result: dict[str, list[Point]] = {}
+        for (key, _), mask, values in zip(found, masks, cells.tolist(), strict=True):
+            points = [Point(stamps[i], values[i]) for i, there in enumerate(mask) if there]
+            if points:
+                result[key] = points
+        return result
 
     def memory_bytes(self) -> int:
         """Bytes held by the numpy arrays (columns and registries), for benchmarks."""
