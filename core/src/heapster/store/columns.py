@@ -165,7 +165,7 @@ class Column:
                     continue
                 chunk = chunks[group]
                 picked = np.flatnonzero((groups == group) & (offsets < chunk.rows))
-                out[np.ix_(picked, columns)] = decode(chunk)[offsets[picked][:, None], positions]
+                out[picked[:, None], columns] = decode(chunk)[offsets[picked][:, None], positions]
         return out
 
     def has_value(self, row: int, slots: list[int]) -> bool:
