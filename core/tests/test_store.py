@@ -305,6 +305,13 @@ def test_metric_export_from_columns_is_byte_identical() -> None:
                                 namespaces=("default", "other"))
         batch.metric_sets["node:node-0"].values["cpu/usage_rate"] = MetricValue(minute / 3)
         batch.metric_sets["namespace:other/pod:pod-1-1/container:c0"].labels["container_base_image"] = "i<1>&"
+        node = batch.metric_sets["node:node-1"]
+        node.labeled += [LabeledMetric("filesystem/usage", {"resource_id": "logs"}, 7 + minute, G),
+                         LabeledMetric("disk/io_read_bytes", {"resource_id": "sda"}, 100 * minute, C),
+                         LabeledMetric("disk/io_read_bytes", {"resource_id": "sdb"}, 5, C)]
+        if minute % 2:
+            node.collection_start = None
+            node.values["cpu/usage_rate"] = MetricValue(1e-7 * minute)
         store.ingest(batch)
         assert export.timeseries_json(store) == go_json(export.timeseries(store), pretty=False)
     assert b"\\u003c" in export.timeseries_json(store)

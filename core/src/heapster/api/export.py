@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any
 
+import numpy as np
 import orjson
 from aiohttp import web
 
@@ -77,58 +79,77 @@ def timeseries(store: MetricStore) -> list[dict[str, Any]] | None:
 def timeseries_json(store: MetricStore) -> bytes:
     """:func:`timeseries` as the route sends it (go-restful's compact JSON), built from the store's columns.
 
-    Byte for byte what ``go_json(timeseries(store), pretty=False)`` gives, without a dict per point: values
-    are serialized one column at a time and the documents assembled from cached fragments.
+    Byte for byte what ``go_json(timeseries(store), pretty=False)`` gives, without a dict per point: the
+    values of a column are serialized by one ``orjson`` call, each column gives every entity one ready
+    ``"name":[...]`` fragment, and an entity's document joins its fragments in column order.
     """
     stamp = store.latest_timestamp
     if stamp is None:
         return go_json(None, pretty=False)
     latest = store.latest_columns(EXPORTED_METRICS, EXPORTED_TYPES)
+    names = [name for name, *_ in latest.metrics]
+    if len(set(names)) != len(names):  # a name both plain and labeled: its points share one list
+        return go_json(timeseries(store), pretty=False)
+    count = len(latest.entities)
+    row_of = np.full(max(latest.entities, default=0) + 1, -1, dtype=np.int64)
+    row_of[latest.entities] = np.arange(count)
     end = orjson.dumps(rfc3339(stamp))
-    row_of = {eid: row for row, eid in enumerate(latest.entities)}
-    starts: dict[int, bytes] = {}
-    point_labels: dict[LabelTuple, bytes] = {}
-    points: list[dict[bytes, list[bytes]]] = [{} for _ in latest.entities]
     span = b',"end":' + end
+    starts = _start_texts(latest.starts)
+    fragments: list[list[bytes | None]] = []
     for name, metric_type, owners, values, labels in latest.metrics:
-        key = orjson.dumps(name)
+        key = orjson.dumps(name) + b':[{"start":'
         cumulative = metric_type == MetricType.CUMULATIVE
-        texts = orjson.dumps(values)[1:-1].split(b",") if values else []
-        for cell, owner in enumerate(owners):
-            row = row_of.get(owner)
-            if row is None:
-                continue
+        found = np.asarray(owners, dtype=np.int64)
+        rows = np.where(found < len(row_of), row_of[np.minimum(found, len(row_of) - 1)], -1)
+        kept = (rows >= 0).tolist()
+        texts = list(compress(orjson.dumps(values)[1:-1].split(b","), kept)) if values else []
+        rows_kept = rows[rows >= 0].tolist()
+        column: list[bytes | None] = [None] * count
+        if labels is None:
             if cumulative:
-                ns = latest.starts[row]
-                start = starts.get(ns)
-                if start is None:
-                    start = starts[ns] = orjson.dumps(rfc3339(None if ns == MISSING else from_ns(ns)))
+                for row, text in zip(rows_kept, texts, strict=True):
+                    column[row] = key + starts[row] + span + b',"value":' + text + b"}]"
             else:
-                start = end
-            if labels is None:
-                point = b'{"start":' + start + span + b',"value":' + texts[cell] + b"}"
-            else:
-                label_set = labels[cell]
-                encoded = point_labels.get(label_set)
-                if encoded is None:
-                    encoded = point_labels[label_set] = orjson.dumps(label_dict(label_set))
-                point = b'{"start":' + start + span + b',"labels":' + encoded + b',"value":' + texts[cell] + b"}"
-            found = points[row].get(key)
-            if found is None:
-                points[row][key] = [point]
-            else:
-                found.append(point)
+                head = key + end + span + b',"value":'
+                for row, text in zip(rows_kept, texts, strict=True):
+                    column[row] = head + text + b"}]"
+        else:
+            encoded: dict[LabelTuple, bytes] = {}
+            points: dict[int, list[bytes]] = {}
+            for row, text, label_set in zip(rows_kept, texts, compress(labels, kept), strict=True):
+                label_json = encoded.get(label_set)
+                if label_json is None:
+                    label_json = encoded[label_set] = orjson.dumps(label_dict(label_set))
+                point = (starts[row] if cumulative else end) + span + b',"labels":' + label_json + b',"value":' + text
+                points.setdefault(row, []).append(point)
+            for row, found_points in points.items():
+                column[row] = key + b'},{"start":'.join(found_points) + b"}]"
+        fragments.append(column)
     documents = []
     known = _LABELS_JSON.copy()
     _LABELS_JSON.clear()
-    for metrics, entity_labels in zip(points, latest.labels, strict=True):
-        encoded = known.get(entity_labels)
-        if encoded is None:
-            encoded = _entity_labels(entity_labels)
-        _LABELS_JSON[entity_labels] = encoded
-        body = b",".join(key + b":[" + b",".join(found) + b"]" for key, found in metrics.items())
-        documents.append(b'{"metrics":{' + body + b'},"labels":' + encoded + b"}")
+    rows_fragments = zip(*fragments, strict=True) if fragments else iter([()] * count)
+    for parts, entity_labels in zip(rows_fragments, latest.labels, strict=True):
+        label_json = known.get(entity_labels)
+        if label_json is None:
+            label_json = _entity_labels(entity_labels)
+        _LABELS_JSON[entity_labels] = label_json
+        body = b",".join([part for part in parts if part is not None])
+        documents.append(b'{"metrics":{' + body + b'},"labels":' + label_json + b"}")
     return go_escape(b"[" + b",".join(documents) + b"]\n")
+
+
+def _start_texts(starts: list[int]) -> list[bytes]:
+    """The JSON string of each entity's collection start (entities of one pod mostly share one)."""
+    texts: dict[int, bytes] = {}
+    out = []
+    for ns in starts:
+        text = texts.get(ns)
+        if text is None:
+            text = texts[ns] = orjson.dumps(rfc3339(None if ns == MISSING else from_ns(ns)))
+        out.append(text)
+    return out
 
 
 _LABELS_JSON: dict[LabelTuple, bytes] = {}
