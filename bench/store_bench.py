@@ -214,7 +214,8 @@ async def steady(args: argparse.Namespace) -> None:
     print(f"  rss growth, store full       {(full - baseline) / per_node:7.3f} MiB per node")
     print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
     print(f"  write per window, filling    median {np.median(fill_writes) * 1000:8.1f} ms, "
-          f"max {max(fill_writes) * 1000:8.1f} ms")
+          f"max {max(fill_writes[1:]) * 1000:8.1f} ms (the first window, which creates every column, "
+          f"{fill_writes[0] * 1000:.1f} ms)")
     print(f"  write per window, full       median {np.median(writes) * 1000:8.1f} ms, "
           f"max {max(writes) * 1000:8.1f} ms")
     pods = [f"namespace:default/pod:pod-{n}-{p}" for n in range(min(args.nodes, 10)) for p in range(args.pods)]
