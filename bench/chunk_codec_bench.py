@@ -43,30 +43,33 @@ def cpu_us(call: Callable[[], object], repeat: int) -> float:
     return (time.process_time() - began) / repeat * 1e6
 
 
+def measure(cells: np.ndarray, repeat: int) -> str:
+    """One line of figures for one kind of series."""
+    zstd1 = zstandard.ZstdCompressor(level=1)
+    zstd3 = zstandard.ZstdCompressor(level=3)
+    raw = cells.tobytes()
+    store_chunk = chunks.encode(cells)
+    # The store's byte planes, to try other compressors on the same transform.
+    planes = zstandard.ZstdDecompressor().decompress(store_chunk.blob)
+    rows = {
+        "raw + zlib 1": (len(zlib.compress(raw, 1)), cpu_us(lambda: zlib.compress(raw, 1), repeat)),
+        "raw + zstd 1": (len(zstd1.compress(raw)), cpu_us(lambda: zstd1.compress(raw), repeat)),
+        "planes + zlib 1": (len(zlib.compress(planes, 1)), cpu_us(lambda: zlib.compress(planes, 1), repeat)),
+        "planes + zstd 3": (len(zstd3.compress(planes)), cpu_us(lambda: zstd3.compress(planes), repeat)),
+        "store (transform + planes + zstd 1)": (store_chunk.nbytes, cpu_us(lambda: chunks.encode(cells), repeat)),
+    }
+    decode = cpu_us(lambda: (chunks.decode(store_chunk), chunks.decode.cache_clear()), repeat)
+    shown = " | ".join(f"{name}: x{len(raw) / size:.1f} {spent:.0f}" for name, (size, spent) in rows.items())
+    return f"{shown} | store decode {decode:.0f} us"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    zstd1 = zstandard.ZstdCompressor(level=1)
-    zstd3 = zstandard.ZstdCompressor(level=3)
     print(f"one chunk = {ROWS} x {WIDTH} cells = {ROWS * WIDTH * 8 // 1024} KiB; ratio x, encode us (CPU)")
     for kind, make in KINDS.items():
-        cells = make()
-        raw = cells.tobytes()
-        store_chunk = chunks.encode(cells)
-        # The store's byte planes, to try other compressors on the same transform.
-        planes = zstandard.ZstdDecompressor().decompress(store_chunk.blob)
-        rows = {
-            "raw + zlib 1": (len(zlib.compress(raw, 1)), cpu_us(lambda: zlib.compress(raw, 1), args.repeat)),
-            "raw + zstd 1": (len(zstd1.compress(raw)), cpu_us(lambda: zstd1.compress(raw), args.repeat)),
-            "planes + zlib 1": (len(zlib.compress(planes, 1)), cpu_us(lambda: zlib.compress(planes, 1), args.repeat)),
-            "planes + zstd 3": (len(zstd3.compress(planes)), cpu_us(lambda: zstd3.compress(planes), args.repeat)),
-            "store (planes + zstd 1)": (store_chunk.nbytes, cpu_us(lambda: chunks.encode(cells), args.repeat)),
-        }
-        chunks.decode.cache_clear()
-        decode = cpu_us(lambda: (chunks.decode(store_chunk), chunks.decode.cache_clear()), args.repeat)
-        shown = " | ".join(f"{name}: x{len(raw) / size:.1f} {spent:.0f}" for name, (size, spent) in rows.items())
-        print(f"{kind:<30} {shown} | store decode {decode:.0f} us")
+        print(f"{kind:<30} {measure(make(), args.repeat)}")
 
 
 if __name__ == "__main__":
