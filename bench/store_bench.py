@@ -7,7 +7,14 @@ resolution (15 windows of 60 s = the default 15 minutes of history). Prints CPU 
 node per cycle for each processor and the store, and the RSS growth per node once the store is
 full. Targets (DESIGN.md §6): <= 5 ms CPU per node per cycle for everything, <= 1 MiB RSS per node.
 
+``--steady`` fills the store with 15 minutes of windows (90 at 10 s) of *realistic* values (counters
+advancing by random amounts, memory gauges wandering, file-system usage changing now and then, limits and
+capacities constant), then writes ``--measure`` more windows while expiry runs, and prints the store's
+bytes and RSS per node, the CPU time of a write per window and of queries from the full store: one series over
+15 minutes, a namespace's pod list, the series of every pod of a namespace, metric-export.
+
     python bench/store_bench.py [--nodes 1000] [--windows 15] [--resolution 60] [--gc-freeze]
+    python bench/store_bench.py --steady [--nodes 200] [--resolution 10] [--measure 10]
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
+from heapster.api.export import timeseries_json
+from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import PluginContext
+from heapster.memory import release_free_memory
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
@@ -97,6 +109,125 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "values": values_per_batch, "store": store}
 
 
+COUNTER_STEPS = {"cpu/usage": 200_000_000, "network/rx": 2_000_000, "network/tx": 1_000_000,
+                 "memory/page_faults": 5_000, "memory/major_page_faults": 3}
+"""Counters advance by a random amount up to this per window."""
+WANDERING = ("memory/usage", "memory/working_set", "memory/rss")
+"""Gauges that move a few pages each window."""
+OCCASIONAL = ("ephemeral_storage/usage",)
+"""Gauges that change in one window of ten."""
+
+
+class Realistic:
+    """Turns the synthetic batch's perfectly regular values into scrape-like ones (seeded, reproducible)."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(11)
+        self.state: dict[str, np.ndarray] = {}
+
+    def apply(self, cols: ColumnBatch) -> None:
+        rng = self.rng
+        for name, column in cols.values.items():
+            there = column.present()
+            count = int(there.sum())
+            if name in COUNTER_STEPS or name in WANDERING or name in OCCASIONAL:
+                now = self.state.get(name)
+                if now is None:
+                    now = column.data[there].copy()
+                    if name in WANDERING:
+                        now += rng.integers(0, 500_000_000, count) // 4096 * 4096
+                elif name in COUNTER_STEPS:
+                    now = now + rng.integers(0, COUNTER_STEPS[name], count)
+                elif name in WANDERING:
+                    now = np.maximum(now + rng.integers(-64, 65, count) * 4096, 4096)
+                else:
+                    now = now + (rng.random(count) < 0.1) * 4096 * rng.integers(1, 100, count)
+                self.state[name] = now
+                column.data[there] = now
+        usage = cols.labeled.get("filesystem/usage")
+        if usage is not None:
+            there = usage.present()
+            now = self.state.get("filesystem/usage")
+            now = usage.data[there].copy() if now is None else \
+                now + (self.rng.random(len(now)) < 0.1) * 4096 * self.rng.integers(1, 100, len(now))
+            self.state["filesystem/usage"] = now
+            usage.data[there] = now
+
+
+def settle() -> None:
+    """Collect garbage and give freed heap back to the OS, as the daemon does after every cycle."""
+    gc.collect()
+    release_free_memory()
+
+
+def timed(call: Any, repeat: int = 5) -> float:
+    """Median CPU milliseconds of ``call()`` (CPU, not wall: the machine is shared; single-threaded, so the
+    same on an idle machine)."""
+    spent = []
+    for _ in range(repeat):
+        began = time.process_time()
+        call()
+        spent.append((time.process_time() - began) * 1000)
+    return float(np.median(spent))
+
+
+async def steady(args: argparse.Namespace) -> None:
+    state = cluster(args.nodes, args.pods, args.containers)
+    chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
+                                                          cluster=state))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    shaper = Realistic()
+    fill = int(900 / args.resolution)
+
+    template = make_batch(args, 0, start).columns
+
+    async def window(number: int) -> float:
+        cols = template.select(np.arange(len(template)))   # fresh arrays; the shaper then moves the values
+        stamp = start + timedelta(seconds=args.resolution * number)
+        cols.scrape_time[:] = to_ns(stamp)
+        cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
+        shaper.apply(cols)
+        batch = DataBatch(stamp, columns=cols)
+        for processor in chain:
+            batch = await processor.process(batch)
+        began = time.process_time()
+        await store.export(batch)
+        return time.process_time() - began
+
+    warm = make_batch(args, -1, start)
+    for processor in chain:
+        warm = await processor.process(warm)
+    del warm
+    settle()
+    baseline = rss()
+    store = MetricStore(duration=900)
+    fill_writes = [await window(number) for number in range(fill)]
+    settle()
+    full = rss()
+    writes = [await window(fill + number) for number in range(args.measure)]
+    settle()
+    grown = rss() - baseline
+    per_node = args.nodes * MI
+    print(f"steady state: {args.nodes} nodes x {args.pods} pods x {args.containers} containers, {fill} windows of "
+          f"{args.resolution:g} s (15 min) then {args.measure} more with expiry; realistic values")
+    print(f"  store arrays                 {store.memory_bytes() / per_node:7.3f} MiB per node")
+    print(f"  rss growth, store full       {(full - baseline) / per_node:7.3f} MiB per node")
+    print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
+    print(f"  write per window, filling    median {np.median(fill_writes) * 1000:8.1f} ms, "
+          f"max {max(fill_writes[1:]) * 1000:8.1f} ms (the first window, which creates every column, "
+          f"{fill_writes[0] * 1000:.1f} ms)")
+    print(f"  write per window, full       median {np.median(writes) * 1000:8.1f} ms, "
+          f"max {max(writes) * 1000:8.1f} ms")
+    pods = [f"namespace:default/pod:pod-{n}-{p}" for n in range(min(args.nodes, 10)) for p in range(args.pods)]
+    pod_prefix = "namespace:default/pod:"
+    print(f"  query one series (15 min)    {timed(lambda: store.get_metric('cpu/usage_rate', pods[:1])):8.2f} ms")
+    print(f"  query {len(pods)} pods' series      "
+          f"{timed(lambda: store.get_metric('memory/usage', pods)):8.2f} ms")
+    listing = timed(lambda: store.latest_entities(lambda key: key.startswith(pod_prefix) and key.count('/') == 1))
+    print(f"  namespace pod list           {listing:8.2f} ms")
+    print(f"  metric-export (JSON bytes)   {timed(lambda: timeseries_json(store), 3):8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
@@ -106,7 +237,13 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=60.0)
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() after start-up and raise the gen-0 threshold to 50 000 (a daemon setting)")
+    parser.add_argument("--steady", action="store_true",
+                        help="fill 15 min of realistic windows, then measure memory, writes and queries")
+    parser.add_argument("--measure", type=int, default=10, help="windows written after the fill (--steady)")
     args = parser.parse_args()
+    if args.steady:
+        asyncio.run(steady(args))
+        return
     found = asyncio.run(run(args))
     cycles = args.windows * args.nodes
     print(f"cluster: {args.nodes} nodes x {args.pods} pods x {args.containers} containers; "

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
+from heapster.api import export
+from heapster.api.responses import go_json
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
-from heapster.store import MetricStore, create_metric_store
+from heapster.store import MetricStore, chunks, create_metric_store
 from heapster.store import memory as store_memory
+from heapster.store.columns import BLOCK, INT_MISSING
 from heapster.testing import synthetic_batch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -44,7 +49,8 @@ def test_keeps_every_metric_for_the_configured_duration() -> None:
     assert [p.timestamp for p in points] == [at(m) for m in range(15, 25)]
     assert values(points) == list(range(15, 25))
     assert values(store.get_metric("memory/node_utilization", ["node:a"])["node:a"]) == [m / 4 for m in range(15, 25)]
-    assert len(store.slot_ts) <= 16  # the ring reuses slots instead of growing
+    # The ring reuses blocks of slots instead of growing: 10 live slots span at most 3 blocks.
+    assert len(store.slot_ts) <= 3 * BLOCK
 
 
 def test_default_is_fifteen_minutes() -> None:
@@ -188,8 +194,8 @@ def test_unchanging_metric_is_stored_once_per_series() -> None:
     for minute in range(5):
         store.ingest(DataBatch(at(minute), {"c:a": request_set(100, minute), "c:b": request_set(250, minute)}))
     column = store.columns["cpu/request"]
-    assert column.data is None                               # still one value per row
-    assert store.columns["memory/usage"].data is not None    # changes: a matrix
+    assert column.is_constant                                # still one value per row
+    assert not store.columns["memory/usage"].is_constant     # changes: a matrix
     assert values(store.get_metric("cpu/request", ["c:a"])["c:a"]) == [100] * 5
     assert [p.timestamp for p in store.get_metric("cpu/request", ["c:b"], at(3))["c:b"]] == [at(3), at(4)]
     assert store.latest_sets()["c:b"].values["cpu/request"] == (250, G)
@@ -211,7 +217,7 @@ def test_a_changed_value_keeps_the_history() -> None:
     for minute, value in enumerate((3, 3, 4, 4)):
         store.ingest(DataBatch(at(minute), {"c:a": MetricSet({"type": "x"}, {"restart_count": MetricValue(value)})}))
     assert values(store.get_metric("restart_count", ["c:a"])["c:a"]) == [3, 3, 4, 4]
-    assert store.columns["restart_count"].data is not None
+    assert not store.columns["restart_count"].is_constant
 
 
 async def test_change_in_a_later_chunk_keeps_earlier_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,4 +239,80 @@ def test_reused_ids_do_not_inherit_presence() -> None:
     store.ingest(DataBatch(at(2), {"c:keep": request_set(5)}))   # c:old expires; its id is free
     store.ingest(DataBatch(at(3), {"c:keep": request_set(5), "c:new": request_set(8)}))
     assert values(store.get_metric("cpu/request", ["c:new"])["c:new"]) == [8]
-    assert store.columns["cpu/request"].data is None
+    assert store.columns["cpu/request"].is_constant
+
+
+def test_sealed_blocks_answer_as_plain_ones() -> None:
+    """A reference model (dict per timestamp) against the store over many blocks: values that change, stay,
+    vanish and come back, ints turning float, late and repeated batches, expiry, entities that come and go."""
+    rng = random.Random(7)
+    duration = 600
+    store = MetricStore(duration=duration)
+    seen: dict[datetime, dict[str, dict[str, int | float]]] = {}
+    keys = [f"c:{i}" for i in range(40)]
+    names = ("steady", "counter", "gauge", "sometimes", "late_float")
+    steps = [at(m) for m in range(60)]
+    steps[20:20] = [at(19)]          # a repeated batch (merged into its slot)
+    steps[40:40] = [at(33.5)]        # a late batch, older than the newest, in a sealed block
+    steps[50:50] = [at(33.5)]        # and once more into that block, sealed again
+    for stamp in steps:
+        sets = {}
+        for n, key in enumerate(keys):
+            if rng.random() < 0.1 or (n >= 30 and stamp > at(25)):
+                continue                                 # missing this round / gone for good
+            vals: dict[str, int | float] = {"steady": n, "counter": int(stamp.timestamp()) * (n + 1)}
+            if rng.random() < 0.7:
+                vals["gauge"] = rng.randrange(-5, 5)
+            if n % 3 == 0 and rng.random() < 0.5:
+                vals["sometimes"] = 10 ** 15 + n
+            if stamp > at(30):
+                vals["late_float"] = rng.random() if n % 2 else float("nan")
+            elif n == 3:
+                vals["late_float"] = 2
+            sets[key] = MetricSet({"type": "pod_container"}, {k: MetricValue(v) for k, v in vals.items()})
+        store.ingest(DataBatch(stamp, sets))
+        slot = seen.setdefault(stamp, {})
+        for key, ms in sets.items():
+            slot.setdefault(key, {}).update({k: mv.value for k, mv in ms.values.items()})
+    assert store.blocks.count * BLOCK < len(set(steps))   # blocks were dropped and reused
+    newest = max(seen)
+    live = sorted(ts for ts in seen if ts > newest - timedelta(seconds=duration))
+    for name in names:
+        found = store.get_metric(name, keys)
+        for key in keys:
+            expected = [(ts, seen[ts][key][name]) for ts in live
+                        if name in seen[ts].get(key, {}) and seen[ts][key][name] == seen[ts][key][name]]
+            got = [(p.timestamp, p.value) for p in found.get(key, [])]
+            assert got == expected, (name, key)
+            if name == "late_float":
+                assert all(isinstance(v, float) for _, v in got)
+    assert any(column.chunks for column in store.columns.values())
+
+
+def test_chunks_keep_every_bit() -> None:
+    ints = np.array([[INT_MISSING, 5, -(2 ** 63) + 1, 2 ** 63 - 1, 0, INT_MISSING, 7, 7]] * 3, dtype=np.int64)
+    floats = np.array([[np.nan, -0.0, 0.0, 1e308, -np.inf, 5e-324, np.nan, 1.5]], dtype=np.float64)
+    for cells in (ints, floats):
+        back = chunks.decode(chunks.encode(cells))
+        assert back.dtype == cells.dtype
+        assert back.tobytes() == cells.tobytes()
+
+
+def test_metric_export_from_columns_is_byte_identical() -> None:
+    store = MetricStore()
+    for minute in range(BLOCK + 3):
+        batch = synthetic_batch(at(minute), nodes=2, pods=3, containers=2, seq=minute,
+                                namespaces=("default", "other"))
+        batch.metric_sets["node:node-0"].values["cpu/usage_rate"] = MetricValue(minute / 3)
+        batch.metric_sets["namespace:other/pod:pod-1-1/container:c0"].labels["container_base_image"] = "i<1>&"
+        node = batch.metric_sets["node:node-1"]
+        node.labeled += [LabeledMetric("filesystem/usage", {"resource_id": "logs"}, 7 + minute, G),
+                         LabeledMetric("disk/io_read_bytes", {"resource_id": "sda"}, 100 * minute, C),
+                         LabeledMetric("disk/io_read_bytes", {"resource_id": "sdb"}, 5, C)]
+        if minute % 2:
+            node.collection_start = None
+            node.values["cpu/usage_rate"] = MetricValue(1e-7 * minute)
+        store.ingest(batch)
+        assert export.timeseries_json(store) == go_json(export.timeseries(store), pretty=False)
+    assert b"\\u003c" in export.timeseries_json(store)
+    assert export.timeseries_json(MetricStore()) == b"null\n"

@@ -58,6 +58,11 @@ def go_json(data: Any, *, pretty: bool = True, layout: str = "go-restful") -> by
         body += b"\n"
     else:
         body = go_indent(body)
+    return go_escape(body)
+
+
+def go_escape(body: bytes) -> bytes:
+    """``<``, ``>`` and ``&`` escaped in JSON bytes, as Go's encoder does."""
     for char, escaped in _GO_ESCAPES:
         if char in body:
             body = body.replace(char, escaped)

@@ -1,9 +1,12 @@
-"""Compact storage of many series: per metric, one value per row while it never changes, else a matrix.
+"""Compact storage of many series: per metric, one value per row while it never changes, else blocks of time.
 
 A column starts *constant*: one value per row (requests, limits, capacities and restart counts
 rarely change), and a cell of slot ``s`` exists when the row's owner was in that slot's batch.
 The first differing value, or a batch in which an owner lacks the metric, turns the column
-*dense*: a numpy matrix of rows x time slots.
+*dense*: per block of ``BLOCK`` time slots a rows x ``BLOCK`` matrix. The blocks still written
+(the head, see :class:`Blocks`) are plain numpy arrays; older ones are sealed into compressed
+chunks (:mod:`heapster.store.chunks`), decoded only by the queries that read them, and dropped
+whole when their slots expire.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from heapster.model import MetricType
+from heapster.store.chunks import ROW_GROUP, Chunk, decode, decode_rows, encode_rows
 
 INT_MISSING = np.iinfo(np.int64).min
 """Marks an empty cell of an int column (float columns use NaN)."""
+BLOCK = 8
+"""Time slots per block (bench/README.md: 8 windows balance the plain head's size against the ratio)."""
 
 Array = npt.NDArray[np.generic]
 IntArray = npt.NDArray[np.int64]
@@ -30,6 +36,26 @@ class Presence(Protocol):
     present: BoolArray
 
 
+class Blocks:
+    """Time slots in blocks of ``BLOCK``: slot ``s`` is position ``s % BLOCK`` of block ``s // BLOCK``.
+
+    New batches fill the *head* block; once full, a free block becomes the head and, after the first
+    batch is in it, the old head is sealed (with any older block a late batch reopened), so the newest
+    slot is always plain. ``live`` are the blocks holding data, ``open`` those kept plain.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.live: set[int] = set()
+        self.open: set[int] = set()
+        self.head = -1
+        self.fill = BLOCK
+
+    @property
+    def slots(self) -> int:
+        return self.count * BLOCK
+
+
 def _grow(size: int, needed: int) -> int:
     return max(needed, size + size // 2, 16)
 
@@ -37,21 +63,25 @@ def _grow(size: int, needed: int) -> int:
 class Column:
     """All values of one metric: row ``r`` is one series (its owner is ``owner_of[r]``).
 
-    Rows are handed out on first write and returned to a free list when their owner expires;
+    Rows are handed out on first write and returned to a free list when their owner expires (an
+    expired owner has no value in any slot still retained, so a reused row starts empty);
     ``row_of[owner]`` is -1 for owners without a row. Ints are stored as int64 and floats as
     float64; a float arriving in an int column turns the column into floats.
     """
 
-    __slots__ = ("const", "data", "free", "is_float", "job_rows", "metric_type", "owner_of", "owners", "row_of",
-                 "slots", "used")
+    __slots__ = ("blocks", "chunks", "const", "dense", "free", "is_float", "job_rows", "metric_type", "owner_of",
+                 "owners", "row_of", "used")
 
-    def __init__(self, is_float: bool, metric_type: MetricType, slots: int, owners: Presence) -> None:
+    def __init__(self, is_float: bool, metric_type: MetricType, blocks: Blocks, owners: Presence) -> None:
         self.is_float = is_float
         self.metric_type = metric_type
-        self.slots = slots
+        self.blocks = blocks
         self.owners = owners
         self.const: Array | None = np.empty(0, dtype=self.dtype)
-        self.data: Array | None = None
+        self.dense: dict[int, Array] = {}
+        """Plain blocks (rows x BLOCK) of a dense column."""
+        self.chunks: dict[int, list[Chunk]] = {}
+        """Sealed blocks of a dense column, ``ROW_GROUP`` rows per chunk."""
         self.owner_of: IdArray = np.empty(0, dtype=np.int32)
         self.row_of: IdArray = np.empty(0, dtype=np.int32)
         self.free: list[int] = []
@@ -71,9 +101,16 @@ class Column:
         return len(self.owner_of)
 
     @property
+    def is_constant(self) -> bool:
+        """One value per row (no matrix)."""
+        return self.const is not None
+
+    @property
     def nbytes(self) -> int:
-        held = self.data if self.data is not None else self.const
-        return (held.nbytes if held is not None else 0) + self.row_of.nbytes + self.owner_of.nbytes
+        held = self.const.nbytes if self.const is not None else 0
+        held += sum(block.nbytes for block in self.dense.values())
+        held += sum(chunk.nbytes for chunks in self.chunks.values() for chunk in chunks)
+        return held + self.row_of.nbytes + self.owner_of.nbytes
 
     def present(self, values: Array) -> BoolArray:
         """Which of ``values`` (taken from this column) hold a value."""
@@ -87,28 +124,80 @@ class Column:
     # --- reading -----------------------------------------------------------------------------------
     def cells(self, row: int, slots: list[int]) -> Array:
         """The cells of one row in ``slots`` (missing where there is no value)."""
-        if self.data is not None:
-            return self.data[row, slots]
-        assert self.const is not None
-        there = self.owners.present[self.owner_of[row], slots]
-        return np.where(there, self.const[row], self.missing).astype(self.dtype)
+        if self.const is not None:
+            there = self.owners.present[self.owner_of[row], slots]
+            return np.where(there, self.const[row], self.missing).astype(self.dtype)
+        out = np.full(len(slots), self.missing, dtype=self.dtype)
+        group, offset = divmod(row, ROW_GROUP)
+        for index, slot in enumerate(slots):
+            block, position = divmod(slot, BLOCK)
+            plain = self.dense.get(block)
+            if plain is not None:
+                out[index] = plain[row, position]
+                continue
+            chunks = self.chunks.get(block)
+            if chunks is not None and group < len(chunks) and offset < chunks[group].rows:
+                out[index] = decode(chunks[group])[offset, position]
+        return out
+
+    def rows_cells(self, rows: npt.NDArray[np.int64], slots: list[int]) -> Array:
+        """The cells of ``rows`` in ``slots``, a ``len(rows) x len(slots)`` matrix; each chunk decoded once."""
+        if self.const is not None:
+            there = self.owners.present[self.owner_of[rows][:, None], slots]
+            return np.where(there, self.const[rows][:, None], self.missing).astype(self.dtype)
+        out = np.full((len(rows), len(slots)), self.missing, dtype=self.dtype)
+        by_block: dict[int, tuple[list[int], list[int]]] = {}
+        for index, slot in enumerate(slots):
+            columns, positions = by_block.setdefault(slot // BLOCK, ([], []))
+            columns.append(index)
+            positions.append(slot % BLOCK)
+        groups, offsets = np.divmod(rows, ROW_GROUP)
+        for block, (columns, positions) in by_block.items():
+            plain = self.dense.get(block)
+            if plain is not None:
+                out[:, columns] = plain[rows[:, None], positions]
+                continue
+            chunks = self.chunks.get(block)
+            if chunks is None:
+                continue
+            for group in np.unique(groups).tolist():
+                if group >= len(chunks):
+                    continue
+                chunk = chunks[group]
+                picked = np.flatnonzero((groups == group) & (offsets < chunk.rows))
+                out[picked[:, None], columns] = decode(chunk)[offsets[picked][:, None], positions]
+        return out
+
+    def has_value(self, row: int, slots: list[int]) -> bool:
+        """Whether the row holds a value in any of ``slots`` (newest blocks first; stops at the first)."""
+        if self.const is not None:
+            return bool(self.present(self.cells(row, slots)).any())
+        by_block: dict[int, list[int]] = {}
+        for slot in reversed(slots):
+            by_block.setdefault(slot // BLOCK, []).append(slot)
+        return any(self.present(self.cells(row, found)).any() for found in by_block.values())
 
     def slot_cells(self, slot: int) -> Array:
         """The cells of every allocated row in one slot."""
-        if self.data is not None:
-            return self.data[: self.used, slot]
-        assert self.const is not None
-        owners = self.owner_of[: self.used]
-        there = (owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]
-        return np.where(there, self.const[: self.used], self.missing).astype(self.dtype)
+        if self.const is not None:
+            owners = self.owner_of[: self.used]
+            there = (owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]
+            return np.where(there, self.const[: self.used], self.missing).astype(self.dtype)
+        block, position = divmod(slot, BLOCK)
+        plain = self.dense.get(block)
+        if plain is not None:
+            return plain[: self.used, position]
+        chunks = self.chunks.get(block, [])
+        return decode_rows(chunks, self.used, BLOCK, self.missing, self.dtype)[:, position]
 
     # --- writing -----------------------------------------------------------------------------------
     def begin(self, slot: int, merging: bool) -> None:
         """A new batch will be written into ``slot`` (``merging``: the slot already holds one)."""
         self.job_rows = []
-        if self.data is not None:
+        if self.const is None:
+            plain = self._plain(slot // BLOCK)
             if not merging:
-                self.data[: self.used, slot] = self.missing
+                plain[: self.used, slot % BLOCK] = self.missing
         elif merging:
             self._densify(slot)
 
@@ -117,31 +206,28 @@ class Column:
         if values.dtype.kind == "f" and not self.is_float:
             self._to_float()
         rows, fresh = self._rows_for(owners)
-        if self.data is not None:
-            self.data[rows, slot] = values
+        if self.const is None:
+            self.dense[slot // BLOCK][rows, slot % BLOCK] = values
             return
-        assert self.const is not None
         if len(fresh):
             self.const[fresh] = self.missing
             if self.owners.present[self.owner_of[fresh]].any():
                 # An owner that was in earlier batches without this metric: those cells must stay empty.
                 self._densify(slot, fresh)
-                assert self.data is not None
-                self.data[rows, slot] = values
+                self.dense[slot // BLOCK][rows, slot % BLOCK] = values
                 return
         known = self.const[rows]
         is_set = self.present(known)
         if not ((known == values) | ~is_set).all():
             self._densify(slot)
-            assert self.data is not None
-            self.data[rows, slot] = values
+            self.dense[slot // BLOCK][rows, slot % BLOCK] = values
             return
         self.const[rows] = values
         self.job_rows.append(rows)
 
     def finish(self, slot: int) -> None:
         """After the batch's owners are marked present: stay constant only if each present owner got a value."""
-        if self.data is not None or not self.used:
+        if self.const is None or not self.used:
             return
         owners = self.owner_of[: self.used]
         expected = int(np.count_nonzero((owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]))
@@ -153,12 +239,17 @@ class Column:
             self._densify(slot)
         self.job_rows = []
 
-    def add_slots(self, count: int) -> None:
-        """Append ``count`` empty slots."""
-        self.slots += count
-        if self.data is not None:
-            extra = np.full((self.data.shape[0], count), self.missing, dtype=self.data.dtype)
-            self.data = np.concatenate([self.data, extra], axis=1)
+    def seal(self, block: int) -> None:
+        """Compress a plain block (its rows up to ``used``)."""
+        plain = self.dense.get(block)
+        if plain is not None:
+            self.chunks[block] = encode_rows(plain[: self.used])
+            del self.dense[block]
+
+    def drop(self, block: int) -> None:
+        """Forget a block whose slots all expired."""
+        self.dense.pop(block, None)
+        self.chunks.pop(block, None)
 
     def release(self, owners: IdArray) -> None:
         """Return the rows of expired ``owners`` to the free list."""
@@ -175,36 +266,54 @@ class Column:
         self.free.extend(rows.tolist())
 
     # --- internals ---------------------------------------------------------------------------------
+    def _plain(self, block: int) -> Array:
+        """The plain matrix of ``block``: decoded if it was sealed, empty if new."""
+        plain = self.dense.get(block)
+        if plain is None:
+            chunks = self.chunks.pop(block, None)
+            if chunks is None:
+                plain = np.full((self.capacity, BLOCK), self.missing, dtype=self.dtype)
+            else:
+                plain = decode_rows(chunks, self.capacity, BLOCK, self.missing, self.dtype)
+            self.dense[block] = plain
+        return plain
+
     def _densify(self, slot: int, new_rows: IdArray | None = None) -> None:
-        """Turn into a matrix: past slots from presence, the current slot from the rows written so far.
+        """Turn into blocks: past slots from presence, the current slot from the rows written so far.
 
         ``new_rows`` have no past: their owners' earlier presence is not theirs.
         """
         assert self.const is not None
         owners = self.owner_of
         known = owners >= 0
-        there = np.zeros((self.capacity, self.slots), dtype=bool)
-        there[known] = self.owners.present[owners[known]][:, : self.slots]
+        there = np.zeros((self.capacity, self.blocks.slots), dtype=bool)
+        there[known] = self.owners.present[owners[known]][:, : self.blocks.slots]
         there[:, slot] = False
         if new_rows is not None:
             there[new_rows] = False
         if self.job_rows:
             there[np.concatenate(self.job_rows), slot] = True
-        self.data = np.where(there, self.const[:, None], self.missing).astype(self.dtype)
+        const = self.const[:, None]
+        blocks = self.blocks
+        for block in blocks.live | {slot // BLOCK}:
+            cells = np.where(there[:, block * BLOCK: (block + 1) * BLOCK], const, self.missing).astype(self.dtype)
+            if block in blocks.open or block == slot // BLOCK:
+                self.dense[block] = cells
+            else:
+                self.chunks[block] = encode_rows(cells[: self.used])
         self.const = None
         self.job_rows = []
 
     def _to_float(self) -> None:
         self.is_float = True
-        if self.data is not None:
-            data = self.data.astype(np.float64)
-            data[self.data == INT_MISSING] = np.nan
-            self.data = data
-        else:
-            assert self.const is not None
-            const = self.const.astype(np.float64)
-            const[self.const == INT_MISSING] = np.nan
-            self.const = const
+        if self.const is not None:
+            self.const = _as_float(self.const)
+            return
+        for block, plain in self.dense.items():
+            self.dense[block] = _as_float(plain)
+        for block, chunks in self.chunks.items():
+            ints = decode_rows(chunks, self.used, BLOCK, int(INT_MISSING), np.int64)
+            self.chunks[block] = encode_rows(_as_float(ints))
 
     def _rows_for(self, owners: IdArray) -> tuple[IdArray, IdArray]:
         top = int(owners.max()) + 1 if len(owners) else 0
@@ -229,19 +338,24 @@ class Column:
             owner_of = np.full(size, -1, dtype=np.int32)
             owner_of[: self.used] = self.owner_of[: self.used]
             self.owner_of = owner_of
-            if self.data is not None:
-                data = np.full((size, self.slots), self.missing, dtype=self.data.dtype)
-                data[: self.used] = self.data[: self.used]
-                self.data = data
-            else:
-                assert self.const is not None
+            for block, plain in self.dense.items():
+                grown = np.full((size, BLOCK), self.missing, dtype=plain.dtype)
+                grown[: self.used] = plain[: self.used]
+                self.dense[block] = grown
+            if self.const is not None:
                 const = np.full(size, self.missing, dtype=self.const.dtype)
                 const[: self.used] = self.const[: self.used]
                 self.const = const
         rows = np.array(reused + list(range(self.used, self.used + fresh)), dtype=np.int32)
         self.used += fresh
-        if self.data is not None:
-            self.data[rows] = self.missing
+        for plain in self.dense.values():
+            plain[rows] = self.missing
         self.row_of[owners] = rows
         self.owner_of[rows] = owners
         return rows
+
+
+def _as_float(cells: Array) -> Array:
+    floats = cells.astype(np.float64)
+    floats[cells == INT_MISSING] = np.nan
+    return floats

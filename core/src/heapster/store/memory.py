@@ -24,7 +24,7 @@ from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
-from heapster.store.columns import INT_MISSING, Column, IdArray, IntArray
+from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
 
@@ -57,6 +57,21 @@ class LatestSet:
 
 
 @dataclass(slots=True)
+class LatestColumns:
+    """The newest batch's entities and cells, by column (see :meth:`MetricStore.latest_columns`).
+
+    ``metrics`` holds ``(name, type, entity of each cell, value of each cell, labels of each cell)``; the
+    labels are None for plain metrics, a flattened label tuple per cell for labeled ones.
+    """
+
+    entities: list[int] = field(default_factory=list)
+    labels: list[LabelTuple] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    metrics: list[tuple[str, MetricType, list[int], list[int | float], list[LabelTuple] | None]] = field(
+        default_factory=list)
+
+
+@dataclass(slots=True)
 class _Job:
     ts_ns: int
     slot: int
@@ -76,7 +91,8 @@ class MetricStore(MetricSink):
 
     def __init__(self, duration: float = DEFAULT_DURATION) -> None:
         self.duration_ns = int(duration * 1e9)
-        self.slot_ts: IntArray = np.full(4, _EMPTY, dtype=np.int64)
+        self.blocks = Blocks()
+        self.slot_ts: IntArray = np.full(0, _EMPTY, dtype=np.int64)
         self.entities = Owners(len(self.slot_ts))
         self.series = Owners(len(self.slot_ts))
         self.columns: dict[str, Column] = {}
@@ -84,6 +100,7 @@ class MetricStore(MetricSink):
         self.newest_ns = _EMPTY
         self._order: list[int] = []
         self._label_cache: dict[tuple[tuple[str, str], ...], LabelTuple] = {}
+        self._type_cache: dict[LabelTuple, str] = {}
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
@@ -105,6 +122,8 @@ class MetricStore(MetricSink):
             for _ in self._write(job, cols):
                 await asyncio.sleep(0)
             self._commit(job)
+            for _ in self._seal():
+                await asyncio.sleep(0)
 
     def ingest(self, batch: DataBatch) -> None:
         """Store one batch synchronously."""
@@ -115,6 +134,8 @@ class MetricStore(MetricSink):
             for _ in self._write(job, cols):
                 pass
             self._commit(job)
+            for _ in self._seal():
+                pass
 
     def _begin(self, batch: DataBatch) -> _Job | None:
         ts_ns = to_ns(batch.timestamp)
@@ -124,23 +145,57 @@ class MetricStore(MetricSink):
             return None
         same = np.nonzero(self.slot_ts == ts_ns)[0]
         if len(same):
+            slot = int(same[0])
+            self.blocks.open.add(slot // BLOCK)
             for column in self._all_columns():
-                column.begin(int(same[0]), merging=True)
-            return _Job(ts_ns, int(same[0]))
+                column.begin(slot, merging=True)
+            return _Job(ts_ns, slot)
         expired = np.nonzero((self.slot_ts != _EMPTY) & (self.slot_ts <= cutoff))[0]
         self.slot_ts[expired] = _EMPTY
-        free = np.nonzero(self.slot_ts == _EMPTY)[0]
-        if len(free):
-            slot = int(free[0])
-        else:
-            slot = len(self.slot_ts)
-            self._add_slots(max(4, slot // 2))
+        self._drop_expired_blocks()
+        slot = self._next_slot()
         self._refresh_order()
         self.entities.present[:, slot] = False
         self.series.present[:, slot] = False
         for column in self._all_columns():
             column.begin(slot, merging=False)
         return _Job(ts_ns, slot)
+
+    def _drop_expired_blocks(self) -> None:
+        blocks = self.blocks
+        for block in sorted(blocks.live):
+            if block != blocks.head and (self.slot_ts[block * BLOCK: (block + 1) * BLOCK] == _EMPTY).all():
+                blocks.live.discard(block)
+                blocks.open.discard(block)
+                for column in self._all_columns():
+                    column.drop(block)
+
+    def _next_slot(self) -> int:
+        """The head block's next slot; a free block (or a new one) becomes the head when it is full."""
+        blocks = self.blocks
+        if blocks.fill == BLOCK:
+            free = [block for block in range(blocks.count) if block not in blocks.live]
+            if not free:
+                first = blocks.count
+                self._add_blocks(max(1, blocks.count // 2))
+                free = [first]
+            blocks.head = free[0]
+            blocks.fill = 0
+            blocks.live.add(blocks.head)
+            blocks.open.add(blocks.head)
+        slot = blocks.head * BLOCK + blocks.fill
+        blocks.fill += 1
+        return slot
+
+    def _seal(self) -> Iterator[None]:
+        """Compress every plain block but the head, column by column: the head block that just filled is
+        sealed once the next batch is in a new head, so the newest slot always stays plain."""
+        blocks = self.blocks
+        for block in sorted(blocks.open - {blocks.head}):
+            for column in self._all_columns():
+                column.seal(block)
+                yield
+            blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept)."""
@@ -193,7 +248,7 @@ class MetricStore(MetricSink):
         column = columns.get(name)
         if column is None:
             owners = self.entities if columns is self.columns else self.series
-            column = columns[name] = Column(is_float, metric_type, len(self.slot_ts), owners)
+            column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
     def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
@@ -233,12 +288,12 @@ class MetricStore(MetricSink):
             for column in self.labeled_columns.values():
                 column.release(gone)
 
-    def _add_slots(self, count: int) -> None:
-        self.slot_ts = np.concatenate([self.slot_ts, np.full(count, _EMPTY, dtype=np.int64)])
-        self.entities.add_slots(count)
-        self.series.add_slots(count)
-        for column in self._all_columns():
-            column.add_slots(count)
+    def _add_blocks(self, count: int) -> None:
+        self.blocks.count += count
+        slots = count * BLOCK
+        self.slot_ts = np.concatenate([self.slot_ts, np.full(slots, _EMPTY, dtype=np.int64)])
+        self.entities.add_slots(slots)
+        self.series.add_slots(slots)
 
     def _refresh_order(self) -> None:
         live = np.nonzero(self.slot_ts != _EMPTY)[0]
@@ -301,7 +356,7 @@ class MetricStore(MetricSink):
         names = []
         for name, column in self.columns.items():
             row = column.row(eid)
-            if row >= 0 and column.present(column.cells(row, order)).any():
+            if row >= 0 and column.has_value(row, order):
                 names.append(name)
         names.sort()
         return names
@@ -314,14 +369,12 @@ class MetricStore(MetricSink):
         if column is None:
             return result
         slots, stamps = self._window(start, end)
+        found = []
         for key in keys:
             eid = self.entities.get(key)
-            if eid is None:
-                continue
-            points = self._points(column, column.row(eid), slots, stamps)
-            if points:
-                result[key] = points
-        return result
+            if eid is not None:
+                found.append((key, column.row(eid)))
+        return self._points(column, found, slots, stamps)
 
     def get_labeled_metric(self, name: str, labels: Mapping[str, str], keys: Sequence[str],
                            start: datetime | None = None, end: datetime | None = None) -> dict[str, list[Point]]:
@@ -332,17 +385,13 @@ class MetricStore(MetricSink):
             return result
         wanted = label_tuple(labels, ordered=True)
         slots, stamps = self._window(start, end)
+        found = []
         for key in keys:
             eid = self.entities.get(key)
-            if eid is None:
-                continue
-            sid = self.series.get((eid, wanted))
-            if sid is None:
-                continue
-            points = self._points(column, column.row(sid), slots, stamps)
-            if points:
-                result[key] = points
-        return result
+            sid = None if eid is None else self.series.get((eid, wanted))
+            if sid is not None:
+                found.append((key, column.row(sid)))
+        return self._points(column, found, slots, stamps)
 
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
@@ -395,6 +444,48 @@ class MetricStore(MetricSink):
                     target.labeled.append((name, label_dict(self.series.labels[owner]), value, column.metric_type))
         return out
 
+    def latest_columns(self, names: frozenset[str], types: frozenset[str] | None = None) -> LatestColumns:
+        """The newest batch in columns: its entities (only those whose ``type`` is in ``types``, if given)
+        and, per metric in ``names`` (store order, plain metrics first), the owners and values of its cells.
+
+        What :meth:`latest_sets` holds, without a Python object per value (metric export builds its JSON
+        from these lists).
+        """
+        found = LatestColumns()
+        if self.newest_ns == _EMPTY:
+            return found
+        entities = self.entities
+        ids = self._latest_ids()
+        if types is not None:
+            kinds = [self._entity_type(eid) for eid in ids]
+            ids = [eid for eid, kind in zip(ids, kinds, strict=True) if kind in types]
+        found.entities = ids
+        found.labels = [entities.labels[eid] for eid in ids]
+        found.starts = entities.start[ids].tolist() if ids else []
+        slot = self._order[-1]
+        for name, column in self.columns.items():
+            if name in names:
+                owners, values = _slot_columns(column, slot)
+                found.metrics.append((name, column.metric_type, owners.tolist(), values, None))
+        for name, column in self.labeled_columns.items():
+            if name in names:
+                owners, values = _slot_columns(column, slot)
+                parents = self.series.parent[owners].tolist()
+                series_labels = self.series.labels
+                found.metrics.append((name, column.metric_type, parents, values,
+                                      [series_labels[sid] for sid in owners.tolist()]))
+        return found
+
+    def _entity_type(self, eid: int) -> str:
+        """The ``type`` label of an entity (cached with its label tuple)."""
+        labels = self.entities.labels[eid]
+        found = self._type_cache.get(labels)
+        if found is None:
+            if len(self._type_cache) > LABEL_CACHE_SIZE:
+                self._type_cache.clear()
+            found = self._type_cache[labels] = label_dict(labels).get("type", "")
+        return found
+
     def _window(self, start: datetime | None, end: datetime | None) -> tuple[list[int], list[datetime]]:
         low = to_ns(start) if start is not None else None
         high = to_ns(end) if end is not None else None
@@ -408,13 +499,20 @@ class MetricStore(MetricSink):
         return slots, stamps
 
     @staticmethod
-    def _points(column: Column, row: int, slots: list[int], stamps: list[datetime]) -> list[Point]:
-        if row < 0 or not slots:
-            return []
-        cells = column.cells(row, slots)
-        mask = column.present(cells).tolist()
-        values = cells.tolist()
-        return [Point(stamps[i], values[i]) for i in range(len(slots)) if mask[i]]
+    def _points(column: Column, found: list[tuple[str, int]], slots: list[int],
+                stamps: list[datetime]) -> dict[str, list[Point]]:
+        """The points of each ``(key, row)`` (keys without any left out), read from the column at once."""
+        found = [(key, row) for key, row in found if row >= 0]
+        if not found or not slots:
+            return {}
+        cells = column.rows_cells(np.array([row for _, row in found], dtype=np.int64), slots)
+        masks = column.present(cells).tolist()
+        result: dict[str, list[Point]] = {}
+        for (key, _), mask, values in zip(found, masks, cells.tolist(), strict=True):
+            points = [Point(stamps[i], values[i]) for i, there in enumerate(mask) if there]
+            if points:
+                result[key] = points
+        return result
 
     def memory_bytes(self) -> int:
         """Bytes held by the numpy arrays (columns and registries), for benchmarks."""
@@ -424,6 +522,14 @@ class MetricStore(MetricSink):
         for owners in (self.entities, self.series):
             total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present.nbytes
         return total
+
+
+def _slot_columns(column: Column, slot: int) -> tuple[IdArray, list[int | float]]:
+    cells = column.slot_cells(slot)
+    rows = np.nonzero(column.present(cells))[0]
+    owners: IdArray = column.owner_of[rows]
+    keep = owners >= 0
+    return owners[keep], cells[rows[keep]].tolist()
 
 
 def _slot_values(column: Column, slot: int) -> list[tuple[int, int | float]]:
