@@ -85,7 +85,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         log = tmp / "heapster.log"
         with log.open("wb") as out:
             heapster = subprocess.Popen([sys.executable, "-m", "heapster.cli", f"--source={source}",
-                                         "--metric_resolution=5s", "--heapster-port=0", "--listen-ip=127.0.0.1",
+                                         "--metric_resolution=10s", "--heapster-port=0", "--listen-ip=127.0.0.1",
                                          "--log-format=json"], stdout=out, stderr=subprocess.STDOUT,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
@@ -100,7 +100,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 pods = found.from_heapster(f"{METRICS}/pods")["items"]
                 return len(pods) == ready["pods"] and len(found.from_heapster(f"{METRICS}/nodes")["items"]) == 3
 
-            wait_until(every_pod_has_metrics, timeout=90, interval=0.25, what="metrics of every pod")
+            wait_until(every_pod_has_metrics, timeout=120, interval=0.25, what="metrics of every pod")
             yield found
         finally:
             stop_process(heapster)
