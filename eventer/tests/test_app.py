@@ -8,13 +8,13 @@ import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+from heapster.checkpoint import MemoryCheckpointStore
 from heapster.plugins import load_plugins
+from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.net import async_wait_until
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.app import Eventer
-from heapster_eventer.checkpoint import MemoryCheckpointStore
 from heapster_eventer.flags import parse_args
-from heapster_eventer.testing import ScriptedSource, event
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
 THIRD_PARTY = '''
@@ -98,7 +98,7 @@ async def test_the_lease_is_renewed_while_the_final_flush_runs() -> None:
     eventer = Eventer(options)
     elector = CountingElector()
     eventer.elector = elector  # type: ignore[assignment]
-    source = ScriptedSource()
+    source = ScriptedEventSource()
     source.feed(event("a", 5))
     sink = RecordingEventSink("slow")
     sink.block()
