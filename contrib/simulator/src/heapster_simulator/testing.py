@@ -29,6 +29,8 @@ def _option(name: str, value: Any) -> list[str]:
         return [item for node, kind in dict(value).items() for item in ("--fault", f"{node}={kind}")]
     if name == "apiservices":
         return [item for gv, url in dict(value).items() for item in ("--apiservice", f"{gv}={url}")]
+    if isinstance(value, bool):
+        return [flag] if value else []
     return [flag, str(value)]
 
 
