@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from heapster import selfmetrics
 from heapster.errors import describe_error
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
+MAX_CACHED_URLS = 100_000
 
 
 class ScrapeError(Exception):
@@ -151,6 +153,8 @@ class KubeletClient:
         self._token = token
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        # Parsed once per kubelet, not once per request (targets are made anew every window).
+        self._urls: dict[str, yarl.URL] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -180,6 +184,15 @@ class KubeletClient:
             msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
             raise ScrapeError("timeout", msg)
 
+    def _url(self, target: KubeletTarget) -> yarl.URL:
+        text = target.url
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            url = self._urls[text] = yarl.URL(text)
+        return url
+
     async def _fetch(self, target: KubeletTarget) -> bytes:
         headers: dict[str, str] = {}
         https = target.scheme == "https"
@@ -190,7 +203,7 @@ class KubeletClient:
         where = f"kubelet {target.host_port} of node {target.node}"
         try:
             async with self._get_session().get(
-                target.url, headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
+                self._url(target), headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
             ) as resp:
                 return await self._read_body(resp, where)
         except ScrapeError:
