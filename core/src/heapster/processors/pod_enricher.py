@@ -31,7 +31,7 @@ class _ContainerInfo:
     values as parallel tuples, written to the columns in one step per container.
     """
 
-    __slots__ = ("image", "key", "layout", "numbers", "stub_layout", "stub_numbers", "values")
+    __slots__ = ("image", "key", "layout", "numbers", "restarts", "stub_layout", "stub_numbers", "values")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None) -> None:
         self.key = key
@@ -40,14 +40,11 @@ class _ContainerInfo:
         self.stub_layout = tuple((name, _GAUGE) for name in resources)
         self.stub_numbers = tuple(resources.values())
         self.layout, self.numbers = self.stub_layout, self.stub_numbers
+        self.restarts = restarts is not None  # the pod status gave it a restart count
         if restarts is not None:
             self.values["restart_count"] = MetricValue(restarts, _GAUGE)
             self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
             self.numbers = (*self.stub_numbers, restarts)
-
-    @property
-    def restarts(self) -> bool:
-        return "restart_count" in self.values
 
 
 class PodInfo:

@@ -326,8 +326,11 @@ class _Decoder:
         labels = self.fs_labels.get(resource_id)
         if labels is None:
             labels = self.fs_labels[resource_id] = {RESOURCE_ID: resource_id}
+        b = self.b  # BatchBuilder.series, inlined: ~190 file systems per node
+        b.series_entity.append(row)
+        b.series_labels.append(labels)
         used = fs.usedBytes
-        self.fs.extend((self.b.series(row, labels), used, fs.capacityBytes, fs.availableBytes, fs.inodes,
+        self.fs.extend((len(b.series_labels) - 1, used, fs.capacityBytes, fs.availableBytes, fs.inodes,
                         fs.inodesFree))
         return None if used == MISSING else used
 
@@ -357,14 +360,17 @@ class _Decoder:
 
     def container(self, key: str, labels: dict[str, str], c: _Container, create_ns: int) -> None:
         start = _ns(c.startTime)
-        row = self.b.entity(key, labels, start, create_ns if create_ns != MISSING else start,
-                            _scrape_ns(c.cpu, c.memory))
+        cpu, memory = c.cpu, c.memory  # _scrape_ns(cpu, memory), inlined
+        scrape = _ns(cpu.time) if cpu is not None else MISSING
+        if scrape == MISSING and memory is not None:
+            scrape = _ns(memory.time)
+        row = self.b.entity(key, labels, start, create_ns if create_ns != MISSING else start, scrape)
         if c.accelerators:
             self.add_accelerators(row, c.accelerators)
         root_used = self.add_fs(row, ROOT_FS, c.rootfs)
         logs_used = self.add_fs(row, LOGS_FS, c.logs)
         ephemeral = root_used + logs_used if root_used is not None and logs_used is not None else MISSING
-        self.add_stats(row, start, c.cpu, c.memory, ephemeral)
+        self.add_stats(row, start, cpu, memory, ephemeral)
         if c.userDefinedMetrics:
             self.add_custom(row, c.userDefinedMetrics)
 
