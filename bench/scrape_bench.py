@@ -170,15 +170,20 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
                     print(f"heapster exported {len(watcher.batches)} of {total} batches in time; last warnings:")
                     for line in watcher.lines[-5:]:
                         print("  ", line[:300])
-                    return None
+                    if len(watcher.batches) <= warmup:
+                        return None
+                    total = len(watcher.batches)  # figures of the batches that came, per window elapsed
                 base, last = watcher.batches[warmup - 1], watcher.batches[total - 1]
-                cycles = total - warmup
+                # Windows, not batches: a skipped housekeep leaves a window without a batch.
+                cycles = max(total - warmup, round((last.exported_at - base.exported_at) / resolution))
+                if cycles != total - warmup:
+                    print(f"{cycles} windows passed over {total - warmup} measured batches: figures are per window")
                 cpu_per_cycle = (last.cpu - base.cpu) / cycles
                 simulator_per_cycle = (last.simulator_cpu - base.simulator_cpu) / cycles
                 peak = status_bytes(process.pid, "VmHWM")
             finally:
                 code = stop_process(process, grace=30)
-        print_figures(nodes, watcher.batches, warmup, cpu_per_cycle, last.rss, peak, per_node_sets,
+        print_figures(nodes, watcher.batches[:total], warmup, cpu_per_cycle, last.rss, peak, per_node_sets,
                       resolution, watcher.warnings, code)
         print(f"simulator CPU per cycle: {simulator_per_cycle:8.2f} s   ({simulator_per_cycle / nodes * 1000:.2f} ms "
               f"per node; its own process, not counted above); load average at the end {load_average()}")
