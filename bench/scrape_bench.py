@@ -191,10 +191,9 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
 
 
 def heapster_env(args: argparse.Namespace) -> dict[str, str]:
-    """heapster's environment: ``--no-uvloop`` sets HEAPSTER_UVLOOP=0."""
+    """heapster's environment: ``--uvloop`` sets HEAPSTER_UVLOOP=1 (uvloop must be installed)."""
     env = dict(os.environ)
-    if args.no_uvloop:
-        env["HEAPSTER_UVLOOP"] = "0"
+    env["HEAPSTER_UVLOOP"] = "1" if args.uvloop else "0"
     return env
 
 
@@ -256,7 +255,8 @@ def main() -> int:
                              "measuring: the steady-state CPU and RSS; the early figures are printed as well")
     parser.add_argument("--render-on-request", action="store_true",
                         help="the simulator renders each summary when asked (default: rendered ahead)")
-    parser.add_argument("--no-uvloop", action="store_true", help="run heapster on asyncio's own event loop")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="run heapster on uvloop's event loop (HEAPSTER_UVLOOP=1; pip install uvloop first)")
     args = parser.parse_args()
     if args.warmup < 1 or args.cycles < 1:
         parser.error("--warmup and --cycles must be >= 1")
