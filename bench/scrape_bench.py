@@ -9,12 +9,18 @@ For each size it starts `heapster-simulator` (HTTPS API with a token, HTTPS kube
 sink). It waits for `--warmup` batches, then measures `--cycles` batches from heapster's own log, and prints for
 the heapster process (never the simulator): CPU seconds per cycle, CPU ms per node per cycle, RSS, RSS per node,
 the batch latency (window end -> batch exported) and whether every metric set arrived.
+
+The simulator pre-renders every kubelet's next summary in the background (`--prerender-summaries`), so
+a scrape is served from ready bytes; its CPU is measured and printed on its own line, apart from heapster's.
+`--steady` measures once the store is full: it warms up for `--store-duration` (15 min) of windows first.
+The load average of the machine is printed at the start and the end of every size (other work shares it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import resource
 import subprocess
@@ -36,8 +42,8 @@ from heapster_simulator.testing import simulator_process
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SYSTEM_CONTAINERS = 4  # kubelet, runtime, pods, misc in every simulated summary
-TARGET_CPU_MS_PER_NODE = 5.0
-TARGET_RSS_MIB_PER_NODE = 1.0
+TARGET_CPU_MS_PER_NODE = 1.5  # issue 11, at 1000 nodes x 10 s
+TARGET_RSS_MIB_PER_NODE = 0.6  # issue 11, steady state
 
 
 def cpu_seconds(pid: int) -> float:
@@ -54,21 +60,28 @@ def status_bytes(pid: int, field: str) -> int:
     return 0
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages of the machine."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 @dataclass
 class Batch:
-    """One `batch.exported` log line of heapster, with the process's CPU and RSS when it was read."""
+    """One `batch.exported` log line of heapster, with the CPU and RSS of heapster (and the simulator's CPU)."""
 
     exported_at: float  # epoch seconds of the log line
     metric_sets: int
     cpu: float
     rss: int
+    simulator_cpu: float
 
 
 class HeapsterWatcher:
     """Reads heapster's JSON log in a thread; records every exported batch with CPU and RSS at that moment."""
 
-    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path, simulator_pid: int) -> None:
         self.process = process
+        self.simulator_pid = simulator_pid
         self.batches: list[Batch] = []
         self.lines: list[str] = []
         self.warnings: Counter[str] = Counter()
@@ -91,12 +104,13 @@ class HeapsterWatcher:
                 continue
             try:
                 cpu, rss = cpu_seconds(self.process.pid), status_bytes(self.process.pid, "VmRSS")
+                simulator_cpu = cpu_seconds(self.simulator_pid)
             except (FileNotFoundError, ProcessLookupError):
                 return
             stamp = str(record.get("timestamp", "")).replace("Z", "+00:00")
             self.batches.append(Batch(
                 exported_at=datetime.fromisoformat(stamp).timestamp() if stamp else time.time(),
-                metric_sets=int(record.get("metric_sets", 0)), cpu=cpu, rss=rss))
+                metric_sets=int(record.get("metric_sets", 0)), cpu=cpu, rss=rss, simulator_cpu=simulator_cpu))
         self._log.close()
 
     def wait_for(self, count: int, timeout: float) -> bool:
@@ -109,13 +123,21 @@ class HeapsterWatcher:
         return True
 
 
-def heapster_command(kubeconfig: Path, resolution: float, port: int, kubelet_timeout: float) -> list[str]:
+def heapster_command(kubeconfig: Path, args: argparse.Namespace, port: int) -> list[str]:
     """The heapster command line, as Heapster was run against a cluster from outside."""
     script = Path(sys.executable).with_name("heapster")
     return [str(script),
             f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
-            f"--metric-resolution={resolution:g}s", f"--heapster-port={port}", "--listen-ip=127.0.0.1",
-            f"--kubelet-timeout={kubelet_timeout:g}s", "--log-format=json"]
+            f"--metric-resolution={args.resolution:g}s", f"--heapster-port={port}", "--listen-ip=127.0.0.1",
+            f"--kubelet-timeout={args.kubelet_timeout:g}s", f"--store-duration={args.store_duration:g}s",
+            "--log-format=json"]
+
+
+def warmup_batches(args: argparse.Namespace) -> int:
+    """Batches before measuring: ``--warmup``, or with ``--steady`` enough to fill the store, plus one."""
+    if args.steady:
+        return max(args.warmup, math.ceil(args.store_duration / args.resolution) + 1)
+    return args.warmup
 
 
 def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
@@ -126,34 +148,58 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
         started = time.monotonic()
         with simulator_process(Path(tmp), nodes=nodes, pods_per_node=args.pods_per_node,
                                containers_per_pod=args.containers_per_pod, api_scheme="https",
-                               token="bench-token", timeout=600) as ready:
+                               token="bench-token", prerender_summaries=not args.render_on_request,
+                               timeout=600) as ready:
             print(f"\n== {nodes} nodes × {args.pods_per_node} pods × {args.containers_per_pod} containers, "
-                  f"resolution {resolution:g}s (simulator ready in {time.monotonic() - started:.1f}s)", flush=True)
+                  f"resolution {resolution:g}s (simulator ready in {time.monotonic() - started:.1f}s); "
+                  f"load average {load_average()}", flush=True)
             process = subprocess.Popen(
-                heapster_command(Path(ready["kubeconfig"]), resolution, free_port(), args.kubelet_timeout),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log")
+                heapster_command(Path(ready["kubeconfig"]), args, free_port()),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=heapster_env(args))
+            watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log", ready["process"].pid)
+            warmup = warmup_batches(args)
             try:
-                total = args.warmup + args.cycles
+                total = warmup + args.cycles
                 if not watcher.wait_for(total, timeout=(total + 2) * resolution + 120):
                     print(f"heapster exported {len(watcher.batches)} of {total} batches in time; last warnings:")
                     for line in watcher.lines[-5:]:
                         print("  ", line[:300])
-                    return None
-                base, last = watcher.batches[args.warmup - 1], watcher.batches[total - 1]
-                cycles = total - args.warmup
+                    if len(watcher.batches) <= warmup:
+                        return None
+                    total = len(watcher.batches)  # figures of the batches that came, per window elapsed
+                base, last = watcher.batches[warmup - 1], watcher.batches[total - 1]
+                # Windows, not batches: a skipped housekeep leaves a window without a batch.
+                cycles = max(total - warmup, round((last.exported_at - base.exported_at) / resolution))
+                if cycles != total - warmup:
+                    print(f"{cycles} windows passed over {total - warmup} measured batches: figures are per window")
                 cpu_per_cycle = (last.cpu - base.cpu) / cycles
+                simulator_per_cycle = (last.simulator_cpu - base.simulator_cpu) / cycles
                 peak = status_bytes(process.pid, "VmHWM")
             finally:
                 code = stop_process(process, grace=30)
-        print_figures(nodes, watcher.batches[args.warmup:total], cpu_per_cycle, last.rss, peak, per_node_sets,
+        print_figures(nodes, watcher.batches[:total], warmup, cpu_per_cycle, last.rss, peak, per_node_sets,
                       resolution, watcher.warnings, code)
+        print(f"simulator CPU per cycle: {simulator_per_cycle:8.2f} s   ({simulator_per_cycle / nodes * 1000:.2f} ms "
+              f"per node; its own process, not counted above); load average at the end {load_average()}")
         return {"nodes": nodes, "cpu_ms_per_node": cpu_per_cycle / nodes * 1000, "rss": last.rss}
 
 
-def print_figures(nodes: int, measured: list[Batch], cpu_per_cycle: float, rss: int, peak: int,
+def heapster_env(args: argparse.Namespace) -> dict[str, str]:
+    """heapster's environment: ``--uvloop`` sets HEAPSTER_UVLOOP=1 (uvloop must be installed)."""
+    env = dict(os.environ)
+    env["HEAPSTER_UVLOOP"] = "1" if args.uvloop else "0"
+    return env
+
+
+def print_figures(nodes: int, batches: list[Batch], warmup: int, cpu_per_cycle: float, rss: int, peak: int,
                   per_node_sets: int, resolution: float, warnings: Counter[str], exit_code: int) -> None:
-    """Print the figures of one size."""
+    """Print the figures of one size: the early ones (first batches) and the measured ones."""
+    measured = batches[warmup:]
+    if warmup > 2:  # --steady: what the first batches cost, for comparison with the steady state
+        early = (batches[2].cpu - batches[1].cpu) / nodes * 1000
+        print(f"early figures          : {early:.2f} ms CPU per node in batch 3, RSS "
+              f"{batches[2].rss / 2**20:.0f} MiB ({batches[2].rss / 2**20 / nodes:.3f} MiB per node); "
+              f"RSS every 10 batches: {', '.join(f'{b.rss / 2**20:.0f}' for b in batches[::10])} MiB")
     cpu_ms = cpu_per_cycle / nodes * 1000
     scraped = [min(nodes, b.metric_sets // per_node_sets) for b in measured]  # nodes whose sets arrived
     mean_scraped = sum(scraped) / len(scraped)
@@ -163,6 +209,7 @@ def print_figures(nodes: int, measured: list[Batch], cpu_per_cycle: float, rss: 
     latencies = [b.exported_at % resolution for b in measured]  # window end -> exported (if under one resolution)
     print(f"heapster CPU per cycle : {cpu_per_cycle:8.2f} s   ({cpu_per_cycle / resolution * 100:.0f}% of one "
           f"core at {resolution:g}s resolution)")
+    print(f"heapster cores used    : {cpu_per_cycle / resolution:8.2f} on average over the measured cycles")
     print(f"heapster CPU per node  : {cpu_ms:8.2f} ms per cycle   (target <= {TARGET_CPU_MS_PER_NODE:g} ms: "
           f"{'ok' if cpu_ms <= TARGET_CPU_MS_PER_NODE else 'MISSED'})")
     print(f"heapster RSS           : {rss_mib:8.0f} MiB after {len(measured)} measured cycles (peak "
@@ -196,6 +243,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="batches before measuring (the first has no rates)")
     parser.add_argument("--cycles", type=int, default=3, help="batches measured")
     parser.add_argument("--kubelet-timeout", type=float, default=10.0)
+    parser.add_argument("--store-duration", type=float, default=900.0, help="heapster's --store-duration, seconds")
+    parser.add_argument("--steady", action="store_true",
+                        help="warm up until the store is full (store duration / resolution + 1 batches) before "
+                             "measuring: the steady-state CPU and RSS; the early figures are printed as well")
+    parser.add_argument("--render-on-request", action="store_true",
+                        help="the simulator renders each summary when asked (default: rendered ahead)")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="run heapster on uvloop's event loop (HEAPSTER_UVLOOP=1; pip install uvloop first)")
     args = parser.parse_args()
     if args.warmup < 1 or args.cycles < 1:
         parser.error("--warmup and --cycles must be >= 1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from heapster.cli import main
@@ -138,3 +140,21 @@ def test_a_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]
         assert main(["--source=static:", "--listen_ip=127.0.0.1", f"--heapster_port={port}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("heapster: cannot serve the HTTP API on 127.0.0.1:") and "in use" in err
+
+
+def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for_and_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from heapster.cli import event_loop_factory
+
+    monkeypatch.delenv("HEAPSTER_UVLOOP", raising=False)
+    assert event_loop_factory() is None
+    monkeypatch.setenv("HEAPSTER_UVLOOP", "1")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed: asyncio's loop, no failure
+    assert event_loop_factory() is None
+    fake = type(sys)("uvloop")
+    fake.new_event_loop = asyncio.new_event_loop  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uvloop", fake)
+    assert event_loop_factory() is asyncio.new_event_loop
+    monkeypatch.setenv("HEAPSTER_UVLOOP", "0")
+    assert event_loop_factory() is None

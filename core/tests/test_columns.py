@@ -62,6 +62,36 @@ def test_int_blocks_skip_missing_cells() -> None:
     assert sets["x"].values == {"a": MetricValue(5, G)} and sets["y"].values == {}
 
 
+def test_int_blocks_sharing_a_metric_fill_one_column_and_equal_single_values() -> None:
+    def by_blocks() -> ColumnBatch:
+        builder = BatchBuilder()
+        first = builder.int_block((("a", G), ("b", C), ("c", G)))
+        second = builder.int_block((("b", C), ("d", G)))
+        rows = [builder.entity(key, {"type": "pod"}) for key in ("p", "q", "r", "s")]
+        first.extend((rows[0], 1, 2, MISSING))
+        first.extend((rows[2], MISSING, 6, MISSING))
+        second.extend((rows[1], 7, 8))  # "b" of q comes from the second block
+        second.extend((rows[3], MISSING, 9))
+        batch = builder.build()
+        batch.values["a"].data[0] = 10  # a column is a view of the block's matrix: writes stay in their column
+        return batch
+
+    def by_values() -> ColumnBatch:
+        builder = BatchBuilder()
+        rows = [builder.entity(key, {"type": "pod"}) for key in ("p", "q", "r", "s")]
+        for row, name, value, kind in ((rows[0], "a", 10, G), (rows[0], "b", 2, C), (rows[2], "b", 6, C),
+                                       (rows[1], "b", 7, C), (rows[1], "d", 8, G), (rows[3], "d", 9, G)):
+            builder.value(row, name, value, kind)
+        return builder.build()
+
+    blocks, values = by_blocks(), by_values()
+    assert "c" not in blocks.values  # no cell anywhere: no column
+    assert {k: ms.values for k, ms in blocks.to_metric_sets().items()} == {
+        k: ms.values for k, ms in values.to_metric_sets().items()}
+    assert {name: column.data.tolist() for name, column in blocks.values.items()} == {
+        name: column.data.tolist() for name, column in values.values.items()}
+
+
 def test_an_edited_view_is_the_batch_until_sealed_then_both_views_are_kept() -> None:
     batch = DataBatch(T, _sets())
     cols = batch.columns

@@ -172,3 +172,24 @@ async def test_plain_http_kubelets_need_no_token() -> None:
             assert reply.status == 200
             assert (await reply.json())["node"]["nodeName"] == "sim-node-0001"
         assert cluster.summary("sim-node-0001")["node"]["nodeName"] == "sim-node-0001"
+
+
+async def test_prerendered_summaries_are_served_from_bytes_rendered_after_the_last_request() -> None:
+    settings = SimulatorConfig(nodes=2, pods_per_node=3, prerender_summaries=True)
+    async with SimulatedCluster(settings) as running, aiohttp.ClientSession() as session:
+        assert running.sim is not None
+        counts = running.sim.counts
+        status, first = await _get(session, running, 1)
+        assert status == 200 and counts["summaries_rendered_ahead"] == 0  # nothing ready yet: rendered on request
+        deadline = time.monotonic() + 10
+        while counts["summaries_prerendered"] < 1:  # the next body is rendered in the background
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        status, second = await _get(session, running, 1)
+        assert status == 200 and counts["summaries_rendered_ahead"] == 1
+        before, after = orjson.loads(first), orjson.loads(second)
+        assert after["node"]["nodeName"] == "sim-node-0001" and len(after["pods"]) == 3
+        assert after["node"]["cpu"]["time"] >= before["node"]["cpu"]["time"]
+        assert after["node"]["cpu"]["usageCoreNanoSeconds"] >= before["node"]["cpu"]["usageCoreNanoSeconds"]
+        status, _ = await _get(session, running, 1, token="wrong")  # faults and auth still come first
+        assert status == 401

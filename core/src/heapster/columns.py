@@ -376,7 +376,7 @@ def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> d
     for name, metric_type in names.items():
         is_float = name in floats
         pieces = []
-        ints = []
+        columns = []
         for table, size in zip(tables, sizes, strict=True):
             found = table.get(name)
             if found is None:
@@ -385,9 +385,12 @@ def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> d
                 found = ValueColumn(found.data, found.metric_type)
                 found.to_float()
             pieces.append(found.data)
-            ints.append(found.ints if found.ints is not None else np.zeros(size, dtype=bool))
-        mask = np.concatenate(ints)
-        out[name] = ValueColumn(np.concatenate(pieces), metric_type, mask if mask.any() else None)
+            columns.append(found)
+        mask = None
+        if any(column.ints is not None for column in columns):  # int cells among floats: rare
+            mask = np.concatenate([column.ints if column.ints is not None else np.zeros(size, dtype=bool)
+                                   for column, size in zip(columns, sizes, strict=True)])
+        out[name] = ValueColumn(np.concatenate(pieces), metric_type, mask if mask is not None and mask.any() else None)
     return out
 
 
@@ -475,7 +478,8 @@ class BatchBuilder:
         size = len(self.keys)
         batch.keys = self.keys
         batch.labels = self.labels
-        batch.types = np.array([type_code(lb) for lb in self.labels], dtype=np.int8)
+        codes = TYPE_CODES
+        batch.types = np.array([codes.get(lb.get("type", ""), 0) for lb in self.labels], dtype=np.int8)
         batch.collection_start = np.array(self.collection_start, dtype=np.int64)
         batch.create_time = np.array(self.create_time, dtype=np.int64)
         batch.scrape_time = np.array(self.scrape_time, dtype=np.int64)
@@ -509,14 +513,27 @@ def _build_columns(pending: dict[str, tuple[list[int], list[int | float], Metric
 
 def _add_block(columns: dict[str, ValueColumn], size: int, metrics: tuple[tuple[str, MetricType], ...],
                block: list[int]) -> None:
-    table = np.array(block, dtype=np.int64).reshape(-1, len(metrics) + 1)
+    """Scatter a flat ``(row, v1, ..., vk)`` block into columns: one matrix for all k metrics, not k arrays.
+
+    A new column is a row of that matrix (a view), so a node's block costs a handful of numpy calls
+    whatever k is; a column that already exists only gets the cells the block has.
+    """
+    width = len(metrics)
+    table = np.array(block, dtype=np.int64).reshape(-1, width + 1)
     rows = table[:, 0]
-    for index, (name, metric_type) in enumerate(metrics, start=1):
-        cells = table[:, index]
-        there = cells != MISSING
-        if not there.any():
+    cells = table[:, 1:]
+    there = cells != MISSING
+    present = there.any(axis=0).tolist()
+    matrix: IntArray | None = None
+    for index, (name, metric_type) in enumerate(metrics):
+        if not present[index]:
             continue
         column = columns.get(name)
         if column is None:
-            column = columns[name] = ValueColumn.empty(size, False, metric_type)
-        column.set(rows[there], cells[there])
+            if matrix is None:
+                matrix = np.full((width, size), MISSING, dtype=np.int64)
+                matrix[:, rows] = cells.T
+            columns[name] = ValueColumn(matrix[index], metric_type)
+        else:
+            mask = there[:, index]
+            column.set(rows[mask], cells[mask, index])

@@ -237,7 +237,7 @@ class SimulatedCluster:
     def summary(self, node: str) -> dict[str, Any]:
         """The summary the node's kubelet would serve right now."""
         sim = self._simulation()
-        return node_summary(sim.node(node), self.config.pods_per_node, time.time())
+        return orjson.loads(orjson.dumps(node_summary(sim.node(node), self.config.pods_per_node, time.time())))
 
 
 def _no_tls(index: int) -> ssl.SSLContext | None:

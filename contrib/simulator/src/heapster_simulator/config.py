@@ -33,6 +33,8 @@ class SimulatorConfig:
     bookmark_interval: float = 30.0
     watch_history: int = 20_000
     max_events: int = 20_000
+    prerender_summaries: bool = False
+    """Render each kubelet's next summary in the background after serving one, so a request is a memcpy."""
     apiservices: dict[str, str] = field(default_factory=dict)
     """Aggregated APIs: ``{"metrics.k8s.io/v1beta1": "http://127.0.0.1:8082"}`` (group/version -> backend)."""
     peers: list[str] = field(default_factory=list)

@@ -34,6 +34,11 @@ class KubeletFleet:
         self._node_by_ip = {node.ip: node for node in sim.model.nodes}
         self._pending: set[asyncio.Task[None]] = set()
         self.port = sim.config.kubelet_port
+        # --prerender-summaries: the next body of each node, rendered in the background after a request.
+        self._bodies: dict[int, bytes] = {}
+        self._to_render: dict[int, NodeState] = {}
+        self._render_wanted = asyncio.Event()
+        self._renderer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open a listener for every node that is not `down`."""
@@ -54,10 +59,17 @@ class KubeletFleet:
                 await self._open(node)
         self.sim.kubelet_port = self.port
         self.sim.on_node_down = self._on_node_down
+        if self.sim.config.prerender_summaries:
+            self._renderer = asyncio.get_running_loop().create_task(self._render_ahead())
 
     async def stop(self) -> None:
         """Close every listener and connection."""
         self.sim.on_node_down = None
+        if self._renderer is not None:
+            self._renderer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renderer
+            self._renderer = None
         for task in list(self._pending):
             task.cancel()
         if self._runner is not None:
@@ -129,11 +141,38 @@ class KubeletFleet:
             return failed
         if node.fault in ("huge", "hugemalformed"):
             return await self._huge(request, node, complete=node.fault == "huge")
-        body = orjson.dumps(node_summary(node, self.sim.config.pods_per_node, time.time()))
+        body = self._next_body(node)
         self.sim.counts["summaries_served"] += 1
         if node.fault == "malformed":
             body = body[: len(body) // 2] + b'",,]'
         return web.Response(body=body, content_type=JSON)
+
+    def _render(self, node: NodeState) -> bytes:
+        return orjson.dumps(node_summary(node, self.sim.config.pods_per_node, time.time()))
+
+    def _next_body(self, node: NodeState) -> bytes:
+        """The body to serve now: the one rendered ahead (then the next is queued), else rendered here."""
+        if self._renderer is None:
+            return self._render(node)
+        body = self._bodies.pop(node.index, None)
+        self._to_render[node.index] = node
+        self._render_wanted.set()
+        if body is None:
+            return self._render(node)
+        self.sim.counts["summaries_rendered_ahead"] += 1
+        return body
+
+    async def _render_ahead(self) -> None:
+        """Render the next body of every node served since, one node per loop turn so requests go first."""
+        while True:
+            await self._render_wanted.wait()
+            self._render_wanted.clear()
+            while self._to_render:
+                index = next(iter(self._to_render))
+                node = self._to_render.pop(index)
+                self._bodies[index] = self._render(node)
+                self.sim.counts["summaries_prerendered"] += 1
+                await asyncio.sleep(0)
 
     async def _huge(self, request: web.Request, node: NodeState, complete: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": JSON})

@@ -52,7 +52,8 @@ class Simulation:
             store.seal()
         self.on_node_down: Callable[[NodeState, bool], None] | None = None
         self.counts = {"events_added": 0, "events_modified": 0, "pods_replaced": 0, "containers_restarted": 0,
-                       "watches_dropped": 0, "expired": 0, "summaries_served": 0}
+                       "watches_dropped": 0, "expired": 0, "summaries_served": 0,
+                       "summaries_prerendered": 0, "summaries_rendered_ahead": 0}
         self._event_order: deque[tuple[str, str]] = deque()
         self._carry = {"events": 0.0, "churn": 0.0, "restarts": 0.0}
         self._node_by_name = {node.name: node for node in self.model.nodes}

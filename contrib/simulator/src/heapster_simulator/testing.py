@@ -32,6 +32,8 @@ def _option(name: str, value: Any) -> list[str]:
         return [item for gv, url in dict(value).items() for item in ("--apiservice", f"{gv}={url}")]
     if name == "peers":
         return [item for text in value for item in ("--peer", str(text))]
+    if isinstance(value, bool):
+        return [flag] if value else []
     return [flag, str(value)]
 
 

@@ -31,7 +31,7 @@ class _ContainerInfo:
     values as parallel tuples, written to the columns in one step per container.
     """
 
-    __slots__ = ("image", "key", "layout", "numbers", "stub_layout", "stub_numbers", "values")
+    __slots__ = ("image", "key", "layout", "numbers", "restarts", "stub_layout", "stub_numbers", "values")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None) -> None:
         self.key = key
@@ -40,20 +40,18 @@ class _ContainerInfo:
         self.stub_layout = tuple((name, _GAUGE) for name in resources)
         self.stub_numbers = tuple(resources.values())
         self.layout, self.numbers = self.stub_layout, self.stub_numbers
+        self.restarts = restarts is not None  # the pod status gave it a restart count
         if restarts is not None:
             self.values["restart_count"] = MetricValue(restarts, _GAUGE)
             self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
             self.numbers = (*self.stub_numbers, restarts)
 
-    @property
-    def restarts(self) -> bool:
-        return "restart_count" in self.values
-
 
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "name", "namespace", "start_ns", "start_time", "uid", "version")
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "start_time", "uid",
+                 "version")
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier) -> None:
         meta = pod.get("metadata") or {}
@@ -63,6 +61,7 @@ class PodInfo:
         self.namespace: str = meta.get("namespace", "")
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
+        self.key = keys.pod_key(self.namespace, self.name)
         self.copied_labels = copier.copied(meta.get("labels"))
         started = status.get("startTime")
         self.start_time: datetime | None = None
@@ -143,12 +142,14 @@ class PodBasedEnricher(ColumnProcessor):
         changes = _Changes(cols)
         used: dict[tuple[str, str], PodInfo] = {}
         types = cols.types
-        for row in np.flatnonzero((types == POD) | (types == POD_CONTAINER)).tolist():
-            labels = cols.labels[row]
+        pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
+        all_labels = cols.labels
+        for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
+            labels = all_labels[row]
             info = self._pod(labels.get("namespace_name", ""), labels.get("pod_name", ""), used)
             if info is None:
                 continue
-            if types[row] == POD:
+            if code == POD:
                 self._add_pod_info(cols, changes, row, labels, info)
             else:
                 self._add_container_info(cols, changes, row, labels, info)
@@ -187,7 +188,7 @@ class PodBasedEnricher(ColumnProcessor):
                 cols.create_time[row] = info.start_ns
         labels["pod_id"] = info.uid
         labels.update(info.copied_labels)
-        pod_key = keys.pod_key(labels.get("namespace_name", ""), labels.get("pod_name", ""))
+        pod_key = info.key  # the namespace and name of these labels: the pod was found by them
         if pod_key in changes.present:
             return
         log.debug("pod.stub.created", key=pod_key)

@@ -371,3 +371,27 @@ def test_random_wrong_types_never_crash_the_decoder() -> None:
         for ms in sets.values():
             assert all(type(v.value) in (int, float) for v in ms.values.values())
             assert all(0 <= v.value < 1 << 63 for k, v in ms.values.items() if not k.startswith("custom/"))
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-01T20:30:00Z", "1970-01-01T00:00:00Z", "2099-12-31T23:59:59Z", "2024-02-29T12:00:00Z",
+    "0001-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-12-01T24:00:00Z", "2026-12-01T23:59:60Z",
+    "2026-12-01T+1:00:00Z", "2026-12-01T2٣:00:00Z", "2026-12-01T20:30:00.5Z", "2026-12-01 20:30:00Z", "garbage",
+])
+def test_whole_second_times_by_arithmetic_equal_the_datetime_parse(text: str) -> None:
+    from heapster.columns import MISSING, to_ns
+    from heapster.timefmt import parse_rfc3339
+    from heapster_source_kubernetes import summary
+
+    quick = summary._whole_second_ns(text)
+    try:
+        parsed: datetime | None = parse_rfc3339(text)
+    except ValueError:
+        parsed = None
+    expected = MISSING if parsed is None or parsed.year <= 1 else to_ns(parsed)
+    if quick is None:  # left to the full parse
+        assert text in ("0001-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-12-01T24:00:00Z",
+                        "2026-12-01T23:59:60Z", "2026-12-01T+1:00:00Z", "2026-12-01T2٣:00:00Z",
+                        "2026-12-01T20:30:00.5Z", "2026-12-01 20:30:00Z", "garbage")
+    else:
+        assert quick == expected

@@ -191,6 +191,10 @@ class KubernetesCluster:
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pods.get(f"{namespace}/{name}")
 
+    def pod_version(self, namespace: str, name: str) -> str | None:
+        """The pod's resourceVersion, without decoding it: the pod enricher skips ``get_pod`` for unchanged pods."""
+        return self.pods.version(f"{namespace}/{name}")
+
     def get_namespace(self, name: str) -> dict[str, Any] | None:
         return self.namespaces.get(name)
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from heapster import selfmetrics
 from heapster.errors import describe_error
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
+MAX_CACHED_URLS = 100_000
 
 
 class ScrapeError(Exception):
@@ -151,6 +153,8 @@ class KubeletClient:
         self._token = token
         self._pools: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore]] = {}
         """A connection pool (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
+        # Parsed once per kubelet, not once per request (targets are made anew every window).
+        self._urls: dict[str, yarl.URL] = {}
 
     def _pool(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
@@ -184,6 +188,15 @@ class KubeletClient:
             msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
             raise ScrapeError("timeout", msg)
 
+    def _url(self, target: KubeletTarget) -> yarl.URL:
+        text = target.url
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            url = self._urls[text] = yarl.URL(text)
+        return url
+
     async def _fetch(self, session: aiohttp.ClientSession, target: KubeletTarget) -> bytes:
         headers: dict[str, str] = {}
         https = target.scheme == "https"
@@ -194,7 +207,7 @@ class KubeletClient:
         where = f"kubelet {target.host_port} of node {target.node}"
         try:
             async with session.get(
-                target.url, headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
+                self._url(target), headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
             ) as resp:
                 return await self._read_body(resp, where)
         except ScrapeError:

@@ -156,6 +156,10 @@ class Informer:
         found = self._objects.get(key)
         return orjson.loads(found) if self.compact and found is not None else found
 
+    def version(self, key: str) -> str | None:
+        """The resourceVersion stored for ``key``, or None: tells a change without decoding the object."""
+        return self._versions.get(key)
+
     def objects(self) -> list[JSON]:
         """Every stored object."""
         if self.compact:
