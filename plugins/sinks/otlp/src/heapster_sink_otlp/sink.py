@@ -15,7 +15,7 @@ from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
 from heapster_sink_otlp.config import OtlpConfig
 from heapster_sink_otlp.logs import encode_events
-from heapster_sink_otlp.metrics import encode_metrics
+from heapster_sink_otlp.metrics import encode_metrics_counted
 from heapster_sink_otlp.transport import OtlpTransport, PostResult
 
 log = structlog.get_logger(__name__)
@@ -79,11 +79,7 @@ class OtlpMetricSink(_OtlpSinkBase, MetricSink):
                          "rejected_data_points")
 
     def _encode(self, batch: DataBatch) -> list[tuple[bytes, int]]:
-        sets = [s for s in batch.metric_sets.values() if s.values or s.labeled]
-        points = [len(s.values) + len(s.labeled) for s in sets]
-        size = self.config.batch_size
-        bodies = list(encode_metrics(batch, size, self.config.cluster_name))
-        return [(body, sum(points[i * size:(i + 1) * size])) for i, body in enumerate(bodies)]
+        return list(encode_metrics_counted(batch, self.config.batch_size, self.config.cluster_name))
 
 
 class OtlpEventSink(_OtlpSinkBase, EventSink):
