@@ -11,14 +11,29 @@ Builds batches shaped like a cluster of N nodes x 30 pods x 2 containers
 Times are CPU seconds of this process (``time.process_time``), so other load on the machine does not
 inflate them; the encoders are single-threaded.
 
+With ``--send``, end to end from this one process (wall and CPU time of the sink's ``export``):
+
+* remote write into a real Prometheus (Debian's, ``--web.enable-remote-write-receiver``), series/s;
+* OTLP/HTTP into the strict receiver double (``heapster_sink_otlp.testing.OtlpReceiver``, run in a
+  separate process so its decoding does not share this process's CPU), series/s;
+* the ``prometheus`` sink's ``/metrics``: export (render) time, then the wall time of a scrape with
+  gzip (what Prometheus sends) and without, OpenMetrics and text.
+
+The sinks get a sealed batch holding only columns, as the pipeline hands it when no other sink asked
+for ``metric_sets``.
+
     .venv/bin/python bench/modern_sinks_bench.py [--nodes 1000 --nodes 5000] [--skip-client]
+    .venv/bin/python bench/modern_sinks_bench.py --send [--send-nodes 1000] --nodes 1000 --nodes 5000
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import gzip
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -113,13 +128,122 @@ def bench_otlp(batch: DataBatch, series: int) -> None:
           f"{sum(map(len, compressed)) / 2**20:.1f} MiB gzipped")
 
 
+def columns_only(batch: DataBatch) -> DataBatch:
+    """A sealed batch holding only the columns of ``batch`` (what a sink gets from the pipeline)."""
+    fresh = DataBatch(batch.timestamp, columns=batch.columns)
+    fresh.seal()
+    return fresh
+
+
+async def _export_timed(sink: Any, batch: DataBatch) -> tuple[float, float]:
+    """(wall s, CPU s of this process) of one ``sink.export``."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await sink.export(batch)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def send_remote_write(batch: DataBatch, series: int) -> None:
+    from heapster.interfaces import PluginContext
+    from heapster.plugins import load_plugins
+    from heapster_sink_prometheus.testing import prometheus_server
+
+    async def run(url: str) -> tuple[float, float]:
+        sink = load_plugins().build_metric_sink(f"prometheusremotewrite:{url}", PluginContext())
+        try:
+            return await _export_timed(sink, columns_only(batch))
+        finally:
+            await sink.close()
+
+    with prometheus_server() as server:
+        wall, cpu = asyncio.run(run(server.remote_write_url))
+    print(f"  remote write -> real Prometheus: {wall:.2f} s wall, {series / wall:,.0f} series/s end to end; "
+          f"{cpu:.2f} s CPU in this process = {series / cpu:,.0f} series per CPU second")
+
+
+_RECEIVER = """
+import sys
+from heapster_sink_otlp.testing import OtlpReceiver
+with OtlpReceiver() as receiver:
+    print(receiver.url, flush=True)
+    sys.stdin.read()
+    print(len(receiver.metric_points), len(receiver.rejected), flush=True)
+"""
+
+
+def send_otlp(batch: DataBatch, series: int) -> None:
+    from heapster.interfaces import PluginContext
+    from heapster.plugins import load_plugins
+
+    async def run(url: str) -> tuple[float, float]:
+        sink = load_plugins().build_metric_sink(f"otlp:{url}", PluginContext())
+        try:
+            return await _export_timed(sink, columns_only(batch))
+        finally:
+            await sink.close()
+
+    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+    assert receiver.stdout is not None and receiver.stdin is not None
+    try:
+        url = receiver.stdout.readline().strip()
+        wall, cpu = asyncio.run(run(url))
+    finally:
+        answer, _ = receiver.communicate("", timeout=600)
+    points, rejected = answer.split()
+    print(f"  otlp -> strict receiver double (own process): {wall:.2f} s wall, {series / wall:,.0f} series/s end "
+          f"to end; {cpu:.2f} s CPU in this process = {series / cpu:,.0f} series per CPU second; "
+          f"received {int(points):,} points, {rejected} rejected")
+
+
+def scrape(batch: DataBatch, series: int) -> None:
+    import aiohttp
+
+    from heapster.interfaces import PluginContext
+    from heapster.plugins import load_plugins
+
+    async def run() -> None:
+        sink: Any = load_plugins().build_metric_sink("prometheus:?port=0&listen_ip=127.0.0.1", PluginContext())
+        await sink.start()
+        try:
+            wall, cpu = await _export_timed(sink, columns_only(batch))
+            print(f"  prometheus /metrics: export (encode + both formats into gzip) {wall:.2f} s wall "
+                  f"({cpu:.2f} s CPU)")
+            url = f"http://127.0.0.1:{sink.port}/metrics"
+            async with aiohttp.ClientSession(auto_decompress=False) as session:
+                for label, headers in (
+                        ("OpenMetrics, gzip (Prometheus' request)",
+                         {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+                          "Accept-Encoding": "gzip"}),
+                        ("text, gzip", {"Accept": "text/plain", "Accept-Encoding": "gzip"}),
+                        ("text, no gzip", {"Accept": "text/plain", "Accept-Encoding": "identity"})):
+                    best, size = float("inf"), 0
+                    for _ in range(3):
+                        started = time.perf_counter()
+                        async with session.get(url, headers=headers) as resp:
+                            size = len(await resp.read())
+                        best = min(best, time.perf_counter() - started)
+                    print(f"    scrape {label}: {best * 1000:,.0f} ms (best of 3), {size / 2**20:.1f} MiB sent")
+        finally:
+            await sink.close()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, action="append", help="cluster sizes (default 1000 and 5000)")
     parser.add_argument("--pods", type=int, default=30)
     parser.add_argument("--containers", type=int, default=2)
     parser.add_argument("--skip-client", action="store_true", help="skip the prometheus_client comparison")
+    parser.add_argument("--send", action="store_true",
+                        help="end to end: remote write to a real Prometheus, OTLP to the double, /metrics scrapes")
+    parser.add_argument("--send-nodes", type=int, action="append",
+                        help="sizes for remote write and OTLP end to end with --send (default 1000)")
     args = parser.parse_args()
+    if args.send:
+        main_send(args)
+        return
     now = datetime.now(UTC).replace(microsecond=0)
     for nodes in args.nodes or [1000, 5000]:
         batch = synthetic_batch(now, nodes=nodes, pods=args.pods, containers=args.containers, seq=1)
@@ -131,6 +255,23 @@ def main() -> None:
         bench_remote_write(batch, series)
         bench_otlp(batch, series)
         del batch
+
+
+def main_send(args: argparse.Namespace) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    send_sizes = set(args.send_nodes or [1000])
+    for nodes in sorted(set(args.nodes or [1000, 5000]) | send_sizes):
+        batch = columns_only(synthetic_batch(now, nodes=nodes, pods=args.pods, containers=args.containers, seq=1))
+        cols = batch.columns
+        series = sum(len(rows) for _, _, rows, _ in cols.metrics()) + \
+            sum(len(rows) for _, _, rows, _ in cols.labeled_metrics())
+        print(f"{nodes} nodes: {len(cols):,} metric sets, {series:,} series")
+        if nodes in send_sizes:
+            send_remote_write(batch, series)
+            send_otlp(batch, series)
+        if nodes in set(args.nodes or [1000, 5000]):
+            scrape(batch, series)
+        del batch, cols
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from heapster.columns import MISSING, BatchBuilder, ColumnBatch
+from heapster.columns import MISSING, BatchBuilder, ColumnBatch, cells_in_set_order
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,3 +108,23 @@ def test_an_edited_view_is_the_batch_until_sealed_then_both_views_are_kept() -> 
 def test_a_nan_is_no_value() -> None:
     cols = ColumnBatch.from_metric_sets({"c": MetricSet({"type": "cluster"}, {"x": MetricValue(float("nan"))})})
     assert np.isnan(cols.values["x"].data[0]) and cols.to_metric_sets()["c"].values == {}
+
+
+def test_cells_in_set_order_follows_the_per_set_view() -> None:
+    sets = {
+        "a": MetricSet({"type": "node"}, {"x": MetricValue(1), "y": MetricValue(2.5)},
+                       [LabeledMetric("fs", {"resource_id": "/"}, 3), LabeledMetric("fs", {"resource_id": "/d"}, 4)]),
+        "b": MetricSet({"type": "pod"}, {"y": MetricValue(5.0)}, []),
+        "c": MetricSet({"type": "pod"}, {"x": MetricValue(6), "z": MetricValue(7)},
+                       [LabeledMetric("fs", {"resource_id": "/"}, 8)]),
+    }
+    cols = ColumnBatch.from_metric_sets(sets)
+    expected = []
+    for row, ms in enumerate(cols.to_metric_sets().values()):
+        expected += [(row, name, v.metric_type, v.value, None) for name, v in ms.values.items()]
+        expected += [(row, m.name, m.metric_type, m.value, m.labels) for m in ms.labeled]
+    cells = cells_in_set_order(cols)
+    assert cells == expected
+    assert [(c[0], c[1], c[3]) for c in cells] == [(0, "x", 1), (0, "y", 2.5), (0, "fs", 3), (0, "fs", 4),
+                                                    (1, "y", 5.0), (2, "x", 6), (2, "z", 7), (2, "fs", 8)]
+    assert cells_in_set_order(ColumnBatch()) == []

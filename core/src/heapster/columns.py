@@ -537,3 +537,34 @@ def _add_block(columns: dict[str, ValueColumn], size: int, metrics: tuple[tuple[
         else:
             mask = there[:, index]
             column.set(rows[mask], cells[mask, index])
+
+
+Cell = tuple[int, str, MetricType, "int | float", "dict[str, str] | None"]
+"""``(entity row, metric name, metric type, value, the labeled series' own labels or None)``."""
+
+
+def cells_in_set_order(cols: ColumnBatch) -> list[Cell]:
+    """Every value of the batch in the order of Heapster's per-set view (``to_metric_sets``): entity by
+    entity, its values in column order, then its labeled series one by one (each in column order).
+
+    For sinks whose output order follows the metric sets: read from the columns metric by metric (no
+    ``MetricSet`` objects), then put in that order by one stable sort of the entity rows.
+    """
+    cells: list[Cell] = []
+    order_keys: list[IntArray] = []
+    span = cols.series_count + 1  # key: entity row * span + (0, or 1 + series row)
+    for name, metric_type, rows, values in cols.metrics():
+        cells.extend([(row, name, metric_type, value, None) for row, value in zip(rows, values, strict=True)])
+        order_keys.append(np.array(rows, dtype=np.int64) * span)
+    if cols.series_count:
+        entities = cols.series_entity.tolist()
+        series_keys = cols.series_entity.astype(np.int64) * span + np.arange(1, span, dtype=np.int64)
+        own = cols.series_labels
+        for name, metric_type, rows, values in cols.labeled_metrics():
+            cells.extend([(entities[s], name, metric_type, value, own[s])
+                          for s, value in zip(rows, values, strict=True)])
+            order_keys.append(series_keys[np.array(rows, dtype=np.intp)])
+    if not cells:
+        return cells
+    order = np.argsort(np.concatenate(order_keys), kind="stable").tolist()
+    return [cells[i] for i in order]

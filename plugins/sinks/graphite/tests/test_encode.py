@@ -57,7 +57,8 @@ def test_lines_carry_prefix_go_formatted_values_and_the_batch_second() -> None:
 
 def test_values_carbon_would_refuse_are_counted_not_sent() -> None:
     batch = DataBatch(datetime.now(UTC), {
-        "a": MetricSet(labels={"type": "cluster"}, values={"x": MetricValue(float("nan")), "ok": MetricValue(1)}),
+        # infinity: a NaN is "no value" in the batch's columns, so it never reaches a sink
+        "a": MetricSet(labels={"type": "cluster"}, values={"x": MetricValue(float("inf")), "ok": MetricValue(1)}),
         "b": MetricSet(labels={"type": "node", "hostname": "has space"}, values={"y": MetricValue(1)}),
     })
     encoded = encode_batch(batch, "k")

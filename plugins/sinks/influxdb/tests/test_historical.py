@@ -1,10 +1,11 @@
-"""The historical API mounted in an aiohttp app, answering from points the sink wrote to a real influxd."""
+"""The historical API mounted in an aiohttp app, answering from points the sink wrote to a real influxd:
+directly (1.x), or through the InfluxDB 2/3 double whose v1-compatible ``/query`` is answered by it."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricValue
 from heapster.testing.golden import check_answer, exchanges
+from heapster_sink_influxdb.testing import InfluxServer
+from heapster_sink_influxdb.writeapi_double import InfluxWriteDouble
 
 T0 = datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC)
 STEP = timedelta(seconds=10)
@@ -52,9 +55,32 @@ def batch(i: int) -> DataBatch:
     })
 
 
+TOKEN = "hist-t0ken"
+
+
+@pytest.fixture
+def compat_double(request, server: InfluxServer) -> Iterator[InfluxWriteDouble | None]:
+    """For v2/v3: the InfluxDB 2/3 double answering ``/query`` from the session's influxd."""
+    flavor = request.param
+    if flavor == "v1":
+        yield None
+        return
+    with InfluxWriteDouble(org="acme", bucket="k8s", token=TOKEN, query_backend=server, flavor=flavor) as double:
+        yield double
+
+
+def api_options(double: InfluxWriteDouble | None) -> str:
+    if double is None:
+        return ""
+    if double.flavor == "v2":
+        return f"&org=acme&bucket=k8s&token={TOKEN}"
+    return f"&api=v3&bucket=k8s&token={TOKEN}"
+
+
 @pytest.fixture(params=["false", "true"], ids=["default", "withfields"])
-async def api(request, make_sink) -> AsyncIterator[TestClient]:
-    sink = await make_sink(f"withfields={request.param}")
+async def api(request, make_sink, compat_double: InfluxWriteDouble | None) -> AsyncIterator[TestClient]:
+    hostport = compat_double.hostport if compat_double else None
+    sink = await make_sink(f"withfields={request.param}{api_options(compat_double)}", hostport=hostport)
     for i in range(BATCHES):
         await sink.export(batch(i))
     root = web.Application()
@@ -205,3 +231,8 @@ async def test_the_sink_is_found_as_a_historical_source_through_its_registration
     finally:
         for queue in daemon.queues:
             await queue.close(0)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "compat_double" in metafunc.fixturenames:
+        metafunc.parametrize("compat_double", ["v1", "v2", "v3"], indirect=True)

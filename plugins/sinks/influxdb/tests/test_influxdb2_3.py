@@ -3,10 +3,14 @@ auth, partial writes, failures, and the core sink contracts, against the strict 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from heapster.errors import PermanentError, RetryableError, UsageError
 from heapster.interfaces import PluginContext
@@ -17,6 +21,7 @@ from heapster.testing.contract import dropped_so_far
 from heapster_sink_influxdb.config import InfluxConfig, build_config
 from heapster_sink_influxdb.linereader import parse_line
 from heapster_sink_influxdb.sink import InfluxdbEventSink, InfluxdbMetricSink
+from heapster_sink_influxdb.testing import InfluxServer
 from heapster_sink_influxdb.writeapi_double import InfluxWriteDouble
 
 TOKEN = "s3cr3t-token"
@@ -210,3 +215,84 @@ def test_the_line_reader_is_strict() -> None:
                 "m f=99999999999999999999i"]:
         with pytest.raises(ValueError):
             parse_line(bad)
+
+
+# --- the historical API over the v1-compatible /query endpoint ---------------------------------------
+@pytest.fixture(params=["v2", "v3"])
+def query_double(request: pytest.FixtureRequest, server: InfluxServer) -> Iterator[InfluxWriteDouble]:
+    with InfluxWriteDouble(org="acme", bucket="k8s", token=TOKEN, query_backend=server,
+                           flavor=request.param) as double:
+        yield double
+
+
+def _spec(double: InfluxWriteDouble, bucket: str = "k8s", token: str = TOKEN) -> str:
+    api = "" if double.flavor == "v2" else "&api=v3"
+    return f"influxdb:http://{double.hostport}?org=acme&bucket={bucket}&token={token}{api}"
+
+
+async def _historical(sink: InfluxdbMetricSink, path: str) -> tuple[int, str]:
+    root = web.Application()
+    root.add_subapp("/api/v1/historical", sink.historical_app())
+    async with TestClient(TestServer(root)) as client:
+        resp = await client.get("/api/v1/historical" + path)
+        return resp.status, await resp.text()
+
+
+async def test_historical_queries_use_the_token_and_the_bucket(query_double: InfluxWriteDouble) -> None:
+    sink = _build(_spec(query_double))
+    assert isinstance(sink, InfluxdbMetricSink)
+    await sink.export(synthetic_batch(STAMP, nodes=2, pods=1, containers=1))
+    status, text = await _historical(sink, "/nodes")
+    assert (status, json.loads(text)) == (200, ["node-0", "node-1"])
+    start = STAMP.isoformat().replace("+00:00", "Z")
+    status, text = await _historical(sink, f"/pod-id-list/uid-0-0,unknown/metrics/network/rx?start={start}")
+    assert status == 200, text
+    items = json.loads(text)["items"]
+    assert len(items[0]["metrics"]) == 1 and items[1]["metrics"] == []
+    await sink.close()
+    queries = [r for r in query_double.requests if r["path"] == "/query"]
+    assert queries and all(r["headers"]["Authorization"] == f"Token {TOKEN}" for r in queries)
+    assert {r["query"]["db"] for r in queries} == {"k8s"} and {r["query"]["epoch"] for r in queries} == {"ns"}
+    if query_double.flavor == "v3":  # one statement per request
+        assert all(";" not in r["query"]["q"] for r in queries)
+    else:  # the pod-id lookups and the per-pod selects share requests
+        assert any(";" in r["query"]["q"] for r in queries)
+
+
+async def test_historical_bad_token_and_unknown_bucket_are_errors(query_double: InfluxWriteDouble) -> None:
+    sink = _build(_spec(query_double, token="wrong-token-y"))
+    status, text = await _historical(sink, "/nodes")  # type: ignore[arg-type]
+    assert status == 500 and "401" in text and "wrong-token-y" not in text
+    await sink.close()
+    sink = _build(_spec(query_double, bucket="nope"))
+    status, text = await _historical(sink, "/nodes")  # type: ignore[arg-type]
+    assert status == 500 and "database not found: nope" in text
+    if query_double.flavor == "v3":
+        assert "404" in text
+    await sink.close()
+
+
+async def test_the_query_double_rejects_what_the_servers_reject(query_double: InfluxWriteDouble) -> None:
+    v3 = query_double.flavor == "v3"
+    async with aiohttp.ClientSession() as session:
+        url = f"{query_double.url}/query"
+        async with session.get(url, params={"db": "k8s", "q": "SHOW MEASUREMENTS"}) as resp:
+            assert resp.status == 401
+            assert await resp.json() == ({"error": "unauthorized access"} if v3 else
+                                         {"code": "unauthorized", "message": "unauthorized access"})
+        auth = {"Authorization": f"Token {TOKEN}"}
+        async with session.get(url, params={"db": "k8s", "q": "SHOW MEASUREMENTS; SHOW MEASUREMENTS"},
+                               headers=auth) as resp:
+            if v3:
+                assert resp.status == 400 and "only one" in (await resp.json())["error"]
+            else:
+                assert resp.status == 200 and len((await resp.json())["results"]) == 2
+        async with session.get(url, params={"db": "other", "q": "SELECT * FROM m"}, headers=auth) as resp:
+            body = await resp.json()
+            if v3:
+                assert (resp.status, body) == (404, {"error": "database not found: other"})
+            else:
+                assert resp.status == 200 and body["results"][0]["error"] == "retention policy not found: "
+        basic = {"Authorization": aiohttp.encode_basic_auth("anyone", TOKEN)}
+        async with session.get(url, params={"db": "k8s", "q": "SHOW MEASUREMENTS"}, headers=basic) as resp:
+            assert resp.status == (200 if v3 else 401)  # InfluxDB 2: Basic needs a v1 user, not a token

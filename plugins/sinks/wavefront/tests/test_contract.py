@@ -23,10 +23,10 @@ class TestWavefrontSinkContract(SinkContract):
 
     @pytest.fixture
     def contract_bad_batch(self) -> DataBatch:
-        """A NaN value: the proxy refuses it."""
+        """An infinite value: the proxy refuses it (a NaN is "no value" in the batch's columns)."""
         ts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
         return DataBatch(ts, {"c": MetricSet(labels={"type": "cluster"},
-                                             values={"cpu/usage_rate": MetricValue(float("nan"))})})
+                                             values={"cpu/usage_rate": MetricValue(float("inf"))})})
 
     async def contains(self, sink, batch: DataBatch) -> bool:
         stored = {(p.metric, p.value, p.timestamp, p.source, tuple(sorted(p.tags.items()))) for p in self.proxy.points}

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from heapster import keys
+from heapster.columns import cells_in_set_order
 from heapster.model import DataBatch
 
 _ESCAPE = str.maketrans({".": "_", "/": "_"})
@@ -79,7 +80,8 @@ def format_value(value: int | float) -> str | None:
 
 
 def encode_batch(batch: DataBatch, prefix: str) -> Encoded:
-    """Every metric value and labeled metric of the batch as carbon lines (one per value)."""
+    """Every metric value and labeled metric of the batch as carbon lines (one per value), read from the
+    batch's columns in the order of the per-set view."""
     out = Encoded()
     timestamp = int(batch.timestamp.timestamp())
 
@@ -92,10 +94,8 @@ def encode_batch(batch: DataBatch, prefix: str) -> Encoded:
             return
         out.lines.append(f"{path} {value} {timestamp}\n")
 
-    for metric_set in batch.metric_sets.values():
-        labels = metric_set.labels
-        for name, value in metric_set.values.items():
-            add(name, labels, value.value)
-        for labeled in metric_set.labeled:
-            add(labeled.name, {**labels, **labeled.labels}, labeled.value)
+    cols = batch.columns
+    set_labels = cols.labels
+    for row, name, _, value, own in cells_in_set_order(cols):
+        add(name, set_labels[row] if own is None else {**set_labels[row], **own}, value)
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,8 @@ from heapster_sink_influxdb.lineproto import (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+QueryRunner = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+"""Runs InfluxQL statements; one result dict (``series`` ...) per statement."""
 
 _BUCKET = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _BUCKET_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
@@ -127,16 +129,25 @@ class Resolved:
     span: TimeRange
 
 
-class HistoricalBackend:
-    """Answers historical questions with InfluxQL over one sink's database."""
+def v1_runner(admin: InfluxAdmin) -> QueryRunner:
+    """InfluxDB 1.x: all statements in one ``/query`` request, through the client in a thread."""
 
-    def __init__(self, config: InfluxConfig, admin: InfluxAdmin) -> None:
+    async def run(statements: list[str]) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(admin.query, "; ".join(statements)) if statements else []
+
+    return run
+
+
+class HistoricalBackend:
+    """Answers historical questions with InfluxQL over one sink's database (or bucket)."""
+
+    def __init__(self, config: InfluxConfig, run: QueryRunner) -> None:
         self.config = config
-        self.admin = admin
+        self._run = run
         self._field_types: dict[tuple[str, str], str] = {}
 
-    async def query(self, statement: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.admin.query, statement)
+    async def query(self, *statements: str) -> list[dict[str, Any]]:
+        return await self._run(list(statements))
 
     def measurement_and_field(self, metric: str) -> tuple[str, str]:
         if self.config.with_fields:
@@ -211,16 +222,13 @@ class HistoricalBackend:
         key.check()
         if not key.pod_id:
             return Resolved(key, span)
-        results = await self.query(influxql.pod_id_query(key.pod_id, self.config.cluster_name))
-        firsts = results[0].get("series", [])
-        lasts = results[1].get("series", []) if len(results) > 1 else []
-        if not firsts or not lasts:
+        first, last = (_first_row(result) for result in
+                       await self.query(*influxql.pod_id_queries(key.pod_id, self.config.cluster_name)))
+        if first is None or last is None:
             return None
-        tags = firsts[0].get("tags", {})
-        first_ns = firsts[0]["values"][0][0]
-        last_ns = lasts[0]["values"][0][0]
-        resolved = ObjectKey(key.type, namespace=tags.get("namespace_name", ""), pod=tags.get("pod_name", ""),
-                             container=key.container)
+        first_ns, last_ns = first["time"], last["time"]
+        resolved = ObjectKey(key.type, namespace=str(first.get("namespace_name") or ""),
+                             pod=str(first.get("pod_name") or ""), container=key.container)
         start, end = max(span.start, int(first_ns)), min(span.end, int(last_ns))
         if start > end:
             return None
@@ -231,7 +239,7 @@ class HistoricalBackend:
         """Run one statement per key in a single request; rows per key (empty for unknown pods)."""
         resolved = [await self.resolve(key, span) for key in keys]
         statements = [statement(r) for r in resolved if r is not None]
-        results = await self.query("; ".join(statements)) if statements else []
+        results = await self.query(*statements)
         out: list[list[list[Any]]] = []
         answers = iter(results)
         for item in resolved:
@@ -276,6 +284,14 @@ class HistoricalBackend:
         is_int = await self.field_type(measurement, field) == "integer"
         return [{"buckets": [_bucket(row, aggregations, is_int) for row in rows], "bucketSize": bucket_ns}
                 for rows in rows_per_key]
+
+
+def _first_row(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The first row of a statement's answer as ``{column: value}``; None when it found nothing."""
+    series: Sequence[dict[str, Any]] = result.get("series") or []
+    if not series or not series[0].get("values"):
+        return None
+    return dict(zip(series[0]["columns"], series[0]["values"][0], strict=False))
 
 
 def _typed(value: Any, is_int: bool) -> int | float:
@@ -398,9 +414,9 @@ _METRIC = "{metric:.+}"
 _AGGREGATED = "metrics-aggregated/{aggregations}/" + _METRIC
 
 
-def build_app(config: InfluxConfig, admin: InfluxAdmin) -> web.Application:
+def build_app(config: InfluxConfig, run: QueryRunner) -> web.Application:
     """The historical API as an aiohttp application, to mount under ``/api/v1/historical``."""
-    routes = HistoricalRoutes(HistoricalBackend(config, admin))
+    routes = HistoricalRoutes(HistoricalBackend(config, run))
     app = web.Application()
 
     def get(path: str, handler: Handler) -> None:

@@ -114,10 +114,14 @@ def aggregate_query(measurement: str, field: str, aggregations: list[str], where
     return query
 
 
-def pod_id_query(pod_id: str, cluster_name: str) -> str:
-    """First and last sighting of a pod UID, grouped by the namespace/name it had."""
+def pod_id_queries(pod_id: str, cluster_name: str) -> list[str]:
+    """First and last sighting of a pod UID, with the namespace/name it had (tags selected as columns).
+
+    No ``GROUP BY`` tag: InfluxDB 3 answers grouped tags as plain columns, so both sightings are
+    plain rows ``[time, value, namespace_name, pod_name]`` on every version.
+    """
     where = f'"pod_id" = {literal(pod_id)} AND {ident(CLUSTER_TAG)} = {literal(cluster_name)}'
+    columns = f'{ident(VALUE_FIELD)}, "namespace_name", "pod_name"'
     source = ident(POD_ID_MEASUREMENT)
-    group = 'GROUP BY "namespace_name", "pod_name"'
-    return (f"SELECT FIRST({ident(VALUE_FIELD)}) FROM {source} WHERE {where} {group}; "
-            f"SELECT LAST({ident(VALUE_FIELD)}) FROM {source} WHERE {where} {group}")
+    return [f"SELECT {columns} FROM {source} WHERE {where} ORDER BY time {order} LIMIT 1"
+            for order in ("ASC", "DESC")]

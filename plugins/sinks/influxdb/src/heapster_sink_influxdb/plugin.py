@@ -29,7 +29,7 @@ def event_sink(config: PluginConfig, context: PluginContext) -> EventSink:
 def register_metric_sinks(register: RegisterMetricSink) -> None:
     """Register the ``influxdb`` metric sink (a historical source: it serves ``--historical_source``)."""
     register("influxdb", metric_sink, options=OPTIONS, historical=True,
-             description="InfluxDB 1.x: Heapster's point schema, retention policy, historical API")
+             description="InfluxDB 1.x/2/3: Heapster's point schema, retention policy, historical API")
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
 from heapster_sink_influxdb.admin import InfluxAdmin
+from heapster_sink_influxdb.compatquery import CompatQuery
 from heapster_sink_influxdb.config import EVENT_CHUNK_POINTS, InfluxConfig
 from heapster_sink_influxdb.lineproto import MetricSchema, event_line
 from heapster_sink_influxdb.writer import ChunkResult, LineWriter
@@ -115,6 +116,7 @@ class InfluxdbMetricSink(_InfluxWriterBase, MetricSink):
 
     def __init__(self, config: InfluxConfig) -> None:
         super().__init__(config)
+        self._compat_query: CompatQuery | None = None
         self.schema = MetricSchema(
             with_fields=config.with_fields, cluster_name=config.cluster_name,
             disable_counter_metrics=config.disable_counter_metrics, pod_id_index=config.pod_id_index)
@@ -124,10 +126,23 @@ class InfluxdbMetricSink(_InfluxWriterBase, MetricSink):
         await self._export_lines(batch, self.schema.lines(batch), self.config.batch_size)
 
     def historical_app(self) -> Any:
-        """The ``/api/v1/historical`` routes, answered from this sink's database."""
-        from heapster_sink_influxdb.historical import build_app
+        """The ``/api/v1/historical`` routes, answered from this sink's database.
 
-        return build_app(self.config, self.admin)
+        InfluxDB 1.x is queried through ``/query`` with the sink's credentials; InfluxDB 2 and 3
+        through their v1-compatible ``/query`` with the token, the bucket as database.
+        """
+        from heapster_sink_influxdb.historical import build_app, v1_runner
+
+        if self.config.api == "v1":
+            return build_app(self.config, v1_runner(self.admin))
+        if self._compat_query is None:
+            self._compat_query = CompatQuery(self.config)
+        return build_app(self.config, self._compat_query.run)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._compat_query is not None:
+            await self._compat_query.close()
 
 
 class InfluxdbEventSink(_InfluxWriterBase, EventSink):

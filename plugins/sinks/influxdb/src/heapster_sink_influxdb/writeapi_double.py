@@ -16,20 +16,44 @@ gunzips ``Content-Encoding: gzip``, and reads every line with the strict
     with InfluxWriteDouble(org="acme", bucket="k8s", token="t0k") as server:
         ... write to server.url ...
         server.points  # (bucket, measurement, tags, field, value, time_ns)
+
+With ``query_backend=`` a running real ``influxd`` 1.x (:func:`heapster_sink_influxdb.testing.influxd_server`),
+it also answers the v1-compatible ``GET|POST /query`` as InfluxDB 2 or 3 do (``flavor="v2"|"v3"``):
+the stored lines are copied to a database of that influxd (one per bucket), and InfluxQL is answered
+by it, InfluxDB 2's engine being 1.x's. What differs between the versions is done by the double:
+
+* v2: credentials as ``Authorization: Token <token>`` (or ``Token user:token``), else
+  ``401 {"code": "unauthorized", "message": "unauthorized access"}``;
+  ``db`` (and ``rp``: empty or ``autogen``) must name a bucket (virtual DBRP mapping), else every
+  statement fails inside a ``200`` (``database not found: <db>`` / ``retention policy not found``).
+* v3: ``Authorization: Bearer|Token <token>``, Basic with the token as password, or ``p``, else
+  ``401 {"error": "unauthorized access"}``; the query only from the URL; ``db`` required (400), an
+  unknown database ``404 {"error": "database not found: <db>"}``, more than one statement 400;
+  series without ``tags`` (grouped tags become columns after ``time``); a statement error is a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import gzip
+import json
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
 import zlib
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from heapster_sink_influxdb.linereader import FieldValue, parse_line, split_lines
+
+if TYPE_CHECKING:
+    from heapster_sink_influxdb.testing import InfluxServer
 
 StoredPoint = tuple[str, str, frozenset[tuple[str, str]], str, FieldValue, int]
 V2_PRECISIONS = {"ns": 1, "us": 1000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -48,7 +72,12 @@ def _kind(value: FieldValue) -> str:
 class InfluxWriteDouble:
     """The double, served from its own thread on a free loopback port (kept across stop/start)."""
 
-    def __init__(self, org: str = "acme", bucket: str = "k8s", token: str = "s3cr3t-token") -> None:
+    def __init__(self, org: str = "acme", bucket: str = "k8s", token: str = "s3cr3t-token", *,
+                 query_backend: InfluxServer | None = None, flavor: str = "v2") -> None:
+        self.query_backend = query_backend
+        self.flavor = flavor
+        self._backend_prefix = f"d{uuid.uuid4().hex[:10]}_"
+        self._backend_dbs: set[str] = set()
         self.org = org
         self.buckets = {bucket}
         self.token = token
@@ -97,6 +126,7 @@ class InfluxWriteDouble:
         """Store the good lines; ``(parse errors, type conflicts)``."""
         errors: list[dict[str, Any]] = []
         conflicts = 0
+        stored: list[str] = []
         for number, line in enumerate(lines, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -107,14 +137,19 @@ class InfluxWriteDouble:
                 continue
             time_ns = now_ns if stamp is None else stamp * scale
             tagset = frozenset(tags.items())
+            clean = True
             with self._lock:
                 for field, value in fields.items():
                     key = (bucket, measurement, field)
                     known = self._types.setdefault(key, _kind(value))
                     if known != _kind(value):
                         conflicts += 1
+                        clean = False
                         continue
                     self.points.append((bucket, measurement, tagset, field, value, time_ns))
+            if clean and stamp is not None:
+                stored.append(f"{line.rstrip().rsplit(' ', 1)[0]} {time_ns}")
+        self._copy_to_backend(bucket, stored)
         return errors, conflicts
 
     def _fault(self, request: web.Request) -> int | None:
@@ -183,11 +218,108 @@ class InfluxWriteDouble:
             return web.json_response({"error": text, "data": data}, status=400)
         return web.Response(status=204)
 
+    # --- the v1-compatible query API (answered by the real influxd behind) ---------------------------
+    def _backend_db(self, bucket: str) -> str:
+        return self._backend_prefix + bucket
+
+    def _copy_to_backend(self, bucket: str, lines: list[str]) -> None:
+        backend = self.query_backend
+        if backend is None or not lines:
+            return
+        db = self._backend_db(bucket)
+        if db not in self._backend_dbs:
+            backend.query(f'CREATE DATABASE "{db}"')
+            self._backend_dbs.add(db)
+        params = urllib.parse.urlencode({"db": db, "precision": "ns"})
+        request = urllib.request.Request(f"{backend.url}/write?{params}", data="\n".join(lines).encode(),
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 204, resp.read()
+
+    def _query_token(self, request: web.Request) -> str | None:
+        """The API token a v1-compatible query request carries, in the forms the server takes it.
+
+        InfluxDB 2 takes an API token only as ``Token [user:]<token>``; ``u``/``p`` and Basic are
+        checked against v1 users (``influx v1 auth``), which this double has none of. InfluxDB 3
+        takes the token as ``Bearer``/``Token``, as a Basic password or as ``p``.
+        """
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme == "Token":
+            return value.rpartition(":")[2]
+        if self.flavor != "v3":
+            return None
+        if scheme == "Bearer":
+            return value
+        if scheme == "Basic":
+            try:
+                return base64.b64decode(value).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+        return request.query.get("p")
+
+    async def _query(self, request: web.Request) -> web.Response:
+        fault = self._fault(request)
+        v3 = self.flavor == "v3"
+        if fault is not None:
+            return web.json_response({"error": f"injected {fault}"}, status=fault)
+        if self.query_backend is None:
+            return web.json_response({"error": "this double has no query backend"}, status=501)
+        if self._query_token(request) != self.token:
+            body = {"error": "unauthorized access"} if v3 else {"code": "unauthorized",
+                                                                  "message": "unauthorized access"}
+            return web.json_response(body, status=401)
+        form = request.query if v3 else {**request.query, **(await request.post())}
+        query, db, rp = str(form.get("q", "")).strip(), str(form.get("db", "")), str(form.get("rp", ""))
+        epoch = str(form.get("epoch", ""))
+        statements = split_statements(query)
+        if not statements:
+            return web.json_response({"error": "missing required parameter \"q\""} if v3 else
+                                     {"code": "invalid", "message": 'missing required parameter "q"'},
+                                     status=400)
+        if v3:
+            return await self._v3_query(statements, db, epoch)
+        if db not in self.buckets or rp not in ("", "autogen"):
+            results = [{"statement_id": i, "error": (f"database not found: {db}" if s.upper().startswith("SHOW")
+                                                     else f"retention policy not found: {rp}")}
+                       for i, s in enumerate(statements)]
+            return web.json_response({"results": results})
+        return web.json_response({"results": await self._backend_query(query, db, epoch)})
+
+    async def _v3_query(self, statements: list[str], db: str, epoch: str) -> web.Response:
+        if not db:
+            return web.json_response(
+                {"error": "must specify a 'db' parameter, or provide the database in the InfluxQL query"}, status=400)
+        if db not in self.buckets:
+            return web.json_response({"error": f"database not found: {db}"}, status=404)
+        if len(statements) != 1:
+            return web.json_response({"error": "must provide only one InfluxQl statement per query"}, status=400)
+        result = (await self._backend_query(statements[0], db, epoch))[0]
+        if "error" in result:
+            return web.json_response({"error": f"error while planning query: {result['error']}"}, status=400)
+        return web.json_response({"results": [{"statement_id": 0, "series": v3_series(result.get("series", []))}]})
+
+    async def _backend_query(self, query: str, bucket: str, epoch: str) -> list[dict[str, Any]]:
+        backend = self.query_backend
+        assert backend is not None
+        params = {"q": query, "db": self._backend_db(bucket)}
+        if epoch:
+            params["epoch"] = epoch
+        url = f"{backend.url}/query?{urllib.parse.urlencode(params)}"
+
+        def run() -> list[dict[str, Any]]:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                results: list[dict[str, Any]] = json.load(resp)["results"]
+                return results
+
+        return await asyncio.to_thread(run)
+
     # --- serving ---------------------------------------------------------------------------------
     async def _serve(self) -> None:
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/api/v2/write", self._v2_write)
         app.router.add_post("/api/v3/write_lp", self._v3_write)
+        app.router.add_get("/query", self._query)
+        app.router.add_post("/query", self._query)
         self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -224,4 +356,40 @@ class InfluxWriteDouble:
         self.stop()
 
 
-__all__ = ["InfluxWriteDouble", "StoredPoint"]
+def split_statements(query: str) -> list[str]:
+    """The statements of an InfluxQL query, split at ``;`` outside quotes and regexes."""
+    statements: list[str] = []
+    current: list[str] = []
+    quote = ""
+    escaped = False
+    for char in query:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote:
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"/":
+            quote = char
+        elif char == ";":
+            statements.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    statements.append("".join(current).strip())
+    return [s for s in statements if s]
+
+
+def v3_series(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """1.x series as InfluxDB 3 answers them: one per measurement, grouped tags as columns after ``time``."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in series:
+        tags: dict[str, str] = item.get("tags") or {}
+        columns = [item["columns"][0], *tags, *item["columns"][1:]]
+        values = [[row[0], *tags.values(), *row[1:]] for row in item.get("values", [])]
+        target = merged.setdefault(item["name"], {"name": item["name"], "columns": columns, "values": []})
+        target["values"].extend(values)
+    return list(merged.values())
+
+
+__all__ = ["InfluxWriteDouble", "StoredPoint", "split_statements", "v3_series"]

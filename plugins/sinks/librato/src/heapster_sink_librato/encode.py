@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from heapster.columns import cells_in_set_order
 from heapster.model import DataBatch
 from heapster_sink_librato.config import LibratoConfig
 
@@ -66,10 +67,11 @@ def encode_batch(batch: DataBatch, config: LibratoConfig) -> Encoded:
             measurement["tags"] = tags
         out.measurements.append(measurement)
 
-    for metric_set in batch.metric_sets.values():
-        tags = _tags(metric_set.labels)
-        for name, value in metric_set.values.items():
-            add(name, value.value, tags)
-        for labeled in metric_set.labeled:
-            add(labeled.name, labeled.value, {**tags, **_tags(labeled.labels)})
+    cols = batch.columns
+    row_tags: dict[int, dict[str, str]] = {}
+    for row, name, _, raw, own in cells_in_set_order(cols):
+        tags = row_tags.get(row)
+        if tags is None:
+            tags = row_tags[row] = _tags(cols.labels[row])
+        add(name, raw, tags if own is None else {**tags, **_tags(own)})
     return out

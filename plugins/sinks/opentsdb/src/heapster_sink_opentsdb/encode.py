@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from heapster.model import DataBatch
+from heapster.columns import cells_in_set_order
+from heapster.model import DataBatch, MetricType
 
 CLUSTER_TAG = "cluster"
 _DISALLOWED = re.compile(r"[^A-Za-z0-9\-_./]")
@@ -41,16 +42,23 @@ def encode_batch(batch: DataBatch, cluster: str) -> Encoded:
     """Every metric value of the batch as an ``/api/put`` data point."""
     out = Encoded()
     timestamp = int(batch.timestamp.timestamp())
-    for metric_set in batch.metric_sets.values():
-        tags = {sanitize(k): sanitize(v) for k, v in metric_set.labels.items()}
-        tags = {k: v for k, v in tags.items() if v}
-        tags[CLUSTER_TAG] = cluster
-        for name, value in metric_set.values.items():
-            metric = f"{sanitize(name).replace('/', '_')}_{value.metric_type.label}"
-            raw = value.value
-            if isinstance(raw, float) and not math.isfinite(raw):
-                out.rejected += 1
-                out.first_rejected = out.first_rejected or f"{metric} = {raw!r}"
-                continue
-            out.points.append({"metric": metric, "timestamp": timestamp, "value": raw, "tags": tags})
+    cols = batch.columns
+    row_tags: dict[int, dict[str, str]] = {}
+    names: dict[tuple[str, MetricType], str] = {}
+    for row, name, metric_type, raw, own in cells_in_set_order(cols):
+        if own is not None:  # labeled metrics were never sent to OpenTSDB (as Heapster)
+            continue
+        tags = row_tags.get(row)
+        if tags is None:
+            tags = {sanitize(k): sanitize(v) for k, v in cols.labels[row].items()}
+            tags = row_tags[row] = {k: v for k, v in tags.items() if v}
+            tags[CLUSTER_TAG] = cluster
+        metric = names.get((name, metric_type))
+        if metric is None:
+            metric = names[name, metric_type] = f"{sanitize(name).replace('/', '_')}_{metric_type.label}"
+        if isinstance(raw, float) and not math.isfinite(raw):
+            out.rejected += 1
+            out.first_rejected = out.first_rejected or f"{metric} = {raw!r}"
+            continue
+        out.points.append({"metric": metric, "timestamp": timestamp, "value": raw, "tags": tags})
     return out

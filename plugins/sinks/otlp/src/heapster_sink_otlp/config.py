@@ -9,8 +9,11 @@ from heapster.uri import Option, PluginConfig
 
 SINK = "sink 'otlp'"
 COMPRESSIONS = ("gzip", "none")
+PROTOCOLS = ("http", "grpc")
 
 OPTIONS: tuple[Option, ...] = (
+    Option("protocol", default="http",
+           help="http (OTLP/HTTP protobuf, port 4318) or grpc (OTLP/gRPC, port 4317)"),
     Option("headers", "list", [], help="extra request header 'Name: value' (repeatable), e.g. Authorization: Bearer x"),
     Option("compression", default="gzip", help="request body compression: gzip or none"),
     Option("metrics_path", default="/v1/metrics", help="path of the metrics endpoint under the URL"),
@@ -37,6 +40,8 @@ class OtlpConfig:
     timeout: float = 30.0
     insecure_ssl: bool = False
     secrets: tuple[str, ...] = ()
+    protocol: str = "http"
+    """``http`` (POST to ``endpoint`` + path) or ``grpc`` (the collector services at ``endpoint``'s host:port)."""
 
     def redact(self, text: str) -> str:
         """``text`` with header values (tokens) replaced, for logs and error messages."""
@@ -69,6 +74,10 @@ def build_config(config: PluginConfig) -> OtlpConfig:
     if compression not in COMPRESSIONS:
         msg = f"bad value {compression!r} for option 'compression' of {SINK}; valid: {', '.join(COMPRESSIONS)}"
         raise UsageError(msg)
+    protocol = str(opts["protocol"]).lower()
+    if protocol not in PROTOCOLS:
+        msg = f"bad value {protocol!r} for option 'protocol' of {SINK}; valid: {', '.join(PROTOCOLS)}"
+        raise UsageError(msg)
     if int(opts["batch_size"]) <= 0:
         msg = f"bad value {opts['batch_size']!r} for option 'batch_size' of {SINK}: must be > 0"
         raise UsageError(msg)
@@ -82,4 +91,4 @@ def build_config(config: PluginConfig) -> OtlpConfig:
         endpoint=endpoint, headers=headers, gzip=compression == "gzip", metrics_path=str(opts["metrics_path"]),
         logs_path=str(opts["logs_path"]), batch_size=int(opts["batch_size"]),
         cluster_name=str(opts["cluster_name"]), timeout=float(opts["timeout"]),
-        insecure_ssl=bool(opts["insecuressl"]), secrets=tuple(v for v in headers.values() if v))
+        insecure_ssl=bool(opts["insecuressl"]), secrets=tuple(v for v in headers.values() if v), protocol=protocol)

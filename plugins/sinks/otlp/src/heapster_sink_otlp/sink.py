@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -15,8 +15,11 @@ from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
 from heapster_sink_otlp.config import OtlpConfig
 from heapster_sink_otlp.logs import encode_events
-from heapster_sink_otlp.metrics import encode_metrics
+from heapster_sink_otlp.metrics import encode_metrics_counted
 from heapster_sink_otlp.transport import OtlpTransport, PostResult
+
+if TYPE_CHECKING:
+    from heapster_sink_otlp.grpc_transport import GrpcTransport
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +42,13 @@ class _OtlpSinkBase:
 
     def __init__(self, config: OtlpConfig) -> None:
         self.config = config
-        self.transport = OtlpTransport(config)
+        self.transport: OtlpTransport | GrpcTransport
+        if config.protocol == "grpc":
+            from heapster_sink_otlp.grpc_transport import GrpcTransport
+
+            self.transport = GrpcTransport(config)
+        else:
+            self.transport = OtlpTransport(config)
         self._resume: tuple[object, int] | None = None
 
     async def _send(self, batch: object, path: str, bodies: list[tuple[bytes, int]], response_type: Any,
@@ -51,11 +60,10 @@ class _OtlpSinkBase:
             result = await self.transport.post(path, await self.transport.compress(body))
             if result.retryable:
                 self._resume = (batch, index)
-                detail = result.error if result.status == 0 else f"HTTP {result.status}: {result.error}"
-                raise RetryableError(f"OTLP export to {self.config.endpoint}{path} failed: {detail}")
+                raise RetryableError(f"OTLP export to {self.config.endpoint}{path} failed: {result.describe()}")
             if not result.ok:
                 rejected += items
-                reason = reason or f"OTLP receiver refused the export (HTTP {result.status}): {result.error}"
+                reason = reason or f"OTLP receiver refused the export ({result.describe()})"
                 continue
             partial = _partially_rejected(result, response_type, field)
             if partial:
@@ -79,11 +87,7 @@ class OtlpMetricSink(_OtlpSinkBase, MetricSink):
                          "rejected_data_points")
 
     def _encode(self, batch: DataBatch) -> list[tuple[bytes, int]]:
-        sets = [s for s in batch.metric_sets.values() if s.values or s.labeled]
-        points = [len(s.values) + len(s.labeled) for s in sets]
-        size = self.config.batch_size
-        bodies = list(encode_metrics(batch, size, self.config.cluster_name))
-        return [(body, sum(points[i * size:(i + 1) * size])) for i, body in enumerate(bodies)]
+        return list(encode_metrics_counted(batch, self.config.batch_size, self.config.cluster_name))
 
 
 class OtlpEventSink(_OtlpSinkBase, EventSink):

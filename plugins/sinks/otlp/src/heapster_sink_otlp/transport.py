@@ -26,6 +26,8 @@ class PostResult:
     status: int
     error: str = ""
     body: bytes = b""
+    grpc_code: str = ""
+    """The gRPC status code name of a failed OTLP/gRPC call (``status`` is then 1)."""
 
     @property
     def ok(self) -> bool:
@@ -33,7 +35,21 @@ class PostResult:
 
     @property
     def retryable(self) -> bool:
+        if self.grpc_code:
+            return self.grpc_code in RETRYABLE_GRPC_CODES
         return self.status in {0, 429} or self.status >= 500
+
+    def describe(self) -> str:
+        """What went wrong, for errors and logs."""
+        if self.grpc_code:
+            return f"gRPC {self.grpc_code}: {self.error}"
+        return self.error if self.status == 0 else f"HTTP {self.status}: {self.error}"
+
+
+RETRYABLE_GRPC_CODES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE",
+                                  "DATA_LOSS", "RESOURCE_EXHAUSTED"})
+"""OTLP/gRPC: the codes a client retries (RESOURCE_EXHAUSTED too: receivers send it when overloaded);
+never INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, ..."""
 
 
 def _status_message(body: bytes, content_type: str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from heapster import keys
+from heapster.columns import cells_in_set_order
 from heapster.model import DataBatch
 from heapster_sink_statsd.config import StatsdConfig
 from heapster_sink_statsd.gofmt import format_v
@@ -196,17 +197,22 @@ def encode_batch(batch: DataBatch, config: StatsdConfig) -> Encoded:
             return
         out.lines.append(line)
 
-    for metric_set in batch.metric_sets.values():
-        labels = metric_set.labels
-        if allowed:
-            labels = {k: v for k, v in labels.items() if k in allowed}
-        render = formatter.renderer(labels)
-        for name, value in metric_set.values.items():
-            add(render, name, labels, value.value)
-        for labeled in metric_set.labeled:
-            extra = labeled.labels if not allowed else {k: v for k, v in labeled.labels.items() if k in allowed}
+    cols = batch.columns
+    row_labels: dict[int, tuple[Mapping[str, str], Render]] = {}
+    for row, name, _, raw, own in cells_in_set_order(cols):
+        found = row_labels.get(row)
+        if found is None:
+            labels: Mapping[str, str] = cols.labels[row]
+            if allowed:
+                labels = {k: v for k, v in labels.items() if k in allowed}
+            found = row_labels[row] = (labels, formatter.renderer(labels))
+        labels, render = found
+        if own is None:
+            add(render, name, labels, raw)
+        else:
+            extra = own if not allowed else {k: v for k, v in own.items() if k in allowed}
             merged = {**labels, **extra}
-            add(formatter.renderer(merged), labeled.name, merged, labeled.value)
+            add(formatter.renderer(merged), name, merged, raw)
     return out
 
 

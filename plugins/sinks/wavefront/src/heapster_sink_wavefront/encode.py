@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from heapster import keys
+from heapster.columns import cells_in_set_order
 from heapster.model import DataBatch
 from heapster_sink_wavefront.config import WavefrontConfig
 
@@ -80,12 +81,20 @@ def tag_text(tags: Mapping[str, str]) -> Iterator[str]:
 
 
 def encode_batch(batch: DataBatch, config: WavefrontConfig) -> Encoded:
-    """Every value and labeled metric of the batch as proxy lines, metric sets in key order as Heapster."""
+    """Every value and labeled metric of the batch as proxy lines, metric sets in key order as Heapster
+    (values sorted by name, then the labeled metrics), read from the batch's columns."""
     out = Encoded()
     timestamp = int(batch.timestamp.timestamp())
-    for key in sorted(batch.metric_sets):
-        metric_set = batch.metric_sets[key]
-        tags = set_tags(metric_set.labels, config)
+    cols = batch.columns
+    values: dict[int, list[tuple[str, int | float]]] = {}
+    labeled: dict[int, list[tuple[str, int | float, dict[str, str]]]] = {}
+    for row, name, _, raw, own in cells_in_set_order(cols):
+        if own is None:
+            values.setdefault(row, []).append((name, raw))
+        else:
+            labeled.setdefault(row, []).append((name, raw, own))
+    for row in sorted(values.keys() | labeled.keys(), key=cols.keys.__getitem__):
+        tags = set_tags(cols.labels[row], config)
         kind = tags.get("type", "")
         if SYSTEM_SLICE in tags.get("container_name", ""):
             continue
@@ -99,12 +108,11 @@ def encode_batch(batch: DataBatch, config: WavefrontConfig) -> Encoded:
             source = tags.get("hostname", "")
         common = "".join(tag_text(tags))
 
-        for name in sorted(metric_set.values):
-            _add(out, config, f"{kind}.{name}", metric_set.values[name].value, timestamp, source, common)
-        for labeled in metric_set.labeled:
-            own = "".join(f"{clean_name(k)}={quote(v)} " for k, v in labeled.labels.items() if v)
-            _add(out, config, f"{kind}.{labeled.name}", labeled.value, timestamp, tags.get("hostname", ""),
-                 common + own)
+        for name, raw in sorted(values.get(row, ())):
+            _add(out, config, f"{kind}.{name}", raw, timestamp, source, common)
+        for name, raw, labels in labeled.get(row, ()):
+            own_text = "".join(f"{clean_name(k)}={quote(v)} " for k, v in labels.items() if v)
+            _add(out, config, f"{kind}.{name}", raw, timestamp, tags.get("hostname", ""), common + own_text)
     return out
 
 
