@@ -245,8 +245,10 @@ def test_sharded_runs_a_statefulset_whose_pod_index_picks_the_shard() -> None:
     for index in range(replicas):
         settings = heapster_settings(c, {"SHARD_INDEX": str(index), "POD_NAME": f"heapster-{index}"})
         assert settings["shard"] == (index, replicas)
-        assert not settings["leader_elect"]  # every shard exports its own nodes
-    lease_rules_match("sharded", settings["leader_elect_lease"])  # granted for the roll-ups' leader
+        assert settings["shard_service"] == model.spec.service_name and settings["shard_namespace"] == "kube-system"
+        # With --shard the Lease picks who writes the roll-ups; every shard exports its own nodes.
+        assert settings["leader_elect"] and settings["leader_elect_identity"] == f"heapster-{index}"
+    lease_rules_match("sharded", settings["leader_elect_lease"])
     api = find("APIService", "v1beta1.metrics.k8s.io", "sharded")["spec"]
     assert find("Service", api["service"]["name"], "sharded")["spec"]["selector"].items() <= labels.items()
 

@@ -215,3 +215,26 @@ async def test_a_source_without_a_leader_elector_is_a_usage_error() -> None:
                            validate_heapster)
     with pytest.raises(UsageError, match="no leader elector 'static'"):
         await build_daemon(settings)
+
+
+async def test_with_shards_the_lease_holder_writes_the_aggregates_and_no_sink_is_gated() -> None:
+    """--leader-elect with --shard: the Lease only decides who writes the namespace and cluster aggregates (any
+    shard can take over from a dead one); without it shard 0 does."""
+    from heapster.app import aggregator_role
+
+    elector = Elector()
+    gate = LeaderExport(elector, resolution=10.0, store_duration=900.0)  # type: ignore[arg-type]
+    role = aggregator_role(2, gate)
+    stop = asyncio.Event()
+    running = asyncio.create_task(gate.run(stop))
+    assert not role.is_aggregator()
+    elector.granted.set()
+    await async_wait_until(role.is_aggregator, 2, what="the Lease holder to aggregate")
+    elector.lost.set()
+    await async_wait_until(lambda: not gate.live, 2)
+    elector._leading = False  # what a real elector reports once its renewals failed
+    assert not role.is_aggregator()
+    stop.set()
+    await running
+    await gate.close()
+    assert aggregator_role(0, None).is_aggregator() and not aggregator_role(1, None).is_aggregator()

@@ -33,6 +33,7 @@ from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import BatchConsumer, Scheduler, SchedulerSettings
 from heapster.scrapeloop import ScrapeLoop
 from heapster.settings import HeapsterSettings
+from heapster.shards.role import AggregatorRole, FirstShard, LeaseHolder
 from heapster.sinkqueue import SinkQueue
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 
@@ -275,19 +276,21 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     in_memory = SinkQueueBounds("", settings.sink_queue_size or MEMORY_QUEUE_SIZE, None,
                                 settings.sink_queue_max_age)  # the metric store's queue
     leadership = _leadership(plugins, source_config, settings, context) if settings.leader_elect else None
+    # With --shard, every shard exports its own nodes: the Lease then only picks who writes the aggregates.
+    gate = leadership if leadership is not None and settings.shard[1] <= 1 else None
     queues = []
-    consumers: list[BatchConsumer] = [leadership] if leadership is not None else []
+    consumers: list[BatchConsumer] = [gate] if gate is not None else []
     for sink in sinks:
         store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
-        exported = leadership is not None and id(sink) in sink_queues
-        acknowledged = leadership.acknowledger(idents[id(sink)]) if leadership is not None and exported else None
+        exported = gate is not None and id(sink) in sink_queues
+        acknowledged = gate.acknowledger(idents[id(sink)]) if gate is not None and exported else None
         queue = _sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock, acknowledged)
         queues.append(queue)
-        if leadership is not None and exported:
-            leadership.add(idents[id(sink)], queue)
+        if gate is not None and exported:
+            gate.add(idents[id(sink)], queue)
         else:
-            consumers.append(queue)  # the metric store: every replica keeps it for the API
-    shards = _shard_coordinator(settings, plugins, source_config, context)
+            consumers.append(queue)  # the metric store (every replica keeps it for the API), or a shard's sinks
+    shards = _shard_coordinator(settings, plugins, source_config, context, leadership)
     local_sink = next((q for q, sink in zip(queues, sinks, strict=True) if sink is store), None)
     scheduler = Scheduler(source, processors, consumers, scheduler_settings(settings), clock=context.clock,
                           shards=shards, local_sink=local_sink)
@@ -322,8 +325,14 @@ def _historical_source(plugins: Plugins, reg: Registration, sink: MetricSink) ->
     raise UsageError(msg)
 
 
+def aggregator_role(index: int, leadership: LeaderExport | None) -> AggregatorRole:
+    """Who writes the combined namespace and cluster aggregates: the Lease holder with ``--leader-elect``
+    (any shard can take over), else shard 0."""
+    return LeaseHolder(leadership.elector) if leadership is not None else FirstShard(index)
+
+
 def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_config: PluginConfig,
-                       context: PluginContext) -> Any:
+                       context: PluginContext, leadership: LeaderExport | None = None) -> Any:
     """With ``--shard=I/N`` (N > 1): the coordinator of aggregates and peers, else None."""
     index, count = settings.shard
     if count <= 1:
@@ -331,7 +340,6 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
     from heapster.shards.client import PeerClient
     from heapster.shards.coordinator import ShardCoordinator
     from heapster.shards.discovery import Peers, PeerService
-    from heapster.shards.role import FirstShard
 
     service = watch = None
     if settings.shard_service:
@@ -339,15 +347,15 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
                               "https" if settings.tls_cert else "http")
         watch = plugins.build_peer_discovery(source_config, service, context)
         log.info("shards.configured", shard=index, shards=count, service=f"{service.namespace}/{service.name}",
-                 aggregator=index == 0)
+                 aggregator="the Lease holder" if leadership is not None else "shard 0")
     else:
         log.warning("shards.no_peers", shard=index, shards=count,
                     note="without --shard_service no peer is known: namespace and cluster aggregates are never "
                          "written and API answers name every other shard as missing")
     peer_timeout = settings.shard_peer_timeout
     partials_wait = max(peer_timeout, settings.metric_resolution / 2)
-    return ShardCoordinator(Peers(index, count, watch, service), FirstShard(index), PeerClient(peer_timeout),
-                            partials_wait)
+    return ShardCoordinator(Peers(index, count, watch, service), aggregator_role(index, leadership),
+                            PeerClient(peer_timeout), partials_wait)
 
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:

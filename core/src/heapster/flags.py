@@ -290,10 +290,6 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
     sink_queue_bounds(settings.sink_queue_flags, MEMORY_QUEUE_SIZE)
-    if settings.leader_elect and settings.shard[1] > 1:
-        msg = ("--leader-elect cannot be combined with --shard: every shard exports its own nodes and shard 0 the "
-               "namespace and cluster aggregates (run the shards as a StatefulSet without --leader-elect)")
-        raise UsageError(msg)
     if settings.leader_elect:
         from heapster.leader import lease_timing, parse_ref
 
