@@ -22,6 +22,7 @@ from heapster.shards.coordinator import PARTIALS_PATH, ShardCoordinator
 from heapster.shards.discovery import Peers, PeerService
 from heapster.shards.role import FirstShard
 from heapster.testing.batches import synthetic_batch
+from heapster.testing.shards import StaticEndpointSlices
 
 NOW = datetime(2026, 1, 2, 3, 5, tzinfo=UTC)
 COUNT = 3
@@ -43,21 +44,9 @@ def processed(index: int | None) -> DataBatch:
     return batch
 
 
-class Slices:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def slices(self) -> list[dict[str, Any]]:
-        return self.items
-
-
 @pytest.fixture
 async def coordinators() -> AsyncIterator[list[ShardCoordinator]]:
-    slices = Slices()
+    slices = StaticEndpointSlices()
     made, runners = [], []
     for index in range(COUNT):
         coordinator = ShardCoordinator(Peers(index, COUNT, slices, PeerService("ns", "heapster")),
@@ -67,8 +56,7 @@ async def coordinators() -> AsyncIterator[list[ShardCoordinator]]:
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
-        slices.items.append({"endpoints": [{"addresses": ["127.0.0.1"], "hostname": f"heapster-{index}"}],
-                             "ports": [{"port": runner.addresses[0][1]}]})
+        slices.add(f"heapster-{index}", runner.addresses[0][1], ready=None)
         made.append(coordinator)
         runners.append(runner)
     yield made

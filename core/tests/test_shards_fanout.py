@@ -16,6 +16,7 @@ from heapster.shards import LOCAL_HEADER, MISSING_HEADER
 from heapster.shards.client import PeerClient
 from heapster.shards.discovery import Peers, PeerService
 from heapster.shards.fanout import fanout_middleware
+from heapster.testing.shards import StaticEndpointSlices
 
 NODES = "/api/v1/model/nodes{_slash:/?}"
 EXPORT = "/api/v1/metric-export{_slash:/?}"
@@ -51,22 +52,6 @@ def shard_app(index: int, seen: list[dict[str, Any]], status: int = 200,
     return app
 
 
-class Slices:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def slices(self) -> list[dict[str, Any]]:
-        return self.items
-
-    def add(self, name: str, port: int) -> None:
-        self.items.append({"endpoints": [{"addresses": ["127.0.0.1"], "hostname": name,
-                                          "conditions": {"ready": True}}], "ports": [{"port": port}]})
-
-
 async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app)
     await runner.setup()
@@ -80,7 +65,7 @@ async def shards() -> AsyncIterator[dict[str, Any]]:
     """Shard 0 (with the middleware) of four: 1 answers (its export slow on demand), 2 answers but fails its node
     list with 500, 3 has no endpoint."""
     seen: list[dict[str, Any]] = []
-    slices = Slices()
+    slices = StaticEndpointSlices()
     runners = []
     peers = Peers(0, 4, slices, PeerService("ns", "heapster"))
     client = PeerClient(timeout=0.5)

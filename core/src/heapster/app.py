@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from heapster.aio import unless_set
 from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
@@ -166,18 +167,8 @@ class Daemon:
 
     @staticmethod
     async def _race(work: Awaitable[Any], event: asyncio.Event) -> Any:
-        task = asyncio.ensure_future(work)
-        waiter = asyncio.ensure_future(event.wait())
-        try:
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return False
+        finished, result = await unless_set(work, event)
+        return result if finished else False
 
     def _first_batch_in(self) -> float:
         s = self.scheduler

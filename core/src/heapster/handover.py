@@ -22,12 +22,13 @@ import functools
 import json
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 
 from heapster import selfmetrics
+from heapster.aio import unless_set
 from heapster.interfaces import LeaderElector
 from heapster.model import DataBatch
 from heapster.sinkqueue import SinkQueue
@@ -124,7 +125,7 @@ class LeaderExport:
         """Stand by, lead, and stand by again, until ``stop`` is set (the Lease is then kept for :meth:`close`)."""
         selfmetrics.leader.set(0)
         while not stop.is_set():
-            if not await _until(self.elector.acquire(), stop):
+            if not (await unless_set(self.elector.acquire(), stop))[0]:
                 return
             self._begin_term()
             holding = asyncio.ensure_future(self.elector.hold())
@@ -218,20 +219,3 @@ def _window_of(label: str | None) -> datetime | None:
 def _before_or_at(label: str, bound: datetime) -> bool:
     window = _window_of(label)
     return window is not None and window <= bound
-
-
-async def _until(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Run ``work`` until it ends (True) or ``stop`` is set first (False; ``work`` is cancelled)."""
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False
