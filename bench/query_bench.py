@@ -41,14 +41,16 @@ def main() -> int:
     parser.add_argument("--resolution", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between two requests")
+    parser.add_argument("--kubelet-timeout", type=float, default=10.0)
+    parser.add_argument("--store-duration", type=float, default=900.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heapster-query-bench-") as tmp, \
             simulator_process(Path(tmp), nodes=args.nodes, pods_per_node=30, containers_per_pod=2,
                               api_scheme="https", token="bench-token", timeout=600) as ready:
         port = free_port()
-        process = subprocess.Popen(heapster_command(Path(ready["kubeconfig"]), args.resolution, port, 10.0),
+        process = subprocess.Popen(heapster_command(Path(ready["kubeconfig"]), args, port),
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log")
+        watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log", ready["process"].pid)
         try:
             if not watcher.wait_for(2, timeout=4 * args.resolution + 120):
                 print("heapster did not export two batches in time")
