@@ -285,7 +285,7 @@ async def test_units_scraped_on_a_loop_of_their_own_leave_the_callers_loop_free(
         async def tick() -> None:
             while True:
                 ticks.append(time.monotonic())
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # the probe's period: it measures the loop, it waits for nothing
 
         ticker = asyncio.create_task(tick())
         batch = await sched.housekeep(0.0, RES)

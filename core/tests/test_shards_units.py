@@ -18,6 +18,7 @@ from heapster.shards.discovery import Peers, PeerService, shard_urls
 from heapster.shards.partials import PartialsBook, combine, split_aggregates
 from heapster.shards.spec import ShardSpecError, parse_shard
 from heapster.testing.batches import synthetic_batch
+from heapster.testing.net import async_wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 50, tzinfo=UTC)
 
@@ -152,12 +153,12 @@ async def test_partials_book_waits_for_a_window_and_gives_up_on_passed_ones() ->
 
     book = PartialsBook(keep=2)
     waiting = asyncio.ensure_future(book.wait_for(10, 5.0))
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: len(book._changed._waiters) == 1, 2, what="the reader waiting")
     await book.put(10, {"cluster": {"labels": {}, "values": {}}})
     assert await waiting == {"cluster": {"labels": {}, "values": {}}}
     assert await book.wait_for(20, 0.01) is None  # not yet there: times out
     skipped = asyncio.ensure_future(book.wait_for(20, 5.0))
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: len(book._changed._waiters) == 1, 2, what="the reader waiting")
     await book.put(30, {})
     assert await skipped is None  # a later window came: window 20 never will
     await book.put(40, {})

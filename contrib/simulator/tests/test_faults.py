@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
+from heapster.testing.net import async_wait_until
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
 
@@ -181,10 +182,8 @@ async def test_prerendered_summaries_are_served_from_bytes_rendered_after_the_la
         counts = running.sim.counts
         status, first = await _get(session, running, 1)
         assert status == 200 and counts["summaries_rendered_ahead"] == 0  # nothing ready yet: rendered on request
-        deadline = time.monotonic() + 10
-        while counts["summaries_prerendered"] < 1:  # the next body is rendered in the background
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: counts["summaries_prerendered"] >= 1, 10,
+                               what="the next body rendered in the background")
         status, second = await _get(session, running, 1)
         assert status == 200 and counts["summaries_rendered_ahead"] == 1
         before, after = orjson.loads(first), orjson.loads(second)

@@ -25,6 +25,8 @@ class GrpcDouble:
         self._lock = threading.Lock()
         self._server: Any = None
         self.port = free_port()
+        self.fail_with: Any = None
+        """A ``grpc.StatusCode``: when set, every request is refused with it and nothing is written."""
 
     @property
     def endpoint(self) -> str:
@@ -33,6 +35,18 @@ class GrpcDouble:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    def healthy(self) -> Any:
+        """Serving and not failing, whatever an earlier test did (for a double shared by a session); returns it."""
+        self.fail_with = None
+        if not self.running:
+            self.start()
+        return self
+
+    async def refuse_if_failing(self, context: Any) -> None:
+        """Abort the call with :attr:`fail_with` when it is set (call first in a handler)."""
+        if self.fail_with is not None:
+            await context.abort(self.fail_with, "the test double is failing on purpose")
 
     def handler(self) -> Any:
         """The ``grpc`` RPC method handler of :attr:`method` (``grpc.unary_unary_rpc_method_handler(...)``)."""

@@ -21,10 +21,8 @@ def session_server() -> Iterator[LoggingServer]:
 @pytest.fixture
 def server(session_server: LoggingServer) -> LoggingServer:
     """The session's double, serving and healthy whatever an earlier test did."""
-    session_server.fail_with = None
-    if not session_server.running:
-        session_server.start()
-    return session_server
+    healthy: LoggingServer = session_server.healthy()
+    return healthy
 
 
 @pytest.fixture

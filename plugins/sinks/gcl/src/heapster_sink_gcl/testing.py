@@ -42,8 +42,6 @@ class LoggingServer(GrpcDouble):
         super().__init__("logging-double")
         self._entries: list[Any] = []
         self.requests = 0
-        self.fail_with: grpc.StatusCode | None = None
-        """When set, every request is refused with this code and nothing is written."""
 
     @property
     def entries(self) -> list[Any]:
@@ -60,8 +58,7 @@ class LoggingServer(GrpcDouble):
                                                    response_serializer=ResponsePb.SerializeToString)
 
     async def _write(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if self.fail_with is not None:
-            await context.abort(self.fail_with, "the test double is failing on purpose")
+        await self.refuse_if_failing(context)
         if not request.entries:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "No log entries were provided")
         if request.ByteSize() > MAX_REQUEST:

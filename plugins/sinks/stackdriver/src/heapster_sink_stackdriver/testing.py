@@ -55,8 +55,6 @@ class MonitoringServer(GrpcDouble):
         self.points: dict[SeriesKey, list[tuple[datetime, datetime, int | float]]] = {}
         self.requests: list[int] = []
         """Series per request received, in order."""
-        self.fail_with: grpc.StatusCode | None = None
-        """When set, every request is refused with this code (e.g. UNAVAILABLE) and nothing is written."""
         self.duplicates: list[SeriesKey] = []
         self.unavailable_after: int | None = None
         """When set, requests after this many have been received are answered UNAVAILABLE."""
@@ -80,8 +78,7 @@ class MonitoringServer(GrpcDouble):
             return next((v for e, _, v in self.points.get(key, []) if e == end), None)
 
     async def _create_time_series(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if self.fail_with is not None:
-            await context.abort(self.fail_with, "the test double is failing on purpose")
+        await self.refuse_if_failing(context)
         if self.unavailable_after is not None and len(self.requests) >= self.unavailable_after:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the test double is unavailable on purpose")
         match = _PROJECT.match(request.name)
