@@ -44,6 +44,27 @@ async def async_wait_until(condition: Callable[[], T], timeout: float = 20.0, in
         await asyncio.sleep(interval)
 
 
+async def decoded_body(request: Any) -> bytes:
+    """The body of an aiohttp request, gunzipped for ``Content-Encoding: gzip``.
+
+    For doubles served with ``auto_decompress=False`` that check the encoding as the real server
+    does: ValueError for a body that does not gunzip or an encoding other than gzip or identity.
+    """
+    import gzip
+    import zlib
+
+    body: bytes = await request.read()
+    encoding = request.headers.get("Content-Encoding", "").lower()
+    if encoding == "gzip":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"bad gzip body: {exc}") from None
+    if encoding not in ("", "identity"):
+        raise ValueError(f"unsupported content encoding {encoding!r}")
+    return body
+
+
 class LoopThread:
     """An asyncio event loop in a daemon thread: synchronous tests start servers on it and run coroutines."""
 
@@ -69,17 +90,20 @@ class LoopThread:
             self.loop.close()
 
 
-class HttpServerThread:
-    """An aiohttp application on a fixed loopback port, in its own loop thread, stoppable and restartable.
+class AppServer:
+    """An aiohttp application served on 127.0.0.1 by the running event loop; stoppable and restartable.
 
     ``make_app`` builds a fresh ``aiohttp.web.Application`` for every start (state to keep across
-    restarts belongs to the caller). For strict test doubles of HTTP services.
+    restarts belongs to the caller). ``port=0`` takes a free port at the first start and keeps it, so
+    :meth:`stop` then :meth:`start` is an outage of the same address. ``runner_options`` go to
+    ``aiohttp.web.AppRunner`` (``auto_decompress=False`` for a double that checks gzip itself).
+    For strict test doubles of HTTP services.
     """
 
-    def __init__(self, make_app: Callable[[], Any], port: int = 0) -> None:
+    def __init__(self, make_app: Callable[[], Any], port: int = 0, **runner_options: Any) -> None:
         self.make_app = make_app
-        self.port = port or free_port()
-        self._loop = LoopThread()
+        self.port = port
+        self.runner_options = {"access_log": None, **runner_options}
         self._runner: Any = None
 
     @property
@@ -90,23 +114,140 @@ class HttpServerThread:
     def running(self) -> bool:
         return self._runner is not None
 
-    def start(self) -> None:
+    async def start(self) -> str:
+        """Serve (a no-op when serving); returns :attr:`url`."""
         from aiohttp import web
 
-        async def start() -> Any:
-            runner = web.AppRunner(self.make_app(), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
-            return runner
-
         if self._runner is None:
-            self._runner = self._loop.run(start())
+            runner = web.AppRunner(self.make_app(), **self.runner_options)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
+            except BaseException:
+                await runner.cleanup()
+                raise
+            self.port = int(runner.addresses[0][1])
+            self._runner = runner
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop serving: connections are refused until :meth:`start`."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+
+class HttpServerThread:
+    """An :class:`AppServer` in its own loop thread, for synchronous tests and doubles used from any loop.
+
+    The port is chosen at construction (``port=0``: a free one), so :attr:`url` is known before
+    :meth:`start`; :meth:`stop` and :meth:`start` keep it. :meth:`close` (or leaving the ``with``
+    block) also ends the thread.
+    """
+
+    def __init__(self, make_app: Callable[[], Any], port: int = 0, *, name: str = "http-double",
+                 **runner_options: Any) -> None:
+        self._server = AppServer(make_app, port or free_port(), **runner_options)
+        self._loop = LoopThread(name)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    def start(self) -> None:
+        """Serve until :meth:`stop`."""
+        self._loop.run(self._server.start())
 
     def stop(self) -> None:
-        if self._runner is not None:
-            self._loop.run(self._runner.cleanup())
-            self._runner = None
+        """Stop serving (connections refused); :meth:`start` serves again on the same port."""
+        self._loop.run(self._server.stop())
 
     def close(self) -> None:
+        """Stop serving and end the thread."""
         self.stop()
         self._loop.close()
+
+    def __enter__(self) -> HttpServerThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of a server: an outage of a server the test cannot restart, or a
+    look at the wire (``sent`` counts the bytes clients sent through it).
+
+    :meth:`stop` closes the listener and every open connection; :meth:`start` listens again on the
+    same port. Runs on the test's event loop (``async with TcpProxy(url) as proxy``).
+    """
+
+    def __init__(self, target_url: str) -> None:
+        host, _, port = target_url.removeprefix("http://").partition(":")
+        self.target = (host, int(port.rstrip("/")))
+        self.port = 0
+        self.sent = 0
+        self._server: Any = None
+        self._writers: set[Any] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> str:
+        """Listen (the same port after a :meth:`stop`); returns :attr:`url`."""
+        import asyncio
+
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.url
+
+    async def stop(self) -> None:
+        """Close the listener and cut every connection through the proxy."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await server.wait_closed()
+
+    async def __aenter__(self) -> TcpProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _serve(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: Any, dst: Any, upstream: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if upstream:
+                        self.sent += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, RuntimeError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))

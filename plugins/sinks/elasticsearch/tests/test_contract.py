@@ -11,9 +11,10 @@ import pytest_asyncio
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch, MetricSet, MetricValue
 from heapster.testing import EventSinkContract, SinkContract
+from heapster.testing.net import TcpProxy
 from heapster_sink_elasticsearch.documents import Document, daily_index, event_document, metric_documents
 from heapster_sink_elasticsearch.sink import ElasticsearchEventSink, ElasticsearchMetricSink
-from heapster_sink_elasticsearch.testing import StrictElasticsearch, TcpProxy, settings_for
+from heapster_sink_elasticsearch.testing import StrictElasticsearch, settings_for
 
 FAST = {"initial_backoff": 0.01, "max_backoff": 0.05, "request_timeout": 2.0}
 QUICK = "startupHealthcheckTimeout=0.2"

@@ -17,6 +17,7 @@ from heapster.model import EventBatch
 from heapster.plugins import EVENT_SINK, METRIC_SINK, load_plugins
 from heapster.testing import synthetic_batch, synthetic_event
 from heapster.testing.contract import dropped_so_far
+from heapster.testing.net import TcpProxy
 from heapster_sink_otlp.config import build_config
 from heapster_sink_otlp.grpc_testing import OtlpGrpcReceiver
 from heapster_sink_otlp.sink import OtlpEventSink, OtlpMetricSink
@@ -52,44 +53,13 @@ async def test_every_series_arrives_through_metrics_service_export(
     assert pod and pod[0].value == batch.metric_sets["namespace:default/pod:pod-1-0"].values["network/rx"].value
 
 
-class _CountingProxy:
-    """A loopback TCP proxy counting the bytes the client sends (to see gRPC's compression on the wire)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.sent = 0
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> int:
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool) -> None:
-            while data := await reader.read(65536):
-                if count:
-                    self.sent += len(data)
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-            await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False),
-                                 return_exceptions=True)
-
-        self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-
-
 async def test_gzip_shrinks_what_goes_on_the_wire(grpc_receiver: OtlpGrpcReceiver) -> None:
     batch = synthetic_batch(STAMP, nodes=3, pods=5, containers=2)
     sent = {}
     for compression in ("gzip", "none"):
-        proxy = _CountingProxy(grpc_receiver.port)
-        async with proxy as port:
+        async with TcpProxy(f"http://127.0.0.1:{grpc_receiver.port}") as proxy:
             _, config = load_plugins().configure(
-                METRIC_SINK, f"otlp:http://127.0.0.1:{port}?protocol=grpc&compression={compression}")
+                METRIC_SINK, f"otlp:{proxy.url}?protocol=grpc&compression={compression}")
             sink = OtlpMetricSink(build_config(config))
             await sink.export(batch)
             await sink.close()

@@ -26,6 +26,7 @@ import pytest_asyncio
 from aiohttp import web
 from osmem_server import OsmemServer
 
+from heapster.testing.net import AppServer
 from heapster.uri import parse_uri, resolve_options
 from heapster_sink_elasticsearch.config import OPTIONS, Settings, settings_from
 
@@ -67,59 +68,6 @@ def opensearch_url(opensearch_server: OsmemServer) -> Iterator[str]:
         yield clone.url
     finally:
         clone.close()
-
-
-class TcpProxy:
-    """A loopback TCP proxy in front of a server, to simulate outages of a server we cannot restart.
-
-    :meth:`stop` closes the listener and every open connection; :meth:`start` listens again on
-    the same port.
-    """
-
-    def __init__(self, target_url: str) -> None:
-        host, _, port = target_url.removeprefix("http://").partition(":")
-        self.target = (host, int(port))
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.url
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, RuntimeError):
-                pass
-            finally:
-                dst.close()
-                self._writers.discard(dst)
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 # --- strict Elasticsearch 8/9 double ---------------------------------------------------------------
@@ -265,9 +213,7 @@ class StrictElasticsearch:
         self.bulk_delay = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.url = ""
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._server = AppServer(self._app)
 
     # --- faults -----------------------------------------------------------------------------
 
@@ -297,23 +243,26 @@ class StrictElasticsearch:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Serve on 127.0.0.1 (an ephemeral port, the same one again after :meth:`stop`); returns the URL."""
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        return self._server.url if self._server.port else ""
+
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        return self.url
+        return app
+
+    async def start(self) -> str:
+        """Serve on 127.0.0.1 (an ephemeral port, the same one again after :meth:`stop`); returns the URL."""
+        return await self._server.start()
 
     async def stop(self) -> None:
         """Stop serving (an outage); the data stays and :meth:`start` serves it again on the same port."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     async def close(self) -> None:
         await self.stop()

@@ -20,6 +20,7 @@ from heapster import gcp
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink
 from heapster.model import EventBatch
+from heapster.resume import SentParts
 from heapster_sink_gcl.config import GclConfig
 from heapster_sink_gcl.entries import entry
 
@@ -74,8 +75,7 @@ class GclEventSink(EventSink):
         self.config = config
         self.project = ""
         self.client: Any = None
-        self._resume_batch: object | None = None
-        self._written = 0
+        self._sent = SentParts()
 
     async def start(self) -> None:
         """Find the project and create the client (PermanentError without project or credentials)."""
@@ -121,13 +121,9 @@ class GclEventSink(EventSink):
             return
         if self.client is None:
             await self.start()
-        if batch is not self._resume_batch:
-            self._resume_batch, self._written = batch, 0
         requests = requests_for(entry(e, self.project, batch.timestamp) for e in batch.events)
         refused, reason = 0, ""
-        for index, request in enumerate(requests):
-            if index < self._written:
-                continue
+        for _, request in self._sent.pending(batch, requests):
             started = time.perf_counter()
             try:
                 await self.client.write_log_entries(request=WriteLogEntriesRequest.wrap(request), retry=None,
@@ -140,9 +136,7 @@ class GclEventSink(EventSink):
                 reason = reason or str(getattr(exc, "message", exc))
             except Exception as exc:  # e.g. an unreadable error status: retry (insertId deduplicates) rather than lose
                 raise RetryableError(f"Cloud Logging write failed: {exc!r}") from None
-            self._written = index + 1
             log.debug("gcl.sink.written", entries=len(request.entries),
                       milliseconds=round((time.perf_counter() - started) * 1000, 1))
-        self._resume_batch, self._written = None, 0
         if refused:
             raise PermanentError(f"Cloud Logging refused {refused} entries: {reason}", dropped=refused)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from itertools import islice
 from typing import Any
 
 import aiohttp
@@ -14,6 +13,7 @@ from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_honeycomb.config import HoneycombConfig
 from heapster_sink_honeycomb.events import event_item, metric_items
 
@@ -33,8 +33,7 @@ class _HoneycombSinkBase:
     def __init__(self, config: HoneycombConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._resume_batch: object | None = None
-        self._sent_requests = 0
+        self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("honeycomb.sink.started", sink=self.name, uri=self.config.masked_uri, url=self.config.batch_url)
@@ -74,22 +73,14 @@ class _HoneycombSinkBase:
         return len(refused), str(refused[0].get("error", "")) if refused else ""
 
     async def _send(self, batch: object, items: Iterable[str]) -> None:
-        if batch is not self._resume_batch:
-            self._resume_batch, self._sent_requests = batch, 0
-        iterator = iter(items)
-        index = refused = 0
-        reason = ""
-        while chunk := list(islice(iterator, MAX_BATCH)):
-            if index >= self._sent_requests:
-                try:
-                    count, why = await self._post(chunk)
-                except PermanentError as exc:
-                    count, why = exc.dropped, str(exc)
-                refused += count
-                reason = reason or why
-                self._sent_requests = index + 1
-            index += 1
-        self._resume_batch, self._sent_requests = None, 0
+        refused, reason = 0, ""
+        for _, chunk in self._sent.pending(batch, chunked(items, MAX_BATCH)):
+            try:
+                count, why = await self._post(chunk)
+            except PermanentError as exc:
+                count, why = exc.dropped, str(exc)
+            refused += count
+            reason = reason or why
         if refused:
             raise PermanentError(f"Honeycomb refused {refused} events: {reason}", dropped=refused)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from heapster.testing.net import LoopThread, free_port
+from heapster.testing.net import HttpServerThread
 
 MAX_BODY = 5_000_000
 MAX_EVENT = 1_000_000
@@ -50,19 +50,20 @@ class HoneycombServer:
 
     def __init__(self, writekeys: tuple[str, ...] = ("test-writekey",)) -> None:
         self.writekeys = set(writekeys)
-        self._loop_thread = LoopThread("honeycomb-double")
-        self.loop = self._loop_thread.loop
         self._lock = threading.Lock()
         self._events: list[ReceivedEvent] = []
         self.requests = 0
         self.fail_with: int | None = None
         """When set, every request is answered with this HTTP status (e.g. 503) and nothing is kept."""
-        self._runner: web.AppRunner | None = None
-        self.port = free_port()
+        self._server = HttpServerThread(self._app, name="honeycomb-double")
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     @property
     def events(self) -> list[ReceivedEvent]:
@@ -71,34 +72,22 @@ class HoneycombServer:
 
     @property
     def running(self) -> bool:
-        return self._runner is not None
+        return self._server.running
 
-    def _run(self, coroutine: Any) -> Any:
-        return self._loop_thread.run(coroutine, 10)
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY * 2)
+        app.router.add_post("/1/batch/{dataset}", self._batch)
+        return app
 
     def start(self) -> HoneycombServer:
-        async def listen() -> None:
-            app = web.Application(client_max_size=MAX_BODY * 2)
-            app.router.add_post("/1/batch/{dataset}", self._batch)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start()
-            self._runner = runner
-
-        self._run(listen())
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        async def close() -> None:
-            if self._runner is not None:
-                runner, self._runner = self._runner, None
-                await runner.cleanup()
-
-        self._run(close())
+        self._server.stop()
 
     def shutdown(self) -> None:
-        self.stop()
-        self._loop_thread.close()
+        self._server.close()
 
     async def _batch(self, request: web.Request) -> web.Response:
         with self._lock:

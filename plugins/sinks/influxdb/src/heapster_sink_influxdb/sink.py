@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -13,6 +12,7 @@ from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_influxdb.admin import InfluxAdmin
 from heapster_sink_influxdb.compatquery import CompatQuery
 from heapster_sink_influxdb.config import EVENT_CHUNK_POINTS, InfluxConfig
@@ -22,13 +22,6 @@ from heapster_sink_influxdb.writer import ChunkResult, LineWriter
 log = structlog.get_logger(__name__)
 
 SINK_NAME = "InfluxDB Sink"
-
-
-def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    """Consecutive lists of at most ``size`` lines."""
-    iterator = iter(lines)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class _InfluxWriterBase:
@@ -45,8 +38,7 @@ class _InfluxWriterBase:
         self.config = config
         self.admin = InfluxAdmin(config)
         self.writer = LineWriter(config, self.admin, self.name)
-        self._resume_batch: object | None = None
-        self._resume_done: set[int] = set()
+        self._sent = SentParts()
 
     async def start(self) -> None:
         """Create the database and retention policy (RetryableError while the server is down).
@@ -67,9 +59,7 @@ class _InfluxWriterBase:
         await asyncio.to_thread(self.admin.close)
 
     async def _export_lines(self, batch: object, lines: Iterable[str], chunk_size: int) -> None:
-        if batch is not self._resume_batch:
-            self._resume_batch, self._resume_done = batch, set()
-        done = self._resume_done
+        done = self._sent.begin(batch)
         slots = asyncio.Semaphore(self.config.concurrency)
         total = ChunkResult()
         failed: list[str] = []
@@ -106,7 +96,7 @@ class _InfluxWriterBase:
             selfmetrics.sink_dropped_items.labels(sink=self.name).inc(total.dropped)
         if failed:
             raise RetryableError(f"{failed[0]} ({len(failed)} chunk(s) not written, kept for retry)")
-        self._resume_batch, self._resume_done = None, set()
+        self._sent.finish()
         if total.rejected:
             raise PermanentError(total.rejected_reason or "InfluxDB refused the write", dropped=total.rejected)
 

@@ -37,19 +37,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gzip
 import json
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-import zlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from heapster.testing.net import HttpServerThread, decoded_body
 from heapster_sink_influxdb.linereader import FieldValue, parse_line, split_lines
 
 if TYPE_CHECKING:
@@ -86,14 +85,15 @@ class InfluxWriteDouble:
         self._types: dict[tuple[str, str, str], str] = {}
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        self._server = HttpServerThread(self._app, name="influx-write-double", auto_decompress=False)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     @property
     def hostport(self) -> str:
@@ -101,7 +101,7 @@ class InfluxWriteDouble:
 
     @property
     def running(self) -> bool:
-        return self._loop is not None
+        return self._server.running
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` writes with ``status``."""
@@ -113,15 +113,6 @@ class InfluxWriteDouble:
             return [p for p in self.points if bucket is None or p[0] == bucket]
 
     # --- the write APIs --------------------------------------------------------------------------
-    async def _body(self, request: web.Request) -> str:
-        body = await request.read()
-        if request.headers.get("Content-Encoding", "").lower() == "gzip":
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise ValueError(f"bad gzip body: {exc}") from None
-        return body.decode()
-
     def _store(self, bucket: str, lines: list[str], scale: int, now_ns: int) -> tuple[list[dict[str, Any]], int]:
         """Store the good lines; ``(parse errors, type conflicts)``."""
         errors: list[dict[str, Any]] = []
@@ -174,7 +165,7 @@ class InfluxWriteDouble:
         if precision not in V2_PRECISIONS:
             return web.json_response({"code": "invalid", "message": f"invalid precision {precision!r}"}, status=400)
         try:
-            lines = split_lines(await self._body(request))
+            lines = split_lines((await decoded_body(request)).decode())
         except ValueError as exc:
             return web.json_response({"code": "invalid", "message": str(exc)}, status=400)
         for line in lines:  # v2 refuses the whole request for one unparsable line
@@ -204,7 +195,7 @@ class InfluxWriteDouble:
         if precision not in V3_PRECISIONS:
             return web.json_response({"error": f"invalid precision {precision!r}", "data": None}, status=400)
         try:
-            lines = split_lines(await self._body(request))
+            lines = split_lines((await decoded_body(request)).decode())
         except ValueError as exc:
             return web.json_response({"error": str(exc), "data": None}, status=400)
         with self._lock:
@@ -314,46 +305,32 @@ class InfluxWriteDouble:
         return await asyncio.to_thread(run)
 
     # --- serving ---------------------------------------------------------------------------------
-    async def _serve(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/api/v2/write", self._v2_write)
         app.router.add_post("/api/v3/write_lp", self._v3_write)
         app.router.add_get("/query", self._query)
         app.router.add_post("/query", self._query)
-        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        server: Any = getattr(site, "_server", None)
-        self.port = int(server.sockets[0].getsockname()[1])
+        return app
 
     def start(self) -> InfluxWriteDouble:
         """Serve until :meth:`stop` (the same port after a restart)."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="influx-write-double", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(10)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: connections are refused until :meth:`start`."""
-        loop, runner = self._loop, self._runner
-        if loop is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = self._runner = self._thread = None
+        self._server.stop()
+
+    def close(self) -> None:
+        """Stop serving and end the server's thread."""
+        self._server.close()
 
     def __enter__(self) -> InfluxWriteDouble:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
 
 def split_statements(query: str) -> list[str]:

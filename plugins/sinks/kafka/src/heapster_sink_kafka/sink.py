@@ -20,6 +20,7 @@ from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
+from heapster.resume import SentParts
 from heapster_sink_kafka.config import KafkaConfig
 from heapster_sink_kafka.messages import event_message, metric_messages
 
@@ -70,9 +71,9 @@ class _KafkaProducerSink:
     def __init__(self, config: KafkaConfig) -> None:
         self.config = config
         self.producer: AIOKafkaProducer | None = None
-        self._resume_batch: object | None = None
-        self._delivered: set[int] = set()
+        self._sent = SentParts()
         self._inflight: dict[int, asyncio.Future[Any]] = {}
+        """Messages of the batch in progress the producer still holds, by number."""
 
     def _producer(self) -> AIOKafkaProducer:
         c = self.config
@@ -118,9 +119,9 @@ class _KafkaProducerSink:
             await self.start()
         producer = self.producer
         assert producer is not None
-        if batch is not self._resume_batch:
-            self._resume_batch, self._delivered, self._inflight = batch, set(), {}
-        delivered, inflight = self._delivered, self._inflight
+        if not self._sent.continues(batch):
+            self._inflight = {}
+        delivered, inflight = self._sent.begin(batch), self._inflight
         unencodable = rejected = 0
         transient: BaseException | None = None
         rejection: BaseException | None = None
@@ -171,7 +172,8 @@ class _KafkaProducerSink:
             log.warning("kafka.sink.unencodable", sink=self.name, dropped=unencodable, reason="NaN or infinite value")
         if transient is not None:
             raise RetryableError(f"Kafka did not acknowledge every message to {self.config.topic!r}: {transient!r}")
-        self._resume_batch, self._delivered, self._inflight = None, set(), {}
+        self._sent.finish()
+        self._inflight = {}
         if rejected:
             raise PermanentError(f"Kafka refused {rejected} message(s) to {self.config.topic!r}: {rejection!r}",
                                  dropped=rejected)

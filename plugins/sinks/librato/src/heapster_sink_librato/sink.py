@@ -12,6 +12,7 @@ import structlog
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_librato.config import LibratoConfig
 from heapster_sink_librato.encode import encode_batch
 
@@ -38,8 +39,7 @@ class LibratoSink(MetricSink):
         self.config = config
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._resume_batch: object | None = None
-        self._resume_done: set[int] = set()
+        self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("librato.sink.started", api=self.config.api, username=self.config.username,
@@ -55,19 +55,12 @@ class LibratoSink(MetricSink):
     async def export(self, batch: DataBatch) -> None:
         """Send the batch's measurements, ``BATCH_SIZE`` per request."""
         encoded = encode_batch(batch, self.config)
-        if batch is not self._resume_batch:
-            self._resume_batch, self._resume_done = batch, set()
         refused, first_error = encoded.rejected, encoded.first_rejected
-        for index in range(0, len(encoded.measurements), BATCH_SIZE):
-            if index in self._resume_done:
-                continue
-            chunk = encoded.measurements[index:index + BATCH_SIZE]
+        for _, chunk in self._sent.pending(batch, chunked(encoded.measurements, BATCH_SIZE)):
             error = await self._post(chunk)
-            self._resume_done.add(index)
             if error:
                 refused += len(chunk)
                 first_error = first_error or error
-        self._resume_batch, self._resume_done = None, set()
         log.debug("librato.sink.exported", measurements=len(encoded.measurements), refused=refused)
         if refused:
             raise PermanentError(f"Librato refused {refused} measurement(s): {first_error}", dropped=refused)

@@ -11,6 +11,7 @@ import structlog
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_opentsdb.config import BATCH_SIZE, OpentsdbConfig
 from heapster_sink_opentsdb.encode import encode_batch
 
@@ -35,8 +36,7 @@ class OpentsdbSink(MetricSink):
         self.config = config
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._resume_batch: object | None = None
-        self._resume_done: set[int] = set()
+        self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("opentsdb.sink.started", url=self.config.put_url, cluster=self.config.cluster)
@@ -49,18 +49,11 @@ class OpentsdbSink(MetricSink):
     async def export(self, batch: DataBatch) -> None:
         """Send the batch's data points, ``BATCH_SIZE`` per request."""
         encoded = encode_batch(batch, self.config.cluster)
-        if batch is not self._resume_batch:
-            self._resume_batch, self._resume_done = batch, set()
         refused, first_error = encoded.rejected, encoded.first_rejected
-        for index in range(0, len(encoded.points), BATCH_SIZE):
-            if index in self._resume_done:
-                continue
-            chunk = encoded.points[index:index + BATCH_SIZE]
+        for _, chunk in self._sent.pending(batch, chunked(encoded.points, BATCH_SIZE)):
             failed, error = await self._put(chunk)
-            self._resume_done.add(index)
             refused += failed
             first_error = first_error or error
-        self._resume_batch, self._resume_done = None, set()
         log.debug("opentsdb.sink.exported", points=len(encoded.points), refused=refused)
         if refused:
             raise PermanentError(f"OpenTSDB refused {refused} data point(s): {first_error}", dropped=refused)

@@ -13,6 +13,7 @@ from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
+from heapster.resume import SentParts
 from heapster_sink_otlp.config import OtlpConfig
 from heapster_sink_otlp.logs import encode_events
 from heapster_sink_otlp.metrics import encode_metrics_counted
@@ -49,17 +50,14 @@ class _OtlpSinkBase:
             self.transport = GrpcTransport(config)
         else:
             self.transport = OtlpTransport(config)
-        self._resume: tuple[object, int] | None = None
+        self._sent = SentParts()
 
     async def _send(self, batch: object, path: str, bodies: list[tuple[bytes, int]], response_type: Any,
                     field: str) -> None:
-        first = self._resume[1] if self._resume is not None and self._resume[0] is batch else 0
         rejected, reason = 0, ""
-        for index in range(first, len(bodies)):
-            body, items = bodies[index]
+        for _, (body, items) in self._sent.pending(batch, bodies):
             result = await self.transport.post(path, await self.transport.compress(body))
             if result.retryable:
-                self._resume = (batch, index)
                 raise RetryableError(f"OTLP export to {self.config.endpoint}{path} failed: {result.describe()}")
             if not result.ok:
                 rejected += items
@@ -69,7 +67,6 @@ class _OtlpSinkBase:
             if partial:
                 selfmetrics.sink_dropped_items.labels(sink=self.name).inc(partial)
                 log.warning("otlp.export.partial", sink=self.name, rejected=partial)
-        self._resume = None
         if rejected:
             raise PermanentError(reason, dropped=rejected)
 

@@ -15,10 +15,7 @@ with 400 and recorded in ``rejected``.
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 import threading
-import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +33,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+from heapster.testing.net import HttpServerThread, decoded_body
 
 PROTOBUF = "application/x-protobuf"
 UNSPECIFIED = AggregationTemporality.AGGREGATION_TEMPORALITY_UNSPECIFIED
@@ -151,14 +150,15 @@ class OtlpReceiver:
         self.headers: list[dict[str, str]] = []
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        self._server = HttpServerThread(self._app, name="otlp-receiver", auto_decompress=False)  # checks gzip
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``status`` (an outage, a throttle, a 4xx)."""
@@ -182,15 +182,10 @@ class OtlpReceiver:
             return web.Response(status=fault, text=f"injected HTTP {fault}")
         if request.content_type != PROTOBUF:
             return self._reject(415, f"unsupported content type {request.content_type!r}")
-        body = await request.read()
-        encoding = request.headers.get("Content-Encoding", "").lower()
-        if encoding == "gzip":
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error) as exc:
-                return self._reject(400, f"bad gzip body: {exc}")
-        elif encoding not in ("", "identity"):
-            return self._reject(400, f"unsupported content encoding {encoding!r}")
+        try:
+            body = await decoded_body(request)
+        except ValueError as exc:
+            return self._reject(400, str(exc))
         try:
             if kind == "metrics":
                 points = check_metrics(ExportMetricsServiceRequest.FromString(body))
@@ -219,43 +214,27 @@ class OtlpReceiver:
     async def _logs(self, request: web.Request) -> web.Response:
         return await self._handle(request, "logs")
 
-    async def _serve(self, ready: threading.Event) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 2**20)
         app.router.add_post("/v1/metrics", self._metrics)
         app.router.add_post("/v1/logs", self._logs)
-        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)  # check gzip ourselves
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        server: Any = getattr(site, "_server", None)
-        self.port = int(server.sockets[0].getsockname()[1])
-        ready.set()
+        return app
 
     def start(self) -> OtlpReceiver:
-        """Serve in a daemon thread until :meth:`stop` (the port is kept for a restart)."""
-        ready = threading.Event()
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="otlp-receiver", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(ready), loop).result(10)
+        """Serve until :meth:`stop` (the port is kept for a restart)."""
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving (connections refused) and end the thread."""
-        loop, runner = self._loop, self._runner
-        if loop is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = self._runner = self._thread = None
+        """Stop serving: connections are refused until :meth:`start`."""
+        self._server.stop()
+
+    def close(self) -> None:
+        """Stop serving and end the server's thread."""
+        self._server.close()
 
     def __enter__(self) -> OtlpReceiver:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()

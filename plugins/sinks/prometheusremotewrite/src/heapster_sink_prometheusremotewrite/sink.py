@@ -10,6 +10,7 @@ import structlog
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
+from heapster.resume import SentParts
 from heapster_sink_prometheusremotewrite.config import RemoteWriteConfig
 from heapster_sink_prometheusremotewrite.encoding import EncodedRequest, encode_requests
 
@@ -41,7 +42,7 @@ class RemoteWriteSink(MetricSink):
     def __init__(self, config: RemoteWriteConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._resume: tuple[object, int] | None = None
+        self._sent = SentParts()
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -55,19 +56,16 @@ class RemoteWriteSink(MetricSink):
         """Encode (in a thread) and post the batch, request after request."""
         requests = await asyncio.to_thread(
             lambda: list(encode_requests(batch, self.config.batch_size, self.config.prefix)))
-        first = self._resume[1] if self._resume is not None and self._resume[0] is batch else 0
         rejected, reason = 0, ""
-        for index in range(first, len(requests)):
-            status, error = await self._post(requests[index])
+        for _, request in self._sent.pending(batch, requests):
+            status, error = await self._post(request)
             if status == 0 or is_retryable_status(status):
-                self._resume = (batch, index)
                 detail = error if status == 0 else f"HTTP {status}: {error}"
                 msg = self.config.redact(f"remote write to {self.config.url} failed: {detail}")
                 raise RetryableError(msg)
             if status >= 300:
-                rejected += requests[index].series
+                rejected += request.series
                 reason = reason or self.config.redact(f"remote write refused (HTTP {status}): {error}")
-        self._resume = None
         if rejected:
             raise PermanentError(reason, dropped=rejected)
 

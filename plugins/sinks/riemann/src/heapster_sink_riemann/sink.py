@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from itertools import islice
 from typing import Any
 
 import structlog
@@ -14,6 +13,7 @@ from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_riemann.client import RiemannConnection
 from heapster_sink_riemann.config import RiemannConfig
 from heapster_sink_riemann.events import kubernetes_event, metric_events
@@ -32,8 +32,7 @@ class _RiemannSinkBase:
     def __init__(self, config: RiemannConfig) -> None:
         self.config = config
         self.connection = RiemannConnection(config.host, config.port, config.timeout)
-        self._resume_batch: object | None = None
-        self._sent_messages = 0
+        self._sent = SentParts()
 
     @property
     def address(self) -> str:
@@ -51,8 +50,6 @@ class _RiemannSinkBase:
         await self.connection.close()
 
     async def _send(self, batch: object, events: Iterable[Any]) -> None:
-        if batch is not self._resume_batch:
-            self._resume_batch, self._sent_messages = batch, 0
         unencodable = rejected = 0
         reason = ""
         encodable: list[Any] = []
@@ -61,25 +58,19 @@ class _RiemannSinkBase:
                 unencodable += 1
             else:
                 encodable.append(event)
-        iterator = iter(encodable)
-        index = 0
-        while chunk := list(islice(iterator, self.config.batch_size)):
-            if index >= self._sent_messages:
-                message = Msg()
-                message.events.extend(chunk)
-                try:
-                    reply = await self.connection.send(message)
-                except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                    raise RetryableError(f"Riemann at {self.address} did not acknowledge "
-                                         f"{len(chunk)} events: {exc!r}") from None
-                except DecodeError as exc:
-                    raise RetryableError(f"Riemann at {self.address} sent an unreadable reply: {exc}") from None
-                if not reply.ok:
-                    rejected += len(chunk)
-                    reason = reply.error or "no reason given"
-                self._sent_messages = index + 1
-            index += 1
-        self._resume_batch, self._sent_messages = None, 0
+        for _, chunk in self._sent.pending(batch, chunked(encodable, self.config.batch_size)):
+            message = Msg()
+            message.events.extend(chunk)
+            try:
+                reply = await self.connection.send(message)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                raise RetryableError(f"Riemann at {self.address} did not acknowledge "
+                                     f"{len(chunk)} events: {exc!r}") from None
+            except DecodeError as exc:
+                raise RetryableError(f"Riemann at {self.address} sent an unreadable reply: {exc}") from None
+            if not reply.ok:
+                rejected += len(chunk)
+                reason = reply.error or "no reason given"
         if unencodable:
             selfmetrics.sink_dropped_items.labels(sink=self.name).inc(unencodable)
             log.warning("riemann.sink.unencodable", sink=self.name, dropped=unencodable,

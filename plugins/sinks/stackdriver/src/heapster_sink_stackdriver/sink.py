@@ -16,7 +16,6 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 import structlog
@@ -29,6 +28,7 @@ from heapster import gcp, selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
+from heapster.resume import SentParts, chunked
 from heapster_sink_stackdriver.config import StackdriverConfig
 from heapster_sink_stackdriver.translate import Target, time_series
 
@@ -77,9 +77,8 @@ def rejected_points(exc: api_exceptions.GoogleAPICallError, sent: int) -> int:
 
 def build_requests(series: Sequence[Any], project: str) -> list[Any]:
     """The series in requests of at most 200, named ``projects/<project>``."""
-    iterator = iter(series)
     out = []
-    while chunk := list(islice(iterator, MAX_SERIES_PER_REQUEST)):
+    for chunk in chunked(series, MAX_SERIES_PER_REQUEST):
         request = RequestPb(name=f"projects/{project}")
         request.time_series.extend(chunk)
         out.append(request)
@@ -96,8 +95,7 @@ class StackdriverSink(MetricSink):
         self.target: Target | None = None
         self.client: Any = None
         self._last_export: datetime | None = None
-        self._resume_batch: DataBatch | None = None
-        self._done: set[int] = set()
+        self._sent = SentParts(same=lambda new, current: new.timestamp == current.timestamp)
 
     async def _resolve_target(self) -> Target:
         c = self.config
@@ -162,13 +160,13 @@ class StackdriverSink(MetricSink):
         # A retry of the batch in progress (the same window, maybe another object: a queue on disk hands
         # back a decoded copy) goes on where it stopped; the minimum interval counts from the last batch
         # that was really written, so a batch that failed is never skipped as "too soon" after itself.
-        if self._resume_batch is None or batch.timestamp != self._resume_batch.timestamp:
+        if not self._sent.continues(batch):
             interval = timedelta(seconds=self.config.min_interval) or timedelta(microseconds=1)
             if self._last_export is not None and batch.timestamp < self._last_export + interval:
                 log.debug("stackdriver.sink.skipped", timestamp=batch.timestamp.isoformat(),
                           last_export=self._last_export.isoformat(), min_interval=self.config.min_interval)
                 return
-            self._resume_batch, self._done = batch, set()
+        done = self._sent.begin(batch)
         target = self.target
         # The metric-set view is taken here, on the event loop (another sink may switch the shared batch
         # to columns meanwhile); the series (~25 µs each, protobuf maps) are built in a worker thread so
@@ -176,16 +174,16 @@ class StackdriverSink(MetricSink):
         view = DataBatch(batch.timestamp, batch.metric_sets)
         requests = await asyncio.to_thread(lambda: build_requests(list(time_series(view, target)), target.project))
         try:
-            await self._send_all(requests)
+            await self._send_all(requests, done)
         except PermanentError:
             self._last_export = batch.timestamp  # written, less the points refused for good
             raise
         self._last_export = batch.timestamp
 
-    async def _send_all(self, requests: list[Any]) -> None:
-        pending = [i for i in range(len(requests)) if i not in self._done]
+    async def _send_all(self, requests: list[Any], done: set[int]) -> None:
+        pending = [i for i in range(len(requests)) if i not in done]
         if not pending:
-            self._resume_batch, self._done = None, set()
+            self._sent.finish()
             return
         queue: asyncio.Queue[int] = asyncio.Queue()
         for index in pending:
@@ -198,7 +196,7 @@ class StackdriverSink(MetricSink):
             await asyncio.sleep(random.uniform(0, self.config.initial_delay))
             while not queue.empty():
                 index = queue.get_nowait()
-                await self._send_one(index, requests[index], outcome)
+                await self._send_one(index, requests[index], outcome, done)
 
         deadline = self.config.batch_export_timeout
         tasks = [asyncio.create_task(sender()) for _ in range(workers)]
@@ -208,24 +206,24 @@ class StackdriverSink(MetricSink):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        left = [i for i in pending if i not in self._done]
+        left = [i for i in pending if i not in done]
         if not_done and left:
             outcome["transient"] = outcome["transient"] or TimeoutError(f"not sent within {deadline:g}s")
         if outcome["transient"] is not None and left:
             raise RetryableError(f"{len(left)} of {len(requests)} Cloud Monitoring requests not written: "
                                  f"{outcome['transient']}")
-        self._resume_batch, self._done = None, set()
+        self._sent.finish()
         if outcome["rejected"]:
             raise PermanentError(f"Cloud Monitoring refused {outcome['rejected']} points: {outcome['reason']}",
                                  dropped=outcome["rejected"])
 
-    async def _send_one(self, index: int, request: Any, outcome: dict[str, Any]) -> None:
+    async def _send_one(self, index: int, request: Any, outcome: dict[str, Any], done: set[int]) -> None:
         started = time.perf_counter()
         error: BaseException | None = None
         try:
             await self.client.create_time_series(request=monitoring_v3.CreateTimeSeriesRequest.wrap(request),
                                                  retry=None, timeout=self.config.batch_export_timeout)
-            self._done.add(index)
+            done.add(index)
         except TRANSIENT as exc:
             error = exc
             outcome["transient"] = outcome["transient"] or exc
@@ -233,7 +231,7 @@ class StackdriverSink(MetricSink):
             error = exc
             outcome["rejected"] += rejected_points(exc, len(request.time_series))
             outcome["reason"] = outcome["reason"] or getattr(exc, "message", str(exc))
-            self._done.add(index)  # a refusal is final: the retry must not send it again
+            done.add(index)  # a refusal is final: the retry must not send it again
         except Exception as exc:  # anything else (e.g. an unreadable error status): retry rather than lose it
             error = exc
             outcome["transient"] = outcome["transient"] or exc
