@@ -7,7 +7,7 @@ import ssl
 import aiohttp
 import pytest
 
-from heapster.errors import describe_error
+from heapster.errors import Rejections, describe_error
 from heapster.testing.net import free_port
 
 
@@ -29,3 +29,10 @@ async def test_a_refused_connection_is_described_without_the_ssl_context(with_co
 def test_other_errors_keep_their_type_and_text() -> None:
     assert describe_error(TimeoutError()) == "TimeoutError"
     assert describe_error(ValueError("bad value")) == "ValueError: bad value"
+
+
+def test_rejections_count_every_value_and_keep_the_first() -> None:
+    out = Rejections()
+    out.reject("a = nan")
+    out.reject("b = inf")
+    assert (out.rejected, out.first_rejected) == (2, "a = nan")

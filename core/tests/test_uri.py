@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heapster.errors import UsageError
-from heapster.uri import Option, expand_env, mask_uri, parse_uri, resolve_options
+from heapster.uri import Option, expand_env, mask_uri, parse_header, parse_uri, resolve_options
 
 
 def test_key_and_url_split_on_first_colon() -> None:
@@ -74,3 +74,15 @@ def test_mask_uri_hides_passwords_and_secret_options() -> None:
     assert "s3cret" not in masked and "hunter2" not in masked
     assert "user=root" in masked and "db=k8s" in masked
     assert "esUserSecret=xxxxx" in mask_uri("elasticsearch:?nodes=a&esUserSecret=abc")
+
+
+def test_header_options_split_at_the_first_colon_or_equals_sign() -> None:
+    assert parse_header("X-Scope-OrgID: team-a", "headers", "sink 'x'") == ("X-Scope-OrgID", "team-a")
+    assert parse_header("Authorization=Bearer a:b", "headers", "sink 'x'") == ("Authorization", "Bearer a:b")
+
+
+@pytest.mark.parametrize("raw", ["Bearer s3cr3t", "Bad Name: s3cr3t", ": s3cr3t"])
+def test_a_bad_header_names_the_option_but_never_the_value(raw: str) -> None:
+    with pytest.raises(UsageError, match="option 'headers' of sink 'x'") as caught:
+        parse_header(raw, "headers", "sink 'x'")
+    assert "s3cr3t" not in str(caught.value)

@@ -68,6 +68,15 @@ class Checkpoint:
         return json.dumps(doc, separators=(",", ":"))
 
     @classmethod
+    def from_stored(cls, text: str, where: str) -> Checkpoint:
+        """Parse a stored checkpoint; :class:`RuntimeFailure` naming ``where`` it is kept when it is not one."""
+        try:
+            return cls.from_json(text)
+        except ValueError as exc:
+            msg = f"{where} is unreadable: {exc}"
+            raise RuntimeFailure(msg) from None
+
+    @classmethod
     def from_json(cls, text: str) -> Checkpoint:
         """Parse a checkpoint; ``ValueError`` when it is not one."""
         doc = json.loads(text)
@@ -114,11 +123,7 @@ class FileCheckpointStore:
         except OSError as exc:
             msg = f"cannot read checkpoint file {self.path}: {exc}"
             raise RuntimeFailure(msg) from None
-        try:
-            return Checkpoint.from_json(text)
-        except ValueError as exc:
-            msg = f"checkpoint file {self.path} is unreadable: {exc}"
-            raise RuntimeFailure(msg) from None
+        return Checkpoint.from_stored(text, f"checkpoint file {self.path}")
 
     async def save(self, checkpoint: Checkpoint) -> None:
         await asyncio.to_thread(self._write, checkpoint.to_json())

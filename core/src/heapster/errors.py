@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class HeapsterError(Exception):
     """Base class of every error heapster raises on purpose."""
@@ -44,6 +46,26 @@ class PermanentError(ExportError):
     def __init__(self, message: str, dropped: int = 1) -> None:
         super().__init__(message)
         self.dropped = dropped
+
+
+@dataclass(slots=True)
+class Rejections:
+    """Values of a batch a sink could not encode: how many, and the first one, for the error it reports.
+
+    An encoder's result extends it with the items it did encode::
+
+        @dataclass(slots=True)
+        class Encoded(Rejections):
+            lines: list[str] = field(default_factory=list)
+    """
+
+    rejected: int = 0
+    first_rejected: str = ""
+
+    def reject(self, what: str) -> None:
+        """Count one value left out; ``what`` describes it (kept when it is the first)."""
+        self.rejected += 1
+        self.first_rejected = self.first_rejected or what
 
 
 def describe_error(exc: BaseException) -> str:

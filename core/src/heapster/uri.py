@@ -212,6 +212,21 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
     return PluginConfig(uri=uri, options=typed)
 
 
+def parse_header(raw: str, option: str, what: str) -> tuple[str, str]:
+    """A ``Name: value`` (or ``Name=value``) option value as a header pair.
+
+    :class:`UsageError` naming the option (and at most the header's name: the value may be a token)
+    when there is no separator or the name is empty or holds a space.
+    """
+    for separator in (":", "="):
+        name, found, value = raw.partition(separator)
+        if found and name.strip() and " " not in name.strip():
+            return name.strip(), value.strip()
+    shown = raw.partition(":")[0].partition("=")[0].strip()[:40] if ":" in raw or "=" in raw else "(no ':')"
+    msg = f"bad value {shown!r} for option {option!r} of {what}: expected 'Name: value'"
+    raise UsageError(msg)
+
+
 _SECRET_WORDS = ("pw", "password", "passwd", "secret", "token", "esUserSecret", "key", "apikey", "writekey")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -142,42 +142,43 @@ class HttpServerThread:
 
     The port is chosen at construction (``port=0``: a free one), so :attr:`url` is known before
     :meth:`start`; :meth:`stop` and :meth:`start` keep it. :meth:`close` (or leaving the ``with``
-    block) also ends the thread.
+    block) also ends the thread. A strict double of an HTTP service can subclass it and pass its own
+    ``make_app``.
     """
 
     def __init__(self, make_app: Callable[[], Any], port: int = 0, *, name: str = "http-double",
                  **runner_options: Any) -> None:
-        self._server = AppServer(make_app, port or free_port(), **runner_options)
-        self._loop = LoopThread(name)
+        self._app_server = AppServer(make_app, port or free_port(), **runner_options)
+        self._loop_thread = LoopThread(name)
 
     @property
     def port(self) -> int:
-        return self._server.port
+        return self._app_server.port
 
     @property
     def url(self) -> str:
-        return self._server.url
+        return self._app_server.url
 
     @property
     def running(self) -> bool:
-        return self._server.running
+        return self._app_server.running
 
-    def start(self) -> None:
-        """Serve until :meth:`stop`."""
-        self._loop.run(self._server.start())
+    def start(self) -> Self:
+        """Serve until :meth:`stop`; returns this server."""
+        self._loop_thread.run(self._app_server.start())
+        return self
 
     def stop(self) -> None:
         """Stop serving (connections refused); :meth:`start` serves again on the same port."""
-        self._loop.run(self._server.stop())
+        self._loop_thread.run(self._app_server.stop())
 
     def close(self) -> None:
         """Stop serving and end the thread."""
         self.stop()
-        self._loop.close()
+        self._loop_thread.close()
 
-    def __enter__(self) -> HttpServerThread:
-        self.start()
-        return self
+    def __enter__(self) -> Self:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()

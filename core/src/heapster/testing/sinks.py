@@ -5,9 +5,9 @@ closing is :class:`SinkBuilder`'s, which the ``build_sink`` fixture of heapster'
 
     @pytest.fixture
     def make_sink(build_sink: SinkBuilder, server: MyServer) -> SinkFactory:
-        def factory(options: str = "", *, events: bool = False, start: bool = True) -> Awaitable[Any]:
-            return build_sink(with_options(f"mysink:{server.url}", options), events=events, start=start)
-        return factory
+        return build_sink.factory(lambda path="": f"mysink:{server.url}{path}")
+
+(``await make_sink("option=value", events=True, path="/x")``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,20 @@ class SinkBuilder:
         if start:
             await sink.start()
         return sink
+
+    def factory(self, uri: str | Callable[..., str], *, events: bool = False, start: bool = True) -> SinkFactory:
+        """A distribution's ``make_sink``: ``await make_sink("a=1", events=..., start=..., **uri_args)``.
+
+        It builds the sink of ``uri(**uri_args)`` (or of ``uri`` itself) with the options added;
+        ``events`` and ``start`` default to the values given here.
+        """
+
+        def make_sink(options: str = "", *, events: bool = events, start: bool = start,
+                      **uri_args: Any) -> Awaitable[Any]:
+            spec = uri(**uri_args) if callable(uri) else uri
+            return self(with_options(spec, options), events=events, start=start)
+
+        return make_sink
 
     async def close(self) -> None:
         """Close every sink built so far."""

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterator
-from typing import Any
 
 import pytest
 
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.servers import shared_server
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_gcl.testing import LoggingServer, logging_server
 
-
-@pytest.fixture(scope="session")
-def session_server() -> Iterator[LoggingServer]:
-    with logging_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(session_server: LoggingServer) -> LoggingServer:
-    """The session's double, serving and healthy whatever an earlier test did."""
-    healthy: LoggingServer = session_server.healthy()
-    return healthy
+session_server, server = shared_server(lambda _: logging_server(), session="session_server", each="server")
 
 
 @pytest.fixture
@@ -33,9 +21,4 @@ def project() -> str:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, server: LoggingServer, project: str) -> SinkFactory:
     """Build and start event sinks: ``await make_sink()``."""
-
-    def factory(options: str = "", *, start: bool = True) -> Awaitable[Any]:
-        spec = f"gcl:?project={project}&endpoint={server.endpoint}&insecure=true"
-        return build_sink(with_options(spec, options), events=True, start=start)
-
-    return factory
+    return build_sink.factory(f"gcl:?project={project}&endpoint={server.endpoint}&insecure=true", events=True)

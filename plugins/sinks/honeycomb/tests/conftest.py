@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterator
-from typing import Any
 
 import pytest
 
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.servers import shared_server
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_honeycomb.testing import HoneycombServer, honeycomb_server
 
 WRITEKEY = "test-writekey"
 
 
-@pytest.fixture(scope="session")
-def session_server() -> Iterator[HoneycombServer]:
-    with honeycomb_server(writekeys=(WRITEKEY,)) as server:
-        yield server
-
-
-@pytest.fixture
-def server(session_server: HoneycombServer) -> HoneycombServer:
-    """The session's double, listening and healthy again whatever an earlier test did."""
-    session_server.fail_with = None
-    if not session_server.running:
-        session_server.start()
-    return session_server
+session_server, server = shared_server(lambda _: honeycomb_server(writekeys=(WRITEKEY,)), session="session_server",
+                                       each="server")
 
 
 @pytest.fixture
@@ -37,10 +25,5 @@ def dataset() -> str:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, server: HoneycombServer, dataset: str) -> SinkFactory:
     """Build and start sinks through the plugin registry: ``await make_sink(events=True)``."""
-
-    def factory(options: str = "", *, events: bool = False, start: bool = True,
-                writekey: str = WRITEKEY) -> Awaitable[Any]:
-        spec = f"honeycomb:?dataset={dataset}&writekey={writekey}&apihost={server.url}/"
-        return build_sink(with_options(spec, options), events=events, start=start)
-
-    return factory
+    return build_sink.factory(
+        lambda writekey=WRITEKEY: f"honeycomb:?dataset={dataset}&writekey={writekey}&apihost={server.url}/")

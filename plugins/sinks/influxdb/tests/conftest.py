@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterator
-from typing import Any
 
 import pytest
 
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.servers import shared_server
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
-
-@pytest.fixture(scope="session")
-def influxd() -> Iterator[InfluxServer]:
-    with influxd_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(influxd: InfluxServer) -> InfluxServer:
-    """The session's influxd, restarted if an earlier test left it stopped."""
-    if not influxd.running:
-        influxd.start()
-    return influxd
+influxd, server = shared_server(lambda _: influxd_server(), session="influxd", each="server")
 
 
 @pytest.fixture
@@ -34,10 +21,4 @@ def db_name() -> str:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, server: InfluxServer, db_name: str) -> SinkFactory:
     """Build (through the plugin registry) and start sinks: ``await make_sink("withfields=true")``."""
-
-    def factory(options: str = "", *, events: bool = False, start: bool = True,
-                hostport: str | None = None) -> Awaitable[Any]:
-        spec = f"influxdb:http://{hostport or server.hostport}?db={db_name}"
-        return build_sink(with_options(spec, options), events=events, start=start)
-
-    return factory
+    return build_sink.factory(lambda hostport=None: f"influxdb:http://{hostport or server.hostport}?db={db_name}")

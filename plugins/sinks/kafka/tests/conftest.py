@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
+from heapster.testing.servers import shared_server
 from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
 from heapster_sink_kafka.testing import KafkaBroker, kafka_broker
 
 
-@pytest.fixture(scope="session")
-def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    with kafka_broker(tmp_path_factory.mktemp("kafka")) as broker:
-        yield broker
+def _resumed(broker: KafkaBroker) -> KafkaBroker:
+    """The broker answering again if an earlier test left it paused."""
+    if broker.paused:
+        broker.resume()
+    return broker
 
 
-@pytest.fixture
-def broker(session_broker: KafkaBroker) -> KafkaBroker:
-    """The session's broker, resumed if an earlier test left it paused."""
-    if session_broker.paused:
-        session_broker.resume()
-    return session_broker
+session_broker, broker = shared_server(lambda tmp: kafka_broker(tmp.mktemp("kafka")), session="session_broker",
+                                       each="broker", ready=_resumed)
 
 
 @pytest.fixture

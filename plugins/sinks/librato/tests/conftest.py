@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from heapster.testing.net import HttpServerThread
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_librato.testing import LibratoDouble
 
 
@@ -27,9 +26,7 @@ def librato_server(librato: LibratoDouble) -> Iterator[HttpServerThread]:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, librato: LibratoDouble, librato_server: HttpServerThread) -> SinkFactory:
     """``await make_sink("prefix=k8s")``: a librato sink with the double's credentials and address."""
+    def uri(token: str | None = None) -> str:
+        return f"librato:?username={librato.username}&token={token or librato.token}&api={librato_server.url}"
 
-    def factory(options: str = "", *, token: str | None = None) -> Awaitable[Any]:
-        spec = f"librato:?username={librato.username}&token={token or librato.token}&api={librato_server.url}"
-        return build_sink(with_options(spec, options))
-
-    return factory
+    return build_sink.factory(uri, start=False)

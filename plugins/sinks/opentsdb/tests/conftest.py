@@ -3,13 +3,12 @@ needs it (``tsd.storage.max_tags`` raised, ``tsd.core.auto_create_metrics`` on).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from heapster.testing.net import HttpServerThread
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_opentsdb.testing import OpentsdbDouble
 
 
@@ -28,8 +27,4 @@ def tsdb_server(tsdb: OpentsdbDouble) -> Iterator[HttpServerThread]:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, tsdb_server: HttpServerThread) -> SinkFactory:
     """``await make_sink("cluster=prod")``: an opentsdb sink aimed at the double."""
-
-    def factory(options: str = "") -> Awaitable[Any]:
-        return build_sink(with_options(f"opentsdb:http://127.0.0.1:{tsdb_server.port}", options))
-
-    return factory
+    return build_sink.factory(f"opentsdb:http://127.0.0.1:{tsdb_server.port}", start=False)

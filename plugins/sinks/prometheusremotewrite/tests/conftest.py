@@ -1,23 +1,8 @@
-"""One real Prometheus (remote-write receiver on) for the module, and a strict stand-in for failures."""
+"""One real Prometheus (remote-write receiver on) for the session, started again for each test if stopped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from heapster.testing.servers import shared_server
+from heapster_sink_prometheus.testing import prometheus_server
 
-import pytest
-
-from heapster_sink_prometheus.testing import PrometheusServer, prometheus_server
-
-
-@pytest.fixture(scope="session")
-def prometheus() -> Iterator[PrometheusServer]:
-    with prometheus_server() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver(prometheus: PrometheusServer) -> PrometheusServer:
-    """The session's Prometheus, restarted if an earlier test left it stopped."""
-    if not prometheus.running:
-        prometheus.start()
-    return prometheus
+prometheus, receiver = shared_server(lambda _: prometheus_server(), session="prometheus", each="receiver")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from heapster.testing.sinks import SinkBuilder, SinkFactory, with_options
+from heapster.testing.sinks import SinkBuilder, SinkFactory
 from heapster_sink_wavefront.testing import WavefrontProxyDouble
 
 
@@ -22,8 +21,4 @@ def proxy() -> Iterator[WavefrontProxyDouble]:
 @pytest.fixture
 def make_sink(build_sink: SinkBuilder, proxy: WavefrontProxyDouble) -> SinkFactory:
     """``await make_sink("includeLabels=true")``: a wavefront sink aimed at the double (Heapster's URI form)."""
-
-    def factory(options: str = "") -> Awaitable[Any]:
-        return build_sink(with_options(f"wavefront:localhost:{proxy.port}", options))
-
-    return factory
+    return build_sink.factory(f"wavefront:localhost:{proxy.port}", start=False)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from heapster import keys
 from heapster.columns import cells_in_set_order
+from heapster.errors import Rejections
 from heapster.model import DataBatch
 
 _ESCAPE = str.maketrans({".": "_", "/": "_"})
@@ -32,12 +33,10 @@ _INVALID_PATH = re.compile(r"\s")
 
 
 @dataclass(slots=True)
-class Encoded:
+class Encoded(Rejections):
     """The lines of one batch, and how many values could not be written (bad path or value)."""
 
     lines: list[str] = field(default_factory=list)
-    rejected: int = 0
-    first_rejected: str = ""
 
 
 def escape(part: str) -> str:
@@ -89,8 +88,7 @@ def encode_batch(batch: DataBatch, prefix: str) -> Encoded:
         path = f"{prefix}.{metric_path(name, labels)}"
         value = format_value(raw)
         if value is None or _INVALID_PATH.search(path):
-            out.rejected += 1
-            out.first_rejected = out.first_rejected or f"{path!r} = {raw!r}"
+            out.reject(f"{path!r} = {raw!r}")
             return
         out.lines.append(f"{path} {value} {timestamp}\n")
 

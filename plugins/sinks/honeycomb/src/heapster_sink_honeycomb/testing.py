@@ -45,7 +45,7 @@ def _valid_time(value: Any) -> bool:
     return True
 
 
-class HoneycombServer:
+class HoneycombServer(HttpServerThread):
     """The double; ``events`` holds what it accepted, ``writekeys`` the keys it knows."""
 
     def __init__(self, writekeys: tuple[str, ...] = ("test-writekey",)) -> None:
@@ -55,39 +55,27 @@ class HoneycombServer:
         self.requests = 0
         self.fail_with: int | None = None
         """When set, every request is answered with this HTTP status (e.g. 503) and nothing is kept."""
-        self._server = HttpServerThread(self._app, name="honeycomb-double")
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        super().__init__(self._app, name="honeycomb-double")
 
     @property
     def events(self) -> list[ReceivedEvent]:
         with self._lock:
             return list(self._events)
 
-    @property
-    def running(self) -> bool:
-        return self._server.running
+    def healthy(self) -> HoneycombServer:
+        """Serving and not failing, whatever an earlier test did (for a double shared by a session)."""
+        self.fail_with = None
+        if not self.running:
+            self.start()
+        return self
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY * 2)
         app.router.add_post("/1/batch/{dataset}", self._batch)
         return app
 
-    def start(self) -> HoneycombServer:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
     def shutdown(self) -> None:
-        self._server.close()
+        self.close()
 
     async def _batch(self, request: web.Request) -> web.Response:
         with self._lock:

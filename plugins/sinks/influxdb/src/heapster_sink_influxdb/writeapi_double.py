@@ -68,7 +68,7 @@ def _kind(value: FieldValue) -> str:
     return "float" if isinstance(value, float) else "string"
 
 
-class InfluxWriteDouble:
+class InfluxWriteDouble(HttpServerThread):
     """The double, served from its own thread on a free loopback port (kept across stop/start)."""
 
     def __init__(self, org: str = "acme", bucket: str = "k8s", token: str = "s3cr3t-token", *,
@@ -85,23 +85,11 @@ class InfluxWriteDouble:
         self._types: dict[tuple[str, str, str], str] = {}
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
-        self._server = HttpServerThread(self._app, name="influx-write-double", auto_decompress=False)
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        super().__init__(self._app, name="influx-write-double", auto_decompress=False)
 
     @property
     def hostport(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` writes with ``status``."""
@@ -312,25 +300,6 @@ class InfluxWriteDouble:
         app.router.add_get("/query", self._query)
         app.router.add_post("/query", self._query)
         return app
-
-    def start(self) -> InfluxWriteDouble:
-        """Serve until :meth:`stop` (the same port after a restart)."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: connections are refused until :meth:`start`."""
-        self._server.stop()
-
-    def close(self) -> None:
-        """Stop serving and end the server's thread."""
-        self._server.close()
-
-    def __enter__(self) -> InfluxWriteDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def split_statements(query: str) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heapster.columns import cells_in_set_order
+from heapster.errors import Rejections
 from heapster.model import DataBatch
 from heapster_sink_librato.config import LibratoConfig
 
@@ -27,12 +28,10 @@ _BAD_TAG_VALUE = re.compile(r"[^-.:_\w ]", re.ASCII)
 
 
 @dataclass(slots=True)
-class Encoded:
+class Encoded(Rejections):
     """The measurements of one batch, and the values that could not be written."""
 
     measurements: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-    first_rejected: str = ""
 
 
 def measurement_name(prefix: str, metric: str) -> str:
@@ -58,8 +57,7 @@ def encode_batch(batch: DataBatch, config: LibratoConfig) -> Encoded:
 
     def add(name: str, raw: int | float, tags: dict[str, str]) -> None:
         if not math.isfinite(raw):
-            out.rejected += 1
-            out.first_rejected = out.first_rejected or f"{name} = {raw!r}"
+            out.reject(f"{name} = {raw!r}")
             return
         measurement: dict[str, Any] = {"name": measurement_name(config.prefix, name), "value": float(raw),
                                        "time": timestamp}

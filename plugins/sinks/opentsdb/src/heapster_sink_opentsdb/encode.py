@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heapster.columns import cells_in_set_order
+from heapster.errors import Rejections
 from heapster.model import DataBatch, MetricType
 
 CLUSTER_TAG = "cluster"
@@ -30,12 +31,10 @@ def sanitize(text: str) -> str:
 
 
 @dataclass(slots=True)
-class Encoded:
+class Encoded(Rejections):
     """The data points of one batch, and the values that could not be written."""
 
     points: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-    first_rejected: str = ""
 
 
 def encode_batch(batch: DataBatch, cluster: str) -> Encoded:
@@ -57,8 +56,7 @@ def encode_batch(batch: DataBatch, cluster: str) -> Encoded:
         if metric is None:
             metric = names[name, metric_type] = f"{sanitize(name).replace('/', '_')}_{metric_type.label}"
         if isinstance(raw, float) and not math.isfinite(raw):
-            out.rejected += 1
-            out.first_rejected = out.first_rejected or f"{metric} = {raw!r}"
+            out.reject(f"{metric} = {raw!r}")
             continue
         out.points.append({"metric": metric, "timestamp": timestamp, "value": raw, "tags": tags})
     return out

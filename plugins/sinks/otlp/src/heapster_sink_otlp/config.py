@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.uri import Option, PluginConfig, parse_header
 
 SINK = "sink 'otlp'"
 COMPRESSIONS = ("gzip", "none")
@@ -51,17 +51,6 @@ class OtlpConfig:
         return text
 
 
-def _header(raw: str) -> tuple[str, str]:
-    name, found, value = raw.partition(":")
-    if not found:
-        name, found, value = raw.partition("=")
-    if not found or not name.strip() or " " in name.strip():
-        shown = name.strip()[:40] if found else "(no ':')"
-        msg = f"bad value {shown!r} for option 'headers' of {SINK}: expected 'Name: value'"
-        raise UsageError(msg)
-    return name.strip(), value.strip()
-
-
 def build_config(config: PluginConfig) -> OtlpConfig:
     """Check and type the options of an ``otlp:`` URI; :class:`UsageError` on a bad value."""
     opts = config.options
@@ -85,7 +74,7 @@ def build_config(config: PluginConfig) -> OtlpConfig:
         if not str(opts[name]).startswith("/"):
             msg = f"bad value {opts[name]!r} for option {name!r} of {SINK}: must start with '/'"
             raise UsageError(msg)
-    headers = dict(_header(raw) for raw in opts["headers"])
+    headers = dict(parse_header(raw, "headers", SINK) for raw in opts["headers"])
     endpoint = url._replace(query="", fragment="").geturl().rstrip("/")
     return OtlpConfig(
         endpoint=endpoint, headers=headers, gzip=compression == "gzip", metrics_path=str(opts["metrics_path"]),

@@ -138,7 +138,7 @@ def check_logs(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
     return records
 
 
-class OtlpReceiver:
+class OtlpReceiver(HttpServerThread):
     """The strict receiver, served from its own thread on a free loopback port."""
 
     def __init__(self) -> None:
@@ -150,15 +150,7 @@ class OtlpReceiver:
         self.headers: list[dict[str, str]] = []
         self._faults: deque[int] = deque()
         self._lock = threading.Lock()
-        self._server = HttpServerThread(self._app, name="otlp-receiver", auto_decompress=False)  # checks gzip
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return self._server.url
+        super().__init__(self._app, name="otlp-receiver", auto_decompress=False)  # checks gzip itself
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``status`` (an outage, a throttle, a 4xx)."""
@@ -219,22 +211,3 @@ class OtlpReceiver:
         app.router.add_post("/v1/metrics", self._metrics)
         app.router.add_post("/v1/logs", self._logs)
         return app
-
-    def start(self) -> OtlpReceiver:
-        """Serve until :meth:`stop` (the port is kept for a restart)."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: connections are refused until :meth:`start`."""
-        self._server.stop()
-
-    def close(self) -> None:
-        """Stop serving and end the server's thread."""
-        self._server.close()
-
-    def __enter__(self) -> OtlpReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.uri import Option, PluginConfig, parse_header
 from heapster_sink_prometheus.names import DEFAULT_PREFIX, sanitize_metric_name
 
 SINK = "sink 'prometheusremotewrite'"
@@ -45,16 +45,6 @@ class RemoteWriteConfig:
             if len(secret) >= 3:
                 text = text.replace(secret, "xxxxx")
         return text
-
-
-def parse_header(raw: str, option: str, what: str) -> tuple[str, str]:
-    """``Name: value`` (or ``Name=value``) as a pair; :class:`UsageError` naming the option otherwise."""
-    for sep in (":", "="):
-        name, found, value = raw.partition(sep)
-        if found and name.strip() and " " not in name.strip():
-            return name.strip(), value.strip()
-    msg = f"bad value {raw.split(':', maxsplit=1)[0]!r}... for option {option!r} of {what}: expected 'Name: value'"
-    raise UsageError(msg)
 
 
 def build_config(config: PluginConfig) -> RemoteWriteConfig:

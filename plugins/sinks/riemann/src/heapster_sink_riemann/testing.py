@@ -43,6 +43,10 @@ class RiemannServer:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
     def events(self) -> list[Any]:
         with self._lock:
             return list(self._events)

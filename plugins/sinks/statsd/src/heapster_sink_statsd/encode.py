@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from heapster import keys
 from heapster.columns import cells_in_set_order
+from heapster.errors import Rejections
 from heapster.model import DataBatch
 from heapster_sink_statsd.config import StatsdConfig
 from heapster_sink_statsd.gofmt import format_v
@@ -33,16 +34,10 @@ _INFLUX_ESCAPE = str.maketrans({",": "_", ":": "_", "=": "_", "|": "_"})
 
 
 @dataclass(slots=True)
-class Encoded:
+class Encoded(Rejections):
     """The lines of one batch, and the values that could not be written."""
 
     lines: list[str] = field(default_factory=list)
-    rejected: int = 0
-    first_rejected: str = ""
-
-    def reject(self, what: str) -> None:
-        self.rejected += 1
-        self.first_rejected = self.first_rejected or what
 
 
 def title(word: str) -> str:

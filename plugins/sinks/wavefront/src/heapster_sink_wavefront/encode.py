@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from heapster import keys
 from heapster.columns import cells_in_set_order
+from heapster.errors import Rejections
 from heapster.model import DataBatch
 from heapster_sink_wavefront.config import WavefrontConfig
 
@@ -33,12 +34,10 @@ _INVALID_NAME = re.compile(r"[^A-Za-z0-9\-_.]")
 
 
 @dataclass(slots=True)
-class Encoded:
+class Encoded(Rejections):
     """The lines of one batch, and the values that could not be written."""
 
     lines: list[str] = field(default_factory=list)
-    rejected: int = 0
-    first_rejected: str = ""
 
 
 def clean_name(text: str) -> str:
@@ -121,7 +120,6 @@ def _add(out: Encoded, config: WavefrontConfig, name: str, raw: int | float, tim
     metric = clean_name(config.prefix + name.replace("/", "."))
     value = format_value(raw)
     if value is None:
-        out.rejected += 1
-        out.first_rejected = out.first_rejected or f"{metric} = {raw!r}"
+        out.reject(f"{metric} = {raw!r}")
         return
     out.lines.append(f"{metric} {value} {timestamp} source={quote(source or config.cluster_name)} {tags}\n")

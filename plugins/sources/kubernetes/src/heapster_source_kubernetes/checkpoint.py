@@ -53,11 +53,7 @@ class ConfigMapCheckpointStore:
         text = (cm.data or {}).get(CONFIGMAP_KEY)
         if not text:
             return None
-        try:
-            return Checkpoint.from_json(text)
-        except ValueError as exc:
-            msg = f"checkpoint {self.description} is unreadable: {exc}"
-            raise RuntimeFailure(msg) from None
+        return Checkpoint.from_stored(text, f"checkpoint {self.description}")
 
     async def save(self, checkpoint: Checkpoint) -> None:
         from kubernetes import client
