@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heapster.errors import UsageError
-from heapster.uri import Option, expand_env, mask_uri, parse_header, parse_uri, resolve_options
+from heapster.uri import Option, expand_env, http_url, mask_uri, parse_header, parse_uri, resolve_options
 
 
 def test_key_and_url_split_on_first_colon() -> None:
@@ -86,3 +86,11 @@ def test_a_bad_header_names_the_option_but_never_the_value(raw: str) -> None:
     with pytest.raises(UsageError, match="option 'headers' of sink 'x'") as caught:
         parse_header(raw, "headers", "sink 'x'")
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_http_url_options_name_the_option_and_the_expected_form() -> None:
+    assert http_url("https://api.example.com/", "api", "sink 'x'") == "https://api.example.com/"
+    with pytest.raises(UsageError, match=r"bad value 'ftp://x' for option 'api' of sink 'x': expected e\.g\. https://a"):
+        http_url("ftp://x", "api", "sink 'x'", "https://a")
+    with pytest.raises(UsageError, match="expected an http"):
+        http_url("api.example.com", "api", "sink 'x'")

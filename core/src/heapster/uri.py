@@ -212,6 +212,16 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
     return PluginConfig(uri=uri, options=typed)
 
 
+def http_url(value: str, option: str, what: str, example: str = "") -> str:
+    """``value`` when it is an http(s) URL with a host; :class:`UsageError` naming the option otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        hint = f"e.g. {example}" if example else "an http(s) URL"
+        msg = f"bad value {value!r} for option {option!r} of {what}: expected {hint}"
+        raise UsageError(msg)
+    return value
+
+
 def parse_header(raw: str, option: str, what: str) -> tuple[str, str]:
     """A ``Name: value`` (or ``Name=value``) option value as a header pair.
 

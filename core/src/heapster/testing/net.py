@@ -17,16 +17,30 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+class _Poll:
+    """One wait: evaluates the condition, keeps its last result, fails once the deadline has passed."""
+
+    def __init__(self, condition: Callable[[], Any], timeout: float, what: str) -> None:
+        self.condition, self.timeout, self.what = condition, timeout, what
+        self.deadline = time.monotonic() + timeout
+        self.result: Any = None
+
+    def done(self) -> bool:
+        self.result = self.condition()
+        if self.result:
+            return True
+        if time.monotonic() > self.deadline:
+            raise AssertionError(f"timed out after {self.timeout}s waiting for {self.what or self.condition}")
+        return False
+
+
 def wait_until(condition: Callable[[], T], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> T:
     """Poll ``condition`` until it returns something truthy and return that; AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+    poll = _Poll(condition, timeout, what)
+    while not poll.done():
         time.sleep(interval)
+    result: T = poll.result
+    return result
 
 
 async def async_wait_until(condition: Callable[[], T], timeout: float = 20.0, interval: float = 0.05,
@@ -34,14 +48,11 @@ async def async_wait_until(condition: Callable[[], T], timeout: float = 20.0, in
     """:func:`wait_until` for async tests (sleeps without blocking the loop)."""
     import asyncio
 
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+    poll = _Poll(condition, timeout, what)
+    while not poll.done():  # noqa: ASYNC110 - polling a condition that no event signals
         await asyncio.sleep(interval)
+    result: T = poll.result
+    return result
 
 
 async def decoded_body(request: Any) -> bytes:

@@ -15,8 +15,8 @@ SINK_NAME = "ElasticSearch Sink"
 """Heapster's name for both sinks; also the ``sink`` label of self-metrics."""
 
 
-class ElasticsearchMetricSink(MetricSink):
-    """Writes each batch as Heapster's family and general documents (HEAPSTER.md §8)."""
+class _ElasticsearchSinkBase:
+    """What both sinks share: one :class:`ElasticsearchService` (server detection, template, bulk writes)."""
 
     name = SINK_NAME
 
@@ -26,6 +26,13 @@ class ElasticsearchMetricSink(MetricSink):
 
     async def start(self) -> None:
         await self.service.start()
+
+    async def close(self) -> None:
+        await self.service.close()
+
+
+class ElasticsearchMetricSink(_ElasticsearchSinkBase, MetricSink):
+    """Writes each batch as Heapster's family and general documents (HEAPSTER.md §8)."""
 
     async def export(self, batch: DataBatch) -> None:
         documents, skipped = metric_documents(batch, self.settings.cluster_name)
@@ -35,25 +42,10 @@ class ElasticsearchMetricSink(MetricSink):
                                    reason="NaN or infinite values cannot be stored in JSON")
         await self.service.write(batch, documents)
 
-    async def close(self) -> None:
-        await self.service.close()
 
-
-class ElasticsearchEventSink(EventSink):
+class ElasticsearchEventSink(_ElasticsearchSinkBase, EventSink):
     """Writes each Kubernetes event as Heapster's event document (HEAPSTER.md §8)."""
-
-    name = SINK_NAME
-
-    def __init__(self, settings: Settings, **service_options: Any) -> None:
-        self.settings = settings
-        self.service = ElasticsearchService(settings, self.name, **service_options)
-
-    async def start(self) -> None:
-        await self.service.start()
 
     async def export_events(self, batch: EventBatch) -> None:
         documents = [event_document(event, self.settings.cluster_name, batch.timestamp) for event in batch.events]
         await self.service.write(batch, documents)
-
-    async def close(self) -> None:
-        await self.service.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.uri import Option, PluginConfig, http_url
 
 DEFAULT_API_HOST = "https://api.honeycomb.io/"
 WRITEKEY_ENV = "HONEYCOMB_WRITEKEY"
@@ -52,11 +52,7 @@ def build_config(config: PluginConfig) -> HoneycombConfig:
     if not dataset:
         msg = "sink 'honeycomb': option 'dataset' must not be empty"
         raise UsageError(msg)
-    api_host = str(opts["apihost"])
-    parts = urlsplit(api_host)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        msg = f"sink 'honeycomb': bad value {api_host!r} for option 'apihost'; expected e.g. {DEFAULT_API_HOST}"
-        raise UsageError(msg)
+    api_host = http_url(str(opts["apihost"]), "apihost", "sink 'honeycomb'", DEFAULT_API_HOST)
     if float(opts["timeout"]) <= 0:
         msg = "sink 'honeycomb': option 'timeout' must be positive"
         raise UsageError(msg)

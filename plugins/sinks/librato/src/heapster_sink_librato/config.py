@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.uri import Option, PluginConfig, http_url
 
 DEFAULT_API = "https://metrics-api.librato.com"
 
@@ -43,11 +42,7 @@ def build_config(config: PluginConfig) -> LibratoConfig:
         if not opts[name]:
             msg = f"sink 'librato' needs the option {name!r} (librato:?username=<user>&token=<api token>)"
             raise UsageError(msg)
-    api = str(opts["api"])
-    parts = urlsplit(api)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        msg = f"bad value {api!r} for option 'api' of sink 'librato': expected an http(s) URL"
-        raise UsageError(msg)
+    api = http_url(str(opts["api"]), "api", "sink 'librato'")
     prefix = str(opts["prefix"])
     if prefix and not prefix.endswith("."):
         prefix += "."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
+from heapster.logs import replace_all
 from heapster.uri import Option, PluginConfig, parse_header
 
 SINK = "sink 'otlp'"
@@ -45,10 +46,7 @@ class OtlpConfig:
 
     def redact(self, text: str) -> str:
         """``text`` with header values (tokens) replaced, for logs and error messages."""
-        for secret in self.secrets:
-            if len(secret) >= 3:
-                text = text.replace(secret, "xxxxx")
-        return text
+        return replace_all(text, (secret for secret in self.secrets if len(secret) >= 3))
 
 
 def build_config(config: PluginConfig) -> OtlpConfig:

@@ -19,6 +19,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 from heapster.catalogue import describe
 from heapster.columns import MISSING, ColumnBatch
 from heapster.model import DataBatch, MetricType, Unit
+from heapster.protowire import field, varint
 from heapster.timefmt import epoch_nanos
 from heapster_sink_otlp.resource import resource_attributes
 
@@ -48,25 +49,6 @@ def metric_info(name: str) -> tuple[str, str, str]:
     return METRIC_PREFIX + name.replace("/", "."), description, unit
 
 
-def _varint(number: int) -> bytes:
-    """A non-negative integer as a protobuf varint."""
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
-_SMALL_LENGTHS = [_varint(n) for n in range(1 << 14)]
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: its tag, the payload's length, the payload."""
-    size = len(payload)
-    return tag + (_SMALL_LENGTHS[size] if size < 1 << 14 else _varint(size)) + payload
-
-
 _pack_u64 = struct.Struct("<Q").pack
 _pack_i64 = struct.Struct("<q").pack
 _pack_double = struct.Struct("<d").pack
@@ -78,7 +60,7 @@ _START, _TIME = b"\x11", b"\x19"  # NumberDataPoint start_time_unix_nano (2), ti
 _AS_DOUBLE, _AS_INT = b"\x21", b"\x31"  # NumberDataPoint as_double (4, double), as_int (6, sfixed64)
 _ATTRIBUTE = b"\x3a"  # NumberDataPoint.attributes (7)
 _FIXED = 9  # tag + 8 bytes
-_SCOPE = _field(_ENTRY, InstrumentationScope(name=SCOPE_NAME, version=SCOPE_VERSION).SerializeToString())
+_SCOPE = field(_ENTRY, InstrumentationScope(name=SCOPE_NAME, version=SCOPE_VERSION).SerializeToString())
 _SUM_KIND = Sum(aggregation_temporality=CUMULATIVE, is_monotonic=True).SerializeToString()
 
 
@@ -102,7 +84,7 @@ class _Framer:
         found = self._attributes.get((tag, key, value))
         if found is None:
             kv = KeyValue(key=key, value=AnyValue(string_value=value)).SerializeToString()
-            found = self._attributes[tag, key, value] = _field(tag, kv)
+            found = self._attributes[tag, key, value] = field(tag, kv)
         return found
 
     def single_prefix(self, name: str, metric_type: MetricType) -> bytes:
@@ -112,11 +94,11 @@ class _Framer:
             return found[1]
         head, data_tag, cumulative = _metric_head(name, metric_type)
         point_size = (_FIXED if cumulative else 0) + 2 * _FIXED
-        point_head = _ENTRY + _varint(point_size)
+        point_head = _ENTRY + varint(point_size)
         data_size = len(_SUM_KIND if cumulative else b"") + len(point_head) + point_size
-        data_head = data_tag + _varint(data_size) + (_SUM_KIND if cumulative else b"")
+        data_head = data_tag + varint(data_size) + (_SUM_KIND if cumulative else b"")
         body_size = len(head) + len(data_head) + len(point_head) + point_size
-        prefix = _SECOND + _varint(body_size) + head + data_head + point_head
+        prefix = _SECOND + varint(body_size) + head + data_head + point_head
         self._single[name] = (metric_type, prefix)
         return prefix
 
@@ -164,7 +146,7 @@ def encode_metrics_counted(batch: DataBatch, max_resources: int = 1000,
             continue
         resource = b"".join([framer.attribute(_ENTRY, key, value)
                              for key, value in resource_attributes(cols.labels[row], cluster_name)])
-        parts.append(_field(_ENTRY, _field(_ENTRY, resource) + _field(_SECOND, _SCOPE + b"".join(metrics))))
+        parts.append(field(_ENTRY, field(_ENTRY, resource) + field(_SECOND, _SCOPE + b"".join(metrics))))
         count += points[row]
         if len(parts) >= max_resources:
             yield b"".join(parts), count
@@ -187,7 +169,7 @@ def _add_labeled(cols: ColumnBatch, framer: _Framer, starts: list[bytes], now: b
         for series, value in zip(rows, values, strict=True):
             entity = entities[series]
             first = starts[entity] if cumulative else b""
-            point = _field(_ENTRY, first + now + _number(value) + attributes[series])
+            point = field(_ENTRY, first + now + _number(value) + attributes[series])
             mine = groups.setdefault(entity, {})
             group = mine.get(column)
             if group is None:
@@ -197,7 +179,7 @@ def _add_labeled(cols: ColumnBatch, framer: _Framer, starts: list[bytes], now: b
         for _, (_, metric_type, name, group_points) in sorted(mine.items(), key=lambda item: (item[1][0], item[0])):
             head, data_tag, cumulative = _metric_head(name, metric_type)
             data = (_SUM_KIND if cumulative else b"") + b"".join(group_points)
-            per_row[entity].append(_field(_SECOND, head + _field(data_tag, data)))
+            per_row[entity].append(field(_SECOND, head + field(data_tag, data)))
             points[entity] += len(group_points)
 
 

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
+from heapster.logs import replace_all
 from heapster.uri import Option, PluginConfig, parse_header
 from heapster_sink_prometheus.names import DEFAULT_PREFIX, sanitize_metric_name
 
@@ -41,10 +42,7 @@ class RemoteWriteConfig:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced, for logs and error messages."""
-        for secret in self.secrets:
-            if len(secret) >= 3:
-                text = text.replace(secret, "xxxxx")
-        return text
+        return replace_all(text, (secret for secret in self.secrets if len(secret) >= 3))
 
 
 def build_config(config: PluginConfig) -> RemoteWriteConfig:

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heapster.model import DataBatch
+from heapster.protowire import length, varint
 from heapster_sink_prometheus.names import DEFAULT_PREFIX, Family, family, label_name
 from heapster_sink_prometheusremotewrite.prompb import Label, MetricMetadata, TimeSeries, WriteRequest
 
@@ -41,23 +42,6 @@ class EncodedRequest:
 
     body: bytes
     series: int
-
-
-def varint(number: int) -> bytes:
-    """A non-negative integer as a protobuf varint."""
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
-_SMALL_VARINTS = [varint(n) for n in range(1 << 14)]
-
-
-def _length(number: int) -> bytes:
-    return _SMALL_VARINTS[number] if number < 1 << 14 else varint(number)
 
 
 def _label_block(pairs: list[tuple[str, str]]) -> bytes:
@@ -95,7 +79,7 @@ def encode_requests(batch: DataBatch, max_series: int = 2000, prefix: str = DEFA
     """
     cols = batch.columns
     stamp = _TIMESTAMP_TAG + varint(int(batch.timestamp.timestamp() * 1000))
-    sample_head = _SAMPLES_TAG + _length(1 + 8 + len(stamp)) + _VALUE_TAG
+    sample_head = _SAMPLES_TAG + length(1 + 8 + len(stamp)) + _VALUE_TAG
     row_blocks = [_split_blocks(_sorted_pairs(labels)) for labels in cols.labels]
     span = cols.series_count + 1  # order key: entity row * span + (0, or 1 + series row)
     parts: list[bytes] = []
@@ -110,7 +94,7 @@ def encode_requests(batch: DataBatch, max_series: int = 2000, prefix: str = DEFA
         for row, value in zip(rows, values, strict=True):
             before, after = blocks[row]
             body = before + name + after + sample_head + _pack_double(value) + stamp
-            append(_TIMESERIES_TAG + _length(len(body)) + body)
+            append(_TIMESERIES_TAG + length(len(body)) + body)
         order_keys.append(keys)
         family_ids.append(np.full(len(rows), len(families), dtype=np.int64))
         families.append(fam)
