@@ -7,7 +7,7 @@ import ssl
 import aiohttp
 import pytest
 
-from heapster.errors import Rejections, describe_error
+from heapster.errors import PermanentError, Rejections, describe_error
 from heapster.testing.net import free_port
 
 
@@ -36,3 +36,12 @@ def test_rejections_count_every_value_and_keep_the_first() -> None:
     out.reject("a = nan")
     out.reject("b = inf")
     assert (out.rejected, out.first_rejected) == (2, "a = nan")
+
+
+def test_rejections_raise_a_permanent_error_dropping_them() -> None:
+    out = Rejections()
+    out.raise_if_any("value(s) cannot be written")  # nothing left out: nothing raised
+    out.reject("a = nan")
+    with pytest.raises(PermanentError, match=r"^1 value\(s\) cannot be written, e\.g\. a = nan$") as caught:
+        out.raise_if_any("value(s) cannot be written")
+    assert caught.value.dropped == 1

@@ -67,6 +67,11 @@ class Rejections:
         self.rejected += 1
         self.first_rejected = self.first_rejected or what
 
+    def raise_if_any(self, why: str) -> None:
+        """:class:`PermanentError` ``"<count> <why>, e.g. <first>"`` (dropping them) when values were left out."""
+        if self.rejected:
+            raise PermanentError(f"{self.rejected} {why}, e.g. {self.first_rejected}", dropped=self.rejected)
+
 
 def describe_error(exc: BaseException) -> str:
     """One readable line for a network or client error, for logs and error messages.

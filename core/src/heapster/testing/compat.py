@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from heapster.flags import parse_heapster_settings
 from heapster.interfaces import PluginContext
@@ -59,3 +60,39 @@ def check_heapster_cmdline(argv: Sequence[str], sinks: Collection[str], plugins:
         if spec.partition(":")[0] in sinks:
             registration, config = plugins.configure("sink", spec)
             registration.factory(config, context)
+
+
+class SinkCompatSuite:
+    """Every real-world Heapster command line naming the sink is accepted; a bad URI exits 2 with one line.
+
+    Subclass it in a sink's tests, giving the sink's key and URIs heapster must refuse::
+
+        class TestCompat(SinkCompatSuite):
+            sink = "graphite"
+            bad_uris = ("graphite:http://carbon:2003", "graphite:tcp://carbon:notaport")
+
+    A secret in a refused URI is spelled ``t0psecret``: it must not appear in the error.
+    """
+
+    sink = ""
+    bad_uris: Sequence[str] = ()
+
+    def pytest_generate_tests(self, metafunc: Any) -> None:
+        if "argv" in metafunc.fixturenames:
+            metafunc.parametrize("argv", cmdlines_with_sink(self.sink), ids=" ".join)
+        if "bad_uri" in metafunc.fixturenames:
+            metafunc.parametrize("bad_uri", self.bad_uris)
+
+    def test_the_collection_has_lines_of_the_sink(self) -> None:
+        assert cmdlines_with_sink(self.sink)
+
+    def test_real_command_line_is_accepted(self, argv: list[str]) -> None:
+        check_heapster_cmdline(argv, sinks={self.sink})
+
+    def test_a_bad_uri_exits_2_with_one_line(self, bad_uri: str, capsys: Any) -> None:
+        from heapster.cli import main
+
+        assert main(["--source=static:", f"--sink={bad_uri}"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("heapster: ") and err.count("\n") == 1 and self.sink in err
+        assert "t0psecret" not in err

@@ -195,6 +195,93 @@ class HttpServerThread:
         self.close()
 
 
+class TcpServer:
+    """An asyncio stream server on 127.0.0.1, served by the running event loop; stoppable and restartable.
+
+    ``handle(reader, writer)`` serves one connection (the writer is closed after it). ``port=0``
+    takes a free port at the first start and keeps it. :meth:`stop` closes the listener and, with
+    ``cut_connections``, every open connection, as a server that goes away does.
+    """
+
+    def __init__(self, handle: Callable[[Any, Any], Any], port: int = 0, *, cut_connections: bool = True) -> None:
+        self.handle = handle
+        self.port = port
+        self.cut_connections = cut_connections
+        self._listener: Any = None
+        self._connections: set[Any] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None
+
+    async def start(self) -> None:
+        """Listen (a no-op when listening)."""
+        import asyncio
+
+        if self._listener is None:
+            self._listener = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+            self.port = int(self._listener.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening (and cut the open connections)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+            if self.cut_connections:
+                for writer in list(self._connections):
+                    writer.transport.abort()
+            await listener.wait_closed()
+
+    async def _serve(self, reader: Any, writer: Any) -> None:
+        self._connections.add(writer)
+        try:
+            await self.handle(reader, writer)
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+
+class TcpServerThread:
+    """A :class:`TcpServer` in its own loop thread, on a port chosen at construction (``port=0``: a free one).
+
+    :meth:`stop` / :meth:`start` are an outage of the same address; :meth:`close` also ends the
+    thread. For strict doubles of TCP services (subclass it, or hold one).
+    """
+
+    def __init__(self, handle: Callable[[Any, Any], Any], port: int = 0, *, name: str = "tcp-double",
+                 cut_connections: bool = True) -> None:
+        self._tcp_server = TcpServer(handle, port or free_port(), cut_connections=cut_connections)
+        self._loop_thread = LoopThread(name)
+
+    @property
+    def port(self) -> int:
+        return self._tcp_server.port
+
+    @property
+    def running(self) -> bool:
+        return self._tcp_server.running
+
+    def start(self) -> Self:
+        """Listen until :meth:`stop`; returns this server."""
+        self._loop_thread.run(self._tcp_server.start())
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (and cut the open connections): clients see the server go away."""
+        self._loop_thread.run(self._tcp_server.stop())
+
+    def close(self) -> None:
+        """Stop and end the thread."""
+        self.stop()
+        self._loop_thread.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class TcpProxy:
     """A loopback TCP proxy in front of a server: an outage of a server the test cannot restart, or a
     look at the wire (``sent`` counts the bytes clients sent through it).
@@ -206,10 +293,12 @@ class TcpProxy:
     def __init__(self, target_url: str) -> None:
         host, _, port = target_url.removeprefix("http://").partition(":")
         self.target = (host, int(port.rstrip("/")))
-        self.port = 0
         self.sent = 0
-        self._server: Any = None
-        self._writers: set[Any] = set()
+        self._server = TcpServer(self._pipe)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -217,20 +306,12 @@ class TcpProxy:
 
     async def start(self) -> str:
         """Listen (the same port after a :meth:`stop`); returns :attr:`url`."""
-        import asyncio
-
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        await self._server.start()
         return self.url
 
     async def stop(self) -> None:
         """Close the listener and cut every connection through the proxy."""
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.close()
-            for writer in list(self._writers):
-                writer.close()
-            await server.wait_closed()
+        await self._server.stop()
 
     async def __aenter__(self) -> TcpProxy:
         await self.start()
@@ -239,15 +320,13 @@ class TcpProxy:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _serve(self, reader: Any, writer: Any) -> None:
+    async def _pipe(self, reader: Any, writer: Any) -> None:
         import asyncio
 
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            writer.close()
             return
-        self._writers.update((writer, up_writer))
 
         async def pipe(src: Any, dst: Any, upstream: bool) -> None:
             try:
@@ -260,6 +339,8 @@ class TcpProxy:
                 pass
             finally:
                 dst.close()
-                self._writers.discard(dst)
 
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+        try:
+            await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+        finally:
+            up_writer.close()

@@ -12,11 +12,25 @@ test injected.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
+
+S = TypeVar("S")
+
+
+@contextlib.contextmanager
+def started(server: S, end: str = "stop") -> Iterator[S]:
+    """``server`` started (``server.start()``) for the block and ended after it (``server.<end>()``)."""
+    server.start()  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        getattr(server, end)()
 
 
 def ready_for_next_test(server: Any) -> Any:
@@ -36,6 +50,7 @@ def shared_server(open_server: Callable[[pytest.TempPathFactory], AbstractContex
     ``open_server(tmp_path_factory)`` opens the server for the whole session (a context manager);
     the ``each`` fixture gives every test ``ready(server)`` (default :func:`ready_for_next_test`).
     """
+    import pytest
 
     @pytest.fixture(scope="session", name=session)
     def session_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from heapster.cli import main
-from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
-
-LINES = cmdlines_with_sink("graphite")
+from heapster.testing.compat import SinkCompatSuite
 
 
-def test_the_collection_has_graphite_lines() -> None:
-    assert LINES
-
-
-@pytest.mark.parametrize("argv", LINES, ids=" ".join)
-def test_real_command_line_is_accepted(argv: list[str]) -> None:
-    check_heapster_cmdline(argv, sinks={"graphite"})
-
-
-@pytest.mark.parametrize("spec", ["graphite:http://carbon:2003", "graphite:tcp://carbon:notaport", "graphite:tcp://carbon:2003?prefx=a"])
-def test_a_bad_uri_exits_2_with_one_line(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--source=static:", f"--sink={spec}"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("heapster: ") and err.count("\n") == 1 and "graphite" in err
-    assert "t0psecret" not in err
+class TestCompat(SinkCompatSuite):
+    sink = "graphite"
+    bad_uris = (
+        "graphite:http://carbon:2003",
+        "graphite:tcp://carbon:notaport",
+        "graphite:tcp://carbon:2003?prefx=a",
+    )

@@ -18,9 +18,8 @@ def librato() -> LibratoDouble:
 
 @pytest.fixture
 def librato_server(librato: LibratoDouble) -> Iterator[HttpServerThread]:
-    server = librato.serve()
-    yield server
-    server.close()
+    with librato.serve() as server:
+        yield server
 
 
 @pytest.fixture

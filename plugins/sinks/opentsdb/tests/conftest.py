@@ -19,9 +19,8 @@ def tsdb() -> OpentsdbDouble:
 
 @pytest.fixture
 def tsdb_server(tsdb: OpentsdbDouble) -> Iterator[HttpServerThread]:
-    server = tsdb.serve()
-    yield server
-    server.close()
+    with tsdb.serve() as server:
+        yield server
 
 
 @pytest.fixture

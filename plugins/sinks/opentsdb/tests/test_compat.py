@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from heapster.cli import main
-from heapster.testing.compat import check_heapster_cmdline, cmdlines_with_sink
-
-LINES = cmdlines_with_sink("opentsdb")
+from heapster.testing.compat import SinkCompatSuite
 
 
-def test_the_collection_has_opentsdb_lines() -> None:
-    assert LINES
-
-
-@pytest.mark.parametrize("argv", LINES, ids=" ".join)
-def test_real_command_line_is_accepted(argv: list[str]) -> None:
-    check_heapster_cmdline(argv, sinks={"opentsdb"})
-
-
-@pytest.mark.parametrize("spec", ["opentsdb:http://t:x", "opentsdb:?cluster=a%20b", "opentsdb:?clustr=a"])
-def test_a_bad_uri_exits_2_with_one_line(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--source=static:", f"--sink={spec}"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("heapster: ") and err.count("\n") == 1 and "opentsdb" in err
-    assert "t0psecret" not in err
+class TestCompat(SinkCompatSuite):
+    sink = "opentsdb"
+    bad_uris = (
+        "opentsdb:http://t:x",
+        "opentsdb:?cluster=a%20b",
+        "opentsdb:?clustr=a",
+    )

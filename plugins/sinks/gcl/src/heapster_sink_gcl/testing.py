@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from google.cloud.logging_v2.types import WriteLogEntriesPartialErrors, WriteLog
 from google.rpc import code_pb2, status_pb2
 
 from heapster.testing.grpcdouble import GrpcDouble
+from heapster.testing.servers import started
 
 RequestPb: Any = WriteLogEntriesRequest.pb()
 ResponsePb: Any = WriteLogEntriesResponse.pb()
@@ -106,11 +106,6 @@ class LoggingServer(GrpcDouble):
         return ""
 
 
-@contextlib.contextmanager
-def logging_server() -> Iterator[LoggingServer]:
+def logging_server() -> contextlib.AbstractContextManager[LoggingServer]:
     """A started double for the duration of the block."""
-    server = LoggingServer().start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
+    return started(LoggingServer(), "shutdown")

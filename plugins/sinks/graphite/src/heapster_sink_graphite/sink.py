@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from heapster.errors import PermanentError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.sinks.lines import TcpLineSender, UdpLineSender
@@ -43,10 +42,7 @@ class GraphiteSink(MetricSink):
             elif self._udp is not None:
                 await self._udp.send(line.encode() for line in encoded.lines)
         log.debug("graphite.sink.exported", lines=len(encoded.lines), rejected=encoded.rejected)
-        if encoded.rejected:
-            msg = (f"{encoded.rejected} value(s) cannot be written to Graphite (whitespace in the path or a "
-                   f"NaN/infinite value), e.g. {encoded.first_rejected}")
-            raise PermanentError(msg, dropped=encoded.rejected)
+        encoded.raise_if_any("value(s) cannot be written to Graphite (whitespace in the path or a NaN/infinite value)")
 
     async def close(self) -> None:
         if self._udp is not None:

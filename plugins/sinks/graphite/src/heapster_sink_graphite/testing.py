@@ -13,11 +13,11 @@ import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 from heapster.testing.net import free_port, wait_until
 from heapster.testing.processes import stop_process
+from heapster.testing.servers import started
 
 CARBON_CACHE = "carbon-cache"
 RETENTION = "1s:1h"
@@ -143,12 +143,6 @@ WHISPER_FALLOCATE_CREATE = False
         return sorted(".".join(p.parts) for p in found)
 
 
-@contextlib.contextmanager
-def carbon_server(root: Path) -> Iterator[CarbonServer]:
+def carbon_server(root: Path) -> contextlib.AbstractContextManager[CarbonServer]:
     """A started :class:`CarbonServer` in ``root``, stopped on exit."""
-    server = CarbonServer(root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return started(CarbonServer(root))

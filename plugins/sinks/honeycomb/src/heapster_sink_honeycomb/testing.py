@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from heapster.testing.net import HttpServerThread
+from heapster.testing.servers import started
 
 MAX_BODY = 5_000_000
 MAX_EVENT = 1_000_000
@@ -123,11 +123,6 @@ class HoneycombServer(HttpServerThread):
         return ""
 
 
-@contextlib.contextmanager
-def honeycomb_server(**options: Any) -> Iterator[HoneycombServer]:
+def honeycomb_server(**options: Any) -> contextlib.AbstractContextManager[HoneycombServer]:
     """A started double for the duration of the block."""
-    server = HoneycombServer(**options).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
+    return started(HoneycombServer(**options), "shutdown")

@@ -12,12 +12,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
 from heapster.testing.processes import stop_process
+from heapster.testing.servers import started
 
 
 def tansu_binary() -> str:
@@ -82,14 +82,9 @@ class KafkaBroker:
             return ""
 
 
-@contextlib.contextmanager
-def kafka_broker(tmp_dir: Path) -> Iterator[KafkaBroker]:
+def kafka_broker(tmp_dir: Path) -> contextlib.AbstractContextManager[KafkaBroker]:
     """A started broker for the duration of the block."""
-    broker = KafkaBroker(Path(tmp_dir) / "tansu.log").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    return started(KafkaBroker(Path(tmp_dir) / "tansu.log"))
 
 
 async def read_topic(bootstrap: str, topic: str, *, ssl_context: Any = None, timeout: float = 10.0) -> list[bytes]:

@@ -118,9 +118,7 @@ class LibratoDouble:
 
     def serve(self, port: int = 0) -> HttpServerThread:
         """Run on 127.0.0.1 (``port`` 0: a free one); ``stop()``/``start()`` keep the port and the data."""
-        server = HttpServerThread(self.app, port)
-        server.start()
-        return server
+        return HttpServerThread(self.app, port).start()
 
     def find(self, name: str, **tags: str) -> list[Measurement]:
         """Accepted measurements called ``name`` whose tags include ``tags``."""

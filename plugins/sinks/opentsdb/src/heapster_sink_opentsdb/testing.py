@@ -136,9 +136,7 @@ class OpentsdbDouble:
 
     def serve(self, port: int = 0) -> HttpServerThread:
         """Run on 127.0.0.1 (``port`` 0: a free one); ``stop()``/``start()`` keep the port and the points."""
-        server = HttpServerThread(self.app, port)
-        server.start()
-        return server
+        return HttpServerThread(self.app, port).start()
 
     def find(self, metric: str, **tags: str) -> list[StoredPoint]:
         """Stored points of ``metric`` whose tags include ``tags``."""

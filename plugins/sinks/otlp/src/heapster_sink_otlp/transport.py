@@ -6,15 +6,13 @@ permanent. A ``200`` with ``partial_success.rejected_*`` counts the rejected ite
 
 from __future__ import annotations
 
-import asyncio
-import gzip
 from dataclasses import dataclass
 
 import aiohttp
 
+from heapster.gzipbody import gzip_body
 from heapster_sink_otlp.config import OtlpConfig
 
-GZIP_LEVEL = 1
 MAX_ERROR_CHARS = 300
 USER_AGENT = "heapster-sink-otlp/1.0"
 
@@ -80,9 +78,7 @@ class OtlpTransport:
         """The body as sent (gzip in a thread when large)."""
         if not self.config.gzip:
             return body
-        if len(body) > 65536:
-            return await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL)
-        return gzip.compress(body, GZIP_LEVEL)
+        return await gzip_body(body)
 
     async def post(self, path: str, body: bytes) -> PostResult:
         """POST an already compressed body; never raises for network trouble."""

@@ -11,22 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from heapster.testing.net import LoopThread, free_port
+from heapster.testing.net import TcpServerThread
+from heapster.testing.servers import started
 from heapster_sink_riemann.client import frame, read_frame
 from heapster_sink_riemann.proto import Msg
 
 
-class RiemannServer:
+class RiemannServer(TcpServerThread):
     """Riemann's TCP protocol on 127.0.0.1; ``events`` holds every event received (decoded ``Event`` messages)."""
 
     def __init__(self) -> None:
-        self._loop_thread = LoopThread("riemann-double")
-        self.loop = self._loop_thread.loop
+        super().__init__(self._serve_frames, name="riemann-double")
         self._lock = threading.Lock()
         self._events: list[Any] = []
         self.messages = 0
@@ -34,62 +33,27 @@ class RiemannServer:
         self.stream_error: str | None = None
         """When set, every message is answered ``ok: false`` with this error, as Riemann does when a stream
         of its configuration throws."""
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = free_port()
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
     def events(self) -> list[Any]:
         with self._lock:
             return list(self._events)
 
-    def _run(self, coroutine: Any) -> Any:
-        return self._loop_thread.run(coroutine, 10)
-
-    def start(self) -> RiemannServer:
-        async def listen() -> None:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-
-        self._run(listen())
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection (clients see the server go away)."""
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-                for writer in list(self._writers):
-                    writer.transport.abort()
-                await self._server.wait_closed()
-                self._server = None
-
-        self._run(close())
-
     def shutdown(self) -> None:
-        self.stop()
-        self._loop_thread.close()
+        self.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                try:
-                    payload = await read_frame(reader)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                writer.write(frame(self._handle(payload)))
-                await writer.drain()
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def _serve_frames(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                payload = await read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            writer.write(frame(self._handle(payload)))
+            await writer.drain()
 
     def _handle(self, payload: bytes) -> Any:
         try:
@@ -111,11 +75,6 @@ class RiemannServer:
         return Msg(ok=True)
 
 
-@contextlib.contextmanager
-def riemann_server() -> Iterator[RiemannServer]:
+def riemann_server() -> contextlib.AbstractContextManager[RiemannServer]:
     """A started Riemann double for the duration of the block."""
-    server = RiemannServer().start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
+    return started(RiemannServer(), "shutdown")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from google.protobuf import empty_pb2
 from google.rpc import code_pb2, status_pb2
 
 from heapster.testing.grpcdouble import GrpcDouble
+from heapster.testing.servers import started
 from heapster_sink_stackdriver.descriptors import CUMULATIVE, DESCRIPTORS, DOUBLE, RESOURCE_LABELS
 
 RequestPb: Any = monitoring_v3.CreateTimeSeriesRequest.pb()
@@ -175,11 +175,6 @@ class MonitoringServer(GrpcDouble):
         return ""
 
 
-@contextlib.contextmanager
-def monitoring_server() -> Iterator[MonitoringServer]:
+def monitoring_server() -> contextlib.AbstractContextManager[MonitoringServer]:
     """A started double for the duration of the block."""
-    server = MonitoringServer().start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
+    return started(MonitoringServer(), "shutdown")

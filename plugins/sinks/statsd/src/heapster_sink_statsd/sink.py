@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from heapster.errors import PermanentError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.sinks.lines import UdpLineSender
@@ -39,9 +38,7 @@ class StatsdSink(MetricSink):
         if encoded.lines:
             await self.sender.send(datagrams(encoded.lines, self.config.metrics_per_message))
         log.debug("statsd.sink.exported", lines=len(encoded.lines), rejected=encoded.rejected)
-        if encoded.rejected:
-            msg = f"{encoded.rejected} value(s) cannot be written as statsd lines, e.g. {encoded.first_rejected}"
-            raise PermanentError(msg, dropped=encoded.rejected)
+        encoded.raise_if_any("value(s) cannot be written as statsd lines")
 
     async def close(self) -> None:
         self.sender.close()

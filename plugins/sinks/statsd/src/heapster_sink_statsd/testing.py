@@ -17,12 +17,12 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port, wait_until
 from heapster.testing.processes import stop_process
+from heapster.testing.servers import started
 
 _BACKEND = """\
 const fs = require('fs');
@@ -116,12 +116,6 @@ class StatsdDaemon:
         return {"gauges": {}, "bad_lines_seen": 0}
 
 
-@contextlib.contextmanager
-def statsd_daemon(root: Path) -> Iterator[StatsdDaemon]:
+def statsd_daemon(root: Path) -> contextlib.AbstractContextManager[StatsdDaemon]:
     """A started :class:`StatsdDaemon` in ``root``, stopped on exit."""
-    daemon = StatsdDaemon(root)
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    return started(StatsdDaemon(root))

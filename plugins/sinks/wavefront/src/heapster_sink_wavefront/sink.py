@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from heapster.errors import PermanentError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.sinks.lines import TcpLineSender
@@ -42,7 +41,4 @@ class WavefrontSink(MetricSink):
         elif encoded.lines:
             await self.sender.send("".join(encoded.lines).encode())
         log.debug("wavefront.sink.exported", lines=len(encoded.lines), rejected=encoded.rejected)
-        if encoded.rejected:
-            msg = (f"{encoded.rejected} value(s) cannot be sent to Wavefront (NaN or infinite), "
-                   f"e.g. {encoded.first_rejected}")
-            raise PermanentError(msg, dropped=encoded.rejected)
+        encoded.raise_if_any("value(s) cannot be sent to Wavefront (NaN or infinite)")

@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from heapster.testing.net import LoopThread, free_port
+from heapster.testing.net import TcpServerThread, free_port
 
 _BARE_NAME = re.compile(r"^[A-Za-z0-9\-_.]+$")
 _QUOTED_NAME = re.compile(r"^[A-Za-z0-9\-_./,]+$")
@@ -104,47 +104,32 @@ class WavefrontProxyDouble:
     connections: int = 0
 
     def __post_init__(self) -> None:
-        self._loop = LoopThread()
-        self._server: asyncio.Server | None = None
+        # An outage closes the listener only: connections already open keep being read.
+        self._server = TcpServerThread(self._handle, self.port, name="wavefront-double", cut_connections=False)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        try:
-            while line := await reader.readline():
-                text = line.decode("utf-8", "replace")
-                if not text.strip():
-                    continue
-                try:
-                    self.points.append(parse_line(text))
-                except BadLine as exc:
-                    self.rejected.append((text, str(exc)))
-        finally:
-            writer.close()
+        while line := await reader.readline():
+            text = line.decode("utf-8", "replace")
+            if not text.strip():
+                continue
+            try:
+                self.points.append(parse_line(text))
+            except BadLine as exc:
+                self.rejected.append((text, str(exc)))
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._server.running
 
     def start(self) -> None:
-        async def start() -> asyncio.Server:
-            return await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
-
-        if self._server is None:
-            self._server = self._loop.run(start())
+        self._server.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-
-            async def stop() -> None:
-                server.close()
-                await server.wait_closed()
-
-            self._loop.run(stop())
+        self._server.stop()
 
     def close(self) -> None:
-        self.stop()
-        self._loop.close()
+        self._server.close()
 
     def find(self, metric: str, **tags: str) -> list[Point]:
         """Accepted points of ``metric`` whose tags include ``tags``."""
