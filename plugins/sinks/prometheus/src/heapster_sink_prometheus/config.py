@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from heapster.errors import UsageError
 from heapster.uri import Option, PluginConfig
-from heapster_sink_prometheus.names import DEFAULT_PREFIX, sanitize_metric_name
+from heapster_sink_prometheus.names import DEFAULT_PREFIX, checked_prefix
 
 DEFAULT_PORT = 9102
 
@@ -42,9 +42,6 @@ def build_config(config: PluginConfig) -> PrometheusConfig:
     if not path.startswith("/"):
         msg = f"bad value {path!r} for option 'path' of sink 'prometheus': must start with '/'"
         raise UsageError(msg)
-    prefix = str(opts["prefix"])
-    if prefix and sanitize_metric_name(prefix) != prefix:
-        msg = f"bad value {prefix!r} for option 'prefix' of sink 'prometheus': use letters, digits, '_' and ':'"
-        raise UsageError(msg)
+    prefix = checked_prefix(str(opts["prefix"]), "sink 'prometheus'")
     return PrometheusConfig(port=port, listen_ip=str(opts["listen_ip"]), path=path, prefix=prefix,
                             timestamps=bool(opts["timestamps"]))

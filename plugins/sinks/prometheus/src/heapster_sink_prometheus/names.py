@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from heapster.catalogue import describe
+from heapster.errors import UsageError
 from heapster.model import MetricType, Unit
 
 DEFAULT_PREFIX = "heapster_"
@@ -54,6 +55,14 @@ def sanitize_metric_name(text: str) -> str:
     """``text`` with every character Prometheus does not allow in a metric name replaced by ``_``."""
     name = _BAD_METRIC_CHARS.sub("_", text)
     return f"_{name}" if name[:1].isdigit() else name
+
+
+def checked_prefix(prefix: str, what: str) -> str:
+    """``prefix`` when it is a valid start of metric names (or empty); :class:`UsageError` naming ``what``'s option."""
+    if prefix and sanitize_metric_name(prefix) != prefix:
+        msg = f"bad value {prefix!r} for option 'prefix' of {what}: use letters, digits, '_' and ':'"
+        raise UsageError(msg)
+    return prefix
 
 
 @lru_cache(maxsize=4096)

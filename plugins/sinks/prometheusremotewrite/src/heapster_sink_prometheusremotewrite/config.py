@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from heapster.errors import UsageError
 from heapster.logs import replace_all
 from heapster.uri import Option, PluginConfig, parse_header
-from heapster_sink_prometheus.names import DEFAULT_PREFIX, sanitize_metric_name
+from heapster_sink_prometheus.names import DEFAULT_PREFIX, checked_prefix
 
 SINK = "sink 'prometheusremotewrite'"
 
@@ -56,10 +56,7 @@ def build_config(config: PluginConfig) -> RemoteWriteConfig:
     if int(opts["batch_size"]) <= 0:
         msg = f"bad value {opts['batch_size']!r} for option 'batch_size' of {SINK}: must be > 0"
         raise UsageError(msg)
-    prefix = str(opts["prefix"])
-    if prefix and sanitize_metric_name(prefix) != prefix:
-        msg = f"bad value {prefix!r} for option 'prefix' of {SINK}: use letters, digits, '_' and ':'"
-        raise UsageError(msg)
+    prefix = checked_prefix(str(opts["prefix"]), SINK)
     headers = dict(parse_header(raw, "headers", SINK) for raw in opts["headers"])
     user = str(opts["user"]) or (url.username or "")
     password = str(opts["pw"]) or (url.password or "")
