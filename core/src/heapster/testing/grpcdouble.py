@@ -1,7 +1,8 @@
-"""A gRPC test double's plumbing: its own event loop thread, a free loopback port, start/stop/shutdown.
+"""A gRPC test double's plumbing: a :class:`~heapster.testing.net.ServerThread` serving unary methods.
 
-Subclasses (the Cloud Monitoring and Cloud Logging doubles) give the service, the method and its handler.
-``grpc`` is imported only when a double starts, so core does not depend on it.
+Subclasses (the Cloud Monitoring, Cloud Logging and OTLP doubles) give the service, the method and its
+handler (or :meth:`GrpcDouble.generic_handlers` for more). ``grpc`` is imported only when a double
+starts, so core does not depend on it.
 """
 
 from __future__ import annotations
@@ -9,32 +10,53 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from heapster.testing.net import LoopThread, free_port
+from heapster.testing.net import ServerThread, free_port
 
 
-class GrpcDouble:
-    """One unary gRPC method served on ``127.0.0.1:<free port>`` from a background thread."""
+class _GrpcServer:
+    """The double's ``grpc.aio`` server on 127.0.0.1:``port``, started and stopped on the loop thread."""
+
+    def __init__(self, double: GrpcDouble, port: int) -> None:
+        self.double = double
+        self.port = port
+        self._server: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        import grpc
+
+        if self._server is None:
+            server = grpc.aio.server(options=list(self.double.server_options))
+            server.add_generic_rpc_handlers(tuple(self.double.generic_handlers()))
+            server.add_insecure_port(f"127.0.0.1:{self.port}")
+            await server.start()
+            self._server = server
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            await server.stop(grace=None)
+
+
+class GrpcDouble(ServerThread):
+    """Unary gRPC methods served on ``127.0.0.1:<free port>`` from a background thread."""
 
     service = ""
     method = ""
     server_options: tuple[tuple[str, Any], ...] = ()
 
     def __init__(self, name: str) -> None:
-        self._loop_thread = LoopThread(name)
-        self.loop = self._loop_thread.loop
+        super().__init__(_GrpcServer(self, free_port()), name=name)
         self._lock = threading.Lock()
-        self._server: Any = None
-        self.port = free_port()
         self.fail_with: Any = None
         """A ``grpc.StatusCode``: when set, every request is refused with it and nothing is written."""
 
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
 
     def healthy(self) -> Any:
         """Serving and not failing, whatever an earlier test did (for a double shared by a session); returns it."""
@@ -52,34 +74,12 @@ class GrpcDouble:
         """The ``grpc`` RPC method handler of :attr:`method` (``grpc.unary_unary_rpc_method_handler(...)``)."""
         raise NotImplementedError
 
-    def _run(self, coroutine: Any) -> Any:
-        return self._loop_thread.run(coroutine, 15)
-
-    def start(self) -> Any:
-        """Listen (again, on the same port); returns the double."""
+    def generic_handlers(self) -> list[Any]:
+        """The ``grpc`` generic handlers served: :attr:`method` of :attr:`service` (override for more services)."""
         import grpc
 
-        async def listen() -> None:
-            server = grpc.aio.server(options=list(self.server_options))
-            server.add_generic_rpc_handlers(
-                (grpc.method_handlers_generic_handler(self.service, {self.method: self.handler()}),))
-            server.add_insecure_port(self.endpoint)
-            await server.start()
-            self._server = server
-
-        self._run(listen())
-        return self
-
-    def stop(self) -> None:
-        """Stop listening (an outage); :meth:`start` listens again."""
-        async def close() -> None:
-            if self._server is not None:
-                server, self._server = self._server, None
-                await server.stop(grace=None)
-
-        self._run(close())
+        return [grpc.method_handlers_generic_handler(self.service, {self.method: self.handler()})]
 
     def shutdown(self) -> None:
         """Stop for good and end the thread."""
-        self.stop()
-        self._loop_thread.close()
+        self.close()

@@ -148,40 +148,37 @@ class AppServer:
             await runner.cleanup()
 
 
-class HttpServerThread:
-    """An :class:`AppServer` in its own loop thread, for synchronous tests and doubles used from any loop.
+class ServerThread:
+    """A server that runs on an event loop (``port``, ``running``, ``async start()``, ``async stop()``: an
+    :class:`AppServer` or a :class:`TcpServer`), driven from synchronous code through its own loop thread.
 
-    The port is chosen at construction (``port=0``: a free one), so :attr:`url` is known before
-    :meth:`start`; :meth:`stop` and :meth:`start` keep it. :meth:`close` (or leaving the ``with``
-    block) also ends the thread. A strict double of an HTTP service can subclass it and pass its own
-    ``make_app``.
+    :meth:`stop` / :meth:`start` are an outage of the same address; :meth:`close` (or leaving the
+    ``with`` block) also ends the thread. Strict doubles subclass :class:`HttpServerThread` or
+    :class:`TcpServerThread`, or hold one.
     """
 
-    def __init__(self, make_app: Callable[[], Any], port: int = 0, *, name: str = "http-double",
-                 **runner_options: Any) -> None:
-        self._app_server = AppServer(make_app, port or free_port(), **runner_options)
+    def __init__(self, server: Any, *, name: str) -> None:
+        self._served = server
         self._loop_thread = LoopThread(name)
 
     @property
     def port(self) -> int:
-        return self._app_server.port
-
-    @property
-    def url(self) -> str:
-        return self._app_server.url
+        port: int = self._served.port
+        return port
 
     @property
     def running(self) -> bool:
-        return self._app_server.running
+        running: bool = self._served.running
+        return running
 
     def start(self) -> Self:
         """Serve until :meth:`stop`; returns this server."""
-        self._loop_thread.run(self._app_server.start())
+        self._loop_thread.run(self._served.start())
         return self
 
     def stop(self) -> None:
         """Stop serving (connections refused); :meth:`start` serves again on the same port."""
-        self._loop_thread.run(self._app_server.stop())
+        self._loop_thread.run(self._served.stop())
 
     def close(self) -> None:
         """Stop serving and end the thread."""
@@ -193,6 +190,19 @@ class HttpServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class HttpServerThread(ServerThread):
+    """An :class:`AppServer` in its own loop thread, on a port chosen at construction (``port=0``: a free
+    one), so :attr:`url` is known before :meth:`start`."""
+
+    def __init__(self, make_app: Callable[[], Any], port: int = 0, *, name: str = "http-double",
+                 **runner_options: Any) -> None:
+        super().__init__(AppServer(make_app, port or free_port(), **runner_options), name=name)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 class TcpServer:
@@ -241,45 +251,12 @@ class TcpServer:
             writer.close()
 
 
-class TcpServerThread:
-    """A :class:`TcpServer` in its own loop thread, on a port chosen at construction (``port=0``: a free one).
-
-    :meth:`stop` / :meth:`start` are an outage of the same address; :meth:`close` also ends the
-    thread. For strict doubles of TCP services (subclass it, or hold one).
-    """
+class TcpServerThread(ServerThread):
+    """A :class:`TcpServer` in its own loop thread, on a port chosen at construction (``port=0``: a free one)."""
 
     def __init__(self, handle: Callable[[Any, Any], Any], port: int = 0, *, name: str = "tcp-double",
                  cut_connections: bool = True) -> None:
-        self._tcp_server = TcpServer(handle, port or free_port(), cut_connections=cut_connections)
-        self._loop_thread = LoopThread(name)
-
-    @property
-    def port(self) -> int:
-        return self._tcp_server.port
-
-    @property
-    def running(self) -> bool:
-        return self._tcp_server.running
-
-    def start(self) -> Self:
-        """Listen until :meth:`stop`; returns this server."""
-        self._loop_thread.run(self._tcp_server.start())
-        return self
-
-    def stop(self) -> None:
-        """Stop listening (and cut the open connections): clients see the server go away."""
-        self._loop_thread.run(self._tcp_server.stop())
-
-    def close(self) -> None:
-        """Stop and end the thread."""
-        self.stop()
-        self._loop_thread.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(TcpServer(handle, port or free_port(), cut_connections=cut_connections), name=name)
 
 
 class TcpProxy:

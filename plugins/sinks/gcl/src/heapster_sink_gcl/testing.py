@@ -48,11 +48,6 @@ class LoggingServer(GrpcDouble):
         with self._lock:
             return list(self._entries)
 
-    def start(self) -> LoggingServer:
-        """Listen (again, on the same port); returns the double."""
-        super().start()
-        return self
-
     def handler(self) -> Any:
         return grpc.unary_unary_rpc_method_handler(self._write, request_deserializer=RequestPb.FromString,
                                                    response_serializer=ResponsePb.SerializeToString)

@@ -86,27 +86,11 @@ class OtlpGrpcReceiver(GrpcDouble):
 
         return grpc.unary_unary_rpc_method_handler(export)  # raw bytes: decoded strictly above
 
-    def start(self) -> OtlpGrpcReceiver:
-        """Listen (again, on the same port) with both services."""
+    def generic_handlers(self) -> list[Any]:
+        """Both services: metrics (:meth:`handler`) and logs."""
         async def logs(data: bytes, context: Any) -> bytes:
             return await self._call(data, context, "logs")
 
-        async def listen() -> None:
-            server = grpc.aio.server()
-            logs_handler = grpc.unary_unary_rpc_method_handler(logs)
-            server.add_generic_rpc_handlers((
-                grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": self.handler()}),
-                grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": logs_handler}),
-            ))
-            server.add_insecure_port(self.endpoint)
-            await server.start()
-            self._server = server
-
-        self._run(listen())
-        return self
-
-    def __enter__(self) -> OtlpGrpcReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+        logs_handler = grpc.unary_unary_rpc_method_handler(logs)
+        return [grpc.method_handlers_generic_handler(METRICS_SERVICE, {"Export": self.handler()}),
+                grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": logs_handler})]

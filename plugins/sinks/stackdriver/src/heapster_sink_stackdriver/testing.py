@@ -59,11 +59,6 @@ class MonitoringServer(GrpcDouble):
         self.unavailable_after: int | None = None
         """When set, requests after this many have been received are answered UNAVAILABLE."""
 
-    def start(self) -> MonitoringServer:
-        """Listen (again, on the same port); returns the double."""
-        super().start()
-        return self
-
     def handler(self) -> Any:
         return grpc.unary_unary_rpc_method_handler(self._create_time_series, request_deserializer=RequestPb.FromString,
                                                    response_serializer=empty_pb2.Empty.SerializeToString)
