@@ -149,6 +149,12 @@ def heapster_with_sinks(tmp_path: Path, sinks: list[str], *, resolution: str = "
             stop_process(process)
 
 
+def alive(daemon: dict[str, Any]) -> None:
+    """AssertionError with the tail of its log when the :func:`heapster_with_sinks` process has exited."""
+    if daemon["process"].poll() is not None:
+        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
+
+
 def model_points(url: str, route: str) -> dict[int, float]:
     """A metric from heapster's Model API as ``{unix seconds: value}``; ``route`` as after ``/api/v1/model/``,
     e.g. ``nodes/sim-node-0000/metrics/memory/usage``. Empty when the route is not there (yet)."""

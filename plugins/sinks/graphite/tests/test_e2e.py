@@ -9,15 +9,10 @@ from pathlib import Path
 import pytest
 
 from heapster.testing.net import wait_until
-from heapster_simulator.testing import heapster_with_sinks, model_list, model_points
+from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_graphite.testing import CarbonServer
 
 pytestmark = pytest.mark.e2e
-
-
-def _exited(daemon: dict) -> None:
-    if daemon["process"].poll() is not None:
-        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
 
 
 @pytest.mark.parametrize("protocol", ["tcp"])
@@ -29,7 +24,7 @@ def test_heapster_writes_its_hierarchy_to_carbon(carbon: CarbonServer, tmp_path:
         nodes = ["sim-node-0000", "sim-node-0001"]
 
         def two_windows_stored() -> bool:
-            _exited(daemon)
+            alive(daemon)
             return all(len(carbon.series(f"{prefix}.nodes.{n}.memory.usage")) >= 2 for n in nodes)
 
         wait_until(two_windows_stored, 60.0, 0.25, "two windows of node metrics in carbon")

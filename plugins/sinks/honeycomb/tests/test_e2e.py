@@ -11,7 +11,7 @@ import pytest
 from heapster.testing.net import wait_until
 from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import api_get, heapster_with_sinks, model_points, simulator_process
+from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_honeycomb.events import BLACKLIST
 from heapster_sink_honeycomb.testing import HoneycombServer
 
@@ -25,11 +25,6 @@ def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with simulator_process(tmp_path, nodes=2, pods_per_node=2, containers_per_pod=1, events_per_second=10,
                            seed=9, api_scheme="https", token="e2e") as ready:
         yield ready
-
-
-def alive(daemon: dict[str, Any]) -> None:
-    if daemon["process"].poll() is not None:
-        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
 
 
 def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, server: HoneycombServer, dataset: str,

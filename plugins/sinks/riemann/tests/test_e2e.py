@@ -14,7 +14,7 @@ import pytest
 
 from heapster.testing.net import wait_until
 from heapster_eventer.testing import EventerProcess
-from heapster_simulator.testing import api_get, heapster_with_sinks, model_points, simulator_process
+from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_riemann.testing import RiemannServer
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +31,6 @@ def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def attributes(event: Any) -> dict[str, str]:
     return {a.key: a.value for a in event.attributes}
-
-
-def alive(daemon: dict[str, Any]) -> None:
-    if daemon["process"].poll() is not None:
-        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
 
 
 def test_heapster_sends_every_metric_set_as_heapsters_riemann_events(tmp_path: Path, server: RiemannServer) -> None:

@@ -11,17 +11,12 @@ from typing import Any
 import pytest
 
 from heapster.testing.net import wait_until
-from heapster_simulator.testing import api_get, heapster_with_sinks, model_points
+from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points
 from heapster_sink_stackdriver.testing import MonitoringServer
 
 pytestmark = pytest.mark.e2e
 
 NODES = {"sim-node-0000", "sim-node-0001"}
-
-
-def alive(daemon: dict[str, Any]) -> None:
-    if daemon["process"].poll() is not None:
-        raise AssertionError(f"heapster exited: {Path(daemon['log']).read_text()[-3000:]}")
 
 
 def test_heapster_writes_heapsters_series_for_both_resource_models(tmp_path: Path, server: MonitoringServer,
