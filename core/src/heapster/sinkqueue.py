@@ -18,6 +18,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential, wait_random
 
 from heapster import selfmetrics
+from heapster.aio import unless_set
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import Clock, SystemClock
 from heapster.queuestore import Entry, MemoryStore, QueueStore, UndecodableEntry
@@ -373,13 +374,7 @@ class SinkQueue(Generic[T]):
         if self._closing:
             seconds = min(seconds, self.backoff_initial)
         self._retry_now.clear()
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._retry_now.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await unless_set(self.clock.sleep(seconds), self._retry_now)
         if self._in_flight is not None and self._is_expired(self._in_flight, self.clock.now()):
             raise _Expired
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from heapster.aio import unless_set
 from heapster.interfaces import Clock, LeaseSettings, SystemClock
 
 log = structlog.get_logger("heapster.leader")
@@ -195,13 +196,7 @@ class LeaseElector:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, cut short by :meth:`annotate`."""
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._renew_now.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await unless_set(self.clock.sleep(seconds), self._renew_now)
         self._renew_now.clear()
 
     def _mark_renewed(self, now: float) -> None:
