@@ -15,8 +15,8 @@ import struct
 import subprocess
 from pathlib import Path
 
-from heapster.testing.net import free_port, wait_until
-from heapster.testing.processes import stop_process
+from heapster.testing.net import free_port
+from heapster.testing.processes import listening, start_process, stop_process
 from heapster.testing.servers import started
 
 CARBON_CACHE = "carbon-cache"
@@ -105,17 +105,8 @@ WHISPER_FALLOCATE_CREATE = False
             raise RuntimeError(msg)
         command = [binary, f"--config={self.root / 'conf' / 'carbon.conf'}", "--nodaemon", "--logfile=-",
                    f"--pidfile={self.root / 'run' / 'carbon.pid'}", "start"]
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self.root)
-
-        def listening() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"carbon-cache exited: {self.log_file.read_text(errors='replace')[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.line_port), 0.5):
-                return True
-            return False
-
-        wait_until(listening, timeout, 0.1, "carbon-cache to listen")
+        self.process = start_process(command, self.log_file, lambda: listening(self.line_port), what="carbon-cache",
+                                     timeout=timeout, cwd=self.root)
 
     def stop(self) -> None:
         """Stop carbon-cache (it writes its cache out first)."""

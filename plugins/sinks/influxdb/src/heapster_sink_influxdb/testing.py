@@ -22,7 +22,6 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
-from heapster.testing.processes import stop_process
+from heapster.testing.processes import log_tail, start_process, stop_process
 
 Point = tuple[str, frozenset[tuple[str, str]], str, Any, int]
 """``(measurement, tags, field, value, time_ns)``: one stored field value."""
@@ -128,11 +127,8 @@ class InfluxServer:
         self.config_path.write_text(_CONFIG.format(
             root=self.root, http_port=self.http_port, rpc_port=self.rpc_port,
             auth=str(self.auth).lower(), tls=str(self.tls).lower()))
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [INFLUXD, "-config", str(self.config_path)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self._wait_ready()
+        self._process = start_process([INFLUXD, "-config", str(self.config_path)], self.log_path, self.ping,
+                                      what="influxd", timeout=START_TIMEOUT)
         if self.auth and not self._admin_created:
             # Allowed without credentials while the server has no user yet.
             self.query(f"CREATE USER {self.admin_user} WITH PASSWORD '{self.admin_password}' WITH ALL PRIVILEGES")
@@ -147,21 +143,6 @@ class InfluxServer:
 
     def _open(self, request: urllib.request.Request | str, timeout: float) -> Any:
         return urllib.request.urlopen(request, timeout=timeout, context=self._ssl if self.tls else None)
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        delay = 0.01
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                msg = f"influxd exited with {self._process.returncode}: {self.log_tail()}"
-                raise RuntimeError(msg)
-            if self.ping():
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-        self.stop()
-        msg = f"influxd did not answer /ping within {START_TIMEOUT}s: {self.log_tail()}"
-        raise RuntimeError(msg)
 
     def ping(self) -> bool:
         """Whether ``/ping`` answers 204."""
@@ -219,10 +200,7 @@ class InfluxServer:
             process.wait(timeout=10)
 
     def log_tail(self, size: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, size)
 
 
 @contextmanager

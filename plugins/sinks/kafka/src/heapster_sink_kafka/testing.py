@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
-from heapster.testing.processes import stop_process
+from heapster.testing.processes import listening, log_tail, start_process, stop_process
 from heapster.testing.servers import started
 
 
@@ -44,17 +43,9 @@ class KafkaBroker:
         command = [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--storage-engine", "memory://tansu/"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + within
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tansu exited with {self.process.returncode}: {self.log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return self
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"tansu not listening after {within}s: {self.log_tail()}")
-            time.sleep(0.05)
+        self.process = start_process(command, self.log_path, lambda: listening(self.port), what="tansu",
+                                     timeout=within)
+        return self
 
     def pause(self) -> None:
         """Freeze the broker: connections stay open but nothing is answered."""
@@ -76,10 +67,7 @@ class KafkaBroker:
         self.process = None
 
     def log_tail(self, size: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, size)
 
 
 def kafka_broker(tmp_dir: Path) -> contextlib.AbstractContextManager[KafkaBroker]:

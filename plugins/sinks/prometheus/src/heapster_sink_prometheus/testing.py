@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.net import free_port
-from heapster.testing.processes import stop_process
+from heapster.testing.processes import log_tail, start_process, stop_process
 
 PROMETHEUS = os.environ.get("HEAPSTER_TEST_PROMETHEUS", "/usr/bin/prometheus")
 START_TIMEOUT = 30.0
@@ -59,21 +59,15 @@ class PrometheusServer:
         command = [PROMETHEUS, f"--config.file={self.root / 'prometheus.yml'}",
                    f"--storage.tsdb.path={self.root / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
                    "--web.enable-remote-write-receiver", "--log.level=warn", "--storage.tsdb.retention.time=1d"]
-        with (self.root / "prometheus.log").open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited at start: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready after {START_TIMEOUT} s: {self.log()}")
-            time.sleep(0.1)
+        self.process = start_process(command, self.root / "prometheus.log", self._ready, what="prometheus",
+                                     timeout=START_TIMEOUT, cwd=self.root)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
@@ -119,7 +113,7 @@ class PrometheusServer:
         return list(self.api("/api/v1/targets")["activeTargets"])
 
     def log(self) -> str:
-        return (self.root / "prometheus.log").read_text(errors="replace")[-3000:]
+        return log_tail(self.root / "prometheus.log", 3000)
 
 
 def _config(targets: Sequence[str], scrape_interval: str) -> str:

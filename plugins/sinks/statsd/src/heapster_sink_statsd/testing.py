@@ -20,8 +20,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from heapster.testing.net import free_port, wait_until
-from heapster.testing.processes import stop_process
+from heapster.testing.net import free_port
+from heapster.testing.processes import start_process, stop_process
 from heapster.testing.servers import started
 
 _BACKEND = """\
@@ -77,14 +77,10 @@ class StatsdDaemon:
         if node is None or not script.is_file():
             msg = f"statsd daemon not found (node={node}, {script}): run ./dev setup (nodejs, npm install statsd)"
             raise RuntimeError(msg)
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen([node, str(script), str(self.root / "config.js")],
-                                            stdout=out, stderr=subprocess.STDOUT, cwd=script.parent)
-        wait_until(self._healthy, timeout, 0.1, "the statsd daemon to start")
+        self.process = start_process([node, str(script), str(self.root / "config.js")], self.log_file, self._healthy,
+                                     what="the statsd daemon", timeout=timeout, cwd=script.parent)
 
     def _healthy(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"statsd exited: {self.log_file.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", self.mgmt_port), 0.5) as sock:
                 sock.sendall(b"health\n")
