@@ -11,6 +11,7 @@ import structlog
 
 from heapster import selfmetrics
 from heapster.errors import PermanentError, RetryableError
+from heapster.httpsession import LazySession
 from heapster.interfaces import EventSink, MetricSink
 from heapster.model import DataBatch, EventBatch
 from heapster.resume import SentParts, chunked
@@ -32,28 +33,24 @@ class _HoneycombSinkBase:
 
     def __init__(self, config: HoneycombConfig) -> None:
         self.config = config
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("honeycomb.sink.started", sink=self.name, uri=self.config.masked_uri, url=self.config.batch_url)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout))
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout))
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._session.close()
 
     async def _post(self, items: list[str]) -> tuple[int, str]:
         """Send one request; returns (events refused, first refusal reason). Raises RetryableError/PermanentError."""
         body = ("[" + ",".join(items) + "]").encode()
         headers = {"Content-Type": "application/json", "X-Honeycomb-Team": self.config.writekey}
         try:
-            async with self._client().post(self.config.batch_url, data=body, headers=headers) as resp:
+            async with self._session.get().post(self.config.batch_url, data=body, headers=headers) as resp:
                 text = await resp.text()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

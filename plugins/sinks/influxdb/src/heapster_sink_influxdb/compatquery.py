@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from heapster.errors import PermanentError, RetryableError
+from heapster.httpsession import LazySession
 from heapster_sink_influxdb.admin import user_agent
 from heapster_sink_influxdb.config import InfluxConfig
 
@@ -34,14 +35,12 @@ class CompatQuery:
         self._headers = {"User-Agent": user_agent(), "Accept": "application/json"}
         if config.token:
             self._headers["Authorization"] = f"Token {config.token}"
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=4, ssl=not self.config.insecure_ssl)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=QUERY_TIMEOUT,
-                                                  headers=self._headers)
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=4, ssl=not self.config.insecure_ssl)
+        return aiohttp.ClientSession(connector=connector, timeout=QUERY_TIMEOUT,
+                                              headers=self._headers)
 
     async def run(self, statements: list[str]) -> list[dict[str, Any]]:
         """One result (``series`` ...) per statement, times as integer nanoseconds.
@@ -62,7 +61,7 @@ class CompatQuery:
         params = {"db": self.config.bucket, "epoch": "ns", "q": query}
         where = f"InfluxDB {self.config.api} query at {self.config.host}:{self.config.port}"
         try:
-            async with self._get_session().get(self._url, params=params) as resp:
+            async with self._session.get().get(self._url, params=params) as resp:
                 status, text = resp.status, await resp.text(errors="replace")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryableError(f"{where} failed: {type(exc).__name__}: server unreachable") from None
@@ -83,9 +82,7 @@ class CompatQuery:
         return results
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.close()
 
 
 def _error_text(body: str) -> str:

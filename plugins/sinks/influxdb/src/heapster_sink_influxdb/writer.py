@@ -20,6 +20,7 @@ import structlog
 
 from heapster.errors import HeapsterError, PermanentError
 from heapster.gzipbody import gzip_body
+from heapster.httpsession import LazySession
 from heapster_sink_influxdb.admin import InfluxAdmin, user_agent
 from heapster_sink_influxdb.config import InfluxConfig
 from heapster_sink_influxdb.lineproto import line_parts
@@ -66,7 +67,7 @@ class LineWriter:
         self.config = config
         self.admin = admin
         self.sink_name = sink_name
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._db_ready = False
         self._db_lock: asyncio.Lock | None = None
         self._logged: set[str] = set()
@@ -81,19 +82,15 @@ class LineWriter:
             token = base64.b64encode(f"{config.user}:{config.password}".encode()).decode()
             self._headers["Authorization"] = f"Basic {token}"
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=max(4, self.config.concurrency * 2),
-                ssl=not self.config.insecure_ssl)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=WRITE_TIMEOUT, headers=self._headers)
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=max(4, self.config.concurrency * 2),
+            ssl=not self.config.insecure_ssl)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=WRITE_TIMEOUT, headers=self._headers)
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.close()
 
     async def ensure_database(self, *, force: bool = False) -> None:
         """Create the database and retention policy once (again with ``force``).
@@ -173,7 +170,7 @@ class LineWriter:
         """``(status, error text)``; status 0 when the server could not be reached."""
         data = body if body is not None else await self.compress(lines)
         try:
-            async with self._get_session().post(self._url, params=self._params, data=data) as resp:
+            async with self._session.get().post(self._url, params=self._params, data=data) as resp:
                 if resp.status == 204:
                     return 204, ""
                 text = await resp.text(errors="replace")

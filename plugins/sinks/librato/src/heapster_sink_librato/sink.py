@@ -10,6 +10,7 @@ import orjson
 import structlog
 
 from heapster.errors import PermanentError, RetryableError
+from heapster.httpsession import LazySession
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.resume import SentParts, chunked
@@ -38,19 +39,17 @@ class LibratoSink(MetricSink):
     def __init__(self, config: LibratoConfig, timeout: float = 10.0) -> None:
         self.config = config
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("librato.sink.started", api=self.config.api, username=self.config.username,
                  prefix=self.config.prefix, tags=self.config.tags)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            credentials = base64.b64encode(f"{self.config.username}:{self.config.token}".encode()).decode()
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout, headers={"User-Agent": "heapster", "Authorization": f"Basic {credentials}"})
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        credentials = base64.b64encode(f"{self.config.username}:{self.config.token}".encode()).decode()
+        return aiohttp.ClientSession(
+            timeout=self.timeout, headers={"User-Agent": "heapster", "Authorization": f"Basic {credentials}"})
 
     async def export(self, batch: DataBatch) -> None:
         """Send the batch's measurements, ``BATCH_SIZE`` per request."""
@@ -71,7 +70,7 @@ class LibratoSink(MetricSink):
         if self.config.tags:
             body["tags"] = self.config.tags
         try:
-            async with self._client().post(self.config.measurements_url, data=orjson.dumps(body),
+            async with self._session.get().post(self.config.measurements_url, data=orjson.dumps(body),
                                            headers={"Content-Type": "application/json"}) as resp:
                 text = await resp.text()
                 status = resp.status
@@ -86,5 +85,4 @@ class LibratoSink(MetricSink):
         return f"HTTP {status}: {text[:300]}"
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._session.close()

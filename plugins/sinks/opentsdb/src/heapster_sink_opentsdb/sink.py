@@ -9,6 +9,7 @@ import orjson
 import structlog
 
 from heapster.errors import PermanentError, RetryableError
+from heapster.httpsession import LazySession
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.resume import SentParts, chunked
@@ -35,16 +36,14 @@ class OpentsdbSink(MetricSink):
     def __init__(self, config: OpentsdbConfig, timeout: float = 30.0) -> None:
         self.config = config
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._sent = SentParts()
 
     async def start(self) -> None:
         log.info("opentsdb.sink.started", url=self.config.put_url, cluster=self.config.cluster)
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=self.timeout)
 
     async def export(self, batch: DataBatch) -> None:
         """Send the batch's data points, ``BATCH_SIZE`` per request."""
@@ -62,7 +61,7 @@ class OpentsdbSink(MetricSink):
         """POST one chunk; ``(points refused, first error)``; RetryableError when worth retrying."""
         body = orjson.dumps(chunk)
         try:
-            async with self._client().post(self.config.put_url, data=body,
+            async with self._session.get().post(self.config.put_url, data=body,
                                            headers={"Content-Type": "application/json"}) as resp:
                 text = await resp.text()
                 status = resp.status
@@ -76,8 +75,7 @@ class OpentsdbSink(MetricSink):
         return _refused(status, text, len(chunk))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._session.close()
 
 
 def _refused(status: int, text: str, sent: int) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from heapster.gzipbody import gzip_body
+from heapster.httpsession import LazySession
 from heapster_sink_otlp.config import OtlpConfig
 
 MAX_ERROR_CHARS = 300
@@ -61,18 +62,16 @@ class OtlpTransport:
 
     def __init__(self, config: OtlpConfig) -> None:
         self.config = config
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=not self.config.insecure_ssl),
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-                headers={**self._headers, **self.config.headers})
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=not self.config.insecure_ssl),
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            headers={**self._headers, **self.config.headers})
 
     async def compress(self, body: bytes) -> bytes:
         """The body as sent (gzip in a thread when large)."""
@@ -83,7 +82,7 @@ class OtlpTransport:
     async def post(self, path: str, body: bytes) -> PostResult:
         """POST an already compressed body; never raises for network trouble."""
         try:
-            async with self._get_session().post(self.config.endpoint + path, data=body) as resp:
+            async with self._session.get().post(self.config.endpoint + path, data=body) as resp:
                 data = await resp.read()
                 if 200 <= resp.status < 300:
                     return PostResult(resp.status, body=data)
@@ -93,6 +92,4 @@ class OtlpTransport:
             return PostResult(0, f"{type(exc).__name__}: receiver unreachable")
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.close()

@@ -8,6 +8,7 @@ import aiohttp
 import structlog
 
 from heapster.errors import PermanentError, RetryableError
+from heapster.httpsession import LazySession
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
 from heapster.resume import SentParts
@@ -41,16 +42,14 @@ class RemoteWriteSink(MetricSink):
 
     def __init__(self, config: RemoteWriteConfig) -> None:
         self.config = config
-        self._session: aiohttp.ClientSession | None = None
+        self._session = LazySession(self._new_session)
         self._sent = SentParts()
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=not self.config.insecure_ssl),
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-                headers={**PROTOCOL_HEADERS, **self.config.headers})
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=not self.config.insecure_ssl),
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            headers={**PROTOCOL_HEADERS, **self.config.headers})
 
     async def export(self, batch: DataBatch) -> None:
         """Encode (in a thread) and post the batch, request after request."""
@@ -72,7 +71,7 @@ class RemoteWriteSink(MetricSink):
     async def _post(self, request: EncodedRequest) -> tuple[int, str]:
         """``(status, error text)``; status 0 when the receiver could not be reached."""
         try:
-            async with self._get_session().post(self.config.url, data=request.body) as resp:
+            async with self._session.get().post(self.config.url, data=request.body) as resp:
                 if resp.status < 300:
                     return resp.status, ""
                 text = (await resp.text(errors="replace")).strip()
@@ -81,7 +80,5 @@ class RemoteWriteSink(MetricSink):
             return 0, f"{type(exc).__name__}: receiver unreachable"
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.close()
 
