@@ -3,11 +3,14 @@
 Three ``--shard`` processes (the third with ``auto/3`` from ``$POD_NAME``) find each other through the
 EndpointSlices of the simulator's headless Service; a fourth, unsharded process scrapes the same
 cluster. Every Model API route, metric-export and metrics.k8s.io answer of each shard must equal the
-unsharded one. Values may differ only as much as two processes scraping the same kubelets a few
-seconds apart can make them differ (the simulator's gauges drift with the wall clock): 2 %.
+unsharded one; so must the historical API (every shard writes to one database, the unsharded process to another)
+and the routes served from the cluster state (the dashboard's pods of a node, Node objects, discovery).
+Values may differ only as much as two processes scraping the same kubelets a few seconds apart can make them
+differ (the simulator's gauges drift with the wall clock): 2 %.
 Then influxd must hold the same series with the same aggregate values in both databases, and per
 window the shards together exported exactly as many metric sets as the unsharded process.
 Finally one shard is killed (SIGKILL): the others' answers name it in ``X-Heapster-Missing-Shards``.
+A second run serves HTTPS with ``--tls_client_ca``: peers present client certificates and check each other's.
 """
 
 from __future__ import annotations
@@ -215,7 +218,7 @@ def common_windows(procs: list[dict[str, Any]], count: int) -> list[str]:
         common = sorted(set.intersection(*stamps))
         return common[-count:] if len(common) >= count + 2 else None  # past the first windows' missing rates
 
-    found: list[str] = wait_until(ready, timeout=120, interval=0.5, what="common aggregated windows")
+    found: list[str] = wait_until(ready, timeout=180, interval=0.5, what="common aggregated windows")
     return found
 
 
