@@ -329,7 +329,7 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
     if count <= 1:
         return None
     from heapster.shards.client import PeerClient
-    from heapster.shards.coordinator import ShardCoordinator
+    from heapster.shards.coordinator import ShardCoordinator, historical_fingerprint
     from heapster.shards.discovery import Peers, PeerService
     from heapster.shards.tls import peer_ssl_context
 
@@ -348,7 +348,8 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
     partials_wait = max(peer_timeout, settings.metric_resolution / 2)
     peers = Peers(index, count, watch, service)
     client = PeerClient(peer_timeout, peer_ssl_context(settings), peers.server_names)
-    return ShardCoordinator(peers, aggregator_role(index, leadership), client, partials_wait)
+    return ShardCoordinator(peers, aggregator_role(index, leadership), client, partials_wait,
+                            historical_fingerprint(settings.historical_source))
 
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:
