@@ -3,11 +3,14 @@
 Three ``--shard`` processes (the third with ``auto/3`` from ``$POD_NAME``) find each other through the
 EndpointSlices of the simulator's headless Service; a fourth, unsharded process scrapes the same
 cluster. Every Model API route, metric-export and metrics.k8s.io answer of each shard must equal the
-unsharded one. Values may differ only as much as two processes scraping the same kubelets a few
-seconds apart can make them differ (the simulator's gauges drift with the wall clock): 2 %.
+unsharded one; so must the historical API (every shard writes to one database, the unsharded process to another)
+and the routes served from the cluster state (the dashboard's pods of a node, Node objects, discovery).
+Values may differ only as much as two processes scraping the same kubelets a few seconds apart can make them
+differ (the simulator's gauges drift with the wall clock): 2 %.
 Then influxd must hold the same series with the same aggregate values in both databases, and per
 window the shards together exported exactly as many metric sets as the unsharded process.
 Finally one shard is killed (SIGKILL): the others' answers name it in ``X-Heapster-Missing-Shards``.
+A second run serves HTTPS with ``--tls_client_ca``: peers present client certificates and check each other's.
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ NAMESPACE = "kube-system"
 Answer = tuple[int, dict[str, str], Any]
 
 
-def get(url: str, headers: dict[str, str] | None = None) -> Answer:
+def get(url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None) -> Answer:
     """Status, headers and decoded JSON (or text) of a GET."""
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as resp:
+        with urllib.request.urlopen(request, timeout=20, context=context) as resp:
             raw, status, headers = resp.read(), resp.status, dict(resp.headers)
     except urllib.error.HTTPError as exc:
         raw, status, headers = exc.read(), exc.code, dict(exc.headers)
@@ -148,12 +152,13 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if _close(a, b, path) else [f"{path}: {a!r} != {b!r}"]
 
 
-def same_everywhere(urls: list[str], single: str, path: str, attempts: int = 6) -> Answer:
+def same_everywhere(urls: list[str], single: str, path: str, attempts: int = 6,
+                    context: ssl.SSLContext | None = None) -> Answer:
     """``path`` from every shard equals the unsharded answer; retried while they are on different windows."""
     problems: list[str] = []
     for _ in range(attempts):
-        expected = get(single + path)
-        answers = [get(url + path) for url in urls]
+        expected = get(single + path, context=context)
+        answers = [get(url + path, context=context) for url in urls]
         problems = []
         for url, (status, headers, body) in zip(urls, answers, strict=True):
             assert MISSING_HEADER not in headers, (url + path, headers[MISSING_HEADER])
@@ -186,11 +191,13 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
             auto = index == SHARDS - 1  # the last one finds its index in its StatefulSet pod name
             args = [source, f"--shard={'auto' if auto else index}/{SHARDS}", "--shard_service=heapster",
                     f"--shard_namespace={NAMESPACE}", "--shard_peer_timeout=3s",
-                    f"--sink=influxdb:http://{influx.hostport}?db=sharded"]
+                    f"--sink=influxdb:http://{influx.hostport}?db=sharded",
+                    f"--historical_source=influxdb:http://{influx.hostport}?db=sharded"]
             shards.append(stack.enter_context(heapster(tmp_path, f"shard{index}", ports[index], args,
                                                        {"POD_NAME": f"heapster-{index}"} if auto else None)))
         single = stack.enter_context(heapster(tmp_path, "single", ports[SHARDS], [
-            source, f"--sink=influxdb:http://{influx.hostport}?db=single"]))
+            source, f"--sink=influxdb:http://{influx.hostport}?db=single",
+            f"--historical_source=influxdb:http://{influx.hostport}?db=single"]))
         yield {"influx": influx, "sim": sim, "shards": shards, "single": single}
 
 
@@ -211,7 +218,7 @@ def common_windows(procs: list[dict[str, Any]], count: int) -> list[str]:
         common = sorted(set.intersection(*stamps))
         return common[-count:] if len(common) >= count + 2 else None  # past the first windows' missing rates
 
-    found: list[str] = wait_until(ready, timeout=120, interval=0.5, what="common aggregated windows")
+    found: list[str] = wait_until(ready, timeout=180, interval=0.5, what="common aggregated windows")
     return found
 
 
@@ -257,6 +264,52 @@ def metrics_api_routes(url: str) -> list[str]:
         routes += [namespaced, f"{namespaced}/{meta['name']}"]
     routes += [f"{beta}/nodes/no-such-node", f"{beta}/namespaces/default/pods/no-such-pod"]
     return routes
+
+
+def cluster_state_routes(url: str) -> list[str]:
+    """The routes served from the cluster state or static data, not the store: the dashboard's pods of a node (one
+    node of each shard), the Node objects ``kubectl top`` reads, discovery, the export schema, the page itself."""
+    nodes = sorted(get(url + "/api/v1/model/nodes/")[2])
+    routes = ["/", "/static/dashboard.js", "/api", "/api/v1/nodes", "/apis", "/apis/metrics.k8s.io",
+              "/apis/metrics.k8s.io/v1beta1", "/apis/metrics.k8s.io/v1alpha1", "/api/v1/metric-export-schema",
+              "/dashboard/nodes/no-such-node/pods"]
+    for index in range(SHARDS):
+        node = next(n for n in nodes if in_shard(n, index, SHARDS))
+        routes += [f"/dashboard/nodes/{node}/pods", f"/api/v1/nodes/{node}"]
+    return routes
+
+
+def historical_routes(url: str, windows: list[str], pod_ids: list[str]) -> list[str]:
+    """Every kind of historical route (lists, names, metrics, aggregations, pod lists, pod ids) over ``windows``,
+    for the cluster, a namespace, one node of each shard and pods and containers on them."""
+    base = "/api/v1/historical"
+    query = f"?start={windows[0]}&end={windows[-1]}"
+    aggregated = f"metrics-aggregated/average,max,min,count/cpu/usage_rate{query}"
+    routes = ["/nodes", "/namespaces", "/metrics", f"/metrics/cpu/usage_rate{query}", f"/{aggregated}"]
+    nodes = sorted(get(f"{url}{base}/nodes")[2])
+    assert len(nodes) == NODES
+    for index in range(SHARDS):
+        node = f"/nodes/{next(n for n in nodes if in_shard(n, index, SHARDS))}"
+        routes += [f"{node}/metrics", f"{node}/metrics/memory/usage{query}", f"{node}/{aggregated}",
+                   f"{node}/freecontainers"]
+        for container in get(f"{url}{base}{node}/freecontainers")[2][:1]:
+            routes += [f"{node}/freecontainers/{container}/metrics",
+                       f"{node}/freecontainers/{container}/metrics/memory/usage{query}"]
+    namespace = f"/namespaces/{NAMESPACE}"
+    pods = sorted(get(f"{url}{base}{namespace}/pods")[2])
+    routes += [f"{namespace}/metrics", f"{namespace}/metrics/memory/usage{query}", f"{namespace}/{aggregated}",
+               f"{namespace}/pods", f"{namespace}/pod-list/{','.join(pods[:4])}/metrics/cpu/usage_rate{query}",
+               f"{namespace}/pod-list/{','.join(pods[:4])}/{aggregated}"]
+    for pod in pods[:: max(1, len(pods) // SHARDS)]:
+        routes += [f"{namespace}/pods/{pod}/metrics", f"{namespace}/pods/{pod}/metrics/memory/usage{query}",
+                   f"{namespace}/pods/{pod}/{aggregated}", f"{namespace}/pods/{pod}/containers"]
+        for container in get(f"{url}{base}{namespace}/pods/{pod}/containers")[2][:1]:
+            routes += [f"{namespace}/pods/{pod}/containers/{container}/metrics",
+                       f"{namespace}/pods/{pod}/containers/{container}/metrics/memory/usage{query}"]
+    for pod_id in pod_ids[:SHARDS]:
+        routes += [f"/pod-id/{pod_id}/metrics/memory/usage{query}", f"/pod-id/{pod_id}/{aggregated}"]
+    routes.append(f"/pod-id-list/{','.join(pod_ids[:SHARDS])}/metrics/memory/usage{query}")
+    return [base + r for r in routes]
 
 
 def influx_rows(influx: InfluxServer, db: str, windows: list[str]) -> dict[tuple[str, str, str], float]:
@@ -330,6 +383,23 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
     off = {key: (sharded[key], alone[key]) for key in alone if not _close(sharded[key], alone[key], key[0])}
     assert not off, list(off.items())[:10]
 
+    # The historical API (every shard writes to the same database) and the routes served from the cluster state:
+    # each shard answers as the unsharded process answers from its own database.
+    pod_ids = sorted({series["labels"]["pod_id"] for series in exported[2]
+                      if series["labels"].get("container_name") == "/pod" and series["labels"].get("pod_id")})
+    assert len(pod_ids) == NODES * 3
+    pod_ids = [next(series["labels"]["pod_id"] for series in exported[2] if series["labels"].get("pod_id")
+                    and in_shard(series["labels"]["nodename"], index, SHARDS)) for index in range(SHARDS)]
+    routes = historical_routes(single["url"], windows, pod_ids) + cluster_state_routes(single["url"])
+    assert len(routes) > 50
+    for route in routes:
+        status, _, body = same_everywhere(urls, single["url"], route)
+        assert status == 200 and body, (route, status, body)  # nothing compared equal by being empty or refused
+        if "/metrics/" in route and "-list/" not in route:
+            assert len(body["metrics"]) == len(windows), (route, body)
+        if "/metrics-aggregated/" in route and "-list/" not in route:
+            assert body["buckets"][0]["count"] == len(windows), (route, body)
+
     def counted() -> tuple[Counter[str], dict[str, int]] | None:
         total: Counter[str] = Counter()
         for proc in shards:
@@ -381,3 +451,70 @@ def test_three_shards_answer_as_one_unsharded_process(cluster: dict[str, Any]) -
     assert any(e["event"] == "shards.answer.partial" and "1" in e["missing"] for e in events)
     assert any(e["event"] == "shards.aggregates.skipped" and "1" in e["missing"] for e in events)
     assert "heapster_shard_aggregates_skipped_total" in get(urls[0] + "/metrics")[2]
+
+
+# --- the same with client certificates -------------------------------------------------------------------------
+@pytest.fixture
+def tls_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Three shards and one unsharded process serving HTTPS with ``--tls_client_ca`` (every request needs a client
+    certificate). The serving certificate (trustme's: extended key usage serverAuth and clientAuth) names
+    ``*.heapster.kube-system.svc``, the shards' DNS names in the headless Service, and 127.0.0.1 for the test."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    serving = ca.issue_cert(f"*.heapster.{NAMESPACE}.svc", "127.0.0.1", common_name="heapster")
+    serving.cert_chain_pems[0].write_to_path(tmp_path / "tls.crt")
+    serving.private_key_pem.write_to_path(tmp_path / "tls.key")
+    tls = [f"--tls_cert={tmp_path / 'tls.crt'}", f"--tls_key={tmp_path / 'tls.key'}",
+           f"--tls_client_ca={tmp_path / 'ca.pem'}", "--allowed_users=alice,heapster"]
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    ca.issue_cert("alice@example.com", common_name="alice").configure_cert(context)
+    with ExitStack() as stack:
+        sim = stack.enter_context(simulator_process(tmp_path, nodes=9, pods_per_node=2, api_scheme="https",
+                                                    token="e2e", peer_service="heapster",
+                                                    peer_namespace=NAMESPACE))
+        kubeconfig = tmp_path / "simulator" / "kubeconfig"
+        source = f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}"
+        ports = [free_port() for _ in range(SHARDS + 1)]
+        for index in range(SHARDS):
+            post(f"{sim['api']}/simulator/peers", {"name": f"heapster-{index}", "address": "127.0.0.1",
+                                                  "port": ports[index]}, sim["ca"])
+        shards = []
+        for index in range(SHARDS):
+            args = [source, *tls, f"--shard={index}/{SHARDS}", "--shard_service=heapster",
+                    f"--shard_namespace={NAMESPACE}", "--shard_peer_timeout=3s",
+                    f"--shard_peer_ca={tmp_path / 'ca.pem'}"]
+            shards.append(stack.enter_context(heapster(tmp_path, f"tls-shard{index}", ports[index], args)))
+        single = stack.enter_context(heapster(tmp_path, "tls-single", ports[SHARDS], [source, *tls]))
+        for proc in [*shards, single]:
+            proc["url"] = proc["url"].replace("http:", "https:")
+        yield {"shards": shards, "single": single, "context": context,
+               "anonymous": ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))}
+
+
+def test_shards_with_client_certificates_answer_as_one(tls_cluster: dict[str, Any]) -> None:
+    shards, single, context = tls_cluster["shards"], tls_cluster["single"], tls_cluster["context"]
+    urls = [s["url"] for s in shards]
+
+    def ready() -> bool:
+        for proc in [*shards, single]:
+            assert proc["process"].poll() is None, proc["log"].read_text()[-3000:]
+        try:
+            answers = [get(f"{p['url']}/api/v1/model/metrics/cpu/usage_rate", context=context)
+                       for p in [*shards, single]]
+        except urllib.error.URLError:  # not listening yet
+            return False
+        return all(status == 200 and len(body["metrics"]) >= 2 for status, _, body in answers)
+
+    wait_until(ready, timeout=120, interval=0.5, what="whole-cluster aggregates in every process")
+    assert get(urls[0] + "/api/v1/model/nodes/", context=tls_cluster["anonymous"])[0] == 401  # no certificate
+    # Fan-out (lists, points, export, metrics.k8s.io) and the combined aggregates all went over mutual TLS.
+    for route in ("/api/v1/model/nodes/", "/api/v1/model/namespaces/", f"/api/v1/model/namespaces/{NAMESPACE}/pods/",
+                  "/api/v1/metric-export", "/apis/metrics.k8s.io/v1beta1/nodes", "/apis/metrics.k8s.io/v1beta1/pods",
+                  "/api/v1/model/metrics/"):
+        status, _, body = same_everywhere(urls, single["url"], route, context=context)
+        assert status == 200 and body, route
+    assert len(get(urls[1] + "/api/v1/model/nodes/", context=context)[2]) == 9
+    events = [line.get("event") for proc in shards for line in log_lines(proc)]
+    assert "shards.answer.partial" not in events and "shards.aggregates.skipped" not in events[-20:]

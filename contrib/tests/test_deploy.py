@@ -246,6 +246,8 @@ def test_sharded_runs_a_statefulset_whose_pod_index_picks_the_shard() -> None:
         settings = heapster_settings(c, {"SHARD_INDEX": str(index), "POD_NAME": f"heapster-{index}"})
         assert settings["shard"] == (index, replicas)
         assert settings["shard_service"] == model.spec.service_name and settings["shard_namespace"] == "kube-system"
+        # Peers are checked against a CA from the mounted Secret, not the system's trust store.
+        assert Path(settings["shard_peer_ca"]).parent == Path(settings["tls_cert"]).parent
         # With --shard the Lease picks who writes the roll-ups; every shard exports its own nodes.
         assert settings["leader_elect"] and settings["leader_elect_identity"] == f"heapster-{index}"
     lease_rules_match("sharded", settings["leader_elect_lease"])

@@ -54,6 +54,8 @@ def test_repeatable_sinks_keep_their_order() -> None:
      "unknown option 'colour' for source 'static'; valid options: containers, nodes, pods"),
     (["--source=static:", "--sink=nosuch:http://x"], "no sink 'nosuch'; installed:"),
     (["--source=static:", "--allowed_users=alice"], "--allowed_users needs --tls_client_ca"),
+    (["--source=static:", "--shard=0/2", "--shard_client_cert=c.pem"], "both --shard_client_cert and --shard_clie"),
+    (["--source=static:", "--shard=0/2", "--shard_peer_ca=ca.pem"], "--shard_peer_ca needs --tls_cert and --tls_key"),
     (["--source=static:", "--tls_cert=a.pem", "--tls_key=a.key", "--allowed_users=alice,bob"],
      "--allowed_users needs --tls_client_ca"),
 ])

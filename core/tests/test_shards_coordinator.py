@@ -107,3 +107,23 @@ async def test_a_missing_shard_means_no_aggregate_at_all(coordinators: list[Shar
         assert aggregates(result.local) == {} and aggregates(result.export) == {}
         assert len(result.local) > 0
     assert coordinators[0].missing == results[0].missing
+
+
+async def test_a_peer_reading_history_from_another_store_is_named_once(
+        coordinators: list[ShardCoordinator]) -> None:
+    import asyncio
+
+    from structlog.testing import capture_logs
+
+    from heapster.shards.coordinator import historical_fingerprint
+
+    shared = historical_fingerprint("influxdb:http://influx:8086?db=k8s&pw=secret")
+    assert shared == historical_fingerprint("influxdb:http://influx:8086?db=k8s&pw=other")  # secrets masked first
+    for coordinator in coordinators:
+        coordinator.historical = shared
+    coordinators[1].historical = historical_fingerprint("influxdb:http://influx:8086?db=heapster-1")
+    with capture_logs() as logs:
+        await asyncio.gather(*(c.finish(processed(i)) for i, c in enumerate(coordinators)))
+        await coordinators[0].gather(int(NOW.timestamp()))  # told once per peer
+    differs = sorted((e["this_shard"], e["shard"]) for e in logs if e["event"] == "shards.historical.differs")
+    assert differs == [(0, 1), (1, 0), (1, 2), (2, 1)]

@@ -88,6 +88,10 @@ def test_peers_leave_out_this_shard_and_unknown_ordinals() -> None:
     peers = Peers(1, 3, watch, PeerService("ns", "heapster"))
     assert peers.others == [0, 2]
     assert peers.urls() == {0: "http://10.0.0.1:80", 2: "http://10.0.0.3:80"}
+    # TLS: a peer's certificate must name its stable DNS name in the headless Service (its address without one)
+    assert peers.server_names() == {0: "heapster-0.heapster.ns.svc", 2: "heapster-2.heapster.ns.svc"}
+    unnamed = {"endpoints": [{"addresses": ["10.0.0.9"], "targetRef": {"name": "heapster-0"}}], "ports": [{"port": 1}]}
+    assert Peers(1, 3, _Slices([unnamed]), PeerService("ns", "heapster")).server_names() == {0: "10.0.0.9"}
     assert Peers(1, 3, None, None).urls() == {}
 
 

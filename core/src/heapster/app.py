@@ -329,8 +329,9 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
     if count <= 1:
         return None
     from heapster.shards.client import PeerClient
-    from heapster.shards.coordinator import ShardCoordinator
+    from heapster.shards.coordinator import ShardCoordinator, historical_fingerprint
     from heapster.shards.discovery import Peers, PeerService
+    from heapster.shards.tls import peer_ssl_context
 
     service = watch = None
     if settings.shard_service:
@@ -345,8 +346,10 @@ def _shard_coordinator(settings: HeapsterSettings, plugins: Plugins, source_conf
                          "written and API answers name every other shard as missing")
     peer_timeout = settings.shard_peer_timeout
     partials_wait = max(peer_timeout, settings.metric_resolution / 2)
-    return ShardCoordinator(Peers(index, count, watch, service), aggregator_role(index, leadership),
-                            PeerClient(peer_timeout), partials_wait)
+    peers = Peers(index, count, watch, service)
+    client = PeerClient(peer_timeout, peer_ssl_context(settings), peers.server_names)
+    return ShardCoordinator(peers, aggregator_role(index, leadership), client, partials_wait,
+                            historical_fingerprint(settings.historical_source))
 
 
 def describe_batch(batch: DataBatch) -> dict[str, Any]:

@@ -258,6 +258,13 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
       help="EndpointSlice port of the peers' HTTP API (default: the first port)")
     a("--shard-peer-timeout", type=go_duration, default=5.0, metavar="DURATION",
       help="how long an API answer waits for each peer shard (default 5s)")
+    a("--shard-peer-ca", default="", metavar="FILE",
+      help="CA bundle verifying the peers' serving certificates, which must name <pod>.<shard-service>."
+           "<shard-namespace>.svc (default: the system's trust store)")
+    a("--shard-client-cert", default="", metavar="FILE",
+      help="client certificate presented to peers (default with --tls_client_ca: --tls_cert, which then needs "
+           "extended key usage clientAuth)")
+    a("--shard-client-key", default="", metavar="FILE", help="key of --shard-client-cert")
     add_bool(p, "--strict-plugins", "fail when a plugin cannot be loaded (default: log and skip)")
     from heapster.leader import add_leader_elect_flags  # imports this module
 
@@ -281,6 +288,13 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
     if settings.tls_client_ca and not settings.tls_cert:
         msg = "--tls_client_ca requires --tls_cert and --tls_key"
         raise UsageError(msg)
+    if bool(settings.shard_client_cert) != bool(settings.shard_client_key):
+        msg = "both --shard_client_cert and --shard_client_key must be given, or neither"
+        raise UsageError(msg)
+    for name in ("shard_peer_ca", "shard_client_cert"):
+        if getattr(settings, name) and not settings.tls_cert:
+            msg = f"--{name} needs --tls_cert and --tls_key: peers serve HTTPS only when this shard does"
+            raise UsageError(msg)
     if settings.allowed_users and not settings.tls_client_ca:
         # Heapster ignored the list without a client CA and served everyone; refuse instead.
         msg = ("--allowed_users needs --tls_client_ca (with --tls_cert and --tls_key): users are the CNs of "

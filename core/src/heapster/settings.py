@@ -68,6 +68,11 @@ class HeapsterSettings:
     shard_namespace: str = "default"
     shard_port_name: str = ""
     shard_peer_timeout: float = 5.0
+    shard_peer_ca: str = ""
+    """CA bundle verifying the peers' serving certificates ("" for the system's trust store)."""
+    shard_client_cert: str = ""
+    """Client certificate presented to peers ("" for the serving one when ``tls_client_ca`` is set)."""
+    shard_client_key: str = ""
     strict_plugins: bool = False
     leader_elect: bool = False
     """``--leader-elect``: only the holder of the Lease exports to the sinks."""

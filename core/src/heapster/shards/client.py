@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,22 +29,36 @@ class PeerAnswer:
 
 
 class PeerClient:
-    """One connection pool for every request to peers (opened on first use)."""
+    """One connection pool for every request to peers (opened on first use).
 
-    def __init__(self, timeout: float) -> None:
+    Over HTTPS, ``tls`` (:func:`heapster.shards.tls.peer_ssl_context`: the peers' CA, this shard's client
+    certificate) is used, and each peer's certificate is checked against ``server_names()[shard]`` (its
+    stable DNS name, :meth:`heapster.shards.discovery.Peers.server_names`) rather than the address dialled.
+    """
+
+    def __init__(self, timeout: float, tls: ssl.SSLContext | None = None,
+                 server_names: Callable[[], Mapping[int, str]] | None = None) -> None:
         self.timeout = timeout
+        self.tls = tls
+        self.server_names = server_names
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+            connector = aiohttp.TCPConnector(limit=64, ssl=self.tls if self.tls is not None else True)
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    async def get(self, url: str, timeout: float | None = None) -> PeerAnswer:
-        """GET ``url`` with the local-answer marker; failures come back as ``PeerAnswer.error``."""
+    async def get(self, url: str, timeout: float | None = None, server_name: str | None = None) -> PeerAnswer:
+        """GET ``url`` with the local-answer marker; failures come back as ``PeerAnswer.error``.
+
+        ``server_name``: the name the peer's certificate must carry (default: the URL's host).
+        """
         seconds = self.timeout if timeout is None else timeout
+        name = server_name if url.startswith("https:") else None
         try:
-            async with asyncio.timeout(seconds), self._get_session().get(url, headers={LOCAL_HEADER: "1"}) as resp:
+            async with (asyncio.timeout(seconds),
+                        self._get_session().get(url, headers={LOCAL_HEADER: "1"}, server_hostname=name) as resp):
                 raw = await resp.read()
                 status = resp.status
         except TimeoutError:
@@ -59,7 +74,8 @@ class PeerClient:
 
     async def get_all(self, urls: Mapping[int, str], timeout: float | None = None) -> dict[int, PeerAnswer]:
         """``get`` every ``{shard: url}`` in parallel."""
-        answers = await asyncio.gather(*(self.get(url, timeout) for url in urls.values()))
+        names = self.server_names() if self.server_names is not None else {}
+        answers = await asyncio.gather(*(self.get(url, timeout, names.get(shard)) for shard, url in urls.items()))
         return dict(zip(urls, answers, strict=True))
 
     async def close(self) -> None:

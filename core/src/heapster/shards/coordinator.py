@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import structlog
@@ -15,6 +16,7 @@ from heapster.shards.client import PeerAnswer, PeerClient
 from heapster.shards.discovery import Peers
 from heapster.shards.partials import Partial, PartialsBook, combine, split_aggregates
 from heapster.shards.role import AggregatorRole
+from heapster.uri import mask_uri
 
 log = structlog.get_logger("heapster.shards")
 
@@ -28,6 +30,13 @@ aggregates_skipped = Counter(
 partials_missing = Counter(
     "heapster_shard_partials_missing_total", "Windows for which a shard's partial sums could not be fetched, by shard.",
     ["shard"], registry=REGISTRY)
+
+
+def historical_fingerprint(historical_source: str) -> str:
+    """What a shard tells its peers about its ``--historical_source``: a hash of the (masked) flag, "" for none."""
+    if not historical_source:
+        return ""
+    return hashlib.sha256(mask_uri(historical_source).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -48,11 +57,16 @@ class ShardCoordinator:
     Missing partials of any shard mean no aggregate at all for that window, never a partial one.
     """
 
-    def __init__(self, peers: Peers, role: AggregatorRole, client: PeerClient, partials_wait: float) -> None:
+    def __init__(self, peers: Peers, role: AggregatorRole, client: PeerClient, partials_wait: float,
+                 historical: str = "") -> None:
         self.peers = peers
         self.role = role
         self.client = client
         self.partials_wait = partials_wait
+        self.historical = historical
+        """:func:`historical_fingerprint` of this shard's store: the historical API of a shard answers whole only
+        when every shard writes to the one it reads, so peers compare theirs (served with the partials)."""
+        self._told: set[tuple[int, str]] = set()
         self.book = PartialsBook()
         self.missing: dict[int, str] = {}
         """Shards missing from the newest window's aggregates (shard -> why)."""
@@ -116,7 +130,18 @@ class ShardCoordinator:
                 missing[shard] = problem
             else:
                 found[shard] = answer.body["partial"]
+                self._compare_historical(shard, str(answer.body.get("historical", "")))
         return found, missing
+
+    def _compare_historical(self, shard: int, theirs: str) -> None:
+        """Warn once per peer and store when a peer's ``--historical_source`` is not this shard's."""
+        if theirs == self.historical or (shard, theirs) in self._told:
+            return
+        self._told.add((shard, theirs))
+        log.warning("shards.historical.differs", this_shard=self.index, shard=shard,
+                    note="the two shards' --historical_source differ (or one has none): /api/v1/historical answers "
+                         "from each shard's own store, whole only when every shard writes to the one it reads; "
+                         "give every shard the same --sink and --historical_source")
 
     async def serve_partials(self, request: web.Request) -> web.Response:
         """The internal route: this shard's partials of ``window``, waiting up to ``wait`` seconds for them."""
@@ -128,7 +153,8 @@ class ShardCoordinator:
         partial = await self.book.wait_for(window, wait)
         if partial is None:
             return web.Response(status=404, text=f"shard {self.index} has no partial sums for window {window}")
-        return web.json_response({"shard": self.index, "window": window, "partial": partial})
+        return web.json_response({"shard": self.index, "window": window, "partial": partial,
+                                  "historical": self.historical})
 
 
 def _problem(shard: int, answer: PeerAnswer) -> str:

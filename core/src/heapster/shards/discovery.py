@@ -67,13 +67,23 @@ def _endpoint_name(endpoint: Mapping[str, Any]) -> str:
     return str(endpoint.get("hostname") or (endpoint.get("targetRef") or {}).get("name") or "")
 
 
-def shard_urls(slices: Sequence[Mapping[str, Any]], service: PeerService) -> dict[int, str]:
-    """``{shard index: base URL}`` of the ready endpoints named ``<anything>-<index>``.
+def server_name(endpoint: Mapping[str, Any], service: PeerService) -> str:
+    """The name a peer's serving certificate must carry: its stable DNS name in the headless Service
+    (``heapster-2.heapster-peers.kube-system.svc``) when the endpoint has a ``hostname`` (a StatefulSet pod's
+    has), else its address."""
+    hostname = endpoint.get("hostname")
+    if hostname:
+        return f"{hostname}.{service.name}.{service.namespace}.svc"
+    return str((endpoint.get("addresses") or [""])[0])
+
+
+def shard_endpoints(slices: Sequence[Mapping[str, Any]], service: PeerService) -> dict[int, tuple[str, str]]:
+    """``{shard index: (base URL, TLS server name)}`` of the ready endpoints named ``<anything>-<index>``.
 
     An endpoint that is not ready (``conditions.ready`` false), has no address or port, or whose
     name carries no ordinal is left out, as a Service would not route to it either.
     """
-    found: dict[int, str] = {}
+    found: dict[int, tuple[str, str]] = {}
     for slice_ in slices:
         port = _port(slice_, service.port_name)
         if port is None:
@@ -85,8 +95,14 @@ def shard_urls(slices: Sequence[Mapping[str, Any]], service: PeerService) -> dic
             index = ordinal_of(_endpoint_name(endpoint))
             if not addresses or index is None:
                 continue
-            found.setdefault(index, f"{service.scheme}://{_host(str(addresses[0]))}:{port}")
+            found.setdefault(index, (f"{service.scheme}://{_host(str(addresses[0]))}:{port}",
+                                     server_name(endpoint, service)))
     return found
+
+
+def shard_urls(slices: Sequence[Mapping[str, Any]], service: PeerService) -> dict[int, str]:
+    """``{shard index: base URL}`` of :func:`shard_endpoints`."""
+    return {index: url for index, (url, _) in shard_endpoints(slices, service).items()}
 
 
 class Peers:
@@ -103,9 +119,17 @@ class Peers:
         """Every shard index but this one."""
         return [i for i in range(self.count) if i != self.index]
 
-    def urls(self) -> dict[int, str]:
-        """``{index: base URL}`` of the other shards that are ready now (none without a watch)."""
+    def endpoints(self) -> dict[int, tuple[str, str]]:
+        """``{index: (base URL, TLS server name)}`` of the other shards that are ready now (none without a watch)."""
         if self.watch is None or self.service is None:
             return {}
-        return {i: url for i, url in shard_urls(self.watch.slices(), self.service).items()
+        return {i: found for i, found in shard_endpoints(self.watch.slices(), self.service).items()
                 if i != self.index and i < self.count}
+
+    def urls(self) -> dict[int, str]:
+        """``{index: base URL}`` of the other shards that are ready now (none without a watch)."""
+        return {i: url for i, (url, _) in self.endpoints().items()}
+
+    def server_names(self) -> dict[int, str]:
+        """``{index: name its serving certificate must carry}`` of the other shards that are ready now."""
+        return {i: name for i, (_, name) in self.endpoints().items()}
