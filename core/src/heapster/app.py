@@ -75,6 +75,8 @@ class Daemon:
     """With ``--leader-elect``: lets only the Lease holder feed the sink queues."""
     shards: Any = None
     """The :class:`heapster.shards.coordinator.ShardCoordinator` with ``--shard=I/N`` (N > 1)."""
+    _api_thread: Any = field(default=None, init=False, repr=False)
+    """The :class:`heapster.api.thread.ApiThread` serving the HTTP API."""
 
     def __post_init__(self) -> None:
         self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
@@ -92,6 +94,8 @@ class Daemon:
         try:
             api_runner = await self._start_api()
         except OSError as exc:
+            if self._api_thread is not None:
+                await self._api_thread.close(None)
             await self.source.close()
             host = self.settings.listen_ip or "0.0.0.0"
             msg = f"cannot serve the HTTP API on {host}:{self.settings.heapster_port}: {exc.strerror or exc}"
@@ -121,8 +125,8 @@ class Daemon:
             await self._until_forced(self.source.close())
             if self.scheduler.scrape_loop is not None:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
-            if api_runner is not None:
-                await self._until_forced(api_runner.cleanup())
+            if self._api_thread is not None:
+                await self._until_forced(self._api_thread.close(api_runner))
             if self.shards is not None:
                 await self._until_forced(self.shards.close())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
@@ -182,11 +186,15 @@ class Daemon:
 
     async def _start_api(self) -> Any:
         # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
-        from heapster.api import create_api_app, start_api_server
+        from heapster.api import create_api_app
+        from heapster.api.thread import ApiThread
 
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
-                             latest_batch=self._latest_batch, shards=self.shards)
-        runner = await start_api_server(app, self.settings)
+                             latest_batch=self._latest_batch, shards=self.shards,
+                             pipeline_loop=asyncio.get_running_loop())
+        # On a loop of its own: answers never wait behind a pipeline step on this loop.
+        self._api_thread = ApiThread()
+        runner = await self._api_thread.serve(app, self.settings)
         scheme = "https" if self.settings.tls_cert else "http"
         host = self.settings.listen_ip or "0.0.0.0"
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
