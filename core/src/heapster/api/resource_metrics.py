@@ -16,6 +16,7 @@ from aiohttp import web
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.responses import apiserver_json_response, error_response, json_response
+from heapster.api.thread import consistent
 from heapster.durations import format_duration
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
@@ -341,9 +342,9 @@ def add_resource_metrics(app: web.Application, store: MetricStore, cluster: Clus
         app.router.add_get(path, handler)
     for base in (f"/apis/{V1ALPHA1}", "/apis/metrics/v1alpha1"):
         for path, operation, handler in alpha.routes(base):
-            app.router.add_get(path, instrumented(f"v1alpha1:{operation}", handler))
+            app.router.add_get(path, instrumented(f"v1alpha1:{operation}", consistent(store, handler)))
     for path, operation, handler in beta.routes(f"/apis/{V1BETA1}"):
-        app.router.add_get(path, instrumented(f"v1beta1:{operation}", handler))
+        app.router.add_get(path, instrumented(f"v1beta1:{operation}", consistent(store, handler)))
     if cluster is not None:
         for path, handler in core_node_routes(cluster):
             app.router.add_get(path, handler)

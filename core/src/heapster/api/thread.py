@@ -21,6 +21,7 @@ from heapster.api.instrument import Handler
 from heapster.api.listen import start_api_server
 from heapster.scrapeloop import ScrapeLoop
 from heapster.settings import HeapsterSettings
+from heapster.store import MetricStore
 
 
 class ApiThread:
@@ -72,3 +73,17 @@ def on_loop_middleware(loop: asyncio.AbstractEventLoop) -> Middleware:
         return await on_loop(loop, handler)(request)
 
     return elsewhere
+
+
+def consistent(store: MetricStore, handler: Handler) -> Handler:
+    """``handler`` holding the store's lock for its whole answer: the several queries of one answer (the
+    newest timestamp, then the keys, then their values) all see the same windows, whatever thread writes.
+
+    Only for handlers that compute their answer without awaiting anything (the writer waits meanwhile).
+    """
+
+    async def locked(request: web.Request) -> web.StreamResponse:
+        with store.reading():
+            return await handler(request)
+
+    return locked
