@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from heapster.aio import unless_set
+from heapster.apifirst import API_FIRST
 from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
@@ -105,6 +106,11 @@ class Daemon:
                 queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         if self.scheduler.scrape_loop is None and isinstance(self.scheduler.clock, SystemClock):
             self.scheduler.scrape_loop = ScrapeLoop()  # a fake clock's sleeps belong to the test's loop
+            # The pipeline pauses for young API requests: between store write steps and on both its loops.
+            API_FIRST.pause_loop(self.scheduler.scrape_loop.loop)
+            API_FIRST.pause_loop(loop)
+            if self.store is not None:
+                self.store.between_steps = API_FIRST.wait
         try:
             started = await self._until_stopped(self._start_source())
             if started:
@@ -194,6 +200,7 @@ class Daemon:
                              pipeline_loop=asyncio.get_running_loop())
         # On a loop of its own: answers never wait behind a pipeline step on this loop.
         self._api_thread = ApiThread()
+        app.middlewares.insert(0, API_FIRST.middleware())
         runner = await self._api_thread.serve(app, self.settings)
         scheme = "https" if self.settings.tls_cert else "http"
         host = self.settings.listen_ip or "0.0.0.0"

@@ -45,6 +45,10 @@ LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
 
+def _no_pause() -> None:
+    pass
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -133,6 +137,8 @@ class MetricStore(MetricSink):
         """Held by every query for its answer and by the writer for one step at a time."""
         self._writing = threading.Lock()
         """One writer at a time."""
+        self.between_steps: Callable[[], None] = _no_pause
+        """Called by the writer before each step, outside the lock (the daemon pauses there for its API)."""
 
     def reading(self) -> threading.RLock:
         """The store's lock, for a caller whose answer spans several queries (``with store.reading(): ...``):
@@ -146,16 +152,20 @@ class MetricStore(MetricSink):
 
     def ingest(self, batch: DataBatch) -> None:
         """Store one batch in the calling thread, in short locked steps (queries may run in between)."""
+        pause = self.between_steps
         with self._writing:
+            pause()
             with self._lock:
                 job = self._begin(batch)
             if job is None:
                 return
             cols = batch.columns
             for start in range(0, len(cols), CHUNK):
+                pause()
                 with self._lock:
                     self._register(job, cols, start, start + CHUNK)
             self._locked_steps(self._write(job, cols))
+            pause()
             with self._lock:
                 self._commit(job)
             self._seal()
@@ -163,6 +173,7 @@ class MetricStore(MetricSink):
     def _locked_steps(self, steps: Iterator[None]) -> None:
         """Run a generator's steps (the code between two yields), each holding the lock."""
         while True:
+            self.between_steps()
             with self._lock:
                 if next(steps, False) is False:
                     return
@@ -230,6 +241,7 @@ class MetricStore(MetricSink):
             columns = list(self._all_columns())
         for block in closing:
             for column in columns:
+                self.between_steps()
                 chunks: list[Chunk] | None = column.compressed(block)
                 if chunks is not None:
                     with self._lock:
