@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from heapster.app import Daemon
 from heapster.errors import RetryableError
@@ -123,3 +127,65 @@ async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
     d.request_stop()
     await asyncio.wait_for(run, 2.0)
     assert time.monotonic() - began < 1.0
+
+
+def fetch_in_thread(url: str, answered: threading.Event, bodies: list[bytes]) -> threading.Thread:
+    """GET ``url`` from a thread of its own (the test's loop may be blocked meanwhile)."""
+
+    def get() -> None:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            bodies.append(response.read())
+        answered.set()
+
+    thread = threading.Thread(target=get)
+    thread.start()
+    return thread
+
+
+async def test_the_api_answers_while_the_daemons_loop_is_busy() -> None:
+    source = UnreachableApiSource()
+    store = MetricStore()
+    store.ingest(DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {"uptime": MetricValue(7)})}))
+    d = daemon(source, [], store)
+    run = asyncio.create_task(d.run())
+    await until(lambda: d.api_url)
+    answered = threading.Event()
+    bodies: list[bytes] = []
+    thread = fetch_in_thread(d.api_url + "/api/v1/model/nodes/n/metrics/uptime", answered, bodies)
+    # The daemon's loop (this one) is held by a long step, as by a store write or a processor: the
+    # answer comes anyway, from the API's own loop.
+    assert answered.wait(10)
+    thread.join(10)
+    assert json.loads(bodies[0])["metrics"][0]["value"] == 7
+    d.request_stop()
+    await asyncio.wait_for(run, 5.0)
+
+
+class LoopReportingHistory:
+    """A historical source whose one route says whether it ran on the loop that made the source."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
+    def historical_app(self) -> web.Application:
+        async def where(request: web.Request) -> web.Response:
+            return web.json_response({"on_daemon_loop": asyncio.get_running_loop() is self.loop,
+                                      "thread": threading.current_thread().name})
+
+        app = web.Application()
+        app.router.add_get("/where", where)
+        return app
+
+
+async def test_historical_routes_run_on_the_daemons_loop(session: aiohttp.ClientSession) -> None:
+    source = UnreachableApiSource()
+    d = daemon(source, [], MetricStore())
+    d.historical = LoopReportingHistory()
+    run = asyncio.create_task(d.run())
+    await until(lambda: d.api_url)
+    async with session.get(d.api_url + "/api/v1/historical/where") as response:
+        assert (await response.json())["on_daemon_loop"] is True
+    async with session.get(d.api_url + "/livez") as response:
+        assert response.status == 200
+    d.request_stop()
+    await asyncio.wait_for(run, 5.0)

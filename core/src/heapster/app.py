@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from heapster.aio import unless_set
+from heapster.apifirst import API_FIRST
 from heapster.batchcodec import DATA_BATCH_CODEC
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import MEMORY_QUEUE_SIZE, SinkQueueBounds, sink_queue_bounds
@@ -75,6 +76,8 @@ class Daemon:
     """With ``--leader-elect``: lets only the Lease holder feed the sink queues."""
     shards: Any = None
     """The :class:`heapster.shards.coordinator.ShardCoordinator` with ``--shard=I/N`` (N > 1)."""
+    _api_thread: Any = field(default=None, init=False, repr=False)
+    """The :class:`heapster.api.thread.ApiThread` serving the HTTP API."""
 
     def __post_init__(self) -> None:
         self.settings = HeapsterSettings.of(self.settings)  # a mapping of flag values (tests) becomes typed
@@ -92,6 +95,8 @@ class Daemon:
         try:
             api_runner = await self._start_api()
         except OSError as exc:
+            if self._api_thread is not None:
+                await self._api_thread.close(None)
             await self.source.close()
             host = self.settings.listen_ip or "0.0.0.0"
             msg = f"cannot serve the HTTP API on {host}:{self.settings.heapster_port}: {exc.strerror or exc}"
@@ -101,6 +106,11 @@ class Daemon:
                 queue.start()  # connects the sink and replays what a queue on disk kept from the last run
         if self.scheduler.scrape_loop is None and isinstance(self.scheduler.clock, SystemClock):
             self.scheduler.scrape_loop = ScrapeLoop()  # a fake clock's sleeps belong to the test's loop
+            # The pipeline pauses for young API requests: between store write steps and on both its loops.
+            API_FIRST.pause_loop(self.scheduler.scrape_loop.loop)
+            API_FIRST.pause_loop(loop)
+            if self.store is not None:
+                self.store.between_steps = API_FIRST.wait
         try:
             started = await self._until_stopped(self._start_source())
             if started:
@@ -121,8 +131,8 @@ class Daemon:
             await self._until_forced(self.source.close())
             if self.scheduler.scrape_loop is not None:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
-            if api_runner is not None:
-                await self._until_forced(api_runner.cleanup())
+            if self._api_thread is not None:
+                await self._until_forced(self._api_thread.close(api_runner))
             if self.shards is not None:
                 await self._until_forced(self.shards.close())
             log.info("heapster.stopped", forced=self.force.is_set() or None)
@@ -182,11 +192,16 @@ class Daemon:
 
     async def _start_api(self) -> Any:
         # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
-        from heapster.api import create_api_app, start_api_server
+        from heapster.api import create_api_app
+        from heapster.api.thread import ApiThread
 
         app = create_api_app(self.store, self.source.cluster, self.settings, historical=self.historical,
-                             latest_batch=self._latest_batch, shards=self.shards)
-        runner = await start_api_server(app, self.settings)
+                             latest_batch=self._latest_batch, shards=self.shards,
+                             pipeline_loop=asyncio.get_running_loop())
+        # On a loop of its own: answers never wait behind a pipeline step on this loop.
+        self._api_thread = ApiThread()
+        app.middlewares.insert(0, API_FIRST.middleware())
+        runner = await self._api_thread.serve(app, self.settings)
         scheme = "https" if self.settings.tls_cert else "http"
         host = self.settings.listen_ip or "0.0.0.0"
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -49,12 +49,14 @@ def schema() -> dict[str, Any]:
 
 def timeseries(store: MetricStore) -> list[dict[str, Any]] | None:
     """One Timeseries per node, pod, container and system container of the newest batch (None before any)."""
-    stamp = store.latest_timestamp
-    if stamp is None:
-        return None
+    with store.reading():  # the timestamp of the batch the sets come from (another thread may write)
+        stamp = store.latest_timestamp
+        if stamp is None:
+            return None
+        latest_sets = store.latest_sets(EXPORTED_TYPES)
     end = rfc3339(stamp)
     out = []
-    for latest in store.latest_sets(EXPORTED_TYPES).values():
+    for latest in latest_sets.values():
         kind = latest.labels.get("type", "")
         labels = {k: v for k, v in latest.labels.items() if k in EXPORTED_LABELS}
         if kind in _CONTAINER_NAME:
@@ -83,10 +85,11 @@ def timeseries_json(store: MetricStore) -> bytes:
     values of a column are serialized by one ``orjson`` call, each column gives every entity one ready
     ``"name":[...]`` fragment, and an entity's document joins its fragments in column order.
     """
-    stamp = store.latest_timestamp
-    if stamp is None:
-        return go_json(None, pretty=False)
-    latest = store.latest_columns(EXPORTED_METRICS, EXPORTED_TYPES)
+    with store.reading():  # the timestamp of the batch the columns come from (another thread may write)
+        stamp = store.latest_timestamp
+        if stamp is None:
+            return go_json(None, pretty=False)
+        latest = store.latest_columns(EXPORTED_METRICS, EXPORTED_TYPES)
     names = [name for name, *_ in latest.metrics]
     if len(set(names)) != len(names):  # a name both plain and labeled: its points share one list
         return go_json(timeseries(store), pretty=False)

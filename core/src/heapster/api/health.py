@@ -37,7 +37,12 @@ HealthCheck = Callable[[], "str | None"]
 
 def store_latest(store: MetricStore) -> LatestBatch:
     """The newest batch as the metric store holds it."""
-    return lambda: (store.latest_timestamp, store.latest_size)
+
+    def latest() -> tuple[datetime | None, int]:
+        with store.reading():  # both of the same batch, whatever thread writes
+            return store.latest_timestamp, store.latest_size
+
+    return latest
 
 
 def problem(latest: LatestBatch | None, clock: Clock) -> str | None:

@@ -16,6 +16,7 @@ from heapster import keys
 from heapster.api.instrument import Handler, instrumented
 from heapster.api.params import BadRequest, parse_labels, parse_time
 from heapster.api.responses import error_response, json_response
+from heapster.api.thread import consistent
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.interfaces import Clock
 from heapster.store import MetricStore, Point
@@ -81,7 +82,7 @@ class ModelApi:
     def add_to(self, app: web.Application) -> None:
         """Register every route on ``app``."""
         for path, operation, handler in self.routes():
-            app.router.add_get(path, instrumented(operation, handler))
+            app.router.add_get(path, instrumented(operation, consistent(self.store, handler)))
 
     # --- keys of a request ---------------------------------------------------------------------
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from heapster.api.listen import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, st
 from heapster.api.model import ModelApi
 from heapster.api.resource_metrics import add_resource_metrics
 from heapster.api.security import client_cert_middleware
+from heapster.api.thread import on_loop, on_loop_middleware
 from heapster.errors import UsageError
 from heapster.interfaces import Clock, ClusterState, HistoricalSource, SystemClock
 from heapster.settings import HeapsterSettings
@@ -55,7 +57,8 @@ async def compress(request: web.Request, handler: Handler) -> web.StreamResponse
 def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
                    values: HeapsterSettings | Mapping[str, Any],
                    historical: HistoricalSource | None = None, *, clock: Clock | None = None,
-                   latest_batch: health.LatestBatch | None = None, shards: Any = None) -> web.Application:
+                   latest_batch: health.LatestBatch | None = None, shards: Any = None,
+                   pipeline_loop: asyncio.AbstractEventLoop | None = None) -> web.Application:
     """The application serving every route of HEAPSTER.md §6.2-6.4 and §6.6, plus v1beta1.
 
     ``store`` is the metric store (None with ``--disable_metric_sink``: the model and metrics
@@ -65,6 +68,8 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
     ``allowed_users``, ``disable_export``, ``metric_resolution``. ``shards`` (a
     :class:`heapster.shards.coordinator.ShardCoordinator`, with ``--shard``) makes the model, export and
     metrics routes answer for every shard and serves the shards' internal partials route.
+    ``pipeline_loop``: the daemon's loop, when the API is served from another one (:mod:`heapster.api.thread`);
+    the historical routes and the shards' partials then run there, and the fan-out gets a client of its own.
     """
     settings = HeapsterSettings.of(values)
     clock = clock or SystemClock()
@@ -88,8 +93,26 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
         from heapster.shards.coordinator import PARTIALS_PATH
         from heapster.shards.fanout import fanout_middleware
 
-        app.middlewares.append(fanout_middleware(shards.peers, shards.client, lambda: shards.missing))
-        app.router.add_get(PARTIALS_PATH, shards.serve_partials)
+        client = shards.client
+        partials = shards.serve_partials
+        if pipeline_loop is not None:  # the coordinator's client and events belong to the daemon's loop
+            client = _own_client(app, type(client)(client.timeout))
+            partials = on_loop(pipeline_loop, partials)
+        app.middlewares.append(fanout_middleware(shards.peers, client, lambda: shards.missing))
+        app.router.add_get(PARTIALS_PATH, partials)
     if historical is not None:
-        app.add_subapp(HISTORICAL_PREFIX, historical.historical_app())
+        historical_app = historical.historical_app()
+        if pipeline_loop is not None:
+            historical_app.middlewares.append(on_loop_middleware(pipeline_loop))
+        app.add_subapp(HISTORICAL_PREFIX, historical_app)
     return app
+
+
+def _own_client(app: web.Application, client: Any) -> Any:
+    """``client`` (a peer client), closed with ``app``."""
+
+    async def close(_: web.Application) -> None:
+        await client.close()
+
+    app.on_cleanup.append(close)
+    return client

@@ -239,12 +239,18 @@ class Column:
             self._densify(slot)
         self.job_rows = []
 
-    def seal(self, block: int) -> None:
-        """Compress a plain block (its rows up to ``used``)."""
+    def compressed(self, block: int) -> list[Chunk] | None:
+        """The chunks of a plain block (its rows up to ``used``), or None; the column is unchanged."""
         plain = self.dense.get(block)
-        if plain is not None:
-            self.chunks[block] = encode_rows(plain[: self.used])
-            del self.dense[block]
+        return None if plain is None else encode_rows(plain[: self.used])
+
+    def seal(self, block: int, chunks: list[Chunk] | None = None) -> None:
+        """Replace a plain block by its chunks (``chunks`` made by :meth:`compressed` if not given)."""
+        if chunks is None:
+            chunks = self.compressed(block)
+        if chunks is not None:
+            self.chunks[block] = chunks
+            self.dense.pop(block, None)
 
     def drop(self, block: int) -> None:
         """Forget a block whose slots all expired."""

@@ -4,18 +4,25 @@ Unlike Heapster, which kept 140 s of whole batches and 15 min of two metrics, th
 minutes (configurable) of every metric and labeled metric. Time is a ring of slots, one per
 batch timestamp; each metric is one :class:`~heapster.store.columns.Column` (one value per
 series while it never changes, a rows x slots matrix once it does); label sets are interned.
-A batch is written into a slot that stays invisible to queries until the whole batch is in
-(``export`` yields to the event loop between chunks, so a big batch never stalls the HTTP API).
-Call either ``export`` or ``ingest``, not both at once.
+A batch is written into a slot that stays invisible to queries until the whole batch is in.
+
+Thread safety: queries may come from any thread (the HTTP API serves from a thread of its own) while a
+batch is written. One lock guards the store's state: every public query holds it for its whole answer,
+and the writer holds it for one short step at a time (a chunk of entities, one column, the commit, one
+column's swap of a sealed block), never while compressing. Between steps the new window is not visible,
+so a query sees a window whole or not at all. ``export`` writes from a worker thread, so the event loop
+that calls it never waits on the lock; concurrent writers take turns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import structlog
@@ -24,6 +31,7 @@ from heapster.columns import ColumnBatch, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
+from heapster.store.chunks import Chunk
 from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
@@ -31,11 +39,29 @@ from heapster.timefmt import from_epoch_nanos
 log = structlog.get_logger(__name__)
 
 DEFAULT_DURATION = 900.0
-CHUNK = 2000
-"""Metric sets written between two yields to the event loop."""
+CHUNK = 1000
+"""Metric sets registered in one step of a write (queries wait for at most one step)."""
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
+
+def _no_pause() -> None:
+    pass
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reading(method: Callable[Concatenate[MetricStore, P], R]) -> Callable[Concatenate[MetricStore, P], R]:
+    """A query: holds the store's lock for its whole answer (see the module's docstring)."""
+
+    @functools.wraps(method)
+    def locked(self: MetricStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,8 @@ class _Job:
     entities: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     series: list[int] = field(default_factory=list)
+    relabeled: list[tuple[int, LabelTuple, int]] = field(default_factory=list)
+    """``(entity, new labels, their hash)`` of entities whose labels changed."""
 
 
 class MetricStore(MetricSink):
@@ -105,37 +133,50 @@ class MetricStore(MetricSink):
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
         self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
-        self._lock = asyncio.Lock()
+        self._lock = threading.RLock()
+        """Held by every query for its answer and by the writer for one step at a time."""
+        self._writing = threading.Lock()
+        """One writer at a time."""
+        self.between_steps: Callable[[], None] = _no_pause
+        """Called by the writer before each step, outside the lock (the daemon pauses there for its API)."""
+
+    def reading(self) -> threading.RLock:
+        """The store's lock, for a caller whose answer spans several queries (``with store.reading(): ...``):
+        no batch is committed meanwhile. Hold it briefly: the writer waits."""
+        return self._lock
 
     # --- writing -----------------------------------------------------------------------------------
     async def export(self, batch: DataBatch) -> None:
-        """Store one batch, yielding to the event loop between chunks of entities and between columns."""
-        async with self._lock:
-            job = self._begin(batch)
+        """Store one batch from a worker thread (the event loop never waits on the store's lock)."""
+        await asyncio.to_thread(self.ingest, batch)
+
+    def ingest(self, batch: DataBatch) -> None:
+        """Store one batch in the calling thread, in short locked steps (queries may run in between)."""
+        pause = self.between_steps
+        with self._writing:
+            pause()
+            with self._lock:
+                job = self._begin(batch)
             if job is None:
                 return
             cols = batch.columns
             for start in range(0, len(cols), CHUNK):
-                if start:
-                    await asyncio.sleep(0)
-                self._register(job, cols, start, start + CHUNK)
-            for _ in self._write(job, cols):
-                await asyncio.sleep(0)
-            self._commit(job)
-            for _ in self._seal():
-                await asyncio.sleep(0)
+                pause()
+                with self._lock:
+                    self._register(job, cols, start, start + CHUNK)
+            self._locked_steps(self._write(job, cols))
+            pause()
+            with self._lock:
+                self._commit(job)
+            self._seal()
 
-    def ingest(self, batch: DataBatch) -> None:
-        """Store one batch synchronously."""
-        job = self._begin(batch)
-        if job is not None:
-            cols = batch.columns
-            self._register(job, cols, 0, len(cols))
-            for _ in self._write(job, cols):
-                pass
-            self._commit(job)
-            for _ in self._seal():
-                pass
+    def _locked_steps(self, steps: Iterator[None]) -> None:
+        """Run a generator's steps (the code between two yields), each holding the lock."""
+        while True:
+            self.between_steps()
+            with self._lock:
+                if next(steps, False) is False:
+                    return
 
     def _begin(self, batch: DataBatch) -> _Job | None:
         ts_ns = to_ns(batch.timestamp)
@@ -187,15 +228,26 @@ class MetricStore(MetricSink):
         blocks.fill += 1
         return slot
 
-    def _seal(self) -> Iterator[None]:
+    def _seal(self) -> None:
         """Compress every plain block but the head, column by column: the head block that just filled is
-        sealed once the next batch is in a new head, so the newest slot always stays plain."""
+        sealed once the next batch is in a new head, so the newest slot always stays plain.
+
+        Each column's block is compressed without the lock (queries keep reading the plain block; only
+        this writer changes it) and swapped for its chunks under the lock.
+        """
         blocks = self.blocks
-        for block in sorted(blocks.open - {blocks.head}):
-            for column in self._all_columns():
-                column.seal(block)
-                yield
-            blocks.open.discard(block)
+        with self._lock:
+            closing = sorted(blocks.open - {blocks.head})
+            columns = list(self._all_columns())
+        for block in closing:
+            for column in columns:
+                self.between_steps()
+                chunks: list[Chunk] | None = column.compressed(block)
+                if chunks is not None:
+                    with self._lock:
+                        column.seal(block, chunks)
+            with self._lock:
+                blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept)."""
@@ -210,8 +262,7 @@ class MetricStore(MetricSink):
                 eid = entities.add(key, label_tuple(labels))
                 stamps[eid] = labels_hash
             elif stamps[eid] != labels_hash:
-                entities.labels[eid] = label_tuple(labels)
-                stamps[eid] = labels_hash
+                job.relabeled.append((eid, label_tuple(labels), labels_hash))  # visible from the commit on
             out.append(eid)
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
@@ -262,7 +313,10 @@ class MetricStore(MetricSink):
         return found
 
     def _commit(self, job: _Job) -> None:
-        # Membership of the batch becomes visible only now, together with its slot.
+        # Membership of the batch becomes visible only now, together with its slot (and changed labels).
+        for eid, labels, labels_hash in job.relabeled:
+            self.entities.labels[eid] = labels
+            self.entities.stamp[eid] = labels_hash
         entities = np.array(job.entities, dtype=np.int64)
         newer = entities[self.entities.last_seen[entities] <= job.ts_ns]
         self.entities.last_seen[newer] = job.ts_ns
@@ -305,19 +359,23 @@ class MetricStore(MetricSink):
 
     # --- batch-level queries ------------------------------------------------------------------------
     @property
+    @_reading
     def latest_timestamp(self) -> datetime | None:
         """Timestamp of the newest batch stored, or None."""
         return None if self.newest_ns == _EMPTY else from_epoch_nanos(self.newest_ns)
 
     @property
+    @_reading
     def latest_size(self) -> int:
         """Number of metric sets in the newest batch."""
         return len(self._latest_ids())
 
+    @_reading
     def latest_keys(self) -> list[str]:
         """Keys of the metric sets of the newest batch."""
         return [str(self.entities.ident[eid]) for eid in self._latest_ids()]
 
+    @_reading
     def latest_entities(self, accept: Callable[[str], bool] | None = None) -> list[tuple[str, dict[str, str]]]:
         """``(key, labels)`` of each metric set of the newest batch (only keys ``accept`` approves, if given)."""
         entities = self.entities
@@ -328,11 +386,13 @@ class MetricStore(MetricSink):
                 found.append((key, label_dict(entities.labels[eid])))
         return found
 
+    @_reading
     def labels(self, key: str) -> dict[str, str] | None:
         """The latest labels of ``key``, or None if it is not stored."""
         eid = self.entities.get(key)
         return None if eid is None else label_dict(self.entities.labels[eid])
 
+    @_reading
     def __contains__(self, key: object) -> bool:
         return self.entities.get(key) is not None if isinstance(key, str) else False
 
@@ -347,6 +407,7 @@ class MetricStore(MetricSink):
         return ids
 
     # --- series queries ----------------------------------------------------------------------------
+    @_reading
     def metric_names(self, key: str) -> list[str]:
         """Names of the metrics ``key`` has a value of in the stored window, sorted."""
         eid = self.entities.get(key)
@@ -361,6 +422,7 @@ class MetricStore(MetricSink):
         names.sort()
         return names
 
+    @_reading
     def get_metric(self, name: str, keys: Sequence[str], start: datetime | None = None,
                    end: datetime | None = None) -> dict[str, list[Point]]:
         """Values of metric ``name`` for ``keys`` with batch timestamps in ``[start, end]``."""
@@ -376,6 +438,7 @@ class MetricStore(MetricSink):
                 found.append((key, column.row(eid)))
         return self._points(column, found, slots, stamps)
 
+    @_reading
     def get_labeled_metric(self, name: str, labels: Mapping[str, str], keys: Sequence[str],
                            start: datetime | None = None, end: datetime | None = None) -> dict[str, list[Point]]:
         """Values of labeled metric ``name`` whose labels equal ``labels`` exactly, for ``keys``."""
@@ -393,6 +456,7 @@ class MetricStore(MetricSink):
                 found.append((key, column.row(sid)))
         return self._points(column, found, slots, stamps)
 
+    @_reading
     def latest_value(self, key: str, name: str) -> int | float | None:
         """The value of ``name`` for ``key`` in the newest batch, or None."""
         eid = self.entities.get(key)
@@ -400,6 +464,7 @@ class MetricStore(MetricSink):
             return None
         return self.latest_column(name).get(eid)
 
+    @_reading
     def latest_column(self, name: str) -> dict[int, int | float]:
         """Entity id -> value of metric ``name`` in the newest batch.
 
@@ -416,6 +481,7 @@ class MetricStore(MetricSink):
         self._latest_columns[name] = (self.version, values)
         return values
 
+    @_reading
     def latest_sets(self, types: frozenset[str] | None = None) -> dict[str, LatestSet]:
         """The newest batch's metric sets (optionally only those whose ``type`` is in ``types``)."""
         if self.newest_ns == _EMPTY:
@@ -444,6 +510,7 @@ class MetricStore(MetricSink):
                     target.labeled.append((name, label_dict(self.series.labels[owner]), value, column.metric_type))
         return out
 
+    @_reading
     def latest_columns(self, names: frozenset[str], types: frozenset[str] | None = None) -> LatestColumns:
         """The newest batch in columns: its entities (only those whose ``type`` is in ``types``, if given)
         and, per metric in ``names`` (store order, plain metrics first), the owners and values of its cells.
@@ -514,6 +581,7 @@ class MetricStore(MetricSink):
                 result[key] = points
         return result
 
+    @_reading
     def memory_bytes(self) -> int:
         """Bytes held by the numpy arrays (columns and registries), for benchmarks."""
         total = self.slot_ts.nbytes

@@ -255,6 +255,47 @@ async def test_cluster_state_shares_caches_and_indexes_pods(api_server: Any) -> 
         await cluster.close()
 
 
+def _pod(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "uid": f"u-{name}", "labels": labels},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}}
+
+
+async def test_the_metrics_api_decodes_only_the_pods_that_changed(api_server: Any) -> None:
+    from heapster.api.resource_metrics import PodViews
+
+    for pod in (_pod("p1", app="a"), _pod("p2"), _pod("q1", "other")):
+        api_server.put(PODS, pod)
+    cluster = KubernetesCluster(_access(api_server.url), backoff_initial=0.01)
+    decoded: list[str] = []
+    get_pod = cluster.get_pod
+
+    def counting(namespace: str, name: str) -> dict[str, Any] | None:
+        decoded.append(name)
+        return get_pod(namespace, name)
+
+    cluster.get_pod = counting  # type: ignore[method-assign]
+    try:
+        assert await cluster.start(5)
+        assert cluster.pod_keys("default") == [("default", "p1"), ("default", "p2")]
+        assert sorted(cluster.pod_keys()) == [("default", "p1"), ("default", "p2"), ("other", "q1")]
+        views = PodViews(cluster)
+        assert views.list("default") == [("default", "p1", {"app": "a"}, ["c"]), ("default", "p2", {}, ["c"])]
+        assert decoded == ["p1", "p2"]
+        assert len(views.list("default")) == 2 and decoded == ["p1", "p2"]  # unchanged: nothing decoded
+        await _until(lambda: len(api_server.requests_to(PODS, watch=True)) == 1)
+        version = cluster.pod_version("default", "p1")
+        api_server.put(PODS, _pod("p1", app="b"))
+        await _until(lambda: cluster.pod_version("default", "p1") != version)
+        assert views.list("default")[0] == ("default", "p1", {"app": "b"}, ["c"])
+        assert decoded == ["p1", "p2", "p1"]
+        api_server.delete(PODS, "default/p2")
+        await _until(lambda: cluster.pod_version("default", "p2") is None)
+        assert [name for _, name, _, _ in views.list("default")] == ["p1"]
+        assert sorted(name for _, name, _, _ in views.list(None)) == ["p1", "q1"]
+    finally:
+        await cluster.close()
+
+
 async def _failing(times: int, error: BaseException, waits: list[float]) -> int:
     """Run a step that fails ``times`` times with ``error`` under the reconnect policy; the attempts made."""
     attempts = 0

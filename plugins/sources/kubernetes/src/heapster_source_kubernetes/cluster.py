@@ -195,6 +195,12 @@ class KubernetesCluster:
         """The pod's resourceVersion, without decoding it: the pod enricher skips ``get_pod`` for unchanged pods."""
         return self.pods.version(f"{namespace}/{name}")
 
+    def pod_keys(self, namespace: str | None = None) -> list[tuple[str, str]]:
+        """``(namespace, name)`` of every pod (of ``namespace``), without decoding any: with :meth:`pod_version`,
+        lets the metrics API decode only the pods that changed since it last listed them."""
+        found = self.pods.keys() if namespace is None else sorted(self._pods_by_namespace.get(namespace) or ())
+        return [(ns, name) for ns, _, name in (key.partition("/") for key in found)]
+
     def get_namespace(self, name: str) -> dict[str, Any] | None:
         return self.namespaces.get(name)
 

@@ -162,9 +162,10 @@ class Informer:
 
     def objects(self) -> list[JSON]:
         """Every stored object."""
-        if self.compact:
-            return [orjson.loads(b) for b in self._objects.values()]
-        return list(self._objects.values())
+        # list() copies the values in one step (no Python code runs meanwhile), so a reader in another thread
+        # (the HTTP API's) never iterates the dict while the informer's task changes it.
+        stored = list(self._objects.values())
+        return [orjson.loads(b) for b in stored] if self.compact else stored
 
     def keys(self) -> list[str]:
         return list(self._versions)

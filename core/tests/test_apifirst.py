@@ -1,0 +1,89 @@
+"""The pipeline's pause for young API requests: while one is answered, for at most the span, not twice in a row."""
+
+from __future__ import annotations
+
+import threading
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from heapster.apifirst import ApiFirst
+from heapster.testing.net import wait_until
+
+
+def paused_thread(first: ApiFirst, events: list[str]) -> threading.Thread:
+    def pipeline_step() -> None:
+        first.wait()
+        events.append("resumed")
+
+    thread = threading.Thread(target=pipeline_step)
+    thread.start()
+    return thread
+
+
+def test_no_request_no_pause() -> None:
+    first = ApiFirst(span=60.0)
+    first.wait()
+    assert first.paused == 0.0
+
+
+def test_a_step_waits_until_the_young_request_is_answered() -> None:
+    first = ApiFirst(span=60.0)
+    token = first.begin()
+    events: list[str] = []
+    thread = paused_thread(first, events)
+    wait_until(lambda: first.waiting == 1, timeout=5.0)
+    events.append("answered")
+    first.end(token)
+    thread.join(5.0)
+    assert events == ["answered", "resumed"]
+    assert first.waiting == 0 and first.paused > 0
+
+
+def test_an_old_request_does_not_pause_the_pipeline() -> None:
+    first = ApiFirst(span=0.0)
+    first.begin()  # never answered: older than the span at once
+    first.wait()
+    assert first.paused == 0.0
+
+
+def test_a_thread_that_paused_runs_a_span_before_pausing_again() -> None:
+    first = ApiFirst(span=60.0)
+    token = first.begin()
+    events: list[str] = []
+    go_on = threading.Event()
+
+    def two_steps() -> None:
+        first.wait()
+        events.append("first step")
+        go_on.wait(5.0)
+        first.wait()  # a new request is in flight, but this thread just paused: it goes on
+        events.append("second step")
+
+    thread = threading.Thread(target=two_steps)
+    thread.start()
+    wait_until(lambda: first.waiting == 1, timeout=5.0)
+    first.end(token)
+    wait_until(lambda: events == ["first step"], timeout=5.0)
+    first.begin()
+    go_on.set()
+    thread.join(5.0)
+    assert events == ["first step", "second step"]
+
+
+async def test_the_middleware_registers_each_request_while_it_is_answered() -> None:
+    first = ApiFirst(span=60.0)
+    seen: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(len(first._started))
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[first.middleware()])
+    app.router.add_get("/", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/")
+        assert response.status == 200
+    assert seen == [1]
+    first.wait()  # answered: nothing to wait for
+    assert first.paused == 0.0

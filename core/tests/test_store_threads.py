@@ -1,0 +1,161 @@
+"""The metric store read from other threads while batches are written: every answer sees a window whole or not
+at all, and no query waits for a block's compression."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricValue
+from heapster.store import MetricStore
+from heapster.store import memory as store_memory
+from heapster.store.columns import BLOCK, Column
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+WINDOWS = 4 * BLOCK
+"""Enough windows that blocks are sealed and, with the store's 5 windows of retention, expire."""
+RETENTION = 5
+
+
+def at(window: int) -> datetime:
+    return T0 + timedelta(minutes=window)
+
+
+def nodes_in(window: int) -> int:
+    """Each window holds its own number of nodes, so a half-registered window would show in a count."""
+    return 3 + window % 4
+
+
+def batch(window: int) -> DataBatch:
+    """Every value of window ``w`` is ``w`` (or derived from it): a mix of windows in one answer shows."""
+    sets = {}
+    for n in range(nodes_in(window)):
+        sets[f"node:n{n}"] = MetricSet(
+            {"type": "node", "nodename": f"n{n}", "window": str(window)},
+            {"cpu/usage_rate": MetricValue(window), "memory/usage": MetricValue(1000 + window),
+             "cpu/request": MetricValue(5)},  # constant column: one value per row
+            [LabeledMetric("filesystem/usage", {"resource_id": "/"}, 100 + window)])
+    return DataBatch(at(window), sets)
+
+
+def new_store() -> MetricStore:
+    return MetricStore(duration=(RETENTION - 0.5) * 60)
+
+
+def window_of(stamp: datetime) -> int:
+    return round((stamp - T0).total_seconds() / 60)
+
+
+def check_answer(store: MetricStore) -> bool:
+    """One consistent read of the newest window and the history; False while the store is empty."""
+    with store.reading():
+        stamp = store.latest_timestamp
+        if stamp is None:
+            return False
+        newest = window_of(stamp)
+        keys = sorted(store.latest_keys())
+        assert len(keys) == nodes_in(newest), (newest, keys)
+        assert store.latest_size == len(keys)
+        for key in keys:
+            assert store.latest_value(key, "cpu/usage_rate") == newest
+            assert store.labels(key) == {"type": "node", "nodename": key[5:], "window": str(newest)}
+        for key, found in store.latest_sets().items():
+            assert found.values["memory/usage"][0] == 1000 + newest, key
+            assert [(name, value) for name, _, value, _ in found.labeled] == [("filesystem/usage", 100 + newest)]
+        history = store.get_metric("cpu/usage_rate", ["node:n0", "node:n1", "node:n2"])
+        constant = store.get_metric("cpu/request", ["node:n0"])
+        labeled = store.get_labeled_metric("filesystem/usage", {"resource_id": "/"}, ["node:n0"])
+    windows = [window_of(p.timestamp) for p in history["node:n0"]]
+    # The retained windows, oldest first, each there whole: n0..n2 are in every batch.
+    assert windows == list(range(windows[0], newest + 1)), windows
+    assert newest - windows[0] < RETENTION
+    for points in history.values():
+        assert [p.value for p in points] == windows
+    assert [p.value for p in constant["node:n0"]] == [5] * len(windows)
+    assert [p.value - 100 for p in labeled["node:n0"]] == windows
+    return True
+
+
+@pytest.fixture
+def tight_switching() -> Iterator[None]:
+    """Switch threads as often as the interpreter allows, so reads land between every two write steps."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_readers_in_other_threads_see_each_window_whole_or_not_at_all(
+        monkeypatch: pytest.MonkeyPatch, tight_switching: None) -> None:
+    monkeypatch.setattr(store_memory, "CHUNK", 2)  # many steps per write
+    store = new_store()
+    done = threading.Event()
+    answers = [0, 0]
+    failures: list[BaseException] = []
+
+    def reader(index: int) -> None:
+        try:
+            while not done.is_set():
+                if check_answer(store):
+                    answers[index] += 1
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+            done.set()
+
+    readers = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
+    for thread in readers:
+        thread.start()
+    try:
+        for window in range(WINDOWS):
+            if done.is_set():
+                break
+            store.ingest(batch(window))
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(30)
+    if failures:
+        raise failures[0]
+    assert all(answers), answers  # both readers answered while the windows went in
+    assert check_answer(store) and store.latest_timestamp == at(WINDOWS - 1)
+
+
+async def test_export_writes_in_a_worker_thread_and_readers_on_the_loop_see_whole_windows(
+        tight_switching: None) -> None:
+    store = new_store()
+    writer_threads: set[str] = set()
+    ingest = store.ingest
+
+    def recording(written: DataBatch) -> None:
+        writer_threads.add(threading.current_thread().name)
+        ingest(written)
+
+    store.ingest = recording  # type: ignore[method-assign]
+    for window in range(WINDOWS):
+        await store.export(batch(window))
+        assert check_answer(store)
+    assert threading.current_thread().name not in writer_threads
+
+
+def test_queries_answer_while_a_block_is_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = new_store()
+    compressing = []
+    compressed = Column.compressed
+
+    def query_from_another_thread(column: Column, block: int) -> object:
+        answered = threading.Event()
+        thread = threading.Thread(target=lambda: (store.latest_keys(), answered.set()))
+        thread.start()
+        thread.join(10)
+        compressing.append(answered.is_set())  # a query waiting on the lock would not have answered
+        return compressed(column, block)
+
+    monkeypatch.setattr(Column, "compressed", query_from_another_thread)
+    for window in range(BLOCK + 2):
+        store.ingest(batch(window))
+    assert compressing and all(compressing)
+    assert check_answer(store)
