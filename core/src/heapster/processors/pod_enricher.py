@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 
 _GAUGE = MetricType.GAUGE
 _HOST_LABELS = ("nodename", "hostname", "host_id")
+_IMAGE = "container_base_image"
 
 
 _LAYOUTS: dict[tuple[tuple[str, MetricType], ...], int] = {}
@@ -41,11 +42,11 @@ class _ContainerInfo:
     written to the columns in one step per layout; ``update`` is what a container set's labels get.
     """
 
-    __slots__ = ("image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout", "stub_layout_id",
-                 "stub_numbers", "update")
+    __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
+                 "stub_layout_id", "stub_numbers", "update")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 pod_update: dict[str, str]) -> None:
+                 pod_update: dict[str, str], start_ns: int) -> None:
         self.key = key
         self.image = image
         self.stub_layout = tuple((name, _GAUGE) for name in resources)
@@ -59,6 +60,8 @@ class _ContainerInfo:
         self.stub_layout_id = _layout_id(self.stub_layout)
         # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels.
         self.update = {"container_base_image": image, **pod_update}
+        self.create_ns = start_ns if self.restarts else MISSING
+        """The create time of a container set: its pod's start time when the pod status lists the container."""
 
 
 class PodInfo:
@@ -95,7 +98,7 @@ class PodInfo:
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
                 keys.pod_container_key(self.namespace, self.name, cname), container.get("image", ""),
-                container_resources(container), restarts.get(cname), self.update
+                container_resources(container), restarts.get(cname), self.update, self.start_ns
             )
 
 
@@ -187,10 +190,16 @@ class PodBasedEnricher(ColumnProcessor):
         pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
         all_labels = cols.labels
         all_keys = cols.keys
+        row_of = cols.row_of
+        layouts = changes.layouts
+        time_rows, time_values = changes.time_rows, changes.time_values
+        used_get = used.get
+        # One pass, each row's label dict touched once (the dicts are many and cold: a pass per step costs more).
         for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
             labels = all_labels[row]
-            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
-            info = used.get(ident)
+            get = labels.get
+            ident = (get("namespace_name", ""), get("pod_name", ""))
+            info = used_get(ident)
             if info is None:
                 if ident in unknown:
                     continue
@@ -199,15 +208,27 @@ class PodBasedEnricher(ColumnProcessor):
                     unknown.add(ident)
                     continue
             if code == POD:
-                self._add_pod_info(changes, row, labels, info)
+                labels.update(info.update)
+                if info.start_ns != MISSING:
+                    time_rows.append(row)
+                    time_values.append(info.start_ns)
+                for container in info.containers.values():
+                    if row_of(container.key) is None and container.key not in changes.new_keys:
+                        self._stub_containers(changes, row, labels, info)
+                        break
                 continue
-            container = info.containers.get(labels.get("container_name", ""))
+            container = info.containers.get(get("container_name", ""))
             if container is not None and all_keys[row] == container.key:
-                labels.update(info.update if "container_base_image" in labels else container.update)
-                changes.set_values(row, container.layout_id, container.layout, container.numbers)
-                if container.restarts and info.start_ns != MISSING:
-                    changes.time_rows.append(row)
-                    changes.time_values.append(info.start_ns)
+                labels.update(info.update if _IMAGE in labels else container.update)
+                pending = layouts.get(container.layout_id)
+                if pending is None:
+                    changes.set_values(row, container.layout_id, container.layout, container.numbers)
+                else:
+                    pending[1].append(row)
+                    pending[2].append(container.numbers)
+                if container.create_ns != MISSING:
+                    time_rows.append(row)
+                    time_values.append(container.create_ns)
             else:
                 labels.update(info.update)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
@@ -250,6 +271,10 @@ class PodBasedEnricher(ColumnProcessor):
         labels.update(info.update)
         if info.start_ns != MISSING:
             changes.set_create_time(row, info.start_ns)
+        self._stub_containers(changes, row, labels, info)
+
+    def _stub_containers(self, changes: _Changes, row: int, labels: dict[str, str], info: PodInfo) -> None:
+        """Container sets for the containers of the pod set ``row`` that the batch lacks."""
         collection_start: int | None = None
         for cname, container in info.containers.items():
             ckey = container.key
