@@ -101,7 +101,7 @@ class MetricStore(MetricSink):
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
         self._order: list[int] = []
-        self._label_cache: dict[tuple[tuple[str, str], ...], LabelTuple] = {}
+        self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
@@ -265,7 +265,7 @@ class MetricStore(MetricSink):
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
         for object_id, labels in dict(zip(objects, series_labels, strict=True)).items():
-            code_of[object_id] = self._label_code(self._labels_of(labels))
+            code_of[object_id] = self._label_code(labels)
         codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
         wanted = (entity_ids.astype(np.int64) << 32) | codes
         index_keys, index_ids = self._series_index
@@ -289,16 +289,25 @@ class MetricStore(MetricSink):
             self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
         return sids
 
-    def _label_code(self, labels: LabelTuple) -> int:
-        """A small int per distinct label tuple of labeled metrics (for the series index)."""
-        code = self._label_codes.get(labels)
+    def _label_code(self, labels: Mapping[str, str]) -> int:
+        """A small int per distinct label set of labeled metrics (for the series index): one look-up of the
+        labels as given; sorting and interning only for a new order of them."""
+        raw = tuple(labels.items())
+        code = self._raw_codes.get(raw)
         if code is None:
-            if len(self._code_labels) >= LABEL_CACHE_SIZE:  # many volumes came and went: start afresh
-                self._label_codes.clear()
-                self._code_labels.clear()
-                self._series_index = _EMPTY_INDEX
-            code = self._label_codes[labels] = len(self._code_labels)
-            self._code_labels.append(labels)
+            ordered = label_tuple(labels, ordered=True)
+            code = self._label_codes.get(ordered)
+            if code is None:
+                if len(self._code_labels) >= LABEL_CACHE_SIZE:  # many volumes came and went: start afresh
+                    self._label_codes.clear()
+                    self._code_labels.clear()
+                    self._raw_codes.clear()
+                    self._series_index = _EMPTY_INDEX
+                code = self._label_codes[ordered] = len(self._code_labels)
+                self._code_labels.append(ordered)
+            if len(self._raw_codes) >= LABEL_CACHE_SIZE:
+                self._raw_codes.clear()
+            self._raw_codes[raw] = code
         return code
 
     def _forget_series(self, gone: IdArray) -> None:
@@ -313,16 +322,6 @@ class MetricStore(MetricSink):
             owners = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
-
-    def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
-        """The interned, sorted label tuple of a labeled metric (cached: the same few sets recur)."""
-        raw = tuple(labels.items())
-        found = self._label_cache.get(raw)
-        if found is None:
-            if len(self._label_cache) > LABEL_CACHE_SIZE:
-                self._label_cache.clear()
-            found = self._label_cache[raw] = label_tuple(labels, ordered=True)
-        return found
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot.
