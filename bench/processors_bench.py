@@ -81,7 +81,8 @@ def store_snapshot(store: MetricStore) -> object:
             {name: store.get_metric(name, some) for name in sorted(store.columns)})
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[object], cProfile.Profile | None]:
+    """Run the cycles; the CPU seconds of each stage per cycle, the ``--dump`` snapshots and the profile."""
     configure_logs(verbosity=0)  # as the daemon: info and above
     start = args.start or time.time() // args.resolution * args.resolution
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods_per_node), now=start - 3600)
@@ -113,23 +114,25 @@ async def run(args: argparse.Namespace) -> None:
         if args.dump:
             dumped.append(snapshot(batch.columns))
         del batch, cols
+    if args.dump:
+        dumped.append(store_snapshot(store))
+    return spent, dumped, profile
+
+
+def report(args: argparse.Namespace, spent: dict[str, list[float]]) -> None:
+    """Print CPU ms per node per stage: the first cycle, and the median of the steady ones."""
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"{args.nodes} nodes x {args.pods_per_node} pods x 2 containers, {args.cycles} cycles of "
           f"{args.resolution:g} s; load average {load}")
     print(f"{'stage':28} {'first ms/node':>14} {'steady ms/node':>15}")
     first_total = steady_total = 0.0
-    for name in stages:
-        first = spent[name][0] * 1000 / args.nodes
-        steady = statistics.median(spent[name][1:]) * 1000 / args.nodes if args.cycles > 1 else float("nan")
+    for name, times in spent.items():
+        first = times[0] * 1000 / args.nodes
+        steady = statistics.median(times[1:]) * 1000 / args.nodes if args.cycles > 1 else float("nan")
         first_total += first
         steady_total += steady
         print(f"{name:28} {first:14.4f} {steady:15.4f}")
     print(f"{'total':28} {first_total:14.4f} {steady_total:15.4f}")
-    if args.dump:
-        dumped.append(store_snapshot(store))
-        Path(args.dump).write_bytes(pickle.dumps(dumped))
-    if profile is not None:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_lines)
 
 
 def main() -> None:
@@ -144,7 +147,13 @@ def main() -> None:
     parser.add_argument("--start", type=float, default=0.0, help="epoch seconds of the first cycle (default: now)")
     parser.add_argument("--dump", help="pickle every processed batch and the store's newest state here (to diff "
                                        "two versions of the code: run both with one --start)")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    spent, dumped, profile = asyncio.run(run(args))
+    report(args, spent)
+    if args.dump:
+        Path(args.dump).write_bytes(pickle.dumps(dumped))
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_lines)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class NamespaceAggregator(ColumnProcessor):
         if None in namespaces:
             rows = [row for row, namespace in zip(rows, namespaces, strict=True) if namespace is not None]
             namespaces = [namespace for namespace in namespaces if namespace is not None]
-        named = {namespace: keys.namespace_key(namespace) for namespace in dict.fromkeys(namespaces)}  # type: ignore[arg-type]
+        named = {namespace: keys.namespace_key(namespace) for namespace in dict.fromkeys(namespaces)}
         groups.add_all(rows, list(map(named.__getitem__, namespaces)), _namespace_labels)
         groups.apply(RESOURCE_METRICS)
 

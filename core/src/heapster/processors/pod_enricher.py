@@ -212,8 +212,8 @@ class PodBasedEnricher(ColumnProcessor):
                 if info.start_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(info.start_ns)
-                for container in info.containers.values():
-                    if row_of(container.key) is None and container.key not in changes.new_keys:
+                for spec in info.containers.values():
+                    if row_of(spec.key) is None and spec.key not in changes.new_keys:
                         self._stub_containers(changes, row, labels, info)
                         break
                 continue
