@@ -137,6 +137,33 @@ def test_gone_entities_are_forgotten_and_rows_reused() -> None:
     assert column.used <= 150 and len(store.entities) == 100
 
 
+def test_labeled_series_of_reused_ids_are_their_own() -> None:
+    """Expired entities and series give their ids to new ones: a new entity's series never answer with
+    (or write into) the old entity's series, whatever order its label dicts come in."""
+    store = MetricStore(duration=120)
+
+    def disk(key: str, value: int, reverse: bool = False) -> dict[str, MetricSet]:
+        device = {"resource_id": "/", "device": "sda"}
+        if reverse:
+            device = dict(reversed(device.items()))
+        return {key: MetricSet({"type": "node"}, {}, [LabeledMetric("filesystem/usage", device, value),
+                                                       LabeledMetric("filesystem/usage", {"resource_id": "logs"},
+                                                                     value + 1)])}
+
+    store.ingest(DataBatch(at(0), disk("node:old", 1)))
+    store.ingest(DataBatch(at(1), disk("node:keep", 10)))
+    store.ingest(DataBatch(at(2), disk("node:keep", 11, reverse=True)))  # node:old expires, its ids are free
+    store.ingest(DataBatch(at(3), {**disk("node:keep", 12), **disk("node:new", 50, reverse=True)}))
+    root = {"resource_id": "/", "device": "sda"}
+    assert store.entities.get("node:new") is not None
+    assert values(store.get_labeled_metric("filesystem/usage", root, ["node:new"])["node:new"]) == [50]
+    assert values(store.get_labeled_metric("filesystem/usage", {"resource_id": "logs"}, ["node:new"])[
+        "node:new"]) == [51]
+    assert values(store.get_labeled_metric("filesystem/usage", root, ["node:keep"])["node:keep"]) == [11, 12]
+    assert "node:old" not in store
+    assert len(store.series) == 4
+
+
 def test_labels_changes_are_kept() -> None:
     store = MetricStore()
     store.ingest(DataBatch(at(0), {"node:a": MetricSet({"type": "node", "labels": "x:1"}, {"m": MetricValue(1)})}))

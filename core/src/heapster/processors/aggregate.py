@@ -77,6 +77,24 @@ class Grouping:
         self.sources.append(source)
         self.targets.append(row)
 
+    def add_all(self, sources: list[int], keys: list[str],
+                make_labels: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """``add(sources[i], keys[i], make_labels)`` for every ``i``, with Python per distinct key only."""
+        first_source = dict(zip(reversed(keys), reversed(sources), strict=True))  # each key's first source
+        row_of = self.cols.row_of
+        target_of: dict[str, int] = {}
+        for key in dict.fromkeys(keys):  # in order of first appearance, as ``add`` creates them
+            row = row_of(key)
+            if row is None:
+                row = self._new_rows.get(key)
+                if row is None:
+                    row = self._new_rows[key] = len(self.cols) + len(self._new_keys)
+                    self._new_keys.append(key)
+                    self._new_labels.append(make_labels(self.cols.labels[first_source[key]]))
+            target_of[key] = row
+        self.sources.extend(sources)
+        self.targets.extend(map(target_of.__getitem__, keys))
+
     def created(self) -> list[str]:
         """Keys of the entities this grouping created."""
         return self._new_keys

@@ -18,10 +18,14 @@ class NamespaceAggregator(ColumnProcessor):
         """Aggregate ``batch`` in place."""
         cols = batch.columns
         groups = Grouping(cols)
-        for row in cols.rows_of_type(POD).tolist():
-            namespace = cols.labels[row].get("namespace_name")
-            if namespace is not None:
-                groups.add(row, keys.namespace_key(namespace), _namespace_labels)
+        all_labels = cols.labels
+        rows = cols.rows_of_type(POD).tolist()
+        namespaces = [all_labels[row].get("namespace_name") for row in rows]
+        if None in namespaces:
+            rows = [row for row, namespace in zip(rows, namespaces, strict=True) if namespace is not None]
+            namespaces = [namespace for namespace in namespaces if namespace is not None]
+        named = {namespace: keys.namespace_key(namespace) for namespace in dict.fromkeys(namespaces)}
+        groups.add_all(rows, list(map(named.__getitem__, namespaces)), _namespace_labels)
         groups.apply(RESOURCE_METRICS)
 
 

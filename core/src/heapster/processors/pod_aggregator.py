@@ -30,14 +30,19 @@ class PodAggregator(ColumnProcessor):
         """Aggregate ``batch`` in place."""
         cols = batch.columns
         groups = Grouping(cols)
+        all_labels = cols.labels
+        sources: list[int] = []
+        pods: list[str] = []
         for row in cols.rows_of_type(POD_CONTAINER).tolist():
-            labels = cols.labels[row]
-            pod_name = labels.get("pod_name")
-            namespace = labels.get("namespace_name")
+            get = all_labels[row].get
+            pod_name = get("pod_name")
+            namespace = get("namespace_name")
             if pod_name is None or namespace is None:
                 log.error("pod.aggregate.unlabeled", key=cols.keys[row])
                 continue
-            groups.add(row, keys.pod_key(namespace, pod_name), _pod_labels)
+            sources.append(row)
+            pods.append(f"namespace:{namespace}/pod:{pod_name}")  # keys.pod_key, inlined (a row each)
+        groups.add_all(sources, pods, _pod_labels)
         for key in groups.created():
             log.debug("pod.aggregate.created", key=key)
         groups.apply([name for name in cols.values if name not in CUMULATIVE_STANDARD], only_missing=True)

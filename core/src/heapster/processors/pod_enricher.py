@@ -12,7 +12,7 @@ import structlog
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor
-from heapster.model import DataBatch, MetricType, MetricValue
+from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
 from heapster.timefmt import parse_rfc3339
@@ -21,37 +21,54 @@ log = structlog.get_logger(__name__)
 
 _GAUGE = MetricType.GAUGE
 _HOST_LABELS = ("nodename", "hostname", "host_id")
+_IMAGE = "container_base_image"
+
+
+_LAYOUTS: dict[tuple[tuple[str, MetricType], ...], int] = {}
+"""Each distinct layout (metric names of a container's values) -> a small int, so rows group by an int."""
+
+
+def _layout_id(layout: tuple[tuple[str, MetricType], ...]) -> int:
+    found = _LAYOUTS.get(layout)
+    if found is None:
+        found = _LAYOUTS[layout] = len(_LAYOUTS)
+    return found
 
 
 class _ContainerInfo:
     """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
-    ``values`` is shared by every batch's set of this container; processors and sinks treat values
-    as read-only. ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the same
-    values as parallel tuples, written to the columns in one step per container.
+    ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
+    written to the columns in one step per layout; ``update`` is what a container set's labels get.
     """
 
-    __slots__ = ("image", "key", "layout", "numbers", "restarts", "stub_layout", "stub_numbers", "values")
+    __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
+                 "stub_layout_id", "stub_numbers", "update")
 
-    def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None) -> None:
+    def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
+                 pod_update: dict[str, str], start_ns: int) -> None:
         self.key = key
         self.image = image
-        self.values = {name: MetricValue(amount, _GAUGE) for name, amount in resources.items()}
         self.stub_layout = tuple((name, _GAUGE) for name in resources)
         self.stub_numbers = tuple(resources.values())
         self.layout, self.numbers = self.stub_layout, self.stub_numbers
         self.restarts = restarts is not None  # the pod status gave it a restart count
         if restarts is not None:
-            self.values["restart_count"] = MetricValue(restarts, _GAUGE)
             self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
             self.numbers = (*self.stub_numbers, restarts)
+        self.layout_id = _layout_id(self.layout)
+        self.stub_layout_id = _layout_id(self.stub_layout)
+        # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels.
+        self.update = {"container_base_image": image, **pod_update}
+        self.create_ns = start_ns if self.restarts else MISSING
+        """The create time of a container set: its pod's start time when the pod status lists the container."""
 
 
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
     __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "start_time", "uid",
-                 "version")
+                 "update", "version")
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier) -> None:
         meta = pod.get("metadata") or {}
@@ -74,49 +91,70 @@ class PodInfo:
             cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
         }
         self.start_ns = to_ns(self.start_time)
+        self.update = {"pod_id": self.uid, **self.copied_labels}
+        """What the labels of this pod's sets get (the UID, then the copied labels)."""
         self.containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
                 keys.pod_container_key(self.namespace, self.name, cname), container.get("image", ""),
-                container_resources(container), restarts.get(cname)
+                container_resources(container), restarts.get(cname), self.update, self.start_ns
             )
 
 
 class _Changes:
-    """What one enrichment adds: values of existing and new rows, and the new (stub) entities."""
+    """What one enrichment adds: values and create times of existing and new rows, and new (stub) entities."""
 
-    __slots__ = ("create_time", "keys", "labels", "layouts", "present", "size")
+    __slots__ = ("cols", "create_time", "keys", "labels", "layouts", "new_keys", "size", "time_rows", "time_values")
 
     def __init__(self, cols: ColumnBatch) -> None:
+        self.cols = cols
         self.size = len(cols)
-        self.present = set(cols.keys)
+        self.new_keys: set[str] = set()
         self.keys: list[str] = []
         self.labels: list[dict[str, str]] = []
         self.create_time: list[int] = []
-        # Rows that get the same metric names share a layout: one list of rows, one of value tuples.
-        self.layouts: dict[tuple[tuple[str, MetricType], ...], tuple[list[int], list[tuple[int, ...]]]] = {}
+        # Rows that get the same metric names share a layout (by its id, first seen first): the layout,
+        # one list of rows and one of value tuples.
+        self.layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
+        self.time_rows: list[int] = []
+        self.time_values: list[int] = []
+
+    def present(self, key: str) -> bool:
+        """Whether the batch (or this enrichment) has an entity ``key``."""
+        return key in self.new_keys or self.cols.row_of(key) is not None
 
     def add_entity(self, key: str, labels: dict[str, str], create_ns: int) -> int:
-        self.present.add(key)
+        self.new_keys.add(key)
         self.keys.append(key)
         self.labels.append(labels)
         self.create_time.append(create_ns)
         return self.size + len(self.keys) - 1
 
-    def set_values(self, row: int, layout: tuple[tuple[str, MetricType], ...], numbers: tuple[int, ...]) -> None:
-        if not layout:
-            return
-        pending = self.layouts.get(layout)
+    def set_values(self, row: int, layout_id: int, layout: tuple[tuple[str, MetricType], ...],
+                   numbers: tuple[int, ...]) -> None:
+        pending = self.layouts.get(layout_id)
         if pending is None:
-            pending = self.layouts[layout] = ([], [])
-        pending[0].append(row)
-        pending[1].append(numbers)
+            if not layout:
+                return
+            pending = self.layouts[layout_id] = (layout, [], [])
+        pending[1].append(row)
+        pending[2].append(numbers)
 
-    def apply(self, cols: ColumnBatch) -> None:
+    def set_create_time(self, row: int, ns: int) -> None:
+        if row < self.size:
+            self.time_rows.append(row)
+            self.time_values.append(ns)
+        else:
+            self.create_time[row - self.size] = ns
+
+    def apply(self) -> None:
+        cols = self.cols
+        if self.time_rows:
+            cols.create_time[np.array(self.time_rows, dtype=np.intp)] = np.array(self.time_values, dtype=np.int64)
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
-        for layout, (rows, numbers) in self.layouts.items():
+        for layout, rows, numbers in self.layouts.values():
             targets = np.array(rows, dtype=np.intp)
             table = np.array(numbers)
             for index, (name, metric_type) in enumerate(layout):
@@ -124,7 +162,12 @@ class _Changes:
 
 
 class PodBasedEnricher(ColumnProcessor):
-    """Adds what the Pod objects know to pod and container sets, and stubs for missing ones."""
+    """Adds what the Pod objects know to pod and container sets, and stubs for missing ones.
+
+    Per pod version the enricher keeps what it derives from the Pod object (:class:`PodInfo`: the label
+    updates, the request/limit values by layout); a batch then costs one look-up per pod and, per row,
+    one label update and a few list appends; the values are written column by column at the end.
+    """
 
     name = "pod_based_enricher"
 
@@ -141,26 +184,63 @@ class PodBasedEnricher(ColumnProcessor):
         cols = batch.columns
         changes = _Changes(cols)
         used: dict[tuple[str, str], PodInfo] = {}
+        unknown: set[tuple[str, str]] = set()
+        checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         types = cols.types
         pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
         all_labels = cols.labels
+        all_keys = cols.keys
+        row_of = cols.row_of
+        layouts = changes.layouts
+        time_rows, time_values = changes.time_rows, changes.time_values
+        used_get = used.get
+        # One pass, each row's label dict touched once (the dicts are many and cold: a pass per step costs more).
         for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
             labels = all_labels[row]
-            info = self._pod(labels.get("namespace_name", ""), labels.get("pod_name", ""), used)
+            get = labels.get
+            ident = (get("namespace_name", ""), get("pod_name", ""))
+            info = used_get(ident)
             if info is None:
-                continue
+                if ident in unknown:
+                    continue
+                info = self._pod(ident, used)
+                if info is None:
+                    unknown.add(ident)
+                    continue
             if code == POD:
-                self._add_pod_info(cols, changes, row, labels, info)
+                labels.update(info.update)
+                if info.start_ns != MISSING:
+                    time_rows.append(row)
+                    time_values.append(info.start_ns)
+                for spec in info.containers.values():
+                    if row_of(spec.key) is None and spec.key not in changes.new_keys:
+                        self._stub_containers(changes, row, labels, info)
+                        break
+                continue
+            container = info.containers.get(get("container_name", ""))
+            if container is not None and all_keys[row] == container.key:
+                labels.update(info.update if _IMAGE in labels else container.update)
+                pending = layouts.get(container.layout_id)
+                if pending is None:
+                    changes.set_values(row, container.layout_id, container.layout, container.numbers)
+                else:
+                    pending[1].append(row)
+                    pending[2].append(container.numbers)
+                if container.create_ns != MISSING:
+                    time_rows.append(row)
+                    time_values.append(container.create_ns)
             else:
-                self._add_container_info(cols, changes, row, labels, info)
-        changes.apply(cols)
+                labels.update(info.update)
+            pod_key = info.key  # the namespace and name of these labels: the pod was found by them
+            if pod_key not in checked:
+                checked.add(pod_key)
+                if not changes.present(pod_key):
+                    self._stub_pod(changes, labels, info)
+        changes.apply()
         self._cache = used
 
-    def _pod(self, namespace: str, name: str, used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
-        ident = (namespace, name)
-        info = used.get(ident)
-        if info is not None:
-            return info
+    def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
+        namespace, name = ident
         cached = self._cache.get(ident)
         if (cached is not None and cached.version is not None and self._pod_version is not None
                 and self._pod_version(namespace, name) == cached.version):
@@ -175,47 +255,33 @@ class PodBasedEnricher(ColumnProcessor):
         used[ident] = cached
         return cached
 
-    def _add_container_info(self, cols: ColumnBatch, changes: _Changes, row: int, labels: dict[str, str],
-                            info: PodInfo) -> None:
-        cname = labels.get("container_name", "")
-        container = info.containers.get(cname)
-        if container is not None and cols.keys[row] != container.key:
-            container = None
-        if container is not None:
-            changes.set_values(row, container.layout, container.numbers)
-            labels.setdefault("container_base_image", container.image)
-            if container.restarts and info.start_ns != MISSING:
-                cols.create_time[row] = info.start_ns
-        labels["pod_id"] = info.uid
-        labels.update(info.copied_labels)
-        pod_key = info.key  # the namespace and name of these labels: the pod was found by them
-        if pod_key in changes.present:
-            return
-        log.debug("pod.stub.created", key=pod_key)
+    def _stub_pod(self, changes: _Changes, labels: dict[str, str], info: PodInfo) -> None:
+        """A pod set for a container whose pod the batch lacks (labels from the container's)."""
+        log.debug("pod.stub.created", key=info.key)
         pod_labels = {
             "type": keys.POD,
             "namespace_name": labels.get("namespace_name", ""),
             "pod_name": labels.get("pod_name", ""),
             **{name: labels.get(name, "") for name in _HOST_LABELS},
         }
-        pod_row = changes.add_entity(pod_key, pod_labels, MISSING)
-        self._add_pod_info(cols, changes, pod_row, pod_labels, info)
+        pod_row = changes.add_entity(info.key, pod_labels, MISSING)
+        self._add_pod_info(changes, pod_row, pod_labels, info)
 
-    def _add_pod_info(self, cols: ColumnBatch, changes: _Changes, row: int, labels: dict[str, str],
-                      info: PodInfo) -> None:
-        labels["pod_id"] = info.uid
-        labels.update(info.copied_labels)
-        existing = row < changes.size
+    def _add_pod_info(self, changes: _Changes, row: int, labels: dict[str, str], info: PodInfo) -> None:
+        labels.update(info.update)
         if info.start_ns != MISSING:
-            if existing:
-                cols.create_time[row] = info.start_ns
-            else:
-                changes.create_time[row - changes.size] = info.start_ns
-        collection_start = int(cols.collection_start[row]) if existing else MISSING
+            changes.set_create_time(row, info.start_ns)
+        self._stub_containers(changes, row, labels, info)
+
+    def _stub_containers(self, changes: _Changes, row: int, labels: dict[str, str], info: PodInfo) -> None:
+        """Container sets for the containers of the pod set ``row`` that the batch lacks."""
+        collection_start: int | None = None
         for cname, container in info.containers.items():
             ckey = container.key
-            if ckey in changes.present:
+            if changes.present(ckey):
                 continue
+            if collection_start is None:
+                collection_start = int(changes.cols.collection_start[row]) if row < changes.size else MISSING
             log.debug("container.stub.created", key=ckey)
             stub = changes.add_entity(ckey, {
                 "type": keys.POD_CONTAINER,
@@ -227,4 +293,4 @@ class PodBasedEnricher(ColumnProcessor):
                 **{name: labels.get(name, "") for name in _HOST_LABELS},
                 **info.copied_labels,
             }, collection_start)
-            changes.set_values(stub, container.stub_layout, container.stub_numbers)
+            changes.set_values(stub, container.stub_layout_id, container.stub_layout, container.stub_numbers)

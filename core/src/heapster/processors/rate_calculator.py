@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -162,14 +163,16 @@ class RateCalculator(ColumnProcessor):
             previous.set(target, column.data[rows])
 
     def _slots_of(self, keys: list[str]) -> RowArray:
+        """The slot of each key: known keys in one C-level pass, new ones given a slot in batch order."""
         found = self._slots
-        out = []
-        for key in keys:
+        out = np.fromiter(map(found.get, keys, repeat(-1, len(keys))), dtype=np.intp, count=len(keys))
+        for index in np.flatnonzero(out < 0).tolist():
+            key = keys[index]
             slot = found.get(key)
             if slot is None:
                 slot = found[key] = self._new_slot(key)
-            out.append(slot)
-        return np.array(out, dtype=np.intp)
+            out[index] = slot
+        return out
 
     def _new_slot(self, key: str) -> int:
         if self._free:

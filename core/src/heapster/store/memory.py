@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
@@ -44,6 +45,7 @@ CHUNK = 1000
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
+_EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
 
 def _no_pause() -> None:
     pass
@@ -127,7 +129,11 @@ class MetricStore(MetricSink):
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
         self._order: list[int] = []
-        self._label_cache: dict[tuple[tuple[str, str], ...], LabelTuple] = {}
+        self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
+        self._label_codes: dict[LabelTuple, int] = {}
+        self._code_labels: list[LabelTuple] = []
+        self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
+        """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
         self._type_cache: dict[LabelTuple, str] = {}
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
@@ -250,20 +256,33 @@ class MetricStore(MetricSink):
                 blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
-        """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept)."""
+        """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept).
+
+        Known keys and unchanged labels (one hash of each label set against the stamp kept per id) are
+        found in C loops and one array comparison; only new entities and changed labels take the Python path.
+        """
         entities = self.entities
         ids = entities.ids
-        stamps = entities.stamp
-        out = job.entities
-        for key, labels in zip(cols.keys[first:last], cols.labels[first:last], strict=True):
+        keys = cols.keys[first:last]
+        labels = cols.labels[first:last]
+        count = len(keys)
+        found = np.fromiter(map(ids.get, keys, repeat(-1, count)), dtype=np.int64, count=count)
+        hashes = np.array([hash((*lb, *lb.values())) for lb in labels], dtype=np.int64)
+        if len(entities.stamp):
+            changed = np.flatnonzero((found < 0) | (entities.stamp[np.maximum(found, 0)] != hashes))
+        else:
+            changed = np.arange(count)
+        for index in changed.tolist():
+            key = keys[index]
+            labels_hash = int(hashes[index])
             eid = ids.get(key)
-            labels_hash = hash(tuple(labels.items()))
             if eid is None:
-                eid = entities.add(key, label_tuple(labels))
-                stamps[eid] = labels_hash
-            elif stamps[eid] != labels_hash:
-                job.relabeled.append((eid, label_tuple(labels), labels_hash))  # visible from the commit on
-            out.append(eid)
+                eid = entities.add(key, label_tuple(labels[index]))
+                entities.stamp[eid] = labels_hash
+            elif entities.stamp[eid] != labels_hash:
+                job.relabeled.append((eid, label_tuple(labels[index]), labels_hash))  # visible from the commit on
+            found[index] = eid
+        job.entities.extend(found.tolist())
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """Write every column of the batch into the slot, metric by metric (yields after each one)."""
@@ -277,17 +296,9 @@ class MetricStore(MetricSink):
                 yield
         if not cols.series_count:
             return
-        series = self.series
-        sids = []
-        entity_ids = owners[cols.series_entity].tolist()
-        for eid, labels in zip(entity_ids, cols.series_labels, strict=True):
-            ident = (eid, self._labels_of(labels))
-            sid = series.ids.get(ident)
-            if sid is None:
-                sid = series.add(ident, ident[1], parent=eid)
-            sids.append(sid)
-        job.series = sids
-        series_ids = np.array(sids, dtype=np.int32)
+        sids = self._series_ids(owners[cols.series_entity], cols.series_labels)
+        job.series = sids.tolist()
+        series_ids = sids
         for name, column in cols.labeled.items():
             there = column.present()
             if there.any():
@@ -295,22 +306,73 @@ class MetricStore(MetricSink):
                     series_ids[there], column.data[there], job.slot)
                 yield
 
+    def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
+        """The series id of each (entity id, labels) pair, registering new series.
+
+        A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
+        ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
+        source shares one dict among the series of a resource), so known series cost no Python per series.
+        """
+        objects = list(map(id, series_labels))
+        code_of: dict[int, int] = {}
+        for object_id, labels in dict(zip(objects, series_labels, strict=True)).items():
+            code_of[object_id] = self._label_code(labels)
+        codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
+        wanted = (entity_ids.astype(np.int64) << 32) | codes
+        index_keys, index_ids = self._series_index
+        pos = np.searchsorted(index_keys, wanted)
+        hit = pos < len(index_keys)
+        hit[hit] = index_keys[pos[hit]] == wanted[hit]
+        sids = np.full(len(wanted), -1, dtype=np.int32)
+        sids[hit] = index_ids[pos[hit]]
+        missed = np.flatnonzero(~hit)
+        if len(missed):
+            series = self.series
+            code_labels = self._code_labels
+            for index, eid, code in zip(missed.tolist(), entity_ids[missed].tolist(), codes[missed].tolist(),
+                                        strict=True):
+                ident = (eid, code_labels[code])
+                sid = series.ids.get(ident)
+                if sid is None:
+                    sid = series.add(ident, ident[1], parent=eid)
+                sids[index] = sid
+            merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
+            self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
+        return sids
+
+    def _label_code(self, labels: Mapping[str, str]) -> int:
+        """A small int per distinct label set of labeled metrics (for the series index): one look-up of the
+        labels as given; sorting and interning only for a new order of them."""
+        raw = tuple(labels.items())
+        code = self._raw_codes.get(raw)
+        if code is None:
+            ordered = label_tuple(labels, ordered=True)
+            code = self._label_codes.get(ordered)
+            if code is None:
+                if len(self._code_labels) >= LABEL_CACHE_SIZE:  # many volumes came and went: start afresh
+                    self._label_codes.clear()
+                    self._code_labels.clear()
+                    self._raw_codes.clear()
+                    self._series_index = _EMPTY_INDEX
+                code = self._label_codes[ordered] = len(self._code_labels)
+                self._code_labels.append(ordered)
+            if len(self._raw_codes) >= LABEL_CACHE_SIZE:
+                self._raw_codes.clear()
+            self._raw_codes[raw] = code
+        return code
+
+    def _forget_series(self, gone: IdArray) -> None:
+        """Drop expired series ids from the series index (their ids will be handed out again)."""
+        index_keys, index_ids = self._series_index
+        keep = ~np.isin(index_ids, gone)
+        self._series_index = (index_keys[keep], index_ids[keep])
+
     def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)
         if column is None:
             owners = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
-
-    def _labels_of(self, labels: Mapping[str, str]) -> LabelTuple:
-        """The interned, sorted label tuple of a labeled metric (cached: the same few sets recur)."""
-        raw = tuple(labels.items())
-        found = self._label_cache.get(raw)
-        if found is None:
-            if len(self._label_cache) > LABEL_CACHE_SIZE:
-                self._label_cache.clear()
-            found = self._label_cache[raw] = label_tuple(labels, ordered=True)
-        return found
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
@@ -339,6 +401,7 @@ class MetricStore(MetricSink):
                 column.release(gone)
         gone = self.series.expire(cutoff)
         if len(gone):
+            self._forget_series(gone)
             for column in self.labeled_columns.values():
                 column.release(gone)
 

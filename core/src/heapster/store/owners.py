@@ -41,8 +41,8 @@ class Owners:
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
         self.labels: list[LabelTuple] = []
-        self.stamp: list[int] = []
-        """A hash of the labels as last given, to notice changes cheaply."""
+        self.stamp: IntArray = np.zeros(0, dtype=np.int64)
+        """A hash of the labels as last given (per id), to notice changes with one array comparison."""
         self.parent: IdArray = np.empty(0, dtype=np.int32)
         self.last_seen: IntArray = np.empty(0, dtype=np.int64)
         self.start: IntArray = np.empty(0, dtype=np.int64)
@@ -64,15 +64,14 @@ class Owners:
             oid = self._free.pop()
             self.ident[oid] = ident
             self.labels[oid] = labels
-            self.stamp[oid] = 0
             self.present[oid] = False
         else:
             oid = len(self.ident)
             self.ident.append(ident)
             self.labels.append(labels)
-            self.stamp.append(0)
             if oid >= len(self.last_seen):
                 self._grow(oid + 1)
+        self.stamp[oid] = 0
         self.ids[ident] = oid
         self.parent[oid] = parent
         self.last_seen[oid] = INT_MISSING
@@ -111,6 +110,9 @@ class Owners:
         present = np.zeros((size, self.present.shape[1]), dtype=bool)
         present[: self.present.shape[0]] = self.present
         self.present = present
+        stamp = np.zeros(size, dtype=np.int64)
+        stamp[: len(self.stamp)] = self.stamp
+        self.stamp = stamp
         for name in ("last_seen", "start"):
             old = getattr(self, name)
             new = np.full(size, INT_MISSING, dtype=np.int64)

@@ -1,0 +1,160 @@
+"""Benchmark: CPU of the processor chain and the store's write per node per cycle, on simulator summaries.
+
+Renders N nodes x 30 pods x 2 containers with the cluster simulator, decodes each cycle's kubelet summaries
+with heapster's own decoder (not timed), fills a real :class:`KubernetesCluster` (its informers loaded from the
+simulator's Node, Pod and Namespace objects, as a list would) for the enrichers, then runs Heapster's whole
+processor chain and ``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU
+milliseconds per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
+
+    .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile]
+
+To compare two versions of the code, run the same command with ``PYTHONPATH`` pointing at the other tree's
+``core/src`` and ``plugins/sources/kubernetes/src`` (it comes before the editable installs), alternating runs
+(A B A B): other processes share the machine, so compare CPU time of runs taken close together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pickle
+import pstats
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from heapster.columns import ColumnBatch, ValueColumn
+from heapster.interfaces import PluginContext
+from heapster.logs import configure as configure_logs
+from heapster.model import DataBatch
+from heapster.plugins import load_plugins
+from heapster.store import MetricStore
+from heapster_simulator.config import SimulatorConfig
+from heapster_simulator.simulation import Simulation
+from heapster_simulator.summary import node_summary
+from heapster_source_kubernetes.cluster import KubernetesCluster, trim_namespace, trim_node, trim_pod
+from heapster_source_kubernetes.config import ApiAccess
+from heapster_source_kubernetes.summary import NodeInfo, decode_summary_columns
+
+
+def informed_cluster(sim: Simulation) -> KubernetesCluster:
+    """A cluster state whose informers hold the simulator's objects (as after their first list; no server)."""
+    cluster = KubernetesCluster(ApiAccess(configuration=None, base_url="http://127.0.0.1:9"))
+    stores = ((cluster.nodes, sim.nodes, trim_node), (cluster.pods, sim.pods, trim_pod),
+              (cluster.namespaces, sim.namespaces, trim_namespace))
+    for informer, store, trim in stores:
+        informer._replace([trim(orjson.loads(orjson.dumps(store.render(obj)))) for obj in store.values()], "1")
+    return cluster
+
+
+def cycle_columns(sim: Simulation, infos: list[NodeInfo], pods_per_node: int, now: float) -> ColumnBatch:
+    """One window's batch as the scheduler hands it to the processors: every node's summary, concatenated."""
+    parts = [decode_summary_columns(orjson.dumps(node_summary(node, pods_per_node, now)), info, now)
+             for node, info in zip(sim.model.nodes, infos, strict=True)]
+    return ColumnBatch.concat(parts)
+
+
+def snapshot(cols: ColumnBatch) -> tuple[object, ...]:
+    """Everything of a processed batch, exactly (label order, dtypes, int marks), for ``--dump``."""
+    def column(found: ValueColumn) -> tuple[object, ...]:
+        return (found.metric_type, found.data.dtype.str, found.data.tobytes(),
+                None if found.ints is None else found.ints.tobytes())
+
+    return (cols.keys, [tuple(labels.items()) for labels in cols.labels], cols.types.tobytes(),
+            cols.collection_start.tobytes(), cols.create_time.tobytes(), cols.scrape_time.tobytes(),
+            [(name, column(found)) for name, found in cols.values.items()], cols.series_entity.tobytes(),
+            [tuple(labels.items()) for labels in cols.series_labels],
+            [(name, column(found)) for name, found in cols.labeled.items()])
+
+
+def store_snapshot(store: MetricStore) -> object:
+    """The store's newest batch as its readers see it, and a series of every stored metric of a few keys."""
+    names = frozenset(store.columns) | frozenset(store.labeled_columns)
+    latest = store.latest_columns(names)
+    some = store.latest_keys()[::97]
+    return (latest.entities, latest.labels, latest.starts, latest.metrics,
+            {name: store.get_metric(name, some) for name in sorted(store.columns)})
+
+
+async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[object], cProfile.Profile | None]:
+    """Run the cycles; the CPU seconds of each stage per cycle, the ``--dump`` snapshots and the profile."""
+    configure_logs(verbosity=0)  # as the daemon: info and above
+    start = args.start or time.time() // args.resolution * args.resolution
+    sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods_per_node), now=start - 3600)
+    cluster = informed_cluster(sim)
+    chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
+                                                          cluster=cluster))
+    store = MetricStore()
+    infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
+    stages = [processor.name for processor in chain] + ["store export"]
+    spent: dict[str, list[float]] = {name: [] for name in stages}
+    profile = cProfile.Profile() if args.profile else None
+    dumped: list[object] = []
+    for cycle in range(args.cycles):
+        now = start + cycle * args.resolution
+        cols = cycle_columns(sim, infos, args.pods_per_node, now)
+        batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
+        gc.collect()
+        if profile is not None and cycle:
+            profile.enable()
+        for processor in chain:
+            began = time.process_time()
+            batch = await processor.process(batch)
+            spent[processor.name].append(time.process_time() - began)
+        began = time.process_time()
+        await store.export(batch)
+        spent["store export"].append(time.process_time() - began)
+        if profile is not None:
+            profile.disable()
+        if args.dump:
+            dumped.append(snapshot(batch.columns))
+        del batch, cols
+    if args.dump:
+        dumped.append(store_snapshot(store))
+    return spent, dumped, profile
+
+
+def report(args: argparse.Namespace, spent: dict[str, list[float]]) -> None:
+    """Print CPU ms per node per stage: the first cycle, and the median of the steady ones."""
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"{args.nodes} nodes x {args.pods_per_node} pods x 2 containers, {args.cycles} cycles of "
+          f"{args.resolution:g} s; load average {load}")
+    print(f"{'stage':28} {'first ms/node':>14} {'steady ms/node':>15}")
+    first_total = steady_total = 0.0
+    for name, times in spent.items():
+        first = times[0] * 1000 / args.nodes
+        steady = statistics.median(times[1:]) * 1000 / args.nodes if args.cycles > 1 else float("nan")
+        first_total += first
+        steady_total += steady
+        print(f"{name:28} {first:14.4f} {steady:15.4f}")
+    print(f"{'total':28} {first_total:14.4f} {steady_total:15.4f}")
+
+
+def main() -> None:
+    """Print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--cycles", type=int, default=6)
+    parser.add_argument("--resolution", type=float, default=10.0)
+    parser.add_argument("--profile", action="store_true", help="cProfile the steady cycles (slows them)")
+    parser.add_argument("--profile-lines", type=int, default=40)
+    parser.add_argument("--start", type=float, default=0.0, help="epoch seconds of the first cycle (default: now)")
+    parser.add_argument("--dump", help="pickle every processed batch and the store's newest state here (to diff "
+                                       "two versions of the code: run both with one --start)")
+    args = parser.parse_args()
+    spent, dumped, profile = asyncio.run(run(args))
+    report(args, spent)
+    if args.dump:
+        Path(args.dump).write_bytes(pickle.dumps(dumped))
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile_lines)
+
+
+if __name__ == "__main__":
+    main()
