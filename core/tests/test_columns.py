@@ -194,3 +194,11 @@ def test_an_adopted_entity_table_with_given_rows_equals_entity_by_entity() -> No
     adopted.scrape_time.extend((3, 3))
     adopted.int_block(layout, rows=np.array([1, 0])).extend((4, MISSING, 4, MISSING))
     assert column_batch_differences(adopted.build(), by_entity.build()) == []
+
+
+def test_the_length_of_a_lazy_part_needs_no_build() -> None:
+    builder = _varied_builders()[0]
+    builder.entity("n0", {"type": "node"})  # a key seen twice counts once, as in the built batch
+    part = builder.lazy()
+    assert len(part) == 2 and type(part) is PendingBatch and part.builder is not None
+    assert len(part.keys) == 2

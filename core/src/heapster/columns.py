@@ -422,8 +422,8 @@ class BatchBuilder:
     and the arrays of an :class:`EntityTable`) can :meth:`adopt` it and add only values and scrape times.
     """
 
-    __slots__ = ("_blocks", "_columns", "_labeled", "_table", "collection_start", "create_time", "keys", "labels",
-                 "scrape_time", "series_entity", "series_labels", "unique_keys")
+    __slots__ = ("_blocks", "_columns", "_labeled", "_scrapes", "_table", "collection_start", "create_time", "keys",
+                 "labels", "scrape_time", "series_entity", "series_labels", "unique_keys")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
@@ -435,8 +435,9 @@ class BatchBuilder:
         self.series_labels: list[dict[str, str]] = []
         self._columns: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         self._labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
-        self._blocks: list[tuple[Layout, bool, list[int], IntArray | None]] = []
+        self._blocks: list[tuple[Layout, bool, list[int] | IntArray, IntArray | None]] = []
         self._table: EntityTable | None = None
+        self._scrapes: IntArray | None = None
         self.unique_keys = False
         """True when the source knows its keys are distinct (then ``len`` of its lazy batch needs no build)."""
 
@@ -509,9 +510,19 @@ class BatchBuilder:
         """The batch of everything added."""
         return BatchBuilder.merge([self])
 
+    def compact(self) -> None:
+        """Turn the int blocks and scrape times into arrays now, while their values are in the CPU's caches,
+        and free their Python ints (a window holds every node's part until the join); add nothing after."""
+        if self._scrapes is None:
+            self._scrapes = np.fromiter(self.scrape_time, np.int64, len(self.scrape_time))
+            self._blocks = [(metrics, labeled, _ints(block), rows) for metrics, labeled, block, rows in self._blocks]
+            self.scrape_time = []
+
     def lazy(self) -> ColumnBatch:
-        """A batch of everything added whose arrays are made when first read (:class:`PendingBatch`):
-        :meth:`ColumnBatch.concat` of such batches builds them all at once, with no arrays per part."""
+        """A batch of everything added (:meth:`compact` first), built when first read (:class:`PendingBatch`):
+        :meth:`ColumnBatch.concat` of such batches builds them all at once, without joining arrays per column
+        per part."""
+        self.compact()
         return PendingBatch(self)
 
     @staticmethod
@@ -521,30 +532,27 @@ class BatchBuilder:
         keys: list[str] = []
         labels: list[dict[str, str]] = []
         series_labels: list[dict[str, str]] = []
-        scrape_time: list[int] = []
+        scrapes = []
         tables = []
         sizes, series_sizes = [], []
         for b in builders:
             keys += b.keys
             labels += b.labels
             series_labels += b.series_labels
-            scrape_time += b.scrape_time
+            scrapes.append(b._scrapes if b._scrapes is not None else _ints(b.scrape_time))
             sizes.append(len(b.keys))
             series_sizes.append(len(b.series_labels))
             tables.append(b._table if b._table is not None else _entity_table(b))
         offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
         series_offsets = np.cumsum([0, *series_sizes[:-1]], dtype=np.int64)
-        if len(builders) == 1:
-            entity_array = tables[0].series_entity
-        else:
-            entity_array = _join([t.series_entity for t in tables], np.int64) + np.repeat(offsets, series_sizes)
+        entity_array = _join([t.series_entity for t in tables], np.int64) + np.repeat(offsets, series_sizes)
         columns = _merge_pending([b._columns for b in builders], offsets)
         labeled_columns = _merge_pending([b._labeled for b in builders], series_offsets)
         # The blocks of one layout from every builder become one table.
-        groups: dict[tuple[Layout, bool, bool], list[tuple[int, list[int], IntArray | None]]] = {}
+        groups: dict[tuple[Layout, bool, bool], list[tuple[int, list[int] | IntArray, IntArray | None]]] = {}
         for index, b in enumerate(builders):
             for metrics, labeled, block, rows in b._blocks:
-                if block:
+                if len(block):
                     groups.setdefault((metrics, labeled, rows is not None), []).append((index, block, rows))
         blocks = []
         presence: dict[tuple[Layout, bool, bool], dict[int, list[bool]]] = {}
@@ -566,7 +574,7 @@ class BatchBuilder:
         batch.types = _join([t.types for t in tables], np.int8)
         batch.collection_start = _join([t.collection_start for t in tables], np.int64)
         batch.create_time = _join([t.create_time for t in tables], np.int64)
-        batch.scrape_time = np.fromiter(scrape_time, np.int64, len(scrape_time))
+        batch.scrape_time = _join(scrapes, np.int64)
         batch.series_entity = entity_array
         batch.series_labels = series_labels
         batch.values = _build_columns(columns, size)
@@ -591,21 +599,24 @@ def _entity_table(b: BatchBuilder) -> EntityTable:
 
 
 def _join(arrays: list[Array], dtype: type[np.generic]) -> Array:
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays).astype(dtype, copy=False)
+    """One new array (never one of ``arrays``: an adopted table's stay unchanged)."""
+    return np.concatenate(arrays).astype(dtype, copy=False)
 
 
-def _group_cells(found: list[tuple[int, list[int], IntArray | None]], width: int,
+def _ints(values: list[int] | IntArray) -> IntArray:
+    return values if isinstance(values, np.ndarray) else np.fromiter(values, np.int64, len(values))
+
+
+def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]], width: int,
                  given: bool) -> tuple[IntArray, IntArray, list[int]]:
     """The rows, the (rows, k) cells and each builder's row count of one layout's blocks."""
-    flat: list[int] = []
-    for _, block, _ in found:
-        flat += block
+    flat = _join([_ints(block) for _, block, _ in found], np.int64)
     if given:
-        cells = np.fromiter(flat, np.int64, len(flat)).reshape(-1, width)
+        cells = flat.reshape(-1, width)
         counts = [len(rows) for _, _, rows in found if rows is not None]
         rows_array = np.concatenate([rows for _, _, rows in found if rows is not None]).astype(np.int64)
         return rows_array, cells, counts
-    table = np.fromiter(flat, np.int64, len(flat)).reshape(-1, width + 1)
+    table = flat.reshape(-1, width + 1)
     return table[:, 0].copy(), table[:, 1:], [len(block) // (width + 1) for _, block, _ in found]
 
 
@@ -642,7 +653,7 @@ def _in_part_order(columns: dict[str, ValueColumn], builders: Sequence[BatchBuil
         for name, (_, _, metric_type) in (b._labeled if labeled else b._columns).items():
             order.setdefault(name, metric_type)
         for metrics, is_labeled, block, rows in b._blocks:
-            if block and is_labeled == labeled:
+            if len(block) and is_labeled == labeled:
                 there = presence[(metrics, labeled, rows is not None)][index]
                 for (name, metric_type), present in zip(metrics, there, strict=True):
                     if present:
@@ -668,10 +679,11 @@ class PendingBatch(ColumnBatch):
     def __init__(self, builder: BatchBuilder) -> None:  # the ColumnBatch slots stay unset until built
         object.__setattr__(self, "builder", builder)
 
-    def __len__(self) -> int:
-        if self.builder is not None and self.builder.unique_keys:
-            return len(self.builder.keys)
-        return len(self.keys)
+    def __len__(self) -> int:  # without building: the scheduler sizes the window before joining the parts
+        builder = self.builder
+        if builder is None:
+            return len(self.keys)
+        return len(builder.keys) if builder.unique_keys else len(set(builder.keys))
 
     def _build(self) -> None:
         builder = self.builder
