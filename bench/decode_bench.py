@@ -6,9 +6,9 @@ Renders `--nodes` distinct summaries with the cluster simulator (30 pods x 2 con
 at `now` and 10 s later (new values, the same pods). Prints, in CPU time of this process per summary:
 - `orjson.loads`: parsing the whole JSON into Python objects (the floor a general-purpose parser sets), and
   msgspec's typed parse of the fields Heapster reads;
-- the window: every summary decoded (`decode_summary_columns`, as the source calls it) and the parts joined into
-  one batch (`ColumnBatch.concat`, as the scheduler does), for the first cycle (no entity table known yet) and a
-  steady cycle (each node's entity table known from the cycle before);
+- the window (decode + concat): every summary decoded (`decode_summary_columns`, as the source calls it) and the
+  parts joined into one batch (`ColumnBatch.concat`, as the scheduler does), for the first cycle (no entity table
+  known yet) and a steady cycle (each node's entity table known from the cycle before), and the steady halves;
 - with `--baseline REV` (a git revision, e.g. `main`), the same for that revision's decoder (its `summary.py`,
   today's `ColumnBatch.concat` of the built parts it returns), interleaved run by run with today's (A B A B), so
   load drifts on the shared machine hit both.
@@ -117,11 +117,15 @@ def main() -> None:
         runs.setdefault("new, steady cycle", []).append(
             cpu_ms(lambda shapes=shapes: window(decoding, second, infos, now + 10, shapes)))
         kept = shapes
+        parts: list[ColumnBatch] = []
+        runs.setdefault("new, steady: decode only", []).append(cpu_ms(lambda shapes=shapes, parts=parts: parts.extend(
+            decoding.decode_summary_columns(b, i, now + 10, shapes) for b, i in zip(second, infos, strict=True))))
+        runs.setdefault("new, steady: concat only", []).append(cpu_ms(lambda parts=parts: ColumnBatch.concat(parts)))
         if old is not None:
             runs.setdefault(f"{args.baseline}, any cycle", []).append(
                 cpu_ms(lambda: window(old, second, infos, now + 10, None)))
     for label, found in runs.items():
-        print(f"{'window, ' + label:27}: {per_summary(found)} (decode + concat)")
+        print(f"{'window, ' + label:35}: {per_summary(found)}")
     if old is not None:
         want = window(old, second, infos, now + 10, None)
         for label, known in (("first", None), ("steady", kept)):
