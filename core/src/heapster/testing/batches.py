@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from heapster import keys
-from heapster.columns import ColumnBatch
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.timefmt import rfc3339
+
+if TYPE_CHECKING:
+    from heapster.columns import ColumnBatch
 
 C, G = MetricType.CUMULATIVE, MetricType.GAUGE
 
@@ -92,6 +92,8 @@ def synthetic_event(timestamp: datetime, n: int = 0, count: int = 1, kind: str =
 def column_batch_differences(a: ColumnBatch, b: ColumnBatch) -> list[str]:
     """Where two batches differ, exactly: entity table, series, column order, metric types, dtypes and every
     cell (int cells among floats included); an empty list when they are the same."""
+    import numpy as np  # not at import: plugin entry points import this module and must stay light
+
     found = []
     for name in ("keys", "labels", "series_labels"):
         if getattr(a, name) != getattr(b, name):
