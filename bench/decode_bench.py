@@ -1,78 +1,136 @@
-"""The floor of the scrape path: CPU per kubelet summary of JSON parsing alone, and of heapster's decode.
+"""The floor of the scrape path, and what heapster spends turning kubelet summaries into one window's columns.
 
-    .venv/bin/python bench/decode_bench.py [--nodes 200] [--pods-per-node 30] [--repeat 7]
+    .venv/bin/python bench/decode_bench.py [--nodes 1000] [--pods-per-node 30] [--repeat 5] [--baseline REV]
 
-Renders `--nodes` summaries with the cluster simulator (30 pods x 2 containers: about 119 KB each) and prints,
-per summary, the best of `--repeat` runs in CPU time of this process:
-- `orjson.loads`: parsing the whole JSON into Python objects (the floor a general-purpose parser sets);
-- msgspec typed parse: what heapster's decoder parses (typed structs of the fields Heapster reads);
-- the Python part of the decode (entities, labels and value lists) and `BatchBuilder.build` (numpy);
-- all of `decode_summary_columns`.
-Other processes share the machine: compare figures taken in one run, and print the load average with them.
+Renders `--nodes` distinct summaries with the cluster simulator (30 pods x 2 containers: about 119 KB each), twice:
+at `now` and 10 s later (new values, the same pods). Prints, in CPU time of this process per summary:
+- `orjson.loads`: parsing the whole JSON into Python objects (the floor a general-purpose parser sets), and
+  msgspec's typed parse of the fields Heapster reads;
+- the window (decode + concat): every summary decoded (`decode_summary_columns`, as the source calls it) and the
+  parts joined into one batch (`ColumnBatch.concat`, as the scheduler does), for the first cycle (no entity table
+  known yet) and a steady cycle (each node's entity table known from the cycle before), and the steady halves;
+- with `--baseline REV` (a git revision, e.g. `main`), the same for that revision's decoder (its `summary.py`,
+  today's `ColumnBatch.concat` of the built parts it returns), interleaved run by run with today's (A B A B), so
+  load drifts on the shared machine hit both.
+Each figure is the best and the median of `--repeat` runs; the garbage collector is off while timing, as the
+source decodes with it paused. Other processes share the machine: compare figures of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import orjson
 
-from heapster.columns import BatchBuilder
+from heapster.columns import ColumnBatch
+from heapster.testing.batches import column_batch_differences
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
 from heapster_simulator.summary import node_summary
 from heapster_source_kubernetes import summary as decoding
 
+SUMMARY_PATH = "plugins/sources/kubernetes/src/heapster_source_kubernetes/summary.py"
 
-def best_of(repeat: int, count: int, work: Callable[[], object]) -> float:
-    """The least CPU milliseconds per item of ``repeat`` runs of ``work`` over ``count`` items."""
-    best = float("inf")
-    for _ in range(repeat):
+
+def cpu_ms(work: Callable[[], object]) -> float:
+    """CPU milliseconds of one run of ``work``, the garbage collector off."""
+    gc.collect()
+    gc.disable()
+    try:
         began = time.process_time()
         work()
-        best = min(best, time.process_time() - began)
-    return best / count * 1000
+        return (time.process_time() - began) * 1000
+    finally:
+        gc.enable()
+
+
+def baseline_module(rev: str) -> ModuleType:
+    """The decoder module of git revision ``rev``, imported under its own name."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{SUMMARY_PATH}"], check=True,
+                            capture_output=True).stdout
+    path = Path(tempfile.mkdtemp()) / "baseline_summary.py"
+    path.write_bytes(source)
+    spec = importlib.util.spec_from_file_location("baseline_summary", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_summary"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def window(module: ModuleType, bodies: list[bytes], infos: list[Any], now: float, shapes: Any) -> ColumnBatch:
+    """One window: every summary decoded, the parts joined (what the source and the scheduler do)."""
+    if shapes is None:
+        parts = [module.decode_summary_columns(b, module.NodeInfo(i.nodename, i.hostname, i.host_id), now)
+                 for b, i in zip(bodies, infos, strict=True)]
+    else:
+        parts = [module.decode_summary_columns(b, i, now, shapes) for b, i in zip(bodies, infos, strict=True)]
+    return ColumnBatch.concat(parts)
 
 
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods-per-node", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", default="", help="a git revision to compare with (e.g. main)")
     args = parser.parse_args()
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods_per_node))
     now = time.time()
-    bodies = [orjson.dumps(node_summary(node, args.pods_per_node, now)) for node in sim.model.nodes]
+    cycles = [[orjson.dumps(node_summary(node, args.pods_per_node, t)) for node in sim.model.nodes]
+              for t in (now, now + 10)]
     infos = [decoding.NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
-    parsed = [decoding._parse(body) for body in bodies]
-
-    def python_part() -> list[BatchBuilder]:
-        builders = []
-        for summary, info in zip(parsed, infos, strict=True):
-            decoder = decoding._Decoder(info, now)
-            base = info.labels()
-            decoder.node_stats(base, summary.node)
-            for pod in summary.pods or ():
-                decoder.pod(base, pod)
-            builders.append(decoder.b)
-        return builders
-
-    builders = python_part()
-    n, r = len(bodies), args.repeat
-    size = sum(len(body) for body in bodies) / n / 1000
+    n, r = len(infos), args.repeat
+    size = sum(len(body) for body in cycles[0]) / n / 1000
     print(f"{n} summaries of {size:.0f} KB ({args.pods_per_node} pods x 2 containers); "
           f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    print(f"orjson.loads (the floor)   : {best_of(r, n, lambda: [orjson.loads(b) for b in bodies]):.3f} ms")
-    print(f"msgspec typed parse        : {best_of(r, n, lambda: [decoding._parse(b) for b in bodies]):.3f} ms")
-    print(f"decode, Python part        : {best_of(r, n, python_part):.3f} ms")
-    print(f"BatchBuilder.build         : {best_of(r, n, lambda: [b.build() for b in builders]):.3f} ms")
-    total = best_of(r, n, lambda: [decoding.decode_summary_columns(b, i, now) for b, i in zip(bodies, infos,
-                                                                                                 strict=True)])
-    print(f"decode_summary_columns     : {total:.3f} ms per summary")
+    first, second = cycles
+
+    def per_summary(runs: list[float]) -> str:
+        return f"best {min(runs) / n:.3f} ms, median {statistics.median(runs) / n:.3f} ms per summary"
+
+    floor = [cpu_ms(lambda: [orjson.loads(b) for b in first]) for _ in range(r)]
+    print(f"orjson.loads (the floor)   : {per_summary(floor)}")
+    typed = [cpu_ms(lambda: [decoding._parse(b) for b in first]) for _ in range(r)]
+    print(f"msgspec typed parse        : {per_summary(typed)}")
+    old = baseline_module(args.baseline) if args.baseline else None
+    runs: dict[str, list[float]] = {}
+    kept = decoding.SummaryShapes()
+    for _ in range(r):
+        # First cycle: no entity table known. Steady: the table of the cycle before, new values.
+        shapes = decoding.SummaryShapes()
+        runs.setdefault("new, first cycle", []).append(
+            cpu_ms(lambda shapes=shapes: window(decoding, first, infos, now, shapes)))
+        runs.setdefault("new, steady cycle", []).append(
+            cpu_ms(lambda shapes=shapes: window(decoding, second, infos, now + 10, shapes)))
+        kept = shapes
+        parts: list[ColumnBatch] = []
+        runs.setdefault("new, steady: decode only", []).append(cpu_ms(lambda shapes=shapes, parts=parts: parts.extend(
+            decoding.decode_summary_columns(b, i, now + 10, shapes) for b, i in zip(second, infos, strict=True))))
+        runs.setdefault("new, steady: concat only", []).append(cpu_ms(lambda parts=parts: ColumnBatch.concat(parts)))
+        if old is not None:
+            runs.setdefault(f"{args.baseline}, any cycle", []).append(
+                cpu_ms(lambda: window(old, second, infos, now + 10, None)))
+    for label, found in runs.items():
+        print(f"{'window, ' + label:35}: {per_summary(found)}")
+    if old is not None:
+        want = window(old, second, infos, now + 10, None)
+        for label, known in (("first", None), ("steady", kept)):
+            differences = column_batch_differences(want, window(decoding, second, infos, now + 10, known))
+            print(f"{label} cycle's batch the same as {args.baseline}'s: {differences or 'yes'}")
 
 
 if __name__ == "__main__":

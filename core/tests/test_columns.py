@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from heapster.columns import MISSING, BatchBuilder, ColumnBatch, cells_in_set_order
+from heapster.columns import MISSING, BatchBuilder, ColumnBatch, PendingBatch, cells_in_set_order
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -128,3 +128,77 @@ def test_cells_in_set_order_follows_the_per_set_view() -> None:
     assert [(c[0], c[1], c[3]) for c in cells] == [(0, "x", 1), (0, "y", 2.5), (0, "fs", 3), (0, "fs", 4),
                                                     (1, "y", 5.0), (2, "x", 6), (2, "z", 7), (2, "fs", 8)]
     assert cells_in_set_order(ColumnBatch()) == []
+
+
+def _varied_builders() -> list[BatchBuilder]:
+    """Builders whose joined columns differ in order, types and presence, with a key seen twice."""
+    layout = (("a", G), ("b", C))
+    out = []
+    for index in range(4):
+        builder = BatchBuilder()
+        block = builder.int_block(layout)
+        labeled = builder.int_block((("fs", G),), labeled=True)
+        for name in (f"n{index}", "shared") if index != 1 else (f"n{index}",):
+            row = builder.entity(name, {"type": "pod" if index % 2 else "node"}, 10 + index, MISSING, 20 + index)
+            block.extend((row, MISSING if index == 0 else 5 + index, 7))  # "a" first seen in the second part
+            if index == 2:
+                builder.value(row, "custom/x", 1.5, G)
+            if index == 3:
+                builder.value(row, "custom/x", 4, G)  # an int among floats
+                builder.value(row, "custom/y", 9, C)
+            series = builder.series(row, {"resource_id": f"/{index}"})
+            labeled.extend((series, MISSING if index < 2 else 100 + index))
+        out.append(builder)
+    return out
+
+
+def test_merge_builds_what_concat_of_each_build_gives() -> None:
+    from heapster.testing.batches import column_batch_differences
+
+    merged = BatchBuilder.merge(_varied_builders())
+    joined = ColumnBatch.concat([b.build() for b in _varied_builders()])
+    assert column_batch_differences(merged, joined) == []
+    assert list(merged.values) == ["b", "a", "custom/x", "custom/y"] and merged.keys == ["n0", "n1", "n2", "n3",
+                                                                                         "shared"]
+    assert merged.values["custom/x"].values(np.array([2, 3, 4])) == [1.5, 4, 4]
+
+
+def test_lazy_parts_join_in_one_build_and_read_like_built_batches() -> None:
+    from heapster.testing.batches import column_batch_differences
+
+    want = ColumnBatch.concat([b.build() for b in _varied_builders()])
+    lazy = [b.lazy() for b in _varied_builders()]
+    assert all(type(part) is PendingBatch and part.builder is not None for part in lazy)
+    assert column_batch_differences(ColumnBatch.concat(lazy), want) == []
+    single = _varied_builders()[2].lazy()
+    assert len(single) == 2 and single.row_of("shared") == 1  # read: built on first use
+    assert column_batch_differences(single, _varied_builders()[2].build()) == []
+    written = _varied_builders()[0].lazy()
+    written.scrape_time = np.zeros(2, dtype=np.int64)  # a write builds first, then replaces
+    assert written.keys == ["n0", "shared"] and written.scrape_time.tolist() == [0, 0]
+
+
+def test_an_adopted_entity_table_with_given_rows_equals_entity_by_entity() -> None:
+    from heapster.columns import EntityTable
+    from heapster.testing.batches import column_batch_differences
+
+    layout = (("a", G), ("b", C))
+    by_entity = BatchBuilder()
+    block = by_entity.int_block(layout)
+    for key in ("x", "y"):
+        block.extend((by_entity.entity(key, {"type": "node"}, 1, 2, 3), 4, MISSING))
+    adopted = BatchBuilder()
+    adopted.adopt(["x", "y"], [{"type": "node"}, {"type": "node"}],
+                  EntityTable(np.array([1, 1], dtype=np.int8), np.array([1, 1]), np.array([2, 2]),
+                              np.empty(0, dtype=np.int64)), [])
+    adopted.scrape_time.extend((3, 3))
+    adopted.int_block(layout, rows=np.array([1, 0])).extend((4, MISSING, 4, MISSING))
+    assert column_batch_differences(adopted.build(), by_entity.build()) == []
+
+
+def test_the_length_of_a_lazy_part_needs_no_build() -> None:
+    builder = _varied_builders()[0]
+    builder.entity("n0", {"type": "node"})  # a key seen twice counts once, as in the built batch
+    part = builder.lazy()
+    assert len(part) == 2 and type(part) is PendingBatch and part.builder is not None
+    assert len(part.keys) == 2

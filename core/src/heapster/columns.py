@@ -290,6 +290,9 @@ class ColumnBatch:
     def concat(cls, parts: Iterable[ColumnBatch]) -> ColumnBatch:
         """One batch of ``parts`` in order; a key seen again replaces the earlier entity (dict semantics)."""
         parts = [part for part in parts if len(part)]
+        pending = [part.builder for part in parts if type(part) is PendingBatch and part.builder is not None]
+        if pending and len(pending) == len(parts):  # all unbuilt: one build for all (no per-part arrays)
+            return BatchBuilder.merge(pending)
         if len(parts) == 1:
             return parts[0]
         out = cls()
@@ -394,15 +397,33 @@ def _concat_columns(tables: list[dict[str, ValueColumn]], sizes: list[int]) -> d
     return out
 
 
+Layout = tuple[tuple[str, MetricType], ...]
+"""The metrics of an int block: (name, metric type) of each value of a row."""
+
+
+class EntityTable:
+    """A builder's whole entity table at once, as arrays (a source that kept it from an earlier batch)."""
+
+    __slots__ = ("collection_start", "create_time", "series_entity", "types")
+
+    def __init__(self, types: npt.NDArray[np.int8], collection_start: IntArray, create_time: IntArray,
+                 series_entity: IntArray) -> None:
+        self.types = types
+        self.collection_start = collection_start
+        self.create_time = create_time
+        self.series_entity = series_entity
+
+
 class BatchBuilder:
     """Collects entities and values in plain lists, then makes a :class:`ColumnBatch` at C speed.
 
     Sources call :meth:`entity` once per metric set and :meth:`value` (or append directly to the
-    lists of :meth:`appender`) once per value.
+    lists of :meth:`appender`) once per value. A source that knows a whole entity table (keys, labels
+    and the arrays of an :class:`EntityTable`) can :meth:`adopt` it and add only values and scrape times.
     """
 
-    __slots__ = ("_blocks", "_columns", "_labeled", "collection_start", "create_time", "keys", "labels",
-                 "scrape_time", "series_entity", "series_labels")
+    __slots__ = ("_blocks", "_columns", "_labeled", "_scrapes", "_table", "collection_start", "create_time", "keys",
+                 "labels", "scrape_time", "series_entity", "series_labels", "unique_keys")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
@@ -414,10 +435,22 @@ class BatchBuilder:
         self.series_labels: list[dict[str, str]] = []
         self._columns: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
         self._labeled: dict[str, tuple[list[int], list[int | float], MetricType]] = {}
-        self._blocks: list[tuple[tuple[tuple[str, MetricType], ...], bool, list[int]]] = []
+        self._blocks: list[tuple[Layout, bool, list[int] | IntArray, IntArray | None]] = []
+        self._table: EntityTable | None = None
+        self._scrapes: IntArray | None = None
+        self.unique_keys = False
+        """True when the source knows its keys are distinct (then ``len`` of its lazy batch needs no build)."""
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def adopt(self, keys: list[str], labels: list[dict[str, str]], table: EntityTable,
+              series_labels: list[dict[str, str]]) -> None:
+        """Take a whole entity table (the builder's own lists are not used for it)."""
+        self.keys = keys
+        self.labels = labels
+        self.series_labels = series_labels
+        self._table = table
 
     def entity(self, key: str, labels: dict[str, str], collection_start: int = MISSING, create_time: int = MISSING,
                scrape_time: int = MISSING) -> int:
@@ -461,48 +494,222 @@ class BatchBuilder:
         rows.append(series)
         values.append(value)
 
-    def int_block(self, metrics: tuple[tuple[str, MetricType], ...], labeled: bool = False) -> list[int]:
+    def int_block(self, metrics: Layout, labeled: bool = False, rows: IntArray | None = None) -> list[int]:
         """A flat list for rows of int values: ``extend((row, v1, ..., vk))``, :data:`MISSING` for an absent value.
 
         ``metrics`` names the k metrics; with ``labeled`` the row is a series row. One ``extend`` per
-        entity instead of one append per value, turned into columns by one ``numpy.array`` call (a flat
-        list converts about twice as fast as a list of tuples).
+        entity instead of one append per value, turned into columns by one ``numpy.fromiter`` call. With
+        ``rows`` (the entity or series rows, known beforehand) the list holds the values only:
+        ``extend((v1, ..., vk))`` for each of ``rows`` in turn.
         """
-        rows: list[int] = []
-        self._blocks.append((metrics, labeled, rows))
-        return rows
+        values: list[int] = []
+        self._blocks.append((metrics, labeled, values, rows))
+        return values
 
     def build(self) -> ColumnBatch:
         """The batch of everything added."""
+        return BatchBuilder.merge([self])
+
+    def compact(self) -> None:
+        """Turn the int blocks and scrape times into arrays now, while their values are in the CPU's caches,
+        and free their Python ints (a window holds every node's part until the join); add nothing after."""
+        if self._scrapes is None:
+            self._scrapes = np.fromiter(self.scrape_time, np.int64, len(self.scrape_time))
+            self._blocks = [(metrics, labeled, _ints(block), rows) for metrics, labeled, block, rows in self._blocks]
+            self.scrape_time = []
+
+    def lazy(self) -> ColumnBatch:
+        """A batch of everything added (:meth:`compact` first), built when first read (:class:`PendingBatch`):
+        :meth:`ColumnBatch.concat` of such batches builds them all at once, without joining arrays per column
+        per part."""
+        self.compact()
+        return PendingBatch(self)
+
+    @staticmethod
+    def merge(builders: Sequence[BatchBuilder]) -> ColumnBatch:
+        """``ColumnBatch.concat([b.build() for b in builders])`` built in one go: one array per column for all
+        the builders instead of arrays per builder joined afterwards (the same batch, column order included)."""
+        keys: list[str] = []
+        labels: list[dict[str, str]] = []
+        series_labels: list[dict[str, str]] = []
+        scrapes = []
+        tables = []
+        sizes, series_sizes = [], []
+        for b in builders:
+            keys += b.keys
+            labels += b.labels
+            series_labels += b.series_labels
+            scrapes.append(b._scrapes if b._scrapes is not None else _ints(b.scrape_time))
+            sizes.append(len(b.keys))
+            series_sizes.append(len(b.series_labels))
+            tables.append(b._table if b._table is not None else _entity_table(b))
+        offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+        series_offsets = np.cumsum([0, *series_sizes[:-1]], dtype=np.int64)
+        entity_array = _join([t.series_entity for t in tables], np.int64) + np.repeat(offsets, series_sizes)
+        columns = _merge_pending([b._columns for b in builders], offsets)
+        labeled_columns = _merge_pending([b._labeled for b in builders], series_offsets)
+        # The blocks of one layout from every builder become one table.
+        groups: dict[tuple[Layout, bool, bool], list[tuple[int, list[int] | IntArray, IntArray | None]]] = {}
+        for index, b in enumerate(builders):
+            for metrics, labeled, block, rows in b._blocks:
+                if len(block):
+                    groups.setdefault((metrics, labeled, rows is not None), []).append((index, block, rows))
+        blocks = []
+        presence: dict[tuple[Layout, bool, bool], dict[int, list[bool]]] = {}
+        for (metrics, labeled, given), found in groups.items():
+            rows_array, cells, counts = _group_cells(found, len(metrics), given)
+            owners = [index for index, _, _ in found]
+            rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
+            blocks.append((metrics, labeled, rows_array, cells))
+            starts = np.cumsum([0, *counts[:-1]])
+            there = np.logical_or.reduceat(cells != MISSING, starts, axis=0).tolist()
+            present = presence.setdefault((metrics, labeled, given), {})
+            for owner, row in zip(owners, there, strict=True):
+                before = present.get(owner)
+                present[owner] = row if before is None else [a or b for a, b in zip(before, row, strict=True)]
         batch = ColumnBatch()
-        size = len(self.keys)
-        batch.keys = self.keys
-        batch.labels = self.labels
-        codes = TYPE_CODES
-        batch.types = np.array([codes.get(lb.get("type", ""), 0) for lb in self.labels], dtype=np.int8)
-        batch.collection_start = np.array(self.collection_start, dtype=np.int64)
-        batch.create_time = np.array(self.create_time, dtype=np.int64)
-        batch.scrape_time = np.array(self.scrape_time, dtype=np.int64)
-        batch.series_entity = np.array(self.series_entity, dtype=np.int64)
-        batch.series_labels = self.series_labels
-        batch.values = _build_columns(self._columns, size)
-        batch.labeled = _build_columns(self._labeled, len(self.series_labels))
-        for metrics, labeled, block in self._blocks:
-            if block:
-                _add_block(batch.labeled if labeled else batch.values,
-                           len(self.series_labels) if labeled else size, metrics, block)
-        if len(set(self.keys)) != size:
+        size = len(keys)
+        batch.keys = keys
+        batch.labels = labels
+        batch.types = _join([t.types for t in tables], np.int8)
+        batch.collection_start = _join([t.collection_start for t in tables], np.int64)
+        batch.create_time = _join([t.create_time for t in tables], np.int64)
+        batch.scrape_time = _join(scrapes, np.int64)
+        batch.series_entity = entity_array
+        batch.series_labels = series_labels
+        batch.values = _build_columns(columns, size)
+        batch.labeled = _build_columns(labeled_columns, len(series_labels))
+        for metrics, is_labeled, rows_array, cells in blocks:
+            _add_block(batch.labeled if is_labeled else batch.values, len(series_labels) if is_labeled else size,
+                       metrics, rows_array, cells)
+        if len(builders) > 1:  # the column order (and metric types) of concat: first seen, part by part
+            batch.values = _in_part_order(batch.values, builders, presence, False)
+            batch.labeled = _in_part_order(batch.labeled, builders, presence, True)
+        if not (len(builders) == 1 and builders[0].unique_keys) and len(set(keys)) != size:
             return batch._without_repeats()
         return batch
 
 
-def _build_columns(pending: dict[str, tuple[list[int], list[int | float], MetricType]],
-                   size: int) -> dict[str, ValueColumn]:
+def _entity_table(b: BatchBuilder) -> EntityTable:
+    codes = TYPE_CODES
+    types = [codes.get(lb.get("type", ""), 0) for lb in b.labels]
+    return EntityTable(np.array(types, dtype=np.int8), np.fromiter(b.collection_start, np.int64, len(b.keys)),
+                       np.fromiter(b.create_time, np.int64, len(b.keys)),
+                       np.fromiter(b.series_entity, np.int64, len(b.series_entity)))
+
+
+def _join(arrays: list[Array], dtype: type[np.generic]) -> Array:
+    """One new array (never one of ``arrays``: an adopted table's stay unchanged)."""
+    return np.concatenate(arrays).astype(dtype, copy=False)
+
+
+def _ints(values: list[int] | IntArray) -> IntArray:
+    return values if isinstance(values, np.ndarray) else np.fromiter(values, np.int64, len(values))
+
+
+def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]], width: int,
+                 given: bool) -> tuple[IntArray, IntArray, list[int]]:
+    """The rows, the (rows, k) cells and each builder's row count of one layout's blocks."""
+    flat = _join([_ints(block) for _, block, _ in found], np.int64)
+    if given:
+        cells = flat.reshape(-1, width)
+        counts = [len(rows) for _, _, rows in found if rows is not None]
+        rows_array = np.concatenate([rows for _, _, rows in found if rows is not None]).astype(np.int64)
+        return rows_array, cells, counts
+    table = flat.reshape(-1, width + 1)
+    return table[:, 0].copy(), table[:, 1:], [len(block) // (width + 1) for _, block, _ in found]
+
+
+Pending = tuple[IntArray | list[int], list[int | float], MetricType]
+"""The rows, values and type of a metric given value by value (:meth:`BatchBuilder.value`)."""
+
+
+def _merge_pending(tables: list[dict[str, tuple[list[int], list[int | float], MetricType]]],
+                   offsets: IntArray) -> dict[str, Pending]:
+    """The value-by-value metrics of several builders as one, rows shifted by each builder's offset."""
+    if len(tables) == 1:
+        return dict(tables[0])
+    out: dict[str, tuple[list[IntArray], list[int | float], MetricType]] = {}
+    for table, offset in zip(tables, offsets.tolist(), strict=True):
+        for name, (rows, values, metric_type) in table.items():
+            found = out.get(name)
+            if found is None:
+                found = out[name] = ([], [], metric_type)
+            found[0].append(np.array(rows, dtype=np.int64) + offset)
+            found[1].extend(values)
+    return {name: (np.concatenate(rows) if rows else np.empty(0, np.int64), values, metric_type)
+            for name, (rows, values, metric_type) in out.items()}
+
+
+def _in_part_order(columns: dict[str, ValueColumn], builders: Sequence[BatchBuilder],
+                   presence: dict[tuple[Layout, bool, bool], dict[int, list[bool]]],
+                   labeled: bool) -> dict[str, ValueColumn]:
+    """``columns`` in the order (and with the metric types) that building each builder alone and joining
+    the parts gives: a part's value-by-value metrics, then its blocks' metrics that it has, part by part."""
+    order: dict[str, MetricType] = {}
+    for index, b in enumerate(builders):
+        if len(order) == len(columns):
+            break
+        for name, (_, _, metric_type) in (b._labeled if labeled else b._columns).items():
+            order.setdefault(name, metric_type)
+        for metrics, is_labeled, block, rows in b._blocks:
+            if len(block) and is_labeled == labeled:
+                there = presence[(metrics, labeled, rows is not None)][index]
+                for (name, metric_type), present in zip(metrics, there, strict=True):
+                    if present:
+                        order.setdefault(name, metric_type)
+    out = {}
+    for name, metric_type in order.items():
+        column = columns[name]
+        column.metric_type = metric_type
+        out[name] = column
+    return out
+
+
+class PendingBatch(ColumnBatch):
+    """A :class:`ColumnBatch` whose arrays are made from its :class:`BatchBuilder` when first read.
+
+    A source returns one per node (:meth:`BatchBuilder.lazy`); :meth:`ColumnBatch.concat` of such parts
+    builds the whole window at once (:meth:`BatchBuilder.merge`) instead of arrays per node joined
+    afterwards. Read or written like any batch, it builds itself first.
+    """
+
+    __slots__ = ("builder",)
+
+    def __init__(self, builder: BatchBuilder) -> None:  # the ColumnBatch slots stay unset until built
+        object.__setattr__(self, "builder", builder)
+
+    def __len__(self) -> int:  # without building: the scheduler sizes the window before joining the parts
+        builder = self.builder
+        if builder is None:
+            return len(self.keys)
+        return len(builder.keys) if builder.unique_keys else len(set(builder.keys))
+
+    def _build(self) -> None:
+        builder = self.builder
+        if builder is not None:
+            built = builder.build()
+            object.__setattr__(self, "builder", None)
+            for name in ColumnBatch.__slots__:
+                object.__setattr__(self, name, getattr(built, name))
+
+    def __getattr__(self, name: str) -> Any:  # only called for an unset slot: the batch is not built yet
+        if name in ColumnBatch.__slots__ and self.builder is not None:
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._build()
+        object.__setattr__(self, name, value)
+
+
+def _build_columns(pending: Mapping[str, Pending], size: int) -> dict[str, ValueColumn]:
     out: dict[str, ValueColumn] = {}
     for name, (rows, values, metric_type) in pending.items():
         data = _as_array(values)
         column = ValueColumn.empty(size, data.dtype.kind == "f", metric_type)
-        targets = np.array(rows, dtype=np.intp)
+        targets = np.asarray(rows, dtype=np.intp)
         column.data[targets] = data
         if column.is_float and any(type(v) is int for v in values):
             column.ints = np.zeros(size, dtype=bool)
@@ -511,17 +718,14 @@ def _build_columns(pending: dict[str, tuple[list[int], list[int | float], Metric
     return out
 
 
-def _add_block(columns: dict[str, ValueColumn], size: int, metrics: tuple[tuple[str, MetricType], ...],
-               block: list[int]) -> None:
-    """Scatter a flat ``(row, v1, ..., vk)`` block into columns: one matrix for all k metrics, not k arrays.
+def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows: IntArray, cells: IntArray) -> None:
+    """Scatter an int block (``cells[i]`` the k values of row ``rows[i]``) into columns: one matrix for all k
+    metrics, not k arrays.
 
-    A new column is a row of that matrix (a view), so a node's block costs a handful of numpy calls
-    whatever k is; a column that already exists only gets the cells the block has.
+    A new column is a row of that matrix (a view), so a block costs a handful of numpy calls whatever k
+    is; a column that already exists only gets the cells the block has.
     """
     width = len(metrics)
-    table = np.array(block, dtype=np.int64).reshape(-1, width + 1)
-    rows = table[:, 0]
-    cells = table[:, 1:]
     there = cells != MISSING
     present = there.any(axis=0).tolist()
     matrix: IntArray | None = None

@@ -98,7 +98,8 @@ class ScrapeUnit(ABC):
         """Return what was read for the window ``[start, end)``, keyed as HEAPSTER.md §3.1.
 
         Either columns (:class:`heapster.columns.ColumnBatch`, built with
-        :class:`heapster.columns.BatchBuilder`: the fast path) or Heapster's shape, key -> MetricSet.
+        :class:`heapster.columns.BatchBuilder`: the fast path; ``builder.lazy()`` lets the scheduler build
+        every unit's part at once) or Heapster's shape, key -> MetricSet.
         """
 
 

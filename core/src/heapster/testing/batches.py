@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heapster import keys
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.timefmt import rfc3339
+
+if TYPE_CHECKING:
+    from heapster.columns import ColumnBatch
 
 C, G = MetricType.CUMULATIVE, MetricType.GAUGE
 
@@ -84,3 +87,31 @@ def synthetic_event(timestamp: datetime, n: int = 0, count: int = 1, kind: str =
         "firstTimestamp": rfc3339(timestamp), "lastTimestamp": rfc3339(timestamp),
         "count": count, "type": "Normal", "eventTime": None, "reportingComponent": "", "reportingInstance": "",
     }
+
+
+def column_batch_differences(a: ColumnBatch, b: ColumnBatch) -> list[str]:
+    """Where two batches differ, exactly: entity table, series, column order, metric types, dtypes and every
+    cell (int cells among floats included); an empty list when they are the same."""
+    import numpy as np  # not at import: plugin entry points import this module and must stay light
+
+    found = []
+    for name in ("keys", "labels", "series_labels"):
+        if getattr(a, name) != getattr(b, name):
+            found.append(name)
+    for name in ("types", "collection_start", "create_time", "scrape_time", "series_entity"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x.dtype != y.dtype or not np.array_equal(x, y):
+            found.append(name)
+    for table in ("values", "labeled"):
+        x, y = getattr(a, table), getattr(b, table)
+        if list(x) != list(y):
+            found.append(f"{table}: columns {list(x)} != {list(y)}")
+            continue
+        for name, column in x.items():
+            other = y[name]
+            same_ints = (column.ints is None) == (other.ints is None) and (
+                column.ints is None or np.array_equal(column.ints, other.ints))
+            if (column.metric_type != other.metric_type or column.data.dtype != other.data.dtype
+                    or not np.array_equal(column.data, other.data, equal_nan=column.is_float) or not same_ints):
+                found.append(f"{table}: {name}")
+    return found

@@ -17,7 +17,7 @@ from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 from heapster_source_kubernetes.kubelet import KubeletClient, KubeletTarget, ScrapeError, node_target
-from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary_columns
+from heapster_source_kubernetes.summary import NodeInfo, SummaryError, SummaryShapes, decode_summary_columns
 
 log = structlog.get_logger(__name__)
 
@@ -25,19 +25,21 @@ log = structlog.get_logger(__name__)
 class KubeletSummaryUnit(ScrapeUnit):
     """Scrapes one node's ``/stats/summary/`` and decodes it into metric sets."""
 
-    def __init__(self, target: KubeletTarget, client: KubeletClient, clock: Clock) -> None:
+    def __init__(self, target: KubeletTarget, client: KubeletClient, clock: Clock,
+                 shapes: SummaryShapes | None = None) -> None:
         self.target = target
         self.name = f"kubelet_summary:{target.host_port}"
         self.node = target.node
         self._client = client
         self._clock = clock
-        self._info = NodeInfo(target.node, target.hostname, target.host_id)
+        self.info = NodeInfo(target.node, target.hostname, target.host_id)
+        self._shapes = shapes
 
     async def scrape(self, start: datetime, end: datetime) -> ColumnBatch:
         body = await self._client.get_summary(self.target)
         try:
             with paused_gc():
-                return decode_summary_columns(body, self._info, self._clock.now())
+                return decode_summary_columns(body, self.info, self._clock.now(), self._shapes)
         except SummaryError as exc:
             problem = str(exc)
         except Exception as exc:  # a summary we failed to understand costs this node only
@@ -79,6 +81,8 @@ class KubernetesSource(MetricSource):
         self.sync_timeout = sync_timeout
         self.probe = probe
         self._started = False
+        self.shapes = SummaryShapes()
+        """Each node's entity table from its last summary, reused while its pods stay the same."""
 
     @property
     def cluster(self) -> ClusterState:
@@ -109,7 +113,8 @@ class KubernetesSource(MetricSource):
             except ScrapeError as exc:
                 units.append(UnscrapableNode(name, exc))
                 continue
-            units.append(KubeletSummaryUnit(target, self.kubelets, self.clock))
+            units.append(KubeletSummaryUnit(target, self.kubelets, self.clock, self.shapes))
+        self.shapes.keep_only({unit.info for unit in units if isinstance(unit, KubeletSummaryUnit)})
         if not units:
             log.warning("source.no_nodes", api=self.api.base_url)
         return units

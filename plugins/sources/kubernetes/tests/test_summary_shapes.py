@@ -1,0 +1,178 @@
+"""Reusing a node's entity table across summaries: every batch is the one a full decode gives, whatever changed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from heapster.columns import BatchBuilder, ColumnBatch, PendingBatch
+from heapster.testing.batches import column_batch_differences
+from heapster.testing.fixtures import FIXTURES, shifted
+from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes, decode_summary_columns
+
+NODE = NodeInfo("datagen-1-35", "datagen-1-35.host", "i-0abc")
+NOW = 1_782_468_900.0  # 2026-06-26T10:15:00Z, the fixture's time
+
+
+def _summary() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / "kubelet-stats-summary-v1.35.json").read_text())
+    return data
+
+
+def _full(body: dict[str, Any], now: float = NOW, node: NodeInfo = NODE) -> ColumnBatch:
+    batch = decode_summary_columns(orjson.dumps(body), node, now)
+    return BatchBuilder.merge([batch.builder]) if isinstance(batch, PendingBatch) and batch.builder else batch
+
+
+def _with_shapes(shapes: SummaryShapes, body: dict[str, Any], now: float = NOW, node: NodeInfo = NODE) -> ColumnBatch:
+    return decode_summary_columns(orjson.dumps(body), node, now, shapes)
+
+
+def _first_pod(body: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in body["pods"] if p.get("containers") and p.get("volume"))
+
+
+def _restart(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["startTime"] = "2026-06-26T10:14:30Z"
+
+
+def _new_pod(body: dict[str, Any]) -> None:
+    pod = copy.deepcopy(_first_pod(body))
+    pod["podRef"] = {**pod["podRef"], "name": "added", "uid": "u-added"}
+    body["pods"].append(pod)
+
+
+def _drop_pod(body: dict[str, Any]) -> None:
+    body["pods"].remove(_first_pod(body))
+
+
+def _swap_pods(body: dict[str, Any]) -> None:
+    body["pods"].reverse()
+
+
+def _rename_volume(body: dict[str, Any]) -> None:
+    _first_pod(body)["volume"][0]["name"] = "other"
+
+
+def _drop_logs(body: dict[str, Any]) -> None:
+    del _first_pod(body)["containers"][0]["logs"]
+
+
+def _drop_pod_network(body: dict[str, Any]) -> None:
+    del _first_pod(body)["network"]
+
+
+def _drop_memory(body: dict[str, Any]) -> None:
+    del _first_pod(body)["containers"][0]["memory"]
+
+
+def _accelerator(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["accelerators"] = [
+        {"make": "nvidia", "model": "t4", "id": "gpu-0", "memoryTotal": 16, "memoryUsed": 3, "dutyCycle": 40}]
+
+
+def _custom(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["userDefinedMetrics"] = [{"name": "qps", "type": "gauge", "value": 2.5}]
+
+
+def _duplicate_container(body: dict[str, Any]) -> None:
+    containers = _first_pod(body)["containers"]
+    containers.append({**copy.deepcopy(containers[0]), "startTime": "2026-06-26T10:14:40Z"})
+
+
+def _new_uid(body: dict[str, Any]) -> None:
+    _first_pod(body)["podRef"]["uid"] = "recreated"
+
+
+def _node_restart(body: dict[str, Any]) -> None:
+    body["node"]["startTime"] = "2026-06-26T09:00:00Z"
+
+
+def _bad_time(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["cpu"]["time"] = ["not", "a", "time"]
+
+
+def _no_change(body: dict[str, Any]) -> None:
+    pass
+
+
+CHANGES: list[Callable[[dict[str, Any]], None]] = [
+    _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _drop_logs, _drop_pod_network,
+    _drop_memory, _accelerator, _custom, _duplicate_container, _new_uid, _node_restart, _bad_time,
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[[dict[str, Any]], None]) -> None:
+    shapes = SummaryShapes()
+    first = _summary()
+    assert column_batch_differences(_with_shapes(shapes, first), _full(first)) == []
+    assert len(shapes) == 1
+    second = shifted(first, 10)
+    second["node"]["cpu"]["usageCoreNanoSeconds"] += 7
+    change(second)
+    kept = shapes.get(NODE)
+    assert kept is not None
+    batch = _with_shapes(shapes, second, NOW + 10)
+    reused = isinstance(batch, PendingBatch) and batch.builder is not None and batch.builder._table is kept.table
+    assert reused == (change in (_no_change, _drop_memory))  # values only, or a full decode
+    assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+    third = shifted(second, 10)  # and back to a reused table (or a full decode) after the change
+    assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
+
+
+def test_enriching_a_batch_in_place_leaves_the_kept_table_alone() -> None:
+    shapes = SummaryShapes()
+    first = _with_shapes(shapes, _summary())
+    for labels in first.labels:
+        labels["added_by_enricher"] = "x"
+    first.keys.append("extra")
+    second = _with_shapes(shapes, shifted(_summary(), 10), NOW + 10)
+    assert all("added_by_enricher" not in labels for labels in second.labels)
+    assert "extra" not in second.keys
+    assert column_batch_differences(second, _full(shifted(_summary(), 10), NOW + 10)) == []
+
+
+def test_a_window_of_nodes_is_the_concat_of_their_full_decodes() -> None:
+    shapes = SummaryShapes()
+    nodes = [NodeInfo(f"node-{i}", f"node-{i}.host", "") for i in range(4)]
+    bodies = []
+    for i, _ in enumerate(nodes):
+        body = _summary()
+        body["node"]["nodeName"] = f"node-{i}"
+        if i == 2:
+            _custom(body)  # a column the other nodes lack, first seen at the third node
+        if i == 3:
+            del body["node"]["memory"]
+        bodies.append(body)
+    for cycle in range(3):
+        now = NOW + 10 * cycle
+        current = [shifted(body, 10 * cycle) for body in bodies]
+        if cycle == 2:
+            _restart(current[1])
+        joined = ColumnBatch.concat([_with_shapes(shapes, b, now, n) for b, n in zip(current, nodes, strict=True)])
+        want = ColumnBatch.concat([_full(b, now, n) for b, n in zip(current, nodes, strict=True)])
+        assert column_batch_differences(joined, want) == []
+        assert list(joined.values)[-1] == "custom/qps"  # concat's order: first seen, node by node
+
+
+def test_forgotten_nodes_are_dropped() -> None:
+    shapes = SummaryShapes()
+    other = NodeInfo("other", "other", "")
+    _with_shapes(shapes, _summary())
+    _with_shapes(shapes, _summary(), node=other)
+    shapes.keep_only({other})
+    assert len(shapes) == 1 and shapes.get(NODE) is None and shapes.get(other) is not None
+
+
+def test_summaries_that_always_need_the_full_decode_are_not_kept() -> None:
+    shapes = SummaryShapes()
+    body = _summary()
+    _accelerator(body)
+    _with_shapes(shapes, body)
+    assert len(shapes) == 0
