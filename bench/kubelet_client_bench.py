@@ -3,7 +3,9 @@
     .venv/bin/python bench/kubelet_client_bench.py [--kubelets 200] [--cycles 6] [--rounds 2]
         [--encoding length|chunked] [--chunk-size 0] [--loops asyncio,uvloop] [--spread 2]
 
-Starts, in another process, `--kubelets` minimal HTTPS kubelets (one listening port each on 127.0.0.1, a trustme
+Candidates: "aiohttp" (the baseline below), "lean" (`KubeletClient` on `leanhttp`), "threads" (blocking sockets + ssl in a
+thread pool of `--threads`, the same response parser); "floor" is "threads" run one GET at a time on the
+loop's thread: TLS, kernel and parsing with no concurrency machinery, the least any client can cost. Starts, in another process, `--kubelets` minimal HTTPS kubelets (one listening port each on 127.0.0.1, a trustme
 certificate, keep-alive, a bearer token required) that all serve one summary rendered by the cluster simulator
 (`--pods-per-node` pods x 2 containers: about 119 KB), with `Content-Length` (as the simulator) or chunked (as a Go
 kubelet: one chunk of the whole body, or `--chunk-size` bytes each). This process then scrapes every kubelet
@@ -21,12 +23,14 @@ import argparse
 import asyncio
 import os
 import random
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,8 @@ import trustme
 
 from heapster import selfmetrics
 from heapster.memory import shrink_tls_read_buffers
-from heapster_source_kubernetes.kubelet import KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
+from heapster_source_kubernetes.kubelet import SUMMARY_PATH, KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
+from heapster_source_kubernetes.leanhttp import _Exchange
 
 TOKEN = "bench-token"
 
@@ -136,6 +141,73 @@ class AiohttpKubeletClient:
             await self._session.close()
 
 
+# --- candidate 3: blocking sockets + ssl in a thread pool (the lean client's parser, run to completion) --------
+
+
+class _Done:
+    """The part of a future :class:`leanhttp._Exchange` uses, for a blocking read."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.finished = False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, _: object) -> None:
+        self.finished = True
+
+    def set_exception(self, error: BaseException) -> None:
+        self.error, self.finished = error, True
+
+
+class ThreadedKubeletClient:
+    """GETs with blocking sockets in a thread pool (reads release the GIL); keep-alive per kubelet."""
+
+    def __init__(self, settings: KubeletSettings, ssl_context: ssl.SSLContext, token: Callable[[], str],
+                 workers: int) -> None:
+        self.settings = settings
+        self._ssl = ssl_context
+        self._token = token
+        self._pool = ThreadPoolExecutor(workers)
+        self._idle: dict[str, socket.socket] = {}
+        self.inline = False
+        """True: each GET blocks the loop, one at a time (the floor: TLS, kernel and parse without concurrency)."""
+
+    def _get(self, target: KubeletTarget) -> bytes:
+        sock = self._idle.pop(target.host_port, None)
+        if sock is None:
+            raw = socket.create_connection((target.address, target.port), timeout=self.settings.timeout)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = self._ssl.wrap_socket(raw, server_hostname=target.address)
+        sock.sendall(f"GET {SUMMARY_PATH} HTTP/1.1\r\nHost: {target.host_port}\r\n"
+                     f"Authorization: Bearer {self._token()}\r\n\r\n".encode())
+        done = _Done()
+        exchange = _Exchange(sock, done, self.settings.max_bytes)  # type: ignore[arg-type]
+        while not done.done():
+            exchange.on_readable()
+        if done.error is not None:
+            sock.close()
+            raise done.error
+        self._idle[target.host_port] = sock
+        return exchange.answer().body
+
+    async def get_summary(self, target: KubeletTarget) -> bytes:
+        started = time.monotonic()
+        try:
+            if self.inline:
+                return self._get(target)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._get, target)
+        finally:
+            selfmetrics.kubelet_summary_request_duration.labels(node=target.hostname).observe(
+                (time.monotonic() - started) * 1000.0)
+
+    async def close(self) -> None:
+        self._pool.shutdown()
+        for sock in self._idle.values():
+            sock.close()
+
+
 # --- the measurement (client process) ---------------------------------------------------------------------------
 
 
@@ -151,8 +223,14 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 async def _one_variant(client_name: str, ports: list[int], ctx: ssl.SSLContext, args: argparse.Namespace,
                        body_bytes: int) -> tuple[float, float, float]:
     settings = KubeletSettings(timeout=30.0)
-    client: Any = (AiohttpKubeletClient(settings, ctx, lambda: TOKEN) if client_name == "aiohttp"
-                   else KubeletClient(settings, ssl_context=ctx, token=lambda: TOKEN))
+    client: Any
+    if client_name == "aiohttp":
+        client = AiohttpKubeletClient(settings, ctx, lambda: TOKEN)
+    elif client_name in ("threads", "floor"):
+        client = ThreadedKubeletClient(settings, ctx, lambda: TOKEN, args.threads)
+        client.inline = client_name == "floor"
+    else:
+        client = KubeletClient(settings, ssl_context=ctx, token=lambda: TOKEN)
     targets = [KubeletTarget(f"node-{i}", f"node-{i}", "", "127.0.0.1", port, "https")
                for i, port in enumerate(ports)]
     rng = random.Random(1)
@@ -232,7 +310,8 @@ def main() -> None:
     parser.add_argument("--encoding", choices=("length", "chunked"), default="length")
     parser.add_argument("--chunk-size", type=int, default=0, help="chunked: bytes per chunk (0: one chunk)")
     parser.add_argument("--pods-per-node", type=int, default=30)
-    parser.add_argument("--clients", default="aiohttp,lean")
+    parser.add_argument("--clients", default="aiohttp,lean", help="comma-separated: aiohttp, lean, threads, floor")
+    parser.add_argument("--threads", type=int, default=16, help="threads: the pool's size")
     parser.add_argument("--loops", default="asyncio", help="comma-separated: asyncio, uvloop")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)

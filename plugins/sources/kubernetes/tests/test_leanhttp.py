@@ -351,3 +351,22 @@ async def test_broken_answers_fail_with_their_reason(answer: bytes, reason: str,
             await client.get(origin, REQUEST)
         assert info.value.reason == reason
         assert client.idle_connections() == 0
+
+
+async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requests() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    async with RawServer(answer) as gone, RawServer(answer) as staying:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP, keepalive=0.2)
+        await client.get(gone, REQUEST)  # a node that is not scraped again
+        first = client._idle[gone][0]
+
+        async def only_the_live_one_kept() -> bool:
+            await client.get(staying, REQUEST)
+            return client.idle_connections() == 1 and gone not in client._idle
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await only_the_live_one_kept():
+            assert asyncio.get_running_loop().time() < deadline, "the idle connection was never closed"
+            await asyncio.sleep(0.05)
+        assert first.sock.fileno() == -1  # closed, not just forgotten
+        client.close()

@@ -419,6 +419,7 @@ class LeanHttpClient:
         self.keepalive = keepalive
         self._idle: dict[Origin, list[_Connection]] = {}
         self._sessions: dict[Origin, ssl.SSLSession] = {}
+        self._swept = time.monotonic()
         self.connections_made = 0
         """Connections opened so far (for tests and benchmarks)."""
         self.sessions_resumed = 0
@@ -426,6 +427,8 @@ class LeanHttpClient:
 
     async def get(self, origin: Origin, request: bytes) -> Answer:
         """Send ``request`` (a whole GET request) to ``origin`` and read the answer; :class:`FetchError` on failure."""
+        if time.monotonic() - self._swept > self.keepalive:
+            self._sweep()
         conn = self._take_idle(origin)
         if conn is not None:
             try:
@@ -447,6 +450,20 @@ class LeanHttpClient:
                 return conn
             conn.close()  # too old, or the server closed it (or sent something) while idle
         return None
+
+    def _sweep(self) -> None:
+        """Close connections idle for longer than the keep-alive time (kubelets of nodes that went away)."""
+        now = self._swept = time.monotonic()
+        for origin, conns in list(self._idle.items()):
+            for conn in conns:
+                if now - conn.idle_since >= self.keepalive:
+                    conn.close()
+            kept = [conn for conn in conns if now - conn.idle_since < self.keepalive]
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+                self._sessions.pop(origin, None)
 
     async def _connect(self, origin: Origin) -> _Connection:
         loop = asyncio.get_running_loop()
