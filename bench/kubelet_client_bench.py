@@ -1,26 +1,31 @@
 """Heapster's CPU per kubelet summary GET: the aiohttp client heapster used before, against the lean client.
 
     .venv/bin/python bench/kubelet_client_bench.py [--kubelets 200] [--cycles 6] [--rounds 2]
-        [--encoding length|chunked] [--chunk-size 0] [--loops asyncio,uvloop] [--spread 2]
+        [--encoding length|chunked] [--chunk-size 0] [--clients aiohttp,lean] [--loops asyncio,uvloop]
 
-Candidates: "aiohttp" (the baseline below), "lean" (`KubeletClient` on `leanhttp`), "threads" (blocking sockets + ssl in a
-thread pool of `--threads`, the same response parser); "floor" is "threads" run one GET at a time on the
-loop's thread: TLS, kernel and parsing with no concurrency machinery, the least any client can cost. Starts, in another process, `--kubelets` minimal HTTPS kubelets (one listening port each on 127.0.0.1, a trustme
+Starts, in another process, `--kubelets` minimal HTTPS kubelets (one listening port each on 127.0.0.1, a trustme
 certificate, keep-alive, a bearer token required) that all serve one summary rendered by the cluster simulator
 (`--pods-per-node` pods x 2 containers: about 119 KB), with `Content-Length` (as the simulator) or chunked (as a Go
 kubelet: one chunk of the whole body, or `--chunk-size` bytes each). This process then scrapes every kubelet
-`--cycles` times through `KubeletClient.get_summary` (semaphore, timeout, self-metrics included), the starts of a
-cycle spread over `--spread` seconds, and prints the CPU time of this process (time.process_time) per GET: the
-first cycle (connections and TLS handshakes) apart from the steady cycles. Variants run interleaved
-(A B A B, `--rounds` times) so the load of other processes on the machine hits each alike; the server's CPU is
-not counted. The "aiohttp" variant is the ClientSession client of heapster before this bench (same session
-settings, same body reading), kept here as the baseline.
+`--cycles` times, the starts of a cycle spread over `--spread` seconds, and prints per GET the CPU time of this
+process (time.process_time; the server's is not counted), the first cycle (connections and TLS handshakes) apart
+from the steady ones, and the growth of this process's RSS per kubelet over the run (after a collection and
+malloc_trim: mostly what a kept-alive connection holds). Variants run interleaved (A B A B, `--rounds` times) so
+the load of other processes on the machine hits each alike.
+
+Clients (`--clients`):
+- `aiohttp`: heapster's ClientSession client before `leanhttp` (same session settings, same body reading);
+- `lean`: `KubeletClient.get_summary` as the source calls it (semaphore, timeout, self-metrics) on `leanhttp`;
+- `threads`: blocking sockets + ssl in a pool of `--threads` threads (reads release the GIL), same parser;
+- `floor`: `threads` run one GET at a time on the loop's thread: TLS, kernel and parsing with no concurrency
+  machinery, the least a client can cost here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import socket
@@ -39,7 +44,7 @@ import orjson
 import trustme
 
 from heapster import selfmetrics
-from heapster.memory import shrink_tls_read_buffers
+from heapster.memory import release_free_memory, shrink_tls_read_buffers
 from heapster_source_kubernetes.kubelet import SUMMARY_PATH, KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
 from heapster_source_kubernetes.leanhttp import _Exchange
 
@@ -221,7 +226,7 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 async def _one_variant(client_name: str, ports: list[int], ctx: ssl.SSLContext, args: argparse.Namespace,
-                       body_bytes: int) -> tuple[float, float, float]:
+                       body_bytes: int) -> tuple[float, float, float, float]:
     settings = KubeletSettings(timeout=30.0)
     client: Any
     if client_name == "aiohttp":
@@ -242,6 +247,9 @@ async def _one_variant(client_name: str, ports: list[int], ctx: ssl.SSLContext, 
 
     per_cycle = []
     system = 0.0
+    gc.collect()
+    release_free_memory()
+    rss_before = _rss_kib()
     try:
         for cycle in range(args.cycles):
             began, times = time.process_time(), os.times()
@@ -250,10 +258,21 @@ async def _one_variant(client_name: str, ports: list[int], ctx: ssl.SSLContext, 
             if cycle:
                 system += (os.times().system - times.system) / len(targets) * 1000
             assert set(sizes) == {body_bytes}, f"{client_name}: bodies of {set(sizes)} bytes"
+        del sizes
+        gc.collect()
+        release_free_memory()
+        rss_per_kubelet = (_rss_kib() - rss_before) / len(targets)  # the kept-alive connections, mostly
     finally:
         await client.close()
     steady = per_cycle[1:]
-    return per_cycle[0], sum(steady) / len(steady), system / len(steady)
+    return per_cycle[0], sum(steady) / len(steady), system / len(steady), rss_per_kubelet
+
+
+def _rss_kib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return float(line.split()[1])
+    return 0.0
 
 
 def _measure(args: argparse.Namespace) -> None:
@@ -276,25 +295,27 @@ def _measure(args: argparse.Namespace) -> None:
             ctx = ssl.create_default_context()
             ca.configure_trust(ctx)
             variants = [(c, lp) for lp in args.loops.split(",") for c in args.clients.split(",")]
-            results: dict[tuple[str, str], list[tuple[float, float, float]]] = {v: [] for v in variants}
+            results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {v: [] for v in variants}
             print(f"{args.kubelets} kubelets, {info['body_bytes']} byte summaries, {args.encoding}"
                   f"{f' ({args.chunk_size}-byte chunks)' if args.chunk_size else ''}, {args.cycles} cycles, "
                   f"starts spread over {args.spread:g} s, load {os.getloadavg()[0]:.1f}")
             for round_ in range(args.rounds):
                 for client_name, loop_name in variants:
                     with asyncio.Runner(loop_factory=_loop_factory(loop_name)) as runner:
-                        first, steady, system = runner.run(_one_variant(client_name, info["ports"], ctx, args,
-                                                                        info["body_bytes"]))
-                    results[(client_name, loop_name)].append((first, steady, system))
+                        run = runner.run(_one_variant(client_name, info["ports"], ctx, args, info["body_bytes"]))
+                    results[(client_name, loop_name)].append(run)
+                    first, steady, system, rss = run
                     print(f"  round {round_ + 1} {client_name:8s} {loop_name:8s} first cycle {first:6.3f} ms/GET, "
-                          f"steady {steady:6.3f} ms/GET (of which kernel {system:5.3f})", flush=True)
+                          f"steady {steady:6.3f} ms/GET (of which kernel {system:5.3f}), "
+                          f"RSS {rss:5.1f} KiB per kept-alive kubelet", flush=True)
             print(f"mean over rounds (CPU ms per GET, this process), load {os.getloadavg()[0]:.1f}:")
             for (client_name, loop_name), runs in results.items():
                 first = sum(r[0] for r in runs) / len(runs)
                 steady = sum(r[1] for r in runs) / len(runs)
                 system = sum(r[2] for r in runs) / len(runs)
+                rss = sum(r[3] for r in runs) / len(runs)
                 print(f"  {client_name:8s} {loop_name:8s} first cycle {first:6.3f}  steady {steady:6.3f}"
-                      f"  (kernel {system:5.3f})")
+                      f"  (kernel {system:5.3f})  RSS {rss:5.1f} KiB per kubelet")
         finally:
             server.stdin.close()  # type: ignore[union-attr]
             server.wait(10)

@@ -269,21 +269,26 @@ async def test_the_kubelet_client_sends_the_token_over_https_only(https: Https) 
 class RawServer:
     """Answers every request with ``answer`` written in ``pieces`` (a flush between pieces); then maybe closes."""
 
-    def __init__(self, answer: bytes, pieces: int = 1, close: bool = False) -> None:
+    def __init__(self, answer: bytes, pieces: int = 1, close: bool = False, drop_after: int = 0) -> None:
         self.answer = answer
         self.pieces = pieces
         self.close_after = close
+        self.drop_after = drop_after  # >0: a connection's request after this many is read, then the connection closed
         self.connections = 0
         self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        served = 0
         try:
             while True:
                 try:
                     await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
+                if self.drop_after and served == self.drop_after:
+                    return  # as a kubelet closing an idle connection just as a request arrives
+                served += 1
                 step = max(1, len(self.answer) // self.pieces)
                 for at in range(0, len(self.answer), step):
                     writer.write(self.answer[at:at + step])
@@ -370,3 +375,22 @@ async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requ
             await asyncio.sleep(0.05)
         assert first.sock.fileno() == -1  # closed, not just forgotten
         client.close()
+
+
+async def test_a_body_less_status_does_not_wait_for_a_body() -> None:
+    async with RawServer(b"HTTP/1.1 204 No Content\r\n\r\n") as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        async with asyncio.timeout(10):
+            assert await client.get(origin, REQUEST) == Answer(204, b"")
+        assert client.idle_connections() == 1
+
+
+async def test_a_reused_connection_closed_before_answering_is_retried_once_on_a_new_one() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = RawServer(answer, drop_after=1)
+    async with server as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        assert (await client.get(origin, REQUEST)).body == b"{}"
+        assert (await client.get(origin, REQUEST)).body == b"{}"  # the kept connection is dropped: retried
+        assert client.connections_made == 2
+        assert server.connections == 2

@@ -151,7 +151,10 @@ class _Exchange:
         except (FetchError, _StaleConnection) as exc:
             self._fail(exc)
         except OSError as exc:
-            self._fail(self._broken(f"{type(exc).__name__}: {exc}"))
+            if self.mode == "head" and not self.got_any:  # reset before any byte: as closed (a reused one is retried)
+                self._fail(_StaleConnection())
+            else:
+                self._fail(self._broken(f"{type(exc).__name__}: {exc}"))
         except Exception as exc:  # a parsing slip must fail this request, never be left to the loop
             self._fail(FetchError("malformed", f"broken response: {type(exc).__name__}: {exc}"))
 
@@ -211,7 +214,9 @@ class _Exchange:
             rest = bytes(self.raw[end + 4:])
             self._start_body(bytes(self.raw[:end]))
             self.raw = bytearray()
-            if rest:
+            if rest and self.mode == "done":
+                self.keep_alive = False  # bytes after a body-less answer: do not trust this connection again
+            elif rest:
                 self._feed_body(memoryview(rest))
         else:
             self._feed_body(data)
@@ -227,6 +232,9 @@ class _Exchange:
         self.encoding = headers.get(b"content-encoding", b"identity").strip().lower()
         if self.encoding not in (b"identity", b"gzip", b"x-gzip", b"deflate"):
             raise FetchError("malformed", f"unsupported content encoding {self.encoding.decode('latin-1')!r}")
+        if status in (204, 304):  # never a body
+            self._finish(reusable=True)
+            return
         transfer = headers.get(b"transfer-encoding", b"").strip().lower()
         declared = headers.get(b"content-length")
         if transfer:
@@ -491,7 +499,7 @@ class LeanHttpClient:
             message = (f"cannot connect to {_host_port(origin)}: certificate verification failed: "
                        f"[{exc.reason}] {exc.verify_message}")
             raise FetchError("connect", message) from None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             sock.close()
             raise FetchError("connect", f"cannot connect to {_host_port(origin)}: {_os_reason(exc)}") from None
         except BaseException:
@@ -593,6 +601,6 @@ def _host_port(origin: Origin) -> str:
     return f"{host}:{origin.port}"
 
 
-def _os_reason(exc: OSError) -> str:
-    text = (exc.strerror or str(exc) or type(exc).__name__).strip()
-    return text
+def _os_reason(exc: OSError | ValueError) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.strip()
