@@ -394,3 +394,25 @@ async def test_a_reused_connection_closed_before_answering_is_retried_once_on_a_
         assert (await client.get(origin, REQUEST)).body == b"{}"  # the kept connection is dropped: retried
         assert client.connections_made == 2
         assert server.connections == 2
+
+
+async def test_keep_alive_holds_for_file_descriptors_past_1024() -> None:
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    filler = [socket.socket() for _ in range(1100)]  # the next sockets get descriptors above 1024, as at 5000 nodes
+    try:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+        async with RawServer(answer) as origin:
+            client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+            await client.get(origin, REQUEST)
+            assert client._idle[origin][0].fd > 1024
+            await client.get(origin, REQUEST)
+            assert client.connections_made == 1
+            client.close()
+    finally:
+        for sock in filler:
+            sock.close()

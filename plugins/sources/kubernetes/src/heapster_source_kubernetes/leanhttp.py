@@ -395,11 +395,13 @@ async def _wait_fd(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> 
 
 
 def _readable_now(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or is closed) now; poll, not select: fds go past 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     try:
-        ready, _, _ = select.select([fd], [], [], 0)
-    except (OSError, ValueError):
+        return bool(poller.poll(0))
+    except OSError:
         return True
-    return bool(ready)
 
 
 def _is_ip(host: str) -> int:
