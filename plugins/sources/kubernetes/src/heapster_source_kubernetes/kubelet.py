@@ -1,4 +1,4 @@
-"""Reaching kubelets: which address and port a node is scraped at, and a pooled summary client."""
+"""Reaching kubelets: which address and port a node is scraped at, and a kept-alive summary client."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-import yarl
-
 from heapster import selfmetrics
-from heapster.errors import describe_error
+from heapster_source_kubernetes.leanhttp import FetchError, LeanHttpClient, Origin
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
@@ -139,33 +136,29 @@ def node_target(node: dict[str, Any], settings: KubeletSettings, host_id_annotat
 
 
 class KubeletClient:
-    """A pooled aiohttp client for ``GET /stats/summary/`` with a per-node timeout and size cap.
+    """Kept-alive connections for ``GET /stats/summary/`` with a per-node timeout and size cap.
 
     ``token`` returns the bearer token to send, or None; it is only ever sent over HTTPS.
-    ``ssl_context`` is used for HTTPS (None: aiohttp's default verification).
+    ``ssl_context`` is used for HTTPS (None: the system's CAs, or no verification when
+    ``settings.verify`` is false). Requests go through :class:`LeanHttpClient` (TLS in the ssl
+    module's C code, driven by the loop's reader callbacks) rather than a general HTTP client.
     """
 
     def __init__(self, settings: KubeletSettings, *, ssl_context: ssl.SSLContext | None = None,
                  token: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
-        # A given context carries verification and any client certificate; else aiohttp's default.
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else settings.verify
+        self._ssl = ssl_context if ssl_context is not None else _default_ssl_context(settings.verify)
         self._token = token
-        self._pools: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore]] = {}
-        """A connection pool (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
-        # Parsed once per kubelet, not once per request (targets are made anew every window).
-        self._urls: dict[str, yarl.URL] = {}
+        self._pools: dict[asyncio.AbstractEventLoop, tuple[LeanHttpClient, asyncio.Semaphore]] = {}
+        """Connections (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
+        self._origins: dict[str, Origin] = {}
 
-    def _pool(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+    def _pool(self) -> tuple[LeanHttpClient, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         found = self._pools.get(loop)
-        if found is None or found[0].closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=90)
-            session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=True, raise_for_status=False,
-                headers={"Accept": "application/json", "User-Agent": "heapster-python"},
-            )
-            found = self._pools[loop] = (session, asyncio.Semaphore(max(1, self.settings.concurrency)))
+        if found is None:
+            client = LeanHttpClient(self._ssl, max_bytes=self.settings.max_bytes)
+            found = self._pools[loop] = (client, asyncio.Semaphore(max(1, self.settings.concurrency)))
         return found
 
     async def get_summary(self, target: KubeletTarget) -> bytes:
@@ -174,12 +167,12 @@ class KubeletClient:
         Every failure is raised outside the ``except`` block that saw it, so the error carries no
         ``__context__`` whose traceback would keep the frames (and the body read so far) alive.
         """
-        session, slots = self._pool()
+        client, slots = self._pool()
         async with slots:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    return await self._fetch(session, target)
+                    return await self._fetch(client, target)
             except TimeoutError:
                 pass  # raised below, outside this block
             finally:
@@ -188,67 +181,56 @@ class KubeletClient:
             msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
             raise ScrapeError("timeout", msg)
 
-    def _url(self, target: KubeletTarget) -> yarl.URL:
-        text = target.url
-        url = self._urls.get(text)
-        if url is None:
-            if len(self._urls) >= MAX_CACHED_URLS:
-                self._urls.clear()
-            url = self._urls[text] = yarl.URL(text)
-        return url
+    def _origin(self, target: KubeletTarget) -> Origin:
+        key = f"{target.scheme}://{target.host_port}"
+        origin = self._origins.get(key)
+        if origin is None:
+            if len(self._origins) >= MAX_CACHED_URLS:
+                self._origins.clear()
+            origin = self._origins[key] = Origin(target.scheme, target.address, target.port)
+        return origin
 
-    async def _fetch(self, session: aiohttp.ClientSession, target: KubeletTarget) -> bytes:
-        headers: dict[str, str] = {}
-        https = target.scheme == "https"
-        if https and self._token is not None:
+    def _request(self, target: KubeletTarget) -> bytes:
+        auth = ""
+        if target.scheme == "https" and self._token is not None:
             token = self._token()
             if token:
-                headers["Authorization"] = f"Bearer {token}"
+                auth = f"Authorization: Bearer {token}\r\n"
+        return (f"GET {SUMMARY_PATH} HTTP/1.1\r\nHost: {target.host_port}\r\n{REQUEST_HEADERS}{auth}\r\n"
+                .encode("latin-1"))
+
+    async def _fetch(self, client: LeanHttpClient, target: KubeletTarget) -> bytes:
         where = f"kubelet {target.host_port} of node {target.node}"
         try:
-            async with session.get(
-                self._url(target), headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
-            ) as resp:
-                return await self._read_body(resp, where)
-        except ScrapeError:
-            raise
-        except aiohttp.ClientPayloadError as exc:
-            failure = ScrapeError("malformed", f"{where}: broken response: {exc}")
-        except (aiohttp.ClientError, OSError) as exc:
-            failure = ScrapeError("connect", f"{where}: {describe_error(exc)}")
+            answer = await client.get(self._origin(target), self._request(target))
+        except FetchError as exc:
+            failure = ScrapeError(exc.reason, f"{where}: {exc}")
+        else:
+            if answer.status == 200:
+                return answer.body
+            body = answer.body.decode("utf-8", "replace")
+            failure = ScrapeError(f"http_{answer.status}", f"{where}: HTTP {answer.status}: {body!r}")
         raise failure
 
-    async def _read_body(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
-        """The whole body, or :class:`ScrapeError`; a body over the cap is dropped before the error is raised."""
-        limit = self.settings.max_bytes
-        if resp.status != 200:
-            body = (await resp.content.read(512)).decode("utf-8", "replace")
-            raise ScrapeError(f"http_{resp.status}", f"{where}: HTTP {resp.status}: {body!r}")
-        if resp.content_length is not None and resp.content_length > limit:
-            resp.close()
-            raise ScrapeError("too_large", f"{where}: body of {resp.content_length} bytes exceeds the cap of {limit}")
-        if resp.content_length is not None and "Content-Encoding" not in resp.headers:
-            return await resp.read()  # declared, uncompressed and within the cap: one read
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                # Free what was read now: the error's traceback references this frame, and a
-                # frame kept by a reference cycle would otherwise hold up to the cap per scrape.
-                chunks.clear()
-                del chunk
-                resp.close()
-                raise ScrapeError("too_large", f"{where}: body exceeds the cap of {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def idle_connections(self) -> int:
+        """Kept-alive kubelet connections waiting for the next scrape, over every loop."""
+        return sum(client.idle_connections() for client, _ in self._pools.values())
 
     async def close(self) -> None:
-        """Close pooled connections, each pool on its own loop (a pool whose loop has stopped is dropped)."""
-        here = asyncio.get_running_loop()
+        """Close the kept-alive connections of every loop's pool."""
         pools, self._pools = self._pools, {}
-        for loop, (session, _) in pools.items():
-            if loop is here:
-                await session.close()
-            elif loop.is_running():
-                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
+        for client, _ in pools.values():
+            client.close()
+
+
+REQUEST_HEADERS = "User-Agent: heapster-python\r\nAccept: application/json\r\n"
+"""Headers of every summary request besides Host and Authorization (no Accept-Encoding: identity bodies)."""
+
+
+def _default_ssl_context(verify: bool) -> ssl.SSLContext:
+    """The system's CAs with hostname checks, or (``verify`` false) no verification at all."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

@@ -1,0 +1,608 @@
+"""A lean HTTP/1.1 GET client for kubelet summaries, kept-alive connections per origin.
+
+Sockets are non-blocking, TLS is the ``ssl`` module's socket (OpenSSL in C, not asyncio's pure-Python
+``sslproto``), and the running event loop only says when a socket is readable: one callback per readiness
+drains every TLS record that arrived, straight into one buffer the size of the declared body. There is no
+transport, protocol, stream reader or response object per request (measured in
+``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's) and bodies
+up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import select
+import socket
+import ssl
+import time
+import zlib
+from dataclasses import dataclass
+
+KEEPALIVE_SECONDS = 90.0
+"""An idle connection older than this is closed instead of reused."""
+HEAD_LIMIT = 64 * 1024
+"""Most bytes of a response's status line and headers."""
+READ_SIZE = 32 * 1024
+"""Bytes read at once while the body's size is not known (two TLS records)."""
+ERROR_BODY = 512
+"""Bytes of a non-200 answer's body kept for the error message."""
+CHUNK_LINE_LIMIT = 4096
+"""Most bytes of one chunk-size line (with extensions) of a chunked body."""
+
+_HEAD_END = b"\r\n\r\n"
+_WOULD_BLOCK = (ssl.SSLWantReadError, BlockingIOError, InterruptedError)
+
+
+class FetchError(Exception):
+    """A GET failed; ``reason`` is ``connect``, ``malformed`` or ``too_large``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class _StaleConnection(Exception):
+    """A reused connection was closed by the server before any byte of the answer (worth one retry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where requests go: scheme, host (name or IP literal, no brackets) and port."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response: the status and the body (only the first :data:`ERROR_BODY` bytes when the status is not 200)."""
+
+    status: int
+    body: bytes
+
+
+class _Connection:
+    __slots__ = ("fd", "fresh", "idle_since", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.idle_since = 0.0
+        self.fresh = True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _parse_head(head: bytes) -> tuple[int, bool, dict[bytes, bytes]]:
+    """``(status, http/1.1, lower-cased headers)`` of a response head, or :class:`FetchError`."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+        raise FetchError("malformed", f"bad status line {lines[0][:100]!r}")
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise FetchError("malformed", f"bad header line {line[:100]!r}")
+        key = name.lower()
+        value = value.strip()
+        headers[key] = headers[key] + b"," + value if key in headers else value
+    return int(parts[1]), parts[0] == b"HTTP/1.1", headers
+
+
+class _Exchange:
+    """Reads one response from a connection: :meth:`on_readable` is the loop's reader callback."""
+
+    __slots__ = (
+        "body",
+        "chunk_left",
+        "done",
+        "encoding",
+        "error_only",
+        "got_any",
+        "keep_alive",
+        "length",
+        "max_bytes",
+        "mode",
+        "pos",
+        "raw",
+        "scratch",
+        "sock",
+        "status",
+        "view",
+    )
+
+    def __init__(self, sock: socket.socket, done: asyncio.Future[None], max_bytes: int) -> None:
+        self.sock = sock
+        self.done = done
+        self.max_bytes = max_bytes
+        self.status = 0
+        self.keep_alive = False
+        self.raw = bytearray()  # the head, then (chunked or until-close bodies) what is not parsed yet
+        self.body = bytearray()
+        self.view = memoryview(b"")  # over the body once its length is known (a view pins a bytearray's size)
+        self.pos = 0
+        self.length = 0
+        self.mode = "head"  # head, length, chunked, close, done
+        self.chunk_left = -1  # -1: a chunk-size line is expected next; -2: the trailer section
+        self.encoding = b""
+        self.scratch = bytearray(READ_SIZE)
+        self.got_any = False
+        self.error_only = False
+
+    # --- the loop's callback ----------------------------------------------------------------------------------
+
+    def on_readable(self) -> None:
+        if self.done.done():
+            return
+        try:
+            if self.mode == "length":
+                self._read_into_body()
+            else:
+                self._read_scratch()
+        except _WOULD_BLOCK:
+            return
+        except ssl.SSLWantWriteError:
+            return  # a TLS key update waits for the socket to be writable; it will be readable again after
+        except (FetchError, _StaleConnection) as exc:
+            self._fail(exc)
+        except OSError as exc:
+            if self.mode == "head" and not self.got_any:  # reset before any byte: as closed (a reused one is retried)
+                self._fail(_StaleConnection())
+            else:
+                self._fail(self._broken(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a parsing slip must fail this request, never be left to the loop
+            self._fail(FetchError("malformed", f"broken response: {type(exc).__name__}: {exc}"))
+
+    def _fail(self, exc: Exception) -> None:
+        # Without its traceback the error holds none of the frames that reference this exchange's buffers.
+        self.release()
+        self.done.set_exception(exc.with_traceback(None))
+
+    def release(self) -> None:
+        """Drop the buffers now (a failed scrape must not keep up to the cap alive until a collection)."""
+        self.view = memoryview(b"")
+        self.body = bytearray()
+        self.raw = bytearray()
+        self.scratch = bytearray()
+
+    def _read_into_body(self) -> None:
+        recv_into, view, length = self.sock.recv_into, self.view, self.length
+        pos = self.pos
+        try:
+            while pos < length:
+                n = recv_into(view[pos:])
+                if not n:
+                    self.pos = pos
+                    raise self._broken(f"connection closed after {pos} of {length} body bytes")
+                pos += n
+        finally:
+            self.pos = pos
+        self._finish(reusable=not self.error_only)
+
+    def _read_scratch(self) -> None:
+        recv_into, scratch = self.sock.recv_into, self.scratch
+        data = memoryview(scratch)
+        while True:
+            n = recv_into(scratch)
+            if not n:
+                self._at_eof()
+                return
+            self.got_any = True
+            self._feed(data[:n])
+            if self.mode == "length":
+                self._read_into_body()
+                return
+            if self.mode == "done":
+                return
+
+    # --- parsing ----------------------------------------------------------------------------------------------
+
+    def _feed(self, data: memoryview) -> None:
+        if self.mode == "head":
+            start = max(0, len(self.raw) - 3)
+            self.raw += data
+            end = self.raw.find(_HEAD_END, start)
+            if end < 0:
+                if len(self.raw) > HEAD_LIMIT:
+                    raise FetchError("malformed", f"response head longer than {HEAD_LIMIT} bytes")
+                return
+            rest = bytes(self.raw[end + 4:])
+            self._start_body(bytes(self.raw[:end]))
+            self.raw = bytearray()
+            if rest and self.mode == "done":
+                self.keep_alive = False  # bytes after a body-less answer: do not trust this connection again
+            elif rest:
+                self._feed_body(memoryview(rest))
+        else:
+            self._feed_body(data)
+
+    def _start_body(self, head: bytes) -> None:
+        status, http11, headers = _parse_head(head)
+        if 100 <= status < 200:
+            raise FetchError("malformed", f"unexpected informational status {status}")
+        self.status = status
+        self.error_only = status != 200
+        connection = headers.get(b"connection", b"").lower()
+        self.keep_alive = b"close" not in connection if http11 else b"keep-alive" in connection
+        self.encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if self.encoding not in (b"identity", b"gzip", b"x-gzip", b"deflate"):
+            raise FetchError("malformed", f"unsupported content encoding {self.encoding.decode('latin-1')!r}")
+        if status in (204, 304):  # never a body
+            self._finish(reusable=True)
+            return
+        transfer = headers.get(b"transfer-encoding", b"").strip().lower()
+        declared = headers.get(b"content-length")
+        if transfer:
+            if transfer != b"chunked":
+                raise FetchError("malformed", f"unsupported transfer encoding {transfer.decode('latin-1')!r}")
+            self.mode = "chunked"
+        elif declared is not None:
+            if not declared.isdigit() or (b"," in declared):
+                raise FetchError("malformed", f"bad Content-Length {declared[:40]!r}")
+            length = int(declared)
+            if length > self.max_bytes and not self.error_only:
+                raise FetchError("too_large", f"body of {length} bytes exceeds the cap of {self.max_bytes}")
+            if self.error_only and length > ERROR_BODY:
+                length, self.keep_alive = ERROR_BODY, False
+            self.length = length
+            self.body = bytearray(length)
+            self.view = memoryview(self.body)
+            self.mode = "length"
+            if length == 0:
+                self._finish(reusable=True)
+        else:
+            self.mode = "close"
+            self.keep_alive = False
+
+    def _feed_body(self, data: memoryview) -> None:
+        if self.mode == "length":
+            take = min(len(data), self.length - self.pos)
+            self.view[self.pos:self.pos + take] = data[:take]
+            self.pos += take
+            if take < len(data):
+                self.keep_alive = False  # bytes after the body: do not trust this connection again
+            if self.pos == self.length:
+                self._finish(reusable=not self.error_only)
+        elif self.mode == "chunked":
+            self.raw += data
+            self._dechunk()
+        elif self.mode == "close":
+            self._append(data)
+
+    def _append(self, data: memoryview | bytearray) -> None:
+        self.body += data
+        if self.error_only and len(self.body) >= ERROR_BODY:
+            del self.body[ERROR_BODY:]
+            self._finish(reusable=False)
+        elif len(self.body) > self.max_bytes:
+            raise FetchError("too_large", f"body exceeds the cap of {self.max_bytes} bytes")
+
+    def _dechunk(self) -> None:
+        """Move every complete piece of chunked data from ``raw`` to the body; keep what is incomplete."""
+        raw = self.raw
+        at = 0
+        while self.mode == "chunked":
+            if self.chunk_left > 0:
+                take = min(self.chunk_left, len(raw) - at)
+                if take <= 0:
+                    break
+                with memoryview(raw) as view:
+                    self._append(view[at:at + take])
+                at += take
+                self.chunk_left -= take
+                if self.chunk_left == 0:
+                    self.chunk_left = -3  # the CRLF after the data
+            elif self.chunk_left == -3:
+                if len(raw) - at < 2:
+                    break
+                if raw[at:at + 2] != b"\r\n":
+                    raise FetchError("malformed", "broken chunked body: no CRLF after a chunk")
+                at += 2
+                self.chunk_left = -1
+            else:
+                end = raw.find(b"\r\n", at)
+                if end < 0:
+                    if len(raw) - at > CHUNK_LINE_LIMIT:
+                        raise FetchError("malformed", "broken chunked body: chunk-size line too long")
+                    break
+                line = bytes(raw[at:end])
+                at = end + 2
+                if self.chunk_left == -2:  # the trailer section ends with an empty line
+                    if not line:
+                        self._finish(reusable=not self.error_only and at == len(raw))
+                    continue
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise FetchError("malformed", f"broken chunked body: chunk size {size_text[:20]!r}") from None
+                if size < 0:
+                    raise FetchError("malformed", "broken chunked body: negative chunk size")
+                self.chunk_left = size if size else -2
+        if self.mode != "done":
+            del raw[:at]
+
+    def _at_eof(self) -> None:
+        if self.mode == "close":
+            self._finish(reusable=False)
+        elif not self.got_any:
+            raise _StaleConnection()
+        else:
+            raise self._broken("connection closed before the end of the answer")
+
+    def _broken(self, what: str) -> FetchError:
+        if self.mode == "head":
+            return FetchError("connect", f"server closed the connection before answering: {what}")
+        return FetchError("malformed", f"broken response: {what}")
+
+    def _finish(self, reusable: bool) -> None:
+        self.keep_alive = self.keep_alive and reusable
+        self.mode = "done"
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # --- the result -------------------------------------------------------------------------------------------
+
+    def answer(self) -> Answer:
+        body = self.body
+        if self.encoding != b"identity" and not self.error_only:
+            body = _decompress(body, self.encoding, self.max_bytes)
+        return Answer(self.status, bytes(body))
+
+
+def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytearray:
+    """A gzip or deflate body decompressed, :class:`FetchError` ``too_large`` past ``limit`` bytes."""
+    wbits = 47 if encoding in (b"gzip", b"x-gzip") else 15  # 47: gzip or zlib header; deflate: zlib stream
+    try:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        if encoding != b"deflate":
+            raise FetchError("malformed", f"broken {encoding.decode()} body: {exc}") from None
+        try:  # some servers send raw deflate without the zlib header
+            inflater = zlib.decompressobj(-15)
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error as exc2:
+            raise FetchError("malformed", f"broken deflate body: {exc2}") from None
+    if len(out) > limit:
+        raise FetchError("too_large", f"body exceeds the cap of {limit} bytes once decompressed")
+    return bytearray(out)
+
+
+def _set_ready(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _wait_fd(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
+    future = loop.create_future()
+    if write:
+        loop.add_writer(fd, _set_ready, future)
+    else:
+        loop.add_reader(fd, _set_ready, future)
+    try:
+        await future
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+def _readable_now(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or is closed) now; poll, not select: fds go past 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
+
+
+def _is_ip(host: str) -> int:
+    """The address family of an IP literal, else 0."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family
+    return 0
+
+
+class LeanHttpClient:
+    """GETs over kept-alive HTTP/1.1 connections, TLS sessions resumed when a connection must be made anew.
+
+    ``ssl_context`` verifies servers (and carries any client certificate) for ``https`` origins. Use one
+    client per event loop; idle connections are not registered with any loop.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, *, max_bytes: int,
+                 keepalive: float = KEEPALIVE_SECONDS) -> None:
+        self.ssl_context = ssl_context
+        self.max_bytes = max_bytes
+        self.keepalive = keepalive
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._sessions: dict[Origin, ssl.SSLSession] = {}
+        self._swept = time.monotonic()
+        self.connections_made = 0
+        """Connections opened so far (for tests and benchmarks)."""
+        self.sessions_resumed = 0
+        """New TLS connections that resumed an earlier session."""
+
+    async def get(self, origin: Origin, request: bytes) -> Answer:
+        """Send ``request`` (a whole GET request) to ``origin`` and read the answer; :class:`FetchError` on failure."""
+        if time.monotonic() - self._swept > self.keepalive:
+            self._sweep()
+        conn = self._take_idle(origin)
+        if conn is not None:
+            try:
+                return await self._exchange(origin, conn, request)
+            except _StaleConnection:
+                pass  # the server closed it while idle: once more on a new connection
+        conn = await self._connect(origin)
+        try:
+            return await self._exchange(origin, conn, request)
+        except _StaleConnection:
+            raise FetchError("connect", "server closed the connection before answering") from None
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if now - conn.idle_since < self.keepalive and not _readable_now(conn.fd):
+                return conn
+            conn.close()  # too old, or the server closed it (or sent something) while idle
+        return None
+
+    def _sweep(self) -> None:
+        """Close connections idle for longer than the keep-alive time (kubelets of nodes that went away)."""
+        now = self._swept = time.monotonic()
+        for origin, conns in list(self._idle.items()):
+            for conn in conns:
+                if now - conn.idle_since >= self.keepalive:
+                    conn.close()
+            kept = [conn for conn in conns if now - conn.idle_since < self.keepalive]
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+                self._sessions.pop(origin, None)
+
+    async def _connect(self, origin: Origin) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            family = _is_ip(origin.host)
+            if family:
+                address: tuple[str, int] = (origin.host, origin.port)
+            else:
+                infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+                if not infos:
+                    raise OSError(f"no address for {origin.host}")
+                family, _, _, _, sockaddr = infos[0]
+                address = (str(sockaddr[0]), int(sockaddr[1]))
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchError("connect", f"cannot connect to {_host_port(origin)}: {_os_reason(exc)}") from None
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, address)
+            if origin.scheme == "https":
+                sock = await self._handshake(loop, origin, sock)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            message = (f"cannot connect to {_host_port(origin)}: certificate verification failed: "
+                       f"[{exc.reason}] {exc.verify_message}")
+            raise FetchError("connect", message) from None
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise FetchError("connect", f"cannot connect to {_host_port(origin)}: {_os_reason(exc)}") from None
+        except BaseException:
+            sock.close()
+            raise
+        self.connections_made += 1
+        return _Connection(sock)
+
+    async def _handshake(self, loop: asyncio.AbstractEventLoop, origin: Origin, sock: socket.socket) -> ssl.SSLSocket:
+        tls = self.ssl_context.wrap_socket(sock, server_hostname=origin.host, do_handshake_on_connect=False,
+                                           session=self._sessions.get(origin))
+        fd = tls.fileno()
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await _wait_fd(loop, fd, write=False)
+                except ssl.SSLWantWriteError:
+                    await _wait_fd(loop, fd, write=True)
+        except BaseException:
+            tls.close()
+            raise
+        if tls.session_reused:
+            self.sessions_resumed += 1
+        return tls
+
+    async def _exchange(self, origin: Origin, conn: _Connection, request: bytes) -> Answer:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        exchange = _Exchange(conn.sock, done, self.max_bytes)
+        kept = False
+        try:
+            try:
+                await self._send(loop, conn, request)
+            except OSError as exc:
+                if not conn.fresh:
+                    raise _StaleConnection() from None
+                raise FetchError("connect", f"cannot send the request: {_os_reason(exc)}") from None
+            loop.add_reader(conn.fd, exchange.on_readable)
+            try:
+                await done
+            finally:
+                loop.remove_reader(conn.fd)
+            if exchange.mode == "done" and exchange.keep_alive:
+                self._keep(origin, conn)
+                kept = True
+            return exchange.answer()
+        except _StaleConnection:
+            if conn.fresh:
+                raise FetchError("connect", "server closed the connection before answering") from None
+            raise
+        finally:
+            exchange.release()
+            if not kept:
+                conn.close()
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, conn: _Connection, request: bytes) -> None:
+        view = memoryview(request)
+        while view:
+            try:
+                view = view[conn.sock.send(view):]
+            except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                await _wait_fd(loop, conn.fd, write=True)
+            except ssl.SSLWantReadError:
+                await _wait_fd(loop, conn.fd, write=False)
+
+    def _keep(self, origin: Origin, conn: _Connection) -> None:
+        if conn.fresh and isinstance(conn.sock, ssl.SSLSocket):
+            session = conn.sock.session
+            if session is not None:
+                self._sessions[origin] = session
+        conn.fresh = False
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(origin, []).append(conn)
+
+    def forget(self, origin: Origin) -> None:
+        """Close the idle connections to ``origin`` and drop its TLS session."""
+        for conn in self._idle.pop(origin, ()):
+            conn.close()
+        self._sessions.pop(origin, None)
+
+    def idle_connections(self) -> int:
+        """How many kept-alive connections wait for their next request."""
+        return sum(len(conns) for conns in self._idle.values())
+
+    def close(self) -> None:
+        """Close every idle connection and forget the TLS sessions."""
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+        self._sessions.clear()
+
+
+def _host_port(origin: Origin) -> str:
+    host = f"[{origin.host}]" if ":" in origin.host else origin.host
+    return f"{host}:{origin.port}"
+
+
+def _os_reason(exc: OSError | ValueError) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.strip()

@@ -1,0 +1,418 @@
+"""The lean kubelet HTTP client against real servers on loopback: aiohttp's web server over HTTPS (trustme
+certificates) and, for framings aiohttp would not produce, a raw asyncio server that writes given bytes in
+given pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+
+from heapster.testing.fixtures import FIXTURES
+from heapster.testing.net import async_wait_until
+from heapster_source_kubernetes.kubelet import KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
+from heapster_source_kubernetes.leanhttp import Answer, FetchError, LeanHttpClient, Origin
+
+BODY = (FIXTURES / "kubelet-stats-summary-v1.35.json").read_bytes()
+CAP = 1_000_000
+REQUEST = b"GET /stats/summary/ HTTP/1.1\r\nHost: kubelet\r\n\r\n"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Https:
+    """An aiohttp server over TLS with a trustme certificate; ``peers`` are the client ports seen per request."""
+
+    def __init__(self) -> None:
+        self.ca = trustme.CA()
+        self.peers: list[int] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, handler: Handler, keepalive_timeout: float = 75.0) -> None:
+        async def recording(request: web.Request) -> web.StreamResponse:
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.peers.append(peer[1] if peer else 0)
+            return await handler(request)
+
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", recording)
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1,
+                                    keepalive_timeout=keepalive_timeout)
+        await self.runner.setup()
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1").configure_cert(ctx)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ctx)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    def client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        self.ca.configure_trust(ctx)
+        return ctx
+
+    def client(self, **kwargs: Any) -> LeanHttpClient:
+        return LeanHttpClient(self.client_context(), max_bytes=CAP, **kwargs)
+
+    @property
+    def origin(self) -> Origin:
+        return Origin("https", "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@pytest.fixture
+async def https() -> AsyncIterator[Https]:
+    server = Https()
+    yield server
+    await server.close()
+
+
+async def _body(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=BODY, content_type="application/json")
+
+
+async def _chunked(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for at in range(0, len(BODY), 7000):
+        await response.write(BODY[at:at + 7000])
+    await response.write_eof()
+    return response
+
+
+async def test_a_content_length_body_is_read_whole(https: Https) -> None:
+    await https.start(_body)
+    client = https.client()
+    answer = await client.get(https.origin, REQUEST)
+    assert answer == Answer(200, BODY)
+    client.close()
+
+
+async def test_a_chunked_body_is_dechunked(https: Https) -> None:
+    await https.start(_chunked)
+    client = https.client()
+    assert await client.get(https.origin, REQUEST) == Answer(200, BODY)
+    assert await client.get(https.origin, REQUEST) == Answer(200, BODY)  # and the connection stays usable
+    assert client.connections_made == 1
+    client.close()
+
+
+async def test_one_connection_is_kept_alive_across_requests(https: Https) -> None:
+    await https.start(_body)
+    client = https.client()
+    for _ in range(3):
+        assert (await client.get(https.origin, REQUEST)).body == BODY
+    assert client.connections_made == 1
+    assert len(set(https.peers)) == 1  # the server saw every request on one connection
+    assert client.idle_connections() == 1
+    client.close()
+    assert client.idle_connections() == 0
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_tls_session_resumed(
+        https: Https) -> None:
+    await https.start(_body, keepalive_timeout=0.2)
+    client = https.client()
+    await client.get(https.origin, REQUEST)
+    idle = client._idle[https.origin][0]  # the kept connection, closed by the server after 0.2 s idle
+
+    def closed_by_server() -> bool:
+        return client._take_idle(https.origin) is None if _readable(idle.fd) else False
+
+    await async_wait_until(closed_by_server, timeout=10)
+    assert (await client.get(https.origin, REQUEST)).body == BODY
+    assert client.connections_made == 2
+    assert client.sessions_resumed == 1  # the second handshake resumed the first one's TLS session
+    assert len(set(https.peers)) == 2
+    client.close()
+
+
+def _readable(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+async def test_a_declared_body_over_the_cap_is_refused_before_reading(https: Https) -> None:
+    async def huge(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b" " * (CAP + 1), content_type="application/json")
+
+    await https.start(huge)
+    client = https.client()
+    with pytest.raises(FetchError, match="exceeds the cap") as info:
+        await client.get(https.origin, REQUEST)
+    assert info.value.reason == "too_large"
+    assert client.idle_connections() == 0  # the rest of that answer is never read: the connection is closed
+
+
+async def test_a_streamed_body_over_the_cap_is_cut(https: Https) -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(100):
+            await response.write(b" " * 65536)
+        return response
+
+    await https.start(endless)
+    with pytest.raises(FetchError) as info:
+        await https.client().get(https.origin, REQUEST)
+    assert info.value.reason == "too_large"
+
+
+async def test_gzip_bodies_are_decompressed_under_the_cap(https: Https) -> None:
+    async def zipped(request: web.Request) -> web.StreamResponse:
+        body = gzip.compress(BODY if request.path == "/small" else b" " * (CAP + 1))
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    await https.start(zipped)
+    client = https.client()
+    small = await client.get(https.origin, b"GET /small HTTP/1.1\r\nHost: k\r\n\r\n")
+    assert small.body == BODY
+    with pytest.raises(FetchError) as info:
+        await client.get(https.origin, b"GET /bomb HTTP/1.1\r\nHost: k\r\n\r\n")
+    assert info.value.reason == "too_large"
+
+
+async def test_an_error_status_keeps_the_start_of_its_body(https: Https) -> None:
+    async def denied(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=401, text="Unauthorized " + "x" * 2000)
+
+    await https.start(denied)
+    answer = await https.client().get(https.origin, REQUEST)
+    assert answer.status == 401
+    assert answer.body.startswith(b"Unauthorized xxx") and len(answer.body) == 512
+
+
+async def test_an_unverifiable_certificate_fails_to_connect(https: Https) -> None:
+    await https.start(_body)
+    client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)  # the system CAs: not trustme's
+    with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED") as info:
+        await client.get(https.origin, REQUEST)
+    assert info.value.reason == "connect"
+    assert https.peers == []  # no request was sent
+
+
+async def test_a_refused_connection_fails_to_connect() -> None:
+    listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    listener.close()
+    await listener.wait_closed()
+    client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+    with pytest.raises(FetchError, match=f"cannot connect to 127.0.0.1:{port}") as info:
+        await client.get(Origin("http", "127.0.0.1", port), REQUEST)
+    assert info.value.reason == "connect"
+
+
+async def test_a_timeout_closes_the_connection_and_the_next_request_uses_a_new_one(https: Https) -> None:
+    release = asyncio.Event()
+
+    async def slow_once(request: web.Request) -> web.StreamResponse:
+        if len(https.peers) == 1:
+            await release.wait()  # the slow kubelet under test, not a wait of the test
+        return web.Response(body=BODY)
+
+    await https.start(slow_once)
+    client = https.client()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await client.get(https.origin, REQUEST)
+    assert client.idle_connections() == 0
+    release.set()
+    assert (await client.get(https.origin, REQUEST)).body == BODY
+    assert client.connections_made == 2
+
+
+async def test_the_kubelet_client_reports_a_slow_kubelet_as_a_timeout(https: Https) -> None:
+    async def stuck(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)  # a kubelet too slow to answer: the behaviour under test
+        return web.Response(body=BODY)
+
+    await https.start(stuck)
+    kubelets = KubeletClient(KubeletSettings(timeout=0.3), ssl_context=https.client_context(), token=lambda: "t")
+    target = KubeletTarget("node-a", "node-a", "", "127.0.0.1", https.port, "https")
+    with pytest.raises(ScrapeError, match=r"timed out after 0\.3s") as info:
+        await kubelets.get_summary(target)
+    assert info.value.reason == "timeout"
+    await kubelets.close()
+
+
+async def test_the_kubelet_client_sends_the_token_over_https_only(https: Https) -> None:
+    seen: list[str | None] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(body=BODY)
+
+    await https.start(record)
+    kubelets = KubeletClient(KubeletSettings(), ssl_context=https.client_context(), token=lambda: "sekret")
+    target = KubeletTarget("node-a", "node-a", "", "127.0.0.1", https.port, "https")
+    assert await kubelets.get_summary(target) == BODY
+    assert seen == ["Bearer sekret"]
+    assert kubelets.idle_connections() == 1
+    await kubelets.close()
+
+
+# --- framings aiohttp would not produce, from a raw server -----------------------------------------------------
+
+
+class RawServer:
+    """Answers every request with ``answer`` written in ``pieces`` (a flush between pieces); then maybe closes."""
+
+    def __init__(self, answer: bytes, pieces: int = 1, close: bool = False, drop_after: int = 0) -> None:
+        self.answer = answer
+        self.pieces = pieces
+        self.close_after = close
+        self.drop_after = drop_after  # >0: a connection's request after this many is read, then the connection closed
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
+        try:
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                if self.drop_after and served == self.drop_after:
+                    return  # as a kubelet closing an idle connection just as a request arrives
+                served += 1
+                step = max(1, len(self.answer) // self.pieces)
+                for at in range(0, len(self.answer), step):
+                    writer.write(self.answer[at:at + step])
+                    await writer.drain()
+                    await asyncio.sleep(0)
+                if self.close_after:
+                    return
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> Origin:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return Origin("http", "127.0.0.1", self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+def _chunk_framed(body: bytes, size: int, trailer: bytes = b"") -> bytes:
+    parts = [b"%x;ext=1\r\n%s\r\n" % (len(body[at:at + size]), body[at:at + size]) for at in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\n" + trailer + b"\r\n"
+
+
+async def test_chunk_framing_split_anywhere_is_read_as_one_body() -> None:
+    answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+              + _chunk_framed(BODY, 1000, trailer=b"X-Trailer: yes\r\n"))
+    async with RawServer(answer, pieces=997) as origin:  # pieces cut through size lines, CRLFs and data
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        assert (await client.get(origin, REQUEST)).body == BODY
+        assert (await client.get(origin, REQUEST)).body == BODY
+        assert client.connections_made == 1
+
+
+async def test_a_body_up_to_the_end_of_the_connection_is_read_and_not_reused() -> None:
+    answer = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
+    async with RawServer(answer, pieces=5, close=True) as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        assert (await client.get(origin, REQUEST)).body == BODY
+        assert client.idle_connections() == 0
+
+
+async def test_connection_close_is_honoured() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+    async with RawServer(answer, close=True) as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        assert (await client.get(origin, REQUEST)).body == b"{}"
+        assert (await client.get(origin, REQUEST)).body == b"{}"
+        assert client.connections_made == 2
+
+
+@pytest.mark.parametrize(("answer", "reason", "message"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\":", "malformed", "connection closed after"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed", "chunk size"),
+    (b"SPDY/9 200 OK\r\n\r\n", "malformed", "bad status line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "malformed", "bad Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}", "malformed", "encoding"),
+    (b"HTTP/1.1 200 OK\r\nContent-Len", "connect", "closed the connection before answering"),
+    (b"", "connect", "closed the connection before answering"),
+])
+async def test_broken_answers_fail_with_their_reason(answer: bytes, reason: str, message: str) -> None:
+    async with RawServer(answer, close=True) as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        with pytest.raises(FetchError, match=message) as info:
+            await client.get(origin, REQUEST)
+        assert info.value.reason == reason
+        assert client.idle_connections() == 0
+
+
+async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requests() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    async with RawServer(answer) as gone, RawServer(answer) as staying:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP, keepalive=0.2)
+        await client.get(gone, REQUEST)  # a node that is not scraped again
+        first = client._idle[gone][0]
+
+        async def only_the_live_one_kept() -> bool:
+            await client.get(staying, REQUEST)
+            return client.idle_connections() == 1 and gone not in client._idle
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await only_the_live_one_kept():
+            assert asyncio.get_running_loop().time() < deadline, "the idle connection was never closed"
+            await asyncio.sleep(0.05)
+        assert first.sock.fileno() == -1  # closed, not just forgotten
+        client.close()
+
+
+async def test_a_body_less_status_does_not_wait_for_a_body() -> None:
+    async with RawServer(b"HTTP/1.1 204 No Content\r\n\r\n") as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        async with asyncio.timeout(10):
+            assert await client.get(origin, REQUEST) == Answer(204, b"")
+        assert client.idle_connections() == 1
+
+
+async def test_a_reused_connection_closed_before_answering_is_retried_once_on_a_new_one() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = RawServer(answer, drop_after=1)
+    async with server as origin:
+        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        assert (await client.get(origin, REQUEST)).body == b"{}"
+        assert (await client.get(origin, REQUEST)).body == b"{}"  # the kept connection is dropped: retried
+        assert client.connections_made == 2
+        assert server.connections == 2
+
+
+async def test_keep_alive_holds_for_file_descriptors_past_1024() -> None:
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    filler = [socket.socket() for _ in range(1100)]  # the next sockets get descriptors above 1024, as at 5000 nodes
+    try:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+        async with RawServer(answer) as origin:
+            client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+            await client.get(origin, REQUEST)
+            assert client._idle[origin][0].fd > 1024
+            await client.get(origin, REQUEST)
+            assert client.connections_made == 1
+            client.close()
+    finally:
+        for sock in filler:
+            sock.close()
