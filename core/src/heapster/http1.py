@@ -137,9 +137,16 @@ async def get(url: str, *, params: Mapping[str, str] | None = None, headers: Map
     if query:
         target += "?" + query
     context = (tls or ssl.create_default_context()) if https else None
-    async with asyncio.timeout(connect_timeout):
-        reader, writer = await asyncio.open_connection(host, port, ssl=context,
-                                                       server_hostname=host if context else None, limit=MAX_HEAD)
+    try:
+        async with asyncio.timeout(connect_timeout):
+            reader, writer = await asyncio.open_connection(host, port, ssl=context,
+                                                           server_hostname=host if context else None, limit=MAX_HEAD)
+    except ssl.SSLCertVerificationError as exc:
+        msg = f"cannot connect to {host}:{port}: certificate verification failed: {exc.verify_message}"
+        raise ConnectionError(msg) from None
+    except OSError as exc:
+        msg = f"cannot connect to {host}:{port}: {(exc.strerror or str(exc) or type(exc).__name__).strip()}"
+        raise ConnectionError(msg) from None
     try:
         lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
