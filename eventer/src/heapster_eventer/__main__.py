@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from heapster_eventer.cli import run
+from heapster_eventer.launch import run
 
 run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 
@@ -31,18 +30,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
 
-
-def run() -> None:
-    """The ``eventer`` command and ``python -m heapster_eventer``: :func:`main`, under the C allocator on Linux.
-
-    Python's own allocator keeps every 1 MiB arena a decoded batch touched as long as one small
-    long-lived object sits in it, so RSS stays at the last batch's peak. Under ``malloc`` the
-    export loop's ``malloc_trim`` after each batch gives that memory back (about 4 MiB less at
-    200 events/s and a 10 s period). ``PYTHONMALLOC`` can only be chosen before the interpreter
-    starts, so the process re-executes itself once, keeping its PID; a ``PYTHONMALLOC`` already
-    set (e.g. ``pymalloc``) is respected.
-    """
-    if sys.platform == "linux" and "PYTHONMALLOC" not in os.environ and sys.executable:
-        os.environ["PYTHONMALLOC"] = "malloc"
-        os.execv(sys.executable, sys.orig_argv)
-    sys.exit(main())
