@@ -2,7 +2,8 @@
 
 Issue 17's comparison: at 200 events/s into the log sink Go's eventer holds 23 MiB; target <= 30 MiB.
 Everything is real: the cluster simulator (subprocess, ``--events-per-second``), the eventer as a subprocess
-(``python -m heapster_eventer --source=kubernetes:... --sink=log``). RSS (VmRSS, and its anonymous and
+(``python -m heapster_eventer --source=kubernetes:... --sink=log``, which re-executes itself under
+``PYTHONMALLOC=malloc`` as the ``eventer`` command does). RSS (VmRSS, and its anonymous and
 file-backed parts) is sampled every 0.5 s once the first export cycles are done. Also prints what the
 modules alone cost (fresh interpreters importing them), to show where the memory goes.
 
@@ -25,11 +26,12 @@ from heapster_simulator.testing import simulator_process
 FLOORS = {
     "python": "",
     "+ asyncio (and ssl)": "import asyncio",
-    "+ aiohttp": "import asyncio, aiohttp",
-    "+ aiohttp.web, prometheus-client, structlog": "import asyncio, aiohttp.web, prometheus_client, structlog",
+    "+ structlog, prometheus-client, pluggy, tenacity, orjson": (
+        "import asyncio, structlog, prometheus_client, pluggy, tenacity, orjson"),
     "the eventer's modules (kubernetes event source, log sink)": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log"),
-    "the kubernetes client alone": "import kubernetes.client",
+    "for reference, not loaded by the eventer: aiohttp": "import asyncio, aiohttp.web",
+    "for reference, not loaded by the eventer: the kubernetes client": "import kubernetes.client",
 }
 
 

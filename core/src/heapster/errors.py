@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 
@@ -80,9 +81,8 @@ def describe_error(exc: BaseException) -> str:
     object at 0x...> [...]``; this gives ``cannot connect to h:p: <the OS error>`` instead.
     Other errors are ``Type: text``, or just the type when the text is empty (a bare timeout).
     """
-    import aiohttp  # here: plugins import this module at discovery, before any HTTP client is needed
-
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    aiohttp = sys.modules.get("aiohttp")  # only if loaded: the eventer (heapster.http1) never loads it
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientConnectorError):
         host = f"[{exc.host}]" if ":" in exc.host else exc.host
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             reason = f"certificate verification failed: {exc.certificate_error}"

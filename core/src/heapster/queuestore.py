@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
+import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from heapster.batchcodec import Codec
 from heapster.errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    import sqlite3
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -150,6 +153,8 @@ class SqliteStore(Generic[T]):
         self.path = path
         self.description = str(path)
         self._codec = codec
+        import sqlite3  # here: the eventer and heapster without a queue directory never load SQLite
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, timeout=0.5)
         try:
@@ -248,6 +253,12 @@ def queue_file(directory: str | Path, kind: str, ident: str) -> Path:
     return Path(directory) / f"{kind}-{slug}-{digest}.sqlite"
 
 
+def store_errors() -> tuple[type[Exception], ...]:
+    """What storing can raise on a full or broken disk: OSError, and SQLite's errors once SQLite is loaded."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return (OSError, sqlite3.Error) if sqlite3 is not None else (OSError,)
+
+
 def open_store(directory: str, kind: str, ident: str, codec: Codec[T]) -> QueueStore[T]:
     """The store of one sink's queue: a SQLite file in ``directory`` (if given), else memory.
 
@@ -256,6 +267,8 @@ def open_store(directory: str, kind: str, ident: str, codec: Codec[T]) -> QueueS
     """
     if not directory:
         return MemoryStore()
+    import sqlite3
+
     path = queue_file(directory, kind, ident)
     try:
         return SqliteStore(path, codec)

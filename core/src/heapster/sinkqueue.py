@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -21,7 +20,7 @@ from heapster import selfmetrics
 from heapster.aio import unless_set
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import Clock, SystemClock
-from heapster.queuestore import Entry, MemoryStore, QueueStore, UndecodableEntry
+from heapster.queuestore import Entry, MemoryStore, QueueStore, UndecodableEntry, store_errors
 
 log = structlog.get_logger("heapster.sinkqueue")
 
@@ -121,7 +120,7 @@ class SinkQueue(Generic[T]):
             pass
         try:
             entry = self._store.append(item, str(fields.get("window", "")), now)
-        except (OSError, sqlite3.Error) as exc:  # a full or broken disk costs this item, not the daemon
+        except store_errors() as exc:  # a full or broken disk costs this item, not the daemon
             self._count_drop("store_error")
             log.error("sink.queue.store_failed", sink=self.name, queue=self._store.description, error=str(exc),
                       **fields)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from heapster_eventer.launch import run
 
-from heapster_eventer.cli import main
-
-sys.exit(main())
+run()

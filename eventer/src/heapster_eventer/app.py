@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
-from heapster.api.health import MAX_BATCH_AGE, health_app
-from heapster.api.listen import start_api_server
+from heapster.api.health import MAX_BATCH_AGE, serve_health
 from heapster.checkpoint import FileCheckpointStore, MemoryCheckpointStore
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
+from heapster.http1 import Server
 from heapster.interfaces import (
     CheckpointStore,
     Clock,
@@ -26,7 +25,6 @@ from heapster.interfaces import (
 )
 from heapster.leader import default_identity
 from heapster.plugins import EVENT_SINK, EVENT_SOURCE, Plugins, load_plugins
-from heapster.settings import HeapsterSettings
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
 from heapster_eventer import metrics
 from heapster_eventer.flags import DEFAULT_SINK_QUEUE, EventerOptions
@@ -156,18 +154,16 @@ class Eventer:
         log.info("eventer.stopped")
         return 0
 
-    async def serve_health(self) -> Any:
-        """``/healthz``, ``/readyz``, ``/livez`` and ``/metrics`` on ``--healthz-ip``:``--healthz-port`` (core's)."""
-        app = health_app(self.health_problem, self.refresh_metrics)
+    async def serve_health(self) -> Server:
+        """``/healthz``, ``/readyz``, ``/livez`` and ``/metrics`` on ``--healthz-ip``:``--healthz-port`` (core's
+        handlers and light server: idle and first-request deadlines as heapster's, no aiohttp)."""
         host, port = self.options.healthz_ip, self.options.healthz_port
         try:
-            # Core's listener (idle and first-request deadlines as heapster's); its bind address and port only.
-            runner = await start_api_server(app, HeapsterSettings(listen_ip=host, heapster_port=port))
+            runner = await serve_health(self.health_problem, self.refresh_metrics, host, port)
         except OSError as exc:
             msg = f"cannot serve /healthz on {host}:{port}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None
-        bound = [a for a in runner.addresses if isinstance(a, tuple)]
-        self.port = bound[0][1] if bound else port
+        self.port = runner.addresses[0][1] if runner.addresses else port
         log.info("eventer.listening", host=host, port=self.port)
         return runner
 

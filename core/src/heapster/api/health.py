@@ -1,8 +1,8 @@
 """``/healthz`` with Heapster's semantics, ``/readyz`` and ``/livez`` probes, and ``/metrics`` (self-metrics).
 
 Shared by both daemons: heapster mounts :func:`routes` in its HTTP API with :func:`batch_check`; the
-eventer serves :func:`health_app` with its own check (export cycles on time). Kept light to import
-(no store, no numpy) so the eventer does not pay for heapster's API.
+eventer serves the same handlers with :func:`serve_health` and its own check (export cycles on time).
+Kept light to import (no aiohttp, no store, no numpy) so the eventer does not pay for heapster's API.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
+from heapster.http1 import Handler as Handler1
+from heapster.http1 import Reply, Request, Server
 from heapster.interfaces import Clock
 from heapster.selfmetrics import REGISTRY
 from heapster.timefmt import go_string
@@ -66,53 +65,74 @@ def batch_check(latest: LatestBatch | None, clock: Clock) -> HealthCheck:
     return lambda: problem(latest, clock)
 
 
-def routes(check: HealthCheck, refresh: Callable[[], None] | None = None) -> list[tuple[str, Handler]]:
-    """``/healthz``, ``/healthz/healthz`` (Heapster's), ``/readyz``, ``/livez`` and ``/metrics``.
+def replies(check: HealthCheck, refresh: Callable[[], None] | None = None) -> dict[str, Handler1]:
+    """``/healthz``, ``/healthz/healthz`` (Heapster's), ``/readyz``, ``/livez`` and ``/metrics``, as plain handlers.
 
     ``/healthz`` keeps Heapster's meaning: failing (500, reason withheld) while ``check()`` names a
     problem (heapster: until the first batch and when the newest is older than 3 minutes).
     ``/healthz/healthz`` gives the reason; ``/readyz`` is the same check with its reason and 503, for
     readiness probes; ``/livez`` answers 200 whenever the process serves requests, for liveness
     probes that must not restart the daemon because the cluster is unreachable. ``refresh()`` (if
-    given) updates gauges before ``/metrics`` is rendered.
+    given) updates gauges before ``/metrics`` is rendered. The eventer serves these with
+    :class:`heapster.http1.Server`; heapster mounts them in its aiohttp API through :func:`routes`.
     """
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(request: Request) -> Reply:
         if check() is not None:
-            return web.Response(status=500, text="[-]healthz failed: reason withheld\nhealthz check failed\n")
+            return Reply(500, "[-]healthz failed: reason withheld\nhealthz check failed\n")
         if "verbose" in request.query:
-            return web.Response(text="[+]healthz ok\nhealthz check passed\n")
-        return web.Response(text="ok")
+            return Reply(200, "[+]healthz ok\nhealthz check passed\n")
+        return Reply(200, "ok")
 
-    async def healthz_check(request: web.Request) -> web.Response:
+    async def healthz_check(request: Request) -> Reply:
         reason = check()
         if reason is not None:
-            return web.Response(status=500, text=f"internal server error: {reason}\n")
-        return web.Response(text="ok")
+            return Reply(500, f"internal server error: {reason}\n")
+        return Reply(200, "ok")
 
-    async def readyz(request: web.Request) -> web.Response:
+    async def readyz(request: Request) -> Reply:
         reason = check()
         if reason is not None:
-            return web.Response(status=503, text=f"not ready: {reason}\n")
-        return web.Response(text="ok")
+            return Reply(503, f"not ready: {reason}\n")
+        return Reply(200, "ok")
 
-    async def livez(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    async def livez(request: Request) -> Reply:
+        return Reply(200, "ok")
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def metrics(request: Request) -> Reply:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
         if refresh is not None:
             refresh()
         # In a thread: at 5000 nodes the per-kubelet summaries are ~55 000 lines (about 1 s of CPU).
         body = await asyncio.to_thread(generate_latest, REGISTRY)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Reply(200, body, CONTENT_TYPE_LATEST)
 
-    return [("/healthz", healthz), ("/healthz/healthz", healthz_check), ("/readyz", readyz), ("/livez", livez),
-            ("/metrics", metrics)]
+    return {"/healthz": healthz, "/healthz/healthz": healthz_check, "/readyz": readyz, "/livez": livez,
+            "/metrics": metrics}
 
 
-def health_app(check: HealthCheck, refresh: Callable[[], None] | None = None) -> web.Application:
-    """An application serving only :func:`routes` (the eventer's port); serve it with ``start_api_server``."""
-    app = web.Application()
-    for path, handler in routes(check, refresh):
-        app.router.add_get(path, handler)
-    return app
+def routes(check: HealthCheck, refresh: Callable[[], None] | None = None) -> list[tuple[str, Handler]]:
+    """:func:`replies` as aiohttp handlers (heapster's API)."""
+    from aiohttp import web
+
+    def adapt(handler: Handler1) -> Handler:
+        async def serve(request: web.Request) -> web.Response:
+            reply = await handler(Request(request.method, request.path,
+                                          {k: request.query.getall(k) for k in request.query}))
+            body = reply.body.encode() if isinstance(reply.body, str) else reply.body
+            return web.Response(status=reply.status, body=body, headers={"Content-Type": reply.content_type})
+
+        return serve
+
+    return [(path, adapt(handler)) for path, handler in replies(check, refresh).items()]
+
+
+async def serve_health(check: HealthCheck, refresh: Callable[[], None] | None, host: str, port: int) -> Server:
+    """Serve only :func:`replies` (the eventer's port) with heapster's idle and first-request deadlines.
+
+    ``await server.cleanup()`` stops it; with port 0 the bound address is in ``server.addresses``.
+    """
+    server = Server(replies(check, refresh))
+    await server.start(host, port)
+    return server

@@ -9,14 +9,12 @@ import structlog
 from aiohttp import web
 
 from heapster.api.connections import FirstRequestDeadline, ProtocolErrorLogger
+from heapster.http1 import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from heapster.settings import HeapsterSettings
 
 log = structlog.get_logger("heapster.api")
 
-DEFAULT_IDLE_TIMEOUT = 60.0
-"""Seconds a keep-alive connection may stay idle (``--api_idle_timeout``); aiohttp's default is an hour."""
-DEFAULT_HEADER_TIMEOUT = 10.0
-"""Seconds a new connection has to send a complete request head (``--api_header_timeout``)."""
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "DEFAULT_IDLE_TIMEOUT", "start_api_server"]
 
 
 async def start_api_server(app: web.Application, values: HeapsterSettings | Mapping[str, Any]) -> web.AppRunner:

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
 import structlog
 
 from heapster_source_kubernetes.config import ApiAccess
@@ -121,7 +120,6 @@ class KubernetesCluster:
     def __init__(self, api: ApiAccess, *, page_size: int = 500, watch_timeout: int = 300,
                  backoff_initial: float = 0.5, backoff_max: float = 30.0, compact_pods: bool = True) -> None:
         self.api = api
-        self._session: aiohttp.ClientSession | None = None
         common: dict[str, Any] = {"page_size": page_size, "watch_timeout": watch_timeout,
                                   "backoff_initial": backoff_initial, "backoff_max": backoff_max}
         self.nodes = Informer(api, NODES_PATH, transform=trim_node, **common)
@@ -138,11 +136,7 @@ class KubernetesCluster:
 
     async def start(self, sync_timeout: float | None = 30.0) -> bool:
         """Start the three informers and wait for their first lists; False if that timed out."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
         for informer in self.informers:
-            informer._session = self._session  # one connection pool for the three watches
-            informer._own_session = False
             informer.start()
         synced = await asyncio.gather(*(i.wait_synced(sync_timeout) for i in self.informers))
         if not all(synced):
@@ -152,9 +146,6 @@ class KubernetesCluster:
     async def close(self) -> None:
         for informer in self.informers:
             await informer.stop()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # --- indexes ---------------------------------------------------------------------------
 

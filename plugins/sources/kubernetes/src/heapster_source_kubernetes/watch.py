@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 import structlog
 from tenacity import (
@@ -27,6 +27,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from heapster import http1
 from heapster.errors import describe_error
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
@@ -125,8 +126,7 @@ class Informer:
                  page_size: int = 500, transform: Transform | None = None, keep_objects: bool = True,
                  compact: bool = False,
                  watch_timeout: int = 300, request_timeout: float = 60.0,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
         self.api = api
         self.path = path
         self.params = dict(params or {})
@@ -145,8 +145,6 @@ class Informer:
         self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
         self._versions: dict[str, str] = {}
         self._handlers: list[Handler] = []
-        self._session = session
-        self._own_session = session is None
         self._task: asyncio.Task[None] | None = None
 
     # --- reading ---------------------------------------------------------------------------
@@ -213,15 +211,12 @@ class Informer:
         return self._task
 
     async def stop(self) -> None:
-        """Stop the loop and close the HTTP session if the informer made it."""
+        """Stop the loop (its connection closes with it)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def run(self) -> None:
         """List, then watch forever; relist on 410; back off on failures."""
@@ -252,23 +247,19 @@ class Informer:
         log.warning("informer.failed", path=self.path, error=describe_error(error) if error else "unknown error",
                     retry_in=round(wait, 2))
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
-            self._own_session = True
-        return self._session
-
-    async def _request(self, params: dict[str, str], seconds: float) -> aiohttp.ClientResponse:
-        resp = await self._get_session().get(
-            self.api.base_url + self.path, params=params, headers=self.api.headers(),
-            ssl=self.api.request_ssl(), timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=10),
-        )
+    async def _request(self, params: dict[str, str]) -> http1.Response:
+        """``GET`` the path with core's light HTTP/1.1 client (one connection per list page or watch)."""
+        tls = self.api.request_ssl()
+        resp = await http1.get(self.api.base_url + self.path, params=params, headers=self.api.headers(),
+                               tls=tls if isinstance(tls, ssl.SSLContext) else None, connect_timeout=10)
         if resp.status == 410:
-            resp.release()
+            resp.close()
             raise Gone(self.path)
         if resp.status != 200:
-            body = (await resp.content.read(300)).decode("utf-8", "replace")
-            resp.release()
+            try:
+                body = (await resp.read(300)).decode("utf-8", "replace")
+            finally:
+                resp.close()
             msg = f"GET {self.path}: HTTP {resp.status}: {body}"
             raise WatchFailure(msg)
         return resp
@@ -282,15 +273,16 @@ class Informer:
         restarted = fresh_start = False
         while True:
             try:
-                resp = await self._request(params, self.request_timeout)
+                async with asyncio.timeout(self.request_timeout):
+                    resp = await self._request(params)
+                    async with resp:
+                        data = await resp.read()
             except Gone:
                 if restarted or "continue" not in params:
                     raise WatchFailure(f"list of {self.path} expired repeatedly") from None
                 restarted = fresh_start = True
                 params = dict(self.params)
                 continue
-            async with resp:
-                data = await resp.read()
             with paused_gc():
                 body = orjson.loads(data)
             del data
@@ -361,10 +353,14 @@ class Informer:
         params.update(watch="1", allowWatchBookmarks="true", timeoutSeconds=str(timeout))
         if self.resource_version:
             params["resourceVersion"] = self.resource_version
-        resp = await self._request(params, timeout + 30)
+        async with asyncio.timeout(timeout + 30):
+            await self._stream(await self._request(params))
+
+    async def _stream(self, resp: http1.Response) -> None:
+        """Handle the watch events of one watch response, line by line."""
         async with resp:
             pending = b""
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 # One split per chunk (slicing the rest off per line was quadratic in a big chunk), and a
                 # yield to the event loop every few hundred events so a burst never stalls the HTTP API.
                 lines = (pending + chunk).split(b"\n")
