@@ -711,7 +711,9 @@ def decode_summary_columns(raw: bytes | str | dict[str, Any], node: NodeInfo, no
     for pod in summary.pods or ():
         decoder.pod(base, pod)
     if shapes is not None:
-        shapes.put(node, _Shape(decoder) if decoder.cacheable else None)
+        shape = _Shape(decoder) if decoder.cacheable else None
+        shapes.put(node, shape)
+        decoder.b.unique_keys = shape is not None and shape.unique
     return decoder.b.lazy()
 
 
