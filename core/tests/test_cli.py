@@ -160,3 +160,28 @@ def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for_and_installed(monk
     assert event_loop_factory() is asyncio.new_event_loop
     monkeypatch.setenv("HEAPSTER_UVLOOP", "0")
     assert event_loop_factory() is None
+
+
+def test_the_scrape_loop_is_of_the_daemons_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HEAPSTER_UVLOOP=1 puts the scrape thread's loop (where kubelets are read) on uvloop too."""
+    import sys
+
+    from heapster.scrapeloop import ScrapeLoop
+
+    made: list[asyncio.AbstractEventLoop] = []
+
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        made.append(asyncio.new_event_loop())
+        return made[-1]
+
+    fake = type(sys)("uvloop")
+    fake.new_event_loop = new_event_loop  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uvloop", fake)
+    for setting, expected in (("0", 0), ("1", 1)):
+        monkeypatch.setenv("HEAPSTER_UVLOOP", setting)
+        loop = ScrapeLoop()
+        try:
+            assert len(made) == expected
+            assert made == [] or loop.loop is made[-1]
+        finally:
+            loop.close()

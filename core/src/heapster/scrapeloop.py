@@ -24,7 +24,10 @@ class ScrapeLoop:
     """A daemon thread running an event loop; :meth:`run` awaits a coroutine on it from another loop."""
 
     def __init__(self, name: str = "heapster-scrape") -> None:
-        self.loop = asyncio.new_event_loop()
+        from heapster.cli import event_loop_factory  # here: the CLI module is not needed to import this one
+
+        # The daemon's loop kind (uvloop with HEAPSTER_UVLOOP=1 when installed) for the scrapes as well.
+        self.loop = (event_loop_factory() or asyncio.new_event_loop)()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
