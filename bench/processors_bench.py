@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import pickle
 import pstats
 import statistics
@@ -31,6 +30,7 @@ import orjson
 from heapster.columns import ColumnBatch, ValueColumn
 from heapster.interfaces import PluginContext
 from heapster.logs import configure as configure_logs
+from heapster.memory import tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
@@ -91,6 +91,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[ob
                                                           cluster=cluster))
     store = MetricStore()
     infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
+    tune_gc()  # as the daemon does once started: caches frozen, the collector run rarely
     stages = [processor.name for processor in chain] + ["store export"]
     spent: dict[str, list[float]] = {name: [] for name in stages}
     profile = cProfile.Profile() if args.profile else None
@@ -99,7 +100,6 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[ob
         now = start + cycle * args.resolution
         cols = cycle_columns(sim, infos, args.pods_per_node, now)
         batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
-        gc.collect()
         if profile is not None and cycle:
             profile.enable()
         for processor in chain:
