@@ -45,6 +45,7 @@ LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
 
+
 def _no_pause() -> None:
     pass
 
