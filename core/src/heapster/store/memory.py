@@ -47,6 +47,7 @@ LABEL_CACHE_SIZE = 100_000
 _EMPTY = int(INT_MISSING)
 _EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
 
+
 def _no_pause() -> None:
     pass
 
