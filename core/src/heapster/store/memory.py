@@ -143,6 +143,9 @@ class MetricStore(MetricSink):
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
         forgotten when entities expire, as their ids may be handed out again)."""
+        self._last_series: tuple[IdArray, list[dict[str, str]], IdArray] | None = None
+        """The entity ids and label dicts of the last batch's series and their series ids (a source that
+        keeps its label dicts across scrapes hands the same ones again; forgotten when series expire)."""
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
@@ -338,7 +341,19 @@ class MetricStore(MetricSink):
         A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
         ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
         source shares one dict among the series of a resource), so known series cost no Python per series.
+        The series of the last batch again (same entities, equal label dicts, as a source reusing its entity
+        tables gives) cost one comparison of the lists (the dicts are the same objects: pointer checks).
         """
+        last = self._last_series
+        if (last is not None and np.array_equal(entity_ids, last[0]) and len(series_labels) == len(last[1])
+                and series_labels == last[1]):
+            return last[2].copy()
+        sids = self._find_series(entity_ids, series_labels)
+        self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
+        return sids
+
+    def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
+        """:meth:`_series_ids` by look-up in the series index."""
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
         for object_id, labels in dict(zip(objects, series_labels, strict=True)).items():
@@ -428,6 +443,7 @@ class MetricStore(MetricSink):
                 column.release(gone)
         gone = self.series.expire(cutoff)
         if len(gone):
+            self._last_series = None
             self._forget_series(gone)
             for column in self.labeled_columns.values():
                 column.release(gone)
