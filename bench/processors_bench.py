@@ -1,10 +1,11 @@
 """Benchmark: CPU of the processor chain and the store's write per node per cycle, on simulator summaries.
 
 Renders N nodes x 30 pods x 2 containers with the cluster simulator, decodes each cycle's kubelet summaries
-with heapster's own decoder (not timed; each node's entity table reused across cycles as in the daemon), fills a real :class:`KubernetesCluster` (its informers loaded from the
-simulator's Node, Pod and Namespace objects, as a list would) for the enrichers, then runs Heapster's whole
-processor chain and ``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU
-milliseconds per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
+with heapster's own decoder (not timed; each node's entity table reused across cycles as in the daemon),
+fills a real :class:`KubernetesCluster` (its informers loaded from the simulator's Node, Pod and Namespace
+objects, as a list would) for the enrichers, then runs Heapster's whole processor chain and
+``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU milliseconds
+per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
 
     .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile]
 
