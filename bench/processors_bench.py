@@ -35,6 +35,7 @@ from heapster.memory import tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
+from heapster.store.owners import label_dict
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
 from heapster_simulator.summary import node_summary
@@ -76,12 +77,16 @@ def snapshot(cols: ColumnBatch) -> tuple[object, ...]:
 
 
 def store_snapshot(store: MetricStore) -> object:
-    """The store's newest batch as its readers see it, and a series of every stored metric of a few keys."""
+    """The store's newest batch as its readers see it, and a series of every stored metric (and labeled metric,
+    for a few label sets) of a few keys."""
     names = frozenset(store.columns) | frozenset(store.labeled_columns)
     latest = store.latest_columns(names)
     some = store.latest_keys()[::97]
+    series = sorted({labels for labels in store.series.labels if labels})[:20]
     return (latest.entities, latest.labels, latest.starts, latest.metrics,
-            {name: store.get_metric(name, some) for name in sorted(store.columns)})
+            {name: store.get_metric(name, some) for name in sorted(store.columns)},
+            {(name, labels): store.get_labeled_metric(name, label_dict(labels), some)
+             for name in sorted(store.labeled_columns) for labels in series})
 
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[object], cProfile.Profile | None]:
