@@ -1,10 +1,11 @@
 """Benchmark: CPU of the processor chain and the store's write per node per cycle, on simulator summaries.
 
 Renders N nodes x 30 pods x 2 containers with the cluster simulator, decodes each cycle's kubelet summaries
-with heapster's own decoder (not timed), fills a real :class:`KubernetesCluster` (its informers loaded from the
-simulator's Node, Pod and Namespace objects, as a list would) for the enrichers, then runs Heapster's whole
-processor chain and ``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU
-milliseconds per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
+with heapster's own decoder (not timed; each node's entity table reused across cycles as in the daemon),
+fills a real :class:`KubernetesCluster` (its informers loaded from the simulator's Node, Pod and Namespace
+objects, as a list would) for the enrichers, then runs Heapster's whole processor chain and
+``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU milliseconds
+per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
 
     .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile]
 
@@ -34,12 +35,13 @@ from heapster.memory import tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
+from heapster.store.owners import label_dict
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
 from heapster_simulator.summary import node_summary
 from heapster_source_kubernetes.cluster import KubernetesCluster, trim_namespace, trim_node, trim_pod
 from heapster_source_kubernetes.config import ApiAccess
-from heapster_source_kubernetes.summary import NodeInfo, decode_summary_columns
+from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes, decode_summary_columns
 
 
 def informed_cluster(sim: Simulation) -> KubernetesCluster:
@@ -52,9 +54,11 @@ def informed_cluster(sim: Simulation) -> KubernetesCluster:
     return cluster
 
 
-def cycle_columns(sim: Simulation, infos: list[NodeInfo], pods_per_node: int, now: float) -> ColumnBatch:
-    """One window's batch as the scheduler hands it to the processors: every node's summary, concatenated."""
-    parts = [decode_summary_columns(orjson.dumps(node_summary(node, pods_per_node, now)), info, now)
+def cycle_columns(sim: Simulation, infos: list[NodeInfo], pods_per_node: int, now: float,
+                  shapes: SummaryShapes | None = None) -> ColumnBatch:
+    """One window's batch as the scheduler hands it to the processors: every node's summary, concatenated
+    (with ``shapes``, each node's entity table reused from its last summary, as the daemon's source does)."""
+    parts = [decode_summary_columns(orjson.dumps(node_summary(node, pods_per_node, now)), info, now, shapes)
              for node, info in zip(sim.model.nodes, infos, strict=True)]
     return ColumnBatch.concat(parts)
 
@@ -73,12 +77,16 @@ def snapshot(cols: ColumnBatch) -> tuple[object, ...]:
 
 
 def store_snapshot(store: MetricStore) -> object:
-    """The store's newest batch as its readers see it, and a series of every stored metric of a few keys."""
+    """The store's newest batch as its readers see it, and a series of every stored metric (and labeled metric,
+    for a few label sets) of a few keys."""
     names = frozenset(store.columns) | frozenset(store.labeled_columns)
     latest = store.latest_columns(names)
     some = store.latest_keys()[::97]
+    series = sorted({labels for labels in store.series.labels if labels})[:20]
     return (latest.entities, latest.labels, latest.starts, latest.metrics,
-            {name: store.get_metric(name, some) for name in sorted(store.columns)})
+            {name: store.get_metric(name, some) for name in sorted(store.columns)},
+            {(name, labels): store.get_labeled_metric(name, label_dict(labels), some)
+             for name in sorted(store.labeled_columns) for labels in series})
 
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[object], cProfile.Profile | None]:
@@ -91,6 +99,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[ob
                                                           cluster=cluster))
     store = MetricStore()
     infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
+    shapes = SummaryShapes()
     tune_gc()  # as the daemon does once started: caches frozen, the collector run rarely
     stages = [processor.name for processor in chain] + ["store export"]
     spent: dict[str, list[float]] = {name: [] for name in stages}
@@ -98,7 +107,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[ob
     dumped: list[object] = []
     for cycle in range(args.cycles):
         now = start + cycle * args.resolution
-        cols = cycle_columns(sim, infos, args.pods_per_node, now)
+        cols = cycle_columns(sim, infos, args.pods_per_node, now, shapes)
         batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
         if profile is not None and cycle:
             profile.enable()

@@ -344,3 +344,58 @@ def test_metric_export_from_columns_is_byte_identical() -> None:
         assert export.timeseries_json(store) == go_json(export.timeseries(store), pretty=False)
     assert b"\\u003c" in export.timeseries_json(store)
     assert export.timeseries_json(MetricStore()) == b"null\n"
+
+
+def test_repeated_keys_and_label_dicts_answer_as_new_ones() -> None:
+    """A source reusing its entity table hands the same keys and label dicts every batch: the store reuses
+    their ids, yet a changed label set, a changed series order and a new series answer as in fresh batches."""
+    shared_root, shared_logs = {"resource_id": "/"}, {"resource_id": "logs"}
+
+    def batch(minute: int, root: dict[str, str], first: str = "node:a") -> DataBatch:
+        other = "node:b" if first == "node:a" else "node:a"
+        sets = {key: MetricSet({"type": "node", "nodename": key}, {"memory/usage": MetricValue(minute)},
+                               [LabeledMetric("filesystem/usage", root, 100 * minute + n),
+                                LabeledMetric("filesystem/usage", shared_logs, 100 * minute + n + 50)])
+                for n, key in enumerate((first, other))}
+        return DataBatch(at(minute), sets)
+
+    store = MetricStore()
+    for minute in range(3):
+        store.ingest(batch(minute, shared_root))
+    store.ingest(batch(3, {"resource_id": "/", "device": "sda"}))  # a new label set on the same entities
+    store.ingest(batch(4, shared_root, first="node:b"))  # the same series in another order
+    store.ingest(batch(5, shared_root, first="node:b"))
+    logs = store.get_labeled_metric("filesystem/usage", shared_logs, ["node:a", "node:b"])
+    assert values(logs["node:a"]) == [50, 150, 250, 350, 451, 551]
+    assert values(logs["node:b"]) == [51, 151, 251, 351, 450, 550]
+    root = store.get_labeled_metric("filesystem/usage", shared_root, ["node:a", "node:b"])
+    assert values(root["node:a"]) == [0, 100, 200, 401, 501]
+    assert values(root["node:b"]) == [1, 101, 201, 400, 500]
+    device = store.get_labeled_metric("filesystem/usage", {"resource_id": "/", "device": "sda"}, ["node:a"])
+    assert values(device["node:a"]) == [300]
+    assert values(store.get_metric("memory/usage", ["node:b"])["node:b"]) == list(range(6))
+
+
+def test_repeated_keys_keep_label_changes_and_survive_expiry() -> None:
+    """The same keys batch after batch, with a label change on the way and the entities expiring and coming
+    back under other ids: every answer is that of fresh batches."""
+    store = MetricStore(duration=120)
+    keys = [f"node:n{i}" for i in range(5)]
+
+    def batch(minute: int, keys: list[str], label: str = "x:1") -> DataBatch:
+        return DataBatch(at(minute), {key: MetricSet({"type": "node", "labels": label},
+                                                     {"m": MetricValue(minute * 10 + n)})
+                                      for n, key in enumerate(keys)})
+
+    store.ingest(batch(0, keys))
+    store.ingest(batch(1, keys, label="x:2"))
+    assert store.labels("node:n3") == {"type": "node", "labels": "x:2"}
+    store.ingest(batch(2, ["node:other"]))
+    store.ingest(batch(5, ["node:other", "node:more"]))  # the five nodes expire, their ids are free
+    assert "node:n0" not in store
+    store.ingest(batch(6, list(reversed(keys)), label="x:3"))
+    store.ingest(batch(7, list(reversed(keys)), label="x:3"))
+    assert values(store.get_metric("m", ["node:n0"])["node:n0"]) == [64, 74]
+    assert "node:more" not in store and "node:other" not in store  # last seen at minute 5: 120 s before 7
+    assert store.labels("node:n0") == {"type": "node", "labels": "x:3"}
+    assert sorted(store.latest_keys()) == sorted(keys)

@@ -42,6 +42,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_DURATION = 900.0
 CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
+STEP_CELLS = 20_000
+"""Cells written in one step of a write: columns are written in groups of about this many cells."""
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
@@ -104,9 +106,10 @@ class LatestColumns:
 class _Job:
     ts_ns: int
     slot: int
-    entities: list[int] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)
-    series: list[int] = field(default_factory=list)
+    entities: list[IntArray] = field(default_factory=list)
+    """Entity ids of the batch's rows, one array per registered chunk."""
+    starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     relabeled: list[tuple[int, LabelTuple, int]] = field(default_factory=list)
     """``(entity, new labels, their hash)`` of entities whose labels changed."""
 
@@ -136,6 +139,13 @@ class MetricStore(MetricSink):
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
         self._type_cache: dict[LabelTuple, str] = {}
+        self._last_keys: list[str] = []
+        self._last_ids: IntArray = np.empty(0, dtype=np.int64)
+        """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
+        forgotten when entities expire, as their ids may be handed out again)."""
+        self._last_series: tuple[IdArray, list[dict[str, str]], IdArray] | None = None
+        """The entity ids and label dicts of the last batch's series and their series ids (a source that
+        keeps its label dicts across scrapes hands the same ones again; forgotten when series expire)."""
         self.version = 0
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
@@ -167,10 +177,14 @@ class MetricStore(MetricSink):
             if job is None:
                 return
             cols = batch.columns
+            same_keys = len(cols.keys) == len(self._last_keys) and cols.keys == self._last_keys
             for start in range(0, len(cols), CHUNK):
                 pause()
                 with self._lock:
-                    self._register(job, cols, start, start + CHUNK)
+                    self._register(job, cols, start, start + CHUNK, same_keys)
+            if not same_keys:
+                self._last_keys = list(cols.keys)
+                self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
             pause()
             with self._lock:
@@ -256,18 +270,22 @@ class MetricStore(MetricSink):
             with self._lock:
                 blocks.open.discard(block)
 
-    def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int) -> None:
+    def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int, same_keys: bool = False) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept).
 
         Known keys and unchanged labels (one hash of each label set against the stamp kept per id) are
         found in C loops and one array comparison; only new entities and changed labels take the Python path.
+        ``same_keys``: the batch's keys are the last batch's, whose ids are kept (no look-up per key).
         """
         entities = self.entities
         ids = entities.ids
         keys = cols.keys[first:last]
         labels = cols.labels[first:last]
         count = len(keys)
-        found = np.fromiter(map(ids.get, keys, repeat(-1, count)), dtype=np.int64, count=count)
+        if same_keys:
+            found = self._last_ids[first:last].copy()
+        else:
+            found = np.fromiter(map(ids.get, keys, repeat(-1, count)), dtype=np.int64, count=count)
         hashes = np.array([hash((*lb, *lb.values())) for lb in labels], dtype=np.int64)
         if len(entities.stamp):
             changed = np.flatnonzero((found < 0) | (entities.stamp[np.maximum(found, 0)] != hashes))
@@ -283,29 +301,39 @@ class MetricStore(MetricSink):
             elif entities.stamp[eid] != labels_hash:
                 job.relabeled.append((eid, label_tuple(labels[index]), labels_hash))  # visible from the commit on
             found[index] = eid
-        job.entities.extend(found.tolist())
+        job.entities.append(found)
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
-        """Write every column of the batch into the slot, metric by metric (yields after each one)."""
-        owners = np.array(job.entities, dtype=np.int32)
-        job.starts = cols.collection_start.tolist()
+        """Write every column of the batch into the slot, a group of columns of about ``STEP_CELLS`` cells at a
+        time (yields after each group)."""
+        owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
+        job.starts = np.asarray(cols.collection_start, dtype=np.int64)
+        cells = 0
         for name, column in cols.values.items():
             there = column.present()
             if there.any():
                 self._column(self.columns, name, column.metric_type, column.is_float).write(
                     owners[there], column.data[there], job.slot)
-                yield
+                cells += len(there)
+                if cells >= STEP_CELLS:
+                    cells = 0
+                    yield
+        if cells:
+            yield
         if not cols.series_count:
             return
         sids = self._series_ids(owners[cols.series_entity], cols.series_labels)
-        job.series = sids.tolist()
-        series_ids = sids
+        job.series = sids.astype(np.int64)
+        cells = 0
         for name, column in cols.labeled.items():
             there = column.present()
             if there.any():
                 self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
-                    series_ids[there], column.data[there], job.slot)
-                yield
+                    sids[there], column.data[there], job.slot)
+                cells += len(there)
+                if cells >= STEP_CELLS:
+                    cells = 0
+                    yield
 
     def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
         """The series id of each (entity id, labels) pair, registering new series.
@@ -313,7 +341,19 @@ class MetricStore(MetricSink):
         A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
         ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
         source shares one dict among the series of a resource), so known series cost no Python per series.
+        The series of the last batch again (same entities, equal label dicts, as a source reusing its entity
+        tables gives) cost one comparison of the lists (the dicts are the same objects: pointer checks).
         """
+        last = self._last_series
+        if (last is not None and np.array_equal(entity_ids, last[0]) and len(series_labels) == len(last[1])
+                and series_labels == last[1]):
+            return last[2].copy()
+        sids = self._find_series(entity_ids, series_labels)
+        self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
+        return sids
+
+    def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
+        """:meth:`_series_ids` by look-up in the series index."""
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
         for object_id, labels in dict(zip(objects, series_labels, strict=True)).items():
@@ -380,12 +420,11 @@ class MetricStore(MetricSink):
         for eid, labels, labels_hash in job.relabeled:
             self.entities.labels[eid] = labels
             self.entities.stamp[eid] = labels_hash
-        entities = np.array(job.entities, dtype=np.int64)
+        entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
         newer = entities[self.entities.last_seen[entities] <= job.ts_ns]
         self.entities.last_seen[newer] = job.ts_ns
-        self.entities.start[newer] = np.array(job.starts, dtype=np.int64)[
-            self.entities.last_seen[entities] == job.ts_ns]
-        series = np.array(job.series, dtype=np.int64)
+        self.entities.start[newer] = job.starts[self.entities.last_seen[entities] == job.ts_ns]
+        series = job.series
         self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
         self.entities.mark(entities, job.slot)
         self.series.mark(series, job.slot)
@@ -398,10 +437,13 @@ class MetricStore(MetricSink):
         cutoff = self.newest_ns - self.duration_ns
         gone = self.entities.expire(cutoff)
         if len(gone):
+            self._last_keys = []
+            self._last_ids = np.empty(0, dtype=np.int64)
             for column in self.columns.values():
                 column.release(gone)
         gone = self.series.expire(cutoff)
         if len(gone):
+            self._last_series = None
             self._forget_series(gone)
             for column in self.labeled_columns.values():
                 column.release(gone)
