@@ -226,3 +226,18 @@ def test_aggregator_roles() -> None:
     assert not role.is_aggregator()
     elector.leading = True
     assert role.is_aggregator()
+
+
+def test_a_twin_peer_client_keeps_tls_and_server_names() -> None:
+    """The API thread's fan-out uses a twin of the coordinator's client: it must present the same certificate."""
+    import ssl
+
+    from heapster.shards.client import PeerClient
+
+    tls = ssl.create_default_context()
+    names = {1: "heapster-1.heapster-peers.kube-system.svc"}
+    client = PeerClient(2.5, tls, lambda: names)
+    twin = client.twin()
+    assert twin is not client
+    assert (twin.timeout, twin.tls) == (2.5, tls)
+    assert twin.server_names is not None and twin.server_names() == names

@@ -96,7 +96,7 @@ def create_api_app(store: MetricStore | None, cluster: ClusterState | None,
         client = shards.client
         partials = shards.serve_partials
         if pipeline_loop is not None:  # the coordinator's client and events belong to the daemon's loop
-            client = _own_client(app, type(client)(client.timeout))
+            client = _own_client(app, client.twin())
             partials = on_loop(pipeline_loop, partials)
         app.middlewares.append(fanout_middleware(shards.peers, client, lambda: shards.missing))
         app.router.add_get(PARTIALS_PATH, partials)

@@ -43,6 +43,10 @@ class PeerClient:
         self.server_names = server_names
         self._session: aiohttp.ClientSession | None = None
 
+    def twin(self) -> PeerClient:
+        """A client with the same timeout, TLS and server names and a pool of its own (for another loop)."""
+        return PeerClient(self.timeout, self.tls, self.server_names)
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=64, ssl=self.tls if self.tls is not None else True)
