@@ -177,8 +177,7 @@ class Daemon:
         return end + s.settings.scrape_offset - now
 
     def _latest_batch(self) -> tuple[datetime | None, int]:
-        batch = self.scheduler.last_batch
-        return (batch.timestamp, len(batch.metric_sets)) if batch is not None else (None, 0)
+        return self.scheduler.last_batch or (None, 0)
 
     async def _start_api(self) -> Any:
         # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
