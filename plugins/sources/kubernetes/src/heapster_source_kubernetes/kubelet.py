@@ -212,7 +212,7 @@ class KubeletClient:
             ) as resp:
                 transport = resp.connection.transport if resp.connection is not None else None
                 body = await self._read_body(resp, where)
-            release_tls_read_buffer(transport)  # idle until the next window: 64 KiB per kubelet
+            release_tls_read_buffer(transport)  # idle until the next window: 32 KiB per kubelet
             return body
         except ScrapeError:
             raise
