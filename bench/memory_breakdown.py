@@ -219,6 +219,27 @@ def smaps_rollup() -> dict[str, float]:
 
 # --- the run -------------------------------------------------------------------------------------
 
+def store_detail(store: Any, nodes: int) -> None:
+    """The metric store's arrays by part: constant columns, plain head blocks, sealed chunks, row maps, presence."""
+    parts: Counter[str] = Counter()
+    dense = rows = 0
+    for column in [*store.columns.values(), *store.labeled_columns.values()]:
+        if column.const is not None:
+            parts["constant columns (one value per series)"] += column.const.nbytes
+        else:
+            dense += 1
+            rows += column.used
+        parts["plain head blocks (rows x 8 slots)"] += sum(b.nbytes for b in column.dense.values())
+        parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
+        parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
+    for owners in (store.entities, store.series):
+        parts["owner presence, times"] += owners.present.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+    print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows, "
+          f"{len(store.entities)} entities, {len(store.series)} labeled series):")
+    for name, size in parts.most_common():
+        print(row(name, size / MiB, nodes))
+
+
 def row(name: str, mib: float, nodes: int, note: str = "") -> str:
     return f"  {name:<46} {mib:9.1f} MiB  {mib / nodes:7.3f} MiB/node  {note}"
 
@@ -267,6 +288,8 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
     for mib, name, note in rows:
         print(row(name, mib, nodes, note))
     print(row("total Python objects (getsizeof)", placed, nodes))
+    if daemon.store is not None:
+        store_detail(daemon.store, nodes)
     print("\nAttribution of the RSS (before the trim):")
     print(row("file-backed (code of interpreter, libraries)", rss - anon, nodes))
     print(row("pymalloc arenas (objects of <= 512 bytes)", py["held"], nodes, f"{py['used blocks']:.1f} used"))
@@ -291,9 +314,13 @@ async def drop_connections(daemon: Daemon, nodes: int) -> None:
     kubelets: Any = getattr(daemon.source, "kubelets", None)
     if kubelets is None:
         return
+    gc.collect()
+    release_free_memory()
     heap = glibc_malloc()
     before = status_mib("VmRSS")
     pools = list(kubelets._pools.items())
+    connections = sum(len(held) for _, (session, _) in pools for held in session.connector._conns.values())
+    count = len(pools)
     kubelets._pools = {}
     for loop, (session, _) in pools:
         if loop.is_running() and loop is not asyncio.get_running_loop():
@@ -305,7 +332,7 @@ async def drop_connections(daemon: Daemon, nodes: int) -> None:
     release_free_memory()
     after = glibc_malloc()
     freed = before - status_mib("VmRSS")
-    print(f"\nclosing the kubelet connections frees {freed:.1f} MiB of RSS ({freed / nodes * 1024:.0f} KiB per "
+    print(f"\nclosing the {connections} kubelet connections ({count} pools) frees {freed:.1f} MiB of RSS ({freed / nodes * 1024:.0f} KiB per "
           f"node)" + (f", malloc in use -{heap['in use'] - after['in use']:.1f} MiB" if heap and after else ""))
 
 
