@@ -353,6 +353,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
             seen = store.version
             print(f"batch {seen}: RSS {status_mib('VmRSS'):.0f} MiB", flush=True)
         await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the store's queue lets go of the batch (and the heap is trimmed) right after
     report(daemon, args.nodes, args.tracemalloc and 25)
     await drop_connections(daemon, args.nodes)
     daemon.request_stop()
