@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -40,7 +39,7 @@ import time
 import tracemalloc
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -332,8 +331,9 @@ async def drop_connections(daemon: Daemon, nodes: int) -> None:
     release_free_memory()
     after = glibc_malloc()
     freed = before - status_mib("VmRSS")
-    print(f"\nclosing the {connections} kubelet connections ({count} pools) frees {freed:.1f} MiB of RSS ({freed / nodes * 1024:.0f} KiB per "
-          f"node)" + (f", malloc in use -{heap['in use'] - after['in use']:.1f} MiB" if heap and after else ""))
+    dropped = f", malloc in use -{heap['in use'] - after['in use']:.1f} MiB" if heap and after else ""
+    print(f"\nclosing the {connections} kubelet connections ({count} pools) frees {freed:.1f} MiB of RSS "
+          f"({freed / nodes * 1024:.0f} KiB per node){dropped}")
 
 
 async def run(args: argparse.Namespace, kubeconfig: str) -> None:

@@ -48,13 +48,16 @@ def release_tls_read_buffer(transport: Any) -> None:
     """Drop the read buffer of an idle asyncio TLS connection; its next read allocates it again.
 
     A kept-alive kubelet connection is idle but for one summary per window, yet asyncio keeps its
-    ``max_size`` read buffer for ever (see :data:`TLS_READ_BUFFER`). Only a selector loop's TLS transport has one; anything
-    else (plain TCP, uvloop) is left alone. Call it between reads, never from inside one.
+    ``max_size`` read buffer for ever (see :data:`TLS_READ_BUFFER`). Only a selector loop's TLS transport
+    has one; anything else (plain TCP, uvloop) is left alone. Call it between reads, never from inside one.
     """
-    protocol = getattr(transport, "_ssl_protocol", None)
-    if isinstance(protocol, asyncio.sslproto.SSLProtocol) and len(getattr(protocol, "_ssl_buffer", b"")):
-        protocol._ssl_buffer = bytearray()
-        protocol._ssl_buffer_view = memoryview(protocol._ssl_buffer)
+    protocol: Any = getattr(transport, "_ssl_protocol", None)
+    if not isinstance(protocol, asyncio.sslproto.SSLProtocol):
+        return
+    held: Any = protocol  # the buffer is private to asyncio (3.11-3.13 alike)
+    if len(getattr(held, "_ssl_buffer", b"")):
+        held._ssl_buffer = bytearray()
+        held._ssl_buffer_view = memoryview(held._ssl_buffer)
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
