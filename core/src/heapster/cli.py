@@ -77,7 +77,7 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop with ``HEAPSTER_UVLOOP=1`` when it is installed (``heapster-core[uvloop]``); else None.
 
     Opt-in, measured (bench/README.md): at 300 kubelets over HTTPS it saved 0-7% of the CPU, within the noise,
-    while its TLS transport keeps a 256 KiB read buffer per connection (asyncio's is capped at 32 KiB by
+    while its TLS transport keeps a 256 KiB read buffer per connection (asyncio's is capped at 64 KiB by
     :func:`heapster.memory.shrink_tls_read_buffers`): about +140 MiB of RSS at 1000 kept-alive kubelets.
     None means asyncio's own loop.
     """

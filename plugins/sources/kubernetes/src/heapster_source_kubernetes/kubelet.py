@@ -15,7 +15,6 @@ import yarl
 
 from heapster import selfmetrics
 from heapster.errors import describe_error
-from heapster.memory import release_tls_read_buffer
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
@@ -210,10 +209,7 @@ class KubeletClient:
             async with session.get(
                 self._url(target), headers=headers, ssl=self._ssl if https else False, allow_redirects=False,
             ) as resp:
-                transport = resp.connection.transport if resp.connection is not None else None
-                body = await self._read_body(resp, where)
-            release_tls_read_buffer(transport)  # idle until the next window: 32 KiB per kubelet
-            return body
+                return await self._read_body(resp, where)
         except ScrapeError:
             raise
         except aiohttp.ClientPayloadError as exc:
