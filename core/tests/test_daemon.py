@@ -103,7 +103,7 @@ async def test_without_a_store_readiness_follows_the_pipeline(session: aiohttp.C
     run = asyncio.create_task(d.run())
     await until(lambda: d.api_url, timeout=1.0)
     assert (await answer(session, d.api_url + "/readyz"))[0] == 503
-    d.scheduler.last_batch = DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {})})
+    d.scheduler.last_batch = (datetime.now(UTC), 1)
     assert await answer(session, d.api_url + "/readyz") == (200, "ok")
     assert await answer(session, d.api_url + "/healthz") == (200, "ok")
     d.request_stop()

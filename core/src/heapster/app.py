@@ -28,7 +28,7 @@ from heapster.interfaces import (
     SystemClock,
 )
 from heapster.leader import default_identity, lease_timing, parse_ref
-from heapster.memory import share_the_interpreter, shrink_tls_read_buffers, tune_gc
+from heapster.memory import release_free_memory, share_the_interpreter, shrink_tls_read_buffers, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import HISTORICAL_SOURCE, Plugins, Registration, known_providers, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
@@ -187,8 +187,7 @@ class Daemon:
         return end + s.settings.scrape_offset - now
 
     def _latest_batch(self) -> tuple[datetime | None, int]:
-        batch = self.scheduler.last_batch
-        return (batch.timestamp, len(batch.metric_sets)) if batch is not None else (None, 0)
+        return self.scheduler.last_batch or (None, 0)
 
     async def _start_api(self) -> Any:
         # Served also with --disable_metric_sink, as Heapster did: /healthz and /metrics stay useful.
@@ -290,6 +289,8 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
         store_of_sink, bounds_of_sink = sink_queues.get(id(sink), (MemoryStore(), in_memory))
         exported = gate is not None and id(sink) in sink_queues
         acknowledged = gate.acknowledger(idents[id(sink)]) if gate is not None and exported else None
+        if sink is store:
+            acknowledged = _trim_once_stored
         queue = _sink_queue(sink, store_of_sink, bounds_of_sink, settings, context.clock, acknowledged)
         queues.append(queue)
         if gate is not None and exported:
@@ -379,6 +380,16 @@ def _sink_queue(sink: MetricSink, store: QueueStore[DataBatch], bounds: SinkQueu
                      max_bytes=bounds.max_bytes if store.durable else None, max_age=bounds.max_age,
                      export_timeout=settings.sink_export_data_timeout, clock=clock, store=store,
                      describe=describe_batch, on_exported=on_exported)
+
+
+def _trim_once_stored(batch: DataBatch) -> None:
+    """After the metric store wrote a batch: give the heap back once the queue has let go of the batch too.
+
+    The scheduler trims after processing, but the store writes the batch later, in its queue's task; the
+    trim is one event-loop step later, when the queue no longer holds the batch (bench/memory_breakdown.py:
+    60 MiB of RSS at 1000 nodes).
+    """
+    asyncio.get_running_loop().call_soon(release_free_memory)
 
 
 def _clock_time(epoch: float) -> str:

@@ -97,7 +97,8 @@ class Scheduler:
         self._process_lock = asyncio.Lock()
         self._housekeeps: set[asyncio.Task[None]] = set()
         self._failing: dict[str, str] = {}
-        self.last_batch: DataBatch | None = None
+        self.last_batch: tuple[datetime, int] | None = None
+        """Window end and metric sets of the newest batch (not the batch: it would stay alive a window longer)."""
         self.batches = 0
 
     # --- the loop ----------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class Scheduler:
         """Scrape, process and queue the window ``[start, end)`` for every sink; returns the batch."""
         batch = await self.scrape(start, end)
         async with self._process_lock:
-            if self.last_batch is not None and batch.timestamp <= self.last_batch.timestamp:
+            if self.last_batch is not None and batch.timestamp <= self.last_batch[0]:
                 log.warning("housekeep.out_of_order", window_end=batch.timestamp.isoformat())
             for processor in self.processors:
                 began = time.perf_counter()
@@ -195,7 +196,7 @@ class Scheduler:
             batch.seal()
             for sink in self.sinks:
                 sink.put(batch if sink is self.local_sink or export is batch else export)
-            self.last_batch = batch
+            self.last_batch = (batch.timestamp, len(batch))
             self.batches += 1
         # Only queued here: each sink queue logs batch.exported when its sink really has the batch.
         log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch),

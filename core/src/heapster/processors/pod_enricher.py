@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,27 +36,65 @@ def _layout_id(layout: tuple[tuple[str, MetricType], ...]) -> int:
     return found
 
 
+def _intern(text: Any) -> Any:
+    """One copy of a namespace or image name for every pod (strings only; anything else as given)."""
+    return sys.intern(text) if type(text) is str else text
+
+
+class Shared:
+    """Hands out one object for equal values: replicas of a workload have equal requests, limits and labels,
+    so the pod cache of 150 000 pods holds each layout, number tuple and label dict once (bounded)."""
+
+    __slots__ = ("_labels", "_tuples")
+
+    LIMIT = 65_536
+
+    def __init__(self) -> None:
+        self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def tuple(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The shared tuple equal to ``value``."""
+        found = self._tuples.get(value)
+        if found is None:
+            if len(self._tuples) >= self.LIMIT:
+                self._tuples.clear()
+            found = self._tuples[value] = value
+        return found
+
+    def labels(self, value: dict[str, str]) -> dict[str, str]:
+        """The shared dict equal to ``value`` (read-only for every holder)."""
+        ident = tuple(value.items())
+        found = self._labels.get(ident)
+        if found is None:
+            if len(self._labels) >= self.LIMIT:
+                self._labels.clear()
+            found = self._labels[ident] = value
+        return found
+
+
 class _ContainerInfo:
     """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
     ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
-    written to the columns in one step per layout; ``update`` is what a container set's labels get.
+    written to the columns in one step per layout (equal tuples shared between containers); ``update`` is what
+    a container set's labels get.
     """
 
     __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
                  "stub_layout_id", "stub_numbers", "update")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 pod_update: dict[str, str], start_ns: int) -> None:
+                 pod_update: dict[str, str], start_ns: int, shared: Shared) -> None:
         self.key = key
         self.image = image
-        self.stub_layout = tuple((name, _GAUGE) for name in resources)
-        self.stub_numbers = tuple(resources.values())
+        self.stub_layout = shared.tuple(tuple((name, _GAUGE) for name in resources))
+        self.stub_numbers = shared.tuple(tuple(resources.values()))
         self.layout, self.numbers = self.stub_layout, self.stub_numbers
         self.restarts = restarts is not None  # the pod status gave it a restart count
         if restarts is not None:
-            self.layout = (*self.stub_layout, ("restart_count", _GAUGE))
-            self.numbers = (*self.stub_numbers, restarts)
+            self.layout = shared.tuple((*self.stub_layout, ("restart_count", _GAUGE)))
+            self.numbers = shared.tuple((*self.stub_numbers, restarts))
         self.layout_id = _layout_id(self.layout)
         self.stub_layout_id = _layout_id(self.stub_layout)
         # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels.
@@ -67,38 +106,39 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "start_time", "uid",
-                 "update", "version")
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "uid", "update",
+                 "version")
 
-    def __init__(self, pod: Mapping[str, Any], copier: LabelCopier) -> None:
+    def __init__(self, pod: Mapping[str, Any], copier: LabelCopier, shared: Shared | None = None) -> None:
+        shared = shared or Shared()
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
         self.version = meta.get("resourceVersion")
-        self.namespace: str = meta.get("namespace", "")
+        self.namespace: str = _intern(meta.get("namespace", ""))
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
         self.key = keys.pod_key(self.namespace, self.name)
-        self.copied_labels = copier.copied(meta.get("labels"))
+        self.copied_labels = shared.labels(copier.copied(meta.get("labels")))
         started = status.get("startTime")
-        self.start_time: datetime | None = None
+        start_time: datetime | None = None
         if started:
             try:
-                self.start_time = parse_rfc3339(started)
+                start_time = parse_rfc3339(started)
             except ValueError:
                 log.warning("pod.start_time.invalid", pod=f"{self.namespace}/{self.name}", value=started)
         restarts = {
             cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
         }
-        self.start_ns = to_ns(self.start_time)
+        self.start_ns = to_ns(start_time)
         self.update = {"pod_id": self.uid, **self.copied_labels}
         """What the labels of this pod's sets get (the UID, then the copied labels)."""
         self.containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
-                keys.pod_container_key(self.namespace, self.name, cname), container.get("image", ""),
-                container_resources(container), restarts.get(cname), self.update, self.start_ns
+                keys.pod_container_key(self.namespace, self.name, cname), _intern(container.get("image", "")),
+                container_resources(container), restarts.get(cname), self.update, self.start_ns, shared
             )
 
 
@@ -175,6 +215,7 @@ class PodBasedEnricher(ColumnProcessor):
         self.cluster = cluster
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
+        self._shared = Shared()
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
@@ -251,7 +292,7 @@ class PodBasedEnricher(ColumnProcessor):
             return None
         version = (pod.get("metadata") or {}).get("resourceVersion")
         if cached is None or version is None or cached.version != version:
-            cached = PodInfo(pod, self.copier)
+            cached = PodInfo(pod, self.copier, self._shared)
         used[ident] = cached
         return cached
 

@@ -1,0 +1,391 @@
+"""Where heapster's memory goes: run the daemon in this process against the simulator and attribute its RSS.
+
+    .venv/bin/python bench/memory_breakdown.py --nodes 300 --resolution 10 --batches 6
+    .venv/bin/python bench/memory_breakdown.py --nodes 300 --store-duration 120 --batches 14   # store full
+    .venv/bin/python bench/memory_breakdown.py --nodes 300 --tracemalloc 1                  # + allocation sites
+
+It starts `heapster-simulator` (N nodes × 30 pods × 2 containers, HTTPS kubelets with a token, summaries
+rendered ahead) as a subprocess, then builds and runs the real heapster daemon *in this process* with the
+command line of `scrape_bench.py` (in-memory store, no other sink). Once the store has committed `--batches`
+batches it pauses the pipeline (the measurement runs on the daemon's event loop) and prints:
+
+1. the RSS of the process (and how much of it is file-backed: code of the interpreter and libraries);
+2. the Python objects reachable from each owner (store, pod cache, kubelet client, processors, ...), sized with
+   `sys.getsizeof` and walked with `gc.get_referents`; an object reachable from two owners counts for the
+   first one listed;
+3. the allocators: pymalloc's arenas (used blocks vs. what its arenas hold), glibc malloc (in use, free but
+   kept, number of arenas) and what `malloc_trim` would give back;
+4. with `--tracemalloc N`, the 25 source lines that allocated the most live memory (N frames each).
+
+Every figure is printed in MiB and in MiB per node, so runs at 300 nodes extrapolate to 1000. The numbers are
+estimates of ownership (getsizeof misses allocator overhead and C-side buffers such as OpenSSL's), and the
+table says how much of the RSS it could not place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import ctypes.util
+import gc
+import io
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+import types
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heapster import selfmetrics
+from heapster.app import Daemon, build_daemon
+from heapster.flags import parse_heapster_settings
+from heapster.logs import configure
+from heapster.testing.net import free_port
+from heapster_simulator.testing import simulator_process
+
+MiB = 2**20
+SKIP_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType,
+              types.MethodDescriptorType, types.WrapperDescriptorType, types.GetSetDescriptorType,
+              types.MemberDescriptorType, types.FrameType)
+"""Not walked into from a data owner: code and classes belong to the "modules and code" owner."""
+
+
+# --- sizing Python objects -----------------------------------------------------------------------
+
+class Walker:
+    """Sizes the objects reachable from roots; an object already counted is never counted again, and the
+    roots of other owners (``boundary``) are never entered."""
+
+    def __init__(self, boundary: Iterable[Any] = ()) -> None:
+        self.seen: set[int] = set()
+        self._keep: list[Any] = []  # keeps walked temporaries (bound methods, views) alive: ids stay unique
+        self.boundary = {id(o) for o in boundary}
+        self.seen.update((id(self.seen), id(self._keep), id(self.boundary), id(self)))
+
+    def size(self, roots: Iterable[Any], skip_code: bool = True) -> tuple[int, int, Counter[str]]:
+        """Bytes and objects newly reachable from ``roots``, and bytes by type name."""
+        total = count = 0
+        by_type: Counter[str] = Counter()
+        stack = list(roots)
+        own = {id(o) for o in stack}
+        seen, boundary = self.seen, self.boundary
+        while stack:
+            obj = stack.pop()
+            ident = id(obj)
+            if ident in seen or (ident in boundary and ident not in own):
+                continue
+            if skip_code and isinstance(obj, SKIP_TYPES):
+                continue
+            seen.add(ident)
+            self._keep.append(obj)
+            try:
+                size = sys.getsizeof(obj)
+            except TypeError:
+                size = 0
+            total += size
+            count += 1
+            by_type[type(obj).__name__] += size
+            if isinstance(obj, np.ndarray) and obj.base is not None:
+                stack.append(obj.base)  # numpy does not report its base to the collector
+            stack.extend(gc.get_referents(obj))
+        return total, count, by_type
+
+
+def owners_of(daemon: Daemon) -> list[tuple[str, list[Any]]]:
+    """The parts of the daemon worth a line, in the order they get shared objects."""
+    from aiohttp import web
+
+    source: Any = daemon.source
+    cluster: Any = getattr(source, "kubernetes_cluster", None)
+    everything = gc.get_objects()
+    loops = [o for o in everything if isinstance(o, asyncio.AbstractEventLoop)]
+    apps = [o for o in everything if isinstance(o, web.Application)]
+    del everything
+    parts: list[tuple[str, list[Any]]] = [("metric store", [daemon.store])]
+    if cluster is not None:
+        pods = cluster.pods
+        parts += [
+            ("pod cache (informer objects + versions)", [pods._objects, pods._versions]),
+            ("pod indexes (by node, by namespace)", [cluster._pods_by_namespace, cluster._pods_by_node,
+                                                    cluster._pod_node]),
+            ("node + namespace informers", [cluster.nodes._objects, cluster.nodes._versions,
+                                            cluster.namespaces._objects, cluster.namespaces._versions]),
+        ]
+    if hasattr(source, "kubelets"):
+        parts.append(("kubelet client (HTTP pools, TLS connections)", [source.kubelets]))
+    parts += [(f"processor {p.name}", [p]) for p in daemon.processors]
+    parts += [
+        ("scheduler (last batch, state)", [daemon.scheduler]),
+        ("sink queues", [daemon.queues]),
+        ("self-metrics registry", [selfmetrics.REGISTRY]),
+        ("HTTP API application", apps),
+        ("source and cluster (rest)", [source, cluster]),
+        ("event loops (tasks, transports, handles)", loops),
+        ("daemon (rest)", [daemon]),
+    ]
+    return parts
+
+
+# --- allocators ----------------------------------------------------------------------------------
+
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (all arenas)."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+LIBC = _libc()
+
+
+def glibc_malloc() -> dict[str, float] | None:
+    """glibc's heap in MiB: in use, free but kept, mmapped, and the number of arenas."""
+    if LIBC is None or not hasattr(LIBC, "mallinfo2"):
+        return None
+    LIBC.mallinfo2.restype = MallInfo2
+    info = LIBC.mallinfo2()
+    arenas = 0
+    with tempfile.NamedTemporaryFile(suffix=".xml") as tmp:
+        LIBC.fopen.restype = ctypes.c_void_p
+        LIBC.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        LIBC.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        LIBC.fclose.argtypes = [ctypes.c_void_p]
+        handle = LIBC.fopen(tmp.name.encode(), b"w")
+        if handle:
+            LIBC.malloc_info(0, handle)
+            LIBC.fclose(handle)
+            arenas = len(re.findall(r'<heap nr="\d+">', Path(tmp.name).read_text()))
+    return {"in use": (info.uordblks + info.hblkhd) / MiB, "free, kept": info.fordblks / MiB,
+            "mmapped": info.hblkhd / MiB, "arenas": arenas}
+
+
+def pymalloc() -> dict[str, float]:
+    """pymalloc in MiB: bytes in its arenas and bytes of used blocks (from ``sys._debugmallocstats``)."""
+    read, write = os.pipe()
+    saved = os.dup(2)
+    text = ""
+    try:
+        os.dup2(write, 2)
+        os.close(write)
+        sys._debugmallocstats()
+        os.dup2(saved, 2)
+        with os.fdopen(read, "r") as pipe:
+            text = pipe.read()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+    def field(name: str) -> float:
+        found = re.search(rf"^# bytes in {name}\s*=\s*([\d,]+)", text, re.MULTILINE)
+        return int(found.group(1).replace(",", "")) / MiB if found else 0.0
+
+    arenas = re.search(r"^# arenas allocated current\s*=\s*([\d,]+)", text, re.MULTILINE)
+    arena_count = int(arenas.group(1).replace(",", "")) if arenas else 0
+    return {"arenas": arena_count, "used blocks": field("allocated blocks"),
+            "held": arena_count * (1 if sys.version_info >= (3, 10) else 0.25)}
+
+
+def status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def smaps_rollup() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[-1] == "kB":
+            out[name.strip()] = int(parts[0]) / 1024
+    return out
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def store_detail(store: Any, nodes: int) -> None:
+    """The metric store's arrays by part: constant columns, plain head blocks, sealed chunks, row maps, presence."""
+    parts: Counter[str] = Counter()
+    dense = rows = 0
+    for column in [*store.columns.values(), *store.labeled_columns.values()]:
+        if column.const is not None:
+            parts["constant columns (one value per series)"] += column.const.nbytes
+        else:
+            dense += 1
+            rows += column.used
+        parts["plain head blocks (rows x 8 slots)"] += sum(b.nbytes for b in column.dense.values())
+        parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
+        parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
+    for owners in (store.entities, store.series):
+        parts["owner presence, times"] += owners.present.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+    print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows, "
+          f"{len(store.entities)} entities, {len(store.series)} labeled series):")
+    for name, size in parts.most_common():
+        print(row(name, size / MiB, nodes))
+
+
+def row(name: str, mib: float, nodes: int, note: str = "") -> str:
+    return f"  {name:<46} {mib:9.1f} MiB  {mib / nodes:7.3f} MiB/node  {note}"
+
+
+def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
+    """Print the attribution table (see the module docstring)."""
+    gc.collect()
+    # The allocators first: walking the objects allocates (the walker's own sets) and would blur them.
+    rss = status_mib("VmRSS")
+    anon = smaps_rollup().get("Anonymous", 0.0)
+    py = pymalloc()
+    heap = glibc_malloc()
+    print(f"\nRSS {rss:.1f} MiB ({rss / nodes:.3f} MiB per node); anonymous {anon:.1f} MiB, file-backed "
+          f"{rss - anon:.1f} MiB (interpreter, libraries); peak {status_mib('VmHWM'):.1f} MiB; "
+          f"threads {len(os.listdir('/proc/self/task'))}")
+    print(f"pymalloc: {py['arenas']:.0f} arenas = {py['held']:.1f} MiB held, {py['used blocks']:.1f} MiB in used "
+          f"blocks ({py['held'] - py['used blocks']:.1f} MiB free in its arenas)")
+    if heap is not None:
+        print(f"glibc malloc: {heap['in use']:.1f} MiB in use ({heap['mmapped']:.1f} MiB of it mmapped), "
+              f"{heap['free, kept']:.1f} MiB free but kept, {heap['arenas']:.0f} arenas")
+    from heapster.memory import release_free_memory
+
+    release_free_memory()
+    trimmed = status_mib("VmRSS")
+    print(f"after malloc_trim(0): RSS {trimmed:.1f} MiB ({trimmed - rss:+.1f})")
+    parts = owners_of(daemon)
+    walker = Walker(root for _, roots in parts for root in roots)
+    placed = 0.0
+    print("\nPython objects by owner (getsizeof; shared objects count for the first owner):")
+    rows = []
+    for name, roots in parts:
+        size, count, by_type = walker.size(roots)
+        placed += size / MiB
+        top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(4) if b >= MiB / 10)
+        rows.append((size / MiB, name, f"{count} objects; {top}"))
+    size, count, by_type = walker.size(list(sys.modules.values()), skip_code=False)
+    rows.append((size / MiB, "modules, classes and code", f"{count} objects"))
+    placed += size / MiB
+    rest = [o for o in gc.get_objects() if id(o) not in walker.seen]
+    walker.seen.add(id(rest))
+    size, count, by_type = walker.size(rest)
+    del rest
+    top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(6))
+    rows.append((size / MiB, "other objects (not reached from an owner)", f"{count} objects; {top}"))
+    placed += size / MiB
+    for mib, name, note in rows:
+        print(row(name, mib, nodes, note))
+    print(row("total Python objects (getsizeof)", placed, nodes))
+    if daemon.store is not None:
+        store_detail(daemon.store, nodes)
+    print("\nAttribution of the RSS (before the trim):")
+    print(row("file-backed (code of interpreter, libraries)", rss - anon, nodes))
+    print(row("pymalloc arenas (objects of <= 512 bytes)", py["held"], nodes, f"{py['used blocks']:.1f} used"))
+    if heap is not None:
+        print(row("malloc in use (big objects, numpy, C buffers)", heap["in use"], nodes))
+        print(row("malloc free but kept", heap["free, kept"], nodes))
+        print(row("anonymous not resident of the above (-) / other", anon - py["held"] - heap["in use"]
+                  - heap["free, kept"], nodes))
+    if top_sites and tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot()
+        print("\nlive memory by allocation site (tracemalloc):")
+        for stat in snapshot.statistics("lineno")[:top_sites]:
+            frame = stat.traceback[0]
+            print(f"  {stat.size / MiB:8.1f} MiB {stat.count:9d}  {frame.filename.split('site-packages/')[-1]}:"
+                  f"{frame.lineno}")
+
+
+async def drop_connections(daemon: Daemon, nodes: int) -> None:
+    """What the kept-alive kubelet connections hold, Python and C (OpenSSL) alike: close them and compare."""
+    from heapster.memory import release_free_memory
+
+    kubelets: Any = getattr(daemon.source, "kubelets", None)
+    if kubelets is None:
+        return
+    gc.collect()
+    release_free_memory()
+    heap = glibc_malloc()
+    before = status_mib("VmRSS")
+    pools = list(kubelets._pools.items())
+    connections = sum(len(held) for _, (session, _) in pools for held in session.connector._conns.values())
+    count = len(pools)
+    kubelets._pools = {}
+    for loop, (session, _) in pools:
+        if loop.is_running() and loop is not asyncio.get_running_loop():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
+        else:
+            await session.close()
+    del pools
+    gc.collect()
+    release_free_memory()
+    after = glibc_malloc()
+    freed = before - status_mib("VmRSS")
+    dropped = f", malloc in use -{heap['in use'] - after['in use']:.1f} MiB" if heap and after else ""
+    print(f"\nclosing the {connections} kubelet connections ({count} pools) frees {freed:.1f} MiB of RSS "
+          f"({freed / nodes * 1024:.0f} KiB per node){dropped}")
+
+
+async def run(args: argparse.Namespace, kubeconfig: str) -> None:
+    argv = [f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}",
+            f"--metric-resolution={args.resolution:g}s", f"--heapster-port={free_port()}", "--listen-ip=127.0.0.1",
+            "--kubelet-timeout=10s", f"--store-duration={args.store_duration:g}s", "--log-format=json"]
+    daemon = await build_daemon(parse_heapster_settings(argv))
+    running = asyncio.create_task(daemon.run())
+    store: Any = daemon.store
+    deadline = time.monotonic() + (args.batches + 3) * args.resolution + 180
+    seen = -1
+    while store.version < args.batches:
+        if running.done() or time.monotonic() > deadline:
+            print(f"heapster stored {store.version} of {args.batches} batches in time")
+            break
+        if store.version != seen:
+            seen = store.version
+            print(f"batch {seen}: RSS {status_mib('VmRSS'):.0f} MiB", flush=True)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the store's queue lets go of the batch (and the heap is trimmed) right after
+    report(daemon, args.nodes, args.tracemalloc and 25)
+    await drop_connections(daemon, args.nodes)
+    daemon.request_stop()
+    await running
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=300)
+    parser.add_argument("--pods-per-node", type=int, default=30)
+    parser.add_argument("--containers-per-pod", type=int, default=2)
+    parser.add_argument("--resolution", type=float, default=10.0)
+    parser.add_argument("--store-duration", type=float, default=900.0)
+    parser.add_argument("--batches", type=int, default=6, help="batches stored before measuring")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="trace allocations (slow; FRAMES per trace) and print the top allocation sites")
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    configure(-1, "json", stream=io.StringIO())  # warnings only, into nothing: the figures are what matters
+    if args.tracemalloc:
+        tracemalloc.start(args.tracemalloc)
+    with tempfile.TemporaryDirectory(prefix="heapster-memory-") as tmp, simulator_process(
+            Path(tmp), nodes=args.nodes, pods_per_node=args.pods_per_node,
+            containers_per_pod=args.containers_per_pod, api_scheme="https", token="bench-token",
+            prerender_summaries=True, timeout=600) as ready:
+        print(f"== {args.nodes} nodes × {args.pods_per_node} pods × {args.containers_per_pod} containers, "
+              f"resolution {args.resolution:g}s, store {args.store_duration:g}s, MALLOC_ARENA_MAX="
+              f"{os.environ.get('MALLOC_ARENA_MAX', 'unset')}", flush=True)
+        asyncio.run(run(args, ready["kubeconfig"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

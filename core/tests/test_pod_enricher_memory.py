@@ -1,0 +1,42 @@
+"""The pod enricher's cache holds each equal layout, number tuple and label dict once (replicas share them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heapster.processors.labels import LabelCopier
+from heapster.processors.pod_enricher import PodInfo, Shared
+
+
+def _pod(name: str, labels: dict[str, str], memory: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": "1",
+                     "labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1",
+                                 "resources": {"requests": {"cpu": "100m", "memory": memory}}}]},
+        "status": {"startTime": "2026-01-01T00:00:00Z",
+                   "containerStatuses": [{"name": "app", "restartCount": 2}]},
+    }
+
+
+def test_replicas_share_layouts_numbers_and_labels() -> None:
+    shared, copier = Shared(), LabelCopier()
+    first = PodInfo(_pod("web-1", {"app": "web"}, "128Mi"), copier, shared)
+    second = PodInfo(_pod("web-2", {"app": "web"}, "128Mi"), copier, shared)
+    other = PodInfo(_pod("db-1", {"app": "db"}, "256Mi"), copier, shared)
+    a, b, c = (info.containers["app"] for info in (first, second, other))
+    assert a.layout is b.layout and a.numbers is b.numbers and a.stub_numbers is b.stub_numbers
+    assert first.copied_labels is second.copied_labels == {"labels": "app:web"}
+    assert a.layout is c.layout  # same resource names
+    values = dict(zip((name for name, _ in c.layout), c.numbers, strict=True))
+    assert c.numbers is not a.numbers and values["memory/request"] == 256 * 2**20
+    assert other.copied_labels == {"labels": "app:db"}
+    assert (a.key, b.key) == ("namespace:default/pod:web-1/container:app", "namespace:default/pod:web-2/container:app")
+    assert a.numbers[-1] == 2 and a.layout[-1][0] == "restart_count"
+
+
+def test_the_shared_table_is_bounded() -> None:
+    shared = Shared()
+    for n in range(Shared.LIMIT + 10):
+        assert shared.tuple((n,)) == (n,)
+    assert len(shared._tuples) <= Shared.LIMIT
