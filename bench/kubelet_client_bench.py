@@ -15,7 +15,8 @@ the load of other processes on the machine hits each alike.
 
 Clients (`--clients`):
 - `aiohttp`: heapster's ClientSession client before `heapster.http1.Client` (same session settings, same body reading);
-- `lean`: `KubeletClient.get_summary` as the source calls it (semaphore, timeout, self-metrics) on `heapster.http1.Client`;
+- `lean`: `KubeletClient.get_summary` as the source calls it (semaphore, timeout, self-metrics) on
+  `heapster.http1.Client`;
 - `threads`: blocking sockets + ssl in a pool of `--threads` threads (reads release the GIL), same parser;
 - `floor`: `threads` run one GET at a time on the loop's thread: TLS, kernel and parsing with no concurrency
   machinery, the least a client can cost here.

@@ -16,9 +16,9 @@ import pytest
 import trustme
 from aiohttp import web
 
+from heapster.http1 import Answer, Client, FetchError, Origin, get_request
 from heapster.testing.fixtures import FIXTURES
 from heapster.testing.net import async_wait_until
-from heapster.http1 import Answer, Client, FetchError, Origin, get_request
 
 BODY = (FIXTURES / "kubelet-stats-summary-v1.35.json").read_bytes()
 CAP = 1_000_000

@@ -31,7 +31,7 @@ def test_the_soft_limit_is_raised_to_the_hard_limit() -> None:
     out = subprocess.run([sys.executable, "-c", code], preexec_fn=_lower_soft_limit, capture_output=True,
                          text=True, check=True).stdout.split()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    assert LOW < hard, "the test needs a hard limit above its low soft limit"
+    assert hard > LOW, "the test needs a hard limit above its low soft limit"
     assert [int(v) for v in out] == [LOW, hard, hard, hard]
 
 

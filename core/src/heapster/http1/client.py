@@ -1,12 +1,12 @@
 """The HTTP/1.1 GET client of heapster and the eventer: kubelet summaries, API lists and watches.
 
 Connections are kept alive per origin (checked with ``poll()`` before reuse, a stale one retried once on a
-new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's socket (OpenSSL in C, not asyncio's pure-Python
-``sslproto``), and the running event loop only says when a socket is readable: one callback per readiness
-drains every TLS record that arrived, straight into one buffer the size of the declared body. There is no
-transport, protocol, stream reader or response object per request (measured in
-``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's) and bodies
-up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
+new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's
+socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``), and the running event loop only says when a
+socket is readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
+the size of the declared body. There is no transport, protocol or stream reader per request (measured in
+``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's, a watch)
+and bodies up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
 :meth:`Client.get` reads a whole body; :meth:`Client.open` streams one (a watch) through :class:`Response`.
 """
 
@@ -608,7 +608,10 @@ class Client:
         return tls
 
     async def _exchange(self, conn: _Connection, request: bytes, streaming: bool) -> _Exchange:
-        """Send ``request`` on ``conn``; the exchange once its answer (``streaming``: head) is in, else close ``conn``."""
+        """Send ``request`` on ``conn``; the exchange once its answer (``streaming``: head) is in.
+
+        On any failure ``conn`` is closed.
+        """
         loop = asyncio.get_running_loop()
         exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming)
         try:

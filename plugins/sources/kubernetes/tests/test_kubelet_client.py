@@ -16,7 +16,8 @@ from heapster_source_kubernetes.kubelet import KubeletClient, KubeletSettings, K
 
 BODY = (FIXTURES / "kubelet-stats-summary-v1.35.json").read_bytes()
 
-Serve = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[tuple[KubeletTarget, ssl.SSLContext]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[tuple[KubeletTarget, ssl.SSLContext]]]
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ async def kubelet(http_server: Any) -> AsyncIterator[Serve]:
     ca = trustme.CA()
     runners: list[web.AppRunner] = []
 
-    async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> tuple[KubeletTarget, ssl.SSLContext]:
+    async def serve(handler: Handler) -> tuple[KubeletTarget, ssl.SSLContext]:
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
         runner, port = await http_server(handler, ssl_context=server_ctx)

@@ -26,8 +26,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from heapster.http1 import Response, get_request
 from heapster.errors import describe_error
+from heapster.http1 import Response, get_request
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 
