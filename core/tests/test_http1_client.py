@@ -260,15 +260,18 @@ class RawServer:
                 if self.drop_after and served == self.drop_after:
                     return  # as a kubelet closing an idle connection just as a request arrives
                 served += 1
-                step = max(1, len(self.answer) // self.pieces)
-                for at in range(0, len(self.answer), step):
-                    writer.write(self.answer[at:at + step])
-                    await writer.drain()
-                    await asyncio.sleep(0)
+                await self._write_answer(writer)
                 if self.close_after:
                     return
         finally:
             writer.close()
+
+    async def _write_answer(self, writer: asyncio.StreamWriter) -> None:
+        step = max(1, len(self.answer) // self.pieces)
+        for at in range(0, len(self.answer), step):
+            writer.write(self.answer[at:at + step])
+            await writer.drain()
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> Origin:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -458,41 +461,23 @@ async def test_streamed_bodies_chunked_sized_and_until_close_from_the_stdlib_ser
     client.close()
 
 
-class TrickleServer:
-    """Answers with a chunked head, then writes each piece of ``pieces`` only when the test releases it."""
+class TrickleServer(RawServer):
+    """Answers with a chunked head, then writes each piece of ``pieces`` only when the test puts it there."""
 
     def __init__(self) -> None:
+        super().__init__(b"")
         self.pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.connections = 0
-        self.server: asyncio.Server | None = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                try:
-                    await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-                while (piece := await self.pieces.get()) is not None:
-                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                    await writer.drain()
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-        finally:
-            writer.close()
-
-    async def __aenter__(self) -> Origin:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return Origin("http", "127.0.0.1", self.server.sockets[0].getsockname()[1])
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
+    async def _write_answer(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while (piece := await self.pieces.get()) is not None:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
 
-async def test_a_stream_yields_each_piece_before_the_next_is_sent_and_then_reuses_its_connection() -> None:
+async def test_a_stream_yields_pieces_as_sent_keeps_its_connection_when_read_to_its_end_only() -> None:
     trickle = TrickleServer()
     async with trickle as origin:
         client = _plain()
@@ -506,22 +491,13 @@ async def test_a_stream_yields_each_piece_before_the_next_is_sent_and_then_reuse
             assert [chunk async for chunk in chunks] == []
             resp.close()
             assert client.idle_connections() == 1
-            trickle.pieces.put_nowait(None)
-            assert await (await client.open(origin, REQUEST)).read() == b""  # the next watch: same connection
-        assert client.connections_made == 1
-        assert trickle.connections == 1
-
-
-async def test_a_stream_closed_before_its_end_closes_its_connection() -> None:
-    trickle = TrickleServer()
-    async with trickle as origin:
-        client = _plain()
-        async with asyncio.timeout(10):
-            resp = await client.open(origin, REQUEST)
+            resp = await client.open(origin, REQUEST)  # the next watch: on the same connection
             trickle.pieces.put_nowait(b"x")
             assert await anext(resp.chunks()) == b"x"
-            resp.close()
-        assert client.idle_connections() == 0
+            resp.close()  # before its end: the connection cannot serve another request
+            assert client.idle_connections() == 0
+        assert client.connections_made == 1
+        assert trickle.connections == 1
 
 
 async def test_a_streamed_piece_over_the_cap_fails_as_too_large() -> None:
