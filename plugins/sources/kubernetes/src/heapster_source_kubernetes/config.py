@@ -207,10 +207,6 @@ class ApiAccess:
             self._ssl = make_ssl_context(self.verify, self.ca_file, self.cert_file, self.key_file)
         return self._ssl
 
-    def request_ssl(self) -> ssl.SSLContext | bool:
-        """What to pass as aiohttp's ``ssl=`` for API requests."""
-        return self.ssl_context() if self.https else False
-
     def http_client(self) -> tuple[Client, Origin]:
         """The running loop's kept-alive client for API requests (list pages and watches), and the API's origin."""
         loop = asyncio.get_running_loop()
