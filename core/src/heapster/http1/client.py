@@ -198,6 +198,12 @@ class _Exchange:
         self.error = exc.with_traceback(None)
         _set_ready(self.done)
 
+    def take_error(self) -> Exception:
+        """The failure, no longer held here (raised, its traceback would tie the exchange into a cycle)."""
+        error, self.error = self.error, None
+        assert error is not None
+        return error
+
     def release(self) -> None:
         """Drop the buffers now (a failed scrape must not keep up to the cap alive until a collection)."""
         self.view = memoryview(b"")
@@ -623,7 +629,7 @@ class Client:
                 raise FetchError("connect", f"cannot send the request: {_os_reason(exc)}") from None
             await _wait_readable(loop, conn.fd, exchange)
             if exchange.error is not None:
-                raise exchange.error
+                raise exchange.take_error()
         except _StaleConnection:
             exchange.release()
             conn.close()
@@ -723,7 +729,7 @@ class Response:
                 await _wait_readable(loop, self._conn.fd, exchange)
             if exchange.error is not None:
                 self.close()
-                raise exchange.error
+                raise exchange.take_error()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body, or its first ``limit`` bytes."""
