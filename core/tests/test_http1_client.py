@@ -533,3 +533,20 @@ def test_get_request_builds_the_target_query_host_and_headers() -> None:
     assert Origin.of_url("https://[::1]/x") == Origin("https", "::1", 443)
     with pytest.raises(ValueError, match="not an http"):
         Origin.of_url("ftp://h/")
+
+
+async def test_a_tls_handshake_that_never_completes_fails_after_the_connect_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the TCP connection, never answers the TLS hello
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = Client(ssl.create_default_context(), max_bytes=CAP, connect_timeout=0.2)
+        async with asyncio.timeout(10):
+            with pytest.raises(FetchError, match=r"cannot connect to 127\.0\.0\.1:\d+: timed out after 0\.2s") as info:
+                await client.open(Origin("https", "127.0.0.1", port), REQUEST)
+        assert info.value.reason == "connect"
+    finally:
+        server.close()
+        await server.wait_closed()
