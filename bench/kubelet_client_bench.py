@@ -14,8 +14,9 @@ malloc_trim: mostly what a kept-alive connection holds). Variants run interleave
 the load of other processes on the machine hits each alike.
 
 Clients (`--clients`):
-- `aiohttp`: heapster's ClientSession client before `leanhttp` (same session settings, same body reading);
-- `lean`: `KubeletClient.get_summary` as the source calls it (semaphore, timeout, self-metrics) on `leanhttp`;
+- `aiohttp`: heapster's ClientSession client before `heapster.http1.Client` (same session settings, same body reading);
+- `lean`: `KubeletClient.get_summary` as the source calls it (semaphore, timeout, self-metrics) on
+  `heapster.http1.Client`;
 - `threads`: blocking sockets + ssl in a pool of `--threads` threads (reads release the GIL), same parser;
 - `floor`: `threads` run one GET at a time on the loop's thread: TLS, kernel and parsing with no concurrency
   machinery, the least a client can cost here.
@@ -44,9 +45,9 @@ import orjson
 import trustme
 
 from heapster import selfmetrics
+from heapster.http1.client import _Exchange
 from heapster.memory import release_free_memory, shrink_tls_read_buffers
 from heapster_source_kubernetes.kubelet import SUMMARY_PATH, KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
-from heapster_source_kubernetes.leanhttp import _Exchange
 
 TOKEN = "bench-token"
 
@@ -107,7 +108,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 class AiohttpKubeletClient:
-    """heapster's aiohttp ``ClientSession`` summary client as it was before ``leanhttp`` (the baseline)."""
+    """heapster's aiohttp ``ClientSession`` summary client as it was before ``heapster.http1.Client`` (the baseline)."""
 
     def __init__(self, settings: KubeletSettings, ssl_context: ssl.SSLContext, token: Callable[[], str]) -> None:
         self.settings = settings
@@ -150,7 +151,7 @@ class AiohttpKubeletClient:
 
 
 class _Done:
-    """The part of a future :class:`leanhttp._Exchange` uses, for a blocking read."""
+    """The part of a future :class:`heapster.http1.client._Exchange` uses, for a blocking read."""
 
     def __init__(self) -> None:
         self.error: BaseException | None = None
@@ -191,9 +192,9 @@ class ThreadedKubeletClient:
         exchange = _Exchange(sock, done, self.settings.max_bytes)  # type: ignore[arg-type]
         while not done.done():
             exchange.on_readable()
-        if done.error is not None:
+        if exchange.error is not None:
             sock.close()
-            raise done.error
+            raise exchange.error
         self._idle[target.host_port] = sock
         return exchange.answer().body
 

@@ -13,6 +13,7 @@ from heapster.errors import HeapsterError
 from heapster.flags import FlagParser, normalize_argv, parse_heapster_settings
 from heapster.logs import configure, mask_secrets
 from heapster.plugins import load_plugins
+from heapster.rlimits import raise_open_file_limit
 from heapster.tables import render_table
 
 
@@ -62,6 +63,7 @@ def run(argv: Sequence[str]) -> int:
         print_version()
         return 0
     configure(max(settings.verbose, settings.glog_v), settings.log_format)
+    raise_open_file_limit()  # one kept-alive connection per kubelet
     from heapster.app import build_daemon
 
     async def _main() -> None:

@@ -40,7 +40,7 @@ def test_in_cluster(service_account: Path) -> None:
     assert access.headers()["Authorization"] == "Bearer sa-token-123"
     assert access.ca_file == str(service_account / "ca.crt")
     assert access.verify and access.https
-    assert isinstance(access.request_ssl(), ssl.SSLContext)
+    assert access.ssl_context().verify_mode == ssl.CERT_REQUIRED
 
 
 def test_in_cluster_with_url_override_and_insecure(service_account: Path) -> None:
@@ -121,7 +121,7 @@ def test_bare_url_has_no_credentials() -> None:
     access = load_api_access(_opts(inClusterConfig=False), urlsplit("http://127.0.0.1:8080"))
     assert access.base_url == "http://127.0.0.1:8080"
     assert "Authorization" not in access.headers()
-    assert access.request_ssl() is False
+    assert not access.https
 
 
 def test_bare_url_missing_or_bad_is_a_usage_error() -> None:

@@ -51,6 +51,8 @@ async def test_list_is_paged_with_limit_and_continue(api_server: Any) -> None:
         assert sorted(informer.keys()) == [f"n{i}" for i in range(7)]
         assert [e.type for e in events] == ["ADDED"] * 7 and all(e.initial for e in events)
         assert informer.resource_version == str(api_server.rv)
+        client, _ = informer.api.http_client()
+        assert client.connections_made == 1  # the three pages (and the watch) on one kept-alive connection
     finally:
         await informer.stop()
 

@@ -9,6 +9,7 @@ watch code and the kubelet client need (base URL, auth header, SSL context).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import SplitResult
 
 from heapster.errors import RuntimeFailure, UsageError
+from heapster.http1 import Client, Origin
 from heapster.logs import register_secret
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -111,6 +113,12 @@ class LightConfiguration:
         return configuration
 
 
+API_MAX_BYTES = 1 << 30
+"""Cap of one API list page body (and of the unread part of a watch stream)."""
+API_CONNECT_TIMEOUT = 10.0
+"""Seconds to make a connection to the API server."""
+
+
 @dataclass
 class ApiAccess:
     """How to talk to the API server: base URL, TLS settings and the credentials to send.
@@ -132,6 +140,7 @@ class ApiAccess:
     _registered_token: str | None = field(default=None, repr=False)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
     _config_token: tuple[float, str | None] = field(default=(-TOKEN_TTL, None), repr=False)
+    _clients: dict[asyncio.AbstractEventLoop, Client] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def https(self) -> bool:
@@ -198,9 +207,16 @@ class ApiAccess:
             self._ssl = make_ssl_context(self.verify, self.ca_file, self.cert_file, self.key_file)
         return self._ssl
 
-    def request_ssl(self) -> ssl.SSLContext | bool:
-        """What to pass as aiohttp's ``ssl=`` for API requests."""
-        return self.ssl_context() if self.https else False
+    def http_client(self) -> tuple[Client, Origin]:
+        """The running loop's kept-alive client for API requests (list pages and watches), and the API's origin."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            for old in [old for old in self._clients if old.is_closed()]:
+                self._clients.pop(old).close()
+            tls = self.ssl_context() if self.https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client = self._clients[loop] = Client(tls, max_bytes=API_MAX_BYTES, connect_timeout=API_CONNECT_TIMEOUT)
+        return client, Origin.of_url(self.base_url)
 
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient`` with this configuration (for typed API calls; imports the client)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heapster import selfmetrics
-from heapster_source_kubernetes.leanhttp import FetchError, LeanHttpClient, Origin
+from heapster.http1 import Client, FetchError, Origin
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
@@ -140,7 +140,7 @@ class KubeletClient:
 
     ``token`` returns the bearer token to send, or None; it is only ever sent over HTTPS.
     ``ssl_context`` is used for HTTPS (None: the system's CAs, or no verification when
-    ``settings.verify`` is false). Requests go through :class:`LeanHttpClient` (TLS in the ssl
+    ``settings.verify`` is false). Requests go through :class:`heapster.http1.Client` (TLS in the ssl
     module's C code, driven by the loop's reader callbacks) rather than a general HTTP client.
     """
 
@@ -149,15 +149,15 @@ class KubeletClient:
         self.settings = settings
         self._ssl = ssl_context if ssl_context is not None else _default_ssl_context(settings.verify)
         self._token = token
-        self._pools: dict[asyncio.AbstractEventLoop, tuple[LeanHttpClient, asyncio.Semaphore]] = {}
+        self._pools: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Semaphore]] = {}
         """Connections (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
         self._origins: dict[str, Origin] = {}
 
-    def _pool(self) -> tuple[LeanHttpClient, asyncio.Semaphore]:
+    def _pool(self) -> tuple[Client, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         found = self._pools.get(loop)
         if found is None:
-            client = LeanHttpClient(self._ssl, max_bytes=self.settings.max_bytes)
+            client = Client(self._ssl, max_bytes=self.settings.max_bytes)
             found = self._pools[loop] = (client, asyncio.Semaphore(max(1, self.settings.concurrency)))
         return found
 
@@ -199,7 +199,7 @@ class KubeletClient:
         return (f"GET {SUMMARY_PATH} HTTP/1.1\r\nHost: {target.host_port}\r\n{REQUEST_HEADERS}{auth}\r\n"
                 .encode("latin-1"))
 
-    async def _fetch(self, client: LeanHttpClient, target: KubeletTarget) -> bytes:
+    async def _fetch(self, client: Client, target: KubeletTarget) -> bytes:
         where = f"kubelet {target.host_port} of node {target.node}"
         try:
             answer = await client.get(self._origin(target), self._request(target))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +26,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from heapster import http1
 from heapster.errors import describe_error
+from heapster.http1 import Response, get_request
 from heapster_source_kubernetes.config import ApiAccess
 from heapster_source_kubernetes.gcpause import paused_gc
 
@@ -247,22 +246,34 @@ class Informer:
         log.warning("informer.failed", path=self.path, error=describe_error(error) if error else "unknown error",
                     retry_in=round(wait, 2))
 
-    async def _request(self, params: dict[str, str]) -> http1.Response:
-        """``GET`` the path with core's light HTTP/1.1 client (one connection per list page or watch)."""
-        tls = self.api.request_ssl()
-        resp = await http1.get(self.api.base_url + self.path, params=params, headers=self.api.headers(),
-                               tls=tls if isinstance(tls, ssl.SSLContext) else None, connect_timeout=10)
-        if resp.status == 410:
-            resp.close()
-            raise Gone(self.path)
+    async def _get(self, params: dict[str, str]) -> bytes:
+        """The body of one ``GET`` of the path (a list page) on the API's kept-alive connections."""
+        client, origin = self.api.http_client()
+        answer = await client.get(origin, self._request_bytes(params))
+        self._check_status(answer.status, answer.body)
+        return answer.body
+
+    async def _open(self, params: dict[str, str]) -> Response:
+        """A ``GET`` of the path (a watch) whose body is streamed, on the API's kept-alive connections."""
+        client, origin = self.api.http_client()
+        resp = await client.open(origin, self._request_bytes(params))
         if resp.status != 200:
             try:
-                body = (await resp.read(300)).decode("utf-8", "replace")
+                body = await resp.read(300)
             finally:
                 resp.close()
-            msg = f"GET {self.path}: HTTP {resp.status}: {body}"
-            raise WatchFailure(msg)
+            self._check_status(resp.status, body)
         return resp
+
+    def _request_bytes(self, params: dict[str, str]) -> bytes:
+        return get_request(self.api.base_url + self.path, params=params, headers=self.api.headers())
+
+    def _check_status(self, status: int, body: bytes) -> None:
+        if status == 410:
+            raise Gone(self.path)
+        if status != 200:
+            msg = f"GET {self.path}: HTTP {status}: {body[:300].decode('utf-8', 'replace')}"
+            raise WatchFailure(msg)
 
     async def _pages(self, params: dict[str, str]) -> AsyncGenerator[tuple[JSON, bool], None]:
         """The decoded pages of a list, following ``continue`` tokens.
@@ -274,9 +285,7 @@ class Informer:
         while True:
             try:
                 async with asyncio.timeout(self.request_timeout):
-                    resp = await self._request(params)
-                    async with resp:
-                        data = await resp.read()
+                    data = await self._get(params)
             except Gone:
                 if restarted or "continue" not in params:
                     raise WatchFailure(f"list of {self.path} expired repeatedly") from None
@@ -354,9 +363,9 @@ class Informer:
         if self.resource_version:
             params["resourceVersion"] = self.resource_version
         async with asyncio.timeout(timeout + 30):
-            await self._stream(await self._request(params))
+            await self._stream(await self._open(params))
 
-    async def _stream(self, resp: http1.Response) -> None:
+    async def _stream(self, resp: Response) -> None:
         """Handle the watch events of one watch response, line by line."""
         async with resp:
             pending = b""

@@ -1,4 +1,4 @@
-"""The lean kubelet HTTP client against real servers on loopback: aiohttp's web server over HTTPS (trustme
+"""heapster.http1.Client against real servers on loopback: aiohttp's web server over HTTPS (trustme
 certificates) and, for framings aiohttp would not produce, a raw asyncio server that writes given bytes in
 given pieces."""
 
@@ -7,17 +7,18 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import trustme
 from aiohttp import web
 
+from heapster.http1 import Answer, Client, FetchError, Origin, get_request
 from heapster.testing.fixtures import FIXTURES
 from heapster.testing.net import async_wait_until
-from heapster_source_kubernetes.kubelet import KubeletClient, KubeletSettings, KubeletTarget, ScrapeError
-from heapster_source_kubernetes.leanhttp import Answer, FetchError, LeanHttpClient, Origin
 
 BODY = (FIXTURES / "kubelet-stats-summary-v1.35.json").read_bytes()
 CAP = 1_000_000
@@ -57,8 +58,8 @@ class Https:
         self.ca.configure_trust(ctx)
         return ctx
 
-    def client(self, **kwargs: Any) -> LeanHttpClient:
-        return LeanHttpClient(self.client_context(), max_bytes=CAP, **kwargs)
+    def client(self, **kwargs: Any) -> Client:
+        return Client(self.client_context(), max_bytes=CAP, **kwargs)
 
     @property
     def origin(self) -> Origin:
@@ -196,7 +197,7 @@ async def test_an_error_status_keeps_the_start_of_its_body(https: Https) -> None
 
 async def test_an_unverifiable_certificate_fails_to_connect(https: Https) -> None:
     await https.start(_body)
-    client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)  # the system CAs: not trustme's
+    client = Client(ssl.create_default_context(), max_bytes=CAP)  # the system CAs: not trustme's
     with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED") as info:
         await client.get(https.origin, REQUEST)
     assert info.value.reason == "connect"
@@ -208,7 +209,7 @@ async def test_a_refused_connection_fails_to_connect() -> None:
     port = listener.sockets[0].getsockname()[1]
     listener.close()
     await listener.wait_closed()
-    client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+    client = Client(ssl.create_default_context(), max_bytes=CAP)
     with pytest.raises(FetchError, match=f"cannot connect to 127.0.0.1:{port}") as info:
         await client.get(Origin("http", "127.0.0.1", port), REQUEST)
     assert info.value.reason == "connect"
@@ -231,36 +232,6 @@ async def test_a_timeout_closes_the_connection_and_the_next_request_uses_a_new_o
     release.set()
     assert (await client.get(https.origin, REQUEST)).body == BODY
     assert client.connections_made == 2
-
-
-async def test_the_kubelet_client_reports_a_slow_kubelet_as_a_timeout(https: Https) -> None:
-    async def stuck(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(30)  # a kubelet too slow to answer: the behaviour under test
-        return web.Response(body=BODY)
-
-    await https.start(stuck)
-    kubelets = KubeletClient(KubeletSettings(timeout=0.3), ssl_context=https.client_context(), token=lambda: "t")
-    target = KubeletTarget("node-a", "node-a", "", "127.0.0.1", https.port, "https")
-    with pytest.raises(ScrapeError, match=r"timed out after 0\.3s") as info:
-        await kubelets.get_summary(target)
-    assert info.value.reason == "timeout"
-    await kubelets.close()
-
-
-async def test_the_kubelet_client_sends_the_token_over_https_only(https: Https) -> None:
-    seen: list[str | None] = []
-
-    async def record(request: web.Request) -> web.StreamResponse:
-        seen.append(request.headers.get("Authorization"))
-        return web.Response(body=BODY)
-
-    await https.start(record)
-    kubelets = KubeletClient(KubeletSettings(), ssl_context=https.client_context(), token=lambda: "sekret")
-    target = KubeletTarget("node-a", "node-a", "", "127.0.0.1", https.port, "https")
-    assert await kubelets.get_summary(target) == BODY
-    assert seen == ["Bearer sekret"]
-    assert kubelets.idle_connections() == 1
-    await kubelets.close()
 
 
 # --- framings aiohttp would not produce, from a raw server -----------------------------------------------------
@@ -289,15 +260,18 @@ class RawServer:
                 if self.drop_after and served == self.drop_after:
                     return  # as a kubelet closing an idle connection just as a request arrives
                 served += 1
-                step = max(1, len(self.answer) // self.pieces)
-                for at in range(0, len(self.answer), step):
-                    writer.write(self.answer[at:at + step])
-                    await writer.drain()
-                    await asyncio.sleep(0)
+                await self._write_answer(writer)
                 if self.close_after:
                     return
         finally:
             writer.close()
+
+    async def _write_answer(self, writer: asyncio.StreamWriter) -> None:
+        step = max(1, len(self.answer) // self.pieces)
+        for at in range(0, len(self.answer), step):
+            writer.write(self.answer[at:at + step])
+            await writer.drain()
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> Origin:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -317,7 +291,7 @@ async def test_chunk_framing_split_anywhere_is_read_as_one_body() -> None:
     answer = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
               + _chunk_framed(BODY, 1000, trailer=b"X-Trailer: yes\r\n"))
     async with RawServer(answer, pieces=997) as origin:  # pieces cut through size lines, CRLFs and data
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         assert (await client.get(origin, REQUEST)).body == BODY
         assert (await client.get(origin, REQUEST)).body == BODY
         assert client.connections_made == 1
@@ -326,7 +300,7 @@ async def test_chunk_framing_split_anywhere_is_read_as_one_body() -> None:
 async def test_a_body_up_to_the_end_of_the_connection_is_read_and_not_reused() -> None:
     answer = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
     async with RawServer(answer, pieces=5, close=True) as origin:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         assert (await client.get(origin, REQUEST)).body == BODY
         assert client.idle_connections() == 0
 
@@ -334,7 +308,7 @@ async def test_a_body_up_to_the_end_of_the_connection_is_read_and_not_reused() -
 async def test_connection_close_is_honoured() -> None:
     answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
     async with RawServer(answer, close=True) as origin:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         assert (await client.get(origin, REQUEST)).body == b"{}"
         assert (await client.get(origin, REQUEST)).body == b"{}"
         assert client.connections_made == 2
@@ -351,7 +325,7 @@ async def test_connection_close_is_honoured() -> None:
 ])
 async def test_broken_answers_fail_with_their_reason(answer: bytes, reason: str, message: str) -> None:
     async with RawServer(answer, close=True) as origin:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         with pytest.raises(FetchError, match=message) as info:
             await client.get(origin, REQUEST)
         assert info.value.reason == reason
@@ -361,7 +335,7 @@ async def test_broken_answers_fail_with_their_reason(answer: bytes, reason: str,
 async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requests() -> None:
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     async with RawServer(answer) as gone, RawServer(answer) as staying:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP, keepalive=0.2)
+        client = Client(ssl.create_default_context(), max_bytes=CAP, keepalive=0.2)
         await client.get(gone, REQUEST)  # a node that is not scraped again
         first = client._idle[gone][0]
 
@@ -379,7 +353,7 @@ async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requ
 
 async def test_a_body_less_status_does_not_wait_for_a_body() -> None:
     async with RawServer(b"HTTP/1.1 204 No Content\r\n\r\n") as origin:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         async with asyncio.timeout(10):
             assert await client.get(origin, REQUEST) == Answer(204, b"")
         assert client.idle_connections() == 1
@@ -389,7 +363,7 @@ async def test_a_reused_connection_closed_before_answering_is_retried_once_on_a_
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     server = RawServer(answer, drop_after=1)
     async with server as origin:
-        client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
         assert (await client.get(origin, REQUEST)).body == b"{}"
         assert (await client.get(origin, REQUEST)).body == b"{}"  # the kept connection is dropped: retried
         assert client.connections_made == 2
@@ -407,7 +381,7 @@ async def test_keep_alive_holds_for_file_descriptors_past_1024() -> None:
     try:
         answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
         async with RawServer(answer) as origin:
-            client = LeanHttpClient(ssl.create_default_context(), max_bytes=CAP)
+            client = Client(ssl.create_default_context(), max_bytes=CAP)
             await client.get(origin, REQUEST)
             assert client._idle[origin][0].fd > 1024
             await client.get(origin, REQUEST)
@@ -416,3 +390,163 @@ async def test_keep_alive_holds_for_file_descriptors_past_1024() -> None:
     finally:
         for sock in filler:
             sock.close()
+
+
+# --- streamed bodies (watches) ---------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/chunked"):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b'{"a":1}\n{"b"', b":2}\n", b"x" * 70_000):
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path.startswith("/sized"):
+            body = f"{self.path} {self.headers['Authorization']} {self.headers['Host']}".encode()
+            self.send_response(410 if "gone" in self.path else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:  # no length: the body ends with the connection
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"until the end")
+            self.close_connection = True
+
+
+@pytest.fixture
+def stdlib_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _plain() -> Client:
+    return Client(ssl.create_default_context(), max_bytes=CAP)
+
+
+async def test_streamed_bodies_chunked_sized_and_until_close_from_the_stdlib_server(stdlib_server: str) -> None:
+    client = _plain()
+    origin = Origin.of_url(stdlib_server)
+    async with await client.open(origin, get_request(stdlib_server + "/chunked")) as resp:
+        assert resp.status == 200
+        body = b"".join([chunk async for chunk in resp.chunks()])
+    assert body == b'{"a":1}\n{"b":2}\n' + b"x" * 70_000
+    assert client.idle_connections() == 1  # read to its end: kept for the next request
+    request = get_request(stdlib_server + "/sized?x=1", params={"watch": "1", "rv": "a b"},
+                          headers={"Authorization": "Bearer t"})
+    async with await client.open(origin, request) as resp:
+        text = (await resp.read()).decode()
+    host = stdlib_server.removeprefix("http://")
+    assert text == f"/sized?x=1&watch=1&rv=a+b Bearer t {host}"
+    async with await client.open(origin, get_request(stdlib_server + "/sized/gone")) as resp:
+        assert resp.status == 410
+        assert await resp.read(5) == b"/size"
+    async with await client.open(origin, get_request(stdlib_server + "/rest")) as resp:
+        assert await resp.read() == b"until the end"
+    assert client.connections_made == 2  # one up to the 410 (an error answer's connection is not kept), one after
+    client.close()
+
+
+class TrickleServer(RawServer):
+    """Answers with a chunked head, then writes each piece of ``pieces`` only when the test puts it there."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+        self.pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def _write_answer(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while (piece := await self.pieces.get()) is not None:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+
+async def test_a_stream_yields_pieces_as_sent_keeps_its_connection_when_read_to_its_end_only() -> None:
+    trickle = TrickleServer()
+    async with trickle as origin:
+        client = _plain()
+        async with asyncio.timeout(10):
+            resp = await client.open(origin, REQUEST)
+            chunks = resp.chunks()
+            for piece in (b'{"type":"ADDED"}\n', b'{"type":"BOOKMARK"}\n'):
+                trickle.pieces.put_nowait(piece)
+                assert await anext(chunks) == piece  # delivered while the server still holds the rest
+            trickle.pieces.put_nowait(None)
+            assert [chunk async for chunk in chunks] == []
+            resp.close()
+            assert client.idle_connections() == 1
+            resp = await client.open(origin, REQUEST)  # the next watch: on the same connection
+            trickle.pieces.put_nowait(b"x")
+            assert await anext(resp.chunks()) == b"x"
+            resp.close()  # before its end: the connection cannot serve another request
+            assert client.idle_connections() == 0
+        assert client.connections_made == 1
+        assert trickle.connections == 1
+
+
+async def test_a_streamed_piece_over_the_cap_fails_as_too_large() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunk_framed(b"y" * 5000, 5000)
+    async with RawServer(answer) as origin:
+        client = Client(ssl.create_default_context(), max_bytes=1000)
+        with pytest.raises(FetchError, match="exceeds the cap of 1000") as info:
+            await (await client.open(origin, REQUEST)).read()  # at the head or at the read: as it arrives
+        assert info.value.reason == "too_large"
+        assert client.idle_connections() == 0
+
+
+async def test_a_streamed_answer_that_is_not_http_is_refused() -> None:
+    async with RawServer(b"SSH-2.0-OpenSSH\r\n\r\n", close=True) as origin:
+        with pytest.raises(FetchError, match="bad status line") as info:
+            await _plain().open(origin, REQUEST)
+        assert info.value.reason == "malformed"
+
+
+async def test_the_client_names_the_address_it_cannot_reach() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(FetchError, match=f"cannot connect to 127.0.0.1:{port}: "):
+        await _plain().open(Origin.of_url(f"http://127.0.0.1:{port}/"), REQUEST)
+
+
+def test_get_request_builds_the_target_query_host_and_headers() -> None:
+    assert get_request("https://user@api:6443/api/v1/pods?a=1", params={"watch": "1"},
+                       headers={"Authorization": "Bearer t"}) == (
+        b"GET /api/v1/pods?a=1&watch=1 HTTP/1.1\r\nHost: api:6443\r\nAuthorization: Bearer t\r\n\r\n")
+    assert Origin.of_url("https://[::1]/x") == Origin("https", "::1", 443)
+    with pytest.raises(ValueError, match="not an http"):
+        Origin.of_url("ftp://h/")
+
+
+async def test_a_tls_handshake_that_never_completes_fails_after_the_connect_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the TCP connection, never answers the TLS hello
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = Client(ssl.create_default_context(), max_bytes=CAP, connect_timeout=0.2)
+        async with asyncio.timeout(10):
+            with pytest.raises(FetchError, match=r"cannot connect to 127\.0\.0\.1:\d+: timed out after 0\.2s") as info:
+                await client.open(Origin("https", "127.0.0.1", port), REQUEST)
+        assert info.value.reason == "connect"
+    finally:
+        server.close()
+        await server.wait_closed()

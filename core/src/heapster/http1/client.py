@@ -1,11 +1,13 @@
-"""A lean HTTP/1.1 GET client for kubelet summaries, kept-alive connections per origin.
+"""The HTTP/1.1 GET client of heapster and the eventer: kubelet summaries, API lists and watches.
 
-Sockets are non-blocking, TLS is the ``ssl`` module's socket (OpenSSL in C, not asyncio's pure-Python
-``sslproto``), and the running event loop only says when a socket is readable: one callback per readiness
-drains every TLS record that arrived, straight into one buffer the size of the declared body. There is no
-transport, protocol, stream reader or response object per request (measured in
-``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's) and bodies
-up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
+Connections are kept alive per origin (checked with ``poll()`` before reuse, a stale one retried once on a
+new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's
+socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``), and the running event loop only says when a
+socket is readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
+the size of the declared body. There is no transport, protocol or stream reader per request (measured in
+``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's, a watch)
+and bodies up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
+:meth:`Client.get` reads a whole body; :meth:`Client.open` streams one (a watch) through :class:`Response`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import socket
 import ssl
 import time
 import zlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from heapster.http1.head import HEAD_LIMIT, ProtocolError, parse_header_lines
 
 KEEPALIVE_SECONDS = 90.0
 """An idle connection older than this is closed instead of reused."""
-HEAD_LIMIT = 64 * 1024
-"""Most bytes of a response's status line and headers."""
 READ_SIZE = 32 * 1024
 """Bytes read at once while the body's size is not known (two TLS records)."""
 ERROR_BODY = 512
@@ -35,7 +39,11 @@ _WOULD_BLOCK = (ssl.SSLWantReadError, BlockingIOError, InterruptedError)
 
 
 class FetchError(Exception):
-    """A GET failed; ``reason`` is ``connect``, ``malformed`` or ``too_large``."""
+    """A GET failed; ``reason`` is ``connect``, ``malformed`` or ``too_large``.
+
+    ``too_large``: a whole body (:meth:`Client.get`), or the part of a streamed body not yet consumed
+    (:meth:`Client.open`), passed the client's ``max_bytes``.
+    """
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -53,6 +61,27 @@ class Origin:
     scheme: str
     host: str
     port: int
+
+    @classmethod
+    def of_url(cls, url: str) -> Origin:
+        """The origin of an ``http`` or ``https`` URL."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        return cls(parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def get_request(url: str, *, params: Mapping[str, str] | None = None,
+                headers: Mapping[str, str] | None = None) -> bytes:
+    """The bytes of ``GET url`` (``params`` appended to its query) with ``headers``, for :class:`Client`."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    query = "&".join(q for q in (parts.query, urlencode(params or {})) if q)
+    if query:
+        target += "?" + query
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 @dataclass(slots=True)
@@ -83,25 +112,26 @@ def _parse_head(head: bytes) -> tuple[int, bool, dict[bytes, bytes]]:
     parts = lines[0].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
         raise FetchError("malformed", f"bad status line {lines[0][:100]!r}")
-    headers: dict[bytes, bytes] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
-            raise FetchError("malformed", f"bad header line {line[:100]!r}")
-        key = name.lower()
-        value = value.strip()
-        headers[key] = headers[key] + b"," + value if key in headers else value
+    try:
+        headers = parse_header_lines(lines[1:])
+    except ProtocolError as exc:
+        raise FetchError("malformed", str(exc)) from None
     return int(parts[1]), parts[0] == b"HTTP/1.1", headers
 
 
 class _Exchange:
-    """Reads one response from a connection: :meth:`on_readable` is the loop's reader callback."""
+    """Reads one response from a connection: :meth:`on_readable` is the loop's reader callback.
+
+    ``done`` is set when the response is complete or failed (``error``); when ``streaming``, also when the
+    head is in and whenever body bytes wait in ``body`` (the reader then takes them and waits on a new future).
+    """
 
     __slots__ = (
         "body",
         "chunk_left",
         "done",
         "encoding",
+        "error",
         "error_only",
         "got_any",
         "keep_alive",
@@ -113,10 +143,12 @@ class _Exchange:
         "scratch",
         "sock",
         "status",
+        "streaming",
         "view",
     )
 
-    def __init__(self, sock: socket.socket, done: asyncio.Future[None], max_bytes: int) -> None:
+    def __init__(self, sock: socket.socket, done: asyncio.Future[None], max_bytes: int,
+                 streaming: bool = False) -> None:
         self.sock = sock
         self.done = done
         self.max_bytes = max_bytes
@@ -133,6 +165,8 @@ class _Exchange:
         self.scratch = bytearray(READ_SIZE)
         self.got_any = False
         self.error_only = False
+        self.error: Exception | None = None
+        self.streaming = streaming
 
     # --- the loop's callback ----------------------------------------------------------------------------------
 
@@ -161,7 +195,14 @@ class _Exchange:
     def _fail(self, exc: Exception) -> None:
         # Without its traceback the error holds none of the frames that reference this exchange's buffers.
         self.release()
-        self.done.set_exception(exc.with_traceback(None))
+        self.error = exc.with_traceback(None)
+        _set_ready(self.done)
+
+    def take_error(self) -> Exception:
+        """The failure, no longer held here (raised, its traceback would tie the exchange into a cycle)."""
+        error, self.error = self.error, None
+        assert error is not None
+        return error
 
     def release(self) -> None:
         """Drop the buffers now (a failed scrape must not keep up to the cap alive until a collection)."""
@@ -197,7 +238,7 @@ class _Exchange:
             if self.mode == "length":
                 self._read_into_body()
                 return
-            if self.mode == "done":
+            if self.done.done():  # complete, or (streaming) bytes for the reader: it asks for more
                 return
 
     # --- parsing ----------------------------------------------------------------------------------------------
@@ -214,6 +255,8 @@ class _Exchange:
             rest = bytes(self.raw[end + 4:])
             self._start_body(bytes(self.raw[:end]))
             self.raw = bytearray()
+            if self.streaming:
+                _set_ready(self.done)
             if rest and self.mode == "done":
                 self.keep_alive = False  # bytes after a body-less answer: do not trust this connection again
             elif rest:
@@ -281,6 +324,8 @@ class _Exchange:
             self._finish(reusable=False)
         elif len(self.body) > self.max_bytes:
             raise FetchError("too_large", f"body exceeds the cap of {self.max_bytes} bytes")
+        elif self.streaming:
+            _set_ready(self.done)
 
     def _dechunk(self) -> None:
         """Move every complete piece of chunked data from ``raw`` to the body; keep what is incomplete."""
@@ -343,8 +388,7 @@ class _Exchange:
     def _finish(self, reusable: bool) -> None:
         self.keep_alive = self.keep_alive and reusable
         self.mode = "done"
-        if not self.done.done():
-            self.done.set_result(None)
+        _set_ready(self.done)
 
     # --- the result -------------------------------------------------------------------------------------------
 
@@ -394,6 +438,15 @@ async def _wait_fd(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> 
             loop.remove_reader(fd)
 
 
+async def _wait_readable(loop: asyncio.AbstractEventLoop, fd: int, exchange: _Exchange) -> None:
+    """Feed ``exchange`` from ``fd`` through the loop's reader callback until it sets its ``done``."""
+    loop.add_reader(fd, exchange.on_readable)
+    try:
+        await exchange.done
+    finally:
+        loop.remove_reader(fd)
+
+
 def _readable_now(fd: int) -> bool:
     """Whether ``fd`` has something to read (or is closed) now; poll, not select: fds go past 1024."""
     poller = select.poll()
@@ -415,18 +468,20 @@ def _is_ip(host: str) -> int:
     return 0
 
 
-class LeanHttpClient:
+class Client:
     """GETs over kept-alive HTTP/1.1 connections, TLS sessions resumed when a connection must be made anew.
 
     ``ssl_context`` verifies servers (and carries any client certificate) for ``https`` origins. Use one
-    client per event loop; idle connections are not registered with any loop.
+    client per event loop; idle connections are not registered with any loop. ``connect_timeout`` bounds
+    making a connection (None: only the caller's own timeout); callers bound whole requests themselves.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext, *, max_bytes: int,
-                 keepalive: float = KEEPALIVE_SECONDS) -> None:
+                 keepalive: float = KEEPALIVE_SECONDS, connect_timeout: float | None = None) -> None:
         self.ssl_context = ssl_context
         self.max_bytes = max_bytes
         self.keepalive = keepalive
+        self.connect_timeout = connect_timeout
         self._idle: dict[Origin, list[_Connection]] = {}
         self._sessions: dict[Origin, ssl.SSLSession] = {}
         self._swept = time.monotonic()
@@ -437,17 +492,34 @@ class LeanHttpClient:
 
     async def get(self, origin: Origin, request: bytes) -> Answer:
         """Send ``request`` (a whole GET request) to ``origin`` and read the answer; :class:`FetchError` on failure."""
+        conn, exchange = await self._begin(origin, request, streaming=False)
+        try:
+            if exchange.mode == "done" and exchange.keep_alive:
+                self._keep(origin, conn)
+            else:
+                conn.close()
+            return exchange.answer()
+        finally:
+            exchange.release()
+
+    async def open(self, origin: Origin, request: bytes) -> Response:
+        """Send ``request`` and return once the response head is in; read (or close) the :class:`Response`."""
+        conn, exchange = await self._begin(origin, request, streaming=True)
+        return Response(self, origin, conn, exchange)
+
+    async def _begin(self, origin: Origin, request: bytes, *, streaming: bool) -> tuple[_Connection, _Exchange]:
+        """A connection (kept-alive or new) and its exchange, once the answer (``streaming``: its head) is in."""
         if time.monotonic() - self._swept > self.keepalive:
             self._sweep()
         conn = self._take_idle(origin)
         if conn is not None:
             try:
-                return await self._exchange(origin, conn, request)
+                return conn, await self._exchange(conn, request, streaming)
             except _StaleConnection:
                 pass  # the server closed it while idle: once more on a new connection
         conn = await self._connect(origin)
         try:
-            return await self._exchange(origin, conn, request)
+            return conn, await self._exchange(conn, request, streaming)
         except _StaleConnection:
             raise FetchError("connect", "server closed the connection before answering") from None
 
@@ -476,6 +548,17 @@ class LeanHttpClient:
                 self._sessions.pop(origin, None)
 
     async def _connect(self, origin: Origin) -> _Connection:
+        if self.connect_timeout is None:
+            return await self._connect_now(origin)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await self._connect_now(origin)
+        except TimeoutError:
+            pass  # raised below, outside the except block
+        raise FetchError("connect", f"cannot connect to {_host_port(origin)}: timed out after "
+                                    f"{self.connect_timeout:g}s")
+
+    async def _connect_now(self, origin: Origin) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             family = _is_ip(origin.host)
@@ -530,11 +613,13 @@ class LeanHttpClient:
             self.sessions_resumed += 1
         return tls
 
-    async def _exchange(self, origin: Origin, conn: _Connection, request: bytes) -> Answer:
+    async def _exchange(self, conn: _Connection, request: bytes, streaming: bool) -> _Exchange:
+        """Send ``request`` on ``conn``; the exchange once its answer (``streaming``: head) is in.
+
+        On any failure ``conn`` is closed.
+        """
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        exchange = _Exchange(conn.sock, done, self.max_bytes)
-        kept = False
+        exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming)
         try:
             try:
                 await self._send(loop, conn, request)
@@ -542,23 +627,20 @@ class LeanHttpClient:
                 if not conn.fresh:
                     raise _StaleConnection() from None
                 raise FetchError("connect", f"cannot send the request: {_os_reason(exc)}") from None
-            loop.add_reader(conn.fd, exchange.on_readable)
-            try:
-                await done
-            finally:
-                loop.remove_reader(conn.fd)
-            if exchange.mode == "done" and exchange.keep_alive:
-                self._keep(origin, conn)
-                kept = True
-            return exchange.answer()
+            await _wait_readable(loop, conn.fd, exchange)
+            if exchange.error is not None:
+                raise exchange.take_error()
         except _StaleConnection:
+            exchange.release()
+            conn.close()
             if conn.fresh:
                 raise FetchError("connect", "server closed the connection before answering") from None
             raise
-        finally:
+        except BaseException:
             exchange.release()
-            if not kept:
-                conn.close()
+            conn.close()
+            raise
+        return exchange
 
     async def _send(self, loop: asyncio.AbstractEventLoop, conn: _Connection, request: bytes) -> None:
         view = memoryview(request)
@@ -606,3 +688,79 @@ def _host_port(origin: Origin) -> str:
 def _os_reason(exc: OSError | ValueError) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return text.strip()
+
+
+class Response:
+    """A response being streamed (:meth:`Client.open`): ``status``, then the body through :meth:`chunks`.
+
+    Close it (or use ``async with``): a body read to its end leaves the connection to the client for
+    reuse, one left unread closes it. A non-200 body is cut to its first :data:`ERROR_BODY` bytes.
+    """
+
+    def __init__(self, client: Client, origin: Origin, conn: _Connection, exchange: _Exchange) -> None:
+        self.status = exchange.status
+        self._client = client
+        self._origin = origin
+        self._conn: _Connection | None = conn
+        self._exchange = exchange
+        if exchange.mode == "done":
+            self._settle()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (dechunked); :class:`FetchError` if the stream breaks."""
+        exchange = self._exchange
+        if exchange.encoding != b"identity" and not exchange.error_only:
+            self.close()
+            raise FetchError("malformed", f"compressed ({exchange.encoding.decode('latin-1')}) body not streamed")
+        loop = asyncio.get_running_loop()
+        while True:
+            if exchange.mode != "length" and exchange.body:
+                data, exchange.body = bytes(exchange.body), bytearray()
+                yield data
+                continue
+            if exchange.mode == "done":
+                self._settle()
+                return
+            if self._conn is None:
+                raise FetchError("malformed", "response closed before its end")
+            exchange.done = loop.create_future()
+            exchange.on_readable()  # bytes already inside the TLS object make no readiness event
+            if not exchange.done.done():
+                await _wait_readable(loop, self._conn.fd, exchange)
+            if exchange.error is not None:
+                self.close()
+                raise exchange.take_error()
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body, or its first ``limit`` bytes."""
+        parts: list[bytes] = []
+        size = 0
+        async for data in self.chunks():
+            parts.append(data)
+            size += len(data)
+            if limit is not None and size >= limit:
+                break
+        body = b"".join(parts)
+        return body if limit is None else body[:limit]
+
+    def _settle(self) -> None:
+        """The body is complete: keep the connection for the next request or close it."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._exchange.keep_alive:
+                self._client._keep(self._origin, conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        """Close the connection unless the body was read to its end (then it is already back in the client)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            self._exchange.release()
+
+    async def __aenter__(self) -> Response:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
