@@ -172,20 +172,27 @@ def same_everywhere(urls: list[str], single: str, path: str, attempts: int = 6,
 
 
 # --- the run -------------------------------------------------------------------------------------------------
+
+def _cluster_with_peers(stack: ExitStack, tmp_path: Path, nodes: int,
+                        pods_per_node: int) -> tuple[dict[str, Any], str, list[int]]:
+    """A simulator whose peer Service lists SHARDS heapster ports; its source flag and the ports (one spare)."""
+    sim = stack.enter_context(simulator_process(tmp_path, nodes=nodes, pods_per_node=pods_per_node,
+                                                api_scheme="https", token="e2e", peer_service="heapster",
+                                                peer_namespace=NAMESPACE))
+    kubeconfig = tmp_path / "simulator" / "kubeconfig"
+    source = f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}"
+    ports = [free_port() for _ in range(SHARDS + 1)]
+    for index in range(SHARDS):
+        post(f"{sim['api']}/simulator/peers", {"name": f"heapster-{index}", "address": "127.0.0.1",
+                                              "port": ports[index]}, sim["ca"])
+    return sim, source, ports
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
         (tmp_path / "influx").mkdir()
         influx: InfluxServer = stack.enter_context(influxd_server(tmp_path / "influx"))
-        sim = stack.enter_context(simulator_process(tmp_path, nodes=NODES, pods_per_node=3, api_scheme="https",
-                                                    token="e2e", peer_service="heapster",
-                                                    peer_namespace=NAMESPACE))
-        kubeconfig = tmp_path / "simulator" / "kubeconfig"
-        source = f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}"
-        ports = [free_port() for _ in range(SHARDS + 1)]
-        for index in range(SHARDS):
-            post(f"{sim['api']}/simulator/peers", {"name": f"heapster-{index}", "address": "127.0.0.1",
-                                                  "port": ports[index]}, sim["ca"])
+        sim, source, ports = _cluster_with_peers(stack, tmp_path, nodes=NODES, pods_per_node=3)
         shards = []
         for index in range(SHARDS):
             auto = index == SHARDS - 1  # the last one finds its index in its StatefulSet pod name
@@ -471,15 +478,7 @@ def tls_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
     ca.issue_cert("alice@example.com", common_name="alice").configure_cert(context)
     with ExitStack() as stack:
-        sim = stack.enter_context(simulator_process(tmp_path, nodes=9, pods_per_node=2, api_scheme="https",
-                                                    token="e2e", peer_service="heapster",
-                                                    peer_namespace=NAMESPACE))
-        kubeconfig = tmp_path / "simulator" / "kubeconfig"
-        source = f"--source=kubernetes.summary_api:?inClusterConfig=false&auth={kubeconfig}"
-        ports = [free_port() for _ in range(SHARDS + 1)]
-        for index in range(SHARDS):
-            post(f"{sim['api']}/simulator/peers", {"name": f"heapster-{index}", "address": "127.0.0.1",
-                                                  "port": ports[index]}, sim["ca"])
+        _sim, source, ports = _cluster_with_peers(stack, tmp_path, nodes=9, pods_per_node=2)
         shards = []
         for index in range(SHARDS):
             args = [source, *tls, f"--shard={index}/{SHARDS}", "--shard_service=heapster",

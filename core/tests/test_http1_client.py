@@ -271,7 +271,7 @@ class RawServer:
         for at in range(0, len(self.answer), step):
             writer.write(self.answer[at:at + step])
             await writer.drain()
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the double's behaviour, not a wait: the answer leaves in separate pieces
 
     async def __aenter__(self) -> Origin:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
