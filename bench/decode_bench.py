@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ import orjson
 
 from heapster.columns import ColumnBatch
 from heapster.testing.batches import column_batch_differences
+from heapster.testing.modules import load_module
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
 from heapster_simulator.summary import node_summary
@@ -62,12 +61,7 @@ def baseline_module(rev: str) -> ModuleType:
                             capture_output=True).stdout
     path = Path(tempfile.mkdtemp()) / "baseline_summary.py"
     path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("baseline_summary", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["baseline_summary"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, "baseline_summary")
 
 
 def window(module: ModuleType, bodies: list[bytes], infos: list[Any], now: float, shapes: Any) -> ColumnBatch:

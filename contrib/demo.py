@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from heapster.testing.net import free_port, wait_until
 
 PY = sys.executable
 MAX_POD_ROWS = 15
@@ -99,23 +100,6 @@ def tail(path: Path | None, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def free_port(preferred: int = 0) -> int:
-    """``preferred`` if nothing listens there, else any free port on loopback.
-
-    SO_REUSEADDR, as heapster's server sets it: a port held only by connections in TIME-WAIT (the previous
-    demo's, for a minute after it stopped) is free for a new listener.
-    """
-    for port in (preferred, 0) if preferred else (0,):
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise DemoError("no free TCP port on 127.0.0.1")
-
-
 def get_json(url: str, timeout: float = 3.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.load(resp)
@@ -133,15 +117,16 @@ def log_events(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def wait_for(what: str, check: Any, demo: Demo, timeout: float, interval: float = 0.25) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Poll ``check()`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds (or at
+    once when a child process has exited)."""
+    def checked() -> Any:
         demo.check()
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise DemoError(f"gave up waiting for {what} after {timeout:.0f}s")
+        return check()
+
+    try:
+        return wait_until(checked, timeout, interval, what)
+    except AssertionError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def start_simulator(demo: Demo, nodes: int, pods_per_node: int, heapster_url: str) -> dict[str, Any]:
@@ -259,7 +244,7 @@ def run(args: argparse.Namespace, resolution: float) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when started with SIGINT ignored
     try:
-        port = free_port(args.port)
+        port = free_port(preferred=args.port)
         if port != args.port:
             say(f"==> port {args.port} is in use; heapster will listen on {port}")
         url = f"http://127.0.0.1:{port}"

@@ -6,12 +6,12 @@ its full point count, and no point was written twice. The long version (20 min a
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from heapster.testing.modules import load_module
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "durable_queue_bench.
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("durable_queue_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module(BENCH, "durable_queue_bench")
 
 
 def test_an_outage_with_a_kill_in_the_middle_loses_no_window_and_repeats_no_point(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from heapster.testing.modules import load_module
 
 DEMO = Path(__file__).resolve().parents[1] / "demo.py"
 
@@ -42,12 +43,7 @@ def test_demo_rejects_a_bad_resolution() -> None:
 
 
 def load_demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("heapster_demo", DEMO)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_module(DEMO, "heapster_demo")
 
 
 def test_a_port_left_in_time_wait_is_still_free() -> None:
@@ -70,7 +66,7 @@ def test_a_port_left_in_time_wait_is_still_free() -> None:
             time_wait = True
     assert time_wait, "no TIME-WAIT connection was left on the port"
     demo = load_demo()
-    assert demo.free_port(port) == port
+    assert demo.free_port(preferred=port) == port
     with socket.socket() as again:  # and a server with SO_REUSEADDR (heapster's) can listen there
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
@@ -79,4 +75,4 @@ def test_a_port_left_in_time_wait_is_still_free() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        assert demo.free_port(taken) != taken  # a port someone listens on is still refused
+        assert demo.free_port(preferred=taken) != taken  # a port someone listens on is still refused

@@ -3,7 +3,6 @@ that heapster (scraping the cluster simulator) wrote to, in both ``withfields`` 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.modules import load_module
 from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
@@ -27,11 +27,7 @@ DATABASES = {"": "k8s_plain", "withfields": "k8s_fields"}
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grafana_generate", GRAFANA / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(GRAFANA / "generate.py", "grafana_generate")
 
 
 def dashboards() -> list[tuple[str, Path]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.modules import load_module
 from heapster.testing.net import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,11 +24,7 @@ TEMPLATE = REPO / "contrib" / "sink-template"
 
 
 def load_renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sink_template_render", TEMPLATE / "render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE / "render.py", "sink_template_render")
 
 
 class Collector(BaseHTTPRequestHandler):

@@ -13,16 +13,13 @@ from aiohttp import web
 from heapster import keys
 from heapster.columns import CLUSTER, NAMESPACE, POD_CONTAINER
 from heapster.model import DataBatch, MetricType
-from heapster.processors.cluster_aggregator import ClusterAggregator
-from heapster.processors.namespace_aggregator import NamespaceAggregator
-from heapster.processors.pod_aggregator import PodAggregator
 from heapster.scheduler import in_shard
 from heapster.shards.client import PeerClient
 from heapster.shards.coordinator import PARTIALS_PATH, ShardCoordinator
 from heapster.shards.discovery import Peers, PeerService
 from heapster.shards.role import FirstShard
 from heapster.testing.batches import synthetic_batch
-from heapster.testing.shards import StaticEndpointSlices
+from heapster.testing.shards import StaticEndpointSlices, aggregated, shard_of
 
 NOW = datetime(2026, 1, 2, 3, 5, tzinfo=UTC)
 COUNT = 3
@@ -35,13 +32,7 @@ def processed(index: int | None) -> DataBatch:
     containers = cols.rows_of_type(POD_CONTAINER)  # a float rate too, as the rate calculator would add
     cols.set_values("cpu/usage_rate", containers, np.array([0.37 * (r % 7) + 0.1 for r in containers.tolist()]),
                     MetricType.GAUGE)
-    if index is not None:
-        cols = batch.columns
-        rows = [r for r, labels in enumerate(cols.labels) if in_shard(labels["nodename"], index, COUNT)]
-        batch = DataBatch(NOW, columns=cols.select(np.array(rows, dtype=np.intp)))
-    for processor in (PodAggregator(), NamespaceAggregator(), ClusterAggregator()):
-        processor.apply(batch)
-    return batch
+    return aggregated(batch if index is None else shard_of(batch, index, COUNT))
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 import trustme
 from cryptography import x509
@@ -28,10 +27,6 @@ from heapster.api import create_api_app, start_api_server
 from heapster.cli import main
 from heapster.errors import UsageError
 from heapster.model import DataBatch
-from heapster.processors.cluster_aggregator import ClusterAggregator
-from heapster.processors.namespace_aggregator import NamespaceAggregator
-from heapster.processors.pod_aggregator import PodAggregator
-from heapster.scheduler import in_shard
 from heapster.settings import HeapsterSettings
 from heapster.shards import MISSING_HEADER
 from heapster.shards.client import PeerClient
@@ -41,7 +36,7 @@ from heapster.shards.role import FirstShard
 from heapster.shards.tls import peer_ssl_context
 from heapster.store import create_metric_store
 from heapster.testing.batches import synthetic_batch
-from heapster.testing.shards import StaticEndpointSlices
+from heapster.testing.shards import StaticEndpointSlices, aggregated, shard_of
 
 COUNT = 2
 SERVICE = PeerService("ns", "heapster", scheme="https")
@@ -138,13 +133,7 @@ def test_without_client_certificates_peers_get_a_context_without_one(pki: dict[s
 
 # --- two shards over HTTPS -------------------------------------------------------------------------------------
 def processed(index: int) -> DataBatch:
-    batch = synthetic_batch(NOW, nodes=6, pods=2, namespaces=("default", "apps"))
-    cols = batch.columns
-    rows = [r for r, labels in enumerate(cols.labels) if in_shard(labels["nodename"], index, COUNT)]
-    batch = DataBatch(NOW, columns=cols.select(np.array(rows, dtype=np.intp)))
-    for processor in (PodAggregator(), NamespaceAggregator(), ClusterAggregator()):
-        processor.apply(batch)
-    return batch
+    return aggregated(shard_of(synthetic_batch(NOW, nodes=6, pods=2, namespaces=("default", "apps")), index, COUNT))
 
 
 async def start_shards(pki: dict[str, Any], serving: str = "serving",

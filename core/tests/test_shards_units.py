@@ -9,16 +9,13 @@ import pytest
 from heapster import keys
 from heapster.columns import CLUSTER, NAMESPACE
 from heapster.model import DataBatch
-from heapster.processors.cluster_aggregator import ClusterAggregator
-from heapster.processors.namespace_aggregator import NamespaceAggregator
-from heapster.processors.pod_aggregator import PodAggregator
-from heapster.scheduler import in_shard
 from heapster.shards import merge
 from heapster.shards.discovery import Peers, PeerService, shard_urls
 from heapster.shards.partials import PartialsBook, combine, split_aggregates
 from heapster.shards.spec import ShardSpecError, parse_shard
 from heapster.testing.batches import synthetic_batch
 from heapster.testing.net import async_wait_until
+from heapster.testing.shards import aggregated, shard_of
 
 NOW = datetime(2026, 1, 2, 3, 4, 50, tzinfo=UTC)
 
@@ -96,29 +93,15 @@ def test_peers_leave_out_this_shard_and_unknown_ordinals() -> None:
 
 
 # --- partial sums -------------------------------------------------------------------------------------------
-def _processed(batch: DataBatch) -> DataBatch:
-    for processor in (PodAggregator(), NamespaceAggregator(), ClusterAggregator()):
-        processor.apply(batch)
-    return batch
-
-
-def _shard(batch: DataBatch, index: int, count: int) -> DataBatch:
-    cols = batch.columns
-    rows = [row for row, labels in enumerate(cols.labels) if in_shard(labels["nodename"], index, count)]
-    import numpy as np
-
-    return DataBatch(batch.timestamp, columns=cols.select(np.array(rows, dtype=np.intp)))
-
-
 def test_combined_partials_equal_the_whole_clusters_aggregates() -> None:
     def fresh() -> DataBatch:
         return synthetic_batch(NOW, nodes=7, pods=5, namespaces=("default", "kube-system", "apps"))
 
-    whole = _processed(fresh()).columns
+    whole = aggregated(fresh()).columns
     partials = []
     rests = 0
     for index in range(3):
-        rest, partial = split_aggregates(_processed(_shard(fresh(), index, 3)).columns)
+        rest, partial = split_aggregates(aggregated(shard_of(fresh(), index, 3)).columns)
         assert not set(rest.types.tolist()) & {NAMESPACE, CLUSTER}
         rests += len(rest)
         partials.append(partial)

@@ -7,8 +7,6 @@ and osmem-server (which stays up, and counts repeats by document version).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from heapster.testing.modules import load_module
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
@@ -31,12 +30,7 @@ def queue_args(tmp: Path) -> list[str]:
 def _e2e_helpers() -> ModuleType:
     """The exactly-once helpers of test_e2e.py (Setup, list_events, ...), shared rather than copied."""
     path = Path(__file__).with_name("test_e2e.py")
-    spec = importlib.util.spec_from_file_location("eventer_e2e_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, "eventer_e2e_helpers")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -10,8 +11,17 @@ from typing import Any, Self, TypeVar
 T = TypeVar("T")
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nobody uses on 127.0.0.1 right now (``socket.SOCK_DGRAM`` for UDP)."""
+def free_port(kind: int = socket.SOCK_STREAM, preferred: int = 0) -> int:
+    """A port nobody uses on 127.0.0.1 right now (``socket.SOCK_DGRAM`` for UDP); ``preferred`` if it is free.
+
+    ``preferred`` is tried with SO_REUSEADDR, as heapster's server binds: a port held only by connections in
+    TIME-WAIT (a previous run's, for a minute after it stopped) counts as free.
+    """
+    if preferred:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, kind) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from heapster.testing.net import HttpServerThread, wait_until
-from heapster_simulator.testing import heapster_with_sinks, model_list, model_points
+from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_librato.testing import LibratoDouble
 
 pytestmark = pytest.mark.e2e
@@ -22,8 +22,7 @@ def test_heapster_posts_its_measurements(librato: LibratoDouble, librato_server:
             "&prefix=k8s&tags=cluster&tag_cluster=staging")
     with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
         def two_windows() -> bool:
-            if daemon["process"].poll() is not None:
-                raise AssertionError(Path(daemon["log"]).read_text()[-3000:])
+            alive(daemon)
             return all(len(librato.find("k8s.cpu.usage_rate", type="node", nodename=n)) >= 2 for n in NODES)
 
         wait_until(two_windows, 60.0, 0.25, "two windows of node measurements")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from heapster.testing.net import wait_until
-from heapster_simulator.testing import heapster_with_sinks, model_list, model_points
+from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_statsd.testing import StatsdDaemon
 
 pytestmark = pytest.mark.e2e
@@ -33,8 +33,7 @@ def test_heapster_sends_etsystatsd_gauges(statsd: StatsdDaemon, tmp_path: Path) 
     sink = f"statsd:udp://127.0.0.1:{statsd.port}?prefix={prefix}&numMetricsPerMsg=20"
     with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
         def two_windows() -> list[str]:
-            if daemon["process"].poll() is not None:
-                raise AssertionError(Path(daemon["log"]).read_text()[-3000:])
+            alive(daemon)
             lines = statsd.received_lines()
             ok = all(len(_node_values(lines, prefix, n, "cpu/usage_rate")) >= 2 for n in NODES)
             return lines if ok else []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from heapster.testing.net import wait_until
-from heapster_simulator.testing import heapster_with_sinks, model_list, model_points
+from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_wavefront.testing import WavefrontProxyDouble
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +20,7 @@ def test_heapster_sends_its_lines(proxy: WavefrontProxyDouble, tmp_path: Path) -
     sink = f"wavefront:localhost:{proxy.port}?clusterName=e2e-cluster&includeLabels=true"
     with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
         def two_windows() -> bool:
-            if daemon["process"].poll() is not None:
-                raise AssertionError(Path(daemon["log"]).read_text()[-3000:])
+            alive(daemon)
             return all(len([p for p in proxy.find("heapster.node.cpu.usage_rate") if p.source == n]) >= 2
                        for n in NODES)
 
