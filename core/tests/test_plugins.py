@@ -149,3 +149,20 @@ def test_entry_point_modules_import_cheaply() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_column_api_is_in_interfaces_and_loaded_on_first_use() -> None:
+    """A plugin imports the batch's column API from ``heapster.interfaces`` like every other plugin-facing type;
+    importing the interfaces alone (as the eventer does) loads no numpy."""
+    code = textwrap.dedent("""
+        import sys
+        import heapster.interfaces
+        print("numpy" in sys.modules)
+        from heapster.interfaces import BatchBuilder, ColumnBatch
+        from heapster.columns import BatchBuilder as B, ColumnBatch as C
+        print(BatchBuilder is B and ColumnBatch is C)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+    with pytest.raises(ImportError, match="Nothing"):
+        from heapster.interfaces import Nothing  # type: ignore[attr-defined]  # noqa: F401

@@ -1,6 +1,9 @@
 """The objects the scheduler drives: sources, scrape units, processors, sinks, and their context.
 
 Pluggy only finds the factories; everything on the hot path is a plain ``async`` method here.
+The batch's column API (:class:`heapster.columns.ColumnBatch`, :class:`heapster.columns.BatchBuilder`) is
+importable from here too; it is loaded on first use, so that a process without metrics (the eventer) never
+imports numpy.
 """
 
 from __future__ import annotations
@@ -18,7 +21,21 @@ from heapster.settings import HeapsterSettings
 
 if TYPE_CHECKING:
     from heapster.checkpoint import Checkpoint
-    from heapster.columns import ColumnBatch
+
+    # the column API, re-exported (see __getattr__)
+    from heapster.columns import BatchBuilder as BatchBuilder  # noqa: PLC0414
+    from heapster.columns import ColumnBatch as ColumnBatch  # noqa: PLC0414
+
+_COLUMN_API = ("BatchBuilder", "ColumnBatch")
+
+
+def __getattr__(name: str) -> Any:
+    """``from heapster.interfaces import ColumnBatch, BatchBuilder``: the column API, imported on first use."""
+    if name in _COLUMN_API:
+        from heapster import columns
+
+        return getattr(columns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Clock(Protocol):
@@ -37,9 +54,11 @@ class SystemClock:
     """The real clock."""
 
     def now(self) -> float:
+        """``time.time()``."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep`` (a negative time sleeps 0)."""
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -51,15 +70,25 @@ class ClusterState(Protocol):
     and shared with the enrichers and the metrics API.
     """
 
-    def get_node(self, name: str) -> dict[str, Any] | None: ...
+    def get_node(self, name: str) -> dict[str, Any] | None:
+        """The Node called ``name``, or None when the cluster has none (yet)."""
+        ...
 
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Pod ``namespace/name``, or None."""
+        ...
 
-    def get_namespace(self, name: str) -> dict[str, Any] | None: ...
+    def get_namespace(self, name: str) -> dict[str, Any] | None:
+        """The Namespace called ``name``, or None."""
+        ...
 
-    def list_nodes(self) -> Sequence[dict[str, Any]]: ...
+    def list_nodes(self) -> Sequence[dict[str, Any]]:
+        """Every Node known now."""
+        ...
 
-    def list_pods(self, namespace: str | None = None) -> Sequence[dict[str, Any]]: ...
+    def list_pods(self, namespace: str | None = None) -> Sequence[dict[str, Any]]:
+        """Every Pod known now, or those of one namespace."""
+        ...
 
 
 @dataclass
@@ -151,6 +180,7 @@ class ColumnProcessor(Processor):
         """Process ``batch`` in place."""
 
     async def process(self, batch: DataBatch) -> DataBatch:
+        """:meth:`apply` (the scheduler calls ``apply`` itself, in a worker thread)."""
         self.apply(batch)
         return batch
 
