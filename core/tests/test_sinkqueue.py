@@ -94,7 +94,7 @@ async def test_close_gives_up_after_the_deadline_and_counts_what_is_lost() -> No
     before = dropped_so_far("stuck-sink")
     for b in batches(3):
         queue.put(b)
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop for the queue's task (a yield, not a wait: asserted either way)
     await queue.close(timeout=0.2)
     assert sink.batches == [] and sink.closed
     assert dropped_so_far("stuck-sink") == before + 3
@@ -183,7 +183,7 @@ async def test_batches_dropped_at_shutdown_are_logged_with_their_number() -> Non
     queue = SinkQueue(sink.name, sink.export, close=sink.close, describe=window_of)
     for b in batches(3):
         queue.put(b)
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn of the loop for the queue's task (a yield, not a wait: asserted either way)
     with capture_logs() as logs:
         await queue.close(timeout=0.1)
     (line,) = [e for e in logs if e["event"] == "sink.flush.incomplete"]

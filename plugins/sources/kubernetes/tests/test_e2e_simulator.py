@@ -9,7 +9,7 @@ import asyncio
 import functools
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,14 @@ async def _admin(simulator: dict[str, Any], body: dict[str, Any], path: str = "f
 _until = functools.partial(async_wait_until, timeout=10.0, interval=0.05)
 
 
+async def caches_match(matches_api: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
+    """Poll ``matches_api()`` (the caches hold what the API server lists) until it holds; fail after ``within`` s."""
+    deadline = time.monotonic() + within
+    while not await matches_api():
+        assert time.monotonic() < deadline, f"the caches still differ from the API server after {within:g} s"
+        await asyncio.sleep(0.05)
+
+
 async def test_source_finds_every_node_pod_and_container(simulator: dict[str, Any]) -> None:
     pods, nodes = await asyncio.to_thread(_api_pods_and_nodes, simulator["kubeconfig_path"])
     assert len(nodes) == NODES and len(pods) == NODES * PODS_PER_NODE
@@ -167,22 +175,14 @@ async def test_caches_follow_churn_through_dropped_watches_and_expiry(simulator:
 
         await _admin(simulator, {"api": "drop-watch"})
         await _admin(simulator, {"count": 3}, "churn")
-        for _ in range(100):
-            if await matches_api():
-                break
-            await asyncio.sleep(0.05)
-        assert await matches_api()
+        await caches_match(matches_api)
         assert cluster.pods.lists == 1  # a dropped watch resumes; no relist
 
         await _admin(simulator, {"api": "expire"})
         await _admin(simulator, {"api": "drop-watch"})
         await _admin(simulator, {"count": 2}, "churn")
         await _until(lambda: cluster.pods.lists >= 2)
-        for _ in range(100):
-            if await matches_api():
-                break
-            await asyncio.sleep(0.05)
-        assert await matches_api()
+        await caches_match(matches_api)
         batch, failures, _ = await _scrape(source)
         assert failures == {}
         assert len([m for m in batch.values() if m.type == "pod"]) == NODES * PODS_PER_NODE

@@ -157,11 +157,10 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     running_a = asyncio.create_task(a.run(stop_a))
     await async_wait_until(lambda: a.live, 5, what="a to lead")
     running_b = asyncio.create_task(b.run(stop_b))
-    for n in range(3):
+    for n in range(3):  # windows one after another, as the scheduler puts them: each exported before the next
         for gate in (a, b):
             gate.put(DataBatch(t0 + timedelta(seconds=10 * n)))
-        await asyncio.sleep(0.05)
-    await async_wait_until(lambda: len(written_a) == 3, 5, what="a's exports")
+        await async_wait_until(lambda n=n: len(written_a) == n + 1, 30, what=f"a's export of window {n}")
     # The elector's annotations are the Lease's as last written (after the API server took the write).
     await async_wait_until(lambda: "2026-01-01T00:00:20" in json.dumps(dict(a.elector.annotations)), 5,
                            what="the leader's record in the Lease")

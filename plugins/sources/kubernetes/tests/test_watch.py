@@ -193,7 +193,7 @@ async def test_stream_yields_changes(api_server: Any) -> None:
         await informer.wait_synced(5)
         stream = informer.stream()
         first = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield: the stream's first read starts before the change (not a wait)
         api_server.put(NODES, _node("x"))
         event = await asyncio.wait_for(first, 5)
         assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "x")
