@@ -17,13 +17,17 @@ _BOOLS = {"t": True, "T": True, "true": True, "True": True, "TRUE": True,
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _split(text: str, separators: str, start: int) -> tuple[str, int, str]:
-    """Unescaped text from ``start`` up to the first unescaped separator: ``(text, index, separator)``."""
+def _split(text: str, separators: str, start: int, escapable: str = ',= \\"') -> tuple[str, int, str]:
+    """Unescaped text from ``start`` up to the first unescaped separator: ``(text, index, separator)``.
+
+    A backslash escapes the characters in ``escapable`` (elsewhere it stands for itself), as InfluxDB reads
+    keys and tag values (the default) or string field values (``"`` and the backslash only).
+    """
     out: list[str] = []
     i = start
     while i < len(text):
         ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in ',= \\"':
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in escapable:
             out.append(text[i + 1])
             i += 2
             continue
@@ -50,19 +54,11 @@ def _field_value(raw: str) -> FieldValue:
 
 
 def _string_value(line: str, start: int) -> tuple[str, int]:
-    out: list[str] = []
-    i = start + 1
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line) and line[i + 1] in '"\\':
-            out.append(line[i + 1])
-            i += 2
-            continue
-        if ch == '"':
-            return "".join(out), i + 1
-        out.append(ch)
-        i += 1
-    raise ValueError("unterminated string field value")
+    """The string field value whose opening quote is at ``start``, and the index after its closing quote."""
+    value, end, quote = _split(line, '"', start + 1, escapable='"\\')
+    if not quote:
+        raise ValueError("unterminated string field value")
+    return value, end + 1
 
 
 def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, FieldValue], int | None]:
