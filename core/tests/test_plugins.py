@@ -7,7 +7,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pluggy
 import pytest
 
 from heapster import hookspecs
@@ -82,9 +84,24 @@ def test_a_plugin_written_today_keeps_working_when_a_hookspec_gains_an_argument(
         """The same hook with one more (optional) argument."""
 
     monkeypatch.setattr(hookspecs, "register_metric_sinks", register_metric_sinks)
+    # ... and tomorrow's loader passes it: every registration hook is called with settings= too.
+    subset_hook_caller = pluggy.PluginManager.subset_hook_caller
+    passed: list[str] = []
+
+    def growing_caller(self: pluggy.PluginManager, name: str, remove_plugins: Any) -> Any:
+        caller = subset_hook_caller(self, name, remove_plugins)
+
+        def call(**kwargs: Any) -> Any:
+            passed.append(name)
+            return caller(**kwargs, settings=object()) if name == "register_metric_sinks" else caller(**kwargs)
+
+        return call
+
+    monkeypatch.setattr(pluggy.PluginManager, "subset_hook_caller", growing_caller)
     install_fake_dist(site, "heapster-sink-today", "today_sink", SINK_MODULE.format(key="today"))
     plugins = load_plugins(strict=True)
     assert plugins.get("sink", "today").plugin.distribution == "heapster-sink-today"
+    assert "register_metric_sinks" in passed  # the grown call really reached today's plugin
 
 
 def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:
