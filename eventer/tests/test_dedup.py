@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from heapster.testing.events import event
-from heapster_eventer.dedup import Deduplicator, event_key
+from heapster_eventer.dedup import HASH_BITS, Deduplicator, event_key
 
 
 def test_same_uid_and_version_is_dropped_but_a_count_bump_is_kept() -> None:
@@ -56,6 +58,30 @@ def test_old_checkpoint_keys_without_a_version_are_restored() -> None:
     restored = Deduplicator()
     key = event_key(event("a", 1))
     assert key is not None
-    restored.restore([f"{key:016x}"])
+    digest = key & ((1 << HASH_BITS) - 1)
+    restored.restore([f"{digest:016x}"])
     assert restored.filter([event("a", 1)]) == []
-    assert restored.snapshot(above=5) == [f"{key:016x}"]  # version unknown: kept
+    assert restored.snapshot(above=5) == [f"{digest:016x}"]  # version unknown: kept
+    assert restored.filter([event("b", 2)]) != []  # another event is not matched by it
+
+
+def test_a_key_without_a_version_is_forgotten_like_any_other() -> None:
+    key = event_key(event("a", 1))
+    assert key is not None
+    dedup = Deduplicator(capacity=2)
+    dedup.restore([f"{key & ((1 << HASH_BITS) - 1):016x}"])
+    dedup.filter([event("b", 2), event("c", 3)])
+    assert len(dedup) == 2
+    assert dedup.filter([event("a", 1)]) != []  # the oldest (a, without a version) was forgotten
+
+
+def test_checkpoint_entries_are_the_hash_of_uid_and_version_and_the_version() -> None:
+    """The checkpoint's text (written by every earlier version of the eventer) does not change."""
+    dedup = Deduplicator()
+    dedup.filter([event("a", 7), {"metadata": {"uid": "d", "resourceVersion": "x"}}])
+    digest = hashlib.blake2b(b"a/7", digest_size=8).hexdigest()
+    other = hashlib.blake2b(b"d/x", digest_size=8).hexdigest()
+    assert dedup.snapshot() == [f"{digest}:7", other]
+    restored = Deduplicator()
+    restored.restore([f"{digest}:7", other])
+    assert restored.filter([event("a", 7), {"metadata": {"uid": "d", "resourceVersion": "x"}}]) == []

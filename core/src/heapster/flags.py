@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ class FlagParser(argparse.ArgumentParser):
         if message.startswith("unrecognized arguments:"):
             bad = message.split(":", 1)[1].split(maxsplit=1)[0].split("=", 1)[0]
             known = sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
+            import difflib  # only for a bad flag's hint
+
             near = difflib.get_close_matches(bad, known, n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
             msg = f"unknown flag {bad}{hint}; see {self.prog} --help"

@@ -12,7 +12,7 @@ libraries inside the factories, not at module level. After loading, unknown hook
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -27,8 +27,10 @@ from heapster.interfaces import (
     PluginContext,
     Processor,
 )
-from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig
+
+if TYPE_CHECKING:  # shards are heapster's alone: the eventer does not load them
+    from heapster.shards.discovery import EndpointSliceWatch, PeerService
 
 PROJECT = "heapster"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -44,7 +46,7 @@ CheckpointStoreFactory = Callable[[str, PluginConfig, PluginContext], Checkpoint
 for a ConfigMap), ``source_config`` the eventer's parsed ``--source`` (so a store can reach the same
 cluster with the same credentials)."""
 LeaderElectorFactory = Callable[[PluginConfig, LeaseSettings, PluginContext], LeaderElector]
-PeerDiscoveryFactory = Callable[[PluginConfig, PeerService, PluginContext], EndpointSliceWatch]
+PeerDiscoveryFactory = Callable[[PluginConfig, "PeerService", PluginContext], "EndpointSliceWatch"]
 
 
 class RegisterMetricSource(Protocol):

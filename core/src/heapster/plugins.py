@@ -9,13 +9,12 @@ to import is logged and skipped unless strict mode is on (``--strict-plugins`` o
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 import structlog
@@ -33,8 +32,10 @@ from heapster.interfaces import (
     PluginContext,
     Processor,
 )
-from heapster.shards.discovery import EndpointSliceWatch, PeerService
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
+
+if TYPE_CHECKING:  # shards are heapster's alone: not imported by the eventer's path
+    from heapster.shards.discovery import EndpointSliceWatch, PeerService
 
 log = structlog.get_logger("heapster.plugins")
 
@@ -69,6 +70,8 @@ PROVIDERS_FILE = "providers.toml"
 @cache
 def known_providers() -> Mapping[str, Mapping[str, str]]:
     """``{kind: {key: distribution}}`` from :data:`PROVIDERS_FILE`, for "pip install" hints only."""
+    import tomllib  # only for an unknown key's hint: not loaded by a process that never needs one
+
     document = tomllib.loads(files("heapster").joinpath(PROVIDERS_FILE).read_text(encoding="utf-8"))
     return {section.replace("_", " ").removeprefix("metric "): dict(keys) for section, keys in document.items()}
 
