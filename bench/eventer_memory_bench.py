@@ -13,6 +13,7 @@ modules alone cost (fresh interpreters importing them), to show where the memory
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,19 +21,29 @@ import tempfile
 import time
 from pathlib import Path
 
+from heapster_eventer.launch import INTERPRETER
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import simulator_process
 
 FLOORS = {
     "python": "",
-    "+ asyncio (and ssl)": "import asyncio",
-    "+ structlog, prometheus-client, pluggy, tenacity, orjson": (
-        "import asyncio, structlog, prometheus_client, pluggy, tenacity, orjson"),
+    "+ ssl": "import ssl",
+    "+ asyncio": "import ssl, asyncio",
+    "+ structlog": "import ssl, asyncio, structlog",
+    "+ importlib.metadata (plugin discovery)": "import ssl, asyncio, structlog, importlib.metadata",
+    "+ prometheus-client (http.server, urllib.request, wsgiref)": (
+        "import ssl, asyncio, structlog, importlib.metadata, prometheus_client"),
+    "+ pluggy, tenacity, orjson": (
+        "import ssl, asyncio, structlog, importlib.metadata, prometheus_client, pluggy, tenacity, orjson"),
     "the eventer's modules (kubernetes event source, log sink)": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log"),
+    "+ every installed plugin loaded": (
+        "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
+        "import heapster.plugins; heapster.plugins.load_plugins()"),
     "for reference, not loaded by the eventer: aiohttp": "import asyncio, aiohttp.web",
     "for reference, not loaded by the eventer: the kubernetes client": "import kubernetes.client",
 }
+"""Fresh interpreters, run as the eventer runs (:data:`heapster_eventer.launch.INTERPRETER`)."""
 
 
 def memory(pid: int) -> dict[str, float]:
@@ -47,9 +58,10 @@ def memory(pid: int) -> dict[str, float]:
 
 def floor(code: str) -> float:
     """VmRSS (MiB) of a fresh interpreter after running ``code``."""
-    probe = f"{code}\nfrom pathlib import Path\n" \
-            "print([l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS')][0])"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    probe = f"{code}\n" \
+            "print([l for l in open('/proc/self/status').read().splitlines() if l.startswith('VmRSS')][0])"
+    env = {**os.environ, **{k: v for k, v in INTERPRETER.items() if k not in os.environ}}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     return int(done.stdout.split()[1]) / 1024
 
 
@@ -93,7 +105,8 @@ def main() -> int:
     print(f"  RSS at start {started['VmRSS']:.1f} MiB; steady median {statistics.median(rss):.1f} MiB, "
           f"max {max(rss):.1f} MiB (anonymous {max(s['RssAnon'] for s in samples):.1f} MiB, "
           f"files {max(s['RssFile'] for s in samples):.1f} MiB)")
-    print("  what the modules alone cost (fresh interpreter, VmRSS):")
+    print("  what the modules alone cost (fresh interpreter, VmRSS, as the eventer runs: "
+          + ", ".join(f"{k}={v}" for k, v in INTERPRETER.items()) + "):")
     for what, code in FLOORS.items():
         print(f"    {what:60s} {floor(code):5.1f} MiB")
     return 0
