@@ -360,10 +360,10 @@ class MetricStore(MetricSink):
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
         distinct = list(dict(zip(objects, series_labels, strict=True)).items())
-        for first in range(0, len(distinct), SERIES_STEP):
-            if first:
+        for step in range(0, len(distinct), SERIES_STEP):
+            if step:
                 yield
-            for object_id, labels in distinct[first:first + SERIES_STEP]:
+            for object_id, labels in distinct[step:step + SERIES_STEP]:
                 code_of[object_id] = self._label_code(labels)
         codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
         wanted = (entity_ids.astype(np.int64) << 32) | codes
