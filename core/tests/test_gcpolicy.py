@@ -51,7 +51,7 @@ async def test_start_turns_automatic_collection_off_and_stop_restores_it(collect
 
 async def test_garbage_of_a_stored_batch_is_collected_when_no_request_is_in_flight(collector_state: None) -> None:
     first = ApiFirst()
-    policy = ManagedGc(first.busy, check_interval=0.01, max_interval=3600.0)
+    policy = ManagedGc(first.busy, check_interval=0.01, min_interval=0.0, max_interval=3600.0)
     policy.start(asyncio.get_running_loop())
     try:
         token = first.begin()
@@ -68,13 +68,25 @@ async def test_garbage_of_a_stored_batch_is_collected_when_no_request_is_in_flig
 
 
 async def test_garbage_is_collected_without_batches_after_the_longest_interval(collector_state: None) -> None:
-    policy = ManagedGc(check_interval=0.01, max_interval=0.05)
+    policy = ManagedGc(check_interval=0.01, min_interval=3600.0, max_interval=0.05)
     policy.start(asyncio.get_running_loop())
     try:
         garbage = cyclic_garbage()
         await asyncio.to_thread(wait_until, lambda: garbage() is None, 10.0)
     finally:
         policy.stop()
+
+
+def test_a_stored_batch_waits_for_the_shortest_interval_since_the_last_collection(collector_state: None) -> None:
+    policy = ManagedGc(min_interval=3600.0, max_interval=3600.0)
+    gc.disable()
+    policy.batch_stored()
+    garbage = cyclic_garbage()
+    policy.check()
+    assert garbage() is not None and sum(policy.collections) == 0
+    policy.min_interval = 0.0
+    policy.check()  # the batch is still due
+    assert garbage() is None and policy.collections[0] == 1
 
 
 def test_a_young_generation_past_the_limit_is_collected_even_while_a_request_is_in_flight(

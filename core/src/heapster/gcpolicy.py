@@ -1,18 +1,20 @@
 """The cyclic garbage collector run by the daemon at quiet moments, not by allocation counts.
 
-Measured with ``bench/query_bench.py`` (500 nodes x 10 s, a gc callback with timestamps): with automatic
-collection at a young threshold of 100 000, a young collection came whenever 100 000 tracked objects were
-alive at once, mid-decode or mid-answer, in whichever thread allocated, and held the interpreter for 50 to
-260 ms: the slowest one-series answers were those that overlapped one. Between two batches, once the store
-has the newest batch and the pipeline has let go of it, few young objects are alive, and a young collection
-is short.
+Measured with ``bench/query_bench.py`` (500 nodes x 10 s, a gc callback with timestamps and thread CPU time):
+with automatic collection at a young threshold of 100 000, a young collection came whenever 100 000 tracked
+objects were alive at once, mid-decode or mid-answer, in whichever thread allocated (often the API's own), and
+cost 36-102 ms of CPU, several times a minute: the slowest one-series answers were those that overlapped one.
 
 So while the pipeline runs, automatic collection is off; :class:`ManagedGc` collects from a timer on the
-daemon's loop, after each stored batch (:meth:`ManagedGc.batch_stored`) and at the latest every
-:data:`MAX_INTERVAL`, only while no API request is in flight. Each tenth collection includes the middle
-generation and each hundredth is a full one (the interpreter's own ratios for thresholds of 10 and 10). A
-young generation grown past :data:`YOUNG_LIMIT` is collected at once, so a stuck pipeline or an API flood
-cannot grow garbage without bound. :meth:`ManagedGc.stop` restores the collector as it was.
+daemon's loop, only while no API request is in flight: after a stored batch (:meth:`ManagedGc.batch_stored`)
+but not within :data:`MIN_INTERVAL` of the last collection, and at the latest every :data:`MAX_INTERVAL`. A
+young collection there still costs 12-68 ms of CPU at 500 nodes (what the newest batch left behind, e.g. the
+store's key and label lists and the enricher's pod tables, is young and large), so it runs at most every
+:data:`MIN_INTERVAL`: a third as many pauses as one per batch at 10 s, while the cyclic garbage of a few batches
+(about a thousand objects each) waits. Each tenth collection includes the middle generation and each hundredth
+is a full one (the interpreter's own ratios for thresholds of 10 and 10). A young generation grown past
+:data:`YOUNG_LIMIT` is collected at once, so a stuck pipeline or an API flood cannot grow garbage without
+bound. :meth:`ManagedGc.stop` restores the collector as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ log = structlog.get_logger(__name__)
 
 CHECK_INTERVAL = 0.25
 """Seconds between two looks at the collector on the daemon's loop."""
-MAX_INTERVAL = 30.0
+MIN_INTERVAL = 25.0
+"""Seconds between two collections at least (unless the young generation passes :data:`YOUNG_LIMIT`)."""
+MAX_INTERVAL = 60.0
 """Seconds after which young objects are collected even without a stored batch (e.g. no metric store)."""
 YOUNG_LIMIT = 1_000_000
 """Tracked young objects alive at which a collection runs at once, request in flight or not."""
@@ -45,9 +49,11 @@ class ManagedGc:
     """
 
     def __init__(self, busy: Callable[[], bool] = lambda: False, *, check_interval: float = CHECK_INTERVAL,
-                 max_interval: float = MAX_INTERVAL, young_limit: int = YOUNG_LIMIT) -> None:
+                 min_interval: float = MIN_INTERVAL, max_interval: float = MAX_INTERVAL,
+                 young_limit: int = YOUNG_LIMIT) -> None:
         self.busy = busy
         self.check_interval = check_interval
+        self.min_interval = min_interval
         self.max_interval = max_interval
         self.young_limit = young_limit
         self.collections = [0, 0, 0]
@@ -99,7 +105,8 @@ class ManagedGc:
         if young >= self.young_limit:
             self.collect()
             return
-        due = self._due or time.monotonic() - self._last >= self.max_interval
+        since = time.monotonic() - self._last
+        due = (self._due and since >= self.min_interval) or since >= self.max_interval
         if due and young > 0 and not self.busy():
             self.collect()
 
