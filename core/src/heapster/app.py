@@ -114,6 +114,7 @@ class Daemon:
             # The pipeline pauses for young API requests: between store write steps and on both its loops.
             API_FIRST.pause_loop(self.scheduler.scrape_loop.loop)
             API_FIRST.pause_loop(loop)
+            self.scheduler.between_units = API_FIRST.wait
             if self.store is not None:
                 self.store.between_steps = API_FIRST.wait
         try:
