@@ -44,7 +44,7 @@ CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
 STEP_CELLS = 20_000
 """Cells written in one step of a write: columns are written in groups of about this many cells."""
-SERIES_STEP = 5_000
+SERIES_STEP = 1_000
 """Label sets looked up, or series registered, in one step of a write (a few milliseconds each)."""
 LABEL_CACHE_SIZE = 100_000
 
