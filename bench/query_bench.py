@@ -101,7 +101,8 @@ def main() -> int:
         if cycle_batches and len(cycle_batches) > 1:
             cycles = len(cycle_batches) - 1
             cpu = (cycle_batches[-1].cpu - cycle_batches[0].cpu) / cycles / args.nodes * 1000
-            print(f"heapster CPU per node per cycle {what}, over {cycles} cycles: {cpu:.2f} ms")
+            print(f"heapster CPU per node per cycle {what}, over {cycles} cycles: {cpu:.2f} ms; "
+                  f"RSS at the end {cycle_batches[-1].rss / 2**20:.0f} MiB")
     for name, samples in timings.items():
         if not samples:
             print(f"{name:<42} no answer")
