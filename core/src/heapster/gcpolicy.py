@@ -8,7 +8,7 @@ cost 36-102 ms of CPU, several times a minute: the slowest one-series answers we
 So while the pipeline runs, automatic collection is off; :class:`ManagedGc` collects from a timer on the
 daemon's loop, only while no API request is in flight: after a stored batch (:meth:`ManagedGc.batch_stored`)
 but not within :data:`MIN_INTERVAL` of the last collection, and at the latest every :data:`MAX_INTERVAL`. A
-young collection there still costs 12-68 ms of CPU at 500 nodes (what the newest batch left behind, e.g. the
+young collection there still costs 12-80 ms of CPU at 500 nodes (what the newest batch left behind, e.g. the
 store's key and label lists and the enricher's pod tables, is young and large), so it runs at most every
 :data:`MIN_INTERVAL`: a third as many pauses as one per batch at 10 s, while the cyclic garbage of a few batches
 (about a thousand objects each) waits. Each tenth collection includes the middle generation and each hundredth
