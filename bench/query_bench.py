@@ -4,7 +4,12 @@
 
 Starts the simulator and the real `heapster` as `scrape_bench.py` does, waits for two batches, then for
 `--seconds` sends one request after another (a short pause between them) to each route below, round robin,
-and prints p50, p99 and the maximum per route. The targets (issue 11, 1000 nodes x 10 s): one series
+and prints p50, p95, p99 and the maximum per route, the load average and heapster's CPU per node per cycle
+over the measured cycles (the queries' own CPU included) and, with ``--quiet-cycles N``, over N cycles
+before the queries start (the pipeline alone). ``--record FILE`` writes every request as a JSON line
+(route, monotonic send and answer times) to line them up with a trace of the daemon.
+
+The targets (issue 11, 1000 nodes x 10 s): one series
 <= 10 ms at p99; the Model API pod list and metrics.k8s.io pods of a namespace at most Go Heapster's
 75 ms and 583 ms.
 """
@@ -12,6 +17,7 @@ and prints p50, p99 and the maximum per route. The targets (issue 11, 1000 nodes
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -24,7 +30,7 @@ from heapster.testing.processes import stop_process
 from heapster_simulator.testing import simulator_process
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scrape_bench import HeapsterWatcher, heapster_command
+from scrape_bench import HeapsterWatcher, heapster_command, load_average
 
 from heapster.testing.net import free_port
 
@@ -43,6 +49,9 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between two requests")
     parser.add_argument("--kubelet-timeout", type=float, default=10.0)
     parser.add_argument("--store-duration", type=float, default=900.0)
+    parser.add_argument("--quiet-cycles", type=int, default=0,
+                        help="cycles without queries first, to measure the pipeline's CPU alone")
+    parser.add_argument("--record", type=Path, help="write every request (route, monotonic times) to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heapster-query-bench-") as tmp, \
             simulator_process(Path(tmp), nodes=args.nodes, pods_per_node=30, containers_per_pod=2,
@@ -55,9 +64,17 @@ def main() -> int:
             if not watcher.wait_for(2, timeout=4 * args.resolution + 120):
                 print("heapster did not export two batches in time")
                 return 1
+            quiet = None
+            if args.quiet_cycles > 0:
+                if not watcher.wait_for(2 + args.quiet_cycles, timeout=(args.quiet_cycles + 2) * args.resolution + 60):
+                    print("heapster did not export the quiet cycles in time")
+                    return 1
+                quiet = watcher.batches[1:2 + args.quiet_cycles]
             base = f"http://127.0.0.1:{port}"
             timings: dict[str, list[float]] = {name: [] for name in ROUTES}
+            requests: list[tuple[str, float, float]] = []
             failures = 0
+            first = len(watcher.batches)
             deadline = time.monotonic() + args.seconds
             while time.monotonic() < deadline:
                 for name, route in ROUTES.items():
@@ -68,21 +85,36 @@ def main() -> int:
                     except OSError:
                         failures += 1
                         continue
-                    timings[name].append((time.perf_counter() - began) * 1000)
+                    answered = time.perf_counter()
+                    timings[name].append((answered - began) * 1000)
+                    requests.append((name, began, answered))
                     time.sleep(args.pause)
+            measured = watcher.batches[first - 1:]
             batches = len(watcher.batches)
+            load = load_average()
         finally:
             stop_process(process, grace=30)
     print(f"\n== {args.nodes} nodes x 30 pods x 2 containers, resolution {args.resolution:g}s, "
-          f"{args.seconds:g} s of queries across {batches - 2} scrape cycles, {failures} failed requests")
+          f"{args.seconds:g} s of queries across {batches - 2} scrape cycles, {failures} failed requests; "
+          f"load average at the end {load}")
+    for what, cycle_batches in (("without queries", quiet), ("with queries", measured)):
+        if cycle_batches and len(cycle_batches) > 1:
+            cycles = len(cycle_batches) - 1
+            cpu = (cycle_batches[-1].cpu - cycle_batches[0].cpu) / cycles / args.nodes * 1000
+            print(f"heapster CPU per node per cycle {what}, over {cycles} cycles: {cpu:.2f} ms; "
+                  f"RSS at the end {cycle_batches[-1].rss / 2**20:.0f} MiB")
     for name, samples in timings.items():
         if not samples:
             print(f"{name:<42} no answer")
             continue
         ordered = sorted(samples)
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        print(f"{name:<42} p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms   "
+        p95, p99 = (ordered[min(len(ordered) - 1, int(len(ordered) * q))] for q in (0.95, 0.99))
+        print(f"{name:<42} p50 {statistics.median(ordered):8.1f} ms   p95 {p95:8.1f} ms   p99 {p99:8.1f} ms   "
               f"max {ordered[-1]:8.1f} ms   ({len(ordered)} requests)")
+    if args.record:
+        with args.record.open("w") as out:
+            for name, began, answered in requests:
+                out.write(json.dumps({"route": name, "sent": began, "answered": answered}) + "\n")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import threading
 import time
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from heapster.app import Daemon
+from heapster.app import MANAGED_GC, Daemon
 from heapster.errors import RetryableError
 from heapster.interfaces import MetricSink, MetricSource, ScrapeUnit
 from heapster.model import DataBatch, MetricSet, MetricValue
@@ -127,6 +128,19 @@ async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
     d.request_stop()
     await asyncio.wait_for(run, 2.0)
     assert time.monotonic() - began < 1.0
+
+
+async def test_the_daemon_collects_garbage_itself_while_running_and_restores_the_collector_on_stop() -> None:
+    source = UnreachableApiSource()
+    source.reachable.set()
+    d = daemon(source, [])
+    assert gc.isenabled()
+    run = asyncio.create_task(d.run())
+    await until(lambda: MANAGED_GC.started, timeout=5.0)
+    assert not gc.isenabled()  # collections come from the daemon's timer, between batches
+    d.request_stop()
+    await asyncio.wait_for(run, 5.0)
+    assert gc.isenabled() and not MANAGED_GC.started
 
 
 def fetch_in_thread(url: str, answered: threading.Event, bodies: list[bytes]) -> threading.Thread:

@@ -297,3 +297,27 @@ async def test_units_scraped_on_a_loop_of_their_own_leave_the_callers_loop_free(
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
     assert len(ticks) > 10 and max(gaps) < 0.25  # the caller's loop ran on while the unit held the scrape loop
     assert not loop.loop.is_running()
+
+
+async def test_the_pipeline_may_pause_after_each_units_scrape_in_the_scrape_loops_thread() -> None:
+    """The daemon pauses there for its API (``between_units``): once per scraped unit, between two decodes."""
+    import threading
+
+    from heapster.interfaces import SystemClock
+    from heapster.scrapeloop import ScrapeLoop
+
+    system = SystemClock()
+    units = [StaticUnit(name, {f"node:{name}": MetricSet(labels={"type": "node", "nodename": name},
+                                                         values={"memory/usage": MetricValue(1)})}, clock=system)
+             for name in ("a", "b", "c")]
+    loop = ScrapeLoop()
+    pauses: list[str] = []
+    try:
+        sched = Scheduler(StaticSource(units), [], [], SchedulerSettings(resolution=RES, max_jitter=0.0),
+                          clock=system, scrape_loop=loop)
+        sched.between_units = lambda: pauses.append(threading.current_thread().name)
+        batch = await sched.housekeep(0.0, RES)
+    finally:
+        loop.close()
+    assert batch is not None and len(batch.metric_sets) == 3
+    assert pauses == ["heapster-scrape"] * 3

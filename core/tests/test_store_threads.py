@@ -92,6 +92,7 @@ def tight_switching() -> Iterator[None]:
 def test_readers_in_other_threads_see_each_window_whole_or_not_at_all(
         monkeypatch: pytest.MonkeyPatch, tight_switching: None) -> None:
     monkeypatch.setattr(store_memory, "CHUNK", 2)  # many steps per write
+    monkeypatch.setattr(store_memory, "SERIES_STEP", 1)  # each labeled series looked up in a step of its own
     store = new_store()
     done = threading.Event()
     answers = [0, 0]
@@ -159,3 +160,37 @@ def test_queries_answer_while_a_block_is_compressed(monkeypatch: pytest.MonkeyPa
         store.ingest(batch(window))
     assert compressing and all(compressing)
     assert check_answer(store)
+
+
+def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_between(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_memory, "SERIES_STEP", 2)
+
+    def disks(window: int, device: str) -> DataBatch:
+        """10 nodes, each with a disk of its own (10 series new to the store)."""
+        return DataBatch(at(window), {
+            f"node:n{n}": MetricSet({"type": "node", "nodename": f"n{n}"}, {"cpu/usage_rate": MetricValue(n)},
+                                    [LabeledMetric("filesystem/usage", {"resource_id": f"/dev/{device}{n}"}, n)])
+            for n in range(10)})
+
+    store = new_store()
+    free_between_steps: list[bool] = []
+
+    def query_from_another_thread() -> None:
+        answered = threading.Event()
+        thread = threading.Thread(target=lambda: (store.latest_keys(), answered.set()))
+        thread.start()
+        thread.join(10)
+        free_between_steps.append(answered.is_set())
+
+    store.between_steps = query_from_another_thread
+    store.ingest(disks(0, "d"))
+    steps_with_ten_new_series = len(free_between_steps)
+    assert all(free_between_steps)
+    free_between_steps.clear()
+    monkeypatch.setattr(store_memory, "SERIES_STEP", 1000)
+    store.ingest(disks(1, "e"))
+    # 10 new label sets and 10 new series, 2 per step: 4 more steps each than in one step.
+    assert steps_with_ten_new_series - len(free_between_steps) == 8
+    history = store.get_labeled_metric("filesystem/usage", {"resource_id": "/dev/d3"}, ["node:n3"])
+    assert [p.value for p in history["node:n3"]] == [3]

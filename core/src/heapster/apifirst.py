@@ -53,6 +53,10 @@ class ApiFirst:
             self._started.pop(token, None)
             self._changed.notify_all()
 
+    def busy(self) -> bool:
+        """Whether a request is in flight (e.g. to put off a garbage collection)."""
+        return bool(self._started)
+
     def wait(self) -> None:
         """Sleep while a request younger than the span is in flight (returns at once when none is)."""
         if not self._started:  # the usual case: no lock taken

@@ -7,7 +7,7 @@ import math
 import random
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +35,10 @@ so the HTTP API keeps answering; smaller ones take milliseconds and stay on the 
 
 MAX_NAMED_LATE = 20
 """At most this many late nodes are named in one ``scrape.deadline`` line (each is also logged on its own)."""
+
+
+def _no_pause() -> None:
+    pass
 
 
 class BatchConsumer(Protocol):
@@ -100,6 +104,9 @@ class Scheduler:
         self.last_batch: tuple[datetime, int] | None = None
         """Window end and metric sets of the newest batch (not the batch: it would stay alive a window longer)."""
         self.batches = 0
+        self.between_units: Callable[[], None] = _no_pause
+        """Called on the scrape loop after each unit's scrape, before the next decode on that loop (the daemon
+        pauses there for its API: a loop iteration may decode dozens of ready answers in a row)."""
 
     # --- the loop ----------------------------------------------------------------------------
     def next_window(self, now: float) -> tuple[float, float]:
@@ -294,6 +301,7 @@ class Scheduler:
         self._timed(unit, began)
         if self._failing.pop(node, None) is not None:
             log.info("scrape.node.recovered", unit=unit.name, node=node)
+        self.between_units()
         return result
 
     def _timed(self, unit: ScrapeUnit, began: float) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -44,6 +44,8 @@ CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
 STEP_CELLS = 20_000
 """Cells written in one step of a write: columns are written in groups of about this many cells."""
+SERIES_STEP = 1_000
+"""Label sets looked up, or series registered, in one step of a write (a few milliseconds each)."""
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
@@ -322,7 +324,7 @@ class MetricStore(MetricSink):
             yield
         if not cols.series_count:
             return
-        sids = self._series_ids(owners[cols.series_entity], cols.series_labels)
+        sids = yield from self._series_ids(owners[cols.series_entity], cols.series_labels)
         job.series = sids.astype(np.int64)
         cells = 0
         for name, column in cols.labeled.items():
@@ -335,8 +337,9 @@ class MetricStore(MetricSink):
                     cells = 0
                     yield
 
-    def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
-        """The series id of each (entity id, labels) pair, registering new series.
+    def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
+        """The series id of each (entity id, labels) pair, registering new series (yields between steps of
+        :data:`SERIES_STEP` label sets: queries run in between).
 
         A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
         ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
@@ -348,16 +351,20 @@ class MetricStore(MetricSink):
         if (last is not None and np.array_equal(entity_ids, last[0]) and len(series_labels) == len(last[1])
                 and series_labels == last[1]):
             return last[2].copy()
-        sids = self._find_series(entity_ids, series_labels)
+        sids = yield from self._find_series(entity_ids, series_labels)
         self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
         return sids
 
-    def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> IdArray:
+    def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
         """:meth:`_series_ids` by look-up in the series index."""
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
-        for object_id, labels in dict(zip(objects, series_labels, strict=True)).items():
-            code_of[object_id] = self._label_code(labels)
+        distinct = list(dict(zip(objects, series_labels, strict=True)).items())
+        for step in range(0, len(distinct), SERIES_STEP):
+            if step:
+                yield
+            for object_id, labels in distinct[step:step + SERIES_STEP]:
+                code_of[object_id] = self._label_code(labels)
         codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
         wanted = (entity_ids.astype(np.int64) << 32) | codes
         index_keys, index_ids = self._series_index
@@ -370,13 +377,16 @@ class MetricStore(MetricSink):
         if len(missed):
             series = self.series
             code_labels = self._code_labels
-            for index, eid, code in zip(missed.tolist(), entity_ids[missed].tolist(), codes[missed].tolist(),
-                                        strict=True):
-                ident = (eid, code_labels[code])
-                sid = series.ids.get(ident)
-                if sid is None:
-                    sid = series.add(ident, ident[1], parent=eid)
-                sids[index] = sid
+            for step in range(0, len(missed), SERIES_STEP):
+                yield
+                part = missed[step:step + SERIES_STEP]
+                for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
+                                            strict=True):
+                    ident = (eid, code_labels[code])
+                    sid = series.ids.get(ident)
+                    if sid is None:
+                        sid = series.add(ident, ident[1], parent=eid)
+                    sids[index] = sid
             merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
             self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
         return sids
