@@ -201,12 +201,33 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
+_Enriched = tuple[dict[str, str], tuple[str, str], PodInfo, dict[str, str], "_ContainerInfo | None", str]
+"""``(input labels, (namespace, pod name), pod info, enriched labels, matched spec container or None, key)``;
+the input dict is held so that its id stays its own."""
+
+
+def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int, key: str) -> _Enriched:
+    """The enriched labels of a pod (``code`` POD) or container set: a new dict, ``labels`` left as it is."""
+    container = None
+    if code == POD:
+        update = info.update
+    else:
+        container = info.containers.get(labels.get("container_name", ""))
+        if container is not None and key == container.key:
+            update = info.update if _IMAGE in labels else container.update
+        else:
+            container = None
+            update = info.update
+    return labels, ident, info, {**labels, **update}, container, key
+
+
 class PodBasedEnricher(ColumnProcessor):
     """Adds what the Pod objects know to pod and container sets, and stubs for missing ones.
 
     Per pod version the enricher keeps what it derives from the Pod object (:class:`PodInfo`: the label
     updates, the request/limit values by layout); a batch then costs one look-up per pod and, per row,
-    one label update and a few list appends; the values are written column by column at the end.
+    a look-up of its label dict's enriched twin (made once per input dict and pod version) and a few list
+    appends; the values are written column by column at the end.
     """
 
     name = "pod_based_enricher"
@@ -216,6 +237,8 @@ class PodBasedEnricher(ColumnProcessor):
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
         self._shared = Shared()
+        self._enriched: dict[int, _Enriched] = {}
+        """id of an input label dict -> what it became in the last batch (:func:`_enrich`)."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
@@ -235,11 +258,19 @@ class PodBasedEnricher(ColumnProcessor):
         layouts = changes.layouts
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
-        # One pass, each row's label dict touched once (the dicts are many and cold: a pass per step costs more).
+        last_get = self._enriched.get
+        enriched: dict[int, _Enriched] = {}
+        # One pass. A row's label dict is replaced by the enriched one, never changed (label sets are shared):
+        # the enriched dict of an input dict is kept while the input object and the pod version stay the same,
+        # so a steady row costs a look-up by identity and no new dict.
         for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
             labels = all_labels[row]
-            get = labels.get
-            ident = (get("namespace_name", ""), get("pod_name", ""))
+            last = last_get(id(labels))
+            if last is not None and last[0] is labels and last[5] == all_keys[row]:
+                ident = last[1]
+            else:
+                last = None
+                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
@@ -248,8 +279,11 @@ class PodBasedEnricher(ColumnProcessor):
                 if info is None:
                     unknown.add(ident)
                     continue
+            if last is None or last[2] is not info:
+                last = _enrich(labels, ident, info, code, all_keys[row])
+            enriched[id(labels)] = last
+            labels = all_labels[row] = last[3]
             if code == POD:
-                labels.update(info.update)
                 if info.start_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(info.start_ns)
@@ -258,9 +292,8 @@ class PodBasedEnricher(ColumnProcessor):
                         self._stub_containers(changes, row, labels, info)
                         break
                 continue
-            container = info.containers.get(get("container_name", ""))
-            if container is not None and all_keys[row] == container.key:
-                labels.update(info.update if _IMAGE in labels else container.update)
+            container = last[4]
+            if container is not None:
                 pending = layouts.get(container.layout_id)
                 if pending is None:
                     changes.set_values(row, container.layout_id, container.layout, container.numbers)
@@ -270,8 +303,6 @@ class PodBasedEnricher(ColumnProcessor):
                 if container.create_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(container.create_ns)
-            else:
-                labels.update(info.update)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
             if pod_key not in checked:
                 checked.add(pod_key)
@@ -279,6 +310,7 @@ class PodBasedEnricher(ColumnProcessor):
                     self._stub_pod(changes, labels, info)
         changes.apply()
         self._cache = used
+        self._enriched = enriched
 
     def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
         namespace, name = ident
