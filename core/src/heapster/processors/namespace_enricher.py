@@ -8,6 +8,7 @@ import structlog
 from heapster.columns import NAMESPACE, POD, POD_CONTAINER
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch
+from heapster.processors.twins import LabelTwins
 
 log = structlog.get_logger(__name__)
 
@@ -22,9 +23,9 @@ class NamespaceBasedEnricher(ColumnProcessor):
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._warned: set[str] = set()
-        self._enriched: dict[int, tuple[dict[str, str], str, str, dict[str, str]]] = {}
-        """id of an input label dict -> (that dict, its namespace, the uid set, the enriched dict) of the last
-        batch: label sets are shared, so a row's dict is replaced by its enriched twin, made once."""
+        self._twins: LabelTwins[tuple[str, str]] = LabelTwins()
+        """The enriched twin of each input label dict of the last batch, noted with (namespace, uid): label
+        sets are shared, so a row's dict is replaced by its twin, made once."""
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
@@ -32,16 +33,17 @@ class NamespaceBasedEnricher(ColumnProcessor):
         missing: set[str] = set()
         cols = batch.columns
         all_labels = cols.labels
-        last_get = self._enriched.get
-        enriched: dict[int, tuple[dict[str, str], str, str, dict[str, str]]] = {}
+        twins = self._twins
+        twin_index, twin_inputs, twin_outputs, twin_notes = twins.index.get, twins.inputs, twins.outputs, twins.notes
+        keep = twins.keep
         rows = np.flatnonzero(np.isin(cols.types, _TYPES))
         for row in rows.tolist():
             labels = all_labels[row]
-            last = last_get(id(labels))
-            if last is not None and last[0] is labels:
-                namespace: str | None = last[1]
+            at = twin_index(id(labels), -1)
+            if at >= 0 and twin_inputs[at] is labels:
+                namespace: str | None = twin_notes[at][0]
             else:
-                last = None
+                at = -1
                 namespace = labels.get("namespace_name")
                 if namespace is None:
                     continue
@@ -54,11 +56,13 @@ class NamespaceBasedEnricher(ColumnProcessor):
             if uid is None:
                 missing.add(namespace)
                 continue
-            if last is None or last[2] != uid:
-                last = (labels, namespace, uid, {**labels, "namespace_id": uid})
-            enriched[id(labels)] = last
-            all_labels[row] = last[3]
-        self._enriched = enriched
+            if at >= 0 and (note := twin_notes[at])[1] == uid:
+                enriched = twin_outputs[at]
+            else:
+                enriched, note = {**labels, "namespace_id": uid}, (namespace, uid)
+            keep(labels, enriched, note)
+            all_labels[row] = enriched
+        twins.turn()
         for namespace in sorted(missing - self._warned):
             log.warning("namespace.unknown", namespace=namespace)  # once, until it is known again
         self._warned = missing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -16,6 +17,7 @@ from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
+from heapster.processors.twins import LabelTwins
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -106,8 +108,10 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "uid", "update",
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "update",
                  "version")
+
+    _serials = itertools.count(1)
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier, shared: Shared | None = None) -> None:
         shared = shared or Shared()
@@ -115,6 +119,8 @@ class PodInfo:
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
         self.version = meta.get("resourceVersion")
+        self.serial = next(PodInfo._serials)
+        """Unique per object: what enriched labels remember of it (an int, so they hold no GC-tracked object)."""
         self.namespace: str = _intern(meta.get("namespace", ""))
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
@@ -201,24 +207,27 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
-_Enriched = tuple[dict[str, str], tuple[str, str], PodInfo, dict[str, str], "_ContainerInfo | None", str]
-"""``(input labels, (namespace, pod name), pod info, enriched labels, matched spec container or None, key)``;
-the input dict is held so that its id stays its own."""
+_Note = tuple[tuple[str, str], int, "str | None", str]
+"""What an enriched twin was made from: ``((namespace, pod name), serial of the pod info, name of the matched
+spec container or None, key)`` (strings and ints only: the collector untracks it)."""
 
 
-def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int, key: str) -> _Enriched:
-    """The enriched labels of a pod (``code`` POD) or container set: a new dict, ``labels`` left as it is."""
-    container = None
+def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int,
+            key: str) -> tuple[dict[str, str], _Note]:
+    """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
+    and their note."""
+    matched = None
     if code == POD:
         update = info.update
     else:
-        container = info.containers.get(labels.get("container_name", ""))
+        name = labels.get("container_name", "")
+        container = info.containers.get(name)
         if container is not None and key == container.key:
             update = info.update if _IMAGE in labels else container.update
+            matched = name
         else:
-            container = None
             update = info.update
-    return labels, ident, info, {**labels, **update}, container, key
+    return {**labels, **update}, (ident, info.serial, matched, key)
 
 
 class PodBasedEnricher(ColumnProcessor):
@@ -237,8 +246,8 @@ class PodBasedEnricher(ColumnProcessor):
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
         self._shared = Shared()
-        self._enriched: dict[int, _Enriched] = {}
-        """id of an input label dict -> what it became in the last batch (:func:`_enrich`)."""
+        self._twins: LabelTwins[_Note] = LabelTwins()
+        """The enriched twin of each input label dict of the last batch (:func:`_enrich`)."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
@@ -258,19 +267,22 @@ class PodBasedEnricher(ColumnProcessor):
         layouts = changes.layouts
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
-        last_get = self._enriched.get
-        enriched: dict[int, _Enriched] = {}
-        # One pass. A row's label dict is replaced by the enriched one, never changed (label sets are shared):
-        # the enriched dict of an input dict is kept while the input object and the pod version stay the same,
-        # so a steady row costs a look-up by identity and no new dict.
+        twins = self._twins
+        twin_index, twin_inputs, twin_outputs, twin_notes = twins.index.get, twins.inputs, twins.outputs, twins.notes
+        keep = twins.keep
+        # One pass. A row's label dict is replaced by its enriched twin, never changed (label sets are shared):
+        # the twin of an input dict is kept while the input object and the pod version stay the same, so a
+        # steady row costs a look-up by identity and no new dict.
         for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
             labels = all_labels[row]
-            last = last_get(id(labels))
-            if last is not None and last[0] is labels and last[5] == all_keys[row]:
-                ident = last[1]
-            else:
-                last = None
-                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+            key = all_keys[row]
+            at = twin_index(id(labels), -1)
+            note = None
+            if at >= 0 and twin_inputs[at] is labels:
+                note = twin_notes[at]
+                if note[3] != key:
+                    note = None
+            ident = (labels.get("namespace_name", ""), labels.get("pod_name", "")) if note is None else note[0]
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
@@ -279,10 +291,12 @@ class PodBasedEnricher(ColumnProcessor):
                 if info is None:
                     unknown.add(ident)
                     continue
-            if last is None or last[2] is not info:
-                last = _enrich(labels, ident, info, code, all_keys[row])
-            enriched[id(labels)] = last
-            labels = all_labels[row] = last[3]
+            if note is not None and note[1] == info.serial:
+                enriched = twin_outputs[at]
+            else:
+                enriched, note = _enrich(labels, ident, info, code, key)
+            keep(labels, enriched, note)
+            labels = all_labels[row] = enriched
             if code == POD:
                 if info.start_ns != MISSING:
                     time_rows.append(row)
@@ -292,8 +306,9 @@ class PodBasedEnricher(ColumnProcessor):
                         self._stub_containers(changes, row, labels, info)
                         break
                 continue
-            container = last[4]
-            if container is not None:
+            matched = note[2]
+            if matched is not None:
+                container = info.containers[matched]
                 pending = layouts.get(container.layout_id)
                 if pending is None:
                     changes.set_values(row, container.layout_id, container.layout, container.numbers)
@@ -310,7 +325,7 @@ class PodBasedEnricher(ColumnProcessor):
                     self._stub_pod(changes, labels, info)
         changes.apply()
         self._cache = used
-        self._enriched = enriched
+        twins.turn()
 
     def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
         namespace, name = ident
