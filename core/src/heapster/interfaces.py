@@ -149,8 +149,8 @@ class ColumnProcessor(Processor):
     batches and read-only: to change a row's labels, put a new dict in its place
     (``cols.labels[row] = {**cols.labels[row], "name": value}``), never update the dict itself. A
     processor that gives the same row the same dict object batch after batch (one enriched twin per
-    input dict, e.g. :class:`heapster.processors.twins.LabelTwins`) lets the store see the entity as
-    unchanged without hashing its labels.
+    input dict, as the pod and namespace enrichers keep) lets the store see the entity as unchanged
+    without hashing its labels.
     """
 
     @abstractmethod

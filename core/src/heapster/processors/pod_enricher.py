@@ -12,12 +12,12 @@ import numpy as np
 import structlog
 
 from heapster import keys
-from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, to_ns
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, RowArray, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
-from heapster.processors.twins import LabelTwins
+from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -230,13 +230,70 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
     return {**labels, **update}, (ident, info.serial, matched, key)
 
 
+class _Work:
+    """The state of one batch's enrichment."""
+
+    __slots__ = ("changes", "checked", "unknown", "used")
+
+    def __init__(self, cols: ColumnBatch) -> None:
+        self.changes = _Changes(cols)
+        self.used: dict[tuple[str, str], PodInfo] = {}
+        self.unknown: set[tuple[str, str]] = set()
+        self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
+
+
+class _Segment:
+    """A run of pod and container rows as last enriched: the label dicts and keys it had, the enriched
+    dicts it got (and each one's :data:`_Note`), its pods, and its create times and request/limit values by
+    offset in the run. ``replayable`` when enriching it needed nothing outside the run (no stub, no unknown
+    pod, every pod and spec container found in it): the same dicts, keys and pod versions then give the same
+    result, which :meth:`replay` writes without a step per row."""
+
+    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
+                 "time_values")
+
+    def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
+        self.keys = keys
+        self.inputs = inputs
+        self.outputs: list[dict[str, str]] = []
+        self.notes: list[_Note | None] = []
+        self.idents: list[tuple[str, str]] = []
+        self.infos: list[PodInfo] = []
+        self.time_offsets: list[int] = []
+        self.time_values: list[int] = []
+        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, list[tuple[int, ...]]]] = []
+        self.replayable = False
+
+    def replay(self, work: _Work, first: int) -> None:
+        """Write what the run got last time onto the run starting at row ``first``."""
+        changes = work.changes
+        end = first + len(self.outputs)
+        changes.cols.labels[first:end] = self.outputs
+        if self.time_offsets:
+            changes.time_rows.extend([first + offset for offset in self.time_offsets])
+            changes.time_values.extend(self.time_values)
+        layouts = changes.layouts
+        for layout_id, layout, offsets, numbers in self.layouts:
+            pending = layouts.get(layout_id)
+            if pending is None:
+                pending = layouts[layout_id] = (layout, [], [])
+            pending[1].extend((offsets + first).tolist())
+            pending[2].extend(numbers)
+        checked = work.checked
+        for info in self.infos:
+            checked.add(info.key)
+
+
 class PodBasedEnricher(ColumnProcessor):
     """Adds what the Pod objects know to pod and container sets, and stubs for missing ones.
 
     Per pod version the enricher keeps what it derives from the Pod object (:class:`PodInfo`: the label
-    updates, the request/limit values by layout); a batch then costs one look-up per pod and, per row,
-    a look-up of its label dict's enriched twin (made once per input dict and pod version) and a few list
-    appends; the values are written column by column at the end.
+    updates, the request/limit values by layout). Label sets are shared and read-only: a row's label dict is
+    replaced by an enriched twin, made once per input dict and pod version. A run of rows (a node's pods and
+    containers) whose label dicts, keys and pod versions are the last batch's gets what it got then
+    (:class:`_Segment`): a few list and array operations per run, a version check per pod. Other runs take a
+    look-up per pod and, per row, a look-up of its twin and a few list appends; the values are written column
+    by column at the end.
     """
 
     name = "pod_based_enricher"
@@ -246,8 +303,8 @@ class PodBasedEnricher(ColumnProcessor):
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
         self._shared = Shared()
-        self._twins: LabelTwins[_Note] = LabelTwins()
-        """The enriched twin of each input label dict of the last batch (:func:`_enrich`)."""
+        self._segments: dict[str, _Segment] = {}
+        """The runs of pod and container rows of the last batch, by the key of their first row."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
@@ -255,77 +312,143 @@ class PodBasedEnricher(ColumnProcessor):
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
-        changes = _Changes(cols)
-        used: dict[tuple[str, str], PodInfo] = {}
-        unknown: set[tuple[str, str]] = set()
-        checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
+        work = _Work(cols)
         types = cols.types
         pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
-        all_labels = cols.labels
-        all_keys = cols.keys
-        row_of = cols.row_of
+        segments: dict[str, _Segment] = {}
+        last_segments = self._segments
+        all_labels, all_keys = cols.labels, cols.keys
+        # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
+        # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
+        for first, last in runs(pod_rows):
+            key = all_keys[first]
+            before = last_segments.get(key)
+            if (before is None or not before.replayable or before.keys != all_keys[first:last]
+                    or not same_objects(before.inputs, all_labels[first:last]) or not self._current(before, work)):
+                before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
+            else:
+                before.replay(work, first)
+            segments[key] = before
+        work.changes.apply()
+        self._cache = work.used
+        self._segments = segments
+
+    def _current(self, segment: _Segment, work: _Work) -> bool:
+        """Whether every pod of ``segment`` is still the same version (marking them used)."""
+        used = work.used
+        pod_version = self._pod_version
+        for ident, info in zip(segment.idents, segment.infos, strict=True):
+            found = used.get(ident)
+            if found is None:
+                if (pod_version is not None and info.version is not None and self._cache.get(ident) is info
+                        and pod_version(*ident) == info.version):  # ``_pod``'s first case, inlined
+                    used[ident] = found = info
+                else:
+                    found = self._pod(ident, used)
+            if found is not info:
+                return False
+        return True
+
+    def _enrich_rows(self, work: _Work, first: int, last: int, codes: list[int],
+                     before: _Segment | None) -> _Segment:
+        """Enrich rows ``first..last`` one by one (reusing ``before``'s enriched twins of unchanged label
+        dicts); what they got, kept to be replayed while nothing changes."""
+        changes = work.changes
+        cols = changes.cols
+        all_labels, all_keys, row_of = cols.labels, cols.keys, cols.row_of
+        used, unknown, checked = work.used, work.unknown, work.checked
         layouts = changes.layouts
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
-        twins = self._twins
-        twin_index, twin_inputs, twin_outputs, twin_notes = twins.index.get, twins.inputs, twins.outputs, twins.notes
-        keep = twins.keep
-        # One pass. A row's label dict is replaced by its enriched twin, never changed (label sets are shared):
-        # the twin of an input dict is kept while the input object and the pod version stay the same, so a
-        # steady row costs a look-up by identity and no new dict.
-        for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
+        segment = _Segment(all_keys[first:last], all_labels[first:last])
+        outputs, notes = segment.outputs, segment.notes
+        seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
+        seg_pods: dict[tuple[str, str], PodInfo] = {}
+        twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        replayable = True
+        stubs = len(changes.keys)
+        for offset, code in enumerate(codes):
+            row = first + offset
             labels = all_labels[row]
             key = all_keys[row]
-            at = twin_index(id(labels), -1)
+            at = twin_of.get(id(labels), -1)
             note = None
-            if at >= 0 and twin_inputs[at] is labels:
-                note = twin_notes[at]
-                if note[3] != key:
+            if at >= 0 and before is not None and before.inputs[at] is labels:
+                note = before.notes[at]
+                if note is not None and note[3] != key:
                     note = None
             ident = (labels.get("namespace_name", ""), labels.get("pod_name", "")) if note is None else note[0]
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
+                    replayable = False
+                    outputs.append(labels)
+                    notes.append(None)
                     continue
                 info = self._pod(ident, used)
                 if info is None:
                     unknown.add(ident)
+                    replayable = False
+                    outputs.append(labels)
+                    notes.append(None)
                     continue
-            if note is not None and note[1] == info.serial:
-                enriched = twin_outputs[at]
+            seg_pods[ident] = info
+            if note is not None and note[1] == info.serial and before is not None:
+                enriched = before.outputs[at]
             else:
                 enriched, note = _enrich(labels, ident, info, code, key)
-            keep(labels, enriched, note)
+            outputs.append(enriched)
+            notes.append(note)
             labels = all_labels[row] = enriched
             if code == POD:
                 if info.start_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(info.start_ns)
+                    segment.time_offsets.append(offset)
+                    segment.time_values.append(info.start_ns)
                 for spec in info.containers.values():
-                    if row_of(spec.key) is None and spec.key not in changes.new_keys:
-                        self._stub_containers(changes, row, labels, info)
-                        break
+                    found = row_of(spec.key)
+                    if found is None or not first <= found < last:
+                        replayable = False
+                        if found is None and spec.key not in changes.new_keys:
+                            self._stub_containers(changes, row, labels, info)
+                            break
                 continue
             matched = note[2]
             if matched is not None:
                 container = info.containers[matched]
-                pending = layouts.get(container.layout_id)
+                layout_id = container.layout_id
+                pending = layouts.get(layout_id)
                 if pending is None:
-                    changes.set_values(row, container.layout_id, container.layout, container.numbers)
+                    changes.set_values(row, layout_id, container.layout, container.numbers)
                 else:
                     pending[1].append(row)
                     pending[2].append(container.numbers)
+                if container.layout:
+                    mine = seg_layouts.get(layout_id)
+                    if mine is None:
+                        mine = seg_layouts[layout_id] = (container.layout, [], [])
+                    mine[1].append(offset)
+                    mine[2].append(container.numbers)
                 if container.create_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(container.create_ns)
+                    segment.time_offsets.append(offset)
+                    segment.time_values.append(container.create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
+            found = row_of(pod_key)
+            if found is None or not first <= found < last:
+                replayable = False
             if pod_key not in checked:
                 checked.add(pod_key)
                 if not changes.present(pod_key):
                     self._stub_pod(changes, labels, info)
-        changes.apply()
-        self._cache = used
-        twins.turn()
+        segment.replayable = replayable and len(changes.keys) == stubs
+        segment.idents = list(seg_pods)
+        segment.infos = list(seg_pods.values())
+        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), numbers)
+                           for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
+        return segment
 
     def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
         namespace, name = ident

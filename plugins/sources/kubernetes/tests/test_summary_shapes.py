@@ -130,7 +130,7 @@ def test_enriching_a_batch_leaves_the_kept_table_alone_and_label_sets_are_shared
     shapes = SummaryShapes()
     first = _with_shapes(shapes, _summary())
     given = list(first.labels)
-    first.labels[:] = [{**labels, "added_by_enricher": "x"} for labels in first.labels]  # rows replaced, as enrichers do
+    first.labels[:] = [{**labels, "added_by_enricher": "x"} for labels in first.labels]  # as enrichers do
     first.keys.append("extra")
     second = _with_shapes(shapes, shifted(_summary(), 10), NOW + 10)
     assert all("added_by_enricher" not in labels for labels in second.labels)
