@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from heapster.columns import ColumnBatch
 from heapster.interfaces import PluginContext, Processor
@@ -35,6 +36,13 @@ class Versioned(StaticCluster):
     def pod_version(self, namespace: str, name: str) -> str | None:
         found = self.get_pod(namespace, name)
         return None if found is None else found["metadata"]["resourceVersion"]
+
+
+class VersionsAtOnce(Versioned):
+    """One that also tells every pod's version in one mapping (as the Kubernetes source's informer does)."""
+
+    def pod_versions(self) -> dict[str, str]:
+        return {f"{ns}/{name}": found["metadata"]["resourceVersion"] for (ns, name), found in self.pods.items()}
 
 
 def source_batch() -> ColumnBatch:
@@ -79,8 +87,9 @@ def ordered(cols: ColumnBatch) -> list[list[tuple[str, str]]]:
     return [list(labels.items()) for labels in cols.labels]
 
 
-async def test_reused_label_objects_give_what_fresh_processing_gives() -> None:
-    cluster = Versioned(pods=[pod("shop", "web", "u-1", "7", {"app": "web"}),
+@pytest.mark.parametrize("kind", [Versioned, VersionsAtOnce])
+async def test_reused_label_objects_give_what_fresh_processing_gives(kind: type[Versioned]) -> None:
+    cluster = kind(pods=[pod("shop", "web", "u-1", "7", {"app": "web"}),
                               pod("blog", "api", "u-2", "3", {"app": "api"})])
     steady = chain(cluster)
     source = source_batch()

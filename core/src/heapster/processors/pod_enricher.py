@@ -12,7 +12,7 @@ import numpy as np
 import structlog
 
 from heapster import keys
-from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, RowArray, to_ns
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
@@ -151,7 +151,8 @@ class PodInfo:
 class _Changes:
     """What one enrichment adds: values and create times of existing and new rows, and new (stub) entities."""
 
-    __slots__ = ("cols", "create_time", "keys", "labels", "layouts", "new_keys", "size", "time_rows", "time_values")
+    __slots__ = ("chunks", "cols", "create_time", "keys", "labels", "layouts", "new_keys", "size", "time_chunks",
+                 "time_rows", "time_values")
 
     def __init__(self, cols: ColumnBatch) -> None:
         self.cols = cols
@@ -165,6 +166,9 @@ class _Changes:
         self.layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         self.time_rows: list[int] = []
         self.time_values: list[int] = []
+        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table).
+        self.time_chunks: list[tuple[RowArray, IntArray]] = []
+        self.chunks: dict[int, list[tuple[RowArray, IntArray]]] = {}
 
     def present(self, key: str) -> bool:
         """Whether the batch (or this enrichment) has an entity ``key``."""
@@ -196,13 +200,18 @@ class _Changes:
 
     def apply(self) -> None:
         cols = self.cols
-        if self.time_rows:
-            cols.create_time[np.array(self.time_rows, dtype=np.intp)] = np.array(self.time_values, dtype=np.int64)
+        if self.time_rows or self.time_chunks:
+            chunks = [(np.array(self.time_rows, dtype=np.intp), np.array(self.time_values, dtype=np.int64)),
+                      *self.time_chunks]
+            cols.create_time[np.concatenate([rows for rows, _ in chunks])] = np.concatenate([v for _, v in chunks])
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
-        for layout, rows, numbers in self.layouts.values():
-            targets = np.array(rows, dtype=np.intp)
-            table = np.array(numbers)
+        for layout_id, (layout, rows, numbers) in self.layouts.items():
+            parts = self.chunks.get(layout_id, [])
+            if rows:
+                parts = [(np.array(rows, dtype=np.intp), np.array(numbers)), *parts]
+            targets = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
+            table = parts[0][1] if len(parts) == 1 else np.concatenate([part[1] for part in parts])
             for index, (name, metric_type) in enumerate(layout):
                 cols.set_values(name, targets, table[:, index], metric_type)
 
@@ -233,13 +242,14 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
 class _Work:
     """The state of one batch's enrichment."""
 
-    __slots__ = ("changes", "checked", "unknown", "used")
+    __slots__ = ("changes", "checked", "unknown", "used", "versions")
 
     def __init__(self, cols: ColumnBatch) -> None:
         self.changes = _Changes(cols)
         self.used: dict[tuple[str, str], PodInfo] = {}
         self.unknown: set[tuple[str, str]] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
+        self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
 
 
 class _Segment:
@@ -250,7 +260,7 @@ class _Segment:
     result, which :meth:`replay` writes without a step per row."""
 
     __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
-                 "time_values")
+                 "time_values", "version_keys", "versions")
 
     def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
         self.keys = keys
@@ -259,26 +269,30 @@ class _Segment:
         self.notes: list[_Note | None] = []
         self.idents: list[tuple[str, str]] = []
         self.infos: list[PodInfo] = []
-        self.time_offsets: list[int] = []
-        self.time_values: list[int] = []
-        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, list[tuple[int, ...]]]] = []
+        self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
+        self.time_values: IntArray = np.empty(0, dtype=np.int64)
+        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, IntArray]] = []
         self.replayable = False
+        self.version_keys: list[str] = []
+        """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
+        self.versions: list[str] | None = None
 
     def replay(self, work: _Work, first: int) -> None:
         """Write what the run got last time onto the run starting at row ``first``."""
         changes = work.changes
         end = first + len(self.outputs)
         changes.cols.labels[first:end] = self.outputs
-        if self.time_offsets:
-            changes.time_rows.extend([first + offset for offset in self.time_offsets])
-            changes.time_values.extend(self.time_values)
-        layouts = changes.layouts
-        for layout_id, layout, offsets, numbers in self.layouts:
-            pending = layouts.get(layout_id)
-            if pending is None:
-                pending = layouts[layout_id] = (layout, [], [])
-            pending[1].extend((offsets + first).tolist())
-            pending[2].extend(numbers)
+        if len(self.time_offsets):
+            changes.time_chunks.append((self.time_offsets + first, self.time_values))
+        layouts, chunks = changes.layouts, changes.chunks
+        for layout_id, layout, offsets, table in self.layouts:
+            if layout_id not in layouts:
+                layouts[layout_id] = (layout, [], [])
+            found = chunks.get(layout_id)
+            if found is None:
+                chunks[layout_id] = [(offsets + first, table)]
+            else:
+                found.append((offsets + first, table))
         checked = work.checked
         for info in self.infos:
             checked.add(info.key)
@@ -308,11 +322,16 @@ class PodBasedEnricher(ColumnProcessor):
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
+        # Optional too: ``pod_versions() -> Mapping["namespace/name", resourceVersion]`` (a view for one batch)
+        # checks a replayed run's pods in one step.
+        self._pod_versions: Callable[[], Mapping[str, str]] | None = getattr(cluster, "pod_versions", None)
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
         work = _Work(cols)
+        if self._pod_versions is not None:
+            work.versions = self._pod_versions()
         types = cols.types
         pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
         segments: dict[str, _Segment] = {}
@@ -336,6 +355,12 @@ class PodBasedEnricher(ColumnProcessor):
     def _current(self, segment: _Segment, work: _Work) -> bool:
         """Whether every pod of ``segment`` is still the same version (marking them used)."""
         used = work.used
+        versions = work.versions
+        if versions is not None and segment.versions is not None:
+            if list(map(versions.get, segment.version_keys)) != segment.versions:
+                return False
+            used.update(zip(segment.idents, segment.infos, strict=True))
+            return True
         pod_version = self._pod_version
         for ident, info in zip(segment.idents, segment.infos, strict=True):
             found = used.get(ident)
@@ -367,6 +392,8 @@ class PodBasedEnricher(ColumnProcessor):
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
         replayable = True
         stubs = len(changes.keys)
+        time_offsets: list[int] = []
+        seg_times: list[int] = []
         for offset, code in enumerate(codes):
             row = first + offset
             labels = all_labels[row]
@@ -404,8 +431,8 @@ class PodBasedEnricher(ColumnProcessor):
                 if info.start_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(info.start_ns)
-                    segment.time_offsets.append(offset)
-                    segment.time_values.append(info.start_ns)
+                    time_offsets.append(offset)
+                    seg_times.append(info.start_ns)
                 for spec in info.containers.values():
                     found = row_of(spec.key)
                     if found is None or not first <= found < last:
@@ -433,8 +460,8 @@ class PodBasedEnricher(ColumnProcessor):
                 if container.create_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(container.create_ns)
-                    segment.time_offsets.append(offset)
-                    segment.time_values.append(container.create_ns)
+                    time_offsets.append(offset)
+                    seg_times.append(container.create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
             found = row_of(pod_key)
             if found is None or not first <= found < last:
@@ -446,8 +473,15 @@ class PodBasedEnricher(ColumnProcessor):
         segment.replayable = replayable and len(changes.keys) == stubs
         segment.idents = list(seg_pods)
         segment.infos = list(seg_pods.values())
-        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), numbers)
+        if work.versions is not None and all(info.version is not None for info in segment.infos):
+            segment.version_keys = [f"{namespace}/{name}" for namespace, name in segment.idents]
+            segment.versions = [info.version for info in segment.infos if info.version is not None]
+        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
                            for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
+        if any(table.dtype != np.int64 for _, _, _, table in segment.layouts):
+            segment.replayable = False  # values beyond int64: joined as one list at apply, as ever
+        segment.time_offsets = np.array(time_offsets, dtype=np.intp)
+        segment.time_values = np.array(seg_times, dtype=np.int64)
         return segment
 
     def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
