@@ -7,7 +7,12 @@ objects, as a list would) for the enrichers, then runs Heapster's whole processo
 ``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU milliseconds
 per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
 
-    .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile]
+    .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile] [--gc]
+
+With ``--gc`` the collector is off during the cycles and the bench also prints, per stage, the GC-capable objects
+it leaves allocated per node (the growth of ``gc.get_count()[0]``: allocations minus frees, what triggers a
+collection), the decode of the summaries included, and the GC-tracked objects alive after each cycle (counted after
+a ``gc.collect()``, which untracks what holds no tracked object; the simulator's objects included).
 
 To compare two versions of the code, run the same command with ``PYTHONPATH`` pointing at the other tree's
 ``core/src`` and ``plugins/sources/kubernetes/src`` (it comes before the editable installs), alternating runs
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import pickle
 import pstats
 import statistics
@@ -89,8 +95,10 @@ def store_snapshot(store: MetricStore) -> object:
              for name in sorted(store.labeled_columns) for labels in series})
 
 
-async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[object], cProfile.Profile | None]:
-    """Run the cycles; the CPU seconds of each stage per cycle, the ``--dump`` snapshots and the profile."""
+async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
+        dict[str, list[float]], list[object], cProfile.Profile | None]:
+    """Run the cycles; the CPU seconds of each stage per cycle, the ``--dump`` snapshots and the profile (with
+    ``--gc``, ``made`` gets the objects each stage leaves allocated per cycle)."""
     configure_logs(verbosity=0)  # as the daemon: info and above
     start = args.start or time.time() // args.resolution * args.resolution
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods_per_node), now=start - 3600)
@@ -105,24 +113,41 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[ob
     spent: dict[str, list[float]] = {name: [] for name in stages}
     profile = cProfile.Profile() if args.profile else None
     dumped: list[object] = []
+    if args.gc:
+        gc.disable()
+        for name in ["decode", *stages, "tracked alive"]:
+            made[name] = []
     for cycle in range(args.cycles):
         now = start + cycle * args.resolution
+        count = gc.get_count()[0]
         cols = cycle_columns(sim, infos, args.pods_per_node, now, shapes)
+        cols.labels  # noqa: B018  (built now: the decode's objects are counted as the decode's)
+        if args.gc:
+            made["decode"].append(gc.get_count()[0] - count)
         batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
         if profile is not None and cycle:
             profile.enable()
         for processor in chain:
+            count = gc.get_count()[0]
             began = time.process_time()
             batch = await processor.process(batch)
             spent[processor.name].append(time.process_time() - began)
+            made.get(processor.name, []).append(gc.get_count()[0] - count)
+        count = gc.get_count()[0]
         began = time.process_time()
         await store.export(batch)
         spent["store export"].append(time.process_time() - began)
+        made.get("store export", []).append(gc.get_count()[0] - count)
         if profile is not None:
             profile.disable()
         if args.dump:
             dumped.append(snapshot(batch.columns))
         del batch, cols
+        if args.gc:  # after a collection: it untracks tuples and dicts that hold no tracked object
+            gc.collect()
+            made["tracked alive"].append(len(gc.get_objects()))
+    if args.gc:
+        gc.enable()
     if args.dump:
         dumped.append(store_snapshot(store))
     return spent, dumped, profile
@@ -144,6 +169,15 @@ def report(args: argparse.Namespace, spent: dict[str, list[float]]) -> None:
     print(f"{'total':28} {first_total:14.4f} {steady_total:15.4f}")
 
 
+def report_gc(args: argparse.Namespace, made: dict[str, list[int]]) -> None:
+    """Print the GC-capable objects each stage leaves allocated per node (first cycle, median of the others)."""
+    print(f"{'GC objects left (net)':28} {'first /node':>14} {'steady /node':>15}")
+    for name, counts in made.items():
+        first = counts[0] / args.nodes
+        steady = statistics.median(counts[1:]) / args.nodes if len(counts) > 1 else float("nan")
+        print(f"{name:28} {first:14.1f} {steady:15.1f}")
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -153,12 +187,16 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="cProfile the steady cycles (slows them)")
     parser.add_argument("--profile-lines", type=int, default=40)
+    parser.add_argument("--gc", action="store_true", help="count the GC-capable objects each stage leaves")
     parser.add_argument("--start", type=float, default=0.0, help="epoch seconds of the first cycle (default: now)")
     parser.add_argument("--dump", help="pickle every processed batch and the store's newest state here (to diff "
                                        "two versions of the code: run both with one --start)")
     args = parser.parse_args()
-    spent, dumped, profile = asyncio.run(run(args))
+    made: dict[str, list[int]] = {}
+    spent, dumped, profile = asyncio.run(run(args, made))
     report(args, spent)
+    if made:
+        report_gc(args, made)
     if args.dump:
         Path(args.dump).write_bytes(pickle.dumps(dumped))
     if profile is not None:

@@ -10,8 +10,10 @@ A :class:`ColumnBatch` holds the metric sets of one window as
   is one (entity row, label dict) pair, and **labeled columns** hold one cell per series.
 
 Processors work on whole columns; sources build batches with :class:`BatchBuilder`; the store and the
-sinks read the columns. Heapster's per-set shape (``MetricSet``) is built from the columns only when a
-plugin asks for it (:meth:`ColumnBatch.to_metric_sets`).
+sinks read the columns. Label dicts are shared (between rows, batches and the source's caches) and
+read-only: a processor changes a row's labels by putting a new dict in its place, never by updating it.
+Heapster's per-set shape (``MetricSet``) is built from the columns only when a plugin asks for it
+(:meth:`ColumnBatch.to_metric_sets`).
 """
 
 from __future__ import annotations

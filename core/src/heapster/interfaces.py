@@ -173,6 +173,13 @@ class ColumnProcessor(Processor):
     The scheduler runs :meth:`apply` in a worker thread, so a long array operation over a big
     batch never holds up the HTTP API on the event loop. ``apply`` may read the cluster state
     (point look-ups) but must not touch the event loop.
+
+    Label dicts (``columns.labels[row]``, ``columns.series_labels[s]``) are shared between rows and
+    batches and read-only: to change a row's labels, put a new dict in its place
+    (``cols.labels[row] = {**cols.labels[row], "name": value}``), never update the dict itself. A
+    processor that gives the same row the same dict object batch after batch (one enriched twin per
+    input dict, as the pod and namespace enrichers keep) lets the store see the entity as unchanged
+    without hashing its labels.
     """
 
     @abstractmethod

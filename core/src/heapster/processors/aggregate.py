@@ -78,8 +78,13 @@ class Grouping:
         self.targets.append(row)
 
     def add_all(self, sources: list[int], keys: list[str],
-                make_labels: Callable[[dict[str, str]], dict[str, str]]) -> None:
-        """``add(sources[i], keys[i], make_labels)`` for every ``i``, with Python per distinct key only."""
+                make_labels: Callable[[dict[str, str]], dict[str, str]],
+                made: dict[str, tuple[dict[str, str], dict[str, str]]] | None = None) -> None:
+        """``add(sources[i], keys[i], make_labels)`` for every ``i``, with Python per distinct key only.
+
+        ``made`` (kept by the caller from batch to batch) remembers each created key's source labels and the
+        labels made of them: the same source dict again gives the same made dict (label sets are shared and
+        read-only, and the store then sees the entity unchanged without hashing its labels)."""
         first_source = dict(zip(reversed(keys), reversed(sources), strict=True))  # each key's first source
         row_of = self.cols.row_of
         target_of: dict[str, int] = {}
@@ -90,8 +95,18 @@ class Grouping:
                 if row is None:
                     row = self._new_rows[key] = len(self.cols) + len(self._new_keys)
                     self._new_keys.append(key)
-                    self._new_labels.append(make_labels(self.cols.labels[first_source[key]]))
+                    source = self.cols.labels[first_source[key]]
+                    if made is None:
+                        self._new_labels.append(make_labels(source))
+                    else:
+                        before = made.get(key)
+                        if before is None or before[0] is not source:
+                            before = made[key] = (source, make_labels(source))
+                        self._new_labels.append(before[1])
             target_of[key] = row
+        if made is not None and len(made) > 2 * len(self._new_keys) + 64:  # forget keys gone for good
+            for key in [key for key in made if key not in self._new_rows]:
+                del made[key]
         self.sources.extend(sources)
         self.targets.extend(map(target_of.__getitem__, keys))
 

@@ -16,14 +16,18 @@ class ClusterAggregator(ColumnProcessor):
 
     name = "cluster_aggregator"
 
+    def __init__(self) -> None:
+        self._labels = {"type": keys.CLUSTER}
+        """The cluster set's labels, one dict for every batch (label sets are shared and read-only)."""
+
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
         row = cols.row_of(keys.CLUSTER_KEY)
         if row is None:
-            row = int(cols.add_entities([keys.CLUSTER_KEY], [{"type": keys.CLUSTER}])[0])
+            row = int(cols.add_entities([keys.CLUSTER_KEY], [self._labels])[0])
         else:  # made anew, as Heapster replaced the set
-            cols.labels[row] = {"type": keys.CLUSTER}
+            cols.labels[row] = self._labels
             for times in (cols.collection_start, cols.create_time, cols.scrape_time):
                 times[row] = MISSING
             for column in cols.values.values():

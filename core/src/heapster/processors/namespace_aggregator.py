@@ -14,6 +14,9 @@ class NamespaceAggregator(ColumnProcessor):
 
     name = "namespace_aggregator"
 
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
@@ -25,7 +28,7 @@ class NamespaceAggregator(ColumnProcessor):
             rows = [row for row, namespace in zip(rows, namespaces, strict=True) if namespace is not None]
             namespaces = [namespace for namespace in namespaces if namespace is not None]
         named = {namespace: keys.namespace_key(namespace) for namespace in dict.fromkeys(namespaces)}
-        groups.add_all(rows, list(map(named.__getitem__, namespaces)), _namespace_labels)
+        groups.add_all(rows, list(map(named.__getitem__, namespaces)), _namespace_labels, self._made)
         groups.apply(RESOURCE_METRICS)
 
 

@@ -8,20 +8,42 @@ import structlog
 from heapster.columns import NAMESPACE, POD, POD_CONTAINER
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch
+from heapster.processors.runs import runs, same_objects
 
 log = structlog.get_logger(__name__)
 
 _TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
+class _Run:
+    """A run of consecutive rows as last enriched: the label dicts it had, the dicts it got, and each row's
+    ``(namespace, uid)`` (None for a row left alone). The same dicts and uids give the same result again."""
+
+    __slots__ = ("inputs", "notes", "outputs", "uids")
+
+    def __init__(self, inputs: list[dict[str, str]]) -> None:
+        self.inputs = inputs
+        self.outputs: list[dict[str, str]] = []
+        self.notes: list[tuple[str, str] | None] = []
+        self.uids: dict[str, str | None] = {}
+        """Each namespace the run's rows name -> the uid they got (None: unknown, left alone)."""
+
+
 class NamespaceBasedEnricher(ColumnProcessor):
-    """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known."""
+    """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known.
+
+    Label sets are shared and read-only: a row's dict is replaced by an enriched twin, made once per input
+    dict and namespace uid. A run of rows whose label dicts and namespaces' uids are the last batch's gets the
+    same dicts again in one slice assignment.
+    """
 
     name = "namespace_based_enricher"
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
         self._warned: set[str] = set()
+        self._runs: dict[int, _Run] = {}
+        """The runs of the last batch, by their first row's input label dict (its id; the run holds it)."""
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
@@ -30,21 +52,61 @@ class NamespaceBasedEnricher(ColumnProcessor):
         cols = batch.columns
         all_labels = cols.labels
         rows = np.flatnonzero(np.isin(cols.types, _TYPES))
-        for row in rows.tolist():
-            labels = all_labels[row]
-            namespace = labels.get("namespace_name")
-            if namespace is None:
-                continue
-            if namespace in uids:
-                uid = uids[namespace]
+        kept: dict[int, _Run] = {}
+        last_runs = self._runs
+        for first, last in runs(rows):
+            inputs = all_labels[first:last]
+            before = last_runs.get(id(inputs[0]))
+            if (before is not None and same_objects(before.inputs, inputs)
+                    and all(self._uid(namespace, uids) == uid for namespace, uid in before.uids.items())):
+                all_labels[first:last] = before.outputs
+                missing.update(namespace for namespace, uid in before.uids.items() if uid is None)
+                run = before
             else:
-                found = self.cluster.get_namespace(namespace)
-                uid = str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
-                uids[namespace] = uid
-            if uid is None:
-                missing.add(namespace)
-                continue
-            labels["namespace_id"] = uid
+                run = self._enrich(inputs, before, uids, missing)
+                all_labels[first:last] = run.outputs
+            kept[id(inputs[0])] = run
+        self._runs = kept
         for namespace in sorted(missing - self._warned):
             log.warning("namespace.unknown", namespace=namespace)  # once, until it is known again
         self._warned = missing
+
+    def _uid(self, namespace: str, uids: dict[str, str | None]) -> str | None:
+        """The uid of ``namespace`` (None when unknown), looked up once per batch."""
+        if namespace in uids:
+            return uids[namespace]
+        found = self.cluster.get_namespace(namespace)
+        uid = str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
+        uids[namespace] = uid
+        return uid
+
+    def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: dict[str, str | None],
+                missing: set[str]) -> _Run:
+        """Enrich one run row by row (reusing ``before``'s twins of unchanged label dicts)."""
+        run = _Run(inputs)
+        outputs, notes, run_uids = run.outputs, run.notes, run.uids
+        twin_of = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        for labels in inputs:
+            at = twin_of.get(id(labels), -1)
+            note = None
+            if at >= 0 and before is not None and before.inputs[at] is labels:
+                note = before.notes[at]
+            namespace = labels.get("namespace_name") if note is None else note[0]
+            if namespace is None:
+                outputs.append(labels)
+                notes.append(None)
+                continue
+            uid = self._uid(namespace, uids)
+            run_uids[namespace] = uid
+            if uid is None:
+                missing.add(namespace)
+                outputs.append(labels)
+                notes.append(None)
+                continue
+            if note is not None and before is not None and note[1] == uid:
+                outputs.append(before.outputs[at])
+            else:
+                note = (namespace, uid)
+                outputs.append({**labels, "namespace_id": uid})
+            notes.append(note)
+        return run

@@ -61,11 +61,16 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         self.cluster = cluster
         self.copier = copier or LabelCopier()
         self._cache: dict[str, NodeInfo] = {}
+        self._enriched: dict[str, tuple[dict[str, str], NodeInfo, dict[str, str]]] = {}
+        """Node name -> (input label dict, node info, enriched dict) of the last batch: label sets are shared,
+        so a row's dict is replaced by its enriched twin, made once per input dict and node version."""
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich the node sets of ``batch`` in place."""
         cols = batch.columns
         used: dict[str, NodeInfo] = {}
+        enriched: dict[str, tuple[dict[str, str], NodeInfo, dict[str, str]]] = {}
+        all_labels = cols.labels
         found: dict[str, tuple[list[int], list[float]]] = {}
         for row in np.flatnonzero(cols.types == NODE).tolist():
             key = cols.keys[row]
@@ -80,7 +85,12 @@ class NodeAutoscalingEnricher(ColumnProcessor):
             if info is None or version is None or info.version != version:
                 info = NodeInfo(node, self.copier)
             used[name] = info
-            cols.labels[row].update(info.copied_labels)
+            labels = all_labels[row]
+            last = self._enriched.get(name)
+            if last is None or last[0] is not labels or last[1] is not info:
+                last = (labels, info, {**labels, **info.copied_labels})
+            enriched[name] = last
+            all_labels[row] = last[2]
             for prefix, capacity, allocatable, usage, request in info.resources:
                 _add(found, f"{prefix}/node_capacity", row, capacity)
                 _add(found, f"{prefix}/node_allocatable", row, allocatable)
@@ -90,6 +100,7 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         for name, (rows, values) in found.items():
             cols.set_values(name, np.array(rows, dtype=np.intp), np.array(values, dtype=np.float64), _GAUGE)
         self._cache = used
+        self._enriched = enriched
 
 
 def _add(found: dict[str, tuple[list[int], list[float]]], name: str, row: int, value: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -11,11 +12,12 @@ import numpy as np
 import structlog
 
 from heapster import keys
-from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, to_ns
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.resources import container_resources
+from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -106,8 +108,10 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "uid", "update",
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "update",
                  "version")
+
+    _serials = itertools.count(1)
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier, shared: Shared | None = None) -> None:
         shared = shared or Shared()
@@ -115,6 +119,8 @@ class PodInfo:
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
         self.version = meta.get("resourceVersion")
+        self.serial = next(PodInfo._serials)
+        """Unique per object: what enriched labels remember of it (an int, so they hold no GC-tracked object)."""
         self.namespace: str = _intern(meta.get("namespace", ""))
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
@@ -145,7 +151,8 @@ class PodInfo:
 class _Changes:
     """What one enrichment adds: values and create times of existing and new rows, and new (stub) entities."""
 
-    __slots__ = ("cols", "create_time", "keys", "labels", "layouts", "new_keys", "size", "time_rows", "time_values")
+    __slots__ = ("chunks", "cols", "create_time", "keys", "labels", "layouts", "new_keys", "size", "time_chunks",
+                 "time_rows", "time_values")
 
     def __init__(self, cols: ColumnBatch) -> None:
         self.cols = cols
@@ -159,6 +166,9 @@ class _Changes:
         self.layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         self.time_rows: list[int] = []
         self.time_values: list[int] = []
+        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table).
+        self.time_chunks: list[tuple[RowArray, IntArray]] = []
+        self.chunks: dict[int, list[tuple[RowArray, IntArray]]] = {}
 
     def present(self, key: str) -> bool:
         """Whether the batch (or this enrichment) has an entity ``key``."""
@@ -190,23 +200,114 @@ class _Changes:
 
     def apply(self) -> None:
         cols = self.cols
-        if self.time_rows:
-            cols.create_time[np.array(self.time_rows, dtype=np.intp)] = np.array(self.time_values, dtype=np.int64)
+        if self.time_rows or self.time_chunks:
+            chunks = [(np.array(self.time_rows, dtype=np.intp), np.array(self.time_values, dtype=np.int64)),
+                      *self.time_chunks]
+            cols.create_time[np.concatenate([rows for rows, _ in chunks])] = np.concatenate([v for _, v in chunks])
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
-        for layout, rows, numbers in self.layouts.values():
-            targets = np.array(rows, dtype=np.intp)
-            table = np.array(numbers)
+        for layout_id, (layout, rows, numbers) in self.layouts.items():
+            parts = self.chunks.get(layout_id, [])
+            if rows:
+                parts = [(np.array(rows, dtype=np.intp), np.array(numbers)), *parts]
+            targets = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
+            table = parts[0][1] if len(parts) == 1 else np.concatenate([part[1] for part in parts])
             for index, (name, metric_type) in enumerate(layout):
                 cols.set_values(name, targets, table[:, index], metric_type)
+
+
+_Note = tuple[tuple[str, str], int, "str | None", str]
+"""What an enriched twin was made from: ``((namespace, pod name), serial of the pod info, name of the matched
+spec container or None, key)`` (strings and ints only: the collector untracks it)."""
+
+
+def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int,
+            key: str) -> tuple[dict[str, str], _Note]:
+    """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
+    and their note."""
+    matched = None
+    if code == POD:
+        update = info.update
+    else:
+        name = labels.get("container_name", "")
+        container = info.containers.get(name)
+        if container is not None and key == container.key:
+            update = info.update if _IMAGE in labels else container.update
+            matched = name
+        else:
+            update = info.update
+    return {**labels, **update}, (ident, info.serial, matched, key)
+
+
+class _Work:
+    """The state of one batch's enrichment."""
+
+    __slots__ = ("changes", "checked", "unknown", "used", "versions")
+
+    def __init__(self, cols: ColumnBatch) -> None:
+        self.changes = _Changes(cols)
+        self.used: dict[tuple[str, str], PodInfo] = {}
+        self.unknown: set[tuple[str, str]] = set()
+        self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
+        self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
+
+
+class _Segment:
+    """A run of pod and container rows as last enriched: the label dicts and keys it had, the enriched
+    dicts it got (and each one's :data:`_Note`), its pods, and its create times and request/limit values by
+    offset in the run. ``replayable`` when enriching it needed nothing outside the run (no stub, no unknown
+    pod, every pod and spec container found in it): the same dicts, keys and pod versions then give the same
+    result, which :meth:`replay` writes without a step per row."""
+
+    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
+                 "time_values", "version_keys", "versions")
+
+    def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
+        self.keys = keys
+        self.inputs = inputs
+        self.outputs: list[dict[str, str]] = []
+        self.notes: list[_Note | None] = []
+        self.idents: list[tuple[str, str]] = []
+        self.infos: list[PodInfo] = []
+        self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
+        self.time_values: IntArray = np.empty(0, dtype=np.int64)
+        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, IntArray]] = []
+        self.replayable = False
+        self.version_keys: list[str] = []
+        """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
+        self.versions: list[str] | None = None
+
+    def replay(self, work: _Work, first: int) -> None:
+        """Write what the run got last time onto the run starting at row ``first``."""
+        changes = work.changes
+        end = first + len(self.outputs)
+        changes.cols.labels[first:end] = self.outputs
+        if len(self.time_offsets):
+            changes.time_chunks.append((self.time_offsets + first, self.time_values))
+        layouts, chunks = changes.layouts, changes.chunks
+        for layout_id, layout, offsets, table in self.layouts:
+            if layout_id not in layouts:
+                layouts[layout_id] = (layout, [], [])
+            found = chunks.get(layout_id)
+            if found is None:
+                chunks[layout_id] = [(offsets + first, table)]
+            else:
+                found.append((offsets + first, table))
+        checked = work.checked
+        for info in self.infos:
+            checked.add(info.key)
 
 
 class PodBasedEnricher(ColumnProcessor):
     """Adds what the Pod objects know to pod and container sets, and stubs for missing ones.
 
     Per pod version the enricher keeps what it derives from the Pod object (:class:`PodInfo`: the label
-    updates, the request/limit values by layout); a batch then costs one look-up per pod and, per row,
-    one label update and a few list appends; the values are written column by column at the end.
+    updates, the request/limit values by layout). Label sets are shared and read-only: a row's label dict is
+    replaced by an enriched twin, made once per input dict and pod version. A run of rows (a node's pods and
+    containers) whose label dicts, keys and pod versions are the last batch's gets what it got then
+    (:class:`_Segment`): a few list and array operations per run, a version check per pod. Other runs take a
+    look-up per pod and, per row, a look-up of its twin and a few list appends; the values are written column
+    by column at the end.
     """
 
     name = "pod_based_enricher"
@@ -216,69 +317,172 @@ class PodBasedEnricher(ColumnProcessor):
         self.copier = copier or LabelCopier()
         self._cache: dict[tuple[str, str], PodInfo] = {}
         self._shared = Shared()
+        self._segments: dict[str, _Segment] = {}
+        """The runs of pod and container rows of the last batch, by the key of their first row."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
         # (``pod_version(namespace, name) -> str | None``) lets unchanged pods skip ``get_pod``.
         self._pod_version: Callable[[str, str], str | None] | None = getattr(cluster, "pod_version", None)
+        # Optional too: ``pod_versions() -> Mapping["namespace/name", resourceVersion]`` (a view for one batch)
+        # checks a replayed run's pods in one step.
+        self._pod_versions: Callable[[], Mapping[str, str]] | None = getattr(cluster, "pod_versions", None)
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
-        changes = _Changes(cols)
-        used: dict[tuple[str, str], PodInfo] = {}
-        unknown: set[tuple[str, str]] = set()
-        checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
+        work = _Work(cols)
+        if self._pod_versions is not None:
+            work.versions = self._pod_versions()
         types = cols.types
         pod_rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
-        all_labels = cols.labels
-        all_keys = cols.keys
-        row_of = cols.row_of
+        segments: dict[str, _Segment] = {}
+        last_segments = self._segments
+        all_labels, all_keys = cols.labels, cols.keys
+        # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
+        # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
+        for first, last in runs(pod_rows):
+            key = all_keys[first]
+            before = last_segments.get(key)
+            if (before is None or not before.replayable or before.keys != all_keys[first:last]
+                    or not same_objects(before.inputs, all_labels[first:last]) or not self._current(before, work)):
+                before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
+            else:
+                before.replay(work, first)
+            segments[key] = before
+        work.changes.apply()
+        self._cache = work.used
+        self._segments = segments
+
+    def _current(self, segment: _Segment, work: _Work) -> bool:
+        """Whether every pod of ``segment`` is still the same version (marking them used)."""
+        used = work.used
+        versions = work.versions
+        if versions is not None and segment.versions is not None:
+            if list(map(versions.get, segment.version_keys)) != segment.versions:
+                return False
+            used.update(zip(segment.idents, segment.infos, strict=True))
+            return True
+        pod_version = self._pod_version
+        for ident, info in zip(segment.idents, segment.infos, strict=True):
+            found = used.get(ident)
+            if found is None:
+                if (pod_version is not None and info.version is not None and self._cache.get(ident) is info
+                        and pod_version(*ident) == info.version):  # ``_pod``'s first case, inlined
+                    used[ident] = found = info
+                else:
+                    found = self._pod(ident, used)
+            if found is not info:
+                return False
+        return True
+
+    def _enrich_rows(self, work: _Work, first: int, last: int, codes: list[int],
+                     before: _Segment | None) -> _Segment:
+        """Enrich rows ``first..last`` one by one (reusing ``before``'s enriched twins of unchanged label
+        dicts); what they got, kept to be replayed while nothing changes."""
+        changes = work.changes
+        cols = changes.cols
+        all_labels, all_keys, row_of = cols.labels, cols.keys, cols.row_of
+        used, unknown, checked = work.used, work.unknown, work.checked
         layouts = changes.layouts
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
-        # One pass, each row's label dict touched once (the dicts are many and cold: a pass per step costs more).
-        for row, code in zip(pod_rows.tolist(), types[pod_rows].tolist(), strict=True):
+        segment = _Segment(all_keys[first:last], all_labels[first:last])
+        outputs, notes = segment.outputs, segment.notes
+        seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
+        seg_pods: dict[tuple[str, str], PodInfo] = {}
+        twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        replayable = True
+        stubs = len(changes.keys)
+        time_offsets: list[int] = []
+        seg_times: list[int] = []
+        for offset, code in enumerate(codes):
+            row = first + offset
             labels = all_labels[row]
-            get = labels.get
-            ident = (get("namespace_name", ""), get("pod_name", ""))
+            key = all_keys[row]
+            at = twin_of.get(id(labels), -1)
+            note = None
+            if at >= 0 and before is not None and before.inputs[at] is labels:
+                note = before.notes[at]
+                if note is not None and note[3] != key:
+                    note = None
+            ident = (labels.get("namespace_name", ""), labels.get("pod_name", "")) if note is None else note[0]
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
+                    replayable = False
+                    outputs.append(labels)
+                    notes.append(None)
                     continue
                 info = self._pod(ident, used)
                 if info is None:
                     unknown.add(ident)
+                    replayable = False
+                    outputs.append(labels)
+                    notes.append(None)
                     continue
+            seg_pods[ident] = info
+            if note is not None and note[1] == info.serial and before is not None:
+                enriched = before.outputs[at]
+            else:
+                enriched, note = _enrich(labels, ident, info, code, key)
+            outputs.append(enriched)
+            notes.append(note)
+            labels = all_labels[row] = enriched
             if code == POD:
-                labels.update(info.update)
                 if info.start_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(info.start_ns)
+                    time_offsets.append(offset)
+                    seg_times.append(info.start_ns)
                 for spec in info.containers.values():
-                    if row_of(spec.key) is None and spec.key not in changes.new_keys:
-                        self._stub_containers(changes, row, labels, info)
-                        break
+                    found = row_of(spec.key)
+                    if found is None or not first <= found < last:
+                        replayable = False
+                        if found is None and spec.key not in changes.new_keys:
+                            self._stub_containers(changes, row, labels, info)
+                            break
                 continue
-            container = info.containers.get(get("container_name", ""))
-            if container is not None and all_keys[row] == container.key:
-                labels.update(info.update if _IMAGE in labels else container.update)
-                pending = layouts.get(container.layout_id)
+            matched = note[2]
+            if matched is not None:
+                container = info.containers[matched]
+                layout_id = container.layout_id
+                pending = layouts.get(layout_id)
                 if pending is None:
-                    changes.set_values(row, container.layout_id, container.layout, container.numbers)
+                    changes.set_values(row, layout_id, container.layout, container.numbers)
                 else:
                     pending[1].append(row)
                     pending[2].append(container.numbers)
+                if container.layout:
+                    mine = seg_layouts.get(layout_id)
+                    if mine is None:
+                        mine = seg_layouts[layout_id] = (container.layout, [], [])
+                    mine[1].append(offset)
+                    mine[2].append(container.numbers)
                 if container.create_ns != MISSING:
                     time_rows.append(row)
                     time_values.append(container.create_ns)
-            else:
-                labels.update(info.update)
+                    time_offsets.append(offset)
+                    seg_times.append(container.create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
+            found = row_of(pod_key)
+            if found is None or not first <= found < last:
+                replayable = False
             if pod_key not in checked:
                 checked.add(pod_key)
                 if not changes.present(pod_key):
                     self._stub_pod(changes, labels, info)
-        changes.apply()
-        self._cache = used
+        segment.replayable = replayable and len(changes.keys) == stubs
+        segment.idents = list(seg_pods)
+        segment.infos = list(seg_pods.values())
+        if work.versions is not None and all(info.version is not None for info in segment.infos):
+            segment.version_keys = [f"{namespace}/{name}" for namespace, name in segment.idents]
+            segment.versions = [info.version for info in segment.infos if info.version is not None]
+        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
+                           for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
+        if any(table.dtype != np.int64 for _, _, _, table in segment.layouts):
+            segment.replayable = False  # values beyond int64: joined as one list at apply, as ever
+        segment.time_offsets = np.array(time_offsets, dtype=np.intp)
+        segment.time_values = np.array(seg_times, dtype=np.int64)
+        return segment
 
     def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
         namespace, name = ident

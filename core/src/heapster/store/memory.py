@@ -112,8 +112,8 @@ class _Job:
     """Entity ids of the batch's rows, one array per registered chunk."""
     starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    relabeled: list[tuple[int, LabelTuple, int]] = field(default_factory=list)
-    """``(entity, new labels, their hash)`` of entities whose labels changed."""
+    relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
+    """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
 
 
 class MetricStore(MetricSink):
@@ -275,8 +275,9 @@ class MetricStore(MetricSink):
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int, same_keys: bool = False) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept).
 
-        Known keys and unchanged labels (one hash of each label set against the stamp kept per id) are
-        found in C loops and one array comparison; only new entities and changed labels take the Python path.
+        Known keys and unchanged labels (the label object last given for the id; for another object, one hash
+        of its labels against the stamp kept per id) are found in C loops and one array comparison; only new
+        entities, other label objects and changed labels take the Python path.
         ``same_keys``: the batch's keys are the last batch's, whose ids are kept (no look-up per key).
         """
         entities = self.entities
@@ -288,20 +289,26 @@ class MetricStore(MetricSink):
             found = self._last_ids[first:last].copy()
         else:
             found = np.fromiter(map(ids.get, keys, repeat(-1, count)), dtype=np.int64, count=count)
-        hashes = np.array([hash((*lb, *lb.values())) for lb in labels], dtype=np.int64)
-        if len(entities.stamp):
-            changed = np.flatnonzero((found < 0) | (entities.stamp[np.maximum(found, 0)] != hashes))
+        # Label sets are shared between batches: the object last given for an id again means unchanged labels
+        # (one array comparison); only other objects are hashed and compared by content.
+        objects = np.fromiter(map(id, labels), dtype=np.int64, count=count)
+        if len(entities.given_id):
+            changed = np.flatnonzero((found < 0) | (entities.given_id[np.maximum(found, 0)] != objects))
         else:
             changed = np.arange(count)
         for index in changed.tolist():
             key = keys[index]
-            labels_hash = int(hashes[index])
+            given = labels[index]
+            labels_hash = hash((*given, *given.values()))
             eid = ids.get(key)
             if eid is None:
-                eid = entities.add(key, label_tuple(labels[index]))
+                eid = entities.add(key, label_tuple(given))
                 entities.stamp[eid] = labels_hash
+                entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
-                job.relabeled.append((eid, label_tuple(labels[index]), labels_hash))  # visible from the commit on
+                job.relabeled.append((eid, label_tuple(given), labels_hash, given))  # visible from the commit on
+            else:
+                entities.give(eid, given)
             found[index] = eid
         job.entities.append(found)
 
@@ -427,9 +434,10 @@ class MetricStore(MetricSink):
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
-        for eid, labels, labels_hash in job.relabeled:
+        for eid, labels, labels_hash, given in job.relabeled:
             self.entities.labels[eid] = labels
             self.entities.stamp[eid] = labels_hash
+            self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
         newer = entities[self.entities.last_seen[entities] <= job.ts_ns]
         self.entities.last_seen[newer] = job.ts_ns

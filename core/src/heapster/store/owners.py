@@ -43,6 +43,11 @@ class Owners:
         self.labels: list[LabelTuple] = []
         self.stamp: IntArray = np.zeros(0, dtype=np.int64)
         """A hash of the labels as last given (per id), to notice changes with one array comparison."""
+        self.given: list[object] = []
+        """The label object last given per id (held, so its ``id`` stays its own): label sets are shared
+        between batches, so the same object again means the same labels, without hashing them."""
+        self.given_id: IntArray = np.zeros(0, dtype=np.int64)
+        """``id`` of ``given[id]`` (0 for none), for one array comparison per batch."""
         self.parent: IdArray = np.empty(0, dtype=np.int32)
         self.last_seen: IntArray = np.empty(0, dtype=np.int64)
         self.start: IntArray = np.empty(0, dtype=np.int64)
@@ -69,14 +74,22 @@ class Owners:
             oid = len(self.ident)
             self.ident.append(ident)
             self.labels.append(labels)
+            self.given.append(None)
             if oid >= len(self.last_seen):
                 self._grow(oid + 1)
         self.stamp[oid] = 0
+        self.given[oid] = None
+        self.given_id[oid] = 0
         self.ids[ident] = oid
         self.parent[oid] = parent
         self.last_seen[oid] = INT_MISSING
         self.start[oid] = INT_MISSING
         return oid
+
+    def give(self, oid: int, labels: object) -> None:
+        """Remember ``labels`` as the label object last given for ``oid`` (see :attr:`given`)."""
+        self.given[oid] = labels
+        self.given_id[oid] = id(labels)
 
     def expire(self, cutoff_ns: int) -> IdArray:
         """Forget owners last seen at or before ``cutoff_ns``; return their ids."""
@@ -90,6 +103,8 @@ class Owners:
             del self.ids[ident]
             self.ident[oid] = None
             self.labels[oid] = ()
+            self.given[oid] = None
+            self.given_id[oid] = 0
             self._free.append(oid)
         gone = np.array(alive, dtype=np.int32)
         # Freed ids must not look expired again, nor seen.
@@ -110,9 +125,11 @@ class Owners:
         present = np.zeros((size, self.present.shape[1]), dtype=bool)
         present[: self.present.shape[0]] = self.present
         self.present = present
-        stamp = np.zeros(size, dtype=np.int64)
-        stamp[: len(self.stamp)] = self.stamp
-        self.stamp = stamp
+        for name in ("stamp", "given_id"):
+            old = getattr(self, name)
+            new = np.zeros(size, dtype=np.int64)
+            new[: len(old)] = old
+            setattr(self, name, new)
         for name in ("last_seen", "start"):
             old = getattr(self, name)
             new = np.full(size, INT_MISSING, dtype=np.int64)

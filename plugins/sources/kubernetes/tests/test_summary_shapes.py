@@ -126,15 +126,19 @@ def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
 
 
-def test_enriching_a_batch_in_place_leaves_the_kept_table_alone() -> None:
+def test_enriching_a_batch_leaves_the_kept_table_alone_and_label_sets_are_shared() -> None:
     shapes = SummaryShapes()
     first = _with_shapes(shapes, _summary())
-    for labels in first.labels:
-        labels["added_by_enricher"] = "x"
+    given = list(first.labels)
+    first.labels[:] = [{**labels, "added_by_enricher": "x"} for labels in first.labels]  # as enrichers do
     first.keys.append("extra")
     second = _with_shapes(shapes, shifted(_summary(), 10), NOW + 10)
     assert all("added_by_enricher" not in labels for labels in second.labels)
     assert "extra" not in second.keys
+    # The same entities hand out the very label objects of the last summary (read-only, shared), so the
+    # enrichers and the store recognize them by identity.
+    assert len(second.labels) == len(given)
+    assert all(again is before for again, before in zip(second.labels, given, strict=True))
     assert column_batch_differences(second, _full(shifted(_summary(), 10), NOW + 10)) == []
 
 

@@ -445,9 +445,6 @@ class _Decoder:
             self.container(keys.pod_container_key(namespace, name, cname), labels, c, start)
 
 
-_MADE_AGAIN: dict[str, str] = {}
-"""The kept labels of a pod's container: none (they are made from the pod's at each use)."""
-_POD_CONTAINER = keys.POD_CONTAINER
 
 
 class _Shape:
@@ -460,10 +457,10 @@ class _Shape:
         b = decoder.b
         self.idents = decoder.idents
         self.keys = b.keys.copy()
-        # Pristine copies (the batch's own are enriched in place later); a container's are its pod's plus two
-        # labels, made again at each use: ~22 KiB less per node of 30 pods x 2 containers.
-        self.labels = [_MADE_AGAIN if labels.get("type") == keys.POD_CONTAINER else labels.copy()
-                       for labels in b.labels]
+        # The batch's own label dicts: label sets are shared and read-only (processors replace a row's dict, never
+        # change it), so every later summary of the same entities hands out these very objects, and the
+        # enrichers and the store recognize an unchanged entity by identity.
+        self.labels = b.labels.copy()
         self.series_labels = b.series_labels.copy()
         self.table = EntityTable(np.array([TYPE_CODES.get(lb.get("type", ""), 0) for lb in b.labels], dtype=np.int8),
                                  np.array(b.collection_start, dtype=np.int64),
@@ -515,16 +512,14 @@ def _uptime(start_s: float | None, now: float) -> int:
 
 
 def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder | None:
-    """The builder of ``summary`` with ``shape``'s entity table and the summary's values; None when the
-    summary's entities are not the shape's (the walk mirrors :class:`_Decoder`, minus keys and labels)."""
+    """The builder of ``summary`` with ``shape``'s entity table (its very label dicts, shared) and the summary's
+    values; None when the summary's entities are not the shape's (the walk mirrors :class:`_Decoder`, minus keys
+    and labels)."""
     b = BatchBuilder()
     stats = b.int_block(_STATS, rows=shape.stats_rows)  # the rows are the shape's: values only
     network = b.int_block(_NETWORK, rows=shape.network_rows)
     fs_block = b.int_block(_FILESYSTEM, labeled=True, rows=shape.series_rows)
     idents, start_s, scrapes = shape.idents, shape.start_s, b.scrape_time
-    kept_labels = shape.labels
-    labels: list[dict[str, str]] = []
-    labels_append = labels.append
     blocks = (stats, fs_block, scrapes)
     series = 0
     try:
@@ -533,7 +528,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         if idents[0] != (n.nodeName, n.startTime, n.network is None, nodefs is None):
             return None
         scrapes.append(_scrape_ns(n.cpu, n.memory, n.network))
-        labels_append(kept_labels[0].copy())
         net = n.network
         if net is not None:
             network.extend((net.rxBytes, net.rxErrors, net.txBytes, net.txErrors))
@@ -552,7 +546,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             series = _container_values(c, row, series, idents[row], _uptime(start_s[row], now), blocks)
             if series < 0:
                 return None
-            labels_append(kept_labels[row].copy())
         # The hot loop (~90 entities a node): _stats, _uptime and _container_values inlined.
         stats_extend, network_extend, fs_extend, scrape_append = stats.extend, network.extend, fs_block.extend, \
             scrapes.append
@@ -569,8 +562,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             net = pod.network
             if idents[row] != (ref, pod.startTime, net is None, [v.name for v in volumes] if volumes else None):
                 return None
-            pod_labels = kept_labels[row]
-            labels_append(pod_labels.copy())
             if net is not None:
                 stamp = net.time
                 scrape_append(times[stamp] if stamp in times else _ns(stamp))
@@ -602,10 +593,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 if (idents[row] != (cname, c.startTime, rootfs is None, logs is None) or c.accelerators
                         or c.userDefinedMetrics):
                     return None
-                container_labels = pod_labels.copy()
-                container_labels["type"] = _POD_CONTAINER
-                container_labels["container_name"] = cname
-                labels_append(container_labels)
                 cpu, memory = c.cpu, c.memory
                 scrape = MISSING
                 if cpu is not None:
@@ -642,7 +629,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         return None
     if len(stats) != len(shape.stats_rows) * len(_STATS) or len(network) != len(shape.network_rows) * len(_NETWORK):
         return None
-    b.adopt(shape.keys.copy(), labels, shape.table, shape.series_labels.copy())
+    b.adopt(shape.keys.copy(), shape.labels.copy(), shape.table, shape.series_labels.copy())
     b.unique_keys = shape.unique
     return b
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,11 @@ class Informer:
     def version(self, key: str) -> str | None:
         """The resourceVersion stored for ``key``, or None: tells a change without decoding the object."""
         return self._versions.get(key)
+
+    def versions(self) -> Mapping[str, str]:
+        """``key -> resourceVersion`` of every stored object: a read-only view, valid until the next full list
+        (a reader takes it once per pass and looks many keys up in it without a call per key)."""
+        return self._versions
 
     def objects(self) -> list[JSON]:
         """Every stored object."""

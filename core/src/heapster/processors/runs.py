@@ -1,0 +1,31 @@
+"""Runs of consecutive rows, and whether a run holds the very label dicts it held in the last batch.
+
+Label sets are shared and read-only: a source hands out the same dict objects while an entity does not change
+(the kubernetes source keeps each node's entity table), so a processor that remembers what a run of rows (a
+node's pods and containers) got can give it again when the run holds the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import is_
+
+import numpy as np
+
+from heapster.columns import RowArray
+
+
+def runs(rows: RowArray) -> list[tuple[int, int]]:
+    """``(first, end)`` of each run of consecutive rows in ``rows`` (ascending), in order."""
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    firsts = rows[np.concatenate([[0], breaks])].tolist()
+    ends = (rows[np.concatenate([breaks - 1, [len(rows) - 1]])] + 1).tolist()
+    return list(zip(firsts, ends, strict=True))
+
+
+def same_objects(before: Sequence[object], now: Sequence[object]) -> bool:
+    """Whether ``now`` holds the very objects of ``before``, in order (identity, not equality: equal label
+    dicts in another key order must not give the other's result)."""
+    return len(before) == len(now) and all(map(is_, before, now))

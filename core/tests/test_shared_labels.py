@@ -1,0 +1,163 @@
+"""Label sets are shared and read-only: processors replace a row's label dict, never change it, and what they
+reuse from one batch to the next (enriched twins, replayed runs of rows, the store's label objects) gives the
+same batch as processing fresh copies from scratch, also when pods, namespaces and rows change in between."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from heapster.columns import ColumnBatch
+from heapster.interfaces import PluginContext, Processor
+from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
+from heapster.plugins import load_plugins
+from heapster.store import MetricStore
+from heapster.testing.batches import column_batch_differences
+from heapster.testing.cluster import StaticCluster
+
+from .test_processors_units import POD, T0
+
+G = MetricType.GAUGE
+
+
+def pod(namespace: str, name: str, uid: str, version: str, labels: dict[str, str]) -> dict[str, Any]:
+    found = copy.deepcopy(POD)
+    found["metadata"].update(name=name, namespace=namespace, uid=uid, resourceVersion=version, labels=labels)
+    return found
+
+
+class Versioned(StaticCluster):
+    """A cluster state that tells pod versions (the enricher then skips unchanged pods, as with informers)."""
+
+    def pod_version(self, namespace: str, name: str) -> str | None:
+        found = self.get_pod(namespace, name)
+        return None if found is None else found["metadata"]["resourceVersion"]
+
+
+class VersionsAtOnce(Versioned):
+    """One that also tells every pod's version in one mapping (as the Kubernetes source's informer does)."""
+
+    def pod_versions(self) -> dict[str, str]:
+        return {f"{ns}/{name}": found["metadata"]["resourceVersion"] for (ns, name), found in self.pods.items()}
+
+
+def source_batch() -> ColumnBatch:
+    """Two nodes: n1 with pod shop/web (both containers) and an unknown pod, n2 with pod blog/api."""
+    sets: dict[str, MetricSet] = {}
+
+    def add(key: str, labels: dict[str, str], usage: int) -> None:
+        values = {"cpu/usage_rate": MetricValue(usage, G), "memory/usage": MetricValue(usage * 3, G)}
+        sets[key] = MetricSet(labels, values, collection_start=T0)
+
+    for node in ("n1", "n2"):
+        base = {"nodename": node, "hostname": f"{node}.example", "host_id": f"i-{node}"}
+        add(f"node:{node}", {"type": "node", **base}, 1000)
+        pods = [("shop", "web"), ("other", "ghost")] if node == "n1" else [("blog", "api")]
+        for namespace, name in pods:
+            pod_labels = {"type": "pod", **base, "pod_id": "", "pod_name": name, "namespace_name": namespace}
+            add(f"namespace:{namespace}/pod:{name}", pod_labels, 10)
+            for container in ("app", "sidecar"):
+                add(f"namespace:{namespace}/pod:{name}/container:{container}",
+                    {**pod_labels, "type": "pod_container", "container_name": container}, 5)
+    return ColumnBatch.from_metric_sets(sets)
+
+
+def chain(cluster: StaticCluster) -> list[Processor]:
+    processors = load_plugins().build_processors(PluginContext(settings={"metric_resolution": 10}, cluster=cluster))
+    return [p for p in processors if p.name != "rate calculator"]  # the only stateful one: left out of both runs
+
+
+async def run(processors: list[Processor], cols: ColumnBatch, minute: int) -> ColumnBatch:
+    batch = DataBatch(T0 + timedelta(minutes=minute), columns=cols)
+    for processor in processors:
+        batch = await processor.process(batch)
+    return batch.columns
+
+
+def fresh(cols: ColumnBatch) -> ColumnBatch:
+    """The same batch with every label dict a new object."""
+    return ColumnBatch.from_metric_sets(cols.to_metric_sets())
+
+
+def ordered(cols: ColumnBatch) -> list[list[tuple[str, str]]]:
+    return [list(labels.items()) for labels in cols.labels]
+
+
+@pytest.mark.parametrize("kind", [Versioned, VersionsAtOnce])
+async def test_reused_label_objects_give_what_fresh_processing_gives(kind: type[Versioned]) -> None:
+    cluster = kind(pods=[pod("shop", "web", "u-1", "7", {"app": "web"}),
+                              pod("blog", "api", "u-2", "3", {"app": "api"})])
+    steady = chain(cluster)
+    source = source_batch()
+    pristine = [dict(labels) for labels in source.labels]
+    everything = np.arange(len(source), dtype=np.intp)
+    store = MetricStore()
+
+    async def check(minute: int, rows: np.ndarray = everything) -> ColumnBatch:
+        got = await run(steady, source.select(rows), minute)  # the source's very label objects
+        want = await run(chain(cluster), fresh(source.select(rows)), minute)  # new objects, new processors
+        assert column_batch_differences(got, want) == []
+        assert ordered(got) == ordered(want)
+        await store.export(DataBatch(T0 + timedelta(minutes=minute), columns=got))
+        assert {key: store.labels(key) for key in got.keys} == dict(zip(got.keys, got.labels, strict=True))
+        return got
+
+    first = await check(0)
+    second = await check(1)
+    # Nothing changed: the enriched dicts of the first batch are given again (no new dict per row).
+    assert all(a is b for a, b in zip(first.labels, second.labels, strict=True))
+    web_app = first.keys.index("namespace:shop/pod:web/container:app")
+    assert first.labels[web_app]["labels"] == "app:web" and first.labels[web_app]["namespace_id"] == "ns-shop"
+
+    # A new pod version (new labels, new requests) reaches its rows; the other node's rows stay as they were.
+    web = cluster.pods[("shop", "web")]
+    web["metadata"].update(resourceVersion="8", labels={"app": "web", "tier": "front"})
+    web["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "300m"
+    third = await check(2)
+    assert third.labels[web_app]["labels"] == "app:web,tier:front"
+    assert third.values["cpu/request"].data[web_app] == 300
+    api_app = third.keys.index("namespace:blog/pod:api/container:app")
+    assert third.labels[api_app] is second.labels[api_app]
+
+    # A namespace's uid changes; the unknown pod becomes known.
+    cluster.namespaces["shop"]["metadata"]["uid"] = "ns-shop-2"
+    cluster.pods[("other", "ghost")] = pod("other", "ghost", "u-3", "1", {"app": "ghost"})
+    fourth = await check(3)
+    assert fourth.labels[web_app]["namespace_id"] == "ns-shop-2"
+    assert fourth.labels[fourth.keys.index("namespace:other/pod:ghost")]["pod_id"] == "u-3"
+
+    # A container row goes missing (the enricher stubs it), then comes back; a pod is deleted.
+    without = np.array([row for row, key in enumerate(source.keys)
+                        if key != "namespace:blog/pod:api/container:sidecar"], dtype=np.intp)
+    stubbed = await check(4, without)
+    assert "namespace:blog/pod:api/container:sidecar" in stubbed.keys
+    await check(5)
+    del cluster.pods[("blog", "api")]
+    gone = await check(6)
+    assert gone.labels[gone.keys.index("namespace:blog/pod:api/container:app")]["pod_id"] == ""  # as the source
+    await check(7)
+
+    # No processor changed a label dict it was given.
+    assert [dict(labels) for labels in source.labels] == pristine
+
+
+async def test_store_sees_a_new_label_object_with_other_labels_and_keeps_an_unchanged_one() -> None:
+    store = MetricStore()
+    labels = {"type": "node", "nodename": "n1"}
+
+    async def put(minute: int, given: dict[str, str]) -> None:
+        cols = ColumnBatch.from_metric_sets({"node:n1": MetricSet(given, {"memory/usage": MetricValue(minute, G)})})
+        cols.labels[0] = given  # the very object (from_metric_sets copies)
+        await store.export(DataBatch(T0 + timedelta(minutes=minute), columns=cols))
+
+    await put(0, labels)
+    await put(1, labels)
+    assert store.labels("node:n1") == labels
+    await put(2, {**labels, "extra": "x"})  # another object, other labels
+    assert store.labels("node:n1") == {**labels, "extra": "x"}
+    await put(3, dict(labels))  # another object, the first labels again
+    assert store.labels("node:n1") == labels
