@@ -195,7 +195,7 @@ class Plugins:
                              context: PluginContext) -> EndpointSliceWatch:
         """The EndpointSlice watch for the cluster ``source`` reads; UsageError if no plugin provides one."""
         reg = self.get(PEER_DISCOVERY, source.key)
-        return cast(EndpointSliceWatch, reg.factory(source, service, context))
+        return cast("EndpointSliceWatch", reg.factory(source, service, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
         """Every registered processor that applies, in ascending ``order``."""
