@@ -18,9 +18,9 @@ batches it pauses the pipeline (the measurement runs on the daemon's event loop)
    kept, number of arenas) and what `malloc_trim` would give back;
 4. with `--tracemalloc N`, the 25 source lines that allocated the most live memory (N frames each).
 
-``--fill`` reaches the steady state without waiting 15 minutes: when the first real batch reaches the store, the
-store first gets ``store duration / resolution - 1`` earlier windows made from that batch (same entities and
-series, timestamps one resolution apart back in time), with values moving as scraped ones do (see
+``--fill`` reaches the steady state without waiting 15 minutes: when the second real batch (the first with rates)
+reaches the store, the store first gets ``store duration / resolution - 2`` earlier windows made from that batch
+(same entities and series, timestamps one resolution apart back in time), values moving as scraped ones do (see
 :class:`Filler`: counters rising by random amounts, rates varying, memory gauges wandering by pages, file-system
 usage changing now and then, capacities, requests and limits constant). Then ``--batches`` real batches follow,
 expiring the oldest windows as in a daemon that ran for 15 minutes.
@@ -130,19 +130,27 @@ class Filler:
         return None
 
 
-def fill_on_first_batch(store: Any, windows: int, resolution: float) -> None:
-    """Make the store write ``windows`` earlier windows before the first batch it gets (see ``--fill``)."""
+def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
+    """Make the store write ``windows`` earlier windows before the second batch it gets, the first with rates
+    (see ``--fill``); they go before the first batch's window."""
     ingest = store.ingest
+    seen: list[DataBatch] = []
 
-    def first(batch: DataBatch) -> None:
+    def second(batch: DataBatch) -> None:
+        if not seen:
+            seen.append(batch)
+            ingest(batch)
+            return
         store.ingest = ingest
         began = time.process_time()
-        for window in Filler(batch, resolution).windows(windows):
+        filler = Filler(batch, resolution)
+        filler.timestamp -= timedelta(seconds=resolution)  # the first batch's window is there already
+        for window in filler.windows(windows):
             ingest(window)
         print(f"filled {windows} windows in {time.process_time() - began:.1f} s CPU", flush=True)
         ingest(batch)
 
-    store.ingest = first
+    store.ingest = second
 
 
 # --- sizing Python objects -----------------------------------------------------------------------
@@ -433,9 +441,9 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
     daemon = await build_daemon(parse_heapster_settings(argv))
     running = asyncio.create_task(daemon.run())
     store: Any = daemon.store
-    filled = int(args.store_duration / args.resolution) - 1 if args.fill else 0
+    filled = int(args.store_duration / args.resolution) - 2 if args.fill else 0
     if filled:
-        fill_on_first_batch(store, filled, args.resolution)
+        fill_on_second_batch(store, filled, args.resolution)
     deadline = time.monotonic() + (args.batches + 3) * args.resolution + 180
     seen = -1
     while store.version < args.batches + filled:
