@@ -326,7 +326,7 @@ def store_detail(store: Any, nodes: int) -> None:
         parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
         parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
     for owners in (store.entities, store.series):
-        parts["owner presence, times"] += owners.present.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+        parts["owner presence, times"] += owners.present_bits.nbytes + owners.last_seen.nbytes + owners.start.nbytes
     chunked: list[tuple[int, int, str]] = []
     for labeled, table in ((False, store.columns), (True, store.labeled_columns)):
         for name, column in table.items():

@@ -31,9 +31,14 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 class Presence(Protocol):
-    """Which owners were in which slot's batch (``present[owner, slot]``)."""
+    """Which owners were in which slot's batch (see :class:`heapster.store.owners.Owners`)."""
 
-    present: BoolArray
+    def present(self, ids: npt.NDArray[np.integer] | int, slots: npt.NDArray[np.integer] | list[int] | int
+                ) -> BoolArray: ...
+
+    def present_rows(self, ids: npt.NDArray[np.integer], slots: int) -> BoolArray: ...
+
+    def ever_present(self, ids: npt.NDArray[np.integer]) -> bool: ...
 
 
 class Blocks:
@@ -210,7 +215,7 @@ class Column:
     def cells(self, row: int, slots: list[int]) -> Array:
         """The cells of one row in ``slots`` (missing where there is no value)."""
         if self.const is not None:
-            there = self.owners.present[self.owner_of[row], slots]
+            there = self.owners.present(int(self.owner_of[row]), slots)
             return np.where(there, self.const[row], self.missing).astype(self.dtype)
         out = np.full(len(slots), self.missing, dtype=self.dtype)
         group, offset = divmod(row, ROW_GROUP)
@@ -228,7 +233,7 @@ class Column:
     def rows_cells(self, rows: npt.NDArray[np.int64], slots: list[int]) -> Array:
         """The cells of ``rows`` in ``slots``, a ``len(rows) x len(slots)`` matrix; each chunk decoded once."""
         if self.const is not None:
-            there = self.owners.present[self.owner_of[rows][:, None], slots]
+            there = self.owners.present(self.owner_of[rows][:, None], slots)
             return np.where(there, self.const[rows][:, None], self.missing).astype(self.dtype)
         out = np.full((len(rows), len(slots)), self.missing, dtype=self.dtype)
         by_block: dict[int, tuple[list[int], list[int]]] = {}
@@ -266,7 +271,7 @@ class Column:
         """The cells of every allocated row in one slot."""
         if self.const is not None:
             owners = self.owner_of[: self.used]
-            there = (owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]
+            there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
             return np.where(there, self.const[: self.used], self.missing).astype(self.dtype)
         block, position = divmod(slot, BLOCK)
         plain = self.dense.get(block)
@@ -296,7 +301,7 @@ class Column:
             return
         if len(fresh):
             self.const[fresh] = self.missing
-            if self.owners.present[self.owner_of[fresh]].any():
+            if self.owners.ever_present(self.owner_of[fresh]):
                 # An owner that was in earlier batches without this metric: those cells must stay empty.
                 self._densify(slot, fresh)
                 self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
@@ -315,7 +320,7 @@ class Column:
         if self.const is None or not self.used:
             return
         owners = self.owner_of[: self.used]
-        expected = int(np.count_nonzero((owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]))
+        expected = int(np.count_nonzero((owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)))
         if len(self.job_rows) == 1:
             written = len(self.job_rows[0])  # one write per batch: its owners are distinct
         else:
@@ -378,7 +383,7 @@ class Column:
         owners = self.owner_of
         known = owners >= 0
         there = np.zeros((self.capacity, self.blocks.slots), dtype=bool)
-        there[known] = self.owners.present[owners[known]][:, : self.blocks.slots]
+        there[known] = self.owners.present_rows(owners[known], self.blocks.slots)
         there[:, slot] = False
         if new_rows is not None:
             there[new_rows] = False
