@@ -119,14 +119,19 @@ class Filler:
             start = now - step * back // 2  # the counters reach about their template values
             return start if last is None else last + rng.integers(0, step, count)
         if name.endswith("_rate"):
-            varied = now * rng.uniform(0.5, 1.5, count)
+            # Around the template's rate; a rate that was 0 there (no change between the first two scrapes)
+            # around the column's median, so runs do not depend on which counters moved in that interval.
+            moving = now[now > 0]
+            varied: np.ndarray = np.where(now > 0, now, np.median(moving) if len(moving) else 1.0)
+            varied = varied * rng.uniform(0.5, 1.5, count)
             return varied if is_float else np.rint(varied).astype(now.dtype)
         if name in WANDERING:
             base = now if last is None else last
             return np.maximum(base + rng.integers(-64, 65, count) * 4096, 4096).astype(now.dtype)
         if name in OCCASIONAL:
             base = now if last is None else last
-            return (base + (rng.random(count) < 0.1) * 4096 * rng.integers(1, 100, count)).astype(now.dtype)
+            changed: np.ndarray = base + (rng.random(count) < 0.1) * 4096 * rng.integers(1, 100, count)
+            return changed.astype(now.dtype)
         return None
 
 
@@ -326,7 +331,9 @@ def store_detail(store: Any, nodes: int) -> None:
         parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
         parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
     for owners in (store.entities, store.series):
-        parts["owner presence, times"] += owners.present_bits.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+        presence = getattr(owners, "present_bits", None)  # a bool matrix "present" before
+        presence = owners.present if presence is None else presence
+        parts["owner presence, times"] += presence.nbytes + owners.last_seen.nbytes + owners.start.nbytes
     chunked: list[tuple[int, int, str]] = []
     for labeled, table in ((False, store.columns), (True, store.labeled_columns)):
         for name, column in table.items():
