@@ -384,7 +384,7 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
     for name, roots in parts:
         size, count, by_type = walker.size(roots)
         placed += size / MiB
-        top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(4) if b >= MiB / 10)
+        top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(8) if b >= MiB / 10)
         rows.append((size / MiB, name, f"{count} objects; {top}"))
     size, count, by_type = walker.size(list(sys.modules.values()), skip_code=False)
     rows.append((size / MiB, "modules, classes and code", f"{count} objects"))
