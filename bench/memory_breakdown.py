@@ -21,9 +21,9 @@ batches it pauses the pipeline (the measurement runs on the daemon's event loop)
 ``--fill`` reaches the steady state without waiting 15 minutes: when the second real batch (the first with rates)
 reaches the store, the store first gets ``store duration / resolution - 2`` earlier windows made from that batch
 (same entities and series, timestamps one resolution apart back in time), values moving as scraped ones do (see
-:class:`Filler`: counters rising by random amounts, rates varying, memory gauges wandering by pages, file-system
-usage changing now and then, capacities, requests and limits constant). Then ``--batches`` real batches follow,
-expiring the oldest windows as in a daemon that ran for 15 minutes.
+:class:`Filler`: counters rising by random amounts, rates following their counters, memory gauges wandering
+by pages, file-system usage changing now and then, capacities, requests and limits constant). Then ``--batches``
+real batches follow, expiring the oldest windows as in a daemon that ran for 15 minutes.
 
 Every figure is printed in MiB and in MiB per node, so runs at 300 nodes extrapolate to 1000. The numbers are
 estimates of ownership (getsizeof misses allocator overhead and C-side buffers such as OpenSSL's), and the
@@ -73,9 +73,8 @@ SKIP_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionT
 # --- filling the store fast ----------------------------------------------------------------------
 
 COUNTER_STEPS = {"cpu/usage": 200_000_000, "network/rx": 2_000_000, "network/tx": 1_000_000,
-                 "memory/page_faults": 5_000, "memory/major_page_faults": 3, "network/rx_errors": 2,
-                 "network/tx_errors": 2}
-"""Cumulative metrics rise by a random amount up to this per window (others of their kind by up to 1000)."""
+                 "memory/page_faults": 5_000, "memory/major_page_faults": 3}
+"""Cumulative metrics rising by a random amount up to this per window (as store_bench.py's; others stay)."""
 WANDERING = ("memory/usage", "memory/working_set", "memory/rss", "memory/cache")
 """Gauges that move by a few pages each window."""
 OCCASIONAL = ("ephemeral_storage/usage", "filesystem/usage", "filesystem/inodes_free", "filesystem/available")
@@ -83,7 +82,11 @@ OCCASIONAL = ("ephemeral_storage/usage", "filesystem/usage", "filesystem/inodes_
 
 
 class Filler:
-    """Earlier windows made from one processed batch, values moving as scrapes make them (seeded)."""
+    """Earlier windows made from one processed batch, values moving as scrapes make them (seeded).
+
+    Counters in ``COUNTER_STEPS`` rise by random amounts (other counters stay, as error counters mostly do);
+    each ``X_rate`` is what the rate calculator makes of its counter ``X``'s step (millicores for
+    ``cpu/usage_rate``), so a rate varies exactly when its counter moves, whatever the template held."""
 
     def __init__(self, batch: DataBatch, resolution: float) -> None:
         self.template = batch.columns
@@ -99,32 +102,38 @@ class Filler:
             cols = template.select(np.arange(len(template)))
             stamp = self.timestamp - timedelta(seconds=back * self.resolution)
             for labeled, table in ((False, cols.values), (True, cols.labeled)):
-                for name, column in table.items():
+                steps: dict[str, np.ndarray] = {}
+                rates = [name for name in table if name.endswith("_rate")]
+                for name in [name for name in table if name not in rates] + rates:
+                    column = table[name]
                     there = column.present()
-                    moved = self.move(name, column.metric_type, column.data[there], state.get((labeled, name)), back)
-                    if moved is not None:
-                        state[(labeled, name)] = moved
-                        column.data[there] = moved
+                    last = state.get((labeled, name))
+                    if name in rates:
+                        moved = self.rate(column.data[there], steps.get(name[: -len("_rate")]), there)
+                    else:
+                        moved = self.move(name, column.metric_type, column.data[there], last, back)
+                    if moved is None:
+                        continue
+                    if column.metric_type == MetricType.CUMULATIVE and last is not None:
+                        steps[name] = np.zeros(len(there), dtype=np.int64)
+                        steps[name][there] = moved - last
+                    state[(labeled, name)] = moved
+                    column.data[there] = moved
             cols.scrape_time[:] = to_ns(stamp)
             yield DataBatch(stamp, columns=cols)
 
     def move(self, name: str, kind: MetricType, now: np.ndarray, last: np.ndarray | None,
              back: int) -> np.ndarray | None:
-        """The values of one column in the next window (None: constant)."""
-        rng, count, is_float = self.rng, len(now), now.dtype.kind == "f"
+        """The values of one column in the next window (None: as in the template)."""
+        rng, count = self.rng, len(now)
         if name == "uptime":
             return now - int(back * self.resolution * 1000)
         if kind == MetricType.CUMULATIVE:
-            step = COUNTER_STEPS.get(name, 1000)
+            step = COUNTER_STEPS.get(name)
+            if step is None:
+                return None
             start = now - step * back // 2  # the counters reach about their template values
             return start if last is None else last + rng.integers(0, step, count)
-        if name.endswith("_rate"):
-            # Around the template's rate; a rate that was 0 there (no change between the first two scrapes)
-            # around the column's median, so runs do not depend on which counters moved in that interval.
-            moving = now[now > 0]
-            varied: np.ndarray = np.where(now > 0, now, np.median(moving) if len(moving) else 1.0)
-            varied = varied * rng.uniform(0.5, 1.5, count)
-            return varied if is_float else np.rint(varied).astype(now.dtype)
         if name in WANDERING:
             base = now if last is None else last
             return np.maximum(base + rng.integers(-64, 65, count) * 4096, 4096).astype(now.dtype)
@@ -133,6 +142,16 @@ class Filler:
             changed: np.ndarray = base + (rng.random(count) < 0.1) * 4096 * rng.integers(1, 100, count)
             return changed.astype(now.dtype)
         return None
+
+    def rate(self, now: np.ndarray, steps: np.ndarray | None, there: np.ndarray) -> np.ndarray | None:
+        """A rate column from its counter's steps in this window (None: the counter did not move)."""
+        if steps is None:
+            return None
+        if now.dtype.kind == "f":
+            per_second: np.ndarray = steps[there] / self.resolution
+            return per_second
+        millicores: np.ndarray = steps[there] * 1000 // int(self.resolution * 1e9)
+        return millicores.astype(now.dtype)
 
 
 def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
