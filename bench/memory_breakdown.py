@@ -168,7 +168,8 @@ def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
         store.ingest = ingest
         began = time.process_time()
         filler = Filler(batch, resolution)
-        filler.timestamp -= timedelta(seconds=resolution)  # the first batch's window is there already
+        filler.timestamp = seen[0].timestamp  # before the first batch's window (the second may come later than
+        # one resolution after it: a window on a stamp of the store's would merge into it)
         for window in filler.windows(windows):
             ingest(window)
         print(f"filled {windows} windows in {time.process_time() - began:.1f} s CPU", flush=True)
@@ -364,6 +365,8 @@ def store_detail(store: Any, nodes: int) -> None:
     print("\nsealed chunks by column (compressed MiB per node, ratio):")
     print("  " + "; ".join(f"{name} {size / MiB / nodes:.4f} ({raw / max(size, 1):.1f}x)"
                            for size, raw, name in chunked[:14]))
+    names = [name for name, column in [*store.columns.items(), *store.labeled_columns.items()] if column.const is None]
+    print(f"\ndense columns: {', '.join(sorted(names))}")
     print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows, "
           f"{len(store.entities)} entities, {len(store.series)} labeled series):")
     for name, size in parts.most_common():
