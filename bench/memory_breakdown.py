@@ -154,6 +154,22 @@ class Filler:
         return millicores.astype(now.dtype)
 
 
+def count_densify(store: Any) -> Counter[str]:
+    """Count why constant columns turn dense (the caller of ``Column._densify``, and the batch number)."""
+    from heapster.store import columns
+
+    reasons: Counter[str] = Counter()
+    densify = columns.Column._densify
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1)
+        reasons[f"{caller.f_code.co_name}:{caller.f_lineno} at batch {store.version}"] += 1
+        return densify(self, *args, **kwargs)
+
+    columns.Column._densify = counted  # type: ignore[method-assign]
+    return reasons
+
+
 def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
     """Make the store write ``windows`` earlier windows before the second batch it gets, the first with rates
     (see ``--fill``); they go before the first batch's window."""
@@ -473,6 +489,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
     filled = int(args.store_duration / args.resolution) - 2 if args.fill else 0
     if filled:
         fill_on_second_batch(store, filled, args.resolution)
+    reasons = count_densify(store)
     deadline = time.monotonic() + (args.batches + 3) * args.resolution + 180
     seen = -1
     while store.version < args.batches + filled:
@@ -484,6 +501,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
             print(f"batch {seen}: RSS {status_mib('VmRSS'):.0f} MiB", flush=True)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)  # the store's queue lets go of the batch (and the heap is trimmed) right after
+    print(f"constant columns turned dense: {dict(reasons) or 'none'}")
     report(daemon, args.nodes, args.tracemalloc and 25)
     await drop_connections(daemon, args.nodes)
     daemon.request_stop()
