@@ -159,8 +159,8 @@ class Column:
     float64; a float arriving in an int column turns the column into floats.
     """
 
-    __slots__ = ("blocks", "chunks", "const", "dense", "free", "is_float", "job_rows", "metric_type", "owner_of",
-                 "owners", "row_of", "used")
+    __slots__ = ("blocks", "chunks", "const", "dense", "free", "is_float", "job_rows", "merged", "metric_type",
+                 "owner_of", "owners", "row_of", "used")
 
     def __init__(self, is_float: bool, metric_type: MetricType, blocks: Blocks, owners: Presence) -> None:
         self.is_float = is_float
@@ -177,6 +177,8 @@ class Column:
         self.free: list[int] = []
         self.used = 0
         self.job_rows: list[IdArray] = []
+        self.merged: IdArray | None = None
+        """While a batch merges into a slot that holds one: the rows the slot had a value for already."""
 
     @property
     def dtype(self) -> type[np.generic]:
@@ -282,14 +284,21 @@ class Column:
 
     # --- writing -----------------------------------------------------------------------------------
     def begin(self, slot: int, merging: bool) -> None:
-        """A new batch will be written into ``slot`` (``merging``: the slot already holds one)."""
+        """A new batch will be written into ``slot`` (``merging``: the slot already holds one).
+
+        A constant column stays constant through a merge: the rows the slot has values for keep them (as a
+        dense column's cells do), and :meth:`finish` checks that every owner present then has a value.
+        """
         self.job_rows = []
+        self.merged = None
         if self.const is None:
             plain = self._plain(slot // BLOCK)
             if not merging:
                 plain.clear(slot % BLOCK)
         elif merging:
-            self._densify(slot)
+            owners = self.owner_of[: self.used]
+            there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+            self.merged = np.flatnonzero(there).astype(np.int32)
 
     def write(self, owners: IdArray, values: Array, slot: int) -> None:
         """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed."""
@@ -318,16 +327,25 @@ class Column:
     def finish(self, slot: int) -> None:
         """After the batch's owners are marked present: stay constant only if each present owner got a value."""
         if self.const is None or not self.used:
+            self.merged = None
             return
         owners = self.owner_of[: self.used]
-        expected = int(np.count_nonzero((owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)))
-        if len(self.job_rows) == 1:
-            written = len(self.job_rows[0])  # one write per batch: its owners are distinct
+        expected = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        if self.merged is not None:
+            have = np.zeros(self.used, dtype=bool)
+            have[self.merged] = True
+            if self.job_rows:
+                have[np.concatenate(self.job_rows)] = True
+            complete = not (expected & ~have).any()
+        elif len(self.job_rows) == 1:
+            complete = len(self.job_rows[0]) == int(np.count_nonzero(expected))  # one write: distinct owners
         else:
             written = len(np.unique(np.concatenate(self.job_rows))) if self.job_rows else 0
-        if written != expected:
+            complete = written == int(np.count_nonzero(expected))
+        if not complete:
             self._densify(slot)
         self.job_rows = []
+        self.merged = None
 
     def compressed(self, block: int) -> list[Chunk] | None:
         """The chunks of a plain block (its rows up to ``used``), or None; the column is unchanged."""
@@ -387,6 +405,8 @@ class Column:
         there[:, slot] = False
         if new_rows is not None:
             there[new_rows] = False
+        if self.merged is not None:
+            there[self.merged, slot] = True  # the cells the slot had before a merge
         if self.job_rows:
             there[np.concatenate(self.job_rows), slot] = True
         const = self.const[:, None]
