@@ -3,9 +3,10 @@
 One chunk is 1024 series x 8 windows of int64 or float64 cells, as the store seals them. For each kind of
 series (counters advancing by random amounts, millicore rates, float rates, memory gauges wandering by
 pages, constant limits) it prints the compression ratio and the CPU microseconds to encode one chunk with:
-raw cells through zlib level 1 and zstandard level 1; the store's encoding (``heapster.store.chunks``:
-zigzag deltas for ints, XOR for floats, time-major, byte planes) through zlib 1, zstandard 1 and 3; and
-the decode time of the store's chunks.
+raw cells through zlib level 1 and zstd level 1; the store's transform (``heapster.store.chunks``: zigzag
+deltas for ints, XOR for floats, time-major) then byte planes (Blosc's shuffle) through zlib 1 and zstd 1 (the
+store's codec before), then bit planes (Blosc's bitshuffle) through zstd 1; the store's codec (transform, bit
+planes, zstd 1); and the decode time of the store's chunks. zstd runs inside Blosc, one thread.
 
     python bench/chunk_codec_bench.py [--repeat 20]
 """
@@ -17,8 +18,8 @@ import time
 import zlib
 from collections.abc import Callable
 
+import blosc
 import numpy as np
-import zstandard
 
 from heapster.store import chunks
 
@@ -45,18 +46,26 @@ def cpu_us(call: Callable[[], object], repeat: int) -> float:
 
 def measure(cells: np.ndarray, repeat: int) -> str:
     """One line of figures for one kind of series."""
-    zstd1 = zstandard.ZstdCompressor(level=1)
-    zstd3 = zstandard.ZstdCompressor(level=3)
     raw = cells.tobytes()
     store_chunk = chunks.encode(cells)
-    # The store's byte planes, to try other compressors on the same transform.
-    planes = zstandard.ZstdDecompressor().decompress(store_chunk.blob)
+    coded = blosc.decompress(store_chunk.blob)  # the store's transform, time-major, before the planes
+
+    def zstd(data: bytes, shuffle: int, level: int = 1) -> bytes:
+        return bytes(blosc.compress(data, typesize=8, clevel=level, shuffle=shuffle, cname="zstd"))
+
+    def planes(data: bytes) -> bytes:
+        return np.frombuffer(data, dtype=np.uint8).reshape(-1, 8).T.tobytes()
+
     rows = {
         "raw + zlib 1": (len(zlib.compress(raw, 1)), cpu_us(lambda: zlib.compress(raw, 1), repeat)),
-        "raw + zstd 1": (len(zstd1.compress(raw)), cpu_us(lambda: zstd1.compress(raw), repeat)),
-        "planes + zlib 1": (len(zlib.compress(planes, 1)), cpu_us(lambda: zlib.compress(planes, 1), repeat)),
-        "planes + zstd 3": (len(zstd3.compress(planes)), cpu_us(lambda: zstd3.compress(planes), repeat)),
-        "store (transform + planes + zstd 1)": (store_chunk.nbytes, cpu_us(lambda: chunks.encode(cells), repeat)),
+        "raw + zstd 1": (len(zstd(raw, blosc.NOSHUFFLE)), cpu_us(lambda: zstd(raw, blosc.NOSHUFFLE), repeat)),
+        "byte planes + zlib 1": (len(zlib.compress(planes(coded), 1)),
+                                 cpu_us(lambda: zlib.compress(planes(coded), 1), repeat)),
+        "byte planes + zstd 1 (before)": (len(zstd(coded, blosc.SHUFFLE)),
+                                          cpu_us(lambda: zstd(coded, blosc.SHUFFLE), repeat)),
+        "bit planes + zstd 1": (len(zstd(coded, blosc.BITSHUFFLE)),
+                                cpu_us(lambda: zstd(coded, blosc.BITSHUFFLE), repeat)),
+        "store (transform + bit planes + zstd 1)": (store_chunk.nbytes, cpu_us(lambda: chunks.encode(cells), repeat)),
     }
     decode = cpu_us(lambda: (chunks.decode(store_chunk), chunks.decode.cache_clear()), repeat)
     shown = " | ".join(f"{name}: x{len(raw) / size:.1f} {spent:.0f}" for name, (size, spent) in rows.items())

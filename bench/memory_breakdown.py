@@ -3,6 +3,7 @@
     .venv/bin/python bench/memory_breakdown.py --nodes 300 --resolution 10 --batches 6
     .venv/bin/python bench/memory_breakdown.py --nodes 300 --store-duration 120 --batches 14   # store full
     .venv/bin/python bench/memory_breakdown.py --nodes 300 --tracemalloc 1                  # + allocation sites
+    .venv/bin/python bench/memory_breakdown.py --nodes 300 --fill --batches 4               # 15-min store, fast
 
 It starts `heapster-simulator` (N nodes × 30 pods × 2 containers, HTTPS kubelets with a token, summaries
 rendered ahead) as a subprocess, then builds and runs the real heapster daemon *in this process* with the
@@ -16,6 +17,13 @@ batches it pauses the pipeline (the measurement runs on the daemon's event loop)
 3. the allocators: pymalloc's arenas (used blocks vs. what its arenas hold), glibc malloc (in use, free but
    kept, number of arenas) and what `malloc_trim` would give back;
 4. with `--tracemalloc N`, the 25 source lines that allocated the most live memory (N frames each).
+
+``--fill`` reaches the steady state without waiting 15 minutes: when the second real batch (the first with rates)
+reaches the store, the store first gets ``store duration / resolution - 2`` earlier windows made from that batch
+(same entities and series, timestamps one resolution apart back in time), values moving as scraped ones do (see
+:class:`Filler`: counters rising by random amounts, rates following their counters, memory gauges wandering
+by pages, file-system usage changing now and then, capacities, requests and limits constant). Then ``--batches``
+real batches follow, expiring the oldest windows as in a daemon that ran for 15 minutes.
 
 Every figure is printed in MiB and in MiB per node, so runs at 300 nodes extrapolate to 1000. The numbers are
 estimates of ownership (getsizeof misses allocator overhead and C-side buffers such as OpenSSL's), and the
@@ -40,6 +48,7 @@ import tracemalloc
 import types
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +56,10 @@ import numpy as np
 
 from heapster import selfmetrics
 from heapster.app import Daemon, build_daemon
+from heapster.columns import to_ns
 from heapster.flags import parse_heapster_settings
 from heapster.logs import configure
+from heapster.model import DataBatch, MetricType
 from heapster.testing.net import free_port
 from heapster_simulator.testing import simulator_process
 
@@ -57,6 +68,130 @@ SKIP_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionT
               types.MethodDescriptorType, types.WrapperDescriptorType, types.GetSetDescriptorType,
               types.MemberDescriptorType, types.FrameType)
 """Not walked into from a data owner: code and classes belong to the "modules and code" owner."""
+
+
+# --- filling the store fast ----------------------------------------------------------------------
+
+COUNTER_STEPS = {"cpu/usage": 200_000_000, "network/rx": 2_000_000, "network/tx": 1_000_000,
+                 "memory/page_faults": 5_000, "memory/major_page_faults": 3}
+"""Cumulative metrics rising by a random amount up to this per window (as store_bench.py's; others stay)."""
+WANDERING = ("memory/usage", "memory/working_set", "memory/rss", "memory/cache")
+"""Gauges that move by a few pages each window."""
+OCCASIONAL = ("ephemeral_storage/usage", "filesystem/usage", "filesystem/inodes_free", "filesystem/available")
+"""Gauges that change in one window of ten."""
+
+
+class Filler:
+    """Earlier windows made from one processed batch, values moving as scrapes make them (seeded).
+
+    Counters in ``COUNTER_STEPS`` rise by random amounts (other counters stay, as error counters mostly do);
+    each ``X_rate`` is what the rate calculator makes of its counter ``X``'s step (millicores for
+    ``cpu/usage_rate``), so a rate varies exactly when its counter moves, whatever the template held."""
+
+    def __init__(self, batch: DataBatch, resolution: float) -> None:
+        self.template = batch.columns
+        self.timestamp = batch.timestamp
+        self.resolution = resolution
+        self.rng = np.random.default_rng(11)
+
+    def windows(self, count: int) -> Iterable[DataBatch]:
+        """``count`` windows ending one resolution before the template's timestamp, oldest first."""
+        template = self.template
+        state: dict[tuple[bool, str], np.ndarray] = {}
+        for back in range(count, 0, -1):
+            cols = template.select(np.arange(len(template)))
+            stamp = self.timestamp - timedelta(seconds=back * self.resolution)
+            for labeled, table in ((False, cols.values), (True, cols.labeled)):
+                steps: dict[str, np.ndarray] = {}
+                rates = [name for name in table if name.endswith("_rate")]
+                for name in [name for name in table if name not in rates] + rates:
+                    column = table[name]
+                    there = column.present()
+                    last = state.get((labeled, name))
+                    if name in rates:
+                        moved = self.rate(column.data[there], steps.get(name[: -len("_rate")]), there)
+                    else:
+                        moved = self.move(name, column.metric_type, column.data[there], last, back)
+                    if moved is None:
+                        continue
+                    if column.metric_type == MetricType.CUMULATIVE and last is not None:
+                        steps[name] = np.zeros(len(there), dtype=np.int64)
+                        steps[name][there] = moved - last
+                    state[(labeled, name)] = moved
+                    column.data[there] = moved
+            cols.scrape_time[:] = to_ns(stamp)
+            yield DataBatch(stamp, columns=cols)
+
+    def move(self, name: str, kind: MetricType, now: np.ndarray, last: np.ndarray | None,
+             back: int) -> np.ndarray | None:
+        """The values of one column in the next window (None: as in the template)."""
+        rng, count = self.rng, len(now)
+        if name == "uptime":
+            return now - int(back * self.resolution * 1000)
+        if kind == MetricType.CUMULATIVE:
+            step = COUNTER_STEPS.get(name)
+            if step is None:
+                return None
+            start = now - step * back // 2  # the counters reach about their template values
+            return start if last is None else last + rng.integers(0, step, count)
+        if name in WANDERING:
+            base = now if last is None else last
+            return np.maximum(base + rng.integers(-64, 65, count) * 4096, 4096).astype(now.dtype)
+        if name in OCCASIONAL:
+            base = now if last is None else last
+            changed: np.ndarray = base + (rng.random(count) < 0.1) * 4096 * rng.integers(1, 100, count)
+            return changed.astype(now.dtype)
+        return None
+
+    def rate(self, now: np.ndarray, steps: np.ndarray | None, there: np.ndarray) -> np.ndarray | None:
+        """A rate column from its counter's steps in this window (None: the counter did not move)."""
+        if steps is None:
+            return None
+        if now.dtype.kind == "f":
+            per_second: np.ndarray = steps[there] / self.resolution
+            return per_second
+        millicores: np.ndarray = steps[there] * 1000 // int(self.resolution * 1e9)
+        return millicores.astype(now.dtype)
+
+
+def count_densify(store: Any) -> Counter[str]:
+    """Count why constant columns turn dense (the caller of ``Column._densify``, and the batch number)."""
+    from heapster.store import columns
+
+    reasons: Counter[str] = Counter()
+    densify = columns.Column._densify
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1)
+        reasons[f"{caller.f_code.co_name}:{caller.f_lineno} at batch {store.version}"] += 1
+        return densify(self, *args, **kwargs)
+
+    columns.Column._densify = counted  # type: ignore[method-assign]
+    return reasons
+
+
+def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
+    """Make the store write ``windows`` earlier windows before the second batch it gets, the first with rates
+    (see ``--fill``); they go before the first batch's window."""
+    ingest = store.ingest
+    seen: list[DataBatch] = []
+
+    def second(batch: DataBatch) -> None:
+        if not seen:
+            seen.append(batch)
+            ingest(batch)
+            return
+        store.ingest = ingest
+        began = time.process_time()
+        filler = Filler(batch, resolution)
+        filler.timestamp = seen[0].timestamp  # before the first batch's window (the second may come later than
+        # one resolution after it: a window on a stamp of the store's would merge into it)
+        for window in filler.windows(windows):
+            ingest(window)
+        print(f"filled {windows} windows in {time.process_time() - began:.1f} s CPU", flush=True)
+        ingest(batch)
+
+    store.ingest = second
 
 
 # --- sizing Python objects -----------------------------------------------------------------------
@@ -232,7 +367,22 @@ def store_detail(store: Any, nodes: int) -> None:
         parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
         parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
     for owners in (store.entities, store.series):
-        parts["owner presence, times"] += owners.present.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+        presence = getattr(owners, "present_bits", None)  # a bool matrix "present" before
+        presence = owners.present if presence is None else presence
+        parts["owner presence, times"] += presence.nbytes + owners.last_seen.nbytes + owners.start.nbytes
+    chunked: list[tuple[int, int, str]] = []
+    for labeled, table in ((False, store.columns), (True, store.labeled_columns)):
+        for name, column in table.items():
+            held = [c for chunks in column.chunks.values() for c in chunks]
+            if held:
+                raw = sum(c.rows * c.width * 8 for c in held)
+                chunked.append((sum(c.nbytes for c in held), raw, name + (" (labeled)" if labeled else "")))
+    chunked.sort(reverse=True)
+    print("\nsealed chunks by column (compressed MiB per node, ratio):")
+    print("  " + "; ".join(f"{name} {size / MiB / nodes:.4f} ({raw / max(size, 1):.1f}x)"
+                           for size, raw, name in chunked[:14]))
+    names = [name for name, column in [*store.columns.items(), *store.labeled_columns.items()] if column.const is None]
+    print(f"\ndense columns: {', '.join(sorted(names))}")
     print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows, "
           f"{len(store.entities)} entities, {len(store.series)} labeled series):")
     for name, size in parts.most_common():
@@ -272,7 +422,7 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
     for name, roots in parts:
         size, count, by_type = walker.size(roots)
         placed += size / MiB
-        top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(4) if b >= MiB / 10)
+        top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(8) if b >= MiB / 10)
         rows.append((size / MiB, name, f"{count} objects; {top}"))
     size, count, by_type = walker.size(list(sys.modules.values()), skip_code=False)
     rows.append((size / MiB, "modules, classes and code", f"{count} objects"))
@@ -317,16 +467,9 @@ async def drop_connections(daemon: Daemon, nodes: int) -> None:
     release_free_memory()
     heap = glibc_malloc()
     before = status_mib("VmRSS")
-    pools = list(kubelets._pools.items())
-    connections = sum(len(held) for _, (session, _) in pools for held in session.connector._conns.values())
-    count = len(pools)
-    kubelets._pools = {}
-    for loop, (session, _) in pools:
-        if loop.is_running() and loop is not asyncio.get_running_loop():
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
-        else:
-            await session.close()
-    del pools
+    connections = kubelets.idle_connections()
+    count = len(kubelets._pools)
+    await kubelets.close()
     gc.collect()
     release_free_memory()
     after = glibc_malloc()
@@ -343,9 +486,13 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
     daemon = await build_daemon(parse_heapster_settings(argv))
     running = asyncio.create_task(daemon.run())
     store: Any = daemon.store
+    filled = int(args.store_duration / args.resolution) - 2 if args.fill else 0
+    if filled:
+        fill_on_second_batch(store, filled, args.resolution)
+    reasons = count_densify(store)
     deadline = time.monotonic() + (args.batches + 3) * args.resolution + 180
     seen = -1
-    while store.version < args.batches:
+    while store.version < args.batches + filled:
         if running.done() or time.monotonic() > deadline:
             print(f"heapster stored {store.version} of {args.batches} batches in time")
             break
@@ -354,6 +501,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
             print(f"batch {seen}: RSS {status_mib('VmRSS'):.0f} MiB", flush=True)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)  # the store's queue lets go of the batch (and the heap is trimmed) right after
+    print(f"constant columns turned dense: {dict(reasons) or 'none'}")
     report(daemon, args.nodes, args.tracemalloc and 25)
     await drop_connections(daemon, args.nodes)
     daemon.request_stop()
@@ -368,6 +516,8 @@ def main() -> int:
     parser.add_argument("--resolution", type=float, default=10.0)
     parser.add_argument("--store-duration", type=float, default=900.0)
     parser.add_argument("--batches", type=int, default=6, help="batches stored before measuring")
+    parser.add_argument("--fill", action="store_true",
+                        help="fill the store with store-duration of earlier windows at the first batch (steady state)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="trace allocations (slow; FRAMES per trace) and print the top allocation sites")
     args = parser.parse_args()

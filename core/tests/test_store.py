@@ -240,6 +240,31 @@ def test_constant_column_knows_when_a_series_had_no_value() -> None:
     assert [(p.timestamp, p.value) for p in found["c:b"]] == [(at(1), 7), (at(2), 7), (at(3), 7)]
 
 
+def test_a_merged_batch_keeps_a_constant_column_constant() -> None:
+    """A batch on a stored window's timestamp adds its sets to that window: a constant column stays constant
+    (it did turn dense, for good, on every merge) unless the merge brings a present owner without a value."""
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"c:a": request_set(100), "c:b": request_set(250)}))
+    store.ingest(DataBatch(at(1), {"c:a": request_set(100)}))
+    store.ingest(DataBatch(at(1), {"c:b": request_set(250), "c:c": request_set(5)}))    # the rest of minute 1
+    store.ingest(DataBatch(at(0), {"c:a": request_set(100)}))                          # minute 0 again
+    assert store.columns["cpu/request"].is_constant
+    found = store.get_metric("cpu/request", ["c:a", "c:b", "c:c"])
+    assert {key: [(p.timestamp, p.value) for p in points] for key, points in found.items()} == {
+        "c:a": [(at(0), 100), (at(1), 100)], "c:b": [(at(0), 250), (at(1), 250)], "c:c": [(at(1), 5)]}
+    store.ingest(DataBatch(at(1), {"c:d": request_set(None)}))   # no request ever: no row, nothing to mark
+    store.ingest(DataBatch(at(0), {"c:c": request_set(5)}))      # c was not in minute 0 before
+    assert store.columns["cpu/request"].is_constant
+    store.ingest(DataBatch(at(1), {"c:e": request_set(9)}))
+    store.ingest(DataBatch(at(0), {"c:e": request_set(None)}))   # e in minute 0 without its request
+    assert not store.columns["cpu/request"].is_constant
+    found = store.get_metric("cpu/request", ["c:a", "c:b", "c:c", "c:d", "c:e"])
+    assert {key: [(p.timestamp, p.value) for p in points] for key, points in found.items()} == {
+        "c:a": [(at(0), 100), (at(1), 100)], "c:b": [(at(0), 250), (at(1), 250)],
+        "c:c": [(at(0), 5), (at(1), 5)], "c:e": [(at(1), 9)]}
+    assert sorted(store.latest_keys()) == ["c:a", "c:b", "c:c", "c:d", "c:e"]
+
+
 def test_a_changed_value_keeps_the_history() -> None:
     store = MetricStore()
     for minute, value in enumerate((3, 3, 4, 4)):

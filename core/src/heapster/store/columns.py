@@ -31,9 +31,14 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 class Presence(Protocol):
-    """Which owners were in which slot's batch (``present[owner, slot]``)."""
+    """Which owners were in which slot's batch (see :class:`heapster.store.owners.Owners`)."""
 
-    present: BoolArray
+    def present(self, ids: npt.NDArray[np.integer] | int, slots: npt.NDArray[np.integer] | list[int] | int
+                ) -> BoolArray: ...
+
+    def present_rows(self, ids: npt.NDArray[np.integer], slots: int) -> BoolArray: ...
+
+    def ever_present(self, ids: npt.NDArray[np.integer]) -> bool: ...
 
 
 class Blocks:
@@ -56,6 +61,91 @@ class Blocks:
         return self.count * BLOCK
 
 
+class Plain:
+    """A block not yet sealed, one array per time slot (rows long): a slot no batch wrote holds nothing.
+
+    The head block fills one slot per window, so on average it holds half its slots; a rows x ``BLOCK``
+    matrix would hold all of them from the first window on.
+    """
+
+    __slots__ = ("dtype", "missing", "rows", "slots")
+
+    def __init__(self, rows: int, dtype: type[np.generic], missing: float | int) -> None:
+        self.rows = rows
+        self.dtype = dtype
+        self.missing = missing
+        self.slots: list[Array | None] = [None] * BLOCK
+
+    @classmethod
+    def of(cls, cells: Array, missing: float | int) -> Plain:
+        """The block of a ``rows x BLOCK`` matrix (slots without any value hold nothing)."""
+        plain = cls(len(cells), cells.dtype.type, missing)
+        there = ~np.isnan(cells) if cells.dtype.kind == "f" else cells != missing
+        for position in range(BLOCK):
+            if there[:, position].any():
+                plain.slots[position] = np.ascontiguousarray(cells[:, position])
+        return plain
+
+    @property
+    def nbytes(self) -> int:
+        return sum(cells.nbytes for cells in self.slots if cells is not None)
+
+    def slot(self, position: int) -> Array:
+        """The cells of one slot (a fresh empty array if the slot holds nothing; read only otherwise)."""
+        cells = self.slots[position]
+        return np.full(self.rows, self.missing, dtype=self.dtype) if cells is None else cells
+
+    def cell(self, row: int, position: int) -> int | float:
+        cells = self.slots[position]
+        return self.missing if cells is None else cells[row].item()
+
+    def take(self, rows: npt.NDArray[np.int64], positions: list[int]) -> Array:
+        """``len(rows) x len(positions)`` cells."""
+        out = np.full((len(rows), len(positions)), self.missing, dtype=self.dtype)
+        for index, position in enumerate(positions):
+            cells = self.slots[position]
+            if cells is not None:
+                out[:, index] = cells[rows]
+        return out
+
+    def write(self, rows: IdArray, position: int, values: Array) -> None:
+        cells = self.slots[position]
+        if cells is None:
+            cells = self.slots[position] = np.full(self.rows, self.missing, dtype=self.dtype)
+        cells[rows] = values
+
+    def clear(self, position: int) -> None:
+        """Empty one slot."""
+        self.slots[position] = None
+
+    def clear_rows(self, rows: IdArray) -> None:
+        for cells in self.slots:
+            if cells is not None:
+                cells[rows] = self.missing
+
+    def matrix(self, rows: int) -> Array:
+        """The first ``rows`` rows as a ``rows x BLOCK`` matrix (for sealing)."""
+        out = np.full((rows, BLOCK), self.missing, dtype=self.dtype)
+        for position, cells in enumerate(self.slots):
+            if cells is not None:
+                out[:, position] = cells[:rows]
+        return out
+
+    def resize(self, rows: int, used: int) -> None:
+        """Hold ``rows`` rows, keeping the first ``used``."""
+        for position, cells in enumerate(self.slots):
+            if cells is not None:
+                grown = np.full(rows, self.missing, dtype=self.dtype)
+                grown[:used] = cells[:used]
+                self.slots[position] = grown
+        self.rows = rows
+
+    def as_float(self) -> Plain:
+        plain = Plain(self.rows, np.float64, float("nan"))
+        plain.slots = [None if cells is None else _as_float(cells) for cells in self.slots]
+        return plain
+
+
 def _grow(size: int, needed: int) -> int:
     return max(needed, size + size // 2, 16)
 
@@ -69,8 +159,8 @@ class Column:
     float64; a float arriving in an int column turns the column into floats.
     """
 
-    __slots__ = ("blocks", "chunks", "const", "dense", "free", "is_float", "job_rows", "metric_type", "owner_of",
-                 "owners", "row_of", "used")
+    __slots__ = ("blocks", "chunks", "const", "dense", "free", "is_float", "job_rows", "merged", "metric_type",
+                 "owner_of", "owners", "row_of", "used")
 
     def __init__(self, is_float: bool, metric_type: MetricType, blocks: Blocks, owners: Presence) -> None:
         self.is_float = is_float
@@ -78,8 +168,8 @@ class Column:
         self.blocks = blocks
         self.owners = owners
         self.const: Array | None = np.empty(0, dtype=self.dtype)
-        self.dense: dict[int, Array] = {}
-        """Plain blocks (rows x BLOCK) of a dense column."""
+        self.dense: dict[int, Plain] = {}
+        """Plain blocks of a dense column."""
         self.chunks: dict[int, list[Chunk]] = {}
         """Sealed blocks of a dense column, ``ROW_GROUP`` rows per chunk."""
         self.owner_of: IdArray = np.empty(0, dtype=np.int32)
@@ -87,6 +177,8 @@ class Column:
         self.free: list[int] = []
         self.used = 0
         self.job_rows: list[IdArray] = []
+        self.merged: IdArray | None = None
+        """While a batch merges into a slot that holds one: the rows the slot had a value for already."""
 
     @property
     def dtype(self) -> type[np.generic]:
@@ -125,7 +217,7 @@ class Column:
     def cells(self, row: int, slots: list[int]) -> Array:
         """The cells of one row in ``slots`` (missing where there is no value)."""
         if self.const is not None:
-            there = self.owners.present[self.owner_of[row], slots]
+            there = self.owners.present(int(self.owner_of[row]), slots)
             return np.where(there, self.const[row], self.missing).astype(self.dtype)
         out = np.full(len(slots), self.missing, dtype=self.dtype)
         group, offset = divmod(row, ROW_GROUP)
@@ -133,7 +225,7 @@ class Column:
             block, position = divmod(slot, BLOCK)
             plain = self.dense.get(block)
             if plain is not None:
-                out[index] = plain[row, position]
+                out[index] = plain.cell(row, position)
                 continue
             chunks = self.chunks.get(block)
             if chunks is not None and group < len(chunks) and offset < chunks[group].rows:
@@ -143,7 +235,7 @@ class Column:
     def rows_cells(self, rows: npt.NDArray[np.int64], slots: list[int]) -> Array:
         """The cells of ``rows`` in ``slots``, a ``len(rows) x len(slots)`` matrix; each chunk decoded once."""
         if self.const is not None:
-            there = self.owners.present[self.owner_of[rows][:, None], slots]
+            there = self.owners.present(self.owner_of[rows][:, None], slots)
             return np.where(there, self.const[rows][:, None], self.missing).astype(self.dtype)
         out = np.full((len(rows), len(slots)), self.missing, dtype=self.dtype)
         by_block: dict[int, tuple[list[int], list[int]]] = {}
@@ -155,7 +247,7 @@ class Column:
         for block, (columns, positions) in by_block.items():
             plain = self.dense.get(block)
             if plain is not None:
-                out[:, columns] = plain[rows[:, None], positions]
+                out[:, columns] = plain.take(rows, positions)
                 continue
             chunks = self.chunks.get(block)
             if chunks is None:
@@ -181,25 +273,32 @@ class Column:
         """The cells of every allocated row in one slot."""
         if self.const is not None:
             owners = self.owner_of[: self.used]
-            there = (owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]
+            there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
             return np.where(there, self.const[: self.used], self.missing).astype(self.dtype)
         block, position = divmod(slot, BLOCK)
         plain = self.dense.get(block)
         if plain is not None:
-            return plain[: self.used, position]
+            return plain.slot(position)[: self.used]
         chunks = self.chunks.get(block, [])
         return decode_rows(chunks, self.used, BLOCK, self.missing, self.dtype)[:, position]
 
     # --- writing -----------------------------------------------------------------------------------
     def begin(self, slot: int, merging: bool) -> None:
-        """A new batch will be written into ``slot`` (``merging``: the slot already holds one)."""
+        """A new batch will be written into ``slot`` (``merging``: the slot already holds one).
+
+        A constant column stays constant through a merge: the rows the slot has values for keep them (as a
+        dense column's cells do), and :meth:`finish` checks that every owner present then has a value.
+        """
         self.job_rows = []
+        self.merged = None
         if self.const is None:
             plain = self._plain(slot // BLOCK)
             if not merging:
-                plain[: self.used, slot % BLOCK] = self.missing
+                plain.clear(slot % BLOCK)
         elif merging:
-            self._densify(slot)
+            owners = self.owner_of[: self.used]
+            there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+            self.merged = np.flatnonzero(there).astype(np.int32)
 
     def write(self, owners: IdArray, values: Array, slot: int) -> None:
         """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed."""
@@ -207,20 +306,20 @@ class Column:
             self._to_float()
         rows, fresh = self._rows_for(owners)
         if self.const is None:
-            self.dense[slot // BLOCK][rows, slot % BLOCK] = values
+            self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
             return
         if len(fresh):
             self.const[fresh] = self.missing
-            if self.owners.present[self.owner_of[fresh]].any():
+            if self.owners.ever_present(self.owner_of[fresh]):
                 # An owner that was in earlier batches without this metric: those cells must stay empty.
                 self._densify(slot, fresh)
-                self.dense[slot // BLOCK][rows, slot % BLOCK] = values
+                self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
                 return
         known = self.const[rows]
         is_set = self.present(known)
         if not ((known == values) | ~is_set).all():
             self._densify(slot)
-            self.dense[slot // BLOCK][rows, slot % BLOCK] = values
+            self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
             return
         self.const[rows] = values
         self.job_rows.append(rows)
@@ -228,21 +327,30 @@ class Column:
     def finish(self, slot: int) -> None:
         """After the batch's owners are marked present: stay constant only if each present owner got a value."""
         if self.const is None or not self.used:
+            self.merged = None
             return
         owners = self.owner_of[: self.used]
-        expected = int(np.count_nonzero((owners >= 0) & self.owners.present[np.maximum(owners, 0), slot]))
-        if len(self.job_rows) == 1:
-            written = len(self.job_rows[0])  # one write per batch: its owners are distinct
+        expected = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        if self.merged is not None:
+            have = np.zeros(self.used, dtype=bool)
+            have[self.merged] = True
+            if self.job_rows:
+                have[np.concatenate(self.job_rows)] = True
+            complete = not (expected & ~have).any()
+        elif len(self.job_rows) == 1:
+            complete = len(self.job_rows[0]) == int(np.count_nonzero(expected))  # one write: distinct owners
         else:
             written = len(np.unique(np.concatenate(self.job_rows))) if self.job_rows else 0
-        if written != expected:
+            complete = written == int(np.count_nonzero(expected))
+        if not complete:
             self._densify(slot)
         self.job_rows = []
+        self.merged = None
 
     def compressed(self, block: int) -> list[Chunk] | None:
         """The chunks of a plain block (its rows up to ``used``), or None; the column is unchanged."""
         plain = self.dense.get(block)
-        return None if plain is None else encode_rows(plain[: self.used])
+        return None if plain is None else encode_rows(plain.matrix(self.used))
 
     def seal(self, block: int, chunks: list[Chunk] | None = None) -> None:
         """Replace a plain block by its chunks (``chunks`` made by :meth:`compressed` if not given)."""
@@ -272,15 +380,15 @@ class Column:
         self.free.extend(rows.tolist())
 
     # --- internals ---------------------------------------------------------------------------------
-    def _plain(self, block: int) -> Array:
-        """The plain matrix of ``block``: decoded if it was sealed, empty if new."""
+    def _plain(self, block: int) -> Plain:
+        """The plain block ``block``: decoded if it was sealed, empty if new."""
         plain = self.dense.get(block)
         if plain is None:
             chunks = self.chunks.pop(block, None)
             if chunks is None:
-                plain = np.full((self.capacity, BLOCK), self.missing, dtype=self.dtype)
+                plain = Plain(self.capacity, self.dtype, self.missing)
             else:
-                plain = decode_rows(chunks, self.capacity, BLOCK, self.missing, self.dtype)
+                plain = Plain.of(decode_rows(chunks, self.capacity, BLOCK, self.missing, self.dtype), self.missing)
             self.dense[block] = plain
         return plain
 
@@ -293,10 +401,12 @@ class Column:
         owners = self.owner_of
         known = owners >= 0
         there = np.zeros((self.capacity, self.blocks.slots), dtype=bool)
-        there[known] = self.owners.present[owners[known]][:, : self.blocks.slots]
+        there[known] = self.owners.present_rows(owners[known], self.blocks.slots)
         there[:, slot] = False
         if new_rows is not None:
             there[new_rows] = False
+        if self.merged is not None:
+            there[self.merged, slot] = True  # the cells the slot had before a merge
         if self.job_rows:
             there[np.concatenate(self.job_rows), slot] = True
         const = self.const[:, None]
@@ -304,7 +414,7 @@ class Column:
         for block in blocks.live | {slot // BLOCK}:
             cells = np.where(there[:, block * BLOCK: (block + 1) * BLOCK], const, self.missing).astype(self.dtype)
             if block in blocks.open or block == slot // BLOCK:
-                self.dense[block] = cells
+                self.dense[block] = Plain.of(cells, self.missing)
             else:
                 self.chunks[block] = encode_rows(cells[: self.used])
         self.const = None
@@ -316,7 +426,7 @@ class Column:
             self.const = _as_float(self.const)
             return
         for block, plain in self.dense.items():
-            self.dense[block] = _as_float(plain)
+            self.dense[block] = plain.as_float()
         for block, chunks in self.chunks.items():
             ints = decode_rows(chunks, self.used, BLOCK, int(INT_MISSING), np.int64)
             self.chunks[block] = encode_rows(_as_float(ints))
@@ -344,10 +454,8 @@ class Column:
             owner_of = np.full(size, -1, dtype=np.int32)
             owner_of[: self.used] = self.owner_of[: self.used]
             self.owner_of = owner_of
-            for block, plain in self.dense.items():
-                grown = np.full((size, BLOCK), self.missing, dtype=plain.dtype)
-                grown[: self.used] = plain[: self.used]
-                self.dense[block] = grown
+            for plain in self.dense.values():
+                plain.resize(size, self.used)
             if self.const is not None:
                 const = np.full(size, self.missing, dtype=self.const.dtype)
                 const[: self.used] = self.const[: self.used]
@@ -355,7 +463,7 @@ class Column:
         rows = np.array(reused + list(range(self.used, self.used + fresh)), dtype=np.int32)
         self.used += fresh
         for plain in self.dense.values():
-            plain[rows] = self.missing
+            plain.clear_rows(rows)
         self.row_of[owners] = rows
         self.owner_of[rows] = owners
         return rows

@@ -219,8 +219,8 @@ class MetricStore(MetricSink):
         self._drop_expired_blocks()
         slot = self._next_slot()
         self._refresh_order()
-        self.entities.present[:, slot] = False
-        self.series.present[:, slot] = False
+        self.entities.clear(slot)
+        self.series.clear(slot)
         for column in self._all_columns():
             column.begin(slot, merging=False)
         return _Job(ts_ns, slot)
@@ -712,7 +712,7 @@ class MetricStore(MetricSink):
         for column in self._all_columns():
             total += column.nbytes
         for owners in (self.entities, self.series):
-            total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present.nbytes
+            total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present_bits.nbytes
         return total
 
 

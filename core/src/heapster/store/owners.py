@@ -6,8 +6,9 @@ import sys
 from collections.abc import Hashable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 
-from heapster.store.columns import INT_MISSING, BoolArray, IdArray, IntArray
+from heapster.store.columns import BLOCK, INT_MISSING, BoolArray, IdArray, IntArray
 
 LabelTuple = tuple[str, ...]
 """Labels flattened as ``(k1, v1, k2, v2, ...)`` of interned strings."""
@@ -36,8 +37,10 @@ class Owners:
     """
 
     def __init__(self, slots: int) -> None:
-        self.present: BoolArray = np.zeros((0, slots), dtype=bool)
-        """``present[id, slot]``: the owner was in the batch of that slot."""
+        assert BLOCK == 8 and slots % BLOCK == 0  # one byte of presence bits per block
+        self.present_bits: npt.NDArray[np.uint8] = np.zeros((0, slots // BLOCK), dtype=np.uint8)
+        """Bit ``slot % 8`` of ``present_bits[id, slot // 8]``: the owner was in the batch of that slot (a
+        bool per owner and slot would take 8 times the bytes)."""
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
         self.labels: list[LabelTuple] = []
@@ -69,7 +72,7 @@ class Owners:
             oid = self._free.pop()
             self.ident[oid] = ident
             self.labels[oid] = labels
-            self.present[oid] = False
+            self.present_bits[oid] = 0
         else:
             oid = len(self.ident)
             self.ident.append(ident)
@@ -112,19 +115,40 @@ class Owners:
         return gone
 
     def add_slots(self, count: int) -> None:
-        """Append ``count`` slots to the presence matrix."""
-        extra = np.zeros((self.present.shape[0], count), dtype=bool)
-        self.present = np.concatenate([self.present, extra], axis=1)
+        """Append ``count`` slots (whole blocks) to the presence bits."""
+        extra = np.zeros((self.present_bits.shape[0], count // BLOCK), dtype=np.uint8)
+        self.present_bits = np.concatenate([self.present_bits, extra], axis=1)
 
     def mark(self, ids: IdArray | IntArray, slot: int) -> None:
         """Record that ``ids`` are in the batch of ``slot``."""
-        self.present[ids, slot] = True
+        self.present_bits[ids, slot // BLOCK] |= np.uint8(1 << (slot % BLOCK))
+
+    def clear(self, slot: int) -> None:
+        """No owner is in the batch of ``slot`` (yet)."""
+        self.present_bits[:, slot // BLOCK] &= np.uint8(~(1 << (slot % BLOCK)) & 0xFF)
+
+    def present(self, ids: npt.NDArray[np.integer] | int,
+                slots: npt.NDArray[np.integer] | list[int] | int) -> BoolArray:
+        """Whether owner ``ids`` were in the batches of ``slots`` (broadcast as ``array[ids, slots]`` would)."""
+        at = np.asarray(slots)
+        bits = self.present_bits[ids, at // BLOCK] >> (at % BLOCK).astype(np.uint8)
+        found: BoolArray = (bits & 1).astype(bool)
+        return found
+
+    def present_rows(self, ids: npt.NDArray[np.integer], slots: int) -> BoolArray:
+        """``len(ids) x slots``: whether each owner was in the batch of each of the first ``slots`` slots."""
+        found: BoolArray = np.unpackbits(self.present_bits[ids], axis=1, bitorder="little")[:, :slots].astype(bool)
+        return found
+
+    def ever_present(self, ids: npt.NDArray[np.integer]) -> bool:
+        """Whether any of ``ids`` was in any batch held."""
+        return bool(self.present_bits[ids].any())
 
     def _grow(self, needed: int) -> None:
         size = max(needed, len(self.last_seen) * 3 // 2, 64)
-        present = np.zeros((size, self.present.shape[1]), dtype=bool)
-        present[: self.present.shape[0]] = self.present
-        self.present = present
+        present = np.zeros((size, self.present_bits.shape[1]), dtype=np.uint8)
+        present[: self.present_bits.shape[0]] = self.present_bits
+        self.present_bits = present
         for name in ("stamp", "given_id"):
             old = getattr(self, name)
             new = np.zeros(size, dtype=np.int64)
