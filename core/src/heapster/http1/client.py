@@ -86,10 +86,14 @@ def get_request(url: str, *, params: Mapping[str, str] | None = None,
 
 @dataclass(slots=True)
 class Answer:
-    """A response: the status and the body (only the first :data:`ERROR_BODY` bytes when the status is not 200)."""
+    """A response: the status and the body (only the first :data:`ERROR_BODY` bytes when the status is not 200).
+
+    The body is the buffer the answer was received into (a ``bytearray``; decoders such as msgspec and
+    orjson read it as they read bytes), or the decompressed ``bytes``: never a copy made only to be ``bytes``.
+    """
 
     status: int
-    body: bytes
+    body: bytes | bytearray
 
 
 class _Connection:
@@ -148,7 +152,7 @@ class _Exchange:
     )
 
     def __init__(self, sock: socket.socket, done: asyncio.Future[None], max_bytes: int,
-                 streaming: bool = False) -> None:
+                 streaming: bool = False, scratch: bytearray | None = None) -> None:
         self.sock = sock
         self.done = done
         self.max_bytes = max_bytes
@@ -162,7 +166,9 @@ class _Exchange:
         self.mode = "head"  # head, length, chunked, close, done
         self.chunk_left = -1  # -1: a chunk-size line is expected next; -2: the trailer section
         self.encoding = b""
-        self.scratch = bytearray(READ_SIZE)
+        self.scratch = scratch if scratch is not None else bytearray(READ_SIZE)
+        """Where reads go while the body's size is not known; what is read is copied out before the callback
+        returns, so the client's exchanges share one (no 32 KiB allocated and zeroed per request)."""
         self.got_any = False
         self.error_only = False
         self.error: Exception | None = None
@@ -234,7 +240,10 @@ class _Exchange:
                 self._at_eof()
                 return
             self.got_any = True
-            self._feed(data[:n])
+            if self.mode == "head" and not self.raw:
+                self._head_in_scratch(n)
+            else:
+                self._feed(data[:n])
             if self.mode == "length":
                 self._read_into_body()
                 return
@@ -242,6 +251,26 @@ class _Exchange:
                 return
 
     # --- parsing ----------------------------------------------------------------------------------------------
+
+    def _head_in_scratch(self, n: int) -> None:
+        """The first ``n`` bytes of an answer are in ``scratch``: parse the head there when it is whole (the
+        usual case: one TLS record holds it) and copy only the body bytes after it, else keep them all."""
+        scratch = self.scratch
+        end = scratch.find(_HEAD_END, 0, n)
+        if end < 0:
+            with memoryview(scratch) as view:
+                self._feed(view[:n])
+            return
+        self._start_body(bytes(scratch[:end]))
+        if self.streaming:
+            _set_ready(self.done)
+        if end + 4 == n:
+            return
+        if self.mode == "done":
+            self.keep_alive = False  # bytes after a body-less answer: do not trust this connection again
+        else:
+            with memoryview(scratch) as view:
+                self._feed_body(view[end + 4:n])
 
     def _feed(self, data: memoryview) -> None:
         if self.mode == "head":
@@ -393,13 +422,16 @@ class _Exchange:
     # --- the result -------------------------------------------------------------------------------------------
 
     def answer(self) -> Answer:
-        body = self.body
+        """The response, its body the receive buffer itself (no copy) or the decompressed bytes."""
+        body: bytes | bytearray = self.body
         if self.encoding != b"identity" and not self.error_only:
-            body = _decompress(body, self.encoding, self.max_bytes)
-        return Answer(self.status, bytes(body))
+            body = _decompress(self.body, self.encoding, self.max_bytes)
+        self.view = memoryview(b"")  # the body is the caller's now: free to resize
+        self.body = bytearray()
+        return Answer(self.status, body)
 
 
-def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytearray:
+def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytes:
     """A gzip or deflate body decompressed, :class:`FetchError` ``too_large`` past ``limit`` bytes."""
     wbits = 47 if encoding in (b"gzip", b"x-gzip") else 15  # 47: gzip or zlib header; deflate: zlib stream
     try:
@@ -415,7 +447,7 @@ def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytearray:
             raise FetchError("malformed", f"broken deflate body: {exc2}") from None
     if len(out) > limit:
         raise FetchError("too_large", f"body exceeds the cap of {limit} bytes once decompressed")
-    return bytearray(out)
+    return out
 
 
 def _set_ready(future: asyncio.Future[None]) -> None:
@@ -485,6 +517,8 @@ class Client:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._sessions: dict[Origin, ssl.SSLSession] = {}
         self._swept = time.monotonic()
+        self._scratch = bytearray(READ_SIZE)
+        """Shared by this client's exchanges (one loop: one callback reads at a time, copying what it read out)."""
         self.connections_made = 0
         """Connections opened so far (for tests and benchmarks)."""
         self.sessions_resumed = 0
@@ -619,7 +653,7 @@ class Client:
         On any failure ``conn`` is closed.
         """
         loop = asyncio.get_running_loop()
-        exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming)
+        exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming, self._scratch)
         try:
             try:
                 await self._send(loop, conn, request)

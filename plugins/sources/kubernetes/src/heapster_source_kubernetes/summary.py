@@ -192,7 +192,7 @@ def _clean(value: Any, struct: type[msgspec.Struct]) -> dict[str, Any]:
     return out
 
 
-def _parse(raw: bytes | str | dict[str, Any]) -> _Summary:
+def _parse(raw: bytes | bytearray | str | dict[str, Any]) -> _Summary:
     if not isinstance(raw, dict):
         try:
             return _decoder.decode(raw)
@@ -687,7 +687,7 @@ def _container_values(c: _Container, row: int, series: int, ident: object, uptim
     return series
 
 
-def decode_summary_columns(raw: bytes | str | dict[str, Any], node: NodeInfo, now: float,
+def decode_summary_columns(raw: bytes | bytearray | str | dict[str, Any], node: NodeInfo, now: float,
                            shapes: SummaryShapes | None = None) -> ColumnBatch:
     """Turn one kubelet summary into columns keyed as HEAPSTER.md §3.1.
 
@@ -717,6 +717,6 @@ def decode_summary_columns(raw: bytes | str | dict[str, Any], node: NodeInfo, no
     return decoder.b.lazy()
 
 
-def decode_summary(raw: bytes | str | dict[str, Any], node: NodeInfo, now: float) -> dict[str, MetricSet]:
+def decode_summary(raw: bytes | bytearray | str | dict[str, Any], node: NodeInfo, now: float) -> dict[str, MetricSet]:
     """:func:`decode_summary_columns` in Heapster's per-set shape."""
     return decode_summary_columns(raw, node, now).to_metric_sets()
