@@ -132,6 +132,7 @@ class _Exchange:
 
     __slots__ = (
         "body",
+        "chunk_end",
         "chunk_left",
         "done",
         "encoding",
@@ -165,6 +166,7 @@ class _Exchange:
         self.length = 0
         self.mode = "head"  # head, length, chunked, close, done
         self.chunk_left = -1  # -1: a chunk-size line is expected next; -2: the trailer section
+        self.chunk_end = 0  # > 0: the current chunk's data is read straight into body[pos:chunk_end] through view
         self.encoding = b""
         self.scratch = scratch if scratch is not None else bytearray(READ_SIZE)
         """Where reads go while the body's size is not known; what is read is copied out before the callback
@@ -183,6 +185,8 @@ class _Exchange:
             if self.mode == "length":
                 self._read_into_body()
             else:
+                if self.chunk_end:
+                    self._read_chunk_into_body()
                 self._read_scratch()
         except _WOULD_BLOCK:
             return
@@ -249,6 +253,48 @@ class _Exchange:
                 return
             if self.done.done():  # complete, or (streaming) bytes for the reader: it asks for more
                 return
+            if self.mode == "chunked" and self.chunk_left > 0 and not self.raw and not self.streaming \
+                    and not self.error_only:
+                self._start_chunk_in_body()
+                self._read_chunk_into_body()
+
+    def _start_chunk_in_body(self) -> None:
+        """Make room in the body for the rest of the current chunk (a Go kubelet sends its summary as one
+        chunk), so that it is read there directly, as a ``Content-Length`` body is: not through the scratch,
+        ``raw`` and a growing body. Room for one byte past the cap at most: that byte fails the read."""
+        body = self.body
+        start = len(body)
+        want = min(self.chunk_left, self.max_bytes + 1 - start)
+        if start:
+            body += bytes(want)
+        else:
+            body = self.body = bytearray(want)
+        self.pos = start
+        self.chunk_end = start + want
+        self.view = memoryview(body)
+
+    def _read_chunk_into_body(self) -> None:
+        recv_into, view, end = self.sock.recv_into, self.view, self.chunk_end
+        pos = start = self.pos
+        try:
+            while pos < end:
+                n = recv_into(view[pos:end])
+                if not n:
+                    break
+                pos += n
+        finally:
+            self.pos = pos
+            self.chunk_left -= pos - start
+        self.view = memoryview(b"")
+        view.release()
+        self.chunk_end = 0
+        if pos < end:  # the connection closed mid-chunk
+            del self.body[pos:]
+            self._at_eof()
+        if len(self.body) > self.max_bytes:
+            raise FetchError("too_large", f"body exceeds the cap of {self.max_bytes} bytes")
+        if self.chunk_left == 0:
+            self.chunk_left = -3  # the CRLF after the data
 
     # --- parsing ----------------------------------------------------------------------------------------------
 
