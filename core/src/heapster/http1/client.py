@@ -4,7 +4,8 @@ Connections are kept alive per origin (checked with ``poll()`` before reuse, a s
 new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's
 socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``), and the running event loop only says when a
 socket is readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
-the size of the declared body. There is no transport, protocol or stream reader per request (measured in
+the size of the declared body (or of the chunk being read: a Go kubelet sends its summary as one chunk), which
+the caller gets as the body, uncopied. There is no transport, protocol or stream reader per request (measured in
 ``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's, a watch)
 and bodies up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
 :meth:`Client.get` reads a whole body; :meth:`Client.open` streams one (a watch) through :class:`Response`.
