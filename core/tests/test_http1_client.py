@@ -297,6 +297,25 @@ async def test_chunk_framing_split_anywhere_is_read_as_one_body() -> None:
         assert client.connections_made == 1
 
 
+async def test_a_body_sent_as_one_chunk_in_pieces_is_read_whole_and_the_connection_kept() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunk_framed(BODY, len(BODY))
+    async with RawServer(answer, pieces=7) as origin:  # as a Go kubelet: the summary is one chunk
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
+        for _ in range(3):
+            assert (await client.get(origin, REQUEST)).body == BODY
+        assert client.connections_made == 1
+
+
+async def test_a_chunk_over_the_cap_fails_as_too_large() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunk_framed(BODY, len(BODY))
+    async with RawServer(answer, pieces=3) as origin:
+        client = Client(ssl.create_default_context(), max_bytes=len(BODY) - 1)
+        with pytest.raises(FetchError, match="exceeds the cap") as info:
+            await client.get(origin, REQUEST)
+        assert info.value.reason == "too_large"
+        assert client.idle_connections() == 0
+
+
 async def test_a_body_up_to_the_end_of_the_connection_is_read_and_not_reused() -> None:
     answer = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
     async with RawServer(answer, pieces=5, close=True) as origin:
@@ -317,6 +336,7 @@ async def test_connection_close_is_honoured() -> None:
 @pytest.mark.parametrize(("answer", "reason", "message"), [
     (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\":", "malformed", "connection closed after"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed", "chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n" + b"x" * 3000, "malformed", "before the end"),
     (b"SPDY/9 200 OK\r\n\r\n", "malformed", "bad status line"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "malformed", "bad Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}", "malformed", "encoding"),

@@ -98,6 +98,20 @@ async def test_large_clusters_spread_scrapes_over_half_the_deadline_not_a_4s_bur
     assert len(batch.metric_sets) == 2000
 
 
+async def test_large_clusters_start_their_scrapes_in_groups_of_about_ten() -> None:
+    clock = FakeClock()
+    units = [unit(f"n{i}", clock) for i in range(400)]  # 400 x 8 ms = 3.2 s of jitter: ticks of 80 ms
+    sched, _ = make(clock, units, [])
+    task = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    wake_times = {round(at, 9) for at, _, future in clock._sleepers if not future.done()}
+    assert 20 <= len(wake_times) <= 40  # not 400 lone wake-ups, and still spread over the 3.2 s
+    assert max(wake_times) - clock.now() > 2.8
+    await clock.advance(3.2)
+    batch = await asyncio.wait_for(task, 5)
+    assert len(batch.metric_sets) == 400
+
+
 async def test_a_slow_sink_delays_neither_scraping_nor_other_sinks() -> None:
     clock = FakeClock()
     slow, fast = RecordingSink("slow"), RecordingSink("fast")

@@ -4,7 +4,8 @@ Connections are kept alive per origin (checked with ``poll()`` before reuse, a s
 new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's
 socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``), and the running event loop only says when a
 socket is readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
-the size of the declared body. There is no transport, protocol or stream reader per request (measured in
+the size of the declared body (or of the chunk being read: a Go kubelet sends its summary as one chunk), which
+the caller gets as the body, uncopied. There is no transport, protocol or stream reader per request (measured in
 ``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's, a watch)
 and bodies up to the end of the connection are read, gzip/deflate ones decompressed, all under a size cap.
 :meth:`Client.get` reads a whole body; :meth:`Client.open` streams one (a watch) through :class:`Response`.
@@ -86,10 +87,14 @@ def get_request(url: str, *, params: Mapping[str, str] | None = None,
 
 @dataclass(slots=True)
 class Answer:
-    """A response: the status and the body (only the first :data:`ERROR_BODY` bytes when the status is not 200)."""
+    """A response: the status and the body (only the first :data:`ERROR_BODY` bytes when the status is not 200).
+
+    The body is the buffer the answer was received into (a ``bytearray``; decoders such as msgspec and
+    orjson read it as they read bytes), or the decompressed ``bytes``: never a copy made only to be ``bytes``.
+    """
 
     status: int
-    body: bytes
+    body: bytes | bytearray
 
 
 class _Connection:
@@ -128,6 +133,7 @@ class _Exchange:
 
     __slots__ = (
         "body",
+        "chunk_end",
         "chunk_left",
         "done",
         "encoding",
@@ -148,7 +154,7 @@ class _Exchange:
     )
 
     def __init__(self, sock: socket.socket, done: asyncio.Future[None], max_bytes: int,
-                 streaming: bool = False) -> None:
+                 streaming: bool = False, scratch: bytearray | None = None) -> None:
         self.sock = sock
         self.done = done
         self.max_bytes = max_bytes
@@ -161,8 +167,11 @@ class _Exchange:
         self.length = 0
         self.mode = "head"  # head, length, chunked, close, done
         self.chunk_left = -1  # -1: a chunk-size line is expected next; -2: the trailer section
+        self.chunk_end = 0  # > 0: the current chunk's data is read straight into body[pos:chunk_end] through view
         self.encoding = b""
-        self.scratch = bytearray(READ_SIZE)
+        self.scratch = scratch if scratch is not None else bytearray(READ_SIZE)
+        """Where reads go while the body's size is not known; what is read is copied out before the callback
+        returns, so the client's exchanges share one (no 32 KiB allocated and zeroed per request)."""
         self.got_any = False
         self.error_only = False
         self.error: Exception | None = None
@@ -177,6 +186,8 @@ class _Exchange:
             if self.mode == "length":
                 self._read_into_body()
             else:
+                if self.chunk_end:
+                    self._read_chunk_into_body()
                 self._read_scratch()
         except _WOULD_BLOCK:
             return
@@ -234,14 +245,79 @@ class _Exchange:
                 self._at_eof()
                 return
             self.got_any = True
-            self._feed(data[:n])
+            if self.mode == "head" and not self.raw:
+                self._head_in_scratch(n)
+            else:
+                self._feed(data[:n])
             if self.mode == "length":
                 self._read_into_body()
                 return
             if self.done.done():  # complete, or (streaming) bytes for the reader: it asks for more
                 return
+            if self.mode == "chunked" and self.chunk_left > 0 and not self.raw and not self.streaming \
+                    and not self.error_only:
+                self._start_chunk_in_body()
+                self._read_chunk_into_body()
+
+    def _start_chunk_in_body(self) -> None:
+        """Make room in the body for the rest of the current chunk (a Go kubelet sends its summary as one
+        chunk), so that it is read there directly, as a ``Content-Length`` body is: not through the scratch,
+        ``raw`` and a growing body. Room for one byte past the cap at most: that byte fails the read."""
+        body = self.body
+        start = len(body)
+        want = min(self.chunk_left, self.max_bytes + 1 - start)
+        if start:
+            body += bytes(want)
+        else:
+            body = self.body = bytearray(want)
+        self.pos = start
+        self.chunk_end = start + want
+        self.view = memoryview(body)
+
+    def _read_chunk_into_body(self) -> None:
+        recv_into, view, end = self.sock.recv_into, self.view, self.chunk_end
+        pos = start = self.pos
+        try:
+            while pos < end:
+                n = recv_into(view[pos:end])
+                if not n:
+                    break
+                pos += n
+        finally:
+            self.pos = pos
+            self.chunk_left -= pos - start
+        self.view = memoryview(b"")
+        view.release()
+        self.chunk_end = 0
+        if pos < end:  # the connection closed mid-chunk
+            del self.body[pos:]
+            self._at_eof()
+        if len(self.body) > self.max_bytes:
+            raise FetchError("too_large", f"body exceeds the cap of {self.max_bytes} bytes")
+        if self.chunk_left == 0:
+            self.chunk_left = -3  # the CRLF after the data
 
     # --- parsing ----------------------------------------------------------------------------------------------
+
+    def _head_in_scratch(self, n: int) -> None:
+        """The first ``n`` bytes of an answer are in ``scratch``: parse the head there when it is whole (the
+        usual case: one TLS record holds it) and copy only the body bytes after it, else keep them all."""
+        scratch = self.scratch
+        end = scratch.find(_HEAD_END, 0, n)
+        if end < 0:
+            with memoryview(scratch) as view:
+                self._feed(view[:n])
+            return
+        self._start_body(bytes(scratch[:end]))
+        if self.streaming:
+            _set_ready(self.done)
+        if end + 4 == n:
+            return
+        if self.mode == "done":
+            self.keep_alive = False  # bytes after a body-less answer: do not trust this connection again
+        else:
+            with memoryview(scratch) as view:
+                self._feed_body(view[end + 4:n])
 
     def _feed(self, data: memoryview) -> None:
         if self.mode == "head":
@@ -393,13 +469,16 @@ class _Exchange:
     # --- the result -------------------------------------------------------------------------------------------
 
     def answer(self) -> Answer:
-        body = self.body
+        """The response, its body the receive buffer itself (no copy) or the decompressed bytes."""
+        body: bytes | bytearray = self.body
         if self.encoding != b"identity" and not self.error_only:
-            body = _decompress(body, self.encoding, self.max_bytes)
-        return Answer(self.status, bytes(body))
+            body = _decompress(self.body, self.encoding, self.max_bytes)
+        self.view = memoryview(b"")  # the body is the caller's now: free to resize
+        self.body = bytearray()
+        return Answer(self.status, body)
 
 
-def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytearray:
+def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytes:
     """A gzip or deflate body decompressed, :class:`FetchError` ``too_large`` past ``limit`` bytes."""
     wbits = 47 if encoding in (b"gzip", b"x-gzip") else 15  # 47: gzip or zlib header; deflate: zlib stream
     try:
@@ -415,7 +494,7 @@ def _decompress(data: bytearray, encoding: bytes, limit: int) -> bytearray:
             raise FetchError("malformed", f"broken deflate body: {exc2}") from None
     if len(out) > limit:
         raise FetchError("too_large", f"body exceeds the cap of {limit} bytes once decompressed")
-    return bytearray(out)
+    return out
 
 
 def _set_ready(future: asyncio.Future[None]) -> None:
@@ -485,6 +564,8 @@ class Client:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._sessions: dict[Origin, ssl.SSLSession] = {}
         self._swept = time.monotonic()
+        self._scratch = bytearray(READ_SIZE)
+        """Shared by this client's exchanges (one loop: one callback reads at a time, copying what it read out)."""
         self.connections_made = 0
         """Connections opened so far (for tests and benchmarks)."""
         self.sessions_resumed = 0
@@ -619,7 +700,7 @@ class Client:
         On any failure ``conn`` is closed.
         """
         loop = asyncio.get_running_loop()
-        exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming)
+        exchange = _Exchange(conn.sock, loop.create_future(), self.max_bytes, streaming, self._scratch)
         try:
             try:
                 await self._send(loop, conn, request)

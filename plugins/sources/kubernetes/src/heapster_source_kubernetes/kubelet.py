@@ -161,8 +161,9 @@ class KubeletClient:
             found = self._pools[loop] = (client, asyncio.Semaphore(max(1, self.settings.concurrency)))
         return found
 
-    async def get_summary(self, target: KubeletTarget) -> bytes:
-        """The raw summary body of one node; :class:`ScrapeError` with a reason on any failure.
+    async def get_summary(self, target: KubeletTarget) -> bytes | bytearray:
+        """The raw summary body of one node (the buffer it was received into); :class:`ScrapeError` with a
+        reason on any failure.
 
         Every failure is raised outside the ``except`` block that saw it, so the error carries no
         ``__context__`` whose traceback would keep the frames (and the body read so far) alive.
@@ -199,17 +200,17 @@ class KubeletClient:
         return (f"GET {SUMMARY_PATH} HTTP/1.1\r\nHost: {target.host_port}\r\n{REQUEST_HEADERS}{auth}\r\n"
                 .encode("latin-1"))
 
-    async def _fetch(self, client: Client, target: KubeletTarget) -> bytes:
-        where = f"kubelet {target.host_port} of node {target.node}"
+    async def _fetch(self, client: Client, target: KubeletTarget) -> bytes | bytearray:
         try:
             answer = await client.get(self._origin(target), self._request(target))
         except FetchError as exc:
-            failure = ScrapeError(exc.reason, f"{where}: {exc}")
+            failure = ScrapeError(exc.reason, f"kubelet {target.host_port} of node {target.node}: {exc}")
         else:
             if answer.status == 200:
                 return answer.body
             body = answer.body.decode("utf-8", "replace")
-            failure = ScrapeError(f"http_{answer.status}", f"{where}: HTTP {answer.status}: {body!r}")
+            failure = ScrapeError(f"http_{answer.status}", f"kubelet {target.host_port} of node {target.node}: "
+                                                           f"HTTP {answer.status}: {body!r}")
         raise failure
 
     def idle_connections(self) -> int:

@@ -11,6 +11,7 @@ only; a wrong container type (an array where an object belongs) re-decodes lenie
 from __future__ import annotations
 
 import math
+import operator
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from heapster import keys
 from heapster.columns import MISSING, TYPE_CODES, BatchBuilder, ColumnBatch, EntityTable, to_ns
@@ -192,7 +194,7 @@ def _clean(value: Any, struct: type[msgspec.Struct]) -> dict[str, Any]:
     return out
 
 
-def _parse(raw: bytes | str | dict[str, Any]) -> _Summary:
+def _parse(raw: bytes | bytearray | str | dict[str, Any]) -> _Summary:
     if not isinstance(raw, dict):
         try:
             return _decoder.decode(raw)
@@ -450,7 +452,7 @@ class _Decoder:
 class _Shape:
     """A node's entity table from its last full decode, and what identified each entity."""
 
-    __slots__ = ("idents", "keys", "labels", "network_rows", "series_labels", "series_rows", "start_s", "stats_rows",
+    __slots__ = ("idents", "keys", "labels", "network_rows", "series_labels", "series_rows", "started", "stats_rows",
                  "table", "unique")
 
     def __init__(self, decoder: _Decoder) -> None:
@@ -468,7 +470,9 @@ class _Shape:
         self.stats_rows = np.array(decoder.stats[::len(_STATS) + 1], dtype=np.int64)
         self.network_rows = np.array(decoder.network[::len(_NETWORK) + 1], dtype=np.int64)
         self.series_rows = np.array(decoder.fs[::len(_FILESYSTEM) + 1], dtype=np.int64)
-        self.start_s = [None if start == MISSING else (start // 1000) / 1_000_000 for start in b.collection_start]
+        self.started = np.array([math.nan if start == MISSING else (start // 1000) / 1_000_000
+                                 for start in b.collection_start], dtype=np.float64)
+        """Each entity's start in epoch seconds as :meth:`_Decoder.add_stats` computes it, NaN when unknown."""
         self.unique = len(set(self.keys)) == len(self.keys)
 
 
@@ -504,11 +508,17 @@ class SummaryShapes:
             self._shapes[node] = shape
 
 
-def _uptime(start_s: float | None, now: float) -> int:
-    if start_s is None:
-        return MISSING
-    ms = int((now - start_s) * 1000)
-    return ms if ms > 0 else 0
+def _uptimes(started: npt.NDArray[np.float64], now: float) -> list[int]:
+    """The uptime (ms) of every entity of a shape at once: the float operations of :meth:`_Decoder.add_stats`
+    on arrays, so the same ints (one numpy pass instead of arithmetic and ``max`` per entity)."""
+    known = ~np.isnan(started)
+    ms = np.full(len(started), MISSING, dtype=np.int64)
+    ms[known] = np.maximum(((now - started[known]) * 1000).astype(np.int64), 0)
+    uptimes: list[int] = ms.tolist()
+    return uptimes
+
+
+_volume_name = operator.attrgetter("name")
 
 
 def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder | None:
@@ -519,7 +529,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     stats = b.int_block(_STATS, rows=shape.stats_rows)  # the rows are the shape's: values only
     network = b.int_block(_NETWORK, rows=shape.network_rows)
     fs_block = b.int_block(_FILESYSTEM, labeled=True, rows=shape.series_rows)
-    idents, start_s, scrapes = shape.idents, shape.start_s, b.scrape_time
+    idents, scrapes = shape.idents, b.scrape_time
+    uptimes = _uptimes(shape.started, now)
     blocks = (stats, fs_block, scrapes)
     series = 0
     try:
@@ -536,17 +547,17 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             used = nodefs.usedBytes
             fs_block.extend((used, nodefs.capacityBytes, nodefs.availableBytes, nodefs.inodes, nodefs.inodesFree))
             series = 1
-        _stats(stats, _uptime(start_s[0], now), n.cpu, n.memory, used)
+        _stats(stats, uptimes[0], n.cpu, n.memory, used)
         row = 0
         for c in n.systemContainers or ():
             name = c.name
             if type(name) is not str or not name:
                 continue
             row += 1
-            series = _container_values(c, row, series, idents[row], _uptime(start_s[row], now), blocks)
+            series = _container_values(c, row, series, idents[row], uptimes[row], blocks)
             if series < 0:
                 return None
-        # The hot loop (~90 entities a node): _stats, _uptime and _container_values inlined.
+        # The hot loop (~90 entities a node): _stats and _container_values inlined.
         stats_extend, network_extend, fs_extend, scrape_append = stats.extend, network.extend, fs_block.extend, \
             scrapes.append
         times = _time_cache
@@ -560,7 +571,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             row += 1
             volumes = pod.volume
             net = pod.network
-            if idents[row] != (ref, pod.startTime, net is None, [v.name for v in volumes] if volumes else None):
+            if idents[row] != (ref, pod.startTime, net is None, list(map(_volume_name, volumes)) if volumes else None):
                 return None
             if net is not None:
                 stamp = net.time
@@ -569,8 +580,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             else:
                 scrape_append(MISSING)
             ephemeral = pod.ephemeral_storage
-            since = start_s[row]
-            uptime = MISSING if since is None else max(int((now - since) * 1000), 0)
+            uptime = uptimes[row]
             cpu, memory = pod.cpu, pod.memory
             usage = cpu.usageCoreNanoSeconds if cpu is not None else MISSING
             used = MISSING if ephemeral is None else ephemeral.usedBytes
@@ -616,8 +626,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                                logs.inodesFree))
                     series += 1
                 used = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
-                since = start_s[row]
-                uptime = MISSING if since is None else max(int((now - since) * 1000), 0)
+                uptime = uptimes[row]
                 if memory is None:
                     stats_extend((uptime, usage, MISSING, MISSING, MISSING, MISSING, MISSING, used))
                 else:
@@ -674,7 +683,7 @@ def _container_values(c: _Container, row: int, series: int, ident: object, uptim
     return series
 
 
-def decode_summary_columns(raw: bytes | str | dict[str, Any], node: NodeInfo, now: float,
+def decode_summary_columns(raw: bytes | bytearray | str | dict[str, Any], node: NodeInfo, now: float,
                            shapes: SummaryShapes | None = None) -> ColumnBatch:
     """Turn one kubelet summary into columns keyed as HEAPSTER.md §3.1.
 
@@ -704,6 +713,6 @@ def decode_summary_columns(raw: bytes | str | dict[str, Any], node: NodeInfo, no
     return decoder.b.lazy()
 
 
-def decode_summary(raw: bytes | str | dict[str, Any], node: NodeInfo, now: float) -> dict[str, MetricSet]:
+def decode_summary(raw: bytes | bytearray | str | dict[str, Any], node: NodeInfo, now: float) -> dict[str, MetricSet]:
     """:func:`decode_summary_columns` in Heapster's per-set shape."""
     return decode_summary_columns(raw, node, now).to_metric_sets()

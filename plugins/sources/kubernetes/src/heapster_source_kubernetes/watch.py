@@ -251,7 +251,7 @@ class Informer:
         log.warning("informer.failed", path=self.path, error=describe_error(error) if error else "unknown error",
                     retry_in=round(wait, 2))
 
-    async def _get(self, params: dict[str, str]) -> bytes:
+    async def _get(self, params: dict[str, str]) -> bytes | bytearray:
         """The body of one ``GET`` of the path (a list page) on the API's kept-alive connections."""
         client, origin = self.api.http_client()
         answer = await client.get(origin, self._request_bytes(params))
@@ -273,7 +273,7 @@ class Informer:
     def _request_bytes(self, params: dict[str, str]) -> bytes:
         return get_request(self.api.base_url + self.path, params=params, headers=self.api.headers())
 
-    def _check_status(self, status: int, body: bytes) -> None:
+    def _check_status(self, status: int, body: bytes | bytearray) -> None:
         if status == 410:
             raise Gone(self.path)
         if status != 200:
