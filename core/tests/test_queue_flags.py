@@ -8,9 +8,19 @@ import pytest
 
 from heapster.app import build_daemon
 from heapster.cli import main
-from heapster.errors import RuntimeFailure
-from heapster.flags import DISK_QUEUE_AGE, DISK_QUEUE_BYTES, byte_size, heapster_parser, parse_flags, validate_heapster
+from heapster.errors import RuntimeFailure, UsageError
+from heapster.flags import (
+    DISK_QUEUE_AGE,
+    DISK_QUEUE_BYTES,
+    SinkQueueBounds,
+    byte_size,
+    heapster_parser,
+    parse_flags,
+    sink_queue_bounds,
+    validate_heapster,
+)
 from heapster.queuestore import queue_file
+from heapster.settings import HeapsterSettings, SinkQueueFlags
 from heapster.uri import without_queue_options
 
 
@@ -101,3 +111,14 @@ def test_bad_queue_options_of_a_sink_exit_2(sink: str, expected: str, capsys: py
 ])
 def test_the_identity_of_a_sink_leaves_out_its_queue_options(uri: str, identity: str) -> None:
     assert without_queue_options(uri) == identity
+
+
+def test_queue_flags_reach_their_consumers_typed_and_uri_options_win() -> None:
+    settings = HeapsterSettings.of(settings_for("--sink_queue_size=7", "--sink_queue_max_age=90s"))
+    flags = settings.sink_queue_flags
+    assert flags == SinkQueueFlags(size=7, dir="", max_bytes=None, max_age=90.0)
+    assert sink_queue_bounds(flags, 60) == SinkQueueBounds("", 7, None, 90.0)
+    assert sink_queue_bounds(flags, 60, {"queue_size": 3}) == SinkQueueBounds("", 3, None, 90.0)
+    assert sink_queue_bounds(SinkQueueFlags(), 60) == SinkQueueBounds("", 60, None, None)
+    with pytest.raises(UsageError, match="the sink option queue_max_bytes needs --sink_queue_dir"):
+        sink_queue_bounds(flags, 60, {"queue_max_bytes": 10})

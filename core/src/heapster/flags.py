@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
-from heapster.settings import HeapsterSettings
+from heapster.settings import HeapsterSettings, SinkQueueFlags
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -128,9 +128,9 @@ class SinkQueueBounds:
     max_age: float | None
 
 
-def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int,
+def sink_queue_bounds(flags: SinkQueueFlags, memory_size: int,
                       uri_options: Mapping[str, Any] | None = None) -> SinkQueueBounds:
-    """The queue bounds from parsed flags, or for one sink whose URI sets ``queue_*`` options (which win).
+    """The queue bounds from the flags, or for one sink whose URI sets ``queue_*`` options (which win).
 
     :class:`UsageError` for values out of range, naming the flag or the URI option.
     """
@@ -139,7 +139,7 @@ def sink_queue_bounds(settings: Mapping[str, Any], memory_size: int,
     def pick(name: str) -> tuple[Any, str]:
         if uri.get(f"queue_{name}") is not None:
             return uri[f"queue_{name}"], f"the sink option queue_{name}"
-        return settings.get(f"sink_queue_{name}"), f"--sink_queue_{name}"
+        return getattr(flags, name), f"--sink_queue_{name}"
 
     directory = pick("dir")[0] or ""
     size, size_name = pick("size")

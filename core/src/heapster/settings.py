@@ -9,6 +9,7 @@ generic API server's) are kept in ``compat`` by name.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -24,6 +25,25 @@ def _strings(value: Iterable[str] | str | None) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkQueueFlags:
+    """The ``--sink-queue-*`` flags as given (None: not given), before defaults.
+
+    :func:`heapster.flags.sink_queue_bounds` turns them into one sink's queue bounds.
+    """
+
+    size: int | None = None
+    dir: str = ""
+    max_bytes: int | None = None
+    max_age: float | None = None
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace) -> SinkQueueFlags:
+        """The flags :func:`heapster.flags.add_sink_queue_flags` added, read from parsed arguments."""
+        return cls(size=ns.sink_queue_size, dir=ns.sink_queue_dir or "", max_bytes=ns.sink_queue_max_bytes,
+                   max_age=ns.sink_queue_max_age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +128,7 @@ class HeapsterSettings:
         return cls.from_mapping(value or {})
 
     @property
-    def sink_queue_flags(self) -> dict[str, Any]:
-        """The ``--sink-queue-*`` flags by canonical name, for :func:`heapster.flags.sink_queue_bounds`."""
-        return {"sink_queue_size": self.sink_queue_size, "sink_queue_dir": self.sink_queue_dir,
-                "sink_queue_max_bytes": self.sink_queue_max_bytes, "sink_queue_max_age": self.sink_queue_max_age}
+    def sink_queue_flags(self) -> SinkQueueFlags:
+        """The ``--sink-queue-*`` flags, for :func:`heapster.flags.sink_queue_bounds`."""
+        return SinkQueueFlags(size=self.sink_queue_size, dir=self.sink_queue_dir or "",
+                              max_bytes=self.sink_queue_max_bytes, max_age=self.sink_queue_max_age)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from heapster.errors import UsageError
 from heapster.flags import (
@@ -18,6 +17,7 @@ from heapster.flags import (
     sink_queue_bounds,
 )
 from heapster.leader import LeaseTiming, add_leader_elect_flags, lease_timing, parse_ref
+from heapster.settings import SinkQueueFlags
 
 MIN_FREQUENCY = 5.0
 MAX_FREQUENCY = 180.0
@@ -51,7 +51,7 @@ class EventerOptions:
     sink_queue_dir: str = ""
     sink_queue_max_bytes: int | None = None
     sink_queue_max_age: float | None = None
-    sink_queue_flags: dict[str, Any] = field(default_factory=dict)
+    sink_queue_flags: SinkQueueFlags = field(default_factory=SinkQueueFlags)
     """The --sink-queue-* flags as given, for sinks whose URI sets queue_* options of their own."""
     stop_timeout: float = 60.0
     verbose: int = 0
@@ -113,7 +113,7 @@ def parse_args(argv: Sequence[str]) -> EventerOptions:
     if not 0 <= ns.healthz_port < 65536:
         msg = f"--healthz-port {ns.healthz_port} is not a port"
         raise UsageError(msg)
-    queue_flags = {k: v for k, v in vars(ns).items() if k.startswith("sink_queue_")}
+    queue_flags = SinkQueueFlags.from_namespace(ns)
     queue = sink_queue_bounds(queue_flags, DEFAULT_SINK_QUEUE)
     timing = lease_timing(ns.leader_elect_lease_duration, ns.leader_elect_renew_deadline,
                           ns.leader_elect_retry_period, check=ns.leader_elect)
