@@ -194,3 +194,28 @@ def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_betwee
     assert steps_with_ten_new_series - len(free_between_steps) == 8
     history = store.get_labeled_metric("filesystem/usage", {"resource_id": "/dev/d3"}, ["node:n3"])
     assert [p.value for p in history["node:n3"]] == [3]
+
+
+def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The label codes are never started afresh in the middle of a batch's look-ups (a code handed out before
+    the reset would name another volume's labels): 5000 nodes' volumes are more than the cache's 100,000."""
+    monkeypatch.setattr(store_memory, "LABEL_CACHE_SIZE", 4)
+    monkeypatch.setattr(store_memory, "SERIES_STEP", 3)
+
+    def volumes(window: int, name: str) -> DataBatch:
+        return DataBatch(at(window), {
+            f"pod:ns/p{n}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": f"p{n}"},
+                                      {"cpu/usage_rate": MetricValue(n)},
+                                      [LabeledMetric("filesystem/usage", {"resource_id": f"{name}-{n}"},
+                                                     window * 100 + n)])
+            for n in range(10)})
+
+    store = new_store()
+    for window, name in enumerate(["token", "token", "cache", "token"]):  # volumes that come, go and return
+        store.ingest(volumes(window, name))
+    for n in range(10):
+        token = store.get_labeled_metric("filesystem/usage", {"resource_id": f"token-{n}"}, [f"pod:ns/p{n}"])
+        cache = store.get_labeled_metric("filesystem/usage", {"resource_id": f"cache-{n}"}, [f"pod:ns/p{n}"])
+        assert [p.value for p in token[f"pod:ns/p{n}"]] == [n, 100 + n, 300 + n]
+        assert [p.value for p in cache[f"pod:ns/p{n}"]] == [200 + n]

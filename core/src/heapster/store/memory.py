@@ -367,6 +367,7 @@ class MetricStore(MetricSink):
         objects = list(map(id, series_labels))
         code_of: dict[int, int] = {}
         distinct = list(dict(zip(objects, series_labels, strict=True)).items())
+        self._bound_label_codes(len(distinct))
         for step in range(0, len(distinct), SERIES_STEP):
             if step:
                 yield
@@ -407,17 +408,24 @@ class MetricStore(MetricSink):
             ordered = label_tuple(labels, ordered=True)
             code = self._label_codes.get(ordered)
             if code is None:
-                if len(self._code_labels) >= LABEL_CACHE_SIZE:  # many volumes came and went: start afresh
-                    self._label_codes.clear()
-                    self._code_labels.clear()
-                    self._raw_codes.clear()
-                    self._series_index = _EMPTY_INDEX
                 code = self._label_codes[ordered] = len(self._code_labels)
                 self._code_labels.append(ordered)
-            if len(self._raw_codes) >= LABEL_CACHE_SIZE:
-                self._raw_codes.clear()
             self._raw_codes[raw] = code
         return code
+
+    def _bound_label_codes(self, in_batch: int) -> None:
+        """Start the label codes afresh once many volumes came and went: before a batch's look-ups, never
+        within them (codes already handed out for the batch would name other labels), and only past both
+        :data:`LABEL_CACHE_SIZE` and twice the batch's own distinct label sets (a cluster of 150,000 pods has
+        more than 100,000 volumes at once)."""
+        limit = max(LABEL_CACHE_SIZE, 2 * in_batch)
+        if len(self._code_labels) >= limit:
+            self._label_codes.clear()
+            self._code_labels.clear()
+            self._raw_codes.clear()
+            self._series_index = _EMPTY_INDEX
+        elif len(self._raw_codes) >= limit:
+            self._raw_codes.clear()
 
     def _forget_series(self, gone: IdArray) -> None:
         """Drop expired series ids from the series index (their ids will be handed out again)."""
