@@ -18,7 +18,7 @@ from aiohttp import web
 
 from heapster.http1 import Answer, Client, FetchError, Origin, get_request
 from heapster.testing.fixtures import FIXTURES
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import async_poll_until, async_wait_until
 
 BODY = (FIXTURES / "kubelet-stats-summary-v1.35.json").read_bytes()
 CAP = 1_000_000
@@ -363,10 +363,7 @@ async def test_connections_idle_past_the_keepalive_time_are_closed_by_later_requ
             await client.get(staying, REQUEST)
             return client.idle_connections() == 1 and gone not in client._idle
 
-        deadline = asyncio.get_running_loop().time() + 10
-        while not await only_the_live_one_kept():
-            assert asyncio.get_running_loop().time() < deadline, "the idle connection was never closed"
-            await asyncio.sleep(0.05)
+        await async_poll_until(only_the_live_one_kept, 10, what="the idle connection to be closed")
         assert first.sock.fileno() == -1  # closed, not just forgotten
         client.close()
 

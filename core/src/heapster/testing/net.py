@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
@@ -63,6 +63,18 @@ async def async_wait_until(condition: Callable[[], T], timeout: float = 20.0, in
         await asyncio.sleep(interval)
     result: T = poll.result
     return result
+
+
+async def async_poll_until(condition: Callable[[], Awaitable[object]], timeout: float = 20.0,
+                           interval: float = 0.05, what: str = "") -> None:
+    """:func:`async_wait_until` for a condition that is itself a coroutine (e.g. one that sends a request)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await asyncio.sleep(interval)
 
 
 async def decoded_body(request: Any) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from heapster.interfaces import PluginContext
 from heapster.model import MetricSet
 from heapster.plugins import load_plugins
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import async_poll_until, async_wait_until
 from heapster.timefmt import utc_from_epoch
 from heapster_simulator.testing import simulator_process
 from heapster_source_kubernetes.kubelet import ScrapeError
@@ -92,10 +92,7 @@ _until = functools.partial(async_wait_until, timeout=10.0, interval=0.05)
 
 async def caches_match(matches_api: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
     """Poll ``matches_api()`` (the caches hold what the API server lists) until it holds; fail after ``within`` s."""
-    deadline = time.monotonic() + within
-    while not await matches_api():
-        assert time.monotonic() < deadline, f"the caches still differ from the API server after {within:g} s"
-        await asyncio.sleep(0.05)
+    await async_poll_until(matches_api, within, what="the caches to hold what the API server lists")
 
 
 async def test_source_finds_every_node_pod_and_container(simulator: dict[str, Any]) -> None:
