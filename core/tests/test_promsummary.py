@@ -1,14 +1,14 @@
-"""QuantileSummary: Heapster's quantile lines over a sliding window, exposed by prometheus-client."""
+"""QuantileSummary: Heapster's quantile lines over a sliding window, parsed back by prometheus-client."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from heapster import promsummary
+from heapster.promregistry import Registry
 from heapster.promsummary import MAX_AGE_SECONDS, MAX_WINDOW, QuantileSummary, nearest_rank
 
 
@@ -27,9 +27,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(registry: Registry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Parse the real text exposition back, as Prometheus would."""
-    text = generate_latest(registry).decode()
+    text = registry.exposition().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
@@ -42,7 +42,7 @@ def test_nearest_rank() -> None:
 
 
 def test_quantiles_sum_and_count_per_label_set(clock: Clock) -> None:
-    registry = CollectorRegistry()
+    registry = Registry()
     summary = QuantileSummary("x_duration_milliseconds", "help", ["source"], registry=registry)
     for value in range(1, 101):
         summary.labels(source="kubelet_summary:10.0.0.1:10250").observe(float(value))
@@ -57,7 +57,7 @@ def test_quantiles_sum_and_count_per_label_set(clock: Clock) -> None:
 
 
 def test_old_observations_leave_the_quantiles_but_not_the_count(clock: Clock) -> None:
-    registry = CollectorRegistry()
+    registry = Registry()
     summary = QuantileSummary("y_ms", "help", registry=registry)
     summary.observe(500.0)
     clock.now += MAX_AGE_SECONDS / 2
@@ -72,7 +72,7 @@ def test_old_observations_leave_the_quantiles_but_not_the_count(clock: Clock) ->
 
 
 def test_the_window_is_bounded(clock: Clock) -> None:
-    registry = CollectorRegistry()
+    registry = Registry()
     summary = QuantileSummary("z_bytes", "help", registry=registry)
     for value in range(MAX_WINDOW * 3):
         summary.observe(float(value))

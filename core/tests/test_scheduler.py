@@ -181,8 +181,6 @@ async def test_shards_split_nodes_stably_and_completely() -> None:
 async def test_scrape_duration_is_labelled_per_unit_as_heapster() -> None:
     """Heapster: ``heapster_scraper_duration_milliseconds{source="kubelet_summary:<ip>:<port>"}`` with
     quantiles and ``heapster_scraper_last_time_seconds`` per source; our whole-window time is separate."""
-    from prometheus_client import generate_latest
-
     from heapster.selfmetrics import REGISTRY
 
     clock = FakeClock(start=1_700_000_000.0)
@@ -190,7 +188,7 @@ async def test_scrape_duration_is_labelled_per_unit_as_heapster() -> None:
     sched, _ = make(clock, [unit(name, clock), unit("kubelet_summary:10.9.9.2:10250", clock,
                                                     error=HeapsterError("http 500"))], [], max_jitter=0.0)
     await sched.housekeep(0.0, RES)
-    text = generate_latest(REGISTRY).decode()
+    text = REGISTRY.exposition().decode()
     for source in (name, "kubelet_summary:10.9.9.2:10250"):  # a failed scrape is timed too, as in Heapster
         for quantile in ("0.5", "0.9", "0.99"):
             assert f'heapster_scraper_duration_milliseconds{{quantile="{quantile}",source="{source}"}}' in text

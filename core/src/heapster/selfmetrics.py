@@ -3,28 +3,18 @@
 All live in one registry, :data:`REGISTRY`, served at ``/metrics``. Label values never carry
 secrets. Heapster's metrics keep its names, help texts, labels and types; its summaries carry
 quantiles (:class:`~heapster.promsummary.QuantileSummary`), and there are no ``_created`` series
-(Go's client has none).
+(Go's client has none). The registry and metric kinds are :mod:`heapster.promregistry`.
 """
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    disable_created_metrics,
-    gc_collector,
-    platform_collector,
-    process_collector,
-)
-
+from heapster.promregistry import Counter, Gauge, GCCollector, PlatformCollector, ProcessCollector, Registry
 from heapster.promsummary import QuantileSummary
 
-disable_created_metrics()  # type: ignore[no-untyped-call]
-REGISTRY = CollectorRegistry(auto_describe=True)
-process_collector.ProcessCollector(registry=REGISTRY)
-platform_collector.PlatformCollector(registry=REGISTRY)
-gc_collector.GCCollector(registry=REGISTRY)
+REGISTRY = Registry()
+REGISTRY.register(ProcessCollector())
+REGISTRY.register(PlatformCollector())
+REGISTRY.register(GCCollector())
 
 # --- scraping (metrics/sources/manager.go, kubelet sources) -------------------------------
 scraper_last_time = Gauge(

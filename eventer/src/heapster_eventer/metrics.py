@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
-
+from heapster.promregistry import Counter, Gauge
 from heapster.promsummary import QuantileSummary
 from heapster.selfmetrics import REGISTRY
 
@@ -17,7 +16,7 @@ scraper_events = Gauge(
     "eventer_scraper_events_total_number", "The total number of events.",
     registry=REGISTRY)
 """Heapster's counter; a gauge here (only ever increased) so the exposed name stays exactly Heapster's
-(prometheus-client would append ``_total`` to a counter)."""
+(a counter is exposed with ``_total`` appended)."""
 scraper_duration = QuantileSummary(
     "eventer_scraper_duration_milliseconds", "Time spent scraping events in milliseconds.", registry=REGISTRY)
 exporter_duration = QuantileSummary(

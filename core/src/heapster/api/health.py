@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from heapster.http1 import Handler as Handler1
 from heapster.http1 import Reply, Request, Server
 from heapster.interfaces import Clock
+from heapster.promregistry import CONTENT_TYPE
 from heapster.selfmetrics import REGISTRY
 from heapster.timefmt import go_string
 
@@ -100,13 +101,11 @@ def replies(check: HealthCheck, refresh: Callable[[], None] | None = None) -> di
         return Reply(200, "ok")
 
     async def metrics(request: Request) -> Reply:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         if refresh is not None:
             refresh()
         # In a thread: at 5000 nodes the per-kubelet summaries are ~55 000 lines (about 1 s of CPU).
-        body = await asyncio.to_thread(generate_latest, REGISTRY)
-        return Reply(200, body, CONTENT_TYPE_LATEST)
+        body = await asyncio.to_thread(REGISTRY.exposition)
+        return Reply(200, body, CONTENT_TYPE)
 
     return {"/healthz": healthz, "/healthz/healthz": healthz_check, "/readyz": readyz, "/livez": livez,
             "/metrics": metrics}

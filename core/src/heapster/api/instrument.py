@@ -6,8 +6,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import Counter
 
+from heapster.promregistry import Counter
 from heapster.promsummary import QuantileSummary
 from heapster.selfmetrics import REGISTRY
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
-from prometheus_client import Counter
 
 from heapster.columns import ColumnBatch
 from heapster.model import DataBatch
+from heapster.promregistry import Counter
 from heapster.selfmetrics import REGISTRY
 from heapster.shards.client import PeerAnswer, PeerClient
 from heapster.shards.discovery import Peers

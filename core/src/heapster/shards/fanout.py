@@ -16,10 +16,10 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import Counter
 
 from heapster.api.instrument import Handler
 from heapster.api.responses import apiserver_json_response, json_response
+from heapster.promregistry import Counter
 from heapster.selfmetrics import REGISTRY
 from heapster.shards import LOCAL_HEADER, MISSING_HEADER
 from heapster.shards.client import PeerClient

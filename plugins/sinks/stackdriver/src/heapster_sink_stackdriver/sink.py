@@ -22,12 +22,12 @@ import structlog
 from google.api_core import exceptions as api_exceptions
 from google.cloud import monitoring_v3
 from google.protobuf import any_pb2
-from prometheus_client import Counter, Summary
 
 from heapster import gcp, selfmetrics
 from heapster.errors import PermanentError, RetryableError
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch
+from heapster.promregistry import Counter, Summary
 from heapster.resume import SentParts, chunked
 from heapster_sink_stackdriver.config import StackdriverConfig
 from heapster_sink_stackdriver.translate import Target, time_series
