@@ -204,6 +204,17 @@ async def test_an_unverifiable_certificate_fails_to_connect(https: Https) -> Non
     assert https.peers == []  # no request was sent
 
 
+async def test_a_client_without_tls_context_gets_http_and_refuses_https(https: Https, stdlib_server: str) -> None:
+    client = Client(None, max_bytes=CAP)
+    answer = await client.get(Origin.of_url(stdlib_server), b"GET /sized HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.status == 200
+    await https.start(_body)
+    with pytest.raises(FetchError, match="https needs a TLS context") as info:
+        await client.get(https.origin, REQUEST)
+    assert info.value.reason == "connect"
+    assert https.peers == []
+
+
 async def test_a_refused_connection_fails_to_connect() -> None:
     listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]

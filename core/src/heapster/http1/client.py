@@ -550,12 +550,14 @@ def _is_ip(host: str) -> int:
 class Client:
     """GETs over kept-alive HTTP/1.1 connections, TLS sessions resumed when a connection must be made anew.
 
-    ``ssl_context`` verifies servers (and carries any client certificate) for ``https`` origins. Use one
+    ``ssl_context`` verifies servers (and carries any client certificate) for ``https`` origins; ``None`` for a
+    client of ``http`` origins only (an OpenSSL context costs ~1.2 MiB, and an ``https`` origin then fails to
+    connect). Use one
     client per event loop; idle connections are not registered with any loop. ``connect_timeout`` bounds
     making a connection (None: only the caller's own timeout); callers bound whole requests themselves.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, *, max_bytes: int,
+    def __init__(self, ssl_context: ssl.SSLContext | None, *, max_bytes: int,
                  keepalive: float = KEEPALIVE_SECONDS, connect_timeout: float | None = None) -> None:
         self.ssl_context = ssl_context
         self.max_bytes = max_bytes
@@ -675,6 +677,9 @@ class Client:
         return _Connection(sock)
 
     async def _handshake(self, loop: asyncio.AbstractEventLoop, origin: Origin, sock: socket.socket) -> ssl.SSLSocket:
+        if self.ssl_context is None:
+            msg = "https needs a TLS context and this client has none"
+            raise ValueError(msg)
         tls = self.ssl_context.wrap_socket(sock, server_hostname=origin.host, do_handshake_on_connect=False,
                                            session=self._sessions.get(origin))
         fd = tls.fileno()

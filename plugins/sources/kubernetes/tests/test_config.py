@@ -49,6 +49,8 @@ def test_in_cluster_with_url_override_and_insecure(service_account: Path) -> Non
     assert access.base_url == "https://kubernetes.default"
     assert access.ca_file is None and not access.verify  # Heapster: insecure clears the CA
     assert access.ssl_context().verify_mode == ssl.CERT_NONE
+    assert not access.ssl_context().check_hostname
+    assert access.ssl_context().cert_store_stats()["x509_ca"] == 0  # the system store is not loaded for nothing
     assert access.bearer_token() == "sa-token-123"
 
 
