@@ -31,16 +31,22 @@ FLOORS = {
     "+ asyncio": "import ssl, asyncio",
     "+ structlog": "import ssl, asyncio, structlog",
     "+ importlib.metadata (plugin discovery)": "import ssl, asyncio, structlog, importlib.metadata",
-    "+ prometheus-client (http.server, urllib.request, wsgiref)": (
-        "import ssl, asyncio, structlog, importlib.metadata, prometheus_client"),
-    "+ pluggy, tenacity, orjson": (
-        "import ssl, asyncio, structlog, importlib.metadata, prometheus_client, pluggy, tenacity, orjson"),
+    "+ heapster's core package (pluggy, hookspecs, interfaces, model, settings, self-metrics registry)": (
+        "import ssl, asyncio, structlog, importlib.metadata, heapster.promregistry"),
+    "+ tenacity, orjson": (
+        "import ssl, asyncio, structlog, importlib.metadata, heapster.promregistry, pluggy, tenacity, orjson"),
     "the eventer's modules (kubernetes event source, log sink)": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log"),
     "+ every installed plugin loaded": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()"),
+    "+ a TLS context (an https API server; none for http)": (
+        "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
+        "import heapster.plugins; heapster.plugins.load_plugins()\n"
+        "import ssl; context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)"),
     "for reference, not loaded by the eventer: aiohttp": "import asyncio, aiohttp.web",
+    "for reference, not loaded by the eventer: prometheus-client (with asyncio, ssl, structlog)": (
+        "import ssl, asyncio, structlog, importlib.metadata, prometheus_client"),
     "for reference, not loaded by the eventer: the kubernetes client": "import kubernetes.client",
 }
 """Fresh interpreters, run as the eventer runs (:data:`heapster_eventer.launch.INTERPRETER`)."""
