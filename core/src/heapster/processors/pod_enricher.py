@@ -79,15 +79,15 @@ class _ContainerInfo:
     """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
     ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
-    written to the columns in one step per layout (equal tuples shared between containers); ``update`` is what
-    a container set's labels get.
+    written to the columns in one step per layout (equal tuples shared between containers). A container set's
+    labels get the image, then the pod's ``update`` (see :func:`_enrich`; no dict per container is kept).
     """
 
     __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
-                 "stub_layout_id", "stub_numbers", "update")
+                 "stub_layout_id", "stub_numbers")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 pod_update: dict[str, str], start_ns: int, shared: Shared) -> None:
+                 start_ns: int, shared: Shared) -> None:
         self.key = key
         self.image = image
         self.stub_layout = shared.tuple(tuple((name, _GAUGE) for name in resources))
@@ -99,8 +99,6 @@ class _ContainerInfo:
             self.numbers = shared.tuple((*self.stub_numbers, restarts))
         self.layout_id = _layout_id(self.layout)
         self.stub_layout_id = _layout_id(self.stub_layout)
-        # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels.
-        self.update = {"container_base_image": image, **pod_update}
         self.create_ns = start_ns if self.restarts else MISSING
         """The create time of a container set: its pod's start time when the pod status lists the container."""
 
@@ -144,7 +142,7 @@ class PodInfo:
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
                 keys.pod_container_key(self.namespace, self.name, cname), _intern(container.get("image", "")),
-                container_resources(container), restarts.get(cname), self.update, self.start_ns, shared
+                container_resources(container), restarts.get(cname), self.start_ns, shared
             )
 
 
@@ -226,17 +224,16 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
     """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
     and their note."""
     matched = None
-    if code == POD:
-        update = info.update
-    else:
+    if code != POD:
         name = labels.get("container_name", "")
         container = info.containers.get(name)
         if container is not None and key == container.key:
-            update = info.update if _IMAGE in labels else container.update
             matched = name
-        else:
-            update = info.update
-    return {**labels, **update}, (ident, info.serial, matched, key)
+            if _IMAGE not in labels:
+                # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+                # (a copied label of that name wins, in the image's place).
+                return {**labels, _IMAGE: container.image, **info.update}, (ident, info.serial, matched, key)
+    return {**labels, **info.update}, (ident, info.serial, matched, key)
 
 
 class _Work:
