@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
@@ -33,7 +34,7 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
+from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
 
@@ -49,6 +50,7 @@ SERIES_STEP = 1_000
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 _EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
 
 
@@ -98,7 +100,8 @@ class LatestColumns:
     """
 
     entities: list[int] = field(default_factory=list)
-    labels: list[LabelTuple] = field(default_factory=list)
+    labels: list[Mapping[str, str]] = field(default_factory=list)
+    """The label dict of each entity (shared with the pipeline: read only)."""
     starts: list[int] = field(default_factory=list)
     metrics: list[tuple[str, MetricType, list[int], list[int | float], list[LabelTuple] | None]] = field(
         default_factory=list)
@@ -112,8 +115,8 @@ class _Job:
     """Entity ids of the batch's rows, one array per registered chunk."""
     starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
-    """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
+    relabeled: list[tuple[int, Mapping[str, str], int]] = field(default_factory=list)
+    """``(entity, the new label dict given, its hash)`` of entities whose labels changed."""
 
 
 class MetricStore(MetricSink):
@@ -129,8 +132,11 @@ class MetricStore(MetricSink):
         self.duration_ns = int(duration * 1e9)
         self.blocks = Blocks()
         self.slot_ts: IntArray = np.full(0, _EMPTY, dtype=np.int64)
-        self.entities = Owners(len(self.slot_ts))
-        self.series = Owners(len(self.slot_ts))
+        self.entities: Owners[Mapping[str, str]] = Owners(len(self.slot_ts), _NO_LABELS)
+        """Metric sets by key; their labels are the label dicts the batches gave (shared and read only, as a
+        batch's are: no copy of them is kept)."""
+        self.series: Owners[LabelTuple] = Owners(len(self.slot_ts), ())
+        """Labeled series by ``(entity id, labels sorted and flattened)``."""
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
@@ -140,7 +146,6 @@ class MetricStore(MetricSink):
         self._code_labels: list[LabelTuple] = []
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
-        self._type_cache: dict[LabelTuple, str] = {}
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -302,12 +307,13 @@ class MetricStore(MetricSink):
             labels_hash = hash((*given, *given.values()))
             eid = ids.get(key)
             if eid is None:
-                eid = entities.add(key, label_tuple(given))
+                eid = entities.add(key, given)
                 entities.stamp[eid] = labels_hash
                 entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
-                job.relabeled.append((eid, label_tuple(given), labels_hash, given))  # visible from the commit on
+                job.relabeled.append((eid, given, labels_hash))  # visible from the commit on
             else:
+                entities.labels[eid] = given  # equal labels (same hash), another dict: keep the one held
                 entities.give(eid, given)
             found[index] = eid
         job.entities.append(found)
@@ -436,14 +442,14 @@ class MetricStore(MetricSink):
     def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)
         if column is None:
-            owners = self.entities if columns is self.columns else self.series
+            owners: Presence = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
-        for eid, labels, labels_hash, given in job.relabeled:
-            self.entities.labels[eid] = labels
+        for eid, given, labels_hash in job.relabeled:
+            self.entities.labels[eid] = given
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
@@ -515,14 +521,14 @@ class MetricStore(MetricSink):
         for eid in self._latest_ids():
             key = str(entities.ident[eid])
             if accept is None or accept(key):
-                found.append((key, label_dict(entities.labels[eid])))
+                found.append((key, dict(entities.labels[eid])))
         return found
 
     @_reading
     def labels(self, key: str) -> dict[str, str] | None:
         """The latest labels of ``key``, or None if it is not stored."""
         eid = self.entities.get(key)
-        return None if eid is None else label_dict(self.entities.labels[eid])
+        return None if eid is None else dict(self.entities.labels[eid])
 
     @_reading
     def __contains__(self, key: object) -> bool:
@@ -622,7 +628,7 @@ class MetricStore(MetricSink):
         out: dict[str, LatestSet] = {}
         by_id: dict[int, LatestSet] = {}
         for eid in self._latest_ids():
-            labels = label_dict(entities.labels[eid])
+            labels = dict(entities.labels[eid])
             if types is not None and labels.get("type") not in types:
                 continue
             start = int(entities.start[eid])
@@ -676,13 +682,8 @@ class MetricStore(MetricSink):
         return found
 
     def _entity_type(self, eid: int) -> str:
-        """The ``type`` label of an entity (cached with its label tuple)."""
-        labels = self.entities.labels[eid]
-        found = self._type_cache.get(labels)
-        if found is None:
-            if len(self._type_cache) > LABEL_CACHE_SIZE:
-                self._type_cache.clear()
-            found = self._type_cache[labels] = label_dict(labels).get("type", "")
+        """The ``type`` label of an entity."""
+        found: str = self.entities.labels[eid].get("type", "")
         return found
 
     def _window(self, start: datetime | None, end: datetime | None) -> tuple[list[int], list[datetime]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Mapping
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,26 +25,31 @@ def label_tuple(labels: Mapping[str, str], *, ordered: bool = False) -> LabelTup
     return tuple(out)
 
 
+L = TypeVar("L")
+"""What an owner's labels are held as: the label dict given (entities), or a :data:`LabelTuple` (series)."""
+
+
 def label_dict(labels: LabelTuple) -> dict[str, str]:
     """The dict of a flattened label tuple."""
     return dict(zip(labels[::2], labels[1::2], strict=True))
 
 
-class Owners:
+class Owners(Generic[L]):
     """Integer ids for series owners, reused after they expire.
 
     ``last_seen[id]`` is the newest batch timestamp (ns) that had the owner, ``labels[id]``
-    its latest labels and ``start[id]`` its latest collection start (ns, or INT_MISSING).
+    its latest labels (``empty`` once expired) and ``start[id]`` its latest collection start (ns, or INT_MISSING).
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, empty: L) -> None:
         assert BLOCK == 8 and slots % BLOCK == 0  # one byte of presence bits per block
         self.present_bits: npt.NDArray[np.uint8] = np.zeros((0, slots // BLOCK), dtype=np.uint8)
         """Bit ``slot % 8`` of ``present_bits[id, slot // 8]``: the owner was in the batch of that slot (a
         bool per owner and slot would take 8 times the bytes)."""
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
-        self.labels: list[LabelTuple] = []
+        self.empty = empty
+        self.labels: list[L] = []
         self.stamp: IntArray = np.zeros(0, dtype=np.int64)
         """A hash of the labels as last given (per id), to notice changes with one array comparison."""
         self.given: list[object] = []
@@ -63,7 +69,7 @@ class Owners:
         """The id of ``ident`` if known."""
         return self.ids.get(ident)
 
-    def add(self, ident: Hashable, labels: LabelTuple, parent: int = -1) -> int:
+    def add(self, ident: Hashable, labels: L, parent: int = -1) -> int:
         """The id of ``ident``, registering it if new."""
         found = self.ids.get(ident)
         if found is not None:
@@ -105,7 +111,7 @@ class Owners:
             ident = self.ident[oid]
             del self.ids[ident]
             self.ident[oid] = None
-            self.labels[oid] = ()
+            self.labels[oid] = self.empty
             self.given[oid] = None
             self.given_id[oid] = 0
             self._free.append(oid)
