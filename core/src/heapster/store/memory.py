@@ -135,8 +135,9 @@ class MetricStore(MetricSink):
         self.entities: Owners[Mapping[str, str]] = Owners(len(self.slot_ts), _NO_LABELS)
         """Metric sets by key; their labels are the label dicts the batches gave (shared and read only, as a
         batch's are: no copy of them is kept)."""
-        self.series: Owners[LabelTuple] = Owners(len(self.slot_ts), ())
-        """Labeled series by ``(entity id, labels sorted and flattened)``."""
+        self.series: Owners[LabelTuple] = Owners(len(self.slot_ts), (), keyed=False)
+        """Labeled series (their labels sorted and flattened); found by entity id and label code in
+        ``_series_index``, with no Python object per series but the (shared) label tuple."""
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
@@ -145,7 +146,10 @@ class MetricStore(MetricSink):
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
-        """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
+        """Sorted ``entity id << 32 | label code`` of every live series, and their series ids."""
+        self._live_codes = 0
+        """Label codes in use right after the codes last started afresh (they are started afresh only past twice
+        this many, so a store holding many label sets does not renumber them every batch)."""
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -391,15 +395,15 @@ class MetricStore(MetricSink):
         if len(missed):
             series = self.series
             code_labels = self._code_labels
+            made: dict[int, int] = {}  # a series twice in the batch is one series
             for step in range(0, len(missed), SERIES_STEP):
                 yield
                 part = missed[step:step + SERIES_STEP]
-                for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
-                                            strict=True):
-                    ident = (eid, code_labels[code])
-                    sid = series.ids.get(ident)
+                for index, eid, code, key in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
+                                                 wanted[part].tolist(), strict=True):
+                    sid = made.get(key)
                     if sid is None:
-                        sid = series.add(ident, ident[1], parent=eid)
+                        sid = made[key] = series.add(None, code_labels[code], parent=eid)
                     sids[index] = sid
             merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
             self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
@@ -424,14 +428,40 @@ class MetricStore(MetricSink):
         within them (codes already handed out for the batch would name other labels), and only past both
         :data:`LABEL_CACHE_SIZE` and twice the batch's own distinct label sets (a cluster of 150,000 pods has
         more than 100,000 volumes at once)."""
-        limit = max(LABEL_CACHE_SIZE, 2 * in_batch)
+        limit = max(LABEL_CACHE_SIZE, 2 * in_batch, 2 * self._live_codes)
         if len(self._code_labels) >= limit:
             self._label_codes.clear()
             self._code_labels.clear()
             self._raw_codes.clear()
-            self._series_index = _EMPTY_INDEX
+            self._index_live_series()
         elif len(self._raw_codes) >= limit:
             self._raw_codes.clear()
+
+    def _index_live_series(self) -> None:
+        """New label codes for the label sets of the live series, and the series index made from them."""
+        series = self.series
+        live = [sid for sid, alive in enumerate(series.ident) if alive is not None]
+        label_codes, code_labels = self._label_codes, self._code_labels
+        codes = []
+        for sid in live:
+            labels = series.labels[sid]
+            code = label_codes.get(labels)
+            if code is None:
+                code = label_codes[labels] = len(code_labels)
+                code_labels.append(labels)
+            codes.append(code)
+        self._live_codes = len(code_labels)
+        ids = np.array(live, dtype=np.int32)
+        keys = (series.parent[ids].astype(np.int64) << 32) | np.array(codes, dtype=np.int64)
+        order = np.argsort(keys)
+        self._series_index = (keys[order], ids[order])
+
+    def _series_id(self, eid: int, code: int) -> int | None:
+        """The id of the series of entity ``eid`` with the labels of ``code``, if stored."""
+        index_keys, index_ids = self._series_index
+        wanted = (eid << 32) | code
+        pos = int(np.searchsorted(index_keys, wanted))
+        return int(index_ids[pos]) if pos < len(index_keys) and int(index_keys[pos]) == wanted else None
 
     def _forget_series(self, gone: IdArray) -> None:
         """Drop expired series ids from the series index (their ids will be handed out again)."""
@@ -584,12 +614,14 @@ class MetricStore(MetricSink):
         result: dict[str, list[Point]] = {}
         if column is None:
             return result
-        wanted = label_tuple(labels, ordered=True)
+        code = self._label_codes.get(label_tuple(labels, ordered=True))
+        if code is None:
+            return result
         slots, stamps = self._window(start, end)
         found = []
         for key in keys:
             eid = self.entities.get(key)
-            sid = None if eid is None else self.series.get((eid, wanted))
+            sid = None if eid is None else self._series_id(eid, code)
             if sid is not None:
                 found.append((key, column.row(sid)))
         return self._points(column, found, slots, stamps)

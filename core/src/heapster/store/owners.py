@@ -39,15 +39,20 @@ class Owners(Generic[L]):
 
     ``last_seen[id]`` is the newest batch timestamp (ns) that had the owner, ``labels[id]``
     its latest labels (``empty`` once expired) and ``start[id]`` its latest collection start (ns, or INT_MISSING).
+    Owners are found by ``ident`` in ``ids``; unless ``keyed`` is false: the caller then keeps its own index
+    (the store's series index), ``add`` always registers a new owner, and no Python object is kept per owner
+    but its labels.
     """
 
-    def __init__(self, slots: int, empty: L) -> None:
+    def __init__(self, slots: int, empty: L, keyed: bool = True) -> None:
         assert BLOCK == 8 and slots % BLOCK == 0  # one byte of presence bits per block
         self.present_bits: npt.NDArray[np.uint8] = np.zeros((0, slots // BLOCK), dtype=np.uint8)
         """Bit ``slot % 8`` of ``present_bits[id, slot // 8]``: the owner was in the batch of that slot (a
         bool per owner and slot would take 8 times the bytes)."""
+        self.keyed = keyed
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
+        """Each id's ident (True for a live owner when not ``keyed``), None once expired."""
         self.empty = empty
         self.labels: list[L] = []
         self.stamp: IntArray = np.zeros(0, dtype=np.int64)
@@ -63,17 +68,20 @@ class Owners(Generic[L]):
         self._free: list[int] = []
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ident) - len(self._free)
 
     def get(self, ident: Hashable) -> int | None:
         """The id of ``ident`` if known."""
         return self.ids.get(ident)
 
     def add(self, ident: Hashable, labels: L, parent: int = -1) -> int:
-        """The id of ``ident``, registering it if new."""
-        found = self.ids.get(ident)
-        if found is not None:
-            return found
+        """The id of ``ident``, registering it if new (always new when not ``keyed``)."""
+        if self.keyed:
+            found = self.ids.get(ident)
+            if found is not None:
+                return found
+        else:
+            ident = True
         if self._free:
             oid = self._free.pop()
             self.ident[oid] = ident
@@ -89,7 +97,8 @@ class Owners(Generic[L]):
         self.stamp[oid] = 0
         self.given[oid] = None
         self.given_id[oid] = 0
-        self.ids[ident] = oid
+        if self.keyed:
+            self.ids[ident] = oid
         self.parent[oid] = parent
         self.last_seen[oid] = INT_MISSING
         self.start[oid] = INT_MISSING
@@ -108,8 +117,8 @@ class Owners(Generic[L]):
             return gone
         alive = [oid for oid in gone.tolist() if self.ident[oid] is not None]
         for oid in alive:
-            ident = self.ident[oid]
-            del self.ids[ident]
+            if self.keyed:
+                del self.ids[self.ident[oid]]
             self.ident[oid] = None
             self.labels[oid] = self.empty
             self.given[oid] = None
