@@ -317,8 +317,7 @@ class MetricStore(MetricSink):
             elif entities.stamp[eid] != labels_hash:
                 job.relabeled.append((eid, given, labels_hash))  # visible from the commit on
             else:
-                entities.labels[eid] = given  # equal labels (same hash), another dict: keep the one held
-                entities.give(eid, given)
+                entities.give(eid, given)  # equal labels (same hash) in another dict: ``labels`` keeps the one held
             found[index] = eid
         job.entities.append(found)
 
