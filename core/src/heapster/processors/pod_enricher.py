@@ -224,11 +224,15 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
     """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
     and their note."""
     matched = None
-    if code != POD:
+    if code == POD:
+        if info.key is not key and info.key == key:
+            info.key = key  # the batch's own string: one copy of the key, not two
+    else:
         name = labels.get("container_name", "")
         container = info.containers.get(name)
         if container is not None and key == container.key:
             matched = name
+            container.key = key
             if _IMAGE not in labels:
                 # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
                 # (a copied label of that name wins, in the image's place).
@@ -388,6 +392,7 @@ class PodBasedEnricher(ColumnProcessor):
         seg_pods: dict[tuple[str, str], PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
         replayable = True
+        idents: dict[tuple[str, str], tuple[str, str]] = {}
         stubs = len(changes.keys)
         time_offsets: list[int] = []
         seg_times: list[int] = []
@@ -401,7 +406,11 @@ class PodBasedEnricher(ColumnProcessor):
                 note = before.notes[at]
                 if note is not None and note[3] != key:
                     note = None
-            ident = (labels.get("namespace_name", ""), labels.get("pod_name", "")) if note is None else note[0]
+            if note is None:
+                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+                ident = idents.setdefault(ident, ident)  # one tuple per pod, shared by its rows' notes
+            else:
+                ident = note[0]
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
