@@ -86,6 +86,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
         run = _Run(inputs)
         outputs, notes, run_uids = run.outputs, run.notes, run.uids
         twin_of = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        shared_notes: dict[str, tuple[str, str]] = {}
         for labels in inputs:
             at = twin_of.get(id(labels), -1)
             note = None
@@ -106,7 +107,9 @@ class NamespaceBasedEnricher(ColumnProcessor):
             if note is not None and before is not None and note[1] == uid:
                 outputs.append(before.outputs[at])
             else:
-                note = (namespace, uid)
+                note = shared_notes.get(namespace)
+                if note is None or note[1] != uid:
+                    note = shared_notes[namespace] = (namespace, uid)  # one tuple per namespace, not per row
                 outputs.append({**labels, "namespace_id": uid})
             notes.append(note)
         return run

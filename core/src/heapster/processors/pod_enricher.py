@@ -79,15 +79,15 @@ class _ContainerInfo:
     """One spec container: its key, image and its request/limit (and restart count) values, built once.
 
     ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
-    written to the columns in one step per layout (equal tuples shared between containers); ``update`` is what
-    a container set's labels get.
+    written to the columns in one step per layout (equal tuples shared between containers). A container set's
+    labels get the image, then the pod's ``update`` (see :func:`_enrich`; no dict per container is kept).
     """
 
     __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
-                 "stub_layout_id", "stub_numbers", "update")
+                 "stub_layout_id", "stub_numbers")
 
     def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 pod_update: dict[str, str], start_ns: int, shared: Shared) -> None:
+                 start_ns: int, shared: Shared) -> None:
         self.key = key
         self.image = image
         self.stub_layout = shared.tuple(tuple((name, _GAUGE) for name in resources))
@@ -99,8 +99,6 @@ class _ContainerInfo:
             self.numbers = shared.tuple((*self.stub_numbers, restarts))
         self.layout_id = _layout_id(self.layout)
         self.stub_layout_id = _layout_id(self.stub_layout)
-        # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels.
-        self.update = {"container_base_image": image, **pod_update}
         self.create_ns = start_ns if self.restarts else MISSING
         """The create time of a container set: its pod's start time when the pod status lists the container."""
 
@@ -144,7 +142,7 @@ class PodInfo:
             cname = container.get("name", "")
             self.containers[cname] = _ContainerInfo(
                 keys.pod_container_key(self.namespace, self.name, cname), _intern(container.get("image", "")),
-                container_resources(container), restarts.get(cname), self.update, self.start_ns, shared
+                container_resources(container), restarts.get(cname), self.start_ns, shared
             )
 
 
@@ -227,16 +225,19 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
     and their note."""
     matched = None
     if code == POD:
-        update = info.update
+        if info.key is not key and info.key == key:
+            info.key = key  # the batch's own string: one copy of the key, not two
     else:
         name = labels.get("container_name", "")
         container = info.containers.get(name)
         if container is not None and key == container.key:
-            update = info.update if _IMAGE in labels else container.update
             matched = name
-        else:
-            update = info.update
-    return {**labels, **update}, (ident, info.serial, matched, key)
+            container.key = key
+            if _IMAGE not in labels:
+                # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+                # (a copied label of that name wins, in the image's place).
+                return {**labels, _IMAGE: container.image, **info.update}, (ident, info.serial, matched, key)
+    return {**labels, **info.update}, (ident, info.serial, matched, key)
 
 
 class _Work:
@@ -391,6 +392,7 @@ class PodBasedEnricher(ColumnProcessor):
         seg_pods: dict[tuple[str, str], PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
         replayable = True
+        idents: dict[tuple[str, str], tuple[str, str]] = {}
         stubs = len(changes.keys)
         time_offsets: list[int] = []
         seg_times: list[int] = []
@@ -404,7 +406,11 @@ class PodBasedEnricher(ColumnProcessor):
                 note = before.notes[at]
                 if note is not None and note[3] != key:
                     note = None
-            ident = (labels.get("namespace_name", ""), labels.get("pod_name", "")) if note is None else note[0]
+            if note is None:
+                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+                ident = idents.setdefault(ident, ident)  # one tuple per pod, shared by its rows' notes
+            else:
+                ident = note[0]
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
