@@ -560,7 +560,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         # The hot loop (~90 entities a node): _stats and _container_values inlined.
         stats_extend, network_extend, fs_extend, scrape_append = stats.extend, network.extend, fs_block.extend, \
             scrapes.append
-        times = _time_cache
+        # A summary's sample times are mostly one text: compared with the last one (no hash of a new string).
+        last_stamp: Any = None
+        last_ns = MISSING
         for pod in summary.pods or ():
             ref = pod.podRef
             if ref is None:
@@ -579,7 +581,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 return None
             if net is not None:
                 stamp = net.time
-                scrape_append(times[stamp] if stamp in times else _ns(stamp))
+                if stamp != last_stamp:
+                    last_stamp, last_ns = stamp, _ns(stamp)
+                scrape_append(last_ns)
                 network_extend((net.rxBytes, net.rxErrors, net.txBytes, net.txErrors))
             else:
                 scrape_append(MISSING)
@@ -615,24 +619,33 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 scrape = MISSING
                 if cpu is not None:
                     stamp = cpu.time
-                    scrape = times[stamp] if stamp in times else _ns(stamp)
+                    if stamp != last_stamp:
+                        last_stamp, last_ns = stamp, _ns(stamp)
+                    scrape = last_ns
                     usage = cpu.usageCoreNanoSeconds
                 else:
                     usage = MISSING
                 if scrape == MISSING and memory is not None:
                     scrape = _ns(memory.time)
                 scrape_append(scrape)
-                root_used = logs_used = MISSING
-                if rootfs is not None:
-                    root_used = rootfs.usedBytes
+                if rootfs is not None and logs is not None:  # the usual container: both in one extend
+                    root_used, logs_used = rootfs.usedBytes, logs.usedBytes
                     fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
-                               rootfs.inodesFree))
-                    series += 1
-                if logs is not None:
-                    logs_used = logs.usedBytes
-                    fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
+                               rootfs.inodesFree, logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
                                logs.inodesFree))
-                    series += 1
+                    series += 2
+                else:
+                    root_used = logs_used = MISSING
+                    if rootfs is not None:
+                        root_used = rootfs.usedBytes
+                        fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
+                                   rootfs.inodesFree))
+                        series += 1
+                    if logs is not None:
+                        logs_used = logs.usedBytes
+                        fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
+                                   logs.inodesFree))
+                        series += 1
                 used = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
                 uptime = uptimes[row]
                 if memory is None:
@@ -640,7 +653,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 else:
                     stats_extend((uptime, usage, memory.usageBytes, memory.workingSetBytes, memory.rssBytes,
                                   memory.pageFaults, memory.majorPageFaults, used))
-    except (IndexError, TypeError):  # more entities than the shape has; an unhashable time
+    except (IndexError, TypeError):  # more entities than the shape has
         return None
     if row + 1 != len(idents) or series != len(shape.series_labels):
         return None
