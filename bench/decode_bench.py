@@ -10,8 +10,8 @@ at `now` and 10 s later (new values, the same pods). Prints, in CPU time of this
   parts joined into one batch (`ColumnBatch.concat`, as the scheduler does), for the first cycle (no entity table
   known yet) and a steady cycle (each node's entity table known from the cycle before), and the steady halves;
 - with `--baseline REV` (a git revision, e.g. `main`), the same for that revision's decoder (its `summary.py`,
-  today's `ColumnBatch.concat` of the built parts it returns), interleaved run by run with today's (A B A B), so
-  load drifts on the shared machine hit both.
+  today's `ColumnBatch.concat` of the built parts it returns), and its steady cycle's decode with entity tables of
+  its own, interleaved run by run with today's (A B A B), so load drifts on the shared machine hit both.
 Each figure is the best and the median of `--repeat` runs; the garbage collector is off while timing, as the
 source decodes with it paused. Other processes share the machine: compare figures of one run.
 """
@@ -118,6 +118,15 @@ def main() -> None:
         if old is not None:
             runs.setdefault(f"{args.baseline}, any cycle", []).append(
                 cpu_ms(lambda: window(old, second, infos, now + 10, None)))
+            if hasattr(old, "SummaryShapes"):  # the baseline's steady cycle, with entity tables of its own
+                old_infos = [old.NodeInfo(i.nodename, i.hostname, i.host_id) for i in infos]
+                old_shapes = old.SummaryShapes()
+                for body, info in zip(first, old_infos, strict=True):
+                    old.decode_summary_columns(body, info, now, old_shapes)
+                runs.setdefault(f"{args.baseline}, steady: decode only", []).append(cpu_ms(
+                    lambda old_infos=old_infos, old_shapes=old_shapes: [
+                        old.decode_summary_columns(b, i, now + 10, old_shapes)
+                        for b, i in zip(second, old_infos, strict=True)]))
     for label, found in runs.items():
         print(f"{'window, ' + label:35}: {per_summary(found)}")
     if old is not None:

@@ -59,6 +59,19 @@ def _rename_volume(body: dict[str, Any]) -> None:
     _first_pod(body)["volume"][0]["name"] = "other"
 
 
+def _add_volume(body: dict[str, Any]) -> None:
+    volumes = _first_pod(body)["volume"]
+    volumes.append({**volumes[0], "name": "added"})
+
+
+def _drop_volumes(body: dict[str, Any]) -> None:
+    del _first_pod(body)["volume"]
+
+
+def _volume_name_not_text(body: dict[str, Any]) -> None:
+    _first_pod(body)["volume"][0]["name"] = 7
+
+
 def _drop_logs(body: dict[str, Any]) -> None:
     del _first_pod(body)["containers"][0]["logs"]
 
@@ -102,7 +115,8 @@ def _no_change(body: dict[str, Any]) -> None:
 
 
 CHANGES: list[Callable[[dict[str, Any]], None]] = [
-    _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _drop_logs, _drop_pod_network,
+    _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _add_volume, _drop_volumes,
+    _volume_name_not_text, _drop_logs, _drop_pod_network,
     _drop_memory, _accelerator, _custom, _duplicate_container, _new_uid, _node_restart, _bad_time,
 ]
 
@@ -120,7 +134,9 @@ def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[
     assert kept is not None
     batch = _with_shapes(shapes, second, NOW + 10)
     reused = isinstance(batch, PendingBatch) and batch.builder is not None and batch.builder._table is kept.table
-    assert reused == (change in (_no_change, _drop_memory))  # values only, or a full decode
+    # Values only (a container's sample time that is no text is missing there too: its memory's time is used,
+    # as the full decode does), or a full decode.
+    assert reused == (change in (_no_change, _drop_memory, _bad_time))
     assert column_batch_differences(batch, _full(second, NOW + 10)) == []
     third = shifted(second, 10)  # and back to a reused table (or a full decode) after the change
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
@@ -180,3 +196,16 @@ def test_summaries_that_always_need_the_full_decode_are_not_kept() -> None:
     _accelerator(body)
     _with_shapes(shapes, body)
     assert len(shapes) == 0
+
+
+def test_a_volume_without_a_text_name_is_skipped_by_the_values_only_decode_too() -> None:
+    shapes = SummaryShapes()
+    first = _summary()
+    _volume_name_not_text(first)
+    assert column_batch_differences(_with_shapes(shapes, first), _full(first)) == []
+    kept = shapes.get(NODE)
+    assert kept is not None
+    second = shifted(first, 10)
+    batch = _with_shapes(shapes, second, NOW + 10)
+    assert isinstance(batch, PendingBatch) and batch.builder is not None and batch.builder._table is kept.table
+    assert column_batch_differences(batch, _full(second, NOW + 10)) == []

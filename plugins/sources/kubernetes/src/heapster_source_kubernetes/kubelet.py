@@ -152,6 +152,8 @@ class KubeletClient:
         self._pools: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Semaphore]] = {}
         """Connections (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
         self._origins: dict[str, Origin] = {}
+        self._durations: dict[str, Any] = {}
+        """Each node's request duration summary (``labels()`` costs more than the observation it leads to)."""
 
     def _pool(self) -> tuple[Client, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
@@ -177,10 +179,17 @@ class KubeletClient:
             except TimeoutError:
                 pass  # raised below, outside this block
             finally:
-                selfmetrics.kubelet_summary_request_duration.labels(node=target.hostname).observe(
-                    (time.monotonic() - started) * 1000.0)
+                self._duration(target.hostname).observe((time.monotonic() - started) * 1000.0)
             msg = f"kubelet {target.host_port} of node {target.node} timed out after {self.settings.timeout:g}s"
             raise ScrapeError("timeout", msg)
+
+    def _duration(self, node: str) -> Any:
+        found = self._durations.get(node)
+        if found is None:
+            if len(self._durations) >= MAX_CACHED_URLS:
+                self._durations.clear()
+            found = self._durations[node] = selfmetrics.kubelet_summary_request_duration.labels(node=node)
+        return found
 
     def _origin(self, target: KubeletTarget) -> Origin:
         key = f"{target.scheme}://{target.host_port}"
