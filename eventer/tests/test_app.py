@@ -22,7 +22,7 @@ THIRD_PARTY = '''
 import json
 from heapster.hookspecs import hookimpl
 from heapster.interfaces import EventSink
-from heapster.uri import Option
+from heapster.interfaces import Option
 
 
 class JsonLinesEventSink(EventSink):
