@@ -18,8 +18,12 @@ from typing import Any
 from heapster.durations import parse_bool, parse_duration, parse_size
 
 
-class OptionKind(enum.Enum):
-    """How a URI option's raw text becomes its value; :meth:`parse` does it (``ValueError`` on a bad value)."""
+class OptionKind(enum.StrEnum):
+    """How a URI option's raw text becomes its value; :meth:`parse` does it (``ValueError`` on a bad value).
+
+    A member equals its old string name (``OptionKind.INT == "int"``), so code that read ``option.kind`` as a
+    string keeps working; declaring an option with the string itself is deprecated (see :class:`Option`).
+    """
 
     STR = "str"
     """The text as given."""
@@ -35,10 +39,6 @@ class OptionKind(enum.Enum):
     """Bytes: ``512Mi``, ``1Gi``, ``1000``."""
     LIST = "list"
     """Every repeated value as text, in order (``nodes=a&nodes=b`` -> ``["a", "b"]``)."""
-
-    def __str__(self) -> str:
-        """The kind's name in messages: ``int``, ``duration`` (as the old string kinds read)."""
-        return self.value
 
     @property
     def repeated(self) -> bool:
