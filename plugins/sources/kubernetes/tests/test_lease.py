@@ -14,7 +14,7 @@ from kubernetes import client
 
 from heapster.errors import UsageError
 from heapster.leader import LeaseTiming
-from heapster.testing.net import PATIENCE, async_wait_until
+from heapster.testing.net import PATIENCE, async_poll_until, async_wait_until
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 from heapster_source_kubernetes.lease import LeaseElector
 
@@ -103,10 +103,10 @@ async def test_annotations_go_to_the_next_leader(api: Any) -> None:
         lease = client.CoordinationV1Api(api).read_namespaced_lease("eventer", "default")
         return lease.metadata.annotations or {}
 
-    deadline = time.monotonic() + PATIENCE
-    while (await asyncio.to_thread(annotations)).get("heapster.k8s.io/exported") != "w1":
-        assert time.monotonic() < deadline, "annotation not written by a renewal"
-        await asyncio.sleep(0.05)
+    async def written() -> bool:
+        return (await asyncio.to_thread(annotations)).get("heapster.k8s.io/exported") == "w1"
+
+    await async_poll_until(written, PATIENCE, what="the annotation written by a renewal")
     a.annotate({"heapster.k8s.io/exported": "w2"})
     holding.cancel()
     await a.release()  # written with the release too
