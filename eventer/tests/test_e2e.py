@@ -216,7 +216,7 @@ def test_only_the_lease_holder_exports_and_the_standby_takes_over(
         return setup.args("--checkpoint-configmap=default/eventer-cp", "--leader-elect",
                           "--leader-elect-lease=default/eventer", f"--leader-elect-identity={identity}",
                           # client-go's lease and renew times: a leader slowed down by a loaded machine keeps
-                          # its Lease (with 3 s and 2 s it lost it once); a clean stop releases it at once
+                          # its Lease (3 s and 2 s left a loaded machine little room); a clean stop releases it at once
                           "--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s",
                           "--leader-elect-retry-period=0.5s")
 
