@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def test_install_use_and_uninstall_a_third_party_sink(fresh_venv: Path, tmp_path
     # Installed: the daemon exports to it (resolution 5 s: the first batch comes within ~10 s).
     proc = heapster(fresh_venv, "--source=static:?nodes=2&pods=1&containers=1", sink_flag,
                     "--metric_resolution=5s", "--disable_metric_sink", "--heapster_port=0")
-    wait_until(lambda: out_file.exists() and out_file.read_text().strip(), timeout=30, interval=0.2,
+    wait_until(lambda: out_file.exists() and out_file.read_text().strip(), timeout=PATIENCE, interval=0.2,
                what="a first batch in the jsonl sink")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

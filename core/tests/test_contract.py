@@ -10,10 +10,9 @@ from heapster.app import build_daemon
 from heapster.cli import main
 from heapster.errors import UsageError
 from heapster.flags import heapster_parser, parse_flags, parse_heapster_settings
-from heapster.interfaces import PluginContext
+from heapster.interfaces import Option, OptionKind, PluginContext
 from heapster.plugins import HISTORICAL_SOURCE, METRIC_SINK, known_providers, load_plugins
 from heapster.settings import HeapsterSettings
-from heapster.uri import Option
 
 
 def test_every_installed_key_of_ours_is_in_the_provider_registry() -> None:
@@ -60,5 +59,26 @@ def test_flags_become_typed_settings_seen_by_plugins() -> None:
 
 
 def test_an_option_of_an_unknown_kind_fails_when_declared() -> None:
-    with pytest.raises(ValueError, match="unknown kind 'integer'; kinds: str, bool, int"):
-        Option("port", "integer")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown kind 'integer'; kinds: str, bool, int, float, duration, size, list"):
+        Option("port", "integer")
+
+
+@pytest.mark.parametrize(("kind", "raw", "value"), [
+    (OptionKind.STR, "a b", "a b"), (OptionKind.BOOL, "T", True), (OptionKind.INT, "42", 42),
+    (OptionKind.FLOAT, "0.5", 0.5), (OptionKind.DURATION, "1m30s", 90.0), (OptionKind.SIZE, "2Ki", 2048),
+    (OptionKind.LIST, "x", "x"),
+])
+def test_option_kinds_are_types_that_parse_their_values(kind: OptionKind, raw: str, value: object) -> None:
+    assert kind.parse(raw) == value and Option("o", kind).convert(raw) == value
+    assert str(kind) == kind.value == kind  # messages name it as before ("expected int"); old readers compare strings
+    assert kind.repeated is (kind is OptionKind.LIST)
+    if kind not in (OptionKind.STR, OptionKind.LIST):
+        with pytest.raises(ValueError):
+            kind.parse("not-a-value")
+
+
+def test_a_string_kind_is_converted_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"string kind 'int' is deprecated; use heapster.interfaces"
+                                                r".OptionKind.INT"):
+        legacy = Option("port", "int", 80)
+    assert legacy == Option("port", OptionKind.INT, 80) and legacy.kind is OptionKind.INT

@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import pluggy
 import pytest
 
 from heapster import hookspecs
-from heapster.errors import PluginError
+from heapster.cli import main
+from heapster.errors import PluginError, UsageError
+from heapster.interfaces import OptionKind
 from heapster.plugins import load_plugins
 
 SINK_MODULE = """
@@ -102,6 +105,49 @@ def test_a_plugin_written_today_keeps_working_when_a_hookspec_gains_an_argument(
     plugins = load_plugins(strict=True)
     assert plugins.get("sink", "today").plugin.distribution == "heapster-sink-today"
     assert "register_metric_sinks" in passed  # the grown call really reached today's plugin
+
+
+LEGACY_SINK = """
+import heapster
+from heapster.interfaces import MetricSink
+from heapster.uri import Option  # the old import path
+
+
+class LegacySink(MetricSink):
+    async def export(self, batch):
+        pass
+
+
+@heapster.hookimpl
+def register_metric_sinks(register):
+    register("legacy", lambda config, context: LegacySink(), options=[
+        Option("timeout", "duration", 10.0), Option("batch", "int", 1), Option("nodes", "list"),
+        Option("tag_*", "bool"),
+    ])
+"""
+
+
+def test_a_plugin_declaring_string_option_kinds_keeps_working(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Third-party compatibility: the deprecated string kinds are accepted (with a DeprecationWarning naming the
+    OptionKind to use), converted, and type the URI's values exactly as an OptionKind does."""
+    install_fake_dist(site, "heapster-sink-legacy", "legacy_sink", LEGACY_SINK)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plugins = load_plugins(strict=True)
+    assert sorted(str(w.message) for w in caught if w.category is DeprecationWarning) == [
+        f"option {name!r}: the string kind {kind!r} is deprecated; use heapster.interfaces.OptionKind.{kind.upper()}"
+        for name, kind in (("batch", "int"), ("nodes", "list"), ("tag_*", "bool"), ("timeout", "duration"))]
+    reg, config = plugins.configure("sink", "legacy:?timeout=1m30s&batch=7&nodes=a&nodes=b&tag_x=true")
+    assert [opt.kind for opt in reg.options] == [OptionKind.DURATION, OptionKind.INT, OptionKind.LIST,
+                                                 OptionKind.BOOL]
+    assert config.options == {"timeout": 90.0, "batch": 7, "nodes": ["a", "b"], "tag_*": {"x": True}}
+    with pytest.raises(UsageError, match=r"bad value 'x' for option 'batch' of sink 'legacy'"):
+        plugins.configure("sink", "legacy:?batch=x")
+    # through the command line: a bad value still exits 2 naming the option
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # told once above
+        assert main(["--source=static:", "--sink=legacy:?batch=seven"]) == 2
+    assert "bad value 'seven' for option 'batch' of sink 'legacy'" in capsys.readouterr().err
 
 
 def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:

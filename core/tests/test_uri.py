@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from heapster.errors import UsageError
-from heapster.uri import Option, expand_env, http_url, mask_uri, parse_header, parse_uri, resolve_options
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import expand_env, http_url, mask_uri, parse_header, parse_uri, resolve_options
 
 
 def test_key_and_url_split_on_first_colon() -> None:
@@ -23,7 +24,7 @@ def test_key_without_url_and_quoted_empty_url() -> None:
 
 def test_repeated_options_and_host_port_values() -> None:
     uri = parse_uri("elasticsearch:?nodes=foo.com:9200&nodes=bar.com:9200&index=hx")
-    config = resolve_options(uri, [Option("nodes", "list"), Option("index", default="heapster")], "sink")
+    config = resolve_options(uri, [Option("nodes", OptionKind.LIST), Option("index", default="heapster")], "sink")
     assert config.options == {"nodes": ["foo.com:9200", "bar.com:9200"], "index": "hx"}
 
 
@@ -41,12 +42,13 @@ def test_env_expansion_like_go(monkeypatch: pytest.MonkeyPatch) -> None:
     ("0", False), ("f", False), ("F", False), ("FALSE", False), ("false", False), ("False", False),
 ])
 def test_bool_options_parse_as_go(raw: str, expected: bool) -> None:
-    config = resolve_options(parse_uri(f"x:?secure={raw}"), [Option("secure", "bool", False)], "sink 'x'")
+    config = resolve_options(parse_uri(f"x:?secure={raw}"), [Option("secure", OptionKind.BOOL, False)], "sink 'x'")
     assert config["secure"] is expected
 
 
 def test_defaults_typed_and_first_value_wins() -> None:
-    opts = [Option("concurrency", "int", 1), Option("timeout", "duration", 5.0), Option("db", default="k8s")]
+    opts = [Option("concurrency", OptionKind.INT, 1), Option("timeout", OptionKind.DURATION, 5.0),
+            Option("db", default="k8s")]
     config = resolve_options(parse_uri("x:?concurrency=4&concurrency=9&timeout=1m30s"), opts, "sink 'x'")
     assert config.options == {"concurrency": 4, "timeout": 90.0, "db": "k8s"}
 
@@ -58,9 +60,9 @@ def test_unknown_option_names_it_and_the_valid_ones() -> None:
 
 def test_ill_typed_option_names_the_option_and_hides_secrets() -> None:
     with pytest.raises(UsageError, match=r"bad value .maybe. for option .secure."):
-        resolve_options(parse_uri("x:?secure=maybe"), [Option("secure", "bool")], "sink 'x'")
+        resolve_options(parse_uri("x:?secure=maybe"), [Option("secure", OptionKind.BOOL)], "sink 'x'")
     with pytest.raises(UsageError) as info:
-        resolve_options(parse_uri("x:?port=hunter2"), [Option("port", "int", secret=True)], "sink 'x'")
+        resolve_options(parse_uri("x:?port=hunter2"), [Option("port", OptionKind.INT, secret=True)], "sink 'x'")
     assert "hunter2" not in str(info.value)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.testing.compat import cmdlines_with_sink, heapster_cmdlines, sink_key
-from heapster.uri import Option, parse_uri, resolve_options
+from heapster.uri import parse_uri, resolve_options
 
-OPTIONS = [Option("tags"), Option("tag_*"), Option("n_*", "int")]
+OPTIONS = [Option("tags"), Option("tag_*"), Option("n_*", OptionKind.INT)]
 
 
 def test_a_family_collects_every_member() -> None:

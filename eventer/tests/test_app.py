@@ -11,7 +11,7 @@ from pathlib import Path
 from heapster.checkpoint import MemoryCheckpointStore
 from heapster.plugins import load_plugins
 from heapster.testing.events import ScriptedEventSource, event
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.app import Eventer
 from heapster_eventer.flags import parse_args
@@ -22,7 +22,7 @@ THIRD_PARTY = '''
 import json
 from heapster.hookspecs import hookimpl
 from heapster.interfaces import EventSink
-from heapster.uri import Option
+from heapster.interfaces import Option
 
 
 class JsonLinesEventSink(EventSink):
@@ -58,10 +58,10 @@ async def test_a_third_party_event_sink_works_by_entry_point(tmp_path: Path) -> 
                                   "--healthz-port=0", f"--checkpoint-file={tmp_path / 'cp.json'}"])
             eventer = Eventer(options, plugins=plugins)
             running = asyncio.create_task(eventer.run())
-            await async_wait_until(lambda: out.exists() and out.stat().st_size, timeout=15,
+            await async_wait_until(lambda: out.exists() and out.stat().st_size, timeout=PATIENCE,
                                    what="the third-party sink's first line")
             eventer.stop()
-            assert await asyncio.wait_for(running, 30) == 0
+            assert await asyncio.wait_for(running, PATIENCE) == 0
         lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
         assert lines, "the third-party sink received nothing"
         versions = [(e["metadata"]["uid"], e["metadata"]["resourceVersion"]) for e in lines]
@@ -106,10 +106,11 @@ async def test_the_lease_is_renewed_while_the_final_flush_runs() -> None:
     await async_wait_until(lambda: source.started, what="the term to start")
     eventer.stop()  # the final flush now waits for the blocked sink
     at_stop = elector.renewals
-    await async_wait_until(lambda: elector.renewals >= at_stop + 5, timeout=10, what="renewals during the flush")
+    await async_wait_until(lambda: elector.renewals >= at_stop + 5, timeout=25,  # within the 30 s stop timeout
+                           what="renewals during the flush")
     assert not term.done() and elector.released_after is None
     sink.unblock()
-    await asyncio.wait_for(term, 10)
+    await asyncio.wait_for(term, PATIENCE)
     assert [e["metadata"]["uid"] for b in sink.batches for e in b.events] == ["a"]
     assert elector.released_after is not None and elector.released_after >= at_stop + 5
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from heapster.checkpoint import Checkpoint, MemoryCheckpointStore
 from heapster.testing.clock import FakeClock, settle
 from heapster.testing.events import ScriptedEventSource, event
+from heapster.testing.net import PATIENCE
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.app import Eventer
 from heapster_eventer.flags import parse_args
@@ -36,7 +37,7 @@ def _kill(manager: EventManager) -> None:
 async def _drain(manager: EventManager) -> None:
     for ch in manager.channels:
         assert ch.queue is not None
-        await asyncio.wait_for(ch.queue.drained(), 5)
+        await asyncio.wait_for(ch.queue.drained(), PATIENCE)
     await settle()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from heapster.testing.modules import load_module
+from heapster.testing.net import PATIENCE
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
@@ -59,9 +60,9 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
             return next((v for k, v in h.positions_of(checkpoint).items() if k.startswith(influx_ident)), 0)
 
         first = EventerProcess(args, tmp_path / "eventer-1.log").start()
-        first.wait_for(lambda: influx_position() > setup.start_rv, 20, "a first export to InfluxDB")
+        first.wait_for(lambda: influx_position() > setup.start_rv, PATIENCE, "a first export to InfluxDB")
         exported = influx_position()
-        first.wait_for(lambda: influx_position() > exported, 20, "a second export to InfluxDB")
+        first.wait_for(lambda: influx_position() > exported, PATIENCE, "a second export to InfluxDB")
         written_before = h.influx_points_written(own_influxd) - setup.points_before
         own_influxd.stop()
         down_at = influx_position()
@@ -75,7 +76,7 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
             return (bool(read) and bool(first.logs("sink.export.retry")) and bool(es_done)
                     and es_done[0] >= int(read[-1]["position"]))
 
-        first.wait_for(queued_during_outage, 30, "events read and queued while InfluxDB is down")
+        first.wait_for(queued_during_outage, PATIENCE, "events read and queued while InfluxDB is down")
         first.kill()
         assert influx_position() == down_at
         read_before_kill = {(uid, count) for uid, count, _ in h.es_documents(setup.es_url, setup.index)}
@@ -83,11 +84,11 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
         assert gone, "the API still lists every event read: the test would not show a loss"
 
         second = EventerProcess(args, tmp_path / "eventer-2.log").start()
-        second.wait_for(lambda: second.logs("sink.queue.replaying"), 20, "the queue on disk to be replayed")
+        second.wait_for(lambda: second.logs("sink.queue.replaying"), PATIENCE, "the queue on disk to be replayed")
         assert any(r["sink"] == "InfluxDB Sink" and r["batches"] >= 1 for r in second.logs("sink.queue.replaying"))
         own_influxd.start()
         end_rv, _ = h.list_events(setup.api)
-        second.wait_for(lambda: min(h.positions_of(checkpoint).values()) >= end_rv, 60,
+        second.wait_for(lambda: min(h.positions_of(checkpoint).values()) >= end_rv, PATIENCE,
                         "the export of the last events to both sinks")
         assert second.stop() == 0
         written_after = h.influx_points_written(own_influxd)

@@ -22,7 +22,7 @@ import pytest
 from heapster.testing.net import wait_until
 from heapster.timefmt import parse_rfc3339, rfc3339, utc_from_epoch
 from heapster.uri import mask_uri
-from heapster_eventer.testing import EventerProcess, RecordingProxy
+from heapster_eventer.testing import PATIENCE, EventerProcess, RecordingProxy
 from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer
 
@@ -73,6 +73,11 @@ def version(event: dict[str, Any]) -> Version:
     return event["metadata"]["uid"], int(event["metadata"]["resourceVersion"])
 
 
+def newest_written(proxy: RecordingProxy) -> int:
+    """The highest resourceVersion InfluxDB accepted through the proxy (0 before any write)."""
+    return max((version(e)[1] for e in written(proxy)), default=0)
+
+
 def position(checkpoint: Path) -> int:
     try:
         return min(int(v) for v in json.loads(checkpoint.read_text(encoding="utf-8"))["positions"].values())
@@ -112,23 +117,29 @@ def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_c
                 f"--checkpoint-file={checkpoint}"]
 
         first = EventerProcess(args, tmp_path / "eventer-1.log").start()
-        first.wait_for(lambda: position(checkpoint) > start_rv, 30, "a first export")
+        first.wait_for(lambda: position(checkpoint) > start_rv, PATIENCE, "a first export")
         saved = checkpoint.read_text(encoding="utf-8")
-        # Killed right after a checkpoint write: the next export is a period away, so the kill
-        # cannot fall between a sink's write and its checkpoint (the one window that repeats).
-        first.wait_for(lambda: checkpoint.read_text(encoding="utf-8") != saved, 30, "the next export")
+        first.wait_for(lambda: checkpoint.read_text(encoding="utf-8") != saved, PATIENCE, "the next export")
+        # Killed only once its checkpoint records every write InfluxDB took, with InfluxDB out of its
+        # reach meanwhile: a kill between a sink's write and its checkpoint (the one window where a
+        # restart repeats versions, by design) cannot happen, however late the kill comes under load.
+        proxy.refuse()
+        first.wait_for(lambda: position(checkpoint) >= newest_written(proxy), PATIENCE,
+                       "the checkpoint to record every write InfluxDB accepted")
         first.kill()
+        proxy.refuse(False)
         killed_at = position(checkpoint)
         memory = json.loads(checkpoint.read_text(encoding="utf-8"))["gap_memory"]
         before_restart = written(proxy)
         taken = {version(e) for e in before_restart}
+        assert max(rv for _, rv in taken) <= killed_at  # what the relist skips, by construction above
         exported_count: dict[str, int] = {}
         for event in before_restart:
             uid = event["metadata"]["uid"]
             exported_count[uid] = max(exported_count.get(uid, 0), int(event["count"]))
 
         # Events keep coming while the eventer is down.
-        wait_until(lambda: watch_expired(api, killed_at), timeout=60, interval=0.2,
+        wait_until(lambda: watch_expired(api, killed_at), timeout=PATIENCE, interval=0.2,
                    what="the simulator's watch history to move past the checkpoint")
         # Certain losses on top of the generator's: an event born in the gap that happens three times,
         # and an exported event that happens twice more; the API keeps only the last version of each.
@@ -144,13 +155,13 @@ def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_c
         happen_again(api, bumped, 2)
 
         second = EventerProcess(args, tmp_path / "eventer-2.log").start()
-        second.wait_for(lambda: second.logs("events.gap"), 30, "the relist after 410 Gone")
+        second.wait_for(lambda: second.logs("events.gap"), PATIENCE, "the relist after 410 Gone")
         assert second.logs("events.resume.expired"), "the resume was not answered with 410"
         (gap,) = second.logs("events.gap")
         assert int(gap["handed_out_up_to"]) == killed_at
         end = http_json("GET", f"{api}/api/v1/events")
         end_rv = int(end["metadata"]["resourceVersion"])
-        second.wait_for(lambda: position(checkpoint) >= end_rv, 30, "the export of the last events")
+        second.wait_for(lambda: position(checkpoint) >= end_rv, PATIENCE, "the export of the last events")
         lost_metric = second.metrics()["eventer_events_lost_total"]
         assert second.stop() == 0
 

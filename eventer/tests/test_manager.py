@@ -9,6 +9,7 @@ from heapster.checkpoint import Checkpoint, MemoryCheckpointStore
 from heapster.errors import CheckpointConflict
 from heapster.testing.clock import FakeClock, settle
 from heapster.testing.events import ScriptedEventSource, event
+from heapster.testing.net import PATIENCE
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer.manager import EventManager, ManagerSettings, next_tick
 from heapster_eventer.testing import rvs
@@ -24,7 +25,7 @@ def _manager(source: ScriptedEventSource, sinks: list[RecordingEventSink], store
 async def _drain(manager: EventManager) -> None:
     for ch in manager.channels:
         assert ch.queue is not None
-        await asyncio.wait_for(ch.queue.drained(), 5)
+        await asyncio.wait_for(ch.queue.drained(), PATIENCE)
     await settle()
 
 
@@ -184,7 +185,7 @@ async def test_a_checkpoint_conflict_fences_the_manager() -> None:
     source.feed(event("x", 1))
     await clock.advance(30)
     await _drain(manager)
-    await asyncio.wait_for(runner, 5)  # run() returned by itself
+    await asyncio.wait_for(runner, PATIENCE)  # run() returned by itself
     assert manager.fenced.is_set()
     source.feed(event("y", 2))
     await manager.stop(flush=False)

@@ -24,10 +24,11 @@ from heapster.interfaces import (
     LeaseSettings,
     MetricSink,
     MetricSource,
+    Option,
     PluginContext,
     Processor,
 )
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 if TYPE_CHECKING:  # shards are heapster's alone: the eventer does not load them
     from heapster.shards.discovery import EndpointSliceWatch, PeerService
@@ -114,7 +115,9 @@ def register_metric_sources(register: RegisterMetricSource) -> None:
     Called once at start-up. Call ``register(key, factory, options=[Option(...)])`` for each
     source key this plugin provides (e.g. ``kubernetes``). ``factory(config, context)`` is
     called only when ``--source=<key>:...`` names it and returns a :class:`MetricSource`.
-    ``options`` declares the URI options; undeclared options are rejected with exit 2.
+    ``options`` declares the URI options, each typed by an :class:`~heapster.interfaces.OptionKind`
+    (``Option("timeout", OptionKind.DURATION, 10.0, "help")``, both from :mod:`heapster.interfaces`);
+    ``config.options`` holds them typed. Undeclared options and ill-typed values are rejected with exit 2.
     Returns nothing.
     """
 

@@ -1,9 +1,10 @@
 """The objects the scheduler drives: sources, scrape units, processors, sinks, and their context.
 
 Pluggy only finds the factories; everything on the hot path is a plain ``async`` method here.
-The batch's column API (:class:`heapster.columns.ColumnBatch`, :class:`heapster.columns.BatchBuilder`) is
-importable from here too; it is loaded on first use, so that a process without metrics (the eventer) never
-imports numpy.
+A plugin's URI options are declared with :class:`Option` and typed by an :class:`OptionKind`; a factory
+receives them parsed in a :class:`PluginConfig`. The batch's column API (:class:`heapster.columns.ColumnBatch`,
+:class:`heapster.columns.BatchBuilder`) is importable from here too; it is loaded on first use, so that a process
+without metrics (the eventer) never imports numpy.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from heapster.model import DataBatch, EventBatch, MetricSet
+from heapster.options import Option as Option  # noqa: PLC0414 (re-exported for plugins)
+from heapster.options import OptionKind as OptionKind  # noqa: PLC0414
 from heapster.settings import HeapsterSettings
+from heapster.uri import PluginConfig as PluginConfig  # noqa: PLC0414
 
 if TYPE_CHECKING:
     from heapster.checkpoint import Checkpoint

@@ -1,4 +1,7 @@
-"""Parsing of Heapster's ``KEY[:URL[?opts]]`` source and sink URIs, with typed, declared options."""
+"""Parsing of Heapster's ``KEY[:URL[?opts]]`` source and sink URIs, with typed, declared options.
+
+:class:`Option` and :class:`OptionKind` (:mod:`heapster.options`) are importable from here too, as before.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from heapster.durations import parse_bool, parse_duration, parse_size
 from heapster.errors import UsageError
+from heapster.options import Option as Option  # noqa: PLC0414 (re-exported: heapster.uri.Option stays)
+from heapster.options import OptionKind as OptionKind  # noqa: PLC0414
 
 _ENV = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -21,53 +25,8 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _ENV.sub(lambda m: env.get(m.group(1) or m.group(2) or "", ""), text)
 
 
-OptionParser = Callable[[str], Any]
-
-OptionKind = Literal["str", "bool", "int", "float", "duration", "size", "list"]
-"""How a URI option's raw text is typed (see :class:`Option`)."""
-OPTION_KINDS: tuple[str, ...] = get_args(OptionKind)
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One declared URI option of a plugin: its type, default, and whether it is secret.
-
-    ``kind`` is one of ``str``, ``bool`` (Go ParseBool), ``int``, ``float``, ``duration``
-    (Go duration, in seconds), ``size`` (bytes: ``512Mi``, ``1Gi``) or ``list`` (every repeated
-    value, e.g. ``nodes=a&nodes=b``).
-
-    A name ending in ``*`` declares a family of options sharing a prefix (Librato's ``tag_*`` for
-    ``tag_cluster=prod&tag_env=x``): its value is a dict from the rest of each name to its (first)
-    value converted by ``kind``, ``{"cluster": "prod", "env": "x"}``.
-    """
-
-    name: str
-    kind: OptionKind = "str"
-    default: Any = None
-    help: str = ""
-    secret: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in OPTION_KINDS:  # a plugin's mistake, found when it registers, not when used
-            msg = f"option {self.name!r} has unknown kind {self.kind!r}; kinds: {', '.join(OPTION_KINDS)}"
-            raise ValueError(msg)
-
-    def convert(self, raw: str) -> Any:
-        """Turn one raw value into the option's type; ``ValueError`` on a bad value."""
-        if self.kind in {"str", "list"}:
-            return raw
-        if self.kind == "bool":
-            return parse_bool(raw)
-        if self.kind == "int":
-            return int(raw, 10)
-        if self.kind == "float":
-            return float(raw)
-        if self.kind == "duration":
-            return parse_duration(raw)
-        if self.kind == "size":
-            return parse_size(raw)
-        msg = f"unknown option kind {self.kind!r}"
-        raise ValueError(msg)
+OPTION_KINDS: tuple[str, ...] = tuple(kind.value for kind in OptionKind)
+"""The kinds' names (the deprecated string form of :class:`OptionKind`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +95,10 @@ class PluginConfig:
 
 
 QUEUE_OPTIONS = (
-    Option("queue_dir", "str", help="keep this sink's queue on disk in this directory (as --sink_queue_dir)"),
-    Option("queue_size", "int", help="batches this sink's queue holds (as --sink_queue_size)"),
-    Option("queue_max_bytes", "size", help="disk this sink's queue may take (as --sink_queue_max_bytes)"),
-    Option("queue_max_age", "duration", help="drop queued batches older than this (as --sink_queue_max_age)"),
+    Option("queue_dir", OptionKind.STR, help="keep this sink's queue on disk in this directory (as --sink_queue_dir)"),
+    Option("queue_size", OptionKind.INT, help="batches this sink's queue holds (as --sink_queue_size)"),
+    Option("queue_max_bytes", OptionKind.SIZE, help="disk this sink's queue may take (as --sink_queue_max_bytes)"),
+    Option("queue_max_age", OptionKind.DURATION, help="drop queued batches older than this (as --sink_queue_max_age)"),
 )
 """Options every sink URI accepts besides its plugin's own: its queue, which the core runs."""
 
@@ -186,10 +145,10 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
     for name, opt in declared.items():
         raw_values = seen.get(name)
         if raw_values is None:
-            typed[name] = list(opt.default or []) if opt.kind == "list" else opt.default
+            typed[name] = list(opt.default or []) if opt.kind.repeated else opt.default
             continue
         try:
-            if opt.kind == "list":
+            if opt.kind.repeated:
                 typed[name] = [opt.convert(v) for v in raw_values]
             else:
                 typed[name] = opt.convert(raw_values[0])  # Go's url.Values.Get: first wins

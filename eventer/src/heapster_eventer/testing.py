@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from heapster.testing.jsonlogs import json_log_records
-from heapster.testing.net import free_port, wait_until
+from heapster.testing.net import PATIENCE, free_port, wait_until
+
+__all__ = ["PATIENCE", "EventerProcess", "RecordingProxy", "rvs"]
 
 
 def rvs(sink: Any) -> list[int]:
@@ -40,7 +42,7 @@ class EventerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_within: float = 30.0) -> EventerProcess:
+    def start(self, ready_within: float = PATIENCE) -> EventerProcess:
         """Start it and wait until ``/healthz`` answers."""
         command = [sys.executable, "-m", "heapster_eventer", *self.args, "--healthz-ip=127.0.0.1",
                    f"--healthz-port={self.port}", "--log-format=json"]
@@ -61,7 +63,7 @@ class EventerProcess:
         except OSError:
             return None
 
-    def stop(self, timeout: float = 60.0) -> int:
+    def stop(self, timeout: float = PATIENCE) -> int:
         """SIGTERM and wait for a clean exit; returns the exit status."""
         assert self.process is not None
         if self.process.poll() is None:
@@ -118,13 +120,17 @@ class RecordingProxy:
 
     A sink pointed at ``proxy.url`` talks to the real server behind it; ``accepted(path)`` returns
     the (gunzipped) bodies of the requests to ``path`` answered with 2xx, in order, so a test can
-    count every write, even those a server such as InfluxDB stores as one point.
+    count every write, even those a server such as InfluxDB stores as one point. While :meth:`refuse` is
+    on, it answers 503 and forwards nothing: the server is down for the sink, and what it stored is final.
     """
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
         self._lock = threading.Lock()
         self._accepted: list[tuple[str, bytes]] = []
+        self._refusing = False
+        self._forwarding = 0
+        self._idle = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
@@ -140,6 +146,17 @@ class RecordingProxy:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def refuse(self, refusing: bool = True, within: float = 120.0) -> None:
+        """From now on answer every request 503 without forwarding it (``False``: forward again).
+
+        Returns once the requests forwarded before the call are answered (and recorded): from then on
+        :meth:`accepted` only changes after ``refuse(False)``.
+        """
+        with self._idle:
+            self._refusing = refusing
+            if not self._idle.wait_for(lambda: self._forwarding == 0, within):
+                raise TimeoutError(f"{self._forwarding} forwarded requests still unanswered after {within} s")
 
     def accepted(self, path: str) -> list[bytes]:
         """Bodies of the 2xx-answered requests to ``path`` (query string ignored), oldest first."""
@@ -157,6 +174,23 @@ class RecordingProxy:
 
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy._lock:
+                    refusing = proxy._refusing
+                    if not refusing:
+                        proxy._forwarding += 1
+                if refusing:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                try:
+                    self._relay(body)
+                finally:
+                    with proxy._idle:
+                        proxy._forwarding -= 1
+                        proxy._idle.notify_all()
+
+            def _relay(self, body: bytes) -> None:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 request = urllib.request.Request(proxy.target + self.path, data=body or None, method=self.command,
                                                  headers=headers)

@@ -10,6 +10,13 @@ from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
+PATIENCE = 120.0
+"""Deadline (s) of a test's wait for a process or a server, met within a second or two on an idle machine.
+
+Generous on purpose: on a machine shared by many jobs (load 8 and more) a process start or an export took over
+30 s. A wait polls its condition, so a passing test never waits the deadline out; only a failing one does.
+"""
+
 
 def free_port(kind: int = socket.SOCK_STREAM, preferred: int = 0) -> int:
     """A port nobody uses on 127.0.0.1 right now (``socket.SOCK_DGRAM`` for UDP); ``preferred`` if it is free.

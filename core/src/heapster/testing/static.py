@@ -11,9 +11,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from heapster.hookspecs import RegisterEventSource, RegisterMetricSource, hookimpl
-from heapster.interfaces import Clock, EventSource, MetricSource, PluginContext, ScrapeUnit, SystemClock
+from heapster.interfaces import (
+    Clock,
+    EventSource,
+    MetricSource,
+    Option,
+    OptionKind,
+    PluginContext,
+    ScrapeUnit,
+    SystemClock,
+)
 from heapster.model import MetricSet
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 SetsFactory = Callable[[datetime, datetime], dict[str, MetricSet]]
 
@@ -84,9 +93,9 @@ def _factory(config: PluginConfig, context: PluginContext) -> MetricSource:
 def register_metric_sources(register: RegisterMetricSource) -> None:
     """Register the ``static`` source: synthetic nodes and pods, no cluster needed."""
     register("static", _factory, options=[
-        Option("nodes", "int", 2, "number of synthetic nodes"),
-        Option("pods", "int", 2, "pods per node"),
-        Option("containers", "int", 2, "containers per pod"),
+        Option("nodes", OptionKind.INT, 2, "number of synthetic nodes"),
+        Option("pods", OptionKind.INT, 2, "pods per node"),
+        Option("containers", OptionKind.INT, 2, "containers per pod"),
     ], description="synthetic nodes and pods for demos and tests")
 
 
@@ -101,5 +110,5 @@ def _event_factory(config: PluginConfig, context: PluginContext) -> EventSource:
 @hookimpl
 def register_event_sources(register: RegisterEventSource) -> None:
     """Register the ``static`` event source: synthetic events handed out once, no cluster needed."""
-    register("static", _event_factory, options=[Option("events", "int", 0, "number of synthetic events")],
+    register("static", _event_factory, options=[Option("events", OptionKind.INT, 0, "number of synthetic events")],
              description="synthetic events for demos and tests")

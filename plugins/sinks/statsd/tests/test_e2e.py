@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_statsd.testing import StatsdDaemon
 
@@ -70,5 +70,5 @@ def test_heapster_sends_etsystatsd_gauges(statsd: StatsdDaemon, tmp_path: Path) 
             return state if any(k.startswith(f"{prefix}.node.{NODES[0]}.") and k.endswith(".memory-usage")
                                 for k in state["gauges"]) else {}
 
-        state = wait_until(flushed, 10.0, 0.1, "a flush with our gauges")
+        state = wait_until(flushed, PATIENCE, 0.1, "a flush with our gauges")
         assert state["bad_lines_seen"] == 0

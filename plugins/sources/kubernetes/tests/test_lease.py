@@ -14,11 +14,14 @@ from kubernetes import client
 
 from heapster.errors import UsageError
 from heapster.leader import LeaseTiming
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_poll_until, async_wait_until
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 from heapster_source_kubernetes.lease import LeaseElector
 
 FAST = LeaseTiming(lease_duration=2.0, renew_deadline=1.2, retry_period=0.2)
+ROOMY = LeaseTiming(lease_duration=6.0, renew_deadline=1.2, retry_period=0.2)
+"""As FAST for the leader (it gives up after 1.2 s without a renewal), but the others wait 6 s before taking
+over: an upper bound of "before anyone may take over" that a loaded machine (load 8 and more) still meets."""
 
 
 @pytest.fixture
@@ -35,8 +38,8 @@ async def api() -> AsyncIterator[Any]:
             api_client.close()
 
 
-def elector(api: Any, identity: str) -> LeaseElector:
-    return LeaseElector(api, FAST.settings(("default", "eventer"), identity))
+def elector(api: Any, identity: str, timing: LeaseTiming = FAST) -> LeaseElector:
+    return LeaseElector(api, timing.settings(("default", "eventer"), identity))
 
 
 def holder(api: Any) -> str | None:
@@ -45,8 +48,8 @@ def holder(api: Any) -> str | None:
 
 
 async def test_one_leader_and_a_release_hands_over_at_once(api: Any) -> None:
-    a, b = elector(api, "a"), elector(api, "b")
-    await asyncio.wait_for(a.acquire(), 5)
+    a, b = elector(api, "a", ROOMY), elector(api, "b", ROOMY)
+    await asyncio.wait_for(a.acquire(), PATIENCE)
     assert a.leading and await asyncio.to_thread(holder, api) == "a"
     assert not await b.try_acquire_or_renew()
     assert await a.try_acquire_or_renew()  # renewing keeps it
@@ -54,8 +57,8 @@ async def test_one_leader_and_a_release_hands_over_at_once(api: Any) -> None:
     await a.release()
     assert not a.leading
     started = time.monotonic()
-    await asyncio.wait_for(b.acquire(), 5)
-    assert time.monotonic() - started < 1.0  # no lease duration to wait out
+    await asyncio.wait_for(b.acquire(), PATIENCE)
+    assert time.monotonic() - started < ROOMY.lease_duration / 2  # no lease duration to wait out
     assert await asyncio.to_thread(holder, api) == "b"
 
 
@@ -64,7 +67,7 @@ async def test_a_silent_leader_is_replaced_only_after_the_lease_duration(api: An
     await a.acquire()  # and then a crashes: no more renewals
     assert not await b.try_acquire_or_renew()
     started = time.monotonic()
-    await asyncio.wait_for(b.acquire(), 10)
+    await asyncio.wait_for(b.acquire(), PATIENCE)
     waited = time.monotonic() - started
     assert waited >= FAST.lease_duration - FAST.retry_period - 0.05
     assert await asyncio.to_thread(holder, api) == "b"
@@ -73,16 +76,16 @@ async def test_a_silent_leader_is_replaced_only_after_the_lease_duration(api: An
 
 
 async def test_a_leader_that_cannot_renew_stops_before_anyone_may_take_over(api: Any) -> None:
-    a = elector(api, "a")
+    a = elector(api, "a", ROOMY)
     await a.acquire()
     lease = await asyncio.to_thread(client.CoordinationV1Api(api).read_namespaced_lease, "eventer", "default")
     lease.spec.holder_identity = "usurper"  # another replica's write wins the race
     await asyncio.to_thread(client.CoordinationV1Api(api).replace_namespaced_lease, "eventer", "default", lease)
     started = time.monotonic()
-    await asyncio.wait_for(a.hold(), 10)  # returns when leadership is lost
+    await asyncio.wait_for(a.hold(), PATIENCE)  # returns when leadership is lost
     lost_after = time.monotonic() - started
     assert not a.leading
-    assert lost_after < FAST.lease_duration  # it stopped before the others' lease wait was over
+    assert lost_after < ROOMY.lease_duration  # it stopped before the others' lease wait was over
 
 
 def test_timings_must_nest() -> None:
@@ -100,14 +103,14 @@ async def test_annotations_go_to_the_next_leader(api: Any) -> None:
         lease = client.CoordinationV1Api(api).read_namespaced_lease("eventer", "default")
         return lease.metadata.annotations or {}
 
-    deadline = time.monotonic() + 5
-    while (await asyncio.to_thread(annotations)).get("heapster.k8s.io/exported") != "w1":
-        assert time.monotonic() < deadline, "annotation not written by a renewal"
-        await asyncio.sleep(0.05)
+    async def written() -> bool:
+        return (await asyncio.to_thread(annotations)).get("heapster.k8s.io/exported") == "w1"
+
+    await async_poll_until(written, PATIENCE, what="the annotation written by a renewal")
     a.annotate({"heapster.k8s.io/exported": "w2"})
     holding.cancel()
     await a.release()  # written with the release too
-    await asyncio.wait_for(b.acquire(), 5)
+    await asyncio.wait_for(b.acquire(), PATIENCE)
     assert b.annotations["heapster.k8s.io/exported"] == "w2"
 
 
@@ -141,7 +144,7 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
 
     def replica(identity: str) -> tuple[LeaderExport, list[datetime], SinkQueue[DataBatch]]:
-        gate = LeaderExport(elector(api, identity), resolution=10, store_duration=900)
+        gate = LeaderExport(elector(api, identity, ROOMY), resolution=10, store_duration=900)
         written: list[datetime] = []
 
         async def export(batch: DataBatch) -> None:
@@ -155,14 +158,14 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     b, written_b, queue_b = replica("b")
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     running_a = asyncio.create_task(a.run(stop_a))
-    await async_wait_until(lambda: a.live, 5, what="a to lead")
+    await async_wait_until(lambda: a.live, PATIENCE, what="a to lead")
     running_b = asyncio.create_task(b.run(stop_b))
     for n in range(3):  # windows one after another, as the scheduler puts them: each exported before the next
         for gate in (a, b):
             gate.put(DataBatch(t0 + timedelta(seconds=10 * n)))
-        await async_wait_until(lambda n=n: len(written_a) == n + 1, 30, what=f"a's export of window {n}")
+        await async_wait_until(lambda n=n: len(written_a) == n + 1, PATIENCE, what=f"a's export of window {n}")
     # The elector's annotations are the Lease's as last written (after the API server took the write).
-    await async_wait_until(lambda: "2026-01-01T00:00:20" in json.dumps(dict(a.elector.annotations)), 5,
+    await async_wait_until(lambda: "2026-01-01T00:00:20" in json.dumps(dict(a.elector.annotations)), PATIENCE,
                            what="the leader's record in the Lease")
     assert "2026-01-01T00:00:20" in await asyncio.to_thread(holder_annotations, api)
     assert written_b == []
@@ -172,11 +175,11 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     lease.spec.holder_identity = "usurper"
     await asyncio.to_thread(coordination.replace_namespaced_lease, "eventer", "default", lease)
     usurped = time.monotonic()
-    await async_wait_until(lambda: not a.live, FAST.lease_duration, what="a to stop exporting")
-    assert time.monotonic() - usurped < FAST.lease_duration  # stopped before anyone may take over
+    await async_wait_until(lambda: not a.live, PATIENCE, what="a to stop exporting")
+    assert time.monotonic() - usurped < ROOMY.lease_duration  # stopped before anyone may take over
     for gate in (a, b):  # a window nobody exports while the usurper is silent
         gate.put(DataBatch(t0 + timedelta(seconds=30)))
-    await async_wait_until(lambda: written_b == [t0 + timedelta(seconds=30)], 10, what="b's replay")
+    await async_wait_until(lambda: written_b == [t0 + timedelta(seconds=30)], PATIENCE, what="b's replay")
     assert written_a == [t0 + timedelta(seconds=10 * n) for n in range(3)]
     assert b.replayed == 1
     for stop in (stop_a, stop_b):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from heapster.errors import UsageError
-from heapster.interfaces import PluginContext
+from heapster.interfaces import OptionKind, PluginContext
 from heapster.plugins import EVENT_SOURCE, METRIC_SOURCE, Plugins, load_plugins
 from heapster_source_kubernetes.kubelet import KubeletSettings
 from heapster_source_kubernetes.plugin import kubelet_settings
@@ -35,7 +35,7 @@ def test_event_source_declares_api_and_event_options(plugins: Plugins) -> None:
     reg = plugins.get(EVENT_SOURCE, "kubernetes")
     options = {o.name: o for o in reg.options}
     assert {"inClusterConfig", "insecure", "auth", "useServiceAccount"} <= set(options)
-    assert (options["export_existing"].kind, options["export_existing"].default) == ("bool", False)
+    assert (options["export_existing"].kind, options["export_existing"].default) == (OptionKind.BOOL, False)
     assert (options["events_api"].kind, options["events_api"].default) == ("str", "core/v1")
     assert (options["buffer_size"].kind, options["buffer_size"].default) == ("int", 100000)
     assert "kubeletPort" not in options  # the eventer never talks to kubelets

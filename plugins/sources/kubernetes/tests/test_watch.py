@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_wait_until
 from heapster_source_kubernetes.cluster import KubernetesCluster
 from heapster_source_kubernetes.config import ApiAccess, load_api_access
 from heapster_source_kubernetes.watch import Gone, Informer, WatchEvent, WatchFailure, reconnect_retrying
@@ -190,12 +190,12 @@ async def test_stream_yields_changes(api_server: Any) -> None:
     informer = _informer(api_server.url, keep_objects=False)
     informer.start()
     try:
-        await informer.wait_synced(5)
+        await informer.wait_synced(PATIENCE)
         stream = informer.stream()
         first = asyncio.ensure_future(stream.__anext__())
         await asyncio.sleep(0)  # a yield: the stream's first read starts before the change (not a wait)
         api_server.put(NODES, _node("x"))
-        event = await asyncio.wait_for(first, 5)
+        event = await asyncio.wait_for(first, PATIENCE)
         assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "x")
         assert event.resource_version == str(api_server.rv)
         assert informer.keys() == ["x"] and informer.get("x") is None  # keys only

@@ -10,25 +10,27 @@ import structlog
 
 from heapster.durations import parse_duration
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 from heapster_sink_elasticsearch.server import API_VERSIONS, AUTO_VERSIONS
 
 log = structlog.get_logger(__name__)
 
 OPTIONS = (
-    Option("nodes", "list", help="Elasticsearch/OpenSearch URLs (repeatable); override the URL of the URI"),
+    Option("nodes", OptionKind.LIST, help="Elasticsearch/OpenSearch URLs (repeatable); override the URL of the URI"),
     Option("index", default="heapster", help="base name of the daily indices, aliases and data streams"),
     Option("esUserName", default="", help="basic-auth user (with esUserSecret)"),
     Option("esUserSecret", default="", secret=True, help="basic-auth password (with esUserName)"),
-    Option("maxRetries", "int", default=0, help="retries of one HTTP request on another node"),
-    Option("healthCheck", "bool", default=True, help="wait for the server at start; retire dead nodes"),
-    Option("sniff", "bool", default=True, help="discover the cluster's other nodes"),
+    Option("maxRetries", OptionKind.INT, default=0, help="retries of one HTTP request on another node"),
+    Option("healthCheck", OptionKind.BOOL, default=True, help="wait for the server at start; retire dead nodes"),
+    Option("sniff", OptionKind.BOOL, default=True, help="discover the cluster's other nodes"),
     Option("startupHealthcheckTimeout", default="5", help="seconds to wait for the server at start"),
     Option("ver", default="5", help="REST API version: 7, 8 or 9; 2, 5 (Heapster's) or auto detect"),
-    Option("bulkWorkers", "int", default=5, help="concurrent bulk requests"),
+    Option("bulkWorkers", OptionKind.INT, default=5, help="concurrent bulk requests"),
     Option("cluster_name", default="default", help="stored as cluster_name in every document's tags"),
     Option("pipeline", default="", help="ingest pipeline for every document"),
-    Option("dataStreams", "bool", default=False, help="write data streams <index>-<type> instead of daily indices"),
+    Option("dataStreams", OptionKind.BOOL,
+           default=False, help="write data streams <index>-<type> instead of daily indices"),
 )
 """Every URI option with Heapster's defaults (``dataStreams`` is ours)."""
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 
 OPTIONS: tuple[Option, ...] = (
     Option("project", default="", help="ours: project ID (default: $GOOGLE_PROJECT_ID, credentials, metadata)"),
     Option("endpoint", default="", help="ours: API endpoint host:port (default logging.googleapis.com)"),
-    Option("insecure", "bool", False, help="ours: plaintext gRPC without credentials, for emulators only"),
-    Option("timeout", "duration", 30.0, help="ours: timeout of one write request"),
+    Option("insecure", OptionKind.BOOL, False, help="ours: plaintext gRPC without credentials, for emulators only"),
+    Option("timeout", OptionKind.DURATION, 30.0, help="ours: timeout of one write request"),
 )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option
 from heapster.sinks.lines import split_host_port
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 2003

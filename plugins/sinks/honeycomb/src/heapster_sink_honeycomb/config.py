@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig, http_url
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig, http_url
 
 DEFAULT_API_HOST = "https://api.honeycomb.io/"
 WRITEKEY_ENV = "HONEYCOMB_WRITEKEY"
@@ -16,7 +17,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("dataset", default="heapster", help="dataset the events go to"),
     Option("writekey", default="", secret=True, help=f"API write key (default: ${WRITEKEY_ENV}; required)"),
     Option("apihost", default=DEFAULT_API_HOST, help="API base URL"),
-    Option("timeout", "duration", 10.0, help="ours: timeout of one request (Heapster had none)"),
+    Option("timeout", OptionKind.DURATION, 10.0, help="ours: timeout of one request (Heapster had none)"),
 )
 """Every option of the ``honeycomb`` sink, for metrics and events alike."""
 

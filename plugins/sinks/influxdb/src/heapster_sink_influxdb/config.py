@@ -9,8 +9,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.logs import register_secret, replace_all, secret_forms
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8086
@@ -36,15 +37,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("rp", default="default", help="retention policy written to, created or altered (made the default)"),
     Option("retention", default="0",
            help="InfluxQL duration of the retention policy (e.g. 7d, 168h); 0 or INF keeps data forever"),
-    Option("secure", "bool", False, help="use https"),
-    Option("insecuressl", "bool", False, help="skip TLS certificate verification"),
-    Option("withfields", "bool", False, help="measurement = text before the first '/', field = the rest"),
+    Option("secure", OptionKind.BOOL, False, help="use https"),
+    Option("insecuressl", OptionKind.BOOL, False, help="skip TLS certificate verification"),
+    Option("withfields", OptionKind.BOOL, False, help="measurement = text before the first '/', field = the rest"),
     Option("cluster_name", default="default", help="value of the cluster_name tag on every point"),
-    Option("disable_counter_metrics", "bool", False,
+    Option("disable_counter_metrics", OptionKind.BOOL, False,
            help="skip cumulative metrics that have a rate (cpu/usage, network/rx, ...)"),
-    Option("concurrency", "int", 1, help="parallel write requests per export"),
-    Option("batch_size", "int", 10000, help="maximum points per write request"),
-    Option("pod_id_index", "bool", True,
+    Option("concurrency", OptionKind.INT, 1, help="parallel write requests per export"),
+    Option("batch_size", OptionKind.INT, 10000, help="maximum points per write request"),
+    Option("pod_id_index", OptionKind.BOOL, True,
            help="write the heapster_pod_ids measurement (pod UID -> namespace/name) for pod-id routes"),
     *API_OPTIONS,
 )

@@ -6,14 +6,15 @@ import os
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 
 METRICS_TOPIC = "heapster-metrics"
 EVENTS_TOPIC = "heapster-events"
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4")
 
 OPTIONS: tuple[Option, ...] = (
-    Option("brokers", "list", help="broker host:port; repeat for several (required)"),
+    Option("brokers", OptionKind.LIST, help="broker host:port; repeat for several (required)"),
     Option("timeseriestopic", default=METRICS_TOPIC, help="topic of the metric messages"),
     Option("eventstopic", default=EVENTS_TOPIC, help="topic of the event messages"),
     Option("compression", default="none", help="none, gzip, snappy or lz4"),
@@ -22,8 +23,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cacert", default="", help="CA certificate file; enables TLS"),
     Option("cert", default="", help="client certificate file (with key); enables TLS"),
     Option("key", default="", help="client key file (with cert)"),
-    Option("insecuressl", "bool", False, help="with TLS: skip certificate verification"),
-    Option("timeout", "duration", 10.0,
+    Option("insecuressl", OptionKind.BOOL, False, help="with TLS: skip certificate verification"),
+    Option("timeout", OptionKind.DURATION, 10.0,
            help="ours: how long a send may wait for the brokers before the batch is retried (default 10s)"),
 )
 """Every option of the ``kafka`` sink, for metrics and events alike (one URI serves both)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig, http_url
+from heapster.interfaces import Option
+from heapster.uri import PluginConfig, http_url
 
 DEFAULT_API = "https://metrics-api.librato.com"
 

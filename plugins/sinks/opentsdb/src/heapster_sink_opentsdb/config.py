@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option
 from heapster.sinks.lines import split_host_port
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4242

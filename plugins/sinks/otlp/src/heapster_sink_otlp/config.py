@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.logs import replace_all
-from heapster.uri import Option, PluginConfig, parse_header
+from heapster.uri import PluginConfig, parse_header
 
 SINK = "sink 'otlp'"
 COMPRESSIONS = ("gzip", "none")
@@ -15,14 +16,15 @@ PROTOCOLS = ("http", "grpc")
 OPTIONS: tuple[Option, ...] = (
     Option("protocol", default="http",
            help="http (OTLP/HTTP protobuf, port 4318) or grpc (OTLP/gRPC, port 4317)"),
-    Option("headers", "list", [], help="extra request header 'Name: value' (repeatable), e.g. Authorization: Bearer x"),
+    Option("headers", OptionKind.LIST,
+           [], help="extra request header 'Name: value' (repeatable), e.g. Authorization: Bearer x"),
     Option("compression", default="gzip", help="request body compression: gzip or none"),
     Option("metrics_path", default="/v1/metrics", help="path of the metrics endpoint under the URL"),
     Option("logs_path", default="/v1/logs", help="path of the logs endpoint under the URL (eventer)"),
-    Option("batch_size", "int", 1000, help="maximum resources (metric sets) per metrics request"),
+    Option("batch_size", OptionKind.INT, 1000, help="maximum resources (metric sets) per metrics request"),
     Option("cluster_name", default="", help="k8s.cluster.name resource attribute on everything sent"),
-    Option("timeout", "duration", 30.0, help="timeout of one request"),
-    Option("insecuressl", "bool", False, help="skip TLS certificate verification"),
+    Option("timeout", OptionKind.DURATION, 30.0, help="timeout of one request"),
+    Option("insecuressl", OptionKind.BOOL, False, help="skip TLS certificate verification"),
 )
 """Every option the ``otlp`` sink accepts, for metrics and events alike."""
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 from heapster_sink_prometheus.names import DEFAULT_PREFIX, checked_prefix
 
 DEFAULT_PORT = 9102
 
 OPTIONS: tuple[Option, ...] = (
-    Option("port", "int", DEFAULT_PORT, help="port of the scrape endpoint (0: any free port)"),
+    Option("port", OptionKind.INT, DEFAULT_PORT, help="port of the scrape endpoint (0: any free port)"),
     Option("listen_ip", default="0.0.0.0", help="address the scrape endpoint listens on"),
     Option("path", default="/metrics", help="path of the scrape endpoint"),
     Option("prefix", default=DEFAULT_PREFIX, help="prefix of every metric name"),
-    Option("timestamps", "bool", True, help="give every sample the batch timestamp"),
+    Option("timestamps", OptionKind.BOOL, True, help="give every sample the batch timestamp"),
 )
 """Every option the ``prometheus`` sink accepts."""
 

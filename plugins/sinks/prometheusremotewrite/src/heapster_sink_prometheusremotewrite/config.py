@@ -6,8 +6,9 @@ import base64
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.logs import replace_all
-from heapster.uri import Option, PluginConfig, parse_header
+from heapster.uri import PluginConfig, parse_header
 from heapster_sink_prometheus.names import DEFAULT_PREFIX, checked_prefix
 
 SINK = "sink 'prometheusremotewrite'"
@@ -16,11 +17,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("user", default="", help="basic-auth user (or user:password@ in the URL)"),
     Option("pw", default="", secret=True, help="basic-auth password"),
     Option("bearer_token", default="", secret=True, help="bearer token (Authorization: Bearer ...)"),
-    Option("headers", "list", [], help="extra request header 'Name: value' (repeatable), e.g. X-Scope-OrgID: team"),
-    Option("batch_size", "int", 2000, help="maximum series per write request"),
+    Option("headers", OptionKind.LIST,
+           [], help="extra request header 'Name: value' (repeatable), e.g. X-Scope-OrgID: team"),
+    Option("batch_size", OptionKind.INT, 2000, help="maximum series per write request"),
     Option("prefix", default=DEFAULT_PREFIX, help="prefix of every metric name"),
-    Option("timeout", "duration", 30.0, help="timeout of one write request"),
-    Option("insecuressl", "bool", False, help="skip TLS certificate verification"),
+    Option("timeout", OptionKind.DURATION, 30.0, help="timeout of one write request"),
+    Option("insecuressl", OptionKind.BOOL, False, help="skip TLS certificate verification"),
 )
 """Every option the ``prometheusremotewrite`` sink accepts."""
 

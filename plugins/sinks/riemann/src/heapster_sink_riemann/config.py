@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "riemann-heapster:5555"
 
 OPTIONS: tuple[Option, ...] = (
-    Option("ttl", "float", 60.0, help="time to live of the events, seconds"),
+    Option("ttl", OptionKind.FLOAT, 60.0, help="time to live of the events, seconds"),
     Option("state", default="", help="state of the metric events (events of Kubernetes events: ok/warning)"),
-    Option("tags", "list", ["heapster"], help="tag of every event; repeat for several (default heapster)"),
-    Option("batchsize", "int", 1000, help="events per message"),
-    Option("storeEvents", "bool", True, help="listed in Heapster's docs, never read by it; accepted and ignored"),
-    Option("timeout", "duration", 5.0,
+    Option("tags", OptionKind.LIST, ["heapster"], help="tag of every event; repeat for several (default heapster)"),
+    Option("batchsize", OptionKind.INT, 1000, help="events per message"),
+    Option("storeEvents", OptionKind.BOOL,
+           True, help="listed in Heapster's docs, never read by it; accepted and ignored"),
+    Option("timeout", OptionKind.DURATION, 5.0,
            help="ours: connect and reply timeout (Heapster connected with 5s and waited forever for replies)"),
 )
 """Every option of the ``riemann`` sink, for metrics and events alike."""

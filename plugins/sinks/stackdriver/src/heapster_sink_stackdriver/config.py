@@ -10,22 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
-from heapster.uri import Option, PluginConfig
+from heapster.interfaces import Option, OptionKind
+from heapster.uri import PluginConfig
 
 OPTIONS: tuple[Option, ...] = (
-    Option("use_old_resources", "bool", True,
+    Option("use_old_resources", OptionKind.BOOL, True,
            help="write the old model: container.googleapis.com metrics on gke_container"),
-    Option("use_new_resources", "bool", False,
+    Option("use_new_resources", OptionKind.BOOL, False,
            help="write the new model: kubernetes.io metrics on k8s_container, k8s_pod, k8s_node"),
-    Option("min_interval_sec", "int", 0, help="skip batches less than this many seconds after the last export"),
-    Option("batch_export_timeout_sec", "int", 60, help="time allowed to send one batch's requests"),
-    Option("initial_delay_sec", "int", 3, help="random delay, up to this, before each sender's first request"),
+    Option("min_interval_sec", OptionKind.INT,
+           0, help="skip batches less than this many seconds after the last export"),
+    Option("batch_export_timeout_sec", OptionKind.INT, 60, help="time allowed to send one batch's requests"),
+    Option("initial_delay_sec", OptionKind.INT, 3, help="random delay, up to this, before each sender's first request"),
     Option("cluster_name", default="", help="cluster_name resource label (new model: GCE metadata if empty)"),
     Option("cluster_location", default="", help="location resource label (new model; default the zone)"),
     Option("zone", default="", help="zone resource label of the old model (GCE metadata if empty)"),
     Option("project", default="", help="ours: project ID (default: $GOOGLE_PROJECT_ID, credentials, metadata)"),
     Option("endpoint", default="", help="ours: API endpoint host:port (default monitoring.googleapis.com)"),
-    Option("insecure", "bool", False, help="ours: plaintext gRPC without credentials, for emulators only"),
+    Option("insecure", OptionKind.BOOL, False, help="ours: plaintext gRPC without credentials, for emulators only"),
 )
 """Every option of the ``stackdriver`` sink."""
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.sinks.lines import split_host_port
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8125
@@ -16,7 +17,7 @@ LABEL_STYLES = ("lowerCamelCase", "upperCamelCase")
 OPTIONS: tuple[Option, ...] = (
     Option("prefix", default="", help="text put before every metric name"),
     Option("protocolType", default="etsystatsd", help=f"line format: {' or '.join(PROTOCOLS)}"),
-    Option("numMetricsPerMsg", "int", 5, help="metric lines per UDP datagram (> 0)"),
+    Option("numMetricsPerMsg", OptionKind.INT, 5, help="metric lines per UDP datagram (> 0)"),
     Option("renameLabels", default="", help="label renames, old:new,old2:new2"),
     Option("allowedLabels", default="", help="comma-separated labels to keep (default: all)"),
     Option("labelStyle", default="", help=f"label name style: {' or '.join(LABEL_STYLES)} (default: as is)"),

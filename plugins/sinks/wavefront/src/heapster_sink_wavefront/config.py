@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heapster.errors import UsageError
+from heapster.interfaces import Option, OptionKind
 from heapster.sinks.lines import split_host_port
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 2878
@@ -15,9 +16,9 @@ DEFAULT_PORT = 2878
 OPTIONS: tuple[Option, ...] = (
     Option("clusterName", default="k8s-cluster", help="value of the 'cluster' tag (and source of cluster metrics)"),
     Option("prefix", default="heapster.", help="text put before every metric name"),
-    Option("includeLabels", "bool", False, help="send the pods' and nodes' own labels as label.<name> tags"),
-    Option("includeContainers", "bool", True, help="send the metrics of pod containers"),
-    Option("testMode", "bool", False, help="log the lines instead of sending them (Heapster's test switch)"),
+    Option("includeLabels", OptionKind.BOOL, False, help="send the pods' and nodes' own labels as label.<name> tags"),
+    Option("includeContainers", OptionKind.BOOL, True, help="send the metrics of pod containers"),
+    Option("testMode", OptionKind.BOOL, False, help="log the lines instead of sending them (Heapster's test switch)"),
 )
 """Every option of the ``wavefront`` sink, as Heapster's ``metrics/sinks/wavefront/wavefront.go``."""
 

@@ -20,7 +20,7 @@ from heapster.hookspecs import (
     RegisterPeerDiscovery,
     hookimpl,
 )
-from heapster.uri import Option
+from heapster.interfaces import Option, OptionKind
 
 if TYPE_CHECKING:
     from heapster.interfaces import (
@@ -36,30 +36,32 @@ if TYPE_CHECKING:
     from heapster_source_kubernetes.kubelet import KubeletSettings
 
 API_OPTIONS: tuple[Option, ...] = (
-    Option("inClusterConfig", "bool", True, "use the pod's service account and KUBERNETES_SERVICE_HOST/PORT"),
-    Option("insecure", "bool", False, "skip TLS verification of the API server (and of kubelets)"),
-    Option("auth", "str", "", "kubeconfig file to use when inClusterConfig=false (its current context)"),
-    Option("useServiceAccount", "bool", False, "send the service-account token as bearer token"),
+    Option("inClusterConfig", OptionKind.BOOL, True, "use the pod's service account and KUBERNETES_SERVICE_HOST/PORT"),
+    Option("insecure", OptionKind.BOOL, False, "skip TLS verification of the API server (and of kubelets)"),
+    Option("auth", OptionKind.STR, "", "kubeconfig file to use when inClusterConfig=false (its current context)"),
+    Option("useServiceAccount", OptionKind.BOOL, False, "send the service-account token as bearer token"),
 )
 """Kubernetes API options shared by the metric and event sources (HEAPSTER.md §2.1)."""
 
 KUBELET_OPTIONS: tuple[Option, ...] = (
-    Option("kubeletPort", "int", None, "scrape every kubelet on this port (default: the node's advertised "
+    Option("kubeletPort", OptionKind.INT, None, "scrape every kubelet on this port (default: the node's advertised "
            "kubelet port, status.daemonEndpoints.kubeletEndpoint.Port)"),
-    Option("kubeletHttps", "bool", None, "scrape kubelets over HTTPS (default true; false when only "
+    Option("kubeletHttps", OptionKind.BOOL, None, "scrape kubelets over HTTPS (default true; false when only "
            "kubeletPort is given, as in Heapster)"),
-    Option("host_id_annotation", "str", "", "node annotation to take host_id from when spec.externalID is empty"),
-    Option("kubeletTimeout", "duration", 10.0, "per-node timeout of a summary request"),
-    Option("kubeletMaxBytes", "int", 64 * 1024 * 1024, "largest summary body accepted from a kubelet"),
-    Option("kubeletInsecureTLS", "bool", False, "do not verify kubelet serving certificates"),
-    Option("kubeletCAFile", "str", "", "CA bundle of the kubelets' serving certificates (default: the API's CA)"),
-    Option("kubeletConcurrency", "int", 256, "most summary requests in flight at once"),
+    Option("host_id_annotation", OptionKind.STR,
+           "", "node annotation to take host_id from when spec.externalID is empty"),
+    Option("kubeletTimeout", OptionKind.DURATION, 10.0, "per-node timeout of a summary request"),
+    Option("kubeletMaxBytes", OptionKind.INT, 64 * 1024 * 1024, "largest summary body accepted from a kubelet"),
+    Option("kubeletInsecureTLS", OptionKind.BOOL, False, "do not verify kubelet serving certificates"),
+    Option("kubeletCAFile", OptionKind.STR,
+           "", "CA bundle of the kubelets' serving certificates (default: the API's CA)"),
+    Option("kubeletConcurrency", OptionKind.INT, 256, "most summary requests in flight at once"),
 )
 
 EVENT_OPTIONS: tuple[Option, ...] = (
-    Option("export_existing", "bool", False, "also export the events that exist at start"),
-    Option("events_api", "str", "core/v1", "events API to watch: core/v1 or events.k8s.io/v1"),
-    Option("buffer_size", "int", 100000, "most events held between two exports"),
+    Option("export_existing", OptionKind.BOOL, False, "also export the events that exist at start"),
+    Option("events_api", OptionKind.STR, "core/v1", "events API to watch: core/v1 or events.k8s.io/v1"),
+    Option("buffer_size", OptionKind.INT, 100000, "most events held between two exports"),
 )
 EVENTS_APIS = ("core/v1", "events.k8s.io/v1")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import heapster
 from heapster.hookspecs import RegisterMetricSink
-from heapster.interfaces import MetricSink, PluginContext
+from heapster.interfaces import MetricSink, Option, PluginContext
 from heapster.model import DataBatch
-from heapster.uri import Option, PluginConfig
+from heapster.uri import PluginConfig
 
 
 class JsonlSink(MetricSink):
