@@ -177,14 +177,15 @@ async def test_heapster_stops_exporting_before_the_lease_can_run_out_and_hands_o
     usurped = time.monotonic()
     await async_wait_until(lambda: not a.live, PATIENCE, what="a to stop exporting")
     assert time.monotonic() - usurped < ROOMY.lease_duration  # stopped before anyone may take over
+    stop_a.set()  # "a" leaves: otherwise it may win the Lease back from the silent usurper before "b" does
+    await running_a
     for gate in (a, b):  # a window nobody exports while the usurper is silent
         gate.put(DataBatch(t0 + timedelta(seconds=30)))
     await async_wait_until(lambda: written_b == [t0 + timedelta(seconds=30)], PATIENCE, what="b's replay")
     assert written_a == [t0 + timedelta(seconds=10 * n) for n in range(3)]
     assert b.replayed == 1
-    for stop in (stop_a, stop_b):
-        stop.set()
-    await asyncio.gather(running_a, running_b)
+    stop_b.set()
+    await running_b
     for queue in (queue_a, queue_b):
         await queue.close(1)
     await b.close()
