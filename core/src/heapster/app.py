@@ -167,6 +167,8 @@ class Daemon:
             MANAGED_GC.start(asyncio.get_running_loop())
         shrink_tls_read_buffers()
         share_the_interpreter()
+        if self.scheduler.scrape_loop is not None:  # the real pipeline: a start's cold costs before window one
+            await self.scheduler.prime()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings.metric_resolution,
                  first_batch_in=round(first_batch_in, 1))
