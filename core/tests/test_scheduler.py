@@ -394,3 +394,14 @@ async def test_priming_that_a_processor_fails_gives_none_and_the_windows_still_r
     assert await sched.housekeep(1_700_000_100.0, 1_700_000_160.0) is not None
     await clock.advance(0)
     assert len(sink.batches) == 1
+
+
+async def test_the_priming_scrape_has_four_scrape_deadlines() -> None:
+    clock = FakeClock()
+    hung = unit("hung", clock, delay=3600.0)
+    sched, _ = make(clock, [unit("ok", clock), hung], [], node_timeout=5.0, scrape_deadline=0.05, max_jitter=0.0)
+    with capture_logs() as logs:
+        primed = await sched.prime()  # the hung node is cut at 4 x 0.05 s of real time
+    assert primed is not None and list(primed.metric_sets) == ["node:ok"]
+    cut = [e for e in logs if e["event"] == "scrape.deadline"]
+    assert len(cut) == 1 and cut[0]["deadline"] == 0.2 and cut[0]["late"] == ["hung"]

@@ -44,6 +44,10 @@ over 2 s, shared machine): 0.62-0.80 ms CPU per GET one by one, 0.40-0.47 ms in 
 GROUPED_FROM = 100
 """Smaller clusters keep one random delay per node (Heapster's jitter)."""
 
+PRIMING_DEADLINE_FACTOR = 4.0
+"""The priming scrape (:meth:`Scheduler.prime`) has this many scrape deadlines, its starts spread as widely: it
+fits no window, and each node it misses must connect (TLS) in the first window instead."""
+
 
 def _no_pause() -> None:
     pass
@@ -196,7 +200,7 @@ class Scheduler:
         start, end = self.next_window(self.clock.now())
         log.info("scrape.priming", note="every node scraped and processed once before the first window; "
                                         "no sink gets this batch")
-        batch = await self.scrape(start, end)
+        batch = await self.scrape(start, end, self.settings.scrape_deadline * PRIMING_DEADLINE_FACTOR)
         async with self._process_lock:
             processed = await self._process(batch)
         log.info("scrape.primed", metric_sets=len(batch), seconds=round(time.perf_counter() - began, 1))
@@ -245,10 +249,12 @@ class Scheduler:
                     (time.perf_counter() - began) * 1000)
         return batch
 
-    async def scrape(self, start: float, end: float) -> DataBatch:
-        """Scrape every unit concurrently, jittered, each within its timeout, all within the deadline."""
+    async def scrape(self, start: float, end: float, deadline: float | None = None) -> DataBatch:
+        """Scrape every unit concurrently, jittered, each within its timeout, all within the deadline (the scrape
+        deadline unless given)."""
         began = time.perf_counter()
         s = self.settings
+        deadline = s.scrape_deadline if deadline is None else deadline
         batch = DataBatch(timestamp=utc_from_epoch(end))
         try:
             units = list(await asyncio.wait_for(self.source.scrape_units(), s.scrape_deadline))
@@ -261,13 +267,13 @@ class Scheduler:
         if not units:
             log.warning("scrape.no_units", source=self.source.name)
             return batch
-        cap = max(s.max_jitter, s.spread * s.scrape_deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
+        cap = max(s.max_jitter, s.spread * deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
         max_delay = min(s.jitter_per_unit * len(units), cap)
         delays = [self.rng.uniform(0, max_delay) for _ in units]
         if len(units) >= GROUPED_FROM and max_delay > 0:
             tick = max_delay * SCRAPES_PER_TICK / len(units)
             delays = [delay - delay % tick for delay in delays]
-        work = self._scrape_all(units, utc_from_epoch(start), utc_from_epoch(end), delays)
+        work = self._scrape_all(units, utc_from_epoch(start), utc_from_epoch(end), delays, deadline)
         parts = await (self.scrape_loop.run(work) if self.scrape_loop is not None else work)
         if sum(len(part) for part in parts) >= OFF_LOOP_SETS:  # big joins are array work: off the event loop
             columns = await asyncio.to_thread(ColumnBatch.concat, parts)
@@ -279,14 +285,14 @@ class Scheduler:
         return batch
 
     async def _scrape_all(self, units: list[ScrapeUnit], start: datetime, end: datetime,
-                          delays: list[float]) -> list[ColumnBatch]:
+                          delays: list[float], deadline: float) -> list[ColumnBatch]:
         """Every unit concurrently, each after its delay, all within the deadline; the columns of those that
         answered."""
         tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, delay))
                  for unit, delay in zip(units, delays, strict=True)]
-        done, pending = await asyncio.wait(tasks, timeout=self.settings.scrape_deadline)
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
         if pending:
-            self._cut_at_deadline(units, tasks, pending)
+            self._cut_at_deadline(units, tasks, pending, deadline)
         parts = []
         for task in done:
             result = task.result()
@@ -295,18 +301,18 @@ class Scheduler:
         return parts
 
     def _cut_at_deadline(self, units: list[ScrapeUnit], tasks: list[asyncio.Task[ScrapeResult]],
-                         pending: set[asyncio.Task[ScrapeResult]]) -> None:
+                         pending: set[asyncio.Task[ScrapeResult]], deadline: float) -> None:
         """Cancel the units still running at the scrape deadline; each counts as a ``timeout`` failure."""
         late = [unit for unit, task in zip(units, tasks, strict=True) if task in pending]
         for task in pending:
             task.cancel()
         names = sorted(unit.node or unit.name for unit in late)
-        log.warning("scrape.deadline", deadline=self.settings.scrape_deadline, got=len(units) - len(late),
+        log.warning("scrape.deadline", deadline=deadline, got=len(units) - len(late),
                     expected=len(units), late=names[:MAX_NAMED_LATE],
                     more=len(names) - MAX_NAMED_LATE if len(names) > MAX_NAMED_LATE else None)
         for unit in late:
             self._record_failure(unit, "timeout",
-                                 f"still running at the scrape deadline of {self.settings.scrape_deadline:g}s")
+                                 f"still running at the scrape deadline of {deadline:g}s")
 
     def _record_failure(self, unit: ScrapeUnit, reason: str, error: str) -> None:
         """Count a failed unit; log it when its node starts failing or fails for a new reason."""
