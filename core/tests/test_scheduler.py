@@ -405,3 +405,19 @@ async def test_the_priming_scrape_has_four_scrape_deadlines() -> None:
     assert primed is not None and list(primed.metric_sets) == ["node:ok"]
     cut = [e for e in logs if e["event"] == "scrape.deadline"]
     assert len(cut) == 1 and cut[0]["deadline"] == 0.2 and cut[0]["late"] == ["hung"]
+
+
+async def test_the_priming_scrape_waits_for_a_node_beyond_the_node_timeout() -> None:
+    # The node timeout also counts a unit's wait for a connection slot; priming leaves timing to the unit itself.
+    clock = FakeClock()
+    sched, _ = make(clock, [unit("slow", clock, delay=1.0)], [], node_timeout=0.0, scrape_deadline=5.0,
+                    max_jitter=0.0)
+    window = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    await clock.advance(1.0)
+    assert len(await window) == 0  # a window's scrape: cut at the node timeout
+    priming = asyncio.create_task(sched.prime())
+    await settle()
+    await clock.advance(1.0)
+    primed = await priming
+    assert primed is not None and list(primed.metric_sets) == ["node:slow"]
