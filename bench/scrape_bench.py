@@ -87,7 +87,7 @@ class HeapsterWatcher:
         self.batches: list[Batch] = []
         self.lines: list[str] = []
         self.warnings: Counter[str] = Counter()
-        self._log = log_path.open("wb")
+        self._log = log_path.open("wb", buffering=0)  # unbuffered: the log can be followed during a run
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
