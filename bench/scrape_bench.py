@@ -23,6 +23,7 @@ import contextlib
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,7 @@ class Batch:
     cpu: float
     rss: int
     simulator_cpu: float
+    window: str = ""
 
 
 class HeapsterWatcher:
@@ -85,7 +87,7 @@ class HeapsterWatcher:
         self.batches: list[Batch] = []
         self.lines: list[str] = []
         self.warnings: Counter[str] = Counter()
-        self._log = log_path.open("wb")
+        self._log = log_path.open("wb", buffering=0)  # unbuffered: the log can be followed during a run
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -110,7 +112,8 @@ class HeapsterWatcher:
             stamp = str(record.get("timestamp", "")).replace("Z", "+00:00")
             self.batches.append(Batch(
                 exported_at=datetime.fromisoformat(stamp).timestamp() if stamp else time.time(),
-                metric_sets=int(record.get("metric_sets", 0)), cpu=cpu, rss=rss, simulator_cpu=simulator_cpu))
+                metric_sets=int(record.get("metric_sets", 0)), cpu=cpu, rss=rss, simulator_cpu=simulator_cpu,
+                window=str(record.get("window", ""))))
         self._log.close()
 
     def wait_for(self, count: int, timeout: float) -> bool:
@@ -153,6 +156,7 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
             print(f"\n== {nodes} nodes × {args.pods_per_node} pods × {args.containers_per_pod} containers, "
                   f"resolution {resolution:g}s (simulator ready in {time.monotonic() - started:.1f}s); "
                   f"load average {load_average()}", flush=True)
+            simulator_start_cpu = cpu_seconds(ready["process"].pid)
             process = subprocess.Popen(
                 heapster_command(Path(ready["kubeconfig"]), args, free_port()),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=heapster_env(args))
@@ -160,6 +164,9 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
             warmup = warmup_batches(args)
             try:
                 total = warmup + args.cycles
+                # Start-up first (the informers' lists and the priming scrape: minutes at 5000 nodes on a busy
+                # machine), then the windows.
+                watcher.wait_for(1, timeout=args.startup_timeout)
                 if not watcher.wait_for(total, timeout=(total + 2) * resolution + 120):
                     print(f"heapster exported {len(watcher.batches)} of {total} batches in time; last warnings:")
                     for line in watcher.lines[-5:]:
@@ -177,6 +184,9 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
                 peak = status_bytes(process.pid, "VmHWM")
             finally:
                 code = stop_process(process, grace=30)
+                if args.keep_log is not None:
+                    shutil.copyfile(Path(tmp) / "heapster.log", args.keep_log)
+        print_timeline(watcher.batches[:total], nodes, per_node_sets, simulator_start_cpu)
         print_figures(nodes, watcher.batches[:total], warmup, cpu_per_cycle, last.rss, peak, per_node_sets,
                       resolution, watcher.warnings, code)
         print(f"simulator CPU per cycle: {simulator_per_cycle:8.2f} s   ({simulator_per_cycle / nodes * 1000:.2f} ms "
@@ -189,6 +199,19 @@ def heapster_env(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env["HEAPSTER_UVLOOP"] = "1" if args.uvloop else "0"
     return env
+
+
+def print_timeline(batches: list[Batch], nodes: int, per_node_sets: int, simulator_start_cpu: float) -> None:
+    """Every batch from the first, warm-up included: nodes that arrived, and the CPU heapster and the simulator
+    spent since the batch before (the first: since heapster started; the simulator's own start-up before that)."""
+    print(f"simulator CPU before heapster started: {simulator_start_cpu:.1f} s (its start-up)")
+    heapster_before, simulator_before = 0.0, simulator_start_cpu
+    for index, batch in enumerate(batches, 1):
+        arrived = min(nodes, batch.metric_sets // per_node_sets)
+        print(f"  batch {index:2d} {batch.window[11:19]}: {arrived:5d} of {nodes} nodes, heapster CPU "
+              f"{batch.cpu - heapster_before:6.2f} s, simulator CPU {batch.simulator_cpu - simulator_before:6.2f} s, "
+              f"RSS {batch.rss / 2**20:.0f} MiB")
+        heapster_before, simulator_before = batch.cpu, batch.simulator_cpu
 
 
 def print_figures(nodes: int, batches: list[Batch], warmup: int, cpu_per_cycle: float, rss: int, peak: int,
@@ -249,6 +272,10 @@ def main() -> int:
                              "measuring: the steady-state CPU and RSS; the early figures are printed as well")
     parser.add_argument("--render-on-request", action="store_true",
                         help="the simulator renders each summary when asked (default: rendered ahead)")
+    parser.add_argument("--startup-timeout", type=float, default=600.0,
+                        help="seconds to wait for heapster's first batch (lists and priming) before the windows")
+    parser.add_argument("--keep-log", type=Path, default=None, metavar="PATH",
+                        help="copy heapster's JSON log there at the end (the last size's)")
     parser.add_argument("--uvloop", action="store_true",
                         help="run heapster on uvloop's event loop (HEAPSTER_UVLOOP=1; pip install uvloop first)")
     args = parser.parse_args()

@@ -19,11 +19,12 @@ from aiohttp import web
 
 from heapster.app import MANAGED_GC, Daemon
 from heapster.errors import RetryableError
-from heapster.interfaces import MetricSink, MetricSource, ScrapeUnit
+from heapster.interfaces import MetricSink, MetricSource, Processor, ScrapeUnit
 from heapster.model import DataBatch, MetricSet, MetricValue
 from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.store import MetricStore
+from heapster.testing import RecordingSink, StaticSource, StaticUnit
 from heapster.testing.net import async_wait_until
 
 SETTINGS: dict[str, Any] = {"listen_ip": "127.0.0.1", "heapster_port": 0, "tls_cert": "", "tls_key": "",
@@ -203,3 +204,30 @@ async def test_historical_routes_run_on_the_daemons_loop(session: aiohttp.Client
         assert response.status == 200
     d.request_stop()
     await asyncio.wait_for(run, 5.0)
+
+
+async def test_the_real_pipeline_primes_every_node_before_its_first_window() -> None:
+    class Seen(Processor):
+        name = "seen"
+        batches = 0
+
+        async def process(self, batch: DataBatch) -> DataBatch:
+            self.batches += 1
+            return batch
+
+    node = StaticUnit("a", {"node:a": MetricSet(labels={"type": "node", "nodename": "a"},
+                                                values={"memory/usage": MetricValue(1)})})
+    seen, sink = Seen(), RecordingSink()
+    queue: SinkQueue[DataBatch] = SinkQueue(sink.name, sink.export)
+    source = StaticSource([node])
+    scheduler = Scheduler(source, [seen], [queue], SchedulerSettings(resolution=5.0))
+    d = Daemon(SETTINGS, source, [seen], [sink], [queue], scheduler)
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: seen.batches == 1)
+        # Scraped and processed once at start (on the scrape loop), and no sink got that batch: the first window
+        # is scraped 5 s after its end at the earliest.
+        assert node.scrapes == 1 and sink.batches == [] and d.scheduler.last_batch is None
+    finally:
+        d.request_stop()
+        await asyncio.wait_for(run, 5.0)

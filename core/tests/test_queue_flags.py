@@ -57,6 +57,8 @@ async def test_sinks_get_queues_on_disk_and_the_store_one_in_memory(tmp_path: Pa
         assert (log_queue.capacity, log_queue.max_bytes, log_queue.max_age) == (100_000, DISK_QUEUE_BYTES,
                                                                                DISK_QUEUE_AGE)
         assert store_queue.max_bytes is None
+        # The store's write always ends (a timeout would only make the retry write the batch twice).
+        assert log_queue.export_timeout == 20.0 and store_queue.export_timeout is None
         assert log_queue._store.description == str(queue_file(tmp_path, "metrics", "log"))
         with pytest.raises(RuntimeFailure, match="in use by another process"):
             await build_daemon(settings)

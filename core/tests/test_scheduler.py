@@ -333,3 +333,89 @@ async def test_the_pipeline_may_pause_after_each_units_scrape_in_the_scrape_loop
         loop.close()
     assert batch is not None and len(batch.metric_sets) == 3
     assert pauses == ["heapster-scrape"] * 3
+
+
+class Seen(Processor):
+    """Records the window of every batch it processes."""
+
+    name = "seen"
+
+    def __init__(self) -> None:
+        self.windows: list[datetime] = []
+
+    async def process(self, batch: DataBatch) -> DataBatch:
+        self.windows.append(batch.timestamp)
+        return batch
+
+
+async def test_priming_scrapes_and_processes_once_before_the_first_window_and_no_sink_gets_it() -> None:
+    clock = FakeClock(start=1_700_000_100.0 + 10)  # 10 s into the window ending at ...160
+    sink = RecordingSink()
+    seen = Seen()
+    a = unit("a", clock)
+    sched, _ = make(clock, [a], [sink], [seen], max_jitter=0.0)
+    with capture_logs() as logs:
+        primed = await sched.prime()
+    assert primed is not None and list(primed.metric_sets) == ["node:a"]
+    assert a.scrapes == 1 and len(seen.windows) == 1  # connections, entity tables, processor caches: warm
+    assert [e["event"] for e in logs] == ["scrape.priming", "scrape.primed"]
+    await settle()
+    assert sink.batches == [] and sched.last_batch is None and sched.batches == 0
+    stop = asyncio.Event()
+    runner = asyncio.create_task(sched.run(stop))
+    await clock.advance(55.1)  # ...165.1: the first window is the usual one, scraped after its offset
+    await settle()
+    assert [b.timestamp for b in sink.batches] == [datetime.fromtimestamp(1_700_000_160, UTC)]
+    assert a.scrapes == 2 and len(seen.windows) == 2
+    stop.set()
+    await asyncio.wait_for(runner, 1)
+
+
+async def test_priming_that_a_processor_fails_gives_none_and_the_windows_still_run() -> None:
+    clock = FakeClock(start=1_700_000_100.0 + 10)
+
+    class Boom(Processor):
+        name = "boom"
+        fail = True
+
+        async def process(self, batch: DataBatch) -> DataBatch:
+            if self.fail:
+                msg = "lister unavailable"
+                raise RuntimeError(msg)
+            return batch
+
+    boom = Boom()
+    sink = RecordingSink()
+    sched, _ = make(clock, [unit("a", clock)], [sink], [boom], max_jitter=0.0)
+    assert await sched.prime() is None
+    boom.fail = False
+    assert await sched.housekeep(1_700_000_100.0, 1_700_000_160.0) is not None
+    await clock.advance(0)
+    assert len(sink.batches) == 1
+
+
+async def test_the_priming_scrape_has_four_scrape_deadlines() -> None:
+    clock = FakeClock()
+    hung = unit("hung", clock, delay=3600.0)
+    sched, _ = make(clock, [unit("ok", clock), hung], [], node_timeout=5.0, scrape_deadline=0.05, max_jitter=0.0)
+    with capture_logs() as logs:
+        primed = await sched.prime()  # the hung node is cut at 4 x 0.05 s of real time
+    assert primed is not None and list(primed.metric_sets) == ["node:ok"]
+    cut = [e for e in logs if e["event"] == "scrape.deadline"]
+    assert len(cut) == 1 and cut[0]["deadline"] == 0.2 and cut[0]["late"] == ["hung"]
+
+
+async def test_the_priming_scrape_waits_for_a_node_beyond_the_node_timeout() -> None:
+    # The node timeout also counts a unit's wait for a connection slot; priming leaves timing to the unit itself.
+    clock = FakeClock()
+    sched, _ = make(clock, [unit("slow", clock, delay=1.0)], [], node_timeout=0.0, scrape_deadline=5.0,
+                    max_jitter=0.0)
+    window = asyncio.create_task(sched.scrape(0.0, RES))
+    await settle()
+    await clock.advance(1.0)
+    assert len(await window) == 0  # a window's scrape: cut at the node timeout
+    priming = asyncio.create_task(sched.prime())
+    await settle()
+    await clock.advance(1.0)
+    primed = await priming
+    assert primed is not None and list(primed.metric_sets) == ["node:slow"]

@@ -44,6 +44,13 @@ over 2 s, shared machine): 0.62-0.80 ms CPU per GET one by one, 0.40-0.47 ms in 
 GROUPED_FROM = 100
 """Smaller clusters keep one random delay per node (Heapster's jitter)."""
 
+PRIMING_DEADLINE_FACTOR = 4.0
+"""The priming scrape (:meth:`Scheduler.prime`) has this many scrape deadlines, its starts spread as widely, and
+no per-node timeout of the scheduler's (a unit's own, such as the kubelet client's from the moment its request
+starts, still applies): it fits no window, and each node it misses must connect (TLS) in the first window instead.
+The scheduler's node timeout also counts the wait for a connection slot: thousands of first connections queue
+there, and cutting them mid-handshake wastes the work of both ends (measured: 2309 of 5000 cut at load 8-11)."""
+
 
 MAX_UNIT_METRICS = 100_000
 """Most sources whose self-metric children the scheduler keeps at hand."""
@@ -187,28 +194,36 @@ class Scheduler:
             release_free_memory()
 
     # --- one window ------------------------------------------------------------------------
+    async def prime(self) -> DataBatch | None:
+        """Before the first window: scrape every unit once and run the processors, handing no sink the batch.
+
+        A start's cold costs then come before the first window instead of in it: a connection and TLS
+        handshake per kubelet, each node's entity table, the pod enricher's parse of every pod, the
+        aggregators' first runs. At 5000 nodes they took about 2.5 windows of 15 s of CPU, so the first
+        window overran into the next ones, whose scrapes starved and timed out (batches with most nodes
+        missing). The rate calculator keeps this scrape as its previous one, so the first batch has rates.
+        Returns the processed batch (None if a processor failed).
+        """
+        began = time.perf_counter()
+        start, end = self.next_window(self.clock.now())
+        log.info("scrape.priming", note="every node scraped and processed once before the first window; "
+                                        "no sink gets this batch")
+        batch = await self.scrape(start, end, self.settings.scrape_deadline * PRIMING_DEADLINE_FACTOR, priming=True)
+        async with self._process_lock:
+            processed = await self._process(batch)
+        log.info("scrape.primed", metric_sets=len(batch), seconds=round(time.perf_counter() - began, 1))
+        return processed
+
     async def housekeep(self, start: float, end: float) -> DataBatch | None:
         """Scrape, process and queue the window ``[start, end)`` for every sink; returns the batch."""
         batch = await self.scrape(start, end)
         async with self._process_lock:
             if self.last_batch is not None and batch.timestamp <= self.last_batch[0]:
                 log.warning("housekeep.out_of_order", window_end=batch.timestamp.isoformat())
-            for processor in self.processors:
-                began = time.perf_counter()
-                try:
-                    if isinstance(processor, ColumnProcessor) and len(batch) >= OFF_LOOP_SETS:
-                        await asyncio.to_thread(processor.apply, batch)
-                    elif isinstance(processor, ColumnProcessor):
-                        processor.apply(batch)
-                    else:
-                        batch = await processor.process(batch)
-                except Exception as exc:
-                    log.error("processor.failed", processor=processor.name, error=str(exc))
-                    return None
-                finally:
-                    selfmetrics.processor_duration.labels(processor=processor.name).observe(
-                        (time.perf_counter() - began) * 1000)
-            export = batch
+            processed = await self._process(batch)
+            if processed is None:
+                return None
+            batch = export = processed
             if self.shards is not None:
                 split = await self.shards.finish(batch)
                 batch, export = split.local, split.export
@@ -223,10 +238,32 @@ class Scheduler:
                  sinks=len(self.sinks))
         return batch
 
-    async def scrape(self, start: float, end: float) -> DataBatch:
-        """Scrape every unit concurrently, jittered, each within its timeout, all within the deadline."""
+    async def _process(self, batch: DataBatch) -> DataBatch | None:
+        """Every processor in order; None if one failed (the batch is then dropped)."""
+        for processor in self.processors:
+            began = time.perf_counter()
+            try:
+                if isinstance(processor, ColumnProcessor) and len(batch) >= OFF_LOOP_SETS:
+                    await asyncio.to_thread(processor.apply, batch)
+                elif isinstance(processor, ColumnProcessor):
+                    processor.apply(batch)
+                else:
+                    batch = await processor.process(batch)
+            except Exception as exc:
+                log.error("processor.failed", processor=processor.name, error=str(exc))
+                return None
+            finally:
+                selfmetrics.processor_duration.labels(processor=processor.name).observe(
+                    (time.perf_counter() - began) * 1000)
+        return batch
+
+    async def scrape(self, start: float, end: float, deadline: float | None = None, *,
+                     priming: bool = False) -> DataBatch:
+        """Scrape every unit concurrently, jittered, each within its timeout, all within the deadline (the scrape
+        deadline unless given; ``priming``: no node timeout of the scheduler's)."""
         began = time.perf_counter()
         s = self.settings
+        deadline = s.scrape_deadline if deadline is None else deadline
         batch = DataBatch(timestamp=utc_from_epoch(end))
         try:
             units = list(await asyncio.wait_for(self.source.scrape_units(), s.scrape_deadline))
@@ -239,13 +276,14 @@ class Scheduler:
         if not units:
             log.warning("scrape.no_units", source=self.source.name)
             return batch
-        cap = max(s.max_jitter, s.spread * s.scrape_deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
+        cap = max(s.max_jitter, s.spread * deadline) if s.max_jitter > 0 else 0.0  # 0: no jitter
         max_delay = min(s.jitter_per_unit * len(units), cap)
         delays = [self.rng.uniform(0, max_delay) for _ in units]
         if len(units) >= GROUPED_FROM and max_delay > 0:
             tick = max_delay * SCRAPES_PER_TICK / len(units)
             delays = [delay - delay % tick for delay in delays]
-        work = self._scrape_all(units, utc_from_epoch(start), utc_from_epoch(end), delays)
+        node_timeout = None if priming else s.node_timeout
+        work = self._scrape_all(units, utc_from_epoch(start), utc_from_epoch(end), delays, deadline, node_timeout)
         parts = await (self.scrape_loop.run(work) if self.scrape_loop is not None else work)
         if sum(len(part) for part in parts) >= OFF_LOOP_SETS:  # big joins are array work: off the event loop
             columns = await asyncio.to_thread(ColumnBatch.concat, parts)
@@ -257,14 +295,14 @@ class Scheduler:
         return batch
 
     async def _scrape_all(self, units: list[ScrapeUnit], start: datetime, end: datetime,
-                          delays: list[float]) -> list[ColumnBatch]:
+                          delays: list[float], deadline: float, node_timeout: float | None) -> list[ColumnBatch]:
         """Every unit concurrently, each after its delay, all within the deadline; the columns of those that
         answered."""
-        tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, delay))
+        tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, delay, node_timeout))
                  for unit, delay in zip(units, delays, strict=True)]
-        done, pending = await asyncio.wait(tasks, timeout=self.settings.scrape_deadline)
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
         if pending:
-            self._cut_at_deadline(units, tasks, pending)
+            self._cut_at_deadline(units, tasks, pending, deadline)
         parts = []
         for task in done:
             result = task.result()
@@ -273,18 +311,18 @@ class Scheduler:
         return parts
 
     def _cut_at_deadline(self, units: list[ScrapeUnit], tasks: list[asyncio.Task[ScrapeResult]],
-                         pending: set[asyncio.Task[ScrapeResult]]) -> None:
+                         pending: set[asyncio.Task[ScrapeResult]], deadline: float) -> None:
         """Cancel the units still running at the scrape deadline; each counts as a ``timeout`` failure."""
         late = [unit for unit, task in zip(units, tasks, strict=True) if task in pending]
         for task in pending:
             task.cancel()
         names = sorted(unit.node or unit.name for unit in late)
-        log.warning("scrape.deadline", deadline=self.settings.scrape_deadline, got=len(units) - len(late),
+        log.warning("scrape.deadline", deadline=deadline, got=len(units) - len(late),
                     expected=len(units), late=names[:MAX_NAMED_LATE],
                     more=len(names) - MAX_NAMED_LATE if len(names) > MAX_NAMED_LATE else None)
         for unit in late:
             self._record_failure(unit, "timeout",
-                                 f"still running at the scrape deadline of {self.settings.scrape_deadline:g}s")
+                                 f"still running at the scrape deadline of {deadline:g}s")
 
     def _record_failure(self, unit: ScrapeUnit, reason: str, error: str) -> None:
         """Count a failed unit; log it when its node starts failing or fails for a new reason."""
@@ -295,7 +333,7 @@ class Scheduler:
         self._failing[node] = reason
 
     async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
-                           delay: float) -> ScrapeResult:
+                           delay: float, node_timeout: float | None) -> ScrapeResult:
         if delay > 0:
             await self.clock.sleep(delay)
         node = unit.node or unit.name
@@ -304,14 +342,15 @@ class Scheduler:
             # asyncio.timeout, not wait_for: wait_for (3.11) runs the scrape in a task of its own, and a
             # failed task, its exception and the traceback's frames form a cycle that keeps everything
             # the scrape had read alive until a full collection.
-            async with asyncio.timeout(self.settings.node_timeout):
+            async with asyncio.timeout(node_timeout):
                 result = await unit.scrape(start, end)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._timed(unit, began)
             reason = "timeout" if isinstance(exc, TimeoutError) else str(getattr(exc, "reason", "error"))
-            error = f"no answer within {self.settings.node_timeout:g}s" if isinstance(exc, TimeoutError) else str(exc)
+            error = (f"no answer within {node_timeout:g}s" if isinstance(exc, TimeoutError) and node_timeout is not None
+                     else str(exc) or type(exc).__name__)
             self._record_failure(unit, reason, error)
             return None
         self._timed(unit, began)

@@ -48,6 +48,8 @@ class SinkQueue(Generic[T]):
     items older than ``max_age`` seconds are dropped as well. ``store`` holds the items (memory
     unless given); ``describe`` gives the log fields of an item, its ``window`` naming it in
     overflow and export lines; ``on_exported`` is called with each item the sink acknowledged.
+    ``export_timeout`` None: the sink's export is never cut (a write that always ends, such as the in-memory store's
+    in a worker thread, which a timeout would not stop but only make the retry write it again).
     """
 
     def __init__(
@@ -58,7 +60,7 @@ class SinkQueue(Generic[T]):
         start: Callable[[], Awaitable[None]] | None = None,
         close: Callable[[], Awaitable[None]] | None = None,
         capacity: int = DEFAULT_CAPACITY,
-        export_timeout: float = 20.0,
+        export_timeout: float | None = 20.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         clock: Clock | None = None,
@@ -398,7 +400,7 @@ class SinkQueue(Generic[T]):
         """A readable error: never empty (a timeout's ``str`` is)."""
         if error is None:
             return "unknown error"
-        if isinstance(error, TimeoutError) and not str(error):
+        if isinstance(error, TimeoutError) and not str(error) and self.export_timeout is not None:
             return f"no answer within {self.export_timeout:g}s"
         return str(error) or type(error).__name__
 

@@ -60,6 +60,9 @@ class KubeletFleet:
         self.sim.kubelet_port = self.port
         self.sim.on_node_down = self._on_node_down
         if self.sim.config.prerender_summaries:
+            # Every node's first body too: a client's first round (thousands of TLS handshakes) is heavy enough.
+            self._to_render = {node.index: node for node in self.sim.model.nodes}
+            self._render_wanted.set()
             self._renderer = asyncio.get_running_loop().create_task(self._render_ahead())
 
     async def stop(self) -> None:

@@ -32,6 +32,8 @@ class FakeApiServer:
         self.watch_status: int | None = None
         self.expire_continue = False
         self.garbage_next = 0
+        self.list_delays: dict[str, float] = {}
+        """Seconds each list page of a path takes (a big cluster's API server, paged)."""
         self._watchers: list[tuple[str, asyncio.Queue[dict[str, Any] | None]]] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -95,6 +97,8 @@ class FakeApiServer:
             return web.json_response({"kind": "Status", "code": status, "message": "injected"}, status=status)
         if query.get("watch") in ("1", "true"):
             return await self._watch(request, path, query)
+        if path in self.list_delays:
+            await asyncio.sleep(self.list_delays[path])
         return self._list(path, query)
 
     def _list(self, path: str, query: dict[str, str]) -> web.Response:

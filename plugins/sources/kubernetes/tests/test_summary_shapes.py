@@ -190,6 +190,32 @@ def test_forgotten_nodes_are_dropped() -> None:
     assert len(shapes) == 1 and shapes.get(NODE) is None and shapes.get(other) is not None
 
 
+def test_forgetting_nodes_while_another_thread_keeps_a_new_shape() -> None:
+    shapes = SummaryShapes()
+    newcomer = NodeInfo("new", "new", "")
+    _with_shapes(shapes, _summary(), node=newcomer)
+    kept = shapes.get(newcomer)
+    shapes.put(newcomer, None)
+
+    class Decoding(NodeInfo):
+        """A node whose look-up in ``keep_only`` stands for the scrape thread putting a shape meanwhile."""
+
+        __slots__ = ()
+
+        def __hash__(self) -> int:
+            if shapes.get(newcomer) is None and len(shapes):
+                shapes.put(newcomer, kept)
+            return hash(self.nodename)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, NodeInfo) and other.nodename == self.nodename
+
+    gone = Decoding("gone", "gone", "")
+    _with_shapes(shapes, _summary(), node=gone)
+    shapes.keep_only({newcomer})  # was: RuntimeError, dictionary changed size during iteration
+    assert shapes.get(gone) is None and shapes.get(newcomer) is kept
+
+
 def test_summaries_that_always_need_the_full_decode_are_not_kept() -> None:
     shapes = SummaryShapes()
     body = _summary()

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from structlog.testing import capture_logs
 
 from heapster.testing.net import PATIENCE, async_wait_until
 from heapster_source_kubernetes.cluster import KubernetesCluster
@@ -327,3 +328,32 @@ async def test_gone_and_a_cancel_are_no_failures_to_retry(error: BaseException) 
         await _failing(1, error, waits)
     assert waits == []
 
+
+
+async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(api_server: Any) -> None:
+    # 40 pages of 50 ms: the pod list takes about 2 s, longer than the 1 s sync timeout, but never stalls for it.
+    # Scraping before it ended would drop every unknown pod's metrics from the first batches.
+    for i in range(40):
+        api_server.put(PODS, _pod(f"p{i:02d}"))
+    api_server.list_delays[PODS] = 0.05
+    cluster = KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
+    try:
+        with capture_logs() as logs:
+            assert await cluster.start(1.0)
+        assert len(cluster.list_pods("default")) == 40 and cluster.pods.listed == 40
+        assert "cluster.sync.slow" not in [e["event"] for e in logs]
+    finally:
+        await cluster.close()
+
+
+async def test_the_cluster_gives_up_on_a_first_list_that_stalls(api_server: Any) -> None:
+    api_server.put(PODS, _pod("p1"))
+    api_server.list_delays[PODS] = 3600.0
+    cluster = KubernetesCluster(_access(api_server.url), backoff_initial=0.01)
+    try:
+        with capture_logs() as logs:
+            assert not await cluster.start(0.2)
+        slow = [e for e in logs if e["event"] == "cluster.sync.slow"]
+        assert len(slow) == 1 and slow[0]["pods"] is False and slow[0]["nodes"] is True
+    finally:
+        await cluster.close()

@@ -135,13 +135,25 @@ class KubernetesCluster:
         return (self.nodes, self.pods, self.namespaces)
 
     async def start(self, sync_timeout: float | None = 30.0) -> bool:
-        """Start the three informers and wait for their first lists; False if that timed out."""
+        """Start the three informers and wait for their first lists; False once ``sync_timeout`` passed with no
+        list page arriving.
+
+        A list that still brings pages is waited for however long it takes (150 000 pods at 5000 nodes took
+        over 30 s on a busy machine): scraping before the pods are known drops every pod's metrics from the
+        first batches (the pod enricher keeps only pods it knows).
+        """
         for informer in self.informers:
             informer.start()
-        synced = await asyncio.gather(*(i.wait_synced(sync_timeout) for i in self.informers))
-        if not all(synced):
-            log.warning("cluster.sync.slow", nodes=synced[0], pods=synced[1], namespaces=synced[2])
-        return all(synced)
+        while True:
+            listed = [i.listed for i in self.informers]
+            synced = await asyncio.gather(*(i.wait_synced(sync_timeout) for i in self.informers))
+            if all(synced):
+                return True
+            if sync_timeout is None or [i.listed for i in self.informers] == listed:
+                log.warning("cluster.sync.slow", nodes=synced[0], pods=synced[1], namespaces=synced[2])
+                return False
+            log.info("cluster.sync.waiting", listed_nodes=self.nodes.listed, listed_pods=self.pods.listed,
+                     listed_namespaces=self.namespaces.listed, note="the first lists are still arriving")
 
     async def close(self) -> None:
         for informer in self.informers:

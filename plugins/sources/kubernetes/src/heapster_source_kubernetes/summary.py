@@ -493,9 +493,15 @@ class SummaryShapes:
         return len(self._shapes)
 
     def keep_only(self, nodes: set[NodeInfo]) -> None:
-        """Forget the nodes not in ``nodes`` (gone from the cluster)."""
-        for node in [node for node in self._shapes if node not in nodes]:
-            del self._shapes[node]
+        """Forget the nodes not in ``nodes`` (gone from the cluster).
+
+        Called on the daemon's loop while the scrape loop's thread may still decode (and :meth:`put`) an
+        earlier window's summaries: it walks a copy of the keys (``list`` of a dict copies under the GIL),
+        never the dict itself (at 5000 nodes, windows overlapping under load failed with "dictionary changed
+        size during iteration" and the window lost every node).
+        """
+        for node in [node for node in list(self._shapes) if node not in nodes]:
+            self._shapes.pop(node, None)
 
     def get(self, node: NodeInfo) -> _Shape | None:
         return self._shapes.get(node)

@@ -141,6 +141,8 @@ class Informer:
         self.synced = asyncio.Event()
         self.lists = 0
         """How many full lists were done (1 + relists), for tests and logs."""
+        self.listed = 0
+        """Objects received in list pages so far (every list), so a waiter can tell a long list from a stuck one."""
         self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
         self._versions: dict[str, str] = {}
         self._handlers: list[Handler] = []
@@ -326,6 +328,7 @@ class Informer:
                 for obj in body.get("items") or ():
                     if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
                         items.append(transform(obj) if transform else obj)
+            self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
             del body
         self._replace(items, version)
