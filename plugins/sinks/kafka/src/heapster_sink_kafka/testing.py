@@ -79,19 +79,34 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, within: float = 20.0) -> KafkaBroker:
+    def start(self, within: float = 20.0, tries: int = 3) -> KafkaBroker:
+        """Start on the free port; on a new one if another test run's broker took that port first."""
+        for _ in range(tries - 1):
+            if self._start_on_port(within):
+                return self
+            self.port = free_port()
+        if not self._start_on_port(within):
+            raise RuntimeError(f"tansu found no free port in {tries} tries: {self.log_tail()}")
+        return self
+
+    def _start_on_port(self, within: float) -> bool:
+        """Start the broker on ``self.port``: True once this very process holds the listening socket, False when
+        it lost the port to another process; RuntimeError for any other failure."""
         command = [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--storage-engine", "memory://tansu/"]
+        logged_before = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = start_process(command, self.log_path, lambda: listening(self.port), what="tansu", timeout=within)
         # Something listens on the port; it must be this process, not another run's broker that took the port
-        # first (this one then exits with "Address in use" and the other would answer through every outage).
+        # first (this one then exits with "Address in use", and the other would answer through every outage).
         wait_until(lambda: process.poll() is not None or holds_listener(process.pid, self.port), within,
                    interval=0.01, what="tansu holding its listening socket")
-        if process.poll() is not None:
-            raise RuntimeError(f"tansu exited with {process.returncode}: {self.log_tail()}")
-        self.process = process
-        return self
+        if process.poll() is None:
+            self.process = process
+            return True
+        if "Address in use" in self.log_path.read_text(errors="replace")[logged_before:]:
+            return False
+        raise RuntimeError(f"tansu exited with {process.returncode}: {self.log_tail()}")
 
     def _alive(self) -> subprocess.Popen[bytes]:
         process = self.process
