@@ -143,6 +143,9 @@ class Informer:
         """How many full lists were done (1 + relists), for tests and logs."""
         self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
         self._versions: dict[str, str] = {}
+        self.changes = 0
+        """Counts the changes of the store, each counted before it is made: a reader (in any thread) that reads the
+        same count again knows that nothing changed since it read it first."""
         self._handlers: list[Handler] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -352,6 +355,7 @@ class Informer:
         for key in old_versions.keys() - seen:
             gone = self.get(key) or {"metadata": _meta_from_key(key)}
             events.append(WatchEvent(DELETED, gone, version, initial))
+        self.changes += 1
         self._versions, self._objects = new_versions, new_objects
         self.resource_version = version
         self.lists += 1
@@ -412,6 +416,7 @@ class Informer:
         if self.transform:
             obj = self.transform(obj)
         key = object_key(obj)
+        self.changes += 1
         if kind == DELETED:
             self._versions.pop(key, None)
             self._objects.pop(key, None)
