@@ -202,3 +202,12 @@ def test_the_length_of_a_lazy_part_needs_no_build() -> None:
     part = builder.lazy()
     assert len(part) == 2 and type(part) is PendingBatch and part.builder is not None
     assert len(part.keys) == 2
+
+
+def test_find_is_row_of_without_an_index() -> None:
+    cols = ColumnBatch()
+    cols.add_entities(["a", "b", "a", "c"], [{}, {}, {}, {}])
+    assert [cols.find(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]
+    assert cols._index is None  # nothing built for it
+    assert [cols.row_of(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]
+    assert [cols.find(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]

@@ -208,6 +208,18 @@ class ColumnBatch:
             self._index = {key: row for row, key in enumerate(self.keys)}
         return self._index.get(key)
 
+    def find(self, key: str) -> int | None:
+        """:meth:`row_of` for a key or two: by the index when it is built, else by one scan of the keys (an
+        index is a dict of every key, worth building only for many look-ups)."""
+        if self._index is not None:
+            return self._index.get(key)
+        keys, row = self.keys, -1
+        try:
+            while True:  # the last one, as the index has it (keys are distinct: one pass in all)
+                row = keys.index(key, row + 1)
+        except ValueError:
+            return None if row < 0 else row
+
     def rows_of_type(self, code: int) -> RowArray:
         """Rows whose ``type`` code is ``code``, in batch order."""
         return np.flatnonzero(self.types == code)

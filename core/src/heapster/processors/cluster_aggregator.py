@@ -23,7 +23,7 @@ class ClusterAggregator(ColumnProcessor):
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
-        row = cols.row_of(keys.CLUSTER_KEY)
+        row = cols.find(keys.CLUSTER_KEY)
         if row is None:
             row = int(cols.add_entities([keys.CLUSTER_KEY], [self._labels])[0])
         else:  # made anew, as Heapster replaced the set
