@@ -749,8 +749,11 @@ def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows
         column = columns.get(name)
         if column is None:
             if matrix is None:
-                matrix = np.full((width, size), MISSING, dtype=np.int64)
-                matrix[:, rows] = cells.T
+                if len(rows) == size and np.array_equal(rows, np.arange(size)):  # every row, in order (stats)
+                    matrix = np.ascontiguousarray(cells.T)  # no empty matrix to fill first
+                else:
+                    matrix = np.full((width, size), MISSING, dtype=np.int64)
+                    matrix[:, rows] = cells.T
             columns[name] = ValueColumn(matrix[index], metric_type)
         else:
             mask = there[:, index]
