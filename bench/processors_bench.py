@@ -3,8 +3,9 @@
 Renders N nodes x 30 pods x 2 containers with the cluster simulator, decodes each cycle's kubelet summaries
 with heapster's own decoder (not timed; each node's entity table reused across cycles as in the daemon),
 fills a real :class:`KubernetesCluster` (its informers loaded from the simulator's Node, Pod and Namespace
-objects, as a list would) for the enrichers, then runs Heapster's whole processor chain and
-``MetricStore.export`` over ``--cycles`` windows of ``--resolution`` seconds. Prints CPU milliseconds
+objects, as a list would) for the enrichers, then joins each window's node parts as the scheduler does
+(``ColumnBatch.concat``, timed as ``join``), runs Heapster's whole processor chain and ``MetricStore.export`` over
+``--cycles`` windows of ``--resolution`` seconds. Prints CPU milliseconds
 per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
 
     .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile] [--gc]
@@ -60,13 +61,18 @@ def informed_cluster(sim: Simulation) -> KubernetesCluster:
     return cluster
 
 
+def cycle_parts(sim: Simulation, infos: list[NodeInfo], pods_per_node: int, now: float,
+                shapes: SummaryShapes | None = None) -> list[ColumnBatch]:
+    """Every node's decoded summary of one window (with ``shapes``, each node's entity table reused from its last
+    summary, as the daemon's source does), not joined yet."""
+    return [decode_summary_columns(orjson.dumps(node_summary(node, pods_per_node, now)), info, now, shapes)
+            for node, info in zip(sim.model.nodes, infos, strict=True)]
+
+
 def cycle_columns(sim: Simulation, infos: list[NodeInfo], pods_per_node: int, now: float,
                   shapes: SummaryShapes | None = None) -> ColumnBatch:
-    """One window's batch as the scheduler hands it to the processors: every node's summary, concatenated
-    (with ``shapes``, each node's entity table reused from its last summary, as the daemon's source does)."""
-    parts = [decode_summary_columns(orjson.dumps(node_summary(node, pods_per_node, now)), info, now, shapes)
-             for node, info in zip(sim.model.nodes, infos, strict=True)]
-    return ColumnBatch.concat(parts)
+    """One window's batch as the scheduler hands it to the processors: every node's summary, concatenated."""
+    return ColumnBatch.concat(cycle_parts(sim, infos, pods_per_node, now, shapes))
 
 
 def snapshot(cols: ColumnBatch) -> tuple[object, ...]:
@@ -109,7 +115,7 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
     infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
     shapes = SummaryShapes()
     tune_gc()  # as the daemon does once started: caches frozen, the collector run rarely
-    stages = [processor.name for processor in chain] + ["store export"]
+    stages = ["join (concat)", *(processor.name for processor in chain), "store export"]
     spent: dict[str, list[float]] = {name: [] for name in stages}
     profile = cProfile.Profile() if args.profile else None
     dumped: list[object] = []
@@ -120,10 +126,16 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
     for cycle in range(args.cycles):
         now = start + cycle * args.resolution
         count = gc.get_count()[0]
-        cols = cycle_columns(sim, infos, args.pods_per_node, now, shapes)
-        cols.labels  # noqa: B018  (built now: the decode's objects are counted as the decode's)
+        parts = cycle_parts(sim, infos, args.pods_per_node, now, shapes)
         if args.gc:
             made["decode"].append(gc.get_count()[0] - count)
+        count = gc.get_count()[0]
+        began = time.process_time()
+        cols = ColumnBatch.concat(parts)  # as the scheduler joins the window's parts (built now, all at once)
+        cols.labels  # noqa: B018
+        spent["join (concat)"].append(time.process_time() - began)
+        made.get("join (concat)", []).append(gc.get_count()[0] - count)
+        del parts
         batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
         if profile is not None and cycle:
             profile.enable()

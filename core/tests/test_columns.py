@@ -202,3 +202,39 @@ def test_the_length_of_a_lazy_part_needs_no_build() -> None:
     part = builder.lazy()
     assert len(part) == 2 and type(part) is PendingBatch and part.builder is not None
     assert len(part.keys) == 2
+
+
+def test_find_is_row_of_without_an_index() -> None:
+    cols = ColumnBatch()
+    cols.add_entities(["a", "b", "a", "c"], [{}, {}, {}, {}])
+    assert [cols.find(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]
+    assert cols._index is None  # nothing built for it
+    assert [cols.row_of(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]
+    assert [cols.find(key) for key in ("a", "b", "c", "d")] == [2, 1, 3, None]
+
+
+def test_merge_finds_repeated_keys_of_adopted_tables_every_time() -> None:
+    """The same adopted tables again skip the search for repeated keys only when their keys were distinct."""
+    from heapster.columns import EntityTable
+
+    def table() -> EntityTable:
+        return EntityTable(np.array([1, 1], dtype=np.int8), np.array([1, 1]), np.array([2, 2]),
+                           np.empty(0, dtype=np.int64))
+
+    def merged(tables: list[EntityTable], keys: list[list[str]], value: int) -> ColumnBatch:
+        builders = []
+        for own, names in zip(tables, keys, strict=True):
+            b = BatchBuilder()
+            b.adopt(list(names), [{"type": "node"}, {"type": "node"}], own, [])
+            b.unique_keys = True
+            b.scrape_time.extend((3, 3))
+            b.int_block((("a", G),), rows=np.array([0, 1])).extend((value, value + 1))
+            builders.append(b)
+        return BatchBuilder.merge(builders)
+
+    distinct, repeated = [table(), table()], [table(), table()]
+    for value in (10, 20):  # the second merge of the same tables reuses the first's verdict
+        found = merged(distinct, [["x", "y"], ["z", "w"]], value)
+        assert found.keys == ["x", "y", "z", "w"] and found.values["a"].data.tolist() == [value, value + 1] * 2
+        found = merged(repeated, [["x", "y"], ["y", "w"]], value)  # "y" twice: the later one stays
+        assert found.keys == ["x", "y", "w"] and found.values["a"].data.tolist() == [value, value, value + 1]

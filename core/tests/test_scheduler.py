@@ -419,3 +419,19 @@ async def test_the_priming_scrape_waits_for_a_node_beyond_the_node_timeout() -> 
     await clock.advance(1.0)
     primed = await priming
     assert primed is not None and list(primed.metric_sets) == ["node:slow"]
+
+
+async def test_the_window_joins_the_parts_in_the_units_order_whatever_order_they_finish_in() -> None:
+    """The same order every window (the processors' and the store's "same rows as last time" paths need it)."""
+    clock = FakeClock()
+    names = [f"n{i:02d}" for i in range(40)]
+    rng = random.Random(5)
+    delays = [float(rng.randrange(1, 20)) for _ in names]  # they finish in another order than they were listed
+    units = [unit(name, clock, delay=delay) for name, delay in zip(names, delays, strict=True)]
+    sched, _ = make(clock, units, [], max_jitter=0.0, scrape_deadline=30.0)
+    task = asyncio.create_task(sched.housekeep(0.0, RES))
+    for _ in range(20):
+        await clock.advance(1.0)
+    batch = await asyncio.wait_for(task, 5)
+    assert batch is not None
+    assert list(batch.metric_sets) == [f"node:{name}" for name in names]

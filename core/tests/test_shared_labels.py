@@ -45,6 +45,14 @@ class VersionsAtOnce(Versioned):
         return {f"{ns}/{name}": found["metadata"]["resourceVersion"] for (ns, name), found in self.pods.items()}
 
 
+class CountsChanges(VersionsAtOnce):
+    """One that also tells whether any pod changed (as the Kubernetes source's ``pod_changes`` count): the
+    enricher then checks no version while the value stays the same."""
+
+    def pod_changes(self) -> int:
+        return hash(tuple(sorted(self.pod_versions().items())))
+
+
 def source_batch() -> ColumnBatch:
     """Two nodes: n1 with pod shop/web (both containers) and an unknown pod, n2 with pod blog/api."""
     sets: dict[str, MetricSet] = {}
@@ -87,7 +95,7 @@ def ordered(cols: ColumnBatch) -> list[list[tuple[str, str]]]:
     return [list(labels.items()) for labels in cols.labels]
 
 
-@pytest.mark.parametrize("kind", [Versioned, VersionsAtOnce])
+@pytest.mark.parametrize("kind", [Versioned, VersionsAtOnce, CountsChanges])
 async def test_reused_label_objects_give_what_fresh_processing_gives(kind: type[Versioned]) -> None:
     cluster = kind(pods=[pod("shop", "web", "u-1", "7", {"app": "web"}),
                               pod("blog", "api", "u-2", "3", {"app": "api"})])

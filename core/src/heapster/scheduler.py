@@ -304,7 +304,9 @@ class Scheduler:
         if pending:
             self._cut_at_deadline(units, tasks, pending, deadline)
         parts = []
-        for task in done:
+        for task in tasks:  # in the units' order, the same every window (``done`` is a set: any order), so the
+            if task not in done:  # processors and the store find the last window's rows where they were
+                continue
             result = task.result()
             if result:
                 parts.append(result if isinstance(result, ColumnBatch) else ColumnBatch.from_metric_sets(result))

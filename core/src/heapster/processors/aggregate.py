@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from heapster.columns import ColumnBatch, RowArray
+from heapster.processors.runs import same_objects
 
 RESOURCE_METRICS = ("cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request",
                     "memory/limit")
@@ -114,6 +115,10 @@ class Grouping:
         """Keys of the entities this grouping created."""
         return self._new_keys
 
+    def created_labels(self) -> list[dict[str, str]]:
+        """Labels of the entities this grouping created (those of :meth:`created`, in order)."""
+        return self._new_labels
+
     def apply(self, names: Iterable[str], only_missing: bool = False) -> None:
         """Create the missing targets, then add the sources' values of ``names`` to them."""
         if self._new_keys:
@@ -121,3 +126,27 @@ class Grouping:
         if self.sources:
             add_grouped(self.cols, names, np.array(self.sources, dtype=np.intp),
                         np.array(self.targets, dtype=np.intp), only_missing)
+
+
+class SameInput:
+    """Whether a batch's keys and the label dicts of some of its rows (by identity) are those of the last batch:
+    an aggregator whose grouping depends on nothing else then reuses the last one (label sets are shared and
+    read-only, so at the steady state the rows hold the very dicts again)."""
+
+    __slots__ = ("keys", "labels", "rows")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.rows: RowArray = np.empty(0, dtype=np.intp)
+        self.labels: list[dict[str, str]] = []
+
+    def check(self, cols: ColumnBatch, rows: RowArray) -> bool:
+        """True when ``cols`` has the last batch's keys and ``rows`` hold the last batch's dicts; otherwise
+        remembers these for the next batch and returns False."""
+        all_labels = cols.labels
+        labels = [all_labels[row] for row in rows.tolist()]
+        if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows) and same_objects(self.labels, labels)
+                and cols.keys == self.keys):
+            return True
+        self.keys, self.rows, self.labels = list(cols.keys), rows, labels
+        return False

@@ -19,11 +19,19 @@ class ClusterAggregator(ColumnProcessor):
     def __init__(self) -> None:
         self._labels = {"type": keys.CLUSTER}
         """The cluster set's labels, one dict for every batch (label sets are shared and read-only)."""
+        self._keys: list[str] = []
+        self._row: int | None = None
+        """The last batch's keys and the row of ``cluster`` among them (the same keys again: the same row, after
+        one comparison of the lists, pointer by pointer for the same strings)."""
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
-        row = cols.row_of(keys.CLUSTER_KEY)
+        if len(cols.keys) == len(self._keys) and cols.keys == self._keys:
+            row = self._row
+        else:
+            row = self._row = cols.find(keys.CLUSTER_KEY)
+            self._keys = list(cols.keys)
         if row is None:
             row = int(cols.add_entities([keys.CLUSTER_KEY], [self._labels])[0])
         else:  # made anew, as Heapster replaced the set

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from heapster import keys
-from heapster.columns import POD
+from heapster.columns import POD, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, add_grouped
+from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, SameInput, add_grouped
 
 
 class NodeAggregator(ColumnProcessor):
@@ -16,13 +16,27 @@ class NodeAggregator(ColumnProcessor):
 
     name = "node_aggregator"
 
+    def __init__(self) -> None:
+        self._input = SameInput()
+        self._last: tuple[RowArray, RowArray] | None = None
+        """The last batch's (source rows, target rows)."""
+
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
+        pod_rows = cols.rows_of_type(POD)
+        if not self._input.check(cols, pod_rows) or self._last is None:  # the same keys and pod dicts: the same
+            self._last = self._pairs(cols, pod_rows.tolist())
+        sources, targets = self._last
+        if len(sources):
+            add_grouped(cols, REQUEST_LIMIT_METRICS, sources, targets)
+
+    @staticmethod
+    def _pairs(cols: ColumnBatch, pod_rows: list[int]) -> tuple[RowArray, RowArray]:
         sources: list[int] = []
         targets: list[int] = []
         node_rows: dict[str, int | None] = {}
-        for row in cols.rows_of_type(POD).tolist():
+        for row in pod_rows:
             nodename = cols.labels[row].get("nodename")
             if not nodename:
                 continue
@@ -32,6 +46,4 @@ class NodeAggregator(ColumnProcessor):
             if node_row is not None:
                 sources.append(row)
                 targets.append(node_row)
-        if sources:
-            add_grouped(cols, REQUEST_LIMIT_METRICS, np.array(sources, dtype=np.intp),
-                        np.array(targets, dtype=np.intp))
+        return np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp)

@@ -8,10 +8,10 @@ import structlog
 
 from heapster import keys
 from heapster.catalogue import CUMULATIVE_STANDARD
-from heapster.columns import POD, POD_CONTAINER, RowArray
+from heapster.columns import POD, POD_CONTAINER, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import Grouping
+from heapster.processors.aggregate import Grouping, add_grouped
 from heapster.processors.runs import runs, same_objects
 
 log = structlog.get_logger(__name__)
@@ -33,6 +33,22 @@ class _Run:
         self.complete = complete
 
 
+class _Memo:
+    """What the last batch's aggregation was made of: the keys it had, its runs (first row, run read), and the
+    (source, target) rows and the pod sets created that they gave."""
+
+    __slots__ = ("created", "keys", "labels", "runs", "sources", "targets")
+
+    def __init__(self, keys: list[str], runs: list[tuple[int, _Run]], sources: RowArray, targets: RowArray,
+                 created: list[str], labels: list[dict[str, str]]) -> None:
+        self.keys = keys
+        self.runs = runs
+        self.sources = sources
+        self.targets = targets
+        self.created = created
+        self.labels = labels
+
+
 class PodAggregator(ColumnProcessor):
     """Sums container values into their pod, except cumulative standard metrics.
 
@@ -47,32 +63,51 @@ class PodAggregator(ColumnProcessor):
         self._runs: dict[int, _Run] = {}
         """The runs of the last batch, by their first row's label dict (its id; the run holds it)."""
         self._made: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        self._memo: _Memo | None = None
+        """The last batch's aggregation: the same keys and runs again (the steady state) give the same rows."""
 
     def apply(self, batch: DataBatch) -> None:
         """Aggregate ``batch`` in place."""
         cols = batch.columns
-        groups = Grouping(cols)
         all_labels = cols.labels
         types = cols.types
-        sources: list[int] = []
-        pods: list[str] = []
         rows = np.flatnonzero((types == POD) | (types == POD_CONTAINER))
         kept: dict[int, _Run] = {}
         last_runs = self._runs
+        found: list[tuple[int, _Run]] = []
         for first, last in runs(rows):
             inputs = all_labels[first:last]
             run = last_runs.get(id(inputs[0]))
             if run is None or not same_objects(run.inputs, inputs):
                 run = self._read(cols.keys, inputs, types[first:last], first)
-            sources.extend((run.offsets + first).tolist())
-            pods.extend(run.pods)
+            found.append((first, run))
             if run.complete:  # a run with unlabeled containers is read (and logged) again each batch
                 kept[id(inputs[0])] = run
         self._runs = kept
-        groups.add_all(sources, pods, _pod_labels, self._made)
-        for key in groups.created():
+        memo = self._memo
+        if (memo is None or len(memo.keys) != len(cols.keys) or memo.runs != found
+                or not all(run.complete for _, run in found) or memo.keys != cols.keys):
+            memo = self._memo = self._group(cols, found)
+        for key in memo.created:
             log.debug("pod.aggregate.created", key=key)
-        groups.apply([name for name in cols.values if name not in CUMULATIVE_STANDARD], only_missing=True)
+        if memo.created:
+            cols.add_entities(memo.created, memo.labels)
+        if len(memo.sources):
+            add_grouped(cols, [name for name in cols.values if name not in CUMULATIVE_STANDARD], memo.sources,
+                        memo.targets, only_missing=True)
+
+    def _group(self, cols: ColumnBatch, found: list[tuple[int, _Run]]) -> _Memo:
+        """The (source, target) rows of ``found``'s container rows, and the pod sets to create."""
+        keys = list(cols.keys)  # as given (before the pod sets created are added)
+        groups = Grouping(cols)
+        sources: list[int] = []
+        pods: list[str] = []
+        for first, run in found:
+            sources.extend((run.offsets + first).tolist())
+            pods.extend(run.pods)
+        groups.add_all(sources, pods, _pod_labels, self._made)
+        return _Memo(keys, found, np.array(groups.sources, dtype=np.intp), np.array(groups.targets, dtype=np.intp),
+                     groups.created(), groups.created_labels())
 
     @staticmethod
     def _read(all_keys: list[str], inputs: list[dict[str, str]], codes: npt.NDArray[np.int8], first: int) -> _Run:

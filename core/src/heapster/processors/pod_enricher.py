@@ -294,9 +294,6 @@ class _Segment:
                 chunks[layout_id] = [(offsets + first, table)]
             else:
                 found.append((offsets + first, table))
-        checked = work.checked
-        for info in self.infos:
-            checked.add(info.key)
 
 
 class PodBasedEnricher(ColumnProcessor):
@@ -326,11 +323,17 @@ class PodBasedEnricher(ColumnProcessor):
         # Optional too: ``pod_versions() -> Mapping["namespace/name", resourceVersion]`` (a view for one batch)
         # checks a replayed run's pods in one step.
         self._pod_versions: Callable[[], Mapping[str, str]] | None = getattr(cluster, "pod_versions", None)
+        # Optional too: ``pod_changes() -> int``, a count of the pod cache's changes (each counted before it is
+        # made). The same count as at the start of the last batch: no pod changed, no version to check at all.
+        self._pod_changes: Callable[[], int] | None = getattr(cluster, "pod_changes", None)
+        self._changes_seen: int | None = None
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
         work = _Work(cols)
+        changes = self._pod_changes() if self._pod_changes is not None else None
+        unchanged = changes is not None and changes == self._changes_seen  # no pod changed since the last batch
         if self._pod_versions is not None:
             work.versions = self._pod_versions()
         types = cols.types
@@ -338,20 +341,33 @@ class PodBasedEnricher(ColumnProcessor):
         segments: dict[str, _Segment] = {}
         last_segments = self._segments
         all_labels, all_keys = cols.labels, cols.keys
+        current = self._current
+        unchecked: list[_Segment] = []  # replayed without a version check: their pods are marked used at the end
+        enriched = False
         # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
         # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
         for first, last in runs(pod_rows):
             key = all_keys[first]
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]
-                    or not same_objects(before.inputs, all_labels[first:last]) or not self._current(before, work)):
+                    or not same_objects(before.inputs, all_labels[first:last])
+                    or not (unchanged or current(before, work))):
                 before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
+                enriched = True
             else:
                 before.replay(work, first)
+                if unchanged:
+                    unchecked.append(before)
             segments[key] = before
         work.changes.apply()
-        self._cache = work.used
+        if enriched or len(unchecked) != len(segments) or len(segments) != len(last_segments):
+            used = work.used
+            for segment in unchecked:
+                used.update(zip(segment.idents, segment.infos, strict=True))
+            self._cache = used
+        # else: the very segments of the last batch, every pod unchanged: the pods used are the last batch's
         self._segments = segments
+        self._changes_seen = changes
 
     def _current(self, segment: _Segment, work: _Work) -> bool:
         """Whether every pod of ``segment`` is still the same version (marking them used)."""

@@ -52,23 +52,33 @@ class RateCalculator(ColumnProcessor):
         self._counters: dict[str, ValueColumn] = {}
         self._labeled: dict[int, dict[tuple[str, str], Any]] = {}
         self._newest_batch_ns = MISSING
+        self._last_keys: list[str] = []
+        self._last_slots: RowArray = np.empty(0, dtype=np.intp)
+        self._in_order = False
+        """The last batch's keys and their slots (the same keys again: no look-up per key), and whether those
+        slots are ``0..n-1`` (then the state is read and written by slices, without gathering)."""
 
     def apply(self, batch: DataBatch) -> None:
         """Add the rates to ``batch`` in place and remember its counters."""
         cols = batch.columns
         batch_ns = to_ns(batch.timestamp)
         slots = self._slots_of(cols.keys)
+        size = len(cols)
+        in_order = self._in_order  # slots 0..size-1: the state's first ``size`` cells are the batch's rows
         scrape = cols.scrape_time
-        old_scrape = self._scrape[slots]
+        old_scrape = self._scrape[:size] if in_order else self._scrape[slots]
         # A set without a scrape time, or an older or repeated sample, gives neither a rate nor newer state.
         newer = (scrape != MISSING) & (scrape > old_scrape)
-        rated = newer & (old_scrape != MISSING) & (self._start[slots] == cols.collection_start)
+        rated = newer & (old_scrape != MISSING) & (
+            (self._start[:size] if in_order else self._start[slots]) == cols.collection_start)
         rows = np.flatnonzero(rated)
-        backwards = np.zeros(len(cols), dtype=bool)
+        backwards = np.zeros(size, dtype=bool)
         if len(rows):
-            elapsed = scrape[rows] - old_scrape[rows]
+            every = len(rows) == size  # every row rated (the steady state): whole columns, no gathering
+            elapsed = scrape - old_scrape if every else scrape[rows] - old_scrape[rows]
             for name, rate_name in VALUE_RATES.items():
-                self._add_rate(cols, name, rate_name, rows, slots[rows], elapsed, backwards)
+                self._add_rate(cols, name, rate_name, rows, slots if every else slots[rows], elapsed, backwards,
+                               every and in_order)
         if self._labeled or LABELED_RATES.keys() & cols.labeled.keys():
             self._labeled_rates(cols, slots, newer, rated, backwards)
         self._remember(cols, slots, np.flatnonzero(newer), batch_ns)
@@ -80,22 +90,25 @@ class RateCalculator(ColumnProcessor):
             self._forget_before(batch_ns - self.max_gap_ns)
 
     def _add_rate(self, cols: ColumnBatch, name: str, rate_name: str, rows: RowArray, slots: RowArray,
-                  elapsed: IntArray, backwards: _Mask) -> None:
+                  elapsed: IntArray, backwards: _Mask, aligned: bool = False) -> None:
+        """The rates of counter ``name`` for ``rows`` (at ``slots``); ``aligned``: ``rows`` are every row and
+        ``slots`` are ``0..n-1`` (the arrays are then sliced, not gathered)."""
         column = cols.values.get(name)
         previous = self._counters.get(name)
         if column is None or previous is None:
             return
-        current = column.data[rows]
-        before = previous.data[slots]
+        every = len(rows) == len(cols)
+        current = column.data if every else column.data[rows]
+        before = previous.data[:len(rows)] if aligned else previous.data[slots]
         ok = _present(current) & _present(before)
-        if not ok.any():
-            return
-        delta = current[ok] - before[ok]
-        down = delta < 0
+        delta = current - before  # garbage (never read) where a side is missing
+        up = ok & (delta >= 0)
+        down = ok & (delta < 0)
         if down.any():
-            backwards[rows[ok][down]] = True
-        up = ~down
-        delta, spent, target = delta[up], elapsed[ok][up], rows[ok][up]
+            backwards[rows[down]] = True
+        if not up.any():
+            return
+        delta, spent, target = delta[up], elapsed[up], rows[up]
         rate: npt.NDArray[Any]
         if name == CPU_USAGE:
             rate = (1000 * delta) // spent
@@ -146,7 +159,10 @@ class RateCalculator(ColumnProcessor):
     def _remember(self, cols: ColumnBatch, slots: RowArray, rows: RowArray, batch_ns: int) -> None:
         if not len(rows):
             return
-        target = slots[rows]
+        target: RowArray | slice = slots[rows]
+        if self._in_order and len(rows) == len(cols):
+            target = slice(0, len(rows))  # the same cells, written by a slice
+            rows = slice(None)  # type: ignore[assignment]
         self._batch[target] = batch_ns
         self._scrape[target] = cols.scrape_time[rows]
         self._start[target] = cols.collection_start[rows]
@@ -160,10 +176,22 @@ class RateCalculator(ColumnProcessor):
             if previous is None:
                 previous = self._counters[name] = ValueColumn.empty(len(self._scrape), column.is_float,
                                                                     MetricType.CUMULATIVE)
-            previous.set(target, column.data[rows])
+            previous.set(target, column.data[rows])  # type: ignore[arg-type]
 
     def _slots_of(self, keys: list[str]) -> RowArray:
-        """The slot of each key: known keys in one C-level pass, new ones given a slot in batch order."""
+        """The slot of each key: known keys in one C-level pass, new ones given a slot in batch order (the last
+        batch's keys again: its slots, after one comparison of the lists, pointer by pointer for the same
+        strings)."""
+        if len(keys) == len(self._last_keys) and keys == self._last_keys:
+            return self._last_slots
+        slots = self._look_up(keys)
+        self._last_keys = list(keys)
+        self._last_slots = slots
+        self._in_order = bool(len(slots) and slots[0] == 0 and slots[-1] == len(slots) - 1
+                              and np.array_equal(slots, np.arange(len(slots))))
+        return slots
+
+    def _look_up(self, keys: list[str]) -> RowArray:
         found = self._slots
         out = np.fromiter(map(found.get, keys, repeat(-1, len(keys))), dtype=np.intp, count=len(keys))
         for index in np.flatnonzero(out < 0).tolist():
@@ -196,6 +224,8 @@ class RateCalculator(ColumnProcessor):
         stale = np.flatnonzero((self._batch != MISSING) & (self._batch < cutoff_ns))
         if not len(stale):
             return
+        self._last_keys = []  # their slots may be handed out again
+        self._in_order = False
         for slot in stale.tolist():
             key = self._keys[slot]
             if key is not None:

@@ -287,12 +287,17 @@ async def test_the_metrics_api_decodes_only_the_pods_that_changed(api_server: An
         assert len(views.list("default")) == 2 and decoded == ["p1", "p2"]  # unchanged: nothing decoded
         await _until(lambda: len(api_server.requests_to(PODS, watch=True)) == 1)
         version = cluster.pod_version("default", "p1")
+        changes = cluster.pod_changes()
+        assert cluster.pod_changes() == changes  # nothing changed: the same count
         api_server.put(PODS, _pod("p1", app="b"))
         await _until(lambda: cluster.pod_version("default", "p1") != version)
+        assert cluster.pod_changes() > changes  # counted before the change was made
+        changes = cluster.pod_changes()
         assert views.list("default")[0] == ("default", "p1", {"app": "b"}, ["c"])
         assert decoded == ["p1", "p2", "p1"]
         api_server.delete(PODS, "default/p2")
         await _until(lambda: cluster.pod_version("default", "p2") is None)
+        assert cluster.pod_changes() > changes
         assert [name for _, name, _, _ in views.list("default")] == ["p1"]
         assert sorted(name for _, name, _, _ in views.list(None)) == ["p1", "q1"]
     finally:

@@ -203,6 +203,11 @@ class KubernetesCluster:
         checks a node's pods against it in one step instead of a ``pod_version`` call per pod."""
         return self.pods.versions()
 
+    def pod_changes(self) -> int:
+        """A count of the changes of the pod cache, each counted before it is made: the same count again means
+        that no pod changed in between (the pod enricher then needs no version check at all)."""
+        return self.pods.changes
+
     def pod_keys(self, namespace: str | None = None) -> list[tuple[str, str]]:
         """``(namespace, name)`` of every pod (of ``namespace``), without decoding any: with :meth:`pod_version`,
         lets the metrics API decode only the pods that changed since it last listed them."""

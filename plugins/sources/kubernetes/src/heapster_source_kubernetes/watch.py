@@ -145,6 +145,9 @@ class Informer:
         """Objects received in list pages so far (every list), so a waiter can tell a long list from a stuck one."""
         self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
         self._versions: dict[str, str] = {}
+        self.changes = 0
+        """Counts the changes of the store, each counted before it is made: a reader (in any thread) that reads the
+        same count again knows that nothing changed since it read it first."""
         self._handlers: list[Handler] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -355,6 +358,7 @@ class Informer:
         for key in old_versions.keys() - seen:
             gone = self.get(key) or {"metadata": _meta_from_key(key)}
             events.append(WatchEvent(DELETED, gone, version, initial))
+        self.changes += 1
         self._versions, self._objects = new_versions, new_objects
         self.resource_version = version
         self.lists += 1
@@ -415,6 +419,7 @@ class Informer:
         if self.transform:
             obj = self.transform(obj)
         key = object_key(obj)
+        self.changes += 1
         if kind == DELETED:
             self._versions.pop(key, None)
             self._objects.pop(key, None)
