@@ -106,6 +106,22 @@ def test_rates_use_scrape_times_and_types() -> None:
     assert type(rates(second)["cpu/usage_rate"]) is int and type(rates(second)["network/rx_rate"]) is float
 
 
+def test_after_the_priming_batch_the_first_window_has_no_rates_and_the_next_one_has() -> None:
+    """The daemon's priming scrape is processed but never exported: the first exported batch stays a cold
+    start's, as Go Heapster's first batch (no rates), with the disk counters' labeled rates too."""
+    calc = RateCalculator()
+    calc.apply(batch_at(1, counter_set(0, 0, T0 + timedelta(seconds=50), disk={"sda": 1000})))
+    calc.primed()
+    first = batch_at(2, counter_set(6_000_000_000, 600, T0 + timedelta(minutes=1), disk={"sda": 2000}))
+    calc.apply(first)
+    assert rates(first) == {}
+    assert [m.name for m in first.metric_sets["node:a"].labeled] == ["disk/io_read_bytes"]
+    second = batch_at(3, counter_set(12_000_000_000, 1200, T0 + timedelta(minutes=2), disk={"sda": 8000}))
+    calc.apply(second)
+    assert rates(second) == {"cpu/usage_rate": 100, "network/rx_rate": 10.0}
+    assert {m.name: m.value for m in second.metric_sets["node:a"].labeled}["disk/io_read_bytes_rate"] == 100.0
+
+
 def test_out_of_order_batches_do_not_corrupt_state() -> None:
     calc = RateCalculator()
     calc.apply(batch_at(1, counter_set(0, 0, T0 + timedelta(minutes=1))))

@@ -342,10 +342,14 @@ class Seen(Processor):
 
     def __init__(self) -> None:
         self.windows: list[datetime] = []
+        self.primed_after: list[int] = []
 
     async def process(self, batch: DataBatch) -> DataBatch:
         self.windows.append(batch.timestamp)
         return batch
+
+    def primed(self) -> None:
+        self.primed_after.append(len(self.windows))
 
 
 async def test_priming_scrapes_and_processes_once_before_the_first_window_and_no_sink_gets_it() -> None:
@@ -358,6 +362,7 @@ async def test_priming_scrapes_and_processes_once_before_the_first_window_and_no
         primed = await sched.prime()
     assert primed is not None and list(primed.metric_sets) == ["node:a"]
     assert a.scrapes == 1 and len(seen.windows) == 1  # connections, entity tables, processor caches: warm
+    assert seen.primed_after == [1]  # told once, after the priming batch (the rate calculator forgets it)
     assert [e["event"] for e in logs] == ["scrape.priming", "scrape.primed"]
     await settle()
     assert sink.batches == [] and sched.last_batch is None and sched.batches == 0

@@ -170,6 +170,12 @@ class Processor(ABC):
     async def process(self, batch: DataBatch) -> DataBatch:
         """Return the processed batch (usually the same object, changed in place)."""
 
+    def primed(self) -> None:
+        """Called once after the priming batch: the daemon scrapes and processes every node once before its first
+        window (warm connections and caches) and exports nothing of it. Forget what that batch would add to the
+        first exported one (the rate calculator forgets its previous samples, so the first batch has no rates, as
+        Go Heapster's first batch has none); keep caches. The default keeps everything."""
+
 
 class ColumnProcessor(Processor):
     """A processor that changes the batch's columns in place with plain (synchronous) code.

@@ -201,7 +201,8 @@ class Scheduler:
         handshake per kubelet, each node's entity table, the pod enricher's parse of every pod, the
         aggregators' first runs. At 5000 nodes they took about 2.5 windows of 15 s of CPU, so the first
         window overran into the next ones, whose scrapes starved and timed out (batches with most nodes
-        missing). The rate calculator keeps this scrape as its previous one, so the first batch has rates.
+        missing). Each processor is then told (:meth:`Processor.primed`): the rate calculator forgets these
+        samples, so the first exported batch is a cold start's, like Go Heapster's (no rates yet).
         Returns the processed batch (None if a processor failed).
         """
         began = time.perf_counter()
@@ -211,6 +212,8 @@ class Scheduler:
         batch = await self.scrape(start, end, self.settings.scrape_deadline * PRIMING_DEADLINE_FACTOR, priming=True)
         async with self._process_lock:
             processed = await self._process(batch)
+            for processor in self.processors:
+                processor.primed()
         log.info("scrape.primed", metric_sets=len(batch), seconds=round(time.perf_counter() - began, 1))
         return processed
 

@@ -58,6 +58,10 @@ class RateCalculator(ColumnProcessor):
         """The last batch's keys and their slots (the same keys again: no look-up per key), and whether those
         slots are ``0..n-1`` (then the state is read and written by slices, without gathering)."""
 
+    def primed(self) -> None:
+        """Forget the priming batch's samples (slots and key order stay): the first window gets no rates."""
+        self._scrape[:] = MISSING
+
     def apply(self, batch: DataBatch) -> None:
         """Add the rates to ``batch`` in place and remember its counters."""
         cols = batch.columns

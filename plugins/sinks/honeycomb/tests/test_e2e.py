@@ -41,8 +41,7 @@ def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, server: Honeyco
             return any("cpu/usage_rate" in e.data for e in mine())
 
         wait_until(rates, 40, 0.25, "rates at Honeycomb")
-        # The first batch has rates (heapster primes before its first window), and the store's queue may not have
-        # written the window Honeycomb just got: wait for one window in both.
+        # The store's queue may not have written the window Honeycomb just got yet: wait for one window in both.
         model: dict[int, float] = {}
 
         def stored() -> bool:
