@@ -23,7 +23,6 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
-from types import MappingProxyType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
@@ -34,7 +33,7 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence
+from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
 
@@ -50,7 +49,6 @@ SERIES_STEP = 1_000
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
-_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 _EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
 
 
@@ -100,8 +98,7 @@ class LatestColumns:
     """
 
     entities: list[int] = field(default_factory=list)
-    labels: list[Mapping[str, str]] = field(default_factory=list)
-    """The label dict of each entity (shared with the pipeline: read only)."""
+    labels: list[LabelTuple] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     metrics: list[tuple[str, MetricType, list[int], list[int | float], list[LabelTuple] | None]] = field(
         default_factory=list)
@@ -115,8 +112,8 @@ class _Job:
     """Entity ids of the batch's rows, one array per registered chunk."""
     starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    relabeled: list[tuple[int, Mapping[str, str], int]] = field(default_factory=list)
-    """``(entity, the new label dict given, its hash)`` of entities whose labels changed."""
+    relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
+    """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
 
 
 class MetricStore(MetricSink):
@@ -132,12 +129,8 @@ class MetricStore(MetricSink):
         self.duration_ns = int(duration * 1e9)
         self.blocks = Blocks()
         self.slot_ts: IntArray = np.full(0, _EMPTY, dtype=np.int64)
-        self.entities: Owners[Mapping[str, str]] = Owners(len(self.slot_ts), _NO_LABELS)
-        """Metric sets by key; their labels are the label dicts the batches gave (shared and read only, as a
-        batch's are: no copy of them is kept)."""
-        self.series: Owners[LabelTuple] = Owners(len(self.slot_ts), (), keyed=False)
-        """Labeled series (their labels sorted and flattened); found by entity id and label code in
-        ``_series_index``, with no Python object per series but the (shared) label tuple."""
+        self.entities = Owners(len(self.slot_ts))
+        self.series = Owners(len(self.slot_ts))
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
@@ -146,10 +139,8 @@ class MetricStore(MetricSink):
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
-        """Sorted ``entity id << 32 | label code`` of every live series, and their series ids."""
-        self._live_codes = 0
-        """Label codes in use right after the codes last started afresh (they are started afresh only past twice
-        this many, so a store holding many label sets does not renumber them every batch)."""
+        """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
+        self._type_cache: dict[LabelTuple, str] = {}
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -311,13 +302,13 @@ class MetricStore(MetricSink):
             labels_hash = hash((*given, *given.values()))
             eid = ids.get(key)
             if eid is None:
-                eid = entities.add(key, given)
+                eid = entities.add(key, label_tuple(given))
                 entities.stamp[eid] = labels_hash
                 entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
-                job.relabeled.append((eid, given, labels_hash))  # visible from the commit on
+                job.relabeled.append((eid, label_tuple(given), labels_hash, given))  # visible from the commit on
             else:
-                entities.give(eid, given)  # equal labels (same hash) in another dict: ``labels`` keeps the one held
+                entities.give(eid, given)
             found[index] = eid
         job.entities.append(found)
 
@@ -394,15 +385,15 @@ class MetricStore(MetricSink):
         if len(missed):
             series = self.series
             code_labels = self._code_labels
-            made: dict[int, int] = {}  # a series twice in the batch is one series
             for step in range(0, len(missed), SERIES_STEP):
                 yield
                 part = missed[step:step + SERIES_STEP]
-                for index, eid, code, key in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
-                                                 wanted[part].tolist(), strict=True):
-                    sid = made.get(key)
+                for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
+                                            strict=True):
+                    ident = (eid, code_labels[code])
+                    sid = series.ids.get(ident)
                     if sid is None:
-                        sid = made[key] = series.add(None, code_labels[code], parent=eid)
+                        sid = series.add(ident, ident[1], parent=eid)
                     sids[index] = sid
             merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
             self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
@@ -427,40 +418,14 @@ class MetricStore(MetricSink):
         within them (codes already handed out for the batch would name other labels), and only past both
         :data:`LABEL_CACHE_SIZE` and twice the batch's own distinct label sets (a cluster of 150,000 pods has
         more than 100,000 volumes at once)."""
-        limit = max(LABEL_CACHE_SIZE, 2 * in_batch, 2 * self._live_codes)
+        limit = max(LABEL_CACHE_SIZE, 2 * in_batch)
         if len(self._code_labels) >= limit:
             self._label_codes.clear()
             self._code_labels.clear()
             self._raw_codes.clear()
-            self._index_live_series()
+            self._series_index = _EMPTY_INDEX
         elif len(self._raw_codes) >= limit:
             self._raw_codes.clear()
-
-    def _index_live_series(self) -> None:
-        """New label codes for the label sets of the live series, and the series index made from them."""
-        series = self.series
-        live = [sid for sid, alive in enumerate(series.ident) if alive is not None]
-        label_codes, code_labels = self._label_codes, self._code_labels
-        codes = []
-        for sid in live:
-            labels = series.labels[sid]
-            code = label_codes.get(labels)
-            if code is None:
-                code = label_codes[labels] = len(code_labels)
-                code_labels.append(labels)
-            codes.append(code)
-        self._live_codes = len(code_labels)
-        ids = np.array(live, dtype=np.int32)
-        keys = (series.parent[ids].astype(np.int64) << 32) | np.array(codes, dtype=np.int64)
-        order = np.argsort(keys)
-        self._series_index = (keys[order], ids[order])
-
-    def _series_id(self, eid: int, code: int) -> int | None:
-        """The id of the series of entity ``eid`` with the labels of ``code``, if stored."""
-        index_keys, index_ids = self._series_index
-        wanted = (eid << 32) | code
-        pos = int(np.searchsorted(index_keys, wanted))
-        return int(index_ids[pos]) if pos < len(index_keys) and int(index_keys[pos]) == wanted else None
 
     def _forget_series(self, gone: IdArray) -> None:
         """Drop expired series ids from the series index (their ids will be handed out again)."""
@@ -471,14 +436,14 @@ class MetricStore(MetricSink):
     def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)
         if column is None:
-            owners: Presence = self.entities if columns is self.columns else self.series
+            owners = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
-        for eid, given, labels_hash in job.relabeled:
-            self.entities.labels[eid] = given
+        for eid, labels, labels_hash, given in job.relabeled:
+            self.entities.labels[eid] = labels
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
@@ -550,14 +515,14 @@ class MetricStore(MetricSink):
         for eid in self._latest_ids():
             key = str(entities.ident[eid])
             if accept is None or accept(key):
-                found.append((key, dict(entities.labels[eid])))
+                found.append((key, label_dict(entities.labels[eid])))
         return found
 
     @_reading
     def labels(self, key: str) -> dict[str, str] | None:
         """The latest labels of ``key``, or None if it is not stored."""
         eid = self.entities.get(key)
-        return None if eid is None else dict(self.entities.labels[eid])
+        return None if eid is None else label_dict(self.entities.labels[eid])
 
     @_reading
     def __contains__(self, key: object) -> bool:
@@ -613,14 +578,12 @@ class MetricStore(MetricSink):
         result: dict[str, list[Point]] = {}
         if column is None:
             return result
-        code = self._label_codes.get(label_tuple(labels, ordered=True))
-        if code is None:
-            return result
+        wanted = label_tuple(labels, ordered=True)
         slots, stamps = self._window(start, end)
         found = []
         for key in keys:
             eid = self.entities.get(key)
-            sid = None if eid is None else self._series_id(eid, code)
+            sid = None if eid is None else self.series.get((eid, wanted))
             if sid is not None:
                 found.append((key, column.row(sid)))
         return self._points(column, found, slots, stamps)
@@ -659,7 +622,7 @@ class MetricStore(MetricSink):
         out: dict[str, LatestSet] = {}
         by_id: dict[int, LatestSet] = {}
         for eid in self._latest_ids():
-            labels = dict(entities.labels[eid])
+            labels = label_dict(entities.labels[eid])
             if types is not None and labels.get("type") not in types:
                 continue
             start = int(entities.start[eid])
@@ -713,8 +676,13 @@ class MetricStore(MetricSink):
         return found
 
     def _entity_type(self, eid: int) -> str:
-        """The ``type`` label of an entity."""
-        found: str = self.entities.labels[eid].get("type", "")
+        """The ``type`` label of an entity (cached with its label tuple)."""
+        labels = self.entities.labels[eid]
+        found = self._type_cache.get(labels)
+        if found is None:
+            if len(self._type_cache) > LABEL_CACHE_SIZE:
+                self._type_cache.clear()
+            found = self._type_cache[labels] = label_dict(labels).get("type", "")
         return found
 
     def _window(self, start: datetime | None, end: datetime | None) -> tuple[list[int], list[datetime]]:
