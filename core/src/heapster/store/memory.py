@@ -71,6 +71,10 @@ def _reading(method: Callable[Concatenate[MetricStore, P], R]) -> Callable[Conca
     return locked
 
 
+_Described = tuple[LabelTuple, object, str, dict[str, str]]
+"""An entity's label tuple, key object, key and label dict (see ``MetricStore._of_type``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """One stored value and the timestamp of its batch."""
@@ -141,6 +145,13 @@ class MetricStore(MetricSink):
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
         self._type_cache: dict[LabelTuple, str] = {}
+        self._kind_codes: dict[str, int] = {}
+        self._kind: IdArray = np.zeros(0, dtype=np.int32)
+        """Per entity id, the code (in ``_kind_codes``) of its ``type`` label, set by the writer when the labels
+        are registered or change (lets :meth:`latest_of_type` select a type without reading labels)."""
+        self._of_type: dict[str, tuple[int, list[tuple[str, dict[str, str]]], dict[int, _Described]]] = {}
+        """Per type: the store version, the newest batch's ``(key, labels)`` of that type, and each listed
+        entity's label tuple, key and label dict (reused while its label tuple stays the same object)."""
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -303,6 +314,7 @@ class MetricStore(MetricSink):
             eid = ids.get(key)
             if eid is None:
                 eid = entities.add(key, label_tuple(given))
+                self._set_kind(eid, given)
                 entities.stamp[eid] = labels_hash
                 entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
@@ -444,6 +456,7 @@ class MetricStore(MetricSink):
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, labels, labels_hash, given in job.relabeled:
             self.entities.labels[eid] = labels
+            self._set_kind(eid, given)
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
@@ -473,6 +486,19 @@ class MetricStore(MetricSink):
             self._forget_series(gone)
             for column in self.labeled_columns.values():
                 column.release(gone)
+
+    def _set_kind(self, eid: int, labels: Mapping[str, str]) -> None:
+        """Record the ``type`` label of entity ``eid``."""
+        kind = labels.get("type", "")
+        code = self._kind_codes.get(kind) if isinstance(kind, str) else None
+        if code is None:
+            kind = str(kind)
+            code = self._kind_codes.setdefault(kind, len(self._kind_codes))
+        if eid >= len(self._kind):
+            grown = np.full(max(eid + 1, len(self._kind) * 3 // 2, 64), -1, dtype=np.int32)
+            grown[: len(self._kind)] = self._kind
+            self._kind = grown
+        self._kind[eid] = code
 
     def _add_blocks(self, count: int) -> None:
         self.blocks.count += count
@@ -516,6 +542,38 @@ class MetricStore(MetricSink):
             key = str(entities.ident[eid])
             if accept is None or accept(key):
                 found.append((key, label_dict(entities.labels[eid])))
+        return found
+
+    @_reading
+    def latest_of_type(self, kind: str) -> list[tuple[str, dict[str, str]]]:
+        """``(key, labels)`` of each metric set of the newest batch whose ``type`` label is ``kind``, in the
+        order of :meth:`latest_entities`.
+
+        Made once per batch and type: the entities are selected by an array of type codes (kept by the writer)
+        and an entity whose label tuple is unchanged keeps its dict, so the first list after a batch costs a
+        look-up per entity of the type, not a dict. The list and its dicts are shared between callers: read
+        them, never change them."""
+        cached = self._of_type.get(kind)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        code = self._kind_codes.get(kind)
+        if code is None or self.newest_ns == _EMPTY:
+            return []
+        entities = self.entities
+        count = len(entities.ident)
+        selected = np.flatnonzero((entities.last_seen[:count] == self.newest_ns) & (self._kind[:count] == code))
+        before = cached[2] if cached is not None else {}
+        kept: dict[int, _Described] = {}
+        found: list[tuple[str, dict[str, str]]] = []
+        for eid in selected.tolist():
+            labels = entities.labels[eid]
+            ident = entities.ident[eid]
+            entry = before.get(eid)
+            if entry is None or entry[0] is not labels or entry[1] is not ident:
+                entry = (labels, ident, str(ident), label_dict(labels))
+            kept[eid] = entry
+            found.append((entry[2], entry[3]))
+        self._of_type[kind] = (self.version, found, kept)
         return found
 
     @_reading
