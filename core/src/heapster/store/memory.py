@@ -9,7 +9,8 @@ A batch is written into a slot that stays invisible to queries until the whole b
 Thread safety: queries may come from any thread (the HTTP API serves from a thread of its own) while a
 batch is written. One lock guards the store's state: every public query holds it for its whole answer,
 and the writer holds it for one short step at a time (a chunk of entities, one column, the commit, one
-column's swap of a sealed block), never while compressing. Between steps the new window is not visible,
+column's swap of a sealed block), never while compressing, and lets the queries waiting for it go first
+(:class:`~heapster.store.lock.StoreLock`). Between steps the new window is not visible,
 so a query sees a window whole or not at all. ``export`` writes from a worker thread, so the event loop
 that calls it never waits on the lock; concurrent writers take turns.
 """
@@ -33,6 +34,7 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
+from heapster.store.lock import StoreLock
 from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
@@ -163,14 +165,15 @@ class MetricStore(MetricSink):
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
         self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
-        self._lock = threading.RLock()
-        """Held by every query for its answer and by the writer for one step at a time."""
+        self._lock = StoreLock()
+        """Held by every query for its answer and by the writer for one step at a time (queries waiting go
+        first)."""
         self._writing = threading.Lock()
         """One writer at a time."""
         self.between_steps: Callable[[], None] = _no_pause
         """Called by the writer before each step, outside the lock (the daemon pauses there for its API)."""
 
-    def reading(self) -> threading.RLock:
+    def reading(self) -> StoreLock:
         """The store's lock, for a caller whose answer spans several queries (``with store.reading(): ...``):
         no batch is committed meanwhile. Hold it briefly: the writer waits."""
         return self._lock
@@ -185,7 +188,7 @@ class MetricStore(MetricSink):
         pause = self.between_steps
         with self._writing:
             pause()
-            with self._lock:
+            with self._lock.step():
                 job = self._begin(batch)
             if job is None:
                 return
@@ -193,14 +196,14 @@ class MetricStore(MetricSink):
             same_keys = len(cols.keys) == len(self._last_keys) and cols.keys == self._last_keys
             for start in range(0, len(cols), CHUNK):
                 pause()
-                with self._lock:
+                with self._lock.step():
                     self._register(job, cols, start, start + CHUNK, same_keys)
             if not same_keys:
                 self._last_keys = list(cols.keys)
                 self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
             pause()
-            with self._lock:
+            with self._lock.step():
                 self._commit(job)
             self._seal()
 
@@ -208,7 +211,7 @@ class MetricStore(MetricSink):
         """Run a generator's steps (the code between two yields), each holding the lock."""
         while True:
             self.between_steps()
-            with self._lock:
+            with self._lock.step():
                 if next(steps, False) is False:
                     return
 
@@ -270,7 +273,7 @@ class MetricStore(MetricSink):
         this writer changes it) and swapped for its chunks under the lock.
         """
         blocks = self.blocks
-        with self._lock:
+        with self._lock.step():
             closing = sorted(blocks.open - {blocks.head})
             columns = list(self._all_columns())
         for block in closing:
@@ -278,9 +281,9 @@ class MetricStore(MetricSink):
                 self.between_steps()
                 chunks: list[Chunk] | None = column.compressed(block)
                 if chunks is not None:
-                    with self._lock:
+                    with self._lock.step():
                         column.seal(block, chunks)
-            with self._lock:
+            with self._lock.step():
                 blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int, same_keys: bool = False) -> None:
