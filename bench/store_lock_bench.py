@@ -2,26 +2,28 @@
 
     .venv/bin/python bench/store_lock_bench.py --nodes 1000 --windows 24
 
-Writes ``--windows`` windows of N nodes x 30 pods x 2 containers with scrape-like values (as
-``store_bench.py --steady``: counters advancing, gauges wandering; Heapster's whole processor chain) into a
+Writes ``--windows`` windows of N nodes x 30 pods x 2 containers (the simulator's summaries, decoded as the
+daemon does, nodes in a new order each window as scrapes end; Heapster's whole processor chain) into a
 :class:`MetricStore`, the first ``--warm`` of them unmeasured, while a reader thread asks for one node's
 ``cpu/usage_rate`` over 15 minutes every ``--pause`` seconds (the Model API's one-series query, without HTTP).
 
 Prints, over the measured windows: the writer's locked steps (count, CPU p50 / p99 / max, and the longest
 by place in the code), and the query's latency split into waiting for the lock and the answer's own wall
 time (p50 / p95 / p99 / max). CPU is per thread (``time.thread_time``); wall times include the GIL and the
-machine's load, which is printed.
+machine's load, which is printed. Automatic garbage collection is off, as in the daemon while its pipeline runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import random
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,13 +31,18 @@ from typing import Any
 from types import FrameType
 
 import numpy as np
+import orjson
 
-from heapster.columns import to_ns
+from heapster.columns import ColumnBatch
 from heapster.interfaces import PluginContext
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
-from heapster.memory import share_the_interpreter
+from heapster.memory import share_the_interpreter, tune_gc
 from heapster.store import MetricStore
+from heapster_simulator.config import SimulatorConfig
+from heapster_simulator.simulation import Simulation
+from heapster_simulator.summary import node_summary
+from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes, decode_summary_columns
 
 try:
     from heapster.store.lock import StoreLock
@@ -43,7 +50,7 @@ except ImportError:  # a tree from before the store's own lock (to compare)
     StoreLock = Any  # type: ignore[misc,assignment]
 
 sys.path.insert(0, str(Path(__file__).parent))
-from store_bench import Realistic, cluster, make_batch
+from processors_bench import informed_cluster
 
 
 class TimedLock:
@@ -109,13 +116,12 @@ def percentiles(values: list[float]) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     share_the_interpreter()  # the daemon's GIL switch interval
-    state = cluster(args.nodes, 30, 2)
+    start = time.time() // args.resolution * args.resolution
+    sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=30), now=start - 3600)
     chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
-                                                          cluster=state))
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    shaper = Realistic()
-    ns = argparse.Namespace(nodes=args.nodes, pods=30, containers=2, resolution=args.resolution)
-    template = make_batch(ns, 0, start).columns
+                                                          cluster=informed_cluster(sim)))
+    infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
+    shapes = SummaryShapes()
     store = MetricStore(duration=900)
     lock = TimedLock(store.reading())
     store._lock = lock  # type: ignore[assignment]  # the bench's instrumented lock
@@ -123,14 +129,15 @@ async def run(args: argparse.Namespace) -> None:
     answers: list[float] = []
     stop = threading.Event()
     measuring = threading.Event()
-    key = "node:node-1"
+    key = f"node:{sim.model.nodes[1].name}"
+    order = random.Random(7)
 
     def reader() -> None:
         while not stop.is_set():
             began = time.monotonic()
             with store.reading():
                 got = time.monotonic()
-                store.get_metric("cpu/usage_rate", [key], start, None)
+                store.get_metric("cpu/usage_rate", [key])
             done = time.monotonic()
             if measuring.is_set():
                 waits.append(got - began)
@@ -138,16 +145,19 @@ async def run(args: argparse.Namespace) -> None:
             time.sleep(args.pause)
 
     async def batch(number: int) -> DataBatch:
-        cols = template.select(np.arange(len(template)))
-        stamp = start + timedelta(seconds=args.resolution * number)
-        cols.scrape_time[:] = to_ns(stamp)
-        cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
-        shaper.apply(cols)
-        found = DataBatch(stamp, columns=cols)
+        now = start + number * args.resolution
+        nodes = list(zip(sim.model.nodes, infos, strict=True))
+        order.shuffle(nodes)  # the daemon's batch holds the nodes in the order their scrapes ended
+        cols = ColumnBatch.concat([
+            decode_summary_columns(orjson.dumps(node_summary(node, 30, now)), info, now, shapes)
+            for node, info in nodes])
+        found = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
         for processor in chain:
             found = await processor.process(found)
         return found
 
+    tune_gc()
+    gc.disable()  # as the daemon while its pipeline runs (heapster.gcpolicy): no collection mid-step
     thread = threading.Thread(target=reader, name="reader", daemon=True)
     thread.start()
     try:

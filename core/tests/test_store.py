@@ -458,3 +458,31 @@ def test_latest_of_type_answers_as_latest_entities_filtered() -> None:
     store.ingest(DataBatch(at(7), {**sets(7, ["d"]), **sets(7, ["f"], kind="node")}))
     check()
     assert [key for key, _ in store.latest_of_type("node")] == ["namespace:ns/pod:f"]
+
+
+def test_label_dicts_seen_before_in_another_order_are_not_hashed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source reuses its label dicts while nodes come in a new order each batch: the known dicts cost a look-up
+    by object, an equal dict of another object is hashed, and each (entity, labels) keeps its series."""
+    store = MetricStore()
+    disks = [{"resource_id": f"/dev/d{n}"} for n in range(6)]
+    entities = np.arange(6, dtype=np.int32)
+
+    def series_ids(order: list[int], labels: list[dict[str, str]]) -> list[int]:
+        steps = store._find_series(entities[order], [labels[n] for n in order])
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return list(done.value)
+
+    first = series_ids(list(range(6)), disks)
+    hashed: list[object] = []
+    label_code = store._label_code
+    monkeypatch.setattr(store, "_label_code", lambda labels: (hashed.append(labels), label_code(labels))[1])
+    order = [5, 3, 1, 0, 2, 4]
+    assert series_ids(order, disks) == [first[n] for n in order]
+    assert hashed == []
+    copied = [*disks[:4], dict(disks[4]), disks[5]]
+    assert series_ids(order, copied) == [first[n] for n in order]
+    assert hashed == [copied[4]] and hashed[0] is not disks[4]
+    assert len(store.series) == 6

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,8 +47,10 @@ CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
 STEP_CELLS = 20_000
 """Cells written in one step of a write: columns are written in groups of about this many cells."""
-SERIES_STEP = 1_000
-"""Label sets looked up, or series registered, in one step of a write (a few milliseconds each)."""
+SERIES_PART = 2_048
+"""Series looked up, or registered, between two checks of a step's CPU time."""
+STEP_CPU = 0.002
+"""CPU seconds after which a step of a write that works in parts ends (a query waits for at most one step)."""
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
@@ -144,6 +147,9 @@ class MetricStore(MetricSink):
         self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
+        self._object_codes: dict[int, tuple[Mapping[str, str], int]] = {}
+        """``id`` of each label dict of the last batch's series -> the dict (held, so the id stays its own) and its
+        label code."""
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
         self._type_cache: dict[LabelTuple, str] = {}
@@ -361,7 +367,7 @@ class MetricStore(MetricSink):
 
     def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
         """The series id of each (entity id, labels) pair, registering new series (yields between steps of
-        :data:`SERIES_STEP` label sets: queries run in between).
+        about :data:`STEP_CPU`: queries run in between).
 
         A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
         ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
@@ -378,31 +384,56 @@ class MetricStore(MetricSink):
         return sids
 
     def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
-        """:meth:`_series_ids` by look-up in the series index."""
-        objects = list(map(id, series_labels))
-        code_of: dict[int, int] = {}
-        distinct = list(dict(zip(objects, series_labels, strict=True)).items())
-        self._bound_label_codes(len(distinct))
-        for step in range(0, len(distinct), SERIES_STEP):
-            if step:
-                yield
-            for object_id, labels in distinct[step:step + SERIES_STEP]:
-                code_of[object_id] = self._label_code(labels)
-        codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
-        wanted = (entity_ids.astype(np.int64) << 32) | codes
+        """:meth:`_series_ids` by look-up in the series index, in parts of :data:`SERIES_PART` series and steps of
+        at most about :data:`STEP_CPU` (queries run in between).
+
+        The label code of a label dict is kept per dict object from one batch to the next (a source reuses its
+        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended): a known object
+        costs one look-up by ``id``, only another object is hashed by content (:meth:`_label_code`).
+        """
+        count = len(series_labels)
+        self._bound_label_codes(len(self._object_codes))
+        before = self._object_codes
+        now: dict[int, tuple[Mapping[str, str], int]] = {}
         index_keys, index_ids = self._series_index
-        pos = np.searchsorted(index_keys, wanted)
-        hit = pos < len(index_keys)
-        hit[hit] = index_keys[pos[hit]] == wanted[hit]
-        sids = np.full(len(wanted), -1, dtype=np.int32)
-        sids[hit] = index_ids[pos[hit]]
+        wanted = np.empty(count, dtype=np.int64)
+        sids = np.full(count, -1, dtype=np.int32)
+        hit = np.zeros(count, dtype=bool)
+        due = time.thread_time() + STEP_CPU
+        for first in range(0, count, SERIES_PART):
+            part_codes = []
+            for labels in series_labels[first:first + SERIES_PART]:
+                object_id = id(labels)
+                entry = now.get(object_id)
+                if entry is None:
+                    entry = before.get(object_id)
+                    if entry is None or entry[0] is not labels:
+                        entry = (labels, self._label_code(labels))
+                    now[object_id] = entry
+                part_codes.append(entry[1])
+            last = first + len(part_codes)
+            part = wanted[first:last]
+            part[:] = part_codes
+            part |= entity_ids[first:last].astype(np.int64) << 32
+            pos = np.searchsorted(index_keys, part)
+            found = pos < len(index_keys)
+            found[found] = index_keys[pos[found]] == part[found]
+            hit[first:last] = found
+            sids[first:last][found] = index_ids[pos[found]]
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+        self._object_codes = now
         missed = np.flatnonzero(~hit)
         if len(missed):
             series = self.series
             code_labels = self._code_labels
-            for step in range(0, len(missed), SERIES_STEP):
-                yield
-                part = missed[step:step + SERIES_STEP]
+            codes = wanted & 0xFFFFFFFF
+            for step in range(0, len(missed), SERIES_PART):
+                if time.thread_time() >= due:
+                    yield
+                    due = time.thread_time() + STEP_CPU
+                part = missed[step:step + SERIES_PART]
                 for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
                                             strict=True):
                     ident = (eid, code_labels[code])
@@ -410,8 +441,9 @@ class MetricStore(MetricSink):
                     if sid is None:
                         sid = series.add(ident, ident[1], parent=eid)
                     sids[index] = sid
-            merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
-            self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
+            yield
+            merged_keys, first_at = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
+            self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first_at])
         return sids
 
     def _label_code(self, labels: Mapping[str, str]) -> int:
@@ -438,6 +470,7 @@ class MetricStore(MetricSink):
             self._label_codes.clear()
             self._code_labels.clear()
             self._raw_codes.clear()
+            self._object_codes = {}
             self._series_index = _EMPTY_INDEX
         elif len(self._raw_codes) >= limit:
             self._raw_codes.clear()
