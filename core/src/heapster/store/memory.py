@@ -401,19 +401,22 @@ class MetricStore(MetricSink):
         hit = np.zeros(count, dtype=bool)
         due = time.thread_time() + STEP_CPU
         for first in range(0, count, SERIES_PART):
-            part_codes = []
-            for labels in series_labels[first:first + SERIES_PART]:
-                object_id = id(labels)
+            part_labels = series_labels[first:first + SERIES_PART]
+            last = first + len(part_labels)
+            objects = np.fromiter(map(id, part_labels), dtype=np.int64, count=len(part_labels))
+            distinct, first_at, inverse = np.unique(objects, return_index=True, return_inverse=True)
+            distinct_codes = []
+            for object_id, at in zip(distinct.tolist(), first_at.tolist(), strict=True):
                 entry = now.get(object_id)
                 if entry is None:
+                    labels = part_labels[at]
                     entry = before.get(object_id)
                     if entry is None or entry[0] is not labels:
                         entry = (labels, self._label_code(labels))
                     now[object_id] = entry
-                part_codes.append(entry[1])
-            last = first + len(part_codes)
+                distinct_codes.append(entry[1])
             part = wanted[first:last]
-            part[:] = part_codes
+            part[:] = np.asarray(distinct_codes, dtype=np.int64)[inverse]
             part |= entity_ids[first:last].astype(np.int64) << 32
             pos = np.searchsorted(index_keys, part)
             found = pos < len(index_keys)
