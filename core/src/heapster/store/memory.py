@@ -123,6 +123,10 @@ class _Job:
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
     """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
+    merging: bool = False
+    """The slot holds a batch already (queries see it while this one is written)."""
+    finished: bool = False
+    """The batch's owners are marked present and every column finished (before the commit)."""
 
 
 class MetricStore(MetricSink):
@@ -208,6 +212,7 @@ class MetricStore(MetricSink):
                 self._last_keys = list(cols.keys)
                 self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
+            self._locked_steps(self._finish(job))
             pause()
             with self._lock.step():
                 self._commit(job)
@@ -233,7 +238,7 @@ class MetricStore(MetricSink):
             self.blocks.open.add(slot // BLOCK)
             for column in self._all_columns():
                 column.begin(slot, merging=True)
-            return _Job(ts_ns, slot)
+            return _Job(ts_ns, slot, merging=True)
         expired = np.nonzero((self.slot_ts != _EMPTY) & (self.slot_ts <= cutoff))[0]
         self.slot_ts[expired] = _EMPTY
         self._drop_expired_blocks()
@@ -491,6 +496,22 @@ class MetricStore(MetricSink):
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
+    def _finish(self, job: _Job) -> Iterator[None]:
+        """Mark the batch's owners present in its slot and let every column check its cells (and turn dense if
+        it must), in steps of about :data:`STEP_CPU`, before the commit: only for a slot of its own, which no
+        query reads before the commit."""
+        if job.merging:
+            return
+        self.entities.mark(np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64), job.slot)
+        self.series.mark(job.series, job.slot)
+        due = time.thread_time() + STEP_CPU
+        for column in list(self._all_columns()):
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+            column.finish(job.slot)
+        job.finished = True
+
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, labels, labels_hash, given in job.relabeled:
@@ -504,10 +525,11 @@ class MetricStore(MetricSink):
         self.entities.start[newer] = job.starts[self.entities.last_seen[entities] == job.ts_ns]
         series = job.series
         self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
-        self.entities.mark(entities, job.slot)
-        self.series.mark(series, job.slot)
-        for column in self._all_columns():
-            column.finish(job.slot)
+        if not job.finished:
+            self.entities.mark(entities, job.slot)
+            self.series.mark(series, job.slot)
+            for column in self._all_columns():
+                column.finish(job.slot)
         self.slot_ts[job.slot] = job.ts_ns
         self.version += 1
         self.newest_ns = max(self.newest_ns, job.ts_ns)
