@@ -23,21 +23,21 @@ import random
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from types import FrameType
+from typing import Any
 
 import numpy as np
 import orjson
 
 from heapster.columns import ColumnBatch
 from heapster.interfaces import PluginContext
+from heapster.memory import share_the_interpreter, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
-from heapster.memory import share_the_interpreter, tune_gc
 from heapster.store import MetricStore
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
@@ -171,14 +171,15 @@ async def run(args: argparse.Namespace) -> None:
         stop.set()
         thread.join()
     holds = lock.holds
-    print(f"{args.nodes} nodes x 30 pods x 2 containers at {args.resolution:g} s: windows {args.warm}..{args.windows - 1}"
-          f" measured; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{args.nodes} nodes x 30 pods x 2 containers at {args.resolution:g} s: windows "
+          f"{args.warm}..{args.windows - 1} measured; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  writer's locked steps, CPU   {percentiles([cpu for cpu, _ in holds])}")
     by_place: dict[str, list[float]] = {}
     for cpu, place in holds:
         by_place.setdefault(place, []).append(cpu)
     for place, cpus in sorted(by_place.items(), key=lambda item: -max(item[1]))[:args.places]:
-        print(f"    {place:40s} {len(cpus):5d} steps, CPU sum {sum(cpus) * 1000:8.1f} ms, max {max(cpus) * 1000:6.2f} ms")
+        print(f"    {place:40s} {len(cpus):5d} steps, CPU sum {sum(cpus) * 1000:8.1f} ms, "
+              f"max {max(cpus) * 1000:6.2f} ms")
     print(f"  one series: lock wait        {percentiles(waits)}")
     print(f"  one series: answered in      {percentiles(answers)}")
 

@@ -16,9 +16,8 @@ def test_a_waiting_query_goes_before_the_writers_next_step() -> None:
     order: list[str] = []
 
     def query() -> None:
-        with lock:
-            with lock:  # re-entrant, as the store's queries nest
-                order.append("query")
+        with lock, lock:  # re-entrant, as the store's queries nest
+            order.append("query")
 
     reader = threading.Thread(target=query)
     with lock.step():

@@ -35,8 +35,8 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.lock import StoreLock
 from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
+from heapster.store.lock import StoreLock
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
 
@@ -516,7 +516,7 @@ class MetricStore(MetricSink):
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, labels, labels_hash, given in job.relabeled:
             self.entities.labels[eid] = labels
-            self._set_kind(eid, given)
+            self._set_kind(eid, label_dict(labels))
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
