@@ -192,8 +192,9 @@ def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_betwee
     free_between_steps.clear()
     monkeypatch.setattr(store_memory, "SERIES_PART", 1000)
     store.ingest(disks(1, "e"))
-    # 10 new label sets and 10 new series, 2 per part and step: 4 more steps each than in one part.
-    assert steps_with_ten_new_series - len(free_between_steps) == 8
+    # 10 new label sets and 10 new series, 2 per part and step: 4 more steps each than in one part; the second
+    # write also clears its new slot's presence bits of the entities and the series known by then (a step each).
+    assert steps_with_ten_new_series - (len(free_between_steps) - 2) == 8
     history = store.get_labeled_metric("filesystem/usage", {"resource_id": "/dev/d3"}, ["node:n3"])
     assert [p.value for p in history["node:n3"]] == [3]
 

@@ -49,6 +49,8 @@ STEP_CELLS = 20_000
 """Cells written in one step of a write: columns are written in groups of about this many cells."""
 SERIES_PART = 2_048
 """Series looked up, or registered, between two checks of a step's CPU time."""
+CLEAR_PART = 131_072
+"""Owners whose presence bit of a new slot is cleared in one step of a write."""
 STEP_CPU = 0.002
 """CPU seconds after which a step of a write that works in parts ends (a query waits for at most one step)."""
 LABEL_CACHE_SIZE = 100_000
@@ -202,6 +204,8 @@ class MetricStore(MetricSink):
                 job = self._begin(batch)
             if job is None:
                 return
+            if not job.merging:
+                self._locked_steps(self._clear_presence(job.slot))
             cols = batch.columns
             same_keys = len(cols.keys) == len(self._last_keys) and cols.keys == self._last_keys
             for start in range(0, len(cols), CHUNK):
@@ -244,8 +248,6 @@ class MetricStore(MetricSink):
         self._drop_expired_blocks()
         slot = self._next_slot()
         self._refresh_order()
-        self.entities.clear(slot)
-        self.series.clear(slot)
         for column in self._all_columns():
             column.begin(slot, merging=False)
         return _Job(ts_ns, slot)
@@ -495,6 +497,15 @@ class MetricStore(MetricSink):
             owners = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
+
+    def _clear_presence(self, slot: int) -> Iterator[None]:
+        """No owner is in the new ``slot`` yet: its presence bits cleared for :data:`CLEAR_PART` owners a step (a
+        bit in every row of a matrix of a million series takes milliseconds; the slot is not read before the
+        commit)."""
+        for owners in (self.entities, self.series):
+            for first in range(0, len(owners.present_bits), CLEAR_PART):
+                owners.clear(slot, first, first + CLEAR_PART)
+                yield
 
     def _finish(self, job: _Job) -> Iterator[None]:
         """Mark the batch's owners present in its slot and let every column check its cells (and turn dense if
