@@ -449,3 +449,30 @@ async def test_core_node_route_serves_only_what_kubectl_top_reads(store: MetricS
     expected = {"metadata": {"name": "node-0"}, "status": {"capacity": {"cpu": "4"}, "allocatable": {"cpu": "3500m"}}}
     assert listed["items"] == [expected]
     assert one == {"kind": "Node", "apiVersion": "v1", **expected}
+
+
+async def test_entity_lists_follow_each_batch() -> None:
+    """The lists are kept per batch: a new batch (pods gone, pods new, a node relabeled) answers anew."""
+    store = MetricStore()
+
+    def batch(minute: int, pods: list[str], hostname: str) -> DataBatch:
+        sets = {f"namespace:ns/pod:{pod}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": pod},
+                                                     {"memory/usage": MetricValue(1)}) for pod in pods}
+        sets["node:n"] = MetricSet({"type": "node", "hostname": hostname}, {"memory/usage": MetricValue(1)})
+        return DataBatch(T0 + timedelta(minutes=minute), sets)
+
+    app = create_api_app(store, StaticCluster([], []), {"metric_resolution": 60.0}, clock=FakeClock(NOW))
+    runner, url = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = (session, url)
+            store.ingest(batch(0, ["a", "b"], "host-1"))
+            assert await get(api, MODEL + "/namespaces/ns/pods/") == ["a", "b"]
+            assert await get(api, MODEL + "/namespaces/ns/pods/") == ["a", "b"]
+            assert await get(api, MODEL + "/nodes/") == ["host-1"]
+            store.ingest(batch(1, ["b", "c"], "host-2"))
+            assert await get(api, MODEL + "/namespaces/ns/pods/") == ["b", "c"]
+            assert await get(api, MODEL + "/nodes/") == ["host-2"]
+            assert await get(api, MODEL + "/namespaces/other/pods/") == []
+    finally:
+        await runner.cleanup()

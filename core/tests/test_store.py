@@ -424,3 +424,65 @@ def test_repeated_keys_keep_label_changes_and_survive_expiry() -> None:
     assert "node:more" not in store and "node:other" not in store  # last seen at minute 5: 120 s before 7
     assert store.labels("node:n0") == {"type": "node", "labels": "x:3"}
     assert sorted(store.latest_keys()) == sorted(keys)
+
+
+def test_latest_of_type_answers_as_latest_entities_filtered() -> None:
+    """The per-type list (kept per batch, dicts reused while labels stay) equals the newest batch's entities
+    of that type, through type and label changes, merged and older batches, expiry and reused ids."""
+    store = MetricStore(duration=120)
+
+    def check() -> None:
+        for kind in ("node", "pod", "pod_container", "absent", ""):
+            expected = [(key, labels) for key, labels in store.latest_entities() if labels.get("type", "") == kind]
+            assert store.latest_of_type(kind) == expected
+
+    def sets(minute: int, names: list[str], kind: str = "pod", label: str = "x:1") -> dict[str, MetricSet]:
+        return {f"namespace:ns/pod:{name}": MetricSet({"type": kind, "pod_name": name, "labels": label},
+                                                      {"m": MetricValue(minute)}) for name in names}
+
+    check()
+    store.ingest(DataBatch(at(0), {**sets(0, ["a", "b", "c"]), "node:n": MetricSet({"type": "node"}, {})}))
+    check()
+    store.ingest(DataBatch(at(1), sets(1, ["a", "b"], label="x:2")))  # labels change, c and the node are gone
+    check()
+    assert [labels["labels"] for _, labels in store.latest_of_type("pod")] == ["x:2", "x:2"]
+    store.ingest(DataBatch(at(2), {**sets(2, ["a"]), **sets(2, ["b"], kind="pod_container")}))  # b's type changes
+    check()
+    assert [key for key, _ in store.latest_of_type("pod_container")] == ["namespace:ns/pod:b"]
+    store.ingest(DataBatch(at(2), {"node:m": MetricSet({}, {"m": MetricValue(1)})}))  # merged into the newest
+    check()
+    store.ingest(DataBatch(at(1), sets(1, ["z"])))  # an older batch: the newest one's lists stay
+    check()
+    store.ingest(DataBatch(at(6), sets(6, ["d", "e"])))  # everything else expires, ids are reused
+    check()
+    store.ingest(DataBatch(at(7), {**sets(7, ["d"]), **sets(7, ["f"], kind="node")}))
+    check()
+    assert [key for key, _ in store.latest_of_type("node")] == ["namespace:ns/pod:f"]
+
+
+def test_label_dicts_seen_before_in_another_order_are_not_hashed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source reuses its label dicts while nodes come in a new order each batch: the known dicts cost a look-up
+    by object, an equal dict of another object is hashed, and each (entity, labels) keeps its series."""
+    store = MetricStore()
+    disks = [{"resource_id": f"/dev/d{n}"} for n in range(6)]
+    entities = np.arange(6, dtype=np.int32)
+
+    def series_ids(order: list[int], labels: list[dict[str, str]]) -> list[int]:
+        steps = store._find_series(entities[order], [labels[n] for n in order])
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return list(done.value)
+
+    first = series_ids(list(range(6)), disks)
+    hashed: list[object] = []
+    label_code = store._label_code
+    monkeypatch.setattr(store, "_label_code", lambda labels: (hashed.append(labels), label_code(labels))[1])
+    order = [5, 3, 1, 0, 2, 4]
+    assert series_ids(order, disks) == [first[n] for n in order]
+    assert hashed == []
+    copied = [*disks[:4], dict(disks[4]), disks[5]]
+    assert series_ids(order, copied) == [first[n] for n in order]
+    assert hashed == [copied[4]] and hashed[0] is not disks[4]
+    assert len(store.series) == 6

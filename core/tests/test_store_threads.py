@@ -92,7 +92,8 @@ def tight_switching() -> Iterator[None]:
 def test_readers_in_other_threads_see_each_window_whole_or_not_at_all(
         monkeypatch: pytest.MonkeyPatch, tight_switching: None) -> None:
     monkeypatch.setattr(store_memory, "CHUNK", 2)  # many steps per write
-    monkeypatch.setattr(store_memory, "SERIES_STEP", 1)  # each labeled series looked up in a step of its own
+    monkeypatch.setattr(store_memory, "SERIES_PART", 1)  # each labeled series looked up in a step of its own
+    monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)
     store = new_store()
     done = threading.Event()
     answers = [0, 0]
@@ -164,7 +165,8 @@ def test_queries_answer_while_a_block_is_compressed(monkeypatch: pytest.MonkeyPa
 
 def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_between(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_memory, "SERIES_STEP", 2)
+    monkeypatch.setattr(store_memory, "SERIES_PART", 2)
+    monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)  # a step per part
 
     def disks(window: int, device: str) -> DataBatch:
         """10 nodes, each with a disk of its own (10 series new to the store)."""
@@ -188,10 +190,11 @@ def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_betwee
     steps_with_ten_new_series = len(free_between_steps)
     assert all(free_between_steps)
     free_between_steps.clear()
-    monkeypatch.setattr(store_memory, "SERIES_STEP", 1000)
+    monkeypatch.setattr(store_memory, "SERIES_PART", 1000)
     store.ingest(disks(1, "e"))
-    # 10 new label sets and 10 new series, 2 per step: 4 more steps each than in one step.
-    assert steps_with_ten_new_series - len(free_between_steps) == 8
+    # 10 new label sets and 10 new series, 2 per part and step: 4 more steps each than in one part; the second
+    # write also clears its new slot's presence bits of the entities and the series known by then (a step each).
+    assert steps_with_ten_new_series - (len(free_between_steps) - 2) == 8
     history = store.get_labeled_metric("filesystem/usage", {"resource_id": "/dev/d3"}, ["node:n3"])
     assert [p.value for p in history["node:n3"]] == [3]
 
@@ -201,7 +204,8 @@ def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_it
     """The label codes are never started afresh in the middle of a batch's look-ups (a code handed out before
     the reset would name another volume's labels): 5000 nodes' volumes are more than the cache's 100,000."""
     monkeypatch.setattr(store_memory, "LABEL_CACHE_SIZE", 4)
-    monkeypatch.setattr(store_memory, "SERIES_STEP", 3)
+    monkeypatch.setattr(store_memory, "SERIES_PART", 3)
+    monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)
 
     def volumes(window: int, name: str) -> DataBatch:
         return DataBatch(at(window), {

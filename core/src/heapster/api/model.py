@@ -24,6 +24,8 @@ from heapster.timefmt import ZERO_TIME, rfc3339, utc_from_epoch
 
 BASE = "/api/v1/model"
 _SLASH = "{_slash:/?}"
+LISTS_KEPT = 256
+"""Entity lists kept per batch (by route and its parameters); past that the kept ones are dropped."""
 
 
 def metric_result(points: Sequence[Point]) -> dict[str, object]:
@@ -47,7 +49,8 @@ class ModelApi:
     def __init__(self, store: MetricStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
-        self._by_type: tuple[int, dict[str, list[tuple[str, dict[str, str]]]]] = (-1, {})
+        self._lists: tuple[int, dict[tuple[str, ...], list[str]]] = (-1, {})
+        """The store version and the entity lists answered for it (dashboards poll the same lists)."""
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         """``(path, operation, handler)`` of every route, with Heapster's operation names."""
@@ -129,51 +132,49 @@ class ModelApi:
         return self._names(self._free_key(request))
 
     # --- entity lists --------------------------------------------------------------------------
-    def _latest_by_type(self) -> dict[str, list[tuple[str, dict[str, str]]]]:
-        """The newest batch's ``(key, labels)`` grouped by type: one pass per batch, shared by every list route
-        (a namespace's pod list of 30 000 pods then filters one list instead of the batch's 90 000 sets)."""
-        version, found = self._by_type
+    def _latest(self, name: str, kind: str, accept: Callable[[str], bool], **match: str) -> list[str]:
+        """Label ``name`` of the newest batch's sets of type ``kind`` whose key ``accept``s and labels ``match``;
+        made once per batch for each list asked (the caller holds the store's lock: the version stays)."""
+        version, kept = self._lists
         if version != self.store.version:
-            version, found = self.store.version, {}
-            for key, labels in self.store.latest_entities():
-                found.setdefault(labels.get("type", ""), []).append((key, labels))
-            self._by_type = (version, found)
+            version, kept = self.store.version, {}
+            self._lists = (version, kept)
+        asked = (name, kind, *match.values())
+        found = kept.get(asked)
+        if found is None:
+            if len(kept) >= LISTS_KEPT:
+                kept.clear()
+            found = kept[asked] = [
+                labels.get(name, "") for key, labels in self.store.latest_of_type(kind)
+                if accept(key) and all(labels.get(k) == v for k, v in match.items())
+            ]
         return found
 
-    def _latest(self, kind: str, accept: Callable[[str], bool], **match: str) -> list[dict[str, str]]:
-        """Labels of the newest batch's sets of type ``kind`` whose key ``accept``s and labels ``match``."""
-        return [
-            labels for key, labels in self._latest_by_type().get(kind, ())
-            if accept(key) and all(labels.get(k) == v for k, v in match.items())
-        ]
-
     async def node_list(self, request: web.Request) -> web.Response:
-        found = self._latest(keys.NODE, _node_key)
-        return json_response([labels.get("hostname", "") for labels in found])
+        return json_response(self._latest("hostname", keys.NODE, _node_key))
 
     async def namespace_list(self, request: web.Request) -> web.Response:
-        found = self._latest(keys.NAMESPACE, lambda key: key.startswith("namespace:") and "/" not in key)
-        return json_response([labels.get("namespace_name", "") for labels in found])
+        return json_response(self._latest("namespace_name", keys.NAMESPACE,
+                                          lambda key: key.startswith("namespace:") and "/" not in key))
 
     async def pod_list(self, request: web.Request) -> web.Response:
         namespace = request.match_info["namespace"]
         prefix = keys.namespace_key(namespace) + "/pod:"
-        found = self._latest(keys.POD, lambda key: key.startswith(prefix) and key.count("/") == 1,
-                             namespace_name=namespace)
-        return json_response([labels.get("pod_name", "") for labels in found])
+        return json_response(self._latest("pod_name", keys.POD,
+                                          lambda key: key.startswith(prefix) and key.count("/") == 1,
+                                          namespace_name=namespace))
 
     async def container_list(self, request: web.Request) -> web.Response:
         namespace, pod = request.match_info["namespace"], request.match_info["pod"]
         prefix = keys.pod_key(namespace, pod) + "/container:"
-        found = self._latest(keys.POD_CONTAINER, lambda key: key.startswith(prefix), namespace_name=namespace,
-                             pod_name=pod)
-        return json_response([labels.get("container_name", "") for labels in found])
+        return json_response(self._latest("container_name", keys.POD_CONTAINER, lambda key: key.startswith(prefix),
+                                          namespace_name=namespace, pod_name=pod))
 
     async def free_container_list(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        found = self._latest(keys.SYS_CONTAINER, lambda key: key.startswith("node:") and "/container:" in key,
-                             hostname=node)
-        return json_response([labels.get("container_name", "") for labels in found])
+        return json_response(self._latest("container_name", keys.SYS_CONTAINER,
+                                          lambda key: key.startswith("node:") and "/container:" in key,
+                                          hostname=node))
 
     async def all_keys(self, request: web.Request) -> web.Response:
         return json_response(self.store.latest_keys())

@@ -9,7 +9,8 @@ A batch is written into a slot that stays invisible to queries until the whole b
 Thread safety: queries may come from any thread (the HTTP API serves from a thread of its own) while a
 batch is written. One lock guards the store's state: every public query holds it for its whole answer,
 and the writer holds it for one short step at a time (a chunk of entities, one column, the commit, one
-column's swap of a sealed block), never while compressing. Between steps the new window is not visible,
+column's swap of a sealed block), never while compressing, and lets the queries waiting for it go first
+(:class:`~heapster.store.lock.StoreLock`). Between steps the new window is not visible,
 so a query sees a window whole or not at all. ``export`` writes from a worker thread, so the event loop
 that calls it never waits on the lock; concurrent writers take turns.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +36,7 @@ from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
 from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
+from heapster.store.lock import StoreLock
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
 
@@ -44,8 +47,12 @@ CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
 STEP_CELLS = 20_000
 """Cells written in one step of a write: columns are written in groups of about this many cells."""
-SERIES_STEP = 1_000
-"""Label sets looked up, or series registered, in one step of a write (a few milliseconds each)."""
+SERIES_PART = 2_048
+"""Series looked up, or registered, between two checks of a step's CPU time."""
+CLEAR_PART = 131_072
+"""Owners whose presence bit of a new slot is cleared in one step of a write."""
+STEP_CPU = 0.002
+"""CPU seconds after which a step of a write that works in parts ends (a query waits for at most one step)."""
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
@@ -69,6 +76,10 @@ def _reading(method: Callable[Concatenate[MetricStore, P], R]) -> Callable[Conca
             return method(self, *args, **kwargs)
 
     return locked
+
+
+_Described = tuple[LabelTuple, object, str, dict[str, str]]
+"""An entity's label tuple, key object, key and label dict (see ``MetricStore._of_type``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,10 @@ class _Job:
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
     """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
+    merging: bool = False
+    """The slot holds a batch already (queries see it while this one is written)."""
+    finished: bool = False
+    """The batch's owners are marked present and every column finished (before the commit)."""
 
 
 class MetricStore(MetricSink):
@@ -138,9 +153,19 @@ class MetricStore(MetricSink):
         self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
+        self._object_codes: dict[int, tuple[Mapping[str, str], int]] = {}
+        """``id`` of each label dict of the last batch's series -> the dict (held, so the id stays its own) and its
+        label code."""
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
         self._type_cache: dict[LabelTuple, str] = {}
+        self._kind_codes: dict[str, int] = {}
+        self._kind: IdArray = np.zeros(0, dtype=np.int32)
+        """Per entity id, the code (in ``_kind_codes``) of its ``type`` label, set by the writer when the labels
+        are registered or change (lets :meth:`latest_of_type` select a type without reading labels)."""
+        self._of_type: dict[str, tuple[int, list[tuple[str, dict[str, str]]], dict[int, _Described]]] = {}
+        """Per type: the store version, the newest batch's ``(key, labels)`` of that type, and each listed
+        entity's label tuple, key and label dict (reused while its label tuple stays the same object)."""
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -152,14 +177,15 @@ class MetricStore(MetricSink):
         """Incremented on every committed batch (lets readers cache what they derive from the latest batch)."""
         self._latest_cache: tuple[int, list[int]] = (-1, [])
         self._latest_columns: dict[str, tuple[int, dict[int, int | float]]] = {}
-        self._lock = threading.RLock()
-        """Held by every query for its answer and by the writer for one step at a time."""
+        self._lock = StoreLock()
+        """Held by every query for its answer and by the writer for one step at a time (queries waiting go
+        first)."""
         self._writing = threading.Lock()
         """One writer at a time."""
         self.between_steps: Callable[[], None] = _no_pause
         """Called by the writer before each step, outside the lock (the daemon pauses there for its API)."""
 
-    def reading(self) -> threading.RLock:
+    def reading(self) -> StoreLock:
         """The store's lock, for a caller whose answer spans several queries (``with store.reading(): ...``):
         no batch is committed meanwhile. Hold it briefly: the writer waits."""
         return self._lock
@@ -174,22 +200,25 @@ class MetricStore(MetricSink):
         pause = self.between_steps
         with self._writing:
             pause()
-            with self._lock:
+            with self._lock.step():
                 job = self._begin(batch)
             if job is None:
                 return
+            if not job.merging:
+                self._locked_steps(self._clear_presence(job.slot))
             cols = batch.columns
             same_keys = len(cols.keys) == len(self._last_keys) and cols.keys == self._last_keys
             for start in range(0, len(cols), CHUNK):
                 pause()
-                with self._lock:
+                with self._lock.step():
                     self._register(job, cols, start, start + CHUNK, same_keys)
             if not same_keys:
                 self._last_keys = list(cols.keys)
                 self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
+            self._locked_steps(self._finish(job))
             pause()
-            with self._lock:
+            with self._lock.step():
                 self._commit(job)
             self._seal()
 
@@ -197,7 +226,7 @@ class MetricStore(MetricSink):
         """Run a generator's steps (the code between two yields), each holding the lock."""
         while True:
             self.between_steps()
-            with self._lock:
+            with self._lock.step():
                 if next(steps, False) is False:
                     return
 
@@ -213,14 +242,12 @@ class MetricStore(MetricSink):
             self.blocks.open.add(slot // BLOCK)
             for column in self._all_columns():
                 column.begin(slot, merging=True)
-            return _Job(ts_ns, slot)
+            return _Job(ts_ns, slot, merging=True)
         expired = np.nonzero((self.slot_ts != _EMPTY) & (self.slot_ts <= cutoff))[0]
         self.slot_ts[expired] = _EMPTY
         self._drop_expired_blocks()
         slot = self._next_slot()
         self._refresh_order()
-        self.entities.clear(slot)
-        self.series.clear(slot)
         for column in self._all_columns():
             column.begin(slot, merging=False)
         return _Job(ts_ns, slot)
@@ -259,7 +286,7 @@ class MetricStore(MetricSink):
         this writer changes it) and swapped for its chunks under the lock.
         """
         blocks = self.blocks
-        with self._lock:
+        with self._lock.step():
             closing = sorted(blocks.open - {blocks.head})
             columns = list(self._all_columns())
         for block in closing:
@@ -267,9 +294,9 @@ class MetricStore(MetricSink):
                 self.between_steps()
                 chunks: list[Chunk] | None = column.compressed(block)
                 if chunks is not None:
-                    with self._lock:
+                    with self._lock.step():
                         column.seal(block, chunks)
-            with self._lock:
+            with self._lock.step():
                 blocks.open.discard(block)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int, same_keys: bool = False) -> None:
@@ -303,6 +330,7 @@ class MetricStore(MetricSink):
             eid = ids.get(key)
             if eid is None:
                 eid = entities.add(key, label_tuple(given))
+                self._set_kind(eid, given)
                 entities.stamp[eid] = labels_hash
                 entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
@@ -346,7 +374,7 @@ class MetricStore(MetricSink):
 
     def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
         """The series id of each (entity id, labels) pair, registering new series (yields between steps of
-        :data:`SERIES_STEP` label sets: queries run in between).
+        about :data:`STEP_CPU`: queries run in between).
 
         A series is found by one number, ``entity id << 32 | label code``, in a sorted index (one
         ``searchsorted`` per batch); the label code of a label dict is looked up once per dict object (a
@@ -363,31 +391,59 @@ class MetricStore(MetricSink):
         return sids
 
     def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
-        """:meth:`_series_ids` by look-up in the series index."""
-        objects = list(map(id, series_labels))
-        code_of: dict[int, int] = {}
-        distinct = list(dict(zip(objects, series_labels, strict=True)).items())
-        self._bound_label_codes(len(distinct))
-        for step in range(0, len(distinct), SERIES_STEP):
-            if step:
-                yield
-            for object_id, labels in distinct[step:step + SERIES_STEP]:
-                code_of[object_id] = self._label_code(labels)
-        codes = np.fromiter(map(code_of.__getitem__, objects), dtype=np.int64, count=len(objects))
-        wanted = (entity_ids.astype(np.int64) << 32) | codes
+        """:meth:`_series_ids` by look-up in the series index, in parts of :data:`SERIES_PART` series and steps of
+        at most about :data:`STEP_CPU` (queries run in between).
+
+        The label code of a label dict is kept per dict object from one batch to the next (a source reuses its
+        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended): a known object
+        costs one look-up by ``id``, only another object is hashed by content (:meth:`_label_code`).
+        """
+        count = len(series_labels)
+        self._bound_label_codes(len(self._object_codes))
+        before = self._object_codes
+        now: dict[int, tuple[Mapping[str, str], int]] = {}
         index_keys, index_ids = self._series_index
-        pos = np.searchsorted(index_keys, wanted)
-        hit = pos < len(index_keys)
-        hit[hit] = index_keys[pos[hit]] == wanted[hit]
-        sids = np.full(len(wanted), -1, dtype=np.int32)
-        sids[hit] = index_ids[pos[hit]]
+        wanted = np.empty(count, dtype=np.int64)
+        sids = np.full(count, -1, dtype=np.int32)
+        hit = np.zeros(count, dtype=bool)
+        due = time.thread_time() + STEP_CPU
+        for first in range(0, count, SERIES_PART):
+            part_labels = series_labels[first:first + SERIES_PART]
+            last = first + len(part_labels)
+            objects = np.fromiter(map(id, part_labels), dtype=np.int64, count=len(part_labels))
+            distinct, first_at, inverse = np.unique(objects, return_index=True, return_inverse=True)
+            distinct_codes = []
+            for object_id, at in zip(distinct.tolist(), first_at.tolist(), strict=True):
+                entry = now.get(object_id)
+                if entry is None:
+                    labels = part_labels[at]
+                    entry = before.get(object_id)
+                    if entry is None or entry[0] is not labels:
+                        entry = (labels, self._label_code(labels))
+                    now[object_id] = entry
+                distinct_codes.append(entry[1])
+            part = wanted[first:last]
+            part[:] = np.asarray(distinct_codes, dtype=np.int64)[inverse]
+            part |= entity_ids[first:last].astype(np.int64) << 32
+            pos = np.searchsorted(index_keys, part)
+            found = pos < len(index_keys)
+            found[found] = index_keys[pos[found]] == part[found]
+            hit[first:last] = found
+            sids[first:last][found] = index_ids[pos[found]]
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+        self._object_codes = now
         missed = np.flatnonzero(~hit)
         if len(missed):
             series = self.series
             code_labels = self._code_labels
-            for step in range(0, len(missed), SERIES_STEP):
-                yield
-                part = missed[step:step + SERIES_STEP]
+            codes = wanted & 0xFFFFFFFF
+            for step in range(0, len(missed), SERIES_PART):
+                if time.thread_time() >= due:
+                    yield
+                    due = time.thread_time() + STEP_CPU
+                part = missed[step:step + SERIES_PART]
                 for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
                                             strict=True):
                     ident = (eid, code_labels[code])
@@ -395,8 +451,9 @@ class MetricStore(MetricSink):
                     if sid is None:
                         sid = series.add(ident, ident[1], parent=eid)
                     sids[index] = sid
-            merged_keys, first = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
-            self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first])
+            yield
+            merged_keys, first_at = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
+            self._series_index = (merged_keys, np.concatenate([index_ids, sids[missed]])[first_at])
         return sids
 
     def _label_code(self, labels: Mapping[str, str]) -> int:
@@ -423,6 +480,7 @@ class MetricStore(MetricSink):
             self._label_codes.clear()
             self._code_labels.clear()
             self._raw_codes.clear()
+            self._object_codes = {}
             self._series_index = _EMPTY_INDEX
         elif len(self._raw_codes) >= limit:
             self._raw_codes.clear()
@@ -440,10 +498,36 @@ class MetricStore(MetricSink):
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
+    def _clear_presence(self, slot: int) -> Iterator[None]:
+        """No owner is in the new ``slot`` yet: its presence bits cleared for :data:`CLEAR_PART` owners a step (a
+        bit in every row of a matrix of a million series takes milliseconds; the slot is not read before the
+        commit)."""
+        for owners in (self.entities, self.series):
+            for first in range(0, len(owners.present_bits), CLEAR_PART):
+                owners.clear(slot, first, first + CLEAR_PART)
+                yield
+
+    def _finish(self, job: _Job) -> Iterator[None]:
+        """Mark the batch's owners present in its slot and let every column check its cells (and turn dense if
+        it must), in steps of about :data:`STEP_CPU`, before the commit: only for a slot of its own, which no
+        query reads before the commit."""
+        if job.merging:
+            return
+        self.entities.mark(np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64), job.slot)
+        self.series.mark(job.series, job.slot)
+        due = time.thread_time() + STEP_CPU
+        for column in list(self._all_columns()):
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+            column.finish(job.slot)
+        job.finished = True
+
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, labels, labels_hash, given in job.relabeled:
             self.entities.labels[eid] = labels
+            self._set_kind(eid, label_dict(labels))
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
@@ -452,10 +536,11 @@ class MetricStore(MetricSink):
         self.entities.start[newer] = job.starts[self.entities.last_seen[entities] == job.ts_ns]
         series = job.series
         self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
-        self.entities.mark(entities, job.slot)
-        self.series.mark(series, job.slot)
-        for column in self._all_columns():
-            column.finish(job.slot)
+        if not job.finished:
+            self.entities.mark(entities, job.slot)
+            self.series.mark(series, job.slot)
+            for column in self._all_columns():
+                column.finish(job.slot)
         self.slot_ts[job.slot] = job.ts_ns
         self.version += 1
         self.newest_ns = max(self.newest_ns, job.ts_ns)
@@ -473,6 +558,19 @@ class MetricStore(MetricSink):
             self._forget_series(gone)
             for column in self.labeled_columns.values():
                 column.release(gone)
+
+    def _set_kind(self, eid: int, labels: Mapping[str, str]) -> None:
+        """Record the ``type`` label of entity ``eid``."""
+        kind = labels.get("type", "")
+        code = self._kind_codes.get(kind) if isinstance(kind, str) else None
+        if code is None:
+            kind = str(kind)
+            code = self._kind_codes.setdefault(kind, len(self._kind_codes))
+        if eid >= len(self._kind):
+            grown = np.full(max(eid + 1, len(self._kind) * 3 // 2, 64), -1, dtype=np.int32)
+            grown[: len(self._kind)] = self._kind
+            self._kind = grown
+        self._kind[eid] = code
 
     def _add_blocks(self, count: int) -> None:
         self.blocks.count += count
@@ -516,6 +614,38 @@ class MetricStore(MetricSink):
             key = str(entities.ident[eid])
             if accept is None or accept(key):
                 found.append((key, label_dict(entities.labels[eid])))
+        return found
+
+    @_reading
+    def latest_of_type(self, kind: str) -> list[tuple[str, dict[str, str]]]:
+        """``(key, labels)`` of each metric set of the newest batch whose ``type`` label is ``kind``, in the
+        order of :meth:`latest_entities`.
+
+        Made once per batch and type: the entities are selected by an array of type codes (kept by the writer)
+        and an entity whose label tuple is unchanged keeps its dict, so the first list after a batch costs a
+        look-up per entity of the type, not a dict. The list and its dicts are shared between callers: read
+        them, never change them."""
+        cached = self._of_type.get(kind)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        code = self._kind_codes.get(kind)
+        if code is None or self.newest_ns == _EMPTY:
+            return []
+        entities = self.entities
+        count = len(entities.ident)
+        selected = np.flatnonzero((entities.last_seen[:count] == self.newest_ns) & (self._kind[:count] == code))
+        before = cached[2] if cached is not None else {}
+        kept: dict[int, _Described] = {}
+        found: list[tuple[str, dict[str, str]]] = []
+        for eid in selected.tolist():
+            labels = entities.labels[eid]
+            ident = entities.ident[eid]
+            entry = before.get(eid)
+            if entry is None or entry[0] is not labels or entry[1] is not ident:
+                entry = (labels, ident, str(ident), label_dict(labels))
+            kept[eid] = entry
+            found.append((entry[2], entry[3]))
+        self._of_type[kind] = (self.version, found, kept)
         return found
 
     @_reading

@@ -123,9 +123,9 @@ class Owners:
         """Record that ``ids`` are in the batch of ``slot``."""
         self.present_bits[ids, slot // BLOCK] |= np.uint8(1 << (slot % BLOCK))
 
-    def clear(self, slot: int) -> None:
-        """No owner is in the batch of ``slot`` (yet)."""
-        self.present_bits[:, slot // BLOCK] &= np.uint8(~(1 << (slot % BLOCK)) & 0xFF)
+    def clear(self, slot: int, first: int = 0, last: int | None = None) -> None:
+        """No owner (of ids ``first`` to ``last``, default all) is in the batch of ``slot`` (yet)."""
+        self.present_bits[first:last, slot // BLOCK] &= np.uint8(~(1 << (slot % BLOCK)) & 0xFF)
 
     def present(self, ids: npt.NDArray[np.integer] | int,
                 slots: npt.NDArray[np.integer] | list[int] | int) -> BoolArray:
