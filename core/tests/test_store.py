@@ -486,3 +486,48 @@ def test_label_dicts_seen_before_in_another_order_are_not_hashed_again(monkeypat
     assert series_ids(order, copied) == [first[n] for n in order]
     assert hashed == [copied[4]] and hashed[0] is not disks[4]
     assert len(store.series) == 6
+
+
+def test_the_store_keeps_the_label_dict_it_was_given_and_answers_copies() -> None:
+    """Label sets are shared and read-only: the store holds the batch's own dict (no copy of its own) while the
+    labels stay equal, takes a changed set at its commit, and hands callers copies they may change."""
+    def batch(minute: int, nodename: str) -> DataBatch:
+        return DataBatch(at(minute), {"node:a": MetricSet({"type": "node", "nodename": nodename},
+                                                          {"m": MetricValue(minute)})})
+
+    store = MetricStore()
+    first = batch(0, "a")
+    given = first.columns.labels[0]
+    store.ingest(first)
+    eid = store.entities.get("node:a")
+    assert eid is not None and store.entities.labels[eid] is given
+    store.ingest(batch(1, "a"))  # equal labels in another dict
+    assert store.entities.labels[eid] is given
+    answer = store.labels("node:a")
+    assert answer == given and answer is not given
+    assert answer is not None
+    answer["nodename"] = "changed"
+    assert store.labels("node:a") == {"type": "node", "nodename": "a"}
+    second = batch(2, "b")
+    changed = second.columns.labels[0]
+    store.ingest(second)
+    assert store.entities.labels[eid] is changed
+    assert store.latest_entities() == [("node:a", {"type": "node", "nodename": "b"})]
+
+
+def test_a_series_twice_in_one_new_batch_is_one_series() -> None:
+    """Series are found through the series index only: two equal label sets of one entity in a batch (another
+    dict each) make one series, as before, and later batches find it."""
+    def batch(minute: int) -> DataBatch:
+        return DataBatch(at(minute), {"node:a": MetricSet({"type": "node"}, {}, [
+            LabeledMetric("filesystem/usage", {"resource_id": "/", "device": "sda"}, minute),
+            LabeledMetric("filesystem/available", {"device": "sda", "resource_id": "/"}, 10 + minute)])})
+
+    store = MetricStore()
+    store.ingest(batch(0))
+    store.ingest(batch(1))
+    assert len(store.series) == 1
+    wanted = {"resource_id": "/", "device": "sda"}
+    assert values(store.get_labeled_metric("filesystem/usage", wanted, ["node:a"])["node:a"]) == [0, 1]
+    assert values(store.get_labeled_metric("filesystem/available", wanted, ["node:a"])["node:a"]) == [10, 11]
+    assert store.get_labeled_metric("filesystem/usage", {"resource_id": "/"}, ["node:a"]) == {}

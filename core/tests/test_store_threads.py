@@ -223,3 +223,54 @@ def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_it
         cache = store.get_labeled_metric("filesystem/usage", {"resource_id": f"cache-{n}"}, [f"pod:ns/p{n}"])
         assert [p.value for p in token[f"pod:ns/p{n}"]] == [n, 100 + n, 300 + n]
         assert [p.value for p in cache[f"pod:ns/p{n}"]] == [200 + n]
+
+
+def test_label_codes_started_afresh_in_steps_keep_every_answer_between_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the label codes start afresh, the live series get new codes and a new index in steps (the lock free
+    in between): a query between those steps still finds every series, through the old codes and index."""
+    monkeypatch.setattr(store_memory, "LABEL_CACHE_SIZE", 4)
+    monkeypatch.setattr(store_memory, "SERIES_PART", 3)
+    monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)
+
+    def volumes(window: int, name: str) -> DataBatch:
+        return DataBatch(at(window), {
+            f"pod:ns/p{n}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": f"p{n}"},
+                                      {"cpu/usage_rate": MetricValue(n)},
+                                      [LabeledMetric("filesystem/usage", {"resource_id": f"{name}-{n}"},
+                                                     window * 100 + n)])
+            for n in range(10)})
+
+    def answers() -> list[tuple[list[float], list[float]]]:
+        found = []
+        for n in range(10):
+            key = f"pod:ns/p{n}"
+            token = store.get_labeled_metric("filesystem/usage", {"resource_id": f"token-{n}"}, [key])
+            cache = store.get_labeled_metric("filesystem/usage", {"resource_id": f"cache-{n}"}, [key])
+            found.append(([p.value for p in token.get(key, [])], [p.value for p in cache.get(key, [])]))
+        return found
+
+    store = new_store()
+    for window, name in enumerate(["token", "token", "cache"]):
+        store.ingest(volumes(window, name))
+    restarts = []
+    indexed = store._index_live_series
+
+    def index_live_series() -> Iterator[None]:
+        restarts.append(True)
+        yield from indexed()
+
+    monkeypatch.setattr(store, "_index_live_series", index_live_series)
+    between: list[list[tuple[list[float], list[float]]]] = []
+
+    def query_from_another_thread() -> None:
+        thread = threading.Thread(target=lambda: between.append(answers()))
+        thread.start()
+        thread.join(10)
+
+    before = answers()
+    assert before == [([n, 100 + n], [200 + n]) for n in range(10)]
+    store.between_steps = query_from_another_thread
+    store.ingest(volumes(3, "token"))  # 20 label codes: started afresh before this batch's look-ups
+    assert restarts and len(between) > 4
+    assert all(found == before for found in between)
+    assert answers() == [([n, 100 + n, 300 + n], [200 + n]) for n in range(10)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import compress
 from typing import Any
 
@@ -134,10 +135,9 @@ def timeseries_json(store: MetricStore) -> bytes:
     _LABELS_JSON.clear()
     rows_fragments = zip(*fragments, strict=True) if fragments else iter([()] * count)
     for parts, entity_labels in zip(rows_fragments, latest.labels, strict=True):
-        label_json = known.get(entity_labels)
-        if label_json is None:
-            label_json = _entity_labels(entity_labels)
-        _LABELS_JSON[entity_labels] = label_json
+        held = known.get(id(entity_labels))
+        label_json = held[1] if held is not None and held[0] is entity_labels else _entity_labels(entity_labels)
+        _LABELS_JSON[id(entity_labels)] = (entity_labels, label_json)
         body = b",".join([part for part in parts if part is not None])
         documents.append(b'{"metrics":{' + body + b'},"labels":' + label_json + b"}")
     return go_escape(b"[" + b",".join(documents) + b"]\n")
@@ -155,13 +155,13 @@ def _start_texts(starts: list[int]) -> list[bytes]:
     return out
 
 
-_LABELS_JSON: dict[LabelTuple, bytes] = {}
-"""Exported labels of the entities of the last export, as JSON (an entity's labels rarely change)."""
+_LABELS_JSON: dict[int, tuple[Mapping[str, str], bytes]] = {}
+"""Exported labels of the entities of the last export, as JSON, by the ``id`` of the store's label dict (held
+here, so the id stays its own; an entity keeps its label dict while its labels do not change)."""
 
 
-def _entity_labels(labels: LabelTuple) -> bytes:
+def _entity_labels(found: Mapping[str, str]) -> bytes:
     """The exported labels of an entity as JSON."""
-    found = label_dict(labels)
     exported = {k: v for k, v in found.items() if k in EXPORTED_LABELS}
     kind = found.get("type", "")
     if kind in _CONTAINER_NAME:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
@@ -35,7 +36,7 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray
+from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence
 from heapster.store.lock import StoreLock
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
@@ -56,6 +57,7 @@ STEP_CPU = 0.002
 LABEL_CACHE_SIZE = 100_000
 
 _EMPTY = int(INT_MISSING)
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 _EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
 
 
@@ -76,10 +78,6 @@ def _reading(method: Callable[Concatenate[MetricStore, P], R]) -> Callable[Conca
             return method(self, *args, **kwargs)
 
     return locked
-
-
-_Described = tuple[LabelTuple, object, str, dict[str, str]]
-"""An entity's label tuple, key object, key and label dict (see ``MetricStore._of_type``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +107,8 @@ class LatestColumns:
     """
 
     entities: list[int] = field(default_factory=list)
-    labels: list[LabelTuple] = field(default_factory=list)
+    labels: list[Mapping[str, str]] = field(default_factory=list)
+    """The label dict of each entity (shared with the pipeline: read only)."""
     starts: list[int] = field(default_factory=list)
     metrics: list[tuple[str, MetricType, list[int], list[int | float], list[LabelTuple] | None]] = field(
         default_factory=list)
@@ -123,8 +122,8 @@ class _Job:
     """Entity ids of the batch's rows, one array per registered chunk."""
     starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     series: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    relabeled: list[tuple[int, LabelTuple, int, object]] = field(default_factory=list)
-    """``(entity, new labels, their hash, the label object given)`` of entities whose labels changed."""
+    relabeled: list[tuple[int, Mapping[str, str], int]] = field(default_factory=list)
+    """``(entity, the new label dict given, its hash)`` of entities whose labels changed."""
     merging: bool = False
     """The slot holds a batch already (queries see it while this one is written)."""
     finished: bool = False
@@ -144,8 +143,12 @@ class MetricStore(MetricSink):
         self.duration_ns = int(duration * 1e9)
         self.blocks = Blocks()
         self.slot_ts: IntArray = np.full(0, _EMPTY, dtype=np.int64)
-        self.entities = Owners(len(self.slot_ts))
-        self.series = Owners(len(self.slot_ts))
+        self.entities: Owners[Mapping[str, str]] = Owners(len(self.slot_ts), _NO_LABELS)
+        """Metric sets by key; their labels are the label dicts the batches gave (shared and read only, as a
+        batch's are: no copy of them is kept)."""
+        self.series: Owners[LabelTuple] = Owners(len(self.slot_ts), (), keyed=False)
+        """Labeled series (their labels sorted and flattened); found by entity id and label code in
+        ``_series_index``, with no Python object per series but the (shared) label tuple."""
         self.columns: dict[str, Column] = {}
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
@@ -157,15 +160,16 @@ class MetricStore(MetricSink):
         """``id`` of each label dict of the last batch's series -> the dict (held, so the id stays its own) and its
         label code."""
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
-        """Sorted ``entity id << 32 | label code`` of known series, and their series ids."""
-        self._type_cache: dict[LabelTuple, str] = {}
+        """Sorted ``entity id << 32 | label code`` of every live series, and their series ids."""
+        self._live_codes = 0
+        """Label codes in use right after the codes last started afresh (they are started afresh only past twice
+        this many, so a store holding many label sets does not renumber them every batch)."""
         self._kind_codes: dict[str, int] = {}
         self._kind: IdArray = np.zeros(0, dtype=np.int32)
         """Per entity id, the code (in ``_kind_codes``) of its ``type`` label, set by the writer when the labels
         are registered or change (lets :meth:`latest_of_type` select a type without reading labels)."""
-        self._of_type: dict[str, tuple[int, list[tuple[str, dict[str, str]]], dict[int, _Described]]] = {}
-        """Per type: the store version, the newest batch's ``(key, labels)`` of that type, and each listed
-        entity's label tuple, key and label dict (reused while its label tuple stays the same object)."""
+        self._of_type: dict[str, tuple[int, list[tuple[str, Mapping[str, str]]]]] = {}
+        """Per type: the store version and the newest batch's ``(key, labels)`` of that type."""
         self._last_keys: list[str] = []
         self._last_ids: IntArray = np.empty(0, dtype=np.int64)
         """The keys of the last batch and their entity ids (a batch with the same keys skips their look-ups;
@@ -329,14 +333,14 @@ class MetricStore(MetricSink):
             labels_hash = hash((*given, *given.values()))
             eid = ids.get(key)
             if eid is None:
-                eid = entities.add(key, label_tuple(given))
+                eid = entities.add(key, given)
                 self._set_kind(eid, given)
                 entities.stamp[eid] = labels_hash
                 entities.give(eid, given)
             elif entities.stamp[eid] != labels_hash:
-                job.relabeled.append((eid, label_tuple(given), labels_hash, given))  # visible from the commit on
+                job.relabeled.append((eid, given, labels_hash))  # visible from the commit on
             else:
-                entities.give(eid, given)
+                entities.give(eid, given)  # equal labels (same hash) in another dict: ``labels`` keeps the one held
             found[index] = eid
         job.entities.append(found)
 
@@ -399,7 +403,7 @@ class MetricStore(MetricSink):
         costs one look-up by ``id``, only another object is hashed by content (:meth:`_label_code`).
         """
         count = len(series_labels)
-        self._bound_label_codes(len(self._object_codes))
+        yield from self._bound_label_codes(len(self._object_codes))
         before = self._object_codes
         now: dict[int, tuple[Mapping[str, str], int]] = {}
         index_keys, index_ids = self._series_index
@@ -439,17 +443,17 @@ class MetricStore(MetricSink):
             series = self.series
             code_labels = self._code_labels
             codes = wanted & 0xFFFFFFFF
+            made: dict[int, int] = {}  # a series twice in the batch is one series
             for step in range(0, len(missed), SERIES_PART):
                 if time.thread_time() >= due:
                     yield
                     due = time.thread_time() + STEP_CPU
                 part = missed[step:step + SERIES_PART]
-                for index, eid, code in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
-                                            strict=True):
-                    ident = (eid, code_labels[code])
-                    sid = series.ids.get(ident)
+                for index, eid, code, key in zip(part.tolist(), entity_ids[part].tolist(), codes[part].tolist(),
+                                                 wanted[part].tolist(), strict=True):
+                    sid = made.get(key)
                     if sid is None:
-                        sid = series.add(ident, ident[1], parent=eid)
+                        sid = made[key] = series.add(None, code_labels[code], parent=eid)
                     sids[index] = sid
             yield
             merged_keys, first_at = np.unique(np.concatenate([index_keys, wanted[missed]]), return_index=True)
@@ -470,20 +474,53 @@ class MetricStore(MetricSink):
             self._raw_codes[raw] = code
         return code
 
-    def _bound_label_codes(self, in_batch: int) -> None:
+    def _bound_label_codes(self, in_batch: int) -> Iterator[None]:
         """Start the label codes afresh once many volumes came and went: before a batch's look-ups, never
-        within them (codes already handed out for the batch would name other labels), and only past both
-        :data:`LABEL_CACHE_SIZE` and twice the batch's own distinct label sets (a cluster of 150,000 pods has
-        more than 100,000 volumes at once)."""
-        limit = max(LABEL_CACHE_SIZE, 2 * in_batch)
+        within them (codes already handed out for the batch would name other labels), and only past
+        :data:`LABEL_CACHE_SIZE`, twice the batch's own distinct label sets (a cluster of 150,000 pods has more
+        than 100,000 volumes at once) and twice the codes the live series needed when they last started afresh."""
+        limit = max(LABEL_CACHE_SIZE, 2 * in_batch, 2 * self._live_codes)
         if len(self._code_labels) >= limit:
-            self._label_codes.clear()
-            self._code_labels.clear()
-            self._raw_codes.clear()
-            self._object_codes = {}
-            self._series_index = _EMPTY_INDEX
+            yield from self._index_live_series()
         elif len(self._raw_codes) >= limit:
             self._raw_codes.clear()
+
+    def _index_live_series(self) -> Iterator[None]:
+        """New label codes for the label sets of the live series, and the series index made from them, in steps
+        of about :data:`STEP_CPU`; made aside and put in place at once (queries in between use the old ones; only
+        this writer adds or drops series)."""
+        series = self.series
+        live = [sid for sid, alive in enumerate(series.ident) if alive is not None]
+        label_codes: dict[LabelTuple, int] = {}
+        code_labels: list[LabelTuple] = []
+        codes = np.empty(len(live), dtype=np.int64)
+        due = time.thread_time() + STEP_CPU
+        for first in range(0, len(live), SERIES_PART):
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+            for at, sid in enumerate(live[first:first + SERIES_PART], first):
+                labels = series.labels[sid]
+                code = label_codes.get(labels)
+                if code is None:
+                    code = label_codes[labels] = len(code_labels)
+                    code_labels.append(labels)
+                codes[at] = code
+        ids = np.array(live, dtype=np.int32)
+        keys = (series.parent[ids].astype(np.int64) << 32) | codes
+        order = np.argsort(keys)
+        self._label_codes, self._code_labels = label_codes, code_labels
+        self._raw_codes = {}
+        self._object_codes = {}
+        self._live_codes = len(code_labels)
+        self._series_index = (keys[order], ids[order])
+
+    def _series_id(self, eid: int, code: int) -> int | None:
+        """The id of the series of entity ``eid`` with the labels of ``code``, if stored."""
+        index_keys, index_ids = self._series_index
+        wanted = (eid << 32) | code
+        pos = int(np.searchsorted(index_keys, wanted))
+        return int(index_ids[pos]) if pos < len(index_keys) and int(index_keys[pos]) == wanted else None
 
     def _forget_series(self, gone: IdArray) -> None:
         """Drop expired series ids from the series index (their ids will be handed out again)."""
@@ -494,7 +531,7 @@ class MetricStore(MetricSink):
     def _column(self, columns: dict[str, Column], name: str, metric_type: MetricType, is_float: bool) -> Column:
         column = columns.get(name)
         if column is None:
-            owners = self.entities if columns is self.columns else self.series
+            owners: Presence = self.entities if columns is self.columns else self.series
             column = columns[name] = Column(is_float, metric_type, self.blocks, owners)
         return column
 
@@ -525,9 +562,9 @@ class MetricStore(MetricSink):
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
-        for eid, labels, labels_hash, given in job.relabeled:
-            self.entities.labels[eid] = labels
-            self._set_kind(eid, label_dict(labels))
+        for eid, given, labels_hash in job.relabeled:
+            self.entities.labels[eid] = given
+            self._set_kind(eid, given)
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
         entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
@@ -613,18 +650,17 @@ class MetricStore(MetricSink):
         for eid in self._latest_ids():
             key = str(entities.ident[eid])
             if accept is None or accept(key):
-                found.append((key, label_dict(entities.labels[eid])))
+                found.append((key, dict(entities.labels[eid])))
         return found
 
     @_reading
-    def latest_of_type(self, kind: str) -> list[tuple[str, dict[str, str]]]:
+    def latest_of_type(self, kind: str) -> list[tuple[str, Mapping[str, str]]]:
         """``(key, labels)`` of each metric set of the newest batch whose ``type`` label is ``kind``, in the
         order of :meth:`latest_entities`.
 
-        Made once per batch and type: the entities are selected by an array of type codes (kept by the writer)
-        and an entity whose label tuple is unchanged keeps its dict, so the first list after a batch costs a
-        look-up per entity of the type, not a dict. The list and its dicts are shared between callers: read
-        them, never change them."""
+        Made once per batch and type: the entities are selected by an array of type codes (kept by the writer),
+        and their labels are the store's own label dicts, not copies. The list and its dicts are shared between
+        callers and with the pipeline: read them, never change them."""
         cached = self._of_type.get(kind)
         if cached is not None and cached[0] == self.version:
             return cached[1]
@@ -634,25 +670,16 @@ class MetricStore(MetricSink):
         entities = self.entities
         count = len(entities.ident)
         selected = np.flatnonzero((entities.last_seen[:count] == self.newest_ns) & (self._kind[:count] == code))
-        before = cached[2] if cached is not None else {}
-        kept: dict[int, _Described] = {}
-        found: list[tuple[str, dict[str, str]]] = []
-        for eid in selected.tolist():
-            labels = entities.labels[eid]
-            ident = entities.ident[eid]
-            entry = before.get(eid)
-            if entry is None or entry[0] is not labels or entry[1] is not ident:
-                entry = (labels, ident, str(ident), label_dict(labels))
-            kept[eid] = entry
-            found.append((entry[2], entry[3]))
-        self._of_type[kind] = (self.version, found, kept)
+        labels, ident = entities.labels, entities.ident
+        found = [(str(ident[eid]), labels[eid]) for eid in selected.tolist()]
+        self._of_type[kind] = (self.version, found)
         return found
 
     @_reading
     def labels(self, key: str) -> dict[str, str] | None:
         """The latest labels of ``key``, or None if it is not stored."""
         eid = self.entities.get(key)
-        return None if eid is None else label_dict(self.entities.labels[eid])
+        return None if eid is None else dict(self.entities.labels[eid])
 
     @_reading
     def __contains__(self, key: object) -> bool:
@@ -708,12 +735,14 @@ class MetricStore(MetricSink):
         result: dict[str, list[Point]] = {}
         if column is None:
             return result
-        wanted = label_tuple(labels, ordered=True)
+        code = self._label_codes.get(label_tuple(labels, ordered=True))
+        if code is None:
+            return result
         slots, stamps = self._window(start, end)
         found = []
         for key in keys:
             eid = self.entities.get(key)
-            sid = None if eid is None else self.series.get((eid, wanted))
+            sid = None if eid is None else self._series_id(eid, code)
             if sid is not None:
                 found.append((key, column.row(sid)))
         return self._points(column, found, slots, stamps)
@@ -752,7 +781,7 @@ class MetricStore(MetricSink):
         out: dict[str, LatestSet] = {}
         by_id: dict[int, LatestSet] = {}
         for eid in self._latest_ids():
-            labels = label_dict(entities.labels[eid])
+            labels = dict(entities.labels[eid])
             if types is not None and labels.get("type") not in types:
                 continue
             start = int(entities.start[eid])
@@ -806,13 +835,8 @@ class MetricStore(MetricSink):
         return found
 
     def _entity_type(self, eid: int) -> str:
-        """The ``type`` label of an entity (cached with its label tuple)."""
-        labels = self.entities.labels[eid]
-        found = self._type_cache.get(labels)
-        if found is None:
-            if len(self._type_cache) > LABEL_CACHE_SIZE:
-                self._type_cache.clear()
-            found = self._type_cache[labels] = label_dict(labels).get("type", "")
+        """The ``type`` label of an entity."""
+        found: str = self.entities.labels[eid].get("type", "")
         return found
 
     def _window(self, start: datetime | None, end: datetime | None) -> tuple[list[int], list[datetime]]:

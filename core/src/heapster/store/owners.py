@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Mapping
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,26 +25,36 @@ def label_tuple(labels: Mapping[str, str], *, ordered: bool = False) -> LabelTup
     return tuple(out)
 
 
+L = TypeVar("L")
+"""What an owner's labels are held as: the label dict given (entities), or a :data:`LabelTuple` (series)."""
+
+
 def label_dict(labels: LabelTuple) -> dict[str, str]:
     """The dict of a flattened label tuple."""
     return dict(zip(labels[::2], labels[1::2], strict=True))
 
 
-class Owners:
+class Owners(Generic[L]):
     """Integer ids for series owners, reused after they expire.
 
     ``last_seen[id]`` is the newest batch timestamp (ns) that had the owner, ``labels[id]``
-    its latest labels and ``start[id]`` its latest collection start (ns, or INT_MISSING).
+    its latest labels (``empty`` once expired) and ``start[id]`` its latest collection start (ns, or INT_MISSING).
+    Owners are found by ``ident`` in ``ids``; unless ``keyed`` is false: the caller then keeps its own index
+    (the store's series index), ``add`` always registers a new owner, and no Python object is kept per owner
+    but its labels.
     """
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, empty: L, keyed: bool = True) -> None:
         assert BLOCK == 8 and slots % BLOCK == 0  # one byte of presence bits per block
         self.present_bits: npt.NDArray[np.uint8] = np.zeros((0, slots // BLOCK), dtype=np.uint8)
         """Bit ``slot % 8`` of ``present_bits[id, slot // 8]``: the owner was in the batch of that slot (a
         bool per owner and slot would take 8 times the bytes)."""
+        self.keyed = keyed
         self.ids: dict[Hashable, int] = {}
         self.ident: list[Hashable | None] = []
-        self.labels: list[LabelTuple] = []
+        """Each id's ident (True for a live owner when not ``keyed``), None once expired."""
+        self.empty = empty
+        self.labels: list[L] = []
         self.stamp: IntArray = np.zeros(0, dtype=np.int64)
         """A hash of the labels as last given (per id), to notice changes with one array comparison."""
         self.given: list[object] = []
@@ -57,17 +68,20 @@ class Owners:
         self._free: list[int] = []
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ident) - len(self._free)
 
     def get(self, ident: Hashable) -> int | None:
         """The id of ``ident`` if known."""
         return self.ids.get(ident)
 
-    def add(self, ident: Hashable, labels: LabelTuple, parent: int = -1) -> int:
-        """The id of ``ident``, registering it if new."""
-        found = self.ids.get(ident)
-        if found is not None:
-            return found
+    def add(self, ident: Hashable, labels: L, parent: int = -1) -> int:
+        """The id of ``ident``, registering it if new (always new when not ``keyed``)."""
+        if self.keyed:
+            found = self.ids.get(ident)
+            if found is not None:
+                return found
+        else:
+            ident = True
         if self._free:
             oid = self._free.pop()
             self.ident[oid] = ident
@@ -83,7 +97,8 @@ class Owners:
         self.stamp[oid] = 0
         self.given[oid] = None
         self.given_id[oid] = 0
-        self.ids[ident] = oid
+        if self.keyed:
+            self.ids[ident] = oid
         self.parent[oid] = parent
         self.last_seen[oid] = INT_MISSING
         self.start[oid] = INT_MISSING
@@ -102,10 +117,10 @@ class Owners:
             return gone
         alive = [oid for oid in gone.tolist() if self.ident[oid] is not None]
         for oid in alive:
-            ident = self.ident[oid]
-            del self.ids[ident]
+            if self.keyed:
+                del self.ids[self.ident[oid]]
             self.ident[oid] = None
-            self.labels[oid] = ()
+            self.labels[oid] = self.empty
             self.given[oid] = None
             self.given_id[oid] = 0
             self._free.append(oid)
