@@ -351,6 +351,23 @@ async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(ap
         await cluster.close()
 
 
+async def test_the_cluster_waits_for_pages_only_up_to_its_longest_wait(api_server: Any) -> None:
+    # Pages keep arriving (a list that fails and starts again looks the same), but the start gives up after
+    # max_wait and the daemon starts with what it has.
+    for i in range(40):
+        api_server.put(PODS, _pod(f"p{i:02d}"))
+    api_server.list_delays[PODS] = 0.05
+    cluster = KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
+    try:
+        with capture_logs() as logs:
+            assert not await cluster.start(0.2, max_wait=0.5)
+        slow = [e for e in logs if e["event"] == "cluster.sync.slow"]
+        assert len(slow) == 1 and slow[0]["pods"] is False
+        assert 0 < cluster.pods.listed < 40
+    finally:
+        await cluster.close()
+
+
 async def test_the_cluster_gives_up_on_a_first_list_that_stalls(api_server: Any) -> None:
     api_server.put(PODS, _pod("p1"))
     api_server.list_delays[PODS] = 3600.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ log = structlog.get_logger(__name__)
 NODES_PATH = "/api/v1/nodes"
 PODS_PATH = "/api/v1/pods"
 NAMESPACES_PATH = "/api/v1/namespaces"
+FIRST_LISTS_MAX_WAIT = 600.0
+"""Seconds at most that the start waits for the first lists while their pages keep arriving."""
 
 _intern = sys.intern
 
@@ -134,22 +137,25 @@ class KubernetesCluster:
     def informers(self) -> tuple[Informer, Informer, Informer]:
         return (self.nodes, self.pods, self.namespaces)
 
-    async def start(self, sync_timeout: float | None = 30.0) -> bool:
+    async def start(self, sync_timeout: float | None = 30.0, max_wait: float = FIRST_LISTS_MAX_WAIT) -> bool:
         """Start the three informers and wait for their first lists; False once ``sync_timeout`` passed with no
-        list page arriving.
+        list page arriving, or after about ``max_wait`` seconds in all.
 
-        A list that still brings pages is waited for however long it takes (150 000 pods at 5000 nodes took
-        over 30 s on a busy machine): scraping before the pods are known drops every pod's metrics from the
-        first batches (the pod enricher keeps only pods it knows).
+        A list that still brings pages is waited for (150 000 pods at 5000 nodes took over 30 s on a busy
+        machine): scraping before the pods are known drops every pod's metrics from the first batches (the pod
+        enricher keeps only pods it knows). ``max_wait`` bounds a list that keeps failing and starting again: the
+        daemon then starts with what it has, as after a stall.
         """
         for informer in self.informers:
             informer.start()
+        began = time.monotonic()
         while True:
             listed = [i.listed for i in self.informers]
             synced = await asyncio.gather(*(i.wait_synced(sync_timeout) for i in self.informers))
             if all(synced):
                 return True
-            if sync_timeout is None or [i.listed for i in self.informers] == listed:
+            if (sync_timeout is None or [i.listed for i in self.informers] == listed
+                    or time.monotonic() - began >= max_wait):
                 log.warning("cluster.sync.slow", nodes=synced[0], pods=synced[1], namespaces=synced[2])
                 return False
             log.info("cluster.sync.waiting", listed_nodes=self.nodes.listed, listed_pods=self.pods.listed,
