@@ -48,7 +48,11 @@ class EventerProcess:
                    f"--healthz-port={self.port}", "--log-format=json"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-        self.wait_for(lambda: self._healthz() is not None, ready_within, "the eventer's /healthz")
+        try:
+            self.wait_for(lambda: self._healthz() is not None, ready_within, "the eventer's /healthz")
+        except BaseException:
+            self.kill()  # a start that timed out leaves no eventer running behind the test
+            raise
         return self
 
     def _healthz(self) -> int | None:
