@@ -199,21 +199,28 @@ def test_new_labeled_series_are_registered_in_steps_with_the_lock_free_in_betwee
     assert [p.value for p in history["node:n3"]] == [3]
 
 
-def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_its_own(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The label codes are never started afresh in the middle of a batch's look-ups (a code handed out before
-    the reset would name another volume's labels): 5000 nodes' volumes are more than the cache's 100,000."""
+def _tiny_label_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A label cache of 4 codes, look-ups in parts of 3 and a step after each: codes start afresh often."""
     monkeypatch.setattr(store_memory, "LABEL_CACHE_SIZE", 4)
     monkeypatch.setattr(store_memory, "SERIES_PART", 3)
     monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)
 
-    def volumes(window: int, name: str) -> DataBatch:
-        return DataBatch(at(window), {
-            f"pod:ns/p{n}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": f"p{n}"},
-                                      {"cpu/usage_rate": MetricValue(n)},
-                                      [LabeledMetric("filesystem/usage", {"resource_id": f"{name}-{n}"},
-                                                     window * 100 + n)])
-            for n in range(10)})
+
+def volumes(window: int, name: str) -> DataBatch:
+    """Ten pods, each with one volume ``<name>-<n>`` whose usage is ``window * 100 + n``."""
+    return DataBatch(at(window), {
+        f"pod:ns/p{n}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": f"p{n}"},
+                                  {"cpu/usage_rate": MetricValue(n)},
+                                  [LabeledMetric("filesystem/usage", {"resource_id": f"{name}-{n}"},
+                                                 window * 100 + n)])
+        for n in range(10)})
+
+
+def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The label codes are never started afresh in the middle of a batch's look-ups (a code handed out before
+    the reset would name another volume's labels): 5000 nodes' volumes are more than the cache's 100,000."""
+    _tiny_label_cache(monkeypatch)
 
     store = new_store()
     for window, name in enumerate(["token", "token", "cache", "token"]):  # volumes that come, go and return
@@ -228,17 +235,7 @@ def test_a_batch_with_more_label_sets_than_the_label_cache_keeps_every_series_it
 def test_label_codes_started_afresh_in_steps_keep_every_answer_between_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the label codes start afresh, the live series get new codes and a new index in steps (the lock free
     in between): a query between those steps still finds every series, through the old codes and index."""
-    monkeypatch.setattr(store_memory, "LABEL_CACHE_SIZE", 4)
-    monkeypatch.setattr(store_memory, "SERIES_PART", 3)
-    monkeypatch.setattr(store_memory, "STEP_CPU", 0.0)
-
-    def volumes(window: int, name: str) -> DataBatch:
-        return DataBatch(at(window), {
-            f"pod:ns/p{n}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": f"p{n}"},
-                                      {"cpu/usage_rate": MetricValue(n)},
-                                      [LabeledMetric("filesystem/usage", {"resource_id": f"{name}-{n}"},
-                                                     window * 100 + n)])
-            for n in range(10)})
+    _tiny_label_cache(monkeypatch)
 
     def answers() -> list[tuple[list[float], list[float]]]:
         found = []

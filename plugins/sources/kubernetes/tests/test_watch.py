@@ -335,13 +335,18 @@ async def test_gone_and_a_cancel_are_no_failures_to_retry(error: BaseException) 
 
 
 
-async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(api_server: Any) -> None:
-    # 40 pages of 50 ms: the pod list takes about 2 s, longer than the 1 s sync timeout, but never stalls for it.
-    # Scraping before it ended would drop every unknown pod's metrics from the first batches.
+def _forty_slow_pages_of_pods(api_server: Any) -> KubernetesCluster:
+    """A cluster whose pod list is 40 pages of one pod, each answered after 50 ms (about 2 s in all)."""
     for i in range(40):
         api_server.put(PODS, _pod(f"p{i:02d}"))
     api_server.list_delays[PODS] = 0.05
-    cluster = KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
+    return KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
+
+
+async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(api_server: Any) -> None:
+    # 40 pages of 50 ms: the pod list takes about 2 s, longer than the 1 s sync timeout, but never stalls for it.
+    # Scraping before it ended would drop every unknown pod's metrics from the first batches.
+    cluster = _forty_slow_pages_of_pods(api_server)
     try:
         with capture_logs() as logs:
             assert await cluster.start(1.0)
@@ -354,10 +359,7 @@ async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(ap
 async def test_the_cluster_waits_for_pages_only_up_to_its_longest_wait(api_server: Any) -> None:
     # Pages keep arriving (a list that fails and starts again looks the same), but the start gives up after
     # max_wait and the daemon starts with what it has.
-    for i in range(40):
-        api_server.put(PODS, _pod(f"p{i:02d}"))
-    api_server.list_delays[PODS] = 0.05
-    cluster = KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
+    cluster = _forty_slow_pages_of_pods(api_server)
     try:
         with capture_logs() as logs:
             assert not await cluster.start(0.2, max_wait=0.5)
