@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from aiohttp import web
@@ -87,3 +88,63 @@ async def test_the_middleware_registers_each_request_while_it_is_answered() -> N
     assert seen == [1]
     first.wait()  # answered: nothing to wait for
     assert first.paused == 0.0
+
+
+class PipelineLoop:
+    """An event loop running in a thread of its own, as the daemon's scrape loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def timers(self) -> int:
+        """Timers scheduled on the loop, read from its own thread."""
+        return asyncio.run_coroutine_threadsafe(self._timers(), self.loop).result(5.0)
+
+    async def _timers(self) -> int:
+        return len(self.loop._scheduled)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5.0)
+        self.loop.close()
+
+
+def test_an_idle_pipeline_loop_is_not_woken() -> None:
+    first = ApiFirst(span=60.0)
+    pipeline = PipelineLoop()
+    try:
+        first.pause_loop(pipeline.loop)
+        assert pipeline.timers() == 0  # no request in flight: no check scheduled
+    finally:
+        pipeline.close()
+
+
+def test_a_pipeline_loop_pauses_while_a_request_is_in_flight_then_stops_checking() -> None:
+    first = ApiFirst(span=60.0)
+    pipeline = PipelineLoop()
+    try:
+        first.pause_loop(pipeline.loop)
+        token = first.begin()
+        wait_until(lambda: first.waiting == 1, timeout=5.0)  # the loop's thread sleeps in its check
+        first.end(token)
+        wait_until(lambda: first.waiting == 0, timeout=5.0)
+        assert first.paused > 0
+        wait_until(lambda: pipeline.timers() == 0, timeout=5.0)  # no request left: the checks stopped
+        token = first.begin()  # the next request wakes the loop again (which just paused: its turn to run)
+        wait_until(lambda: pipeline.timers() == 1, timeout=5.0)
+        first.end(token)
+        wait_until(lambda: pipeline.timers() == 0, timeout=5.0)
+    finally:
+        pipeline.close()
+
+
+def test_a_closed_pipeline_loop_is_forgotten() -> None:
+    first = ApiFirst(span=0.0)
+    loop = asyncio.new_event_loop()
+    first.pause_loop(loop)
+    loop.close()
+    first.end(first.begin())
+    first.end(first.begin())
+    assert first._loops == {}
