@@ -41,16 +41,18 @@ from heapster_simulator.testing import simulator_process
 GC_WRAPPER = Path(__file__).with_name("gc_traced_heapster.py")
 
 
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of every thread of ``pid``, by thread id."""
-    result: dict[int, float] = {}
+def thread_cpu(pid: int) -> dict[int, tuple[float, float, int]]:
+    """CPU seconds (user + system), system CPU seconds and minor page faults of every thread of ``pid``, by
+    thread id."""
+    result: dict[int, tuple[float, float, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             raw = (task / "stat").read_text()
         except (FileNotFoundError, ProcessLookupError):
             continue
         fields = raw[raw.rindex(")") + 2:].split()
-        result[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        user, system = int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+        result[int(task.name)] = (user + system, system, int(fields[7]))
     return result
 
 
@@ -69,7 +71,7 @@ class ThreadWatcher(HeapsterWatcher):
     """Also samples every thread's CPU at each exported batch (``samples[i]`` goes with ``batches[i]``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.samples: list[dict[int, float]] = []
+        self.samples: list[dict[int, tuple[float, float, int]]] = []
         super().__init__(*args, **kwargs)
         watcher = self
 
@@ -127,14 +129,17 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, object] | None:
         first, final = watcher.batches[args.warmup - 1], watcher.batches[total - 1]
         windows = max(args.cycles, round((final.exported_at - first.exported_at) / args.resolution))
         arrived = [min(nodes, b.metric_sets // per_node_sets) for b in watcher.batches[args.warmup:total]]
-        per_thread = {tid: (last.get(tid, 0.0) - base.get(tid, 0.0)) / windows for tid in last}
+        zero = (0.0, 0.0, 0)
+        per_thread = {tid: [(now - then) / windows for now, then in zip(last[tid], base.get(tid, zero), strict=True)]
+                      for tid in last}
         total_cpu = (final.cpu - first.cpu) / windows
         print(f"\n== {nodes} nodes, {args.resolution:g} s, {windows} windows measured, nodes in batches {arrived}, "
               f"load {load_average()}")
         print(f"   heapster CPU per cycle {total_cpu * 1000:8.1f} ms ({total_cpu / nodes * 1000:.2f} ms per node)")
-        for tid, cpu in sorted(per_thread.items(), key=lambda item: -item[1]):
+        for tid, (cpu, system, faults) in sorted(per_thread.items(), key=lambda item: -item[1][0]):
             if cpu * 1000 >= 0.5:
-                print(f"   {cpu * 1000:8.1f} ms  thread {tid} {names.get(tid, '?')}")
+                print(f"   {cpu * 1000:8.1f} ms  thread {tid} {names.get(tid, '?')} (system {system * 1000:.1f} ms, "
+                      f"{faults:.0f} minor page faults)")
         if args.gc_trace:
             for key in sorted(gc_after):
                 before = gc_before.get(key, [0, 0.0, 0.0])
