@@ -145,8 +145,7 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, object] | None:
                 before = gc_before.get(key, [0, 0.0, 0.0])
                 count = gc_after[key][0] - before[0]
                 cpu = gc_after[key][1] - before[1]
-                print(f"   gc {key}: {count / windows:.2f} collections per cycle, "
-                      f"{cpu / windows * 1000:.1f} ms CPU per cycle")
+                print(f"   {key}: {count / windows:.2f} calls per cycle, {cpu / windows * 1000:.1f} ms CPU per cycle")
         return {"nodes": nodes, "cpu": total_cpu}
 
 
