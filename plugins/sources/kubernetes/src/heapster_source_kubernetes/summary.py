@@ -508,12 +508,17 @@ class _Decoder:
 class _Shape:
     """A node's entity table from its last full decode, and what identified each entity."""
 
-    __slots__ = ("idents", "keys", "labels", "network_rows", "series_labels", "series_rows", "started", "stats_rows",
-                 "table", "unique")
+    __slots__ = ("both_fs", "idents", "keys", "labels", "names", "network_rows", "series_labels", "series_rows",
+                 "started", "starts", "stats_rows", "table", "unique")
 
     def __init__(self, decoder: _Decoder) -> None:
         b = decoder.b
         self.idents = decoder.idents
+        # The idents' fields one list each, for the pod containers' loop of _values_only: each entity's name (or
+        # pod reference), start time text, and whether it is a container with both its file systems.
+        self.names = [ident[0] for ident in self.idents]
+        self.starts = [ident[1] for ident in self.idents]
+        self.both_fs = [ident[2] is False and ident[3] is False for ident in self.idents]
         self.keys = b.keys.copy()
         # The batch's own label dicts: label sets are shared and read-only (processors replace a row's dict, never
         # change it), so every later summary of the same entities hands out these very objects, and the
@@ -626,6 +631,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         # A summary's sample times are mostly one text: compared with the last one (no hash of a new string).
         last_stamp: Any = None
         last_ns = MISSING
+        last_known = False
+        names_at, starts_at, both_fs = shape.names, shape.starts, shape.both_fs
         for pod in summary.pods or ():
             ref = pod.podRef
             if ref is None:
@@ -646,6 +653,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 stamp = net.time
                 if stamp != last_stamp:
                     last_stamp, last_ns = stamp, _ns(stamp)
+                    last_known = last_ns != MISSING
                 scrape_append(last_ns)
                 network_extend((net.rxBytes, net.rxErrors, net.txBytes, net.txErrors))
             else:
@@ -661,9 +669,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 stats_extend((uptime, usage, memory.usageBytes, memory.workingSetBytes, memory.rssBytes,
                               memory.pageFaults, memory.majorPageFaults, used))
             if volumes:
-                for vol, known in zip(volumes, names, strict=True):
+                for k, vol in enumerate(volumes):  # as many as names (checked above): no zip(strict=True) to parse
                     name = vol.name
-                    if name != known:
+                    if name != names[k]:
                         return None
                     if type(name) is str:
                         fs_extend((vol.usedBytes, vol.capacityBytes, vol.availableBytes, vol.inodes,
@@ -674,23 +682,27 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 if type(cname) is not str or not cname:
                     continue
                 row += 1
+                # The identity (name, start, which file systems) compared field by field: no tuple per container.
+                if cname != names_at[row] or c.startTime != starts_at[row] or c.accelerators or c.userDefinedMetrics:
+                    return None
                 rootfs, logs = c.rootfs, c.logs
-                if (idents[row] != (cname, c.startTime, rootfs is None, logs is None) or c.accelerators
-                        or c.userDefinedMetrics):
+                both = rootfs is not None and logs is not None
+                if not (both and both_fs[row]) and idents[row] != (cname, c.startTime, rootfs is None, logs is None):
                     return None
                 cpu, memory = c.cpu, c.memory
-                scrape = MISSING
                 if cpu is not None:
+                    usage = cpu.usageCoreNanoSeconds
                     stamp = cpu.time
                     if stamp != last_stamp:
                         last_stamp, last_ns = stamp, _ns(stamp)
-                    scrape = last_ns
-                    usage = cpu.usageCoreNanoSeconds
+                        last_known = last_ns != MISSING
+                    if last_known:
+                        scrape_append(last_ns)
+                    else:
+                        scrape_append(MISSING if memory is None else _memory_ns(memory))
                 else:
                     usage = MISSING
-                if scrape == MISSING and memory is not None:
-                    scrape = _memory_ns(memory)
-                scrape_append(scrape)
+                    scrape_append(MISSING if memory is None else _memory_ns(memory))
                 if rootfs is not None and logs is not None:  # the usual container: both in one extend
                     root_used, logs_used = rootfs.usedBytes, logs.usedBytes
                     fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
@@ -709,7 +721,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                         fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
                                    logs.inodesFree))
                         series += 1
-                used = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
+                used = root_used + logs_used if root_used >= 0 and logs_used >= 0 else MISSING  # MISSING < 0
                 uptime = uptimes[row]
                 if memory is None:
                     stats_extend((uptime, usage, MISSING, MISSING, MISSING, MISSING, MISSING, used))
