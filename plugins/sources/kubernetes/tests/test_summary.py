@@ -157,6 +157,30 @@ def test_v135_pod_container(sets_135: dict[str, MetricSet]) -> None:
     assert "network/rx" not in c.values  # network is never per container
 
 
+
+@pytest.mark.parametrize("cpu", [None, {"usageCoreNanoSeconds": 5}, {"time": 3, "usageCoreNanoSeconds": 5}],
+                         ids=["no-cpu", "cpu-without-time", "cpu-time-not-text"])
+def test_a_container_without_a_cpu_time_is_sampled_at_its_memory_time(cpu: dict[str, Any] | None) -> None:
+    summary = _load("kubelet-stats-summary-v1.35.json")
+    pod = next(p for p in summary["pods"] if p["podRef"]["name"] == "kube-proxy-8k9zt")
+    container, system = pod["containers"][0], summary["node"]["systemContainers"][0]
+    for entity in (container, system):
+        entity["memory"]["time"] = "2026-06-26T10:14:11Z"
+        if cpu is None:
+            del entity["cpu"]
+        else:
+            entity["cpu"] = cpu
+    sets = decode_summary(orjson.dumps(summary), NODE_135, NOW_135)
+    kube_proxy = sets["namespace:kube-system/pod:kube-proxy-8k9zt/container:kube-proxy"]
+    assert kube_proxy.scrape_time == datetime(2026, 6, 26, 10, 14, 11, tzinfo=UTC)
+    assert kube_proxy.values["memory/usage"] == MetricValue(18788352, G)
+    assert sets[f"node:datagen-1-35/container:{system['name']}"].scrape_time == datetime(2026, 6, 26, 10, 14, 11,
+                                                                                        tzinfo=UTC)
+    # The pod is sampled at its network time, as before.
+    assert sets["namespace:kube-system/pod:kube-proxy-8k9zt"].scrape_time == datetime(2026, 6, 26, 10, 14, 24,
+                                                                                      tzinfo=UTC)
+
+
 # --- 2018 minikube (Heapster's era: runtime system container, userDefinedMetrics: null) ---------
 
 NOW_2018 = _ts("2018-03-02T13:43:00+00:00")

@@ -13,6 +13,7 @@ import pytest
 from heapster.columns import BatchBuilder, ColumnBatch, PendingBatch
 from heapster.testing.batches import column_batch_differences
 from heapster.testing.fixtures import FIXTURES, shifted
+from heapster_source_kubernetes import summary as summary_module
 from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes, decode_summary_columns
 
 NODE = NodeInfo("datagen-1-35", "datagen-1-35.host", "i-0abc")
@@ -140,6 +141,31 @@ def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[
     assert column_batch_differences(batch, _full(second, NOW + 10)) == []
     third = shifted(second, 10)  # and back to a reused table (or a full decode) after the change
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
+
+
+
+def test_summaries_whose_containers_have_cpu_times_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    timed: list[object] = []
+    decoder = summary_module._timed_decoder
+
+    class Counting:
+        def decode(self, raw: bytes) -> object:
+            timed.append(raw)
+            return decoder.decode(raw)
+
+    monkeypatch.setattr(summary_module, "_timed_decoder", Counting())
+    shapes = SummaryShapes()
+    first = _summary()
+    _with_shapes(shapes, first)
+    second = shifted(first, 10)
+    batch = _with_shapes(shapes, second, NOW + 10)
+    assert isinstance(batch, PendingBatch) and batch.builder is not None
+    kept = shapes.get(NODE)
+    assert kept is not None and batch.builder._table is kept.table
+    assert timed == []  # no container needed its memory time: one parse each, without memory times
+    _bad_time(second)
+    assert column_batch_differences(_with_shapes(shapes, second, NOW + 10), _full(second, NOW + 10)) == []
+    assert len(timed) == 2  # the values-only decode and the full decode each parsed it again, with memory times
 
 
 def test_enriching_a_batch_leaves_the_kept_table_alone_and_label_sets_are_shared() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -76,18 +77,39 @@ needs no check per value in Python; :data:`MISSING` when absent. A summary with 
 leniently (:func:`_clean` drops that value only)."""
 
 
-class _Cpu(msgspec.Struct, gc=False):
-    time: Any = None
+class _Usage(msgspec.Struct, gc=False):
+    """A pod's ``cpu``: its ``time`` is never read (a pod's scrape time is its network's)."""
+
     usageCoreNanoSeconds: _Count = MISSING
 
 
-class _Memory(msgspec.Struct, gc=False):
+class _Cpu(_Usage, gc=False):
     time: Any = None
+
+
+_UNREAD = object()
+"""The ``time`` of a :class:`_Memory` parsed without it (see :class:`_Memory`)."""
+
+
+class _Memory(msgspec.Struct, gc=False):
+    """A pod's or container's ``memory``. Its ``time`` is read only for a container whose ``cpu`` has no time, so
+    the usual parse leaves it out (one string fewer per entity); who meets :data:`_UNREAD` there raises
+    :class:`_NeedsTimes` and the summary is parsed again with :class:`_MemoryTimed`."""
+
+    time = _UNREAD
     usageBytes: _Count = MISSING
     workingSetBytes: _Count = MISSING
     rssBytes: _Count = MISSING
     pageFaults: _Count = MISSING
     majorPageFaults: _Count = MISSING
+
+
+class _MemoryTimed(_Memory, gc=False):
+    time: Any = None
+
+
+class _NeedsTimes(Exception):
+    """A container's scrape time is its memory's: parse the summary again with memory times."""
 
 
 class _Network(msgspec.Struct, gc=False):
@@ -99,12 +121,21 @@ class _Network(msgspec.Struct, gc=False):
 
 
 class _Fs(msgspec.Struct, gc=False):
-    name: Any = None
-    usedBytes: _Count = MISSING
-    capacityBytes: _Count = MISSING
+    """A file system or volume. The fields are in the kubelet's order: msgspec looks a key up from the field after
+    the last one found, so keys in field order are found at the first try (2% of the parse)."""
+
     availableBytes: _Count = MISSING
-    inodes: _Count = MISSING
+    capacityBytes: _Count = MISSING
+    usedBytes: _Count = MISSING
     inodesFree: _Count = MISSING
+    inodes: _Count = MISSING
+    name: Any = None
+
+
+class _Used(msgspec.Struct, gc=False):
+    """A pod's ``ephemeral-storage``: only ``usedBytes`` is read."""
+
+    usedBytes: _Count = MISSING
 
 
 class _Accelerator(msgspec.Struct, gc=False):
@@ -133,6 +164,10 @@ class _Container(msgspec.Struct, gc=False):
     userDefinedMetrics: list[_UserMetric] | None = None
 
 
+class _ContainerTimed(_Container, gc=False):
+    memory: _MemoryTimed | None = None
+
+
 class _PodRef(msgspec.Struct, gc=False):
     name: Any = None
     namespace: Any = None
@@ -142,30 +177,46 @@ class _PodRef(msgspec.Struct, gc=False):
 class _Pod(msgspec.Struct, gc=False):
     podRef: _PodRef | None = None
     startTime: Any = None
-    containers: list[_Container] | None = None
-    cpu: _Cpu | None = None
+    containers: Sequence[_Container] | None = None  # a list; Sequence lets _PodTimed narrow it
+    cpu: _Usage | None = None
     memory: _Memory | None = None
     network: _Network | None = None
     volume: list[_Fs] | None = None
-    ephemeral_storage: _Fs | None = msgspec.field(default=None, name="ephemeral-storage")
+    ephemeral_storage: _Used | None = msgspec.field(default=None, name="ephemeral-storage")
+
+
+class _PodTimed(_Pod, gc=False):
+    containers: list[_ContainerTimed] | None = None
 
 
 class _Node(msgspec.Struct, gc=False):
     nodeName: Any = None
-    systemContainers: list[_Container] | None = None
+    systemContainers: Sequence[_Container] | None = None  # a list
     startTime: Any = None
     cpu: _Cpu | None = None
-    memory: _Memory | None = None
+    memory: _MemoryTimed | None = None
     network: _Network | None = None
     fs: _Fs | None = None
 
 
+class _NodeTimed(_Node, gc=False):
+    systemContainers: list[_ContainerTimed] | None = None
+
+
 class _Summary(msgspec.Struct, gc=False):
     node: _Node
-    pods: list[_Pod] | None = None
+    pods: Sequence[_Pod] | None = None  # a list
+
+
+class _SummaryTimed(_Summary, gc=False):
+    """The summary with every container's memory time (:class:`_Memory` says when)."""
+
+    node: _NodeTimed
+    pods: list[_PodTimed] | None = None
 
 
 _decoder = msgspec.json.Decoder(_Summary)
+_timed_decoder = msgspec.json.Decoder(_SummaryTimed)
 
 
 def _clean(value: Any, struct: type[msgspec.Struct]) -> dict[str, Any]:
@@ -184,7 +235,7 @@ def _clean(value: Any, struct: type[msgspec.Struct]) -> dict[str, Any]:
         if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
             if type(item) is dict:
                 out[info.encode_name] = _clean(item, kind)
-        elif typing.get_origin(kind) is list:
+        elif typing.get_origin(kind) in (list, Sequence):
             element = typing.get_args(kind)[0]
             if type(item) is list:
                 out[info.encode_name] = [_clean(e, element) for e in item if type(e) is dict]
@@ -193,10 +244,11 @@ def _clean(value: Any, struct: type[msgspec.Struct]) -> dict[str, Any]:
     return out
 
 
-def _parse(raw: bytes | bytearray | str | dict[str, Any]) -> _Summary:
+def _parse(raw: bytes | bytearray | str | dict[str, Any], timed: bool = False) -> _Summary:
+    """The typed summary; with ``timed`` (or when decoded leniently) its containers' memory times too."""
     if not isinstance(raw, dict):
         try:
-            return _decoder.decode(raw)
+            return (_timed_decoder if timed else _decoder).decode(raw)
         except msgspec.ValidationError:
             pass  # a value of the wrong JSON type somewhere: decode leniently below
         except msgspec.DecodeError as exc:
@@ -206,7 +258,7 @@ def _parse(raw: bytes | bytearray | str | dict[str, Any]) -> _Summary:
     if type(raw) is not dict or type(raw.get("node")) is not dict:
         msg = "summary has no node object"
         raise SummaryError(msg)
-    return msgspec.convert(_clean(raw, _Summary), _Summary)
+    return msgspec.convert(_clean(raw, _SummaryTimed), _SummaryTimed)
 
 
 _time_cache: dict[str, int] = {}
@@ -269,6 +321,14 @@ def _whole_second_ns(text: str) -> int | None:
     return day + (hours * 3600 + minutes * 60 + seconds) * 1_000_000_000
 
 
+def _memory_ns(memory: _Memory) -> int:
+    """A container's memory time (its scrape time when its cpu has none); :class:`_NeedsTimes` if not parsed."""
+    stamp = memory.time
+    if stamp is _UNREAD:
+        raise _NeedsTimes
+    return _ns(stamp)
+
+
 def _scrape_ns(*parts: _Cpu | _Memory | _Network | None) -> int:
     """Heapster's getScrapeTime: the first non-zero ``time`` of ``parts``."""
     for part in parts:
@@ -302,7 +362,7 @@ class _Decoder:
         """What identifies each entity in the summary (see :class:`SummaryShapes`), row by row."""
         self.cacheable = True
 
-    def add_stats(self, row: int, start_ns: int, cpu: _Cpu | None, memory: _Memory | None, ephemeral: int) -> None:
+    def add_stats(self, row: int, start_ns: int, cpu: _Usage | None, memory: _Memory | None, ephemeral: int) -> None:
         """uptime, cpu/usage, the memory gauges and counters, ephemeral_storage/usage of one entity."""
         uptime = MISSING
         if start_ns != MISSING:
@@ -363,7 +423,7 @@ class _Decoder:
         cpu, memory = c.cpu, c.memory  # _scrape_ns(cpu, memory), inlined
         scrape = _ns(cpu.time) if cpu is not None else MISSING
         if scrape == MISSING and memory is not None:
-            scrape = _ns(memory.time)
+            scrape = _memory_ns(memory)
         row = self.b.entity(key, labels, start, create_ns if create_ns != MISSING else start, scrape)
         self.idents.append((c.name, c.startTime, c.rootfs is None, c.logs is None))
         if c.accelerators or c.userDefinedMetrics:
@@ -451,12 +511,17 @@ class _Decoder:
 class _Shape:
     """A node's entity table from its last full decode, and what identified each entity."""
 
-    __slots__ = ("idents", "keys", "labels", "network_rows", "series_labels", "series_rows", "started", "stats_rows",
-                 "table", "unique")
+    __slots__ = ("both_fs", "idents", "keys", "labels", "names", "network_rows", "series_labels", "series_rows",
+                 "started", "starts", "stats_rows", "table", "unique")
 
     def __init__(self, decoder: _Decoder) -> None:
         b = decoder.b
         self.idents = decoder.idents
+        # The idents' fields one list each, for the pod containers' loop of _values_only: each entity's name (or
+        # pod reference), start time text, and whether it is a container with both its file systems.
+        self.names = [ident[0] for ident in self.idents]
+        self.starts = [ident[1] for ident in self.idents]
+        self.both_fs = [ident[2] is False and ident[3] is False for ident in self.idents]
         self.keys = b.keys.copy()
         # The batch's own label dicts: label sets are shared and read-only (processors replace a row's dict, never
         # change it), so every later summary of the same entities hands out these very objects, and the
@@ -569,6 +634,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         # A summary's sample times are mostly one text: compared with the last one (no hash of a new string).
         last_stamp: Any = None
         last_ns = MISSING
+        last_known = False
+        names_at, starts_at, both_fs = shape.names, shape.starts, shape.both_fs
         for pod in summary.pods or ():
             ref = pod.podRef
             if ref is None:
@@ -589,6 +656,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 stamp = net.time
                 if stamp != last_stamp:
                     last_stamp, last_ns = stamp, _ns(stamp)
+                    last_known = last_ns != MISSING
                 scrape_append(last_ns)
                 network_extend((net.rxBytes, net.rxErrors, net.txBytes, net.txErrors))
             else:
@@ -604,9 +672,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 stats_extend((uptime, usage, memory.usageBytes, memory.workingSetBytes, memory.rssBytes,
                               memory.pageFaults, memory.majorPageFaults, used))
             if volumes:
-                for vol, known in zip(volumes, names, strict=True):
+                for k, vol in enumerate(volumes):  # as many as names (checked above): no zip(strict=True) to parse
                     name = vol.name
-                    if name != known:
+                    if name != names[k]:
                         return None
                     if type(name) is str:
                         fs_extend((vol.usedBytes, vol.capacityBytes, vol.availableBytes, vol.inodes,
@@ -617,23 +685,27 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 if type(cname) is not str or not cname:
                     continue
                 row += 1
+                # The identity (name, start, which file systems) compared field by field: no tuple per container.
+                if cname != names_at[row] or c.startTime != starts_at[row] or c.accelerators or c.userDefinedMetrics:
+                    return None
                 rootfs, logs = c.rootfs, c.logs
-                if (idents[row] != (cname, c.startTime, rootfs is None, logs is None) or c.accelerators
-                        or c.userDefinedMetrics):
+                both = rootfs is not None and logs is not None
+                if not (both and both_fs[row]) and idents[row] != (cname, c.startTime, rootfs is None, logs is None):
                     return None
                 cpu, memory = c.cpu, c.memory
-                scrape = MISSING
                 if cpu is not None:
+                    usage = cpu.usageCoreNanoSeconds
                     stamp = cpu.time
                     if stamp != last_stamp:
                         last_stamp, last_ns = stamp, _ns(stamp)
-                    scrape = last_ns
-                    usage = cpu.usageCoreNanoSeconds
+                        last_known = last_ns != MISSING
+                    if last_known:
+                        scrape_append(last_ns)
+                    else:
+                        scrape_append(MISSING if memory is None else _memory_ns(memory))
                 else:
                     usage = MISSING
-                if scrape == MISSING and memory is not None:
-                    scrape = _ns(memory.time)
-                scrape_append(scrape)
+                    scrape_append(MISSING if memory is None else _memory_ns(memory))
                 if rootfs is not None and logs is not None:  # the usual container: both in one extend
                     root_used, logs_used = rootfs.usedBytes, logs.usedBytes
                     fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
@@ -652,7 +724,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                         fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
                                    logs.inodesFree))
                         series += 1
-                used = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
+                used = root_used + logs_used if root_used >= 0 and logs_used >= 0 else MISSING  # MISSING < 0
                 uptime = uptimes[row]
                 if memory is None:
                     stats_extend((uptime, usage, MISSING, MISSING, MISSING, MISSING, MISSING, used))
@@ -670,7 +742,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     return b
 
 
-def _stats(stats: list[int], uptime: int, cpu: _Cpu | None, memory: _Memory | None,
+def _stats(stats: list[int], uptime: int, cpu: _Usage | None, memory: _Memory | None,
            ephemeral: int) -> None:
     usage = cpu.usageCoreNanoSeconds if cpu is not None else MISSING
     if memory is None:
@@ -692,7 +764,7 @@ def _container_values(c: _Container, row: int, series: int, ident: object, uptim
     cpu, memory = c.cpu, c.memory
     scrape = _ns(cpu.time) if cpu is not None else MISSING
     if scrape == MISSING and memory is not None:
-        scrape = _ns(memory.time)
+        scrape = _memory_ns(memory)
     scrapes.append(scrape)
     root_used = logs_used = MISSING
     if rootfs is not None:
@@ -722,6 +794,13 @@ def decode_summary_columns(raw: bytes | bytearray | str | dict[str, Any], node: 
     or with the other nodes' by :meth:`ColumnBatch.concat`.
     """
     summary = _parse(raw)
+    try:
+        return _decode(summary, node, now, shapes)
+    except _NeedsTimes:
+        return _decode(_parse(raw, timed=True), node, now, shapes)
+
+
+def _decode(summary: _Summary, node: NodeInfo, now: float, shapes: SummaryShapes | None) -> ColumnBatch:
     if shapes is not None:
         shape = shapes.get(node)
         if shape is not None:
