@@ -18,7 +18,8 @@ cycle, merged by the join as a decoded part is), so what is left is the schedule
 `--baseline REV` runs that git revision's `core/src` and `plugins/sources/kubernetes/src` (extracted with
 `git archive`, put first on `PYTHONPATH`) in turns with the working tree's (copied at the start), A B A B,
 `--rounds` times, against the same kubelets. `--profile FILE` writes a cProfile (CPU time of the scrape loop's
-thread) of the steady cycles of the working tree's first run.
+thread) of the steady cycles of the working tree's first run; `--spy FILE` py-spy's raw samples of them (every
+thread, without cProfile's overhead).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -91,8 +93,6 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _measure(args: argparse.Namespace) -> None:
-    from datetime import datetime
-
     from heapster.columns import ColumnBatch, PendingBatch
     from heapster.interfaces import MetricSource, ScrapeUnit, SystemClock
     from heapster.memory import shrink_tls_read_buffers, tune_gc
@@ -140,7 +140,14 @@ def _measure(args: argparse.Namespace) -> None:
 
     async def cycles() -> None:
         nonlocal profiler
+        spy: subprocess.Popen[bytes] | None = None
         for cycle in range(args.cycles):
+            if cycle == 1 and args.spy:  # py-spy samples this process from here (steady cycles only)
+                spy = await asyncio.to_thread(
+                    subprocess.Popen, [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
+                                       "--rate", "250", "--format", "raw", "--output", args.spy],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await asyncio.sleep(1.0)  # attached
             if cycle == 1 and args.profile:  # the scrape loop's thread (cProfile sees the thread it is enabled in)
                 import cProfile
 
@@ -157,10 +164,12 @@ def _measure(args: argparse.Namespace) -> None:
         if profiler is not None:
             await loop.run(_call(profiler.disable))
             profiler.dump_stats(args.profile)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            await asyncio.to_thread(spy.wait, 60)
 
     asyncio.run(cycles())
     loop.close()
-    _ = datetime
     print(json.dumps({"first": per_cycle[0], "steady": per_cycle[1:], "kernel": kernel[1:]}))
 
 
@@ -189,6 +198,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="a git revision to run in turns with the working tree")
     parser.add_argument("--no-decode", action="store_true", help="a cached part per node instead of the decode")
     parser.add_argument("--profile", default="", help="cProfile of the working tree's first run's steady cycles")
+    parser.add_argument("--spy", default="", help="py-spy raw samples of the working tree's first run's steady "
+                                                  "cycles (pip install py-spy)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -235,8 +246,8 @@ def main() -> None:
                                "--ca", f"{tmp}/ca.pem", "--cycles", str(args.cycles)]
                     if args.no_decode:
                         command.append("--no-decode")
-                    if args.profile and round_ == 0 and name == "working tree":
-                        command += ["--profile", args.profile]
+                    if round_ == 0 and name == "working tree":
+                        command += ["--profile", args.profile, "--spy", args.spy]
                     out = subprocess.run(command, check=False, env={**os.environ, **env}, stdout=subprocess.PIPE,
                                          text=True)
                     if out.returncode:
