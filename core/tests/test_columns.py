@@ -163,6 +163,26 @@ def test_merge_builds_what_concat_of_each_build_gives() -> None:
     assert merged.values["custom/x"].values(np.array([2, 3, 4])) == [1.5, 4, 4]
 
 
+def test_merge_orders_columns_by_each_parts_blocks_of_one_layout_together() -> None:
+    """A part with two blocks of one layout has a metric if either block has it; a later part's metrics follow."""
+    from heapster.testing.batches import column_batch_differences
+
+    def builders() -> list[BatchBuilder]:
+        layout = (("p", G), ("q", C), ("r", G))
+        first, second = BatchBuilder(), BatchBuilder()
+        for part, (builder, cells) in enumerate(((first, [(MISSING, 1, MISSING), (2, MISSING, MISSING)]),
+                                                 (second, [(MISSING, MISSING, 3)]))):
+            for index, values in enumerate(cells):  # one block per entity
+                row = builder.entity(f"n{part}-{index}", {"type": "node"}, 1, 2, 3)
+                builder.int_block(layout).extend((row, *values))
+        return [first, second]
+
+    merged = BatchBuilder.merge(builders())
+    joined = ColumnBatch.concat([b.build() for b in builders()])
+    assert column_batch_differences(merged, joined) == []
+    assert list(merged.values) == list(joined.values) == ["p", "q", "r"]
+
+
 def test_lazy_parts_join_in_one_build_and_read_like_built_batches() -> None:
     from heapster.testing.batches import column_batch_differences
 

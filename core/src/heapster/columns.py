@@ -18,6 +18,8 @@ Heapster's per-set shape (``MetricSet``) is built from the columns only when a p
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -576,18 +578,13 @@ class BatchBuilder:
                 if len(block):
                     groups.setdefault((metrics, labeled, rows is not None), []).append((index, block, rows))
         blocks = []
-        presence: dict[tuple[Layout, bool, bool], dict[int, list[bool]]] = {}
+        presence = _Presence()
         for (metrics, labeled, given), found in groups.items():
             rows_array, cells, counts = _group_cells(found, len(metrics), given)
             owners = [index for index, _, _ in found]
             rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
             blocks.append((metrics, labeled, rows_array, cells))
-            starts = np.cumsum([0, *counts[:-1]])
-            there = np.logical_or.reduceat(cells != MISSING, starts, axis=0).tolist()
-            present = presence.setdefault((metrics, labeled, given), {})
-            for owner, row in zip(owners, there, strict=True):
-                before = present.get(owner)
-                present[owner] = row if before is None else [a or b for a, b in zip(before, row, strict=True)]
+            presence.add((metrics, labeled, given), cells, owners, counts)
         batch = ColumnBatch()
         size = len(keys)
         batch.keys = keys
@@ -631,6 +628,30 @@ class _DistinctTables:
 
 
 _DISTINCT = _DistinctTables()
+
+
+class _Presence:
+    """Which metrics of a layout the blocks of one builder have a value for, worked out only for the builders
+    asked about: the column order (:func:`_in_part_order`) stops at the first parts that have every metric,
+    usually the first one, so a window's join no longer checks every cell of every block for it."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[Layout, bool, bool], tuple[IntArray, list[int], list[int], list[int]]] = {}
+
+    def add(self, key: tuple[Layout, bool, bool], cells: IntArray, owners: list[int], counts: list[int]) -> None:
+        """The cells of one layout's blocks, the builder of each block (ascending) and its row count."""
+        self._groups[key] = (cells, owners, counts, [])
+
+    def of(self, key: tuple[Layout, bool, bool], owner: int) -> list[bool]:
+        """For each metric of the layout, whether a block of builder ``owner`` has a value of it."""
+        cells, owners, counts, starts = self._groups[key]
+        if not starts:
+            starts.extend(itertools.accumulate(counts, initial=0))
+        first, last = bisect.bisect_left(owners, owner), bisect.bisect_right(owners, owner)
+        there: list[bool] = (cells[starts[first]:starts[last]] != MISSING).any(axis=0).tolist()
+        return there
 
 
 def _entity_table(b: BatchBuilder) -> EntityTable:
@@ -685,7 +706,7 @@ def _merge_pending(tables: list[dict[str, tuple[list[int], list[int | float], Me
 
 
 def _in_part_order(columns: dict[str, ValueColumn], builders: Sequence[BatchBuilder],
-                   presence: dict[tuple[Layout, bool, bool], dict[int, list[bool]]],
+                   presence: _Presence,
                    labeled: bool) -> dict[str, ValueColumn]:
     """``columns`` in the order (and with the metric types) that building each builder alone and joining
     the parts gives: a part's value-by-value metrics, then its blocks' metrics that it has, part by part."""
@@ -697,7 +718,7 @@ def _in_part_order(columns: dict[str, ValueColumn], builders: Sequence[BatchBuil
             order.setdefault(name, metric_type)
         for metrics, is_labeled, block, rows in b._blocks:
             if len(block) and is_labeled == labeled:
-                there = presence[(metrics, labeled, rows is not None)][index]
+                there = presence.of((metrics, labeled, rows is not None), index)
                 for (name, metric_type), present in zip(metrics, there, strict=True):
                     if present:
                         order.setdefault(name, metric_type)

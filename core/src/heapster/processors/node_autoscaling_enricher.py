@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
-from heapster.columns import NODE, ColumnBatch
+from heapster.columns import MISSING, NODE, ColumnBatch
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
@@ -23,7 +24,7 @@ _NODE_PREFIX = "node:"
 class NodeInfo:
     """Capacity, allocatable and copied labels of one Node object, computed once per node version."""
 
-    __slots__ = ("copied_labels", "resources", "version")
+    __slots__ = ("copied_labels", "outputs", "resources", "version")
 
     def __init__(self, node: Mapping[str, Any], copier: LabelCopier) -> None:
         meta = node.get("metadata") or {}
@@ -46,6 +47,10 @@ class NodeInfo:
                                        "ephemeral_storage/usage", "ephemeral_storage/request"))
         except ValueError as exc:
             log.warning("node.quantity.invalid", node=name, error=str(exc))
+        self.outputs = [(f"{prefix}/node_capacity", f"{prefix}/node_allocatable", f"{prefix}/node_utilization",
+                         f"{prefix}/node_reservation", capacity, allocatable, usage, request)
+                        for prefix, capacity, allocatable, usage, request in self.resources]
+        """Per resource: the four gauge names, capacity, allocatable and the usage and request metrics."""
 
 
 class NodeAutoscalingEnricher(ColumnProcessor):
@@ -71,7 +76,9 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         used: dict[str, NodeInfo] = {}
         enriched: dict[str, tuple[dict[str, str], NodeInfo, dict[str, str]]] = {}
         all_labels = cols.labels
-        found: dict[str, tuple[list[int], list[float]]] = {}
+        # Per gauge, in the order first set: its rows, and per row the value (capacity, allocatable) or the
+        # divisor (allocatable) of the metric named third (usage, request: divided for all rows at once).
+        found: dict[str, tuple[list[int], list[float], str]] = {}
         for row in np.flatnonzero(cols.types == NODE).tolist():
             key = cols.keys[row]
             if not key.startswith(_NODE_PREFIX):
@@ -91,28 +98,45 @@ class NodeAutoscalingEnricher(ColumnProcessor):
                 last = (labels, info, {**labels, **info.copied_labels})
             enriched[name] = last
             all_labels[row] = last[2]
-            for prefix, capacity, allocatable, usage, request in info.resources:
-                _add(found, f"{prefix}/node_capacity", row, capacity)
-                _add(found, f"{prefix}/node_allocatable", row, allocatable)
+            for capacity_name, allocatable_name, utilization, reservation, capacity, allocatable, usage, request \
+                    in info.outputs:
+                _add(found, capacity_name, row, capacity, "")
+                _add(found, allocatable_name, row, allocatable, "")
                 if allocatable:
-                    _add(found, f"{prefix}/node_utilization", row, _number(cols, usage, row) / allocatable)
-                    _add(found, f"{prefix}/node_reservation", row, _number(cols, request, row) / allocatable)
-        for name, (rows, values) in found.items():
-            cols.set_values(name, np.array(rows, dtype=np.intp), np.array(values, dtype=np.float64), _GAUGE)
+                    _add(found, utilization, row, allocatable, usage)
+                    _add(found, reservation, row, allocatable, request)
+        for name, (rows, numbers, dividend) in found.items():
+            row_array = np.array(rows, dtype=np.intp)
+            values = np.array(numbers, dtype=np.float64)
+            if dividend:
+                values = _numbers(cols, dividend, row_array) / values
+            cols.set_values(name, row_array, values, _GAUGE)
         self._cache = used
         self._enriched = enriched
 
 
-def _add(found: dict[str, tuple[list[int], list[float]]], name: str, row: int, value: float) -> None:
+def _add(found: dict[str, tuple[list[int], list[float], str]], name: str, row: int, value: float,
+         dividend: str) -> None:
     pending = found.get(name)
     if pending is None:
-        pending = found[name] = ([], [])
+        pending = found[name] = ([], [], dividend)
     pending[0].append(row)
     pending[1].append(value)
 
 
-def _number(cols: ColumnBatch, name: str, row: int) -> int | float:
-    """The value of metric ``name`` of ``row``; 0 when missing, as in Heapster."""
+def _numbers(cols: ColumnBatch, name: str, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    """The values of metric ``name`` at ``rows`` as floats; 0 where missing, as in Heapster.
+
+    The same numbers as each value read alone and divided in Python: an int cell becomes the nearest float
+    (as ``int / float`` converts it), a float cell is itself; missing is the int marker or NaN.
+    """
     column = cols.values.get(name)
-    value: int | float | None = None if column is None else column.cell(row)
-    return 0 if value is None else value
+    if column is None:
+        return np.zeros(len(rows), dtype=np.float64)
+    data = column.data[rows]
+    missing = data == MISSING
+    if column.is_float:
+        missing |= np.isnan(data)
+    out: npt.NDArray[np.float64] = data.astype(np.float64)
+    out[missing] = 0.0
+    return out

@@ -66,3 +66,27 @@ async def test_the_kubelet_client_sends_the_token_over_https_only(kubelet: Serve
     assert seen == ["Bearer sekret"]
     assert kubelets.idle_connections() == 1
     await kubelets.close()
+
+
+async def test_each_request_carries_the_current_token_and_the_nodes_current_target(kubelet: Serve) -> None:
+    """Requests are reused per node only while its target object and the token stay the same."""
+    seen: list[tuple[str, str | None]] = []
+
+    def recorder(name: str) -> Handler:
+        async def record(request: web.Request) -> web.StreamResponse:
+            seen.append((name, request.headers.get("Authorization")))
+            return web.Response(body=BODY)
+
+        return record
+
+    first, ctx = await kubelet(recorder("first"))
+    second, _ = await kubelet(recorder("second"))
+    tokens = iter(["one", "one", "two"])
+    kubelets = KubeletClient(KubeletSettings(), ssl_context=ctx, token=lambda: next(tokens, "three"))
+    for _ in range(3):
+        assert await kubelets.get_summary(first) == BODY
+    moved = KubeletTarget(first.node, first.hostname, "", second.address, second.port, "https")  # same node
+    assert await kubelets.get_summary(moved) == BODY
+    assert seen == [("first", "Bearer one"), ("first", "Bearer one"), ("first", "Bearer two"),
+                    ("second", "Bearer three")]
+    await kubelets.close()

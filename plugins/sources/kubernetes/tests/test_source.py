@@ -25,7 +25,7 @@ from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
 from heapster.testing.fixtures import FIXTURES
 from heapster_source_kubernetes.kubelet import ScrapeError
-from heapster_source_kubernetes.source import KubernetesSource
+from heapster_source_kubernetes.source import KubeletSummaryUnit, KubernetesSource, UnscrapableNode
 
 FIXTURE = FIXTURES / "kubelet-stats-summary-v1.35.json"
 TOKEN = "kubelet-and-api-token"
@@ -208,6 +208,39 @@ async def test_source_shares_its_cluster_state(cluster: Cluster) -> None:
         first = cluster.api.requests[0]
         assert first == ("/api/v1/nodes", {"limit": "1"})
         assert cluster.api.auth_headers[0] == f"Bearer {TOKEN}"
+    finally:
+        await source.close()
+
+
+async def test_units_are_kept_while_their_node_is_unchanged(cluster: Cluster) -> None:
+    """A window's unit of an unchanged node is the last window's; a node the API changed is looked at anew."""
+    source = cluster.source()
+    await source.start()
+    try:
+        first = {u.node: u for u in await source.scrape_units()}
+        again = {u.node: u for u in await source.scrape_units()}
+        assert first.keys() == again.keys() == {f"node-{f}" for f in Cluster.FAULTS}
+        assert all(again[node] is first[node] for node in first)
+        # node-none stops being ready, node-notready becomes ready at another port: both are seen as they are now
+        cluster.api.put("/api/v1/nodes", cluster.make_node("node-none", cluster.addresses["none"],
+                                                           port=_port_of(cluster, "node-none"), ready=False))
+        cluster.api.put("/api/v1/nodes", cluster.make_node("node-notready", cluster.addresses["notready"],
+                                                           port=4321))
+
+        def changed() -> bool:
+            return all((source.cluster.get_node(n) or {})["metadata"]["resourceVersion"]
+                       == cluster.api.collections["/api/v1/nodes"][n]["metadata"]["resourceVersion"]
+                       for n in ("node-none", "node-notready"))
+
+        deadline = time.monotonic() + 10
+        while not changed():
+            assert time.monotonic() < deadline, "the watch did not bring the changed nodes"
+            await asyncio.sleep(0.01)
+        now = {u.node: u for u in await source.scrape_units()}
+        assert isinstance(now["node-none"], UnscrapableNode) and now["node-none"].error.reason == "not_ready"
+        assert isinstance(now["node-notready"], KubeletSummaryUnit)
+        assert now["node-notready"].target.port == 4321
+        assert all(now[node] is first[node] for node in first if node not in ("node-none", "node-notready"))
     finally:
         await source.close()
 

@@ -152,6 +152,9 @@ class KubeletClient:
         self._pools: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Semaphore]] = {}
         """Connections (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
         self._origins: dict[str, Origin] = {}
+        self._requests: dict[str, tuple[KubeletTarget, str | None, Origin, bytes]] = {}
+        """Per node: the target, token, origin and request bytes of its last request (the same target object
+        and token again: the same request, not built anew)."""
         self._durations: dict[str, Any] = {}
         """Each node's request duration summary (``labels()`` costs more than the observation it leads to)."""
 
@@ -200,18 +203,24 @@ class KubeletClient:
             origin = self._origins[key] = Origin(target.scheme, target.address, target.port)
         return origin
 
-    def _request(self, target: KubeletTarget) -> bytes:
-        auth = ""
-        if target.scheme == "https" and self._token is not None:
-            token = self._token()
-            if token:
-                auth = f"Authorization: Bearer {token}\r\n"
+    def _request(self, target: KubeletTarget, token: str | None) -> bytes:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
         return (f"GET {SUMMARY_PATH} HTTP/1.1\r\nHost: {target.host_port}\r\n{REQUEST_HEADERS}{auth}\r\n"
                 .encode("latin-1"))
 
+    def _prepared(self, target: KubeletTarget) -> tuple[Origin, bytes]:
+        """Where to send the request for ``target`` and its bytes, with the current token (HTTPS only)."""
+        token = self._token() if target.scheme == "https" and self._token is not None else None
+        found = self._requests.get(target.node)
+        if found is None or found[0] is not target or found[1] != token:
+            if found is None and len(self._requests) >= MAX_CACHED_URLS:
+                self._requests.clear()
+            found = self._requests[target.node] = (target, token, self._origin(target), self._request(target, token))
+        return found[2], found[3]
+
     async def _fetch(self, client: Client, target: KubeletTarget) -> bytes | bytearray:
         try:
-            answer = await client.get(self._origin(target), self._request(target))
+            answer = await client.get(*self._prepared(target))
         except FetchError as exc:
             failure = ScrapeError(exc.reason, f"kubelet {target.host_port} of node {target.node}: {exc}")
         else:

@@ -83,6 +83,9 @@ class KubernetesSource(MetricSource):
         self._started = False
         self.shapes = SummaryShapes()
         """Each node's entity table from its last summary, reused while its pods stay the same."""
+        self._units: dict[int, tuple[dict[str, Any], ScrapeUnit]] = {}
+        """Last window's unit of each node object (by identity): the informer stores a new object for every
+        change, so an object seen again is the same node, reached the same way."""
 
     @property
     def cluster(self) -> ClusterState:
@@ -106,14 +109,21 @@ class KubernetesSource(MetricSource):
     async def scrape_units(self) -> Sequence[ScrapeUnit]:
         units: list[ScrapeUnit] = []
         settings = self.kubelets.settings
+        known, kept = self._units, {}
         for node in self._cluster.list_nodes():
-            name = (node.get("metadata") or {}).get("name", "")
-            try:
-                target = node_target(node, settings, self.host_id_annotation)
-            except ScrapeError as exc:
-                units.append(UnscrapableNode(name, exc))
-                continue
-            units.append(KubeletSummaryUnit(target, self.kubelets, self.clock, self.shapes))
+            found = known.get(id(node))
+            if found is not None and found[0] is node:  # unchanged since the last window: its unit again
+                unit = found[1]
+            else:
+                try:
+                    target = node_target(node, settings, self.host_id_annotation)
+                except ScrapeError as exc:
+                    unit = UnscrapableNode((node.get("metadata") or {}).get("name", ""), exc)
+                else:
+                    unit = KubeletSummaryUnit(target, self.kubelets, self.clock, self.shapes)
+            kept[id(node)] = (node, unit)
+            units.append(unit)
+        self._units = kept
         self.shapes.keep_only({unit.info for unit in units if isinstance(unit, KubeletSummaryUnit)})
         if not units:
             log.warning("source.no_nodes", api=self.api.base_url)
