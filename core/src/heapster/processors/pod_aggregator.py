@@ -115,7 +115,8 @@ class PodAggregator(ColumnProcessor):
         pods: list[str] = []
         complete = True
         # The run's own pod keys: a container's pod key is one of them, kept once (not a string per container).
-        shared = {all_keys[first + offset]: all_keys[first + offset] for offset in np.flatnonzero(codes == POD).tolist()}
+        pod_keys = [all_keys[first + offset] for offset in np.flatnonzero(codes == POD).tolist()]
+        shared = dict(zip(pod_keys, pod_keys, strict=True))
         for offset in np.flatnonzero(codes == POD_CONTAINER).tolist():
             get = inputs[offset].get
             pod_name = get("pod_name")
