@@ -287,7 +287,7 @@ def _libc() -> Any:
 LIBC = _libc()
 
 
-def glibc_malloc() -> dict[str, float] | None:
+def glibc_malloc() -> dict[str, Any] | None:
     """glibc's heap in MiB: in use, free but kept, mmapped, and the number of arenas."""
     if LIBC is None or not hasattr(LIBC, "mallinfo2"):
         return None
@@ -303,9 +303,17 @@ def glibc_malloc() -> dict[str, float] | None:
         if handle:
             LIBC.malloc_info(0, handle)
             LIBC.fclose(handle)
-            arenas = len(re.findall(r'<heap nr="\d+">', Path(tmp.name).read_text()))
+            text = Path(tmp.name).read_text()
+            arenas = len(re.findall(r'<heap nr="\d+">', text))
+            per_arena = []
+            for heap in re.findall(r'<heap nr="\d+">(.*?)</heap>', text, re.S):
+                system = re.search(r'<system type="current" size="(\d+)"', heap)
+                free = sum(int(size) for size in re.findall(r'<total type="(?:fast|rest)" count="\d+" size="(\d+)"',
+                                                              heap))
+                if system:
+                    per_arena.append(f"{int(system.group(1)) / MiB:.0f}/{free / MiB:.0f}")
     return {"in use": (info.uordblks + info.hblkhd) / MiB, "free, kept": info.fordblks / MiB,
-            "mmapped": info.hblkhd / MiB, "arenas": arenas}
+            "mmapped": info.hblkhd / MiB, "arenas": arenas, "per arena": " ".join(per_arena)}
 
 
 def pymalloc() -> dict[str, float]:
@@ -356,13 +364,14 @@ def smaps_rollup() -> dict[str, float]:
 def store_detail(store: Any, nodes: int) -> None:
     """The metric store's arrays by part: constant columns, plain head blocks, sealed chunks, row maps, presence."""
     parts: Counter[str] = Counter()
-    dense = rows = 0
+    dense = rows = capacity = 0
     for column in [*store.columns.values(), *store.labeled_columns.values()]:
         if column.const is not None:
             parts["constant columns (one value per series)"] += column.const.nbytes
         else:
             dense += 1
             rows += column.used
+            capacity += column.capacity
         parts["plain head blocks (rows x 8 slots)"] += sum(b.nbytes for b in column.dense.values())
         parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
         parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
@@ -383,7 +392,7 @@ def store_detail(store: Any, nodes: int) -> None:
                            for size, raw, name in chunked[:14]))
     names = [name for name, column in [*store.columns.items(), *store.labeled_columns.items()] if column.const is None]
     print(f"\ndense columns: {', '.join(sorted(names))}")
-    print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows, "
+    print(f"\nmetric store arrays ({dense} dense columns, {rows} dense rows of {capacity} allocated, "
           f"{len(store.entities)} entities, {len(store.series)} labeled series):")
     for name, size in parts.most_common():
         print(row(name, size / MiB, nodes))
@@ -408,7 +417,8 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
           f"blocks ({py['held'] - py['used blocks']:.1f} MiB free in its arenas)")
     if heap is not None:
         print(f"glibc malloc: {heap['in use']:.1f} MiB in use ({heap['mmapped']:.1f} MiB of it mmapped), "
-              f"{heap['free, kept']:.1f} MiB free but kept, {heap['arenas']:.0f} arenas")
+              f"{heap['free, kept']:.1f} MiB free but kept, {heap['arenas']:.0f} arenas "
+              f"(MiB held/free each: {heap['per arena']})")
     from heapster.memory import release_free_memory
 
     release_free_memory()
@@ -424,8 +434,19 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
         placed += size / MiB
         top = ", ".join(f"{t} {b / MiB:.1f}" for t, b in by_type.most_common(8) if b >= MiB / 10)
         rows.append((size / MiB, name, f"{count} objects; {top}"))
-    size, count, by_type = walker.size(list(sys.modules.values()), skip_code=False)
-    rows.append((size / MiB, "modules, classes and code", f"{count} objects"))
+    by_module = []
+    size = count = 0
+    modules = dict(sys.modules)
+    walker.boundary.update(id(o) for o in (modules, sys.modules, *modules.values(),
+                                            *(vars(m) for m in modules.values() if hasattr(m, "__dict__"))))
+    for module_name, module in sorted(modules.items()):
+        part, objects, _ = walker.size([module, getattr(module, "__dict__", None)], skip_code=False)
+        size += part
+        count += objects
+        by_module.append((part, module_name))
+    by_module.sort(reverse=True)
+    top_modules = ", ".join(f"{name} {part / MiB:.1f}" for part, name in by_module[:8])
+    rows.append((size / MiB, "modules, classes and code", f"{count} objects; {top_modules}"))
     placed += size / MiB
     rest = [o for o in gc.get_objects() if id(o) not in walker.seen]
     walker.seen.add(id(rest))
@@ -449,6 +470,9 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
                   - heap["free, kept"], nodes))
     if top_sites and tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot()
+        traced, _ = tracemalloc.get_traced_memory()
+        print(f"\ntracemalloc: {traced / MiB:.1f} MiB traced (Python and numpy allocations; the rest of the "
+              f"anonymous RSS, {anon - traced / MiB:.1f} MiB, is allocator slack and C libraries' own memory)")
         print("\nlive memory by allocation site (tracemalloc):")
         for stat in snapshot.statistics("lineno")[:top_sites]:
             frame = stat.traceback[0]

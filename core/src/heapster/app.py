@@ -29,7 +29,13 @@ from heapster.interfaces import (
     SystemClock,
 )
 from heapster.leader import default_identity, lease_timing, parse_ref
-from heapster.memory import release_free_memory, share_the_interpreter, shrink_tls_read_buffers, tune_gc
+from heapster.memory import (
+    limit_malloc_arenas,
+    release_free_memory,
+    share_the_interpreter,
+    shrink_tls_read_buffers,
+    tune_gc,
+)
 from heapster.model import DataBatch
 from heapster.plugins import HISTORICAL_SOURCE, Plugins, Registration, known_providers, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
@@ -230,6 +236,7 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     ``values`` is the parsed command line (:func:`heapster.flags.parse_heapster_settings`); a mapping
     of flag values by canonical name is converted (missing flags take their defaults).
     """
+    limit_malloc_arenas()  # before any thread of the daemon allocates
     settings = HeapsterSettings.of(values)
     plugins = plugins or load_plugins(strict=settings.strict_plugins)
     context = PluginContext(settings=settings, clock=clock or SystemClock())

@@ -6,6 +6,7 @@ import asyncio.sslproto
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
 from collections.abc import Callable
 
@@ -38,6 +39,40 @@ def share_the_interpreter(seconds: float = GIL_SWITCH_INTERVAL) -> None:
 def shrink_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
     """Cap the read buffer asyncio allocates per TLS connection (applies to connections made later)."""
     asyncio.sslproto.SSLProtocol.max_size = size
+
+
+MALLOC_ARENAS = 1
+"""glibc malloc arenas for the whole process (glibc's default is 8 per core). With one arena per thread, memory a
+batch's decode freed in the scrape thread's arena could not serve the store's or the processors' thread: every
+arena kept its own free, fragmented heap. ``bench/memory_breakdown.py --fill`` at 300 nodes: RSS -20 MiB
+(bench/README.md, "One malloc arena"). The threads allocate while holding the interpreter lock almost always,
+so they do not wait on the arena's lock."""
+
+_M_ARENA_MAX = -8
+"""``mallopt`` parameter of glibc's ``malloc.h``."""
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (threads that have not allocated yet share them); call before starting threads.
+
+    ``MALLOC_ARENA_MAX`` in the environment wins (the operator's choice). Returns whether the cap was set.
+    """
+    libc = _load_libc()
+    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):  # not glibc
+        return False
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

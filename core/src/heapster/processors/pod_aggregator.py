@@ -114,6 +114,9 @@ class PodAggregator(ColumnProcessor):
         offsets: list[int] = []
         pods: list[str] = []
         complete = True
+        # The run's own pod keys: a container's pod key is one of them, kept once (not a string per container).
+        pod_keys = [all_keys[first + offset] for offset in np.flatnonzero(codes == POD).tolist()]
+        shared = dict(zip(pod_keys, pod_keys, strict=True))
         for offset in np.flatnonzero(codes == POD_CONTAINER).tolist():
             get = inputs[offset].get
             pod_name = get("pod_name")
@@ -123,7 +126,8 @@ class PodAggregator(ColumnProcessor):
                 complete = False
                 continue
             offsets.append(offset)
-            pods.append(f"namespace:{namespace}/pod:{pod_name}")  # keys.pod_key, inlined (a row each)
+            pod = f"namespace:{namespace}/pod:{pod_name}"  # keys.pod_key, inlined (a row each)
+            pods.append(shared.setdefault(pod, pod))
         return _Run(inputs, np.array(offsets, dtype=np.intp), pods, complete)
 
 

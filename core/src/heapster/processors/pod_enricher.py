@@ -80,7 +80,8 @@ class _ContainerInfo:
 
     ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
     written to the columns in one step per layout (equal tuples shared between containers). A container set's
-    labels get the image, then the pod's ``update`` (see :func:`_enrich`; no dict per container is kept).
+    labels get the image, then the pod UID and copied labels (see :func:`_enrich`; no dict per container or pod
+    is kept).
     """
 
     __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
@@ -106,8 +107,7 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "update",
-                 "version")
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "version")
 
     _serials = itertools.count(1)
 
@@ -135,8 +135,6 @@ class PodInfo:
             cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
         }
         self.start_ns = to_ns(start_time)
-        self.update = {"pod_id": self.uid, **self.copied_labels}
-        """What the labels of this pod's sets get (the UID, then the copied labels)."""
         self.containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = container.get("name", "")
@@ -236,8 +234,9 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
             if _IMAGE not in labels:
                 # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
                 # (a copied label of that name wins, in the image's place).
-                return {**labels, _IMAGE: container.image, **info.update}, (ident, info.serial, matched, key)
-    return {**labels, **info.update}, (ident, info.serial, matched, key)
+                return ({**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels},
+                        (ident, info.serial, matched, key))
+    return {**labels, "pod_id": info.uid, **info.copied_labels}, (ident, info.serial, matched, key)
 
 
 class _Work:
@@ -535,7 +534,8 @@ class PodBasedEnricher(ColumnProcessor):
         self._add_pod_info(changes, pod_row, pod_labels, info)
 
     def _add_pod_info(self, changes: _Changes, row: int, labels: dict[str, str], info: PodInfo) -> None:
-        labels.update(info.update)
+        labels["pod_id"] = info.uid  # what a pod's sets get: the UID, then the copied labels
+        labels.update(info.copied_labels)
         if info.start_ns != MISSING:
             changes.set_create_time(row, info.start_ns)
         self._stub_containers(changes, row, labels, info)
