@@ -14,7 +14,7 @@ from heapster.api.responses import go_json
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.store import MetricStore, chunks, create_metric_store
 from heapster.store import memory as store_memory
-from heapster.store.columns import BLOCK, INT_MISSING
+from heapster.store.columns import BLOCK, INT_MISSING, sorted_unique
 from heapster.testing import synthetic_batch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -531,3 +531,13 @@ def test_a_series_twice_in_one_new_batch_is_one_series() -> None:
     assert values(store.get_labeled_metric("filesystem/usage", wanted, ["node:a"])["node:a"]) == [0, 1]
     assert values(store.get_labeled_metric("filesystem/available", wanted, ["node:a"])["node:a"]) == [10, 11]
     assert store.get_labeled_metric("filesystem/usage", {"resource_id": "/"}, ["node:a"]) == {}
+
+
+def test_sorted_unique_is_np_unique() -> None:
+    rng = np.random.default_rng(7)
+    cases = [np.empty(0, dtype=np.int32), np.array([5], dtype=np.int32), np.array([3, 3, 3], dtype=np.int32),
+             rng.integers(0, 50, 1000).astype(np.int32), rng.permutation(100_000).astype(np.int32)]
+    for ids in cases:
+        found = sorted_unique(ids)
+        assert found.dtype == ids.dtype
+        assert found.tolist() == np.unique(ids).tolist()
