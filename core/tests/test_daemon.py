@@ -231,3 +231,22 @@ async def test_the_real_pipeline_primes_every_node_before_its_first_window() -> 
     finally:
         d.request_stop()
         await asyncio.wait_for(run, 5.0)
+
+
+async def test_the_metric_store_registers_the_priming_batch_and_shows_none_of_it() -> None:
+    node = StaticUnit("a", {"node:a": MetricSet(labels={"type": "node", "nodename": "a"},
+                                                values={"memory/usage": MetricValue(1)})})
+    store = MetricStore()
+    queue: SinkQueue[DataBatch] = SinkQueue(store.name, store.export)
+    source = StaticSource([node])
+    scheduler = Scheduler(source, [], [queue], SchedulerSettings(resolution=5.0))
+    d = Daemon(SETTINGS, source, [], [store], [queue], scheduler, store=store)
+    run = asyncio.create_task(d.run())
+    try:
+        # Its cold first write is done before the first window: the key is registered, with nothing stored.
+        await until(lambda: "node:a" in store)
+        assert node.scrapes == 1 and store.latest_timestamp is None and store.latest_keys() == []
+        assert store.get_metric("memory/usage", ["node:a"]) == {} and d.scheduler.last_batch is None
+    finally:
+        d.request_stop()
+        await asyncio.wait_for(run, 5.0)

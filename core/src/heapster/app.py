@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -168,7 +169,9 @@ class Daemon:
         shrink_tls_read_buffers()
         share_the_interpreter()
         if self.scheduler.scrape_loop is not None:  # the real pipeline: a start's cold costs before window one
-            await self.scheduler.prime()
+            primed = await self.scheduler.prime()
+            if primed is not None and self.store is not None:
+                await self._prepare_store(primed)
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings.metric_resolution,
                  first_batch_in=round(first_batch_in, 1))
@@ -177,6 +180,14 @@ class Daemon:
                  window_end=_clock_time(first_at - self.scheduler.settings.scrape_offset),
                  first_batch_at=_clock_time(first_at))
         return True
+
+    async def _prepare_store(self, primed: DataBatch) -> None:
+        """The metric store registers the priming batch's metric sets, series and rows, storing none of its values:
+        its cold first write (about 7 s of CPU at 5000 nodes) is then done before the first window, not in the
+        next windows' scrapes."""
+        began = time.process_time()
+        await asyncio.to_thread(self.store.prepare, primed)
+        log.info("store.prepared", metric_sets=len(primed), cpu_seconds=round(time.process_time() - began, 1))
 
     async def _until_stopped(self, work: Awaitable[bool]) -> bool:
         """``work``'s result, or False if a stop was requested first (``work`` is then cancelled)."""

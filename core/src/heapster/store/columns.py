@@ -300,11 +300,16 @@ class Column:
             there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
             self.merged = np.flatnonzero(there).astype(np.int32)
 
-    def write(self, owners: IdArray, values: Array, slot: int) -> None:
-        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed."""
+    def write(self, owners: IdArray, values: Array, slot: int, *, reserve: bool = False) -> None:
+        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed (``reserve``: only the rows,
+        empty, and no value stored)."""
         if values.dtype.kind == "f" and not self.is_float:
             self._to_float()
         rows, fresh = self._rows_for(owners)
+        if reserve:
+            if self.const is not None:
+                self.const[fresh] = self.missing
+            return
         if self.const is None:
             self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
             return

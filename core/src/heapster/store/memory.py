@@ -226,6 +226,27 @@ class MetricStore(MetricSink):
                 self._commit(job)
             self._seal()
 
+    def prepare(self, batch: DataBatch) -> None:
+        """Register what ``batch`` holds (its metric sets, labeled series and their column rows) without storing a
+        value: the cold part of a first write (a Python step per new metric set and series), done ahead of it. The
+        daemon passes its priming batch, which no sink gets.
+
+        Queries see none of it (no slot holds it), and what the first stored batch lacks expires when that batch
+        is committed (never stored: older than any cutoff). Measured (processors_bench, 5000 nodes): the first
+        write costs 1.35 ms per node cold against 0.30 for the second.
+        """
+        pause = self.between_steps
+        cols = batch.columns
+        with self._writing:
+            job = _Job(_EMPTY, -1)
+            for start in range(0, len(cols), CHUNK):
+                pause()
+                with self._lock.step():
+                    self._register(job, cols, start, start + CHUNK)
+            self._last_keys = list(cols.keys)
+            self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
+            self._locked_steps(self._write(job, cols))
+
     def _locked_steps(self, steps: Iterator[None]) -> None:
         """Run a generator's steps (the code between two yields), each holding the lock."""
         while True:
@@ -346,7 +367,7 @@ class MetricStore(MetricSink):
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """Write every column of the batch into the slot, a group of columns of about ``STEP_CELLS`` cells at a
-        time (yields after each group)."""
+        time (yields after each group); for a job without a slot (:meth:`prepare`), only their rows."""
         owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
         job.starts = np.asarray(cols.collection_start, dtype=np.int64)
         cells = 0
@@ -354,7 +375,7 @@ class MetricStore(MetricSink):
             there = column.present()
             if there.any():
                 self._column(self.columns, name, column.metric_type, column.is_float).write(
-                    owners[there], column.data[there], job.slot)
+                    owners[there], column.data[there], job.slot, reserve=job.slot < 0)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
@@ -370,7 +391,7 @@ class MetricStore(MetricSink):
             there = column.present()
             if there.any():
                 self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
-                    sids[there], column.data[there], job.slot)
+                    sids[there], column.data[there], job.slot, reserve=job.slot < 0)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
@@ -700,9 +721,9 @@ class MetricStore(MetricSink):
     def metric_names(self, key: str) -> list[str]:
         """Names of the metrics ``key`` has a value of in the stored window, sorted."""
         eid = self.entities.get(key)
-        if eid is None:
-            return []
         order = self._order
+        if eid is None or not order:  # none stored yet (a key is registered before its first batch's commit)
+            return []
         names = []
         for name, column in self.columns.items():
             row = column.row(eid)
