@@ -300,16 +300,17 @@ class Column:
             there = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
             self.merged = np.flatnonzero(there).astype(np.int32)
 
-    def write(self, owners: IdArray, values: Array, slot: int, *, reserve: bool = False) -> None:
-        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed (``reserve``: only the rows,
-        empty, and no value stored)."""
+    def reserve(self, owners: IdArray) -> None:
+        """Rows for ``owners`` ahead of their first values, empty (the store's :meth:`MetricStore.prepare`)."""
+        _, fresh = self._rows_for(owners)
+        if self.const is not None:
+            self.const[fresh] = self.missing
+
+    def write(self, owners: IdArray, values: Array, slot: int) -> None:
+        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed."""
         if values.dtype.kind == "f" and not self.is_float:
             self._to_float()
         rows, fresh = self._rows_for(owners)
-        if reserve:
-            if self.const is not None:
-                self.const[fresh] = self.missing
-            return
         if self.const is None:
             self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
             return

@@ -245,7 +245,25 @@ class MetricStore(MetricSink):
                     self._register(job, cols, start, start + CHUNK)
             self._last_keys = list(cols.keys)
             self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
-            self._locked_steps(self._write(job, cols))
+            self._locked_steps(self._reserve(job, cols))
+
+    def _reserve(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
+        """:meth:`prepare`'s part of :meth:`_write`: each column's rows for the batch's owners, no value written (a
+        step per column)."""
+        owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
+        for name, column in cols.values.items():
+            there = column.present()
+            if there.any():
+                self._column(self.columns, name, column.metric_type, column.is_float).reserve(owners[there])
+                yield
+        if not cols.series_count:
+            return
+        sids = yield from self._series_ids(owners[cols.series_entity], cols.series_labels)
+        for name, column in cols.labeled.items():
+            there = column.present()
+            if there.any():
+                self._column(self.labeled_columns, name, column.metric_type, column.is_float).reserve(sids[there])
+                yield
 
     def _locked_steps(self, steps: Iterator[None]) -> None:
         """Run a generator's steps (the code between two yields), each holding the lock."""
@@ -367,7 +385,7 @@ class MetricStore(MetricSink):
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """Write every column of the batch into the slot, a group of columns of about ``STEP_CELLS`` cells at a
-        time (yields after each group); for a job without a slot (:meth:`prepare`), only their rows."""
+        time (yields after each group)."""
         owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
         job.starts = np.asarray(cols.collection_start, dtype=np.int64)
         cells = 0
@@ -375,7 +393,7 @@ class MetricStore(MetricSink):
             there = column.present()
             if there.any():
                 self._column(self.columns, name, column.metric_type, column.is_float).write(
-                    owners[there], column.data[there], job.slot, reserve=job.slot < 0)
+                    owners[there], column.data[there], job.slot)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
@@ -391,7 +409,7 @@ class MetricStore(MetricSink):
             there = column.present()
             if there.any():
                 self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
-                    sids[there], column.data[there], job.slot, reserve=job.slot < 0)
+                    sids[there], column.data[there], job.slot)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
