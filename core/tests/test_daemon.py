@@ -231,3 +231,51 @@ async def test_the_real_pipeline_primes_every_node_before_its_first_window() -> 
     finally:
         d.request_stop()
         await asyncio.wait_for(run, 5.0)
+
+
+async def test_the_metric_store_registers_the_priming_batch_and_shows_none_of_it() -> None:
+    node = StaticUnit("a", {"node:a": MetricSet(labels={"type": "node", "nodename": "a"},
+                                                values={"memory/usage": MetricValue(1)})})
+    store = MetricStore()
+    queue: SinkQueue[DataBatch] = SinkQueue(store.name, store.export)
+    source = StaticSource([node])
+    scheduler = Scheduler(source, [], [queue], SchedulerSettings(resolution=5.0))
+    d = Daemon(SETTINGS, source, [], [store], [queue], scheduler, store=store)
+    run = asyncio.create_task(d.run())
+    try:
+        # Its cold first write is done before the first window: the key is registered, with nothing stored.
+        await until(lambda: "node:a" in store)
+        assert node.scrapes == 1 and store.latest_timestamp is None and store.latest_keys() == []
+        assert store.get_metric("memory/usage", ["node:a"]) == {} and d.scheduler.last_batch is None
+    finally:
+        d.request_stop()
+        await asyncio.wait_for(run, 5.0)
+
+
+async def test_what_priming_built_is_out_of_the_collectors_sight_before_the_first_window() -> None:
+    class Caching(Processor):
+        """Builds a cache on its first batch (as the enrichers' pod tables are built in priming)."""
+
+        name = "caching"
+        cache: dict[str, list[str]] | None = None
+
+        async def process(self, batch: DataBatch) -> DataBatch:
+            if self.cache is None:
+                self.cache = {"built": ["in priming"]}
+            return batch
+
+    caching = Caching()
+    node = StaticUnit("a", {"node:a": MetricSet(labels={"type": "node", "nodename": "a"},
+                                                values={"memory/usage": MetricValue(1)})})
+    source = StaticSource([node])
+    scheduler = Scheduler(source, [caching], [], SchedulerSettings(resolution=5.0))
+    d = Daemon(SETTINGS, source, [caching], [], [], scheduler)
+    run = asyncio.create_task(d.run())
+    try:
+        await until(lambda: caching.cache is not None)
+        # The collector's young and middle collections no longer walk it (gc.freeze): it is in no generation.
+        await until(lambda: not any(found is caching.cache for found in gc.get_objects()))
+        assert d.scheduler.last_batch is None  # before the first window
+    finally:
+        d.request_stop()
+        await asyncio.wait_for(run, 5.0)

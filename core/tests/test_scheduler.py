@@ -18,6 +18,7 @@ from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.testing import FakeClock, RecordingSink, StaticSource, StaticUnit
 from heapster.testing.clock import settle
+from heapster.testing.net import async_wait_until
 
 RES = 60.0
 
@@ -440,3 +441,56 @@ async def test_the_window_joins_the_parts_in_the_units_order_whatever_order_they
     batch = await asyncio.wait_for(task, 5)
     assert batch is not None
     assert list(batch.metric_sets) == [f"node:{name}" for name in names]
+
+
+def _spin(seconds: float) -> None:
+    """Pure-Python CPU work for ``seconds`` of real time, as a processor's or the store's step: holds the interpreter
+    between switches."""
+    import time
+
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        sum(range(1000))
+
+
+async def test_a_slow_batch_processing_does_not_make_the_next_windows_scrapes_time_out() -> None:
+    """The first window's processing computes through one and a half windows (as a start's cold caches did at 5000
+    nodes): the next windows' scrapes, on the scrape loop's thread, still answer within their node timeout."""
+    from heapster.interfaces import SystemClock
+    from heapster.scrapeloop import ScrapeLoop
+
+    res = 1.0
+    system = SystemClock()
+
+    class SlowFirst(Processor):
+        name = "slow first"
+        calls = 0
+
+        async def process(self, batch: DataBatch) -> DataBatch:
+            self.calls += 1
+            if self.calls == 1:
+                await asyncio.to_thread(_spin, 1.5 * res)  # off the loops, sharing the interpreter
+            return batch
+
+    units = [StaticUnit(f"n{i}", {f"node:n{i}": MetricSet(labels={"type": "node", "nodename": f"n{i}"},
+                                                           values={"memory/usage": MetricValue(i)})},
+                        delay=0.02, clock=system) for i in range(20)]
+    sink = RecordingSink()
+    queue: SinkQueue[DataBatch] = SinkQueue(sink.name, sink.export)
+    loop = ScrapeLoop()
+    sched = Scheduler(StaticSource(units), [SlowFirst()], [queue], SchedulerSettings(
+        resolution=res, scrape_offset=0.05, scrape_deadline=0.9, node_timeout=0.6, max_jitter=0.0),
+        clock=system, scrape_loop=loop)
+    stop = asyncio.Event()
+    queue.start()
+    with capture_logs() as logs:
+        runner = asyncio.create_task(sched.run(stop))
+        try:
+            await async_wait_until(lambda: len(sink.batches) >= 4, timeout=15.0)
+        finally:
+            stop.set()
+            await asyncio.wait_for(runner, 5.0)
+            await queue.close(1.0)
+            loop.close()
+    assert [len(batch.metric_sets) for batch in sink.batches[:4]] == [20] * 4
+    assert [e for e in logs if e["event"] in ("scrape.node.failed", "scrape.deadline", "housekeep.skipped")] == []

@@ -14,7 +14,7 @@ from heapster.api.responses import go_json
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.store import MetricStore, chunks, create_metric_store
 from heapster.store import memory as store_memory
-from heapster.store.columns import BLOCK, INT_MISSING
+from heapster.store.columns import BLOCK, INT_MISSING, sorted_unique
 from heapster.testing import synthetic_batch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -531,3 +531,55 @@ def test_a_series_twice_in_one_new_batch_is_one_series() -> None:
     assert values(store.get_labeled_metric("filesystem/usage", wanted, ["node:a"])["node:a"]) == [0, 1]
     assert values(store.get_labeled_metric("filesystem/available", wanted, ["node:a"])["node:a"]) == [10, 11]
     assert store.get_labeled_metric("filesystem/usage", {"resource_id": "/"}, ["node:a"]) == {}
+
+
+def test_sorted_unique_is_np_unique() -> None:
+    rng = np.random.default_rng(7)
+    cases = [np.empty(0, dtype=np.int32), np.array([5], dtype=np.int32), np.array([3, 3, 3], dtype=np.int32),
+             rng.integers(0, 50, 1000).astype(np.int32), rng.permutation(100_000).astype(np.int32)]
+    for ids in cases:
+        found = sorted_unique(ids)
+        assert found.dtype == ids.dtype
+        assert found.tolist() == np.unique(ids).tolist()
+
+
+def _answers(store: MetricStore, keys: list[str]) -> tuple[object, ...]:
+    """What queries tell of ``keys``: the newest batch, every metric's points and a labeled series."""
+    return (store.latest_timestamp, sorted(store.latest_keys()), {key: store.labels(key) for key in keys},
+            {name: store.get_metric(name, keys) for name in sorted(store.columns)},
+            store.get_labeled_metric("filesystem/usage", {"resource_id": "/"}, keys),
+            {key: (found.labels, found.values, sorted(map(repr, found.labeled)))
+             for key, found in store.latest_sets().items()})
+
+
+def test_a_prepared_store_shows_nothing_of_the_batch_and_then_answers_as_an_unprepared_one() -> None:
+    priming = DataBatch(at(0), {"node:a": node_set(0), "node:gone": node_set(1)})
+    plain, prepared = MetricStore(), MetricStore()
+    prepared.prepare(priming)
+    assert prepared.latest_timestamp is None
+    assert prepared.latest_keys() == [] and prepared.latest_sets() == {}
+    assert prepared.get_metric("cpu/usage_rate", ["node:a", "node:gone"]) == {}
+    assert prepared.metric_names("node:a") == []
+    keys = ["node:a", "node:b", "node:gone"]
+    for minute in (1, 2, 3):
+        batch = DataBatch(at(minute), {"node:a": node_set(minute), "node:b": node_set(minute + 5)})
+        plain.ingest(batch)
+        prepared.ingest(batch)
+        assert _answers(prepared, keys) == _answers(plain, keys)
+    assert "node:gone" not in prepared  # only in the priming batch: expired with the first commit
+
+
+def test_the_first_write_after_prepare_registers_no_owner_and_allocates_no_row(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MetricStore()
+    store.prepare(synthetic_batch(at(0), nodes=3, seq=0))
+    calls: list[str] = []
+    for owners in (store.entities, store.series):
+        add = owners.add
+        monkeypatch.setattr(owners, "add", lambda *args, _add=add, **kw: calls.append("add") or _add(*args, **kw))
+    allocate = store_memory.Column._allocate
+    monkeypatch.setattr(store_memory.Column, "_allocate",
+                        lambda self, owners: calls.append("allocate") or allocate(self, owners))
+    store.ingest(synthetic_batch(at(1), nodes=3, seq=1))
+    assert calls == []
+    assert len(store.latest_keys()) == len(synthetic_batch(at(1), nodes=3).columns)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -174,7 +176,8 @@ class Daemon:
         shrink_tls_read_buffers()
         share_the_interpreter()
         if self.scheduler.scrape_loop is not None:  # the real pipeline: a start's cold costs before window one
-            await self.scheduler.prime()
+            await self._prime()
+            self._freeze_the_primed_state()
         first_batch_in = self._first_batch_in()
         log.info("heapster.running", resolution=self.settings.metric_resolution,
                  first_batch_in=round(first_batch_in, 1))
@@ -183,6 +186,28 @@ class Daemon:
                  window_end=_clock_time(first_at - self.scheduler.settings.scrape_offset),
                  first_batch_at=_clock_time(first_at))
         return True
+
+    async def _prime(self) -> None:
+        """Scrape and process every node once (:meth:`Scheduler.prime`); the metric store then registers the
+        priming batch's metric sets, series and rows, storing none of its values: its cold first write (about 7 s
+        of CPU at 5000 nodes) is done before the first window, not in the next windows' scrapes."""
+        primed = await self.scheduler.prime()
+        if primed is not None and self.store is not None:
+            began = time.process_time()
+            await asyncio.to_thread(self.store.prepare, primed)
+            log.info("store.prepared", metric_sets=len(primed),
+                     process_cpu_seconds=round(time.process_time() - began, 1))
+
+    @staticmethod
+    def _freeze_the_primed_state() -> None:
+        """Move what priming built (connections, each node's entity table, the enrichers' pod tables, the store's
+        registries: millions of objects at 5000 nodes) out of the collector's sight, as :func:`tune_gc` did at
+        start-up. A collection holds the interpreter: the scrape thread waits through it. In process at 1000 nodes
+        after priming, the young, middle and full collections took 0.36, 0.31 and 0.30 s of CPU, then 1-4 ms each
+        once frozen; at 5000 nodes the freeze is 1.9 s of CPU once, here, before the first window."""
+        began = time.process_time()
+        tune_gc()
+        log.info("gc.frozen", objects=gc.get_freeze_count(), cpu_seconds=round(time.process_time() - began, 1))
 
     async def _until_stopped(self, work: Awaitable[bool]) -> bool:
         """``work``'s result, or False if a stop was requested first (``work`` is then cancelled)."""
