@@ -90,8 +90,10 @@ class TimedLock:
 
     def _end(self) -> None:
         self._local.depth -= 1
-        if self._local.depth == 0 and self.record and threading.current_thread().name != "reader":
-            self.holds.append((time.thread_time() - self._local.cpu, _place(self._local.frame)))
+        if self._local.depth == 0:
+            if self.record and threading.current_thread().name != "reader":
+                self.holds.append((time.thread_time() - self._local.cpu, _place(self._local.frame)))
+            self._local.frame = None  # held on, the frame would keep the last step's locals (a whole batch)
 
 
 def _place(frame: FrameType | None) -> str:

@@ -11,6 +11,7 @@ whole when their slots expire.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -329,6 +330,32 @@ class Column:
             return
         self.const[rows] = values
         self.job_rows.append(rows)
+
+    def write_parts(self, owners: IdArray, values: Array, slot: int, part: int) -> Iterator[None]:
+        """:meth:`write` in parts of ``part`` cells, yielding between two parts (the caller's lock is let go).
+
+        The same cells, rows and column state as one :meth:`write`: every row is allocated first, in one call
+        (rows are handed out in owner order), with one write's handling of new rows; then each part is checked
+        against the constant values (turning the column dense keeps the parts written before) and written.
+        ``owners`` must be distinct, as for one write.
+        """
+        if len(owners) <= part:
+            self.write(owners, values, slot)
+            return
+        if values.dtype.kind == "f" and not self.is_float:
+            self._to_float()
+        written_before = len(self.job_rows)
+        _, fresh = self._rows_for(owners)
+        if self.const is not None and len(fresh):
+            self.const[fresh] = self.missing
+            if self.owners.ever_present(self.owner_of[fresh]):
+                self._densify(slot, fresh)  # as one write: the new rows get no past
+        for first in range(0, len(owners), part):
+            if first:
+                yield
+            self.write(owners[first:first + part], values[first:first + part], slot)
+        if self.const is not None and not written_before and len(self.job_rows) > 1:
+            self.job_rows = [np.concatenate(self.job_rows)]  # one write's distinct rows: finish counts them
 
     def finish(self, slot: int) -> None:
         """After the batch's owners are marked present: stay constant only if each present owner got a value."""

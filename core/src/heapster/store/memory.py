@@ -47,7 +47,8 @@ DEFAULT_DURATION = 900.0
 CHUNK = 1000
 """Metric sets registered in one step of a write (queries wait for at most one step)."""
 STEP_CELLS = 20_000
-"""Cells written in one step of a write: columns are written in groups of about this many cells."""
+"""Cells written in one step of a write: columns are written in groups of about this many cells, a bigger column
+in parts of this many."""
 SERIES_PART = 2_048
 """Series looked up, or registered, between two checks of a step's CPU time."""
 CLEAR_PART = 131_072
@@ -385,15 +386,15 @@ class MetricStore(MetricSink):
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """Write every column of the batch into the slot, a group of columns of about ``STEP_CELLS`` cells at a
-        time (yields after each group)."""
+        time (yields after each group; a column of more cells is written in parts of that many)."""
         owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
         job.starts = np.asarray(cols.collection_start, dtype=np.int64)
         cells = 0
         for name, column in cols.values.items():
             there = column.present()
             if there.any():
-                self._column(self.columns, name, column.metric_type, column.is_float).write(
-                    owners[there], column.data[there], job.slot)
+                yield from self._column(self.columns, name, column.metric_type, column.is_float).write_parts(
+                    owners[there], column.data[there], job.slot, STEP_CELLS)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
@@ -408,8 +409,8 @@ class MetricStore(MetricSink):
         for name, column in cols.labeled.items():
             there = column.present()
             if there.any():
-                self._column(self.labeled_columns, name, column.metric_type, column.is_float).write(
-                    sids[there], column.data[there], job.slot)
+                yield from self._column(self.labeled_columns, name, column.metric_type, column.is_float).write_parts(
+                    sids[there], column.data[there], job.slot, STEP_CELLS)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
@@ -430,7 +431,9 @@ class MetricStore(MetricSink):
                 and series_labels == last[1]):
             return last[2].copy()
         sids = yield from self._find_series(entity_ids, series_labels)
+        yield  # the copies below (and the last batch's freed) take milliseconds at 170,000 series
         self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
+        yield
         return sids
 
     def _find_series(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
@@ -590,7 +593,9 @@ class MetricStore(MetricSink):
         if job.merging:
             return
         self.entities.mark(np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64), job.slot)
+        yield
         self.series.mark(job.series, job.slot)
+        yield
         due = time.thread_time() + STEP_CPU
         for column in list(self._all_columns()):
             if time.thread_time() >= due:
