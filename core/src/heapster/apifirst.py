@@ -52,6 +52,8 @@ class ApiFirst:
         token = next(self._tokens)
         with self._changed:
             self._started[token] = time.monotonic()
+            for loop in [loop for loop in self._loops if loop.is_closed()]:
+                del self._loops[loop]  # no pipeline to pause there any more
             idle = [loop for loop, checking in self._loops.items() if not checking]
             for loop in idle:
                 self._loops[loop] = True
