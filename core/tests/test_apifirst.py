@@ -146,5 +146,16 @@ def test_a_closed_pipeline_loop_is_forgotten() -> None:
     first.pause_loop(loop)
     loop.close()
     first.end(first.begin())
+    assert first._loops == {}
+
+
+def test_a_pipeline_loop_closed_while_checking_is_forgotten() -> None:
+    first = ApiFirst(span=0.0)
+    pipeline = PipelineLoop()
+    first.pause_loop(pipeline.loop)
+    token = first.begin()  # never answered: the loop keeps checking until it closes
+    wait_until(lambda: pipeline.timers() == 1, timeout=5.0)
+    pipeline.close()
+    first.end(token)
     first.end(first.begin())
     assert first._loops == {}

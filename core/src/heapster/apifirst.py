@@ -11,8 +11,9 @@ requests takes at most half of the pipeline's time.
 
 The checks on the event loops run only while a request is in flight: a request's start wakes each pipeline
 loop (``call_soon_threadsafe``), which then checks every :data:`CHECK_INTERVAL` until no request is left. A
-check every 2 ms whatever happened cost each loop about 45 ms of CPU per second, idle or not: 0.45 s of a
-10 s cycle for the two loops, at any node count (``bench/thread_cpu_bench.py``).
+check every 2 ms whatever happened cost each loop about 22 ms of CPU per second even when idle, more on the
+busy scrape loop: 0.45 s of a 10 s cycle for the two loops of an idle daemon, 0.4-0.5 s of the 1.0 s a cycle
+cost at 300 nodes (``bench/thread_cpu_bench.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class ApiFirst:
         token = next(self._tokens)
         with self._changed:
             self._started[token] = time.monotonic()
+            for loop in [loop for loop in self._loops if loop.is_closed()]:
+                del self._loops[loop]  # no pipeline to pause there any more
             idle = [loop for loop, checking in self._loops.items() if not checking]
             for loop in idle:
                 self._loops[loop] = True
