@@ -84,6 +84,14 @@ class SchedulerSettings:
     shard_count: int = 1
 
 
+def _release_one_by_one(items: list[ColumnBatch]) -> None:
+    """Empty ``items`` one at a time: a list freed at once frees every item in one C call, holding the GIL
+    throughout (a window's per-node parts after their join: 10-14 ms at 1000 nodes, the API's thread waiting);
+    between two items of this loop the interpreter can switch threads."""
+    while items:
+        items.pop()
+
+
 def in_shard(node: str, index: int, count: int) -> bool:
     """Whether ``node`` belongs to shard ``index`` of ``count``: a stable hash, the same in every replica."""
     return zlib.crc32(node.encode()) % count == index
@@ -293,6 +301,7 @@ class Scheduler:
         else:
             columns = ColumnBatch.concat(parts)
         batch = DataBatch(batch.timestamp, columns=columns)
+        _release_one_by_one(parts)
         elapsed = (time.perf_counter() - began) * 1000
         selfmetrics.scrape_window_duration.labels(source=self.source.name).observe(elapsed)
         return batch

@@ -129,6 +129,13 @@ class _Job:
     """The slot holds a batch already (queries see it while this one is written)."""
     finished: bool = False
     """The batch's owners are marked present and every column finished (before the commit)."""
+    owners: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Entity ids of every row of the batch (made before the commit, see :meth:`MetricStore._prepare_commit`)."""
+    newer: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The batch's entities not seen in a later batch, and their collection starts."""
+    newer_starts: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    series_seen: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The batch's series' last-seen times from the commit on."""
 
 
 class MetricStore(MetricSink):
@@ -222,6 +229,7 @@ class MetricStore(MetricSink):
                 self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
             self._locked_steps(self._finish(job))
+            self._locked_steps(self._prepare_commit(job))
             pause()
             with self._lock.step():
                 self._commit(job)
@@ -604,6 +612,16 @@ class MetricStore(MetricSink):
             column.finish(job.slot)
         job.finished = True
 
+    def _prepare_commit(self, job: _Job) -> Iterator[None]:
+        """The commit's array work, in steps before it (only this writer changes what it reads): the entities
+        whose last-seen time and start the commit sets, and the series' last-seen times."""
+        job.owners = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
+        newer = self.entities.last_seen[job.owners] <= job.ts_ns
+        job.newer = job.owners[newer]
+        job.newer_starts = job.starts[newer]
+        yield
+        job.series_seen = np.maximum(self.series.last_seen[job.series], job.ts_ns)
+
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, given, labels_hash in job.relabeled:
@@ -611,15 +629,12 @@ class MetricStore(MetricSink):
             self._set_kind(eid, given)
             self.entities.stamp[eid] = labels_hash
             self.entities.give(eid, given)
-        entities = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
-        newer = entities[self.entities.last_seen[entities] <= job.ts_ns]
-        self.entities.last_seen[newer] = job.ts_ns
-        self.entities.start[newer] = job.starts[self.entities.last_seen[entities] == job.ts_ns]
-        series = job.series
-        self.series.last_seen[series] = np.maximum(self.series.last_seen[series], job.ts_ns)
+        self.entities.last_seen[job.newer] = job.ts_ns
+        self.entities.start[job.newer] = job.newer_starts
+        self.series.last_seen[job.series] = job.series_seen
         if not job.finished:
-            self.entities.mark(entities, job.slot)
-            self.series.mark(series, job.slot)
+            self.entities.mark(job.owners, job.slot)
+            self.series.mark(job.series, job.slot)
             for column in self._all_columns():
                 column.finish(job.slot)
         self.slot_ts[job.slot] = job.ts_ns
