@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from heapster.digest import digest64
 from heapster.model import Event
 
 HASH_BITS = 64
@@ -25,7 +25,7 @@ def event_key(event: Event) -> int | None:
     if not uid:
         return None
     text = f"{uid}/{meta.get('resourceVersion', '')}".encode()
-    return _pack(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big"), _rv(event))
+    return _pack(digest64(text), _rv(event))
 
 
 def _pack(digest: int, rv: int | None) -> int:

@@ -10,10 +10,10 @@ first started, or was forgotten) nobody can tell, and it is reported as uncertai
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from heapster.digest import digest64
 from heapster.model import Event
 from heapster.timefmt import parse_rfc3339
 
@@ -26,7 +26,7 @@ def uid_key(event: Event) -> int | None:
     uid = (event.get("metadata") or {}).get("uid")
     if not uid:
         return None
-    return int.from_bytes(hashlib.blake2b(str(uid).encode(), digest_size=8).digest(), "big")
+    return digest64(str(uid).encode())
 
 
 def occurrence_count(event: Event) -> int | None:
