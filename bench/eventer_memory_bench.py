@@ -125,7 +125,9 @@ def main() -> int:
           f"{len(samples)} samples over {elapsed:.0f} s (target <= 30 MiB; Go's eventer: 23 MiB)")
     print(f"  exported {count:.0f} events in the sampled time ({count / elapsed:.0f}/s); "
           f"CPU {cpu * 1e6 / max(count, 1):.0f} ms per 1000 events (user+system of the eventer's process)")
+    quartiles = statistics.quantiles(rss, n=4)
     print(f"  RSS at start {started['VmRSS']:.1f} MiB; steady median {statistics.median(rss):.1f} MiB, "
+          f"min {min(rss):.1f}, quartiles {quartiles[0]:.1f}/{quartiles[2]:.1f}, "
           f"max {max(rss):.1f} MiB (anonymous {max(s['RssAnon'] for s in samples):.1f} MiB, "
           f"files {max(s['RssFile'] for s in samples):.1f} MiB)")
     print(f"  OpenSSL mapped: {', '.join(mapped) or 'no'}")
