@@ -40,6 +40,10 @@ FLOORS = {
     "+ every installed plugin loaded": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()"),
+    "the eventer as launched: ssl (OpenSSL) deferred until TLS is spoken, every plugin loaded": (
+        "from heapster_eventer.lazyssl import defer_ssl; defer_ssl()\n"
+        "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
+        "import heapster.plugins; heapster.plugins.load_plugins()"),
     "+ a TLS context (an https API server; none for http)": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()\n"
