@@ -40,6 +40,10 @@ FLOORS = {
     "+ every installed plugin loaded": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()"),
+    "the eventer as launched: ssl (OpenSSL) deferred until TLS is spoken, every plugin loaded": (
+        "from heapster_eventer.lazyssl import defer_ssl; defer_ssl()\n"
+        "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
+        "import heapster.plugins; heapster.plugins.load_plugins()"),
     "+ a TLS context (an https API server; none for http)": (
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()\n"
@@ -62,6 +66,18 @@ def memory(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def libraries(pid: int) -> list[str]:
+    """OpenSSL's libraries mapped into the process (none while no TLS is spoken and nothing hashes with it)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return sorted({Path(line.split()[-1]).name for line in maps if "/libssl" in line or "/libcrypto" in line})
+
+
 def floor(code: str) -> float:
     """VmRSS (MiB) of a fresh interpreter after running ``code``."""
     probe = f"{code}\n" \
@@ -80,6 +96,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200, help="events the simulator makes per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long RSS is sampled in steady state")
     parser.add_argument("--frequency", default="10s", help="the eventer's export period")
+    parser.add_argument("--no-floors", action="store_true", help="skip the fresh-interpreter module costs")
     parser.add_argument("--warm-cycles", type=int, default=2, help="export cycles before sampling starts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventer-mem-") as tmp:
@@ -95,22 +112,31 @@ def main() -> int:
                 eventer.wait_for(lambda: len(eventer.logs("eventer.exporting")) >= args.warm_cycles, 120,
                                  f"{args.warm_cycles} export cycles")
                 base = exported(eventer)
+                cpu_base = cpu_seconds(pid)
                 samples: list[dict[str, float]] = []
                 began = time.monotonic()
                 while time.monotonic() - began < args.seconds:
                     samples.append(memory(pid))
                     time.sleep(0.5)
                 count = exported(eventer) - base
+                cpu = cpu_seconds(pid) - cpu_base
                 elapsed = time.monotonic() - began
+                mapped = libraries(pid)
             finally:
                 eventer.stop()
     rss = [s["VmRSS"] for s in samples]
     print(f"eventer steady state: simulator at {args.rate} events/s, log sink, --frequency={args.frequency}, "
           f"{len(samples)} samples over {elapsed:.0f} s (target <= 30 MiB; Go's eventer: 23 MiB)")
-    print(f"  exported {count:.0f} events in the sampled time ({count / elapsed:.0f}/s)")
+    print(f"  exported {count:.0f} events in the sampled time ({count / elapsed:.0f}/s); "
+          f"CPU {cpu * 1e6 / max(count, 1):.0f} ms per 1000 events (user+system of the eventer's process)")
+    quartiles = statistics.quantiles(rss, n=4)
     print(f"  RSS at start {started['VmRSS']:.1f} MiB; steady median {statistics.median(rss):.1f} MiB, "
+          f"min {min(rss):.1f}, quartiles {quartiles[0]:.1f}/{quartiles[2]:.1f}, "
           f"max {max(rss):.1f} MiB (anonymous {max(s['RssAnon'] for s in samples):.1f} MiB, "
           f"files {max(s['RssFile'] for s in samples):.1f} MiB)")
+    print(f"  OpenSSL mapped: {', '.join(mapped) or 'no'}")
+    if args.no_floors:
+        return 0
     print("  what the modules alone cost (fresh interpreter, VmRSS, as the eventer runs: "
           + ", ".join(f"{k}={v}" for k, v in INTERPRETER.items()) + "):")
     for what, code in FLOORS.items():

@@ -12,7 +12,6 @@ fails at start instead of exporting the same batches twice.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 from collections import deque
@@ -249,6 +248,8 @@ def queue_file(directory: str | Path, kind: str, ident: str) -> Path:
     same command line finds the same file after a restart.
     """
     slug = re.sub(r"[^A-Za-z0-9]+", "-", ident).strip("-")[:60] or "sink"
+    import hashlib  # only for a queue on disk: hashlib loads OpenSSL
+
     digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
     return Path(directory) / f"{kind}-{slug}-{digest}.sqlite"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from heapster.digest import digest64
 from heapster.model import Event
 
 HASH_BITS = 64
@@ -25,7 +25,7 @@ def event_key(event: Event) -> int | None:
     if not uid:
         return None
     text = f"{uid}/{meta.get('resourceVersion', '')}".encode()
-    return _pack(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big"), _rv(event))
+    return _pack(digest64(text), _rv(event))
 
 
 def _pack(digest: int, rv: int | None) -> int:
@@ -100,11 +100,16 @@ class Deduplicator:
         With ``above``, only keys of versions above it (or of unknown version): a source resumed
         from ``above`` never hands out an older version again. ``exclude`` leaves keys out.
         """
+        keys: Iterable[int] = self._keys
+        if above is not None and above >= 0:
+            # A key's version is in its high bits: versions up to ``above`` are the versioned keys below this.
+            below = (above + 2) << HASH_BITS
+            keys = [key for key in self._keys if key >= below or key <= _HASH_MASK]
         out = []
-        for key in self._keys:
-            digest, rv = _unpack(key)
-            if key in exclude or (above is not None and rv is not None and rv <= above):
+        for key in keys:
+            if key in exclude:
                 continue
+            digest, rv = _unpack(key)
             out.append(f"{digest:016x}" if rv is None else f"{digest:016x}:{rv}")
         return out
 

@@ -36,7 +36,27 @@ CHUNK_LINE_LIMIT = 4096
 """Most bytes of one chunk-size line (with extensions) of a chunked body."""
 
 _HEAD_END = b"\r\n\r\n"
-_WOULD_BLOCK = (ssl.SSLWantReadError, BlockingIOError, InterruptedError)
+_WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, InterruptedError)
+"""A non-blocking read that must wait; :func:`_know_tls` adds ``ssl``'s want-read."""
+_WANT_READ: tuple[type[OSError], ...] = ()
+"""A TLS socket that must read first (set by :func:`_know_tls`)."""
+_WANT_WRITE: tuple[type[OSError], ...] = ()
+"""A TLS socket that must write first (a key update; set by :func:`_know_tls`)."""
+_CERT_FAILED: tuple[type[ssl.SSLCertVerificationError], ...] = ()
+"""A TLS handshake whose certificate check failed (set by :func:`_know_tls`)."""
+
+
+def _know_tls() -> None:
+    """Catch ``ssl``'s errors from now on: only a client with a TLS context makes TLS sockets.
+
+    Until then no name of the ``ssl`` module is read, so a process that speaks no TLS and imports it
+    lazily (the eventer, :mod:`heapster_eventer.lazyssl`) never loads OpenSSL.
+    """
+    global _WOULD_BLOCK, _WANT_READ, _WANT_WRITE, _CERT_FAILED
+    _WOULD_BLOCK = (ssl.SSLWantReadError, BlockingIOError, InterruptedError)
+    _WANT_READ = (ssl.SSLWantReadError,)
+    _WANT_WRITE = (ssl.SSLWantWriteError,)
+    _CERT_FAILED = (ssl.SSLCertVerificationError,)
 
 
 class FetchError(Exception):
@@ -191,7 +211,7 @@ class _Exchange:
                 self._read_scratch()
         except _WOULD_BLOCK:
             return
-        except ssl.SSLWantWriteError:
+        except _WANT_WRITE:
             return  # a TLS key update waits for the socket to be writable; it will be readable again after
         except (FetchError, _StaleConnection) as exc:
             self._fail(exc)
@@ -560,6 +580,8 @@ class Client:
     def __init__(self, ssl_context: ssl.SSLContext | None, *, max_bytes: int,
                  keepalive: float = KEEPALIVE_SECONDS, connect_timeout: float | None = None) -> None:
         self.ssl_context = ssl_context
+        if ssl_context is not None:
+            _know_tls()
         self.max_bytes = max_bytes
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
@@ -662,7 +684,7 @@ class Client:
             await loop.sock_connect(sock, address)
             if origin.scheme == "https":
                 sock = await self._handshake(loop, origin, sock)
-        except ssl.SSLCertVerificationError as exc:
+        except _CERT_FAILED as exc:
             sock.close()
             message = (f"cannot connect to {_host_port(origin)}: certificate verification failed: "
                        f"[{exc.reason}] {exc.verify_message}")
@@ -733,13 +755,15 @@ class Client:
         while view:
             try:
                 view = view[conn.sock.send(view):]
-            except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError):
                 await _wait_fd(loop, conn.fd, write=True)
-            except ssl.SSLWantReadError:
+            except _WANT_WRITE:
+                await _wait_fd(loop, conn.fd, write=True)
+            except _WANT_READ:
                 await _wait_fd(loop, conn.fd, write=False)
 
     def _keep(self, origin: Origin, conn: _Connection) -> None:
-        if conn.fresh and isinstance(conn.sock, ssl.SSLSocket):
+        if conn.fresh and origin.scheme == "https" and isinstance(conn.sock, ssl.SSLSocket):
             session = conn.sock.session
             if session is not None:
                 self._sessions[origin] = session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from heapster_source_kubernetes.occurrences import OccurrenceMemory, first_seen
+from heapster_source_kubernetes.occurrences import OccurrenceMemory, first_seen, uid_key
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -65,3 +65,18 @@ def test_saved_is_the_memory_when_last_taken_and_restores_in_order() -> None:
     empty = OccurrenceMemory()
     empty.restore({"counts": [], "complete_since": "soon"})
     assert len(empty) == 0 and empty.complete_since is None
+
+
+def test_saved_keys_are_16_hex_digits_of_the_uid_hash_as_taken_and_oversized_keys_are_ignored() -> None:
+    memory = OccurrenceMemory()
+    for i, count in enumerate((3, 1, 9)):
+        memory.remember(ev(f"uid-{i}", count))
+    memory.mark_taken()
+    memory.remember(ev("uid-0", 4))  # after the take: not in what is saved, and not moved in it
+    counts = memory.saved()["counts"]
+    expected = {f"{uid_key(ev(f'uid-{i}', 1)):016x}": count for i, count in enumerate((3, 1, 9))}
+    assert list(counts.items()) == list(expected.items())
+    restored = OccurrenceMemory()
+    restored.restore({"counts": {**counts, "1" + "0" * 16: 5}})  # 65 bits: not a UID hash, ignored
+    restored.mark_taken()
+    assert restored.saved()["counts"] == counts

@@ -10,15 +10,19 @@ first started, or was forgotten) nobody can tell, and it is reported as uncertai
 
 from __future__ import annotations
 
-import hashlib
+import sys
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
+from heapster.digest import digest64
 from heapster.model import Event
 from heapster.timefmt import parse_rfc3339
 
 CAPACITY = 20_000
 """Events remembered (about 100 bytes each); the oldest are forgotten first."""
+_KEY_LIMIT = 1 << 64
+"""UID keys are 64-bit: :meth:`OccurrenceMemory.mark_taken` keeps them in an unsigned 64-bit array."""
 
 
 def uid_key(event: Event) -> int | None:
@@ -26,7 +30,7 @@ def uid_key(event: Event) -> int | None:
     uid = (event.get("metadata") or {}).get("uid")
     if not uid:
         return None
-    return int.from_bytes(hashlib.blake2b(str(uid).encode(), digest_size=8).digest(), "big")
+    return digest64(str(uid).encode())
 
 
 def occurrence_count(event: Event) -> int | None:
@@ -58,7 +62,7 @@ class OccurrenceMemory:
         self.capacity = capacity
         self.complete_since: float | None = None
         self._counts: dict[int, int] = {}
-        self._taken: tuple[dict[int, int], float | None] | None = None
+        self._taken: tuple[array[int], list[int], float | None] | None = None
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -99,15 +103,24 @@ class OccurrenceMemory:
             self._counts.pop(uid, None)
 
     def mark_taken(self) -> None:
-        """Keep the memory as it is now for :meth:`saved` (the eventer has taken what was handed out)."""
-        self._taken = (dict(self._counts), self.complete_since)
+        """Keep the memory as it is now for :meth:`saved` (the eventer has taken what was handed out).
+
+        Kept as an array of the keys and a list of the counts (8 bytes an entry each: 0.3 MiB when full,
+        where a copy of the dict was 0.56 MiB), at every ``get_new_events``.
+        """
+        self._taken = (array("Q", self._counts), list(self._counts.values()), self.complete_since)
 
     def saved(self) -> dict[str, Any]:
         """The memory as of the last :meth:`mark_taken`, as JSON: ``{"complete_since", "counts"}``."""
         if self._taken is None:
             return {}
-        counts, since = self._taken
-        return {"complete_since": since, "counts": {f"{key:016x}": count for key, count in counts.items()}}
+        keys, counts, since = self._taken
+        if sys.byteorder == "little":
+            keys = array("Q", keys)
+            keys.byteswap()
+        text = keys.tobytes().hex()  # each key as 16 hex digits, written at once (a format per key: 5x slower)
+        hexes = [text[i:i + 16] for i in range(0, len(text), 16)]
+        return {"complete_since": since, "counts": dict(zip(hexes, counts, strict=True))}
 
     def restore(self, document: Mapping[str, Any]) -> None:
         """Load what :meth:`saved` returned (malformed entries are ignored)."""
@@ -115,9 +128,11 @@ class OccurrenceMemory:
         for text, count in (counts.items() if isinstance(counts, Mapping) else ()):
             if isinstance(count, int) and count >= 1:
                 try:
-                    self._counts[int(text, 16)] = count
+                    key = int(text, 16)
                 except (TypeError, ValueError):
                     continue
+                if 0 <= key < _KEY_LIMIT:
+                    self._counts[key] = count
         while len(self._counts) > self.capacity:
             del self._counts[next(iter(self._counts))]
         since = document.get("complete_since")
