@@ -122,7 +122,7 @@ class _Network(msgspec.Struct, gc=False):
 
 
 class _Fs(msgspec.Struct, gc=False):
-    """A file system or volume. The fields are in the kubelet's order: msgspec looks a key up from the field after
+    """A file system. The fields are in the kubelet's order: msgspec looks a key up from the field after
     the last one found, so keys in field order are found at the first try (2% of the parse)."""
 
     availableBytes: _Count = MISSING
@@ -130,6 +130,12 @@ class _Fs(msgspec.Struct, gc=False):
     usedBytes: _Count = MISSING
     inodesFree: _Count = MISSING
     inodes: _Count = MISSING
+
+
+class _Volume(_Fs, gc=False):
+    """A pod's volume: a file system with a name (last, as the kubelet writes it). A file system without one is a
+    whole struct when its figures are all there (msgspec fills in no default)."""
+
     name: Any = None
 
 
@@ -182,7 +188,7 @@ class _Pod(msgspec.Struct, gc=False):
     cpu: _Usage | None = None
     memory: _Memory | None = None
     network: _Network | None = None
-    volume: list[_Fs] | None = None
+    volume: list[_Volume] | None = None
     ephemeral_storage: _Used | None = msgspec.field(default=None, name="ephemeral-storage")
 
 
