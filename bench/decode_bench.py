@@ -11,7 +11,8 @@ at `now` and 10 s later (new values, the same pods). Prints, in CPU time of this
   known yet) and a steady cycle (each node's entity table known from the cycle before), and the steady halves;
 - with `--baseline REV` (a git revision, e.g. `main`), the same for that revision's decoder (its `summary.py`,
   today's `ColumnBatch.concat` of the built parts it returns), and its steady cycle's decode with entity tables of
-  its own, interleaved run by run with today's (A B A B), so load drifts on the shared machine hit both.
+  its own, interleaved run by run with today's (A B A B), so load drifts on the shared machine hit both; then
+  `--pairs` steady decodes of 20 summaries, today's and the baseline's in turn, and the median of their ratios.
 Each figure is the best and the median of `--repeat` runs; the garbage collector is off while timing, as the
 source decodes with it paused. Other processes share the machine: compare figures of one run.
 """
@@ -74,6 +75,30 @@ def window(module: ModuleType, bodies: list[bytes], infos: list[Any], now: float
     return ColumnBatch.concat(parts)
 
 
+def paired_ratio(old: ModuleType, first: list[bytes], second: list[bytes], infos: list[Any], now: float,
+                 pairs: int) -> str:
+    """Today's steady decode of 20 summaries against the baseline's, run in turn ``pairs`` times (which one goes
+    first alternates): the median and quartiles of the per-pair CPU ratios, which load drifts hardly move."""
+    sides = []
+    for module in (decoding, old):
+        side_infos = [module.NodeInfo(i.nodename, i.hostname, i.host_id) for i in infos[:20]]
+        shapes = module.SummaryShapes()
+        for body, info in zip(first, side_infos, strict=False):
+            module.decode_summary_columns(body, info, now, shapes)
+        sides.append((module, side_infos, shapes))
+    ratios = []
+    for k in range(pairs):
+        spent = [0.0, 0.0]
+        for side in ((0, 1) if k % 2 == 0 else (1, 0)):
+            module, side_infos, shapes = sides[side]
+            spent[side] = cpu_ms(lambda module=module, side_infos=side_infos, shapes=shapes: [
+                module.decode_summary_columns(b, i, now + 10, shapes)
+                for b, i in zip(second, side_infos, strict=False)])
+        ratios.append(spent[0] / spent[1])
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return f"median {median:.3f} (quartiles {q1:.3f}-{q3:.3f}) over {pairs} pairs of 20 summaries"
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +106,8 @@ def main() -> None:
     parser.add_argument("--pods-per-node", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline", default="", help="a git revision to compare with (e.g. main)")
+    parser.add_argument("--pairs", type=int, default=100,
+                        help="with --baseline: steady decodes of 20 summaries, today's and the baseline's in turn")
     args = parser.parse_args()
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods_per_node))
     now = time.time()
@@ -129,6 +156,9 @@ def main() -> None:
                         for b, i in zip(second, old_infos, strict=True)]))
     for label, found in runs.items():
         print(f"{'window, ' + label:35}: {per_summary(found)}")
+    if old is not None and args.pairs and hasattr(old, "SummaryShapes"):
+        ratio = paired_ratio(old, first, second, infos, now, args.pairs)
+        print(f"steady decode, today's / {args.baseline}'s CPU: {ratio}")
     if old is not None:
         want = window(old, second, infos, now + 10, None)
         for label, known in (("first", None), ("steady", kept)):

@@ -539,6 +539,12 @@ class BatchBuilder:
             self._blocks = [(metrics, labeled, _ints(block), rows) for metrics, labeled, block, rows in self._blocks]
             self.scrape_time = []
 
+    def int_arrays(self) -> list[IntArray]:
+        """The values of every int block as arrays (:meth:`compact` first), in the order the blocks were made: for
+        a source that checks them at C speed (:data:`MISSING` marks an absent value)."""
+        self.compact()
+        return [_ints(values) for _, _, values, _ in self._blocks]
+
     def lazy(self) -> ColumnBatch:
         """A batch of everything added (:meth:`compact` first), built when first read (:class:`PendingBatch`):
         :meth:`ColumnBatch.concat` of such batches builds them all at once, without joining arrays per column

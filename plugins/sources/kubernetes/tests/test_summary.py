@@ -359,6 +359,27 @@ def test_nanosecond_timestamps() -> None:
     assert node.values["uptime"] == MetricValue(1000, C)
 
 
+@pytest.mark.parametrize("bad", [-5, 1 << 63, -(1 << 63), -(1 << 63) - 1, 1 << 70])
+def test_a_count_out_of_int64_or_negative_is_skipped_alone(bad: int) -> None:
+    summary = _load("kubelet-stats-summary-2018-minikube.json")
+    summary["node"]["memory"]["usageBytes"] = bad
+    pod = next(p for p in summary["pods"] if p["podRef"]["name"] == "heapster-5mz5f")
+    pod["containers"][0]["rootfs"]["usedBytes"] = bad
+    pod["network"]["txBytes"] = bad
+    sets = decode_summary(json.dumps(summary).encode(), NODE_2018, NOW_2018)  # orjson has no ints beyond 64 bits
+    node = sets["node:minikube"].values
+    assert "memory/usage" not in node
+    assert node["memory/working_set"] == MetricValue(1305468928, G)
+    container = sets["namespace:kube-system/pod:heapster-5mz5f/container:heapster"]
+    assert "ephemeral_storage/usage" not in container.values  # rootfs + logs: one of them unknown
+    root = [m for m in container.labeled if m.labels == {"resource_id": "/"}]
+    assert [m.name for m in root] == ["filesystem/limit", "filesystem/available", "filesystem/inodes",
+                                      "filesystem/inodes_free"]
+    network = sets["namespace:kube-system/pod:heapster-5mz5f"].values
+    assert "network/tx" not in network and "network/rx" in network
+
+
+
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path (dict keys and list indexes) inside a decoded JSON document."""
     found = [prefix]

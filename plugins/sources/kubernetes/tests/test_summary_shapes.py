@@ -111,6 +111,14 @@ def _bad_time(body: dict[str, Any]) -> None:
     _first_pod(body)["containers"][0]["cpu"]["time"] = ["not", "a", "time"]
 
 
+def _negative_count(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["rootfs"]["usedBytes"] = -1
+
+
+def _count_beyond_int64(body: dict[str, Any]) -> None:
+    _first_pod(body)["network"]["rxBytes"] = 1 << 63
+
+
 def _no_change(body: dict[str, Any]) -> None:
     pass
 
@@ -119,6 +127,7 @@ CHANGES: list[Callable[[dict[str, Any]], None]] = [
     _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _add_volume, _drop_volumes,
     _volume_name_not_text, _drop_logs, _drop_pod_network,
     _drop_memory, _accelerator, _custom, _duplicate_container, _new_uid, _node_restart, _bad_time,
+    _negative_count, _count_beyond_int64,
 ]
 
 
@@ -137,7 +146,7 @@ def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[
     reused = isinstance(batch, PendingBatch) and batch.builder is not None and batch.builder._table is kept.table
     # Values only (a container's sample time that is no text is missing there too: its memory's time is used,
     # as the full decode does), or a full decode.
-    assert reused == (change in (_no_change, _drop_memory, _bad_time))
+    assert reused == (change in (_no_change, _drop_memory, _bad_time, _negative_count, _count_beyond_int64))
     assert column_batch_differences(batch, _full(second, NOW + 10)) == []
     third = shifted(second, 10)  # and back to a reused table (or a full decode) after the change
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
