@@ -65,7 +65,9 @@ def _response(body: bytes, encoding: str, chunk_size: int) -> bytes:
     return head + b"Transfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
 
 
-class _Kubelet(asyncio.Protocol):
+class Kubelet(asyncio.Protocol):
+    """A kubelet answering every request that carries the token with the same prepared response."""
+
     def __init__(self, answer: bytes) -> None:
         self.answer = answer
         self.pending = b""
@@ -96,7 +98,7 @@ async def _serve(args: argparse.Namespace) -> None:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert)
     loop = asyncio.get_running_loop()
-    servers = [await loop.create_server(lambda: _Kubelet(answer), "127.0.0.1", 0, ssl=ctx, backlog=256)
+    servers = [await loop.create_server(lambda: Kubelet(answer), "127.0.0.1", 0, ssl=ctx, backlog=256)
                for _ in range(args.kubelets)]
     ports = [s.sockets[0].getsockname()[1] for s in servers]
     ready = orjson.dumps({"ports": ports, "body_bytes": len(body)})

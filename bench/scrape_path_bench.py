@@ -41,30 +41,13 @@ from typing import Any
 
 import orjson
 
-TOKEN = "bench-token"
+sys.path.insert(0, str(Path(__file__).parent))
+from kubelet_client_bench import TOKEN, Kubelet  # the same kubelet double
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 # --- the kubelets (server process) ------------------------------------------------------------------------------
-
-
-class _Kubelet(asyncio.Protocol):
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.pending = b""
-        self.transport: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.pending += data
-        while b"\r\n\r\n" in self.pending:
-            head, _, self.pending = self.pending.partition(b"\r\n\r\n")
-            if f"authorization: bearer {TOKEN}".encode() not in head.lower():
-                self.transport.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
-            else:
-                self.transport.write(self.answer)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -82,7 +65,7 @@ async def _serve(args: argparse.Namespace) -> None:
         body = orjson.dumps(node_summary(node, args.pods_per_node, now))
         answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
                   + body)
-        server = await loop.create_server(functools.partial(_Kubelet, answer), "127.0.0.1", 0, ssl=ctx,
+        server = await loop.create_server(functools.partial(Kubelet, answer), "127.0.0.1", 0, ssl=ctx,
                                           backlog=256)
         kubelets.append({"node": node.name, "port": server.sockets[0].getsockname()[1]})
     await loop.run_in_executor(None, Path(args.serve).write_bytes, orjson.dumps(kubelets))
