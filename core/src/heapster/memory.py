@@ -76,13 +76,8 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
+    libc = _load_libc()
+    trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)  # None: not glibc
     return trim
 
 
