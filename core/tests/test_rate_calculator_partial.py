@@ -72,6 +72,7 @@ def test_the_whole_chain_on_changing_partial_windows(primed: bool) -> None:
             continue
         expected = {key for key in batch.metric_sets if key in previous}
         assert expected <= set(cpu_rates(batch)), index
-        assert bool(expected) == (index > 0 and nodes > 0 and sizes[index - 1] > 0 and not (primed and index == 1)), index
+        rates_due = index > 0 and nodes > 0 and sizes[index - 1] > 0 and not (primed and index == 1)
+        assert bool(expected) == rates_due, index
         previous = {key for key, ms in batch.metric_sets.items()
                     if key.startswith("node:") or "/container:" in key}  # the sets with their own counters
