@@ -195,6 +195,13 @@ class RateCalculator(ColumnProcessor):
                               and np.array_equal(slots, np.arange(len(slots))))
         return slots
 
+    def _forget_last_keys(self) -> None:
+        """Drop the last batch's keys and their slots together: an emptied key list alone would equal an empty
+        batch's keys, which would then be given the last batch's slots."""
+        self._last_keys = []
+        self._last_slots = np.empty(0, dtype=np.intp)
+        self._in_order = False
+
     def _look_up(self, keys: list[str]) -> RowArray:
         found = self._slots
         out = np.fromiter(map(found.get, keys, repeat(-1, len(keys))), dtype=np.intp, count=len(keys))
@@ -228,8 +235,7 @@ class RateCalculator(ColumnProcessor):
         stale = np.flatnonzero((self._batch != MISSING) & (self._batch < cutoff_ns))
         if not len(stale):
             return
-        self._last_keys = []  # their slots may be handed out again
-        self._in_order = False
+        self._forget_last_keys()  # their slots may be handed out again
         for slot in stale.tolist():
             key = self._keys[slot]
             if key is not None:
