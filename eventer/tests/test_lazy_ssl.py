@@ -31,7 +31,7 @@ assert defer_ssl()
 import asyncio
 from heapster_eventer.app import Eventer
 from heapster_eventer.flags import parse_args
-from heapster.testing.net import free_port
+from heapster.http1.client import Client, FetchError, Origin
 
 async def main():
     eventer = Eventer(parse_args(["--source=kubernetes:http://127.0.0.1:1?inClusterConfig=false", "--sink=log",
@@ -39,7 +39,12 @@ async def main():
     built = eventer.build()
     server = await eventer.serve_health()
     await built.source.start()
-    await asyncio.sleep(0.2)  # the informer tries the (refused) API server: a plain connection failing
+    try:  # a plain connection failing, through heapster's client as the informer's
+        await Client(None, max_bytes=1024).get(Origin.of_url("http://127.0.0.1:1"), b"GET / HTTP/1.1\\r\\n\\r\\n")
+    except FetchError:
+        pass
+    else:
+        raise AssertionError("a refused connection answered")
     await built.source.close()
     await server.cleanup()
 

@@ -24,6 +24,7 @@ from heapster.errors import RuntimeFailure
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
 from heapster.testing.fixtures import FIXTURES
+from heapster.testing.net import async_wait_until
 from heapster_source_kubernetes.kubelet import ScrapeError
 from heapster_source_kubernetes.source import KubeletSummaryUnit, KubernetesSource, UnscrapableNode
 
@@ -232,10 +233,7 @@ async def test_units_are_kept_while_their_node_is_unchanged(cluster: Cluster) ->
                        == cluster.api.collections["/api/v1/nodes"][n]["metadata"]["resourceVersion"]
                        for n in ("node-none", "node-notready"))
 
-        deadline = time.monotonic() + 10
-        while not changed():
-            assert time.monotonic() < deadline, "the watch did not bring the changed nodes"
-            await asyncio.sleep(0.01)
+        await async_wait_until(changed, timeout=10, interval=0.01, what="the watch to bring the changed nodes")
         now = {u.node: u for u in await source.scrape_units()}
         assert isinstance(now["node-none"], UnscrapableNode) and now["node-none"].error.reason == "not_ready"
         assert isinstance(now["node-notready"], KubeletSummaryUnit)
