@@ -426,6 +426,28 @@ def test_repeated_keys_keep_label_changes_and_survive_expiry() -> None:
     assert sorted(store.latest_keys()) == sorted(keys)
 
 
+def test_a_late_batch_does_not_relabel_newer_sets() -> None:
+    """A window that reaches the store after a newer one (its scrape ran into the deadline while the next window's
+    finished) keeps its labels to itself: the newest batch's sets are answered with the newest labels."""
+    store = MetricStore()
+
+    def batch(minute: int, label: str, value: int) -> DataBatch:
+        return DataBatch(at(minute), {"namespace:ns/pod:p": MetricSet(
+            {"type": "pod", "namespace_name": "ns", "pod_name": "p", "labels": label}, {"m": MetricValue(value)})})
+
+    store.ingest(batch(2, "version:2", 2))
+    store.ingest(batch(1, "version:1", 1))  # late
+    assert store.latest_timestamp == at(2)
+    assert store.labels("namespace:ns/pod:p") == {"type": "pod", "namespace_name": "ns", "pod_name": "p",
+                                                  "labels": "version:2"}
+    latest = store.latest_sets()["namespace:ns/pod:p"]
+    assert (latest.labels["labels"], latest.values["m"][0]) == ("version:2", 2)
+    assert [labels["labels"] for _, labels in store.latest_of_type("pod")] == ["version:2"]
+    assert values(store.get_metric("m", ["namespace:ns/pod:p"])["namespace:ns/pod:p"]) == [1, 2]
+    store.ingest(batch(2, "version:3", 2))  # the newest window again (merged into its slot): its labels count
+    assert store.labels("namespace:ns/pod:p")["labels"] == "version:3"
+
+
 def test_latest_of_type_answers_as_latest_entities_filtered() -> None:
     """The per-type list (kept per batch, dicts reused while labels stay) equals the newest batch's entities
     of that type, through type and label changes, merged and older batches, expiry and reused ids."""

@@ -625,6 +625,8 @@ class MetricStore(MetricSink):
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
         for eid, given, labels_hash in job.relabeled:
+            if self.entities.last_seen[eid] > job.ts_ns:
+                continue  # a late (older) batch: the labels of the entity's newer batch stay its labels
             self.entities.labels[eid] = given
             self._set_kind(eid, given)
             self.entities.stamp[eid] = labels_hash
