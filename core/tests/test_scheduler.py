@@ -494,3 +494,23 @@ async def test_a_slow_batch_processing_does_not_make_the_next_windows_scrapes_ti
             loop.close()
     assert [len(batch.metric_sets) for batch in sink.batches[:4]] == [20] * 4
     assert [e for e in logs if e["event"] in ("scrape.node.failed", "scrape.deadline", "housekeep.skipped")] == []
+
+
+async def test_a_late_window_leaves_the_newest_batch_the_latest() -> None:
+    """A window processed after a newer one (its scrape ran into the deadline) is warned about and stored, but the
+    newest batch stays the latest one (what /healthz without the metric sink reads)."""
+    clock = FakeClock()
+    sink = RecordingSink()
+    sched, _ = make(clock, [unit("a", clock)], [sink], max_jitter=0.0)
+    await sched.housekeep(RES, 2 * RES)
+    with capture_logs() as logs:
+        late = await sched.housekeep(0.0, RES)
+    assert late is not None and "housekeep.out_of_order" in [e["event"] for e in logs]
+    assert sched.last_batch == (datetime.fromtimestamp(2 * RES, UTC), 1)
+    with capture_logs() as logs:
+        await sched.housekeep(0.0, RES)  # late again: still told
+    assert "housekeep.out_of_order" in [e["event"] for e in logs]
+    await sched.housekeep(2 * RES, 3 * RES)
+    assert sched.last_batch == (datetime.fromtimestamp(3 * RES, UTC), 1)
+    await clock.advance(0)
+    assert len(sink.batches) == 4

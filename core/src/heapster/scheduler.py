@@ -242,7 +242,8 @@ class Scheduler:
             batch.seal()
             for sink in self.sinks:
                 sink.put(batch if sink is self.local_sink or export is batch else export)
-            self.last_batch = (batch.timestamp, len(batch))
+            if self.last_batch is None or batch.timestamp >= self.last_batch[0]:  # a late window is not the latest
+                self.last_batch = (batch.timestamp, len(batch))
             self.batches += 1
         # Only queued here: each sink queue logs batch.exported when its sink really has the batch.
         log.info("batch.queued", window=batch.timestamp.isoformat(), metric_sets=len(batch),
