@@ -14,6 +14,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ class Setup:
         self.api = api
         self.influxd = influxd
         self.es_url = es_url
-        self.db = f"events_{name}"
+        # A database of its own per run: influxd lives for the session, and a test run again in it (--count, a
+        # rerun) would otherwise read the versions of the earlier run (the same simulator seed, further along).
+        self.db = f"events_{name}_{uuid.uuid4().hex[:8]}"
         self.index = f"ev-{name}"
         self.sinks = [f"influxdb:{influxd.url}?db={self.db}",
                       f"elasticsearch:?nodes={es_url}&index={self.index}&sniff=false"]
