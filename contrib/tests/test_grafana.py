@@ -68,8 +68,8 @@ def influx_with_heapster_data(tmp_path_factory: pytest.TempPathFactory) -> Itera
                     break
                 time.sleep(0.5)
             else:
-                log = (tmp / "heapster.log").read_text()[-3000:]
-                pytest.fail(f"no rates in InfluxDB after {2 * PATIENCE:g} s: {log}")
+                tail = (tmp / "heapster.log").read_text()[-3000:]
+                pytest.fail(f"no rates in InfluxDB after {2 * PATIENCE:g} s: {tail}")
         finally:
             heapster.send_signal(signal.SIGTERM)
             heapster.wait(30)
