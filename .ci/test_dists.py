@@ -108,7 +108,9 @@ def pytest(python_bin: Path, paths: list[str], buffered: bool = False) -> int:
     """Runs pytest of that environment from the repository root (its setup.cfg); buffered: prints when done."""
     bin_dir = python_bin.parent
     env = dict(os.environ, VIRTUAL_ENV=str(bin_dir.parent), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    done = subprocess.run([bin_dir / "pytest", *paths], cwd=REPO, env=env, check=False, text=True,
+    # The slowest tests of each suite in the log: CI's time (well under 90 min on 2 cores) is watched from there.
+    command = [str(bin_dir / "pytest"), "--durations=10", "--durations-min=20", *paths]
+    done = subprocess.run(command, cwd=REPO, env=env, check=False, text=True,
                           stdout=subprocess.PIPE if buffered else None, stderr=subprocess.STDOUT if buffered else None)
     if buffered:
         sys.stdout.write(done.stdout)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import stop_process
 from heapster.timefmt import parse_rfc3339
 from heapster_simulator.testing import simulator_process
@@ -34,7 +34,7 @@ def _get(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def _poll(what: str, check: Callable[[], Any], within: float = 60.0) -> Any:
+def _poll(what: str, check: Callable[[], Any], within: float = 2 * PATIENCE) -> Any:
     deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
@@ -172,7 +172,7 @@ def test_the_eventer_ships_kubernetes_events_as_otlp_logs(tmp_path: Path) -> Non
                 if process.poll() is not None:
                     raise RuntimeError(f"eventer exited: {(tmp_path / 'eventer.log').read_text()[-3000:]}")
                 return otlp.records() if len(otlp.records()) >= 20 else []
-            records = _poll("OTLP log records", received, within=60)
+            records = _poll("OTLP log records", received)
         finally:
             stop_process(process)
         events = {e["metadata"]["uid"]: e for e in _get(f"{api}/api/v1/events")["items"]}

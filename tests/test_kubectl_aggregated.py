@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import free_port, wait_until
+from heapster.testing.net import PATIENCE, free_port, wait_until
 from heapster.testing.processes import stop_process
 from heapster_simulator.testing import simulator_process
 
@@ -89,7 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                          "--log-format=json"], stdout=out, stderr=subprocess.STDOUT,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            url = heapster_url_from_log(log, heapster, time.monotonic() + 60)
+            url = heapster_url_from_log(log, heapster, time.monotonic() + PATIENCE)
             found = Cluster(ready, url)
             status, _, answer = found.request(f"{ready['admin']}/apiservices", method="POST",
                                               body={"groupVersion": "metrics.k8s.io/v1beta1", "url": url})

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from heapster.testing.modules import load_module
+from heapster.testing.net import PATIENCE
 from heapster_simulator.testing import simulator_process
 from heapster_sink_influxdb.testing import InfluxServer, influxd_server
 
@@ -54,7 +55,7 @@ def influx_with_heapster_data(tmp_path_factory: pytest.TempPathFactory) -> Itera
                                      "--metric_resolution=5s", "--heapster-port=0", "--disable_metric_sink"],
                                     stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 2 * PATIENCE  # heapster's start and three windows, on a loaded machine
             while time.monotonic() < deadline:  # rates appear with the second batch; wait for the third
                 assert heapster.poll() is None, (tmp / "heapster.log").read_text()[-3000:]
                 try:
@@ -67,7 +68,8 @@ def influx_with_heapster_data(tmp_path_factory: pytest.TempPathFactory) -> Itera
                     break
                 time.sleep(0.5)
             else:
-                pytest.fail(f"no rates in InfluxDB after 60 s: {(tmp / 'heapster.log').read_text()[-3000:]}")
+                tail = (tmp / "heapster.log").read_text()[-3000:]
+                pytest.fail(f"no rates in InfluxDB after {2 * PATIENCE:g} s: {tail}")
         finally:
             heapster.send_signal(signal.SIGTERM)
             heapster.wait(30)

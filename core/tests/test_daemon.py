@@ -7,7 +7,6 @@ import functools
 import gc
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from heapster.scheduler import Scheduler, SchedulerSettings
 from heapster.sinkqueue import SinkQueue
 from heapster.store import MetricStore
 from heapster.testing import RecordingSink, StaticSource, StaticUnit
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_wait_until
 
 SETTINGS: dict[str, Any] = {"listen_ip": "127.0.0.1", "heapster_port": 0, "tls_cert": "", "tls_key": "",
                             "metric_resolution": 5.0, "shutdown_timeout": 60.0}
@@ -76,40 +75,40 @@ async def answer(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
+until = functools.partial(async_wait_until, timeout=PATIENCE, interval=0.01)
+
+STOPPED = 20.0
+"""Seconds a stopping daemon gets to end (a third of the 60 s flush a second stop must cut short)."""
 
 
-async def test_probes_answer_within_a_second_while_the_api_server_is_unreachable(
-        session: aiohttp.ClientSession) -> None:
+async def test_probes_answer_while_the_api_server_is_unreachable(session: aiohttp.ClientSession) -> None:
     source = UnreachableApiSource()
     store = MetricStore()
     d = daemon(source, [], store)
-    began = time.monotonic()
     run = asyncio.create_task(d.run())
-    await until(lambda: d.api_url, timeout=1.0)
+    await until(lambda: d.api_url)
     assert await answer(session, d.api_url + "/livez") == (200, "ok")
     assert (await answer(session, d.api_url + "/healthz"))[0] == 500  # Heapster's: no batch yet
     assert await answer(session, d.api_url + "/readyz") == (
         503, "not ready: could not get the latest data batch\n")
-    assert time.monotonic() - began < 1.0
-    assert not source.started
+    assert not source.started  # the probes answered while the source's start still waited for the API server
     store.ingest(DataBatch(datetime.now(UTC), {"node:n": MetricSet({"type": "node"}, {"uptime": MetricValue(1)})}))
     assert await answer(session, d.api_url + "/readyz") == (200, "ok")
     d.request_stop()  # while the source is still starting: stops at once
-    await asyncio.wait_for(run, 2.0)
+    await asyncio.wait_for(run, STOPPED)
 
 
 async def test_without_a_store_readiness_follows_the_pipeline(session: aiohttp.ClientSession) -> None:
     source = UnreachableApiSource()
     d = daemon(source, [])
     run = asyncio.create_task(d.run())
-    await until(lambda: d.api_url, timeout=1.0)
+    await until(lambda: d.api_url)
     assert (await answer(session, d.api_url + "/readyz"))[0] == 503
     d.scheduler.last_batch = (datetime.now(UTC), 1)
     assert await answer(session, d.api_url + "/readyz") == (200, "ok")
     assert await answer(session, d.api_url + "/healthz") == (200, "ok")
     d.request_stop()
-    await asyncio.wait_for(run, 2.0)
+    await asyncio.wait_for(run, STOPPED)
 
 
 async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
@@ -120,15 +119,13 @@ async def test_a_second_stop_request_ends_the_flush_at_once() -> None:
     queue.put(DataBatch(datetime.now(UTC), {}))
     d = daemon(source, [queue])
     run = asyncio.create_task(d.run())
-    await until(lambda: source.started, timeout=1.0)
+    await until(lambda: source.started)
     d.request_stop()  # the flush now waits up to shutdown_timeout (60 s) for the sink
     tried = sink.attempts
-    await until(lambda: sink.attempts >= tried + 2, timeout=5.0)
+    await until(lambda: sink.attempts >= tried + 2)
     assert not run.done()
-    began = time.monotonic()
     d.request_stop()
-    await asyncio.wait_for(run, 2.0)
-    assert time.monotonic() - began < 1.0
+    await asyncio.wait_for(run, STOPPED)  # not the 60 s flush
 
 
 async def test_the_daemon_collects_garbage_itself_while_running_and_restores_the_collector_on_stop() -> None:
@@ -137,10 +134,10 @@ async def test_the_daemon_collects_garbage_itself_while_running_and_restores_the
     d = daemon(source, [])
     assert gc.isenabled()
     run = asyncio.create_task(d.run())
-    await until(lambda: MANAGED_GC.started, timeout=5.0)
+    await until(lambda: MANAGED_GC.started)
     assert not gc.isenabled()  # collections come from the daemon's timer, between batches
     d.request_stop()
-    await asyncio.wait_for(run, 5.0)
+    await asyncio.wait_for(run, STOPPED)
     assert gc.isenabled() and not MANAGED_GC.started
 
 
@@ -173,7 +170,7 @@ async def test_the_api_answers_while_the_daemons_loop_is_busy() -> None:
     thread.join(10)
     assert json.loads(bodies[0])["metrics"][0]["value"] == 7
     d.request_stop()
-    await asyncio.wait_for(run, 5.0)
+    await asyncio.wait_for(run, STOPPED)
 
 
 class LoopReportingHistory:
@@ -203,7 +200,7 @@ async def test_historical_routes_run_on_the_daemons_loop(session: aiohttp.Client
     async with session.get(d.api_url + "/livez") as response:
         assert response.status == 200
     d.request_stop()
-    await asyncio.wait_for(run, 5.0)
+    await asyncio.wait_for(run, STOPPED)
 
 
 async def test_the_real_pipeline_primes_every_node_before_its_first_window() -> None:
@@ -230,7 +227,7 @@ async def test_the_real_pipeline_primes_every_node_before_its_first_window() -> 
         assert node.scrapes == 1 and sink.batches == [] and d.scheduler.last_batch is None
     finally:
         d.request_stop()
-        await asyncio.wait_for(run, 5.0)
+        await asyncio.wait_for(run, STOPPED)
 
 
 async def test_the_metric_store_registers_the_priming_batch_and_shows_none_of_it() -> None:
@@ -249,7 +246,7 @@ async def test_the_metric_store_registers_the_priming_batch_and_shows_none_of_it
         assert store.get_metric("memory/usage", ["node:a"]) == {} and d.scheduler.last_batch is None
     finally:
         d.request_stop()
-        await asyncio.wait_for(run, 5.0)
+        await asyncio.wait_for(run, STOPPED)
 
 
 async def test_what_priming_built_is_out_of_the_collectors_sight_before_the_first_window() -> None:
@@ -278,4 +275,4 @@ async def test_what_priming_built_is_out_of_the_collectors_sight_before_the_firs
         assert d.scheduler.last_batch is None  # before the first window
     finally:
         d.request_stop()
-        await asyncio.wait_for(run, 5.0)
+        await asyncio.wait_for(run, STOPPED)

@@ -11,7 +11,7 @@ from heapster.handover import ACKED_ANNOTATION, LeaderExport
 from heapster.interfaces import LeaderElector
 from heapster.model import DataBatch
 from heapster.sinkqueue import SinkQueue
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_wait_until
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,9 +85,9 @@ async def test_a_standby_exports_nothing_and_a_new_leader_replays_after_the_reco
         gate.put(window(n))
     assert written == [] and len(queue._store) == 0  # and none later: the exact list below would show it
     elector.granted.set()
-    await async_wait_until(lambda: written == [3, 4], 2)
+    await async_wait_until(lambda: written == [3, 4], PATIENCE)
     gate.put(window(5))
-    await async_wait_until(lambda: written == [3, 4, 5], 2)
+    await async_wait_until(lambda: written == [3, 4, 5], PATIENCE)
     assert json.loads(elector.annotations[ACKED_ANNOTATION]) == {"sink": window(5).timestamp.isoformat()}
     assert gate.replayed == 2
     stop.set()
@@ -103,18 +103,18 @@ async def test_losing_the_lease_stops_exports_and_regaining_it_exports_only_what
     stop = asyncio.Event()
     running = asyncio.create_task(gate.run(stop))
     elector.granted.set()
-    await async_wait_until(lambda: gate.live, 2)
+    await async_wait_until(lambda: gate.live, PATIENCE)
     gate.put(window(1))
-    await async_wait_until(lambda: written == [1], 2)
+    await async_wait_until(lambda: written == [1], PATIENCE)
     elector.lost.set()
-    await async_wait_until(lambda: not gate.live, 2)
+    await async_wait_until(lambda: not gate.live, PATIENCE)
     gate.put(window(2))
     gate.put(window(3))
     assert written == [1]  # nor later while standing by: the exact list below would show it
     # Another leader exported window 2 meanwhile and recorded it.
     elector.annotate(record(sink=2))
     elector.granted.set()
-    await async_wait_until(lambda: written == [1, 3], 2)
+    await async_wait_until(lambda: written == [1, 3], PATIENCE)
     stop.set()
     await running
     await queue.close(1)
@@ -129,7 +129,7 @@ async def test_windows_gone_from_memory_are_counted_missing() -> None:
     for n in range(2, 6):  # only 4 and 5 are still held
         gate.put(window(n))
     elector.granted.set()
-    await async_wait_until(lambda: written == [4, 5], 2)
+    await async_wait_until(lambda: written == [4, 5], PATIENCE)
     assert gate.missing == 2
     stop.set()
     await running
@@ -171,10 +171,10 @@ async def test_windows_a_queue_on_disk_kept_are_exported_once_with_the_ring() ->
     gate.put(window(4))
     assert written == []  # a standby does not export what its queue kept (the exact list below would show it)
     elector.granted.set()
-    await async_wait_until(lambda: written == [3, 4], 2)
+    await async_wait_until(lambda: written == [3, 4], PATIENCE)
     gate.put(window(4))  # a late duplicate of a window already handed over is not queued again
     gate.put(window(5))
-    await async_wait_until(lambda: written == [3, 4, 5], 2)
+    await async_wait_until(lambda: written == [3, 4, 5], PATIENCE)
     stop.set()
     await running
     await queue.close(1)
@@ -229,9 +229,9 @@ async def test_with_shards_the_lease_holder_writes_the_aggregates_and_no_sink_is
     running = asyncio.create_task(gate.run(stop))
     assert not role.is_aggregator()
     elector.granted.set()
-    await async_wait_until(role.is_aggregator, 2, what="the Lease holder to aggregate")
+    await async_wait_until(role.is_aggregator, PATIENCE, what="the Lease holder to aggregate")
     elector.lost.set()
-    await async_wait_until(lambda: not gate.live, 2)
+    await async_wait_until(lambda: not gate.live, PATIENCE)
     elector._leading = False  # what a real elector reports once its renewals failed
     assert not role.is_aggregator()
     stop.set()

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import stop_process
 
 from .cluster import SimulatedCluster
@@ -51,7 +51,8 @@ def simulator_process(tmp_path: Path, nodes: int = 3, timeout: float | None = No
         if value is not None:
             command += _option(name, value)
     log_path = Path(tmp_path) / "simulator.log"
-    deadline = time.monotonic() + (timeout if timeout is not None else 30.0 + nodes / 50.0)
+    timeout = timeout if timeout is not None else PATIENCE + nodes / 50.0
+    deadline = time.monotonic() + timeout
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     try:
@@ -61,7 +62,7 @@ def simulator_process(tmp_path: Path, nodes: int = 3, timeout: float | None = No
                 raise RuntimeError(f"heapster-simulator exited with {process.returncode}: "
                                    f"{log_path.read_text(errors='replace')[-2000:]}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"heapster-simulator not ready after {timeout}s")
+                raise TimeoutError(f"heapster-simulator not ready after {timeout:g}s")
             time.sleep(0.05)
         ready = orjson.loads(ready_path.read_bytes())
         ready["process"] = process

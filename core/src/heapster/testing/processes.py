@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from heapster.testing.net import PATIENCE
+
 
 def log_tail(path: Path, size: int = 2000) -> str:
     """The last ``size`` characters of a log file ("" when there is none)."""
@@ -29,7 +31,7 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def start_process(command: Sequence[str], log_path: Path, ready: Callable[[], bool], *, what: str,
-                  timeout: float = 30.0, **popen: Any) -> subprocess.Popen[bytes]:
+                  timeout: float = PATIENCE, **popen: Any) -> subprocess.Popen[bytes]:
     """Start ``command`` (its output appended to ``log_path``) and return once ``ready()`` holds.
 
     RuntimeError with the log's tail when the process exits first or is not ready within ``timeout``

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_graphite.testing import CarbonServer
 
@@ -27,7 +27,7 @@ def test_heapster_writes_its_hierarchy_to_carbon(carbon: CarbonServer, tmp_path:
             alive(daemon)
             return all(len(carbon.series(f"{prefix}.nodes.{n}.memory.usage")) >= 2 for n in nodes)
 
-        wait_until(two_windows_stored, 60.0, 0.25, "two windows of node metrics in carbon")
+        wait_until(two_windows_stored, 2 * PATIENCE, 0.25, "two windows of node metrics in carbon")
 
         # Values and timestamps: what carbon stored equals what heapster's Model API serves.
         for node in nodes:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points, simulator_process
@@ -40,7 +40,7 @@ def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, server: Honeyco
             alive(daemon)
             return any("cpu/usage_rate" in e.data for e in mine())
 
-        wait_until(rates, 40, 0.25, "rates at Honeycomb")
+        wait_until(rates, 2 * PATIENCE, 0.25, "rates at Honeycomb")
         # The store's queue may not have written the window Honeycomb just got yet: wait for one window in both.
         model: dict[int, float] = {}
 
@@ -49,7 +49,7 @@ def test_heapster_sends_one_event_per_metric_set(tmp_path: Path, server: Honeyco
             return bool(set(model) & {int(parse_rfc3339(e.time or "").timestamp()) for e in mine()
                                       if e.data.get("type") == "node" and e.data["nodename"] == "sim-node-0000"})
 
-        wait_until(stored, 20, 0.25, "a window at Honeycomb in the Model API too")
+        wait_until(stored, PATIENCE, 0.25, "a window at Honeycomb in the Model API too")
         assert "test-writekey" not in Path(daemon["log"]).read_text()
     got = mine()
     assert {e.data.get("type") for e in got} >= {"node", "pod", "pod_container", "ns", "cluster"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster.timefmt import parse_rfc3339
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points, simulator_process
@@ -46,7 +46,7 @@ def test_heapster_writes_every_metric_set_with_heapsters_names_tags_values_and_t
             got = messages(broker, "e2e-metrics")
             return got if any(m["MetricsName"] == "cpu/usage_rate" for m in got) else []
 
-        got = wait_until(with_rates, 40, 0.25, "cpu/usage_rate messages in Kafka")
+        got = wait_until(with_rates, 2 * PATIENCE, 0.25, "cpu/usage_rate messages in Kafka")
         node = sorted(NODES)[0]
         model = model_points(daemon["url"], f"nodes/{node}/metrics/memory/usage")
 

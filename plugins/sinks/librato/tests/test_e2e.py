@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heapster.testing.net import HttpServerThread, wait_until
+from heapster.testing.net import PATIENCE, HttpServerThread, wait_until
 from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_librato.testing import LibratoDouble
 
@@ -25,7 +25,7 @@ def test_heapster_posts_its_measurements(librato: LibratoDouble, librato_server:
             alive(daemon)
             return all(len(librato.find("k8s.cpu.usage_rate", type="node", nodename=n)) >= 2 for n in NODES)
 
-        wait_until(two_windows, 60.0, 0.25, "two windows of node measurements")
+        wait_until(two_windows, 2 * PATIENCE, 0.25, "two windows of node measurements")
         assert not librato.refused, librato.refused[:3]
 
         for node in NODES:

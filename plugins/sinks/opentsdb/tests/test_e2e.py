@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heapster.testing.net import HttpServerThread, wait_until
+from heapster.testing.net import PATIENCE, HttpServerThread, wait_until
 from heapster_simulator.testing import alive, heapster_with_sinks, model_list, model_points
 from heapster_sink_opentsdb.testing import OpentsdbDouble
 
@@ -23,7 +23,7 @@ def test_heapster_puts_its_points(tsdb: OpentsdbDouble, tsdb_server: HttpServerT
             alive(daemon)
             return all(len(tsdb.find("cpu_usage_rate_gauge", type="node", hostname=n)) >= 2 for n in NODES)
 
-        wait_until(two_windows, 60.0, 0.25, "two windows of node points")
+        wait_until(two_windows, 2 * PATIENCE, 0.25, "two windows of node points")
         log = Path(daemon["log"]).read_text()
         assert "sink.export.dropped" not in log, log[-3000:]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster_eventer.testing import EventerProcess
 from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points, simulator_process
 from heapster_sink_riemann.testing import RiemannServer
@@ -41,7 +41,7 @@ def test_heapster_sends_every_metric_set_as_heapsters_riemann_events(tmp_path: P
             alive(daemon)
             return any(e.service == "cpu/usage_rate" for e in server.events[before:])
 
-        wait_until(rates, 40, 0.25, "cpu/usage_rate events at Riemann")
+        wait_until(rates, 2 * PATIENCE, 0.25, "cpu/usage_rate events at Riemann")
         model = model_points(daemon["url"], "nodes/sim-node-0000/metrics/memory/usage")
     got = server.events[before:]
     assert {attributes(e).get("type") for e in got} >= {"node", "pod", "pod_container", "ns", "cluster"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import wait_until
+from heapster.testing.net import PATIENCE, wait_until
 from heapster_simulator.testing import alive, api_get, heapster_with_sinks, model_points
 from heapster_sink_stackdriver.testing import MonitoringServer
 
@@ -28,14 +28,25 @@ def test_heapster_writes_heapsters_series_for_both_resource_models(tmp_path: Pat
     def mine() -> dict[Any, Any]:
         return {k: v for k, v in server.snapshot().items() if dict(k[3])["project_id"] == project}
 
+    def sink_working_set() -> dict[int, float]:
+        non_evictable = ("kubernetes.io/node/memory/used_bytes", (("memory_type", "non-evictable"),))
+        return {int(end.timestamp()): value for key, points in mine().items()
+                if key[:2] == non_evictable and dict(key[3])["node_name"] == "sim-node-0000"
+                for end, _, value in points}
+
     with heapster_with_sinks(tmp_path, [sink], nodes=2, pods_per_node=2, containers_per_pod=1) as daemon:
         def two_points() -> bool:
             alive(daemon)
             got = mine()
             return bool(got) and sum(len(v) for v in got.values()) > len(got)
 
-        wait_until(two_points, 40, 0.25, "a second point per series in Cloud Monitoring")
-        model = model_points(daemon["url"], "nodes/sim-node-0000/metrics/memory/working_set")
+        def model_and_sink_share_a_window() -> dict[int, float]:
+            model = model_points(daemon["url"], "nodes/sim-node-0000/metrics/memory/working_set")
+            return model if set(model) & set(sink_working_set()) else {}
+
+        # The daemon's start (81 s at load 12, 45 s of it importing), its source's and two windows of 5 s.
+        wait_until(two_points, 2 * PATIENCE, 0.25, "a second point per series in Cloud Monitoring")
+        model = wait_until(model_and_sink_share_a_window, PATIENCE, 0.25, "a window in both the Model API and the sink")
         log = Path(daemon["log"]).read_text()
         pods = {(p["metadata"]["namespace"], p["metadata"]["name"])
                 for p in api_get(daemon, "/api/v1/pods", tmp_path / "simulator")["items"]}
@@ -58,9 +69,6 @@ def test_heapster_writes_heapsters_series_for_both_resource_models(tmp_path: Pat
         assert all(dict(key[3])[label] for label in ("project_id", "cluster_name")), key
         ends = [end for end, _, _ in points]
         assert ends == sorted(ends) and all(end.timestamp() % 5 == 0 for end in ends)
-    non_evictable = ("kubernetes.io/node/memory/used_bytes", (("memory_type", "non-evictable"),))
-    working_set = {int(end.timestamp()): value for key, points in got.items()
-                   if key[:2] == non_evictable and dict(key[3])["node_name"] == "sim-node-0000"
-                   for end, _, value in points}
+    working_set = sink_working_set()
     common = set(working_set) & set(model)
     assert common and all(working_set[t] == model[t] for t in common)

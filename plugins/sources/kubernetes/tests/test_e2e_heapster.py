@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from heapster.testing.net import free_port, wait_until
+from heapster.testing.net import PATIENCE, free_port, wait_until
 from heapster.testing.processes import stop_process
 from heapster_simulator.testing import alive, simulator_process
 
@@ -51,7 +51,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             stop_process(process)
 
 
-def _wait_for_nodes(daemon: dict[str, Any], count: int, within: float = 40.0) -> list[str]:
+def _wait_for_nodes(daemon: dict[str, Any], count: int, within: float = 2 * PATIENCE) -> list[str]:
     deadline = time.monotonic() + within
     nodes: list[str] = []
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ import struct
 import subprocess
 from pathlib import Path
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import listening, start_process, stop_process
 from heapster.testing.servers import started
 
@@ -97,7 +97,7 @@ WHISPER_FALLOCATE_CREATE = False
     def log_file(self) -> Path:
         return self.root / "carbon.out"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = PATIENCE) -> None:
         """Start carbon-cache and wait until its line receiver accepts connections."""
         binary = shutil.which(CARBON_CACHE)
         if binary is None:

@@ -30,14 +30,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import log_tail, start_process, stop_process
 
 Point = tuple[str, frozenset[tuple[str, str]], str, Any, int]
 """``(measurement, tags, field, value, time_ns)``: one stored field value."""
 
 INFLUXD = os.environ.get("HEAPSTER_TEST_INFLUXD", "/usr/bin/influxd")
-START_TIMEOUT = 20.0
+START_TIMEOUT = PATIENCE
 
 _CONFIG = """\
 reporting-enabled = false

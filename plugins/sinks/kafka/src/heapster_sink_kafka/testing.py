@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from heapster.testing.net import free_port, wait_until
+from heapster.testing.net import PATIENCE, free_port, wait_until
 from heapster.testing.processes import listening, log_tail, start_process, stop_process
 from heapster.testing.servers import started
 
@@ -79,7 +79,7 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, within: float = 20.0, tries: int = 3) -> KafkaBroker:
+    def start(self, within: float = PATIENCE, tries: int = 3) -> KafkaBroker:
         """Start on the free port; on a new one if another test run's broker took that port first."""
         for _ in range(tries - 1):
             if self._start_on_port(within):

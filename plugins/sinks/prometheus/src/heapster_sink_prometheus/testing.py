@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import log_tail, start_process, stop_process
 
 PROMETHEUS = os.environ.get("HEAPSTER_TEST_PROMETHEUS", "/usr/bin/prometheus")
-START_TIMEOUT = 30.0
+START_TIMEOUT = PATIENCE
 
 
 class PrometheusServer:

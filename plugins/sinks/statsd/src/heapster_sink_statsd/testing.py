@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from heapster.testing.net import free_port
+from heapster.testing.net import PATIENCE, free_port
 from heapster.testing.processes import start_process, stop_process
 from heapster.testing.servers import started
 
@@ -70,7 +70,7 @@ class StatsdDaemon:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = PATIENCE) -> None:
         """Start the daemon and wait until its management port answers ``health: up``."""
         node = shutil.which("node") or shutil.which("nodejs")
         script = statsd_daemon_dir() / "stats.js"
