@@ -200,8 +200,9 @@ class _Exchange:
         """Where reads go while the body's size is not known; what is read is copied out before the callback
         returns, so the client's exchanges share one (no 32 KiB allocated and zeroed per request)."""
         self.spare = spare
-        self.pooled = False
         """Body buffers given back to the client (:meth:`Client.recycle`), taken for a whole body."""
+        self.pooled = False
+        """Whether this exchange took one already (a chunked body takes one for its first chunk only)."""
         self.got_any = False
         self.error_only = False
         self.error: Exception | None = None
