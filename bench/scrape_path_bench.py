@@ -27,8 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import itertools
 import json
 import os
+import resource
 import shutil
 import signal
 import ssl
@@ -89,7 +91,8 @@ def _measure(args: argparse.Namespace) -> None:
     shrink_tls_read_buffers()
     kubelets = orjson.loads(Path(args.kubelets_file).read_bytes())
     ctx = ssl.create_default_context(cafile=args.ca)
-    client = KubeletClient(KubeletSettings(), ssl_context=ctx, token=lambda: TOKEN)
+    slow = 600.0 if args.callgrind else None  # valgrind runs Python ~50x slower: the same timers, set far out
+    client = KubeletClient(KubeletSettings(timeout=slow or 10.0), ssl_context=ctx, token=lambda: TOKEN)
     shapes = SummaryShapes()
     clock = SystemClock()
     units: list[ScrapeUnit] = [
@@ -114,21 +117,24 @@ def _measure(args: argparse.Namespace) -> None:
         async def scrape_units(self) -> list[ScrapeUnit]:
             return units
 
-    loop = ScrapeLoop()
-    sched = Scheduler(Source(), [], [], SchedulerSettings(resolution=10.0), scrape_loop=loop)
+    loop = None if args.callgrind else ScrapeLoop()  # callgrind: one thread, the steady cycles inside starmap
+    timing = SchedulerSettings(resolution=10.0, node_timeout=slow or 10.0, scrape_deadline=slow or 20.0)
+    sched = Scheduler(Source(), [], [], timing, scrape_loop=loop)
     tune_gc()
     per_cycle: list[float] = []
     kernel: list[float] = []
+    minor: list[float] = []
     profiler = None
 
-    async def cycles() -> None:
+    async def cycles(first: int, last: int) -> None:
         nonlocal profiler
         spy: subprocess.Popen[bytes] | None = None
-        for cycle in range(args.cycles):
+        for cycle in range(first, last):
             if cycle == 1 and args.spy:  # py-spy samples this process from here (steady cycles only)
                 spy = await asyncio.to_thread(
                     subprocess.Popen, [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
-                                       "--rate", "250", "--format", "raw", "--output", args.spy],
+                                       "--rate", "250", "--format", "raw", "--output", args.spy,
+                                       *(["--native"] if args.spy_native else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 await asyncio.sleep(1.0)  # attached
             if cycle == 1 and args.profile:  # the scrape loop's thread (cProfile sees the thread it is enabled in)
@@ -137,10 +143,11 @@ def _measure(args: argparse.Namespace) -> None:
                 profiler = cProfile.Profile(time.thread_time)  # CPU time of that thread, not wall
                 await loop.run(_call(profiler.enable))
             end = (int(time.time()) // 10 + 1) * 10.0
-            began, times = time.process_time(), os.times()
+            began, times, faults = time.process_time(), os.times(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             batch = await sched.scrape(end - 10.0, end)
             per_cycle.append((time.process_time() - began) / len(units) * 1000)
             kernel.append((os.times().system - times.system) / len(units) * 1000)
+            minor.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / len(units))
             sets = len(batch)
             assert batch.columns is not None and sets >= len(units) * 90, f"only {sets} metric sets"
             del batch
@@ -151,13 +158,32 @@ def _measure(args: argparse.Namespace) -> None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
             await asyncio.to_thread(spy.wait, 60)
 
-    asyncio.run(cycles())
-    loop.close()
-    print(json.dumps({"first": per_cycle[0], "steady": per_cycle[1:], "kernel": kernel[1:]}))
+    if args.callgrind:
+        # Instructions are counted only inside itertools.starmap (--toggle-collect=starmap_next): the cycles after
+        # the first two (connections, TLS handshakes, full decodes; then one steady cycle to settle), all of them
+        # on this thread's loop (no ScrapeLoop thread; fewer than 100 nodes are joined on the loop too).
+        runner = asyncio.new_event_loop()
+        runner.run_until_complete(cycles(0, 2))
+        list(itertools.starmap(runner.run_until_complete, [(cycles(2, args.cycles),)]))
+        runner.close()
+    else:
+        asyncio.run(cycles(0, args.cycles))
+        assert loop is not None
+        loop.close()
+    print(json.dumps({"first": per_cycle[0], "steady": per_cycle[1:], "kernel": kernel[1:], "faults": minor[1:]}))
 
 
 async def _call(function: Any) -> None:
     function()
+
+
+def _print_instructions(counts: Path, kubelets: int, cycles: int, name: str, round_: int) -> None:
+    total = 0
+    for line in counts.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = int(line.split()[1])
+    print(f"  round {round_ + 1} {name:14s} {total / kubelets / cycles / 1e6:8.4f} M instructions per node per "
+          f"cycle ({cycles} cycles counted)", flush=True)
 
 
 # --- the driver ---------------------------------------------------------------------------------------------------
@@ -183,6 +209,11 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="cProfile of the working tree's first run's steady cycles")
     parser.add_argument("--spy", default="", help="py-spy raw samples of the working tree's first run's steady "
                                                   "cycles (pip install py-spy)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions (valgrind's callgrind) of the cycles after the first two, instead of "
+                             "CPU time; on the main thread's loop, fewer than 100 kubelets (PYTHONHASHSEED=0)")
+    parser.add_argument("--callgrind-dir", default="", help="keep callgrind's output files there")
+    parser.add_argument("--spy-native", action="store_true", help="--spy with native (C) frames too")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -231,16 +262,31 @@ def main() -> None:
                         command.append("--no-decode")
                     if round_ == 0 and name == "working tree":
                         command += ["--profile", args.profile, "--spy", args.spy]
-                    out = subprocess.run(command, check=False, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                                         text=True)
+                    if args.spy_native:
+                        command.append("--spy-native")
+                    which = "new" if name == "working tree" else "base"
+                    counts = Path(args.callgrind_dir or tmp) / f"callgrind.{which}.{round_ + 1}"
+                    run_env = {**os.environ, **env}
+                    if args.callgrind:
+                        command = ["valgrind", "--tool=callgrind", "--toggle-collect=starmap_next",
+                                   f"--callgrind-out-file={counts}", *command, "--callgrind"]
+                        run_env["PYTHONHASHSEED"] = "0"
+                    out = subprocess.run(command, check=False, env=run_env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL if args.callgrind else None, text=True)
                     if out.returncode:
                         raise SystemExit(f"the run failed:\n{out.stdout}")
                     run = json.loads(out.stdout.strip().splitlines()[-1])
+                    if args.callgrind:
+                        _print_instructions(counts, args.kubelets, args.cycles - 2, name, round_)
+                        results[name].append(run)
+                        continue
                     results[name].append(run)
                     steady = sum(run["steady"]) / len(run["steady"])
                     kernel = sum(run["kernel"]) / len(run["kernel"])
+                    faults = sum(run["faults"]) / len(run["faults"])
                     print(f"  round {round_ + 1} {name:14s} first {run['first']:6.3f}  steady {steady:6.3f} ms/node"
-                          f"  ({', '.join(f'{s:.3f}' for s in run['steady'])}; kernel {kernel:.3f})"
+                          f"  ({', '.join(f'{s:.3f}' for s in run['steady'])}; kernel {kernel:.3f}, "
+                          f"{faults:.1f} minor faults a node)"
                           f"  load {os.getloadavg()[0]:.1f}", flush=True)
             print("mean over rounds, CPU ms per node per cycle:")
             for name, runs in results.items():

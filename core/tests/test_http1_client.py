@@ -108,6 +108,30 @@ async def test_a_chunked_body_is_dechunked(https: Https) -> None:
     client.close()
 
 
+async def _body_of_size(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=BODY[:int(request.query["size"])], content_type="application/json")
+
+
+async def test_a_recycled_body_buffer_receives_later_bodies_longer_or_shorter(https: Https) -> None:
+    await https.start(_body_of_size)
+    client = https.client()
+
+    def request(size: int) -> bytes:
+        return f"GET /?size={size} HTTP/1.1\r\nHost: kubelet\r\n\r\n".encode()
+
+    first = (await client.get(https.origin, request(30_000))).body
+    assert first == BODY[:30_000]
+    client.recycle(first)
+    shorter = (await client.get(https.origin, request(20_000))).body
+    assert shorter is first and shorter == BODY[:20_000]  # the same buffer, cut to the new body
+    client.recycle(shorter)
+    longer = (await client.get(https.origin, request(len(BODY)))).body
+    assert longer is first and longer == BODY  # grown: no byte of the earlier body left
+    fresh = (await client.get(https.origin, request(10_000))).body  # nothing given back: a new buffer
+    assert fresh is not first and fresh == BODY[:10_000]
+    client.close()
+
+
 async def test_one_connection_is_kept_alive_across_requests(https: Https) -> None:
     await https.start(_body)
     client = https.client()
@@ -315,6 +339,18 @@ async def test_a_body_sent_as_one_chunk_in_pieces_is_read_whole_and_the_connecti
         for _ in range(3):
             assert (await client.get(origin, REQUEST)).body == BODY
         assert client.connections_made == 1
+
+
+async def test_a_body_sent_as_one_chunk_is_read_into_a_recycled_buffer() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunk_framed(BODY, len(BODY))
+    async with RawServer(answer, pieces=7) as origin:
+        client = Client(ssl.create_default_context(), max_bytes=CAP)
+        first = (await client.get(origin, REQUEST)).body
+        assert isinstance(first, bytearray)
+        first[:] = bytes(len(first) + 100)  # stale bytes, longer than the next body: all cut or overwritten
+        client.recycle(first)
+        again = (await client.get(origin, REQUEST)).body
+        assert again is first and again == BODY
 
 
 async def test_a_chunk_over_the_cap_fails_as_too_large() -> None:

@@ -189,6 +189,30 @@ async def test_each_fault_costs_only_its_node(cluster: Cluster) -> None:
         await source.close()
 
 
+async def test_a_decoded_summary_body_is_read_into_again_and_a_failed_one_is_not(cluster: Cluster) -> None:
+    from heapster.timefmt import utc_from_epoch
+
+    source = cluster.source()
+    await source.start()
+    try:
+        units = {unit.node: unit for unit in await source.scrape_units()}
+        end = utc_from_epoch(source.clock.now())
+        first = (await units["node-none"].scrape(end, end)).to_metric_sets()
+        assert source.kubelets.spare_bodies() == 1  # decoded: its buffer given back for the next answer
+        for _ in range(2):  # read into that buffer, decoded to the same values (uptime apart), given back again
+            again = (await units["node-none"].scrape(end, end)).to_metric_sets()
+            assert again.keys() == first.keys()
+            for key, metric_set in again.items():
+                assert {n: v for n, v in metric_set.values.items() if n != "uptime"} == \
+                    {n: v for n, v in first[key].values.items() if n != "uptime"}
+            assert source.kubelets.spare_bodies() == 1
+        with pytest.raises(ScrapeError, match=r"node-malformed"):
+            await units["node-malformed"].scrape(end, end)  # read into the spare buffer, not decoded
+        assert source.kubelets.spare_bodies() == 0  # a body that failed to decode is not given back
+    finally:
+        await source.close()
+
+
 def _port_of(cluster: Cluster, node: str) -> int:
     obj = cluster.api.collections["/api/v1/nodes"][node]
     return int(obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"])

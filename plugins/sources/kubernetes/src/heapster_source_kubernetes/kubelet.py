@@ -231,6 +231,15 @@ class KubeletClient:
                                                            f"HTTP {answer.status}: {body!r}")
         raise failure
 
+    def recycle(self, body: bytes | bytearray) -> None:
+        """Give back a summary body (from :meth:`get_summary` on this loop) once it is decoded and nothing refers
+        to it: the next summary is read into it (no allocation and zeroing of ~120 KB per node)."""
+        self._pool()[0].recycle(body)
+
+    def spare_bodies(self) -> int:
+        """Decoded summary bodies kept to read the next ones into, over every loop."""
+        return sum(client.spare_bodies() for client, _ in self._pools.values())
+
     def idle_connections(self) -> int:
         """Kept-alive kubelet connections waiting for the next scrape, over every loop."""
         return sum(client.idle_connections() for client, _ in self._pools.values())

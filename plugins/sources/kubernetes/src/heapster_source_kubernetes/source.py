@@ -39,7 +39,9 @@ class KubeletSummaryUnit(ScrapeUnit):
         body = await self._client.get_summary(self.target)
         try:
             with paused_gc():
-                return decode_summary_columns(body, self.info, self._clock.now(), self._shapes)
+                batch = decode_summary_columns(body, self.info, self._clock.now(), self._shapes)
+            self._client.recycle(body)  # decoded: nothing refers to the body (msgspec copies what it keeps)
+            return batch
         except SummaryError as exc:
             problem = str(exc)
         except Exception as exc:  # a summary we failed to understand costs this node only
