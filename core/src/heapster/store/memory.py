@@ -138,11 +138,6 @@ class _Job:
     """The batch's series' last-seen times from the commit on."""
 
 
-_ObjectCodes = tuple[IntArray, IntArray, list[dict[str, str]]]
-"""The label code of each label object of the last look-up: their ids (sorted), codes, and the objects (held)."""
-_NO_OBJECT_CODES: _ObjectCodes = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), [])
-
-
 class MetricStore(MetricSink):
     """Heapster's "Metric Sink": keeps recent batches for the HTTP APIs.
 
@@ -169,7 +164,7 @@ class MetricStore(MetricSink):
         self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
-        self._object_codes: _ObjectCodes = _NO_OBJECT_CODES
+        self._object_codes: dict[int, tuple[Mapping[str, str], int]] = {}
         """``id`` of each label dict of the last batch's series -> the dict (held, so the id stays its own) and its
         label code."""
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
@@ -446,7 +441,7 @@ class MetricStore(MetricSink):
             return last[2].copy()
         sids = yield from self._find_series(entity_ids, series_labels)
         yield  # the copies below (and the last batch's freed) take milliseconds at 170,000 series
-        self._last_series = (entity_ids.copy(), self._object_codes[2], sids.copy())  # the list held for the codes
+        self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
         yield
         return sids
 
@@ -455,37 +450,35 @@ class MetricStore(MetricSink):
         at most about :data:`STEP_CPU` (queries run in between).
 
         The label code of a label dict is kept per dict object from one batch to the next (a source reuses its
-        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended): known objects
-        are found by their ``id`` in one ``searchsorted`` per part (sorted ids and codes in two arrays, the
-        objects held in a list: 20 bytes per object instead of a dict entry, a tuple and two ints, ~150), only
-        another object is hashed by content (:meth:`_label_code`).
+        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended): a known object
+        costs one look-up by ``id``, only another object is hashed by content (:meth:`_label_code`).
         """
         count = len(series_labels)
-        known_ids, known_codes, _ = self._object_codes
-        yield from self._bound_label_codes(len(known_ids))
-        known_ids, known_codes, _ = self._object_codes  # emptied if the codes started afresh
-        held = list(series_labels)  # keeps the label objects alive: an id names one object while it is held
-        objects = np.fromiter(map(id, held), dtype=np.int64, count=count)
-        fresh: dict[int, int] = {}
+        yield from self._bound_label_codes(len(self._object_codes))
+        before = self._object_codes
+        now: dict[int, tuple[Mapping[str, str], int]] = {}
         index_keys, index_ids = self._series_index
         wanted = np.empty(count, dtype=np.int64)
         sids = np.full(count, -1, dtype=np.int32)
         hit = np.zeros(count, dtype=bool)
         due = time.thread_time() + STEP_CPU
         for first in range(0, count, SERIES_PART):
-            part_labels = held[first:first + SERIES_PART]
+            part_labels = series_labels[first:first + SERIES_PART]
             last = first + len(part_labels)
-            part_objects = objects[first:last]
+            objects = np.fromiter(map(id, part_labels), dtype=np.int64, count=len(part_labels))
+            distinct, first_at, inverse = np.unique(objects, return_index=True, return_inverse=True)
+            distinct_codes = []
+            for object_id, at in zip(distinct.tolist(), first_at.tolist(), strict=True):
+                entry = now.get(object_id)
+                if entry is None:
+                    labels = part_labels[at]
+                    entry = before.get(object_id)
+                    if entry is None or entry[0] is not labels:
+                        entry = (labels, self._label_code(labels))
+                    now[object_id] = entry
+                distinct_codes.append(entry[1])
             part = wanted[first:last]
-            at = np.minimum(np.searchsorted(known_ids, part_objects), max(len(known_ids) - 1, 0))
-            known = known_ids[at] == part_objects if len(known_ids) else np.zeros(len(part_objects), dtype=bool)
-            part[known] = known_codes[at[known]]
-            for index in np.flatnonzero(~known).tolist():
-                labels = part_labels[index]
-                code = fresh.get(id(labels))
-                if code is None:
-                    code = fresh[id(labels)] = self._label_code(labels)
-                part[index] = code
+            part[:] = np.asarray(distinct_codes, dtype=np.int64)[inverse]
             part |= entity_ids[first:last].astype(np.int64) << 32
             pos = np.searchsorted(index_keys, part)
             found = pos < len(index_keys)
@@ -495,8 +488,7 @@ class MetricStore(MetricSink):
             if time.thread_time() >= due:
                 yield
                 due = time.thread_time() + STEP_CPU
-        distinct, first_at = np.unique(objects, return_index=True)
-        self._object_codes = (distinct, wanted[first_at] & 0xFFFFFFFF, held)
+        self._object_codes = now
         missed = np.flatnonzero(~hit)
         if len(missed):
             series = self.series
@@ -570,7 +562,7 @@ class MetricStore(MetricSink):
         order = np.argsort(keys)
         self._label_codes, self._code_labels = label_codes, code_labels
         self._raw_codes = {}
-        self._object_codes = _NO_OBJECT_CODES
+        self._object_codes = {}
         self._live_codes = len(code_labels)
         self._series_index = (keys[order], ids[order])
 
