@@ -9,6 +9,13 @@ store's codec before), then bit planes (Blosc's bitshuffle) through zstd 1; the 
 planes, zstd 1); and the decode time of the store's chunks. zstd runs inside Blosc, one thread.
 
     python bench/chunk_codec_bench.py [--repeat 20]
+    python bench/chunk_codec_bench.py --steady 50      # the sealed chunks of a full store, per column
+
+``--steady N`` fills a 15-minute store of N nodes with ``store_bench.py --steady``'s realistic values (93 windows of
+10 s through the processor chain) and prints, per dense column, the KiB per node of its sealed chunks with the
+store's codec and with two variants: each block's first cell coded as a step from the block before (what chaining
+blocks could gain at most: the first value of a row is then as cheap as any other step) and one chunk per time slot
+(what compressing the plain head slot by slot would cost in ratio).
 """
 
 from __future__ import annotations
@@ -72,10 +79,78 @@ def measure(cells: np.ndarray, repeat: int) -> str:
     return f"{shown} | store decode {decode:.0f} us"
 
 
+def variants(cells: np.ndarray) -> tuple[int, int, int]:
+    """Bytes of one sealed block: the store's codec, first cell as a step, one chunk per slot."""
+    as_step = cells.copy()
+    as_step[:, 0] = as_step[:, 1]  # the first step becomes 0: an upper bound of chaining blocks
+    per_slot = 0
+    coded = np.frombuffer(blosc.decompress(chunks.encode(cells).blob), dtype=np.int64).reshape(cells.shape[1], -1)
+    for slot in coded:
+        per_slot += len(blosc.compress(slot.tobytes(), typesize=8, clevel=chunks.LEVEL, shuffle=blosc.BITSHUFFLE,
+                                       cname="zstd"))
+    return chunks.encode(cells).nbytes, chunks.encode(as_step).nbytes, per_slot
+
+
+def steady(nodes: int) -> None:
+    """Per column: the sealed chunks of a full store and what the two variants would make of them."""
+    import argparse as _argparse
+    import asyncio
+    import sys
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import store_bench  # the bench's realistic windows, only for --steady
+
+    from heapster.columns import to_ns
+    from heapster.interfaces import PluginContext
+    from heapster.model import DataBatch
+    from heapster.plugins import load_plugins
+    from heapster.store import MetricStore
+
+    async def fill() -> MetricStore:
+        args = _argparse.Namespace(nodes=nodes, pods=30, containers=2, resolution=10.0)
+        chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": 10.0},
+                                                              cluster=store_bench.cluster(nodes, 30, 2)))
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        shaper = store_bench.Realistic()
+        template = store_bench.make_batch(args, 0, start).columns
+        store = MetricStore(duration=900)
+        for number in range(93):
+            cols = template.select(np.arange(len(template)))
+            stamp = start + timedelta(seconds=10 * number)
+            cols.scrape_time[:] = to_ns(stamp)
+            cols.values["uptime"].data[:] += 10_000 * number
+            shaper.apply(cols)
+            batch = DataBatch(stamp, columns=cols)
+            for processor in chain:
+                batch = await processor.process(batch)
+            await store.export(batch)
+        return store
+
+    store = asyncio.run(fill())
+    totals = np.zeros(3)
+    print(f"{nodes} nodes, full store; sealed chunks, KiB per node: "
+          "store codec | first cell as a step | chunk per slot")
+    for name, column in [*store.columns.items(), *store.labeled_columns.items()]:
+        sizes = np.zeros(3)
+        for held in column.chunks.values():
+            for chunk in held:
+                sizes += variants(np.array(chunks.decode(chunk)))
+        if sizes[0]:
+            totals += sizes
+            print(f"  {name:<40} " + " | ".join(f"{size / nodes / 1024:7.2f}" for size in sizes))
+    print(f"  {'all (MiB per node)':<40} " + " | ".join(f"{size / nodes / 2**20:7.4f}" for size in totals))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--steady", type=int, metavar="NODES", help="the sealed chunks of a full store, per column")
     args = parser.parse_args()
+    if args.steady:
+        steady(args.steady)
+        return
     print(f"one chunk = {ROWS} x {WIDTH} cells = {ROWS * WIDTH * 8 // 1024} KiB; ratio x, encode us (CPU)")
     for kind, make in KINDS.items():
         print(f"{kind:<30} {measure(make(), args.repeat)}")

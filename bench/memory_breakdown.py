@@ -365,6 +365,7 @@ def store_detail(store: Any, nodes: int) -> None:
     """The metric store's arrays by part: constant columns, plain head blocks, sealed chunks, row maps, presence."""
     parts: Counter[str] = Counter()
     dense = rows = capacity = 0
+    counted_maps: set[int] = set()
     for column in [*store.columns.values(), *store.labeled_columns.values()]:
         if column.const is not None:
             parts["constant columns (one value per series)"] += column.const.nbytes
@@ -374,7 +375,10 @@ def store_detail(store: Any, nodes: int) -> None:
             capacity += column.capacity
         parts["plain head blocks (rows x 8 slots)"] += sum(b.nbytes for b in column.dense.values())
         parts["sealed chunks (zstd)"] += sum(c.nbytes for chunks in column.chunks.values() for c in chunks)
-        parts["row maps (row_of, owner_of)"] += column.row_of.nbytes + column.owner_of.nbytes
+        for array in (column.row_of, column.owner_of):  # columns may share their row maps: count them once
+            if id(array) not in counted_maps:
+                counted_maps.add(id(array))
+                parts["row maps (row_of, owner_of)"] += array.nbytes
     for owners in (store.entities, store.series):
         presence = getattr(owners, "present_bits", None)  # a bool matrix "present" before
         presence = owners.present if presence is None else presence

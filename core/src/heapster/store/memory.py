@@ -36,7 +36,7 @@ from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence
+from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence, share_row_maps
 from heapster.store.lock import StoreLock
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
@@ -255,6 +255,7 @@ class MetricStore(MetricSink):
             self._last_keys = list(cols.keys)
             self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._reserve(job, cols))
+            self._locked_steps(share_row_maps(list(self._all_columns()), STEP_CPU))
 
     def _reserve(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """:meth:`prepare`'s part of :meth:`_write`: each column's rows for the batch's owners, no value written (a
@@ -621,6 +622,7 @@ class MetricStore(MetricSink):
         job.newer_starts = job.starts[newer]
         yield
         job.series_seen = np.maximum(self.series.last_seen[job.series], job.ts_ns)
+        yield from share_row_maps(list(self._all_columns()), STEP_CPU)  # the rows this write handed out
 
     def _commit(self, job: _Job) -> None:
         # Membership of the batch becomes visible only now, together with its slot (and changed labels).
@@ -932,8 +934,11 @@ class MetricStore(MetricSink):
     def memory_bytes(self) -> int:
         """Bytes held by the numpy arrays (columns and registries), for benchmarks."""
         total = self.slot_ts.nbytes
+        maps: dict[int, int] = {}
         for column in self._all_columns():
             total += column.nbytes
+            maps[id(column.row_of)], maps[id(column.owner_of)] = column.row_of.nbytes, column.owner_of.nbytes
+        total += sum(maps.values())
         for owners in (self.entities, self.series):
             total += owners.last_seen.nbytes + owners.start.nbytes + owners.parent.nbytes + owners.present_bits.nbytes
         return total
