@@ -8,7 +8,8 @@ A thread of the daemon sleeps :data:`TICK` seconds again and again. Python threa
 lock (GIL): when its sleep ends later than :data:`LATE` past its time, another thread held the lock (or the machine
 ran something else). It then writes one JSON line: its monotonic time, how late it was (ms), the CPU each thread
 of heapster used meanwhile (ms; from the thread's CPU clock) and the stack of the thread that used the most (where
-that thread is right after giving the lock up: the line of the long call it ended, or the line after). A request
+that thread is right after giving the lock up: the line of the long call it ended, or the line after) and, as
+``before``, where it was at the watchdog's last check before the late one (the long call began after that). A request
 to the API waits for the lock the same way, so a slow answer is explained by the late wake-ups during it.
 
 :func:`report` lines the trace up with ``query_bench.py --record``'s requests (the same monotonic clock) and prints
@@ -25,6 +26,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 TICK = 0.001
@@ -42,6 +44,16 @@ def _thread_cpu(ident: int) -> float:
         return 0.0
 
 
+def _where(frame: FrameType | None, depth: int = 4) -> list[str]:
+    """The innermost ``depth`` frames of a stack as ``file:line:function``, innermost last (no frame kept: a kept
+    frame would keep its locals alive, e.g. a whole batch)."""
+    places = []
+    while frame is not None and len(places) < depth:
+        places.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}:{frame.f_code.co_name}")
+        frame = frame.f_back
+    return places[::-1]
+
+
 def watch(out_path: Path, tick: float = TICK, late_from: float = LATE) -> None:
     """Write a line to ``out_path`` for every late wake-up, forever (run in a daemon thread)."""
     me = threading.get_ident()
@@ -49,10 +61,11 @@ def watch(out_path: Path, tick: float = TICK, late_from: float = LATE) -> None:
         names: dict[int, str] = {}
         checks = 0
         while True:
-            if checks % 200 == 0:
+            if checks % 200 == 0 or threading.active_count() != len(names) + 1:
                 names = {t.ident: t.name for t in threading.enumerate() if t.ident is not None and t.ident != me}
             checks += 1
             before = {ident: _thread_cpu(ident) for ident in names}
+            places = {ident: _where(frame) for ident, frame in sys._current_frames().items() if ident in names}
             began = time.perf_counter()
             time.sleep(tick)
             late = time.perf_counter() - began - tick
@@ -67,6 +80,7 @@ def watch(out_path: Path, tick: float = TICK, late_from: float = LATE) -> None:
                 record["holder"] = names[top]
                 record["stack"] = [f"{os.path.basename(f.filename)}:{f.lineno}:{f.name}"
                                    for f in traceback.extract_stack(frames[top])[-6:]]
+                record["before"] = places.get(top, [])
             out.write(json.dumps(record) + "\n")
 
 
@@ -86,8 +100,9 @@ def _holder(record: dict[str, Any]) -> str | None:
 
 
 def _place(record: dict[str, Any], depth: int) -> str:
-    frames = [":".join(frame.split(":")[:3]) for frame in record["stack"][-depth:]]
-    return f"{record['holder']} | {' < '.join(reversed(frames))}"
+    after = " < ".join(reversed(record["stack"][-depth:]))
+    before = " < ".join(reversed(record.get("before", [])[-depth:]))
+    return f"{record['holder']} | {after} (before: {before})"
 
 
 def report(trace: Path, requests: list[tuple[str, float, float]], depth: int = 2, top: int = 12,
@@ -108,7 +123,7 @@ def report(trace: Path, requests: list[tuple[str, float, float]], depth: int = 2
     for r in held:
         places[_place(r, depth)].append(r["late"])
     for place, lates in sorted(places.items(), key=lambda kv: -sum(kv[1]))[:top]:
-        print(f"  {len(lates):4d} x, sum {sum(lates):7.1f} ms, max {max(lates):5.1f} ms  {place[:200]}")
+        print(f"  {len(lates):4d} x, sum {sum(lates):7.1f} ms, max {max(lates):5.1f} ms  {place[:300]}")
     slow = [(began, answered) for route, began, answered in requests
             if route.startswith("one") and (answered - began) * 1000 > slow_ms]
     print(f"one-series answers over {slow_ms:g} ms: {len(slow)}")
