@@ -7,7 +7,9 @@ Starts the simulator and the real `heapster` as `scrape_bench.py` does, waits fo
 and prints p50, p95, p99 and the maximum per route, the load average and heapster's CPU per node per cycle
 over the measured cycles (the queries' own CPU included) and, with ``--quiet-cycles N``, over N cycles
 before the queries start (the pipeline alone). ``--record FILE`` writes every request as a JSON line
-(route, monotonic send and answer times) to line them up with a trace of the daemon.
+(route, monotonic send and answer times) to line them up with a trace of the daemon. ``--gil-trace FILE`` runs
+heapster under ``gil_trace.py``'s watchdog and prints which threads' calls held the interpreter while answers
+waited (the watchdog costs CPU and takes turns on the lock itself: compare runs without it).
 
 The targets (issue 11, 1000 nodes x 10 s): one series
 <= 10 ms at p99; the Model API pod list and metrics.k8s.io pods of a namespace at most Go Heapster's
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,7 @@ from heapster.testing.processes import stop_process
 from heapster_simulator.testing import simulator_process
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gil_trace import report
 from scrape_bench import HeapsterWatcher, heapster_command, load_average
 
 from heapster.testing.net import free_port
@@ -52,13 +56,19 @@ def main() -> int:
     parser.add_argument("--quiet-cycles", type=int, default=0,
                         help="cycles without queries first, to measure the pipeline's CPU alone")
     parser.add_argument("--record", type=Path, help="write every request (route, monotonic times) to this file")
+    parser.add_argument("--gil-trace", type=Path, help="run heapster under gil_trace.py, its trace to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="heapster-query-bench-") as tmp, \
             simulator_process(Path(tmp), nodes=args.nodes, pods_per_node=30, containers_per_pod=2,
                               api_scheme="https", token="bench-token", timeout=600) as ready:
         port = free_port()
-        process = subprocess.Popen(heapster_command(Path(ready["kubeconfig"]), args, port),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        command = heapster_command(Path(ready["kubeconfig"]), args, port)
+        env = dict(os.environ)
+        if args.gil_trace:
+            args.gil_trace.unlink(missing_ok=True)
+            command = [sys.executable, str(Path(__file__).with_name("gil_trace.py")), *command[1:]]
+            env["HEAPSTER_GIL_TRACE"] = str(args.gil_trace)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log", ready["process"].pid)
         try:
             if not watcher.wait_for(2, timeout=4 * args.resolution + 120):
@@ -111,6 +121,8 @@ def main() -> int:
         p95, p99 = (ordered[min(len(ordered) - 1, int(len(ordered) * q))] for q in (0.95, 0.99))
         print(f"{name:<42} p50 {statistics.median(ordered):8.1f} ms   p95 {p95:8.1f} ms   p99 {p99:8.1f} ms   "
               f"max {ordered[-1]:8.1f} ms   ({len(ordered)} requests)")
+    if args.gil_trace:
+        report(args.gil_trace, requests)
     if args.record:
         with args.record.open("w") as out:
             for name, began, answered in requests:

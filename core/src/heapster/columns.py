@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from heapster import keys
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.release import release_list
 from heapster.timefmt import epoch_nanos, from_epoch_nanos
 
 MISSING = int(np.iinfo(np.int64).min)
@@ -167,6 +168,24 @@ def _as_float(value: object) -> float:
         return float("nan")
 
 
+_ROW_NUMBERS: list[int] = []
+
+
+def _row_numbers(count: int) -> list[int]:
+    """The ints 0, 1, ... (at least ``count`` of them) as one shared list: a key index built from it holds no int
+    objects of its own (ints past 256 are objects), so freeing it frees none (at 1000 nodes 5 ms -> 1.5 ms)."""
+    global _ROW_NUMBERS
+    rows = _ROW_NUMBERS
+    if len(rows) < count:
+        rows = _ROW_NUMBERS = list(range(count + count // 8))  # replaced whole: safe for a reader in another thread
+    return rows
+
+
+RELEASE_FROM = 10_000
+"""Entities from which a dying :class:`ColumnBatch` frees its lists a piece at a time (a window of 100 nodes or
+more; a node's part, about a hundred entities, goes at once)."""
+
+
 class ColumnBatch:
     """The metric sets of one window in columns (see the module docstring)."""
 
@@ -197,6 +216,23 @@ class ColumnBatch:
         self.labeled: dict[str, ValueColumn] = {}
         self._index: dict[str, int] | None = None
 
+    def __del__(self) -> None:
+        """A batch of :data:`RELEASE_FROM` entities or more (a window's) frees its key index and entity lists one
+        at a time, each list a piece at a time (:mod:`heapster.release`): in one go, at 1000 nodes, they held the
+        interpreter 6-10 ms in whichever thread let go of the batch last, while API requests waited."""
+        try:
+            if len(self.keys) < RELEASE_FROM:
+                return
+            index, self._index = self._index, None
+            del index  # its ints are shared (:func:`_row_numbers`): 1.4-1.7 ms at 1000 nodes
+            for name in ("series_labels", "labels", "keys"):
+                items = getattr(self, name)
+                setattr(self, name, [])
+                release_list(items)
+                del items
+        except AttributeError:  # never fully made
+            return
+
     # --- shape ---------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.keys)
@@ -208,7 +244,7 @@ class ColumnBatch:
     def row_of(self, key: str) -> int | None:
         """The entity row of ``key``, or None."""
         if self._index is None:
-            self._index = {key: row for row, key in enumerate(self.keys)}
+            self._index = dict(zip(self.keys, _row_numbers(len(self.keys)), strict=False))  # the longer list: shared
         return self._index.get(key)
 
     def find(self, key: str) -> int | None:
@@ -778,6 +814,10 @@ class PendingBatch(ColumnBatch):
 
     def __init__(self, builder: BatchBuilder) -> None:  # the ColumnBatch slots stay unset until built
         object.__setattr__(self, "builder", builder)
+
+    def __del__(self) -> None:
+        if self.builder is None:  # built (not built: no slot to read, and reading one would build it)
+            super().__del__()
 
     def __len__(self) -> int:  # without building: the scheduler sizes the window before joining the parts
         builder = self.builder
