@@ -13,9 +13,10 @@ import structlog
 
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
-from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
+from heapster.processors.namespace_enricher import NamespaceBasedEnricher, namespace_uid
 from heapster.processors.resources import container_resources
 from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
@@ -242,14 +243,27 @@ def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code:
 class _Work:
     """The state of one batch's enrichment."""
 
-    __slots__ = ("changes", "checked", "unknown", "used", "versions")
+    __slots__ = ("changes", "checked", "cluster", "uids", "unknown", "used", "versions")
 
-    def __init__(self, cols: ColumnBatch) -> None:
+    def __init__(self, cols: ColumnBatch, cluster: ClusterState) -> None:
         self.changes = _Changes(cols)
+        self.cluster = cluster
         self.used: dict[tuple[str, str], PodInfo] = {}
         self.unknown: set[tuple[str, str]] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
+        self.uids: dict[str, str | None] = {}
+
+    def uid(self, namespace: str) -> str | None:
+        """The uid of ``namespace`` (None when unknown), looked up once per batch."""
+        if namespace in self.uids:
+            return self.uids[namespace]
+        uid = self.uids[namespace] = namespace_uid(self.cluster, namespace)
+        return uid
+
+    def same_uids(self, uids: dict[str, str | None]) -> bool:
+        """Whether each namespace of ``uids`` still has the uid it gives."""
+        return all(self.uid(namespace) == uid for namespace, uid in uids.items())
 
 
 class _Segment:
@@ -260,7 +274,7 @@ class _Segment:
     result, which :meth:`replay` writes without a step per row."""
 
     __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
-                 "time_values", "version_keys", "versions")
+                 "time_values", "uids", "version_keys", "versions")
 
     def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
         self.keys = keys
@@ -276,6 +290,8 @@ class _Segment:
         self.version_keys: list[str] = []
         """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
         self.versions: list[str] | None = None
+        self.uids: dict[str, str | None] = {}
+        """Each namespace whose uid the enriched dicts got as ``namespace_id`` (None: unknown, not set)."""
 
     def replay(self, work: _Work, first: int) -> None:
         """Write what the run got last time onto the run starting at row ``first``."""
@@ -304,7 +320,8 @@ class PodBasedEnricher(ColumnProcessor):
     containers) whose label dicts, keys and pod versions are the last batch's gets what it got then
     (:class:`_Segment`): a few list and array operations per run, a version check per pod. Other runs take a
     look-up per pod and, per row, a look-up of its twin and a few list appends; the values are written column
-    by column at the end.
+    by column at the end. When the namespace enricher follows (:meth:`followed_by`), the twins get its
+    ``namespace_id`` too, and it keeps them: one dict per pod and container instead of two.
     """
 
     name = "pod_based_enricher"
@@ -326,11 +343,18 @@ class PodBasedEnricher(ColumnProcessor):
         # made). The same count as at the start of the last batch: no pod changed, no version to check at all.
         self._pod_changes: Callable[[], int] | None = getattr(cluster, "pod_changes", None)
         self._changes_seen: int | None = None
+        self._namespace_ids = False
+        """Whether the enriched dicts get ``namespace_id`` too (the namespace enricher follows: it then keeps
+        them, and a pod's or container's labels are one dict in the store, not two)."""
+
+    def followed_by(self, processor: Processor) -> None:
+        """Set ``namespace_id`` in the enriched dicts when the namespace enricher comes next (same cluster)."""
+        self._namespace_ids = isinstance(processor, NamespaceBasedEnricher) and processor.cluster is self.cluster
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
-        work = _Work(cols)
+        work = _Work(cols, self.cluster)
         changes = self._pod_changes() if self._pod_changes is not None else None
         unchanged = changes is not None and changes == self._changes_seen  # no pod changed since the last batch
         if self._pod_versions is not None:
@@ -350,7 +374,7 @@ class PodBasedEnricher(ColumnProcessor):
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]
                     or not same_objects(before.inputs, all_labels[first:last])
-                    or not (unchanged or current(before, work))):
+                    or not (unchanged or current(before, work)) or not work.same_uids(before.uids)):
                 before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
                 enriched = True
             else:
@@ -406,6 +430,9 @@ class PodBasedEnricher(ColumnProcessor):
         seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         seg_pods: dict[tuple[str, str], PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        namespace_ids = self._namespace_ids
+        seg_uids = segment.uids
+        stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uid(ns) != uid}
         replayable = True
         idents: dict[tuple[str, str], tuple[str, str]] = {}
         stubs = len(changes.keys)
@@ -441,10 +468,21 @@ class PodBasedEnricher(ColumnProcessor):
                     notes.append(None)
                     continue
             seg_pods[ident] = info
-            if note is not None and note[1] == info.serial and before is not None:
+            if (note is not None and note[1] == info.serial and before is not None
+                    and before.outputs[at].get("namespace_name") not in stale):
                 enriched = before.outputs[at]
+                if namespace_ids:
+                    namespace = enriched.get("namespace_name")
+                    if namespace is not None:
+                        seg_uids[namespace] = work.uid(namespace)
             else:
                 enriched, note = _enrich(labels, ident, info, code, key)
+                if namespace_ids:
+                    namespace = enriched.get("namespace_name")
+                    if namespace is not None:
+                        uid = seg_uids[namespace] = work.uid(namespace)
+                        if uid is not None:
+                            enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
             outputs.append(enriched)
             notes.append(note)
             labels = all_labels[row] = enriched
