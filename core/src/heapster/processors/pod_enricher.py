@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -108,9 +107,7 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "version")
-
-    _serials = itertools.count(1)
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "uid", "version")
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier, shared: Shared | None = None) -> None:
         shared = shared or Shared()
@@ -118,8 +115,6 @@ class PodInfo:
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
         self.version = meta.get("resourceVersion")
-        self.serial = next(PodInfo._serials)
-        """Unique per object: what enriched labels remember of it (an int, so they hold no GC-tracked object)."""
         self.namespace: str = _intern(meta.get("namespace", ""))
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
@@ -213,31 +208,29 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
-_Note = tuple[tuple[str, str], int, "str | None", str]
-"""What an enriched twin was made from: ``((namespace, pod name), serial of the pod info, name of the matched
-spec container or None, key)`` (strings and ints only: the collector untracks it)."""
-
-
-def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int,
-            key: str) -> tuple[dict[str, str], _Note]:
-    """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
-    and their note."""
-    matched = None
+def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> str | None:
+    """The name of the spec container of ``info`` that the container set ``key`` is (None: none, or a pod)."""
     if code == POD:
+        return None
+    name = labels.get("container_name", "")
+    container = info.containers.get(name)
+    return name if container is not None and key == container.key else None
+
+
+def _enrich(labels: dict[str, str], info: PodInfo, matched: str | None, key: str) -> dict[str, str]:
+    """The enriched labels of a pod or container set (``matched``: its spec container's name), a new dict
+    (``labels`` left as it is)."""
+    if matched is None:
         if info.key is not key and info.key == key:
             info.key = key  # the batch's own string: one copy of the key, not two
     else:
-        name = labels.get("container_name", "")
-        container = info.containers.get(name)
-        if container is not None and key == container.key:
-            matched = name
-            container.key = key
-            if _IMAGE not in labels:
-                # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
-                # (a copied label of that name wins, in the image's place).
-                return ({**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels},
-                        (ident, info.serial, matched, key))
-    return {**labels, "pod_id": info.uid, **info.copied_labels}, (ident, info.serial, matched, key)
+        container = info.containers[matched]
+        container.key = key
+        if _IMAGE not in labels:
+            # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+            # (a copied label of that name wins, in the image's place).
+            return {**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels}
+    return {**labels, "pod_id": info.uid, **info.copied_labels}
 
 
 class _Work:
@@ -268,19 +261,19 @@ class _Work:
 
 class _Segment:
     """A run of pod and container rows as last enriched: the label dicts and keys it had, the enriched
-    dicts it got (and each one's :data:`_Note`), its pods, and its create times and request/limit values by
+    dicts it got (the input dict itself for a row left alone), its pods (each row's by its labels' namespace and
+    pod name), and its create times and request/limit values by
     offset in the run. ``replayable`` when enriching it needed nothing outside the run (no stub, no unknown
     pod, every pod and spec container found in it): the same dicts, keys and pod versions then give the same
     result, which :meth:`replay` writes without a step per row."""
 
-    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
+    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "outputs", "replayable", "time_offsets",
                  "time_values", "uids", "version_keys", "versions")
 
     def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
         self.keys = keys
         self.inputs = inputs
         self.outputs: list[dict[str, str]] = []
-        self.notes: list[_Note | None] = []
         self.idents: list[tuple[str, str]] = []
         self.infos: list[PodInfo] = []
         self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
@@ -426,10 +419,12 @@ class PodBasedEnricher(ColumnProcessor):
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
         segment = _Segment(all_keys[first:last], all_labels[first:last])
-        outputs, notes = segment.outputs, segment.notes
+        outputs = segment.outputs
         seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         seg_pods: dict[tuple[str, str], PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        made_from: dict[tuple[str, str], PodInfo] = {} if before is None else dict(
+            zip(before.idents, before.infos, strict=True))
         namespace_ids = self._namespace_ids
         seg_uids = segment.uids
         stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uid(ns) != uid}
@@ -443,40 +438,35 @@ class PodBasedEnricher(ColumnProcessor):
             labels = all_labels[row]
             key = all_keys[row]
             at = twin_of.get(id(labels), -1)
-            note = None
-            if at >= 0 and before is not None and before.inputs[at] is labels:
-                note = before.notes[at]
-                if note is not None and note[3] != key:
-                    note = None
-            if note is None:
-                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
-                ident = idents.setdefault(ident, ident)  # one tuple per pod, shared by its rows' notes
-            else:
-                ident = note[0]
+            twin = None  # last batch's twin of this very dict, made for the same key
+            if (at >= 0 and before is not None and before.inputs[at] is labels and before.outputs[at] is not labels
+                    and before.keys[at] == key):
+                twin = before.outputs[at]
+            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+            ident = idents.setdefault(ident, ident)  # one tuple per pod
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
                     replayable = False
                     outputs.append(labels)
-                    notes.append(None)
                     continue
                 info = self._pod(ident, used)
                 if info is None:
                     unknown.add(ident)
                     replayable = False
                     outputs.append(labels)
-                    notes.append(None)
                     continue
             seg_pods[ident] = info
-            if (note is not None and note[1] == info.serial and before is not None
-                    and before.outputs[at].get("namespace_name") not in stale):
-                enriched = before.outputs[at]
+            matched = _matched(labels, info, code, key)
+            if (twin is not None and made_from.get(ident) is info  # made from the same pod version
+                    and twin.get("namespace_name") not in stale):
+                enriched = twin
                 if namespace_ids:
                     namespace = enriched.get("namespace_name")
                     if namespace is not None:
                         seg_uids[namespace] = work.uid(namespace)
             else:
-                enriched, note = _enrich(labels, ident, info, code, key)
+                enriched = _enrich(labels, info, matched, key)
                 if namespace_ids:
                     namespace = enriched.get("namespace_name")
                     if namespace is not None:
@@ -484,7 +474,6 @@ class PodBasedEnricher(ColumnProcessor):
                         if uid is not None:
                             enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
             outputs.append(enriched)
-            notes.append(note)
             labels = all_labels[row] = enriched
             if code == POD:
                 if info.start_ns != MISSING:
@@ -500,7 +489,6 @@ class PodBasedEnricher(ColumnProcessor):
                             self._stub_containers(changes, row, labels, info)
                             break
                 continue
-            matched = note[2]
             if matched is not None:
                 container = info.containers[matched]
                 layout_id = container.layout_id
