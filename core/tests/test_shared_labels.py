@@ -244,3 +244,8 @@ async def test_the_pod_enricher_leaves_namespace_ids_alone_unless_the_namespace_
     await enricher.process(batch)
     web = batch.columns.labels[batch.columns.keys.index("namespace:shop/pod:web")]
     assert web["namespace_id"] == "ns-shop" and list(web)[-1] == "namespace_id"
+    enriched = list(batch.columns.labels)
+    await NamespaceBasedEnricher(cluster).process(batch)
+    # the namespace enricher keeps the pod enricher's dicts of the known pod (no second dict per row)
+    rows = [row for row, key in enumerate(batch.columns.keys) if key.startswith("namespace:shop/pod:web")]
+    assert len(rows) == 3 and all(batch.columns.labels[row] is enriched[row] for row in rows)
