@@ -15,6 +15,9 @@ from heapster.columns import ColumnBatch
 from heapster.interfaces import PluginContext, Processor
 from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
 from heapster.plugins import load_plugins
+from heapster.processors.labels import LabelCopier
+from heapster.processors.namespace_enricher import NamespaceBasedEnricher
+from heapster.processors.pod_enricher import PodBasedEnricher
 from heapster.store import MetricStore
 from heapster.testing.batches import column_batch_differences
 from heapster.testing.cluster import StaticCluster
@@ -169,3 +172,80 @@ async def test_store_sees_a_new_label_object_with_other_labels_and_keeps_an_unch
     assert store.labels("node:n1") == {**labels, "extra": "x"}
     await put(3, dict(labels))  # another object, the first labels again
     assert store.labels("node:n1") == labels
+
+
+def unlinked(cluster: StaticCluster, settings: dict[str, Any]) -> list[Processor]:
+    """The chain with a pod enricher that is not told the namespace enricher follows it (each enricher
+    makes its own dicts, as before the two shared their work)."""
+    processors = load_plugins().build_processors(PluginContext(settings=settings, cluster=cluster))
+    return [PodBasedEnricher(cluster, LabelCopier.from_settings(settings)) if isinstance(p, PodBasedEnricher) else p
+            for p in processors if p.name != "rate calculator"]
+
+
+@pytest.mark.parametrize("store_label", [[], ["namespace_id=team", "namespace_name=owner"]])
+async def test_the_pod_enricher_sets_namespace_ids_as_the_namespace_enricher_would(store_label: list[str]) -> None:
+    """Told that the namespace enricher follows, the pod enricher sets ``namespace_id`` in its own twins and the
+    namespace enricher keeps them: the same batches as the two enrichers apart, with one dict per pod or
+    container row fewer, also when a namespace's uid changes, a namespace is unknown and becomes known, and a
+    pod label is stored as ``namespace_id`` or ``namespace_name`` (what the namespace enricher reads)."""
+    settings: dict[str, Any] = {"metric_resolution": 10, "store_label": store_label}
+    cluster = CountsChanges(pods=[pod("shop", "web", "u-1", "7", {"app": "web", "team": "t1", "owner": "team-a"}),
+                                  pod("blog", "api", "u-2", "3", {"app": "api", "owner": "elsewhere"})])
+    del cluster.namespaces["shop"]  # web's namespace unknown at first, api's known
+    cluster.namespaces["elsewhere"] = {"metadata": {"name": "elsewhere", "uid": "ns-elsewhere"}}
+    linked = [p for p in load_plugins().build_processors(PluginContext(settings=settings, cluster=cluster))
+              if p.name != "rate calculator"]
+    enricher = next(p for p in linked if isinstance(p, PodBasedEnricher))
+    assert enricher._namespace_ids
+    source = source_batch()
+    web_app = source.keys.index("namespace:shop/pod:web/container:app")
+
+    async def check(minute: int) -> ColumnBatch:
+        got = await run(linked, source.select(np.arange(len(source), dtype=np.intp)), minute)
+        want = await run(unlinked(cluster, settings), fresh(source), minute)
+        assert column_batch_differences(got, want) == []
+        assert ordered(got) == ordered(want)
+        return got
+
+    first = await check(0)
+    second = await check(1)
+    assert all(a is b for a, b in zip(first.labels, second.labels, strict=True))
+    namespace_of_web = "team-a" if store_label else "shop"
+    cluster.namespaces[namespace_of_web] = {"metadata": {"name": namespace_of_web, "uid": "ns-web"}}
+    third = await check(2)
+    assert third.labels[web_app]["namespace_id"] == "ns-web"
+    api_app = third.keys.index("namespace:blog/pod:api/container:app")
+    cluster.namespaces[namespace_of_web]["metadata"]["uid"] = "ns-web-2"
+    fourth = await check(3)
+    assert fourth.labels[web_app]["namespace_id"] == "ns-web-2"
+    assert fourth.labels[api_app] is third.labels[api_app]
+    # n2's run (no unknown pod on it) is one the pod enricher replays while nothing changes
+    namespace_of_api = "elsewhere" if store_label else "blog"
+    cluster.namespaces[namespace_of_api]["metadata"]["uid"] = "ns-api-2"
+    fifth = await check(4)
+    assert fifth.labels[api_app]["namespace_id"] == "ns-api-2"
+    del cluster.namespaces[namespace_of_web], cluster.namespaces[namespace_of_api]
+    sixth = await check(5)
+    assert ("namespace_id" in sixth.labels[web_app]) == bool(store_label)  # the stored pod label, or none
+    assert "namespace_id" not in sixth.labels[api_app]  # its pod has no label stored as namespace_id
+    await check(6)
+
+
+async def test_the_pod_enricher_leaves_namespace_ids_alone_unless_the_namespace_enricher_follows() -> None:
+    cluster = StaticCluster(pods=[pod("shop", "web", "u-1", "7", {"app": "web"})])
+    enricher = PodBasedEnricher(cluster)
+    batch = DataBatch(T0, columns=source_batch())
+    enricher.followed_by(NamespaceBasedEnricher(StaticCluster()))  # another cluster's: not the same uids
+    await enricher.process(batch)
+    assert not any("namespace_id" in labels for labels in batch.columns.labels)
+    enricher = PodBasedEnricher(cluster)
+    enricher.followed_by(NamespaceBasedEnricher(cluster))
+    batch = DataBatch(T0, columns=source_batch())
+    await enricher.process(batch)
+    web = batch.columns.labels[batch.columns.keys.index("namespace:shop/pod:web")]
+    assert web["namespace_id"] == "ns-shop" and list(web)[-1] == "namespace_id"
+    enriched = list(batch.columns.labels)
+    await NamespaceBasedEnricher(cluster).process(batch)
+    # the namespace enricher keeps the pod enricher's dicts of the known pod (no second dict per row)
+    rows = [row for row, key in enumerate(batch.columns.keys) if key.startswith("namespace:shop/pod:web")]
+    assert len(rows) == 3 and all(batch.columns.labels[row] is enriched[row] for row in rows)

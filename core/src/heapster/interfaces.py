@@ -176,6 +176,11 @@ class Processor(ABC):
         first exported one (the rate calculator forgets its previous samples, so the first batch has no rates, as
         Go Heapster's first batch has none); keep caches. The default keeps everything."""
 
+    def followed_by(self, processor: Processor) -> None:
+        """Told once, when the chain is built, which processor runs right after this one (the last one is told
+        nothing). A processor may then do part of the next one's work in the same step, as long as the batch the
+        next one gives is the same; the default does nothing."""
+
 
 class ColumnProcessor(Processor):
     """A processor that changes the batch's columns in place with plain (synchronous) code.

@@ -8,6 +8,7 @@ to import is logged and skipped unless strict mode is on (``--strict-plugins`` o
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,10 +199,16 @@ class Plugins:
         return cast("EndpointSliceWatch", reg.factory(source, service, context))
 
     def build_processors(self, context: PluginContext) -> list[Processor]:
-        """Every registered processor that applies, in ascending ``order``."""
+        """Every registered processor that applies, in ascending ``order``, each told which one follows it
+        (:meth:`~heapster.interfaces.Processor.followed_by`)."""
         regs = sorted(self._by_kind[PROCESSOR].values(), key=lambda r: (r.order, r.key))
         built = (reg.factory(context) for reg in regs)
-        return [p for p in built if p is not None]
+        chain = [p for p in built if p is not None]
+        for processor, after in itertools.pairwise(chain):
+            told = getattr(processor, "followed_by", None)  # a third-party processor may not subclass Processor
+            if told is not None:
+                told(after)
+        return chain
 
 
 def _distribution_of(ep: EntryPoint) -> tuple[str, str]:

@@ -15,6 +15,18 @@ log = structlog.get_logger(__name__)
 _TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
+def namespace_uid(cluster: ClusterState, namespace: str) -> str | None:
+    """The uid ``namespace_id`` gets for ``namespace`` (None when the namespace is unknown)."""
+    found = cluster.get_namespace(namespace)
+    return str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
+
+
+def with_namespace_id(labels: dict[str, str], uid: str) -> dict[str, str]:
+    """``labels`` with ``namespace_id`` set to ``uid``: the dict itself when it has that already (the same
+    keys, order and values as a copy would have), else a new dict."""
+    return labels if labels.get("namespace_id") == uid else {**labels, "namespace_id": uid}
+
+
 class _Run:
     """A run of consecutive rows as last enriched: the label dicts it had, the dicts it got, and each row's
     ``(namespace, uid)`` (None for a row left alone). The same dicts and uids give the same result again."""
@@ -33,8 +45,9 @@ class NamespaceBasedEnricher(ColumnProcessor):
     """Sets ``namespace_id`` on pod, container and namespace sets whose namespace is known.
 
     Label sets are shared and read-only: a row's dict is replaced by an enriched twin, made once per input
-    dict and namespace uid. A run of rows whose label dicts and namespaces' uids are the last batch's gets the
-    same dicts again in one slice assignment.
+    dict and namespace uid (a dict that has the namespace's uid already is kept: the pod enricher sets it in
+    its twins when this enricher follows it). A run of rows whose label dicts and namespaces' uids are the last
+    batch's gets the same dicts again in one slice assignment.
     """
 
     name = "namespace_based_enricher"
@@ -75,9 +88,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
         """The uid of ``namespace`` (None when unknown), looked up once per batch."""
         if namespace in uids:
             return uids[namespace]
-        found = self.cluster.get_namespace(namespace)
-        uid = str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
-        uids[namespace] = uid
+        uid = uids[namespace] = namespace_uid(self.cluster, namespace)
         return uid
 
     def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: dict[str, str | None],
@@ -110,6 +121,8 @@ class NamespaceBasedEnricher(ColumnProcessor):
                 note = shared_notes.get(namespace)
                 if note is None or note[1] != uid:
                     note = shared_notes[namespace] = (namespace, uid)  # one tuple per namespace, not per row
-                outputs.append({**labels, "namespace_id": uid})
+                outputs.append(with_namespace_id(labels, uid))  # the pod enricher may have set it already
             notes.append(note)
+        if same_objects(inputs, outputs):
+            run.outputs = inputs  # one list for both
         return run

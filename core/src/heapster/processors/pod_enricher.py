@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -13,9 +12,10 @@ import structlog
 
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
-from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
+from heapster.processors.namespace_enricher import NamespaceBasedEnricher, namespace_uid
 from heapster.processors.resources import container_resources
 from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
@@ -107,9 +107,7 @@ class _ContainerInfo:
 class PodInfo:
     """What the enricher needs from one Pod object, computed once per pod version."""
 
-    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "serial", "start_ns", "uid", "version")
-
-    _serials = itertools.count(1)
+    __slots__ = ("containers", "copied_labels", "key", "name", "namespace", "start_ns", "uid", "version")
 
     def __init__(self, pod: Mapping[str, Any], copier: LabelCopier, shared: Shared | None = None) -> None:
         shared = shared or Shared()
@@ -117,8 +115,6 @@ class PodInfo:
         spec = pod.get("spec") or {}
         status = pod.get("status") or {}
         self.version = meta.get("resourceVersion")
-        self.serial = next(PodInfo._serials)
-        """Unique per object: what enriched labels remember of it (an int, so they hold no GC-tracked object)."""
         self.namespace: str = _intern(meta.get("namespace", ""))
         self.name: str = meta.get("name", "")
         self.uid = str(meta.get("uid", ""))
@@ -212,61 +208,72 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
-_Note = tuple[tuple[str, str], int, "str | None", str]
-"""What an enriched twin was made from: ``((namespace, pod name), serial of the pod info, name of the matched
-spec container or None, key)`` (strings and ints only: the collector untracks it)."""
-
-
-def _enrich(labels: dict[str, str], ident: tuple[str, str], info: PodInfo, code: int,
-            key: str) -> tuple[dict[str, str], _Note]:
-    """The enriched labels of a pod (``code`` POD) or container set, a new dict (``labels`` left as it is),
-    and their note."""
-    matched = None
+def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> str | None:
+    """The name of the spec container of ``info`` that the container set ``key`` is (None: none, or a pod)."""
     if code == POD:
+        return None
+    name = labels.get("container_name", "")
+    container = info.containers.get(name)
+    return name if container is not None and key == container.key else None
+
+
+def _enrich(labels: dict[str, str], info: PodInfo, matched: str | None, key: str) -> dict[str, str]:
+    """The enriched labels of a pod or container set (``matched``: its spec container's name), a new dict
+    (``labels`` left as it is)."""
+    if matched is None:
         if info.key is not key and info.key == key:
             info.key = key  # the batch's own string: one copy of the key, not two
     else:
-        name = labels.get("container_name", "")
-        container = info.containers.get(name)
-        if container is not None and key == container.key:
-            matched = name
-            container.key = key
-            if _IMAGE not in labels:
-                # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
-                # (a copied label of that name wins, in the image's place).
-                return ({**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels},
-                        (ident, info.serial, matched, key))
-    return {**labels, "pod_id": info.uid, **info.copied_labels}, (ident, info.serial, matched, key)
+        container = info.containers[matched]
+        container.key = key
+        if _IMAGE not in labels:
+            # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+            # (a copied label of that name wins, in the image's place).
+            return {**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels}
+    return {**labels, "pod_id": info.uid, **info.copied_labels}
 
 
 class _Work:
     """The state of one batch's enrichment."""
 
-    __slots__ = ("changes", "checked", "unknown", "used", "versions")
+    __slots__ = ("changes", "checked", "cluster", "uids", "unknown", "used", "versions")
 
-    def __init__(self, cols: ColumnBatch) -> None:
+    def __init__(self, cols: ColumnBatch, cluster: ClusterState) -> None:
         self.changes = _Changes(cols)
+        self.cluster = cluster
         self.used: dict[tuple[str, str], PodInfo] = {}
         self.unknown: set[tuple[str, str]] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
+        self.uids: dict[str, str | None] = {}
+
+    def uid(self, namespace: str) -> str | None:
+        """The uid of ``namespace`` (None when unknown), looked up once per batch."""
+        if namespace in self.uids:
+            return self.uids[namespace]
+        uid = self.uids[namespace] = namespace_uid(self.cluster, namespace)
+        return uid
+
+    def same_uids(self, uids: dict[str, str | None]) -> bool:
+        """Whether each namespace of ``uids`` still has the uid it gives."""
+        return all(self.uid(namespace) == uid for namespace, uid in uids.items())
 
 
 class _Segment:
     """A run of pod and container rows as last enriched: the label dicts and keys it had, the enriched
-    dicts it got (and each one's :data:`_Note`), its pods, and its create times and request/limit values by
+    dicts it got (the input dict itself for a row left alone), its pods (each row's by its labels' namespace and
+    pod name), and its create times and request/limit values by
     offset in the run. ``replayable`` when enriching it needed nothing outside the run (no stub, no unknown
     pod, every pod and spec container found in it): the same dicts, keys and pod versions then give the same
     result, which :meth:`replay` writes without a step per row."""
 
-    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "notes", "outputs", "replayable", "time_offsets",
-                 "time_values", "version_keys", "versions")
+    __slots__ = ("idents", "infos", "inputs", "keys", "layouts", "outputs", "replayable", "time_offsets",
+                 "time_values", "uids", "version_keys", "versions")
 
     def __init__(self, keys: list[str], inputs: list[dict[str, str]]) -> None:
         self.keys = keys
         self.inputs = inputs
         self.outputs: list[dict[str, str]] = []
-        self.notes: list[_Note | None] = []
         self.idents: list[tuple[str, str]] = []
         self.infos: list[PodInfo] = []
         self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
@@ -276,6 +283,8 @@ class _Segment:
         self.version_keys: list[str] = []
         """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
         self.versions: list[str] | None = None
+        self.uids: dict[str, str | None] = {}
+        """Each namespace whose uid the enriched dicts got as ``namespace_id`` (None: unknown, not set)."""
 
     def replay(self, work: _Work, first: int) -> None:
         """Write what the run got last time onto the run starting at row ``first``."""
@@ -304,7 +313,8 @@ class PodBasedEnricher(ColumnProcessor):
     containers) whose label dicts, keys and pod versions are the last batch's gets what it got then
     (:class:`_Segment`): a few list and array operations per run, a version check per pod. Other runs take a
     look-up per pod and, per row, a look-up of its twin and a few list appends; the values are written column
-    by column at the end.
+    by column at the end. When the namespace enricher follows (:meth:`followed_by`), the twins get its
+    ``namespace_id`` too, and it keeps them: one dict per pod and container instead of two.
     """
 
     name = "pod_based_enricher"
@@ -326,11 +336,18 @@ class PodBasedEnricher(ColumnProcessor):
         # made). The same count as at the start of the last batch: no pod changed, no version to check at all.
         self._pod_changes: Callable[[], int] | None = getattr(cluster, "pod_changes", None)
         self._changes_seen: int | None = None
+        self._namespace_ids = False
+        """Whether the enriched dicts get ``namespace_id`` too (the namespace enricher follows: it then keeps
+        them, and a pod's or container's labels are one dict in the store, not two)."""
+
+    def followed_by(self, processor: Processor) -> None:
+        """Set ``namespace_id`` in the enriched dicts when the namespace enricher comes next (same cluster)."""
+        self._namespace_ids = isinstance(processor, NamespaceBasedEnricher) and processor.cluster is self.cluster
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
         cols = batch.columns
-        work = _Work(cols)
+        work = _Work(cols, self.cluster)
         changes = self._pod_changes() if self._pod_changes is not None else None
         unchanged = changes is not None and changes == self._changes_seen  # no pod changed since the last batch
         if self._pod_versions is not None:
@@ -350,7 +367,7 @@ class PodBasedEnricher(ColumnProcessor):
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]
                     or not same_objects(before.inputs, all_labels[first:last])
-                    or not (unchanged or current(before, work))):
+                    or not (unchanged or current(before, work)) or not work.same_uids(before.uids)):
                 before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
                 enriched = True
             else:
@@ -402,10 +419,15 @@ class PodBasedEnricher(ColumnProcessor):
         time_rows, time_values = changes.time_rows, changes.time_values
         used_get = used.get
         segment = _Segment(all_keys[first:last], all_labels[first:last])
-        outputs, notes = segment.outputs, segment.notes
+        outputs = segment.outputs
         seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         seg_pods: dict[tuple[str, str], PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
+        made_from: dict[tuple[str, str], PodInfo] = {} if before is None else dict(
+            zip(before.idents, before.infos, strict=True))
+        namespace_ids = self._namespace_ids
+        seg_uids = segment.uids
+        stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uid(ns) != uid}
         replayable = True
         idents: dict[tuple[str, str], tuple[str, str]] = {}
         stubs = len(changes.keys)
@@ -416,37 +438,42 @@ class PodBasedEnricher(ColumnProcessor):
             labels = all_labels[row]
             key = all_keys[row]
             at = twin_of.get(id(labels), -1)
-            note = None
-            if at >= 0 and before is not None and before.inputs[at] is labels:
-                note = before.notes[at]
-                if note is not None and note[3] != key:
-                    note = None
-            if note is None:
-                ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
-                ident = idents.setdefault(ident, ident)  # one tuple per pod, shared by its rows' notes
-            else:
-                ident = note[0]
+            twin = None  # last batch's twin of this very dict, made for the same key
+            if (at >= 0 and before is not None and before.inputs[at] is labels and before.outputs[at] is not labels
+                    and before.keys[at] == key):
+                twin = before.outputs[at]
+            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
+            ident = idents.setdefault(ident, ident)  # one tuple per pod
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
                     replayable = False
                     outputs.append(labels)
-                    notes.append(None)
                     continue
                 info = self._pod(ident, used)
                 if info is None:
                     unknown.add(ident)
                     replayable = False
                     outputs.append(labels)
-                    notes.append(None)
                     continue
             seg_pods[ident] = info
-            if note is not None and note[1] == info.serial and before is not None:
-                enriched = before.outputs[at]
+            matched = _matched(labels, info, code, key)
+            if (twin is not None and made_from.get(ident) is info  # made from the same pod version
+                    and twin.get("namespace_name") not in stale):
+                enriched = twin
+                if namespace_ids:
+                    namespace = enriched.get("namespace_name")
+                    if namespace is not None:
+                        seg_uids[namespace] = work.uid(namespace)
             else:
-                enriched, note = _enrich(labels, ident, info, code, key)
+                enriched = _enrich(labels, info, matched, key)
+                if namespace_ids:
+                    namespace = enriched.get("namespace_name")
+                    if namespace is not None:
+                        uid = seg_uids[namespace] = work.uid(namespace)
+                        if uid is not None:
+                            enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
             outputs.append(enriched)
-            notes.append(note)
             labels = all_labels[row] = enriched
             if code == POD:
                 if info.start_ns != MISSING:
@@ -462,7 +489,6 @@ class PodBasedEnricher(ColumnProcessor):
                             self._stub_containers(changes, row, labels, info)
                             break
                 continue
-            matched = note[2]
             if matched is not None:
                 container = info.containers[matched]
                 layout_id = container.layout_id

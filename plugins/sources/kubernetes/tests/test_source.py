@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from heapster import selfmetrics
 from heapster.columns import ColumnBatch
@@ -26,7 +28,7 @@ from heapster.plugins import load_plugins
 from heapster.testing.fixtures import FIXTURES
 from heapster.testing.net import async_wait_until
 from heapster_source_kubernetes.kubelet import ScrapeError
-from heapster_source_kubernetes.source import KubeletSummaryUnit, KubernetesSource, UnscrapableNode
+from heapster_source_kubernetes.source import KubeletSummaryUnit, KubernetesSource, UnscrapableNode, probe_api
 
 FIXTURE = FIXTURES / "kubelet-stats-summary-v1.35.json"
 TOKEN = "kubelet-and-api-token"
@@ -273,6 +275,40 @@ async def test_wrong_credentials_fail_at_start(cluster: Cluster) -> None:
     with pytest.raises(RuntimeFailure, match="HTTP 401"):
         await source.start()
     await source.close()
+
+
+async def test_the_start_probe_does_not_need_the_kubernetes_client(cluster: Cluster, monkeypatch: Any) -> None:
+    """The probe lists one node with heapster's own HTTP client: with an API URL or the in-cluster configuration
+    the daemon never imports the ``kubernetes`` client (its ~14 MiB of modules)."""
+    source = cluster.source()  # the kubeconfig is loaded by the kubernetes client's loader, before this point
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # any import of it from here on fails
+    monkeypatch.setitem(sys.modules, "kubernetes.client", None)
+    try:
+        await source.start()
+        assert cluster.api.requests[0] == ("/api/v1/nodes", {"limit": "1"})
+        assert cluster.api.auth_headers[0] == f"Bearer {TOKEN}"
+    finally:
+        await source.close()
+
+
+async def test_an_api_server_certificate_of_another_ca_fails_at_start(cluster: Cluster) -> None:
+    trustme.CA().cert_pem.write_to_path(str(cluster.tmp / "ca.pem"))  # the kubeconfig's CA: not the server's
+    source = cluster.source()
+    with pytest.raises(RuntimeFailure, match=r"TLS to the Kubernetes API at https://127\.0\.0\.1:[0-9]+ failed .*"
+                                             "certificate verification failed"):
+        await source.start()
+    await source.close()
+    assert cluster.api.requests == []
+
+
+async def test_an_unreachable_api_server_is_only_logged_by_the_probe(cluster: Cluster) -> None:
+    source = cluster.source()
+    source.api.base_url = "https://127.0.0.1:1"  # nothing listens there
+    with capture_logs() as logs:
+        await probe_api(source.api)
+    await source.close()
+    failed = [entry for entry in logs if entry["event"] == "source.probe.failed"]
+    assert len(failed) == 1 and "cannot connect to 127.0.0.1:1" in failed[0]["error"]
 
 
 async def test_unverifiable_kubelet_certificate_fails_unless_insecure(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 import structlog
 
 from heapster.columns import ColumnBatch
-from heapster.errors import RuntimeFailure
+from heapster.errors import RuntimeFailure, describe_error
+from heapster.http1 import FetchError, get_request
 from heapster.interfaces import Clock, ClusterState, MetricSource, ScrapeUnit, SystemClock
 from heapster.model import MetricSet
 from heapster_source_kubernetes.cluster import KubernetesCluster
@@ -98,11 +101,11 @@ class KubernetesSource(MetricSource):
         return self._cluster
 
     async def start(self) -> None:
-        """Check the credentials with the ``kubernetes`` client, then fill the caches."""
+        """Check the credentials (:func:`probe_api`), then fill the caches."""
         if self._started:
             return
         if self.probe:
-            await asyncio.to_thread(probe_api, self.api)
+            await probe_api(self.api)
         await self._cluster.start(self.sync_timeout)
         self._started = True
         log.info("source.started", api=self.api.base_url, nodes=len(self._cluster.nodes),
@@ -136,35 +139,36 @@ class KubernetesSource(MetricSource):
         await self.kubelets.close()
 
 
-def probe_api(api: ApiAccess) -> None:
-    """List one node through the ``kubernetes`` client, as Heapster did at start.
+PROBE_TIMEOUT = 10.0
+"""Seconds the start-up probe waits for the API server."""
 
-    Bad credentials (401/403) raise :class:`RuntimeFailure`; an unreachable API server is only
-    logged, as the watches retry until it answers.
+
+async def probe_api(api: ApiAccess) -> None:
+    """List one node, as Heapster did at start, on the API's kept-alive connections (the informers' client:
+    the ``kubernetes`` client and its ~14 MiB of modules are not imported for it).
+
+    Bad credentials (401/403) and a failed TLS handshake (certificate, CA) raise :class:`RuntimeFailure`; an
+    unreachable API server is only logged, as the watches retry until it answers.
     """
-    import urllib3
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    api_client = api.api_client()
-    api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
+    client, origin = api.http_client()
+    request = get_request(api.base_url + "/api/v1/nodes", params={"limit": "1"}, headers=api.headers())
     try:
-        response: Any = client.CoreV1Api(api_client).list_node(limit=1, _preload_content=False,
-                                                               _request_timeout=10)
-        response.release_conn()
-    except ApiException as exc:
-        if exc.status in (401, 403):
-            msg = f"the Kubernetes API at {api.base_url} refused to list nodes: HTTP {exc.status} {exc.reason}"
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            answer = await client.get(origin, request)
+    except FetchError as exc:
+        # The client raises its own error "from None"; what it replaced tells a TLS failure from network trouble.
+        if isinstance(exc.__context__, ssl.SSLError):
+            msg = f"TLS to the Kubernetes API at {api.base_url} failed (check its certificate and the CA): {exc}"
             raise RuntimeFailure(msg) from None
-        if not exc.status and "SSL" in str(exc.reason):  # the client wraps TLS failures with status 0
-            reason = str(exc.reason).replace("\n", ": ")
-            msg = f"TLS to the Kubernetes API at {api.base_url} failed (check its certificate and the CA): {reason}"
-            raise RuntimeFailure(msg) from None
-        log.warning("source.probe.failed", api=api.base_url, status=exc.status, error=str(exc.reason))
-    except urllib3.exceptions.SSLError as exc:
-        msg = f"TLS to the Kubernetes API at {api.base_url} failed (check its certificate and the CA): {exc}"
-        raise RuntimeFailure(msg) from None
-    except Exception as exc:  # network trouble: the informers keep retrying
-        log.warning("source.probe.failed", api=api.base_url, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        api_client.close()
+        log.warning("source.probe.failed", api=api.base_url, error=str(exc))
+        return
+    except Exception as exc:  # network trouble, a timeout: the informers keep retrying
+        log.warning("source.probe.failed", api=api.base_url, error=describe_error(exc))
+        return
+    if answer.status in (401, 403):
+        msg = (f"the Kubernetes API at {api.base_url} refused to list nodes: HTTP {answer.status} "
+               f"{HTTPStatus(answer.status).phrase}")
+        raise RuntimeFailure(msg)
+    if answer.status != 200:
+        log.warning("source.probe.failed", api=api.base_url, status=answer.status,
+                    error=bytes(answer.body[:300]).decode("utf-8", "replace"))
