@@ -124,6 +124,8 @@ def main() -> int:
     parser.add_argument("--warm-cycles", type=int, default=2, help="export cycles before sampling starts")
     parser.add_argument("--api", choices=("http", "https"), default="http",
                         help="http: a plain API server URL; https: TLS, a token and the in-cluster configuration")
+    parser.add_argument("--pythonpath", default="",
+                        help="PYTHONPATH for the eventer only (A/B runs: the src directories of an exported commit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventer-mem-") as tmp:
         workdir = Path(tmp)
@@ -136,6 +138,8 @@ def main() -> int:
                 wrapper, env = in_cluster(ready, workdir)
             else:
                 source = f"kubernetes:{ready['api']}?inClusterConfig=false"
+            if args.pythonpath:
+                env["PYTHONPATH"] = args.pythonpath
             eventer = EventerProcess([f"--source={source}", "--sink=log", f"--frequency={args.frequency}"],
                                      workdir / "eventer.log", wrapper=wrapper, env=env).start()
             assert eventer.process is not None
