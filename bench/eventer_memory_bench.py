@@ -7,13 +7,21 @@ Everything is real: the cluster simulator (subprocess, ``--events-per-second``),
 file-backed parts) is sampled every 0.5 s once the first export cycles are done. Also prints what the
 modules alone cost (fresh interpreters importing them), to show where the memory goes.
 
-    .venv/bin/python bench/eventer_memory_bench.py [--rate 200] [--seconds 60] [--frequency 10s]
+    .venv/bin/python bench/eventer_memory_bench.py [--rate 200] [--seconds 60] [--frequency 10s] [--api https]
+
+``--api https`` is the deployment case: the simulator's API server speaks TLS and wants a bearer token,
+and the eventer runs with the in-cluster configuration (``kubernetes:``, ``KUBERNETES_SERVICE_HOST``/
+``_PORT``, the service account's ``token`` and ``ca.crt`` under ``/var/run/secrets/kubernetes.io/
+serviceaccount``). The service account directory exists only in the eventer's own mount namespace
+(``unshare --mount``, a tmpfs on ``/run``: needs root or unprivileged user namespaces), so nothing on
+the machine changes and the eventer's code path is the one a pod takes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,6 +95,22 @@ def floor(code: str) -> float:
     return int(done.stdout.split()[1]) / 1024
 
 
+SERVICE_ACCOUNT = "/run/secrets/kubernetes.io/serviceaccount"
+IN_POD = ('mount -t tmpfs tmpfs /run && mkdir -p "$1" && cp "$0/token" "$0/ca.crt" "$1/" && shift && exec "$@"')
+"""Run in the eventer's own mount namespace: put the service account where a pod has it, then exec the eventer."""
+
+
+def in_cluster(ready: dict[str, object], workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """The wrapper and environment that run the eventer as in a pod of the simulated cluster."""
+    account = workdir / "serviceaccount"
+    account.mkdir()
+    shutil.copy(str(ready["token"]), account / "token")
+    shutil.copy(str(ready["ca"]), account / "ca.crt")
+    host, _, port = str(ready["api"]).removeprefix("https://").rpartition(":")
+    wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", IN_POD, str(account), SERVICE_ACCOUNT]
+    return wrapper, {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+
+
 def exported(eventer: EventerProcess) -> float:
     return sum(v for k, v in eventer.metrics().items() if k.startswith("eventer_exported_events_total{"))
 
@@ -98,13 +122,26 @@ def main() -> int:
     parser.add_argument("--frequency", default="10s", help="the eventer's export period")
     parser.add_argument("--no-floors", action="store_true", help="skip the fresh-interpreter module costs")
     parser.add_argument("--warm-cycles", type=int, default=2, help="export cycles before sampling starts")
+    parser.add_argument("--api", choices=("http", "https"), default="http",
+                        help="http: a plain API server URL; https: TLS, a token and the in-cluster configuration")
+    parser.add_argument("--pythonpath", default="",
+                        help="PYTHONPATH for the eventer only (A/B runs: the src directories of an exported commit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventer-mem-") as tmp:
         workdir = Path(tmp)
-        with simulator_process(workdir, nodes=4, pods_per_node=10, events_per_second=args.rate) as ready:
-            source = f"kubernetes:{ready['api']}?inClusterConfig=false"
+        tls = {"api_scheme": "https", "token": "eventer-bench"} if args.api == "https" else {}
+        with simulator_process(workdir, nodes=4, pods_per_node=10, events_per_second=args.rate, **tls) as ready:
+            wrapper: list[str] = []
+            env: dict[str, str] = {}
+            if args.api == "https":
+                source = "kubernetes:"
+                wrapper, env = in_cluster(ready, workdir)
+            else:
+                source = f"kubernetes:{ready['api']}?inClusterConfig=false"
+            if args.pythonpath:
+                env["PYTHONPATH"] = args.pythonpath
             eventer = EventerProcess([f"--source={source}", "--sink=log", f"--frequency={args.frequency}"],
-                                     workdir / "eventer.log").start()
+                                     workdir / "eventer.log", wrapper=wrapper, env=env).start()
             assert eventer.process is not None
             pid = eventer.process.pid
             try:
@@ -125,7 +162,8 @@ def main() -> int:
             finally:
                 eventer.stop()
     rss = [s["VmRSS"] for s in samples]
-    print(f"eventer steady state: simulator at {args.rate} events/s, log sink, --frequency={args.frequency}, "
+    print(f"eventer steady state: simulator at {args.rate} events/s, {args.api} API server"
+          f"{' (in-cluster configuration)' if args.api == 'https' else ''}, log sink, --frequency={args.frequency}, "
           f"{len(samples)} samples over {elapsed:.0f} s (target <= 30 MiB; Go's eventer: 23 MiB)")
     print(f"  exported {count:.0f} events in the sampled time ({count / elapsed:.0f}/s); "
           f"CPU {cpu * 1e6 / max(count, 1):.0f} ms per 1000 events (user+system of the eventer's process)")

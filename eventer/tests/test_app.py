@@ -13,6 +13,7 @@ from heapster.plugins import load_plugins
 from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.testing.recording import RecordingEventSink
+from heapster_eventer import metrics
 from heapster_eventer.app import Eventer
 from heapster_eventer.flags import parse_args
 from heapster_simulator import SimulatedCluster, SimulatorConfig
@@ -114,3 +115,47 @@ async def test_the_lease_is_renewed_while_the_final_flush_runs() -> None:
     assert [e["metadata"]["uid"] for b in sink.batches for e in b.events] == ["a"]
     assert elector.released_after is not None and elector.released_after >= at_stop + 5
 
+
+
+async def _one_term(eventer: Eventer, store: MemoryCheckpointStore) -> RecordingEventSink:
+    """Run one term over a scripted source until its event is exported, then stop it."""
+    source = ScriptedEventSource()
+    source.feed(event("a", 5))
+    sink = RecordingEventSink("recording")
+    term = asyncio.create_task(eventer._term(source, [(sink.name, sink)], store))
+    await async_wait_until(lambda: source.started, what="the term to start")
+    eventer.stop()
+    await asyncio.wait_for(term, PATIENCE)
+    return sink
+
+
+def _checkpoint_writes() -> float:
+    return metrics.checkpoint_writes.labels(outcome="ok")._value
+
+
+async def test_without_leader_election_a_checkpoint_in_memory_is_not_built() -> None:
+    # One term: nothing reads a checkpoint kept in memory back, so none is built, saved or counted.
+    eventer = Eventer(parse_args(["--source=kubernetes:https://127.0.0.1:1?inClusterConfig=false", "--sink=log"]))
+    store = MemoryCheckpointStore()
+    before = _checkpoint_writes()
+    sink = await _one_term(eventer, store)
+    assert [e["metadata"]["uid"] for b in sink.batches for e in b.events] == ["a"]
+    assert store.saved is None and _checkpoint_writes() == before
+    assert not eventer.keeps_checkpoint(store)
+
+
+async def test_with_leader_election_the_checkpoint_in_memory_is_kept_for_the_next_term() -> None:
+    eventer = Eventer(parse_args(["--source=kubernetes:https://127.0.0.1:1?inClusterConfig=false", "--sink=log",
+                                  "--leader-elect"]))
+    eventer.elector = CountingElector()  # type: ignore[assignment]
+    store = MemoryCheckpointStore()
+    before = _checkpoint_writes()
+    await _one_term(eventer, store)
+    assert store.saved is not None and json.loads(store.saved)["positions"] == {"recording": "5"}
+    assert _checkpoint_writes() > before
+
+
+def test_a_checkpoint_file_or_configmap_is_kept_without_leader_election(tmp_path: Path) -> None:
+    eventer = Eventer(parse_args(["--source=kubernetes:https://127.0.0.1:1?inClusterConfig=false", "--sink=log",
+                                  f"--checkpoint-file={tmp_path / 'cp.json'}"]))
+    assert eventer.keeps_checkpoint(eventer.checkpoint_store(eventer.build().source_config))

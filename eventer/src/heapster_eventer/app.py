@@ -98,6 +98,11 @@ class Eventer:
                                                        self.context)
         return MemoryCheckpointStore()
 
+    def keeps_checkpoint(self, store: CheckpointStore) -> bool:
+        """Whether a checkpoint is worth building: kept in a file or ConfigMap, or in memory for the next term of
+        leadership. Without leader election there is one term and a checkpoint in memory is never read back."""
+        return self.elector is not None or self.options.leader_elect or not isinstance(store, MemoryCheckpointStore)
+
     # --- health -------------------------------------------------------------------------------------
     def health_problem(self) -> str | None:
         """Healthy (None) while exporting on time, or while a standby keeps trying for the Lease."""
@@ -133,7 +138,8 @@ class Eventer:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop_event.set)
         log.info("eventer.started", source=mask_uri(self.options.source), sinks=[i for i, _ in built.sinks],
-                 frequency=self.options.frequency, checkpoint=store.description, identity=self.identity,
+                 frequency=self.options.frequency,
+                 checkpoint=store.description if self.keeps_checkpoint(store) else "none", identity=self.identity,
                  leader_elect=self.options.leader_elect)
         source: EventSource | None = built.source
         try:
@@ -200,7 +206,8 @@ class Eventer:
                                    sink_queue_size=self.options.sink_queue_size, dedup_size=self.options.dedup_size,
                                    identity=self.identity, queue_dir=self.options.sink_queue_dir,
                                    queue_max_bytes=self.options.sink_queue_max_bytes,
-                                   queue_max_age=self.options.sink_queue_max_age, queues=queues or {})
+                                   queue_max_age=self.options.sink_queue_max_age, queues=queues or {},
+                                   checkpoint=self.keeps_checkpoint(store))
         manager = EventManager(source, sinks, store=store, settings=settings, clock=self.clock)
         self.manager = manager
         metrics.leader.set(1)

@@ -111,6 +111,9 @@ class ManagerSettings:
     queue_max_age: float | None = None
     queues: Mapping[str, SinkQueueBounds] = field(default_factory=dict)
     """Per sink identity: bounds set by the sink's URI (``queue_*`` options), instead of the four above."""
+    checkpoint: bool = True
+    """Save a checkpoint after every export and at the end. ``False`` when nothing would read it back (a
+    single term with the checkpoint in memory): no checkpoint is built, saved or counted."""
 
 
 class EventManager:
@@ -208,9 +211,10 @@ class EventManager:
         metrics.duplicates.inc(self.dedup.duplicates - before)
         self._seq += 1
         seq = self._seq
-        keys = [k for k in (event_key(e) for e in fresh) if k is not None]
-        if keys:
-            self._pending_keys[seq] = keys
+        if self.settings.checkpoint:
+            keys = [k for k in (event_key(e) for e in fresh) if k is not None]
+            if keys:
+                self._pending_keys[seq] = keys
         log.info("eventer.exporting", events=len(fresh), duplicates=self.dedup.duplicates - before,
                  position=position)
         for ch in self.channels:
@@ -274,8 +278,11 @@ class EventManager:
         return checkpoint
 
     async def save_checkpoint(self) -> None:
-        """Write the checkpoint; a conflict means another replica took over (sets ``fenced``)."""
-        if self.fenced.is_set():
+        """Write the checkpoint; a conflict means another replica took over (sets ``fenced``).
+
+        Nothing is built or written when the settings keep no checkpoint.
+        """
+        if self.fenced.is_set() or not self.settings.checkpoint:
             return
         async with self._save_lock:
             try:

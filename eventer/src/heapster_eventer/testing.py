@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import gzip
+import os
 import signal
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,14 @@ def rvs(sink: Any) -> list[int]:
 class EventerProcess:
     """``python -m heapster_eventer ARGS`` with JSON logs in a file and its HTTP server on a free port."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, *, wrapper: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> None:
+        """``wrapper`` runs before the command (e.g. a namespace it execs into, keeping the PID); ``env``
+        is added to the environment."""
         self.args = args
         self.log_path = log_path
+        self.wrapper = list(wrapper)
+        self.env = dict(env or {})
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -44,10 +50,12 @@ class EventerProcess:
 
     def start(self, ready_within: float = PATIENCE) -> EventerProcess:
         """Start it and wait until ``/healthz`` answers."""
-        command = [sys.executable, "-m", "heapster_eventer", *self.args, "--healthz-ip=127.0.0.1",
+        command = [*self.wrapper, sys.executable, "-m", "heapster_eventer", *self.args, "--healthz-ip=127.0.0.1",
                    f"--healthz-port={self.port}", "--log-format=json"]
+        env = {**os.environ, **self.env} if self.env else None
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                                            env=env)
         try:
             self.wait_for(lambda: self._healthz() is not None, ready_within, "the eventer's /healthz")
         except BaseException:

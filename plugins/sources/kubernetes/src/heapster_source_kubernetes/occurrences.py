@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from heapster.digest import digest64
+from heapster.keytable import VALUE_LIMIT, KeyTable
 from heapster.model import Event
 from heapster.timefmt import parse_rfc3339
 
 CAPACITY = 20_000
-"""Events remembered (about 100 bytes each); the oldest are forgotten first."""
+"""Events remembered (about 33 bytes each, in a :class:`~heapster.keytable.KeyTable`); oldest forgotten first."""
 _KEY_LIMIT = 1 << 64
-"""UID keys are 64-bit: :meth:`OccurrenceMemory.mark_taken` keeps them in an unsigned 64-bit array."""
+"""UID keys are 64-bit."""
 
 
 def uid_key(event: Event) -> int | None:
@@ -61,8 +62,8 @@ class OccurrenceMemory:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
         self.complete_since: float | None = None
-        self._counts: dict[int, int] = {}
-        self._taken: tuple[array[int], list[int], float | None] | None = None
+        self._counts = KeyTable(capacity)
+        self._taken: tuple[array[int], array[int], float | None] | None = None
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -91,24 +92,22 @@ class OccurrenceMemory:
         uid = uid_key(event)
         if count is None or uid is None:
             return
-        self._counts.pop(uid, None)
-        self._counts[uid] = count
-        if len(self._counts) > self.capacity:
-            del self._counts[next(iter(self._counts))]
+        self._counts.put(uid, min(count, VALUE_LIMIT - 1))
 
     def forget(self, event: Event) -> None:
         """The event was deleted: it cannot come back."""
         uid = uid_key(event)
         if uid is not None:
-            self._counts.pop(uid, None)
+            self._counts.pop(uid)
 
     def mark_taken(self) -> None:
         """Keep the memory as it is now for :meth:`saved` (the eventer has taken what was handed out).
 
-        Kept as an array of the keys and a list of the counts (8 bytes an entry each: 0.3 MiB when full,
-        where a copy of the dict was 0.56 MiB), at every ``get_new_events``.
+        Kept as arrays of the keys and the counts (8 bytes an entry each: 0.3 MiB when full, where a copy of
+        a dict was 0.56 MiB), at every ``get_new_events``.
         """
-        self._taken = (array("Q", self._counts), list(self._counts.values()), self.complete_since)
+        keys, counts = self._counts.arrays()
+        self._taken = (keys, counts, self.complete_since)
 
     def saved(self) -> dict[str, Any]:
         """The memory as of the last :meth:`mark_taken`, as JSON: ``{"complete_since", "counts"}``."""
@@ -131,10 +130,8 @@ class OccurrenceMemory:
                     key = int(text, 16)
                 except (TypeError, ValueError):
                     continue
-                if 0 <= key < _KEY_LIMIT:
-                    self._counts[key] = count
-        while len(self._counts) > self.capacity:
-            del self._counts[next(iter(self._counts))]
+                if 0 <= key < _KEY_LIMIT and count < VALUE_LIMIT:
+                    self._counts.put(key, count)
         since = document.get("complete_since")
         self.complete_since = float(since) if isinstance(since, int | float) else None
         self.mark_taken()
