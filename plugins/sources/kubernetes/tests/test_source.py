@@ -10,7 +10,6 @@ import asyncio
 import gzip
 import ssl
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -323,6 +322,7 @@ async def test_the_start_probe_does_not_need_the_kubernetes_client(cluster: Clus
 async def test_an_api_server_certificate_of_another_ca_fails_at_start(cluster: Cluster) -> None:
     trustme.CA().cert_pem.write_to_path(str(cluster.tmp / "ca.pem"))  # the kubeconfig's CA: not the server's
     source = cluster.source()
+    # at once, by the start-up probe (no request reached the API), not after the informers' 30 s wait
     with pytest.raises(RuntimeFailure, match=r"TLS to the Kubernetes API at https://127\.0\.0\.1:[0-9]+ failed .*"
                                              "certificate verification failed"):
         await source.start()
@@ -365,16 +365,6 @@ async def test_unverifiable_kubelet_certificate_fails_unless_insecure(
                 await source.close()
     finally:
         await c.close()
-
-
-async def test_unverifiable_api_server_fails_at_start(cluster: Cluster) -> None:
-    trustme.CA().cert_pem.write_to_path(str(cluster.tmp / "ca.pem"))  # a CA that signed nothing here
-    source = cluster.source()
-    started = time.monotonic()
-    with pytest.raises(RuntimeFailure, match="certificate"):
-        await source.start()
-    assert time.monotonic() - started < 15  # at once, not after the 30 s wait for the informers' first lists
-    await source.close()
 
 
 async def test_plain_http_kubelets_never_get_the_token(tmp_path: Path, make_node: Any, http_server: Any,
