@@ -287,7 +287,7 @@ async def test_units_are_kept_while_their_node_is_unchanged(cluster: Cluster) ->
                        == cluster.api.collections["/api/v1/nodes"][n]["metadata"]["resourceVersion"]
                        for n in ("node-none", "node-notready"))
 
-        await async_wait_until(changed, timeout=10, interval=0.01, what="the watch to bring the changed nodes")
+        await async_wait_until(changed, timeout=PATIENCE, interval=0.01, what="the watch to bring the changed nodes")
         now = {u.node: u for u in await source.scrape_units()}
         assert isinstance(now["node-none"], UnscrapableNode) and now["node-none"].error.reason == "not_ready"
         assert isinstance(now["node-notready"], KubeletSummaryUnit)

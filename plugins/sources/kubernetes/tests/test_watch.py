@@ -28,7 +28,7 @@ def _node(name: str, **labels: str) -> dict[str, Any]:
     return {"kind": "Node", "metadata": {"name": name, "labels": labels}}
 
 
-_until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
+_until = functools.partial(async_wait_until, timeout=PATIENCE, interval=0.01)
 
 
 def _informer(url: str, path: str = NODES, **kwargs: Any) -> Informer:
