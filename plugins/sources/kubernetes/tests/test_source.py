@@ -30,8 +30,8 @@ from heapster_source_kubernetes.source import KubeletSummaryUnit, KubernetesSour
 
 FIXTURE = FIXTURES / "kubelet-stats-summary-v1.35.json"
 TOKEN = "kubelet-and-api-token"
-# Far from both a healthy kubelet's answer on a loaded machine (well under a second, a few at worst) and the
-# source's 10 s default, so that a timeout means the hung kubelet and its message names this setting.
+# Far above a healthy kubelet's answer, which a loaded machine could slow past the 0.5 s these tests once used, and
+# apart from the source's 10 s default, so that a timeout means the hung kubelet and its message names this setting.
 TIMEOUT = 4.0
 
 
