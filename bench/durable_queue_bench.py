@@ -186,7 +186,7 @@ def run_outage(tmp: Path, *, resolution: float, outage: float, before: int = 2, 
             def queued(h: Heapster) -> list[int]:
                 return [int(epoch(r["window"])) for r in h.records("batch.queued")]
 
-            startup = resolution * (before + 3) + 60
+            startup = resolution * (before + 3) + 2 * net.PATIENCE  # the daemon's start included
             wait_until(lambda: len(exported(first)) >= before, startup, f"{before} windows in InfluxDB", first.alive)
             influx.stop()
             down_at = time.monotonic()
@@ -199,8 +199,8 @@ def run_outage(tmp: Path, *, resolution: float, outage: float, before: int = 2, 
             result.disk = queue_on_disk(queue_dir)
             say(f"heapster SIGKILLed with {result.disk['batches']} batches on disk")
             second = Heapster(args, tmp / "heapster-2.log").start()
-            wait_until(lambda: second.records("sink.queue.replaying"), 60, "the restarted heapster to replay",
-                       second.alive)
+            wait_until(lambda: second.records("sink.queue.replaying"), 2 * net.PATIENCE,
+                       "the restarted heapster to replay", second.alive)  # its start included
             result.replayed = int(second.records("sink.queue.replaying")[0]["batches"])
             wait_until(lambda: time.monotonic() - down_at >= outage and queued(second),
                        outage + resolution * 3 + 60, "the end of the outage", second.alive)

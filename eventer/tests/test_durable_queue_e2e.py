@@ -7,7 +7,7 @@ and osmem-server (which stays up, and counts repeats by document version).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,7 +43,8 @@ def own_influxd(tmp_path: Path) -> Iterator[InfluxServer]:
 
 
 def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
-        tmp_path: Path, own_influxd: InfluxServer, opensearch_url: str) -> None:
+        tmp_path: Path, own_influxd: InfluxServer, opensearch_url: str,
+        eventers: Callable[[list[str], Path], EventerProcess]) -> None:
     h = _e2e_helpers()
     # The API keeps only the newest events and a short watch history, so what the eventer read before
     # the kill is gone from the API by the restart: only the queue on disk still has it.
@@ -59,7 +60,7 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
             # 0 while the file is being rewritten
             return next((v for k, v in h.positions_of(checkpoint).items() if k.startswith(influx_ident)), 0)
 
-        first = EventerProcess(args, tmp_path / "eventer-1.log").start()
+        first = eventers(args, tmp_path / "eventer-1.log")
         first.wait_for(lambda: influx_position() > setup.start_rv, PATIENCE, "a first export to InfluxDB")
         exported = influx_position()
         first.wait_for(lambda: influx_position() > exported, PATIENCE, "a second export to InfluxDB")
@@ -83,7 +84,7 @@ def test_a_kill_during_an_influxdb_outage_loses_no_event_read(
         gone = read_before_kill - h.versions_between({}, h.list_events(setup.api)[1])
         assert gone, "the API still lists every event read: the test would not show a loss"
 
-        second = EventerProcess(args, tmp_path / "eventer-2.log").start()
+        second = eventers(args, tmp_path / "eventer-2.log")
         second.wait_for(lambda: second.logs("sink.queue.replaying"), PATIENCE, "the queue on disk to be replayed")
         assert any(r["sink"] == "InfluxDB Sink" and r["batches"] >= 1 for r in second.logs("sink.queue.replaying"))
         own_influxd.start()

@@ -160,22 +160,6 @@ def positions_of(path: Path) -> dict[str, int]:
     return {k: int(v) for k, v in doc["positions"].items()}
 
 
-@pytest.fixture
-def eventers() -> Iterator[Callable[[list[str], Path], EventerProcess]]:
-    """Start eventers (``eventers(args, log_path)``, ready within 2 x PATIENCE: a start took over 120 s at load
-    ~25); every one still running when the test ends, passed or failed, is killed."""
-    started: list[EventerProcess] = []
-
-    def start(args: list[str], log_path: Path) -> EventerProcess:
-        eventer = EventerProcess(args, log_path)
-        started.append(eventer)
-        return eventer.start(ready_within=2 * PATIENCE)
-
-    yield start
-    for eventer in started:
-        eventer.kill()
-
-
 def last_exported(eventer: EventerProcess) -> dict[str, int]:
     """Each sink's position after the last batch ``eventer`` exported to it: what its checkpoint holds once it
     stopped cleanly (every export is logged with its position; the final checkpoint is saved after the flush)."""

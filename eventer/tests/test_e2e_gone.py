@@ -13,7 +13,7 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ def simulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_counts_the_lost(
-        tmp_path: Path, simulator: dict[str, Any], influxd: InfluxServer) -> None:
+        tmp_path: Path, simulator: dict[str, Any], influxd: InfluxServer,
+        eventers: Callable[[list[str], Path], EventerProcess]) -> None:
     api = simulator["api"]
     with RecordingProxy(influxd.url) as proxy:
         sink = f"influxdb:{proxy.url}?db=events_gone"
@@ -116,7 +117,7 @@ def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_c
         args = [f"--source=kubernetes:{api}?inClusterConfig=false", f"--sink={sink}", "--frequency=5s",
                 f"--checkpoint-file={checkpoint}"]
 
-        first = EventerProcess(args, tmp_path / "eventer-1.log").start()
+        first = eventers(args, tmp_path / "eventer-1.log")
         first.wait_for(lambda: position(checkpoint) > start_rv, PATIENCE, "a first export")
         saved = checkpoint.read_text(encoding="utf-8")
         first.wait_for(lambda: checkpoint.read_text(encoding="utf-8") != saved, PATIENCE, "the next export")
@@ -154,7 +155,7 @@ def test_a_restart_past_the_watch_history_stores_every_listed_version_once_and_c
         bumped = next(e for e in reversed(before_restart) if e["metadata"]["uid"] in listed)
         happen_again(api, bumped, 2)
 
-        second = EventerProcess(args, tmp_path / "eventer-2.log").start()
+        second = eventers(args, tmp_path / "eventer-2.log")
         second.wait_for(lambda: second.logs("events.gap"), PATIENCE, "the relist after 410 Gone")
         assert second.logs("events.resume.expired"), "the resume was not answered with 410"
         (gap,) = second.logs("events.gap")

@@ -152,7 +152,7 @@ def test_probes_answer_at_once_with_the_api_server_unreachable_and_two_sigints_e
         # A generous deadline: interpreter and plugin start-up take long on a busy machine. What is asserted is
         # the order: the API answers while the source still waits for the cluster's first lists (the 30 s sync
         # that ends with cluster.sync.slow, the API server being unreachable); before, the API waited for it.
-        status = wait_until(healthz, 90.0, 0.05, "heapster's /healthz")
+        status = wait_until(healthz, 2 * PATIENCE, 0.05, "heapster's /healthz")
         answered_log = log_path.read_text()  # each line is flushed as it is logged
         assert status[0] == 500  # no batch yet: Heapster's failing /healthz
         assert "cluster.sync.slow" not in answered_log, answered_log[-3000:]

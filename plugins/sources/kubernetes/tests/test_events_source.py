@@ -10,7 +10,7 @@ from typing import Any
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
 from heapster.testing.clock import FakeClock
-from heapster.testing.net import async_wait_until
+from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.timefmt import rfc3339, utc_from_epoch
 from heapster_source_kubernetes.events import KubernetesEventSource
 
@@ -40,7 +40,7 @@ def source_for(server: FakeApiServer, **kwargs: Any) -> KubernetesEventSource:
     return source
 
 
-until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
+until = functools.partial(async_wait_until, timeout=PATIENCE, interval=0.01)
 
 
 def watching(server: FakeApiServer, path: str = CORE, count: int = 1) -> Callable[[], bool]:

@@ -28,7 +28,7 @@ def _node(name: str, **labels: str) -> dict[str, Any]:
     return {"kind": "Node", "metadata": {"name": name, "labels": labels}}
 
 
-_until = functools.partial(async_wait_until, timeout=5.0, interval=0.01)
+_until = functools.partial(async_wait_until, timeout=PATIENCE, interval=0.01)
 
 
 def _informer(url: str, path: str = NODES, **kwargs: Any) -> Informer:
@@ -335,11 +335,12 @@ async def test_gone_and_a_cancel_are_no_failures_to_retry(error: BaseException) 
 
 
 
-def _forty_slow_pages_of_pods(api_server: Any) -> KubernetesCluster:
-    """A cluster whose pod list is 40 pages of one pod, each answered after 50 ms (about 2 s in all)."""
+def _forty_slow_pages_of_pods(api_server: Any, page_seconds: float = 0.05) -> KubernetesCluster:
+    """A cluster whose pod list is 40 pages of one pod, each answered after ``page_seconds`` (about 2 s in all at
+    the default 50 ms)."""
     for i in range(40):
         api_server.put(PODS, _pod(f"p{i:02d}"))
-    api_server.list_delays[PODS] = 0.05
+    api_server.list_delays[PODS] = page_seconds
     return KubernetesCluster(_access(api_server.url), page_size=1, backoff_initial=0.01)
 
 
@@ -359,10 +360,12 @@ async def test_the_cluster_waits_for_a_long_first_list_while_its_pages_arrive(ap
 async def test_the_cluster_waits_for_pages_only_up_to_its_longest_wait(api_server: Any) -> None:
     # Pages keep arriving (a list that fails and starts again looks the same), but the start gives up after
     # max_wait and the daemon starts with what it has.
-    cluster = _forty_slow_pages_of_pods(api_server)
+    # Pages of 100 ms (4 s in all); the start looks every second (its sync timeout, which leaves a loaded machine
+    # time for the first page) and gives up at the look after 1.5 s, at about 2 s: half the list.
+    cluster = _forty_slow_pages_of_pods(api_server, page_seconds=0.1)
     try:
         with capture_logs() as logs:
-            assert not await cluster.start(0.2, max_wait=0.5)
+            assert not await cluster.start(1.0, max_wait=1.5)
         slow = [e for e in logs if e["event"] == "cluster.sync.slow"]
         assert len(slow) == 1 and slow[0]["pods"] is False
         assert 0 < cluster.pods.listed < 40
