@@ -54,7 +54,7 @@ class Stages:
     def begin(self) -> float:
         current, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        return current / MiB
+        return float(current / MiB)
 
     def end(self, name: str, began: float) -> None:
         current, peak = tracemalloc.get_traced_memory()
@@ -95,7 +95,8 @@ def instrument(stages: Stages, daemon: Any) -> None:
     def concat(cls: type[ColumnBatch], parts: Any) -> ColumnBatch:
         began = stages.begin()
         try:
-            return original_concat(cls, parts)
+            joined: ColumnBatch = original_concat(cls, parts)
+            return joined
         finally:
             stages.end("concat", began)
 
