@@ -190,6 +190,7 @@ def fill_on_second_batch(store: Any, windows: int, resolution: float) -> None:
             ingest(window)
         print(f"filled {windows} windows in {time.process_time() - began:.1f} s CPU", flush=True)
         ingest(batch)
+        reset_peak_rss()  # the peak printed is then that of the real windows on a full store, not the fill's
 
     store.ingest = second
 
@@ -342,6 +343,14 @@ def pymalloc() -> dict[str, float]:
             "held": arena_count * (1 if sys.version_info >= (3, 10) else 0.25)}
 
 
+def reset_peak_rss() -> None:
+    """Start VmHWM (the peak RSS) again from the current RSS (Linux: ``5`` into ``/proc/self/clear_refs``)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError as exc:
+        print(f"peak RSS not reset ({exc}): the peak printed includes the fill")
+
+
 def status_mib(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -415,7 +424,8 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
     py = pymalloc()
     heap = glibc_malloc()
     print(f"\nRSS {rss:.1f} MiB ({rss / nodes:.3f} MiB per node); anonymous {anon:.1f} MiB, file-backed "
-          f"{rss - anon:.1f} MiB (interpreter, libraries); peak {status_mib('VmHWM'):.1f} MiB; "
+          f"{rss - anon:.1f} MiB (interpreter, libraries); peak {status_mib('VmHWM'):.1f} MiB (since the fill, with "
+          f"--fill); "
           f"threads {len(os.listdir('/proc/self/task'))}")
     print(f"pymalloc: {py['arenas']:.0f} arenas = {py['held']:.1f} MiB held, {py['used blocks']:.1f} MiB in used "
           f"blocks ({py['held'] - py['used blocks']:.1f} MiB free in its arenas)")

@@ -258,3 +258,33 @@ def test_merge_finds_repeated_keys_of_adopted_tables_every_time() -> None:
         assert found.keys == ["x", "y", "z", "w"] and found.values["a"].data.tolist() == [value, value + 1] * 2
         found = merged(repeated, [["x", "y"], ["y", "w"]], value)  # "y" twice: the later one stays
         assert found.keys == ["x", "y", "w"] and found.values["a"].data.tolist() == [value, value, value + 1]
+
+
+def test_a_join_of_int_blocks_gives_the_columns_of_a_join_of_built_parts() -> None:
+    """The join fills one (k, rows) matrix part by part and its rows are the block's columns (given rows, and rows
+    written in the block): the values, types and order a join of the parts built one by one has."""
+    from heapster.columns import EntityTable
+    from heapster.testing.batches import column_batch_differences
+
+    layout = (("a", G), ("b", C), ("c", G))
+
+    def part(keys: list[str], values: list[int]) -> BatchBuilder:
+        builder = BatchBuilder()
+        count = len(keys)
+        builder.adopt(list(keys), [{"type": "node"} for _ in keys],
+                      EntityTable(np.ones(count, dtype=np.int8), np.arange(count), np.arange(count),
+                                  np.empty(0, dtype=np.int64)), [])
+        builder.scrape_time.extend([5] * count)
+        builder.int_block(layout, rows=np.arange(count)).extend(values)
+        builder.int_block((("d", G), ("e", C))).extend((count - 1, 10 * count, MISSING))  # rows in the block
+        return builder
+
+    def parts() -> list[BatchBuilder]:
+        return [part(["x", "y"], [1, 2, 3, 4, MISSING, 6]), part(["z"], [7, 8, 9])]
+
+    joined = BatchBuilder.merge(parts())
+    columns = [joined.values[name].data for name, _ in layout]
+    assert [column.tolist() for column in columns] == [[1, 4, 7], [2, MISSING, 8], [3, 6, 9]]
+    assert all(column.base is not None and column.base is columns[0].base for column in columns)
+    assert joined.values["d"].data.tolist() == [MISSING, 20, 10] and "e" not in joined.values
+    assert column_batch_differences(joined, ColumnBatch.concat([b.build() for b in parts()])) == []
