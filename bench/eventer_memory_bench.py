@@ -56,6 +56,12 @@ FLOORS = {
         "import heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
         "import heapster.plugins; heapster.plugins.load_plugins()\n"
         "import ssl; context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)"),
+    "the eventer as launched, only the plugins its flags name (kubernetes, log), a TLS context": (
+        "from heapster_eventer.lazyssl import defer_ssl; defer_ssl()\n"
+        "import heapster_eventer.cli, heapster_eventer.app, heapster_source_kubernetes.events, heapster.sinks.log\n"
+        "from heapster_eventer.flags import parse_args\n"
+        "heapster_eventer.app.load_named_plugins(parse_args(['--source=kubernetes:', '--sink=log']))\n"
+        "import ssl; context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)"),
     "for reference, not loaded by the eventer: aiohttp": "import asyncio, aiohttp.web",
     "for reference, not loaded by the eventer: prometheus-client (with asyncio, ssl, structlog)": (
         "import ssl, asyncio, structlog, importlib.metadata, prometheus_client"),
