@@ -8,13 +8,16 @@ import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+import pytest
+
 from heapster.checkpoint import MemoryCheckpointStore
+from heapster.errors import UsageError
 from heapster.plugins import load_plugins
 from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer import metrics
-from heapster_eventer.app import Eventer
+from heapster_eventer.app import Eventer, load_named_plugins
 from heapster_eventer.flags import parse_args
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
@@ -159,3 +162,34 @@ def test_a_checkpoint_file_or_configmap_is_kept_without_leader_election(tmp_path
     eventer = Eventer(parse_args(["--source=kubernetes:https://127.0.0.1:1?inClusterConfig=false", "--sink=log",
                                   f"--checkpoint-file={tmp_path / 'cp.json'}"]))
     assert eventer.keeps_checkpoint(eventer.checkpoint_store(eventer.build().source_config))
+
+
+def test_the_eventer_loads_only_the_plugins_its_flags_name(monkeypatch):
+    for name in ("HEAPSTER_PLUGINS", "HEAPSTER_STRICT_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    options = parse_args(["--source=static:?events=1", "--sink=log"])
+    plugins = load_named_plugins(options)
+    assert sorted(p.name for p in plugins.plugins) == ["log", "static"]
+    assert plugins.keys("sink") == ["log"]  # no other metric sink's module loaded
+
+
+def test_a_key_without_an_entry_point_of_its_name_loads_every_plugin_and_reads_the_same(monkeypatch):
+    for name in ("HEAPSTER_PLUGINS", "HEAPSTER_STRICT_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    options = parse_args(["--source=static:?events=1", "--sink=nosuch"])
+    plugins = load_named_plugins(options)
+    everything = load_plugins()
+    assert sorted(p.name for p in plugins.plugins) == sorted(p.name for p in everything.plugins)
+    assert len(plugins.plugins) > 2
+    with pytest.raises(UsageError) as named:
+        Eventer(options).build()
+    with pytest.raises(UsageError) as full:
+        Eventer(options, plugins=everything).build()
+    assert str(named.value) == str(full.value)
+    assert "installed: " in str(named.value)
+
+
+def test_a_plugin_allow_list_in_the_environment_is_the_loaders_to_apply(monkeypatch):
+    monkeypatch.setenv("HEAPSTER_PLUGINS", "static,log,influxdb")
+    plugins = load_named_plugins(parse_args(["--source=static:?events=1", "--sink=log"]))
+    assert sorted(p.name for p in plugins.plugins) == ["influxdb", "log", "static"]
