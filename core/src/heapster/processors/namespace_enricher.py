@@ -15,10 +15,22 @@ log = structlog.get_logger(__name__)
 _TYPES = (POD_CONTAINER, POD, NAMESPACE)
 
 
-def namespace_uid(cluster: ClusterState, namespace: str) -> str | None:
-    """The uid ``namespace_id`` gets for ``namespace`` (None when the namespace is unknown)."""
-    found = cluster.get_namespace(namespace)
-    return str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
+class NamespaceUids(dict[str, "str | None"]):
+    """The uid ``namespace_id`` gets for each namespace (None when the namespace is unknown), looked up in the
+    cluster once per batch: ``uids[namespace]``."""
+
+    def __init__(self, cluster: ClusterState) -> None:
+        super().__init__()
+        self.cluster = cluster
+
+    def __missing__(self, namespace: str) -> str | None:
+        found = self.cluster.get_namespace(namespace)
+        uid = self[namespace] = str((found.get("metadata") or {}).get("uid", "")) if found is not None else None
+        return uid
+
+    def same(self, uids: dict[str, str | None]) -> bool:
+        """Whether each namespace of ``uids`` still has the uid it gives."""
+        return all(self[namespace] == uid for namespace, uid in uids.items())
 
 
 def with_namespace_id(labels: dict[str, str], uid: str) -> dict[str, str]:
@@ -60,7 +72,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich ``batch`` in place."""
-        uids: dict[str, str | None] = {}
+        uids = NamespaceUids(self.cluster)
         missing: set[str] = set()
         cols = batch.columns
         all_labels = cols.labels
@@ -70,8 +82,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
         for first, last in runs(rows):
             inputs = all_labels[first:last]
             before = last_runs.get(id(inputs[0]))
-            if (before is not None and same_objects(before.inputs, inputs)
-                    and all(self._uid(namespace, uids) == uid for namespace, uid in before.uids.items())):
+            if before is not None and same_objects(before.inputs, inputs) and uids.same(before.uids):
                 all_labels[first:last] = before.outputs
                 missing.update(namespace for namespace, uid in before.uids.items() if uid is None)
                 run = before
@@ -84,14 +95,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
             log.warning("namespace.unknown", namespace=namespace)  # once, until it is known again
         self._warned = missing
 
-    def _uid(self, namespace: str, uids: dict[str, str | None]) -> str | None:
-        """The uid of ``namespace`` (None when unknown), looked up once per batch."""
-        if namespace in uids:
-            return uids[namespace]
-        uid = uids[namespace] = namespace_uid(self.cluster, namespace)
-        return uid
-
-    def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: dict[str, str | None],
+    def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: NamespaceUids,
                 missing: set[str]) -> _Run:
         """Enrich one run row by row (reusing ``before``'s twins of unchanged label dicts)."""
         run = _Run(inputs)
@@ -108,7 +112,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
                 outputs.append(labels)
                 notes.append(None)
                 continue
-            uid = self._uid(namespace, uids)
+            uid = uids[namespace]
             run_uids[namespace] = uid
             if uid is None:
                 missing.add(namespace)

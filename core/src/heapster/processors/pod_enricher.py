@@ -15,7 +15,7 @@ from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray,
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
-from heapster.processors.namespace_enricher import NamespaceBasedEnricher, namespace_uid
+from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
 from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
@@ -236,27 +236,15 @@ def _enrich(labels: dict[str, str], info: PodInfo, matched: str | None, key: str
 class _Work:
     """The state of one batch's enrichment."""
 
-    __slots__ = ("changes", "checked", "cluster", "uids", "unknown", "used", "versions")
+    __slots__ = ("changes", "checked", "uids", "unknown", "used", "versions")
 
     def __init__(self, cols: ColumnBatch, cluster: ClusterState) -> None:
         self.changes = _Changes(cols)
-        self.cluster = cluster
         self.used: dict[tuple[str, str], PodInfo] = {}
         self.unknown: set[tuple[str, str]] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
-        self.uids: dict[str, str | None] = {}
-
-    def uid(self, namespace: str) -> str | None:
-        """The uid of ``namespace`` (None when unknown), looked up once per batch."""
-        if namespace in self.uids:
-            return self.uids[namespace]
-        uid = self.uids[namespace] = namespace_uid(self.cluster, namespace)
-        return uid
-
-    def same_uids(self, uids: dict[str, str | None]) -> bool:
-        """Whether each namespace of ``uids`` still has the uid it gives."""
-        return all(self.uid(namespace) == uid for namespace, uid in uids.items())
+        self.uids = NamespaceUids(cluster)
 
 
 class _Segment:
@@ -367,7 +355,7 @@ class PodBasedEnricher(ColumnProcessor):
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]
                     or not same_objects(before.inputs, all_labels[first:last])
-                    or not (unchanged or current(before, work)) or not work.same_uids(before.uids)):
+                    or not (unchanged or current(before, work)) or not work.uids.same(before.uids)):
                 before = self._enrich_rows(work, first, last, types[first:last].tolist(), before)
                 enriched = True
             else:
@@ -427,7 +415,7 @@ class PodBasedEnricher(ColumnProcessor):
             zip(before.idents, before.infos, strict=True))
         namespace_ids = self._namespace_ids
         seg_uids = segment.uids
-        stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uid(ns) != uid}
+        stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uids[ns] != uid}
         replayable = True
         idents: dict[tuple[str, str], tuple[str, str]] = {}
         stubs = len(changes.keys)
@@ -461,18 +449,12 @@ class PodBasedEnricher(ColumnProcessor):
             if (twin is not None and made_from.get(ident) is info  # made from the same pod version
                     and twin.get("namespace_name") not in stale):
                 enriched = twin
-                if namespace_ids:
-                    namespace = enriched.get("namespace_name")
-                    if namespace is not None:
-                        seg_uids[namespace] = work.uid(namespace)
             else:
                 enriched = _enrich(labels, info, matched, key)
-                if namespace_ids:
-                    namespace = enriched.get("namespace_name")
-                    if namespace is not None:
-                        uid = seg_uids[namespace] = work.uid(namespace)
-                        if uid is not None:
-                            enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
+            if namespace_ids and (namespace := enriched.get("namespace_name")) is not None:
+                uid = seg_uids[namespace] = work.uids[namespace]
+                if uid is not None and enriched is not twin:
+                    enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
             outputs.append(enriched)
             labels = all_labels[row] = enriched
             if code == POD:

@@ -259,7 +259,7 @@ async def test_source_shares_its_cluster_state(cluster: Cluster) -> None:
         assert source.cluster.get_node("node-none") is not None
         assert "images" not in source.cluster.get_node("node-none")["status"]  # type: ignore[index]
         assert len(source.cluster.list_nodes()) == len(Cluster.FAULTS)
-        # The kubernetes client's start-up probe went through with the kubeconfig's token.
+        # The start-up probe went through with the kubeconfig's token.
         first = cluster.api.requests[0]
         assert first == ("/api/v1/nodes", {"limit": "1"})
         assert cluster.api.auth_headers[0] == f"Bearer {TOKEN}"
