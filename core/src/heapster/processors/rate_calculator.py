@@ -32,7 +32,9 @@ class RateCalculator(ColumnProcessor):
     Unlike Heapster, state is kept per metric set rather than as one previous batch, so batches
     that arrive out of order or overlap never corrupt it: a sample only replaces an older one.
     A counter that went backwards or a changed collection start time (a restart) yields no rate,
-    never a negative one. Samples not refreshed for ``max_gap`` seconds are forgotten.
+    never a negative one. A sample whose batch is more than ``max_gap`` seconds older than the newest
+    batch is forgotten once that newest batch has been processed, so a rate can still span up to
+    ``max_gap`` plus one resolution (the sample was within ``max_gap`` of the batch before).
 
     The state is columnar: each metric set key has a slot, and the previous batch time, scrape
     time, collection start and counters are arrays indexed by slot, so a batch is one gather,
