@@ -171,6 +171,11 @@ async def test_start_end_and_labels(api: Any) -> None:
     assert only_first["latestTimestamp"] == "2026-03-01T10:00:00Z"
     only_last = await get(api, path + "?start=2026-03-01T10:01:00Z")
     assert [p["timestamp"] for p in only_last["metrics"]] == ["2026-03-01T10:01:00Z"]
+    # Go parses nanoseconds: a start 1 ns after a batch leaves that batch out (a microsecond datetime kept it in).
+    after_first = await get(api, path + "?start=2026-03-01T10:00:00.000000001Z")
+    assert [p["timestamp"] for p in after_first["metrics"]] == ["2026-03-01T10:01:00Z"]
+    up_to_first = await get(api, path + "?end=2026-03-01T10:00:00.000000999Z&start=2026-03-01T10:00:00.000000000Z")
+    assert [p["timestamp"] for p in up_to_first["metrics"]] == ["2026-03-01T10:00:00Z"]
     fs = await get(api, CONTAINER + "/metrics/filesystem/usage?labels=resource_id:/")
     assert [p["value"] for p in fs["metrics"]] == [4096, 8192]
     assert (await get(api, CONTAINER + "/metrics/filesystem/usage?labels=resource_id:logs"))["metrics"] == []

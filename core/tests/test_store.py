@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -369,6 +370,22 @@ def test_metric_export_from_columns_is_byte_identical() -> None:
         assert export.timeseries_json(store) == go_json(export.timeseries(store), pretty=False)
     assert b"\\u003c" in export.timeseries_json(store)
     assert export.timeseries_json(MetricStore()) == b"null\n"
+
+
+def test_metric_export_writes_its_maps_with_sorted_keys_as_go() -> None:
+    """A Timeseries' ``metrics`` and ``labels`` are Go maps, which encoding/json writes with their keys sorted: the
+    export's bytes are the original's whatever order the batch gave its metrics and labels in (they came in the
+    batch's order, e.g. ``{"pod_name":..,"container_name":"/pod"}``, ``"memory/usage"`` before ``"cpu/usage"``)."""
+    store = MetricStore()
+    store.ingest(DataBatch(at(0), {"namespace:ns/pod:p": MetricSet(
+        {"type": "pod", "pod_name": "p", "namespace_name": "ns", "pod_id": "u", "labels": "a:b", "hostname": "h"},
+        {"memory/usage": MetricValue(5), "cpu/usage": MetricValue(7, C), "cpu/limit": MetricValue(1)},
+        [LabeledMetric("filesystem/usage", {"resource_id": "Volume:v"}, 3)])}))
+    for body in (export.timeseries_json(store), go_json(export.timeseries(store), pretty=False)):
+        document = json.loads(body)[0]
+        assert list(document["metrics"]) == ["cpu/limit", "cpu/usage", "filesystem/usage", "memory/usage"]
+        assert list(document["labels"]) == ["container_name", "hostname", "labels", "pod_id", "pod_name"]
+        assert body.index(b'"container_name"') < body.index(b'"hostname"')
 
 
 def test_repeated_keys_and_label_dicts_answer_as_new_ones() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,7 @@ def timeseries(store: MetricStore) -> list[dict[str, Any]] | None:
                     "start": start if metric_type == MetricType.CUMULATIVE else end, "end": end,
                     "labels": point_labels, "value": value,
                 })
-        out.append({"metrics": metrics, "labels": labels})
+        out.append({"metrics": dict(sorted(metrics.items())), "labels": dict(sorted(labels.items()))})
     return out
 
 
@@ -101,7 +102,7 @@ def timeseries_json(store: MetricStore) -> bytes:
     span = b',"end":' + end
     starts = _start_texts(latest.starts)
     fragments: list[list[bytes | None]] = []
-    for name, metric_type, owners, values, labels in latest.metrics:
+    for name, metric_type, owners, values, labels in sorted(latest.metrics, key=itemgetter(0)):  # Go sorts map keys
         key = orjson.dumps(name) + b':[{"start":'
         cumulative = metric_type == MetricType.CUMULATIVE
         found = np.asarray(owners, dtype=np.int64)
@@ -124,7 +125,7 @@ def timeseries_json(store: MetricStore) -> bytes:
             for row, text, label_set in zip(rows_kept, texts, compress(labels, kept), strict=True):
                 label_json = encoded.get(label_set)
                 if label_json is None:
-                    label_json = encoded[label_set] = orjson.dumps(label_dict(label_set))
+                    label_json = encoded[label_set] = orjson.dumps(label_dict(label_set), option=orjson.OPT_SORT_KEYS)
                 point = (starts[row] if cumulative else end) + span + b',"labels":' + label_json + b',"value":' + text
                 points.setdefault(row, []).append(point)
             for row, found_points in points.items():
@@ -166,7 +167,7 @@ def _entity_labels(found: Mapping[str, str]) -> bytes:
     kind = found.get("type", "")
     if kind in _CONTAINER_NAME:
         exported["container_name"] = _CONTAINER_NAME[kind]
-    return orjson.dumps(exported)
+    return orjson.dumps(exported, option=orjson.OPT_SORT_KEYS)
 
 
 def routes(store: MetricStore | None, disable_export: bool) -> list[tuple[str, str, Handler]]:

@@ -183,7 +183,7 @@ class ModelApi:
     def _query(self, request: web.Request) -> tuple[str, datetime | None, datetime | None, dict[str, str] | None]:
         name = request.match_info["metric"].rstrip("/")
         name = DEPRECATED_ALIASES.get(name, name)
-        start = parse_time(request.query.get("start"), None)
+        start = parse_time(request.query.get("start"), None, round_up=True)
         end = parse_time(request.query.get("end"), utc_from_epoch(self.clock.now()))
         return name, start, end, parse_labels(request.query.get("labels"))
 

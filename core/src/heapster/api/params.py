@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from heapster.timefmt import parse_rfc3339
 
@@ -15,15 +15,24 @@ class BadRequest(ValueError):
     """A malformed query parameter; the message is the 400 body."""
 
 
-def parse_time(text: str | None, default: datetime | None) -> datetime | None:
-    """An RFC 3339 timestamp as Go's ``time.Parse(time.RFC3339, ...)`` accepts it, or ``default``."""
+def parse_time(text: str | None, default: datetime | None, *, round_up: bool = False) -> datetime | None:
+    """An RFC 3339 timestamp as Go's ``time.Parse(time.RFC3339, ...)`` accepts it, or ``default``.
+
+    A datetime holds microseconds, Go nanoseconds: with ``round_up`` (a range's inclusive start), a time between
+    two microseconds is the later one, so a batch just before it stays out of the range as it did in Heapster.
+    """
     if not text:
         return default
     try:
-        if not _RFC3339.match(text):
+        found = _RFC3339.match(text)
+        if not found:
             msg = f"parsing time {json.dumps(text)} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
             raise ValueError(msg)
-        return parse_rfc3339(text)
+        parsed = parse_rfc3339(text)
+        fraction = found.group(1) or ""
+        if round_up and fraction[7:].strip("0"):  # digits past the microseconds, not all zero
+            parsed += timedelta(microseconds=1)
+        return parsed
     except ValueError as exc:
         msg = f"timestamp argument cannot be parsed: {exc}"
         raise BadRequest(msg) from exc

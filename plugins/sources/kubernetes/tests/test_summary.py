@@ -12,7 +12,13 @@ import pytest
 
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.testing.fixtures import FIXTURES
-from heapster_source_kubernetes.summary import NodeInfo, SummaryError, decode_summary
+from heapster_source_kubernetes.summary import (
+    NodeInfo,
+    SummaryError,
+    SummaryShapes,
+    decode_summary,
+    decode_summary_columns,
+)
 
 C, G, D = MetricType.CUMULATIVE, MetricType.GAUGE, MetricType.DELTA
 
@@ -357,6 +363,36 @@ def test_nanosecond_timestamps() -> None:
     assert node.collection_start == datetime(2018, 3, 2, 13, 0, 0, 123456, tzinfo=UTC)
     assert node.scrape_time == datetime(2018, 3, 2, 13, 42, 0, 500000, tzinfo=UTC)
     assert node.values["uptime"] == MetricValue(1000, C)
+
+
+def test_a_container_whose_rootfs_and_logs_sum_beyond_int64_loses_only_its_ephemeral_storage() -> None:
+    """Each count is in int64, their sum (ephemeral_storage/usage) is not: that value is skipped, the node and every
+    other value kept (the sum overflowed the batch's int64 column and failed the whole node), by the full decode and
+    by the values-only decode of the same entities (SummaryShapes) alike."""
+    summary = _load("kubelet-stats-summary-2018-minikube.json")
+    pod = next(p for p in summary["pods"] if p["podRef"]["name"] == "heapster-5mz5f")
+    system = summary["node"]["systemContainers"][0]
+    for container in summary["node"]["systemContainers"]:
+        container.pop("userDefinedMetrics")  # (these are always decoded in full)
+    system["rootfs"], system["logs"] = copy.deepcopy(pod["containers"][0]["rootfs"]), {"usedBytes": 0}
+    for container in (pod["containers"][0], system):
+        container["rootfs"]["usedBytes"] = (1 << 62) + 1
+        container["logs"]["usedBytes"] = 1 << 62
+    body = json.dumps(summary).encode()
+    shapes = SummaryShapes()
+    full = decode_summary(body, NODE_2018, NOW_2018)
+    decoded = [decode_summary_columns(body, NODE_2018, NOW_2018, shapes).to_metric_sets() for _ in range(2)]
+    assert len(shapes) == 1  # the second decode read the values only
+    for sets in (full, *decoded):
+        for key in ("namespace:kube-system/pod:heapster-5mz5f/container:heapster",
+                    f"node:minikube/container:{system['name']}"):
+            container = sets[key]
+            assert "ephemeral_storage/usage" not in container.values
+            assert "cpu/usage" in container.values
+            usage = {m.labels["resource_id"]: m.value for m in container.labeled if m.name == "filesystem/usage"}
+            assert usage == {"/": (1 << 62) + 1, "logs": 1 << 62}
+        assert sets["node:minikube"].values["memory/working_set"] == MetricValue(1305468928, G)
+    assert decoded[0].keys() == decoded[1].keys() == full.keys()
 
 
 @pytest.mark.parametrize("bad", [-5, 1 << 63, -(1 << 63), -(1 << 63) - 1, 1 << 70])

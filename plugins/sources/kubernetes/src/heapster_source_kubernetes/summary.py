@@ -443,7 +443,7 @@ class _Decoder:
             self.add_accelerators(row, c.accelerators)
         root_used = self.add_fs(row, ROOT_FS, c.rootfs)
         logs_used = self.add_fs(row, LOGS_FS, c.logs)
-        ephemeral = root_used + logs_used if root_used is not None and logs_used is not None else MISSING
+        ephemeral = _sum_used(root_used, logs_used) if root_used is not None and logs_used is not None else MISSING
         self.add_stats(row, start, cpu, memory, ephemeral)
         if c.userDefinedMetrics:
             self.add_custom(row, c.userDefinedMetrics)
@@ -737,6 +737,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                                    logs.inodesFree))
                         series += 1
                 used = root_used + logs_used if root_used >= 0 and logs_used >= 0 else MISSING  # MISSING < 0
+                if used > _INT64_MAX:
+                    used = MISSING  # two counts in int64 whose sum is not: that value alone is skipped
                 if memory is None:
                     stats_extend((usage, MISSING, MISSING, MISSING, MISSING, MISSING, used))
                 else:
@@ -752,6 +754,13 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     b.adopt(shape.keys.copy(), shape.labels.copy(), shape.table, shape.series_labels.copy())
     b.unique_keys = shape.unique
     return b
+
+
+def _sum_used(root_used: int, logs_used: int) -> int:
+    """A container's ``ephemeral_storage/usage`` (rootfs + logs), :data:`MISSING` when the sum is out of int64 (each
+    count is in range, the sum need not be: skipped alone, as a count out of range is)."""
+    used = root_used + logs_used
+    return used if used <= _INT64_MAX else MISSING
 
 
 def _stats(stats: list[int], cpu: _Usage | None, memory: _Memory | None, ephemeral: int) -> None:
@@ -789,7 +798,7 @@ def _container_values(c: _Container, row: int, series: int, ident: object,
         fs_block.extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
                             logs.inodesFree))
         series += 1
-    ephemeral = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
+    ephemeral = _sum_used(root_used, logs_used) if MISSING not in (root_used, logs_used) else MISSING
     _stats(stats, cpu, memory, ephemeral)
     return series
 
