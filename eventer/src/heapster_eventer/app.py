@@ -7,12 +7,12 @@ import contextlib
 import os
 import signal
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 import structlog
 
 from heapster.api.health import MAX_BATCH_AGE, serve_health
 from heapster.checkpoint import FileCheckpointStore, MemoryCheckpointStore
+from heapster.distributions import entry_points
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
 from heapster.http1 import Server
