@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
@@ -74,6 +73,7 @@ PROVIDERS_FILE = "providers.toml"
 def known_providers() -> Mapping[str, Mapping[str, str]]:
     """``{kind: {key: distribution}}`` from :data:`PROVIDERS_FILE`, for "pip install" hints only."""
     import tomllib  # only for an unknown key's hint: not loaded by a process that never needs one
+    from importlib.resources import files  # with pathlib, tempfile, shutil, bz2, lzma: ~0.3 MiB, same reason
 
     document = tomllib.loads(files("heapster").joinpath(PROVIDERS_FILE).read_text(encoding="utf-8"))
     return {section.replace("_", " ").removeprefix("metric "): dict(keys) for section, keys in document.items()}

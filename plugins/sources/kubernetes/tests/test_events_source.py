@@ -308,3 +308,17 @@ async def test_a_large_list_is_paged_and_handed_out_page_by_page(api_server: Fak
         assert source.position == str(api_server.rv)
     finally:
         await source.close()
+
+
+async def test_without_a_checkpoint_the_memory_is_not_copied_at_each_drain(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a", count=4))
+    source = source_for(api_server)
+    source.resume_from(str(api_server.rv - 1))
+    source.keep_gap_memory(False)
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 1)
+        assert messages(await source.get_new_events()) == ["a x4"]
+        assert source.gap_memory() == {} and len(source.occurrences) == 1
+    finally:
+        await source.close()

@@ -235,6 +235,10 @@ class KubernetesEventSource(EventSource):
         """
         return self.occurrences.saved()
 
+    def keep_gap_memory(self, keep: bool) -> None:
+        """Whether :meth:`gap_memory` will be asked for: without a checkpoint the memory is not copied at each drain."""
+        self.occurrences.keep_taken = keep
+
     def restore_gap_memory(self, document: Mapping[str, Any]) -> None:
         """Load what :meth:`gap_memory` returned (call before ``start``)."""
         self.occurrences.restore(document)
