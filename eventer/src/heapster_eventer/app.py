@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from dataclasses import dataclass
@@ -181,6 +182,8 @@ class Eventer:
                  frequency=self.options.frequency,
                  checkpoint=store.description if self.keeps_checkpoint(store) else "none", identity=self.identity,
                  leader_elect=self.options.leader_elect)
+        gc.collect()
+        gc.freeze()  # start-up objects out of the collector's sight: a full collection walks only what came after
         source: EventSource | None = built.source
         try:
             while not self.stop_event.is_set():
