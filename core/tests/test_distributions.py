@@ -87,3 +87,4 @@ def test_heapster_finds_its_plugins_without_importlib_metadata() -> None:
             "print(sorted(m for m in sys.modules if m.startswith(('importlib.metadata', 'email', 'zipfile'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
