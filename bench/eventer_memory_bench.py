@@ -126,6 +126,20 @@ def in_cluster(ready: dict[str, object], workdir: Path) -> tuple[list[str], dict
     return wrapper, {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
 
 
+def mappings(pid: int) -> dict[str, float]:
+    """Rss (MiB) of the process by mapping: ``[heap]``, other anonymous memory, each file; largest first."""
+    sizes: dict[str, float] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):
+            name = Path(fields[5]).name if len(fields) > 5 and fields[5].startswith("/") else (
+                fields[5] if len(fields) > 5 else "[anon]")
+        elif fields and fields[0] == "Rss:":
+            sizes[name] = sizes.get(name, 0.0) + int(fields[1]) / 1024
+    return dict(sorted(sizes.items(), key=lambda item: -item[1]))
+
+
 def exported(eventer: EventerProcess) -> float:
     return sum(v for k, v in eventer.metrics().items() if k.startswith("eventer_exported_events_total{"))
 
@@ -139,6 +153,8 @@ def main() -> int:
     parser.add_argument("--warm-cycles", type=int, default=2, help="export cycles before sampling starts")
     parser.add_argument("--api", choices=("http", "https"), default="http",
                         help="http: a plain API server URL; https: TLS, a token and the in-cluster configuration")
+    parser.add_argument("--series", action="store_true",
+                        help="also print every RSS sample (MiB, every 0.5 s): where in the export cycle it rises")
     parser.add_argument("--pythonpath", default="",
                         help="PYTHONPATH for the eventer only (A/B runs: the src directories of an exported commit)")
     args = parser.parse_args()
@@ -174,6 +190,7 @@ def main() -> int:
                 cpu = cpu_seconds(pid) - cpu_base
                 elapsed = time.monotonic() - began
                 mapped = libraries(pid)
+                by_mapping = mappings(pid)
             finally:
                 eventer.stop()
     rss = [s["VmRSS"] for s in samples]
@@ -188,6 +205,10 @@ def main() -> int:
           f"max {max(rss):.1f} MiB (anonymous {max(s['RssAnon'] for s in samples):.1f} MiB, "
           f"files {max(s['RssFile'] for s in samples):.1f} MiB)")
     print(f"  OpenSSL mapped: {', '.join(mapped) or 'no'}")
+    if args.series:
+        print("  RSS by mapping at the end (MiB): " + ", ".join(
+            f"{name} {size:.2f}" for name, size in by_mapping.items() if size >= 0.05))
+        print("  RSS samples (MiB): " + " ".join(f"{value:.1f}" for value in rss))
     if args.no_floors:
         return 0
     print("  what the modules alone cost (fresh interpreter, VmRSS, as the eventer runs: "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -193,3 +195,16 @@ def test_a_plugin_allow_list_in_the_environment_is_the_loaders_to_apply(monkeypa
     monkeypatch.setenv("HEAPSTER_PLUGINS", "static,log,influxdb")
     plugins = load_named_plugins(parse_args(["--source=static:?events=1", "--sink=log"]))
     assert sorted(p.name for p in plugins.plugins) == ["influxdb", "log", "static"]
+
+
+def test_the_eventer_starts_without_importlib_metadata():
+    """Its version read and its plugins found and loaded: no importlib.metadata, email or zipfile (1.6 MiB)."""
+    code = ("import sys\nfrom heapster_eventer.app import load_named_plugins\n"
+            "from heapster_eventer.flags import parse_args\n"
+            "import heapster_eventer, heapster\nassert heapster_eventer.__version__ != '0+unknown'\n"
+            "plugins = load_named_plugins(parse_args(['--source=static:?events=1', '--sink=log']))\n"
+            "assert sorted(p.name for p in plugins.plugins) == ['log', 'static'], plugins.plugins\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('importlib.metadata', 'email', 'zipfile'))))")
+    env = {k: v for k, v in os.environ.items() if k not in ("HEAPSTER_PLUGINS", "HEAPSTER_STRICT_PLUGINS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == "[]"

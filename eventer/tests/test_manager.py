@@ -207,6 +207,27 @@ class GapSource(ScriptedEventSource):
         self.memory = dict(document)
 
 
+class OnDemandGapSource(GapSource):
+    """A gap-counting source that is told whether its memory will be asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[bool] = []
+
+    def keep_gap_memory(self, keep: bool) -> None:
+        self.kept.append(keep)
+
+
+async def test_a_source_is_told_whether_a_checkpoint_will_ask_for_its_gap_memory() -> None:
+    for checkpoint in (True, False):
+        source = OnDemandGapSource()
+        manager = _manager(source, [RecordingEventSink("s")], MemoryCheckpointStore(), FakeClock(),
+                           checkpoint=checkpoint)
+        await manager.start()
+        assert source.kept == [checkpoint]
+        await manager.stop(flush=False)
+
+
 async def test_the_gap_memory_and_lost_versions_go_to_the_checkpoint_and_metrics() -> None:
     from heapster.selfmetrics import REGISTRY
 

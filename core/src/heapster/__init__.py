@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from heapster.distributions import PackageNotFoundError, version
 from heapster.hookspecs import hookimpl
 
 try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +132,8 @@ class FileCheckpointStore:
         await asyncio.to_thread(self._write, checkpoint.to_json())
 
     def _write(self, text: str) -> None:
+        import tempfile  # with shutil, bz2, lzma, random: only for a checkpoint file (~0.2 MiB otherwise)
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:

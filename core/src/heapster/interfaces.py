@@ -290,6 +290,19 @@ class GapCountingSource(Protocol):
         ...
 
 
+@runtime_checkable
+class GapMemoryOnDemand(Protocol):
+    """A :class:`GapCountingSource` that keeps its memory for :meth:`~GapCountingSource.gap_memory` only when asked.
+
+    The eventer calls :meth:`keep_gap_memory` before ``start``: ``False`` when it keeps no checkpoint (nothing
+    will call ``gap_memory``), so the source need not copy its memory at every ``get_new_events``.
+    """
+
+    def keep_gap_memory(self, keep: bool) -> None:
+        """Whether ``gap_memory`` will be asked for (sources keep it by default)."""
+        ...
+
+
 class CheckpointStore(Protocol):
     """Where the eventer keeps its :class:`heapster.checkpoint.Checkpoint` between runs.
 

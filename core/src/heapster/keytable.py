@@ -65,9 +65,15 @@ class KeyTable:
         if not 0 <= key < KEY_LIMIT:
             msg = f"key {key} out of range"
             raise OverflowError(msg)
-        self.pop(key)
+        slot = self._find(key)
+        if slot >= 0:  # put again: its old slot dies (as in pop), and the key's index slot may move
+            self._values[self._index[slot] - 1] = _DEAD
+            self._live -= 1
+            self._unindex(slot)
+            slot = self._find(key)
         if self._used == self._slots:
             self._compact()
+            slot = self._find(key)
         position = self._tail
         if position == len(self._keys):
             self._keys.append(key)
@@ -81,7 +87,7 @@ class KeyTable:
         if 2 * self._live > self._mask:
             self._rebuild_index(2 * (self._mask + 1))
         else:
-            self._index[~self._find(key)] = position + 1
+            self._index[~slot] = position + 1  # the empty slot the one look-up found (no second probe)
         if self._live > self.capacity:
             self._forget_oldest()
 

@@ -13,14 +13,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 import structlog
 
 from heapster import hookspecs
+from heapster.distributions import EntryPoint, entry_points
 from heapster.errors import PluginError, UsageError
 from heapster.interfaces import (
     CheckpointStore,
@@ -36,6 +35,8 @@ from heapster.interfaces import (
 from heapster.uri import Option, PluginConfig, SpecURI, parse_uri, resolve_options, resolve_sink_options
 
 if TYPE_CHECKING:  # shards are heapster's alone: not imported by the eventer's path
+    from importlib.metadata import EntryPoint as MetadataEntryPoint
+
     from heapster.shards.discovery import EndpointSliceWatch, PeerService
 
 log = structlog.get_logger("heapster.plugins")
@@ -72,6 +73,7 @@ PROVIDERS_FILE = "providers.toml"
 def known_providers() -> Mapping[str, Mapping[str, str]]:
     """``{kind: {key: distribution}}`` from :data:`PROVIDERS_FILE`, for "pip install" hints only."""
     import tomllib  # only for an unknown key's hint: not loaded by a process that never needs one
+    from importlib.resources import files  # with pathlib, tempfile, shutil, bz2, lzma: ~0.3 MiB, same reason
 
     document = tomllib.loads(files("heapster").joinpath(PROVIDERS_FILE).read_text(encoding="utf-8"))
     return {section.replace("_", " ").removeprefix("metric "): dict(keys) for section, keys in document.items()}
@@ -211,14 +213,15 @@ class Plugins:
         return chain
 
 
-def _distribution_of(ep: EntryPoint) -> tuple[str, str]:
+def _distribution_of(ep: EntryPoint | MetadataEntryPoint) -> tuple[str, str]:
     dist = ep.dist
     if dist is None:
         return ("unknown", "unknown")
     return (dist.metadata["Name"] or dist.name, dist.version)
 
 
-def load_plugins(*, strict: bool | None = None, eps: Iterable[EntryPoint] | None = None) -> Plugins:
+def load_plugins(*, strict: bool | None = None,
+                 eps: Iterable[EntryPoint | MetadataEntryPoint] | None = None) -> Plugins:
     """Load every ``heapster`` entry point, call the registration hooks, and return the result.
 
     Raises :class:`PluginError` for a key registered twice (naming both distributions) and,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 import structlog
 
 from heapster.api.health import MAX_BATCH_AGE, serve_health
 from heapster.checkpoint import FileCheckpointStore, MemoryCheckpointStore
+from heapster.distributions import entry_points
 from heapster.errors import RuntimeFailure, UsageError
 from heapster.flags import SinkQueueBounds, sink_queue_bounds
 from heapster.http1 import Server
@@ -181,6 +182,8 @@ class Eventer:
                  frequency=self.options.frequency,
                  checkpoint=store.description if self.keeps_checkpoint(store) else "none", identity=self.identity,
                  leader_elect=self.options.leader_elect)
+        gc.collect()
+        gc.freeze()  # start-up objects out of the collector's sight: a full collection walks only what came after
         source: EventSource | None = built.source
         try:
             while not self.stop_event.is_set():

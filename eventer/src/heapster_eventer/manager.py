@@ -21,6 +21,7 @@ from heapster.interfaces import (
     EventSink,
     EventSource,
     GapCountingSource,
+    GapMemoryOnDemand,
     ResumableEventSource,
     SystemClock,
 )
@@ -158,6 +159,8 @@ class EventManager:
                     ch.floor = own
         if isinstance(self.source, ResumableEventSource):
             self.source.resume_from(resume)
+        if isinstance(self.source, GapMemoryOnDemand):
+            self.source.keep_gap_memory(self.settings.checkpoint)
         if checkpoint is not None and isinstance(self.source, GapCountingSource):
             self.source.restore_gap_memory(checkpoint.gap_memory)
         log.info("eventer.resume", position=resume, checkpoint=self.store.description,

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from heapster.interfaces import PluginContext
 from heapster.plugins import load_plugins
 from heapster.testing.clock import FakeClock
 from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.timefmt import rfc3339, utc_from_epoch
-from heapster_source_kubernetes.events import KubernetesEventSource
+from heapster_source_kubernetes.events import EventBuffer, KubernetesEventSource
 
 CORE = "/api/v1/events"
 NEW = "/apis/events.k8s.io/v1/events"
@@ -308,3 +310,33 @@ async def test_a_large_list_is_paged_and_handed_out_page_by_page(api_server: Fak
         assert source.position == str(api_server.rv)
     finally:
         await source.close()
+
+
+async def test_without_a_checkpoint_the_memory_is_not_copied_at_each_drain(api_server: FakeApiServer) -> None:
+    api_server.put(CORE, core_event("a", count=4))
+    source = source_for(api_server)
+    source.resume_from(str(api_server.rv - 1))
+    source.keep_gap_memory(False)
+    await source.start()
+    try:
+        await until(lambda: source.buffer_depth == 1)
+        assert messages(await source.get_new_events()) == ["a x4"]
+        assert source.gap_memory() == {} and len(source.occurrences) == 1
+    finally:
+        await source.close()
+
+
+def test_the_buffer_gives_back_every_event_in_order_and_holds_them_compressed() -> None:
+    buffer = EventBuffer()
+    assert buffer.take() == [] and len(buffer) == 0
+    events = [core_event(f"pod-{i}", count=i + 1) for i in range(3000)]
+    events[7]["message"] = "two\nlines, ünïcode and a \\ backslash"
+    for item in events:
+        buffer.append(item)
+    assert len(buffer) == 3000
+    held = sum(len(chunk) for chunk in buffer._chunks)
+    assert held < sum(len(orjson.dumps(item)) for item in events) / 4
+    assert buffer.take() == events
+    assert len(buffer) == 0 and buffer.take() == []
+    buffer.append(events[0])
+    assert buffer.take() == [events[0]]

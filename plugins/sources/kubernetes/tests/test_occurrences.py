@@ -80,3 +80,16 @@ def test_saved_keys_are_16_hex_digits_of_the_uid_hash_as_taken_and_oversized_key
     restored.restore({"counts": {**counts, "1" + "0" * 16: 5}})  # 65 bits: not a UID hash, ignored
     restored.mark_taken()
     assert restored.saved()["counts"] == counts
+
+
+def test_no_copy_is_kept_when_no_checkpoint_will_ask_for_it() -> None:
+    memory = OccurrenceMemory()
+    memory.remember(ev("a", 1))
+    memory.mark_taken()
+    assert len(memory.saved()["counts"]) == 1
+    memory.keep_taken = False
+    memory.mark_taken()
+    assert memory.saved() == {} and memory.missed(ev("a", 3)) == 1  # the memory itself is kept
+    memory.keep_taken = True
+    memory.mark_taken()
+    assert len(memory.saved()["counts"]) == 1

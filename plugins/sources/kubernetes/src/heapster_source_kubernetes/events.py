@@ -15,7 +15,7 @@ backoff). What it adds for the eventer:
   (``lost_events``, logged as ``events.gap`` with the resourceVersions of the gap).
 * ``export_existing``: events of the very first list are exported too (otherwise only changes).
 * A bounded buffer (``buffer_size``) that drops and counts events when full, as Heapster did; it
-  holds events as compact JSON, about 1 KB each.
+  holds events as compact JSON in one deflate stream (:class:`EventBuffer`, ~80 bytes an event).
 * ``events_api=events.k8s.io/v1``: that API is watched and each event converted to the core/v1
   shape, so sinks always see one shape.
 """
@@ -23,7 +23,7 @@ backoff). What it adds for the eventer:
 from __future__ import annotations
 
 import contextlib
-from collections import deque
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +103,56 @@ def core_v1_event(event: Event) -> Event:
     if event.get("related"):
         out["related"] = event["related"]
     return out
+
+
+WINDOW_BITS = 14
+"""The buffer's deflate window: 16 KiB reaches back over the last ~25 events, whose keys, kinds, reasons,
+namespaces and names repeat. With :data:`MEMORY_LEVEL` the compressor holds 128 KiB (zlib's defaults: 256);
+measured on 2000 simulator events at level 1: 4 KiB window 218 KB out, 5.2 ms per 1000 events; 16 KiB
+161 KB, 3.8 ms; 32 KiB 151 KB, 3.6 ms (orjson.loads of the same events: 2-3 ms)."""
+MEMORY_LEVEL = 7
+
+
+class EventBuffer:
+    """Buffered events as compact JSON lines in one raw deflate stream, from one drain to the next.
+
+    At 200 events/s and a 10 s period the buffer held 1.3 MiB of JSON by the end of each period
+    (~680 bytes an event, one ``bytes`` each); compressed as one stream it holds about an eighth.
+    Events are decoded line by line at :meth:`take`, never all decompressed at once.
+    """
+
+    def __init__(self) -> None:
+        self._compressor: Any = None
+        self._chunks: list[bytes] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, event: Event) -> None:
+        """Buffer one event."""
+        if self._compressor is None:
+            self._compressor = zlib.compressobj(1, zlib.DEFLATED, -WINDOW_BITS, MEMORY_LEVEL)
+        out = self._compressor.compress(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        if out:
+            self._chunks.append(out)
+        self._count += 1
+
+    def take(self) -> list[Event]:
+        """Every buffered event, decoded, in order; the buffer is empty afterwards."""
+        if self._compressor is None:
+            return []
+        chunks = self._chunks
+        chunks.append(self._compressor.flush())
+        self._compressor, self._chunks, self._count = None, [], 0
+        inflate = zlib.decompressobj(-WINDOW_BITS)
+        events: list[Event] = []
+        pending = b""
+        for chunk in chunks:
+            lines = (pending + inflate.decompress(chunk)).split(b"\n")
+            pending = lines.pop()
+            events.extend(orjson.loads(line) for line in lines)
+        return events
 
 
 class _NoVersions(dict[str, str]):
@@ -214,8 +264,8 @@ class KubernetesEventSource(EventSource):
         self.received_events = 0
         self.lost_events = 0
         """Event versions a relist after 410 showed the API no longer holds (count bumps never seen)."""
-        self._buffer: deque[bytes] = deque()
-        """Events as compact JSON (a third of the memory of decoded dicts), decoded when drained."""
+        self._buffer = EventBuffer()
+        """Events compressed (~80 bytes each, where a decoded one is ~2.9 KB), decoded when drained."""
         self._resume: str | None = None
         self._position: str | None = None
         self.occurrences = OccurrenceMemory()
@@ -234,6 +284,10 @@ class KubernetesEventSource(EventSource):
         As of the last ``get_new_events``: events still in the buffer are not exported yet.
         """
         return self.occurrences.saved()
+
+    def keep_gap_memory(self, keep: bool) -> None:
+        """Whether :meth:`gap_memory` will be asked for: without a checkpoint the memory is not copied at each drain."""
+        self.occurrences.keep_taken = keep
 
     def restore_gap_memory(self, document: Mapping[str, Any]) -> None:
         """Load what :meth:`gap_memory` returned (call before ``start``)."""
@@ -273,8 +327,7 @@ class KubernetesEventSource(EventSource):
 
     async def get_new_events(self) -> EventBatch:
         """Everything buffered since the last call (the position moves to where the watch is now)."""
-        events: list[Event] = [orjson.loads(raw) for raw in self._buffer]
-        self._buffer.clear()
+        events = self._buffer.take()
         self.occurrences.mark_taken()
         if self._informer is not None and self._informer.resource_version:
             self._position = self._informer.resource_version
@@ -309,8 +362,7 @@ class KubernetesEventSource(EventSource):
             if self.dropped_events == 1 or self.dropped_events % 1000 == 0:
                 log.warning("events.buffer.full", capacity=self.buffer_capacity, dropped=self.dropped_events)
             return
-        # orjson's result keeps an ~8 KB allocation; an exact-size copy keeps the buffer at ~1 KB an event.
-        self._buffer.append(memoryview(orjson.dumps(change.object)).tobytes())
+        self._buffer.append(change.object)
 
     def _on_relisted(self, relist: Relist) -> None:
         """Log the gap a relist after 410 closed: its resourceVersions and the versions lost in it."""
