@@ -98,7 +98,9 @@ def test_the_light_reader_gives_what_the_client_loader_gives(tmp_path: Path, pki
     path.write_text(_kubeconfig(cluster % pki, user % pki, current))
     light = _light_kubeconfig(str(path))
     assert isinstance(light, LightConfiguration)
-    assert _seen(light) == _seen(_client_loader(path))
+    loaded = _seen(_client_loader(path))
+    assert _seen(light) == loaded
+    assert _seen(light.client_configuration()) == loaded  # the typed client's (Lease, ConfigMap) too
 
 
 FALLBACK_CASES = {
@@ -160,4 +162,4 @@ def test_a_token_kubeconfig_does_not_import_the_kubernetes_client(tmp_path: Path
     access, imported, typed = done.stdout.splitlines()
     assert access == "https://api:6443 Bearer kc-token True"
     assert imported == "not loaded"
-    assert typed == "https://api:6443 {'authorization': 'bearer kc-token'}"  # a typed client when asked for
+    assert typed == "https://api:6443 {'BearerToken': 'Bearer kc-token'}"  # as the client's loader sets it

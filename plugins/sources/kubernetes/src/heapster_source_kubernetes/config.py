@@ -117,8 +117,8 @@ class LightConfiguration:
 
             configuration.api_key["authorization"] = f"bearer {self.read_token()}"
             configuration.refresh_api_key_hook = refresh
-        elif self._token:  # a kubeconfig's token
-            configuration.api_key["authorization"] = f"bearer {self._token}"
+        elif self._token:  # a kubeconfig's token, as the client's kubeconfig loader sets it
+            configuration.api_key["BearerToken"] = f"Bearer {self._token}"
         return configuration
 
 
