@@ -384,3 +384,44 @@ async def test_the_cluster_gives_up_on_a_first_list_that_stalls(api_server: Any)
         assert len(slow) == 1 and slow[0]["pods"] is False and slow[0]["nodes"] is True
     finally:
         await cluster.close()
+
+
+async def test_compact_pods_are_deflated_and_read_back_equal(api_server: Any) -> None:
+    import orjson
+
+    from heapster_source_kubernetes.cluster import trim_pod
+
+    def pod(i: int, restarts: int = 0) -> dict[str, Any]:
+        return {"metadata": {"name": f"web-7d4b9c-{i:05d}", "namespace": f"team-{i % 7}", "uid": f"uid-{i:08x}",
+                             "labels": {"app": "web", "pod-template-hash": "7d4b9c"},
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c",
+                                                  "uid": "rs-uid", "controller": True}]},
+                "spec": {"nodeName": f"node-{i % 13}", "containers": [
+                    {"name": "app", "image": "registry.example/web:1.2.3",
+                     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}]},
+                "status": {"phase": "Running", "startTime": "2026-12-02T10:00:00Z", "qosClass": "Burstable",
+                           "containerStatuses": [{"name": "app", "restartCount": restarts, "ready": True,
+                                                  "state": {"running": {"startedAt": "2026-12-02T10:00:05Z"}}}]}}
+
+    for i in range(300):
+        api_server.put(PODS, pod(i))
+    informer = _informer(api_server.url, PODS, transform=trim_pod, compact=True)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        expected = {f"team-{i % 7}/web-7d4b9c-{i:05d}": trim_pod(pod(i)) for i in range(300)}
+        for key, obj in expected.items():
+            found = informer.get(key)
+            assert found is not None
+            version = found["metadata"]["resourceVersion"]  # set by the API server
+            assert found == {**obj, "metadata": {**obj["metadata"], "resourceVersion": version}}
+        stored = sum(len(b) for b in informer._objects.values())
+        plain = sum(len(orjson.dumps(informer.get(key))) for key in expected)
+        assert stored * 4 < plain, (stored, plain)  # the shared dictionary: a quarter of the JSON at most
+        await _until(lambda: len(api_server.requests_to(PODS, watch=True)) == 1)
+        api_server.put(PODS, pod(5, restarts=3))  # a watched change, packed with the first list's dictionary
+        await _until(lambda: (informer.get("team-5/web-7d4b9c-00005") or {})["status"]["containerStatuses"][0]
+                     ["restartCount"] == 3)
+        assert len(informer.objects()) == 300
+    finally:
+        await informer.stop()

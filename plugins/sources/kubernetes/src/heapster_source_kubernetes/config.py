@@ -1,17 +1,24 @@
 """Kubernetes API access from the source URI: in-cluster config, a kubeconfig, or a bare URL.
 
-A kubeconfig is read by the ``kubernetes`` client's loader. In-cluster access and a bare URL are
-built by :class:`LightConfiguration` without importing that client (~25 MiB of modules the eventer
-would otherwise carry for nothing); it is loaded only when a typed client is asked for (the Lease,
-the ConfigMap checkpoint, the start-up probe). :class:`ApiAccess` turns either into what both the
-watch code and the kubelet client need (base URL, auth header, SSL context).
+In-cluster access, a bare URL and the common kubeconfig (a server, its CA, a token or a client
+certificate) are built by :class:`LightConfiguration` without importing the ``kubernetes`` client
+(+38 MiB of RSS: its modules, pydantic, cryptography, requests, ...); other kubeconfigs (exec
+plugins, auth providers, basic auth, proxies) are read by the client's loader, and the client is
+loaded only when a typed client is asked for (the Lease, the ConfigMap checkpoint). :class:`ApiAccess`
+turns either into what both the watch code and the kubelet client need (base URL, auth header, SSL
+context).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import base64
+import binascii
+import contextlib
 import os
 import ssl
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +117,8 @@ class LightConfiguration:
 
             configuration.api_key["authorization"] = f"bearer {self.read_token()}"
             configuration.refresh_api_key_hook = refresh
+        elif self._token:  # a kubeconfig's token, as the client's kubeconfig loader sets it
+            configuration.api_key["BearerToken"] = f"Bearer {self._token}"
         return configuration
 
 
@@ -317,14 +326,18 @@ def load_api_access(options: Mapping[str, Any], url: SplitResult, *,
 
 
 def _load_kubeconfig(path: str) -> Any:
-    """A ``kubernetes.client.Configuration`` from a kubeconfig's current context (the client's loader)."""
+    """The configuration of a kubeconfig's current context: a :class:`LightConfiguration` for the common forms
+    (:func:`_light_kubeconfig`), else a ``kubernetes.client.Configuration`` from the client's loader."""
+    if not os.path.isfile(path):
+        msg = f"kubeconfig {path!r} (option 'auth') does not exist or is not a file"
+        raise RuntimeFailure(msg)
+    light = _light_kubeconfig(path)
+    if light is not None:
+        return light
     from kubernetes import client
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
 
-    if not os.path.isfile(path):
-        msg = f"kubeconfig {path!r} (option 'auth') does not exist or is not a file"
-        raise RuntimeFailure(msg)
     configuration = client.Configuration()
     load_kube_config: Any = kube_config.load_kube_config
     try:
@@ -333,3 +346,108 @@ def _load_kubeconfig(path: str) -> Any:
         msg = f"cannot load kubeconfig {path!r}: {exc}"
         raise RuntimeFailure(msg) from None
     return configuration
+
+
+_LIGHT_CLUSTER_KEYS = frozenset({"server", "certificate-authority", "certificate-authority-data",
+                                 "insecure-skip-tls-verify", "extensions"})
+_LIGHT_USER_KEYS = frozenset({"token", "tokenFile", "client-certificate", "client-certificate-data", "client-key",
+                              "client-key-data", "extensions"})
+"""What :func:`_light_kubeconfig` reads; a cluster or user with any other key goes to the client's loader."""
+_data_files: dict[bytes, str] = {}
+"""Content -> private temporary file, for a kubeconfig's ``*-data`` fields (TLS contexts load files)."""
+
+
+def _light_kubeconfig(path: str) -> LightConfiguration | None:
+    """The current context of a kubeconfig that only needs a server, its CA (file or data), a TLS switch and a
+    token (or token file) or client certificate, read as the ``kubernetes`` client's loader reads it (the
+    same host, TLS files and token) without importing that client; None for anything else (exec plugins, auth
+    providers, basic auth, proxies, several files) and for a kubeconfig it would reject: the client's loader
+    then reads it and words the error."""
+    import yaml  # the kubeconfig format; the client's loader uses the same library
+
+    if os.pathsep in path:  # the client's loader reads a list of files
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = yaml.safe_load(fh)
+        context = _named(document["contexts"], document["current-context"], "context")
+        cluster = _named(document["clusters"], context["cluster"], "cluster")
+        user: Any = {}
+        if context.get("user") and document.get("users"):
+            user = _named(document["users"], context["user"], "user", missing_ok=True) or {}
+        server = cluster["server"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+    if (not isinstance(server, str) or not isinstance(cluster, dict) or not isinstance(user, dict)
+            or not cluster.keys() <= _LIGHT_CLUSTER_KEYS or not user.keys() <= _LIGHT_USER_KEYS
+            or not all(isinstance(value, str) for key, value in {**cluster, **user}.items()
+                       if key not in ("insecure-skip-tls-verify", "extensions"))):
+        return None
+    base = os.path.abspath(os.path.dirname(path))
+    try:
+        token = user["token"] if "token" in user else _read(base, user.get("tokenFile"))
+        host = server.rstrip("/")
+        configuration = LightConfiguration(host, _token=token or "")  # ApiAccess strips the header's token
+        if host.startswith("https"):
+            configuration.ssl_ca_cert = _file_or_data(base, cluster, "certificate-authority")
+            configuration.cert_file = _file_or_data(base, user, "client-certificate")
+            configuration.key_file = _file_or_data(base, user, "client-key")
+    except (OSError, UnicodeDecodeError, ValueError, binascii.Error):
+        return None
+    if "insecure-skip-tls-verify" in cluster:
+        configuration.verify_ssl = not cluster["insecure-skip-tls-verify"]
+    return configuration
+
+
+def _named(entries: Any, name: Any, field: str, missing_ok: bool = False) -> Any:
+    """``field`` of the first entry called ``name`` (as the client's loader merges a list); KeyError when there
+    is none, or an entry without a name."""
+    found = [entry for entry in entries if entry["name"] == name]  # every entry needs a name, as there
+    if found:
+        return found[0][field]
+    if missing_ok:
+        return None
+    raise KeyError(name)
+
+
+def _read(base: str, name: str | None) -> str | None:
+    """The text of file ``name`` (relative to the kubeconfig's directory); None without a name."""
+    if name is None:
+        return None
+    if not name:  # the client's loader would open the directory
+        raise ValueError(name)
+    with open(os.path.normpath(os.path.join(base, name)), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _file_or_data(base: str, entry: Mapping[str, str], key: str) -> str | None:
+    """The file of ``key`` (relative to the kubeconfig's directory), or a private temporary file holding the
+    base64-decoded ``key-data`` (which wins), as the client's loader makes; OSError when the file is missing."""
+    if f"{key}-data" in entry:
+        data = entry[f"{key}-data"]
+        if not data:
+            return None
+        content = base64.standard_b64decode(data)
+        name = _data_files.get(content)
+        if name is None or not os.path.isfile(name):
+            if not _data_files:
+                atexit.register(_remove_data_files)
+            fd, name = tempfile.mkstemp()
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            _data_files[content] = name
+        return name
+    if key not in entry:
+        return None
+    name = os.path.normpath(os.path.join(base, entry[key]))
+    if not os.path.isfile(name):
+        msg = f"File does not exist: {name}"
+        raise OSError(msg)
+    return name
+
+
+def _remove_data_files() -> None:
+    for name in _data_files.values():
+        with contextlib.suppress(OSError):
+            os.remove(name)
+    _data_files.clear()

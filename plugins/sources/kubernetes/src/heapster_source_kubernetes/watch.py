@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ ERROR = "ERROR"
 JSON = dict[str, Any]
 
 
+DICTIONARY_BYTES = 16 * 1024
+"""Preset dictionary of the compact objects' deflate (:class:`Deflated`; deflate reaches back 32 KiB at most)."""
 WATCH_EVENTS_PER_YIELD = 200
 """Watch events handled between two yields to the event loop."""
 
@@ -117,8 +120,9 @@ class Informer:
     ``transform`` trims each object before it is stored and handed out (saves memory);
     ``keep_objects=False`` keeps only keys and resourceVersions (for streams such as events,
     where consumers read :meth:`stream` and the store would only grow). ``compact=True`` keeps
-    each object as JSON bytes and decodes it on every read (a fresh dict each time): about a
-    fifth of the memory of dicts, for big caches such as every pod of a large cluster.
+    each object as JSON bytes, deflated with a preset dictionary made from the first list's objects
+    (:class:`Deflated`), and decodes it on every read (a fresh dict each time): about a twentieth of
+    the memory of dicts, for big caches such as every pod of a large cluster.
     """
 
     def __init__(self, api: ApiAccess, path: str, *, params: dict[str, str] | None = None,
@@ -143,7 +147,9 @@ class Informer:
         """How many full lists were done (1 + relists), for tests and logs."""
         self.listed = 0
         """Objects received in list pages so far (every list), so a waiter can tell a long list from a stuck one."""
-        self._objects: dict[str, Any] = {}  # dicts, or JSON bytes when compact
+        self._objects: dict[str, Any] = {}  # dicts, or deflated JSON bytes when compact
+        self._deflated: Deflated | None = None
+        """The compact objects' codec, made at the first list (its dictionary must stay for what it packed)."""
         self._versions: dict[str, str] = {}
         self.changes = 0
         """Counts the changes of the store, each counted before it is made: a reader (in any thread) that reads the
@@ -156,7 +162,7 @@ class Informer:
     def get(self, key: str) -> JSON | None:
         """The stored object of ``key`` (``ns/name`` or ``name``), or None."""
         found = self._objects.get(key)
-        return orjson.loads(found) if self.compact and found is not None else found
+        return self._unpack(found) if self.compact and found is not None else found
 
     def version(self, key: str) -> str | None:
         """The resourceVersion stored for ``key``, or None: tells a change without decoding the object."""
@@ -172,7 +178,7 @@ class Informer:
         # list() copies the values in one step (no Python code runs meanwhile), so a reader in another thread
         # (the HTTP API's) never iterates the dict while the informer's task changes it.
         stored = list(self._objects.values())
-        return [orjson.loads(b) for b in stored] if self.compact else stored
+        return [self._unpack(b) for b in stored] if self.compact else stored
 
     def keys(self) -> list[str]:
         return list(self._versions)
@@ -343,13 +349,15 @@ class Informer:
         old_versions = self._versions
         new_versions: dict[str, str] = {}
         new_objects: dict[str, Any] = {}
+        if self.compact and self._deflated is None:
+            self._deflated = Deflated.trained_on(items)
         for obj in items:  # already transformed by _list
             key = object_key(obj)
             rv = _resource_version(obj)
             seen.add(key)
             new_versions[key] = rv
             if self.keep_objects:
-                new_objects[key] = _pack(obj) if self.compact else obj
+                new_objects[key] = self._pack(obj) if self.compact else obj
             previous = old_versions.get(key)
             if previous is None:
                 events.append(WatchEvent(ADDED, obj, version, initial))
@@ -426,10 +434,19 @@ class Informer:
         else:
             self._versions[key] = rv
             if self.keep_objects:
-                self._objects[key] = _pack(obj) if self.compact else obj
+                self._objects[key] = self._pack(obj) if self.compact else obj
         if rv:
             self.resource_version = rv
         self._emit(WatchEvent(kind, obj, self.resource_version))
+
+    def _pack(self, obj: JSON) -> bytes:
+        if self._deflated is None:  # a watch event before any list (tests): a codec from this object
+            self._deflated = Deflated.trained_on([obj])
+        return self._deflated.pack(obj)
+
+    def _unpack(self, packed: bytes) -> JSON:
+        assert self._deflated is not None  # made before anything was packed
+        return self._deflated.unpack(packed)
 
     def _emit(self, event: WatchEvent) -> None:
         for handler in list(self._handlers):
@@ -439,9 +456,34 @@ class Informer:
                 log.error("informer.handler.failed", path=self.path, error=str(exc))
 
 
-def _pack(obj: JSON) -> bytes:
-    """Compact JSON bytes of exactly their size (orjson's own result keeps a 4 KiB buffer)."""
-    return bytes(memoryview(orjson.dumps(obj)))
+class Deflated:
+    """Objects as raw-deflated compact JSON with a preset dictionary: the tail of a sample of the first list's
+    objects (up to :data:`DICTIONARY_BYTES`), so what repeats between objects (keys, namespaces, images, owner
+    kinds, label names, resource requests) costs a few bits. Simulated and real pods: ~1,000 -> ~80-250 bytes.
+    Packing takes ~30 us (once per change of an object), unpacking ~5 us on top of the JSON decode."""
+
+    SAMPLE = 64
+    """Objects of the first list sampled (evenly spread) for the dictionary."""
+
+    def __init__(self, dictionary: bytes) -> None:
+        self.dictionary = dictionary
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
+        self._inflate = zlib.decompressobj(-15, zdict=dictionary)
+
+    @classmethod
+    def trained_on(cls, objects: list[JSON]) -> Deflated:
+        step = max(1, len(objects) // cls.SAMPLE)
+        sample = b"".join(orjson.dumps(obj) for obj in objects[::step][:cls.SAMPLE])
+        return cls(sample[-DICTIONARY_BYTES:] or b"{}")
+
+    def pack(self, obj: JSON) -> bytes:
+        deflate = self._deflate.copy()  # the dictionary is loaded once, then copied with the state
+        return deflate.compress(orjson.dumps(obj)) + deflate.flush()
+
+    def unpack(self, packed: bytes) -> JSON:
+        inflate = self._inflate.copy()
+        found: JSON = orjson.loads(inflate.decompress(packed) + inflate.flush())
+        return found
 
 
 def _meta_from_key(key: str) -> JSON:
