@@ -13,6 +13,7 @@ import structlog
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
+from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
@@ -455,6 +456,8 @@ class PodBasedEnricher(ColumnProcessor):
                 uid = seg_uids[namespace] = work.uids[namespace]
                 if uid is not None and enriched is not twin:
                     enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
+            if enriched is not twin:
+                enriched = compact(enriched)  # complete: held from now on with its schema's shared key table
             outputs.append(enriched)
             labels = all_labels[row] = enriched
             if code == POD:
