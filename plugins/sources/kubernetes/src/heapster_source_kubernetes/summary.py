@@ -438,7 +438,7 @@ class _Decoder:
         if scrape == MISSING and memory is not None:
             scrape = _memory_ns(memory)
         row = self.b.entity(key, compact(labels), start, create_ns if create_ns != MISSING else start, scrape)
-        self.idents.append((c.name, c.startTime, c.rootfs is None, c.logs is None))
+        self.idents.append((sys.intern(c.name), c.startTime, c.rootfs is None, c.logs is None))  # as in its labels
         if c.accelerators or c.userDefinedMetrics:
             self.cacheable = False
         if c.accelerators:
@@ -491,6 +491,8 @@ class _Decoder:
         row = self.b.entity(keys.pod_key(namespace, name), pod_labels, start, start,
                             _scrape_ns(pod.network))
         volumes = pod.volume
+        if ref.namespace is not namespace:
+            ref = _PodRef(name, namespace, uid)  # the interned namespace: the labels' own string
         self.idents.append((ref, pod.startTime, pod.network is None, [v.name for v in volumes] if volumes else ()))
         self.add_network(row, pod.network)
         ephemeral = pod.ephemeral_storage
