@@ -448,7 +448,8 @@ class PodBasedEnricher(ColumnProcessor):
             seg_pods[ident] = info
             if info.uid is not (uid := labels.get("pod_id")) and info.uid == uid:
                 info.uid = uid  # the batch's own strings: one copy of each, not two
-                info.name = ident[1]
+                if info.name == ident[1]:
+                    info.name = ident[1]
             matched = _matched(labels, info, code, key)
             if (twin is not None and made_from.get(ident) is info  # made from the same pod version
                     and twin.get("namespace_name") not in stale):
