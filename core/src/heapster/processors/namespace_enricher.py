@@ -7,6 +7,7 @@ import structlog
 
 from heapster.columns import NAMESPACE, POD, POD_CONTAINER
 from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.labelsets import compact
 from heapster.model import DataBatch
 from heapster.processors.runs import runs, same_objects
 
@@ -36,7 +37,7 @@ class NamespaceUids(dict[str, "str | None"]):
 def with_namespace_id(labels: dict[str, str], uid: str) -> dict[str, str]:
     """``labels`` with ``namespace_id`` set to ``uid``: the dict itself when it has that already (the same
     keys, order and values as a copy would have), else a new dict."""
-    return labels if labels.get("namespace_id") == uid else {**labels, "namespace_id": uid}
+    return labels if labels.get("namespace_id") == uid else compact({**labels, "namespace_id": uid})
 
 
 class _Run:

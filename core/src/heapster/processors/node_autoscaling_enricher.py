@@ -11,6 +11,7 @@ import structlog
 
 from heapster.columns import MISSING, NODE, ColumnBatch
 from heapster.interfaces import ClusterState, ColumnProcessor
+from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.quantity import milli_value, value
@@ -95,7 +96,7 @@ class NodeAutoscalingEnricher(ColumnProcessor):
             labels = all_labels[row]
             last = self._enriched.get(name)
             if last is None or last[0] is not labels or last[1] is not info:
-                last = (labels, info, {**labels, **info.copied_labels})
+                last = (labels, info, compact({**labels, **info.copied_labels}))
             enriched[name] = last
             all_labels[row] = last[2]
             for capacity_name, allocatable_name, utilization, reservation, capacity, allocatable, usage, request \

@@ -13,6 +13,7 @@ import structlog
 from heapster import keys
 from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
+from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
@@ -445,6 +446,10 @@ class PodBasedEnricher(ColumnProcessor):
                     outputs.append(labels)
                     continue
             seg_pods[ident] = info
+            if info.uid is not (uid := labels.get("pod_id")) and info.uid == uid:
+                info.uid = uid  # the batch's own strings: one copy of each, not two
+                if info.name == ident[1]:
+                    info.name = ident[1]
             matched = _matched(labels, info, code, key)
             if (twin is not None and made_from.get(ident) is info  # made from the same pod version
                     and twin.get("namespace_name") not in stale):
@@ -455,6 +460,8 @@ class PodBasedEnricher(ColumnProcessor):
                 uid = seg_uids[namespace] = work.uids[namespace]
                 if uid is not None and enriched is not twin:
                     enriched["namespace_id"] = uid  # as the namespace enricher would (a dict not shared yet)
+            if enriched is not twin:
+                enriched = compact(enriched)  # complete: held from now on with its schema's shared key table
             outputs.append(enriched)
             labels = all_labels[row] = enriched
             if code == POD:

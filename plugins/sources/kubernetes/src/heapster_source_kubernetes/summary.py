@@ -11,6 +11,7 @@ only; a wrong container type (an array where an object belongs) re-decodes lenie
 from __future__ import annotations
 
 import math
+import sys
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from heapster import keys
 from heapster.columns import MISSING, TYPE_CODES, BatchBuilder, ColumnBatch, EntityTable, to_ns
+from heapster.labelsets import compact
 from heapster.model import MetricSet, MetricType
 from heapster.timefmt import parse_rfc3339
 
@@ -435,8 +437,8 @@ class _Decoder:
         scrape = _ns(cpu.time) if cpu is not None else MISSING
         if scrape == MISSING and memory is not None:
             scrape = _memory_ns(memory)
-        row = self.b.entity(key, labels, start, create_ns if create_ns != MISSING else start, scrape)
-        self.idents.append((c.name, c.startTime, c.rootfs is None, c.logs is None))
+        row = self.b.entity(key, compact(labels), start, create_ns if create_ns != MISSING else start, scrape)
+        self.idents.append((sys.intern(c.name), c.startTime, c.rootfs is None, c.logs is None))  # as in its labels
         if c.accelerators or c.userDefinedMetrics:
             self.cacheable = False
         if c.accelerators:
@@ -455,7 +457,7 @@ class _Decoder:
         start = _ns(n.startTime)
         labels = base.copy()
         labels["type"] = keys.NODE
-        row = self.b.entity(keys.node_key(node_name), labels, start, start,
+        row = self.b.entity(keys.node_key(node_name), compact(labels), start, start,
                             _scrape_ns(n.cpu, n.memory, n.network))
         self.idents.append((n.nodeName, n.startTime, n.network is None, n.fs is None))
         self.add_network(row, n.network)
@@ -478,15 +480,19 @@ class _Decoder:
         name, namespace, uid = ref.name, ref.namespace, ref.uid
         if type(name) is not str or type(namespace) is not str or not name or not namespace:
             return
+        namespace = sys.intern(namespace)  # one string per namespace, not one per pod: few namespaces, many pods
         pod_labels = base.copy()
         pod_labels["type"] = keys.POD
         pod_labels["pod_id"] = uid if type(uid) is str else ""
         pod_labels["pod_name"] = name
         pod_labels["namespace_name"] = namespace
+        pod_labels = compact(pod_labels)
         start = _ns(pod.startTime)
         row = self.b.entity(keys.pod_key(namespace, name), pod_labels, start, start,
                             _scrape_ns(pod.network))
         volumes = pod.volume
+        if ref.namespace is not namespace:
+            ref = _PodRef(name, namespace, uid)  # the interned namespace: the labels' own string
         self.idents.append((ref, pod.startTime, pod.network is None, [v.name for v in volumes] if volumes else ()))
         self.add_network(row, pod.network)
         ephemeral = pod.ephemeral_storage
@@ -513,7 +519,7 @@ class _Decoder:
         for cname, c in chosen.items():
             labels = pod_labels.copy()
             labels["type"] = keys.POD_CONTAINER
-            labels["container_name"] = cname
+            labels["container_name"] = sys.intern(cname)  # replicas' containers share their names
             self.container(keys.pod_container_key(namespace, name, cname), labels, c, start)
 
 
