@@ -11,6 +11,7 @@ from heapster.catalogue import CUMULATIVE_STANDARD
 from heapster.columns import POD, POD_CONTAINER, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
+from heapster.pausepoint import pause
 from heapster.processors.aggregate import Grouping, add_grouped
 from heapster.processors.runs import runs, same_objects
 
@@ -76,6 +77,7 @@ class PodAggregator(ColumnProcessor):
         last_runs = self._runs
         found: list[tuple[int, _Run]] = []
         for first, last in runs(rows):
+            pause()  # a node's run of rows at a time
             inputs = all_labels[first:last]
             run = last_runs.get(id(inputs[0]))
             if run is None or not same_objects(run.inputs, inputs):
