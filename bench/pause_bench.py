@@ -16,8 +16,9 @@ that never sleeps. Prints, over the measured windows: each stage's CPU, and the 
 (count, p50 / p99 / max, the longest by place). One node's decode is one stretch (the scrape loop pauses
 between units). ``--calls`` also prints the C calls of more than ``--call-ms`` of CPU that ran no Python code
 inside (held the interpreter throughout), by place (``sys.setprofile``: slows the Python code, not the C
-calls). CPU is per thread (``time.thread_time``), so the figures hold on a loaded machine. Automatic garbage
-collection is off, as in the daemon.
+calls). CPU is per thread (``time.thread_time``), so the figures hold on a loaded machine. The recorder's own
+cost is in the stages' CPU: ``--cpu-only`` (no request in flight, the daemon's real pause points, which then
+return at once) gives the stages' CPU to compare trees. Automatic garbage collection is off, as in the daemon.
 """
 
 from __future__ import annotations
@@ -140,13 +141,14 @@ def _summary(title: str, rows: list[tuple[float, str, str]], top: int) -> None:
 async def run(args: argparse.Namespace) -> None:
     share_the_interpreter()
     stretches = Stretches()
-    API_FIRST.wait = stretches.pause  # type: ignore[method-assign]
+    if not args.cpu_only:
+        API_FIRST.wait = stretches.pause  # type: ignore[method-assign]
     try:
         from heapster.pausepoint import pause_with
     except ImportError:  # a tree from before the worker threads' pause points (to compare)
         pass
     else:
-        pause_with(stretches.pause)
+        pause_with(API_FIRST.wait)
     calls = CCalls(args.call_ms / 1000) if args.calls else None
     start = time.time() // args.resolution * args.resolution
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=30), now=start - 3600)
@@ -160,7 +162,7 @@ async def run(args: argparse.Namespace) -> None:
     tune_gc()
     gc.disable()
     stage_cpu: dict[str, float] = collections.defaultdict(float)
-    token = API_FIRST.begin()  # a request always in flight (the recorder never sleeps)
+    token = None if args.cpu_only else API_FIRST.begin()  # a request always in flight (the recorder never sleeps)
     if calls is not None:
         threading.setprofile(calls.hook)
         sys.setprofile(calls.hook)
@@ -207,7 +209,8 @@ async def run(args: argparse.Namespace) -> None:
     if calls is not None:
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
-    API_FIRST.end(token)
+    if token is not None:
+        API_FIRST.end(token)
     print("CPU per measured window by stage (ms): " + ", ".join(
         f"{stage} {cpu / args.windows * 1000:.1f}" for stage, cpu in stage_cpu.items()))
     _summary("stretches between pause points", stretches.stretches, args.top)
@@ -231,6 +234,8 @@ def main() -> None:
     parser.add_argument("--shuffle", action="store_true",
                         help="nodes in a new order each window (the daemon keeps the units' order)")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="no request in flight and no recorder: the stages' CPU as in the daemon between requests")
     parser.add_argument("--calls", action="store_true", help="also time every C call (sys.setprofile)")
     parser.add_argument("--call-ms", type=float, default=1.0)
     args = parser.parse_args()

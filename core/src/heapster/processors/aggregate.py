@@ -158,8 +158,11 @@ class SameInput:
         """True when ``cols`` has the last batch's keys and ``rows`` hold the last batch's dicts; otherwise
         remembers these for the next batch and returns False."""
         all_labels = cols.labels
-        pause()
-        labels = [all_labels[row] for row in rows.tolist()]
+        picked = rows.tolist()
+        labels: list[dict[str, str]] = []
+        for start in range(0, len(picked), SAME_PART):
+            pause()
+            labels += [all_labels[row] for row in picked[start:start + SAME_PART]]
         pause()
         if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows) and same_objects(self.labels, labels)
                 and _same_keys(cols.keys, self.keys)):

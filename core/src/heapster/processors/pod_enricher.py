@@ -18,7 +18,7 @@ from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
-from heapster.processors.runs import runs, same_objects
+from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -352,8 +352,9 @@ class PodBasedEnricher(ColumnProcessor):
         enriched = False
         # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
         # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
-        for first, last in runs(pod_rows):
-            pause()  # a node's run of rows at a time
+        for index, (first, last) in enumerate(runs(pod_rows)):
+            if not index % PAUSE_RUNS:
+                pause()  # a few nodes' runs of rows at a time
             key = all_keys[first]
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]

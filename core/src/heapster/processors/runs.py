@@ -15,6 +15,8 @@ import numpy as np
 from heapster.columns import RowArray
 from heapster.pausepoint import pause
 
+PAUSE_RUNS = 8
+"""Runs of rows (nodes) a processor works through between two pause points (:func:`heapster.pausepoint.pause`)."""
 SAME_PART = 8_192
 """Objects compared in one C call by :func:`same_objects` (a whole batch's label dicts at 1000 nodes: about 6 ms
 holding the interpreter); a pause point between two parts."""
