@@ -296,6 +296,7 @@ class ColumnBatch:
         self.scrape_time = np.concatenate([self.scrape_time, np.array(scrape_time or missing, dtype=np.int64)])
         size = len(self.keys)
         for column in self.values.values():
+            pause()  # a column copied at a time (the processors add entities in their worker threads)
             column.grow(size)
         return np.arange(first, size, dtype=np.intp)
 
@@ -640,6 +641,7 @@ class BatchBuilder:
         for (metrics, labeled, given), found in groups.items():
             pause()
             rows_array, cells, counts = _group_cells(found, len(metrics), given)
+            pause()
             owners = [index for index, _, _ in found]
             rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
             blocks.append((metrics, labeled, rows_array, cells))
@@ -648,8 +650,10 @@ class BatchBuilder:
         size = len(keys)
         batch.keys = keys
         batch.labels = labels
+        pause()
         batch.types = _join([t.types for t in tables], np.int8)
         batch.collection_start = _join([t.collection_start for t in tables], np.int64)
+        pause()
         batch.create_time = _join([t.create_time for t in tables], np.int64)
         batch.scrape_time = _join(scrapes, np.int64)
         batch.series_entity = entity_array

@@ -18,7 +18,7 @@ from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
-from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
+from heapster.processors.runs import runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -197,6 +197,7 @@ class _Changes:
             chunks = [(np.array(self.time_rows, dtype=np.intp), np.array(self.time_values, dtype=np.int64)),
                       *self.time_chunks]
             cols.create_time[np.concatenate([rows for rows, _ in chunks])] = np.concatenate([v for _, v in chunks])
+        pause()
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
         for layout_id, (layout, rows, numbers) in self.layouts.items():
@@ -352,9 +353,8 @@ class PodBasedEnricher(ColumnProcessor):
         enriched = False
         # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
         # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
-        for index, (first, last) in enumerate(runs(pod_rows)):
-            if not index % PAUSE_RUNS:
-                pause()  # a few nodes' runs of rows at a time
+        for first, last in runs(pod_rows):
+            pause()  # a node's run of rows at a time (enriching one: up to a millisecond)
             key = all_keys[first]
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]
