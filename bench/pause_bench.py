@@ -45,6 +45,7 @@ from heapster.interfaces import ColumnProcessor, PluginContext
 from heapster.memory import share_the_interpreter, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
+from heapster.settings import HeapsterSettings
 from heapster.store import MetricStore
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
@@ -56,7 +57,7 @@ from processors_bench import informed_cluster
 
 
 def _place(frame: FrameType | None, depth: int = 3) -> str:
-    places = []
+    places: list[str] = []
     while frame is not None and len(places) < depth:
         places.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}:{frame.f_code.co_name}")
         frame = frame.f_back
@@ -83,7 +84,7 @@ class Stretches:
         now = time.thread_time()
         me = threading.get_ident()
         began, where = self.last.get(me, (now, "?"))
-        caller = sys._getframe(1)
+        caller: FrameType | None = sys._getframe(1)
         while caller is not None and caller.f_code.co_filename.endswith("pausepoint.py"):
             caller = caller.f_back
         place = _place(caller)
@@ -132,8 +133,8 @@ def _summary(title: str, rows: list[tuple[float, str, str]], top: int) -> None:
     p50, p99 = cpu[len(cpu) // 2], cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))]
     print(f"{title}: {len(rows)}, CPU p50 {p50 * 1000:.2f} / p99 {p99 * 1000:.2f} / max {cpu[-1] * 1000:.2f} ms")
     by_place: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
-    for took, stage, place in rows:
-        by_place[(stage, place)].append(took)
+    for cpu_seconds, stage, place in rows:
+        by_place[(stage, place)].append(cpu_seconds)
     for (stage, place), took in sorted(by_place.items(), key=lambda kv: -max(kv[1]))[:top]:
         print(f"  max {max(took) * 1000:6.2f} ms, {len(took):5d} x  [{stage}] {place[:260]}")
 
@@ -152,8 +153,8 @@ async def run(args: argparse.Namespace) -> None:
     calls = CCalls(args.call_ms / 1000) if args.calls else None
     start = time.time() // args.resolution * args.resolution
     sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=30), now=start - 3600)
-    chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
-                                                          cluster=informed_cluster(sim)))
+    settings = HeapsterSettings.of({"metric_resolution": args.resolution})
+    chain = load_plugins().build_processors(PluginContext(settings=settings, cluster=informed_cluster(sim)))
     infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
     shapes = SummaryShapes()
     store = MetricStore(duration=900)
@@ -208,7 +209,7 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.to_thread(staged, "batch freed", box.pop)
     if calls is not None:
         sys.setprofile(None)
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
     if token is not None:
         API_FIRST.end(token)
     print("CPU per measured window by stage (ms): " + ", ".join(
