@@ -39,6 +39,7 @@ from heapster.memory import (
     tune_gc,
 )
 from heapster.model import DataBatch
+from heapster.pausepoint import pause_with
 from heapster.plugins import HISTORICAL_SOURCE, Plugins, Registration, known_providers, load_plugins
 from heapster.queuestore import MemoryStore, QueueStore, open_store
 from heapster.scheduler import BatchConsumer, Scheduler, SchedulerSettings
@@ -123,6 +124,7 @@ class Daemon:
             API_FIRST.pause_loop(self.scheduler.scrape_loop.loop)
             API_FIRST.pause_loop(loop)
             self.scheduler.between_units = API_FIRST.wait
+            pause_with(API_FIRST.wait)  # the processors' and the join's worker threads
             if self.store is not None:
                 self.store.between_steps = API_FIRST.wait
         try:
@@ -146,6 +148,7 @@ class Daemon:
             if self.scheduler.scrape_loop is not None:
                 await asyncio.to_thread(self.scheduler.scrape_loop.close)
             MANAGED_GC.stop()
+            pause_with(None)
             if self._api_thread is not None:
                 await self._until_forced(self._api_thread.close(api_runner))
             if self.shards is not None:

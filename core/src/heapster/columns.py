@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from heapster import keys
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
+from heapster.pausepoint import pause
 from heapster.release import release_list
 from heapster.timefmt import epoch_nanos, from_epoch_nanos
 
@@ -181,6 +182,8 @@ def _row_numbers(count: int) -> list[int]:
     return rows
 
 
+PAUSE_EVERY = 64
+"""Parts (nodes) of a window's join between two of its pause points (:func:`heapster.pausepoint.pause`)."""
 RELEASE_FROM = 10_000
 """Entities from which a dying :class:`ColumnBatch` frees its lists a piece at a time (a window of 100 nodes or
 more; a node's part, about a hundred entities, goes at once)."""
@@ -293,6 +296,7 @@ class ColumnBatch:
         self.scrape_time = np.concatenate([self.scrape_time, np.array(scrape_time or missing, dtype=np.int64)])
         size = len(self.keys)
         for column in self.values.values():
+            pause()  # a column copied at a time (the processors add entities in their worker threads)
             column.grow(size)
         return np.arange(first, size, dtype=np.intp)
 
@@ -605,7 +609,9 @@ class BatchBuilder:
         tables = []
         tables_given: list[EntityTable | None] = []  # the adopted ones (None: built from the builder's lists)
         sizes, series_sizes = [], []
-        for b in builders:
+        for index, b in enumerate(builders):
+            if not index % PAUSE_EVERY:
+                pause()  # a pause point for the API between parts of the join (it runs in a worker thread)
             keys += b.keys
             labels += b.labels
             series_labels += b.series_labels
@@ -616,19 +622,26 @@ class BatchBuilder:
             tables.append(b._table if b._table is not None else _entity_table(b))
         offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
         series_offsets = np.cumsum([0, *series_sizes[:-1]], dtype=np.int64)
+        pause()
         entity_array = _join([t.series_entity for t in tables], np.int64) + np.repeat(offsets, series_sizes)
+        pause()
         columns = _merge_pending([b._columns for b in builders], offsets)
+        pause()
         labeled_columns = _merge_pending([b._labeled for b in builders], series_offsets)
         # The blocks of one layout from every builder become one table.
         groups: dict[tuple[Layout, bool, bool], list[tuple[int, list[int] | IntArray, IntArray | None]]] = {}
         for index, b in enumerate(builders):
+            if not index % PAUSE_EVERY:
+                pause()
             for metrics, labeled, block, rows in b._blocks:
                 if len(block):
                     groups.setdefault((metrics, labeled, rows is not None), []).append((index, block, rows))
         blocks = []
         presence = _Presence()
         for (metrics, labeled, given), found in groups.items():
+            pause()
             rows_array, cells, counts = _group_cells(found, len(metrics), given)
+            pause()
             owners = [index for index, _, _ in found]
             rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
             blocks.append((metrics, labeled, rows_array, cells))
@@ -637,21 +650,27 @@ class BatchBuilder:
         size = len(keys)
         batch.keys = keys
         batch.labels = labels
+        pause()
         batch.types = _join([t.types for t in tables], np.int8)
         batch.collection_start = _join([t.collection_start for t in tables], np.int64)
+        pause()
         batch.create_time = _join([t.create_time for t in tables], np.int64)
         batch.scrape_time = _join(scrapes, np.int64)
         batch.series_entity = entity_array
         batch.series_labels = series_labels
+        pause()
         batch.values = _build_columns(columns, size)
+        pause()
         batch.labeled = _build_columns(labeled_columns, len(series_labels))
         for metrics, is_labeled, rows_array, cells in blocks:
+            pause()
             _add_block(batch.labeled if is_labeled else batch.values, len(series_labels) if is_labeled else size,
                        metrics, rows_array, cells)
         if len(builders) > 1:  # the column order (and metric types) of concat: first seen, part by part
             batch.values = _in_part_order(batch.values, builders, presence, False)
             batch.labeled = _in_part_order(batch.labeled, builders, presence, True)
         if not (len(builders) == 1 and builders[0].unique_keys) and not _DISTINCT.known(tables_given):
+            pause()
             if len(set(keys)) != size:
                 return batch._without_repeats()
             _DISTINCT.remember(tables_given)
@@ -756,7 +775,9 @@ def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]],
     counts = [len(block) for block in blocks]
     table = np.empty((stride, sum(counts)), dtype=np.int64)
     at = 0
-    for block in blocks:
+    for index, block in enumerate(blocks):
+        if not index % PAUSE_EVERY:
+            pause()
         table[:, at:at + len(block)] = block.T
         at += len(block)
     if given:
@@ -775,7 +796,9 @@ def _merge_pending(tables: list[dict[str, tuple[list[int], list[int | float], Me
     if len(tables) == 1:
         return dict(tables[0])
     out: dict[str, tuple[list[IntArray], list[int | float], MetricType]] = {}
-    for table, offset in zip(tables, offsets.tolist(), strict=True):
+    for index, (table, offset) in enumerate(zip(tables, offsets.tolist(), strict=True)):
+        if not index % PAUSE_EVERY:
+            pause()
         for name, (rows, values, metric_type) in table.items():
             found = out.get(name)
             if found is None:

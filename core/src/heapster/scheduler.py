@@ -19,6 +19,7 @@ from heapster.columns import ColumnBatch
 from heapster.interfaces import Clock, ColumnProcessor, MetricSource, Processor, ScrapeUnit, SystemClock
 from heapster.memory import release_free_memory
 from heapster.model import DataBatch, MetricSet
+from heapster.pausepoint import pause
 from heapster.scrapeloop import ScrapeLoop
 from heapster.timefmt import utc_from_epoch
 
@@ -89,7 +90,15 @@ def _release_one_by_one(items: list[ColumnBatch]) -> None:
     throughout (a window's per-node parts after their join: 10-14 ms at 1000 nodes, the API's thread waiting);
     between two items of this loop the interpreter can switch threads."""
     while items:
+        if not len(items) % 64:
+            pause()  # on the daemon's loop: as its own check for the API between two callbacks
         items.pop()
+
+
+def _apply_paused(processor: ColumnProcessor, batch: DataBatch) -> None:
+    """``processor.apply`` in a worker thread, after a pause point (:func:`heapster.pausepoint.pause`)."""
+    pause()
+    processor.apply(batch)
 
 
 def in_shard(node: str, index: int, count: int) -> bool:
@@ -256,7 +265,7 @@ class Scheduler:
             began = time.perf_counter()
             try:
                 if isinstance(processor, ColumnProcessor) and len(batch) >= OFF_LOOP_SETS:
-                    await asyncio.to_thread(processor.apply, batch)
+                    await asyncio.to_thread(_apply_paused, processor, batch)
                 elif isinstance(processor, ColumnProcessor):
                     processor.apply(batch)
                 else:

@@ -8,6 +8,7 @@ from heapster import keys
 from heapster.columns import POD, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
+from heapster.pausepoint import pause
 from heapster.processors.aggregate import RESOURCE_METRICS, Grouping, SameInput, add_grouped
 
 
@@ -38,10 +39,12 @@ class NamespaceAggregator(ColumnProcessor):
         groups = Grouping(cols)
         all_labels = cols.labels
         found = [all_labels[row].get("namespace_name") for row in rows]
+        pause()
         if None in found:
             rows = [row for row, namespace in zip(rows, found, strict=True) if namespace is not None]
         namespaces = [namespace for namespace in found if namespace is not None]
         named = {namespace: keys.namespace_key(namespace) for namespace in dict.fromkeys(namespaces)}
+        pause()
         groups.add_all(rows, list(map(named.__getitem__, namespaces)), _namespace_labels, self._made)
         return (np.array(groups.sources, dtype=np.intp), np.array(groups.targets, dtype=np.intp), groups.created(),
                 groups.created_labels())

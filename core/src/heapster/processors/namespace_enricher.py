@@ -9,7 +9,8 @@ from heapster.columns import NAMESPACE, POD, POD_CONTAINER
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.labelsets import compact
 from heapster.model import DataBatch
-from heapster.processors.runs import runs, same_objects
+from heapster.pausepoint import pause
+from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,9 @@ class NamespaceBasedEnricher(ColumnProcessor):
         rows = np.flatnonzero(np.isin(cols.types, _TYPES))
         kept: dict[int, _Run] = {}
         last_runs = self._runs
-        for first, last in runs(rows):
+        for index, (first, last) in enumerate(runs(rows)):
+            if not index % PAUSE_RUNS:
+                pause()  # a few nodes' runs of rows at a time
             inputs = all_labels[first:last]
             before = last_runs.get(id(inputs[0]))
             if before is not None and same_objects(before.inputs, inputs) and uids.same(before.uids):

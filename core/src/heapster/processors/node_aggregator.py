@@ -8,7 +8,11 @@ from heapster import keys
 from heapster.columns import POD, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
+from heapster.pausepoint import pause
 from heapster.processors.aggregate import REQUEST_LIMIT_METRICS, SameInput, add_grouped
+
+PAUSE_ROWS = 8192
+"""Pod rows paired with their node between two pause points (:func:`heapster.pausepoint.pause`)."""
 
 
 class NodeAggregator(ColumnProcessor):
@@ -36,7 +40,9 @@ class NodeAggregator(ColumnProcessor):
         sources: list[int] = []
         targets: list[int] = []
         node_rows: dict[str, int | None] = {}
-        for row in pod_rows:
+        for index, row in enumerate(pod_rows):
+            if not index % PAUSE_ROWS:
+                pause()
             nodename = cols.labels[row].get("nodename")
             if not nodename:
                 continue

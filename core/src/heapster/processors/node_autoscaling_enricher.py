@@ -13,8 +13,12 @@ from heapster.columns import MISSING, NODE, ColumnBatch
 from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
+from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.quantity import milli_value, value
+
+PAUSE_NODES = 64
+"""Node rows enriched between two pause points (:func:`heapster.pausepoint.pause`)."""
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +84,9 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         # Per gauge, in the order first set: its rows, and per row the value (capacity, allocatable) or the
         # divisor (allocatable) of the metric named third (usage, request: divided for all rows at once).
         found: dict[str, tuple[list[int], list[float], str]] = {}
-        for row in np.flatnonzero(cols.types == NODE).tolist():
+        for index, row in enumerate(np.flatnonzero(cols.types == NODE).tolist()):
+            if not index % PAUSE_NODES:
+                pause()
             key = cols.keys[row]
             if not key.startswith(_NODE_PREFIX):
                 continue
@@ -107,6 +113,7 @@ class NodeAutoscalingEnricher(ColumnProcessor):
                     _add(found, utilization, row, allocatable, usage)
                     _add(found, reservation, row, allocatable, request)
         for name, (rows, numbers, dividend) in found.items():
+            pause()
             row_array = np.array(rows, dtype=np.intp)
             values = np.array(numbers, dtype=np.float64)
             if dividend:

@@ -11,8 +11,9 @@ from heapster.catalogue import CUMULATIVE_STANDARD
 from heapster.columns import POD, POD_CONTAINER, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
+from heapster.pausepoint import pause
 from heapster.processors.aggregate import Grouping, add_grouped
-from heapster.processors.runs import runs, same_objects
+from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +76,9 @@ class PodAggregator(ColumnProcessor):
         kept: dict[int, _Run] = {}
         last_runs = self._runs
         found: list[tuple[int, _Run]] = []
-        for first, last in runs(rows):
+        for index, (first, last) in enumerate(runs(rows)):
+            if not index % PAUSE_RUNS:
+                pause()  # a few nodes' runs of rows at a time
             inputs = all_labels[first:last]
             run = last_runs.get(id(inputs[0]))
             if run is None or not same_objects(run.inputs, inputs):

@@ -15,6 +15,7 @@ from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray,
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
+from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
@@ -197,6 +198,7 @@ class _Changes:
             chunks = [(np.array(self.time_rows, dtype=np.intp), np.array(self.time_values, dtype=np.int64)),
                       *self.time_chunks]
             cols.create_time[np.concatenate([rows for rows, _ in chunks])] = np.concatenate([v for _, v in chunks])
+        pause()
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
         for layout_id, (layout, rows, numbers) in self.layouts.items():
@@ -206,6 +208,7 @@ class _Changes:
             targets = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
             table = parts[0][1] if len(parts) == 1 else np.concatenate([part[1] for part in parts])
             for index, (name, metric_type) in enumerate(layout):
+                pause()
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
@@ -352,6 +355,7 @@ class PodBasedEnricher(ColumnProcessor):
         # Runs of consecutive pod and container rows (a node's, as a source lists them): a run whose label
         # dicts, keys and pod versions are those of the last batch's run of the same first key is replayed.
         for first, last in runs(pod_rows):
+            pause()  # a node's run of rows at a time (enriching one: up to a millisecond)
             key = all_keys[first]
             before = last_segments.get(key)
             if (before is None or not before.replayable or before.keys != all_keys[first:last]

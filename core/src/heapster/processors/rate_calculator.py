@@ -13,6 +13,7 @@ from heapster.catalogue import RATE_MAPPING
 from heapster.columns import MISSING, ColumnBatch, IntArray, RowArray, ValueColumn, to_ns
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch, MetricType
+from heapster.pausepoint import pause
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,7 @@ class RateCalculator(ColumnProcessor):
             every = len(rows) == size  # every row rated (the steady state): whole columns, no gathering
             elapsed = scrape - old_scrape if every else scrape[rows] - old_scrape[rows]
             for name, rate_name in VALUE_RATES.items():
+                pause()
                 self._add_rate(cols, name, rate_name, rows, slots if every else slots[rows], elapsed, backwards,
                                every and in_order)
         if self._labeled or LABELED_RATES.keys() & cols.labeled.keys():
@@ -173,6 +175,7 @@ class RateCalculator(ColumnProcessor):
         self._scrape[target] = cols.scrape_time[rows]
         self._start[target] = cols.collection_start[rows]
         for name in VALUE_RATES:
+            pause()
             column = cols.values.get(name)
             previous = self._counters.get(name)
             if column is None:
