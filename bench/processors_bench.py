@@ -9,6 +9,7 @@ objects, as a list would) for the enrichers, then joins each window's node parts
 per node for each stage: the first cycle (caches cold) apart from the median of the steady ones.
 
     .venv/bin/python bench/processors_bench.py [--nodes 1000] [--cycles 6] [--resolution 10] [--profile] [--gc]
+    .venv/bin/python bench/processors_bench.py --nodes 300 --cycles 26     # the mean column: seals included
 
 With ``--gc`` the collector is off during the cycles and the bench also prints, per stage, the GC-capable objects
 it leaves allocated per node (the growth of ``gc.get_count()[0]``: allocations minus frees, what triggers a
@@ -166,19 +167,22 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
 
 
 def report(args: argparse.Namespace, spent: dict[str, list[float]]) -> None:
-    """Print CPU ms per node per stage: the first cycle, and the median of the steady ones."""
+    """Print CPU ms per node per stage: the first cycle, the median of the steady ones, and their mean from the
+    third cycle on (the store seals its head block once in 8 windows: the median leaves that out, the mean not)."""
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"{args.nodes} nodes x {args.pods_per_node} pods x 2 containers, {args.cycles} cycles of "
           f"{args.resolution:g} s; load average {load}")
-    print(f"{'stage':28} {'first ms/node':>14} {'steady ms/node':>15}")
-    first_total = steady_total = 0.0
+    print(f"{'stage':28} {'first ms/node':>14} {'steady ms/node':>15} {'mean ms/node':>13}")
+    first_total = steady_total = mean_total = 0.0
     for name, times in spent.items():
         first = times[0] * 1000 / args.nodes
         steady = statistics.median(times[1:]) * 1000 / args.nodes if args.cycles > 1 else float("nan")
+        mean = statistics.mean(times[2:]) * 1000 / args.nodes if args.cycles > 2 else float("nan")
         first_total += first
         steady_total += steady
-        print(f"{name:28} {first:14.4f} {steady:15.4f}")
-    print(f"{'total':28} {first_total:14.4f} {steady_total:15.4f}")
+        mean_total += mean
+        print(f"{name:28} {first:14.4f} {steady:15.4f} {mean:13.4f}")
+    print(f"{'total':28} {first_total:14.4f} {steady_total:15.4f} {mean_total:13.4f}")
 
 
 def report_gc(args: argparse.Namespace, made: dict[str, list[int]]) -> None:

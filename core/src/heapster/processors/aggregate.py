@@ -28,6 +28,7 @@ def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, tar
     stay ints, a float on either side makes a float. With ``only_missing`` a target that already
     has the metric is left alone (the pod aggregator's rule).
     """
+    whole: tuple[RowArray, RowArray] | None = None  # the distinct targets and each pair's index in them
     for name in names:
         column = batch.values.get(name)
         if column is None:
@@ -37,21 +38,33 @@ def add_grouped(batch: ColumnBatch, names: Iterable[str], sources: RowArray, tar
         contributing = there[sources]
         if not contributing.any():
             continue
-        src, dst = sources[contributing], targets[contributing]
+        src, dst = sources, targets
+        subset = not contributing.all()
+        if subset:
+            src, dst = sources[contributing], targets[contributing]
         if only_missing:
             free = ~there[dst]
-            src, dst = src[free], dst[free]
-            if not len(dst):
-                continue
-        totals = np.where(there, column.data, 0).astype(column.data.dtype)
-        np.add.at(totals, dst, column.data[src])
-        touched = np.zeros(len(totals), dtype=bool)
-        touched[dst] = True
-        column.data[touched] = totals[touched]
+            if not free.all():
+                subset = True
+                src, dst = src[free], dst[free]
+                if not len(dst):
+                    continue
+        if subset:
+            rows, slots = np.unique(dst, return_inverse=True)
+        else:
+            if whole is None:
+                whole = np.unique(targets, return_inverse=True)
+            rows, slots = whole
+        # Only the targets' cells are read and written (each target's terms added in ``sources`` order).
+        data = column.data
+        had = there[rows]
+        totals = np.where(had, data[rows], 0).astype(data.dtype)
+        np.add.at(totals, slots, data[src])
+        data[rows] = totals
         if column.ints is not None:  # a sum is an int only if every term was (Python's rule)
-            all_ints = np.where(there, column.ints, True)
-            np.logical_and.at(all_ints, dst, column.ints[src])
-            column.ints[touched] = all_ints[touched]
+            all_ints = np.where(had, column.ints[rows], True)
+            np.logical_and.at(all_ints, slots, column.ints[src])
+            column.ints[rows] = all_ints
 
 
 class Grouping:

@@ -31,6 +31,11 @@ CACHE = 128
 
 blosc.set_nthreads(1)  # the store compresses in its writer thread: no helper threads
 blosc.set_releasegil(True)  # queries in other threads run while a chunk is compressed
+blosc.compress(b"", typesize=8, clevel=LEVEL, shuffle=blosc.BITSHUFFLE, cname="zstd")  # the arguments, checked once
+_compress = blosc.blosc_extension.compress
+"""Blosc's compressor without ``blosc.compress``'s checks of its arguments on every call (they parse the C
+library's version string twice for BITSHUFFLE: about 20 us of a chunk's ~150 us encode; bench/README.md, session
+9, helper pipecpu5). A chunk (64 KiB) is far under Blosc's maximum buffer size."""
 
 
 class Chunk:
@@ -60,8 +65,7 @@ def encode(cells: npt.NDArray[np.generic]) -> Chunk:
         steps = bits[:, 1:] - bits[:, :-1]
         coded[:, 1:] = (steps << 1) ^ (steps >> 63)
     rows, width = cells.shape
-    blob = blosc.compress(np.ascontiguousarray(coded.T).tobytes(), typesize=8, clevel=LEVEL,
-                          shuffle=blosc.BITSHUFFLE, cname="zstd")
+    blob = _compress(np.ascontiguousarray(coded.T).tobytes(), 8, LEVEL, blosc.BITSHUFFLE, "zstd")
     return Chunk(blob, rows, width, is_float)
 
 
