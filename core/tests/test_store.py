@@ -351,6 +351,34 @@ def test_chunks_keep_every_bit() -> None:
         assert back.tobytes() == cells.tobytes()
 
 
+def test_rates_are_sealed_as_exact_ratios_and_keep_every_bit() -> None:
+    rng = np.random.default_rng(7)
+    steps = rng.integers(0, 3_000_000, (3000, BLOCK))
+    seconds = rng.choice([9, 10, 10, 10, 11, 20], (3000, BLOCK))
+    rates = 1e9 * steps / (seconds * 1_000_000_000)  # as the rate calculator divides
+    rates[5] = np.nan
+    rates[6, 3] = np.nan
+    rates[7, 2] = -0.0
+    rates[8] = [np.pi, -np.inf, np.inf, 1e300, -1e300, 5e-324, 2.0 ** 62, -(2.0 ** 62)]
+    rates[9] = rates[10] + rates[11]  # a sum of rates: mostly no exact ratio
+    rates[12] = 0.0
+    for cells, as_ratios in ((rates, True), (rates[:1], True), (rates[:, ::-1].copy(), True), (rates[8:9], False)):
+        sealed = chunks.encode(cells)
+        assert sealed.ratio == as_ratios
+        assert chunks.decode(sealed).tobytes() == cells.tobytes()
+    xor_only = chunks._compress(chunks._xor(rates[:1024].view(np.int64)).T)
+    assert chunks.encode(rates[:1024]).nbytes < 0.8 * len(xor_only)
+
+
+def test_floats_that_are_no_ratios_keep_the_xor_codec() -> None:
+    rng = np.random.default_rng(8)
+    for cells in (rng.random((1024, BLOCK)) * 3.7, np.full((4, BLOCK), np.nan), np.zeros((4, BLOCK)),
+                  np.array([[np.nan, -0.0, 0.0, 1e308, -np.inf, 5e-324, np.nan, 1.5]])):
+        sealed = chunks.encode(cells)
+        assert not sealed.ratio
+        assert chunks.decode(sealed).tobytes() == cells.tobytes()
+
+
 def test_metric_export_from_columns_is_byte_identical() -> None:
     store = MetricStore()
     for minute in range(BLOCK + 3):
