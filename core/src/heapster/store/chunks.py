@@ -102,12 +102,12 @@ _HEADER = struct.Struct("<III")
 
 def _ratio_blob(bits: npt.NDArray[np.int64], numerators: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8],
                 table: list[int]) -> bytes:
-    """Numerators (zigzag, bit planes), denominator codes (one byte a cell: 0 for an exception, else 1 + the
-    index in ``table``; left out when every cell has the one denominator), the table, and the exceptions' bits in
-    row-major order."""
+    """Numerators (zigzag, bit planes, time-major), denominator codes (one byte a cell, row-major: 0 for an
+    exception, else 1 + the index in ``table``; left out when every cell has the one denominator), the table, and
+    the exceptions' bits in row-major order."""
     numerators_blob = _compress(_zigzag(numerators).T)
     codes_blob = b"" if len(table) == 1 and codes.all() else blosc.compress(
-        np.ascontiguousarray(codes.T).tobytes(), typesize=1, clevel=LEVEL, shuffle=blosc.NOSHUFFLE, cname="zstd")
+        np.ascontiguousarray(codes).tobytes(), typesize=1, clevel=LEVEL, shuffle=blosc.NOSHUFFLE, cname="zstd")
     table_bytes = np.asarray(table, dtype=np.int64).tobytes()
     exceptions = bits[codes == 0]
     exceptions_blob = blosc.compress(exceptions.tobytes(), typesize=8, clevel=LEVEL, shuffle=blosc.SHUFFLE,
@@ -128,10 +128,12 @@ def _ratio_cells(blob: bytes, rows: int, width: int) -> npt.NDArray[np.float64]:
     if not codes_size:
         every: npt.NDArray[np.float64] = numerators / table[0]
         return every
-    codes = np.frombuffer(blosc.decompress(view[at: at + codes_size]), dtype=np.uint8).reshape(width, rows).T
+    codes = np.frombuffer(blosc.decompress(view[at: at + codes_size]), dtype=np.uint8).reshape(rows, width)
     at += codes_size + table_size
-    denominators = np.concatenate([[0.0], table])[codes]
-    cells = np.divide(numerators, denominators, out=np.zeros((rows, width)), where=codes != 0)
+    if len(table) == 1:
+        cells: npt.NDArray[np.float64] = numerators / table[0]
+    else:
+        cells = numerators / np.concatenate([[1.0], table])[codes]
     if at < len(blob):
         cells[codes == 0] = np.frombuffer(blosc.decompress(view[at:]), dtype=np.float64)
     return cells
