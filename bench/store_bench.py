@@ -204,7 +204,13 @@ async def steady(args: argparse.Namespace) -> None:
     fill_writes = [await window(number) for number in range(fill)]
     settle()
     full = rss()
-    writes = [await window(fill + number) for number in range(args.measure)]
+    writes = []
+    heads, sealed = [], []
+    for number in range(args.measure):  # the head's sawtooth: its bytes after each window
+        writes.append(await window(fill + number))
+        columns = [*store.columns.values(), *store.labeled_columns.values()]
+        heads.append(sum(plain.nbytes for column in columns for plain in column.dense.values()))
+        sealed.append(sum(chunk.nbytes for column in columns for held in column.chunks.values() for chunk in held))
     settle()
     grown = rss() - baseline
     per_node = args.nodes * MI
@@ -213,6 +219,9 @@ async def steady(args: argparse.Namespace) -> None:
     print(f"  store arrays                 {store.memory_bytes() / per_node:7.3f} MiB per node")
     print(f"  rss growth, store full       {(full - baseline) / per_node:7.3f} MiB per node")
     print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
+    print(f"  plain head after each window {' '.join(f'{head / per_node:.4f}' for head in heads)} MiB per node "
+          f"(mean {np.mean(heads) / per_node:.4f}, max {max(heads) / per_node:.4f})")
+    print(f"  sealed chunks                {np.mean(sealed) / per_node:.4f} MiB per node (mean over those windows)")
     print(f"  write per window, filling    median {np.median(fill_writes) * 1000:8.1f} ms, "
           f"max {max(fill_writes[1:]) * 1000:8.1f} ms (the first window, which creates every column, "
           f"{fill_writes[0] * 1000:.1f} ms)")

@@ -106,9 +106,10 @@ class Plain:
         if cells is None:
             return self.missing
         if cells.dtype.type is self.dtype:
-            return cells[row].item()
+            value: int | float = cells[row].item()
+            return value
         step = cells[row]
-        return self.missing if step == np.iinfo(cells.dtype).min else int(self._base()[row] + step)
+        return self.missing if step == _least(cells) else int(self._base()[row] + step)
 
     def take(self, rows: npt.NDArray[np.int64], positions: list[int]) -> Array:
         """``len(rows) x len(positions)`` cells."""
@@ -141,7 +142,7 @@ class Plain:
     def clear_rows(self, rows: IdArray) -> None:
         for cells in self.slots:
             if cells is not None:
-                cells[rows] = self.missing if cells.dtype.type is self.dtype else np.iinfo(cells.dtype).min
+                cells[rows] = self.missing if cells.dtype.type is self.dtype else _least(cells)
 
     def matrix(self, rows: int) -> Array:
         """The first ``rows`` rows as a ``rows x BLOCK`` matrix (for sealing)."""
@@ -156,7 +157,7 @@ class Plain:
         """Hold ``rows`` rows, keeping the first ``used``."""
         for position, cells in enumerate(self.slots):
             if cells is not None:
-                empty = self.missing if cells.dtype.type is self.dtype else np.iinfo(cells.dtype).min
+                empty = self.missing if cells.dtype.type is self.dtype else _least(cells)
                 grown = np.full(rows, empty, dtype=cells.dtype)
                 grown[:used] = cells[:used]
                 self.slots[position] = grown
@@ -180,7 +181,7 @@ class Plain:
         there = cells != INT_MISSING
         if (base[there] == INT_MISSING).any():
             return
-        steps = cells - base  # wraps as the widening add does: base + step gives the cell back
+        steps = cells.view(np.int64) - base.view(np.int64)  # wraps as the widening add does: base + step
         steps[~there] = 0
         low, high = int(steps.min()), int(steps.max())
         for kind in (np.int8, np.int16, np.int32):
@@ -199,7 +200,7 @@ class Plain:
     def _widen(self, steps: Array, base: Array) -> Array:
         """Cells from their narrow differences and the base cells of the same rows."""
         cells = base + steps.astype(np.int64)
-        cells[steps == np.iinfo(steps.dtype).min] = INT_MISSING
+        cells[steps == _least(steps)] = INT_MISSING
         return cells
 
     def _whole(self, position: int) -> Array | None:
@@ -212,6 +213,11 @@ class Plain:
     def _widen_all(self) -> None:
         for position in range(1, BLOCK):
             self.slots[position] = self._whole(position)
+
+
+def _least(cells: Array) -> int:
+    """The least value of a narrow slot's int type: its missing cells."""
+    return int(np.iinfo(cells.dtype.name).min)
 
 
 def _grow(size: int, needed: int) -> int:
