@@ -396,22 +396,25 @@ def test_narrow_head_slots_give_the_same_cells() -> None:
     cells[4, [0, 1, 2, 3, 6]] = INT_MISSING  # a row without a base cell and no cell in the slot either: narrow
     orphan = Plain.of(np.array([[INT_MISSING, 3] + [INT_MISSING] * (BLOCK - 2), [1, 2] + [INT_MISSING] * (BLOCK - 2)]),
                       int(INT_MISSING))
-    orphan.narrow(1)  # a cell without a base cell: whole
+    orphan.narrow(1)  # one cell in two without a base cell: whole
     assert orphan.slots[1] is not None and orphan.slots[1].dtype == np.int64
+    cells[20:23, 0] = INT_MISSING  # owners new in the block: their cells kept beside the narrow slots
+    cells[21, 2] = INT_MISSING
     plain = Plain.of(cells, int(INT_MISSING))
     for position in range(BLOCK):
         plain.narrow(position)
     kinds = [None if c is None else c.dtype for c in plain.slots]
     assert kinds == [np.int64, np.int8, np.int16, np.int32, np.int64, np.int64, np.int8, np.int64]
+    assert plain.extra[1][0].tolist() == [20, 21, 22] and plain.extra[2][0].tolist() == [20, 22]
     assert plain.nbytes < cells.nbytes * 0.7
     assert plain.matrix(rows).tobytes() == cells.tobytes()
-    picked = np.array([0, 3, 4, 49])
+    picked = np.array([0, 3, 4, 21, 22, 49])
     assert plain.take(picked, list(range(BLOCK))).tobytes() == cells[picked].tobytes()
     assert [[plain.cell(row, position) for position in range(BLOCK)] for row in range(rows)] == cells.tolist()
     assert all(plain.slot(position).tobytes() == cells[:, position].tobytes() for position in range(BLOCK))
     # rows cleared and grown, a merge into a narrow slot and into the base: the same cells as a plain matrix
-    plain.clear_rows(np.array([7, 8], dtype=np.int32))
-    cells[[7, 8]] = INT_MISSING
+    plain.clear_rows(np.array([7, 8, 22], dtype=np.int32))
+    cells[[7, 8, 22]] = INT_MISSING
     plain.resize(rows + 10, rows)
     cells = np.vstack([cells, np.full((10, BLOCK), INT_MISSING, dtype=np.int64)])
     assert plain.matrix(rows + 10).tobytes() == cells.tobytes()

@@ -71,16 +71,19 @@ class Plain:
     block is kept *narrow* (:meth:`narrow`) when it can: as its differences from the block's first slot (the
     *base*, kept whole) in int8, int16 or int32, the type's least value marking a missing cell. Counters and
     gauges move little within 8 windows, so most slots take half the bytes or less; the cells read are the
-    same (base + difference, in int64's wrapping arithmetic).
+    same (base + difference, in int64's wrapping arithmetic). The few cells of rows without a base cell (owners
+    new in the block) are kept whole beside the slot (``extra``).
     """
 
-    __slots__ = ("dtype", "missing", "rows", "slots")
+    __slots__ = ("dtype", "extra", "missing", "rows", "slots")
 
     def __init__(self, rows: int, dtype: type[np.generic], missing: float | int) -> None:
         self.rows = rows
         self.dtype = dtype
         self.missing = missing
         self.slots: list[Array | None] = [None] * BLOCK
+        self.extra: dict[int, tuple[npt.NDArray[np.intp], IntArray]] = {}
+        """Per narrow slot with cells whose row has no base cell: those rows (sorted) and their cells."""
 
     @classmethod
     def of(cls, cells: Array, missing: float | int) -> Plain:
@@ -94,7 +97,8 @@ class Plain:
 
     @property
     def nbytes(self) -> int:
-        return sum(cells.nbytes for cells in self.slots if cells is not None)
+        held = sum(cells.nbytes for cells in self.slots if cells is not None)
+        return held + sum(rows.nbytes + cells.nbytes for rows, cells in self.extra.values())
 
     def slot(self, position: int) -> Array:
         """The cells of one slot (a fresh empty array if the slot holds nothing; read only otherwise)."""
@@ -108,6 +112,11 @@ class Plain:
         if cells.dtype.type is self.dtype:
             value: int | float = cells[row].item()
             return value
+        extra = self.extra.get(position)
+        if extra is not None:
+            at = int(np.searchsorted(extra[0], row))
+            if at < len(extra[0]) and extra[0][at] == row:
+                return int(extra[1][at])
         step = cells[row]
         return self.missing if step == _least(cells) else int(self._base()[row] + step)
 
@@ -121,7 +130,7 @@ class Plain:
             if cells.dtype.type is self.dtype:
                 out[:, index] = cells[rows]
             else:
-                out[:, index] = self._widen(cells[rows], self._base()[rows])
+                out[:, index] = self._widen(cells[rows], self._base()[rows], position, rows)
         return out
 
     def write(self, rows: IdArray, position: int, values: Array) -> None:
@@ -131,6 +140,7 @@ class Plain:
         if cells is None:
             cells = np.full(self.rows, self.missing, dtype=self.dtype)
         self.slots[position] = cells
+        self.extra.pop(position, None)
         cells[rows] = values
 
     def clear(self, position: int) -> None:
@@ -138,11 +148,15 @@ class Plain:
         if position == 0:
             self._widen_all()
         self.slots[position] = None
+        self.extra.pop(position, None)
 
     def clear_rows(self, rows: IdArray) -> None:
         for cells in self.slots:
             if cells is not None:
                 cells[rows] = self.missing if cells.dtype.type is self.dtype else _least(cells)
+        for position, (held, values) in list(self.extra.items()):
+            keep = ~np.isin(held, rows)
+            self.extra[position] = (held[keep], values[keep])
 
     def matrix(self, rows: int) -> Array:
         """The first ``rows`` rows as a ``rows x BLOCK`` matrix (for sealing)."""
@@ -171,17 +185,20 @@ class Plain:
 
     def narrow(self, position: int) -> None:
         """Keep an int slot (not the base) as its differences from the base, in the narrowest of int8, int16 and
-        int32 they fit (each missing cell the type's least value); left whole when they fit none, or when a
-        cell of the slot has no base cell."""
+        int32 they fit (each missing cell the type's least value), the cells of rows without a base cell beside
+        it; left whole when the differences fit none, or when more than one cell in 16 has no base cell."""
         cells = self.slots[position]
         base = self.slots[0]
         if position == 0 or cells is None or base is None or self.dtype is not np.int64 \
                 or cells.dtype.type is not np.int64:
             return
         there = cells != INT_MISSING
-        if (base[there] == INT_MISSING).any():
+        orphans = there & (base == INT_MISSING)
+        count = int(np.count_nonzero(orphans))
+        if count * 16 > len(cells):
             return
         steps = cells.view(np.int64) - base.view(np.int64)  # wraps as the widening add does: base + step
+        there &= ~orphans
         steps[~there] = 0
         low, high = int(steps.min()), int(steps.max())
         for kind in (np.int8, np.int16, np.int32):
@@ -189,6 +206,9 @@ class Plain:
             if limits.min < low and high <= limits.max:
                 narrow = steps.astype(kind)
                 narrow[~there] = limits.min
+                if count:
+                    held = np.flatnonzero(orphans)
+                    self.extra[position] = (held, cells.view(np.int64)[held])
                 self.slots[position] = narrow
                 return
 
@@ -197,10 +217,20 @@ class Plain:
         assert base is not None  # a narrow slot has a base
         return base  # type: ignore[return-value]
 
-    def _widen(self, steps: Array, base: Array) -> Array:
-        """Cells from their narrow differences and the base cells of the same rows."""
+    def _widen(self, steps: Array, base: Array, position: int, rows: npt.NDArray[np.int64] | None = None) -> Array:
+        """Cells of slot ``position`` from their narrow differences and the base cells of the same rows (``rows``,
+        or all)."""
         cells = base + steps.astype(np.int64)
         cells[steps == _least(steps)] = INT_MISSING
+        extra = self.extra.get(position)
+        if extra is not None:
+            held, values = extra
+            if rows is None:
+                cells[held] = values
+            elif len(held):
+                at = np.minimum(np.searchsorted(held, rows), len(held) - 1)
+                hit = held[at] == rows
+                cells[hit] = values[at[hit]]
         return cells
 
     def _whole(self, position: int) -> Array | None:
@@ -208,11 +238,12 @@ class Plain:
         cells = self.slots[position]
         if cells is None or cells.dtype.type is self.dtype:
             return cells
-        return self._widen(cells, self._base())
+        return self._widen(cells, self._base(), position)
 
     def _widen_all(self) -> None:
         for position in range(1, BLOCK):
             self.slots[position] = self._whole(position)
+        self.extra.clear()
 
 
 def _least(cells: Array) -> int:
