@@ -15,11 +15,11 @@ counters 8%), for ~30% more encode CPU (~10 us per 64 KiB chunk) and the same de
 
 Float chunks whose cells are mostly exact ratios of an int to a small int (the rate calculator's per-second
 rates: a counter's step divided by whole seconds, as kubelets stamp their stats) are kept as those ints: per cell
-the numerator (zigzag), the denominator (zigzag steps along time: mostly zeros) and, for the cells that are no such
-ratio (or missing), the float's bits (XOR along time; zero elsewhere). A cell is a ratio only if dividing its two
-ints as floats gives its exact bits back, so the chunk still decodes bit for bit. Measured (bench/README.md,
-session 9, storemem5): the float rates' chunks about halve (a random float's mantissa costs ~52 bits a cell, the
-counter step it came from far fewer).
+the numerator (zigzag, bit planes + zstd), a one-byte code of its denominator (left out when every cell has the
+one denominator) and, for the cells that are no such ratio (or missing), their bits. A cell is a ratio only if
+dividing its two ints as floats gives its exact bits back, so the chunk still decodes bit for bit. Measured
+(bench/README.md, session 9, storemem5): the float rates' chunks shrink by a quarter to two fifths (a float's
+mantissa costs up to 52 bits a cell, the counter step it came from far fewer); encode and decode cost ~2x XOR's.
 """
 
 from __future__ import annotations
