@@ -72,7 +72,8 @@ class Plain:
     *base*, kept whole) in int8, int16 or int32, the type's least value marking a missing cell. Counters and
     gauges move little within 8 windows, so most slots take half the bytes or less; the cells read are the
     same (base + difference, in int64's wrapping arithmetic). The few cells of rows without a base cell (owners
-    new in the block) are kept whole beside the slot (``extra``).
+    new in the block) are kept whole beside the slot (``extra``). Measured (bench/README.md, session 9,
+    storemem5): a slot narrowed to ~half, the daemon's head sawtooth at 300 nodes ~27 -> ~12 MiB.
     """
 
     __slots__ = ("dtype", "extra", "missing", "rows", "slots")
