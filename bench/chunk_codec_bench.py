@@ -38,6 +38,9 @@ KINDS: dict[str, Callable[[], np.ndarray]] = {
     + rng.integers(0, 10**13, (ROWS, 1)),
     "millicore rate (int)": lambda: rng.integers(0, 200_000_000, (ROWS, WIDTH)) // 10_000_000,
     "float rate (random)": lambda: rng.random((ROWS, WIDTH)) * 3.7,
+    "float rate (step < 2e5 / 10 s)": lambda: 1e9 * rng.integers(0, 200_000, (ROWS, WIDTH)) / 10e9,
+    "float rate (step / 9, 10 or 11 s)": lambda: 1e9 * rng.integers(0, 200_000, (ROWS, WIDTH))
+    / (rng.integers(9, 12, (ROWS, WIDTH)) * 1e9),
     "memory gauge (+-64 pages)": lambda: rng.integers(0, 500_000_000, (ROWS, 1)) // 4096 * 4096
     + np.cumsum(rng.integers(-64, 65, (ROWS, WIDTH)) * 4096, axis=1),
     "constant limit": lambda: np.repeat(rng.integers(0, 10**9, (ROWS, 1)), WIDTH, axis=1),
@@ -55,7 +58,9 @@ def measure(cells: np.ndarray, repeat: int) -> str:
     """One line of figures for one kind of series."""
     raw = cells.tobytes()
     store_chunk = chunks.encode(cells)
-    coded = blosc.decompress(store_chunk.blob)  # the store's transform, time-major, before the planes
+    bits = np.ascontiguousarray(cells).view(np.int64)
+    # the store's transform (floats by XOR), time-major, before the planes
+    coded = np.ascontiguousarray((chunks._xor(bits) if cells.dtype.kind == "f" else chunks._steps(bits)).T).tobytes()
 
     def zstd(data: bytes, shuffle: int, level: int = 1) -> bytes:
         return bytes(blosc.compress(data, typesize=8, clevel=level, shuffle=shuffle, cname="zstd"))
@@ -79,16 +84,15 @@ def measure(cells: np.ndarray, repeat: int) -> str:
     return f"{shown} | store decode {decode:.0f} us"
 
 
-def variants(cells: np.ndarray) -> tuple[int, int, int]:
-    """Bytes of one sealed block: the store's codec, first cell as a step, one chunk per slot."""
+def variants(cells: np.ndarray) -> tuple[int, int, int, int]:
+    """Bytes of one sealed block: the store's codec, floats by XOR only (the codec before session 9), first cell
+    as a step, one chunk per slot."""
     as_step = cells.copy()
     as_step[:, 0] = as_step[:, 1]  # the first step becomes 0: an upper bound of chaining blocks
-    per_slot = 0
-    coded = np.frombuffer(blosc.decompress(chunks.encode(cells).blob), dtype=np.int64).reshape(cells.shape[1], -1)
-    for slot in coded:
-        per_slot += len(blosc.compress(slot.tobytes(), typesize=8, clevel=chunks.LEVEL, shuffle=blosc.BITSHUFFLE,
-                                       cname="zstd"))
-    return chunks.encode(cells).nbytes, chunks.encode(as_step).nbytes, per_slot
+    bits = np.ascontiguousarray(cells).view(np.int64)
+    coded = chunks._xor(bits) if cells.dtype.kind == "f" else chunks._steps(bits)
+    per_slot = sum(len(chunks._compress(slot[:, None])) for slot in coded.T)
+    return chunks.encode(cells).nbytes, len(chunks._compress(coded.T)), chunks.encode(as_step).nbytes, per_slot
 
 
 def steady(nodes: int) -> None:
@@ -129,11 +133,11 @@ def steady(nodes: int) -> None:
         return store
 
     store = asyncio.run(fill())
-    totals = np.zeros(3)
+    totals = np.zeros(4)
     print(f"{nodes} nodes, full store; sealed chunks, KiB per node: "
-          "store codec | first cell as a step | chunk per slot")
+          "store codec | floats by XOR only | first cell as a step | chunk per slot")
     for name, column in [*store.columns.items(), *store.labeled_columns.items()]:
-        sizes = np.zeros(3)
+        sizes = np.zeros(4)
         for held in column.chunks.values():
             for chunk in held:
                 sizes += variants(np.array(chunks.decode(chunk)))

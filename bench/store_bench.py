@@ -204,7 +204,13 @@ async def steady(args: argparse.Namespace) -> None:
     fill_writes = [await window(number) for number in range(fill)]
     settle()
     full = rss()
-    writes = [await window(fill + number) for number in range(args.measure)]
+    writes = []
+    heads, sealed = [], []
+    for number in range(args.measure):  # the head's sawtooth: its bytes after each window
+        writes.append(await window(fill + number))
+        columns = [*store.columns.values(), *store.labeled_columns.values()]
+        heads.append(sum(plain.nbytes for column in columns for plain in column.dense.values()))
+        sealed.append(sum(chunk.nbytes for column in columns for held in column.chunks.values() for chunk in held))
     settle()
     grown = rss() - baseline
     per_node = args.nodes * MI
@@ -213,6 +219,9 @@ async def steady(args: argparse.Namespace) -> None:
     print(f"  store arrays                 {store.memory_bytes() / per_node:7.3f} MiB per node")
     print(f"  rss growth, store full       {(full - baseline) / per_node:7.3f} MiB per node")
     print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
+    print(f"  plain head after each window {' '.join(f'{head / per_node:.4f}' for head in heads)} MiB per node "
+          f"(mean {np.mean(heads) / per_node:.4f}, max {max(heads) / per_node:.4f})")
+    print(f"  sealed chunks                {np.mean(sealed) / per_node:.4f} MiB per node (mean over those windows)")
     print(f"  write per window, filling    median {np.median(fill_writes) * 1000:8.1f} ms, "
           f"max {max(fill_writes[1:]) * 1000:8.1f} ms (the first window, which creates every column, "
           f"{fill_writes[0] * 1000:.1f} ms)")
@@ -221,6 +230,13 @@ async def steady(args: argparse.Namespace) -> None:
     pods = [f"namespace:default/pod:pod-{n}-{p}" for n in range(min(args.nodes, 10)) for p in range(args.pods)]
     pod_prefix = "namespace:default/pod:"
     print(f"  query one series (15 min)    {timed(lambda: store.get_metric('cpu/usage_rate', pods[:1])):8.2f} ms")
+    def cold(name: str) -> float:  # decoded chunks not cached: every sealed block decoded again
+        from heapster.store import chunks
+        return timed(lambda: (chunks.decode.cache_clear(), store.get_metric(name, pods[:1])))
+
+    print(f"  one series, chunks decoded   {cold('cpu/usage_rate'):8.2f} ms (cpu/usage_rate), "
+          f"{cold('memory/page_faults_rate'):.2f} ms (memory/page_faults_rate), "
+          f"{cold('memory/usage'):.2f} ms (memory/usage)")
     print(f"  query {len(pods)} pods' series      "
           f"{timed(lambda: store.get_metric('memory/usage', pods)):8.2f} ms")
     listing = timed(lambda: store.latest_entities(lambda key: key.startswith(pod_prefix) and key.count('/') == 1))

@@ -106,8 +106,9 @@ def instrument(stages: Stages, daemon: Any) -> None:
             processor.apply = wrap_sync(stages, processor.name, processor.apply)
     store = daemon.store
     store.ingest = wrap_sync(stages, "store ingest", store.ingest)
-    for name in ("_write", "_finish", "_prepare_commit", "_clear_presence"):
-        setattr(store, name, wrap_steps(stages, f"  store {name}", getattr(store, name)))
+    for name in ("_write", "_finish", "_prepare_commit", "_clear_presence", "_narrow"):
+        if hasattr(store, name):  # _narrow: since session 9
+            setattr(store, name, wrap_steps(stages, f"  store {name}", getattr(store, name)))
     for name in ("_begin", "_commit", "_seal"):
         setattr(store, name, wrap_sync(stages, f"  store {name}", getattr(store, name)))
 

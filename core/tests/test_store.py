@@ -15,7 +15,7 @@ from heapster.api.responses import go_json
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.store import MetricStore, chunks, create_metric_store
 from heapster.store import memory as store_memory
-from heapster.store.columns import BLOCK, INT_MISSING, sorted_unique
+from heapster.store.columns import BLOCK, INT_MISSING, Plain, sorted_unique
 from heapster.testing import synthetic_batch
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -350,6 +350,103 @@ def test_chunks_keep_every_bit() -> None:
         back = chunks.decode(chunks.encode(cells))
         assert back.dtype == cells.dtype
         assert back.tobytes() == cells.tobytes()
+
+
+def test_rates_are_sealed_as_exact_ratios_and_keep_every_bit() -> None:
+    rng = np.random.default_rng(7)
+    steps = rng.integers(0, 3_000_000, (3000, BLOCK))
+    seconds = rng.choice([9, 10, 10, 10, 11, 20], (3000, BLOCK))
+    rates = 1e9 * steps / (seconds * 1_000_000_000)  # as the rate calculator divides
+    rates[5] = np.nan
+    rates[6, 3] = np.nan
+    rates[7, 2] = -0.0
+    rates[8] = [np.pi, -np.inf, np.inf, 1e300, -1e300, 5e-324, 2.0 ** 62, -(2.0 ** 62)]
+    rates[9] = rates[10] + rates[11]  # a sum of rates: mostly no exact ratio
+    rates[12] = 0.0
+    for cells, as_ratios in ((rates, True), (rates[:1], True), (rates[:, ::-1].copy(), True), (rates[8:9], False)):
+        sealed = chunks.encode(cells)
+        assert sealed.ratio == as_ratios
+        assert chunks.decode(sealed).tobytes() == cells.tobytes()
+    xor_only = chunks._compress(chunks._xor(rates[:1024].view(np.int64)).T)
+    assert chunks.encode(rates[:1024]).nbytes < 0.8 * len(xor_only)
+
+
+def test_floats_that_are_no_ratios_keep_the_xor_codec() -> None:
+    rng = np.random.default_rng(8)
+    for cells in (rng.random((1024, BLOCK)) * 3.7, np.full((4, BLOCK), np.nan), np.zeros((4, BLOCK)),
+                  np.array([[np.nan, -0.0, 0.0, 1e308, -np.inf, 5e-324, np.nan, 1.5]])):
+        sealed = chunks.encode(cells)
+        assert not sealed.ratio
+        assert chunks.decode(sealed).tobytes() == cells.tobytes()
+
+
+def test_narrow_head_slots_give_the_same_cells() -> None:
+    rng = np.random.default_rng(9)
+    rows = 50
+    base = rng.integers(-(2 ** 62), 2 ** 62, rows)
+    cells = np.empty((rows, BLOCK), dtype=np.int64)
+    cells[:, 0] = base
+    cells[:, 1] = base + rng.integers(-100, 100, rows)           # int8
+    cells[:, 2] = base + rng.integers(-30_000, 30_000, rows)     # int16
+    cells[:, 3] = base + rng.integers(-(2 ** 31) + 1, 2 ** 31, rows)  # int32
+    cells[:, 4] = base + 2 ** 40                                 # too far: stays whole
+    cells[:, 5] = (base.view(np.uint64) + np.uint64(2 ** 63 + 5)).view(np.int64)  # far, wrapping: whole
+    cells[:, 6] = base
+    cells[:, 7] = np.iinfo(np.int64).max
+    cells[3, 1:4] = INT_MISSING
+    cells[4, [0, 1, 2, 3, 6]] = INT_MISSING  # a row without a base cell and no cell in the slot either: narrow
+    orphan = Plain.of(np.array([[INT_MISSING, 3] + [INT_MISSING] * (BLOCK - 2), [1, 2] + [INT_MISSING] * (BLOCK - 2)]),
+                      int(INT_MISSING))
+    orphan.narrow(1)  # one cell in two without a base cell: whole
+    assert orphan.slots[1] is not None and orphan.slots[1].dtype == np.int64
+    cells[20:23, 0] = INT_MISSING  # owners new in the block: their cells kept beside the narrow slots
+    cells[21, 2] = INT_MISSING
+    plain = Plain.of(cells, int(INT_MISSING))
+    for position in range(BLOCK):
+        plain.narrow(position)
+    kinds = [None if c is None else c.dtype for c in plain.slots]
+    assert kinds == [np.int64, np.int8, np.int16, np.int32, np.int64, np.int64, np.int8, np.int64]
+    assert plain.extra[1][0].tolist() == [20, 21, 22] and plain.extra[2][0].tolist() == [20, 22]
+    assert plain.nbytes < cells.nbytes * 0.7
+    assert plain.matrix(rows).tobytes() == cells.tobytes()
+    picked = np.array([0, 3, 4, 21, 22, 49])
+    assert plain.take(picked, list(range(BLOCK))).tobytes() == cells[picked].tobytes()
+    assert [[plain.cell(row, position) for position in range(BLOCK)] for row in range(rows)] == cells.tolist()
+    assert all(plain.slot(position).tobytes() == cells[:, position].tobytes() for position in range(BLOCK))
+    # rows cleared and grown, a merge into a narrow slot and into the base: the same cells as a plain matrix
+    plain.clear_rows(np.array([7, 8, 22], dtype=np.int32))
+    cells[[7, 8, 22]] = INT_MISSING
+    plain.resize(rows + 10, rows)
+    cells = np.vstack([cells, np.full((10, BLOCK), INT_MISSING, dtype=np.int64)])
+    assert plain.matrix(rows + 10).tobytes() == cells.tobytes()
+    plain.write(np.array([1, 55], dtype=np.int32), 2, np.array([11, 12]))
+    cells[[1, 55], 2] = [11, 12]
+    assert plain.matrix(rows + 10).tobytes() == cells.tobytes()
+    plain.narrow(2)
+    plain.write(np.array([0], dtype=np.int32), 0, np.array([-5]))
+    cells[0, 0] = -5
+    assert plain.matrix(rows + 10).tobytes() == cells.tobytes()
+    floats = plain.as_float().matrix(rows + 10)
+    assert np.array_equal(floats, np.where(cells == INT_MISSING, np.nan, cells.astype(np.float64)), equal_nan=True)
+
+
+def test_a_store_with_narrow_head_slots_answers_as_before() -> None:
+    store = MetricStore(duration=3600)
+    rng = np.random.default_rng(3)
+    expected: dict[str, list[int]] = {}
+    for minute in range(2 * BLOCK + 3):
+        batch = synthetic_batch(at(minute), nodes=3, pods=2, containers=1, seq=minute)
+        for key, metric_set in batch.metric_sets.items():
+            value = int(rng.integers(0, 2 ** 40)) if minute % 5 == 0 else 1_000_000 * minute + int(rng.integers(0, 99))
+            metric_set.values["custom/counter"] = MetricValue(value, MetricType.CUMULATIVE)
+            expected.setdefault(key, []).append(value)
+        store.ingest(batch)
+    assert any(cells is not None and cells.dtype != np.int64
+               for plain in store.columns["custom/counter"].dense.values() for cells in plain.slots)
+    found = store.get_metric("custom/counter", list(expected))
+    assert {key: [p.value for p in points] for key, points in found.items()} == expected
+    assert store.latest_column("custom/counter") == {
+        store.entities.get(key): values[-1] for key, values in expected.items()}
 
 
 def test_metric_export_from_columns_is_byte_identical() -> None:

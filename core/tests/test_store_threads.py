@@ -269,5 +269,9 @@ def test_label_codes_started_afresh_in_steps_keep_every_answer_between_them(monk
     store.between_steps = query_from_another_thread
     store.ingest(volumes(3, "token"))  # 20 label codes: started afresh before this batch's look-ups
     assert restarts and len(between) > 4
-    assert all(found == before for found in between)
-    assert answers() == [([n, 100 + n, 300 + n], [200 + n]) for n in range(10)]
+    after = [([n, 100 + n, 300 + n], [200 + n]) for n in range(10)]
+    assert answers() == after
+    # Before the commit the windows before; after it (the steps that narrow the new slot) the new window.
+    committed = next((at for at, found in enumerate(between) if found != before), len(between))
+    assert committed > 4
+    assert all(found == after for found in between[committed:])

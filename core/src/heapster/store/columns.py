@@ -67,16 +67,24 @@ class Plain:
     """A block not yet sealed, one array per time slot (rows long): a slot no batch wrote holds nothing.
 
     The head block fills one slot per window, so on average it holds half its slots; a rows x ``BLOCK``
-    matrix would hold all of them from the first window on.
+    matrix would hold all of them from the first window on. Once a batch is committed, its slot of an int
+    block is kept *narrow* (:meth:`narrow`) when it can: as its differences from the block's first slot (the
+    *base*, kept whole) in int8, int16 or int32, the type's least value marking a missing cell. Counters and
+    gauges move little within 8 windows, so most slots take half the bytes or less; the cells read are the
+    same (base + difference, in int64's wrapping arithmetic). The few cells of rows without a base cell (owners
+    new in the block) are kept whole beside the slot (``extra``). Measured (bench/README.md, session 9,
+    storemem5): a slot narrowed to ~half, the daemon's head sawtooth at 300 nodes ~27 -> ~12 MiB.
     """
 
-    __slots__ = ("dtype", "missing", "rows", "slots")
+    __slots__ = ("dtype", "extra", "missing", "rows", "slots")
 
     def __init__(self, rows: int, dtype: type[np.generic], missing: float | int) -> None:
         self.rows = rows
         self.dtype = dtype
         self.missing = missing
         self.slots: list[Array | None] = [None] * BLOCK
+        self.extra: dict[int, tuple[npt.NDArray[np.intp], IntArray]] = {}
+        """Per narrow slot with cells whose row has no base cell: those rows (sorted) and their cells."""
 
     @classmethod
     def of(cls, cells: Array, missing: float | int) -> Plain:
@@ -90,45 +98,72 @@ class Plain:
 
     @property
     def nbytes(self) -> int:
-        return sum(cells.nbytes for cells in self.slots if cells is not None)
+        held = sum(cells.nbytes for cells in self.slots if cells is not None)
+        return held + sum(rows.nbytes + cells.nbytes for rows, cells in self.extra.values())
 
     def slot(self, position: int) -> Array:
         """The cells of one slot (a fresh empty array if the slot holds nothing; read only otherwise)."""
-        cells = self.slots[position]
+        cells = self._whole(position)
         return np.full(self.rows, self.missing, dtype=self.dtype) if cells is None else cells
 
     def cell(self, row: int, position: int) -> int | float:
         cells = self.slots[position]
-        return self.missing if cells is None else cells[row].item()
+        if cells is None:
+            return self.missing
+        if cells.dtype.type is self.dtype:
+            value: int | float = cells[row].item()
+            return value
+        extra = self.extra.get(position)
+        if extra is not None:
+            at = int(np.searchsorted(extra[0], row))
+            if at < len(extra[0]) and extra[0][at] == row:
+                return int(extra[1][at])
+        step = cells[row]
+        return self.missing if step == _least(cells) else int(self._base()[row] + step)
 
     def take(self, rows: npt.NDArray[np.int64], positions: list[int]) -> Array:
         """``len(rows) x len(positions)`` cells."""
         out = np.full((len(rows), len(positions)), self.missing, dtype=self.dtype)
         for index, position in enumerate(positions):
             cells = self.slots[position]
-            if cells is not None:
+            if cells is None:
+                continue
+            if cells.dtype.type is self.dtype:
                 out[:, index] = cells[rows]
+            else:
+                out[:, index] = self._widen(cells[rows], self._base()[rows], position, rows)
         return out
 
     def write(self, rows: IdArray, position: int, values: Array) -> None:
-        cells = self.slots[position]
+        if position == 0:
+            self._widen_all()  # the base changes
+        cells = self._whole(position)
         if cells is None:
-            cells = self.slots[position] = np.full(self.rows, self.missing, dtype=self.dtype)
+            cells = np.full(self.rows, self.missing, dtype=self.dtype)
+        self.slots[position] = cells
+        self.extra.pop(position, None)
         cells[rows] = values
 
     def clear(self, position: int) -> None:
         """Empty one slot."""
+        if position == 0:
+            self._widen_all()
         self.slots[position] = None
+        self.extra.pop(position, None)
 
     def clear_rows(self, rows: IdArray) -> None:
         for cells in self.slots:
             if cells is not None:
-                cells[rows] = self.missing
+                cells[rows] = self.missing if cells.dtype.type is self.dtype else _least(cells)
+        for position, (held, values) in list(self.extra.items()):
+            keep = ~np.isin(held, rows)
+            self.extra[position] = (held[keep], values[keep])
 
     def matrix(self, rows: int) -> Array:
         """The first ``rows`` rows as a ``rows x BLOCK`` matrix (for sealing)."""
         out = np.full((rows, BLOCK), self.missing, dtype=self.dtype)
-        for position, cells in enumerate(self.slots):
+        for position in range(BLOCK):
+            cells = self._whole(position)
             if cells is not None:
                 out[:, position] = cells[:rows]
         return out
@@ -137,15 +172,84 @@ class Plain:
         """Hold ``rows`` rows, keeping the first ``used``."""
         for position, cells in enumerate(self.slots):
             if cells is not None:
-                grown = np.full(rows, self.missing, dtype=self.dtype)
+                empty = self.missing if cells.dtype.type is self.dtype else _least(cells)
+                grown = np.full(rows, empty, dtype=cells.dtype)
                 grown[:used] = cells[:used]
                 self.slots[position] = grown
         self.rows = rows
 
     def as_float(self) -> Plain:
+        self._widen_all()
         plain = Plain(self.rows, np.float64, float("nan"))
         plain.slots = [None if cells is None else _as_float(cells) for cells in self.slots]
         return plain
+
+    def narrow(self, position: int) -> None:
+        """Keep an int slot (not the base) as its differences from the base, in the narrowest of int8, int16 and
+        int32 they fit (each missing cell the type's least value), the cells of rows without a base cell beside
+        it; left whole when the differences fit none, or when more than one cell in 16 has no base cell."""
+        cells = self.slots[position]
+        base = self.slots[0]
+        if position == 0 or cells is None or base is None or self.dtype is not np.int64 \
+                or cells.dtype.type is not np.int64:
+            return
+        there = cells != INT_MISSING
+        orphans = there & (base == INT_MISSING)
+        count = int(np.count_nonzero(orphans))
+        if count * 16 > len(cells):
+            return
+        steps = cells.view(np.int64) - base.view(np.int64)  # wraps as the widening add does: base + step
+        there &= ~orphans
+        steps[~there] = 0
+        low, high = int(steps.min()), int(steps.max())
+        for kind in (np.int8, np.int16, np.int32):
+            limits = np.iinfo(kind)
+            if limits.min < low and high <= limits.max:
+                narrow = steps.astype(kind)
+                narrow[~there] = limits.min
+                if count:
+                    held = np.flatnonzero(orphans)
+                    self.extra[position] = (held, cells.view(np.int64)[held])
+                self.slots[position] = narrow
+                return
+
+    def _base(self) -> IntArray:
+        base = self.slots[0]
+        assert base is not None  # a narrow slot has a base
+        return base  # type: ignore[return-value]
+
+    def _widen(self, steps: Array, base: Array, position: int, rows: npt.NDArray[np.int64] | None = None) -> Array:
+        """Cells of slot ``position`` from their narrow differences and the base cells of the same rows (``rows``,
+        or all)."""
+        cells = base + steps.astype(np.int64)
+        cells[steps == _least(steps)] = INT_MISSING
+        extra = self.extra.get(position)
+        if extra is not None:
+            held, values = extra
+            if rows is None:
+                cells[held] = values
+            elif len(held):
+                at = np.minimum(np.searchsorted(held, rows), len(held) - 1)
+                hit = held[at] == rows
+                cells[hit] = values[at[hit]]
+        return cells
+
+    def _whole(self, position: int) -> Array | None:
+        """The cells of a slot as int64 or float64 (a new array for a narrow slot), or None."""
+        cells = self.slots[position]
+        if cells is None or cells.dtype.type is self.dtype:
+            return cells
+        return self._widen(cells, self._base(), position)
+
+    def _widen_all(self) -> None:
+        for position in range(1, BLOCK):
+            self.slots[position] = self._whole(position)
+        self.extra.clear()
+
+
+def _least(cells: Array) -> int:
+    """The least value of a narrow slot's int type: its missing cells."""
+    return int(np.iinfo(cells.dtype.name).min)
 
 
 def _grow(size: int, needed: int) -> int:
@@ -387,6 +491,12 @@ class Column:
             self._densify(slot)
         self.job_rows = []
         self.merged = None
+
+    def narrow(self, slot: int) -> None:
+        """Keep the cells of a written slot narrow where they fit (:meth:`Plain.narrow`); values unchanged."""
+        plain = self.dense.get(slot // BLOCK)
+        if plain is not None:
+            plain.narrow(slot % BLOCK)
 
     def compressed(self, block: int) -> list[Chunk] | None:
         """The chunks of a plain block (its rows up to ``used``), or None; the column is unchanged."""

@@ -233,6 +233,7 @@ class MetricStore(MetricSink):
             pause()
             with self._lock.step():
                 self._commit(job)
+            self._locked_steps(self._narrow(job.slot))
             self._seal()
 
     def prepare(self, batch: DataBatch) -> None:
@@ -351,6 +352,16 @@ class MetricStore(MetricSink):
                         column.seal(block, chunks)
             with self._lock.step():
                 blocks.open.discard(block)
+
+    def _narrow(self, slot: int) -> Iterator[None]:
+        """Keep the slot just committed narrow in each column where it fits (the same cells: queries may read
+        between the steps), in steps of about :data:`STEP_CPU`."""
+        due = time.thread_time() + STEP_CPU
+        for column in list(self._all_columns()):
+            if time.thread_time() >= due:
+                yield
+                due = time.thread_time() + STEP_CPU
+            column.narrow(slot)
 
     def _register(self, job: _Job, cols: ColumnBatch, first: int, last: int, same_keys: bool = False) -> None:
         """Entity ids of rows ``first..last`` of the batch (new entities registered, changed labels kept).
