@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 
-class paused_gc:  # noqa: N801 (used as a function: ``with paused_gc():``)
+class paused_gc:  # named as the function it replaced: ``with paused_gc():``
     """Keep the cyclic collector off for the duration of a synchronous block.
 
     Decoding a kubelet summary or a list page allocates thousands of containers that form no
