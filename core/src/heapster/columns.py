@@ -734,8 +734,15 @@ def _join(arrays: list[Array], dtype: type[np.generic]) -> Array:
     return np.concatenate(arrays).astype(dtype, copy=False)
 
 
+_INT64_CODE = "l" if struct.calcsize("l") == 8 else "q"
+"""``struct``'s code for an int64: the native ``long`` where it has 64 bits (Linux, macOS). The same bytes as ``q``
+(``long long``), but CPython 3.11 converts an int of more than one 30-bit digit to a ``long`` by a loop over its
+digits and to a ``long long`` through the generic ``_PyLong_AsByteArray``: packing a summary's ~1,900 ints takes
+half the time (17 against 37 us for 1,950 ints in a micro-bench), and the same ``struct.error`` for values out of
+int64 or not ints."""
 _PACKERS: dict[int, struct.Struct] = {}
-"""``struct.Struct(f"{n}q")`` by ``n``: the int blocks of one node have the same lengths every window."""
+"""``struct.Struct(f"{n}l")`` (an int64 each, :data:`_INT64_CODE`) by ``n``: the int blocks of one node have the
+same lengths every window."""
 _MAX_PACKERS = 4096
 
 
@@ -753,7 +760,7 @@ def _ints(values: list[int] | IntArray) -> IntArray:
     if packer is None:
         if len(_PACKERS) >= _MAX_PACKERS:
             _PACKERS.clear()
-        packer = _PACKERS[size] = struct.Struct(f"{size}q")
+        packer = _PACKERS[size] = struct.Struct(f"{size}{_INT64_CODE}")
     out = np.empty(size, np.int64)
     try:
         packer.pack_into(out, 0, *values)  # type: ignore[arg-type]  # an ndarray is a writable buffer

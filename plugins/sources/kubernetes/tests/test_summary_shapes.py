@@ -99,6 +99,16 @@ def _duplicate_container(body: dict[str, Any]) -> None:
     containers.append({**copy.deepcopy(containers[0]), "startTime": "2026-06-26T10:14:40Z"})
 
 
+def _nameless_container(body: dict[str, Any]) -> None:
+    containers = _first_pod(body)["containers"]
+    containers.insert(1, {**copy.deepcopy(containers[0]), "name": ""})
+
+
+def _container_name_not_text(body: dict[str, Any]) -> None:
+    containers = _first_pod(body)["containers"]
+    containers.append({**copy.deepcopy(containers[0]), "name": ["not", "a", "name"]})
+
+
 def _new_uid(body: dict[str, Any]) -> None:
     _first_pod(body)["podRef"]["uid"] = "recreated"
 
@@ -126,7 +136,8 @@ def _no_change(body: dict[str, Any]) -> None:
 CHANGES: list[Callable[[dict[str, Any]], None]] = [
     _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _add_volume, _drop_volumes,
     _volume_name_not_text, _drop_logs, _drop_pod_network,
-    _drop_memory, _accelerator, _custom, _duplicate_container, _new_uid, _node_restart, _bad_time,
+    _drop_memory, _accelerator, _custom, _duplicate_container, _nameless_container,
+    _container_name_not_text, _new_uid, _node_restart, _bad_time,
     _negative_count, _count_beyond_int64,
 ]
 

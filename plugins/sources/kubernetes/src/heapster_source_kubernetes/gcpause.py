@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
-from collections.abc import Iterator
 
 
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
+class paused_gc:  # named as the function it replaced: ``with paused_gc():``
     """Keep the cyclic collector off for the duration of a synchronous block.
 
     Decoding a kubelet summary or a list page allocates thousands of containers that form no
@@ -17,12 +14,19 @@ def paused_gc() -> Iterator[None]:
     30 pods x 2 containers summary with 300 results kept alive: 3.6 ms per summary with the
     collector on, 1.4 ms paused. Use only around code without ``await`` (no other task runs);
     if the collector was already off it stays off.
+
+    A class rather than a ``contextlib.contextmanager`` generator: entered once per node per window, and the
+    generator's machinery (a generator, its wrapper, two resumptions) cost 4x as much (timeit, load 11: 14.7
+    against 3.7 us per use).
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    __slots__ = ("_was_on",)
+
+    def __enter__(self) -> None:
+        self._was_on = gc.isenabled()
+        if self._was_on:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was_on:
+            gc.enable()

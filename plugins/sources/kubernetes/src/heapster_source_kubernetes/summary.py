@@ -622,7 +622,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     fs_block = b.int_block(_FILESYSTEM, labeled=True, rows=shape.series_rows)
     idents, scrapes = shape.idents, b.scrape_time
     blocks = (stats, fs_block, scrapes)
-    series = 0
     try:
         n = summary.node
         nodefs = n.fs
@@ -636,7 +635,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         if nodefs is not None:
             used = nodefs.usedBytes
             fs_block.extend((used, nodefs.capacityBytes, nodefs.availableBytes, nodefs.inodes, nodefs.inodesFree))
-            series = 1
         _stats(stats, n.cpu, n.memory, used)
         row = 0
         for c in n.systemContainers or ():
@@ -644,8 +642,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             if type(name) is not str or not name:
                 continue
             row += 1
-            series = _container_values(c, row, series, idents[row], blocks)
-            if series < 0:
+            if not _container_values(c, idents[row], blocks):
                 return None
         # The hot loop (~90 entities a node): _stats and _container_values inlined.
         stats_extend, network_extend, fs_extend, scrape_append = stats.extend, network.extend, fs_block.extend, \
@@ -697,19 +694,32 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                     if type(name) is str:
                         fs_extend((vol.usedBytes, vol.capacityBytes, vol.availableBytes, vol.inodes,
                                    vol.inodesFree))
-                        series += 1
             for c in pod.containers or ():
+                # A container without a usable name (skipped by the full decode) is no entity of the shape: its
+                # name differs from the shape's (a non-empty text), so the summary is decoded in full.
                 cname = c.name
-                if type(cname) is not str or not cname:
-                    continue
                 row += 1
                 # The identity (name, start, which file systems) compared field by field: no tuple per container.
                 if cname != names_at[row] or c.startTime != starts_at[row] or c.accelerators or c.userDefinedMetrics:
                     return None
                 rootfs, logs = c.rootfs, c.logs
-                both = rootfs is not None and logs is not None
-                if not (both and both_fs[row]) and idents[row] != (cname, c.startTime, rootfs is None, logs is None):
-                    return None
+                if rootfs is not None and logs is not None and both_fs[row]:  # the usual container: both in one extend
+                    root_used, logs_used = rootfs.usedBytes, logs.usedBytes
+                    fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
+                               rootfs.inodesFree, logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
+                               logs.inodesFree))
+                else:
+                    if idents[row] != (cname, c.startTime, rootfs is None, logs is None):
+                        return None
+                    root_used = logs_used = MISSING
+                    if rootfs is not None:
+                        root_used = rootfs.usedBytes
+                        fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
+                                   rootfs.inodesFree))
+                    if logs is not None:
+                        logs_used = logs.usedBytes
+                        fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
+                                   logs.inodesFree))
                 cpu, memory = c.cpu, c.memory
                 if cpu is not None:
                     usage = cpu.usageCoreNanoSeconds
@@ -724,24 +734,6 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 else:
                     usage = MISSING
                     scrape_append(MISSING if memory is None else _memory_ns(memory))
-                if rootfs is not None and logs is not None:  # the usual container: both in one extend
-                    root_used, logs_used = rootfs.usedBytes, logs.usedBytes
-                    fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
-                               rootfs.inodesFree, logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
-                               logs.inodesFree))
-                    series += 2
-                else:
-                    root_used = logs_used = MISSING
-                    if rootfs is not None:
-                        root_used = rootfs.usedBytes
-                        fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
-                                   rootfs.inodesFree))
-                        series += 1
-                    if logs is not None:
-                        logs_used = logs.usedBytes
-                        fs_extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
-                                   logs.inodesFree))
-                        series += 1
                 used = root_used + logs_used if root_used >= 0 and logs_used >= 0 else MISSING  # MISSING < 0
                 if used > _INT64_MAX:
                     used = MISSING  # two counts in int64 whose sum is not: that value alone is skipped
@@ -752,7 +744,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                                   memory.pageFaults, memory.majorPageFaults, used))
     except (IndexError, TypeError):  # more entities than the shape has
         return None
-    if row + 1 != len(idents) or series != len(shape.series_labels):
+    if row + 1 != len(idents) or len(fs_block) != len(shape.series_labels) * len(_FILESYSTEM):
         return None
     if len(stats) != len(shape.stats_rows) * len(_STATS_READ) or \
             len(network) != len(shape.network_rows) * len(_NETWORK):
@@ -779,14 +771,12 @@ def _stats(stats: list[int], cpu: _Usage | None, memory: _Memory | None, ephemer
                       memory.pageFaults, memory.majorPageFaults, ephemeral))
 
 
-def _container_values(c: _Container, row: int, series: int, ident: object,
-                      blocks: tuple[list[int], list[int], list[int]]) -> int:
-    """Append the values of container ``c`` (entity ``row``) to the stats, file system and scrape time lists
-    ``blocks``; returns the next series row, or -1 when ``c`` is not the entity ``ident`` names (or needs the
-    full decode)."""
+def _container_values(c: _Container, ident: object, blocks: tuple[list[int], list[int], list[int]]) -> bool:
+    """Append the values of container ``c`` to the stats, file system and scrape time lists ``blocks``; False when
+    ``c`` is not the entity ``ident`` names (or needs the full decode)."""
     rootfs, logs = c.rootfs, c.logs
     if ident != (c.name, c.startTime, rootfs is None, logs is None) or c.accelerators or c.userDefinedMetrics:
-        return -1
+        return False
     stats, fs_block, scrapes = blocks
     cpu, memory = c.cpu, c.memory
     scrape = _ns(cpu.time) if cpu is not None else MISSING
@@ -797,16 +787,20 @@ def _container_values(c: _Container, row: int, series: int, ident: object,
     if rootfs is not None:
         root_used = rootfs.usedBytes
         fs_block.extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
-                            rootfs.inodesFree))
-        series += 1
+                         rootfs.inodesFree))
     if logs is not None:
         logs_used = logs.usedBytes
         fs_block.extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
+<<<<<<< HEAD
                             logs.inodesFree))
         series += 1
     ephemeral = _sum_used(root_used, logs_used) if MISSING not in (root_used, logs_used) else MISSING
+=======
+                         logs.inodesFree))
+    ephemeral = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
+>>>>>>> cpu5
     _stats(stats, cpu, memory, ephemeral)
-    return series
+    return True
 
 
 def decode_summary_columns(raw: bytes | bytearray | str | dict[str, Any], node: NodeInfo, now: float,
