@@ -791,14 +791,8 @@ def _container_values(c: _Container, ident: object, blocks: tuple[list[int], lis
     if logs is not None:
         logs_used = logs.usedBytes
         fs_block.extend((logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
-<<<<<<< HEAD
-                            logs.inodesFree))
-        series += 1
-    ephemeral = _sum_used(root_used, logs_used) if MISSING not in (root_used, logs_used) else MISSING
-=======
                          logs.inodesFree))
-    ephemeral = root_used + logs_used if MISSING not in (root_used, logs_used) else MISSING
->>>>>>> cpu5
+    ephemeral = _sum_used(root_used, logs_used) if MISSING not in (root_used, logs_used) else MISSING
     _stats(stats, cpu, memory, ephemeral)
     return True
 
