@@ -18,7 +18,6 @@ import binascii
 import contextlib
 import os
 import ssl
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -430,6 +429,8 @@ def _file_or_data(base: str, entry: Mapping[str, str], key: str) -> str | None:
         content = base64.standard_b64decode(data)
         name = _data_files.get(content)
         if name is None or not os.path.isfile(name):
+            import tempfile  # only for ``*-data`` fields: tempfile loads shutil, bz2 and lzma (eventer start-up RSS)
+
             if not _data_files:
                 atexit.register(_remove_data_files)
             fd, name = tempfile.mkstemp()
