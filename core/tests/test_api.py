@@ -187,6 +187,8 @@ async def test_start_end_and_labels(api: Any) -> None:
 @pytest.mark.parametrize(("query", "message"), [
     ("?start=yesterday", "timestamp argument cannot be parsed"),
     ("?end=2026-03-01", "timestamp argument cannot be parsed"),
+    ("?start=2026-03-01t10:00:00Z", "timestamp argument cannot be parsed"),  # Go's RFC3339 layout: upper case
+    ("?end=2026-03-01T10:00:00z", "timestamp argument cannot be parsed"),
     ("?labels=resource_id", 'invalid label pair "resource_id"'),
     ("?labels=resource_id:/,:x", 'invalid label pair ":x"'),
 ])

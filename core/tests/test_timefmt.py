@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from heapster.columns import MISSING, from_ns, to_ns
+from heapster.testing.fixtures import FIXTURES
 from heapster.timefmt import (
     GO_ZERO_UNIX_NANO,
     epoch_micros,
     epoch_nanos,
     from_epoch_micros,
     from_epoch_nanos,
+    parse_go_rfc3339,
     parse_rfc3339,
     unix_nano,
 )
@@ -55,3 +58,36 @@ def test_parse_rfc3339(text: str, expected: datetime) -> None:
 def test_parse_rfc3339_rejects_what_is_no_time() -> None:
     with pytest.raises(ValueError):
         parse_rfc3339("yesterday")
+
+
+@pytest.mark.parametrize(("text", "expected", "nanos"), [
+    ("2026-03-01T10:00:00Z", datetime(2026, 3, 1, 10, tzinfo=UTC), 0),
+    ("2026-03-01T10:00:00.123456789Z", datetime(2026, 3, 1, 10, 0, 0, 123_456, tzinfo=UTC), 789),
+    ("2026-03-01T10:00:00.1234567891234Z", datetime(2026, 3, 1, 10, 0, 0, 123_456, tzinfo=UTC), 789),
+    ("2026-03-01T10:00:00,5+01:00", datetime(2026, 3, 1, 9, 0, 0, 500_000, tzinfo=UTC), 0),  # Go takes a comma
+    ("2026-03-01T9:00:00Z", datetime(2026, 3, 1, 9, tzinfo=UTC), 0),  # and a one-digit hour ("15" is not "03")
+    ("2026-03-01T10:00:00-00:00", datetime(2026, 3, 1, 10, tzinfo=UTC), 0),
+])
+def test_parse_go_rfc3339_takes_what_go_takes(text: str, expected: datetime, nanos: int) -> None:
+    assert parse_go_rfc3339(text) == (expected, nanos)
+
+
+@pytest.mark.parametrize("text", [
+    "2026-03-01t10:00:00Z", "2026-03-01T10:00:00z", "2026-03-01t10:00:00z",  # Go's layout is case-sensitive
+    "2026-03-01 10:00:00Z", "2026-03-01", "2026-03-01T10:00Z", "2026-03-01T10:00:00", "2026-03-01T10:00:00.Z",
+    "2026-03-01T10:00:00+0100", "2026-03-01T10:00:00Z\n", "2026-03-01T24:00:00Z", "2026-02-30T10:00:00Z",
+    "2026-03-01T10:00:60Z", "\u0662026-03-01T10:00:00Z", "20260301T100000Z",
+])
+def test_parse_go_rfc3339_rejects_what_go_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not RFC 3339|must be in|out of range"):
+        parse_go_rfc3339(text)
+
+
+def test_payload_timestamps_are_all_taken() -> None:
+    """Every timestamp in the real kubelet and API server payloads (tests/fixtures, copies of ../shared/fixtures)
+    parses as in Go, to the same time as the payload parser reads it."""
+    stamp = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[^\"' \n]*")
+    stamps = {m for f in FIXTURES.glob("*.[jy]*") for m in stamp.findall(f.read_text())}
+    assert len(stamps) > 100
+    for stamp in stamps:
+        assert parse_go_rfc3339(stamp)[0] == parse_rfc3339(stamp), stamp

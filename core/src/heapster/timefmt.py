@@ -3,12 +3,16 @@ conversion between datetimes and integer micro- or nanoseconds since the epoch t
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GO_ZERO_UNIX_NANO = -6795364578871345152
 """Go's ``time.Time{}.UnixNano()`` (the zero time, overflowed)."""
+_GO_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 def epoch_micros(ts: datetime) -> int:
@@ -91,3 +95,20 @@ def parse_rfc3339(text: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def parse_go_rfc3339(text: str) -> tuple[datetime, int]:
+    """``text`` as Go's ``time.Parse(time.RFC3339, text)`` reads it (``ValueError`` where Go fails).
+
+    Go is stricter than RFC 3339 on case (only upper-case ``T`` and ``Z``) and laxer on the rest (a one-digit
+    hour, a comma before the fraction, any number of fraction digits, nanoseconds kept). Returns the datetime,
+    cut to the microsecond, and the nanoseconds (0-999) past that microsecond.
+    """
+    found = _GO_RFC3339.fullmatch(text)
+    if not found:
+        msg = f"parsing time {json.dumps(text)} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
+        raise ValueError(msg)
+    date, hour, minute, second, fraction, zone = found.groups()
+    digits = (fraction or "")[:9].ljust(9, "0")
+    offset = "+00:00" if zone == "Z" else zone
+    return datetime.fromisoformat(f"{date}T{hour:0>2}:{minute}:{second}.{digits[:6]}{offset}"), int(digits[6:])

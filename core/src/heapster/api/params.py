@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta
 
-from heapster.timefmt import parse_rfc3339
-
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+from heapster.timefmt import parse_go_rfc3339
 
 
 class BadRequest(ValueError):
@@ -24,18 +21,13 @@ def parse_time(text: str | None, default: datetime | None, *, round_up: bool = F
     if not text:
         return default
     try:
-        found = _RFC3339.match(text)
-        if not found:
-            msg = f"parsing time {json.dumps(text)} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
-            raise ValueError(msg)
-        parsed = parse_rfc3339(text)
-        fraction = found.group(1) or ""
-        if round_up and fraction[7:].strip("0"):  # digits past the microseconds, not all zero
-            parsed += timedelta(microseconds=1)
-        return parsed
+        parsed, nanos = parse_go_rfc3339(text)
     except ValueError as exc:
         msg = f"timestamp argument cannot be parsed: {exc}"
         raise BadRequest(msg) from exc
+    if round_up and nanos:
+        parsed += timedelta(microseconds=1)
+    return parsed
 
 
 def parse_labels(text: str | None) -> dict[str, str] | None:

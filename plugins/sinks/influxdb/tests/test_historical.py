@@ -197,6 +197,9 @@ async def test_metric_names_per_object(api: TestClient) -> None:
 @pytest.mark.parametrize(("path", "message"), [
     ("/metrics/cpu/usage_rate", "no start time (or a start time of zero) provided"),
     ("/metrics/cpu/usage_rate?start=yesterday", "timestamp argument cannot be parsed"),
+    ("/metrics/cpu/usage_rate?start=2026-03-01", "timestamp argument cannot be parsed"),  # as Go's RFC3339 parse
+    ("/metrics/cpu/usage_rate?start=2026-03-01t10:00:00Z", "timestamp argument cannot be parsed"),
+    ("/metrics/cpu/usage_rate?start=2026-03-01 10:00:00Z", "timestamp argument cannot be parsed"),
     (f"/metrics-aggregated/p42/cpu/usage_rate?start={START}", "Unknown aggregation"),
     (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=5y", "unable to parse bucket size"),
     (f"/nodes/n1/metrics/filesystem/usage?start={START}&labels=resource_id", "invalid label pair"),

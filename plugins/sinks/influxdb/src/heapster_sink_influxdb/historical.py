@@ -21,7 +21,7 @@ from aiohttp import web
 from heapster.api.responses import json_response
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.errors import HeapsterError
-from heapster.timefmt import ZERO_TIME, epoch_nanos, parse_rfc3339, utc_from_epoch
+from heapster.timefmt import ZERO_TIME, epoch_nanos, parse_go_rfc3339, utc_from_epoch
 from heapster_sink_influxdb import influxql
 from heapster_sink_influxdb.admin import InfluxAdmin
 from heapster_sink_influxdb.config import InfluxConfig
@@ -66,18 +66,19 @@ class TimeRange:
 
 def parse_time_range(request: web.Request) -> TimeRange:
     """``start`` (mandatory, RFC 3339) and ``end`` (default now); 400 on a bad or missing start."""
-    values: dict[str, datetime | None] = {}
+    values: dict[str, tuple[datetime, int] | None] = {}
     for name in ("start", "end"):
         raw = request.query.get(name, "")
         try:
-            values[name] = parse_rfc3339(raw) if raw else None
+            values[name] = parse_go_rfc3339(raw) if raw else None
         except ValueError as exc:
             raise _bad_request(f"timestamp argument cannot be parsed: {exc}") from None
     start = values["start"]
-    if start is None or start.timestamp() <= -62135596800:
+    if start is None or (start[0].timestamp() <= -62135596800 and not start[1]):
         raise _bad_request("no start time (or a start time of zero) provided")
     end = values["end"]
-    return TimeRange(epoch_nanos(start), epoch_nanos(end) if end is not None else time.time_ns())
+    end_ns = epoch_nanos(end[0]) + end[1] if end is not None else time.time_ns()
+    return TimeRange(epoch_nanos(start[0]) + start[1], end_ns)
 
 
 def parse_labels(request: web.Request) -> dict[str, str] | None:
