@@ -15,9 +15,10 @@ import pytest
 
 from heapster import hookspecs
 from heapster.cli import main
+from heapster.distributions import entry_points
 from heapster.errors import PluginError, UsageError
 from heapster.interfaces import OptionKind
-from heapster.plugins import load_plugins
+from heapster.plugins import BUILT_IN_DISTRIBUTIONS, ENTRY_POINT_GROUP, all_built_in, known_providers, load_plugins
 
 SINK_MODULE = """
 import heapster
@@ -156,6 +157,17 @@ def test_a_key_registered_twice_names_both_distributions(site: Path) -> None:
     with pytest.raises(PluginError, match=r"sink key 'dup' is registered twice: by heapster-sink-one 1.2.3 "
                                           r"and by heapster-sink-two 2.0"):
         load_plugins()
+    assert main(["--source=static:", "--sink=dup"]) == 2  # an installation to fix, as a bad flag
+
+
+def test_the_built_in_distributions_are_the_providers_and_core(site: Path) -> None:
+    """The eventer loads only the plugins its flags name while every plugin is one of these (none of them
+    registers a key another does); the list must follow the providers registry and the installed plugins."""
+    assert set(BUILT_IN_DISTRIBUTIONS) == {"heapster-core"} | {
+        dist for keys in known_providers().values() for dist in keys.values()}
+    assert all_built_in(entry_points(group=ENTRY_POINT_GROUP))
+    install_fake_dist(site, "heapster-sink-acme", "acme_sink", SINK_MODULE.format(key="acme"))
+    assert not all_built_in(entry_points(group=ENTRY_POINT_GROUP))
 
 
 def test_a_broken_plugin_is_skipped_unless_strict(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

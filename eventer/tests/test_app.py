@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from heapster.checkpoint import MemoryCheckpointStore
-from heapster.errors import UsageError
+from heapster.errors import DuplicatePluginError, UsageError
 from heapster.plugins import load_plugins
 from heapster.testing.events import ScriptedEventSource, event
 from heapster.testing.net import PATIENCE, async_wait_until
 from heapster.testing.recording import RecordingEventSink
 from heapster_eventer import metrics
 from heapster_eventer.app import Eventer, load_named_plugins
+from heapster_eventer.cli import main
 from heapster_eventer.flags import parse_args
 from heapster_simulator import SimulatedCluster, SimulatorConfig
 
@@ -195,6 +196,40 @@ def test_a_plugin_allow_list_in_the_environment_is_the_loaders_to_apply(monkeypa
     monkeypatch.setenv("HEAPSTER_PLUGINS", "static,log,influxdb")
     plugins = load_named_plugins(parse_args(["--source=static:?events=1", "--sink=log"]))
     assert sorted(p.name for p in plugins.plugins) == ["influxdb", "log", "static"]
+
+
+CLAIMS_LOG = """
+from heapster.hookspecs import hookimpl
+
+
+@hookimpl
+def register_event_sinks(register):
+    register("log", lambda config, context: None)
+"""
+
+
+def test_a_sink_key_claimed_by_two_distributions_exits_2_naming_both_on_the_named_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A third party registering ``log`` under another entry-point name: the named load (which would load only
+    the ``log`` and ``static`` entry points) must not pick one silently but fail as the full load does."""
+    for name in ("HEAPSTER_PLUGINS", "HEAPSTER_STRICT_PLUGINS", "HEAPSTER_DISABLE_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "acme_log_sink.py").write_text(CLAIMS_LOG, encoding="utf-8")
+    info = tmp_path / "heapster_sink_acmelog-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: heapster-sink-acmelog\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text("[heapster]\nacmelog = acme_log_sink\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--source=static:?events=1", "--sink=log", "--healthz-port=0"]
+    with pytest.raises(DuplicatePluginError) as full:
+        load_plugins()
+    with pytest.raises(DuplicatePluginError) as named:
+        load_named_plugins(parse_args(argv))
+    assert str(named.value) == str(full.value)
+    assert "event sink key 'log' is registered twice" in str(named.value)
+    assert "heapster-core" in str(named.value) and "heapster-sink-acmelog 1.2.3" in str(named.value)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"eventer: {named.value}"
 
 
 def test_the_eventer_starts_without_importlib_metadata():

@@ -30,6 +30,13 @@ class PluginError(HeapsterError):
     exit_code = 1
 
 
+class DuplicatePluginError(PluginError):
+    """Two installed distributions claim one plugin key or entry-point name: an installation to fix before
+    the daemon can start, so exit status 2 as for a bad flag."""
+
+    exit_code = 2
+
+
 class ExportError(HeapsterError):
     """Raised by a sink's ``export``; the subclass tells the sink queue what to do."""
 

@@ -20,7 +20,7 @@ import structlog
 
 from heapster import hookspecs
 from heapster.distributions import EntryPoint, entry_points
-from heapster.errors import PluginError, UsageError
+from heapster.errors import DuplicatePluginError, PluginError, UsageError
 from heapster.interfaces import (
     CheckpointStore,
     EventSink,
@@ -67,6 +67,22 @@ _HOOKS = {
 
 PROVIDERS_FILE = "providers.toml"
 """Data-only registry shipped with core: which distribution provides a key (see the file's header)."""
+
+
+BUILT_IN_DISTRIBUTIONS = frozenset({
+    "heapster-core", "heapster-source-kubernetes", "heapster-sink-influxdb", "heapster-sink-elasticsearch",
+    "heapster-sink-graphite", "heapster-sink-statsd", "heapster-sink-opentsdb", "heapster-sink-wavefront",
+    "heapster-sink-librato", "heapster-sink-kafka", "heapster-sink-riemann", "heapster-sink-honeycomb",
+    "heapster-sink-stackdriver", "heapster-sink-gcl", "heapster-sink-otlp", "heapster-sink-prometheus",
+    "heapster-sink-prometheusremotewrite",
+})
+"""The project's own plugin distributions (the providers of :data:`PROVIDERS_FILE` and heapster-core; a test
+keeps them equal). No two register one key, so loading only some of them cannot hide a key registered twice."""
+
+
+def all_built_in(eps: Iterable[EntryPoint | MetadataEntryPoint]) -> bool:
+    """Whether every entry point comes from one of :data:`BUILT_IN_DISTRIBUTIONS` (no third party's plugin)."""
+    return all(_distribution_of(ep)[0] in BUILT_IN_DISTRIBUTIONS for ep in eps)
 
 
 @cache
@@ -224,7 +240,7 @@ def load_plugins(*, strict: bool | None = None,
                  eps: Iterable[EntryPoint | MetadataEntryPoint] | None = None) -> Plugins:
     """Load every ``heapster`` entry point, call the registration hooks, and return the result.
 
-    Raises :class:`PluginError` for a key registered twice (naming both distributions) and,
+    Raises :class:`DuplicatePluginError` for a key registered twice (naming both distributions; exit 2) and,
     in strict mode, for a plugin that fails to load.
     """
     if strict is None:
@@ -244,8 +260,9 @@ def load_plugins(*, strict: bool | None = None,
             log.debug("plugin.skipped", plugin=ep.name, reason="disabled by environment")
             continue
         if pm.has_plugin(ep.name):
-            msg = f"plugin name {ep.name!r} is used by two entry points (one from {dist_name})"
-            raise PluginError(msg)
+            first = next((f"{i.distribution} {i.version}" for i in infos if i.name == ep.name), "another")
+            msg = f"plugin name {ep.name!r} is used by two entry points: {first} and {dist_name} {dist_version}"
+            raise DuplicatePluginError(msg)
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
@@ -304,7 +321,7 @@ def _registrar(kind: str, info: PluginInfo,
                 f"{kind} key {key!r} is registered twice: by {previous.plugin.distribution} "
                 f"{previous.plugin.version} and by {info.distribution} {info.version}"
             )
-            raise PluginError(msg)
+            raise DuplicatePluginError(msg)
         registrations[(kind, key)] = Registration(kind, key, factory, info, tuple(options), description, order,
                                                    historical)
         info.keys.setdefault(kind, []).append(key)

@@ -34,6 +34,7 @@ from heapster.plugins import (
     EVENT_SOURCE,
     LEADER_ELECTOR,
     Plugins,
+    all_built_in,
     load_plugins,
 )
 from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
@@ -68,8 +69,10 @@ def load_named_plugins(options: EventerOptions) -> Plugins:
     Built-in plugins name their entry point after their key (``kubernetes``, ``log``, ``influxdb``), so an
     eventer with ``--source=kubernetes: --sink=log`` loads those two and not the metric sinks' modules (0.8 MiB
     of RSS it never uses). When those plugins do not register every key the flags need (a plugin whose entry
-    point is named otherwise, a misspelt key, a plugin that fails to load), or when ``HEAPSTER_PLUGINS`` or
-    ``HEAPSTER_STRICT_PLUGINS`` is set, every plugin is loaded as before, so choices and errors read the same.
+    point is named otherwise, a misspelt key, a plugin that fails to load), when a distribution other than the
+    project's provides a plugin (it may claim a key twice: exit 2 naming both distributions, as on the full
+    load), or when ``HEAPSTER_PLUGINS`` or ``HEAPSTER_STRICT_PLUGINS`` is set, every plugin is loaded as before,
+    so choices and errors read the same.
     """
     if any(name in os.environ for name in PLUGIN_ENVIRONMENT):
         return load_plugins()
@@ -81,8 +84,10 @@ def load_named_plugins(options: EventerOptions) -> Plugins:
     if options.leader_elect:
         needed.append((LEADER_ELECTOR, source_key))
     names = {key for _, key in needed}
-    named = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name in names]
-    plugins = load_plugins(eps=named)
+    installed = entry_points(group=ENTRY_POINT_GROUP)
+    if not all_built_in(installed):  # a third party may register a key a built-in does: only the full load sees it
+        return load_plugins()
+    plugins = load_plugins(eps=[ep for ep in installed if ep.name in names])
     if not plugins.failures and all(key in plugins.keys(kind) for kind, key in needed):
         return plugins
     return load_plugins()
