@@ -177,6 +177,29 @@ async def test_data_streams_are_created_from_one_template_and_a_retry_creates_no
     assert [s["@timestamp"] for s in strict_es.documents("heapster-events").values()] == ["2019-08-30T20:43:05Z"]
 
 
+async def test_an_event_batch_sent_again_after_its_answer_was_lost_is_written_once(
+        strict_es: StrictElasticsearch, fixture_event: dict[str, Any],
+        event_variant: Callable[..., dict[str, Any]]) -> None:
+    """The server wrote the batch but answered after the request timeout (a loaded machine): the sink queue's
+    retry must not write the events again (the eventer exports exactly once; seen as ``_version`` 2)."""
+    events = [fixture_event, *(event_variant(n) for n in range(1, 6))]
+    sink = ElasticsearchEventSink(settings_for(f"elasticsearch:?nodes={strict_es.url}"), **FAST,
+                                  request_timeout=0.3)
+    await sink.start()
+    strict_es.bulk_delay = 1.0
+    with pytest.raises(RetryableError):
+        await sink.export_events(EventBatch(T, events))
+    await async_wait_until(lambda: len(strict_es.documents("heapster-events")) == len(events), 10,
+                           what="the late bulk request to be applied")
+    strict_es.bulk_delay = 0.0
+    await sink.export_events(EventBatch(T, events))  # the sink queue's retry of the same batch
+    await sink.close()
+    assert {op for op, _, _ in strict_es.bulk_items} == {"create"}
+    assert len(strict_es.bulk_items) == 2 * len(events)  # sent twice, written once
+    versions = [v for index in strict_es.indices.values() for v in index.versions.values()]
+    assert versions == [1] * len(events)
+
+
 async def test_bulk_workers_send_chunks_of_1000_concurrently(strict_es: StrictElasticsearch) -> None:
     batch = synthetic_batch(T, nodes=50, pods=6, containers=2)
     wanted = expected_ids(batch)

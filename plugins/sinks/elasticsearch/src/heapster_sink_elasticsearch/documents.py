@@ -15,7 +15,8 @@ from heapster.catalogue import family
 from heapster.model import DataBatch, Event
 from heapster.timefmt import rfc3339
 
-FAMILIES = ("cpu", "memory", "network", "filesystem", "general", "events")
+EVENTS_FAMILY = "events"
+FAMILIES = ("cpu", "memory", "network", "filesystem", "general", EVENTS_FAMILY)
 """Every document type, in the order of Heapster's aliases ``<index>-<type>``."""
 
 TIMESTAMP_FIELDS = {
@@ -142,8 +143,8 @@ def event_document(event: Event, cluster_name: str, fallback: datetime) -> Docum
         "EventTags": tags,
     }
     identity = meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-    doc_id = document_id("events", identity, source["Count"], source["LastOccurrenceTimestamp"])
-    return Document("events", last, doc_id, source)
+    doc_id = document_id(EVENTS_FAMILY, identity, source["Count"], source["LastOccurrenceTimestamp"])
+    return Document(EVENTS_FAMILY, last, doc_id, source)
 
 
 @functools.lru_cache(maxsize=256)

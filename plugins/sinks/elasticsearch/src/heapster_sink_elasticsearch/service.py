@@ -18,7 +18,14 @@ from heapster import selfmetrics
 from heapster.errors import ExportError, PermanentError, RetryableError, RuntimeFailure
 from heapster_sink_elasticsearch.bulk import PENDING_STATUSES, Action, BulkOutcome, BulkWriter
 from heapster_sink_elasticsearch.config import Settings
-from heapster_sink_elasticsearch.documents import FAMILIES, TIMESTAMP_FIELDS, Document, alias_name, daily_index
+from heapster_sink_elasticsearch.documents import (
+    EVENTS_FAMILY,
+    FAMILIES,
+    TIMESTAMP_FIELDS,
+    Document,
+    alias_name,
+    daily_index,
+)
 from heapster_sink_elasticsearch.mappings import alias_filter, aliases, index_template, template_name
 from heapster_sink_elasticsearch.server import ServerInfo, negotiate, parse_server_info
 from heapster_sink_elasticsearch.transport import NegotiatingTransport
@@ -172,12 +179,19 @@ class ElasticsearchService:
     # --- writing ----------------------------------------------------------------------------
 
     def action(self, doc: Document) -> Action:
-        """The bulk action of one document: a daily index, or ``create`` into a data stream."""
+        """The bulk action of one document: into a daily index, or ``create`` into a data stream.
+
+        An event document is ``create``d in a daily index too: its id is the event version's, so a second
+        write can only repeat the first (a retry after an answer lost to the request timeout, a batch a new
+        leader exports again); 409 counts as written and the document is written exactly once (``_version``
+        1) instead of overwritten with itself.
+        """
         if self.settings.data_streams:
             source = {**doc.source, "@timestamp": doc.source[TIMESTAMP_FIELDS[doc.family]]}
             return {"_op_type": "create", "_index": alias_name(self.settings.index, doc.family),
                     "_id": doc.id, "_source": source}
-        return {"_op_type": "index", "_index": daily_index(self.settings.index, doc.timestamp),
+        op = "create" if doc.family == EVENTS_FAMILY else "index"
+        return {"_op_type": op, "_index": daily_index(self.settings.index, doc.timestamp),
                 "_id": doc.id, "_source": doc.source}
 
     async def write(self, key: object, documents: Sequence[Document]) -> BulkOutcome:

@@ -101,6 +101,8 @@ class Index:
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_stream: str = ""
+    versions: dict[str, int] = field(default_factory=dict)
+    """Each document's ``_version``: how many times it was written."""
 
 
 @dataclass
@@ -486,8 +488,9 @@ class StrictElasticsearch:
                                   f"[{doc_id}]: version conflict, document already exists")
             existed = doc_id in index.docs
             index.docs[doc_id] = source
+            index.versions[doc_id] = index.versions.get(doc_id, 0) + 1
             result.update({"result": "updated" if existed else "created", "status": 200 if existed else 201,
-                           "_version": 1})
+                           "_version": index.versions[doc_id]})
         except DoubleError as exc:
             result.update({"status": exc.status, "error": {"type": exc.kind, "reason": exc.reason}})
         return result
