@@ -37,6 +37,18 @@ def test_env_expansion_like_go(monkeypatch: pytest.MonkeyPatch) -> None:
     assert expand_env("a$B-${C}", {"B": "1", "C": "2"}) == "a1-2"
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # Go 1.8's os.ExpandEnv (Heapster's build) with only A=x and 1=one set (os.Expand, getShellName)
+    ("$A", "x"), ("${A}", "x"), ("$A_B-$A", "-x"), ("$A-B", "x-B"), ("é$Aé", "éxé"),
+    ("$1", "one"), ("${1}", "one"), ("$$", ""), ("pa$$word", "paword"), ("$*", ""), ("$-x", "x"), ("${-}", ""),
+    ("$(A)", "(A)"), ("a$/b", "a/b"), ("%A%", "%A%"),  # a "$" before no name is dropped (kept from Go 1.11)
+    ("$", "$"), ("a$", "a$"),  # but not at the end
+    ("${}", ""), ("a${}b", "ab"), ("${A", "A"), ("${A:-d}", ""),
+])
+def test_env_expansion_is_gos_to_the_character(text: str, expected: str) -> None:
+    assert expand_env(text, {"A": "x", "1": "one"}) == expected
+
+
 @pytest.mark.parametrize(("raw", "expected"), [
     ("1", True), ("t", True), ("T", True), ("TRUE", True), ("true", True), ("True", True),
     ("0", False), ("f", False), ("F", False), ("FALSE", False), ("false", False), ("False", False),

@@ -12,7 +12,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GO_ZERO_UNIX_NANO = -6795364578871345152
 """Go's ``time.Time{}.UnixNano()`` (the zero time, overflowed)."""
 _GO_RFC3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 def epoch_micros(ts: datetime) -> int:
@@ -98,11 +98,12 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 def parse_go_rfc3339(text: str) -> tuple[datetime, int]:
-    """``text`` as Go's ``time.Parse(time.RFC3339, text)`` reads it (``ValueError`` where Go fails).
+    """``text`` as Go's ``time.Parse(time.RFC3339, text)`` reads it (``ValueError`` where Go fails), in Go 1.8,
+    which Heapster v1.5-v1.6 were built with.
 
     Go is stricter than RFC 3339 on case (only upper-case ``T`` and ``Z``) and laxer on the rest (a one-digit
-    hour, a comma before the fraction, any number of fraction digits, nanoseconds kept). Returns the datetime,
-    cut to the microsecond, and the nanoseconds (0-999) past that microsecond.
+    hour, any number of fraction digits, nanoseconds kept; a comma before the fraction only from Go 1.17).
+    Returns the datetime, cut to the microsecond, and the nanoseconds (0-999) past that microsecond.
     """
     found = _GO_RFC3339.fullmatch(text)
     if not found:

@@ -16,13 +16,46 @@ from heapster.errors import UsageError
 from heapster.options import Option as Option  # noqa: PLC0414 (re-exported: heapster.uri.Option stays)
 from heapster.options import OptionKind as OptionKind  # noqa: PLC0414
 
-_ENV = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_SHELL_SPECIAL = frozenset("*#$@!?-0123456789")
+"""The one-character names Go's ``os.Expand`` reads after ``$`` (``$1``, ``$$``, ``$*``...)."""
+
+
+def _shell_name(text: str) -> tuple[str, int]:
+    """Go 1.8's ``os.getShellName``: the variable name at the start of ``text`` (after a ``$``) and how many
+    characters it spans (an unclosed ``${`` spans the brace alone)."""
+    if text[0] == "{":
+        if len(text) > 2 and text[1] in _SHELL_SPECIAL and text[2] == "}":
+            return text[1], 3
+        end = text.find("}", 1)
+        return (text[1:end], end + 1) if end > 0 else ("", 1)
+    if text[0] in _SHELL_SPECIAL:
+        return text[0], 1
+    width = 0
+    while width < len(text) and (text[width] == "_" or (text[width].isascii() and text[width].isalnum())):
+        width += 1
+    return text[:width], width
 
 
 def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """Go's ``os.ExpandEnv``: ``$VAR`` and ``${VAR}`` become the variable's value, or "" if unset."""
+    """Go's ``os.ExpandEnv`` as Heapster v1.5-v1.6 had it (Go 1.8), exactly: ``$VAR``, ``${VAR}`` and the
+    one-character ``$1``, ``$$``, ``$*``... become the variable's value, or "" if unset; a ``$`` before anything
+    else is dropped (``$(X)`` -> ``(X)``; Go 1.11 started keeping it), one ending the text kept. Heapster
+    expanded every ``--source``/``--sink`` URL so, passwords with a ``$`` included."""
+    if "$" not in text:
+        return text
     env = os.environ if environ is None else environ
-    return _ENV.sub(lambda m: env.get(m.group(1) or m.group(2) or "", ""), text)
+    out: list[str] = []
+    start = pos = 0
+    while pos < len(text):
+        if text[pos] == "$" and pos + 1 < len(text):
+            out.append(text[start:pos])
+            name, width = _shell_name(text[pos + 1:])
+            out.append(env.get(name, "") if name else "")
+            pos += width
+            start = pos + 1
+        pos += 1
+    out.append(text[start:])
+    return "".join(out)
 
 
 OPTION_KINDS: tuple[str, ...] = tuple(kind.value for kind in OptionKind)
