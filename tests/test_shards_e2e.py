@@ -522,6 +522,9 @@ def test_shards_with_client_certificates_answer_as_one(tls_cluster: dict[str, An
         return all(status == 200 and len(body["metrics"]) >= 2 for status, _, body in answers)
 
     wait_until(ready, timeout=WAIT, interval=0.5, what="whole-cluster aggregates in every process")
+    # Until then a shard's peers may not listen yet (one starts late on a loaded machine): its first windows lack
+    # them and the answers polled meanwhile are partial, rightly. Only what follows must be whole.
+    started = {proc["name"]: len(log_lines(proc)) for proc in shards}
     assert get(urls[0] + "/api/v1/model/nodes/", context=tls_cluster["anonymous"])[0] == 401  # no certificate
     # Fan-out (lists, points, export, metrics.k8s.io) and the combined aggregates all went over mutual TLS.
     for route in ("/api/v1/model/nodes/", "/api/v1/model/namespaces/", f"/api/v1/model/namespaces/{NAMESPACE}/pods/",
@@ -530,5 +533,5 @@ def test_shards_with_client_certificates_answer_as_one(tls_cluster: dict[str, An
         status, _, body = same_everywhere(urls, single["url"], route, context=context)
         assert status == 200 and body, route
     assert len(get(urls[1] + "/api/v1/model/nodes/", context=context)[2]) == 9
-    events = [line.get("event") for proc in shards for line in log_lines(proc)]
-    assert "shards.answer.partial" not in events and "shards.aggregates.skipped" not in events[-20:]
+    events = [line.get("event") for proc in shards for line in log_lines(proc)[started[proc["name"]]:]]
+    assert "shards.answer.partial" not in events and "shards.aggregates.skipped" not in events
