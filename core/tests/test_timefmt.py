@@ -80,8 +80,33 @@ def test_parse_go_rfc3339_takes_what_go_takes(text: str, expected: datetime, nan
     "2026-03-01T10:00:00,5Z",  # Go 1.8 (Heapster's build) reads only a period; a comma came with Go 1.17
 ])
 def test_parse_go_rfc3339_rejects_what_go_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match=r"not RFC 3339|must be in|out of range"):
+    with pytest.raises(ValueError, match=r"^parsing time "):
         parse_go_rfc3339(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [  # Go 1.8's time.ParseError for time.RFC3339, to the character
+    ("yesterday", 'as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"'),
+    ("2026-03-01", 'as "2006-01-02T15:04:05Z07:00": cannot parse "" as "T"'),
+    ("2026-03-01t10:00:00Z", 'as "2006-01-02T15:04:05Z07:00": cannot parse "t10:00:00Z" as "T"'),
+    ("2026-03-01T10:00:00z", 'as "2006-01-02T15:04:05Z07:00": cannot parse "z" as "Z07:00"'),
+    ("2026-03-01T10:00:00", 'as "2006-01-02T15:04:05Z07:00": cannot parse "" as "Z07:00"'),
+    ("2026-03-01T10:00:00+0a:00", 'as "2006-01-02T15:04:05Z07:00": cannot parse "" as "Z07:00"'),
+    ("20a6-03-01T10:00:00Z", 'as "2006-01-02T15:04:05Z07:00": cannot parse "-03-01T10:00:00Z" as "2006"'),
+    ("2026-3-01T10:00:00Z", ": month out of range"),  # a failed month reads as 0 and is checked first
+    ("2026-13-01T10:00:00Z", ": month out of range"), ("2026-03-01T24:00:00Z", ": hour out of range"),
+    ("2026-03-01T10:00:60Z", ": second out of range"), ("2026-02-29T10:00:00Z", ": day out of range"),
+    ("2026-03-01T10:00:00Zjunk", ": extra text: junk"),
+])
+def test_parse_go_rfc3339_fails_with_gos_words(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as failed:
+        parse_go_rfc3339(text)
+    assert str(failed.value) == f'parsing time "{text}" {message}'.replace('" :', '":')
+
+
+def test_parse_go_rfc3339_takes_offsets_and_years_python_cannot_hold() -> None:
+    assert parse_go_rfc3339("2026-03-01T10:00:00+99:00")[0] == datetime(2026, 2, 25, 7, tzinfo=UTC)
+    assert parse_go_rfc3339("2024-02-29T10:00:00-00:30")[0] == datetime(2024, 2, 29, 10, 30, tzinfo=UTC)
+    assert parse_go_rfc3339("0000-01-01T00:00:00Z")[0] == datetime.min.replace(tzinfo=UTC)  # Go's year 0
 
 
 def test_payload_timestamps_are_all_taken() -> None:

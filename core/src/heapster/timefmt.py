@@ -3,16 +3,15 @@ conversion between datetimes and integer micro- or nanoseconds since the epoch t
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import UTC, datetime, timedelta
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GO_ZERO_UNIX_NANO = -6795364578871345152
 """Go's ``time.Time{}.UnixNano()`` (the zero time, overflowed)."""
-_GO_RFC3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
+GO_RFC3339 = "2006-01-02T15:04:05Z07:00"
+"""Go's ``time.RFC3339`` layout, as its parse errors quote it."""
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def epoch_micros(ts: datetime) -> int:
@@ -97,19 +96,83 @@ def parse_rfc3339(text: str) -> datetime:
     return parsed
 
 
+class _GoParseError(ValueError):
+    """A ``time.ParseError`` as Go 1.8 words it (its ``quote`` adds quotes and escapes nothing)."""
+
+    @classmethod
+    def cannot(cls, text: str, rest: str, element: str) -> _GoParseError:
+        return cls(f'parsing time "{text}" as "{GO_RFC3339}": cannot parse "{rest}" as "{element}"')
+
+    @classmethod
+    def saying(cls, text: str, message: str) -> _GoParseError:
+        return cls(f'parsing time "{text}"{message}')
+
+
+def _digits(text: str, start: int, count: int) -> bool:
+    return len(text) >= start + count and all("0" <= c <= "9" for c in text[start:start + count])
+
+
+def _go_atoi(text: str) -> int | None:
+    """Go's ``time.atoi``: an optional sign, then digits only (none is 0); None where Go fails."""
+    sign, body = (-1 if text[:1] == "-" else 1), text[1:] if text[:1] in "+-" else text
+    if not all("0" <= c <= "9" for c in body):
+        return None
+    return sign * int(body or "0")
+
+
 def parse_go_rfc3339(text: str) -> tuple[datetime, int]:
-    """``text`` as Go's ``time.Parse(time.RFC3339, text)`` reads it (``ValueError`` where Go fails), in Go 1.8,
-    which Heapster v1.5-v1.6 were built with.
+    """``text`` as Go 1.8's ``time.Parse(time.RFC3339, text)`` reads it (Heapster v1.5-v1.6 were built with
+    it), with Go's error message where Go fails (a ``ValueError``).
 
     Go is stricter than RFC 3339 on case (only upper-case ``T`` and ``Z``) and laxer on the rest (a one-digit
-    hour, any number of fraction digits, nanoseconds kept; a comma before the fraction only from Go 1.17).
-    Returns the datetime, cut to the microsecond, and the nanoseconds (0-999) past that microsecond.
+    hour, any number of fraction digits, offsets up to +-99:99; a comma before the fraction only from Go
+    1.17). Returns the UTC datetime, cut to the microsecond, and the nanoseconds (0-999) past it.
     """
-    found = _GO_RFC3339.fullmatch(text)
-    if not found:
-        msg = f"parsing time {json.dumps(text)} as \"2006-01-02T15:04:05Z07:00\": not RFC 3339"
-        raise ValueError(msg)
-    date, hour, minute, second, fraction, zone = found.groups()
-    digits = (fraction or "")[:9].ljust(9, "0")
-    offset = "+00:00" if zone == "Z" else zone
-    return datetime.fromisoformat(f"{date}T{hour:0>2}:{minute}:{second}.{digits[:6]}{offset}"), int(digits[6:])
+    rest = text
+    if len(rest) < 4 or not _digits(rest, 0, 1):
+        raise _GoParseError.cannot(text, rest, "2006")
+    year, rest = _go_atoi(rest[:4]), rest[4:]
+    if year is None:
+        raise _GoParseError.cannot(text, rest, "2006")
+    fields: list[int] = []
+    for prefix, element, low, high, name in (("-", "01", 1, 12, "month"), ("-", "02", 0, 99, ""),
+                                             ("T", "15", 0, 23, "hour"), (":", "04", 0, 59, "minute"),
+                                             (":", "05", 0, 59, "second")):
+        if not rest.startswith(prefix):
+            raise _GoParseError.cannot(text, rest, prefix)
+        rest = rest[1:]
+        width = 2 if _digits(rest, 0, 2) else 1 if element == "15" and _digits(rest, 0, 1) else 0
+        value = int(rest[:width]) if width else 0
+        if name and not low <= value <= high:  # Go checks the range first: a month "xx" is 0, out of range
+            raise _GoParseError.saying(text, f": {name} out of range")
+        if not width:
+            raise _GoParseError.cannot(text, rest, element)
+        fields.append(value)
+        rest = rest[width:]
+    month, day, hour, minute, second = fields
+    nanos = 0
+    if len(rest) >= 2 and rest[0] == "." and _digits(rest, 1, 1):
+        count = 1 + len(rest[1:]) - len(rest[1:].lstrip("0123456789"))
+        nanos = int(rest[1:min(count, 10)].ljust(9, "0"))
+        rest = rest[count:]
+    offset = 0
+    if rest.startswith("Z"):
+        rest = rest[1:]
+    else:
+        if len(rest) < 6 or rest[3] != ":":
+            raise _GoParseError.cannot(text, rest, "Z07:00")
+        sign, hours, minutes, rest = rest[0], _go_atoi(rest[1:3]), _go_atoi(rest[4:6]), rest[6:]
+        if hours is None or minutes is None or sign not in "+-":
+            raise _GoParseError.cannot(text, rest, "Z07:00")
+        offset = (hours * 60 + minutes) * 60 * (-1 if sign == "-" else 1)
+    if rest:
+        raise _GoParseError.saying(text, f": extra text: {rest}")
+    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= day <= _DAYS[month - 1] + leap:
+        raise _GoParseError.saying(text, ": day out of range")
+    try:
+        parsed = datetime(max(year, 1), month, day, hour, minute, second, nanos // 1000, tzinfo=UTC)
+        parsed -= timedelta(seconds=offset)
+    except OverflowError:  # year 0 (Go has it) or an offset past the year 1 or 9999: the ends of the range
+        parsed = datetime.min.replace(tzinfo=UTC) if year < 5000 else datetime.max.replace(tzinfo=UTC)
+    return parsed, nanos % 1000
