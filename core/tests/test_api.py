@@ -191,6 +191,7 @@ async def test_start_end_and_labels(api: Any) -> None:
     ("?end=2026-03-01T10:00:00z", "timestamp argument cannot be parsed"),
     ("?labels=resource_id", 'invalid label pair "resource_id"'),
     ("?labels=resource_id:/,:x", 'invalid label pair ":x"'),
+    ("?labels=%C3%A9", 'invalid label pair "\u00e9"'),  # Go's %q keeps a printable character
 ])
 async def test_bad_parameters_are_400(api: Any, query: str, message: str) -> None:
     assert message in await get(api, CONTAINER + "/metrics/memory/usage" + query, status=400)

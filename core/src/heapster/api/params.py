@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
+from heapster.gotext import go_quote
 from heapster.timefmt import parse_go_rfc3339
 
 
@@ -38,7 +38,7 @@ def parse_labels(text: str | None) -> dict[str, str] | None:
     for pair in text.split(","):
         key, sep, value = pair.partition(":")
         if not sep or not key or not value:
-            msg = f"invalid label pair {json.dumps(pair)}"
+            msg = f"invalid label pair {go_quote(pair)}"
             raise BadRequest(msg)
         labels[key] = value
     return labels

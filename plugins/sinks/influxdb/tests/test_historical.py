@@ -200,9 +200,19 @@ async def test_metric_names_per_object(api: TestClient) -> None:
     ("/metrics/cpu/usage_rate?start=2026-03-01", "timestamp argument cannot be parsed"),  # as Go's RFC3339 parse
     ("/metrics/cpu/usage_rate?start=2026-03-01t10:00:00Z", "timestamp argument cannot be parsed"),
     ("/metrics/cpu/usage_rate?start=2026-03-01 10:00:00Z", "timestamp argument cannot be parsed"),
-    (f"/metrics-aggregated/p42/cpu/usage_rate?start={START}", "Unknown aggregation"),
-    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=5y", "unable to parse bucket size"),
-    (f"/nodes/n1/metrics/filesystem/usage?start={START}&labels=resource_id", "invalid label pair"),
+    (f"/metrics-aggregated/p42/cpu/usage_rate?start={START}", 'Unknown aggregation "p42"'),
+    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=5y",
+     'unable to parse bucket size: "5y" has no known duration suffix'),
+    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=5",
+     'unable to parse bucket size: "5" is too short to be a duration'),
+    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=-5m",
+     'strconv.ParseUint: parsing "-5": invalid syntax'),
+    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=ms",
+     'strconv.ParseUint: parsing "m": invalid syntax'),  # Heapster read "ms" as "m" seconds
+    (f"/metrics-aggregated/max/cpu/usage_rate?start={START}&bucket=99999999999999999999s",
+     'strconv.ParseUint: parsing "99999999999999999999": value out of range'),
+    (f"/nodes/n1/metrics/filesystem/usage?start={START}&labels=resource_id", 'invalid label pair "resource_id"'),
+    (f"/nodes/n1/metrics/filesystem/usage?start={START}&labels=%C3%A9%0A", 'invalid label pair "\u00e9\\n"'),
     (f"/nodes/n1'%20OR%20'1'='1/metrics/cpu/usage_rate?start={START}", "Invalid node name"),
 ])
 async def test_bad_requests_get_400(api: TestClient, path: str, message: str) -> None:

@@ -9,7 +9,6 @@ and the UID lookup is also limited to the time the pod existed.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from heapster.api.params import BadRequest
+from heapster.api.params import parse_labels as parse_label_pairs
 from heapster.api.responses import json_response
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.errors import HeapsterError
+from heapster.gotext import go_quote, parse_uint64
 from heapster.timefmt import ZERO_TIME, epoch_nanos, parse_go_rfc3339, utc_from_epoch
 from heapster_sink_influxdb import influxql
 from heapster_sink_influxdb.admin import InfluxAdmin
@@ -37,7 +39,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryRunner = Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
 """Runs InfluxQL statements; one result dict (``series`` ...) per statement."""
 
-_BUCKET = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _BUCKET_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 _NOT_METRICS = frozenset({POD_ID_MEASUREMENT, EVENTS_MEASUREMENT, "events"})
 _PERCENTILES = {"50-perc": "50", "95-perc": "95", "99-perc": "99"}
@@ -82,35 +83,37 @@ def parse_time_range(request: web.Request) -> TimeRange:
 
 
 def parse_labels(request: web.Request) -> dict[str, str] | None:
-    """The ``labels=k:v,k2:v2`` parameter; 400 on an empty key or value."""
-    raw = request.query.get("labels")
-    if not raw:
-        return None
-    labels: dict[str, str] = {}
-    for pair in raw.split(","):
-        key, _, value = pair.partition(":")
-        if not key or not value:
-            raise _bad_request(f'invalid label pair "{pair}"')
-        labels[key] = value
-    return labels
+    """The ``labels=k:v,k2:v2`` parameter as the Model API reads it (Heapster's one ``getLabels``); 400 on an
+    empty key or value."""
+    try:
+        return parse_label_pairs(request.query.get("labels"))
+    except BadRequest as exc:
+        raise _bad_request(str(exc)) from None
 
 
 def parse_bucket(request: web.Request) -> int:
-    """The ``bucket`` parameter in nanoseconds (0 when absent): integer + ms, s, m, h or d."""
+    """The ``bucket`` parameter in nanoseconds (0 when absent) as Heapster's ``getBucketSize`` reads it: a
+    decimal count and ms, s, m, h or d, with its messages; the count times the unit wraps as Go's int64 does."""
     raw = request.query.get("bucket", "")
     if not raw:
         return 0
-    match = _BUCKET.match(raw)
-    if not match:
-        raise _bad_request(f"unable to parse bucket size: {raw!r} (use an integer with ms, s, m, h or d)")
-    return int(match.group(1)) * _BUCKET_NS[match.group(2)]
+    if len(raw) < 2:
+        raise _bad_request(f"unable to parse bucket size: {go_quote(raw)} is too short to be a duration")
+    unit = "ms" if raw.endswith("ms") and len(raw) >= 3 else raw[-1]
+    if unit not in _BUCKET_NS:
+        raise _bad_request(f"unable to parse bucket size: {go_quote(raw)} has no known duration suffix")
+    try:
+        count = parse_uint64(raw[:-len(unit)])
+    except ValueError as exc:
+        raise _bad_request(str(exc)) from None
+    return (count * _BUCKET_NS[unit] + (1 << 63)) % (1 << 64) - (1 << 63)
 
 
 def parse_aggregations(request: web.Request) -> list[str]:
     names = request.match_info["aggregations"].split(",")
     for name in names:
         if name not in AGGREGATIONS:
-            raise _bad_request(f"Unknown aggregation {name!r}")
+            raise _bad_request(f"Unknown aggregation {go_quote(name)}")
     return names
 
 
