@@ -13,7 +13,7 @@ import contextlib
 import random
 import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -323,56 +323,51 @@ class Informer:
 
     async def _list(self) -> None:
         """A full, paged list; replaces the store and emits the differences."""
-        items: list[JSON] = []
+        listed = _Listed()
         params = dict(self.params)
         if self.page_size:
             params["limit"] = str(self.page_size)
         version = ""
         transform = self.transform
+        packing = self.compact and self.keep_objects
         async for body, fresh_start in self._pages(params):
             if fresh_start:
-                items.clear()
-            # Trim each page as it comes, so a big list never holds every raw object at once.
+                listed = _Listed()
+            # Trim (and for a compact store, pack) each page as it comes, so a big list never holds every
+            # object at once: the small objects of a whole list of pods (~40 a trimmed pod) spread pymalloc's
+            # pools, and the keys and versions kept among them held those pools for the daemon's life.
             with paused_gc():
-                for obj in body.get("items") or ():
-                    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-                        items.append(transform(obj) if transform else obj)
+                page = [transform(obj) if transform else obj for obj in body.get("items") or ()
+                        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict)]
+                if packing and self._deflated is None:
+                    self._deflated = Deflated.trained_on(page)
+                for obj in page:
+                    listed.keys.append(object_key(obj))
+                    listed.versions.append(_resource_version(obj))
+                    listed.entries.append(self._pack(obj) if packing else obj)
             self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-            del body
-        self._replace(items, version)
+            del body, page
+        self._replace(listed, version, packing)
 
-    def _replace(self, items: list[JSON], version: str) -> None:
+    def _replace(self, listed: _Listed, version: str, packed: bool) -> None:
         initial = not self.synced.is_set()
-        seen: set[str] = set()
-        events: list[WatchEvent] = []
         old_versions = self._versions
-        new_versions: dict[str, str] = {}
-        new_objects: dict[str, Any] = {}
-        if self.compact and self._deflated is None:
-            self._deflated = Deflated.trained_on(items)
-        for obj in items:  # already transformed by _list
-            key = object_key(obj)
-            rv = _resource_version(obj)
-            seen.add(key)
-            new_versions[key] = rv
-            if self.keep_objects:
-                new_objects[key] = self._pack(obj) if self.compact else obj
-            previous = old_versions.get(key)
-            if previous is None:
-                events.append(WatchEvent(ADDED, obj, version, initial))
-            elif previous != rv:
-                events.append(WatchEvent(MODIFIED, obj, version, initial))
-        for key in old_versions.keys() - seen:
-            gone = self.get(key) or {"metadata": _meta_from_key(key)}
-            events.append(WatchEvent(DELETED, gone, version, initial))
+        new_versions = dict(zip(listed.keys, listed.versions, strict=True))
+        gone = [self.get(key) or {"metadata": _meta_from_key(key)} for key in old_versions.keys() - new_versions]
         self.changes += 1
-        self._versions, self._objects = new_versions, new_objects
+        self._versions = new_versions
+        self._objects = dict(zip(listed.keys, listed.entries, strict=True)) if self.keep_objects else {}
         self.resource_version = version
         self.lists += 1
-        log.debug("informer.listed", path=self.path, items=len(items), resource_version=version)
-        for event in events:
-            self._emit(event)
+        log.debug("informer.listed", path=self.path, items=len(listed.keys), resource_version=version)
+        for key, rv, entry in zip(listed.keys, listed.versions, listed.entries, strict=True):
+            previous = old_versions.get(key)
+            if previous is None or previous != rv:  # a packed object is unpacked for its event only
+                obj = self._unpack(entry) if packed else entry
+                self._emit(WatchEvent(ADDED if previous is None else MODIFIED, obj, version, initial))
+        for obj in gone:
+            self._emit(WatchEvent(DELETED, obj, version, initial))
         self.synced.set()
 
     async def _watch(self) -> None:
@@ -454,6 +449,16 @@ class Informer:
                 handler(event)
             except Exception as exc:  # one broken consumer must not stop the cache
                 log.error("informer.handler.failed", path=self.path, error=str(exc))
+
+
+@dataclass(slots=True)
+class _Listed:
+    """A list's objects as they came, page by page: their keys, resourceVersions and the objects (packed for a
+    compact store), in three lists rather than a tuple per object."""
+
+    keys: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    entries: list[Any] = field(default_factory=list)
 
 
 class Deflated:
