@@ -333,22 +333,32 @@ class Informer:
         async for body, fresh_start in self._pages(params):
             if fresh_start:
                 listed = _Listed()
-            # Trim (and for a compact store, pack) each page as it comes, so a big list never holds every
-            # object at once: the small objects of a whole list of pods (~40 a trimmed pod) spread pymalloc's
-            # pools, and the keys and versions kept among them held those pools for the daemon's life.
+            # Trim each page as it comes, so a big list never holds every raw object at once; a compact store
+            # keeps each trimmed object as its JSON bytes until the list ends (packed then, with a dictionary from
+            # the whole list): a list of dicts (~40 small objects a trimmed pod) spread pymalloc's pools, and the
+            # keys and versions kept among them held those pools for the daemon's life.
             with paused_gc():
-                page = [transform(obj) if transform else obj for obj in body.get("items") or ()
-                        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict)]
-                if packing and self._deflated is None:
-                    self._deflated = Deflated.trained_on(page)
-                for obj in page:
-                    listed.keys.append(object_key(obj))
-                    listed.versions.append(_resource_version(obj))
-                    listed.entries.append(self._pack(obj) if packing else obj)
+                for obj in body.get("items") or ():
+                    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+                        if transform:
+                            obj = transform(obj)
+                        listed.keys.append(object_key(obj))
+                        listed.versions.append(_resource_version(obj))
+                        listed.entries.append(orjson.dumps(obj) if packing else obj)
             self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-            del body, page
+            del body
+        if packing:
+            self._pack_all(listed.entries)
         self._replace(listed, version, packing)
+
+    def _pack_all(self, entries: list[Any]) -> None:
+        """A list's objects, given as JSON bytes, packed in place (the codec made from them first if none)."""
+        if self._deflated is None:
+            self._deflated = Deflated.trained_on_json(entries)
+        deflated = self._deflated
+        for i, data in enumerate(entries):
+            entries[i] = deflated.pack_json(data)
 
     def _replace(self, listed: _Listed, version: str, packed: bool) -> None:
         initial = not self.synced.is_set()
@@ -478,12 +488,22 @@ class Deflated:
     @classmethod
     def trained_on(cls, objects: list[JSON]) -> Deflated:
         step = max(1, len(objects) // cls.SAMPLE)
-        sample = b"".join(orjson.dumps(obj) for obj in objects[::step][:cls.SAMPLE])
+        return cls.trained_on_json([orjson.dumps(obj) for obj in objects[::step][:cls.SAMPLE]])
+
+    @classmethod
+    def trained_on_json(cls, objects: list[bytes]) -> Deflated:
+        """A codec from a sample of objects given as their compact JSON (``orjson.dumps``)."""
+        step = max(1, len(objects) // cls.SAMPLE)
+        sample = b"".join(objects[::step][:cls.SAMPLE])
         return cls(sample[-DICTIONARY_BYTES:] or b"{}")
 
     def pack(self, obj: JSON) -> bytes:
+        return self.pack_json(orjson.dumps(obj))
+
+    def pack_json(self, data: bytes) -> bytes:
+        """An object given as its compact JSON, packed."""
         deflate = self._deflate.copy()  # the dictionary is loaded once, then copied with the state
-        return deflate.compress(orjson.dumps(obj)) + deflate.flush()
+        return deflate.compress(data) + deflate.flush()
 
     def unpack(self, packed: bytes) -> JSON:
         inflate = self._inflate.copy()
