@@ -167,7 +167,7 @@ async def run(args: argparse.Namespace, kubeconfig: str) -> None:
     await asyncio.sleep(0.5)
     mark("end")
     print(f"RSS {status_mib('VmRSS'):.1f} MiB")
-    keys = [f"c3 used", "c3 free", "c3 pools", "c2 used", "c2 free", "c4 used", "c4 free", "arenas"]
+    keys = ["c3 used", "c3 free", "c3 pools", "c2 used", "c2 free", "c4 used", "c4 free", "arenas"]
     print(f"{'w':>3} {'stage':<34}" + "".join(f"{k:>10}" for k in keys))
     for window, name, c in ROWS:
         if window < args.show_from:

@@ -451,11 +451,12 @@ async def test_a_paged_compact_list_packs_with_the_whole_lists_dictionary_and_em
     try:
         assert await informer.wait_synced(5)
         assert len(api_server.requests_to(PODS, watch=False)) == 8
-        listed = [informer.get(key) for key in informer.keys()]
+        keys = informer.keys()
+        listed = [informer.get(key) for key in keys]
         whole = Deflated.trained_on(listed)
         assert b"img-7" in whole.dictionary and b"img-0" in whole.dictionary  # sampled from the first and last pages
         assert informer._deflated is not None and informer._deflated.dictionary == whole.dictionary
-        assert all(informer._objects[key] == whole.pack(obj) for key, obj in zip(informer.keys(), listed, strict=True))
+        assert all(informer._objects[key] == whole.pack(obj) for key, obj in zip(keys, listed, strict=True))
         assert [e.type for e in events] == ["ADDED"] * 400 and all(e.initial for e in events)
         assert [e.object for e in events] == listed
         assert orjson.dumps(events[7].object) == orjson.dumps(trim_pod(api_server.collections[PODS]["ns-0/p-0007"]))

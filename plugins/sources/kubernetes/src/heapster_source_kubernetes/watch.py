@@ -338,19 +338,21 @@ class Informer:
             # the whole list): a list of dicts (~40 small objects a trimmed pod) spread pymalloc's pools, and the
             # keys and versions kept among them held those pools for the daemon's life.
             with paused_gc():
-                for obj in body.get("items") or ():
-                    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-                        if transform:
-                            obj = transform(obj)
-                        listed.keys.append(object_key(obj))
-                        listed.versions.append(_resource_version(obj))
-                        listed.entries.append(orjson.dumps(obj) if packing else obj)
+                for raw in body.get("items") or ():
+                    if isinstance(raw, dict) and isinstance(raw.get("metadata"), dict):
+                        listed.add(transform(raw) if transform else raw, packing)
             self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
             del body
-        if packing:
-            self._pack_all(listed.entries)
-        self._replace(listed, version, packing)
+        self._install(listed, version, packing)
+
+    def _replace(self, items: list[JSON], version: str) -> None:
+        """Replace the store with ``items`` (transformed objects) as a list of them would."""
+        packing = self.compact and self.keep_objects
+        listed = _Listed()
+        for obj in items:
+            listed.add(obj, packing)
+        self._install(listed, version, packing)
 
     def _pack_all(self, entries: list[Any]) -> None:
         """A list's objects, given as JSON bytes, packed in place (the codec made from them first if none)."""
@@ -360,7 +362,10 @@ class Informer:
         for i, data in enumerate(entries):
             entries[i] = deflated.pack_json(data)
 
-    def _replace(self, listed: _Listed, version: str, packed: bool) -> None:
+    def _install(self, listed: _Listed, version: str, packed: bool) -> None:
+        """The listed objects become the store (packed first if ``packed``); their changes are emitted."""
+        if packed:
+            self._pack_all(listed.entries)
         initial = not self.synced.is_set()
         old_versions = self._versions
         new_versions = dict(zip(listed.keys, listed.versions, strict=True))
@@ -469,6 +474,12 @@ class _Listed:
     keys: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     entries: list[Any] = field(default_factory=list)
+
+    def add(self, obj: JSON, as_json: bool) -> None:
+        """One more object: its key, its resourceVersion, and itself (its compact JSON if ``as_json``)."""
+        self.keys.append(object_key(obj))
+        self.versions.append(_resource_version(obj))
+        self.entries.append(orjson.dumps(obj) if as_json else obj)
 
 
 class Deflated:
