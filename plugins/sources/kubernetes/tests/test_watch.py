@@ -425,3 +425,40 @@ async def test_compact_pods_are_deflated_and_read_back_equal(api_server: Any) ->
         assert len(informer.objects()) == 300
     finally:
         await informer.stop()
+
+
+async def test_a_paged_compact_list_packs_with_the_whole_lists_dictionary_and_emits_each_object(
+        api_server: Any) -> None:
+    """The objects of a paged list are packed once the list ends, with a dictionary sampled from every page (the
+    same bytes as a codec trained on the whole list), and each list event carries the object as stored."""
+    import orjson
+
+    from heapster_source_kubernetes.cluster import trim_pod
+    from heapster_source_kubernetes.watch import Deflated
+
+    def pod(i: int) -> dict[str, Any]:  # pages differ: a namespace and an image per block of 50 pods
+        return {"metadata": {"name": f"p-{i:04d}", "namespace": f"ns-{i // 50}", "uid": f"uid-{i:08x}"},
+                "spec": {"nodeName": f"node-{i % 5}",
+                         "containers": [{"name": "c", "image": f"registry.example/img-{i // 50}:1.{i // 50}"}]},
+                "status": {"phase": "Running"}}
+
+    for i in range(400):
+        api_server.put(PODS, pod(i))
+    informer = _informer(api_server.url, PODS, transform=trim_pod, compact=True, page_size=50)
+    events: list[WatchEvent] = []
+    informer.add_handler(events.append)
+    informer.start()
+    try:
+        assert await informer.wait_synced(5)
+        assert len(api_server.requests_to(PODS, watch=False)) == 8
+        keys = informer.keys()
+        listed = [informer.get(key) for key in keys]
+        whole = Deflated.trained_on(listed)
+        assert b"img-7" in whole.dictionary and b"img-0" in whole.dictionary  # sampled from the first and last pages
+        assert informer._deflated is not None and informer._deflated.dictionary == whole.dictionary
+        assert all(informer._objects[key] == whole.pack(obj) for key, obj in zip(keys, listed, strict=True))
+        assert [e.type for e in events] == ["ADDED"] * 400 and all(e.initial for e in events)
+        assert [e.object for e in events] == listed
+        assert orjson.dumps(events[7].object) == orjson.dumps(trim_pod(api_server.collections[PODS]["ns-0/p-0007"]))
+    finally:
+        await informer.stop()

@@ -189,6 +189,7 @@ class KubernetesCluster:
         self._pods_by_namespace.setdefault(namespace, set()).add(key)
         node = (event.object.get("spec") or {}).get("nodeName") or ""
         if node:
+            node = _intern(node)  # one string per node (a list's events carry decoded copies of the pods)
             self._pod_node[key] = node
             self._pods_by_node.setdefault(node, set()).add(key)
 

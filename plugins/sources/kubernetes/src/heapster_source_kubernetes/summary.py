@@ -371,9 +371,20 @@ class _Decoder:
         self.network = self.b.int_block(_NETWORK)
         self.fs = self.b.int_block(_FILESYSTEM, labeled=True)
         self.fs_labels: dict[str, dict[str, str]] = {}
-        self.idents: list[tuple[Any, Any, bool, Any]] = []
-        """What identifies each entity in the summary (see :class:`SummaryShapes`), row by row."""
+        # What identifies each entity in the summary (see :class:`SummaryShapes`), row by row, one list per field
+        # (no tuple per entity: ~90 an entity table, kept for every node): the name (a pod's reference), the start
+        # time text, which of its blocks are missing (:func:`_gaps`), and a pod's volume names.
+        self.names: list[Any] = []
+        self.starts: list[Any] = []
+        self.gaps: list[int] = []
+        self.volumes: list[Any] = []
         self.cacheable = True
+
+    def _ident(self, name: Any, start: Any, gaps: int, volumes: Any) -> None:
+        self.names.append(name)
+        self.starts.append(start)
+        self.gaps.append(gaps)
+        self.volumes.append(volumes)
 
     def add_stats(self, row: int, start_ns: int, cpu: _Usage | None, memory: _Memory | None, ephemeral: int) -> None:
         """uptime, cpu/usage, the memory gauges and counters, ephemeral_storage/usage of one entity."""
@@ -438,7 +449,7 @@ class _Decoder:
         if scrape == MISSING and memory is not None:
             scrape = _memory_ns(memory)
         row = self.b.entity(key, compact(labels), start, create_ns if create_ns != MISSING else start, scrape)
-        self.idents.append((sys.intern(c.name), c.startTime, c.rootfs is None, c.logs is None))  # as in its labels
+        self._ident(sys.intern(c.name), c.startTime, _gaps(c.rootfs, c.logs), ())  # the name as in its labels
         if c.accelerators or c.userDefinedMetrics:
             self.cacheable = False
         if c.accelerators:
@@ -459,7 +470,7 @@ class _Decoder:
         labels["type"] = keys.NODE
         row = self.b.entity(keys.node_key(node_name), compact(labels), start, start,
                             _scrape_ns(n.cpu, n.memory, n.network))
-        self.idents.append((n.nodeName, n.startTime, n.network is None, n.fs is None))
+        self._ident(n.nodeName, n.startTime, _gaps(n.network, n.fs), ())
         self.add_network(row, n.network)
         used = self.add_fs(row, ROOT_FS, n.fs)
         self.add_stats(row, start, n.cpu, n.memory, MISSING if used is None else used)
@@ -493,7 +504,7 @@ class _Decoder:
         volumes = pod.volume
         if ref.namespace is not namespace:
             ref = _PodRef(name, namespace, uid)  # the interned namespace: the labels' own string
-        self.idents.append((ref, pod.startTime, pod.network is None, [v.name for v in volumes] if volumes else ()))
+        self._ident(ref, pod.startTime, _gaps(pod.network), [v.name for v in volumes] if volumes else ())
         self.add_network(row, pod.network)
         ephemeral = pod.ephemeral_storage
         self.add_stats(row, start, pod.cpu, pod.memory, MISSING if ephemeral is None else ephemeral.usedBytes)
@@ -528,17 +539,17 @@ class _Decoder:
 class _Shape:
     """A node's entity table from its last full decode, and what identified each entity."""
 
-    __slots__ = ("all_started", "both_fs", "idents", "keys", "labels", "names", "network_rows", "series_labels",
-                 "series_rows", "started", "starts", "stats_rows", "table", "unique")
+    __slots__ = ("all_started", "gaps", "keys", "labels", "names", "network_rows", "series_labels", "series_rows",
+                 "started", "starts", "stats_rows", "table", "unique", "volumes")
 
     def __init__(self, decoder: _Decoder) -> None:
         b = decoder.b
-        self.idents = decoder.idents
-        # The idents' fields one list each, for the pod containers' loop of _values_only: each entity's name (or
-        # pod reference), start time text, and whether it is a container with both its file systems.
-        self.names = [ident[0] for ident in self.idents]
-        self.starts = [ident[1] for ident in self.idents]
-        self.both_fs = [ident[2] is False and ident[3] is False for ident in self.idents]
+        # What identified each entity (the decoder's lists): name (or pod reference), start time text, missing
+        # blocks (0 for a container with both its file systems; a byte each), a pod's volume names.
+        self.names = decoder.names
+        self.starts = decoder.starts
+        self.gaps = bytes(decoder.gaps)
+        self.volumes = decoder.volumes
         self.keys = b.keys.copy()
         # The batch's own label dicts: label sets are shared and read-only (processors replace a row's dict, never
         # change it), so every later summary of the same entities hands out these very objects, and the
@@ -548,14 +559,33 @@ class _Shape:
         self.table = EntityTable(np.array([TYPE_CODES.get(lb.get("type", ""), 0) for lb in b.labels], dtype=np.int8),
                                  np.array(b.collection_start, dtype=np.int64),
                                  np.array(b.create_time, dtype=np.int64), np.array(b.series_entity, dtype=np.int64))
-        self.stats_rows = np.array(decoder.stats[::len(_STATS) + 1], dtype=np.int64)
+        self.stats_rows = _rows(decoder.stats[::len(_STATS) + 1])
         self.network_rows = np.array(decoder.network[::len(_NETWORK) + 1], dtype=np.int64)
-        self.series_rows = np.array(decoder.fs[::len(_FILESYSTEM) + 1], dtype=np.int64)
+        self.series_rows = _rows(decoder.fs[::len(_FILESYSTEM) + 1])
         self.started = np.array([math.nan if start == MISSING else (start // 1000) / 1_000_000
                                  for start in b.collection_start], dtype=np.float64)
         """Each entity's start in epoch seconds as :meth:`_Decoder.add_stats` computes it, NaN when unknown."""
         self.all_started = not bool(np.isnan(self.started).any())
         self.unique = len(set(self.keys)) == len(self.keys)
+
+
+_COUNTING: dict[int, npt.NDArray[np.int64]] = {}
+"""Read-only ``0, 1, ..., n - 1`` arrays by length, shared by the shapes whose rows are just that."""
+_COUNTING_LENGTHS = 4096
+"""Lengths kept in :data:`_COUNTING` at most (a cluster's nodes have a few hundred sizes of entity table)."""
+
+
+def _rows(rows: list[int]) -> npt.NDArray[np.int64]:
+    """``rows`` as an int64 array. Every entity has its stats and every file system its series, in order, so a
+    shape's stats rows and file system rows are ``0, 1, ..., n - 1``: one read-only array of each length serves
+    every node's shape (a full decode's check; the values-only path reads them, never writes)."""
+    found = np.array(rows, dtype=np.int64)
+    shared = _COUNTING.get(len(found))
+    if shared is None and len(_COUNTING) < _COUNTING_LENGTHS:
+        shared = np.arange(len(found), dtype=np.int64)
+        shared.flags.writeable = False
+        _COUNTING[len(found)] = shared
+    return shared if shared is not None and np.array_equal(found, shared) else found
 
 
 class SummaryShapes:
@@ -620,12 +650,12 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     stats = b.int_block(_STATS_READ, rows=shape.stats_rows)  # the rows are the shape's: values only
     network = b.int_block(_NETWORK, rows=shape.network_rows)
     fs_block = b.int_block(_FILESYSTEM, labeled=True, rows=shape.series_rows)
-    idents, scrapes = shape.idents, b.scrape_time
+    names_at, starts_at, gaps_at, scrapes = shape.names, shape.starts, shape.gaps, b.scrape_time
     blocks = (stats, fs_block, scrapes)
     try:
         n = summary.node
         nodefs = n.fs
-        if idents[0] != (n.nodeName, n.startTime, n.network is None, nodefs is None):
+        if names_at[0] != n.nodeName or starts_at[0] != n.startTime or gaps_at[0] != _gaps(n.network, nodefs):
             return None
         scrapes.append(_scrape_ns(n.cpu, n.memory, n.network))
         net = n.network
@@ -642,7 +672,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             if type(name) is not str or not name:
                 continue
             row += 1
-            if not _container_values(c, idents[row], blocks):
+            if c.name != names_at[row] or c.startTime != starts_at[row] or not _container_values(c, gaps_at[row],
+                                                                                                  blocks):
                 return None
         # The hot loop (~90 entities a node): _stats and _container_values inlined.
         stats_extend, network_extend, fs_extend, scrape_append = stats.extend, network.extend, fs_block.extend, \
@@ -651,7 +682,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         last_stamp: Any = None
         last_ns = MISSING
         last_known = False
-        names_at, starts_at, both_fs = shape.names, shape.starts, shape.both_fs
+        volumes_at = shape.volumes
         for pod in summary.pods or ():
             ref = pod.podRef
             if ref is None:
@@ -662,10 +693,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             row += 1
             volumes = pod.volume
             net = pod.network
-            ident = idents[row]
-            if ident[0] != ref or ident[1] != pod.startTime or ident[2] is not (net is None):
+            if names_at[row] != ref or starts_at[row] != pod.startTime or gaps_at[row] != (net is None):
                 return None
-            names = ident[3]  # the volume names: checked one by one below, while their values are read
+            names = volumes_at[row]  # the volume names: checked one by one below, while their values are read
             if len(volumes or ()) != len(names):
                 return None
             if net is not None:
@@ -703,13 +733,13 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 if cname != names_at[row] or c.startTime != starts_at[row] or c.accelerators or c.userDefinedMetrics:
                     return None
                 rootfs, logs = c.rootfs, c.logs
-                if rootfs is not None and logs is not None and both_fs[row]:  # the usual container: both in one extend
+                if rootfs is not None and logs is not None and not gaps_at[row]:  # the usual container: both at once
                     root_used, logs_used = rootfs.usedBytes, logs.usedBytes
                     fs_extend((root_used, rootfs.capacityBytes, rootfs.availableBytes, rootfs.inodes,
                                rootfs.inodesFree, logs_used, logs.capacityBytes, logs.availableBytes, logs.inodes,
                                logs.inodesFree))
                 else:
-                    if idents[row] != (cname, c.startTime, rootfs is None, logs is None):
+                    if gaps_at[row] != _gaps(rootfs, logs):
                         return None
                     root_used = logs_used = MISSING
                     if rootfs is not None:
@@ -744,7 +774,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                                   memory.pageFaults, memory.majorPageFaults, used))
     except (IndexError, TypeError):  # more entities than the shape has
         return None
-    if row + 1 != len(idents) or len(fs_block) != len(shape.series_labels) * len(_FILESYSTEM):
+    if row + 1 != len(names_at) or len(fs_block) != len(shape.series_labels) * len(_FILESYSTEM):
         return None
     if len(stats) != len(shape.stats_rows) * len(_STATS_READ) or \
             len(network) != len(shape.network_rows) * len(_NETWORK):
@@ -771,11 +801,18 @@ def _stats(stats: list[int], cpu: _Usage | None, memory: _Memory | None, ephemer
                       memory.pageFaults, memory.majorPageFaults, ephemeral))
 
 
-def _container_values(c: _Container, ident: object, blocks: tuple[list[int], list[int], list[int]]) -> bool:
-    """Append the values of container ``c`` to the stats, file system and scrape time lists ``blocks``; False when
-    ``c`` is not the entity ``ident`` names (or needs the full decode)."""
+def _gaps(first: object, second: object = True) -> int:
+    """Which of an entity's blocks are missing, as kept in its identity: 1 for the first (a container's rootfs, a
+    node's or pod's network), 2 for the second (a container's logs, a node's file system); 0: none."""
+    return (first is None) | (second is None) << 1
+
+
+def _container_values(c: _Container, gaps: int, blocks: tuple[list[int], list[int], list[int]]) -> bool:
+    """Append the values of container ``c`` (whose name and start time are the entity's) to the stats, file system
+    and scrape time lists ``blocks``; False when its missing blocks are not ``gaps`` (or it needs the full
+    decode)."""
     rootfs, logs = c.rootfs, c.logs
-    if ident != (c.name, c.startTime, rootfs is None, logs is None) or c.accelerators or c.userDefinedMetrics:
+    if gaps != _gaps(rootfs, logs) or c.accelerators or c.userDefinedMetrics:
         return False
     stats, fs_block, scrapes = blocks
     cpu, memory = c.cpu, c.memory

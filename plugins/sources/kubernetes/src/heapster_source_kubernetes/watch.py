@@ -13,7 +13,7 @@ import contextlib
 import random
 import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -323,56 +323,66 @@ class Informer:
 
     async def _list(self) -> None:
         """A full, paged list; replaces the store and emits the differences."""
-        items: list[JSON] = []
+        listed = _Listed()
         params = dict(self.params)
         if self.page_size:
             params["limit"] = str(self.page_size)
         version = ""
         transform = self.transform
+        packing = self.compact and self.keep_objects
         async for body, fresh_start in self._pages(params):
             if fresh_start:
-                items.clear()
-            # Trim each page as it comes, so a big list never holds every raw object at once.
+                listed = _Listed()
+            # Trim each page as it comes, so a big list never holds every raw object at once; a compact store
+            # keeps each trimmed object as its JSON bytes until the list ends (packed then, with a dictionary from
+            # the whole list): a list of dicts (~40 small objects a trimmed pod) spread pymalloc's pools, and the
+            # keys and versions kept among them held those pools for the daemon's life.
             with paused_gc():
-                for obj in body.get("items") or ():
-                    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-                        items.append(transform(obj) if transform else obj)
+                for raw in body.get("items") or ():
+                    if isinstance(raw, dict) and isinstance(raw.get("metadata"), dict):
+                        listed.add(transform(raw) if transform else raw, packing)
             self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
             del body
-        self._replace(items, version)
+        self._install(listed, version, packing)
 
     def _replace(self, items: list[JSON], version: str) -> None:
+        """Replace the store with ``items`` (transformed objects) as a list of them would."""
+        packing = self.compact and self.keep_objects
+        listed = _Listed()
+        for obj in items:
+            listed.add(obj, packing)
+        self._install(listed, version, packing)
+
+    def _pack_all(self, entries: list[Any]) -> None:
+        """A list's objects, given as JSON bytes, packed in place (the codec made from them first if none)."""
+        if self._deflated is None:
+            self._deflated = Deflated.trained_on_json(entries)
+        deflated = self._deflated
+        for i, data in enumerate(entries):
+            entries[i] = deflated.pack_json(data)
+
+    def _install(self, listed: _Listed, version: str, packed: bool) -> None:
+        """The listed objects become the store (packed first if ``packed``); their changes are emitted."""
+        if packed:
+            self._pack_all(listed.entries)
         initial = not self.synced.is_set()
-        seen: set[str] = set()
-        events: list[WatchEvent] = []
         old_versions = self._versions
-        new_versions: dict[str, str] = {}
-        new_objects: dict[str, Any] = {}
-        if self.compact and self._deflated is None:
-            self._deflated = Deflated.trained_on(items)
-        for obj in items:  # already transformed by _list
-            key = object_key(obj)
-            rv = _resource_version(obj)
-            seen.add(key)
-            new_versions[key] = rv
-            if self.keep_objects:
-                new_objects[key] = self._pack(obj) if self.compact else obj
-            previous = old_versions.get(key)
-            if previous is None:
-                events.append(WatchEvent(ADDED, obj, version, initial))
-            elif previous != rv:
-                events.append(WatchEvent(MODIFIED, obj, version, initial))
-        for key in old_versions.keys() - seen:
-            gone = self.get(key) or {"metadata": _meta_from_key(key)}
-            events.append(WatchEvent(DELETED, gone, version, initial))
+        new_versions = dict(zip(listed.keys, listed.versions, strict=True))
+        gone = [self.get(key) or {"metadata": _meta_from_key(key)} for key in old_versions.keys() - new_versions]
         self.changes += 1
-        self._versions, self._objects = new_versions, new_objects
+        self._versions = new_versions
+        self._objects = dict(zip(listed.keys, listed.entries, strict=True)) if self.keep_objects else {}
         self.resource_version = version
         self.lists += 1
-        log.debug("informer.listed", path=self.path, items=len(items), resource_version=version)
-        for event in events:
-            self._emit(event)
+        log.debug("informer.listed", path=self.path, items=len(listed.keys), resource_version=version)
+        for key, rv, entry in zip(listed.keys, listed.versions, listed.entries, strict=True):
+            previous = old_versions.get(key)
+            if previous is None or previous != rv:  # a packed object is unpacked for its event only
+                obj = self._unpack(entry) if packed else entry
+                self._emit(WatchEvent(ADDED if previous is None else MODIFIED, obj, version, initial))
+        for obj in gone:
+            self._emit(WatchEvent(DELETED, obj, version, initial))
         self.synced.set()
 
     async def _watch(self) -> None:
@@ -456,6 +466,22 @@ class Informer:
                 log.error("informer.handler.failed", path=self.path, error=str(exc))
 
 
+@dataclass(slots=True)
+class _Listed:
+    """A list's objects as they came, page by page: their keys, resourceVersions and the objects (packed for a
+    compact store), in three lists rather than a tuple per object."""
+
+    keys: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    entries: list[Any] = field(default_factory=list)
+
+    def add(self, obj: JSON, as_json: bool) -> None:
+        """One more object: its key, its resourceVersion, and itself (its compact JSON if ``as_json``)."""
+        self.keys.append(object_key(obj))
+        self.versions.append(_resource_version(obj))
+        self.entries.append(orjson.dumps(obj) if as_json else obj)
+
+
 class Deflated:
     """Objects as raw-deflated compact JSON with a preset dictionary: the tail of a sample of the first list's
     objects (up to :data:`DICTIONARY_BYTES`), so what repeats between objects (keys, namespaces, images, owner
@@ -473,12 +499,22 @@ class Deflated:
     @classmethod
     def trained_on(cls, objects: list[JSON]) -> Deflated:
         step = max(1, len(objects) // cls.SAMPLE)
-        sample = b"".join(orjson.dumps(obj) for obj in objects[::step][:cls.SAMPLE])
+        return cls.trained_on_json([orjson.dumps(obj) for obj in objects[::step][:cls.SAMPLE]])
+
+    @classmethod
+    def trained_on_json(cls, objects: list[bytes]) -> Deflated:
+        """A codec from a sample of objects given as their compact JSON (``orjson.dumps``)."""
+        step = max(1, len(objects) // cls.SAMPLE)
+        sample = b"".join(objects[::step][:cls.SAMPLE])
         return cls(sample[-DICTIONARY_BYTES:] or b"{}")
 
     def pack(self, obj: JSON) -> bytes:
+        return self.pack_json(orjson.dumps(obj))
+
+    def pack_json(self, data: bytes) -> bytes:
+        """An object given as its compact JSON, packed."""
         deflate = self._deflate.copy()  # the dictionary is loaded once, then copied with the state
-        return deflate.compress(orjson.dumps(obj)) + deflate.flush()
+        return deflate.compress(data) + deflate.flush()
 
     def unpack(self, packed: bytes) -> JSON:
         inflate = self._inflate.copy()
