@@ -546,7 +546,8 @@ class PodBasedEnricher(ColumnProcessor):
         segment.idents = list(seg_pods)
         segment.infos = list(seg_pods.values())
         if work.versions is not None and all(info.version is not None for info in segment.infos):
-            segment.version_keys = [f"{namespace}/{name}" for namespace, name in segment.idents]
+            # interned: a cluster state that interns its keys (the kubernetes source does) shares the strings
+            segment.version_keys = [sys.intern(f"{namespace}/{name}") for namespace, name in segment.idents]
             segment.versions = [info.version for info in segment.infos if info.version is not None]
         segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
                            for layout_id, (layout, offsets, numbers) in seg_layouts.items()]

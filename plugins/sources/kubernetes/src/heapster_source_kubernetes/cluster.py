@@ -190,7 +190,7 @@ class KubernetesCluster:
     def _index_pod(self, event: WatchEvent) -> None:
         meta = event.object.get("metadata") or {}
         namespace = meta.get("namespace", "")
-        key = f"{namespace}/{meta.get('name', '')}"
+        key = _intern(f"{namespace}/{meta.get('name', '')}")  # the cache's own string (``interned_key``)
         # A pod's node is set after creation (scheduling): unindex the old node before re-adding.
         old_node = self._pod_node.pop(key, None)
         if old_node is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,12 @@ def object_key(obj: JSON) -> str:
     return f"{namespace}/{name}" if namespace else str(name)
 
 
+def interned_key(obj: JSON) -> str:
+    """:func:`object_key`, interned: a compact cache's keys are the strings that the cluster's pod indexes and
+    the pod enricher hold too (one string per pod, not three), and a relist keeps them."""
+    return sys.intern(object_key(obj))
+
+
 def _resource_version(obj: JSON) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
@@ -122,7 +129,8 @@ class Informer:
     where consumers read :meth:`stream` and the store would only grow). ``compact=True`` keeps
     each object as JSON bytes, deflated with a preset dictionary made from the first list's objects
     (:class:`Deflated`), and decodes it on every read (a fresh dict each time): about a twentieth of
-    the memory of dicts, for big caches such as every pod of a large cluster.
+    the memory of dicts, for big caches such as every pod of a large cluster; its keys are interned
+    (:func:`interned_key`).
     """
 
     def __init__(self, api: ApiAccess, path: str, *, params: dict[str, str] | None = None,
@@ -137,6 +145,7 @@ class Informer:
         self.transform = transform
         self.keep_objects = keep_objects
         self.compact = compact
+        self._key = interned_key if compact else object_key
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self.backoff_initial = backoff_initial
@@ -352,7 +361,7 @@ class Informer:
         if self.compact and self._deflated is None:
             self._deflated = Deflated.trained_on(items)
         for obj in items:  # already transformed by _list
-            key = object_key(obj)
+            key = self._key(obj)
             rv = _resource_version(obj)
             seen.add(key)
             new_versions[key] = rv
@@ -426,7 +435,7 @@ class Informer:
             return
         if self.transform:
             obj = self.transform(obj)
-        key = object_key(obj)
+        key = self._key(obj)
         self.changes += 1
         if kind == DELETED:
             self._versions.pop(key, None)
