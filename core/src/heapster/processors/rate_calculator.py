@@ -55,7 +55,7 @@ class RateCalculator(ColumnProcessor):
         self._counters: dict[str, ValueColumn] = {}
         self._labeled: dict[int, dict[tuple[str, str], Any]] = {}
         self._newest_batch_ns = MISSING
-        self._last_keys: list[str] = []
+        self._last_keys: list[str | None] = []
         self._last_slots: RowArray = np.empty(0, dtype=np.intp)
         self._in_order = False
         """The last batch's keys and their slots (the same keys again: no look-up per key), and whether those
@@ -194,10 +194,12 @@ class RateCalculator(ColumnProcessor):
         if len(keys) == len(self._last_keys) and keys == self._last_keys:
             return self._last_slots
         slots = self._look_up(keys)
-        self._last_keys = list(keys)
         self._last_slots = slots
         self._in_order = bool(len(slots) and slots[0] == 0 and slots[-1] == len(slots) - 1
                               and np.array_equal(slots, np.arange(len(slots))))
+        # Slots 0..n-1 of n slots: the slots' own key list is the batch's keys (no copy; it changes only when a
+        # slot is given or freed, and freeing one drops the last keys first).
+        self._last_keys = self._keys if self._in_order and len(self._keys) == len(keys) else list(keys)
         return slots
 
     def _forget_last_keys(self) -> None:
