@@ -6,8 +6,9 @@ Runs ``processors_bench.py``'s set-up (the simulator's summaries decoded with he
 entity table kept; a real ``KubernetesCluster`` for the enrichers; the whole processor chain; the in-memory
 store) for ``--cycles`` windows, then prints, per holder, the bytes (``sys.getsizeof`` over
 ``gc.get_referents``; numpy arrays by their buffers) of the Python objects it reaches that no holder listed
-before it reached: the cluster's informers first (their strings are theirs), then the store's entity labels,
-the store's entity keys and registries, the decoder's entity tables, and the processors that keep label state.
+before it reached: the cluster's informers and pod indexes first (their strings are theirs), then the store's
+entity labels, the store's entity keys and registries, the decoder's entity tables, and the processors that keep
+per-entity state. The keys of dicts are counted too (CPython's ``gc.get_referents`` skips the str keys of a dict).
 Unlike RSS on a shared machine, the figures are the same from run to run. To compare two versions of the code,
 run it with ``PYTHONPATH=<other tree>/core/src:<other tree>/plugins/sources/kubernetes/src``.
 """
@@ -54,6 +55,8 @@ def reached(roots: Iterable[object], seen: set[int]) -> tuple[int, dict[str, int
         total += size
         by_type[type(found).__name__] = by_type.get(type(found).__name__, 0) + size
         stack.extend(gc.get_referents(found))
+        if isinstance(found, dict):
+            stack.extend(found)  # CPython's traversal skips the keys of a dict of str keys
     return total, by_type
 
 
@@ -76,16 +79,19 @@ async def run(args: argparse.Namespace) -> None:
         await store.export(batch)
         del batch
     gc.collect()
-    seen = {id(sim), id(cluster)}
-    reached([cluster], seen)
+    seen = {id(sim)}
     entities = store.entities
     processors = {processor.name: processor for processor in chain}
     holders: list[tuple[str, list[object]]] = [
+        ("cluster: node and namespace informers", [cluster.nodes, cluster.namespaces]),
+        ("cluster: pod cache (informer)", [cluster.pods]),
+        ("cluster: pod indexes", [cluster]),
         ("store: entity label dicts and their strings", [entities.labels, entities.given]),
         ("store: entity keys, id dict, registry arrays", [entities.ident, entities.ids, entities]),
         ("decoder: entity tables (SummaryShapes)", [shapes]),
         *((f"processor {name}", [processors[name]]) for name in (
-            "pod_based_enricher", "namespace_based_enricher", "pod_aggregator", "node_autoscaling_enricher")),
+            "pod_based_enricher", "namespace_based_enricher", "pod_aggregator", "node_autoscaling_enricher",
+            "rate calculator", "namespace_aggregator", "node_aggregator", "cluster_aggregator")),
     ]
     print(f"{args.nodes} nodes x 30 pods x 2 containers, after {args.cycles} cycles; KiB per node")
     grand = 0

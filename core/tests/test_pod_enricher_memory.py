@@ -24,15 +24,21 @@ def test_replicas_share_layouts_numbers_and_labels() -> None:
     first = PodInfo(_pod("web-1", {"app": "web"}, "128Mi"), copier, shared)
     second = PodInfo(_pod("web-2", {"app": "web"}, "128Mi"), copier, shared)
     other = PodInfo(_pod("db-1", {"app": "db"}, "256Mi"), copier, shared)
-    a, b, c = (info.containers["app"] for info in (first, second, other))
+    web1, web2, db1 = (info.container("app") for info in (first, second, other))
+    assert web1 is not None and web2 is not None and db1 is not None
+    assert first.container("sidecar") is None
+    assert web1.values is web2.values and web1.values is not db1.values  # one values object per equal spec
+    a, b, c = web1.values, web2.values, db1.values
     assert a.layout is b.layout and a.numbers is b.numbers and a.stub_numbers is b.stub_numbers
     assert first.copied_labels is second.copied_labels == {"labels": "app:web"}
     assert a.layout is c.layout  # same resource names
     values = dict(zip((name for name, _ in c.layout), c.numbers, strict=True))
     assert c.numbers is not a.numbers and values["memory/request"] == 256 * 2**20
     assert other.copied_labels == {"labels": "app:db"}
-    assert (a.key, b.key) == ("namespace:default/pod:web-1/container:app", "namespace:default/pod:web-2/container:app")
+    assert (web1.key, web2.key) == ("namespace:default/pod:web-1/container:app",
+                                    "namespace:default/pod:web-2/container:app")
     assert a.numbers[-1] == 2 and a.layout[-1][0] == "restart_count"
+    assert web1.create_ns == first.start_ns  # listed in the status: created when the pod started
 
 
 def test_the_shared_table_is_bounded() -> None:

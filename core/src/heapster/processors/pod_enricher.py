@@ -41,7 +41,7 @@ def _layout_id(layout: tuple[tuple[str, MetricType], ...]) -> int:
 
 
 def _intern(text: Any) -> Any:
-    """One copy of a namespace or image name for every pod (strings only; anything else as given)."""
+    """One copy of a namespace, container or image name for every pod (strings only; anything else as given)."""
     return sys.intern(text) if type(text) is str else text
 
 
@@ -49,13 +49,24 @@ class Shared:
     """Hands out one object for equal values: replicas of a workload have equal requests, limits and labels,
     so the pod cache of 150 000 pods holds each layout, number tuple and label dict once (bounded)."""
 
-    __slots__ = ("_labels", "_tuples")
+    __slots__ = ("_labels", "_tuples", "_values")
 
     LIMIT = 65_536
 
     def __init__(self) -> None:
         self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        self._values: dict[tuple[tuple[str, ...], tuple[int, ...], int | None], _Values] = {}
+
+    def values(self, resources: dict[str, int], restarts: int | None) -> _Values:
+        """The shared :class:`_Values` of a spec container with ``resources`` and ``restarts``."""
+        ident = (tuple(resources), tuple(resources.values()), restarts)
+        found = self._values.get(ident)
+        if found is None:
+            if len(self._values) >= self.LIMIT:
+                self._values.clear()
+            found = self._values[ident] = _Values(resources, restarts, self)
+        return found
 
     def tuple(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
         """The shared tuple equal to ``value``."""
@@ -77,33 +88,45 @@ class Shared:
         return found
 
 
-class _ContainerInfo:
-    """One spec container: its key, image and its request/limit (and restart count) values, built once.
+class _Values:
+    """A spec container's request/limit (and restart count) values, shared by the containers that have equal
+    ones (replicas).
 
     ``layout``/``numbers`` (and ``stub_*`` without ``restart_count``) are the values as parallel tuples,
-    written to the columns in one step per layout (equal tuples shared between containers). A container set's
-    labels get the image, then the pod UID and copied labels (see :func:`_enrich`; no dict per container or pod
-    is kept).
+    written to the columns in one step per layout (equal tuples shared between containers).
     """
 
-    __slots__ = ("create_ns", "image", "key", "layout", "layout_id", "numbers", "restarts", "stub_layout",
-                 "stub_layout_id", "stub_numbers")
+    __slots__ = ("layout", "layout_id", "numbers", "stub_layout", "stub_layout_id", "stub_numbers")
 
-    def __init__(self, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 start_ns: int, shared: Shared) -> None:
-        self.key = key
-        self.image = image
+    def __init__(self, resources: dict[str, int], restarts: int | None, shared: Shared) -> None:
         self.stub_layout = shared.tuple(tuple((name, _GAUGE) for name in resources))
         self.stub_numbers = shared.tuple(tuple(resources.values()))
         self.layout, self.numbers = self.stub_layout, self.stub_numbers
-        self.restarts = restarts is not None  # the pod status gave it a restart count
         if restarts is not None:
             self.layout = shared.tuple((*self.stub_layout, ("restart_count", _GAUGE)))
             self.numbers = shared.tuple((*self.stub_numbers, restarts))
         self.layout_id = _layout_id(self.layout)
         self.stub_layout_id = _layout_id(self.stub_layout)
-        self.create_ns = start_ns if self.restarts else MISSING
-        """The create time of a container set: its pod's start time when the pod status lists the container."""
+
+
+class _ContainerInfo:
+    """One spec container: its name, key, image, create time and (shared) values, built once.
+
+    A container set's labels get the image, then the pod UID and copied labels (see :func:`_enrich`; no dict
+    per container or pod is kept).
+    """
+
+    __slots__ = ("create_ns", "image", "key", "name", "values")
+
+    def __init__(self, name: str, key: str, image: str, resources: dict[str, int], restarts: int | None,
+                 start_ns: int, shared: Shared) -> None:
+        self.name = name
+        self.key = key
+        self.image = image
+        self.values = shared.values(resources, restarts)
+        self.create_ns = start_ns if restarts is not None else MISSING
+        """The create time of a container set: its pod's start time when the pod status lists the container
+        (gave it a restart count)."""
 
 
 class PodInfo:
@@ -133,13 +156,23 @@ class PodInfo:
             cs.get("name"): int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or ()
         }
         self.start_ns = to_ns(start_time)
-        self.containers: dict[str, _ContainerInfo] = {}
+        containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
-            cname = container.get("name", "")
-            self.containers[cname] = _ContainerInfo(
-                keys.pod_container_key(self.namespace, self.name, cname), _intern(container.get("image", "")),
-                container_resources(container), restarts.get(cname), self.start_ns, shared
+            cname = _intern(container.get("name", ""))  # the decoder's string too (it interns them)
+            containers[cname] = _ContainerInfo(
+                cname, keys.pod_container_key(self.namespace, self.name, cname),
+                _intern(container.get("image", "")), container_resources(container), restarts.get(cname),
+                self.start_ns, shared
             )
+        self.containers = tuple(containers.values())
+        """The spec containers by name, in the order first named (a tuple: a pod has a few, scanned by name)."""
+
+    def container(self, name: str) -> _ContainerInfo | None:
+        """The spec container named ``name`` (None: none)."""
+        for container in self.containers:
+            if container.name == name:
+                return container
+        return None
 
 
 class _Changes:
@@ -212,28 +245,27 @@ class _Changes:
                 cols.set_values(name, targets, table[:, index], metric_type)
 
 
-def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> str | None:
-    """The name of the spec container of ``info`` that the container set ``key`` is (None: none, or a pod)."""
+def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> _ContainerInfo | None:
+    """The spec container of ``info`` that the container set ``key`` is (None: none, or a pod)."""
     if code == POD:
         return None
     name = labels.get("container_name", "")
-    container = info.containers.get(name)
-    return name if container is not None and key == container.key else None
+    container = info.container(name)
+    return container if container is not None and key == container.key else None
 
 
-def _enrich(labels: dict[str, str], info: PodInfo, matched: str | None, key: str) -> dict[str, str]:
-    """The enriched labels of a pod or container set (``matched``: its spec container's name), a new dict
+def _enrich(labels: dict[str, str], info: PodInfo, matched: _ContainerInfo | None, key: str) -> dict[str, str]:
+    """The enriched labels of a pod or container set (``matched``: its spec container), a new dict
     (``labels`` left as it is)."""
     if matched is None:
         if info.key is not key and info.key == key:
             info.key = key  # the batch's own string: one copy of the key, not two
     else:
-        container = info.containers[matched]
-        container.key = key
+        matched.key = key
         if _IMAGE not in labels:
             # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
             # (a copied label of that name wins, in the image's place).
-            return {**labels, _IMAGE: container.image, "pod_id": info.uid, **info.copied_labels}
+            return {**labels, _IMAGE: matched.image, "pod_id": info.uid, **info.copied_labels}
     return {**labels, "pod_id": info.uid, **info.copied_labels}
 
 
@@ -474,7 +506,7 @@ class PodBasedEnricher(ColumnProcessor):
                     time_values.append(info.start_ns)
                     time_offsets.append(offset)
                     seg_times.append(info.start_ns)
-                for spec in info.containers.values():
+                for spec in info.containers:
                     found = row_of(spec.key)
                     if found is None or not first <= found < last:
                         replayable = False
@@ -483,25 +515,25 @@ class PodBasedEnricher(ColumnProcessor):
                             break
                 continue
             if matched is not None:
-                container = info.containers[matched]
-                layout_id = container.layout_id
+                values = matched.values
+                layout_id = values.layout_id
                 pending = layouts.get(layout_id)
                 if pending is None:
-                    changes.set_values(row, layout_id, container.layout, container.numbers)
+                    changes.set_values(row, layout_id, values.layout, values.numbers)
                 else:
                     pending[1].append(row)
-                    pending[2].append(container.numbers)
-                if container.layout:
+                    pending[2].append(values.numbers)
+                if values.layout:
                     mine = seg_layouts.get(layout_id)
                     if mine is None:
-                        mine = seg_layouts[layout_id] = (container.layout, [], [])
+                        mine = seg_layouts[layout_id] = (values.layout, [], [])
                     mine[1].append(offset)
-                    mine[2].append(container.numbers)
-                if container.create_ns != MISSING:
+                    mine[2].append(values.numbers)
+                if matched.create_ns != MISSING:
                     time_rows.append(row)
-                    time_values.append(container.create_ns)
+                    time_values.append(matched.create_ns)
                     time_offsets.append(offset)
-                    seg_times.append(container.create_ns)
+                    seg_times.append(matched.create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
             found = row_of(pod_key)
             if found is None or not first <= found < last:
@@ -514,7 +546,8 @@ class PodBasedEnricher(ColumnProcessor):
         segment.idents = list(seg_pods)
         segment.infos = list(seg_pods.values())
         if work.versions is not None and all(info.version is not None for info in segment.infos):
-            segment.version_keys = [f"{namespace}/{name}" for namespace, name in segment.idents]
+            # interned: a cluster state that interns its keys (the kubernetes source does) shares the strings
+            segment.version_keys = [sys.intern(f"{namespace}/{name}") for namespace, name in segment.idents]
             segment.versions = [info.version for info in segment.infos if info.version is not None]
         segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
                            for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
@@ -537,6 +570,10 @@ class PodBasedEnricher(ColumnProcessor):
         version = (pod.get("metadata") or {}).get("resourceVersion")
         if cached is None or version is None or cached.version != version:
             cached = PodInfo(pod, self.copier, self._shared)
+            if self._pod_version is not None and version is not None:
+                known = self._pod_version(namespace, name)
+                if known == version:
+                    cached.version = known  # the cluster's own string: one copy of it, not two
         used[ident] = cached
         return cached
 
@@ -562,7 +599,7 @@ class PodBasedEnricher(ColumnProcessor):
     def _stub_containers(self, changes: _Changes, row: int, labels: dict[str, str], info: PodInfo) -> None:
         """Container sets for the containers of the pod set ``row`` that the batch lacks."""
         collection_start: int | None = None
-        for cname, container in info.containers.items():
+        for container in info.containers:
             ckey = container.key
             if changes.present(ckey):
                 continue
@@ -573,10 +610,11 @@ class PodBasedEnricher(ColumnProcessor):
                 "type": keys.POD_CONTAINER,
                 "namespace_name": info.namespace,
                 "pod_name": info.name,
-                "container_name": cname,
+                "container_name": container.name,
                 "container_base_image": container.image,
                 "pod_id": info.uid,
                 **{name: labels.get(name, "") for name in _HOST_LABELS},
                 **info.copied_labels,
             }, collection_start)
-            changes.set_values(stub, container.stub_layout_id, container.stub_layout, container.stub_numbers)
+            values = container.values
+            changes.set_values(stub, values.stub_layout_id, values.stub_layout, values.stub_numbers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,12 @@ def object_key(obj: JSON) -> str:
     return f"{namespace}/{name}" if namespace else str(name)
 
 
+def interned_key(obj: JSON) -> str:
+    """:func:`object_key`, interned: a compact cache's keys are the strings that the cluster's pod indexes and
+    the pod enricher hold too (one string per pod, not three), and a relist keeps them."""
+    return sys.intern(object_key(obj))
+
+
 def _resource_version(obj: JSON) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
@@ -122,7 +129,8 @@ class Informer:
     where consumers read :meth:`stream` and the store would only grow). ``compact=True`` keeps
     each object as JSON bytes, deflated with a preset dictionary made from the first list's objects
     (:class:`Deflated`), and decodes it on every read (a fresh dict each time): about a twentieth of
-    the memory of dicts, for big caches such as every pod of a large cluster.
+    the memory of dicts, for big caches such as every pod of a large cluster; its keys are interned
+    (:func:`interned_key`).
     """
 
     def __init__(self, api: ApiAccess, path: str, *, params: dict[str, str] | None = None,
@@ -137,6 +145,7 @@ class Informer:
         self.transform = transform
         self.keep_objects = keep_objects
         self.compact = compact
+        self._key = interned_key if compact else object_key
         self.watch_timeout = watch_timeout
         self.request_timeout = request_timeout
         self.backoff_initial = backoff_initial
@@ -340,7 +349,7 @@ class Informer:
             with paused_gc():
                 for raw in body.get("items") or ():
                     if isinstance(raw, dict) and isinstance(raw.get("metadata"), dict):
-                        listed.add(transform(raw) if transform else raw, packing)
+                        listed.add(transform(raw) if transform else raw, packing, self._key)
             self.listed += len(body.get("items") or ())
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
             del body
@@ -351,7 +360,7 @@ class Informer:
         packing = self.compact and self.keep_objects
         listed = _Listed()
         for obj in items:
-            listed.add(obj, packing)
+            listed.add(obj, packing, self._key)
         self._install(listed, version, packing)
 
     def _pack_all(self, entries: list[Any]) -> None:
@@ -436,7 +445,7 @@ class Informer:
             return
         if self.transform:
             obj = self.transform(obj)
-        key = object_key(obj)
+        key = self._key(obj)
         self.changes += 1
         if kind == DELETED:
             self._versions.pop(key, None)
@@ -475,9 +484,10 @@ class _Listed:
     versions: list[str] = field(default_factory=list)
     entries: list[Any] = field(default_factory=list)
 
-    def add(self, obj: JSON, as_json: bool) -> None:
-        """One more object: its key, its resourceVersion, and itself (its compact JSON if ``as_json``)."""
-        self.keys.append(object_key(obj))
+    def add(self, obj: JSON, as_json: bool, key: Callable[[JSON], str] = object_key) -> None:
+        """One more object: its key (by ``key``), its resourceVersion, and itself (its compact JSON if
+        ``as_json``)."""
+        self.keys.append(key(obj))
         self.versions.append(_resource_version(obj))
         self.entries.append(orjson.dumps(obj) if as_json else obj)
 
