@@ -143,7 +143,7 @@ def _ratio_cells(blob: bytes, rows: int, width: int, order: int) -> npt.NDArray[
     numerators_size, codes_size, table_size = _HEADER.unpack_from(view)
     at = _HEADER.size
     numerators = _unsteps(np.frombuffer(blosc.decompress(view[at: at + numerators_size]), dtype=np.int64)
-                          .reshape(width, rows).copy(), order, first=True).T
+                          .reshape(width, rows).copy(), order, first=True).T.copy()
     at += numerators_size
     table = np.frombuffer(view[at + codes_size: at + codes_size + table_size], dtype=np.int64).astype(np.float64)
     if not codes_size:
@@ -172,7 +172,11 @@ def _zigzag(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 def _unzigzag(coded: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Undo :func:`_zigzag` in place."""
-    coded[:] = (coded.view(np.uint64) >> np.uint64(1)).view(np.int64) ^ -(coded & 1)
+    low = coded & 1
+    np.negative(low, out=low)
+    unsigned = coded.view(np.uint64)
+    unsigned >>= np.uint64(1)
+    coded ^= low
     return coded
 
 
@@ -196,10 +200,17 @@ def _unsteps(coded: npt.NDArray[np.int64], order: int, first: bool = False) -> n
     """Undo :func:`_steps` in place (time-major)."""
     _unzigzag(coded if first else coded[1:])
     if order == 2:
-        np.cumsum(coded[1:], axis=0, out=coded[1:])
+        _running_sums(coded[1:])  # the steps
     if order:
-        np.cumsum(coded, axis=0, out=coded)
+        _running_sums(coded)
     return coded
+
+
+def _running_sums(coded: npt.NDArray[np.int64]) -> None:
+    """Running sums along time, in place, one time slot after the other (numpy's cumsum along axis 0 took ~5x
+    longer on a chunk)."""
+    for slot in range(1, len(coded)):
+        coded[slot] += coded[slot - 1]
 
 
 def _xor(bits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
