@@ -47,6 +47,9 @@ CACHE = 128
 
 blosc.set_nthreads(1)  # the store compresses in its writer thread: no helper threads
 blosc.set_releasegil(True)  # queries in other threads run while a chunk is compressed
+blosc.set_blocksize(ROW_GROUP * 8 * 8)
+"""One Blosc block per chunk (zstd sees all of its planes: ~1% fewer bytes than the 32 KiB Blosc picks at level 1,
+for no more CPU; bench/README.md, session 10, storemem6)."""
 blosc.compress(b"", typesize=8, clevel=LEVEL, shuffle=blosc.BITSHUFFLE, cname="zstd")  # the arguments, checked once
 _blosc_compress = blosc.blosc_extension.compress
 """Blosc's compressor without ``blosc.compress``'s checks of its arguments on every call (they parse the C
