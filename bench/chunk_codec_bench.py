@@ -15,7 +15,12 @@ planes, zstd 1); and the decode time of the store's chunks. zstd runs inside Blo
 10 s through the processor chain) and prints, per dense column, the KiB per node of its sealed chunks with the
 store's codec and with two variants: each block's first cell coded as a step from the block before (what chaining
 blocks could gain at most: the first value of a row is then as cheap as any other step) and one chunk per time slot
-(what compressing the plain head slot by slot would cost in ratio).
+(what compressing the plain head slot by slot would cost in ratio). With ``--simulator`` the store is filled with
+the cluster simulator's summaries instead (smooth counters and gauges, as the daemon's benches scrape them; each
+scrape's time jittered by ``--jitter`` seconds); the second column is then the codec before session 10 (every int
+by its steps, rates' numerators as they are).
+
+    python bench/chunk_codec_bench.py --steady 30 --simulator [--jitter 0.1]
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Callable
 import blosc
 import numpy as np
 
-from heapster.store import chunks
+from heapster.store import MetricStore, chunks
 
 ROWS, WIDTH = chunks.ROW_GROUP, 8
 rng = np.random.default_rng(1)
@@ -60,7 +65,8 @@ def measure(cells: np.ndarray, repeat: int) -> str:
     store_chunk = chunks.encode(cells)
     bits = np.ascontiguousarray(cells).view(np.int64)
     # the store's transform (floats by XOR), time-major, before the planes
-    coded = np.ascontiguousarray((chunks._xor(bits) if cells.dtype.kind == "f" else chunks._steps(bits)).T).tobytes()
+    coded = (np.ascontiguousarray(chunks._xor(bits).T) if cells.dtype.kind == "f"
+             else chunks._steps(bits.T, 1)).tobytes()
 
     def zstd(data: bytes, shuffle: int, level: int = 1) -> bytes:
         return bytes(blosc.compress(data, typesize=8, clevel=level, shuffle=shuffle, cname="zstd"))
@@ -84,19 +90,68 @@ def measure(cells: np.ndarray, repeat: int) -> str:
     return f"{shown} | store decode {decode:.0f} us"
 
 
-def variants(cells: np.ndarray) -> tuple[int, int, int, int]:
-    """Bytes of one sealed block: the store's codec, floats by XOR only (the codec before session 9), first cell
-    as a step, one chunk per slot."""
+def variants(chunk: chunks.Chunk) -> tuple[int, int, int, int]:
+    """Bytes of one sealed chunk: the store's codec, the codec of session 9 (ints by their steps, rates' numerators
+    as they are, other floats by XOR), first cell as a step, one chunk per slot."""
+    cells = np.array(chunks.decode(chunk))
     as_step = cells.copy()
     as_step[:, 0] = as_step[:, 1]  # the first step becomes 0: an upper bound of chaining blocks
     bits = np.ascontiguousarray(cells).view(np.int64)
-    coded = chunks._xor(bits) if cells.dtype.kind == "f" else chunks._steps(bits)
-    per_slot = sum(len(chunks._compress(slot[:, None])) for slot in coded.T)
-    return chunks.encode(cells).nbytes, len(chunks._compress(coded.T)), chunks.encode(as_step).nbytes, per_slot
+    coded = chunks._xor(bits).T if cells.dtype.kind == "f" else chunks._steps(bits.T, 1)
+    per_slot = sum(len(chunks._compress(slot[None, :])) for slot in coded)
+    return chunk.nbytes, chunks.encode(cells, 0).nbytes, chunks.encode(as_step, chunk.order).nbytes, per_slot
 
 
-def steady(nodes: int) -> None:
-    """Per column: the sealed chunks of a full store and what the two variants would make of them."""
+def simulator_store(nodes: int, jitter: float) -> MetricStore:
+    """A 15-minute store of ``nodes`` simulated nodes: 93 windows of the cluster simulator's summaries (each node
+    scraped at its own offset in the window, plus a normal jitter of ``jitter`` seconds, as the daemon's scrapes
+    land), decoded and processed as ``processors_bench.py`` does."""
+    import asyncio
+    import random
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import orjson
+    import processors_bench  # the simulator's cluster, only for --steady --simulator
+
+    from heapster.columns import ColumnBatch
+    from heapster.interfaces import PluginContext
+    from heapster.model import DataBatch
+    from heapster.plugins import load_plugins
+    from heapster_simulator.config import SimulatorConfig
+    from heapster_simulator.simulation import Simulation
+    from heapster_simulator.summary import node_summary
+    from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes, decode_summary_columns
+
+    async def fill() -> MetricStore:
+        draw = random.Random(1)
+        start = 1_700_000_000.0
+        sim = Simulation(SimulatorConfig(nodes=nodes, pods_per_node=30), now=start - 3600)
+        chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": 10.0},
+                                                              cluster=processors_bench.informed_cluster(sim)))
+        store = MetricStore(duration=900)
+        infos = [NodeInfo(node.name, node.name, "") for node in sim.model.nodes]
+        shapes = SummaryShapes()
+        offsets = [draw.uniform(0, 9) for _ in infos]
+        for number in range(93):
+            window = start + 10 * number
+            parts = [decode_summary_columns(orjson.dumps(node_summary(node, 30, window + offset
+                                                                      + draw.gauss(0, jitter))),
+                                            info, window + offset, shapes)
+                     for node, info, offset in zip(sim.model.nodes, infos, offsets, strict=True)]
+            batch = DataBatch(datetime.fromtimestamp(window, UTC), columns=ColumnBatch.concat(parts))
+            for processor in chain:
+                batch = await processor.process(batch)
+            await store.export(batch)
+        return store
+
+    return asyncio.run(fill())
+
+
+def steady(nodes: int, simulator: bool = False, jitter: float = 0.02) -> None:
+    """Per column: the sealed chunks of a full store and what the variants would make of them."""
     import argparse as _argparse
     import asyncio
     import sys
@@ -110,7 +165,6 @@ def steady(nodes: int) -> None:
     from heapster.interfaces import PluginContext
     from heapster.model import DataBatch
     from heapster.plugins import load_plugins
-    from heapster.store import MetricStore
 
     async def fill() -> MetricStore:
         args = _argparse.Namespace(nodes=nodes, pods=30, containers=2, resolution=10.0)
@@ -132,15 +186,16 @@ def steady(nodes: int) -> None:
             await store.export(batch)
         return store
 
-    store = asyncio.run(fill())
+    store = simulator_store(nodes, jitter) if simulator else asyncio.run(fill())
     totals = np.zeros(4)
-    print(f"{nodes} nodes, full store; sealed chunks, KiB per node: "
-          "store codec | floats by XOR only | first cell as a step | chunk per slot")
+    values = f"the simulator's values, scrape jitter {jitter * 1000:g} ms" if simulator else "realistic values"
+    print(f"{nodes} nodes, full store ({values}); sealed chunks, KiB per node: "
+          "store codec | session 9's codec | first cell as a step | chunk per slot")
     for name, column in [*store.columns.items(), *store.labeled_columns.items()]:
         sizes = np.zeros(4)
         for held in column.chunks.values():
             for chunk in held:
-                sizes += variants(np.array(chunks.decode(chunk)))
+                sizes += variants(chunk)
         if sizes[0]:
             totals += sizes
             print(f"  {name:<40} " + " | ".join(f"{size / nodes / 1024:7.2f}" for size in sizes))
@@ -151,9 +206,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--steady", type=int, metavar="NODES", help="the sealed chunks of a full store, per column")
+    parser.add_argument("--simulator", action="store_true",
+                        help="with --steady: fill the store with the cluster simulator's summaries")
+    parser.add_argument("--jitter", type=float, default=0.02,
+                        help="with --simulator: standard deviation of each scrape's time, seconds")
     args = parser.parse_args()
     if args.steady:
-        steady(args.steady)
+        steady(args.steady, args.simulator, args.jitter)
         return
     print(f"one chunk = {ROWS} x {WIDTH} cells = {ROWS * WIDTH * 8 // 1024} KiB; ratio x, encode us (CPU)")
     for kind, make in KINDS.items():

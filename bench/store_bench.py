@@ -11,10 +11,13 @@ full. Targets (DESIGN.md §6): <= 5 ms CPU per node per cycle for everything, <=
 advancing by random amounts, memory gauges wandering, file-system usage changing now and then, limits and
 capacities constant), then writes ``--measure`` more windows while expiry runs, and prints the store's
 bytes and RSS per node, the CPU time of a write per window and of queries from the full store: one series over
-15 minutes, a namespace's pod list, the series of every pod of a namespace, metric-export.
+15 minutes, a namespace's pod list, the series of every pod of a namespace, metric-export. With ``--simulator`` the
+windows are the cluster simulator's summaries instead (as ``processors_bench.py`` renders and decodes them, each
+node scraped at its own offset in the window plus a normal jitter of ``--jitter`` seconds): smooth counters and
+gauges, as the daemon's benches scrape them.
 
     python bench/store_bench.py [--nodes 1000] [--windows 15] [--resolution 60] [--gc-freeze]
-    python bench/store_bench.py --steady [--nodes 200] [--resolution 10] [--measure 10]
+    python bench/store_bench.py --steady [--nodes 200] [--resolution 10] [--measure 10] [--simulator [--jitter 0.02]]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,22 +175,60 @@ def timed(call: Any, repeat: int = 5) -> float:
     return float(np.median(spent))
 
 
+class Simulated:
+    """Windows of the cluster simulator's summaries, decoded as the daemon's source does (``--simulator``)."""
+
+    def __init__(self, args: argparse.Namespace, start: datetime) -> None:
+        import processors_bench  # the simulator's cluster and summaries, only for --simulator
+
+        from heapster_simulator.config import SimulatorConfig
+        from heapster_simulator.simulation import Simulation
+        from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes
+
+        self.args = args
+        self.start = start.timestamp()
+        self.sim = Simulation(SimulatorConfig(nodes=args.nodes, pods_per_node=args.pods), now=self.start - 3600)
+        self.cluster = processors_bench.informed_cluster(self.sim)
+        self.infos = [NodeInfo(node.name, node.name, "") for node in self.sim.model.nodes]
+        self.shapes = SummaryShapes()
+        self.draw = random.Random(1)
+        self.offsets = [self.draw.uniform(0, args.resolution * 0.9) for _ in self.infos]
+
+    def columns(self, number: int) -> ColumnBatch:
+        """Window ``number``'s batch: every node's summary rendered at its scrape time, decoded and joined."""
+        import orjson
+
+        from heapster_simulator.summary import node_summary
+        from heapster_source_kubernetes.summary import decode_summary_columns
+
+        window = self.start + self.args.resolution * number
+        return ColumnBatch.concat([
+            decode_summary_columns(orjson.dumps(node_summary(node, self.args.pods, window + offset
+                                                             + self.draw.gauss(0, self.args.jitter))),
+                                   info, window + offset, self.shapes)
+            for node, info, offset in zip(self.sim.model.nodes, self.infos, self.offsets, strict=True)])
+
+
 async def steady(args: argparse.Namespace) -> None:
-    state = cluster(args.nodes, args.pods, args.containers)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    simulated = Simulated(args, start) if args.simulator else None
+    state = simulated.cluster if simulated else cluster(args.nodes, args.pods, args.containers)
     chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
                                                           cluster=state))
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     shaper = Realistic()
     fill = int(900 / args.resolution)
 
     template = make_batch(args, 0, start).columns
 
     async def window(number: int) -> float:
-        cols = template.select(np.arange(len(template)))   # fresh arrays; the shaper then moves the values
         stamp = start + timedelta(seconds=args.resolution * number)
-        cols.scrape_time[:] = to_ns(stamp)
-        cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
-        shaper.apply(cols)
+        if simulated:
+            cols = simulated.columns(number)
+        else:
+            cols = template.select(np.arange(len(template)))   # fresh arrays; the shaper then moves the values
+            cols.scrape_time[:] = to_ns(stamp)
+            cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
+            shaper.apply(cols)
         batch = DataBatch(stamp, columns=cols)
         for processor in chain:
             batch = await processor.process(batch)
@@ -194,7 +236,8 @@ async def steady(args: argparse.Namespace) -> None:
         await store.export(batch)
         return time.process_time() - began
 
-    warm = make_batch(args, -1, start)
+    warm = DataBatch(start - timedelta(seconds=args.resolution), columns=simulated.columns(-1)) if simulated \
+        else make_batch(args, -1, start)
     for processor in chain:
         warm = await processor.process(warm)
     del warm
@@ -215,7 +258,8 @@ async def steady(args: argparse.Namespace) -> None:
     grown = rss() - baseline
     per_node = args.nodes * MI
     print(f"steady state: {args.nodes} nodes x {args.pods} pods x {args.containers} containers, {fill} windows of "
-          f"{args.resolution:g} s (15 min) then {args.measure} more with expiry; realistic values")
+          f"{args.resolution:g} s (15 min) then {args.measure} more with expiry; "
+          + (f"the simulator's values (scrape jitter {args.jitter * 1000:g} ms)" if simulated else "realistic values"))
     print(f"  store arrays                 {store.memory_bytes() / per_node:7.3f} MiB per node")
     print(f"  rss growth, store full       {(full - baseline) / per_node:7.3f} MiB per node")
     print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
@@ -229,6 +273,10 @@ async def steady(args: argparse.Namespace) -> None:
           f"max {max(writes) * 1000:8.1f} ms")
     pods = [f"namespace:default/pod:pod-{n}-{p}" for n in range(min(args.nodes, 10)) for p in range(args.pods)]
     pod_prefix = "namespace:default/pod:"
+    if simulated:  # the simulator's pods of its first namespace, as many
+        keys = sorted(key for key in store.latest_keys() if "/pod:" in key and key.count("/") == 1)
+        pod_prefix = keys[0].split("/")[0] + "/pod:"
+        pods = [key for key in keys if key.startswith(pod_prefix)][: 10 * args.pods]
     print(f"  query one series (15 min)    {timed(lambda: store.get_metric('cpu/usage_rate', pods[:1])):8.2f} ms")
     def cold(name: str) -> float:  # decoded chunks not cached: every sealed block decoded again
         from heapster.store import chunks
@@ -256,6 +304,10 @@ def main() -> None:
     parser.add_argument("--steady", action="store_true",
                         help="fill 15 min of realistic windows, then measure memory, writes and queries")
     parser.add_argument("--measure", type=int, default=10, help="windows written after the fill (--steady)")
+    parser.add_argument("--simulator", action="store_true",
+                        help="with --steady: the cluster simulator's summaries instead of the realistic values")
+    parser.add_argument("--jitter", type=float, default=0.02,
+                        help="with --simulator: standard deviation of each scrape's time, seconds")
     args = parser.parse_args()
     if args.steady:
         asyncio.run(steady(args))

@@ -371,6 +371,29 @@ def test_rates_are_sealed_as_exact_ratios_and_keep_every_bit() -> None:
     assert chunks.encode(rates[:1024]).nbytes < 0.8 * len(xor_only)
 
 
+def test_every_order_of_differences_keeps_every_bit_and_smooth_series_take_the_second() -> None:
+    rng = np.random.default_rng(10)
+    times = np.arange(BLOCK) * 10.0 + rng.normal(0, 0.02, (2048, BLOCK))
+    smooth = (rng.integers(1, 10**8, (2048, 1)) * times).astype(np.int64)  # counters at steady rates, jittered
+    random_steps = np.cumsum(rng.integers(0, 2 * 10**8, (2048, BLOCK)), axis=1)
+    assert chunks.order_of(smooth) == 2
+    assert chunks.order_of(random_steps) == 1
+    rates = 1e9 * np.diff(random_steps, axis=1, prepend=0) / 10_000_000_000
+    assert chunks.order_of(rates) == 0  # a rate of random steps: its numerators as they are
+    assert chunks.order_of(1e9 * np.diff(smooth, axis=1, prepend=0) / 10_000_000_000) == 1
+    edges = np.array([[INT_MISSING, 5, -(2 ** 63) + 1, 2 ** 63 - 1, 0, INT_MISSING, 7, 7],
+                      [2 ** 63 - 1, -(2 ** 63), 2 ** 63 - 1, -(2 ** 63), 0, 1, -1, INT_MISSING]], dtype=np.int64)
+    wild = np.array([[np.nan, -0.0, 0.0, 1e308, -np.inf, 5e-324, 2.0 ** 62, 1.5]] + [[0.1 * k for k in range(8)]] * 3)
+    for cells in (smooth, random_steps, edges, rates, wild, smooth[:1, :3]):
+        for order in (None, 0, 1, 2):
+            sealed = chunks.encode(cells, order)
+            assert sealed.order == (order if order is not None else chunks.order_of(cells)) or not sealed.ratio
+            back = chunks.decode(sealed)
+            assert back.dtype == cells.dtype
+            assert back.tobytes() == np.ascontiguousarray(cells).tobytes()
+    assert chunks.encode(smooth, 2).nbytes < 0.9 * chunks.encode(smooth, 1).nbytes
+
+
 def test_floats_that_are_no_ratios_keep_the_xor_codec() -> None:
     rng = np.random.default_rng(8)
     for cells in (rng.random((1024, BLOCK)) * 3.7, np.full((4, BLOCK), np.nan), np.zeros((4, BLOCK)),

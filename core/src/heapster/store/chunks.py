@@ -13,6 +13,13 @@ Measured on the store's sealed chunks at steady state (bench/README.md, "Chunk c
 hold them in 19% fewer bytes than the byte planes + zstandard level 1 used before (memory gauges 30% fewer,
 counters 8%), for ~30% more encode CPU (~10 us per 64 KiB chunk) and the same decode CPU.
 
+Ints (and the numerators below) are coded by the order of differences that suits their column, chosen once per
+column's block on a sample of its rows (:func:`order_of`): steps for counters with random increments, the steps'
+steps for smooth series (a counter at a steady rate, a slowly moving gauge: its steps barely change, as the
+simulator's counters and memory gauges do), the values themselves for float rates of random steps. Measured
+(bench/README.md, session 10, storemem6): the simulator's sealed chunks 17% smaller, the same bytes on
+``store_bench.py``'s random steps, ~the same encode CPU.
+
 Float chunks whose cells are mostly exact ratios of an int to a small int (the rate calculator's per-second
 rates: a counter's step divided by whole seconds, as kubelets stamp their stats) are kept as those ints: per cell
 the numerator (zigzag, bit planes + zstd), a one-byte code of its denominator (left out when every cell has the
@@ -40,6 +47,9 @@ CACHE = 128
 
 blosc.set_nthreads(1)  # the store compresses in its writer thread: no helper threads
 blosc.set_releasegil(True)  # queries in other threads run while a chunk is compressed
+blosc.set_blocksize(ROW_GROUP * 8 * 8)
+"""One Blosc block per chunk (zstd sees all of its planes: ~1% fewer bytes than the 32 KiB Blosc picks at level 1,
+for no more CPU; bench/README.md, session 10, storemem6)."""
 blosc.compress(b"", typesize=8, clevel=LEVEL, shuffle=blosc.BITSHUFFLE, cname="zstd")  # the arguments, checked once
 _blosc_compress = blosc.blosc_extension.compress
 """Blosc's compressor without ``blosc.compress``'s checks of its arguments on every call (they parse the C
@@ -50,15 +60,18 @@ library's version string twice for BITSHUFFLE: about 20 us of a chunk's ~150 us 
 class Chunk:
     """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached)."""
 
-    __slots__ = ("__weakref__", "blob", "is_float", "ratio", "rows", "width")
+    __slots__ = ("__weakref__", "blob", "is_float", "order", "ratio", "rows", "width")
 
-    def __init__(self, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False) -> None:
+    def __init__(self, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False,
+                 order: int = 1) -> None:
         self.blob = blob
         self.rows = rows
         self.width = width
         self.is_float = is_float
         self.ratio = ratio
         """Float cells kept as numerators, denominators and exceptions (see the module's docstring)."""
+        self.order = order
+        """Differences taken along time of the ints (or numerators): 0, 1 (steps) or 2 (steps of the steps)."""
 
     @property
     def nbytes(self) -> int:
@@ -75,17 +88,21 @@ _CANDIDATES = np.arange(1, MAX_DENOMINATOR + 1, dtype=np.float64)
 _SMALL = float(2 ** 62) / MAX_DENOMINATOR
 
 
-def encode(cells: npt.NDArray[np.generic]) -> Chunk:
-    """Compress a ``rows x width`` int64 or float64 matrix."""
+def encode(cells: npt.NDArray[np.generic], order: int | None = None) -> Chunk:
+    """Compress a ``rows x width`` int64 or float64 matrix, its ints (or a float chunk's numerators) coded along
+    time by ``order`` differences (default: :func:`order_of` ``cells``)."""
+    if order is None:
+        order = order_of(cells)
     is_float = cells.dtype.kind == "f"
     bits = np.ascontiguousarray(cells).view(np.int64)
     rows, width = cells.shape
     if is_float:
         parts = _ratios(bits)
         if parts is not None:
-            return Chunk(_ratio_blob(bits, *parts), rows, width, True, ratio=True)
+            numerators, codes, table = parts
+            return Chunk(_ratio_blob(bits, numerators, codes, table, order), rows, width, True, True, order)
         return Chunk(_compress(_xor(bits).T), rows, width, True)
-    return Chunk(_compress(_steps(bits).T), rows, width, False)
+    return Chunk(_compress(_steps(bits.T, max(order, 1))), rows, width, False, order=max(order, 1))
 
 
 @lru_cache(maxsize=CACHE)
@@ -94,10 +111,13 @@ def decode(chunk: Chunk) -> npt.NDArray[np.generic]:
     rows, width = chunk.rows, chunk.width
     cells: npt.NDArray[np.generic]
     if chunk.ratio:
-        cells = _ratio_cells(chunk.blob, rows, width)
+        cells = _ratio_cells(chunk.blob, rows, width, chunk.order)
     else:
-        coded = np.frombuffer(blosc.decompress(chunk.blob), dtype=np.int64).reshape(width, rows).T.copy()
-        cells = _unxor(coded).view(np.float64) if chunk.is_float else _unsteps(coded)
+        coded = np.frombuffer(blosc.decompress(chunk.blob), dtype=np.int64).reshape(width, rows)
+        if chunk.is_float:
+            cells = _unxor(coded.T.copy()).view(np.float64)
+        else:
+            cells = _unsteps(coded.copy(), chunk.order).T.copy()
     cells.flags.writeable = False
     return cells
 
@@ -106,11 +126,11 @@ _HEADER = struct.Struct("<III")
 
 
 def _ratio_blob(bits: npt.NDArray[np.int64], numerators: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8],
-                table: list[int]) -> bytes:
-    """Numerators (zigzag, bit planes, time-major), denominator codes (one byte a cell, row-major: 0 for an
-    exception, else 1 + the index in ``table``; left out when every cell has the one denominator), the table, and
-    the exceptions' bits in row-major order."""
-    numerators_blob = _compress(_zigzag(numerators).T)
+                table: list[int], order: int) -> bytes:
+    """Numerators (``order`` differences along time, zigzag, bit planes, time-major), denominator codes (one byte
+    a cell, row-major: 0 for an exception, else 1 + the index in ``table``; left out when every cell has the one
+    denominator), the table, and the exceptions' bits in row-major order."""
+    numerators_blob = _compress(_steps(numerators.T, order, first=True))
     codes_blob = b"" if len(table) == 1 and codes.all() else _blosc_compress(
         np.ascontiguousarray(codes).tobytes(), 1, LEVEL, blosc.NOSHUFFLE, "zstd")
     table_bytes = np.asarray(table, dtype=np.int64).tobytes()
@@ -120,13 +140,13 @@ def _ratio_blob(bits: npt.NDArray[np.int64], numerators: npt.NDArray[np.int64], 
     return b"".join((header, numerators_blob, codes_blob, table_bytes, exceptions_blob))
 
 
-def _ratio_cells(blob: bytes, rows: int, width: int) -> npt.NDArray[np.float64]:
+def _ratio_cells(blob: bytes, rows: int, width: int, order: int) -> npt.NDArray[np.float64]:
     """Undo :func:`_ratio_blob`."""
     view = memoryview(blob)
     numerators_size, codes_size, table_size = _HEADER.unpack_from(view)
     at = _HEADER.size
-    numerators = _unzigzag(np.frombuffer(blosc.decompress(view[at: at + numerators_size]), dtype=np.int64)
-                           .reshape(width, rows).T.copy())
+    numerators = _unsteps(np.frombuffer(blosc.decompress(view[at: at + numerators_size]), dtype=np.int64)
+                          .reshape(width, rows).copy(), order, first=True).T.copy()
     at += numerators_size
     table = np.frombuffer(view[at + codes_size: at + codes_size + table_size], dtype=np.int64).astype(np.float64)
     if not codes_size:
@@ -155,22 +175,45 @@ def _zigzag(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 def _unzigzag(coded: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Undo :func:`_zigzag` in place."""
-    coded[:] = (coded.view(np.uint64) >> np.uint64(1)).view(np.int64) ^ -(coded & 1)
+    low = coded & 1
+    np.negative(low, out=low)
+    unsigned = coded.view(np.uint64)
+    unsigned >>= np.uint64(1)
+    coded ^= low
     return coded
 
 
-def _steps(bits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Each row's first value, then its zigzagged steps along time (wrapping)."""
-    coded = bits.copy()
-    coded[:, 1:] = _zigzag(bits[:, 1:] - bits[:, :-1])
+def _steps(columns: npt.NDArray[np.int64], order: int, first: bool = False) -> npt.NDArray[np.int64]:
+    """Time-major cells (``width x rows``) coded along time: each row's first value, then (order 1) its steps, or
+    (order 2) its first step then the steps' steps, wrapping (order 0: the values); zigzagged (the first values
+    too with ``first``) so small negative ones stay small. Time-major, the differences run along whole rows of
+    cells (numpy's inner loops ``rows`` long, not ``width``)."""
+    coded = np.array(columns, dtype=np.int64, order="C")
+    if order:
+        steps = coded[1:] - coded[:-1]
+        if order == 2:
+            steps[1:] -= steps[:-1].copy()
+        coded[1:] = steps
+    part = coded if first else coded[1:]
+    part[:] = _zigzag(part)
     return coded
 
 
-def _unsteps(coded: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Undo :func:`_steps` in place."""
-    _unzigzag(coded[:, 1:])
-    np.cumsum(coded, axis=1, out=coded)
+def _unsteps(coded: npt.NDArray[np.int64], order: int, first: bool = False) -> npt.NDArray[np.int64]:
+    """Undo :func:`_steps` in place (time-major)."""
+    _unzigzag(coded if first else coded[1:])
+    if order == 2:
+        _running_sums(coded[1:])  # the steps
+    if order:
+        _running_sums(coded)
     return coded
+
+
+def _running_sums(coded: npt.NDArray[np.int64]) -> None:
+    """Running sums along time, in place, one time slot after the other (numpy's cumsum along axis 0 took ~5x
+    longer on a chunk)."""
+    for slot in range(1, len(coded)):
+        coded[slot] += coded[slot - 1]
 
 
 def _xor(bits: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -246,9 +289,47 @@ def _ratios(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return numerators.reshape(shape), codes.reshape(shape), table
 
 
+ORDER_SAMPLE = 64
+"""One row in this many is looked at to choose a column's order of differences."""
+_RATIO_SCALE = 16.0
+"""Float cells are scaled by about their denominator before their sizes are compared."""
+
+
+def order_of(cells: npt.NDArray[np.generic]) -> int:
+    """The order of differences along time (ints: 1 or 2; floats, for their numerators: 0 to 2) whose coded cells
+    look smallest on one row in :data:`ORDER_SAMPLE`: steps for a counter with random increments, the steps' steps
+    for a smooth one (a counter at a steady rate, a slowly moving gauge: about a fifth fewer bytes than steps
+    alone), the values for a float rate of random steps. Chosen once per column's block (bench/README.md, session
+    10, storemem6: as small as choosing per chunk on the simulator's values, for a fraction of its CPU)."""
+    is_float = cells.dtype.kind == "f"
+    sample = cells[::ORDER_SAMPLE].T.astype(np.float64)
+    if is_float:
+        with np.errstate(over="ignore", invalid="ignore"):
+            sample = np.nan_to_num(sample * _RATIO_SCALE, nan=0.0, posinf=0.0, neginf=0.0)
+    steps = sample[1:] - sample[:-1]
+    sizes = [_size(steps[1:]), _size(steps[1:] - steps[:-1])]
+    if is_float:
+        sizes.insert(0, _size(sample[2:]))
+    return (0 if is_float else 1) + sizes.index(min(sizes))
+
+
+def _size(values: npt.NDArray[np.float64]) -> float:
+    """About the bits a coded cell takes: those of the median magnitude (robust to a restart or a missing cell, and
+    unlike a mean of bit lengths it does not favour a spread shape over a flat one), plus the entropy of the signs
+    (a counter's steps are never negative: their zigzag's low bit is free)."""
+    if not values.size:
+        return 0.0
+    scale = float(np.log2(np.median(np.abs(values)) + 1.0))
+    negative = np.count_nonzero(values < 0) / values.size
+    if 0.0 < negative < 1.0:
+        scale -= negative * np.log2(negative) + (1 - negative) * np.log2(1 - negative)
+    return scale
+
+
 def encode_rows(cells: npt.NDArray[np.generic]) -> list[Chunk]:
     """Chunks of ``ROW_GROUP`` rows each."""
-    return [encode(cells[first: first + ROW_GROUP]) for first in range(0, len(cells), ROW_GROUP)]
+    order = order_of(cells)
+    return [encode(cells[first: first + ROW_GROUP], order) for first in range(0, len(cells), ROW_GROUP)]
 
 
 def decode_rows(chunks: list[Chunk], rows: int, width: int, missing: float | int,
