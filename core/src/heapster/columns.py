@@ -65,6 +65,10 @@ def type_code(labels: Mapping[str, str]) -> int:
     return TYPE_CODES.get(labels.get("type", ""), 0)
 
 
+GROW_SPARE = 64
+"""Spare cells a copying :meth:`ValueColumn.grow` leaves for the next (a window adds its namespaces and the cluster)."""
+
+
 class ValueColumn:
     """One metric's cells: ``data[i]`` belongs to entity (or series) ``i``.
 
@@ -74,19 +78,29 @@ class ValueColumn:
     value keeps its type as Heapster's model gives it.
     """
 
-    __slots__ = ("data", "ints", "metric_type")
+    __slots__ = ("_room", "data", "ints", "metric_type")
 
     def __init__(self, data: Array, metric_type: MetricType, ints: npt.NDArray[np.bool_] | None = None) -> None:
         self.data = data
         self.metric_type = metric_type
         self.ints = ints
-
+        self._room: Array | None = None
+        """An array of this column's own whose first cells ``data`` was made (by :meth:`empty`, :meth:`in_room`
+        or a copying :meth:`grow`): a growth takes its spare cells instead of copying ``data``."""
     @classmethod
     def empty(cls, size: int, is_float: bool, metric_type: MetricType) -> ValueColumn:
-        """A column of ``size`` empty cells."""
+        """A column of ``size`` empty cells (and :data:`GROW_SPARE` more for :meth:`grow`)."""
         if is_float:
-            return cls(np.full(size, np.nan, dtype=np.float64), metric_type)
-        return cls(np.full(size, MISSING, dtype=np.int64), metric_type)
+            return cls.in_room(np.full(size + GROW_SPARE, np.nan, dtype=np.float64), size, metric_type)
+        return cls.in_room(np.full(size + GROW_SPARE, MISSING, dtype=np.int64), size, metric_type)
+
+    @classmethod
+    def in_room(cls, room: Array, size: int, metric_type: MetricType) -> ValueColumn:
+        """A column of the first ``size`` cells of ``room`` (a 1-d array of its own): :meth:`grow` takes the
+        further ones before it copies."""
+        column = cls(room[:size], metric_type)
+        column._room = room
+        return column
 
     @property
     def is_float(self) -> bool:
@@ -139,13 +153,30 @@ class ValueColumn:
             self.ints = there if there.any() else None
 
     def grow(self, size: int) -> None:
-        """Pad with empty cells up to ``size``."""
-        extra = size - len(self.data)
-        if extra > 0:
-            pad = np.full(extra, np.nan if self.is_float else MISSING, dtype=self.data.dtype)
-            self.data = np.concatenate([self.data, pad])
-            if self.ints is not None:
-                self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
+        """Pad with empty cells up to ``size``.
+
+        A window's processors grow every column a few times by a few rows (namespaces, then the cluster): a column
+        made with spare cells (:data:`GROW_SPARE`) behind ``data``, or grown before, only empties some of them and
+        takes a longer view (no copy); a growth that must copy leaves spare cells for the next."""
+        used = len(self.data)
+        extra = size - used
+        if extra <= 0:
+            return
+        empty = np.nan if self.is_float else MISSING
+        room = self._room
+        data = self.data
+        if (room is not None and len(room) >= size and data.dtype == room.dtype and data.strides == room.strides
+                and data.ctypes.data == room.ctypes.data):  # ``data`` is still the start of ``room``
+            room[used:size] = empty
+            self.data = room[:size]
+        else:
+            room = np.empty(size + GROW_SPARE, dtype=self.data.dtype)
+            room[:used] = self.data
+            room[used:size] = empty
+            self._room = room
+            self.data = room[:size]
+        if self.ints is not None:
+            self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
 
     def take(self, rows: RowArray) -> ValueColumn:
         """A new column of the cells at ``rows``."""
@@ -914,12 +945,13 @@ def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows
         column = columns.get(name)
         if column is None:
             if matrix is None:
+                matrix = np.empty((width, size + GROW_SPARE), dtype=np.int64)  # spare cells: see ValueColumn.grow
                 if len(rows) == size and np.array_equal(rows, np.arange(size)):  # every row, in order (stats)
-                    matrix = np.ascontiguousarray(cells.T)  # no empty matrix to fill first
+                    matrix[:, :size] = cells.T  # no empty matrix to fill first
                 else:
-                    matrix = np.full((width, size), MISSING, dtype=np.int64)
+                    matrix[:, :size] = MISSING
                     matrix[:, rows] = cells.T
-            columns[name] = ValueColumn(matrix[index], metric_type)
+            columns[name] = ValueColumn.in_room(matrix[index], size, metric_type)
         else:
             mask = there[:, index]
             column.set(rows[mask], cells[mask, index])
