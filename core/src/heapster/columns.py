@@ -671,11 +671,11 @@ class BatchBuilder:
         presence = _Presence()
         for (metrics, labeled, given), found in groups.items():
             pause()
-            rows_array, cells, counts = _group_cells(found, len(metrics), given)
+            rows_array, cells, room, counts = _group_cells(found, len(metrics), given)
             pause()
             owners = [index for index, _, _ in found]
             rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
-            blocks.append((metrics, labeled, rows_array, cells))
+            blocks.append((metrics, labeled, rows_array, cells, room))
             presence.add((metrics, labeled, given), cells, owners, counts)
         batch = ColumnBatch()
         size = len(keys)
@@ -693,10 +693,10 @@ class BatchBuilder:
         batch.values = _build_columns(columns, size)
         pause()
         batch.labeled = _build_columns(labeled_columns, len(series_labels))
-        for metrics, is_labeled, rows_array, cells in blocks:
+        for metrics, is_labeled, rows_array, cells, room in blocks:
             pause()
             _add_block(batch.labeled if is_labeled else batch.values, len(series_labels) if is_labeled else size,
-                       metrics, rows_array, cells)
+                       metrics, rows_array, cells, room)
         if len(builders) > 1:  # the column order (and metric types) of concat: first seen, part by part
             batch.values = _in_part_order(batch.values, builders, presence, False)
             batch.labeled = _in_part_order(batch.labeled, builders, presence, True)
@@ -801,17 +801,20 @@ def _ints(values: list[int] | IntArray) -> IntArray:
 
 
 def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]], width: int,
-                 given: bool) -> tuple[IntArray, IntArray, list[int]]:
-    """The rows, the (rows, k) cells and each builder's row count of one layout's blocks.
+                 given: bool) -> tuple[IntArray, IntArray, IntArray, list[int]]:
+    """The rows, the (rows, k) cells, their (k, rows + :data:`GROW_SPARE`) matrix and each builder's row count of
+    one layout's blocks.
 
-    The cells are a transposed view of a (k, rows) matrix filled block by block: :func:`_add_block` makes its
-    columns of that matrix's rows without a copy, so a window's join holds the int values once (the parts'
-    blocks aside) instead of a joined table and its transposed copy (measured, bench/window_peak.py: -3.5 MiB
-    of the join's peak at 300 nodes)."""
+    The cells are a transposed view of that matrix, filled block by block: :func:`_add_block` makes its columns of
+    the matrix's rows without a copy, so a window's join holds the int values once (the parts' blocks aside)
+    instead of a joined table and its transposed copy (measured, bench/window_peak.py: -3.5 MiB of the join's peak
+    at 300 nodes); the spare cells behind each row let the columns grow without a copy (:meth:`ValueColumn.grow`).
+    """
     stride = width if given else width + 1
     blocks = [_ints(block).reshape(-1, stride) for _, block, _ in found]
     counts = [len(block) for block in blocks]
-    table = np.empty((stride, sum(counts)), dtype=np.int64)
+    total = sum(counts)
+    table = np.empty((stride, total + GROW_SPARE), dtype=np.int64)
     at = 0
     for index, block in enumerate(blocks):
         if not index % PAUSE_EVERY:
@@ -820,8 +823,8 @@ def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]],
         at += len(block)
     if given:
         rows_array = np.concatenate([rows for _, _, rows in found if rows is not None]).astype(np.int64)
-        return rows_array, table.T, counts
-    return table[0].copy(), table[1:].T, counts
+        return rows_array, table[:, :total].T, table, counts
+    return table[0, :total].copy(), table[1:, :total].T, table[1:], counts
 
 
 Pending = tuple[IntArray | list[int], list[int | float], MetricType]
@@ -928,12 +931,15 @@ def _build_columns(pending: Mapping[str, Pending], size: int) -> dict[str, Value
     return out
 
 
-def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows: IntArray, cells: IntArray) -> None:
+def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows: IntArray, cells: IntArray,
+               room: IntArray | None = None) -> None:
     """Scatter an int block (``cells[i]`` the k values of row ``rows[i]``) into columns: one matrix for all k
     metrics, not k arrays.
 
     A new column is a row of that matrix (a view), so a block costs a handful of numpy calls whatever k
-    is; a column that already exists only gets the cells the block has.
+    is; a column that already exists only gets the cells the block has. ``room``: the cells' own (k, rows + spare)
+    matrix (``cells`` its transposed first columns), taken as the new columns' matrix when the block has every
+    row in order.
     """
     width = len(metrics)
     there = cells != MISSING
@@ -945,10 +951,10 @@ def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows
         column = columns.get(name)
         if column is None:
             if matrix is None:
-                matrix = np.empty((width, size + GROW_SPARE), dtype=np.int64)  # spare cells: see ValueColumn.grow
-                if len(rows) == size and np.array_equal(rows, np.arange(size)):  # every row, in order (stats)
-                    matrix[:, :size] = cells.T  # no empty matrix to fill first
+                if room is not None and len(rows) == size and np.array_equal(rows, np.arange(size)):
+                    matrix = room  # every row, in order (stats): the cells' own matrix, no copy
                 else:
+                    matrix = np.empty((width, size + GROW_SPARE), dtype=np.int64)  # spare cells: ValueColumn.grow
                     matrix[:, :size] = MISSING
                     matrix[:, rows] = cells.T
             columns[name] = ValueColumn.in_room(matrix[index], size, metric_type)
