@@ -109,3 +109,22 @@ def test_a_constant_float_column_keeps_each_cells_bits() -> None:
     got = history(store, "cpu/limit", ["node:n"])["node:n"]
     # Equal values keep a column constant, and its one cell per row takes the newest bits: -0.0 for every window.
     assert [math.copysign(1.0, value) for value in got] == [-1.0] * 4
+
+
+def test_a_constant_column_sharing_maps_turns_dense_when_a_present_owner_lacks_its_value() -> None:
+    def limits(minute: int, without: tuple[str, ...] = ()) -> DataBatch:
+        return DataBatch(T0 + timedelta(minutes=minute), {
+            f"namespace:ns/pod:{name}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": name}, {
+                "cpu/limit": MetricValue(100), **({} if name in without else {"memory/limit": MetricValue(200)})})
+            for name in ("a", "b", "c")})
+
+    store = MetricStore(duration=600)
+    store.ingest(limits(0))
+    store.ingest(limits(1))
+    cpu, memory = store.columns["cpu/limit"], store.columns["memory/limit"]
+    assert cpu.row_of is memory.row_of and cpu.is_constant and memory.is_constant
+    store.ingest(limits(2, without=("b",)))
+    assert cpu.is_constant and not memory.is_constant
+    keys = ["namespace:ns/pod:a", "namespace:ns/pod:b", "namespace:ns/pod:c"]
+    assert history(store, "memory/limit", keys) == {keys[0]: [200] * 3, keys[1]: [200] * 2, keys[2]: [200] * 3}
+    assert history(store, "cpu/limit", keys) == {key: [100] * 3 for key in keys}

@@ -482,13 +482,24 @@ class Column:
         self.const[rows] = values
         self.job_rows.append(rows)
 
-    def finish(self, slot: int) -> None:
-        """After the batch's owners are marked present: stay constant only if each present owner got a value."""
+    def finish(self, slot: int, counted: dict[tuple[int, int], tuple[IdArray, int]] | None = None) -> None:
+        """After the batch's owners are marked present: stay constant only if each present owner got a value.
+
+        ``counted``: the present owners' count by row map (``id(owner_of)``, rows used) for the other columns of
+        the same finish (the row map held beside its count); a column written once (the usual) needs only it."""
         if self.const is None or not self.used:
             self.merged = None
             return
-        owners = self.owner_of[: self.used]
-        expected = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        if self.merged is None and len(self.job_rows) == 1 and counted is not None:
+            mark = (id(self.owner_of), self.used)
+            found = counted.get(mark)
+            if found is None:
+                found = counted[mark] = (self.owner_of, int(np.count_nonzero(self._expected(slot))))
+            if len(self.job_rows[0]) != found[1]:  # one write: distinct owners
+                self._densify(slot)
+            self.job_rows = []
+            return
+        expected = self._expected(slot)
         if self.merged is not None:
             have = np.zeros(self.used, dtype=bool)
             have[self.merged] = True
@@ -504,6 +515,12 @@ class Column:
             self._densify(slot)
         self.job_rows = []
         self.merged = None
+
+    def _expected(self, slot: int) -> BoolArray:
+        """Which rows (of those used) belong to an owner present in ``slot``."""
+        owners = self.owner_of[: self.used]
+        expected: BoolArray = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        return expected
 
     def narrow(self, slot: int) -> None:
         """Keep the cells of a written slot narrow where they fit (:meth:`Plain.narrow`); values unchanged."""

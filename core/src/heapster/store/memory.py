@@ -634,11 +634,12 @@ class MetricStore(MetricSink):
         self.series.mark(job.series, job.slot)
         yield
         due = time.thread_time() + STEP_CPU
+        counted: dict[tuple[int, int], tuple[IdArray, int]] = {}  # columns of one row map: one count
         for column in list(self._all_columns()):
             if time.thread_time() >= due:
                 yield
                 due = time.thread_time() + STEP_CPU
-            column.finish(job.slot)
+            column.finish(job.slot, counted)
         job.finished = True
 
     def _prepare_commit(self, job: _Job) -> Iterator[None]:
