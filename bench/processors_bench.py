@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import gc
+import itertools
 import pickle
 import pstats
 import statistics
@@ -37,7 +39,7 @@ from pathlib import Path
 import orjson
 
 from heapster.columns import ColumnBatch, ValueColumn
-from heapster.interfaces import PluginContext
+from heapster.interfaces import ColumnProcessor, PluginContext
 from heapster.logs import configure as configure_logs
 from heapster.memory import tune_gc
 from heapster.model import DataBatch
@@ -102,6 +104,31 @@ def store_snapshot(store: MetricStore) -> object:
              for name in sorted(store.labeled_columns) for labels in series})
 
 
+def counted_cycle(stage: str, parts: list[ColumnBatch], now: float, chain: list[ColumnProcessor],
+                  store: MetricStore) -> None:
+    """One cycle in this thread, for ``--callgrind``: the join, the processors and the store's ingest; for a stage
+    other than ``all`` only that one runs inside the count (the others run after it, outside)."""
+    cols = ColumnBatch.concat(parts)
+    cols.labels  # noqa: B018
+    if stage == "join":
+        rest = functools.partial(counted_cycle_rest, cols, now, chain, store)
+        COUNTED_LATER.append(rest)
+        return
+    counted_cycle_rest(cols, now, chain, store)
+
+
+COUNTED_LATER: list[functools.partial[None]] = []
+"""With ``--callgrind join``: the rest of the cycle, run outside the count."""
+
+
+def counted_cycle_rest(cols: ColumnBatch, now: float, chain: list[ColumnProcessor], store: MetricStore) -> None:
+    """The processors and the store's ingest of one joined window."""
+    batch = DataBatch(datetime.fromtimestamp(now, UTC), columns=cols)
+    for processor in chain:
+        processor.apply(batch)
+    store.ingest(batch)
+
+
 async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
         dict[str, list[float]], list[object], cProfile.Profile | None]:
     """Run the cycles; the CPU seconds of each stage per cycle, the ``--dump`` snapshots and the profile (with
@@ -130,6 +157,12 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
         parts = cycle_parts(sim, infos, args.pods_per_node, now, shapes)
         if args.gc:
             made["decode"].append(gc.get_count()[0] - count)
+        if args.callgrind and cycle >= 2:  # instructions counted inside starmap only (valgrind's toggle)
+            list(itertools.starmap(counted_cycle, [(args.callgrind, parts, now, chain, store)]))
+            while COUNTED_LATER:
+                COUNTED_LATER.pop()()
+            del parts
+            continue
         count = gc.get_count()[0]
         began = time.process_time()
         cols = ColumnBatch.concat(parts)  # as the scheduler joins the window's parts (built now, all at once)
@@ -205,11 +238,19 @@ def main() -> None:
     parser.add_argument("--profile-lines", type=int, default=40)
     parser.add_argument("--gc", action="store_true", help="count the GC-capable objects each stage leaves")
     parser.add_argument("--start", type=float, default=0.0, help="epoch seconds of the first cycle (default: now)")
+    parser.add_argument("--callgrind", choices=["all", "join"], default="",
+                        help="run the cycles from the third on in this thread inside itertools.starmap, for valgrind "
+                             "--tool=callgrind --toggle-collect=starmap_next (all: join, processors and the store's "
+                             "ingest; join: the join alone); the stage figures then cover the first two cycles only")
     parser.add_argument("--dump", help="pickle every processed batch and the store's newest state here (to diff "
                                        "two versions of the code: run both with one --start)")
     args = parser.parse_args()
     made: dict[str, list[int]] = {}
     spent, dumped, profile = asyncio.run(run(args, made))
+    if args.callgrind:
+        print(f"{args.nodes} nodes: cycles 3 to {args.cycles} counted ({args.callgrind}); divide by "
+              f"{(args.cycles - 2) * args.nodes} for instructions per node per cycle")
+        return
     report(args, spent)
     if made:
         report_gc(args, made)

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from heapster.columns import MISSING, BatchBuilder, ColumnBatch, PendingBatch, cells_in_set_order
+from heapster.columns import (
+    GROW_SPARE,
+    MISSING,
+    BatchBuilder,
+    ColumnBatch,
+    PendingBatch,
+    ValueColumn,
+    cells_in_set_order,
+)
 from heapster.model import DataBatch, LabeledMetric, MetricSet, MetricType, MetricValue
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -288,3 +296,43 @@ def test_a_join_of_int_blocks_gives_the_columns_of_a_join_of_built_parts() -> No
     assert all(column.base is not None and column.base is columns[0].base for column in columns)
     assert joined.values["d"].data.tolist() == [MISSING, 20, 10] and "e" not in joined.values
     assert column_batch_differences(joined, ColumnBatch.concat([b.build() for b in parts()])) == []
+
+
+def test_grown_columns_take_their_spare_cells_and_keep_their_values() -> None:
+    made = ValueColumn.empty(3, False, MetricType.GAUGE)
+    made.set(np.array([0, 2]), np.array([5, 7]))
+    shared = ValueColumn(made.data, MetricType.GAUGE)  # another column over the same cells
+    made.grow(9)
+    made.set(np.array([8]), np.array([1]))
+    made.grow(10)
+    assert made.data.tolist() == [5, MISSING, 7] + [MISSING] * 5 + [1, MISSING]
+    assert shared.data.tolist() == [5, MISSING, 7]
+    copied = ValueColumn(np.array([1.5, np.nan]), MetricType.GAUGE)  # no spare cells: copied, then spare
+    copied.grow(3)
+    copied.set(np.array([2]), np.array([2]))  # an int cell among floats
+    copied.grow(GROW_SPARE + 3)
+    assert copied.data[:3].tolist()[::2] == [1.5, 2.0] and np.isnan(copied.data[3:]).all()
+    assert copied.ints is not None and copied.ints.tolist() == [False, False, True] + [False] * GROW_SPARE
+    floats = ValueColumn.empty(2, False, MetricType.GAUGE)
+    floats.set(np.array([1]), np.array([4]))
+    floats.set(np.array([0]), np.array([0.5]))  # the column turns to floats: its spare cells are no longer its data's
+    floats.grow(4)
+    assert floats.data[:2].tolist() == [0.5, 4.0] and np.isnan(floats.data[2:]).all() and floats.ints is not None
+
+
+def test_columns_built_by_blocks_grow_without_touching_each_other() -> None:
+    for in_order in (True, False):  # every row of the batch in the block (one transposed copy), or some
+        builder = BatchBuilder()
+        block = builder.int_block((("a", G), ("b", C)))
+        for index in range(3):
+            block.extend((builder.entity(f"node:n{index}", {"type": "node"}), index, 10 + index))
+        if not in_order:
+            builder.entity("node:n3", {"type": "node"})
+        cols = builder.build()
+        size = len(cols)
+        for grown in range(2):
+            cols.add_entities([f"namespace:{grown}"], [{"type": "ns"}])
+            cols.set_values("a", np.array([size + grown], dtype=np.intp), np.array([99 + grown]), G)
+        tail = [] if in_order else [MISSING]
+        assert cols.values["a"].data.tolist() == [0, 1, 2, *tail, 99, 100]
+        assert cols.values["b"].data.tolist() == [10, 11, 12, *tail, MISSING, MISSING]

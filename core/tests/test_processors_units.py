@@ -17,6 +17,7 @@ from heapster.processors import (
     LabelCopier,
     NamespaceBasedEnricher,
     NodeAggregator,
+    NodeAutoscalingEnricher,
     PodAggregator,
     PodBasedEnricher,
     RateCalculator,
@@ -331,3 +332,32 @@ def test_rates_are_the_same_whatever_the_row_order() -> None:
                         out[f"{minute} {key} {name}"] = (mv.value, type(mv.value))
     assert got[0] == got[1]
     assert len(got[0]) > 500
+
+
+def test_node_autoscaling_gauges_follow_node_changes_across_batches() -> None:
+    def node(name: str, version: str, cpu: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "resourceVersion": version, "labels": {"zone": "z1"}},
+                "status": {"capacity": {"cpu": "4", "memory": "8Gi"}, "allocatable": {"cpu": cpu, "memory": "6Gi"}}}
+
+    def window(minute: int, usage: int) -> DataBatch:
+        return DataBatch(T0 + timedelta(minutes=minute), {
+            f"node:{name}": MetricSet(host("node", nodename=name), {"cpu/usage_rate": MetricValue(usage),
+                                                                    "memory/usage": MetricValue(3 << 30)})
+            for name in ("n1", "n2")})
+
+    def gauges(batch: DataBatch) -> dict[str, dict[str, float]]:
+        return {key: {name: value.value for name, value in found.values.items() if "node_" in name}
+                for key, found in batch.metric_sets.items()}
+
+    cluster = StaticCluster([node("n1", "1", "2"), node("n2", "1", "3")])
+    kept = NodeAutoscalingEnricher(cluster)
+    for minute, change in enumerate((None, None, ("n2", "2", "1500m"), None, ("n1", "2", "0"), None)):
+        if change is not None:
+            cluster.nodes[change[0]] = node(*change)
+        batch, fresh = window(minute, 500 + minute), window(minute, 500 + minute)
+        kept.apply(batch)
+        NodeAutoscalingEnricher(cluster).apply(fresh)
+        assert gauges(batch) == gauges(fresh)
+        assert list(batch.columns.values) == list(fresh.columns.values)
+    assert gauges(batch)["node:n2"]["cpu/node_utilization"] == 505 / 1500
+    assert "cpu/node_utilization" not in gauges(batch)["node:n1"]  # allocatable 0: no utilization

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from heapster.model import DataBatch, MetricSet, MetricValue
 from heapster.store import MetricStore
+from heapster.store.columns import RowLookups
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -70,3 +72,59 @@ def test_expired_owners_leave_every_sharing_column_right() -> None:
         store.ingest(window(minute, ["a", "c"]))
     assert all(column.row_of is columns[0].row_of and column.owner_of is columns[0].owner_of for column in columns)
     assert history(store, "memory/usage", keys) == {keys[0]: [18, 21]}
+
+
+def test_columns_sharing_maps_and_presence_share_one_row_look_up_and_stay_right() -> None:
+    store = MetricStore(duration=600)
+    store.ingest(window(0, ["a", "b", "c"]))
+    looked_up: list[int] = []
+    lookups = RowLookups.get
+
+    def counted(self: RowLookups, row_of: object, owners: object) -> object:
+        found = lookups(self, row_of, owners)  # type: ignore[arg-type]
+        looked_up.append(found is not None)
+        return found
+
+    RowLookups.get = counted  # type: ignore[assignment,method-assign]
+    try:
+        store.ingest(window(1, ["a", "b", "c"], without_memory=("b",)))
+    finally:
+        RowLookups.get = lookups  # type: ignore[method-assign]
+    # cpu and rx: one owners array, one map: the second column reuses the rows; memory has other owners.
+    assert looked_up.count(True) == 1
+    keys = ["namespace:ns/pod:a", "namespace:ns/pod:b", "namespace:ns/pod:c"]
+    assert history(store, "network/rx_rate", keys) == {key: [0, 2] for key in keys}
+    assert history(store, "memory/usage", keys) == {keys[0]: [0, 3], keys[1]: [0], keys[2]: [0, 3]}
+
+
+def test_a_constant_float_column_keeps_each_cells_bits() -> None:
+    def limits(minute: int, value: float) -> DataBatch:
+        return DataBatch(T0 + timedelta(minutes=minute), {"node:n": MetricSet(
+            {"type": "node", "nodename": "n"}, {"cpu/limit": MetricValue(value), "memory/limit": MetricValue(7.5)})})
+
+    store = MetricStore(duration=600)
+    for minute, value in enumerate((0.0, 0.0, -0.0, -0.0)):
+        store.ingest(limits(minute, value))
+    assert store.columns["memory/limit"].is_constant
+    got = history(store, "cpu/limit", ["node:n"])["node:n"]
+    # Equal values keep a column constant, and its one cell per row takes the newest bits: -0.0 for every window.
+    assert [math.copysign(1.0, value) for value in got] == [-1.0] * 4
+
+
+def test_a_constant_column_sharing_maps_turns_dense_when_a_present_owner_lacks_its_value() -> None:
+    def limits(minute: int, without: tuple[str, ...] = ()) -> DataBatch:
+        return DataBatch(T0 + timedelta(minutes=minute), {
+            f"namespace:ns/pod:{name}": MetricSet({"type": "pod", "namespace_name": "ns", "pod_name": name}, {
+                "cpu/limit": MetricValue(100), **({} if name in without else {"memory/limit": MetricValue(200)})})
+            for name in ("a", "b", "c")})
+
+    store = MetricStore(duration=600)
+    store.ingest(limits(0))
+    store.ingest(limits(1))
+    cpu, memory = store.columns["cpu/limit"], store.columns["memory/limit"]
+    assert cpu.row_of is memory.row_of and cpu.is_constant and memory.is_constant
+    store.ingest(limits(2, without=("b",)))
+    assert cpu.is_constant and not memory.is_constant
+    keys = ["namespace:ns/pod:a", "namespace:ns/pod:b", "namespace:ns/pod:c"]
+    assert history(store, "memory/limit", keys) == {keys[0]: [200] * 3, keys[1]: [200] * 2, keys[2]: [200] * 3}
+    assert history(store, "cpu/limit", keys) == {key: [100] * 3 for key in keys}

@@ -93,11 +93,11 @@ def test_queries_run_between_the_parts_of_a_column_and_see_the_windows_before(
     store = MetricStore(duration=WINDOWS * 60)
     store.ingest(batch(0))
     log: list[str] = []
-    write = Column.write
+    put = Column._put
 
-    def logged_write(column: Column, owners: np.ndarray, values: np.ndarray, slot: int) -> None:
-        log.append(f"write {len(owners)}")
-        write(column, owners, values, slot)
+    def logged_put(column: Column, rows: np.ndarray, fresh: np.ndarray, values: np.ndarray, slot: int) -> None:
+        log.append(f"write {len(rows)}")
+        put(column, rows, fresh, values, slot)
 
     def query_from_another_thread() -> None:
         answers: list[object] = []
@@ -107,7 +107,7 @@ def test_queries_run_between_the_parts_of_a_column_and_see_the_windows_before(
         values = [p.value for p in answers[0]["node:n9"]] if answers else None  # type: ignore[index]
         log.append(f"query {values}")
 
-    monkeypatch.setattr(Column, "write", logged_write)
+    monkeypatch.setattr(Column, "_put", logged_put)  # every write's cells, a part at a time
     store.between_steps = query_from_another_thread
     store.ingest(batch(1))
     # 11 nodes of cpu/limit (the first column) in parts of 4 cells, each in a step of its own, a query between.

@@ -65,6 +65,10 @@ def type_code(labels: Mapping[str, str]) -> int:
     return TYPE_CODES.get(labels.get("type", ""), 0)
 
 
+GROW_SPARE = 64
+"""Spare cells a copying :meth:`ValueColumn.grow` leaves for the next (a window adds its namespaces and the cluster)."""
+
+
 class ValueColumn:
     """One metric's cells: ``data[i]`` belongs to entity (or series) ``i``.
 
@@ -74,19 +78,29 @@ class ValueColumn:
     value keeps its type as Heapster's model gives it.
     """
 
-    __slots__ = ("data", "ints", "metric_type")
+    __slots__ = ("_room", "data", "ints", "metric_type")
 
     def __init__(self, data: Array, metric_type: MetricType, ints: npt.NDArray[np.bool_] | None = None) -> None:
         self.data = data
         self.metric_type = metric_type
         self.ints = ints
-
+        self._room: Array | None = None
+        """An array of this column's own whose first cells ``data`` was made (by :meth:`empty`, :meth:`in_room`
+        or a copying :meth:`grow`): a growth takes its spare cells instead of copying ``data``."""
     @classmethod
     def empty(cls, size: int, is_float: bool, metric_type: MetricType) -> ValueColumn:
-        """A column of ``size`` empty cells."""
+        """A column of ``size`` empty cells (and :data:`GROW_SPARE` more for :meth:`grow`)."""
         if is_float:
-            return cls(np.full(size, np.nan, dtype=np.float64), metric_type)
-        return cls(np.full(size, MISSING, dtype=np.int64), metric_type)
+            return cls.in_room(np.full(size + GROW_SPARE, np.nan, dtype=np.float64), size, metric_type)
+        return cls.in_room(np.full(size + GROW_SPARE, MISSING, dtype=np.int64), size, metric_type)
+
+    @classmethod
+    def in_room(cls, room: Array, size: int, metric_type: MetricType) -> ValueColumn:
+        """A column of the first ``size`` cells of ``room`` (a 1-d array of its own): :meth:`grow` takes the
+        further ones before it copies."""
+        column = cls(room[:size], metric_type)
+        column._room = room
+        return column
 
     @property
     def is_float(self) -> bool:
@@ -139,13 +153,30 @@ class ValueColumn:
             self.ints = there if there.any() else None
 
     def grow(self, size: int) -> None:
-        """Pad with empty cells up to ``size``."""
-        extra = size - len(self.data)
-        if extra > 0:
-            pad = np.full(extra, np.nan if self.is_float else MISSING, dtype=self.data.dtype)
-            self.data = np.concatenate([self.data, pad])
-            if self.ints is not None:
-                self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
+        """Pad with empty cells up to ``size``.
+
+        A window's processors grow every column a few times by a few rows (namespaces, then the cluster): a column
+        made with spare cells (:data:`GROW_SPARE`) behind ``data``, or grown before, only empties some of them and
+        takes a longer view (no copy); a growth that must copy leaves spare cells for the next."""
+        used = len(self.data)
+        extra = size - used
+        if extra <= 0:
+            return
+        empty = np.nan if self.is_float else MISSING
+        room = self._room
+        data = self.data
+        if (room is not None and len(room) >= size and data.dtype == room.dtype and data.strides == room.strides
+                and data.ctypes.data == room.ctypes.data):  # ``data`` is still the start of ``room``
+            room[used:size] = empty
+            self.data = room[:size]
+        else:
+            room = np.empty(size + GROW_SPARE, dtype=self.data.dtype)
+            room[:used] = self.data
+            room[used:size] = empty
+            self._room = room
+            self.data = room[:size]
+        if self.ints is not None:
+            self.ints = np.concatenate([self.ints, np.zeros(extra, dtype=bool)])
 
     def take(self, rows: RowArray) -> ValueColumn:
         """A new column of the cells at ``rows``."""
@@ -640,11 +671,11 @@ class BatchBuilder:
         presence = _Presence()
         for (metrics, labeled, given), found in groups.items():
             pause()
-            rows_array, cells, counts = _group_cells(found, len(metrics), given)
+            rows_array, cells, room, counts = _group_cells(found, len(metrics), given)
             pause()
             owners = [index for index, _, _ in found]
             rows_array += np.repeat((series_offsets if labeled else offsets)[owners], counts)
-            blocks.append((metrics, labeled, rows_array, cells))
+            blocks.append((metrics, labeled, rows_array, cells, room))
             presence.add((metrics, labeled, given), cells, owners, counts)
         batch = ColumnBatch()
         size = len(keys)
@@ -662,10 +693,10 @@ class BatchBuilder:
         batch.values = _build_columns(columns, size)
         pause()
         batch.labeled = _build_columns(labeled_columns, len(series_labels))
-        for metrics, is_labeled, rows_array, cells in blocks:
+        for metrics, is_labeled, rows_array, cells, room in blocks:
             pause()
             _add_block(batch.labeled if is_labeled else batch.values, len(series_labels) if is_labeled else size,
-                       metrics, rows_array, cells)
+                       metrics, rows_array, cells, room)
         if len(builders) > 1:  # the column order (and metric types) of concat: first seen, part by part
             batch.values = _in_part_order(batch.values, builders, presence, False)
             batch.labeled = _in_part_order(batch.labeled, builders, presence, True)
@@ -770,17 +801,20 @@ def _ints(values: list[int] | IntArray) -> IntArray:
 
 
 def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]], width: int,
-                 given: bool) -> tuple[IntArray, IntArray, list[int]]:
-    """The rows, the (rows, k) cells and each builder's row count of one layout's blocks.
+                 given: bool) -> tuple[IntArray, IntArray, IntArray, list[int]]:
+    """The rows, the (rows, k) cells, their (k, rows + :data:`GROW_SPARE`) matrix and each builder's row count of
+    one layout's blocks.
 
-    The cells are a transposed view of a (k, rows) matrix filled block by block: :func:`_add_block` makes its
-    columns of that matrix's rows without a copy, so a window's join holds the int values once (the parts'
-    blocks aside) instead of a joined table and its transposed copy (measured, bench/window_peak.py: -3.5 MiB
-    of the join's peak at 300 nodes)."""
+    The cells are a transposed view of that matrix, filled block by block: :func:`_add_block` makes its columns of
+    the matrix's rows without a copy, so a window's join holds the int values once (the parts' blocks aside)
+    instead of a joined table and its transposed copy (measured, bench/window_peak.py: -3.5 MiB of the join's peak
+    at 300 nodes); the spare cells behind each row let the columns grow without a copy (:meth:`ValueColumn.grow`).
+    """
     stride = width if given else width + 1
     blocks = [_ints(block).reshape(-1, stride) for _, block, _ in found]
     counts = [len(block) for block in blocks]
-    table = np.empty((stride, sum(counts)), dtype=np.int64)
+    total = sum(counts)
+    table = np.empty((stride, total + GROW_SPARE), dtype=np.int64)
     at = 0
     for index, block in enumerate(blocks):
         if not index % PAUSE_EVERY:
@@ -789,8 +823,8 @@ def _group_cells(found: list[tuple[int, list[int] | IntArray, IntArray | None]],
         at += len(block)
     if given:
         rows_array = np.concatenate([rows for _, _, rows in found if rows is not None]).astype(np.int64)
-        return rows_array, table.T, counts
-    return table[0].copy(), table[1:].T, counts
+        return rows_array, table[:, :total].T, table, counts
+    return table[0, :total].copy(), table[1:, :total].T, table[1:], counts
 
 
 Pending = tuple[IntArray | list[int], list[int | float], MetricType]
@@ -897,12 +931,15 @@ def _build_columns(pending: Mapping[str, Pending], size: int) -> dict[str, Value
     return out
 
 
-def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows: IntArray, cells: IntArray) -> None:
+def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows: IntArray, cells: IntArray,
+               room: IntArray | None = None) -> None:
     """Scatter an int block (``cells[i]`` the k values of row ``rows[i]``) into columns: one matrix for all k
     metrics, not k arrays.
 
     A new column is a row of that matrix (a view), so a block costs a handful of numpy calls whatever k
-    is; a column that already exists only gets the cells the block has.
+    is; a column that already exists only gets the cells the block has. ``room``: the cells' own (k, rows + spare)
+    matrix (``cells`` its transposed first columns), taken as the new columns' matrix when the block has every
+    row in order.
     """
     width = len(metrics)
     there = cells != MISSING
@@ -914,12 +951,13 @@ def _add_block(columns: dict[str, ValueColumn], size: int, metrics: Layout, rows
         column = columns.get(name)
         if column is None:
             if matrix is None:
-                if len(rows) == size and np.array_equal(rows, np.arange(size)):  # every row, in order (stats)
-                    matrix = np.ascontiguousarray(cells.T)  # no empty matrix to fill first
+                if room is not None and len(rows) == size and np.array_equal(rows, np.arange(size)):
+                    matrix = room  # every row, in order (stats): the cells' own matrix, no copy
                 else:
-                    matrix = np.full((width, size), MISSING, dtype=np.int64)
+                    matrix = np.empty((width, size + GROW_SPARE), dtype=np.int64)  # spare cells: ValueColumn.grow
+                    matrix[:, :size] = MISSING
                     matrix[:, rows] = cells.T
-            columns[name] = ValueColumn(matrix[index], metric_type)
+            columns[name] = ValueColumn.in_room(matrix[index], size, metric_type)
         else:
             mask = there[:, index]
             column.set(rows[mask], cells[mask, index])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import is_
 
 import numpy as np
 
 from heapster.columns import ColumnBatch, RowArray
 from heapster.pausepoint import pause
-from heapster.processors.runs import SAME_PART, same_objects
+from heapster.processors.runs import SAME_PART
 
 RESOURCE_METRICS = ("cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request",
                     "memory/limit")
@@ -170,15 +171,25 @@ class SameInput:
     def check(self, cols: ColumnBatch, rows: RowArray) -> bool:
         """True when ``cols`` has the last batch's keys and ``rows`` hold the last batch's dicts; otherwise
         remembers these for the next batch and returns False."""
-        all_labels = cols.labels
+        label_of = cols.labels.__getitem__
         picked = rows.tolist()
+        if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows)
+                and self._same_labels(label_of, picked) and _same_keys(cols.keys, self.keys)):
+            return True
         labels: list[dict[str, str]] = []
         for start in range(0, len(picked), SAME_PART):
             pause()
-            labels += [all_labels[row] for row in picked[start:start + SAME_PART]]
-        pause()
-        if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows) and same_objects(self.labels, labels)
-                and _same_keys(cols.keys, self.keys)):
-            return True
+            labels += map(label_of, picked[start:start + SAME_PART])
         self.keys, self.rows, self.labels = list(cols.keys), rows, labels
         return False
+
+    def _same_labels(self, label_of: Callable[[int], dict[str, str]], picked: list[int]) -> bool:
+        """Whether rows ``picked`` hold the last batch's very dicts (compared in parts, no list of them built)."""
+        before = self.labels
+        if len(before) != len(picked):
+            return False
+        for start in range(0, len(picked), SAME_PART):
+            pause()
+            if not all(map(is_, before[start:start + SAME_PART], map(label_of, picked[start:start + SAME_PART]))):
+                return False
+        return True

@@ -74,6 +74,10 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         self._enriched: dict[str, tuple[dict[str, str], NodeInfo, dict[str, str]]] = {}
         """Node name -> (input label dict, node info, enriched dict) of the last batch: label sets are shared,
         so a row's dict is replaced by its enriched twin, made once per input dict and node version."""
+        self._last_nodes: list[tuple[int, NodeInfo]] = []
+        self._last_gauges: list[tuple[str, npt.NDArray[np.intp], npt.NDArray[np.float64], str]] = []
+        """The last batch's node rows with their infos, and the gauges made of them (name, rows, values or
+        divisors, dividend metric): the same rows and infos again make the same gauges (no step per node)."""
 
     def apply(self, batch: DataBatch) -> None:
         """Enrich the node sets of ``batch`` in place."""
@@ -81,9 +85,7 @@ class NodeAutoscalingEnricher(ColumnProcessor):
         used: dict[str, NodeInfo] = {}
         enriched: dict[str, tuple[dict[str, str], NodeInfo, dict[str, str]]] = {}
         all_labels = cols.labels
-        # Per gauge, in the order first set: its rows, and per row the value (capacity, allocatable) or the
-        # divisor (allocatable) of the metric named third (usage, request: divided for all rows at once).
-        found: dict[str, tuple[list[int], list[float], str]] = {}
+        nodes: list[tuple[int, NodeInfo]] = []
         for index, row in enumerate(np.flatnonzero(cols.types == NODE).tolist()):
             if not index % PAUSE_NODES:
                 pause()
@@ -105,22 +107,38 @@ class NodeAutoscalingEnricher(ColumnProcessor):
                 last = (labels, info, compact({**labels, **info.copied_labels}))
             enriched[name] = last
             all_labels[row] = last[2]
-            for capacity_name, allocatable_name, utilization, reservation, capacity, allocatable, usage, request \
-                    in info.outputs:
-                _add(found, capacity_name, row, capacity, "")
-                _add(found, allocatable_name, row, allocatable, "")
-                if allocatable:
-                    _add(found, utilization, row, allocatable, usage)
-                    _add(found, reservation, row, allocatable, request)
-        for name, (rows, numbers, dividend) in found.items():
+            nodes.append((row, info))
+        if nodes != self._last_nodes:  # ints by value, infos by identity
+            self._last_gauges = _gauges(nodes)
+            self._last_nodes = nodes
+        for name, row_array, numbers, dividend in self._last_gauges:
             pause()
-            row_array = np.array(rows, dtype=np.intp)
-            values = np.array(numbers, dtype=np.float64)
-            if dividend:
-                values = _numbers(cols, dividend, row_array) / values
+            values = _numbers(cols, dividend, row_array) / numbers if dividend else numbers
             cols.set_values(name, row_array, values, _GAUGE)
         self._cache = used
         self._enriched = enriched
+
+
+def _gauges(nodes: list[tuple[int, NodeInfo]]) -> list[tuple[str, npt.NDArray[np.intp], npt.NDArray[np.float64], str]]:
+    """Per gauge, in the order first set: its rows, and per row the value (capacity, allocatable) or the divisor
+    (allocatable) of the metric named last (usage, request: divided for all rows at once). Read only: kept for
+    the next batch."""
+    found: dict[str, tuple[list[int], list[float], str]] = {}
+    for row, info in nodes:
+        for capacity_name, allocatable_name, utilization, reservation, capacity, allocatable, usage, request \
+                in info.outputs:
+            _add(found, capacity_name, row, capacity, "")
+            _add(found, allocatable_name, row, allocatable, "")
+            if allocatable:
+                _add(found, utilization, row, allocatable, usage)
+                _add(found, reservation, row, allocatable, request)
+    gauges = []
+    for name, (rows, numbers, dividend) in found.items():
+        row_array = np.array(rows, dtype=np.intp)
+        values = np.array(numbers, dtype=np.float64)
+        row_array.flags.writeable = values.flags.writeable = False
+        gauges.append((name, row_array, values, dividend))
+    return gauges
 
 
 def _add(found: dict[str, tuple[list[int], list[float], str]], name: str, row: int, value: float,

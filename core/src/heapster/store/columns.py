@@ -252,6 +252,10 @@ def _least(cells: Array) -> int:
     return int(np.iinfo(cells.dtype.name).min)
 
 
+_NO_ROWS: IdArray = np.empty(0, dtype=np.int32)
+_NO_ROWS.flags.writeable = False
+
+
 def _grow(size: int, needed: int) -> int:
     return max(needed, size + size // 2, 16)
 
@@ -419,11 +423,43 @@ class Column:
         if self.const is not None:
             self.const[fresh] = self.missing
 
-    def write(self, owners: IdArray, values: Array, slot: int) -> None:
-        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed."""
+    def write(self, owners: IdArray, values: Array, slot: int, looked_up: RowLookups | None = None) -> None:
+        """Store ``values[i]`` for ``owners[i]`` in ``slot``, allocating rows as needed (``looked_up``: the rows
+        other columns of the same write found for the same ``owners`` array, see :class:`RowLookups`)."""
         if values.dtype.kind == "f" and not self.is_float:
             self._to_float()
-        rows, fresh = self._rows_for(owners)
+        rows, fresh = self._rows_for(owners, looked_up)
+        self._put(rows, fresh, values, slot)
+
+    def write_parts(self, owners: IdArray, values: Array, slot: int, part: int,
+                    looked_up: RowLookups | None = None) -> Iterator[None]:
+        """:meth:`write` in parts of ``part`` cells, yielding between two parts (the caller's lock is let go).
+
+        The same cells, rows and column state as one :meth:`write`: every row is found (and any new one allocated)
+        first, in one call (rows are handed out in owner order), with one write's handling of new rows; then each
+        part is checked against the constant values (turning the column dense keeps the parts written before) and
+        written. ``owners`` must be distinct, as for one write.
+        """
+        if len(owners) <= part:
+            self.write(owners, values, slot, looked_up)
+            return
+        if values.dtype.kind == "f" and not self.is_float:
+            self._to_float()
+        written_before = len(self.job_rows)
+        rows, fresh = self._rows_for(owners, looked_up)
+        if self.const is not None and len(fresh):
+            self.const[fresh] = self.missing
+            if self.owners.ever_present(self.owner_of[fresh]):
+                self._densify(slot, fresh)  # as one write: the new rows get no past
+        for first in range(0, len(owners), part):
+            if first:
+                yield
+            self._put(rows[first:first + part], _NO_ROWS, values[first:first + part], slot)
+        if self.const is not None and not written_before and len(self.job_rows) > 1:
+            self.job_rows = [np.concatenate(self.job_rows)]  # one write's distinct rows: finish counts them
+
+    def _put(self, rows: IdArray, fresh: IdArray, values: Array, slot: int) -> None:
+        """:meth:`write`'s part after the rows are found: ``fresh`` are the rows just allocated for it."""
         if self.const is None:
             self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
             return
@@ -435,6 +471,9 @@ class Column:
                 self.dense[slot // BLOCK].write(rows, slot % BLOCK, values)
                 return
         known = self.const[rows]
+        if known.dtype == values.dtype and (known.view(np.int64) == values.view(np.int64)).all():
+            self.job_rows.append(rows)  # every cell already holds these very bits (the steady state): no write
+            return
         is_set = self.present(known)
         if not ((known == values) | ~is_set).all():
             self._densify(slot)
@@ -443,39 +482,24 @@ class Column:
         self.const[rows] = values
         self.job_rows.append(rows)
 
-    def write_parts(self, owners: IdArray, values: Array, slot: int, part: int) -> Iterator[None]:
-        """:meth:`write` in parts of ``part`` cells, yielding between two parts (the caller's lock is let go).
+    def finish(self, slot: int, counted: dict[tuple[int, int], tuple[IdArray, int]] | None = None) -> None:
+        """After the batch's owners are marked present: stay constant only if each present owner got a value.
 
-        The same cells, rows and column state as one :meth:`write`: every row is allocated first, in one call
-        (rows are handed out in owner order), with one write's handling of new rows; then each part is checked
-        against the constant values (turning the column dense keeps the parts written before) and written.
-        ``owners`` must be distinct, as for one write.
-        """
-        if len(owners) <= part:
-            self.write(owners, values, slot)
-            return
-        if values.dtype.kind == "f" and not self.is_float:
-            self._to_float()
-        written_before = len(self.job_rows)
-        _, fresh = self._rows_for(owners)
-        if self.const is not None and len(fresh):
-            self.const[fresh] = self.missing
-            if self.owners.ever_present(self.owner_of[fresh]):
-                self._densify(slot, fresh)  # as one write: the new rows get no past
-        for first in range(0, len(owners), part):
-            if first:
-                yield
-            self.write(owners[first:first + part], values[first:first + part], slot)
-        if self.const is not None and not written_before and len(self.job_rows) > 1:
-            self.job_rows = [np.concatenate(self.job_rows)]  # one write's distinct rows: finish counts them
-
-    def finish(self, slot: int) -> None:
-        """After the batch's owners are marked present: stay constant only if each present owner got a value."""
+        ``counted``: the present owners' count by row map (``id(owner_of)``, rows used) for the other columns of
+        the same finish (the row map held beside its count); a column written once (the usual) needs only it."""
         if self.const is None or not self.used:
             self.merged = None
             return
-        owners = self.owner_of[: self.used]
-        expected = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        if self.merged is None and len(self.job_rows) == 1 and counted is not None:
+            mark = (id(self.owner_of), self.used)
+            found = counted.get(mark)
+            if found is None:
+                found = counted[mark] = (self.owner_of, int(np.count_nonzero(self._expected(slot))))
+            if len(self.job_rows[0]) != found[1]:  # one write: distinct owners
+                self._densify(slot)
+            self.job_rows = []
+            return
+        expected = self._expected(slot)
         if self.merged is not None:
             have = np.zeros(self.used, dtype=bool)
             have[self.merged] = True
@@ -491,6 +515,12 @@ class Column:
             self._densify(slot)
         self.job_rows = []
         self.merged = None
+
+    def _expected(self, slot: int) -> BoolArray:
+        """Which rows (of those used) belong to an owner present in ``slot``."""
+        owners = self.owner_of[: self.used]
+        expected: BoolArray = (owners >= 0) & self.owners.present(np.maximum(owners, 0), slot)
+        return expected
 
     def narrow(self, slot: int) -> None:
         """Keep the cells of a written slot narrow where they fit (:meth:`Plain.narrow`); values unchanged."""
@@ -591,7 +621,13 @@ class Column:
             ints = decode_rows(chunks, self.used, BLOCK, int(INT_MISSING), np.int64)
             self.chunks[block] = encode_rows(_as_float(ints))
 
-    def _rows_for(self, owners: IdArray) -> tuple[IdArray, IdArray]:
+    def _rows_for(self, owners: IdArray, looked_up: RowLookups | None = None) -> tuple[IdArray, IdArray]:
+        """The rows of ``owners`` and the rows newly allocated for them (taken from ``looked_up`` when a column
+        holding the same row map found them for the same ``owners`` array)."""
+        if looked_up is not None:
+            rows = looked_up.get(self.row_of, owners)
+            if rows is not None:
+                return rows, _NO_ROWS
         top = int(owners.max()) + 1 if len(owners) else 0
         if top > len(self.row_of):
             grown = np.full(_grow(len(self.row_of), top), -1, dtype=np.int32)
@@ -600,10 +636,14 @@ class Column:
             self.maps_changed = True
         rows = self.row_of[owners]
         new = rows < 0
-        fresh: IdArray = np.empty(0, dtype=np.int32)
+        fresh: IdArray = _NO_ROWS
         if new.any():
+            if looked_up is not None:
+                looked_up.clear()  # a row map changes (in place if this column's own)
             fresh = self._allocate(sorted_unique(owners[new]))
             rows = self.row_of[owners]
+        elif looked_up is not None:
+            looked_up.keep(self.row_of, owners, rows)
         return rows, fresh
 
     def _allocate(self, owners: IdArray) -> IdArray:
@@ -629,6 +669,36 @@ class Column:
         self.row_of[owners] = rows
         self.owner_of[rows] = owners
         return rows
+
+
+class RowLookups:
+    """The rows found for an owners array in a row map, kept for the other columns of one store write that hold the
+    same map (shared by :func:`share_row_maps`) and get the same owners array: most columns of a batch have the
+    same entities and, at the steady state, the same rows, so the look-up (a gather over every owner) is done
+    once per (map, owners) pair instead of once per column.
+
+    Valid while no row map changes in place: a column that allocates rows clears it. The arrays are held (not
+    only their ids), so an id is never reused while it is a key.
+    """
+
+    __slots__ = ("_found",)
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[int, int], tuple[IdArray, IdArray, IdArray]] = {}
+
+    def get(self, row_of: IdArray, owners: IdArray) -> IdArray | None:
+        """The rows kept for this very ``row_of`` and ``owners`` pair, or None."""
+        found = self._found.get((id(row_of), id(owners)))
+        return None if found is None else found[2]
+
+    def keep(self, row_of: IdArray, owners: IdArray, rows: IdArray) -> None:
+        """Remember ``rows`` (``row_of[owners]``, every one allocated; made read only: columns share it)."""
+        rows.flags.writeable = False
+        self._found[(id(row_of), id(owners))] = (row_of, owners, rows)
+
+    def clear(self) -> None:
+        """Forget every look-up (a row map is about to change)."""
+        self._found.clear()
 
 
 def share_row_maps(columns: list[Column], step_cpu: float) -> Iterator[None]:

@@ -31,12 +31,22 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 import structlog
 
-from heapster.columns import ColumnBatch, to_ns
+from heapster.columns import ColumnBatch, ValueColumn, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
-from heapster.store.columns import BLOCK, INT_MISSING, Blocks, Column, IdArray, IntArray, Presence, share_row_maps
+from heapster.store.columns import (
+    BLOCK,
+    INT_MISSING,
+    Blocks,
+    Column,
+    IdArray,
+    IntArray,
+    Presence,
+    RowLookups,
+    share_row_maps,
+)
 from heapster.store.lock import StoreLock
 from heapster.store.owners import LabelTuple, Owners, label_dict, label_tuple
 from heapster.timefmt import from_epoch_nanos
@@ -406,35 +416,42 @@ class MetricStore(MetricSink):
 
     def _write(self, job: _Job, cols: ColumnBatch) -> Iterator[None]:
         """Write every column of the batch into the slot, a group of columns of about ``STEP_CELLS`` cells at a
-        time (yields after each group; a column of more cells is written in parts of that many)."""
+        time (yields after each group; a column of more cells is written in parts of that many).
+
+        Columns with the same cells present get the same owners array (one gather per distinct presence, found
+        by its packed bits), so columns that also hold the same row map look their rows up once
+        (:class:`RowLookups`)."""
         owners = (np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)).astype(np.int32)
         job.starts = np.asarray(cols.collection_start, dtype=np.int64)
+        yield from self._write_columns(self.columns, cols.values, owners, job.slot)
+        if not cols.series_count:
+            return
+        sids = yield from self._series_ids(owners[cols.series_entity], cols.series_labels)
+        job.series = sids.astype(np.int64)
+        yield from self._write_columns(self.labeled_columns, cols.labeled, sids, job.slot)
+
+    def _write_columns(self, columns: dict[str, Column], values: Mapping[str, ValueColumn], owners: IdArray,
+                       slot: int) -> Iterator[None]:
+        """:meth:`_write` of one set of columns: ``values[name][i]`` for ``owners[i]``."""
+        picked: dict[bytes, IdArray] = {}
+        looked_up = RowLookups()
         cells = 0
-        for name, column in cols.values.items():
+        for name, column in values.items():
             there = column.present()
             if there.any():
-                yield from self._column(self.columns, name, column.metric_type, column.is_float).write_parts(
-                    owners[there], column.data[there], job.slot, STEP_CELLS)
+                mark = np.packbits(there).tobytes()
+                targets = picked.get(mark)
+                if targets is None:
+                    targets = picked[mark] = owners[there]
+                    targets.flags.writeable = False  # shared by the columns with this presence
+                yield from self._column(columns, name, column.metric_type, column.is_float).write_parts(
+                    targets, column.data[there], slot, STEP_CELLS, looked_up)
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
                     yield
         if cells:
             yield
-        if not cols.series_count:
-            return
-        sids = yield from self._series_ids(owners[cols.series_entity], cols.series_labels)
-        job.series = sids.astype(np.int64)
-        cells = 0
-        for name, column in cols.labeled.items():
-            there = column.present()
-            if there.any():
-                yield from self._column(self.labeled_columns, name, column.metric_type, column.is_float).write_parts(
-                    sids[there], column.data[there], job.slot, STEP_CELLS)
-                cells += len(there)
-                if cells >= STEP_CELLS:
-                    cells = 0
-                    yield
 
     def _series_ids(self, entity_ids: IdArray, series_labels: list[dict[str, str]]) -> Generator[None, None, IdArray]:
         """The series id of each (entity id, labels) pair, registering new series (yields between steps of
@@ -617,11 +634,12 @@ class MetricStore(MetricSink):
         self.series.mark(job.series, job.slot)
         yield
         due = time.thread_time() + STEP_CPU
+        counted: dict[tuple[int, int], tuple[IdArray, int]] = {}  # columns of one row map: one count
         for column in list(self._all_columns()):
             if time.thread_time() >= due:
                 yield
                 due = time.thread_time() + STEP_CPU
-            column.finish(job.slot)
+            column.finish(job.slot, counted)
         job.finished = True
 
     def _prepare_commit(self, job: _Job) -> Iterator[None]:
