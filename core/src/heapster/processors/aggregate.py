@@ -9,6 +9,7 @@ import numpy as np
 from heapster.columns import ColumnBatch, RowArray
 from heapster.pausepoint import pause
 from heapster.processors.runs import SAME_PART, same_objects
+from heapster.release import untrack
 
 RESOURCE_METRICS = ("cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request",
                     "memory/limit")
@@ -172,7 +173,7 @@ class SameInput:
         remembers these for the next batch and returns False."""
         all_labels = cols.labels
         picked = rows.tolist()
-        labels: list[dict[str, str]] = []
+        labels: list[dict[str, str]] = untrack([])  # kept to the next batch: no walk by the collector
         for start in range(0, len(picked), SAME_PART):
             pause()
             labels += [all_labels[row] for row in picked[start:start + SAME_PART]]
@@ -180,5 +181,5 @@ class SameInput:
         if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows) and same_objects(self.labels, labels)
                 and _same_keys(cols.keys, self.keys)):
             return True
-        self.keys, self.rows, self.labels = list(cols.keys), rows, labels
+        self.keys, self.rows, self.labels = untrack(list(cols.keys)), rows, labels
         return False

@@ -14,6 +14,7 @@ from heapster.columns import MISSING, ColumnBatch, IntArray, RowArray, ValueColu
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.pausepoint import pause
+from heapster.release import untrack
 
 log = structlog.get_logger(__name__)
 
@@ -194,7 +195,7 @@ class RateCalculator(ColumnProcessor):
         if len(keys) == len(self._last_keys) and keys == self._last_keys:
             return self._last_slots
         slots = self._look_up(keys)
-        self._last_keys = list(keys)
+        self._last_keys = untrack(list(keys))  # kept to the next batch: no walk by the collector
         self._last_slots = slots
         self._in_order = bool(len(slots) and slots[0] == 0 and slots[-1] == len(slots) - 1
                               and np.array_equal(slots, np.arange(len(slots))))
