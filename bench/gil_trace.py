@@ -118,9 +118,12 @@ def trace_collections(out_path: Path) -> None:
     gc.callbacks.append(on_gc)
 
 
-def start(out_path: Path) -> threading.Thread:
-    """The watchdog in a daemon thread of this process, and every garbage collection written down."""
+def start(out_path: Path) -> threading.Thread | None:
+    """The watchdog in a daemon thread of this process, and every garbage collection written down
+    (``HEAPSTER_GIL_WATCHDOG=0``: the collections only, without the watchdog's own cost)."""
     trace_collections(out_path)
+    if os.environ.get("HEAPSTER_GIL_WATCHDOG") == "0":
+        return None
     thread = threading.Thread(target=watch, args=(out_path,), name="gil-watchdog", daemon=True)
     thread.start()
     return thread
