@@ -18,7 +18,8 @@ between units). ``--calls`` also prints the C calls of more than ``--call-ms`` o
 inside (held the interpreter throughout), by place (``sys.setprofile``: slows the Python code, not the C
 calls). ``--collect-every N`` runs the daemon's managed young collection (``gc.collect(0)``) after every N-th
 window's batch is freed and prints each one's CPU and what it walked (tracked young objects, the items of young
-lists and dicts): a request arriving during one waits for all of it. CPU is per thread (``time.thread_time``), so the figures hold on a loaded machine. The recorder's own
+lists and dicts): a request arriving during one waits for all of it. CPU is per thread (``time.thread_time``),
+so the figures hold on a loaded machine. The recorder's own
 cost is in the stages' CPU: ``--cpu-only`` (no request in flight, the daemon's real pause points, which then
 return at once) gives the stages' CPU to compare trees. Automatic garbage collection is off, as in the daemon.
 """
