@@ -19,6 +19,7 @@ the holders that cost the most during the queries, and the late wake-ups during 
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import os
 import sys
@@ -84,8 +85,45 @@ def watch(out_path: Path, tick: float = TICK, late_from: float = LATE) -> None:
             out.write(json.dumps(record) + "\n")
 
 
-def start(out_path: Path) -> threading.Thread:
-    """The watchdog in a daemon thread of this process."""
+def trace_collections(out_path: Path) -> None:
+    """Write one JSON line per garbage collection: its monotonic end, generation, thread CPU and wall time (ms),
+    the tracked objects in each generation when it began (``gc.get_count``) and the objects it collected."""
+    out = out_path.open("a", buffering=1)
+    began: list[Any] = [0.0, 0.0, (0, 0, 0)]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            if os.environ.get("HEAPSTER_GC_TYPES") and gc.get_count()[0] > 5000:
+                young = gc.get_objects(0)
+                kinds = collections.Counter(type(o).__qualname__ for o in young)
+                sizes = collections.Counter()
+                for o in young:
+                    if isinstance(o, (list, dict, tuple, set)):
+                        sizes[type(o).__qualname__] += len(o)
+                big = sorted((o for o in young if isinstance(o, (list, dict))), key=len, reverse=True)[:6]
+                biggest = [f"{type(o).__name__} of {len(o)}: "
+                           + repr(next(iter(o.items() if isinstance(o, dict) else o), None))[:160] for o in big]
+                out.write(json.dumps({"t": time.monotonic(), "young_types": kinds.most_common(15),
+                                      "young_sizes": sizes.most_common(5), "biggest": biggest}) + "\n")
+                del big
+                del young
+            began[:] = [time.thread_time(), time.perf_counter(), gc.get_count()]
+            return
+        out.write(json.dumps({"t": time.monotonic(), "gc": info["generation"],
+                              "cpu": round((time.thread_time() - began[0]) * 1000, 2),
+                              "wall": round((time.perf_counter() - began[1]) * 1000, 2),
+                              "counts": began[2], "collected": info["collected"],
+                              "thread": threading.current_thread().name}) + "\n")
+
+    gc.callbacks.append(on_gc)
+
+
+def start(out_path: Path) -> threading.Thread | None:
+    """The watchdog in a daemon thread of this process, and every garbage collection written down
+    (``HEAPSTER_GIL_WATCHDOG=0``: the collections only, without the watchdog's own cost)."""
+    trace_collections(out_path)
+    if os.environ.get("HEAPSTER_GIL_WATCHDOG") == "0":
+        return None
     thread = threading.Thread(target=watch, args=(out_path,), name="gil-watchdog", daemon=True)
     thread.start()
     return thread
@@ -113,7 +151,17 @@ def report(trace: Path, requests: list[tuple[str, float, float]], depth: int = 2
         return
     first, last = requests[0][1], requests[-1][2]
     records = [json.loads(line) for line in trace.read_text().splitlines() if line.startswith("{")]
-    records = [r for r in records if first <= r["t"] <= last]
+    for r in records:
+        if "young_types" in r:
+            print("young objects at a collection:", r["young_types"], "items:", r["young_sizes"], r.get("biggest"))
+    records = [r for r in records if "young_types" not in r]
+    collections_ = [r for r in records if "gc" in r]
+    records = [r for r in records if first <= r["t"] <= last and "gc" not in r]
+    print(f"\ngarbage collections in the whole run: {len(collections_)}, by generation "
+          f"{collections.Counter(r['gc'] for r in collections_)}; CPU ms of each (generation, tracked young "
+          f"objects; * during the queries): " + ", ".join(
+              f"{r['cpu']:.1f} (g{r['gc']}, {r['counts'][0]}){'*' if first <= r['t'] <= last else ''}"
+              for r in collections_))
     held = [r for r in records if _holder(r) is not None]
     machine = [r for r in records if _holder(r) is None]
     print(f"\nlate wake-ups (> {LATE * 1000:g} ms) of a thread waiting for the interpreter during the queries: "

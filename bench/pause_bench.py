@@ -16,7 +16,10 @@ that never sleeps. Prints, over the measured windows: each stage's CPU, and the 
 (count, p50 / p99 / max, the longest by place). One node's decode is one stretch (the scrape loop pauses
 between units). ``--calls`` also prints the C calls of more than ``--call-ms`` of CPU that ran no Python code
 inside (held the interpreter throughout), by place (``sys.setprofile``: slows the Python code, not the C
-calls). CPU is per thread (``time.thread_time``), so the figures hold on a loaded machine. The recorder's own
+calls). ``--collect-every N`` runs the daemon's managed young collection (``gc.collect(0)``) after every N-th
+window's batch is freed and prints each one's CPU and what it walked (tracked young objects, the items of young
+lists and dicts): a request arriving during one waits for all of it. CPU is per thread (``time.thread_time``),
+so the figures hold on a loaded machine. The recorder's own
 cost is in the stages' CPU: ``--cpu-only`` (no request in flight, the daemon's real pause points, which then
 return at once) gives the stages' CPU to compare trees. Automatic garbage collection is off, as in the daemon.
 """
@@ -163,6 +166,7 @@ async def run(args: argparse.Namespace) -> None:
     tune_gc()
     gc.disable()
     stage_cpu: dict[str, float] = collections.defaultdict(float)
+    collections_: list[float] = []
     token = None if args.cpu_only else API_FIRST.begin()  # a request always in flight (the recorder never sleeps)
     if calls is not None:
         threading.setprofile(calls.hook)
@@ -207,6 +211,18 @@ async def run(args: argparse.Namespace) -> None:
         box = [batch]
         del batch
         await asyncio.to_thread(staged, "batch freed", box.pop)
+        if args.collect_every and number % args.collect_every == args.collect_every - 1:
+            young = gc.get_objects(0)
+            items = sum(len(o) for o in young if isinstance(o, (list, dict)))
+            count = len(young)
+            del young
+            began = time.thread_time()
+            gc.collect(0)
+            took = time.thread_time() - began
+            if measured:
+                collections_.append(took)
+            print(f"window {number}: young collection {took * 1000:.2f} ms CPU, {count} tracked young objects, "
+                  f"{items} items in young lists and dicts")
     if calls is not None:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -217,6 +233,9 @@ async def run(args: argparse.Namespace) -> None:
     _summary("stretches between pause points", stretches.stretches, args.top)
     if calls is not None:
         _summary(f"C calls of {args.call_ms:g} ms of CPU or more", calls.long, args.top)
+    if collections_:
+        print(f"young collections (measured windows): {len(collections_)}, CPU "
+              + ", ".join(f"{took * 1000:.2f}" for took in collections_) + " ms")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -239,6 +258,8 @@ def main() -> None:
                         help="no request in flight and no recorder: the stages' CPU as in the daemon between requests")
     parser.add_argument("--calls", action="store_true", help="also time every C call (sys.setprofile)")
     parser.add_argument("--call-ms", type=float, default=1.0)
+    parser.add_argument("--collect-every", type=int, default=0,
+                        help="a young collection after every N-th window, timed (0: none, as before)")
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -89,3 +89,36 @@ def test_a_key_index_shares_its_row_numbers() -> None:
     assert rows == list(range(300))
     assert batch.row_of("node:n299") is columns._row_numbers(300)[299]  # no int object of the index's own
     assert batch.row_of("node:other") is None
+
+
+def test_an_untracked_list_keeps_its_items_and_is_not_walked_by_the_collector() -> None:
+    import gc
+
+    items: list[Any] = ["node:n1", {"type": "node"}]
+    assert gc.is_tracked(items)
+    assert release.untrack(items) is items
+    assert not gc.is_tracked(items)
+    items.append({"type": "pod"})
+    release.untrack(items)  # twice: no harm
+    assert not gc.is_tracked(items)
+    assert items == ["node:n1", {"type": "node"}, {"type": "pod"}]
+    held = [object()]
+    other: dict[str, Any] = {"held": held}
+    assert release.untrack(other) is other  # not a list: left as it is
+    assert gc.is_tracked(other)
+
+
+def test_a_window_s_joined_lists_are_not_walked_by_the_collector() -> None:
+    import gc
+
+    parts: list[ColumnBatch] = []
+    for node in range(3):
+        builder = BatchBuilder()
+        builder.entity(f"node:n{node}", {"type": "node", "nodename": f"n{node}"})
+        parts.append(builder.lazy())
+    joined = ColumnBatch.concat(parts)
+    assert joined.keys == ["node:n0", "node:n1", "node:n2"]
+    assert not any(gc.is_tracked(items) for items in (joined.keys, joined.labels, joined.series_labels))
+    built = ColumnBatch.concat([_batch(2), _batch(1)])  # parts already built, a key again: concat, then select
+    assert built.keys == ["node:n1", "node:n0"]
+    assert not any(gc.is_tracked(items) for items in (built.keys, built.labels, built.series_labels))

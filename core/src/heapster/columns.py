@@ -32,7 +32,7 @@ import numpy.typing as npt
 from heapster import keys
 from heapster.model import LabeledMetric, MetricSet, MetricType, MetricValue
 from heapster.pausepoint import pause
-from heapster.release import release_list
+from heapster.release import release_list, untrack
 from heapster.timefmt import epoch_nanos, from_epoch_nanos
 
 MISSING = int(np.iinfo(np.int64).min)
@@ -386,6 +386,8 @@ class ColumnBatch:
         out = cls()
         if not parts:
             return out
+        for name in ("keys", "labels", "series_labels"):
+            untrack(getattr(out, name))
         for part in parts:
             out.keys.extend(part.keys)
             out.labels.extend(part.labels)
@@ -413,8 +415,8 @@ class ColumnBatch:
         """A new batch of the entities ``rows`` (and their series), in that order."""
         out = ColumnBatch()
         picked = rows.tolist()
-        out.keys = [self.keys[r] for r in picked]
-        out.labels = [self.labels[r] for r in picked]
+        out.keys = untrack([self.keys[r] for r in picked])
+        out.labels = untrack([self.labels[r] for r in picked])
         out.types = self.types[rows]
         out.collection_start = self.collection_start[rows]
         out.create_time = self.create_time[rows]
@@ -424,7 +426,7 @@ class ColumnBatch:
         new_row[rows] = np.arange(len(rows))
         kept = np.flatnonzero(new_row[self.series_entity] >= 0) if self.series_count else np.empty(0, np.intp)
         out.series_entity = new_row[self.series_entity[kept]]
-        out.series_labels = [self.series_labels[s] for s in kept.tolist()]
+        out.series_labels = untrack([self.series_labels[s] for s in kept.tolist()])
         out.labeled = {name: column.take(kept) for name, column in self.labeled.items()}
         return out
 
@@ -633,9 +635,9 @@ class BatchBuilder:
     def merge(builders: Sequence[BatchBuilder]) -> ColumnBatch:
         """``ColumnBatch.concat([b.build() for b in builders])`` built in one go: one array per column for all
         the builders instead of arrays per builder joined afterwards (the same batch, column order included)."""
-        keys: list[str] = []
-        labels: list[dict[str, str]] = []
-        series_labels: list[dict[str, str]] = []
+        keys: list[str] = untrack([])  # the window's lists: the collector need not walk them (heapster.release)
+        labels: list[dict[str, str]] = untrack([])
+        series_labels: list[dict[str, str]] = untrack([])
         scrapes = []
         tables = []
         tables_given: list[EntityTable | None] = []  # the adopted ones (None: built from the builder's lists)

@@ -9,7 +9,8 @@ So while the pipeline runs, automatic collection is off; :class:`ManagedGc` coll
 daemon's loop, only while no API request is in flight: after a stored batch (:meth:`ManagedGc.batch_stored`)
 but not within :data:`MIN_INTERVAL` of the last collection, and at the latest every :data:`MAX_INTERVAL`. A
 young collection there still costs 12-80 ms of CPU at 500 nodes (what the newest batch left behind, e.g. the
-store's key and label lists and the enricher's pod tables, is young and large), so it runs at most every
+enricher's pod tables, is young and large; the window's key and label lists and the copies kept to the next batch
+are untracked, :func:`heapster.release.untrack`), so it runs at most every
 :data:`MIN_INTERVAL`: a third as many pauses as one per batch at 10 s, while the cyclic garbage of a few batches
 (about a thousand objects each) waits. Each tenth collection includes the middle generation and each hundredth
 is a full one (the interpreter's own ratios for thresholds of 10 and 10). A young generation grown past

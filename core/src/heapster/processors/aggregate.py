@@ -10,6 +10,7 @@ import numpy as np
 from heapster.columns import ColumnBatch, RowArray
 from heapster.pausepoint import pause
 from heapster.processors.runs import SAME_PART
+from heapster.release import untrack
 
 RESOURCE_METRICS = ("cpu/usage_rate", "memory/usage", "cpu/request", "cpu/limit", "memory/request",
                     "memory/limit")
@@ -176,11 +177,11 @@ class SameInput:
         if (len(cols.keys) == len(self.keys) and np.array_equal(rows, self.rows)
                 and self._same_labels(label_of, picked) and _same_keys(cols.keys, self.keys)):
             return True
-        labels: list[dict[str, str]] = []
+        labels: list[dict[str, str]] = untrack([])  # kept to the next batch: no walk by the collector
         for start in range(0, len(picked), SAME_PART):
             pause()
             labels += map(label_of, picked[start:start + SAME_PART])
-        self.keys, self.rows, self.labels = list(cols.keys), rows, labels
+        self.keys, self.rows, self.labels = untrack(list(cols.keys)), rows, labels
         return False
 
     def _same_labels(self, label_of: Callable[[int], dict[str, str]], picked: list[int]) -> bool:

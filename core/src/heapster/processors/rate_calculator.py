@@ -14,6 +14,7 @@ from heapster.columns import MISSING, ColumnBatch, IntArray, RowArray, ValueColu
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch, MetricType
 from heapster.pausepoint import pause
+from heapster.release import untrack
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +200,8 @@ class RateCalculator(ColumnProcessor):
                               and np.array_equal(slots, np.arange(len(slots))))
         # Slots 0..n-1 of n slots: the slots' own key list is the batch's keys (no copy; it changes only when a
         # slot is given or freed, and freeing one drops the last keys first).
-        self._last_keys = self._keys if self._in_order and len(self._keys) == len(keys) else list(keys)
+        self._last_keys = (self._keys if self._in_order and len(self._keys) == len(keys)
+                           else untrack(list(keys)))  # untracked: kept to the next batch, no walk by the collector
         return slots
 
     def _forget_last_keys(self) -> None:

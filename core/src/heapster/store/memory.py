@@ -34,6 +34,7 @@ import structlog
 from heapster.columns import ColumnBatch, ValueColumn, to_ns
 from heapster.interfaces import MetricSink
 from heapster.model import DataBatch, MetricType
+from heapster.release import untrack
 from heapster.settings import HeapsterSettings
 from heapster.store.chunks import Chunk
 from heapster.store.columns import (
@@ -235,7 +236,7 @@ class MetricStore(MetricSink):
                 with self._lock.step():
                     self._register(job, cols, start, start + CHUNK, same_keys)
             if not same_keys:
-                self._last_keys = list(cols.keys)
+                self._last_keys = untrack(list(cols.keys))
                 self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._write(job, cols))
             self._locked_steps(self._finish(job))
@@ -263,7 +264,7 @@ class MetricStore(MetricSink):
                 pause()
                 with self._lock.step():
                     self._register(job, cols, start, start + CHUNK)
-            self._last_keys = list(cols.keys)
+            self._last_keys = untrack(list(cols.keys))
             self._last_ids = np.concatenate(job.entities) if job.entities else np.empty(0, dtype=np.int64)
             self._locked_steps(self._reserve(job, cols))
             self._locked_steps(share_row_maps(list(self._all_columns()), STEP_CPU))
@@ -469,7 +470,7 @@ class MetricStore(MetricSink):
             return last[2].copy()
         sids = yield from self._find_series(entity_ids, series_labels)
         yield  # the copies below (and the last batch's freed) take milliseconds at 170,000 series
-        self._last_series = (entity_ids.copy(), list(series_labels), sids.copy())
+        self._last_series = (entity_ids.copy(), untrack(list(series_labels)), sids.copy())
         yield
         return sids
 
