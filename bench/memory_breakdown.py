@@ -317,8 +317,8 @@ def glibc_malloc() -> dict[str, Any] | None:
             "mmapped": info.hblkhd / MiB, "arenas": arenas, "per arena": " ".join(per_arena)}
 
 
-def pymalloc() -> dict[str, float]:
-    """pymalloc in MiB: bytes in its arenas and bytes of used blocks (from ``sys._debugmallocstats``)."""
+def debugmallocstats_text() -> str:
+    """What ``sys._debugmallocstats`` prints (to file descriptor 2), as text."""
     read, write = os.pipe()
     saved = os.dup(2)
     text = ""
@@ -332,6 +332,12 @@ def pymalloc() -> dict[str, float]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    return text
+
+
+def pymalloc() -> dict[str, float]:
+    """pymalloc in MiB: bytes in its arenas and bytes of used blocks (from ``sys._debugmallocstats``)."""
+    text = debugmallocstats_text()
 
     def field(name: str) -> float:
         found = re.search(rf"^# bytes in {name}\s*=\s*([\d,]+)", text, re.MULTILINE)

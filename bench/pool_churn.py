@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memory_breakdown import fill_on_second_batch, status_mib
+from memory_breakdown import debugmallocstats_text, fill_on_second_batch, status_mib
 
 from heapster.app import build_daemon
 from heapster.columns import ColumnBatch
@@ -45,18 +45,7 @@ CLASSES = (2, 3, 4)  # 48, 64, 80 bytes
 
 def classes() -> dict[str, int]:
     """Pools, used and free blocks of the classes :data:`CLASSES` (``c<n> ...``), and the arenas held."""
-    read, write = os.pipe()
-    saved = os.dup(2)
-    try:
-        os.dup2(write, 2)
-        os.close(write)
-        sys._debugmallocstats()
-        os.dup2(saved, 2)
-        with os.fdopen(read, "r") as pipe:
-            text = pipe.read()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    text = debugmallocstats_text()
     out: dict[str, int] = {}
     for line in text.splitlines():
         m = re.match(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", line)
