@@ -335,7 +335,61 @@ async def test_label_selectors(api: Any) -> None:
     pods = await get(api, base + "/namespaces/default/pods?labelSelector=app+in+(a1,zz),app!=a0")
     assert [p["metadata"]["name"] for p in pods["items"]] == ["pod-0-1", "pod-1-1"]
     assert (await get(api, base + "/pods?labelSelector=!app"))["items"] == []
-    assert "Error while parsing selector" in await get(api, base + "/nodes?labelSelector=a%3D%3D%3Db", status=400)
+    bad = await get(api, base + "/nodes?labelSelector=a%3D%3D%3Db", status=400)
+    assert bad["reason"] == "BadRequest" and "Error while parsing selector" in bad["message"]
+
+
+async def test_v1beta1_errors_are_metrics_servers_statuses(store: MetricStore) -> None:
+    """v1beta1 answers a missing object as metrics-server's API server does, so ``kubectl top pod ghost`` prints
+    ``Error from server (NotFound): pods "ghost" not found`` (a plain-text 404 made kubectl print "the server could
+    not find the requested resource"); v1alpha1 keeps Heapster's plain text."""
+    idle_node = {"metadata": {"name": "node-idle", "labels": {"zone": "z9"}}, "status": {}}
+    idle_pod = {**pods()[0], "metadata": {"name": "pod-idle", "namespace": "default", "uid": "uid-idle"}}
+    cluster = StaticCluster([*nodes(), idle_node], [*pods(), idle_pod])
+    runner, url = await serve(create_api_app(store, cluster, {"metric_resolution": 60.0}, clock=FakeClock(NOW)))
+    beta, alpha = "/apis/metrics.k8s.io/v1beta1", "/apis/metrics.k8s.io/v1alpha1"
+
+    def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
+        found = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+                 "reason": reason}
+        return {**found, "details": details, "code": code} if details else {**found, "code": code}
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = (session, url)
+            assert await get(api, beta + "/nodes/ghost", status=404) == status(
+                404, "NotFound", 'node "ghost" not found', name="ghost", kind="node")
+            assert await get(api, beta + "/nodes/node-idle", status=404) == status(
+                404, "NotFound", 'nodemetrics.metrics.k8s.io "node-idle" not found', name="node-idle",
+                group="metrics.k8s.io", kind="nodemetrics")
+            assert await get(api, beta + "/namespaces/default/pods/ghost", status=404) == status(
+                404, "NotFound", 'pods "ghost" not found', name="ghost", kind="pods")
+            assert await get(api, beta + "/namespaces/default/pods/pod-idle", status=404) == status(
+                404, "NotFound", 'podmetrics.metrics.k8s.io "default/pod-idle" not found', name="default/pod-idle",
+                group="metrics.k8s.io", kind="podmetrics")
+            bad = await get(api, beta + "/nodes?labelSelector=a%3D%3D%3Db", status=400)
+            assert bad["kind"] == "Status" and bad["reason"] == "BadRequest" and bad["code"] == 400
+            assert (await get(api, beta + "/pods?fieldSelector=metadata", status=400))["reason"] == "BadRequest"
+            assert await get(api, "/api/v1/nodes/ghost", status=404) == status(
+                404, "NotFound", 'nodes "ghost" not found', name="ghost", kind="nodes")
+            # v1alpha1 as Heapster wrote it.
+            assert await get(api, alpha + "/nodes/node-idle", status=404) == "No metrics for node node-idle"
+            assert await get(api, alpha + "/namespaces/default/pods/pod-idle", status=404) == \
+                "No metrics available for pod default/pod-idle"
+            assert (await get(api, alpha + "/nodes?labelSelector=a%3D%3D%3Db", status=400)).startswith(
+                "Error while parsing selector a===b: ")
+    finally:
+        await runner.cleanup()
+
+
+async def test_node_lists_take_metrics_servers_field_selector(api: Any) -> None:
+    """metrics-server filters a node list on ``metadata.name`` (a node has no namespace field)."""
+    base = "/apis/metrics.k8s.io/v1beta1/nodes"
+    named = await get(api, base + "?fieldSelector=metadata.name%3Dnode-1")
+    assert [n["metadata"]["name"] for n in named["items"]] == ["node-1"]
+    others = await get(api, base + "?fieldSelector=metadata.name!%3Dnode-1")
+    assert [n["metadata"]["name"] for n in others["items"]] == ["node-0"]
+    assert (await get(api, base + "?fieldSelector=metadata.namespace%3Ddefault"))["items"] == []
 
 
 async def test_discovery_documents(api: Any) -> None:

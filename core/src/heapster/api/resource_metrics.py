@@ -15,9 +15,10 @@ from aiohttp import web
 
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
-from heapster.api.responses import apiserver_json_response, error_response, json_response
+from heapster.api.responses import apiserver_json_response, error_response, json_response, status_response
 from heapster.api.thread import consistent
 from heapster.durations import format_duration
+from heapster.gotext import go_quote
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
 from heapster.selectors import Selector, parse_field_selector, parse_selector
@@ -30,6 +31,13 @@ V1ALPHA1 = f"{GROUP}/v1alpha1"
 CPU, MEMORY = "cpu/usage_rate", "memory/working_set"
 _SLASH = "{_slash:/?}"
 
+
+def not_found(request: web.Request, resource: str, name: str, group: str = "") -> web.Response:
+    """404 as apimachinery's ``NewNotFound(GroupResource{group, resource}, name)``: ``<resource>[.<group>] "<name>"
+    not found``, with the name, group and resource (as ``kind``) in the details."""
+    qualified = f"{resource}.{group}" if group else resource
+    details = {"name": name, "group": group, "kind": resource} if group else {"name": name, "kind": resource}
+    return status_response(request, 404, "NotFound", f"{qualified} {go_quote(name)} not found", details)
 
 
 class LatestUsage:
@@ -154,6 +162,15 @@ class ResourceMetricsApi:
     def _list(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         return self._typed(kind, {"metadata": {}, "items": items if items or self.beta else None})
 
+    def _bad_request(self, request: web.Request, message: str) -> web.Response:
+        """400: Heapster's plain text (v1alpha1), a ``BadRequest`` Status from an API server (v1beta1)."""
+        return status_response(request, 400, "BadRequest", message) if self.beta else error_response(400, message)
+
+    def _no_metrics(self, request: web.Request, resource: str, name: str, heapster_text: str) -> web.Response:
+        """404 for an object without metrics: Heapster's text (v1alpha1); metrics-server's ``NotFound`` of
+        ``nodemetrics``/``podmetrics.metrics.k8s.io`` (v1beta1)."""
+        return not_found(request, resource, name, GROUP) if self.beta else error_response(404, heapster_text)
+
     # --- nodes ---------------------------------------------------------------------------------
     def _node_metrics(self, name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         stamp = self.store.latest_timestamp
@@ -181,9 +198,14 @@ class ResourceMetricsApi:
     async def node_list(self, request: web.Request) -> web.Response:
         try:
             selector = parse_selector(request.query.get("labelSelector"))
+            fields = parse_field_selector(request.query.get("fieldSelector"))
         except ValueError as exc:
-            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
-        items = [m for name, labels in self._nodes(selector) if (m := self._node_metrics(name, labels))]
+            return self._bad_request(request,
+                                     f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
+        # metrics-server filters node metrics on metadata.name (a node has no namespace).
+        items = [m for name, labels in self._nodes(selector)
+                 if (fields.empty or fields.matches({"metadata.name": name}))
+                 and (m := self._node_metrics(name, labels))]
         items.sort(key=lambda item: item["metadata"]["name"])
         return self._respond(request, self._list("NodeMetricsList", items))
 
@@ -192,10 +214,12 @@ class ResourceMetricsApi:
         labels = None
         if self.cluster is not None:
             node = self.cluster.get_node(name)
+            if node is None and self.beta:
+                return not_found(request, "node", name)  # metrics-server: its node lister's error, as is
             labels = ((node or {}).get("metadata") or {}).get("labels")
         found = self._node_metrics(name, labels)
         if found is None:
-            return error_response(404, f"No metrics for node {name}")
+            return self._no_metrics(request, "nodemetrics", name, f"No metrics for node {name}")
         return self._respond(request, found)
 
     # --- pods ----------------------------------------------------------------------------------
@@ -264,7 +288,7 @@ class ResourceMetricsApi:
             selector = parse_selector(request.query.get("labelSelector"))
             fields = parse_field_selector(request.query.get("fieldSelector"))
         except ValueError as exc:
-            return error_response(400, f"Error while parsing selector: {exc}")
+            return self._bad_request(request, f"Error while parsing selector: {exc}")
         # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
         items = [item for item in self._pods(namespace, selector) if fields.empty or fields.matches(
             {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
@@ -282,6 +306,8 @@ class ResourceMetricsApi:
         if self.cluster is not None:
             pod = self.cluster.get_pod(namespace, name)
             if pod is None:
+                if self.beta:  # metrics-server: its pod (metadata) lister's error, as is
+                    return not_found(request, "pods", name)
                 return error_response(404, f"Pod {namespace}/{name} not defined")
             containers = self._spec_containers(pod)
             labels = (pod.get("metadata") or {}).get("labels")
@@ -290,7 +316,8 @@ class ResourceMetricsApi:
             containers = matching[0] if matching else []
         found = self._pod_metrics(namespace, name, containers, labels)
         if found is None:
-            return error_response(404, f"No metrics available for pod {namespace}/{name}")
+            return self._no_metrics(request, "podmetrics", f"{namespace}/{name}",
+                                    f"No metrics available for pod {namespace}/{name}")
         return self._respond(request, found)
 
 
@@ -361,7 +388,8 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
         try:
             selector = parse_selector(request.query.get("labelSelector"))
         except ValueError as exc:
-            return error_response(400, f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
+            return status_response(request, 400, "BadRequest",
+                                   f"Error while parsing selector {request.query.get('labelSelector')}: {exc}")
         items = [public_node(n) for n in cluster.list_nodes()
                  if selector.matches((n.get("metadata") or {}).get("labels"))]
         return apiserver_json_response(request, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
@@ -370,7 +398,7 @@ def core_node_routes(cluster: ClusterState) -> list[tuple[str, Handler]]:
     async def node(request: web.Request) -> web.Response:
         found = cluster.get_node(request.match_info["node"])
         if found is None:
-            return error_response(404, f"node {request.match_info['node']!r} not found")
+            return not_found(request, "nodes", request.match_info["node"])
         return apiserver_json_response(request, {"kind": "Node", "apiVersion": "v1", **public_node(found)})
 
     return [("/api" + _SLASH, versions), ("/api/v1/nodes" + _SLASH, node_list), ("/api/v1/nodes/{node}", node)]

@@ -83,11 +83,24 @@ def apiserver_pretty(request: web.Request) -> bool:
     return request.headers.get("User-Agent", "").startswith(("curl", "Wget", "Mozilla/5.0"))
 
 
-def apiserver_json_response(request: web.Request, data: Any) -> web.Response:
+def apiserver_json_response(request: web.Request, data: Any, status: int = 200) -> web.Response:
     """``application/json`` as an aggregated API server (metrics-server) answers: compact unless
     :func:`apiserver_pretty`."""
     body = go_json(data, pretty=apiserver_pretty(request), layout="apiserver")
-    return web.Response(body=body, content_type="application/json")
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def status_response(request: web.Request, code: int, reason: str, message: str,
+                    details: dict[str, str] | None = None) -> web.Response:
+    """A failed request as a Kubernetes API server answers it: a ``v1`` ``Status`` (``status: Failure``) laid out
+    as :func:`apiserver_json_response`. Clients read it: kubectl prints ``Error from server (<reason>): <message>``
+    (a plain-text body becomes "the server could not find the requested resource")."""
+    status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": message, "reason": reason}
+    if details:
+        status["details"] = details
+    status["code"] = code
+    return apiserver_json_response(request, status, status=code)
 
 
 def error_response(status: int, message: str) -> web.Response:
