@@ -244,6 +244,17 @@ def test_kubectl_top_one_pod_by_container(cluster: Cluster) -> None:
                                        memory_column(c["usage"]["memory"])] for c in served["containers"])
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["pod", "ghost", "-n", "default"], 'pods "ghost" not found'),
+    (["node", "ghost"], 'node "ghost" not found'),
+], ids=" ".join)
+def test_kubectl_top_of_a_missing_object_says_what_metrics_server_says(cluster: Cluster, args: list[str],
+                                                                      message: str) -> None:
+    result = subprocess.run([KUBECTL, "--kubeconfig", cluster.ready["kubeconfig"], "--request-timeout=20s", "top",
+                             *args], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and result.stderr.strip() == f"Error from server (NotFound): {message}"
+
+
 def kubectl_has(flag: str) -> bool:
     """Whether this kubectl's top pod knows ``flag`` (--sum and --field-selector came after Debian's 1.20)."""
     usage = subprocess.run([KUBECTL, "top", "pod", "--help"], capture_output=True, text=True, check=False).stdout
