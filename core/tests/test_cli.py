@@ -43,6 +43,8 @@ def test_repeatable_sinks_keep_their_order() -> None:
     (["--source=static:", "--metric_resolution=4s"], "metric resolution should not be less than 5 seconds"),
     (["--source=static:", "--metric_resolution=soon"], "invalid duration 'soon'"),
     (["--source=static:", "--heapster_port=http"], "argument --heapster-port: invalid int value"),
+    (["--source=static:", "--heapster_port=99999"], "--heapster-port 99999 is not a port (0 to 65535)"),
+    (["--source=static:", "--heapster_port=-1"], "--heapster-port -1 is not a port (0 to 65535)"),
     (["--source=static:", "--sourc=x"], "unknown flag --sourc (did you mean --source?)"),
     ([], "wrong number of sources specified: 0"),
     (["--source=static:", "--source=static:"], "wrong number of sources specified: 2"),

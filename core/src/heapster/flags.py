@@ -318,6 +318,9 @@ def validate_heapster(values: HeapsterSettings | Mapping[str, Any]) -> None:
         msg = ("--allowed_users needs --tls_client_ca (with --tls_cert and --tls_key): users are the CNs of "
                "client certificates, and without a client CA no request is authenticated")
         raise UsageError(msg)
+    if not 0 <= settings.heapster_port < 65536:  # the resolver took 99999 as 34463 and served there
+        msg = f"--heapster-port {settings.heapster_port} is not a port (0 to 65535)"
+        raise UsageError(msg)
     if settings.historical_source and settings.historical_source not in settings.sink:
         msg = "--historical_source must equal one of the --sink values"
         raise UsageError(msg)
