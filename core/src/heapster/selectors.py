@@ -1,4 +1,4 @@
-"""Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h``) for ``?labelSelector=``, and field selectors
+"""Kubernetes label selectors (``a=b,c!=d,e in (f,g),!h,i>1``) for ``?labelSelector=``, and field selectors
 (``metadata.name=x,metadata.namespace!=y``) for ``?fieldSelector=``, parsed and checked as the API server does.
 
 A small public module with no dependencies beyond the standard library: heapster's API and
@@ -16,6 +16,9 @@ _KEY = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(/|$))?[A-Za-z0-9]
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SET = re.compile(r"^(?P<key>\S+)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$")
 _EQUALITY = re.compile(r"^(?P<key>[^=!\s]+)\s*(?P<op>==|!=|=)\s*(?P<value>\S*)$")
+_ORDER = re.compile(r"^(?P<key>[^<>=!\s]+)\s*(?P<op>[<>])\s*(?P<value>\S*)$")
+_INT64 = re.compile(r"^[+-]?[0-9]+$")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class Selector:
@@ -65,6 +68,29 @@ def _check_value(value: str) -> str:
     return value
 
 
+def _go_int64(text: str | None) -> int | None:
+    """``strconv.ParseInt(text, 10, 64)``: the integer, or None where Go fails."""
+    if text is None or not _INT64.match(text):
+        return None
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
+def _order(key: str, greater: bool, text: str) -> Requirement:
+    """``key>N`` / ``key<N``, as the API server and metrics-server take them (apimachinery's Gt and Lt): N an
+    integer and a label value; an object matches when it has the label and its value is an integer beyond N."""
+    bound = _go_int64(_check_value(text))
+    if bound is None:
+        msg = f"for 'Gt', 'Lt' operators, the value must be an integer, got {text!r}"
+        raise ValueError(msg)
+
+    def matches(labels: Mapping[str, str]) -> bool:
+        value = _go_int64(labels.get(key))
+        return value is not None and (value > bound if greater else value < bound)
+
+    return matches
+
+
 def _requirement(part: str) -> Requirement:
     if part.startswith("!"):
         key = _check_key(part[1:].strip())
@@ -83,6 +109,9 @@ def _requirement(part: str) -> Requirement:
         if found["op"] == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: labels.get(key) == value
+    found = _ORDER.match(part)
+    if found:
+        return _order(_check_key(found["key"]), found["op"] == ">", found["value"])
     key = _check_key(part)
     return lambda labels: key in labels
 
