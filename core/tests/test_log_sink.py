@@ -40,10 +40,16 @@ async def test_batch_format_matches_heapster() -> None:
 
 
 async def test_event_format() -> None:
+    """Heapster's ``fmt.Sprintf("   %s (cnt:%d): %s", event.LastTimestamp, ...)``: a metav1.Time prints as Go's
+    time.Time.String() (vendored apimachinery's ``func (t Time) String()``), not as its RFC 3339 JSON."""
     out = io.StringIO()
-    event = {"lastTimestamp": "2019-08-29T18:38:20Z", "count": 3, "message": "Started container"}
-    await LogEventSink(out).export_events(EventBatch(datetime(2019, 8, 29, 18, 39, tzinfo=UTC), [event]))
+    events = [{"lastTimestamp": "2019-08-29T18:38:20Z", "count": 3, "message": "Started container"},
+              {"eventTime": "2019-08-29T18:38:21.123456Z", "message": "Scheduled"},
+              {"message": "no time"}]
+    await LogEventSink(out).export_events(EventBatch(datetime(2019, 8, 29, 18, 39, tzinfo=UTC), events))
     assert out.getvalue() == (
         "EventBatch     Timestamp: 2019-08-29 18:39:00 +0000 UTC\n"
-        "   2019-08-29T18:38:20Z (cnt:3): Started container\n"
+        "   2019-08-29 18:38:20 +0000 UTC (cnt:3): Started container\n"
+        "   2019-08-29 18:38:21.123456 +0000 UTC (cnt:0): Scheduled\n"
+        "   0001-01-01 00:00:00 +0000 UTC (cnt:0): no time\n"
     )

@@ -7,8 +7,8 @@ from typing import TextIO
 
 from heapster.hookspecs import RegisterEventSink, RegisterMetricSink, hookimpl
 from heapster.interfaces import EventSink, MetricSink, PluginContext
-from heapster.model import DataBatch, EventBatch, MetricValue
-from heapster.timefmt import go_string, unix_nano
+from heapster.model import DataBatch, Event, EventBatch, MetricValue
+from heapster.timefmt import go_string, parse_rfc3339, unix_nano
 from heapster.uri import PluginConfig
 
 PAD = "   "
@@ -38,12 +38,24 @@ def format_batch(batch: DataBatch) -> str:
     return "".join(out)
 
 
+def _event_time(event: Event) -> str:
+    """An event's last timestamp as Heapster printed it: ``metav1.Time.String()``, i.e. Go's ``time.Time`` form
+    (``2019-08-29 18:38:20 +0000 UTC``; the zero time when unset). ``eventTime`` stands in for a missing
+    ``lastTimestamp`` (events.k8s.io events); text that is no timestamp is printed as it is."""
+    when = event.get("lastTimestamp") or event.get("eventTime")
+    if not when:
+        return go_string(None)
+    try:
+        return go_string(parse_rfc3339(str(when)))
+    except ValueError:
+        return str(when)
+
+
 def format_events(batch: EventBatch) -> str:
     """The text Heapster's event log sink printed for one batch."""
     lines = [f"EventBatch     Timestamp: {go_string(batch.timestamp)}\n"]
     for event in batch.events:
-        when = event.get("lastTimestamp") or event.get("eventTime") or ""
-        lines.append(f"   {when} (cnt:{event.get('count') or 0}): {event.get('message', '')}\n")
+        lines.append(f"   {_event_time(event)} (cnt:{event.get('count') or 0}): {event.get('message', '')}\n")
     return "".join(lines)
 
 
