@@ -16,7 +16,8 @@ async def test_batch_format_matches_heapster() -> None:
             labels={"type": "node", "nodename": "n1"},
             values={"memory/usage": MetricValue(1024), "cpu/node_utilization": MetricValue(0.25)},
             labeled=[LabeledMetric("filesystem/usage", {"resource_id": "/"}, 77)],
-            scrape_time=ts, create_time=ts,
+            scrape_time=ts, collection_start=datetime(2018, 3, 2, 9, 0, tzinfo=UTC),
+            create_time=datetime(2018, 3, 1, tzinfo=UTC),  # not printed: Heapster printed CollectionStartTime
         ),
         "cluster": MetricSet(labels={"type": "cluster"}, values={"cpu/usage": MetricValue(5, MetricType.CUMULATIVE)}),
     })
@@ -32,7 +33,7 @@ async def test_batch_format_matches_heapster() -> None:
         "   Labeled Metrics:\n\n"
         "MetricSet: node:n1\n"
         "   Scrape time: 2018-03-02 10:00:00 +0000 UTC 1519984800000000000\n"
-        "   Create time: 2018-03-02 10:00:00 +0000 UTC 1519984800000000000\n"
+        "   Create time: 2018-03-02 09:00:00 +0000 UTC 1519981200000000000\n"
         "   Labels:\n      nodename = n1\n      type = node\n"
         "   Metrics:\n      cpu/node_utilization = 0.250000\n      memory/usage = 1024\n"
         "   Labeled Metrics:\n      filesystem/usage = 77\n         resource_id = /\n\n"

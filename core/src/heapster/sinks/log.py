@@ -25,7 +25,8 @@ def format_batch(batch: DataBatch) -> str:
         ms = batch.metric_sets[key]
         out.append(f"MetricSet: {key}\n")
         out.append(f"{PAD}Scrape time: {go_string(ms.scrape_time)} {unix_nano(ms.scrape_time)}\n")
-        out.append(f"{PAD}Create time: {go_string(ms.create_time)} {unix_nano(ms.create_time)}\n")
+        # Heapster's "Create time" is the set's CollectionStartTime (its counters' start), not EntityCreateTime.
+        out.append(f"{PAD}Create time: {go_string(ms.collection_start)} {unix_nano(ms.collection_start)}\n")
         out.append(f"{PAD}Labels:\n")
         out.extend(f"{PAD}{PAD}{name} = {ms.labels[name]}\n" for name in sorted(ms.labels))
         out.append(f"{PAD}Metrics:\n")
