@@ -117,6 +117,10 @@ def test_missing_or_broken_kubeconfig_is_a_runtime_failure(tmp_path: Path) -> No
     (tmp_path / "broken").write_text("apiVersion: v1\nkind: Config\ncurrent-context: missing\n")
     with pytest.raises(RuntimeFailure, match="cannot load kubeconfig"):
         load_api_access(_opts(inClusterConfig=False, auth=str(tmp_path / "broken")), urlsplit(""))
+    (tmp_path / "not-yaml").write_text("not: [yaml")  # the client's loader raises yaml's ParserError
+    with pytest.raises(RuntimeFailure, match=r"cannot load kubeconfig .*: while parsing a flow sequence") as failed:
+        load_api_access(_opts(inClusterConfig=False, auth=str(tmp_path / "not-yaml")), urlsplit(""))
+    assert "\n" not in str(failed.value)  # one line, as every start-up failure
 
 
 def test_bare_url_has_no_credentials() -> None:

@@ -333,6 +333,7 @@ def _load_kubeconfig(path: str) -> Any:
     light = _light_kubeconfig(path)
     if light is not None:
         return light
+    import yaml
     from kubernetes import client
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
@@ -341,8 +342,9 @@ def _load_kubeconfig(path: str) -> Any:
     load_kube_config: Any = kube_config.load_kube_config
     try:
         load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
-    except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
-        msg = f"cannot load kubeconfig {path!r}: {exc}"
+    except (ConfigException, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        # yaml.YAMLError: a file that is not YAML (the light reader left it to the client, which raises it)
+        msg = f"cannot load kubeconfig {path!r}: {' '.join(str(exc).split())}"  # one line (yaml's spans several)
         raise RuntimeFailure(msg) from None
     return configuration
 
