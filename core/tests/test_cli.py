@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,21 @@ def test_peers_need_a_source_that_can_find_them(capsys: pytest.CaptureFixture[st
     assert "no peer discovery 'static'; installed:" in err  # the kubernetes source's, when installed
     assert main(["--source=static:", "--shard=1/3", "--shard_peer_timeout=0s"]) == 2
     assert "--shard_peer_timeout must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--tls_cert=/nonexistent.pem", "--tls_key=/nonexistent.key"],
+     "heapster: cannot load --tls_cert/--tls_key: No such file or directory"),
+    (["--tls_cert={pem}", "--tls_key={pem}"], "heapster: cannot load --tls_cert/--tls_key: [SSL] PEM lib"),
+])
+def test_tls_files_that_cannot_be_loaded_name_the_flag_and_exit_2(flags: list[str], expected: str, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: 'cannot serve the HTTP API on 0.0.0.0:0: No such file or directory' (exit 1), naming no file."""
+    pem = tmp_path / "garbage.pem"
+    pem.write_text("not a certificate\n")
+    argv = ["--source=static:", "--heapster_port=0", *(flag.format(pem=pem) for flag in flags)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(expected)
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,10 +108,12 @@ class Daemon:
                 loop.add_signal_handler(sig, self.request_stop)
         try:
             api_runner = await self._start_api()
-        except OSError as exc:
+        except (OSError, UsageError) as exc:  # UsageError: a --tls_* file that cannot be loaded
             if self._api_thread is not None:
                 await self._api_thread.close(None)
             await self.source.close()
+            if isinstance(exc, UsageError):
+                raise
             host = self.settings.listen_ip or "0.0.0.0"
             msg = f"cannot serve the HTTP API on {host}:{self.settings.heapster_port}: {exc.strerror or exc}"
             raise RuntimeFailure(msg) from None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from heapster.api.instrument import Handler
 from heapster.api.responses import error_response
+from heapster.errors import UsageError
 from heapster.settings import HeapsterSettings
 
 UNWRAPPED_PREFIX = "/healthz"
@@ -17,16 +18,27 @@ PROBES = frozenset({"/readyz", "/livez"})
 """Probe endpoints that, like Heapster's /healthz, need no client certificate (they reveal only ok/not ok)."""
 
 
+def load_tls(load: Callable[[], object], flags: str) -> None:
+    """Run ``load`` (a context's ``load_cert_chain``/``load_verify_locations``); :class:`UsageError` naming the
+    ``flags`` whose files could not be read (missing, not PEM, key not matching)."""
+    try:
+        load()
+    except (OSError, ssl.SSLError) as exc:
+        msg = f"cannot load {flags}: {getattr(exc, 'strerror', None) or exc}"
+        raise UsageError(msg) from None
+
+
 def ssl_context(settings: HeapsterSettings) -> ssl.SSLContext | None:
-    """The server TLS context from ``tls_cert``/``tls_key`` (and ``tls_client_ca``), or None for plain HTTP."""
+    """The server TLS context from ``tls_cert``/``tls_key`` (and ``tls_client_ca``), or None for plain HTTP;
+    :class:`UsageError` naming the flag whose file cannot be loaded."""
     cert = settings.tls_cert
     if not cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, settings.tls_key or None)
+    load_tls(lambda: context.load_cert_chain(cert, settings.tls_key or None), "--tls_cert/--tls_key")
     ca = settings.tls_client_ca
     if ca:
-        context.load_verify_locations(cafile=ca)
+        load_tls(lambda: context.load_verify_locations(cafile=ca), "--tls_client_ca")
         # Certificates are verified when given; requests without one get 401 from the middleware.
         context.verify_mode = ssl.CERT_OPTIONAL
     return context

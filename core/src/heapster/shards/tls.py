@@ -16,6 +16,7 @@ import ssl
 from typing import Any
 
 from heapster.api.security import common_name
+from heapster.api.security import load_tls as _load
 from heapster.errors import UsageError
 from heapster.settings import HeapsterSettings
 
@@ -99,10 +100,3 @@ def handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> dict[str, Any]:
     msg = "the TLS handshake did not finish"
     raise ssl.SSLError(msg)
 
-
-def _load(load: Any, flags: str) -> None:
-    try:
-        load()
-    except (OSError, ssl.SSLError) as exc:
-        msg = f"cannot load {flags}: {getattr(exc, 'strerror', None) or exc}"
-        raise UsageError(msg) from None
