@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ssl
 
-READ_AHEAD_BUFFER = 33 * 1024
-"""Bytes OpenSSL reads from a socket at most at once: two whole TLS records (16,406 bytes each with AES-GCM) and
-the next header. Not more: OpenSSL moves what is left in the buffer to its front before each record (to align the
-record's data), so a 128 KiB buffer moved ~470 KB a summary (0.3 M instructions a node under callgrind) for no
-gain in CPU time over this size."""
+READ_AHEAD_BUFFER = 128 * 1024
+"""Bytes OpenSSL reads from a socket at most at once: a 30-pod node's summary (118 KB, 8 records) in one or two
+reads. OpenSSL moves what is left in the buffer to its front before each record (to align the record's data):
+~470 KB moved per summary at this size, which callgrind counts as 0.3 M instructions a node (``rep movsb`` byte by
+byte), but thread CPU time per GET was still lowest at this size (bench/README.md, session 11, helper cpu7)."""
 
 _SSL_CTRL_MODE = 33
 _SSL_CTRL_GET_READ_AHEAD = 40
