@@ -22,6 +22,7 @@ from heapster.model import DataBatch, MetricSet
 from heapster.pausepoint import pause
 from heapster.scrapeloop import ScrapeLoop
 from heapster.timefmt import utc_from_epoch
+from heapster.timeouts import SharedTimeouts
 
 if TYPE_CHECKING:
     from heapster.shards.coordinator import ShardCoordinator
@@ -326,7 +327,9 @@ class Scheduler:
         for delay in delays:
             if delay > 0 and delay not in starts:
                 starts[delay] = asyncio.ensure_future(self.clock.sleep(delay))
-        tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, starts.get(delay), node_timeout))
+        # The node timeouts: one timer per span of deadlines (a start group's units share one), not one per unit.
+        timeouts = SharedTimeouts()
+        tasks = [asyncio.create_task(self._scrape_unit(unit, start, end, starts.get(delay), node_timeout, timeouts))
                  for unit, delay in zip(units, delays, strict=True)]
         done, pending = await asyncio.wait(tasks, timeout=deadline)
         for sleep in starts.values():  # done, unless the deadline came first
@@ -365,16 +368,17 @@ class Scheduler:
         self._failing[node] = reason
 
     async def _scrape_unit(self, unit: ScrapeUnit, start: datetime, end: datetime,
-                           started: asyncio.Future[None] | None, node_timeout: float | None) -> ScrapeResult:
+                           started: asyncio.Future[None] | None, node_timeout: float | None,
+                           timeouts: SharedTimeouts) -> ScrapeResult:
         if started is not None:  # the sleep shared by the units of this start time (only ever cancelled with
             await started  # them all: at the scrape deadline or when the scrape is cancelled)
         node = unit.node or unit.name
         began = time.perf_counter()
         try:
-            # asyncio.timeout, not wait_for: wait_for (3.11) runs the scrape in a task of its own, and a
+            # A timeout in this task, not wait_for: wait_for (3.11) runs the scrape in a task of its own, and a
             # failed task, its exception and the traceback's frames form a cycle that keeps everything
             # the scrape had read alive until a full collection.
-            async with asyncio.timeout(node_timeout):
+            async with timeouts.timeout(node_timeout):
                 result = await unit.scrape(start, end)
         except asyncio.CancelledError:
             raise

@@ -2,8 +2,9 @@
 
 Connections are kept alive per origin (checked with ``poll()`` before reuse, a stale one retried once on a
 new connection, idle ones swept), TLS sessions resumed. Sockets are non-blocking, TLS is the ``ssl`` module's
-socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``), and the running event loop only says when a
-socket is readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
+socket (OpenSSL in C, not asyncio's pure-Python ``sslproto``; reading each socket ahead in large steps, not a
+record's header and body apart: :mod:`.readahead`), and the running event loop only says when a socket is
+readable: one callback per readiness drains every TLS record that arrived, straight into one buffer
 the size of the declared body (or of the chunk being read: a Go kubelet sends its summary as one chunk), which
 the caller gets as the body, uncopied. There is no transport, protocol or stream reader per request (measured in
 ``bench/kubelet_client_bench.py``). Bodies with ``Content-Length``, chunked bodies (a Go kubelet's, a watch)
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from heapster.http1.head import HEAD_LIMIT, ProtocolError, parse_header_lines
+from heapster.http1.readahead import READ_AHEAD_BUFFER
+from heapster.http1.readahead import read_ahead as _read_ahead
 
 KEEPALIVE_SECONDS = 90.0
 """An idle connection older than this is closed instead of reused."""
@@ -605,13 +608,20 @@ class Client:
     connect). Use one
     client per event loop; idle connections are not registered with any loop. ``connect_timeout`` bounds
     making a connection (None: only the caller's own timeout); callers bound whole requests themselves.
+    ``read_ahead``: OpenSSL reads the sockets of connections made from ``ssl_context`` up to this many bytes at
+    once (:func:`heapster.http1.readahead.read_ahead`: set on the context itself); 0 leaves the context as it is.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None, *, max_bytes: int,
-                 keepalive: float = KEEPALIVE_SECONDS, connect_timeout: float | None = None) -> None:
+                 keepalive: float = KEEPALIVE_SECONDS, connect_timeout: float | None = None,
+                 read_ahead: int = READ_AHEAD_BUFFER) -> None:
         self.ssl_context = ssl_context
+        self.reads_ahead = False
+        """Whether OpenSSL reads this client's TLS sockets ahead (records taken out of large reads)."""
         if ssl_context is not None:
             _know_tls()
+            if read_ahead:
+                self.reads_ahead = _read_ahead(ssl_context, read_ahead)
         self.max_bytes = max_bytes
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout

@@ -12,6 +12,7 @@ from typing import Any
 
 from heapster import selfmetrics
 from heapster.http1 import Client, FetchError, Origin
+from heapster.timeouts import SharedTimeouts
 
 DEFAULT_KUBELET_PORT = 10250
 SUMMARY_PATH = "/stats/summary/"
@@ -136,7 +137,8 @@ def node_target(node: dict[str, Any], settings: KubeletSettings, host_id_annotat
 
 
 class KubeletClient:
-    """Kept-alive connections for ``GET /stats/summary/`` with a per-node timeout and size cap.
+    """Kept-alive connections for ``GET /stats/summary/`` with a per-node timeout (one timer per span of deadlines,
+    :mod:`heapster.timeouts`: up to 50 ms late) and size cap.
 
     ``token`` returns the bearer token to send, or None; it is only ever sent over HTTPS.
     ``ssl_context`` is used for HTTPS (None: the system's CAs, or no verification when
@@ -149,8 +151,9 @@ class KubeletClient:
         self.settings = settings
         self._ssl = ssl_context if ssl_context is not None else _default_ssl_context(settings.verify)
         self._token = token
-        self._pools: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Semaphore]] = {}
-        """Connections (and concurrency limit) per event loop: the daemon scrapes on a loop of its own."""
+        self._pools: dict[asyncio.AbstractEventLoop, tuple[Client, asyncio.Semaphore, SharedTimeouts]] = {}
+        """Connections, concurrency limit and request timeouts (one timer per span of deadlines) per event loop:
+        the daemon scrapes on a loop of its own."""
         self._origins: dict[str, Origin] = {}
         self._requests: dict[str, tuple[KubeletTarget, str | None, Origin, bytes]] = {}
         """Per node: the target, token, origin and request bytes of its last request (the same target object
@@ -158,12 +161,13 @@ class KubeletClient:
         self._durations: dict[str, Any] = {}
         """Each node's request duration summary (``labels()`` costs more than the observation it leads to)."""
 
-    def _pool(self) -> tuple[Client, asyncio.Semaphore]:
+    def _pool(self) -> tuple[Client, asyncio.Semaphore, SharedTimeouts]:
         loop = asyncio.get_running_loop()
         found = self._pools.get(loop)
         if found is None:
             client = Client(self._ssl, max_bytes=self.settings.max_bytes)
-            found = self._pools[loop] = (client, asyncio.Semaphore(max(1, self.settings.concurrency)))
+            found = self._pools[loop] = (client, asyncio.Semaphore(max(1, self.settings.concurrency)),
+                                         SharedTimeouts())
         return found
 
     async def get_summary(self, target: KubeletTarget) -> bytes | bytearray:
@@ -173,11 +177,11 @@ class KubeletClient:
         Every failure is raised outside the ``except`` block that saw it, so the error carries no
         ``__context__`` whose traceback would keep the frames (and the body read so far) alive.
         """
-        client, slots = self._pool()
+        client, slots, timeouts = self._pool()
         async with slots:
             started = time.monotonic()
             try:
-                async with asyncio.timeout(self.settings.timeout):
+                async with timeouts.timeout(self.settings.timeout):
                     return await self._fetch(client, target)
             except TimeoutError:
                 pass  # raised below, outside this block
@@ -238,16 +242,16 @@ class KubeletClient:
 
     def spare_bodies(self) -> int:
         """Decoded summary bodies kept to read the next ones into, over every loop."""
-        return sum(client.spare_bodies() for client, _ in self._pools.values())
+        return sum(pool[0].spare_bodies() for pool in self._pools.values())
 
     def idle_connections(self) -> int:
         """Kept-alive kubelet connections waiting for the next scrape, over every loop."""
-        return sum(client.idle_connections() for client, _ in self._pools.values())
+        return sum(pool[0].idle_connections() for pool in self._pools.values())
 
     async def close(self) -> None:
         """Close the kept-alive connections of every loop's pool."""
         pools, self._pools = self._pools, {}
-        for client, _ in pools.values():
+        for client, _, _ in pools.values():
             client.close()
 
 
