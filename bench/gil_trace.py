@@ -184,6 +184,10 @@ def report(trace: Path, requests: list[tuple[str, float, float]], depth: int = 2
 
 if __name__ == "__main__":
     start(Path(os.environ["HEAPSTER_GIL_TRACE"]))
+    if os.environ.get("HEAPSTER_GC_MIN_INTERVAL"):  # e.g. to see a managed collection within a short run
+        from heapster.app import MANAGED_GC
+
+        MANAGED_GC.min_interval = float(os.environ["HEAPSTER_GC_MIN_INTERVAL"])
     from heapster.cli import main
 
     sys.argv[0] = "heapster"
