@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from heapster.apifirst import ApiFirst
-from heapster.gcpolicy import ManagedGc
+from heapster.gcpolicy import FULL_EVERY, ManagedGc
 from heapster.testing.net import wait_until
 
 
@@ -28,9 +28,10 @@ def cyclic_garbage() -> weakref.ref[Node]:
 
 @pytest.fixture
 def collector_state() -> Iterator[None]:
-    """Whatever a test does, the collector is as before afterwards."""
+    """Whatever a test does, the collector is as before afterwards (what a collection froze unfrozen)."""
     enabled, thresholds = gc.isenabled(), gc.get_threshold()
     yield
+    gc.unfreeze()
     gc.set_threshold(*thresholds)
     (gc.enable if enabled else gc.disable)()
 
@@ -59,10 +60,10 @@ async def test_garbage_of_a_stored_batch_is_collected_when_no_request_is_in_flig
         policy.batch_stored()
         for _ in range(20):  # many checks (what the timer runs) while the request is in flight: none collects
             policy.check()
-        assert garbage() is not None and policy.collections == 0
+        assert garbage() is not None and sum(policy.collections) == 0
         first.end(token)
         await asyncio.to_thread(wait_until, lambda: garbage() is None, 10.0)
-        assert policy.collections >= 1
+        assert policy.collections[0] >= 1
     finally:
         policy.stop()
 
@@ -83,10 +84,10 @@ def test_a_stored_batch_waits_for_the_shortest_interval_since_the_last_collectio
     policy.batch_stored()
     garbage = cyclic_garbage()
     policy.check()
-    assert garbage() is not None and policy.collections == 0
+    assert garbage() is not None and sum(policy.collections) == 0
     policy.min_interval = 0.0
     policy.check()  # the batch is still due
-    assert garbage() is None and policy.collections == 1
+    assert garbage() is None and policy.collections[0] == 1
 
 
 def test_a_young_generation_past_the_limit_is_collected_even_while_a_request_is_in_flight(
@@ -95,47 +96,38 @@ def test_a_young_generation_past_the_limit_is_collected_even_while_a_request_is_
     gc.disable()
     garbage = cyclic_garbage()
     policy.check()
-    assert garbage() is None and policy.collections == 1
+    assert garbage() is None and policy.collections[0] == 1
 
 
-def test_a_young_count_past_the_growth_collects_at_the_next_stored_batch_before_the_interval(
+def test_every_hundredth_collection_is_a_full_one(collector_state: None) -> None:
+    policy = ManagedGc()
+    generations = [policy.collect() for _ in range(FULL_EVERY)]
+    assert generations.count(2) == 1 and generations[-1] == 2 and generations.count(0) == FULL_EVERY - 1
+    assert policy.collections == [FULL_EVERY - 1, 0, 1]
+
+
+def test_what_a_collection_finds_alive_is_frozen_and_its_cycles_freed_by_the_full_collection(
         collector_state: None) -> None:
-    policy = ManagedGc(min_interval=3600.0, max_interval=3600.0, growth=1000)
-    gc.disable()
-    policy.collect()
-    garbage = cyclic_garbage()
-    kept = [[] for _ in range(1000)]  # the young count past the growth
-    policy.check()
-    assert garbage() is not None and policy.collections == 1  # no stored batch yet: it waits
-    policy.batch_stored()
-    policy.check()
-    assert garbage() is None and policy.collections == 2
-    assert len(kept) == 1000
-
-
-def test_every_collection_frees_cyclic_garbage_of_the_oldest_generation(collector_state: None) -> None:
     gc.disable()
     policy = ManagedGc()
     node = Node()
     garbage = weakref.ref(node)
-    gc.collect(1)
-    gc.collect(1)  # the node survives into the oldest generation
-    assert any(found is node for found in gc.get_objects(2))
+    policy.collect()  # a young one: the node is alive, then frozen
+    assert gc.is_tracked(node) and not any(found is node for found in gc.get_objects())  # in no generation
     del node
-    policy.collect()  # the first one after it: no young collection that would leave it there
-    assert garbage() is None
+    for _ in range(FULL_EVERY - 2):
+        policy.collect()
+    assert garbage() is not None  # a cycle frozen alive: young collections never walk it
+    assert policy.collect() == 2
+    assert garbage() is None  # the full one unfroze it and found it dead
 
 
-def test_a_collection_leaves_the_frozen_state_frozen(collector_state: None) -> None:
+def test_a_young_cycle_is_freed_by_the_next_young_collection(collector_state: None) -> None:
     gc.disable()
     policy = ManagedGc()
-    held = [Node()]
-    gc.freeze()  # as the daemon does after start-up and priming
-    try:
-        policy.collect()
-        assert gc.is_tracked(held) and not any(found is held for found in gc.get_objects())  # in no generation
-    finally:
-        gc.unfreeze()
+    policy.collect()
+    garbage = cyclic_garbage()
+    assert policy.collect() == 0 and garbage() is None
 
 
 async def test_the_check_turns_automatic_collection_off_again(collector_state: None) -> None:

@@ -1,25 +1,26 @@
-"""The cyclic garbage collector run by the daemon rarely, at quiet moments, over every generation at once.
+"""The cyclic garbage collector run by the daemon at quiet moments, not by allocation counts.
 
 Measured with ``bench/query_bench.py`` (500 nodes x 10 s, a gc callback with timestamps and thread CPU time):
 with automatic collection at a young threshold of 100 000, a young collection came whenever 100 000 tracked
 objects were alive at once, mid-decode or mid-answer, in whichever thread allocated (often the API's own), and
 cost 36-102 ms of CPU, several times a minute: the slowest one-series answers were those that overlapped one.
-Collected instead from a timer at quiet moments at most every 25 s, a young collection in the daemon at 1000
-nodes still cost 100-175 ms of CPU, and a request arriving meanwhile waited for all of it: the young generation
-always holds the newest window's tables and the next window's parts in flight, alive, which a young collection
-walks only to find them alive (its cost is what is alive, not the garbage: bench/README.md, session 11, gc7).
 
-So while the pipeline runs, automatic collection is off and there are no young collections: :class:`ManagedGc`
-collects every generation at once (all but the start-up's frozen state, :func:`heapster.memory.tune_gc`) from a
-timer on the daemon's loop, only while no API request is in flight, after a stored batch
-(:meth:`ManagedGc.batch_stored`) once :data:`MIN_INTERVAL` has passed since the last collection or the young
-count (tracked objects made minus those freed since the last collection: the live ones' growth and the cyclic
-garbage) has reached :data:`GROWTH`, and at the latest every :data:`MAX_INTERVAL`. Between two collections the
-collector does no work at all; cyclic garbage waits for the next one (at most :data:`MIN_INTERVAL`, or
-:data:`GROWTH` objects, after a stored batch; before, what had survived into the oldest generation waited for
-the full collection of every hundredth, about 40 minutes). A young count past :data:`YOUNG_LIMIT` is collected
-at once, request in flight or not, so a stuck pipeline or an API flood cannot grow garbage without bound.
-:meth:`ManagedGc.stop` restores the collector as it was.
+So while the pipeline runs, automatic collection is off; :class:`ManagedGc` collects from a timer on the
+daemon's loop, only while no API request is in flight: after a stored batch (:meth:`ManagedGc.batch_stored`)
+but not within :data:`MIN_INTERVAL` of the last collection, and at the latest every :data:`MAX_INTERVAL`. A
+young collection there still costs 12-80 ms of CPU at 500 nodes (what the newest batch left behind, e.g. the
+enricher's pod tables, is young and large; the window's key and label lists and the copies kept to the next batch
+are untracked, :func:`heapster.release.untrack`), so it runs at most every
+:data:`MIN_INTERVAL`: a third as many pauses as one per batch at 10 s, while the cyclic garbage of a few batches
+(about a thousand objects each) waits. What a young collection finds alive is then frozen (``gc.freeze``: in no
+generation, out of every later walk; an object frozen still dies by its reference count), so no collection walks
+what survived the ones before, but each :data:`FULL_EVERY`-th, which unfreezes everything (the start-up's frozen
+state too, :func:`heapster.memory.tune_gc`), collects every generation and freezes what is alive. Before, each
+tenth collection included the middle generation: all that survived the nine before. Cyclic garbage among
+objects that died after a collection found them alive waits for that full collection (at most
+:data:`FULL_EVERY` collections apart: about 40 minutes at 25 s; what reached the oldest generation waited as long
+before). A young generation grown past :data:`YOUNG_LIMIT` is collected at once, so a stuck pipeline or an API
+flood cannot grow garbage without bound. :meth:`ManagedGc.stop` restores the collector as it was.
 """
 
 from __future__ import annotations
@@ -35,39 +36,38 @@ log = structlog.get_logger(__name__)
 
 CHECK_INTERVAL = 0.25
 """Seconds between two looks at the collector on the daemon's loop."""
-MIN_INTERVAL = 600.0
-"""Seconds between two collections at least (unless the young count reaches :data:`GROWTH`)."""
-MAX_INTERVAL = 900.0
-"""Seconds after which a collection runs even without a stored batch (e.g. no metric store)."""
-GROWTH = 250_000
-"""Young count (tracked objects made minus freed since the last collection) at which the next quiet moment after
-a stored batch collects, before :data:`MIN_INTERVAL`."""
+MIN_INTERVAL = 25.0
+"""Seconds between two collections at least (unless the young generation passes :data:`YOUNG_LIMIT`)."""
+MAX_INTERVAL = 60.0
+"""Seconds after which young objects are collected even without a stored batch (e.g. no metric store)."""
 YOUNG_LIMIT = 1_000_000
-"""Young count at which a collection runs at once, request in flight or not."""
+"""Tracked young objects alive at which a collection runs at once, request in flight or not."""
+FULL_EVERY = 100
+"""Every this many collections unfreezes what the others froze and collects every generation."""
 
 
 class ManagedGc:
-    """Automatic collection off while started; full collections at quiet moments (see the module's docstring).
+    """Automatic collection off while started; collections at quiet moments (see the module's docstring).
 
     ``busy`` says whether an API request is in flight (:meth:`heapster.apifirst.ApiFirst.busy`).
     """
 
     def __init__(self, busy: Callable[[], bool] = lambda: False, *, check_interval: float = CHECK_INTERVAL,
-                 min_interval: float = MIN_INTERVAL, max_interval: float = MAX_INTERVAL, growth: int = GROWTH,
+                 min_interval: float = MIN_INTERVAL, max_interval: float = MAX_INTERVAL,
                  young_limit: int = YOUNG_LIMIT) -> None:
         self.busy = busy
         self.check_interval = check_interval
         self.min_interval = min_interval
         self.max_interval = max_interval
-        self.growth = growth
         self.young_limit = young_limit
-        self.collections = 0
-        """Collections run."""
+        self.collections = [0, 0, 0]
+        """Collections run, by oldest generation collected."""
         self.seconds = 0.0
         """Seconds spent collecting, summed."""
         self._saved: tuple[bool, tuple[int, ...]] | None = None
         self._due = False
         self._last = time.monotonic()
+        self._young = 0
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -98,7 +98,7 @@ class ManagedGc:
             gc.enable()
 
     def batch_stored(self) -> None:
-        """A batch is stored and let go of: a quiet moment to collect at, if one is due (any thread)."""
+        """A batch is stored and let go of: collect young objects at the next quiet moment (any thread)."""
         self._due = True
 
     def check(self) -> None:
@@ -110,23 +110,25 @@ class ManagedGc:
             self.collect()
             return
         since = time.monotonic() - self._last
-        due = (self._due and (since >= self.min_interval or young >= self.growth)) or since >= self.max_interval
+        due = (self._due and since >= self.min_interval) or since >= self.max_interval
         if due and young > 0 and not self.busy():
             self.collect()
 
     def collect(self) -> int:
-        """One collection of every generation now (not the frozen objects); returns the objects it freed."""
+        """One collection now: young, or every :data:`FULL_EVERY`-th a full one of everything, the frozen objects
+        unfrozen first; what is alive afterwards is frozen. Returns the generation collected."""
         self._due = False
-        young = gc.get_count()[0]
-        began, cpu = time.perf_counter(), time.thread_time()
-        freed = gc.collect()
-        took = time.perf_counter() - began
-        self.seconds += took
-        self.collections += 1
-        log.info("gc.collected", young=young, freed=freed, cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
-                 seconds_since_last=round(time.monotonic() - self._last, 1))
+        self._young += 1
+        generation = 2 if self._young % FULL_EVERY == 0 else 0
+        began = time.perf_counter()
+        if generation == 2:
+            gc.unfreeze()
+        gc.collect(generation)
+        gc.freeze()
+        self.seconds += time.perf_counter() - began
+        self.collections[generation] += 1
         self._last = time.monotonic()
-        return freed
+        return generation
 
     def _schedule(self) -> None:
         if self._loop is not None and not self._loop.is_closed() and self._saved is not None:
