@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from heapster.apifirst import ApiFirst
-from heapster.gcpolicy import FULL_EVERY, ManagedGc
+from heapster.gcpolicy import FULL_EVERY, MIDDLE_EVERY, ManagedGc
 from heapster.testing.net import wait_until
 
 
@@ -28,10 +28,9 @@ def cyclic_garbage() -> weakref.ref[Node]:
 
 @pytest.fixture
 def collector_state() -> Iterator[None]:
-    """Whatever a test does, the collector is as before afterwards (what a collection froze unfrozen)."""
+    """Whatever a test does, the collector is as before afterwards."""
     enabled, thresholds = gc.isenabled(), gc.get_threshold()
     yield
-    gc.unfreeze()
     gc.set_threshold(*thresholds)
     (gc.enable if enabled else gc.disable)()
 
@@ -99,35 +98,26 @@ def test_a_young_generation_past_the_limit_is_collected_even_while_a_request_is_
     assert garbage() is None and policy.collections[0] == 1
 
 
-def test_every_hundredth_collection_is_a_full_one(collector_state: None) -> None:
+def test_older_generations_are_collected_every_so_often(collector_state: None) -> None:
     policy = ManagedGc()
-    generations = [policy.collect() for _ in range(FULL_EVERY)]
-    assert generations.count(2) == 1 and generations[-1] == 2 and generations.count(0) == FULL_EVERY - 1
-    assert policy.collections == [FULL_EVERY - 1, 0, 1]
+    generations = [policy.collect() for _ in range(MIDDLE_EVERY * FULL_EVERY)]
+    assert generations.count(2) == 1 and generations[-1] == 2
+    assert generations.count(1) == FULL_EVERY - 1
+    assert policy.collections == [generations.count(0), FULL_EVERY - 1, 1]
 
 
-def test_what_a_collection_finds_alive_is_frozen_and_its_cycles_freed_by_the_full_collection(
-        collector_state: None) -> None:
+def test_old_cyclic_garbage_is_freed_by_the_full_collection(collector_state: None) -> None:
     gc.disable()
     policy = ManagedGc()
     node = Node()
     garbage = weakref.ref(node)
-    policy.collect()  # a young one: the node is alive, then frozen
-    assert gc.is_tracked(node) and not any(found is node for found in gc.get_objects())  # in no generation
+    gc.collect(1)  # the node survives into the oldest generation
     del node
-    for _ in range(FULL_EVERY - 2):
+    for _ in range(MIDDLE_EVERY * FULL_EVERY - 1):
         policy.collect()
-    assert garbage() is not None  # a cycle frozen alive: young collections never walk it
-    assert policy.collect() == 2
-    assert garbage() is None  # the full one unfroze it and found it dead
-
-
-def test_a_young_cycle_is_freed_by_the_next_young_collection(collector_state: None) -> None:
-    gc.disable()
-    policy = ManagedGc()
+    assert garbage() is not None  # young and middle collections do not look at the oldest generation
     policy.collect()
-    garbage = cyclic_garbage()
-    assert policy.collect() == 0 and garbage() is None
+    assert garbage() is None
 
 
 async def test_the_check_turns_automatic_collection_off_again(collector_state: None) -> None:

@@ -441,7 +441,7 @@ def _trim_once_stored(batch: DataBatch) -> None:
 
     The scheduler trims after processing, but the store writes the batch later, in its queue's task; the
     trim is one event-loop step later, when the queue no longer holds the batch (bench/memory_breakdown.py:
-    60 MiB of RSS at 1000 nodes). A quiet moment for the cyclic collector, if one is due (:data:`MANAGED_GC`).
+    60 MiB of RSS at 1000 nodes). Young garbage is collected at the next quiet moment (:data:`MANAGED_GC`).
     """
     asyncio.get_running_loop().call_soon(release_free_memory)
     MANAGED_GC.batch_stored()

@@ -12,15 +12,10 @@ young collection there still costs 12-80 ms of CPU at 500 nodes (what the newest
 enricher's pod tables, is young and large; the window's key and label lists and the copies kept to the next batch
 are untracked, :func:`heapster.release.untrack`), so it runs at most every
 :data:`MIN_INTERVAL`: a third as many pauses as one per batch at 10 s, while the cyclic garbage of a few batches
-(about a thousand objects each) waits. What a young collection finds alive is then frozen (``gc.freeze``: in no
-generation, out of every later walk; an object frozen still dies by its reference count), so no collection walks
-what survived the ones before, but each :data:`FULL_EVERY`-th, which unfreezes everything (the start-up's frozen
-state too, :func:`heapster.memory.tune_gc`), collects every generation and freezes what is alive. Before, each
-tenth collection included the middle generation: all that survived the nine before. Cyclic garbage among
-objects that died after a collection found them alive waits for that full collection (at most
-:data:`FULL_EVERY` collections apart: about 40 minutes at 25 s; what reached the oldest generation waited as long
-before). A young generation grown past :data:`YOUNG_LIMIT` is collected at once, so a stuck pipeline or an API
-flood cannot grow garbage without bound. :meth:`ManagedGc.stop` restores the collector as it was.
+(about a thousand objects each) waits. Each tenth collection includes the middle generation and each hundredth
+is a full one (the interpreter's own ratios for thresholds of 10 and 10). A young generation grown past
+:data:`YOUNG_LIMIT` is collected at once, so a stuck pipeline or an API flood cannot grow garbage without
+bound. :meth:`ManagedGc.stop` restores the collector as it was.
 """
 
 from __future__ import annotations
@@ -42,8 +37,10 @@ MAX_INTERVAL = 60.0
 """Seconds after which young objects are collected even without a stored batch (e.g. no metric store)."""
 YOUNG_LIMIT = 1_000_000
 """Tracked young objects alive at which a collection runs at once, request in flight or not."""
-FULL_EVERY = 100
-"""Every this many collections unfreezes what the others froze and collects every generation."""
+MIDDLE_EVERY = 10
+"""Every this many collections includes the middle generation."""
+FULL_EVERY = 10
+"""Every this many collections of the middle generation is a full collection."""
 
 
 class ManagedGc:
@@ -115,16 +112,15 @@ class ManagedGc:
             self.collect()
 
     def collect(self) -> int:
-        """One collection now: young, or every :data:`FULL_EVERY`-th a full one of everything, the frozen objects
-        unfrozen first; what is alive afterwards is frozen. Returns the generation collected."""
+        """One collection now: young, every :data:`MIDDLE_EVERY`-th the middle generation too, and every
+        :data:`FULL_EVERY`-th of those all. Returns the generation collected."""
         self._due = False
         self._young += 1
-        generation = 2 if self._young % FULL_EVERY == 0 else 0
+        generation = 0
+        if self._young % MIDDLE_EVERY == 0:
+            generation = 2 if (self._young // MIDDLE_EVERY) % FULL_EVERY == 0 else 1
         began = time.perf_counter()
-        if generation == 2:
-            gc.unfreeze()
         gc.collect(generation)
-        gc.freeze()
         self.seconds += time.perf_counter() - began
         self.collections[generation] += 1
         self._last = time.monotonic()
