@@ -120,7 +120,8 @@ def trace_collections(out_path: Path) -> None:
 
 def start(out_path: Path) -> threading.Thread | None:
     """The watchdog in a daemon thread of this process, and every garbage collection written down
-    (``HEAPSTER_GIL_WATCHDOG=0``: the collections only, without the watchdog's own cost)."""
+    (``HEAPSTER_GIL_WATCHDOG=0``: the collections only, without the watchdog's own cost). Run as a script, it
+    also sets the daemon's managed collection's ``min_interval`` from ``HEAPSTER_GC_MIN_INTERVAL``, if set."""
     trace_collections(out_path)
     if os.environ.get("HEAPSTER_GIL_WATCHDOG") == "0":
         return None
@@ -184,6 +185,10 @@ def report(trace: Path, requests: list[tuple[str, float, float]], depth: int = 2
 
 if __name__ == "__main__":
     start(Path(os.environ["HEAPSTER_GIL_TRACE"]))
+    if os.environ.get("HEAPSTER_GC_MIN_INTERVAL"):  # e.g. to see a managed collection within a short run
+        from heapster.app import MANAGED_GC
+
+        MANAGED_GC.min_interval = float(os.environ["HEAPSTER_GC_MIN_INTERVAL"])
     from heapster.cli import main
 
     sys.argv[0] = "heapster"

@@ -16,9 +16,10 @@ that never sleeps. Prints, over the measured windows: each stage's CPU, and the 
 (count, p50 / p99 / max, the longest by place). One node's decode is one stretch (the scrape loop pauses
 between units). ``--calls`` also prints the C calls of more than ``--call-ms`` of CPU that ran no Python code
 inside (held the interpreter throughout), by place (``sys.setprofile``: slows the Python code, not the C
-calls). ``--collect-every N`` runs the daemon's managed young collection (``gc.collect(0)``) after every N-th
-window's batch is freed and prints each one's CPU and what it walked (tracked young objects, the items of young
-lists and dicts): a request arriving during one waits for all of it. CPU is per thread (``time.thread_time``),
+calls). ``--collect-every N`` runs a collection (``gc.collect(0)``, the daemon's managed young collection until
+session 10; ``--generation 2``: every generation, the daemon's since session 11) after every N-th window's batch
+is freed and prints each one's CPU and what it walked (tracked objects, the items of their lists and dicts): a
+request arriving during one waits for all of it. CPU is per thread (``time.thread_time``),
 so the figures hold on a loaded machine. The recorder's own
 cost is in the stages' CPU: ``--cpu-only`` (no request in flight, the daemon's real pause points, which then
 return at once) gives the stages' CPU to compare trees. Automatic garbage collection is off, as in the daemon.
@@ -212,17 +213,17 @@ async def run(args: argparse.Namespace) -> None:
         del batch
         await asyncio.to_thread(staged, "batch freed", box.pop)
         if args.collect_every and number % args.collect_every == args.collect_every - 1:
-            young = gc.get_objects(0)
+            young = gc.get_objects(0) if args.generation == 0 else gc.get_objects()
             items = sum(len(o) for o in young if isinstance(o, (list, dict)))
             count = len(young)
             del young
             began = time.thread_time()
-            gc.collect(0)
+            freed = gc.collect(args.generation)
             took = time.thread_time() - began
             if measured:
                 collections_.append(took)
-            print(f"window {number}: young collection {took * 1000:.2f} ms CPU, {count} tracked young objects, "
-                  f"{items} items in young lists and dicts")
+            print(f"window {number}: generation {args.generation} collection {took * 1000:.2f} ms CPU, {count} "
+                  f"tracked objects walked, {items} items in their lists and dicts, {freed} freed")
     if calls is not None:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -234,7 +235,7 @@ async def run(args: argparse.Namespace) -> None:
     if calls is not None:
         _summary(f"C calls of {args.call_ms:g} ms of CPU or more", calls.long, args.top)
     if collections_:
-        print(f"young collections (measured windows): {len(collections_)}, CPU "
+        print(f"collections (measured windows): {len(collections_)}, CPU "
               + ", ".join(f"{took * 1000:.2f}" for took in collections_) + " ms")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -260,6 +261,9 @@ def main() -> None:
     parser.add_argument("--call-ms", type=float, default=1.0)
     parser.add_argument("--collect-every", type=int, default=0,
                         help="a young collection after every N-th window, timed (0: none, as before)")
+    parser.add_argument("--generation", type=int, default=0, choices=(0, 1, 2),
+                        help="the generation --collect-every collects (2: every one, as the daemon's managed "
+                             "collection since session 11)")
     args = parser.parse_args()
     asyncio.run(run(args))
 
