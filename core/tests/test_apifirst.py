@@ -207,3 +207,20 @@ async def test_the_api_thread_marks_a_request_before_any_middleware() -> None:
         await api.close(runner)
     assert seen == [True]
     assert not first.busy()
+
+
+def test_the_api_selector_keeps_the_mark_while_events_are_ready() -> None:
+    first = ApiFirst(span=60.0)
+    selector = ActiveSelector(first)
+    reader, writer = socket.socketpair()
+    try:
+        selector.register(reader, selectors.EVENT_READ)
+        writer.send(b"GET")
+        assert selector.select(5.0) and first.busy()
+        token = first._started.copy()
+        assert selector.select(5.0)  # the loop would wait, but the bytes are still there: the same mark
+        assert first._started == token
+    finally:
+        selector.close()
+        reader.close()
+        writer.close()

@@ -148,7 +148,12 @@ class ApiFirst:
 
 class ActiveSelector(selectors.DefaultSelector):
     """An event loop's selector that holds a request of ``first`` in flight from each I/O event it returns until
-    the loop asks to wait again (a timeout other than 0: no callback left to run). Timers alone mark nothing."""
+    the loop would wait with nothing to do (a timeout other than 0: no callback left to run, and no event ready).
+    Timers alone mark nothing.
+
+    Ready events are looked for before the mark ends: a request's bytes that came while its connection was being
+    accepted keep the mark (a pipeline thread that paused runs a span before it pauses again, so ending the mark
+    between the two would let it run through the request's handler)."""
 
     def __init__(self, first: ApiFirst) -> None:
         super().__init__()
@@ -157,6 +162,9 @@ class ActiveSelector(selectors.DefaultSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if self._token is not None and (timeout is None or timeout > 0):
+            ready = super().select(0)
+            if ready:
+                return ready
             self._first.end(self._token)
             self._token = None
         ready = super().select(timeout)
