@@ -1,4 +1,4 @@
-"""In process: what one-series request to the Model API costs the API thread, on a full store.
+"""In process: what a one-series request to the Model API costs the API thread, on a full store.
 
     .venv/bin/python bench/api_request_bench.py --nodes 1000 [--requests 400] [--busy 2]
 
@@ -115,7 +115,7 @@ async def handler_cpu(app: web.Application, path: str, repeat: int) -> list[floa
 def api_thread() -> ApiThread:
     """The API's thread as the daemon makes it (this tree's way, or an older tree's)."""
     try:
-        return ApiThread(first=API_FIRST)  # type: ignore[call-arg]
+        return ApiThread(first=API_FIRST)
     except TypeError:
         return ApiThread()
 
