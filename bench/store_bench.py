@@ -209,27 +209,55 @@ class Simulated:
             for node, info, offset in zip(self.sim.model.nodes, self.infos, self.offsets, strict=True)])
 
 
+class Synthetic:
+    """Windows of ``synthetic_batch``'s cluster with :class:`Realistic` values (``--steady``, no ``--simulator``)."""
+
+    def __init__(self, args: argparse.Namespace, start: datetime) -> None:
+        self.args = args
+        self.start = start
+        self.cluster = cluster(args.nodes, args.pods, args.containers)
+        self.template = make_batch(args, 0, start).columns
+        self.shaper = Realistic()
+
+    def columns(self, number: int) -> ColumnBatch:
+        """Window ``number``'s batch: the template's arrays copied, stamped, and their values moved on."""
+        stamp = self.start + timedelta(seconds=self.args.resolution * number)
+        cols = self.template.select(np.arange(len(self.template)))  # fresh arrays; the shaper then moves the values
+        cols.scrape_time[:] = to_ns(stamp)
+        cols.values["uptime"].data[:] += int(self.args.resolution * 1000 * number)
+        self.shaper.apply(cols)
+        return cols
+
+
+async def filled_store(args: argparse.Namespace) -> tuple[MetricStore, datetime]:
+    """A store holding 15 minutes of windows as ``--steady`` fills it (``args``: nodes, pods, containers, resolution,
+    simulator, jitter), and the newest window's timestamp."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    windows = Simulated(args, start) if args.simulator else Synthetic(args, start)
+    chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
+                                                          cluster=windows.cluster))
+    store = MetricStore(duration=900)
+    stamp = start
+    for number in range(int(900 / args.resolution)):
+        stamp = start + timedelta(seconds=args.resolution * number)
+        batch = DataBatch(stamp, columns=windows.columns(number))
+        for processor in chain:
+            batch = await processor.process(batch)
+        await store.export(batch)
+    return store, stamp
+
+
 async def steady(args: argparse.Namespace) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     simulated = Simulated(args, start) if args.simulator else None
-    state = simulated.cluster if simulated else cluster(args.nodes, args.pods, args.containers)
+    windows = simulated or Synthetic(args, start)
     chain = load_plugins().build_processors(PluginContext(settings={"metric_resolution": args.resolution},
-                                                          cluster=state))
-    shaper = Realistic()
+                                                          cluster=windows.cluster))
     fill = int(900 / args.resolution)
-
-    template = make_batch(args, 0, start).columns
 
     async def window(number: int) -> float:
         stamp = start + timedelta(seconds=args.resolution * number)
-        if simulated:
-            cols = simulated.columns(number)
-        else:
-            cols = template.select(np.arange(len(template)))   # fresh arrays; the shaper then moves the values
-            cols.scrape_time[:] = to_ns(stamp)
-            cols.values["uptime"].data[:] += int(args.resolution * 1000 * number)
-            shaper.apply(cols)
-        batch = DataBatch(stamp, columns=cols)
+        batch = DataBatch(stamp, columns=windows.columns(number))
         for processor in chain:
             batch = await processor.process(batch)
         began = time.process_time()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import selectors
+import socket
 import threading
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from heapster.apifirst import ApiFirst
+from heapster.api.thread import ApiThread
+from heapster.apifirst import ActiveSelector, ApiFirst
 from heapster.testing.net import wait_until
 
 
@@ -159,3 +163,64 @@ def test_a_pipeline_loop_closed_while_checking_is_forgotten() -> None:
     first.end(token)
     first.end(first.begin())
     assert first._loops == {}
+
+
+def test_the_api_selector_marks_a_request_from_an_io_event_until_its_loop_is_idle() -> None:
+    first = ApiFirst(span=60.0)
+    selector = ActiveSelector(first)
+    reader, writer = socket.socketpair()
+    try:
+        selector.register(reader, selectors.EVENT_READ)
+        assert selector.select(0) == [] and not first.busy()  # no I/O: nothing marked
+        writer.send(b"GET")
+        assert selector.select(5.0)
+        assert first.busy()  # bytes came: a request is in flight
+        reader.recv(3)
+        assert selector.select(0) == [] and first.busy()  # the loop still runs callbacks: still in flight
+        assert selector.select(0.001) == [] and not first.busy()  # the loop waits again: answered
+        writer.send(b"GET")
+        assert selector.select(5.0) and first.busy()
+    finally:
+        selector.close()
+        reader.close()
+        writer.close()
+    assert not first.busy()  # closed with a request marked: unmarked
+
+
+async def test_the_api_thread_marks_a_request_before_any_middleware() -> None:
+    first = ApiFirst(span=60.0)
+    seen: list[bool] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(first.busy())
+        return web.Response(text="ok")
+
+    app = web.Application()  # no middleware of ``first``: only the API loop's own I/O marks the request
+    app.router.add_get("/", handler)
+    api = ApiThread(first=first)
+    runner = await api.serve(app, {"listen_ip": "127.0.0.1", "heapster_port": 0})
+    try:
+        port = next(address[1] for address in runner.addresses if isinstance(address, tuple))
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/") as response:
+            assert response.status == 200
+    finally:
+        await api.close(runner)
+    assert seen == [True]
+    assert not first.busy()
+
+
+def test_the_api_selector_keeps_the_mark_while_events_are_ready() -> None:
+    first = ApiFirst(span=60.0)
+    selector = ActiveSelector(first)
+    reader, writer = socket.socketpair()
+    try:
+        selector.register(reader, selectors.EVENT_READ)
+        writer.send(b"GET")
+        assert selector.select(5.0) and first.busy()
+        token = first._started.copy()
+        assert selector.select(5.0)  # the loop would wait, but the bytes are still there: the same mark
+        assert first._started == token
+    finally:
+        selector.close()
+        reader.close()
+        writer.close()

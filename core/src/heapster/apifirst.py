@@ -14,12 +14,20 @@ loop (``call_soon_threadsafe``), which then checks every :data:`CHECK_INTERVAL` 
 check every 2 ms whatever happened cost each loop about 22 ms of CPU per second even when idle, more on the
 busy scrape loop: 0.45 s of a 10 s cycle for the two loops of an idle daemon, 0.4-0.5 s of the 1.0 s a cycle
 cost at 300 nodes (``bench/thread_cpu_bench.py``).
+
+The API's loop marks its own activity as well (:meth:`ApiFirst.event_loop`): from an I/O event (a connection, a
+request's bytes) until it has nothing left to do, it counts as a request in flight. The middleware alone marked a
+request only once aiohttp had accepted the connection, read and parsed the head and started the handler's task
+(several loop iterations, half of a one-series request's CPU), and unmarked it before the response's write and the
+connection's close: the pipeline ran meanwhile, and the API thread waited for the interpreter each time it let
+it go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import selectors
 import threading
 import time
 
@@ -107,6 +115,11 @@ class ApiFirst:
 
         return first
 
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """A new event loop for the API whose I/O marks a request in flight until the loop is idle again
+        (:class:`ActiveSelector`)."""
+        return asyncio.SelectorEventLoop(ActiveSelector(self))
+
     def pause_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make ``loop`` (a pipeline loop) call :meth:`wait` every :data:`CHECK_INTERVAL`, from its own thread,
         while a request is in flight."""
@@ -131,6 +144,39 @@ class ApiFirst:
         except RuntimeError:  # the loop is closed: no pipeline to pause there any more
             with self._changed:
                 self._loops.pop(loop, None)
+
+
+class ActiveSelector(selectors.DefaultSelector):
+    """An event loop's selector that holds a request of ``first`` in flight from each I/O event it returns until
+    the loop would wait with nothing to do (a timeout other than 0: no callback left to run, and no event ready).
+    Timers alone mark nothing.
+
+    Ready events are looked for before the mark ends: a request's bytes that came while its connection was being
+    accepted keep the mark (a pipeline thread that paused runs a span before it pauses again, so ending the mark
+    between the two would let it run through the request's handler)."""
+
+    def __init__(self, first: ApiFirst) -> None:
+        super().__init__()
+        self._first = first
+        self._token: int | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if self._token is not None and (timeout is None or timeout > 0):
+            ready = super().select(0)
+            if ready:
+                return ready
+            self._first.end(self._token)
+            self._token = None
+        ready = super().select(timeout)
+        if ready and self._token is None:
+            self._token = self._first.begin()
+        return ready
+
+    def close(self) -> None:
+        if self._token is not None:
+            self._first.end(self._token)
+            self._token = None
+        super().close()
 
 
 API_FIRST = ApiFirst()

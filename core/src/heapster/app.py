@@ -245,7 +245,7 @@ class Daemon:
                              latest_batch=self._latest_batch, shards=self.shards,
                              pipeline_loop=asyncio.get_running_loop())
         # On a loop of its own: answers never wait behind a pipeline step on this loop.
-        self._api_thread = ApiThread()
+        self._api_thread = ApiThread(first=API_FIRST)
         app.middlewares.insert(0, API_FIRST.middleware())
         runner = await self._api_thread.serve(app, self.settings)
         scheme = "https" if self.settings.tls_cert else "http"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -23,11 +23,13 @@ STOP_TIMEOUT = 5.0
 class ScrapeLoop:
     """A daemon thread running an event loop; :meth:`run` awaits a coroutine on it from another loop."""
 
-    def __init__(self, name: str = "heapster-scrape") -> None:
+    def __init__(self, name: str = "heapster-scrape",
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
         from heapster.cli import event_loop_factory  # here: the CLI module is not needed to import this one
 
-        # The daemon's loop kind (uvloop with HEAPSTER_UVLOOP=1 when installed) for the scrapes as well.
-        self.loop = (event_loop_factory() or asyncio.new_event_loop)()
+        # The daemon's loop kind (uvloop with HEAPSTER_UVLOOP=1 when installed) for the scrapes as well, unless
+        # the caller makes its own.
+        self.loop = (loop_factory or event_loop_factory() or asyncio.new_event_loop)()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 

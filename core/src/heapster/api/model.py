@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import orjson
 from aiohttp import web
 
 from heapster import keys
@@ -37,6 +38,40 @@ def metric_result(points: Sequence[Point]) -> dict[str, object]:
             latest = point.timestamp
         metrics.append({"timestamp": rfc3339(point.timestamp), "value": point.value})
     return {"metrics": metrics, "latestTimestamp": rfc3339(latest) if latest else ZERO_TIME}
+
+
+_RESULT_EMPTY = b'{\n  "metrics": [],\n  "latestTimestamp": "' + ZERO_TIME.encode() + b'"\n }'
+_RESULT_HEAD = b'{\n  "metrics": [\n'
+_RESULT_LATEST = b'\n  ],\n  "latestTimestamp": "'
+_POINT_END = b"\n   }"
+HEADS_KEPT = 4096
+"""Timestamps whose formatted point head :func:`metric_result_json` keeps (a store of 15 minutes at 10 s holds 90);
+past that many the kept ones are dropped."""
+_point_heads: dict[datetime, bytes] = {}
+
+
+def _point_head(timestamp: datetime) -> bytes:
+    """The JSON of a point up to its value, made once per timestamp (every series of a batch shares it)."""
+    head = _point_heads.get(timestamp)
+    if head is None:
+        if len(_point_heads) >= HEADS_KEPT:
+            _point_heads.clear()
+        head = b'   {\n    "timestamp": "' + rfc3339(timestamp).encode() + b'",\n    "value": '
+        _point_heads[timestamp] = head
+    return head
+
+
+def metric_result_json(points: Sequence[Point]) -> bytes:
+    """``go_json(metric_result(points))``, the same bytes, written from the points directly: a one-series answer
+    formatted each point's timestamp, then indented the whole text again, a third of its CPU (the values are
+    orjson's, as there; timestamps and numbers hold nothing Go would escape)."""
+    if not points:
+        return _RESULT_EMPTY
+    values = orjson.dumps([point.value for point in points])[1:-1].split(b",")
+    items = b",\n".join([_point_head(point.timestamp) + value + _POINT_END
+                          for point, value in zip(points, values, strict=True)])
+    latest = rfc3339(max(point.timestamp for point in points)).encode()
+    return b"".join((_RESULT_HEAD, items, _RESULT_LATEST, latest, b'"\n }'))
 
 
 def _node_key(key: str) -> bool:
@@ -198,7 +233,7 @@ class ModelApi:
             found = self._fetch(request, [key])
         except BadRequest as exc:
             return error_response(400, str(exc))
-        return json_response(metric_result(found.get(key, [])))
+        return web.Response(body=metric_result_json(found.get(key, [])), content_type="application/json")
 
     async def cluster_metric(self, request: web.Request) -> web.Response:
         return self._metric(request, keys.CLUSTER_KEY)

@@ -19,16 +19,26 @@ from aiohttp.typedefs import Middleware
 
 from heapster.api.instrument import Handler
 from heapster.api.listen import start_api_server
+from heapster.apifirst import ApiFirst
 from heapster.scrapeloop import ScrapeLoop
 from heapster.settings import HeapsterSettings
 from heapster.store import MetricStore
 
 
 class ApiThread:
-    """A daemon thread running the API's event loop; :meth:`serve` starts an application there."""
+    """A daemon thread running the API's event loop; :meth:`serve` starts an application there.
 
-    def __init__(self, name: str = "heapster-api") -> None:
-        self._loop = ScrapeLoop(name)
+    With ``first`` (the daemon's :data:`heapster.apifirst.API_FIRST`) the loop's I/O marks a request in flight
+    until the loop is idle (:meth:`heapster.apifirst.ApiFirst.event_loop`), so the pipeline pauses for the whole
+    request, its accept, read and close included; not with uvloop (``HEAPSTER_UVLOOP=1``), whose loop has no
+    selector to watch: there the middleware's marks alone.
+    """
+
+    def __init__(self, name: str = "heapster-api", first: ApiFirst | None = None) -> None:
+        from heapster.cli import event_loop_factory
+
+        factory = first.event_loop if first is not None and event_loop_factory() is None else None
+        self._loop = ScrapeLoop(name, factory)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

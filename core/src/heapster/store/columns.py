@@ -361,6 +361,9 @@ class Column:
             columns.append(index)
             positions.append(slot % BLOCK)
         groups, offsets = np.divmod(rows, ROW_GROUP)
+        single = len(rows) == 1  # a one-series query: its one chunk per block, no masks
+        in_groups = [int(groups[0])] if single else np.unique(groups).tolist()
+        offset = int(offsets[0]) if single else 0
         for block, (columns, positions) in by_block.items():
             plain = self.dense.get(block)
             if plain is not None:
@@ -369,10 +372,14 @@ class Column:
             chunks = self.chunks.get(block)
             if chunks is None:
                 continue
-            for group in np.unique(groups).tolist():
+            for group in in_groups:
                 if group >= len(chunks):
                     continue
                 chunk = chunks[group]
+                if single:
+                    if offset < chunk.rows:
+                        out[0, columns] = decode(chunk)[offset, positions]
+                    continue
                 picked = np.flatnonzero((groups == group) & (offsets < chunk.rows))
                 out[picked[:, None], columns] = decode(chunk)[offsets[picked][:, None], positions]
         return out

@@ -21,6 +21,7 @@ import asyncio
 import functools
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -172,6 +173,10 @@ class MetricStore(MetricSink):
         self.labeled_columns: dict[str, Column] = {}
         self.newest_ns = _EMPTY
         self._order: list[int] = []
+        """The live slots, oldest batch first (a new list whenever it changes)."""
+        self._order_stamps: tuple[list[int], list[int], list[datetime]] = (self._order, [], [])
+        """``_order``, and its slots' batch timestamps in nanoseconds and as datetimes (made once per order, for
+        the queries: the datetimes are shared by their answers' points)."""
         self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
@@ -933,16 +938,16 @@ class MetricStore(MetricSink):
         return found
 
     def _window(self, start: datetime | None, end: datetime | None) -> tuple[list[int], list[datetime]]:
-        low = to_ns(start) if start is not None else None
-        high = to_ns(end) if end is not None else None
-        slots: list[int] = []
-        stamps: list[datetime] = []
-        for slot in self._order:
-            ts = int(self.slot_ts[slot])
-            if (low is None or ts >= low) and (high is None or ts <= high):
-                slots.append(slot)
-                stamps.append(from_epoch_nanos(ts))
-        return slots, stamps
+        """The slots with batch timestamps in ``[start, end]``, oldest first, and those timestamps."""
+        order, stamps_ns, stamps = self._order_stamps
+        if order is not self._order:  # the order changed (a batch came or went): its timestamps made once
+            order = self._order
+            stamps_ns = self.slot_ts[order].tolist() if order else []
+            stamps = [from_epoch_nanos(ts) for ts in stamps_ns]
+            self._order_stamps = (order, stamps_ns, stamps)
+        first = 0 if start is None else bisect_left(stamps_ns, to_ns(start))
+        last = len(stamps_ns) if end is None else bisect_right(stamps_ns, to_ns(end))
+        return order[first:last], stamps[first:last]
 
     @staticmethod
     def _points(column: Column, found: list[tuple[str, int]], slots: list[int],
