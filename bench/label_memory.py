@@ -7,8 +7,9 @@ entity table kept; a real ``KubernetesCluster`` for the enrichers; the whole pro
 store) for ``--cycles`` windows, then prints, per holder, the bytes (``sys.getsizeof`` over
 ``gc.get_referents``; numpy arrays by their buffers) of the Python objects it reaches that no holder listed
 before it reached: the cluster's informers and pod indexes first (their strings are theirs), then the store's
-entity labels, the store's entity keys and registries, the decoder's entity tables, and the processors that keep
-per-entity state. The keys of dicts are counted too (CPython's ``gc.get_referents`` skips the str keys of a dict).
+entity labels, the store's entity keys and registries, the decoder's entity tables and its module caches (time
+texts -> ns), and the processors that keep per-entity state. The keys of dicts are counted too (CPython's
+``gc.get_referents`` skips the str keys of a dict).
 Unlike RSS on a shared machine, the figures are the same from run to run. To compare two versions of the code,
 run it with ``PYTHONPATH=<other tree>/core/src:<other tree>/plugins/sources/kubernetes/src``.
 """
@@ -34,6 +35,7 @@ from heapster.plugins import load_plugins
 from heapster.store import MetricStore
 from heapster_simulator.config import SimulatorConfig
 from heapster_simulator.simulation import Simulation
+from heapster_source_kubernetes import summary as decoding
 from heapster_source_kubernetes.summary import NodeInfo, SummaryShapes
 
 SKIP = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType, types.MethodType)
@@ -89,6 +91,8 @@ async def run(args: argparse.Namespace) -> None:
         ("store: entity label dicts and their strings", [entities.labels, entities.given]),
         ("store: entity keys, id dict, registry arrays", [entities.ident, entities.ids, entities]),
         ("decoder: entity tables (SummaryShapes)", [shapes]),
+        ("decoder: module caches (time texts -> ns)", [getattr(decoding, name) for name in ("_time_cache", "_day_ns")
+                                                       if hasattr(decoding, name)]),
         *((f"processor {name}", [processors[name]]) for name in (
             "pod_based_enricher", "namespace_based_enricher", "pod_aggregator", "node_autoscaling_enricher",
             "rate calculator", "namespace_aggregator", "node_aggregator", "cluster_aggregator")),

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heapster.interfaces import PluginContext
-from heapster.model import DataBatch
+from heapster.model import DataBatch, MetricType, MetricValue
 from heapster.plugins import load_plugins
 from heapster.processors import RateCalculator
 from heapster.testing.batches import synthetic_batch
@@ -76,3 +76,32 @@ def test_the_whole_chain_on_changing_partial_windows(primed: bool) -> None:
         assert bool(expected) == rates_due, index
         previous = {key for key, ms in batch.metric_sets.items()
                     if key.startswith("node:") or "/container:" in key}  # the sets with their own counters
+
+
+class _Colliding(str):
+    """A key whose hash is every other key's: the rate calculator finds a slot by hash, then checks the key."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return 7
+
+
+def test_keys_of_one_hash_keep_their_own_state() -> None:
+    """Every key of one hash: each set still gets its own rates, through new sets, gaps and forgotten sets."""
+    plain, colliding = RateCalculator(max_gap=75), RateCalculator(max_gap=75)
+    rated = 0
+    for index, nodes in ((0, 3), (1, 3), (2, 2), (3, 3), (9, 3), (10, 2), (11, 3)):
+        batch = window(index, nodes)
+        for order, key in enumerate(sorted(batch.metric_sets)):  # a rate of its own for each set
+            values = batch.metric_sets[key].values
+            usage = values.get("cpu/usage")
+            if usage is not None:
+                values["cpu/usage"] = MetricValue(int(usage.value) * (order + 1), MetricType.CUMULATIVE)
+        same = DataBatch(batch.timestamp, {_Colliding(key): ms for key, ms in batch.metric_sets.items()})
+        plain.apply(batch)
+        colliding.apply(same)
+        expected = cpu_rates(batch)
+        assert {str(key): rate for key, rate in cpu_rates(same).items()} == expected, index
+        rated += len(expected)
+    assert rated and len(set(expected.values())) == len(expected)

@@ -8,8 +8,7 @@ from heapster import keys
 from heapster.columns import MISSING, NAMESPACE
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
-from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped
-from heapster.release import untrack
+from heapster.processors.aggregate import RESOURCE_METRICS, add_grouped, kept_keys
 
 
 class ClusterAggregator(ColumnProcessor):
@@ -32,7 +31,7 @@ class ClusterAggregator(ColumnProcessor):
             row = self._row
         else:
             row = self._row = cols.find(keys.CLUSTER_KEY)
-            self._keys = untrack(list(cols.keys))  # kept to the next batch: no walk by the collector
+            self._keys = kept_keys(cols.keys)
         if row is None:
             row = int(cols.add_entities([keys.CLUSTER_KEY], [self._labels])[0])
         else:  # made anew, as Heapster replaced the set

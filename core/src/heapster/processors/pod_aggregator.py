@@ -12,9 +12,8 @@ from heapster.columns import POD, POD_CONTAINER, ColumnBatch, RowArray
 from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.pausepoint import pause
-from heapster.processors.aggregate import Grouping, add_grouped
+from heapster.processors.aggregate import Grouping, add_grouped, kept_keys
 from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
-from heapster.release import untrack
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +101,7 @@ class PodAggregator(ColumnProcessor):
 
     def _group(self, cols: ColumnBatch, found: list[tuple[int, _Run]]) -> _Memo:
         """The (source, target) rows of ``found``'s container rows, and the pod sets to create."""
-        keys = untrack(list(cols.keys))  # as given (before the pod sets created are added); kept: not collected
+        keys = kept_keys(cols.keys)  # as given (before the pod sets created are added)
         groups = Grouping(cols)
         sources: list[int] = []
         pods: list[str] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -40,14 +39,16 @@ class RateCalculator(ColumnProcessor):
 
     The state is columnar: each metric set key has a slot, and the previous batch time, scrape
     time, collection start and counters are arrays indexed by slot, so a batch is one gather,
-    a few vectorized comparisons and one scatter per counter.
+    a few vectorized comparisons and one scatter per counter. A key's slot is found by the key's
+    ``hash`` in a sorted array (:class:`_HashIndex`), not a dict: at 1000 nodes the dict of ~95,000 keys
+    and its Python ints took ~6.3 KiB per node, the two arrays 1.5.
     """
 
     name = "rate calculator"
 
     def __init__(self, max_gap: float = 600.0) -> None:
         self.max_gap_ns = int(max_gap * 1e9)
-        self._slots: dict[str, int] = {}
+        self._index = _HashIndex()
         self._keys: list[str | None] = []
         self._free: list[int] = []
         self._batch: IntArray = np.empty(0, dtype=np.int64)
@@ -212,16 +213,21 @@ class RateCalculator(ColumnProcessor):
         self._in_order = False
 
     def _look_up(self, keys: list[str]) -> RowArray:
-        found = self._slots
-        out = np.fromiter(map(found.get, keys, repeat(-1, len(keys))), dtype=np.intp, count=len(keys))
+        hashes = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
+        out = self._index.find(keys, hashes, self._keys)
         new = np.flatnonzero(out < 0).tolist()
+        if not new:
+            return out
         self._reserve(len(self._keys) + max(0, len(new) - len(self._free)))
+        added: dict[str, int] = {}  # a key twice among the new ones: one slot
         for index in new:
             key = keys[index]
-            slot = found.get(key)
+            slot = added.get(key)
             if slot is None:
-                slot = found[key] = self._new_slot(key)
+                slot = added[key] = self._new_slot(key)
             out[index] = slot
+        self._index.add(np.fromiter(map(hash, added), dtype=np.int64, count=len(added)),
+                        np.fromiter(added.values(), dtype=np.intp, count=len(added)))
         return out
 
     def _new_slot(self, key: str) -> int:
@@ -254,10 +260,8 @@ class RateCalculator(ColumnProcessor):
         if not len(stale):
             return
         self._forget_last_keys()  # their slots may be handed out again
+        self._index.drop(stale)
         for slot in stale.tolist():
-            key = self._keys[slot]
-            if key is not None:
-                del self._slots[key]
             self._keys[slot] = None
             self._labeled.pop(slot, None)
             self._free.append(slot)
@@ -265,6 +269,63 @@ class RateCalculator(ColumnProcessor):
             array[stale] = MISSING
         for column in self._counters.values():
             column.data[stale] = np.nan if column.is_float else MISSING
+
+
+class _HashIndex:
+    """The slot of each key that has one, found by the key's ``hash``: the hashes sorted in one int64 array, each
+    one's slot at the same place in another (16 bytes a key; a dict took ~66 with its Python ints). A hash found is
+    checked against the slot's key (``keys``, by slot), so keys of equal hashes each find their own slot."""
+
+    __slots__ = ("hashes", "slots")
+
+    def __init__(self) -> None:
+        self.hashes: IntArray = np.empty(0, dtype=np.int64)
+        self.slots: RowArray = np.empty(0, dtype=np.intp)
+
+    def find(self, keys: list[str], hashes: IntArray, slot_keys: list[str | None]) -> RowArray:
+        """The slot of each of ``keys`` (their ``hashes``), -1 for a key without one."""
+        out = np.full(len(keys), -1, dtype=np.intp)
+        known = self.hashes
+        if not len(known) or not len(keys):
+            return out
+        order = np.argsort(hashes)  # searched in order: a third of the time of searching them as they come
+        at = np.empty(len(hashes), dtype=np.intp)
+        at[order] = np.searchsorted(known, hashes[order])
+        np.minimum(at, len(known) - 1, out=at)
+        hit = np.flatnonzero(known[at] == hashes)
+        if not len(hit):
+            return out
+        slots = self.slots[at[hit]]
+        found = list(map(slot_keys.__getitem__, slots.tolist()))
+        wanted = keys if len(hit) == len(keys) else list(map(keys.__getitem__, hit.tolist()))
+        if found == wanted:  # one C-level comparison (pointer checks for the very strings)
+            out[hit] = slots
+            return out
+        for index, slot, key, there in zip(hit.tolist(), slots.tolist(), wanted, found, strict=True):
+            out[index] = slot if key == there else self._among_equal(key, int(hashes[index]), slot_keys)
+        return out
+
+    def _among_equal(self, key: str, hashed: int, slot_keys: list[str | None]) -> int:
+        """The slot of ``key`` among the keys of hash ``hashed`` (-1: none): the rare other key of the same hash."""
+        first = int(np.searchsorted(self.hashes, hashed, side="left"))
+        end = int(np.searchsorted(self.hashes, hashed, side="right"))
+        for slot in self.slots[first:end].tolist():
+            if slot_keys[slot] == key:
+                return int(slot)
+        return -1
+
+    def add(self, hashes: IntArray, slots: RowArray) -> None:
+        """Index new keys (their ``hashes``) at ``slots``."""
+        order = np.argsort(hashes, kind="stable")
+        hashes, slots = hashes[order], slots[order]
+        at = np.searchsorted(self.hashes, hashes)
+        self.hashes = np.insert(self.hashes, at, hashes)
+        self.slots = np.insert(self.slots, at, slots)
+
+    def drop(self, slots: RowArray) -> None:
+        """Forget the keys at ``slots``."""
+        kept = ~np.isin(self.slots, slots)
+        self.hashes, self.slots = self.hashes[kept], self.slots[kept]
 
 
 def _present(values: npt.NDArray[Any]) -> _Mask:

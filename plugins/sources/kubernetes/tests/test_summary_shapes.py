@@ -117,6 +117,14 @@ def _node_restart(body: dict[str, Any]) -> None:
     body["node"]["startTime"] = "2026-06-26T09:00:00Z"
 
 
+def _start_not_text(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["startTime"] = 1_782_468_000
+
+
+def _start_with_newline(body: dict[str, Any]) -> None:
+    _first_pod(body)["containers"][0]["startTime"] = "2026-06-26T10:14:30Z\n"
+
+
 def _bad_time(body: dict[str, Any]) -> None:
     _first_pod(body)["containers"][0]["cpu"]["time"] = ["not", "a", "time"]
 
@@ -137,7 +145,7 @@ CHANGES: list[Callable[[dict[str, Any]], None]] = [
     _no_change, _restart, _new_pod, _drop_pod, _swap_pods, _rename_volume, _add_volume, _drop_volumes,
     _volume_name_not_text, _drop_logs, _drop_pod_network,
     _drop_memory, _accelerator, _custom, _duplicate_container, _nameless_container,
-    _container_name_not_text, _new_uid, _node_restart, _bad_time,
+    _container_name_not_text, _new_uid, _node_restart, _start_not_text, _start_with_newline, _bad_time,
     _negative_count, _count_beyond_int64,
 ]
 
@@ -162,6 +170,25 @@ def test_second_summary_gives_the_full_decode_whatever_changed(change: Callable[
     third = shifted(second, 10)  # and back to a reused table (or a full decode) after the change
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
 
+
+
+def test_start_times_that_differ_only_where_they_hold_a_newline_are_not_the_same() -> None:
+    # The entity table keeps its start times joined by newlines: two texts with one elsewhere must not pass for them.
+    first = _summary()
+    pod = _first_pod(first)
+    pod["startTime"], pod["containers"][0]["startTime"] = "2026-06-26T10:00:00Z\n", "2026-06-26T10:01:00Z"
+    second = shifted(first, 10)
+    pod = _first_pod(second)
+    pod["startTime"], pod["containers"][0]["startTime"] = "2026-06-26T10:00:00Z", "\n2026-06-26T10:01:00Z"
+    shapes = SummaryShapes()
+    _with_shapes(shapes, first)
+    kept = shapes.get(NODE)
+    batch = _with_shapes(shapes, second, NOW + 10)
+    assert not (isinstance(batch, PendingBatch) and batch.builder is not None and kept is not None
+                and batch.builder._table is kept.table)
+    assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+    third = shifted(second, 10)
+    assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
 
 
 def test_summaries_whose_containers_have_cpu_times_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -462,3 +462,19 @@ async def test_a_paged_compact_list_packs_with_the_whole_lists_dictionary_and_em
         assert orjson.dumps(events[7].object) == orjson.dumps(trim_pod(api_server.collections[PODS]["ns-0/p-0007"]))
     finally:
         await informer.stop()
+
+
+def test_the_node_index_keeps_each_nodes_pods_through_moves_and_deletions() -> None:
+    cluster = KubernetesCluster(_access("http://127.0.0.1:1"))
+
+    def event(kind: str, name: str, node: str) -> WatchEvent:
+        return WatchEvent(kind, {"metadata": {"name": name, "namespace": "default"}, "spec": {"nodeName": node}}, "1")
+
+    for name in ("p3", "p1", "p2", "p4"):
+        cluster._index_pod(event("ADDED", name, "n1"))
+    cluster._index_pod(event("MODIFIED", "p2", "n1"))  # the same node again: once
+    cluster._index_pod(event("MODIFIED", "p3", "n2"))
+    cluster._index_pod(event("DELETED", "p1", "n1"))
+    assert cluster._pods_by_node == {"n1": ["default/p2", "default/p4"], "n2": ["default/p3"]}
+    cluster._index_pod(event("DELETED", "p3", "n2"))
+    assert cluster._pods_by_node == {"n1": ["default/p2", "default/p4"]}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -149,7 +150,9 @@ class KubernetesCluster:
         self.pods = Informer(api, PODS_PATH, transform=trim_pod, compact=compact_pods, **common)
         self.namespaces = Informer(api, NAMESPACES_PATH, transform=trim_namespace, **common)
         self._pods_by_namespace: dict[str, set[str]] = {}
-        self._pods_by_node: dict[str, set[str]] = {}
+        self._pods_by_node: dict[str, list[str]] = {}
+        """Each node's pod keys, sorted: a list (~30 keys, ~0.3 KiB) where a set of 30 keys took a table of 128
+        entries (~2.2 KiB a node); kept in order by bisection, a pod's event costs a few dozen comparisons."""
         self._pod_node: dict[str, str] = {}
         self.pods.add_handler(self._index_pod)
 
@@ -196,7 +199,9 @@ class KubernetesCluster:
         if old_node is not None:
             on_node = self._pods_by_node.get(old_node)
             if on_node is not None:
-                on_node.discard(key)
+                at = bisect_left(on_node, key)
+                if at < len(on_node) and on_node[at] == key:
+                    del on_node[at]
                 if not on_node:
                     del self._pods_by_node[old_node]
         if event.type == DELETED:
@@ -211,7 +216,10 @@ class KubernetesCluster:
         if node:
             node = _intern(node)  # one string per node (a list's events carry decoded copies of the pods)
             self._pod_node[key] = node
-            self._pods_by_node.setdefault(node, set()).add(key)
+            on_node = self._pods_by_node.setdefault(node, [])
+            at = bisect_left(on_node, key)
+            if at == len(on_node) or on_node[at] != key:
+                on_node.insert(at, key)
 
     # --- ClusterState ------------------------------------------------------------------------
 
@@ -256,7 +264,7 @@ class KubernetesCluster:
         """Pods bound to ``node`` (``spec.nodeName``)."""
         return self._pods_at(self._pods_by_node.get(node))
 
-    def _pods_at(self, keys: set[str] | None) -> list[dict[str, Any]]:
+    def _pods_at(self, keys: Collection[str] | None) -> list[dict[str, Any]]:
         found = (self.pods.get(key) for key in sorted(keys or ()))
         return [pod for pod in found if pod is not None]
 
