@@ -27,6 +27,7 @@ import asyncio
 import gc
 import random
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -277,10 +278,13 @@ async def steady(args: argparse.Namespace) -> None:
     full = rss()
     writes = []
     heads, sealed = [], []
+    head_by_column: Counter[str] = Counter()
     for number in range(args.measure):  # the head's sawtooth: its bytes after each window
         writes.append(await window(fill + number))
         columns = [*store.columns.values(), *store.labeled_columns.values()]
         heads.append(sum(plain.nbytes for column in columns for plain in column.dense.values()))
+        for name, column in [*store.columns.items(), *store.labeled_columns.items()]:
+            head_by_column[name] += sum(plain.nbytes for plain in column.dense.values())
         sealed.append(sum(chunk.nbytes for column in columns for held in column.chunks.values() for chunk in held))
     settle()
     grown = rss() - baseline
@@ -318,6 +322,45 @@ async def steady(args: argparse.Namespace) -> None:
     listing = timed(lambda: store.latest_entities(lambda key: key.startswith(pod_prefix) and key.count('/') == 1))
     print(f"  namespace pod list           {listing:8.2f} ms")
     print(f"  metric-export (JSON bytes)   {timed(lambda: timeseries_json(store), 3):8.1f} ms")
+    store_parts(store, args.nodes, head_by_column, max(1, args.measure))
+
+
+def store_parts(store: MetricStore, nodes: int, head_by_column: Counter[str], windows: int) -> None:
+    """The store's bytes by part: the plain head per column (mean over the measured windows) and the Python objects
+    of each of its tables (``memory_breakdown.Walker``: an object two parts reach counts for the first)."""
+    from memory_breakdown import Walker  # the daemon's sizing of objects, only for the breakdown
+
+    per_node = nodes * MI
+    print("  plain head by column, mean over the measured windows, KiB per node: " + "; ".join(
+        f"{name} {size / windows / nodes / 1024:.2f}" for name, size in head_by_column.most_common(12)))
+    kinds: Counter[str] = Counter()
+    for column in [*store.columns.values(), *store.labeled_columns.values()]:
+        for plain in column.dense.values():
+            for cells in plain.slots:
+                if cells is not None:
+                    kinds[cells.dtype.name] += cells.nbytes
+    print("  plain head by cell type now, KiB per node: " + "; ".join(
+        f"{kind} {size / nodes / 1024:.2f}" for kind, size in kinds.most_common()))
+    walker = Walker()
+    parts = [
+        ("entity label dicts (the batches' own, shared)", [store.entities.labels, store.entities.given]),
+        ("entity table", [store.entities]),
+        ("series table (label tuples, arrays)", [store.series]),
+        ("label codes", [getattr(store, name, None) for name in (  # the names of this tree's store and before
+            "_raw_codes", "_label_codes", "_code_labels", "_object_codes", "_object_ids", "_object_code_of",
+            "_objects", "_series_index")]),
+        ("the last batch's keys, ids and series", [store._last_keys, store._last_ids, store._last_series]),
+        ("columns (arrays, Plain and Chunk objects)", [store.columns, store.labeled_columns]),
+        ("the rest", [store]),
+    ]
+    objects = getattr(store, "_object_ids", getattr(store, "_object_codes", ()))
+    print(f"  the store's objects (arrays included), MiB per node; per node: {len(store.entities) / nodes:.1f} "
+          f"entities, {len(store.series) / nodes:.1f} series, {len(store._code_labels) / nodes:.1f} label codes, "
+          f"{len(objects) / nodes:.1f} label dicts of the last batch")
+    for name, roots in parts:
+        size, count, by_type = walker.size(roots)
+        top = ", ".join(f"{kind} {held / per_node:.4f}" for kind, held in by_type.most_common(5))
+        print(f"    {name:<46} {size / per_node:7.4f} ({count / nodes:8.1f} objects per node: {top})")
 
 
 def main() -> None:

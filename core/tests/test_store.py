@@ -428,7 +428,9 @@ def test_narrow_head_slots_give_the_same_cells() -> None:
     for position in range(BLOCK):
         plain.narrow(position)
     kinds = [None if c is None else c.dtype for c in plain.slots]
-    assert kinds == [np.int64, np.int8, np.int16, np.int32, np.int64, np.int64, np.int8, np.int64]
+    # the block takes the line through slots 0 and 1 at slot 2 (a sample's spread): slot 6, equal to the base, is -6
+    # slopes of up to 100 from the line
+    assert kinds == [np.int64, np.int8, np.int16, np.int32, np.int64, np.int64, np.int16, np.int64]
     assert plain.extra[1][0].tolist() == [20, 21, 22] and plain.extra[2][0].tolist() == [20, 22]
     assert plain.nbytes < cells.nbytes * 0.7
     assert plain.matrix(rows).tobytes() == cells.tobytes()
@@ -451,6 +453,41 @@ def test_narrow_head_slots_give_the_same_cells() -> None:
     assert plain.matrix(rows + 10).tobytes() == cells.tobytes()
     floats = plain.as_float().matrix(rows + 10)
     assert np.array_equal(floats, np.where(cells == INT_MISSING, np.nan, cells.astype(np.float64)), equal_nan=True)
+
+
+def test_head_slots_narrowed_by_the_line_by_a_shift_and_as_float_xors_give_the_same_cells() -> None:
+    """Counters at steady rates narrow from the line through the first two slots, page-aligned steps shifted, a rate
+    that stays zero as XORs of a byte; a restart and rows new in the block are kept beside; cells bit for bit."""
+    rng = np.random.default_rng(11)
+    rows = 400
+    start = rng.integers(0, 2 ** 50, rows)
+    rate = rng.integers(10 ** 8, 10 ** 10, rows)
+    counter = start[:, None] + rate[:, None] * np.arange(BLOCK) + rng.integers(-5000, 5000, (rows, BLOCK))
+    counter[7, 5:] = rng.integers(0, 100, 3)  # a restart: beside the slot
+    counter[9, 0] = INT_MISSING  # a row new in the block
+    counter[11, [1, 4]] = INT_MISSING  # a row without a second cell: its line is the base
+    pages = (rng.integers(2 ** 20, 2 ** 30, rows)[:, None] + 4096 * rng.integers(-60, 60, (rows, BLOCK))) // 4096 * 4096
+    floats = np.zeros((rows, BLOCK))
+    floats[:3] = rng.random((3, BLOCK))  # a few rates that move: beside the slot
+    floats[5, 2] = np.nan
+    floats[6, 0] = np.nan
+    floats[8] = -0.0
+    for cells, kinds in ((counter, (np.int16, np.int32)), (pages, (np.int8,)), (floats, (np.int8,))):
+        missing: float | int = float("nan") if cells.dtype.kind == "f" else int(INT_MISSING)
+        plain = Plain.of(cells, missing)
+        for position in range(1, BLOCK):
+            plain.narrow(position)
+        assert all(plain.slots[p] is not None and plain.slots[p].dtype in kinds for p in range(2, BLOCK))
+        assert plain.nbytes < cells.nbytes * 0.6
+        assert plain.matrix(rows).tobytes() == cells.tobytes()
+        picked = np.array([0, 5, 6, 7, 9, 11, 399])
+        assert plain.take(picked, list(range(BLOCK))).tobytes() == cells[picked].tobytes()
+        assert np.array([[plain.cell(row, p) for p in range(BLOCK)] for row in range(rows)]).tobytes() == \
+            cells.astype(np.float64 if cells.dtype.kind == "f" else np.int64).tobytes()
+        plain.write(np.array([3], dtype=np.int32), 1, cells[3:4, 1] + (1 if cells.dtype.kind == "i" else 0.5))
+        cells[3, 1] += 1 if cells.dtype.kind == "i" else 0.5  # the line's second point changes: the same cells after
+        assert plain.matrix(rows).tobytes() == cells.tobytes()
+    assert plain.coding == {} and all(s is None or s.dtype == np.float64 for s in plain.slots)
 
 
 def test_a_store_with_narrow_head_slots_answers_as_before() -> None:

@@ -67,16 +67,21 @@ class Plain:
     """A block not yet sealed, one array per time slot (rows long): a slot no batch wrote holds nothing.
 
     The head block fills one slot per window, so on average it holds half its slots; a rows x ``BLOCK``
-    matrix would hold all of them from the first window on. Once a batch is committed, its slot of an int
-    block is kept *narrow* (:meth:`narrow`) when it can: as its differences from the block's first slot (the
-    *base*, kept whole) in int8, int16 or int32, the type's least value marking a missing cell. Counters and
-    gauges move little within 8 windows, so most slots take half the bytes or less; the cells read are the
-    same (base + difference, in int64's wrapping arithmetic). The few cells of rows without a base cell (owners
-    new in the block) are kept whole beside the slot (``extra``). Measured (bench/README.md, session 9,
-    storemem5): a slot narrowed to ~half, the daemon's head sawtooth at 300 nodes ~27 -> ~12 MiB.
+    matrix would hold all of them from the first window on. Once a batch is committed, its slot is kept
+    *narrow* (:meth:`narrow`) when it can: as the differences of its cells from a prediction, in int8, int16 or
+    int32, the type's least value marking a missing cell. Ints are predicted by the block's first slot (the
+    *base*, kept whole) or, from the third slot on, by the line through the base and the second slot (a counter
+    at a steady rate: its differences from the base grow with each slot, from the line they stay the scrape's
+    jitter), whichever is narrower; their differences are shifted right by the trailing zero bits they all share
+    (page- or block-aligned memory and file-system bytes). Floats are kept as the XOR of their bits with the
+    base's (rates that stay zero, or unchanged, take a byte). The cells read are the same (prediction + difference,
+    in int64's wrapping arithmetic, or XOR). The few cells of rows without a base cell (owners new in the block),
+    or whose difference does not fit the type (a restart), are kept whole beside the slot (``extra``), up to
+    one cell in 16. Measured (bench/README.md, session 9, storemem5: a slot narrowed to ~half, the daemon's head
+    sawtooth at 300 nodes ~27 -> ~12 MiB; session 11, storemem7: the line, the shift and the floats).
     """
 
-    __slots__ = ("dtype", "extra", "missing", "rows", "slots")
+    __slots__ = ("coding", "dtype", "extra", "line", "missing", "rows", "slots")
 
     def __init__(self, rows: int, dtype: type[np.generic], missing: float | int) -> None:
         self.rows = rows
@@ -84,7 +89,12 @@ class Plain:
         self.missing = missing
         self.slots: list[Array | None] = [None] * BLOCK
         self.extra: dict[int, tuple[npt.NDArray[np.intp], IntArray]] = {}
-        """Per narrow slot with cells whose row has no base cell: those rows (sorted) and their cells."""
+        """Per narrow slot with cells kept whole beside it: their rows (sorted) and their cells' bits."""
+        self.coding: dict[int, tuple[bool, int]] = {}
+        """Per narrow slot: whether it is predicted by the line (else by the base), and its differences' shift."""
+        self.line: bool | None = None
+        """Whether the block's int slots are narrowed from the line (chosen once, at its third slot), else from the
+        base."""
 
     @classmethod
     def of(cls, cells: Array, missing: float | int) -> Plain:
@@ -113,15 +123,11 @@ class Plain:
         if cells.dtype.type is self.dtype:
             value: int | float = cells[row].item()
             return value
-        extra = self.extra.get(position)
-        if extra is not None:
-            at = int(np.searchsorted(extra[0], row))
-            if at < len(extra[0]) and extra[0][at] == row:
-                return int(extra[1][at])
-        step = cells[row]
-        return self.missing if step == _least(cells) else int(self._base()[row] + step)
+        at = np.array([row], dtype=np.intp)
+        found: int | float = self._widen(cells[at], position, at)[0].item()
+        return found
 
-    def take(self, rows: npt.NDArray[np.int64], positions: list[int]) -> Array:
+    def take(self, rows: npt.NDArray[np.integer], positions: list[int]) -> Array:
         """``len(rows) x len(positions)`` cells."""
         out = np.full((len(rows), len(positions)), self.missing, dtype=self.dtype)
         for index, position in enumerate(positions):
@@ -131,25 +137,25 @@ class Plain:
             if cells.dtype.type is self.dtype:
                 out[:, index] = cells[rows]
             else:
-                out[:, index] = self._widen(cells[rows], self._base()[rows], position, rows)
+                out[:, index] = self._widen(cells[rows], position, rows)
         return out
 
     def write(self, rows: IdArray, position: int, values: Array) -> None:
-        if position == 0:
-            self._widen_all()  # the base changes
+        if position <= 1:
+            self._widen_all()  # the base, or the line's second point, changes
+            self.line = None
         cells = self._whole(position)
         if cells is None:
             cells = np.full(self.rows, self.missing, dtype=self.dtype)
-        self.slots[position] = cells
-        self.extra.pop(position, None)
+        self._put(position, cells)
         cells[rows] = values
 
     def clear(self, position: int) -> None:
         """Empty one slot."""
-        if position == 0:
+        if position <= 1:
             self._widen_all()
-        self.slots[position] = None
-        self.extra.pop(position, None)
+            self.line = None
+        self._put(position, None)
 
     def clear_rows(self, rows: IdArray) -> None:
         for cells in self.slots:
@@ -185,44 +191,130 @@ class Plain:
         return plain
 
     def narrow(self, position: int) -> None:
-        """Keep an int slot (not the base) as its differences from the base, in the narrowest of int8, int16 and
-        int32 they fit (each missing cell the type's least value), the cells of rows without a base cell beside
-        it; left whole when the differences fit none, or when more than one cell in 16 has no base cell."""
+        """Keep a slot (not the base) as its differences from the prediction that leaves them narrowest (see the
+        class), in the narrowest of int8, int16 and int32 they fit (each missing cell the type's least value);
+        the cells of rows without a base cell, and those that fit no narrower type (at most one cell in 16 in
+        all), beside it; left whole when that is no narrower."""
         cells = self.slots[position]
         base = self.slots[0]
-        if position == 0 or cells is None or base is None or self.dtype is not np.int64 \
-                or cells.dtype.type is not np.int64:
+        if position == 0 or cells is None or base is None or cells.dtype.type is not self.dtype:
             return
-        there = cells != INT_MISSING
-        orphans = there & (base == INT_MISSING)
-        count = int(np.count_nonzero(orphans))
-        if count * 16 > len(cells):
+        is_float = self.dtype is np.float64
+        missing = _NAN_BITS if is_float else int(INT_MISSING)
+        bits = cells.view(np.int64)
+        base_bits = base.view(np.int64)
+        there = bits != missing
+        orphans = there & (base_bits == missing)
+        budget = len(cells) // 16 - int(np.count_nonzero(orphans))
+        if budget < 0:
             return
-        steps = cells.view(np.int64) - base.view(np.int64)  # wraps as the widening add does: base + step
         there &= ~orphans
-        steps[~there] = 0
-        low, high = int(steps.min()), int(steps.max())
-        for kind in (np.int8, np.int16, np.int32):
-            limits = np.iinfo(kind)
-            if limits.min < low and high <= limits.max:
-                narrow = steps.astype(kind)
-                narrow[~there] = limits.min
-                if count:
-                    held = np.flatnonzero(orphans)
-                    self.extra[position] = (held, cells.view(np.int64)[held])
-                self.slots[position] = narrow
+        sample = slice(None, None, SAMPLE_EVERY)
+        if is_float:  # a rate that changes takes all its mantissa: most XORs fit no type (seen on a sample)
+            if np.count_nonzero(there[sample] & (bits[sample] != base_bits[sample])) * 16 > len(there[sample]):
                 return
+            line = False
+        elif position < 2 or self.slots[1] is None:
+            line = False
+        elif self.line is None:  # the line against the base, once a block, on a sample of the rows
+            picked = np.arange(0, len(cells), SAMPLE_EVERY)
+            line = self.line = _spread(bits[sample] - self._prediction(position, picked, True), there[sample]) < \
+                _spread(bits[sample] - base_bits[sample], there[sample])
+        else:
+            line = self.line
+        steps = bits ^ base_bits if is_float else bits - self._prediction(position, None, line)
+        steps[~there] = 0
+        shift = 0
+        if not is_float:
+            common = int(np.bitwise_or.reduce(steps))
+            shift = min((common & -common).bit_length() - 1, 62) if common else 0
+            if shift:
+                steps >>= shift
+        fit = _fit(steps, budget)
+        if fit is None:
+            return
+        kind, misfit = fit
+        size = np.dtype(kind).itemsize * len(cells) + 16 * (0 if misfit is None else int(np.count_nonzero(misfit)))
+        if size >= cells.nbytes:
+            return
+        narrow = steps.astype(kind)
+        least = np.iinfo(kind).min
+        narrow[~there] = least
+        beside = orphans if misfit is None else orphans | misfit
+        if misfit is not None:
+            narrow[misfit] = least
+        held = np.flatnonzero(beside)
+        self.extra.pop(position, None)
+        if len(held):
+            self.extra[position] = (held, bits[held])
+        self.slots[position] = narrow
+        self.coding[position] = (line, shift)
 
-    def _base(self) -> IntArray:
+    def _put(self, position: int, cells: Array | None) -> None:
+        """Hold whole ``cells`` (or nothing) in a slot."""
+        self.slots[position] = cells
+        self.extra.pop(position, None)
+        self.coding.pop(position, None)
+
+    def _base(self) -> Array:
         base = self.slots[0]
         assert base is not None  # a narrow slot has a base
-        return base  # type: ignore[return-value]
+        return base
 
-    def _widen(self, steps: Array, base: Array, position: int, rows: npt.NDArray[np.int64] | None = None) -> Array:
-        """Cells of slot ``position`` from their narrow differences and the base cells of the same rows (``rows``,
-        or all)."""
-        cells = base + steps.astype(np.int64)
-        cells[steps == _least(steps)] = INT_MISSING
+    def _prediction(self, position: int, rows: npt.NDArray[np.integer] | None, line: bool) -> IntArray:
+        """The predicted bits of a slot's cells (of ``rows``, or all): the base's, or the line's through the base and
+        the second slot (the base's where either has no cell)."""
+        base = self._base().view(np.int64)
+        if rows is not None:
+            base = base[rows]
+        if not line:
+            return base
+        slope = self._slope(base, rows)
+        slope *= position
+        slope += base
+        return slope
+
+    def _slope(self, base: IntArray, rows: npt.NDArray[np.integer] | None) -> IntArray:
+        """The second slot's cells minus the ``base`` cells (of ``rows``, or all) where both have one, else 0 (from a
+        narrow second slot's differences directly)."""
+        one = self.slots[1]
+        assert one is not None  # a slot predicted by the line has a second slot
+        if rows is not None:
+            one = one[rows]
+        if one.dtype.type is self.dtype:
+            slope = one.view(np.int64) - base
+            slope[(one == INT_MISSING) | (base == INT_MISSING)] = 0
+            return slope
+        slope = one.astype(np.int64)
+        shift = self.coding.get(1, (False, 0))[1]
+        if shift:
+            slope <<= shift
+        slope[one == _least(one)] = 0
+        extra = self.extra.get(1)
+        if extra is not None and len(extra[0]):
+            held, values = extra
+            if rows is None:
+                at, hit = held, np.arange(len(held))
+            else:
+                found = np.minimum(np.searchsorted(held, rows), len(held) - 1)
+                at, hit = np.flatnonzero(held[found] == rows), found[held[found] == rows]
+            known = base[at] != INT_MISSING
+            slope[at[known]] = values[hit[known]] - base[at[known]]
+        return slope
+
+    def _widen(self, steps: Array, position: int, rows: npt.NDArray[np.integer] | None = None) -> Array:
+        """Cells of slot ``position`` from their narrow differences (of ``rows``, or all)."""
+        line, shift = self.coding.get(position, (False, 0))
+        predicted = self._prediction(position, rows, line)
+        cells = steps.astype(np.int64)
+        if shift:
+            cells <<= shift
+        if self.dtype is np.float64:
+            cells ^= predicted
+            cells[steps == _least(steps)] = _NAN_BITS
+        else:
+            cells += predicted
+            cells[steps == _least(steps)] = INT_MISSING
         extra = self.extra.get(position)
         if extra is not None:
             held, values = extra
@@ -232,24 +324,57 @@ class Plain:
                 at = np.minimum(np.searchsorted(held, rows), len(held) - 1)
                 hit = held[at] == rows
                 cells[hit] = values[at[hit]]
-        return cells
+        return cells.view(self.dtype)
 
     def _whole(self, position: int) -> Array | None:
         """The cells of a slot as int64 or float64 (a new array for a narrow slot), or None."""
         cells = self.slots[position]
         if cells is None or cells.dtype.type is self.dtype:
             return cells
-        return self._widen(cells, self._base(), position)
+        return self._widen(cells, position)
 
     def _widen_all(self) -> None:
+        whole = [self._whole(position) for position in range(BLOCK)]
         for position in range(1, BLOCK):
-            self.slots[position] = self._whole(position)
-        self.extra.clear()
+            self._put(position, whole[position])
+
+
+SAMPLE_EVERY = 16
+"""One row in this many is looked at to choose how a head slot is narrowed."""
+
+
+def _spread(steps: IntArray, there: BoolArray) -> int:
+    """The largest magnitude of the differences of the cells there."""
+    found = np.abs(steps[there])
+    return int(found.max()) if len(found) else 0
+
+
+def _fit(steps: IntArray, budget: int) -> tuple[type[np.signedinteger], BoolArray | None] | None:
+    """The narrowest int type all ``steps`` fit (above its least value, which marks a missing cell), or the
+    narrowest all but at most ``budget`` of them fit, with those (None if neither)."""
+    low, high = int(steps.min()), int(steps.max())
+    kinds: tuple[type[np.signedinteger], ...] = (np.int8, np.int16, np.int32)
+    for kind in kinds:
+        limits = np.iinfo(kind)
+        if limits.min < low and high <= limits.max:
+            return kind, None
+    if budget <= 0:
+        return None
+    for kind in kinds:
+        limits = np.iinfo(kind)
+        misfit = (steps <= limits.min) | (steps > limits.max)
+        if int(np.count_nonzero(misfit)) <= budget:
+            return kind, misfit
+    return None
 
 
 def _least(cells: Array) -> int:
     """The least value of a narrow slot's int type: its missing cells."""
     return int(np.iinfo(cells.dtype.name).min)
+
+
+_NAN_BITS = int(np.array(np.nan).view(np.int64))
+"""The bits of a missing float cell."""
 
 
 _NO_ROWS: IdArray = np.empty(0, dtype=np.int32)

@@ -72,6 +72,7 @@ LABEL_CACHE_SIZE = 100_000
 _EMPTY = int(INT_MISSING)
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 _EMPTY_INDEX: tuple[IntArray, IdArray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
+_NO_OBJECTS: IntArray = np.empty(0, dtype=np.int64)
 
 
 def _no_pause() -> None:
@@ -177,12 +178,15 @@ class MetricStore(MetricSink):
         self._order_stamps: tuple[list[int], list[int], list[datetime]] = (self._order, [], [])
         """``_order``, and its slots' batch timestamps in nanoseconds and as datetimes (made once per order, for
         the queries: the datetimes are shared by their answers' points)."""
-        self._raw_codes: dict[tuple[tuple[str, str], ...], int] = {}
         self._label_codes: dict[LabelTuple, int] = {}
         self._code_labels: list[LabelTuple] = []
-        self._object_codes: dict[int, tuple[Mapping[str, str], int]] = {}
-        """``id`` of each label dict of the last batch's series -> the dict (held, so the id stays its own) and its
-        label code."""
+        self._object_ids: IntArray = _NO_OBJECTS
+        """``id`` of each distinct label dict of the last batch's series, sorted (the dicts are held in
+        ``_objects``, so each id stays its own)."""
+        self._object_code_of: IntArray = _NO_OBJECTS
+        """The label code of each dict of ``_object_ids``."""
+        self._objects: list[dict[str, str]] = []
+        """The label dicts of the last batch's series (held while their ids are in ``_object_ids``)."""
         self._series_index: tuple[IntArray, IdArray] = _EMPTY_INDEX
         """Sorted ``entity id << 32 | label code`` of every live series, and their series ids."""
         self._live_codes = 0
@@ -475,7 +479,7 @@ class MetricStore(MetricSink):
             return last[2].copy()
         sids = yield from self._find_series(entity_ids, series_labels)
         yield  # the copies below (and the last batch's freed) take milliseconds at 170,000 series
-        self._last_series = (entity_ids.copy(), untrack(list(series_labels)), sids.copy())
+        self._last_series = (entity_ids.copy(), self._objects, sids.copy())
         yield
         return sids
 
@@ -484,13 +488,16 @@ class MetricStore(MetricSink):
         at most about :data:`STEP_CPU` (queries run in between).
 
         The label code of a label dict is kept per dict object from one batch to the next (a source reuses its
-        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended): a known object
-        costs one look-up by ``id``, only another object is hashed by content (:meth:`_label_code`).
+        entity tables, so a node's dicts come again, in whatever order the nodes' scrapes ended), in two sorted
+        arrays (ids and codes: no Python object per dict but the list that holds the dicts): known objects are
+        found by one ``searchsorted`` per part, only another object is sorted and interned by content
+        (:meth:`_label_code`).
         """
         count = len(series_labels)
-        yield from self._bound_label_codes(len(self._object_codes))
-        before = self._object_codes
-        now: dict[int, tuple[Mapping[str, str], int]] = {}
+        yield from self._bound_label_codes(len(self._object_ids))
+        known_ids, known_codes = self._object_ids, self._object_code_of
+        seen_ids: list[IntArray] = []
+        seen_codes: list[IntArray] = []
         index_keys, index_ids = self._series_index
         wanted = np.empty(count, dtype=np.int64)
         sids = np.full(count, -1, dtype=np.int32)
@@ -501,18 +508,15 @@ class MetricStore(MetricSink):
             last = first + len(part_labels)
             objects = np.fromiter(map(id, part_labels), dtype=np.int64, count=len(part_labels))
             distinct, first_at, inverse = np.unique(objects, return_index=True, return_inverse=True)
-            distinct_codes = []
-            for object_id, at in zip(distinct.tolist(), first_at.tolist(), strict=True):
-                entry = now.get(object_id)
-                if entry is None:
-                    labels = part_labels[at]
-                    entry = before.get(object_id)
-                    if entry is None or entry[0] is not labels:
-                        entry = (labels, self._label_code(labels))
-                    now[object_id] = entry
-                distinct_codes.append(entry[1])
+            at = np.minimum(np.searchsorted(known_ids, distinct), max(len(known_ids) - 1, 0))
+            known = known_ids[at] == distinct if len(known_ids) else np.zeros(len(distinct), dtype=bool)
+            distinct_codes = np.where(known, known_codes[at] if len(known_ids) else 0, 0)
+            for unknown in np.flatnonzero(~known).tolist():
+                distinct_codes[unknown] = self._label_code(part_labels[int(first_at[unknown])])
+            seen_ids.append(distinct)
+            seen_codes.append(distinct_codes)
             part = wanted[first:last]
-            part[:] = np.asarray(distinct_codes, dtype=np.int64)[inverse]
+            part[:] = distinct_codes[inverse]
             part |= entity_ids[first:last].astype(np.int64) << 32
             pos = np.searchsorted(index_keys, part)
             found = pos < len(index_keys)
@@ -522,7 +526,10 @@ class MetricStore(MetricSink):
             if time.thread_time() >= due:
                 yield
                 due = time.thread_time() + STEP_CPU
-        self._object_codes = now
+        ids, first_seen = np.unique(np.concatenate(seen_ids) if seen_ids else _NO_OBJECTS, return_index=True)
+        self._objects = untrack(list(series_labels))
+        self._object_ids = ids
+        self._object_code_of = (np.concatenate(seen_codes)[first_seen] if seen_codes else _NO_OBJECTS).astype(np.int64)
         missed = np.flatnonzero(~hit)
         if len(missed):
             series = self.series
@@ -546,17 +553,15 @@ class MetricStore(MetricSink):
         return sids
 
     def _label_code(self, labels: Mapping[str, str]) -> int:
-        """A small int per distinct label set of labeled metrics (for the series index): one look-up of the
-        labels as given; sorting and interning only for a new order of them."""
-        raw = tuple(labels.items())
-        code = self._raw_codes.get(raw)
+        """A small int per distinct label set of labeled metrics (for the series index), found by the labels sorted
+        and interned. Called only for a label dict not in the last batch (:meth:`_find_series`): a cache of codes
+        by the labels as given (kept before) held ~5 KiB per node at 1000 nodes for a saving of a few
+        microseconds per new dict (bench/README.md, session 11, storemem7)."""
+        ordered = label_tuple(labels, ordered=True)
+        code = self._label_codes.get(ordered)
         if code is None:
-            ordered = label_tuple(labels, ordered=True)
-            code = self._label_codes.get(ordered)
-            if code is None:
-                code = self._label_codes[ordered] = len(self._code_labels)
-                self._code_labels.append(ordered)
-            self._raw_codes[raw] = code
+            code = self._label_codes[ordered] = len(self._code_labels)
+            self._code_labels.append(ordered)
         return code
 
     def _bound_label_codes(self, in_batch: int) -> Iterator[None]:
@@ -567,15 +572,13 @@ class MetricStore(MetricSink):
         limit = max(LABEL_CACHE_SIZE, 2 * in_batch, 2 * self._live_codes)
         if len(self._code_labels) >= limit:
             yield from self._index_live_series()
-        elif len(self._raw_codes) >= limit:
-            self._raw_codes.clear()
 
     def _index_live_series(self) -> Iterator[None]:
         """New label codes for the label sets of the live series, and the series index made from them, in steps
         of about :data:`STEP_CPU`; made aside and put in place at once (queries in between use the old ones; only
         this writer adds or drops series)."""
         series = self.series
-        live = [sid for sid, alive in enumerate(series.ident) if alive is not None]
+        live = series.alive()
         label_codes: dict[LabelTuple, int] = {}
         code_labels: list[LabelTuple] = []
         codes = np.empty(len(live), dtype=np.int64)
@@ -595,8 +598,8 @@ class MetricStore(MetricSink):
         keys = (series.parent[ids].astype(np.int64) << 32) | codes
         order = np.argsort(keys)
         self._label_codes, self._code_labels = label_codes, code_labels
-        self._raw_codes = {}
-        self._object_codes = {}
+        self._object_ids = self._object_code_of = _NO_OBJECTS
+        self._objects = []
         self._live_codes = len(code_labels)
         self._series_index = (keys[order], ids[order])
 

@@ -25,6 +25,9 @@ def label_tuple(labels: Mapping[str, str], *, ordered: bool = False) -> LabelTup
     return tuple(out)
 
 
+_FREED = np.iinfo(np.int64).max
+"""``last_seen`` of a freed id."""
+
 L = TypeVar("L")
 """What an owner's labels are held as: the label dict given (entities), or a :data:`LabelTuple` (series)."""
 
@@ -41,7 +44,9 @@ class Owners(Generic[L]):
     its latest labels (``empty`` once expired) and ``start[id]`` its latest collection start (ns, or INT_MISSING).
     Owners are found by ``ident`` in ``ids``; unless ``keyed`` is false: the caller then keeps its own index
     (the store's series index), ``add`` always registers a new owner, and no Python object is kept per owner
-    but its labels.
+    but its labels. Only keyed owners (metric sets) have idents, starts and label stamps; only unkeyed ones
+    (labeled series) have a ``parent``: the arrays an owner does not use stay empty (measured, bench/README.md,
+    session 11, storemem7: 24 bytes and two list slots per labeled series).
     """
 
     def __init__(self, slots: int, empty: L, keyed: bool = True) -> None:
@@ -63,12 +68,21 @@ class Owners(Generic[L]):
         self.given_id: IntArray = np.zeros(0, dtype=np.int64)
         """``id`` of ``given[id]`` (0 for none), for one array comparison per batch."""
         self.parent: IdArray = np.empty(0, dtype=np.int32)
+        """The metric set of each labeled series (unkeyed owners only)."""
         self.last_seen: IntArray = np.empty(0, dtype=np.int64)
         self.start: IntArray = np.empty(0, dtype=np.int64)
         self._free: list[int] = []
+        self._count = 0
+        """Ids handed out (live or free)."""
 
     def __len__(self) -> int:
-        return len(self.ident) - len(self._free)
+        return self._count - len(self._free)
+
+    def alive(self) -> list[int]:
+        """The ids of the live owners, in order."""
+        if self.keyed:
+            return [oid for oid, ident in enumerate(self.ident) if ident is not None]
+        return np.flatnonzero(self.last_seen[: self._count] != _FREED).tolist()
 
     def get(self, ident: Hashable) -> int | None:
         """The id of ``ident`` if known."""
@@ -76,32 +90,35 @@ class Owners(Generic[L]):
 
     def add(self, ident: Hashable, labels: L, parent: int = -1) -> int:
         """The id of ``ident``, registering it if new (always new when not ``keyed``)."""
-        if self.keyed:
+        keyed = self.keyed
+        if keyed:
             found = self.ids.get(ident)
             if found is not None:
                 return found
-        else:
-            ident = True
         if self._free:
             oid = self._free.pop()
-            self.ident[oid] = ident
             self.labels[oid] = labels
             self.present_bits[oid] = 0
+            if keyed:
+                self.ident[oid] = ident
         else:
-            oid = len(self.ident)
-            self.ident.append(ident)
+            oid = self._count
+            self._count += 1
             self.labels.append(labels)
-            self.given.append(None)
+            if keyed:
+                self.ident.append(ident)
+                self.given.append(None)
             if oid >= len(self.last_seen):
                 self._grow(oid + 1)
-        self.stamp[oid] = 0
-        self.given[oid] = None
-        self.given_id[oid] = 0
-        if self.keyed:
-            self.ids[ident] = oid
-        self.parent[oid] = parent
         self.last_seen[oid] = INT_MISSING
-        self.start[oid] = INT_MISSING
+        if keyed:
+            self.ids[ident] = oid
+            self.stamp[oid] = 0
+            self.given[oid] = None
+            self.given_id[oid] = 0
+            self.start[oid] = INT_MISSING
+        else:
+            self.parent[oid] = parent
         return oid
 
     def give(self, oid: int, labels: object) -> None:
@@ -111,22 +128,24 @@ class Owners(Generic[L]):
 
     def expire(self, cutoff_ns: int) -> IdArray:
         """Forget owners last seen at or before ``cutoff_ns``; return their ids."""
-        count = len(self.ident)
-        gone = np.nonzero(self.last_seen[:count] <= cutoff_ns)[0].astype(np.int32)
+        gone = np.nonzero(self.last_seen[: self._count] <= cutoff_ns)[0].astype(np.int32)
         if not len(gone):
             return gone
-        alive = [oid for oid in gone.tolist() if self.ident[oid] is not None]
-        for oid in alive:
-            if self.keyed:
-                del self.ids[self.ident[oid]]
-            self.ident[oid] = None
-            self.labels[oid] = self.empty
-            self.given[oid] = None
-            self.given_id[oid] = 0
-            self._free.append(oid)
-        gone = np.array(alive, dtype=np.int32)
+        labels, empty = self.labels, self.empty
+        if self.keyed:
+            ids, ident, given = self.ids, self.ident, self.given
+            for oid in gone.tolist():  # a freed id has last_seen _FREED: never expired again
+                del ids[ident[oid]]
+                ident[oid] = None
+                labels[oid] = empty
+                given[oid] = None
+            self.given_id[gone] = 0
+        else:
+            for oid in gone.tolist():
+                labels[oid] = empty
+        self._free.extend(gone.tolist())
         # Freed ids must not look expired again, nor seen.
-        self.last_seen[gone] = np.iinfo(np.int64).max
+        self.last_seen[gone] = _FREED
         return gone
 
     def add_slots(self, count: int) -> None:
@@ -164,16 +183,11 @@ class Owners(Generic[L]):
         present = np.zeros((size, self.present_bits.shape[1]), dtype=np.uint8)
         present[: self.present_bits.shape[0]] = self.present_bits
         self.present_bits = present
-        for name in ("stamp", "given_id"):
+        grown: tuple[tuple[str, int], ...] = (("stamp", 0), ("given_id", 0), ("last_seen", INT_MISSING),
+                                              ("start", INT_MISSING)) if self.keyed else (("last_seen", INT_MISSING),
+                                                                                          ("parent", -1))
+        for name, fill in grown:
             old = getattr(self, name)
-            new = np.zeros(size, dtype=np.int64)
+            new = np.full(size, fill, dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
-        for name in ("last_seen", "start"):
-            old = getattr(self, name)
-            new = np.full(size, INT_MISSING, dtype=np.int64)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        parent = np.full(size, -1, dtype=np.int32)
-        parent[: len(self.parent)] = self.parent
-        self.parent = parent
