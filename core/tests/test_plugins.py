@@ -241,3 +241,34 @@ def test_the_column_api_is_in_interfaces_and_loaded_on_first_use() -> None:
     assert out.stdout.split() == ["False", "True"]
     with pytest.raises(ImportError, match="Nothing"):
         from heapster.interfaces import Nothing  # type: ignore[attr-defined]  # noqa: F401
+
+
+async def test_heapster_warns_once_naming_the_options_its_plugins_accept_and_ignore() -> None:
+    """Each plugin whose URI gives ``ignored`` options gets one warning naming them with the plugin's reason, logged
+    after the flags were all found good; a URI without them gets none."""
+    from dataclasses import replace
+
+    from structlog.testing import capture_logs
+
+    from heapster.app import build_daemon
+    from heapster.interfaces import Option
+    from heapster.plugins import Plugins
+
+    loaded = load_plugins()
+    static, log_sink = loaded.get("source", "static"), loaded.get("sink", "log")
+    legacy = Option("legacy", help="read by the old program only", ignored=True)
+    plugins = Plugins(loaded.plugins, [replace(static, options=(*static.options, legacy)),
+                                       replace(log_sink, options=(*log_sink.options, legacy))])
+    with capture_logs() as logs:
+        daemon = await build_daemon({"source": ["static:?legacy=x&nodes=1&legacy=y"], "sink": ["log", "log:?legacy=1"]},
+                                    plugins=plugins)
+    try:
+        warned = [(e["plugin"], e["options"], e["reason"]) for e in logs if e["event"] == "plugin.options.ignored"]
+        assert warned == [("source 'static'", ["legacy"], "read by the old program only"),
+                          ("sink 'log'", ["legacy"], "read by the old program only")]
+        events = [e["event"] for e in logs]
+        assert events.index("plugin.options.ignored") > events.index("plugins.loaded")  # after every usage check
+    finally:
+        for queue in daemon.queues:
+            await queue.close(0)
+        await daemon.source.close()

@@ -6,7 +6,15 @@ import pytest
 
 from heapster.errors import UsageError
 from heapster.interfaces import Option, OptionKind
-from heapster.uri import expand_env, http_url, mask_uri, parse_header, parse_uri, resolve_options
+from heapster.uri import (
+    expand_env,
+    http_url,
+    mask_uri,
+    parse_header,
+    parse_uri,
+    resolve_options,
+    resolve_sink_options,
+)
 
 
 def test_key_and_url_split_on_first_colon() -> None:
@@ -108,3 +116,18 @@ def test_http_url_options_name_the_option_and_the_expected_form() -> None:
         http_url("ftp://x", "api", "sink 'x'", "https://a")
     with pytest.raises(UsageError, match="expected an http"):
         http_url("api.example.com", "api", "sink 'x'")
+
+
+def test_ignored_options_take_any_text_are_named_in_uri_order_and_left_out_of_the_valid_ones() -> None:
+    """An option declared ``ignored`` (accepted so another program's command line works) is not typed nor
+    checked; the config names those given, once each, in URI order."""
+    opts = [Option("db"), Option("kubeletPort", OptionKind.INT, ignored=True), Option("kubeletHttps", ignored=True)]
+    config = resolve_options(parse_uri("x:?kubeletHttps=maybe&db=k&kubeletPort=abc&kubeletHttps=true"), opts,
+                             "source 'x'")
+    assert config.ignored == ("kubeletHttps", "kubeletPort")
+    assert (config["db"], config["kubeletPort"], config["kubeletHttps"]) == ("k", "abc", "maybe")
+    assert resolve_options(parse_uri("x:?db=k"), opts, "source 'x'").ignored == ()
+    with pytest.raises(UsageError, match=r"unknown option 'nope' for source 'x'; valid options: db$"):
+        resolve_options(parse_uri("x:?kubeletPort=1&nope=1"), opts, "source 'x'")
+    sink = resolve_sink_options(parse_uri("x:?kubeletPort=1&queue_size=3"), opts, "sink 'x'")
+    assert (sink.ignored, sink.queue) == (("kubeletPort",), {"queue_size": 3})

@@ -81,3 +81,14 @@ def test_version() -> None:
     from heapster_eventer import __version__
 
     assert done.stdout == f"version: {__version__}\ncommit: python\n"  # heapster --version's format
+
+
+def test_a_heapster_source_line_is_no_usage_error_and_warns_only_once_the_flags_are_good() -> None:
+    """Go's eventer ignored the kubelet options of a --source copied from heapster's command line; its usage errors
+    stay one line (the warning about those options comes after every check)."""
+    heapster_line = "--source=kubernetes:http://127.0.0.1:1?inClusterConfig=false&kubeletHttps=false&kubeletPort=10255"
+    bad_sink = _eventer(heapster_line, "--sink=nosuch:")
+    assert bad_sink.returncode == 2
+    assert "nosuch" in bad_sink.stderr and bad_sink.stderr.strip().count("\n") == 0
+    still_unknown = _eventer(heapster_line + "&nope=1")
+    assert still_unknown.returncode == 2 and "unknown option 'nope'" in still_unknown.stderr

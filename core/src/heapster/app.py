@@ -303,6 +303,9 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     log.info("plugins.loaded", distributions=sorted({f"{p.distribution} {p.version}" for p in plugins.plugins}),
              failed=[f.distribution for f in plugins.failures] or None)
     log.info("source.configured", source=mask_uri(source_spec))
+    plugins.warn_ignored("source", source_config)
+    for _, _, sink_config in sink_configs:
+        plugins.warn_ignored("sink", sink_config)
     context.cluster = source.cluster  # filled once the daemon starts the source
     sinks: list[MetricSink] = []
     sink_queues: dict[int, tuple[QueueStore[DataBatch], SinkQueueBounds]] = {}

@@ -97,6 +97,11 @@ class Option:
     A name ending in ``*`` declares a family of options sharing a prefix (Librato's ``tag_*`` for
     ``tag_cluster=prod&tag_env=x``): its value is a dict from the rest of each name to its (first)
     value typed by ``kind``, ``{"cluster": "prod", "env": "x"}``.
+
+    ``ignored`` declares an option accepted only so that a command line written for another program keeps
+    working (the eventer's source takes Heapster's kubelet options, which Go's eventer ignored): its value is
+    kept as text, unchecked, errors leave it out of the valid options they list, and
+    :attr:`heapster.uri.PluginConfig.ignored` names it when given, for the one warning the program logs.
     """
 
     name: str
@@ -104,14 +109,16 @@ class Option:
     default: Any
     help: str
     secret: bool
+    ignored: bool
 
     def __init__(self, name: str, kind: OptionKind | str = OptionKind.STR, default: Any = None, help: str = "",
-                 secret: bool = False) -> None:
+                 secret: bool = False, ignored: bool = False) -> None:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "kind", OptionKind.coerce(kind, name))
         object.__setattr__(self, "default", default)
         object.__setattr__(self, "help", help)
         object.__setattr__(self, "secret", secret)
+        object.__setattr__(self, "ignored", ignored)
 
     def convert(self, raw: str) -> Any:
         """Turn one raw value into the option's type; ``ValueError`` on a bad value."""

@@ -183,6 +183,16 @@ class Plugins:
             return reg, resolve_sink_options(uri, reg.options, f"{kind} {uri.key!r}")
         return reg, resolve_options(uri, reg.options, f"{kind} {uri.key!r}")
 
+    def warn_ignored(self, kind: str, config: PluginConfig) -> None:
+        """One warning naming the options of ``config`` its plugin accepts and ignores (none given: no warning),
+        with the plugin's reason (their help). Logged once the flags are known to be good."""
+        if not config.ignored:
+            return
+        helps = {o.name: o.help for o in self.get(kind, config.key).options}
+        reasons = list(dict.fromkeys(helps[name] for name in config.ignored if helps.get(name)))
+        log.warning("plugin.options.ignored", plugin=f"{kind} {config.key!r}", options=list(config.ignored),
+                    reason="; ".join(reasons) or None)
+
     def build_metric_source(self, spec: str, context: PluginContext) -> MetricSource:
         reg, config = self.configure(METRIC_SOURCE, spec)
         return cast(MetricSource, reg.factory(config, context))

@@ -114,6 +114,8 @@ class PluginConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     queue: Mapping[str, Any] = field(default_factory=dict)
     """A sink's :data:`QUEUE_OPTIONS` that the URI sets (the core's, not the plugin's)."""
+    ignored: tuple[str, ...] = ()
+    """The options the URI gives that its plugin accepts and ignores (:attr:`Option.ignored`), in URI order."""
 
     @property
     def key(self) -> str:
@@ -151,14 +153,15 @@ def resolve_sink_options(uri: SpecURI, options: Sequence[Option], what: str) -> 
     queue_names = {opt.name for opt in queue_options}
     own = {k: v for k, v in config.options.items() if k not in queue_names}
     queue = {k: v for k, v in config.options.items() if k in queue_names and v is not None}
-    return PluginConfig(uri=uri, options=own, queue=queue)
+    return PluginConfig(uri=uri, options=own, queue=queue, ignored=config.ignored)
 
 
 def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> PluginConfig:
     """Check the URI's options against the plugin's declared ones and type them.
 
     ``what`` names the plugin in errors, e.g. ``"sink 'influxdb'"``. An unknown option or a
-    value of the wrong type raises :class:`UsageError` naming the option and the valid ones.
+    value of the wrong type raises :class:`UsageError` naming the option and the valid ones. An
+    :attr:`~Option.ignored` option keeps its text, unchecked, and is named in :attr:`PluginConfig.ignored`.
     """
     declared = {opt.name: opt for opt in options if not opt.name.endswith("*")}
     families = {opt.name[:-1]: opt for opt in options if opt.name.endswith("*")}
@@ -171,7 +174,8 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
 
     unknown = sorted(n for n in set(seen) - set(declared) if family(n) is None)
     if unknown:
-        valid = ", ".join(sorted([*declared, *(f"{p}<name>" for p in families)])) or "none"
+        used = [name for name, opt in declared.items() if not opt.ignored]
+        valid = ", ".join(sorted([*used, *(f"{p}<name>" for p in families)])) or "none"
         msg = f"unknown option {unknown[0]!r} for {what}; valid options: {valid}"
         raise UsageError(msg)
     typed: dict[str, Any] = {}
@@ -179,6 +183,9 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
         raw_values = seen.get(name)
         if raw_values is None:
             typed[name] = list(opt.default or []) if opt.kind.repeated else opt.default
+            continue
+        if opt.ignored:
+            typed[name] = raw_values[0]
             continue
         try:
             if opt.kind.repeated:
@@ -201,7 +208,8 @@ def resolve_options(uri: SpecURI, options: Sequence[Option], what: str) -> Plugi
                     msg = f"bad value {raw_values[0]!r} for option {name!r} of {what}: {exc}"
                     raise UsageError(msg) from None
         typed[opt.name] = members
-    return PluginConfig(uri=uri, options=typed)
+    ignored = tuple(name for name in seen if name in declared and declared[name].ignored)
+    return PluginConfig(uri=uri, options=typed, ignored=ignored)
 
 
 def http_url(value: str, option: str, what: str, example: str = "") -> str:

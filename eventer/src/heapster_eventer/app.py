@@ -178,6 +178,8 @@ class Eventer:
             assert self.plugins is not None
             lease = self.options.lease_timing.settings(self.options.leader_elect_lease, self.identity)
             self.elector = self.plugins.build_leader_elector(built.source_config, lease, self.context)
+        assert self.plugins is not None  # set by build()
+        self.plugins.warn_ignored(EVENT_SOURCE, built.source_config)  # the flags are good: no more usage error
         runner = await self.serve_health()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

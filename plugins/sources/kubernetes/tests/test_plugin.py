@@ -11,7 +11,7 @@ from heapster.errors import UsageError
 from heapster.interfaces import OptionKind, PluginContext
 from heapster.plugins import EVENT_SOURCE, METRIC_SOURCE, Plugins, load_plugins
 from heapster_source_kubernetes.kubelet import KubeletSettings
-from heapster_source_kubernetes.plugin import kubelet_settings
+from heapster_source_kubernetes.plugin import KUBELET_OPTIONS, kubelet_settings
 
 HEAPSTER_OPTIONS = {"inClusterConfig", "insecure", "auth", "useServiceAccount", "kubeletPort", "kubeletHttps",
                     "host_id_annotation"}
@@ -38,7 +38,23 @@ def test_event_source_declares_api_and_event_options(plugins: Plugins) -> None:
     assert (options["export_existing"].kind, options["export_existing"].default) == (OptionKind.BOOL, False)
     assert (options["events_api"].kind, options["events_api"].default) == ("str", "core/v1")
     assert (options["buffer_size"].kind, options["buffer_size"].default) == ("int", 100000)
-    assert "kubeletPort" not in options  # the eventer never talks to kubelets
+    # The eventer never talks to kubelets: the metric source's kubelet options are accepted and ignored.
+    assert all(options[o.name].ignored for o in KUBELET_OPTIONS)
+    assert not any(options[name].ignored for name in ("inClusterConfig", "insecure", "auth", "useServiceAccount",
+                                                      "export_existing", "events_api", "buffer_size"))
+
+
+def test_a_heapster_source_line_configures_the_event_source_naming_its_kubelet_options(plugins: Plugins) -> None:
+    """Go's eventer read only the API options of its --source (common/kubernetes/configs.go) and ignored the
+    rest, so a line copied from heapster's command line worked; an option neither source has is still an error."""
+    line = "kubernetes:https://kubernetes.default?useServiceAccount=true&kubeletHttps=false&kubeletPort=10255&auth="
+    _, config = plugins.configure(EVENT_SOURCE, line)
+    assert config.ignored == ("kubeletHttps", "kubeletPort")
+    assert (config["useServiceAccount"], config["auth"]) == (True, "")
+    assert plugins.configure(EVENT_SOURCE, "kubernetes:https://kubernetes.default?insecure=true")[1].ignored == ()
+    with pytest.raises(UsageError) as raised:
+        plugins.configure(EVENT_SOURCE, "kubernetes:?kubeletPort=10255&nope=1")
+    assert "unknown option 'nope'" in str(raised.value) and "kubeletPort" not in str(raised.value)
 
 
 def _settings(plugins: Plugins, query: str) -> KubeletSettings:

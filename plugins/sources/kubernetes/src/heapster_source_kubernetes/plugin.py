@@ -65,6 +65,16 @@ EVENT_OPTIONS: tuple[Option, ...] = (
 )
 EVENTS_APIS = ("core/v1", "events.k8s.io/v1")
 
+EVENTER_IGNORED_OPTIONS: tuple[Option, ...] = tuple(
+    Option(opt.name, help="an option of heapster's metric source (its kubelet scrape); the eventer reads Events "
+                          "from the API server only and ignores it, as Go's eventer did", ignored=True)
+    for opt in KUBELET_OPTIONS
+)
+"""The metric source's kubelet options, accepted by the event source so that a ``--source`` copied from a
+heapster command line works (``?kubeletPort=10255&kubeletHttps=false``): Go's eventer built its client with
+``common/kubernetes.GetKubeClientConfig``, which read the API options only and ignored every other one. The
+eventer warns once naming those given; an option neither source knows still exits 2."""
+
 
 def _metric_source(config: PluginConfig, context: PluginContext) -> MetricSource:
     from heapster_source_kubernetes.cluster import KubernetesCluster
@@ -148,7 +158,7 @@ def register_metric_sources(register: RegisterMetricSource) -> None:
 @hookimpl
 def register_event_sources(register: RegisterEventSource) -> None:
     """Register the ``kubernetes`` event source (watches Kubernetes Events)."""
-    register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS),
+    register("kubernetes", _event_source, options=(*API_OPTIONS, *EVENT_OPTIONS, *EVENTER_IGNORED_OPTIONS),
              description="Kubernetes Events from the API server (list+watch)")
 
 
