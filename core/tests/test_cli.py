@@ -35,6 +35,14 @@ def test_go_style_single_dash_and_bool_flags() -> None:
     assert s["store_label"] == ["app", "team=owner", "x"]
 
 
+def test_the_log_flush_frequency_of_kubernetes_logs_is_accepted_as_heapster_did() -> None:
+    """Heapster v1.3+ imported k8s.io/apiserver/pkg/util/logs, whose pflag.Duration("log-flush-frequency", 5s)
+    sat on the flag set heapster parsed (normalized, so the underscore spelling worked too)."""
+    assert settings_for()["log_flush_frequency"] == 5.0
+    assert settings_for("--log-flush-frequency=10s")["log_flush_frequency"] == 10.0
+    assert settings_for("--log_flush_frequency", "1m")["log_flush_frequency"] == 60.0
+
+
 def test_repeatable_sinks_keep_their_order() -> None:
     s = settings_for("--sink=log", "--sink=influxdb:http://influx:8086")
     assert s["sink"] == ["log", "influxdb:http://influx:8086"]
@@ -43,6 +51,7 @@ def test_repeatable_sinks_keep_their_order() -> None:
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--source=static:", "--metric_resolution=4s"], "metric resolution should not be less than 5 seconds"),
     (["--source=static:", "--metric_resolution=soon"], "invalid duration 'soon'"),
+    (["--source=static:", "--log-flush-frequency=5"], "invalid duration '5'"),  # pflag: missing unit in duration
     (["--source=static:", "--heapster_port=http"], "argument --heapster-port: invalid int value"),
     (["--source=static:", "--heapster_port=99999"], "--heapster-port 99999 is not a port (0 to 65535)"),
     (["--source=static:", "--heapster_port=-1"], "--heapster-port -1 is not a port (0 to 65535)"),

@@ -250,6 +250,9 @@ def heapster_parser(prog: str = "heapster") -> FlagParser:
         a(name, default=default, help=argparse.SUPPRESS)
     for name in ("--authentication-skip-lookup", "--profiling", "--contention-profiling", "--enable-swagger-ui"):
         add_bool(p, name, argparse.SUPPRESS)
+    # k8s.io/apiserver/pkg/util/logs, which heapster imported, registered this pflag Duration on the flag set
+    # heapster parsed (glog flushes; ours logs unbuffered). The eventer parsed Go's flag set: it never had it.
+    a("--log-flush-frequency", type=go_duration, default=5.0, help=argparse.SUPPRESS)
     # This implementation's own flags.
     a("--kubelet-timeout", type=go_duration, default=10.0, metavar="DURATION",
       help="per-node scrape timeout (default 10s, at most the window)")
