@@ -85,3 +85,21 @@ def test_every_real_command_line_reads_as_in_heapster(argv: list[str], monkeypat
         return
     with pytest.raises(UsageError, match=rf"unknown flag --{re.escape(flag)}\b"):
         check_heapster_cmdline(line, sinks=set(plugins.keys(METRIC_SINK)), plugins=plugins)
+
+
+def test_the_kubernetes_source_of_every_real_line_configures_the_eventers_source_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment may give the eventer its heapster container's ``--source``: Go's eventer read the API options of
+    it only (common/kubernetes/configs.go) and ignored the kubelet ones, which ours accepts and names."""
+    from heapster.plugins import EVENT_SOURCE
+    from heapster_source_kubernetes.plugin import KUBELET_OPTIONS
+
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    plugins = load_plugins()
+    sources = {arg.partition("=")[2] for argv in LINES if refused_flag(argv) is None for arg in rendered(argv)
+               if arg.lstrip("-").startswith("source=kubernetes:")}
+    ignored: set[str] = set()
+    for source in sources:
+        ignored.update(plugins.configure(EVENT_SOURCE, source)[1].ignored)
+    assert ignored == {"kubeletHttps", "kubeletPort"} <= {o.name for o in KUBELET_OPTIONS}
