@@ -82,3 +82,21 @@ def test_a_string_kind_is_converted_with_a_deprecation_warning() -> None:
                                                 r".OptionKind.INT"):
         legacy = Option("port", "int", 80)
     assert legacy == Option("port", OptionKind.INT, 80) and legacy.kind is OptionKind.INT
+
+
+async def test_sink_metric_names_the_in_memory_store_as_in_heapster() -> None:
+    """Heapster's sink factory knew the key ``metric``: the in-memory sink its model API reads, added implicitly
+    and built once if named (``case "metric": return metricsink.NewMetricSink(140s, 15m, ...)``; named, it was
+    built even with --disable_metric_sink). Its URI options were never read; it serves no history."""
+    for values in ({"sink": ["metric"]}, {"sink": ["log", "metric:?anything=1"]},
+                   {"sink": ["metric"], "disable_metric_sink": True}):
+        daemon = await build_daemon({"source": ["static:"], **values})
+        try:
+            assert daemon.store is not None and daemon.sinks[-1] is daemon.store
+            assert [s.name for s in daemon.sinks[:-1]] == (["Log Sink"] if "log" in values["sink"] else [])
+        finally:
+            for queue in daemon.queues:
+                await queue.close(0)
+            await daemon.source.close()
+    with pytest.raises(UsageError, match=r"sink 'metric' \(the in-memory store\) cannot serve --historical_source"):
+        await build_daemon({"source": ["static:"], "sink": ["metric"], "historical_source": "metric"})

@@ -47,7 +47,7 @@ from heapster.scrapeloop import ScrapeLoop
 from heapster.settings import HeapsterSettings
 from heapster.shards.role import AggregatorRole, FirstShard, LeaseHolder
 from heapster.sinkqueue import SinkQueue
-from heapster.uri import PluginConfig, mask_uri, unique_idents, without_queue_options
+from heapster.uri import PluginConfig, mask_uri, parse_uri, unique_idents, without_queue_options
 
 log = structlog.get_logger("heapster.app")
 
@@ -67,6 +67,10 @@ def scheduler_settings(settings: HeapsterSettings) -> SchedulerSettings:
 
 
 MANAGED_GC = ManagedGc(API_FIRST.busy)
+
+METRIC_STORE_SINK = "metric"
+"""Heapster's sink key of its in-memory metric sink (the store the model and metrics APIs read): added implicitly,
+and built once if a ``--sink`` names it, even with --disable_metric_sink; its URI options were never read."""
 """The process's one: while the pipeline runs, garbage is collected between batches, not mid-answer."""
 
 
@@ -274,7 +278,13 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     # Configure the source and every sink before logging or connecting anything, so a bad URI
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
-    sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in settings.sink]
+    store_named = any(parse_uri(spec).key == METRIC_STORE_SINK for spec in settings.sink)
+    plugin_sinks = [spec for spec in settings.sink if parse_uri(spec).key != METRIC_STORE_SINK]
+    if settings.historical_source and parse_uri(settings.historical_source).key == METRIC_STORE_SINK:
+        msg = (f"sink {METRIC_STORE_SINK!r} (the in-memory store) cannot serve --historical_source; "
+               f"sinks that can: {_historical_sinks(plugins)}")
+        raise UsageError(msg)
+    sink_configs = [(spec, *plugins.configure("sink", spec)) for spec in plugin_sinks]
     queue_flags = settings.sink_queue_flags
     sink_queue_bounds(queue_flags, MEMORY_QUEUE_SIZE)  # checks the flags even without a --sink
     sink_bounds = [sink_queue_bounds(queue_flags, MEMORY_QUEUE_SIZE, config.queue) for _, _, config in sink_configs]
@@ -316,14 +326,14 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
         if settings.historical_source == spec:
             historical = _historical_source(plugins, reg, sink)
         log.info("sink.created", sink=mask_uri(spec, reg.secret_options), name=sink.name)
-    if settings.sink and not sinks:
+    if plugin_sinks and not sinks and not store_named:
         msg = "no available sink to use: every --sink failed to start"
         raise RuntimeFailure(msg)
     if settings.historical_source and historical is None:
         msg = "the --historical_source sink failed to start"
         raise RuntimeFailure(msg)
     store = None
-    if not settings.disable_metric_sink:
+    if store_named or not settings.disable_metric_sink:
         store = _create_store(settings)
         if store is not None:
             sinks.append(store)
@@ -375,13 +385,17 @@ def _historical_source(plugins: Plugins, reg: Registration, sink: MetricSink) ->
     """The ``--historical_source`` sink as a :class:`HistoricalSource`; UsageError naming the sinks that can be one."""
     if reg.historical and isinstance(sink, HistoricalSource):
         return sink
+    msg = (f"sink {reg.key!r} ({reg.plugin.distribution}) cannot serve --historical_source; "
+           f"sinks that can: {_historical_sinks(plugins)}")
+    raise UsageError(msg)
+
+
+def _historical_sinks(plugins: Plugins) -> str:
+    """The sinks that can serve --historical_source: installed ones, then known ones with their distribution."""
     installed = plugins.historical_keys()
     known = known_providers().get(HISTORICAL_SOURCE, {})
     others = [f"{key} ({dist})" for key, dist in sorted(known.items()) if key not in installed]
-    able = ", ".join([*installed, *others]) or "none known"
-    msg = (f"sink {reg.key!r} ({reg.plugin.distribution}) cannot serve --historical_source; "
-           f"sinks that can: {able}")
-    raise UsageError(msg)
+    return ", ".join([*installed, *others]) or "none known"
 
 
 def aggregator_role(index: int, leadership: LeaderExport | None) -> AggregatorRole:
