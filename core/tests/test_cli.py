@@ -43,6 +43,16 @@ def test_the_log_flush_frequency_of_kubernetes_logs_is_accepted_as_heapster_did(
     assert settings_for("--log_flush_frequency", "1m")["log_flush_frequency"] == 60.0
 
 
+def test_glog_level_after_the_v_shorthand_as_pflag_read_it() -> None:
+    """pflag made glog's one-letter ``v`` a shorthand (AddGoFlag: ``if len(flag.Name) == 1 { flag.Shorthand =
+    flag.Name }``), taking the level as the next argument or attached: heapster -v 4, -v4 and -v=4 were --v=4."""
+    assert normalize_argv(["-v", "4", "-v4", "-v=2", "-v", "--sink=log"]) == ["--v=4", "--v=4", "--v=2", "-v",
+                                                                            "--sink=log"]
+    for argv in (["-v", "4"], ["-v4"], ["-v=4"], ["--v", "4"]):
+        assert settings_for(*argv)["glog_v"] == 4
+    assert (settings_for("-v")["verbose"], settings_for("-vv", "--v=1")["verbose"]) == (1, 2)  # ours: one step more
+
+
 def test_repeatable_sinks_keep_their_order() -> None:
     s = settings_for("--sink=log", "--sink=influxdb:http://influx:8086")
     assert s["sink"] == ["log", "influxdb:http://influx:8086"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -46,19 +47,34 @@ class FlagParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+_GLOG_LEVEL = re.compile(r"[+-]?[0-9]+")
+"""A glog ``Level`` value (``strconv.Atoi``)."""
+
+
 def normalize_argv(argv: Sequence[str]) -> list[str]:
     """Canonical flag names: ``--metric_resolution`` == ``--metric-resolution``, ``-source=x`` == ``--source=x``.
 
-    ``-v``/``-vv`` stay short flags; everything after ``--`` is left alone.
+    ``-v``/``-vv`` stay short flags; ``-v N`` and ``-vN`` are glog's level, ``--v=N``, as pflag read them (heapster's
+    ``-v`` was the shorthand of glog's ``--v``); everything after ``--`` is left alone.
     """
     out: list[str] = []
     passthrough = False
-    for arg in argv:
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
         if passthrough or not arg.startswith("-") or arg in ("-", "--"):
             passthrough = passthrough or arg == "--"
             out.append(arg)
             continue
         name, eq, value = arg.lstrip("-").partition("=")
+        if arg == "-v" and index < len(argv) and _GLOG_LEVEL.fullmatch(argv[index]):
+            out.append(f"--v={argv[index]}")  # -v 4
+            index += 1
+            continue
+        if not arg.startswith("--") and name[:1] == "v" and not eq and _GLOG_LEVEL.fullmatch(name[1:]):
+            out.append(f"--v={name[1:]}")  # -v4
+            continue
         if not arg.startswith("--") and set(name) <= {"v"} and not eq:
             out.append(arg)  # -v, -vv: verbosity count
             continue
