@@ -67,11 +67,11 @@ def scheduler_settings(settings: HeapsterSettings) -> SchedulerSettings:
 
 
 MANAGED_GC = ManagedGc(API_FIRST.busy)
+"""The process's one: while the pipeline runs, garbage is collected between batches, not mid-answer."""
 
 METRIC_STORE_SINK = "metric"
 """Heapster's sink key of its in-memory metric sink (the store the model and metrics APIs read): added implicitly,
 and built once if a ``--sink`` names it, even with --disable_metric_sink; its URI options were never read."""
-"""The process's one: while the pipeline runs, garbage is collected between batches, not mid-answer."""
 
 
 @dataclass
