@@ -10,7 +10,7 @@ from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.labelsets import compact
 from heapster.model import DataBatch
 from heapster.pausepoint import pause
-from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
+from heapster.processors.runs import PAUSE_RUNS, given, runs, same_objects
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +102,7 @@ class NamespaceBasedEnricher(ColumnProcessor):
     def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: NamespaceUids,
                 missing: set[str]) -> _Run:
         """Enrich one run row by row (reusing ``before``'s twins of unchanged label dicts)."""
-        run = _Run(inputs)
+        run = _Run(given(inputs))  # the pod enricher's list of these very dicts, when it gave them
         outputs, notes, run_uids = run.outputs, run.notes, run.uids
         twin_of = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
         shared_notes: dict[str, tuple[str, str]] = {}
@@ -132,5 +132,5 @@ class NamespaceBasedEnricher(ColumnProcessor):
                 outputs.append(with_namespace_id(labels, uid))  # the pod enricher may have set it already
             notes.append(note)
         if same_objects(inputs, outputs):
-            run.outputs = inputs  # one list for both
+            run.outputs = run.inputs  # one list for both
         return run

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from heapster import keys
-from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, shared_rows, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
@@ -19,7 +20,7 @@ from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
-from heapster.processors.runs import runs, same_objects
+from heapster.processors.runs import give, runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,27 @@ def _layout_id(layout: tuple[tuple[str, MetricType], ...]) -> int:
     if found is None:
         found = _LAYOUTS[layout] = len(_LAYOUTS)
     return found
+
+
+PodId = str | tuple[str, str]
+"""A pod as the enricher finds it: ``namespace/name``, interned (the cluster's own key of the pod when it interns
+its keys, as the kubernetes source does: one string per pod, no tuple); ``(namespace, name)`` when that text would
+not tell the pod apart (a namespace that holds a ``/``, or a name that is no text)."""
+
+
+def pod_id(namespace: Any, name: Any) -> PodId:
+    """The :data:`PodId` of the pod ``name`` in ``namespace``."""
+    if type(namespace) is str and type(name) is str and "/" not in namespace:
+        return sys.intern(f"{namespace}/{name}")
+    return (namespace, name)
+
+
+def _parts(ident: PodId) -> tuple[str, str]:
+    """The namespace and name of a :data:`PodId`."""
+    if type(ident) is str:
+        namespace, _, name = ident.partition("/")
+        return namespace, name
+    return ident
 
 
 def _intern(text: Any) -> Any:
@@ -175,6 +197,63 @@ class PodInfo:
         return None
 
 
+class _ValueTable:
+    """The distinct value tuples of one layout's rows (request/limit values and restart counts), as the rows of one
+    int64 array: a run kept to be replayed holds an index into it per row (a byte while the table has at most 256),
+    not its own table of values (7 int64 a container). Append-only: an index stays valid while the table lives;
+    past :data:`LIMIT` tuples the enricher starts a new table (the runs that index the old one keep it)."""
+
+    __slots__ = ("_array", "_rows", "_tuples")
+
+    LIMIT = 65_536
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, ...], int] = {}
+        self._tuples: list[tuple[int, ...]] = []
+        self._array: IntArray = np.empty((0, 0), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._tuples)
+
+    def index(self, numbers: list[tuple[int, ...]]) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """The rows of ``numbers`` (tuples of ints in int64, as many as the layout has metrics), added if new."""
+        rows, tuples = self._rows, self._tuples
+        found = []
+        for value in numbers:
+            at = rows.get(value)
+            if at is None:
+                at = rows[value] = len(tuples)
+                tuples.append(value)
+            found.append(at)
+        size = len(tuples)
+        return np.array(found, dtype=np.uint8 if size <= 1 << 8 else np.uint16 if size <= 1 << 16 else np.uint64)
+
+    def values(self, index: npt.NDArray[np.unsignedinteger[Any]]) -> IntArray:
+        """The value table of rows ``index`` (one row of values each)."""
+        if len(self._array) != len(self._tuples):
+            self._array = np.array(self._tuples, dtype=np.int64)
+        return self._array[index]
+
+
+_Replayed = tuple[RowArray, _ValueTable, npt.NDArray[np.unsignedinteger[Any]]]
+"""A replayed run's rows of one layout, and their values as rows of a value table."""
+
+
+def _replayed(chunks: list[_Replayed]) -> list[tuple[RowArray, IntArray]]:
+    """The rows and value tables of replayed runs' ``chunks`` of one layout: one look-up in each value table (all
+    but always one) for all its runs."""
+    by_table: dict[int, tuple[_ValueTable, list[RowArray], list[npt.NDArray[np.unsignedinteger[Any]]]]] = {}
+    for rows, table, index in chunks:
+        found = by_table.get(id(table))
+        if found is None:
+            found = by_table[id(table)] = (table, [], [])
+        found[1].append(rows)
+        found[2].append(index)
+    return [(rows[0] if len(rows) == 1 else np.concatenate(rows),
+             table.values(indexes[0] if len(indexes) == 1 else np.concatenate(indexes)))
+            for table, rows, indexes in by_table.values()]
+
+
 class _Changes:
     """What one enrichment adds: values and create times of existing and new rows, and new (stub) entities."""
 
@@ -193,9 +272,9 @@ class _Changes:
         self.layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         self.time_rows: list[int] = []
         self.time_values: list[int] = []
-        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table).
+        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table, index).
         self.time_chunks: list[tuple[RowArray, IntArray]] = []
-        self.chunks: dict[int, list[tuple[RowArray, IntArray]]] = {}
+        self.chunks: dict[int, list[_Replayed]] = {}
 
     def present(self, key: str) -> bool:
         """Whether the batch (or this enrichment) has an entity ``key``."""
@@ -235,7 +314,7 @@ class _Changes:
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
         for layout_id, (layout, rows, numbers) in self.layouts.items():
-            parts = self.chunks.get(layout_id, [])
+            parts = _replayed(self.chunks.get(layout_id, []))
             if rows:
                 parts = [(np.array(rows, dtype=np.intp), np.array(numbers)), *parts]
             targets = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
@@ -276,8 +355,8 @@ class _Work:
 
     def __init__(self, cols: ColumnBatch, cluster: ClusterState) -> None:
         self.changes = _Changes(cols)
-        self.used: dict[tuple[str, str], PodInfo] = {}
-        self.unknown: set[tuple[str, str]] = set()
+        self.used: dict[PodId, PodInfo] = {}
+        self.unknown: set[PodId] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
         self.uids = NamespaceUids(cluster)
@@ -298,14 +377,16 @@ class _Segment:
         self.keys = keys
         self.inputs = inputs
         self.outputs: list[dict[str, str]] = []
-        self.idents: list[tuple[str, str]] = []
+        self.idents: list[PodId] = []
         self.infos: list[PodInfo] = []
         self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
         self.time_values: IntArray = np.empty(0, dtype=np.int64)
-        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, IntArray]] = []
+        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, _ValueTable,
+                                 npt.NDArray[np.unsignedinteger[Any]]]] = []
         self.replayable = False
         self.version_keys: list[str] = []
-        """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
+        """``namespace/name`` of each pod (``idents`` itself when each is that text), and ``versions`` their
+        resourceVersions (None: some unknown)."""
         self.versions: list[str] | None = None
         self.uids: dict[str, str | None] = {}
         """Each namespace whose uid the enriched dicts got as ``namespace_id`` (None: unknown, not set)."""
@@ -318,14 +399,14 @@ class _Segment:
         if len(self.time_offsets):
             changes.time_chunks.append((self.time_offsets + first, self.time_values))
         layouts, chunks = changes.layouts, changes.chunks
-        for layout_id, layout, offsets, table in self.layouts:
+        for layout_id, layout, offsets, table, index in self.layouts:
             if layout_id not in layouts:
                 layouts[layout_id] = (layout, [], [])
             found = chunks.get(layout_id)
             if found is None:
-                chunks[layout_id] = [(offsets + first, table)]
+                chunks[layout_id] = [(offsets + first, table, index)]
             else:
-                found.append((offsets + first, table))
+                found.append((offsets + first, table, index))
 
 
 class PodBasedEnricher(ColumnProcessor):
@@ -346,8 +427,10 @@ class PodBasedEnricher(ColumnProcessor):
     def __init__(self, cluster: ClusterState, copier: LabelCopier | None = None) -> None:
         self.cluster = cluster
         self.copier = copier or LabelCopier()
-        self._cache: dict[tuple[str, str], PodInfo] = {}
+        self._cache: dict[PodId, PodInfo] = {}
         self._shared = Shared()
+        self._tables: dict[int, _ValueTable] = {}
+        """The value tables of the runs kept, by layout id."""
         self._segments: dict[str, _Segment] = {}
         """The runs of pod and container rows of the last batch, by the key of their first row."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
@@ -407,6 +490,8 @@ class PodBasedEnricher(ColumnProcessor):
                 used.update(zip(segment.idents, segment.infos, strict=True))
             self._cache = used
         # else: the very segments of the last batch, every pod unchanged: the pods used are the last batch's
+        if enriched or len(segments) != len(last_segments):
+            give(segment.outputs for segment in segments.values())  # for the processors after (one list, not three)
         self._segments = segments
         self._changes_seen = changes
 
@@ -424,7 +509,7 @@ class PodBasedEnricher(ColumnProcessor):
             found = used.get(ident)
             if found is None:
                 if (pod_version is not None and info.version is not None and self._cache.get(ident) is info
-                        and pod_version(*ident) == info.version):  # ``_pod``'s first case, inlined
+                        and pod_version(*_parts(ident)) == info.version):  # ``_pod``'s first case, inlined
                     used[ident] = found = info
                 else:
                     found = self._pod(ident, used)
@@ -446,15 +531,17 @@ class PodBasedEnricher(ColumnProcessor):
         segment = _Segment(all_keys[first:last], all_labels[first:last])
         outputs = segment.outputs
         seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
-        seg_pods: dict[tuple[str, str], PodInfo] = {}
+        seg_pods: dict[PodId, PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
-        made_from: dict[tuple[str, str], PodInfo] = {} if before is None else dict(
+        made_from: dict[PodId, PodInfo] = {} if before is None else dict(
             zip(before.idents, before.infos, strict=True))
         namespace_ids = self._namespace_ids
         seg_uids = segment.uids
         stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uids[ns] != uid}
         replayable = True
-        idents: dict[tuple[str, str], tuple[str, str]] = {}
+        last_namespace: Any = None
+        last_name: Any = None
+        ident: PodId = ""
         stubs = len(changes.keys)
         time_offsets: list[int] = []
         seg_times: list[int] = []
@@ -467,8 +554,9 @@ class PodBasedEnricher(ColumnProcessor):
             if (at >= 0 and before is not None and before.inputs[at] is labels and before.outputs[at] is not labels
                     and before.keys[at] == key):
                 twin = before.outputs[at]
-            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
-            ident = idents.setdefault(ident, ident)  # one tuple per pod
+            pod_namespace, pod_name = labels.get("namespace_name", ""), labels.get("pod_name", "")
+            if pod_namespace is not last_namespace or pod_name is not last_name:  # a pod's rows follow each other
+                ident, last_namespace, last_name = pod_id(pod_namespace, pod_name), pod_namespace, pod_name
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
@@ -484,8 +572,8 @@ class PodBasedEnricher(ColumnProcessor):
             seg_pods[ident] = info
             if info.uid is not (uid := labels.get("pod_id")) and info.uid == uid:
                 info.uid = uid  # the batch's own strings: one copy of each, not two
-                if info.name == ident[1]:
-                    info.name = ident[1]
+                if info.name == pod_name:
+                    info.name = pod_name
             matched = _matched(labels, info, code, key)
             if (twin is not None and made_from.get(ident) is info  # made from the same pod version
                     and twin.get("namespace_name") not in stale):
@@ -547,18 +635,29 @@ class PodBasedEnricher(ColumnProcessor):
         segment.infos = list(seg_pods.values())
         if work.versions is not None and all(info.version is not None for info in segment.infos):
             # interned: a cluster state that interns its keys (the kubernetes source does) shares the strings
-            segment.version_keys = [sys.intern(f"{namespace}/{name}") for namespace, name in segment.idents]
+            idents = segment.idents
+            segment.version_keys = idents if all(type(ident) is str for ident in idents) else [
+                sys.intern(f"{namespace}/{name}") for namespace, name in map(_parts, idents)]
             segment.versions = [info.version for info in segment.infos if info.version is not None]
-        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
-                           for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
-        if any(table.dtype != np.int64 for _, _, _, table in segment.layouts):
+        if any(np.array(numbers).dtype != np.int64 for _, _, numbers in seg_layouts.values()):
             segment.replayable = False  # values beyond int64: joined as one list at apply, as ever
-        segment.time_offsets = np.array(time_offsets, dtype=np.intp)
+        if segment.replayable:  # kept only to be replayed
+            segment.layouts = [(layout_id, layout, shared_rows(offsets), table, table.index(numbers))
+                               for layout_id, (layout, offsets, numbers) in seg_layouts.items()
+                               for table in (self._table(layout_id),)]
+        segment.time_offsets = shared_rows(time_offsets)  # read only: 0..n-1 (every row has one) shared
         segment.time_values = np.array(seg_times, dtype=np.int64)
         return segment
 
-    def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
-        namespace, name = ident
+    def _table(self, layout_id: int) -> _ValueTable:
+        """The value table of layout ``layout_id`` (a new one once it is full)."""
+        table = self._tables.get(layout_id)
+        if table is None or len(table) >= _ValueTable.LIMIT:
+            table = self._tables[layout_id] = _ValueTable()
+        return table
+
+    def _pod(self, ident: PodId, used: dict[PodId, PodInfo]) -> PodInfo | None:
+        namespace, name = _parts(ident)
         cached = self._cache.get(ident)
         if (cached is not None and cached.version is not None and self._pod_version is not None
                 and self._pod_version(namespace, name) == cached.version):
