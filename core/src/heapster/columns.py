@@ -519,12 +519,14 @@ class EntityTable:
     One table object stands for one entity table, keys included: a source adopts it again only with the same
     keys (:meth:`BatchBuilder.merge` trusts the same tables, in the same order, to give the keys it found
     distinct last time, and looks for repeated keys only when they change).
+    ``series_entity`` may be of a narrower int type (a node's series name one of its ~100 rows): the join makes it
+    int64.
     """
 
     __slots__ = ("collection_start", "create_time", "series_entity", "types")
 
     def __init__(self, types: npt.NDArray[np.int8], collection_start: IntArray, create_time: IntArray,
-                 series_entity: IntArray) -> None:
+                 series_entity: npt.NDArray[np.signedinteger[Any]]) -> None:
         self.types = types
         self.collection_start = collection_start
         self.create_time = create_time

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +56,7 @@ def pod_id(namespace: Any, name: Any) -> PodId:
 
 def _parts(ident: PodId) -> tuple[str, str]:
     """The namespace and name of a :data:`PodId`."""
-    if type(ident) is str:
+    if isinstance(ident, str):
         namespace, _, name = ident.partition("/")
         return namespace, name
     return ident
@@ -71,11 +71,12 @@ class Shared:
     """Hands out one object for equal values: replicas of a workload have equal requests, limits and labels,
     so the pod cache of 150 000 pods holds each layout, number tuple and label dict once (bounded)."""
 
-    __slots__ = ("_labels", "_tuples", "_values")
+    __slots__ = ("_containers", "_labels", "_tuples", "_values")
 
     LIMIT = 65_536
 
     def __init__(self) -> None:
+        self._containers: dict[tuple[Any, Any, _Values], _ContainerInfo] = {}
         self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         self._values: dict[tuple[tuple[str, ...], tuple[int, ...], int | None], _Values] = {}
@@ -88,6 +89,21 @@ class Shared:
             if len(self._values) >= self.LIMIT:
                 self._values.clear()
             found = self._values[ident] = _Values(resources, restarts, self)
+        return found
+
+    def container(self, name: Any, image: Any, resources: dict[str, int], restarts: int | None) -> _ContainerInfo:
+        """The shared :class:`_ContainerInfo` of a spec container ``name`` of ``image`` with ``resources`` and
+        ``restarts`` (replicas' containers are one object)."""
+        values = self.values(resources, restarts)
+        ident = (name, image, values)
+        try:
+            found = self._containers.get(ident)
+        except TypeError:  # a name or image that is no text (unhashable): one of its own
+            return _ContainerInfo(name, image, values)
+        if found is None:
+            if len(self._containers) >= self.LIMIT:
+                self._containers.clear()
+            found = self._containers[ident] = _ContainerInfo(name, image, values)
         return found
 
     def tuple(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -132,23 +148,23 @@ class _Values:
 
 
 class _ContainerInfo:
-    """One spec container: its name, key, image, create time and (shared) values, built once.
+    """One spec container: its name, image and (shared) values, one object for the replicas' equal containers
+    (:meth:`Shared.container`): its key and create time are its pod's to tell (:meth:`PodInfo.container_key`,
+    :meth:`PodInfo.create_ns`).
 
     A container set's labels get the image, then the pod UID and copied labels (see :func:`_enrich`; no dict
     per container or pod is kept).
     """
 
-    __slots__ = ("create_ns", "image", "key", "name", "values")
+    __slots__ = ("image", "listed", "name", "values")
 
-    def __init__(self, name: str, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 start_ns: int, shared: Shared) -> None:
+    def __init__(self, name: str, image: str, values: _Values) -> None:
         self.name = name
-        self.key = key
         self.image = image
-        self.values = shared.values(resources, restarts)
-        self.create_ns = start_ns if restarts is not None else MISSING
-        """The create time of a container set: its pod's start time when the pod status lists the container
-        (gave it a restart count)."""
+        self.values = values
+        self.listed = values.layout is not values.stub_layout
+        """Whether the pod status lists the container (gave it a restart count): its create time is then its pod's
+        start time."""
 
 
 class PodInfo:
@@ -181,13 +197,20 @@ class PodInfo:
         containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = _intern(container.get("name", ""))  # the decoder's string too (it interns them)
-            containers[cname] = _ContainerInfo(
-                cname, keys.pod_container_key(self.namespace, self.name, cname),
-                _intern(container.get("image", "")), container_resources(container), restarts.get(cname),
-                self.start_ns, shared
-            )
-        self.containers = tuple(containers.values())
-        """The spec containers by name, in the order first named (a tuple: a pod has a few, scanned by name)."""
+            containers[cname] = shared.container(cname, _intern(container.get("image", "")),
+                                                 container_resources(container), restarts.get(cname))
+        self.containers: tuple[_ContainerInfo, ...] = shared.tuple(tuple(containers.values()))
+        """The spec containers by name, in the order first named (a tuple: a pod has a few, scanned by name; one
+        tuple for replicas)."""
+
+    def container_key(self, container: _ContainerInfo) -> str:
+        """The key of the container set of this pod's spec container ``container``."""
+        return keys.pod_container_key(self.namespace, self.name, container.name)
+
+    def create_ns(self, container: _ContainerInfo) -> int:
+        """The create time of the container set of ``container``: the pod's start time when the pod status lists
+        the container (gave it a restart count), else :data:`MISSING`."""
+        return self.start_ns if container.listed else MISSING
 
     def container(self, name: str) -> _ContainerInfo | None:
         """The spec container named ``name`` (None: none)."""
@@ -232,7 +255,8 @@ class _ValueTable:
         """The value table of rows ``index`` (one row of values each)."""
         if len(self._array) != len(self._tuples):
             self._array = np.array(self._tuples, dtype=np.int64)
-        return self._array[index]
+        found: IntArray = self._array[index]
+        return found
 
 
 _Replayed = tuple[RowArray, _ValueTable, npt.NDArray[np.unsignedinteger[Any]]]
@@ -330,7 +354,7 @@ def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> _Con
         return None
     name = labels.get("container_name", "")
     container = info.container(name)
-    return container if container is not None and key == container.key else None
+    return container if container is not None and key == info.container_key(container) else None
 
 
 def _enrich(labels: dict[str, str], info: PodInfo, matched: _ContainerInfo | None, key: str) -> dict[str, str]:
@@ -339,12 +363,10 @@ def _enrich(labels: dict[str, str], info: PodInfo, matched: _ContainerInfo | Non
     if matched is None:
         if info.key is not key and info.key == key:
             info.key = key  # the batch's own string: one copy of the key, not two
-    else:
-        matched.key = key
-        if _IMAGE not in labels:
-            # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
-            # (a copied label of that name wins, in the image's place).
-            return {**labels, _IMAGE: matched.image, "pod_id": info.uid, **info.copied_labels}
+    elif _IMAGE not in labels:
+        # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+        # (a copied label of that name wins, in the image's place).
+        return {**labels, _IMAGE: matched.image, "pod_id": info.uid, **info.copied_labels}
     return {**labels, "pod_id": info.uid, **info.copied_labels}
 
 
@@ -595,10 +617,11 @@ class PodBasedEnricher(ColumnProcessor):
                     time_offsets.append(offset)
                     seg_times.append(info.start_ns)
                 for spec in info.containers:
-                    found = row_of(spec.key)
+                    spec_key = info.container_key(spec)
+                    found = row_of(spec_key)
                     if found is None or not first <= found < last:
                         replayable = False
-                        if found is None and spec.key not in changes.new_keys:
+                        if found is None and spec_key not in changes.new_keys:
                             self._stub_containers(changes, row, labels, info)
                             break
                 continue
@@ -617,11 +640,12 @@ class PodBasedEnricher(ColumnProcessor):
                         mine = seg_layouts[layout_id] = (values.layout, [], [])
                     mine[1].append(offset)
                     mine[2].append(values.numbers)
-                if matched.create_ns != MISSING:
+                create_ns = info.create_ns(matched)
+                if create_ns != MISSING:
                     time_rows.append(row)
-                    time_values.append(matched.create_ns)
+                    time_values.append(create_ns)
                     time_offsets.append(offset)
-                    seg_times.append(matched.create_ns)
+                    seg_times.append(create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
             found = row_of(pod_key)
             if found is None or not first <= found < last:
@@ -636,7 +660,7 @@ class PodBasedEnricher(ColumnProcessor):
         if work.versions is not None and all(info.version is not None for info in segment.infos):
             # interned: a cluster state that interns its keys (the kubernetes source does) shares the strings
             idents = segment.idents
-            segment.version_keys = idents if all(type(ident) is str for ident in idents) else [
+            segment.version_keys = cast(list[str], idents) if all(type(ident) is str for ident in idents) else [
                 sys.intern(f"{namespace}/{name}") for namespace, name in map(_parts, idents)]
             segment.versions = [info.version for info in segment.infos if info.version is not None]
         if any(np.array(numbers).dtype != np.int64 for _, _, numbers in seg_layouts.values()):
@@ -699,7 +723,7 @@ class PodBasedEnricher(ColumnProcessor):
         """Container sets for the containers of the pod set ``row`` that the batch lacks."""
         collection_start: int | None = None
         for container in info.containers:
-            ckey = container.key
+            ckey = info.container_key(container)
             if changes.present(ckey):
                 continue
             if collection_start is None:
