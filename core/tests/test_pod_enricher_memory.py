@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heapster.columns import MISSING
 from heapster.processors.labels import LabelCopier
 from heapster.processors.pod_enricher import PodInfo, Shared
 
@@ -35,10 +36,15 @@ def test_replicas_share_layouts_numbers_and_labels() -> None:
     values = dict(zip((name for name, _ in c.layout), c.numbers, strict=True))
     assert c.numbers is not a.numbers and values["memory/request"] == 256 * 2**20
     assert other.copied_labels == {"labels": "app:db"}
-    assert (web1.key, web2.key) == ("namespace:default/pod:web-1/container:app",
-                                    "namespace:default/pod:web-2/container:app")
+    assert web1 is web2 and first.containers is second.containers  # replicas: one container object, one tuple
+    assert (first.container_key(web1), second.container_key(web2)) == (
+        "namespace:default/pod:web-1/container:app", "namespace:default/pod:web-2/container:app")
     assert a.numbers[-1] == 2 and a.layout[-1][0] == "restart_count"
-    assert web1.create_ns == first.start_ns  # listed in the status: created when the pod started
+    assert first.create_ns(web1) == first.start_ns  # listed in the status: created when the pod started
+    unlisted = PodInfo({**_pod("web-3", {"app": "web"}, "128Mi"), "status": {"startTime": "2026-01-01T00:00:00Z"}},
+                       copier, shared)
+    app = unlisted.container("app")
+    assert app is not None and app is not web1 and unlisted.create_ns(app) == MISSING
 
 
 def test_the_shared_table_is_bounded() -> None:

@@ -5,6 +5,7 @@ same batch as processing fresh copies from scratch, also when pods, namespaces a
 from __future__ import annotations
 
 import copy
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,9 @@ from heapster.model import DataBatch, MetricSet, MetricType, MetricValue
 from heapster.plugins import load_plugins
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher
-from heapster.processors.pod_enricher import PodBasedEnricher
+from heapster.processors.pod_aggregator import PodAggregator
+from heapster.processors.pod_enricher import PodBasedEnricher, pod_id
+from heapster.processors.runs import given as given_run
 from heapster.store import MetricStore
 from heapster.testing.batches import column_batch_differences
 from heapster.testing.cluster import StaticCluster
@@ -249,3 +252,63 @@ async def test_the_pod_enricher_leaves_namespace_ids_alone_unless_the_namespace_
     # the namespace enricher keeps the pod enricher's dicts of the known pod (no second dict per row)
     rows = [row for row, key in enumerate(batch.columns.keys) if key.startswith("namespace:shop/pod:web")]
     assert len(rows) == 3 and all(batch.columns.labels[row] is enriched[row] for row in rows)
+
+
+async def test_the_processors_after_the_pod_enricher_keep_its_list_of_each_run() -> None:
+    """The namespace enricher and the pod aggregator keep a run's label dicts as the pod enricher gave them, in the
+    pod enricher's very list: one list per run for the three processors, not three."""
+    cluster = CountsChanges(pods=[pod("shop", "web", "u-1", "7", {"app": "web"}),
+                                  pod("blog", "api", "u-2", "3", {"app": "api"}),
+                                  pod("other", "ghost", "u-3", "1", {"app": "ghost"})])  # every run replayed
+    processors = chain(cluster)
+    source = source_batch()
+    for minute in range(2):
+        await run(processors, source.select(np.arange(len(source), dtype=np.intp)), minute)
+    enricher = next(p for p in processors if isinstance(p, PodBasedEnricher))
+    namespaces = next(p for p in processors if isinstance(p, NamespaceBasedEnricher))
+    aggregator = next(p for p in processors if isinstance(p, PodAggregator))
+    given = {id(segment.outputs) for segment in enricher._segments.values()}
+    assert len(given) == 2  # n1's run and n2's
+    assert {id(kept.inputs) for kept in namespaces._runs.values()} == given
+    assert {id(kept.outputs) for kept in namespaces._runs.values()} == given
+    assert {id(kept.inputs) for kept in aggregator._runs.values()} == given
+    items = list(source.labels[:3])  # dicts the pod enricher gave in no run: the list itself
+    assert given_run(items) is items
+
+
+async def test_runs_of_many_distinct_requests_replay_what_fresh_processing_gives() -> None:
+    """300 pods on one node, each with a cpu request of its own: the pod enricher's value table of that layout
+    outgrows an index of one byte, and the replayed run still gives what fresh processing gives."""
+    pods = [pod("shop", f"web-{n}", f"u-{n}", "1", {"app": "web"}) for n in range(300)]
+    for n, found in enumerate(pods):
+        found["spec"]["containers"][0]["resources"]["requests"]["cpu"] = f"{n + 1}m"
+    cluster = CountsChanges(pods=pods)
+    sets: dict[str, MetricSet] = {}
+    base = {"nodename": "n1", "hostname": "n1.example", "host_id": "i-n1"}
+    sets["node:n1"] = MetricSet({"type": "node", **base}, {"memory/usage": MetricValue(1, G)}, collection_start=T0)
+    for n in range(300):
+        pod_labels = {"type": "pod", **base, "pod_id": "", "pod_name": f"web-{n}", "namespace_name": "shop"}
+        sets[f"namespace:shop/pod:web-{n}"] = MetricSet(pod_labels, {"memory/usage": MetricValue(n, G)},
+                                                        collection_start=T0)
+        for container in ("app", "sidecar"):
+            sets[f"namespace:shop/pod:web-{n}/container:{container}"] = MetricSet(
+                {**pod_labels, "type": "pod_container", "container_name": container},
+                {"memory/usage": MetricValue(n, G)}, collection_start=T0)
+    source = ColumnBatch.from_metric_sets(sets)
+    steady = chain(cluster)
+    for minute in range(3):
+        got = await run(steady, source.select(np.arange(len(source), dtype=np.intp)), minute)
+        want = await run(chain(cluster), fresh(source), minute)
+        assert column_batch_differences(got, want) == []
+        assert ordered(got) == ordered(want)
+    last = got.keys.index("namespace:shop/pod:web-299/container:app")
+    assert got.values["cpu/request"].data[last] == 300
+    enricher = next(p for p in steady if isinstance(p, PodBasedEnricher))
+    assert {index.dtype for segment in enricher._segments.values() for *_, index in segment.layouts} == {
+        np.dtype(np.uint16), np.dtype(np.uint8)}  # the app containers' 300 values, the sidecars' one
+
+
+def test_pods_are_found_by_one_interned_text_unless_it_would_not_tell_them_apart() -> None:
+    assert pod_id("shop", "web") is sys.intern("shop/web")
+    assert pod_id("a/b", "c") != pod_id("a", "b/c")  # the text would be the same: a pair for the first
+    assert pod_id("a/b", "c") == ("a/b", "c")

@@ -213,6 +213,28 @@ def _row_numbers(count: int) -> list[int]:
     return rows
 
 
+_SHARED_ROWS: dict[int, IntArray] = {}
+"""Read-only row arrays by the hash of their bytes, shared by every holder of equal rows (:func:`shared_rows`)."""
+_SHARED_ROWS_MAX = 4096
+"""Arrays kept in :data:`_SHARED_ROWS` at most (a cluster's nodes have a few hundred sizes and layouts of table)."""
+
+
+def shared_rows(rows: Sequence[int]) -> IntArray:
+    """``rows`` as an int64 array, to be read only: one array for equal rows, shared by every caller. Nodes' tables
+    repeat a few patterns: a node's stats rows are ``0, 1, ..., n - 1`` (every entity has its stats), and so are the
+    rows of a node's pod and container run that have a create time; its network rows and its container rows are the
+    same for nodes of as many pods of as many containers (``n`` times 8 bytes each, not held again by each node)."""
+    found = np.array(rows, dtype=np.int64)
+    ident = hash(found.tobytes())
+    shared = _SHARED_ROWS.get(ident)
+    if shared is None:
+        if len(_SHARED_ROWS) >= _SHARED_ROWS_MAX:
+            return found
+        found.flags.writeable = False
+        shared = _SHARED_ROWS[ident] = found
+    return shared if np.array_equal(shared, found) else found
+
+
 PAUSE_EVERY = 64
 """Parts (nodes) of a window's join between two of its pause points (:func:`heapster.pausepoint.pause`)."""
 RELEASE_FROM = 10_000
@@ -497,12 +519,14 @@ class EntityTable:
     One table object stands for one entity table, keys included: a source adopts it again only with the same
     keys (:meth:`BatchBuilder.merge` trusts the same tables, in the same order, to give the keys it found
     distinct last time, and looks for repeated keys only when they change).
+    ``series_entity`` may be of a narrower int type (a node's series name one of its ~100 rows): the join makes it
+    int64.
     """
 
     __slots__ = ("collection_start", "create_time", "series_entity", "types")
 
     def __init__(self, types: npt.NDArray[np.int8], collection_start: IntArray, create_time: IntArray,
-                 series_entity: IntArray) -> None:
+                 series_entity: npt.NDArray[np.signedinteger[Any]]) -> None:
         self.types = types
         self.collection_start = collection_start
         self.create_time = create_time

@@ -10,7 +10,7 @@ from heapster.interfaces import ClusterState, ColumnProcessor
 from heapster.labelsets import compact
 from heapster.model import DataBatch
 from heapster.pausepoint import pause
-from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
+from heapster.processors.runs import PAUSE_RUNS, given, runs, same_objects
 
 log = structlog.get_logger(__name__)
 
@@ -42,15 +42,15 @@ def with_namespace_id(labels: dict[str, str], uid: str) -> dict[str, str]:
 
 
 class _Run:
-    """A run of consecutive rows as last enriched: the label dicts it had, the dicts it got, and each row's
-    ``(namespace, uid)`` (None for a row left alone). The same dicts and uids give the same result again."""
+    """A run of consecutive rows as last enriched: the label dicts it had, the dicts it got, and the uid each
+    namespace its rows name got (None: unknown, its rows left alone). The same dicts and uids give the same result
+    again; a row's dict that is still there gets its last result again while its namespace's uid is the same."""
 
-    __slots__ = ("inputs", "notes", "outputs", "uids")
+    __slots__ = ("inputs", "outputs", "uids")
 
     def __init__(self, inputs: list[dict[str, str]]) -> None:
         self.inputs = inputs
         self.outputs: list[dict[str, str]] = []
-        self.notes: list[tuple[str, str] | None] = []
         self.uids: dict[str, str | None] = {}
         """Each namespace the run's rows name -> the uid they got (None: unknown, left alone)."""
 
@@ -102,35 +102,25 @@ class NamespaceBasedEnricher(ColumnProcessor):
     def _enrich(self, inputs: list[dict[str, str]], before: _Run | None, uids: NamespaceUids,
                 missing: set[str]) -> _Run:
         """Enrich one run row by row (reusing ``before``'s twins of unchanged label dicts)."""
-        run = _Run(inputs)
-        outputs, notes, run_uids = run.outputs, run.notes, run.uids
+        run = _Run(given(inputs))  # the pod enricher's list of these very dicts, when it gave them
+        outputs, run_uids = run.outputs, run.uids
         twin_of = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
-        shared_notes: dict[str, tuple[str, str]] = {}
         for labels in inputs:
-            at = twin_of.get(id(labels), -1)
-            note = None
-            if at >= 0 and before is not None and before.inputs[at] is labels:
-                note = before.notes[at]
-            namespace = labels.get("namespace_name") if note is None else note[0]
+            namespace = labels.get("namespace_name")
             if namespace is None:
                 outputs.append(labels)
-                notes.append(None)
                 continue
             uid = uids[namespace]
             run_uids[namespace] = uid
             if uid is None:
                 missing.add(namespace)
                 outputs.append(labels)
-                notes.append(None)
                 continue
-            if note is not None and before is not None and note[1] == uid:
-                outputs.append(before.outputs[at])
+            at = twin_of.get(id(labels), -1)
+            if at >= 0 and before is not None and before.inputs[at] is labels and before.uids.get(namespace) == uid:
+                outputs.append(before.outputs[at])  # what this very dict got with this uid last time
             else:
-                note = shared_notes.get(namespace)
-                if note is None or note[1] != uid:
-                    note = shared_notes[namespace] = (namespace, uid)  # one tuple per namespace, not per row
                 outputs.append(with_namespace_id(labels, uid))  # the pod enricher may have set it already
-            notes.append(note)
         if same_objects(inputs, outputs):
-            run.outputs = inputs  # one list for both
+            run.outputs = run.inputs  # one list for both
         return run

@@ -13,7 +13,7 @@ from heapster.interfaces import ColumnProcessor
 from heapster.model import DataBatch
 from heapster.pausepoint import pause
 from heapster.processors.aggregate import Grouping, add_grouped, kept_keys
-from heapster.processors.runs import PAUSE_RUNS, runs, same_objects
+from heapster.processors.runs import PAUSE_RUNS, given, runs, same_objects
 
 log = structlog.get_logger(__name__)
 
@@ -131,7 +131,7 @@ class PodAggregator(ColumnProcessor):
             offsets.append(offset)
             pod = f"namespace:{namespace}/pod:{pod_name}"  # keys.pod_key, inlined (a row each)
             pods.append(shared.setdefault(pod, pod))
-        return _Run(inputs, np.array(offsets, dtype=np.intp), pods, complete)
+        return _Run(given(inputs), np.array(offsets, dtype=np.intp), pods, complete)  # the enrichers' list, if equal
 
 
 def _pod_labels(container: dict[str, str]) -> dict[str, str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from heapster import keys
-from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, to_ns
+from heapster.columns import MISSING, POD, POD_CONTAINER, ColumnBatch, IntArray, RowArray, shared_rows, to_ns
 from heapster.interfaces import ClusterState, ColumnProcessor, Processor
 from heapster.labelsets import compact
 from heapster.model import DataBatch, MetricType
@@ -19,7 +20,7 @@ from heapster.pausepoint import pause
 from heapster.processors.labels import LabelCopier
 from heapster.processors.namespace_enricher import NamespaceBasedEnricher, NamespaceUids
 from heapster.processors.resources import container_resources
-from heapster.processors.runs import runs, same_objects
+from heapster.processors.runs import give, runs, same_objects
 from heapster.timefmt import parse_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,27 @@ def _layout_id(layout: tuple[tuple[str, MetricType], ...]) -> int:
     return found
 
 
+PodId = str | tuple[str, str]
+"""A pod as the enricher finds it: ``namespace/name``, interned (the cluster's own key of the pod when it interns
+its keys, as the kubernetes source does: one string per pod, no tuple); ``(namespace, name)`` when that text would
+not tell the pod apart (a namespace that holds a ``/``, or a name that is no text)."""
+
+
+def pod_id(namespace: Any, name: Any) -> PodId:
+    """The :data:`PodId` of the pod ``name`` in ``namespace``."""
+    if type(namespace) is str and type(name) is str and "/" not in namespace:
+        return sys.intern(f"{namespace}/{name}")
+    return (namespace, name)
+
+
+def _parts(ident: PodId) -> tuple[str, str]:
+    """The namespace and name of a :data:`PodId`."""
+    if isinstance(ident, str):
+        namespace, _, name = ident.partition("/")
+        return namespace, name
+    return ident
+
+
 def _intern(text: Any) -> Any:
     """One copy of a namespace, container or image name for every pod (strings only; anything else as given)."""
     return sys.intern(text) if type(text) is str else text
@@ -49,11 +71,12 @@ class Shared:
     """Hands out one object for equal values: replicas of a workload have equal requests, limits and labels,
     so the pod cache of 150 000 pods holds each layout, number tuple and label dict once (bounded)."""
 
-    __slots__ = ("_labels", "_tuples", "_values")
+    __slots__ = ("_containers", "_labels", "_tuples", "_values")
 
     LIMIT = 65_536
 
     def __init__(self) -> None:
+        self._containers: dict[tuple[Any, Any, _Values], _ContainerInfo] = {}
         self._tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._labels: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         self._values: dict[tuple[tuple[str, ...], tuple[int, ...], int | None], _Values] = {}
@@ -66,6 +89,21 @@ class Shared:
             if len(self._values) >= self.LIMIT:
                 self._values.clear()
             found = self._values[ident] = _Values(resources, restarts, self)
+        return found
+
+    def container(self, name: Any, image: Any, resources: dict[str, int], restarts: int | None) -> _ContainerInfo:
+        """The shared :class:`_ContainerInfo` of a spec container ``name`` of ``image`` with ``resources`` and
+        ``restarts`` (replicas' containers are one object)."""
+        values = self.values(resources, restarts)
+        ident = (name, image, values)
+        try:
+            found = self._containers.get(ident)
+        except TypeError:  # a name or image that is no text (unhashable): one of its own
+            return _ContainerInfo(name, image, values)
+        if found is None:
+            if len(self._containers) >= self.LIMIT:
+                self._containers.clear()
+            found = self._containers[ident] = _ContainerInfo(name, image, values)
         return found
 
     def tuple(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -110,23 +148,23 @@ class _Values:
 
 
 class _ContainerInfo:
-    """One spec container: its name, key, image, create time and (shared) values, built once.
+    """One spec container: its name, image and (shared) values, one object for the replicas' equal containers
+    (:meth:`Shared.container`): its key and create time are its pod's to tell (:meth:`PodInfo.container_key`,
+    :meth:`PodInfo.create_ns`).
 
     A container set's labels get the image, then the pod UID and copied labels (see :func:`_enrich`; no dict
     per container or pod is kept).
     """
 
-    __slots__ = ("create_ns", "image", "key", "name", "values")
+    __slots__ = ("image", "listed", "name", "values")
 
-    def __init__(self, name: str, key: str, image: str, resources: dict[str, int], restarts: int | None,
-                 start_ns: int, shared: Shared) -> None:
+    def __init__(self, name: str, image: str, values: _Values) -> None:
         self.name = name
-        self.key = key
         self.image = image
-        self.values = shared.values(resources, restarts)
-        self.create_ns = start_ns if restarts is not None else MISSING
-        """The create time of a container set: its pod's start time when the pod status lists the container
-        (gave it a restart count)."""
+        self.values = values
+        self.listed = values.layout is not values.stub_layout
+        """Whether the pod status lists the container (gave it a restart count): its create time is then its pod's
+        start time."""
 
 
 class PodInfo:
@@ -159,13 +197,20 @@ class PodInfo:
         containers: dict[str, _ContainerInfo] = {}
         for container in spec.get("containers") or ():
             cname = _intern(container.get("name", ""))  # the decoder's string too (it interns them)
-            containers[cname] = _ContainerInfo(
-                cname, keys.pod_container_key(self.namespace, self.name, cname),
-                _intern(container.get("image", "")), container_resources(container), restarts.get(cname),
-                self.start_ns, shared
-            )
-        self.containers = tuple(containers.values())
-        """The spec containers by name, in the order first named (a tuple: a pod has a few, scanned by name)."""
+            containers[cname] = shared.container(cname, _intern(container.get("image", "")),
+                                                 container_resources(container), restarts.get(cname))
+        self.containers: tuple[_ContainerInfo, ...] = shared.tuple(tuple(containers.values()))
+        """The spec containers by name, in the order first named (a tuple: a pod has a few, scanned by name; one
+        tuple for replicas)."""
+
+    def container_key(self, container: _ContainerInfo) -> str:
+        """The key of the container set of this pod's spec container ``container``."""
+        return keys.pod_container_key(self.namespace, self.name, container.name)
+
+    def create_ns(self, container: _ContainerInfo) -> int:
+        """The create time of the container set of ``container``: the pod's start time when the pod status lists
+        the container (gave it a restart count), else :data:`MISSING`."""
+        return self.start_ns if container.listed else MISSING
 
     def container(self, name: str) -> _ContainerInfo | None:
         """The spec container named ``name`` (None: none)."""
@@ -173,6 +218,64 @@ class PodInfo:
             if container.name == name:
                 return container
         return None
+
+
+class _ValueTable:
+    """The distinct value tuples of one layout's rows (request/limit values and restart counts), as the rows of one
+    int64 array: a run kept to be replayed holds an index into it per row (a byte while the table has at most 256),
+    not its own table of values (7 int64 a container). Append-only: an index stays valid while the table lives;
+    past :data:`LIMIT` tuples the enricher starts a new table (the runs that index the old one keep it)."""
+
+    __slots__ = ("_array", "_rows", "_tuples")
+
+    LIMIT = 65_536
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, ...], int] = {}
+        self._tuples: list[tuple[int, ...]] = []
+        self._array: IntArray = np.empty((0, 0), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._tuples)
+
+    def index(self, numbers: list[tuple[int, ...]]) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """The rows of ``numbers`` (tuples of ints in int64, as many as the layout has metrics), added if new."""
+        rows, tuples = self._rows, self._tuples
+        found = []
+        for value in numbers:
+            at = rows.get(value)
+            if at is None:
+                at = rows[value] = len(tuples)
+                tuples.append(value)
+            found.append(at)
+        size = len(tuples)
+        return np.array(found, dtype=np.uint8 if size <= 1 << 8 else np.uint16 if size <= 1 << 16 else np.uint64)
+
+    def values(self, index: npt.NDArray[np.unsignedinteger[Any]]) -> IntArray:
+        """The value table of rows ``index`` (one row of values each)."""
+        if len(self._array) != len(self._tuples):
+            self._array = np.array(self._tuples, dtype=np.int64)
+        found: IntArray = self._array[index]
+        return found
+
+
+_Replayed = tuple[RowArray, _ValueTable, npt.NDArray[np.unsignedinteger[Any]]]
+"""A replayed run's rows of one layout, and their values as rows of a value table."""
+
+
+def _replayed(chunks: list[_Replayed]) -> list[tuple[RowArray, IntArray]]:
+    """The rows and value tables of replayed runs' ``chunks`` of one layout: one look-up in each value table (all
+    but always one) for all its runs."""
+    by_table: dict[int, tuple[_ValueTable, list[RowArray], list[npt.NDArray[np.unsignedinteger[Any]]]]] = {}
+    for rows, table, index in chunks:
+        found = by_table.get(id(table))
+        if found is None:
+            found = by_table[id(table)] = (table, [], [])
+        found[1].append(rows)
+        found[2].append(index)
+    return [(rows[0] if len(rows) == 1 else np.concatenate(rows),
+             table.values(indexes[0] if len(indexes) == 1 else np.concatenate(indexes)))
+            for table, rows, indexes in by_table.values()]
 
 
 class _Changes:
@@ -193,9 +296,9 @@ class _Changes:
         self.layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
         self.time_rows: list[int] = []
         self.time_values: list[int] = []
-        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table).
+        # What replayed runs add, as arrays: (rows, create times), and per layout id (rows, value table, index).
         self.time_chunks: list[tuple[RowArray, IntArray]] = []
-        self.chunks: dict[int, list[tuple[RowArray, IntArray]]] = {}
+        self.chunks: dict[int, list[_Replayed]] = {}
 
     def present(self, key: str) -> bool:
         """Whether the batch (or this enrichment) has an entity ``key``."""
@@ -235,7 +338,7 @@ class _Changes:
         if self.keys:
             cols.add_entities(self.keys, self.labels, create_time=self.create_time)
         for layout_id, (layout, rows, numbers) in self.layouts.items():
-            parts = self.chunks.get(layout_id, [])
+            parts = _replayed(self.chunks.get(layout_id, []))
             if rows:
                 parts = [(np.array(rows, dtype=np.intp), np.array(numbers)), *parts]
             targets = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
@@ -251,7 +354,7 @@ def _matched(labels: dict[str, str], info: PodInfo, code: int, key: str) -> _Con
         return None
     name = labels.get("container_name", "")
     container = info.container(name)
-    return container if container is not None and key == container.key else None
+    return container if container is not None and key == info.container_key(container) else None
 
 
 def _enrich(labels: dict[str, str], info: PodInfo, matched: _ContainerInfo | None, key: str) -> dict[str, str]:
@@ -260,12 +363,10 @@ def _enrich(labels: dict[str, str], info: PodInfo, matched: _ContainerInfo | Non
     if matched is None:
         if info.key is not key and info.key == key:
             info.key = key  # the batch's own string: one copy of the key, not two
-    else:
-        matched.key = key
-        if _IMAGE not in labels:
-            # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
-            # (a copied label of that name wins, in the image's place).
-            return {**labels, _IMAGE: matched.image, "pod_id": info.uid, **info.copied_labels}
+    elif _IMAGE not in labels:
+        # Heapster's order: the image unless the set has one, then the pod UID, then the copied labels
+        # (a copied label of that name wins, in the image's place).
+        return {**labels, _IMAGE: matched.image, "pod_id": info.uid, **info.copied_labels}
     return {**labels, "pod_id": info.uid, **info.copied_labels}
 
 
@@ -276,8 +377,8 @@ class _Work:
 
     def __init__(self, cols: ColumnBatch, cluster: ClusterState) -> None:
         self.changes = _Changes(cols)
-        self.used: dict[tuple[str, str], PodInfo] = {}
-        self.unknown: set[tuple[str, str]] = set()
+        self.used: dict[PodId, PodInfo] = {}
+        self.unknown: set[PodId] = set()
         self.checked: set[str] = set()  # pod keys known to be in the batch (or stubbed)
         self.versions: Mapping[str, str] | None = None  # the cluster's pod versions, if it tells them at once
         self.uids = NamespaceUids(cluster)
@@ -298,14 +399,16 @@ class _Segment:
         self.keys = keys
         self.inputs = inputs
         self.outputs: list[dict[str, str]] = []
-        self.idents: list[tuple[str, str]] = []
+        self.idents: list[PodId] = []
         self.infos: list[PodInfo] = []
         self.time_offsets: RowArray = np.empty(0, dtype=np.intp)
         self.time_values: IntArray = np.empty(0, dtype=np.int64)
-        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, IntArray]] = []
+        self.layouts: list[tuple[int, tuple[tuple[str, MetricType], ...], RowArray, _ValueTable,
+                                 npt.NDArray[np.unsignedinteger[Any]]]] = []
         self.replayable = False
         self.version_keys: list[str] = []
-        """``namespace/name`` of each pod, and ``versions`` their resourceVersions (None: some unknown)."""
+        """``namespace/name`` of each pod (``idents`` itself when each is that text), and ``versions`` their
+        resourceVersions (None: some unknown)."""
         self.versions: list[str] | None = None
         self.uids: dict[str, str | None] = {}
         """Each namespace whose uid the enriched dicts got as ``namespace_id`` (None: unknown, not set)."""
@@ -318,14 +421,14 @@ class _Segment:
         if len(self.time_offsets):
             changes.time_chunks.append((self.time_offsets + first, self.time_values))
         layouts, chunks = changes.layouts, changes.chunks
-        for layout_id, layout, offsets, table in self.layouts:
+        for layout_id, layout, offsets, table, index in self.layouts:
             if layout_id not in layouts:
                 layouts[layout_id] = (layout, [], [])
             found = chunks.get(layout_id)
             if found is None:
-                chunks[layout_id] = [(offsets + first, table)]
+                chunks[layout_id] = [(offsets + first, table, index)]
             else:
-                found.append((offsets + first, table))
+                found.append((offsets + first, table, index))
 
 
 class PodBasedEnricher(ColumnProcessor):
@@ -346,8 +449,10 @@ class PodBasedEnricher(ColumnProcessor):
     def __init__(self, cluster: ClusterState, copier: LabelCopier | None = None) -> None:
         self.cluster = cluster
         self.copier = copier or LabelCopier()
-        self._cache: dict[tuple[str, str], PodInfo] = {}
+        self._cache: dict[PodId, PodInfo] = {}
         self._shared = Shared()
+        self._tables: dict[int, _ValueTable] = {}
+        """The value tables of the runs kept, by layout id."""
         self._segments: dict[str, _Segment] = {}
         """The runs of pod and container rows of the last batch, by the key of their first row."""
         # Optional: a cluster state that can tell a pod's resourceVersion without building the object
@@ -407,6 +512,8 @@ class PodBasedEnricher(ColumnProcessor):
                 used.update(zip(segment.idents, segment.infos, strict=True))
             self._cache = used
         # else: the very segments of the last batch, every pod unchanged: the pods used are the last batch's
+        if enriched or len(segments) != len(last_segments):
+            give(segment.outputs for segment in segments.values())  # for the processors after (one list, not three)
         self._segments = segments
         self._changes_seen = changes
 
@@ -424,7 +531,7 @@ class PodBasedEnricher(ColumnProcessor):
             found = used.get(ident)
             if found is None:
                 if (pod_version is not None and info.version is not None and self._cache.get(ident) is info
-                        and pod_version(*ident) == info.version):  # ``_pod``'s first case, inlined
+                        and pod_version(*_parts(ident)) == info.version):  # ``_pod``'s first case, inlined
                     used[ident] = found = info
                 else:
                     found = self._pod(ident, used)
@@ -446,15 +553,17 @@ class PodBasedEnricher(ColumnProcessor):
         segment = _Segment(all_keys[first:last], all_labels[first:last])
         outputs = segment.outputs
         seg_layouts: dict[int, tuple[tuple[tuple[str, MetricType], ...], list[int], list[tuple[int, ...]]]] = {}
-        seg_pods: dict[tuple[str, str], PodInfo] = {}
+        seg_pods: dict[PodId, PodInfo] = {}
         twin_of: dict[int, int] = {} if before is None else {id(labels): at for at, labels in enumerate(before.inputs)}
-        made_from: dict[tuple[str, str], PodInfo] = {} if before is None else dict(
+        made_from: dict[PodId, PodInfo] = {} if before is None else dict(
             zip(before.idents, before.infos, strict=True))
         namespace_ids = self._namespace_ids
         seg_uids = segment.uids
         stale = set() if before is None else {ns for ns, uid in before.uids.items() if work.uids[ns] != uid}
         replayable = True
-        idents: dict[tuple[str, str], tuple[str, str]] = {}
+        last_namespace: Any = None
+        last_name: Any = None
+        ident: PodId = ""
         stubs = len(changes.keys)
         time_offsets: list[int] = []
         seg_times: list[int] = []
@@ -467,8 +576,9 @@ class PodBasedEnricher(ColumnProcessor):
             if (at >= 0 and before is not None and before.inputs[at] is labels and before.outputs[at] is not labels
                     and before.keys[at] == key):
                 twin = before.outputs[at]
-            ident = (labels.get("namespace_name", ""), labels.get("pod_name", ""))
-            ident = idents.setdefault(ident, ident)  # one tuple per pod
+            pod_namespace, pod_name = labels.get("namespace_name", ""), labels.get("pod_name", "")
+            if pod_namespace is not last_namespace or pod_name is not last_name:  # a pod's rows follow each other
+                ident, last_namespace, last_name = pod_id(pod_namespace, pod_name), pod_namespace, pod_name
             info = used_get(ident)
             if info is None:
                 if ident in unknown:
@@ -484,8 +594,8 @@ class PodBasedEnricher(ColumnProcessor):
             seg_pods[ident] = info
             if info.uid is not (uid := labels.get("pod_id")) and info.uid == uid:
                 info.uid = uid  # the batch's own strings: one copy of each, not two
-                if info.name == ident[1]:
-                    info.name = ident[1]
+                if info.name == pod_name:
+                    info.name = pod_name
             matched = _matched(labels, info, code, key)
             if (twin is not None and made_from.get(ident) is info  # made from the same pod version
                     and twin.get("namespace_name") not in stale):
@@ -507,10 +617,11 @@ class PodBasedEnricher(ColumnProcessor):
                     time_offsets.append(offset)
                     seg_times.append(info.start_ns)
                 for spec in info.containers:
-                    found = row_of(spec.key)
+                    spec_key = info.container_key(spec)
+                    found = row_of(spec_key)
                     if found is None or not first <= found < last:
                         replayable = False
-                        if found is None and spec.key not in changes.new_keys:
+                        if found is None and spec_key not in changes.new_keys:
                             self._stub_containers(changes, row, labels, info)
                             break
                 continue
@@ -529,11 +640,12 @@ class PodBasedEnricher(ColumnProcessor):
                         mine = seg_layouts[layout_id] = (values.layout, [], [])
                     mine[1].append(offset)
                     mine[2].append(values.numbers)
-                if matched.create_ns != MISSING:
+                create_ns = info.create_ns(matched)
+                if create_ns != MISSING:
                     time_rows.append(row)
-                    time_values.append(matched.create_ns)
+                    time_values.append(create_ns)
                     time_offsets.append(offset)
-                    seg_times.append(matched.create_ns)
+                    seg_times.append(create_ns)
             pod_key = info.key  # the namespace and name of these labels: the pod was found by them
             found = row_of(pod_key)
             if found is None or not first <= found < last:
@@ -547,18 +659,29 @@ class PodBasedEnricher(ColumnProcessor):
         segment.infos = list(seg_pods.values())
         if work.versions is not None and all(info.version is not None for info in segment.infos):
             # interned: a cluster state that interns its keys (the kubernetes source does) shares the strings
-            segment.version_keys = [sys.intern(f"{namespace}/{name}") for namespace, name in segment.idents]
+            idents = segment.idents
+            segment.version_keys = cast(list[str], idents) if all(type(ident) is str for ident in idents) else [
+                sys.intern(f"{namespace}/{name}") for namespace, name in map(_parts, idents)]
             segment.versions = [info.version for info in segment.infos if info.version is not None]
-        segment.layouts = [(layout_id, layout, np.array(offsets, dtype=np.intp), np.array(numbers))
-                           for layout_id, (layout, offsets, numbers) in seg_layouts.items()]
-        if any(table.dtype != np.int64 for _, _, _, table in segment.layouts):
+        if any(np.array(numbers).dtype != np.int64 for _, _, numbers in seg_layouts.values()):
             segment.replayable = False  # values beyond int64: joined as one list at apply, as ever
-        segment.time_offsets = np.array(time_offsets, dtype=np.intp)
+        if segment.replayable:  # kept only to be replayed
+            segment.layouts = [(layout_id, layout, shared_rows(offsets), table, table.index(numbers))
+                               for layout_id, (layout, offsets, numbers) in seg_layouts.items()
+                               for table in (self._table(layout_id),)]
+        segment.time_offsets = shared_rows(time_offsets)  # read only: 0..n-1 (every row has one) shared
         segment.time_values = np.array(seg_times, dtype=np.int64)
         return segment
 
-    def _pod(self, ident: tuple[str, str], used: dict[tuple[str, str], PodInfo]) -> PodInfo | None:
-        namespace, name = ident
+    def _table(self, layout_id: int) -> _ValueTable:
+        """The value table of layout ``layout_id`` (a new one once it is full)."""
+        table = self._tables.get(layout_id)
+        if table is None or len(table) >= _ValueTable.LIMIT:
+            table = self._tables[layout_id] = _ValueTable()
+        return table
+
+    def _pod(self, ident: PodId, used: dict[PodId, PodInfo]) -> PodInfo | None:
+        namespace, name = _parts(ident)
         cached = self._cache.get(ident)
         if (cached is not None and cached.version is not None and self._pod_version is not None
                 and self._pod_version(namespace, name) == cached.version):
@@ -600,7 +723,7 @@ class PodBasedEnricher(ColumnProcessor):
         """Container sets for the containers of the pod set ``row`` that the batch lacks."""
         collection_start: int | None = None
         for container in info.containers:
-            ckey = container.key
+            ckey = info.container_key(container)
             if changes.present(ckey):
                 continue
             if collection_start is None:

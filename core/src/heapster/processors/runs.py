@@ -7,8 +7,9 @@ node's pods and containers) got can give it again when the run holds the same ob
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import is_
+from typing import Any
 
 import numpy as np
 
@@ -44,3 +45,25 @@ def same_objects(before: Sequence[object], now: Sequence[object]) -> bool:
         if not all(map(is_, before[start:start + SAME_PART], now[start:start + SAME_PART])):
             return False
     return True
+
+
+_GIVEN: list[dict[int, list[Any]]] = [{}]
+"""The runs' label lists the last batch's first run-keeping processor gave (see :func:`give`), by the id of their
+first dict."""
+
+
+def give(lists: Iterable[list[Any]]) -> None:
+    """Publish the label lists a processor gave its runs in this batch (each held by that processor to the next
+    batch), in place of the last ones published: a later processor that keeps a run of the very same dicts keeps
+    one of these (:func:`given`) instead of a list of its own."""
+    _GIVEN[0] = {id(items[0]): items for items in lists if items}
+
+
+def given(items: list[Any]) -> list[Any]:
+    """A published list holding the very objects of ``items`` in order, else ``items`` itself. The pod enricher's
+    runs, the namespace enricher's and the pod aggregator's hold the same dicts: one list for the three (~0.76 KiB
+    per node each at 1000 nodes), not three. Lists kept so are read only, so sharing them changes nothing."""
+    if not items:
+        return items
+    found = _GIVEN[0].get(id(items[0]))
+    return found if found is not None and same_objects(found, items) else items

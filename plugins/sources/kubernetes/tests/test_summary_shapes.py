@@ -308,3 +308,40 @@ def test_a_volume_without_a_text_name_is_skipped_by_the_values_only_decode_too()
     batch = _with_shapes(shapes, second, NOW + 10)
     assert isinstance(batch, PendingBatch) and batch.builder is not None and batch.builder._table is kept.table
     assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+
+
+def _two_volumes(pod: dict[str, Any], first: str, second: str) -> None:
+    pod["volume"] = [{**pod["volume"][0], "name": first}, {**pod["volume"][0], "name": second}]
+
+
+@pytest.mark.parametrize("case", ["newline", "moved"])
+def test_volume_names_that_differ_only_where_they_hold_a_newline_or_by_pod_are_not_the_same(case: str) -> None:
+    # The entity table keeps every pod's volume names joined by newlines and each pod's count apart: names with a
+    # newline elsewhere, or a name moved to the next pod, must not pass for the same volumes.
+    first = _summary()
+    pods = [pod for pod in first["pods"] if pod.get("containers") and pod.get("volume")]
+    if case == "newline":
+        _two_volumes(pods[0], "v\n", "w")
+    else:
+        _two_volumes(pods[0], "v", "w")
+        pods[1]["volume"] = [{**pods[1]["volume"][0], "name": "x"}]
+    second = shifted(first, 10)
+    pods = [pod for pod in second["pods"] if pod.get("containers") and pod.get("volume")]
+    if case == "newline":
+        _two_volumes(pods[0], "v", "\nw")
+    else:
+        pods[0]["volume"] = pods[0]["volume"][:1]
+        _two_volumes(pods[1], "w", "x")
+    shapes = SummaryShapes()
+    assert column_batch_differences(_with_shapes(shapes, first), _full(first)) == []
+    kept = shapes.get(NODE)
+    batch = _with_shapes(shapes, second, NOW + 10)
+    assert not (isinstance(batch, PendingBatch) and batch.builder is not None and kept is not None
+                and batch.builder._table is kept.table)
+    assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+    third = shifted(second, 10)
+    reused = _with_shapes(shapes, third, NOW + 20)  # the same volumes again: the table is reused
+    kept = shapes.get(NODE)
+    assert isinstance(reused, PendingBatch) and reused.builder is not None and kept is not None
+    assert reused.builder._table is kept.table
+    assert column_batch_differences(reused, _full(third, NOW + 20)) == []

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heapster import keys
-from heapster.columns import MISSING, TYPE_CODES, BatchBuilder, ColumnBatch, EntityTable, to_ns
+from heapster.columns import MISSING, TYPE_CODES, BatchBuilder, ColumnBatch, EntityTable, shared_rows, to_ns
 from heapster.labelsets import compact
 from heapster.model import MetricSet, MetricType
 from heapster.timefmt import parse_rfc3339
@@ -376,14 +376,16 @@ class _Decoder:
         self.fs_labels: dict[str, dict[str, str]] = {}
         # What identifies each entity in the summary (see :class:`SummaryShapes`), row by row, one list per field
         # (no tuple per entity: ~90 an entity table, kept for every node): the name (a pod's reference), the start
-        # time text, which of its blocks are missing (:func:`_gaps`), and a pod's volume names.
+        # time text, which of its blocks are missing (:func:`_gaps`), and a pod's count of volumes; the volume names of
+        # every pod in one list.
         self.names: list[Any] = []
         self.starts: list[Any] = []
         self.gaps: list[int] = []
-        self.volumes: list[Any] = []
+        self.volumes: list[int] = []
+        self.volume_names: list[Any] = []
         self.cacheable = True
 
-    def _ident(self, name: Any, start: Any, gaps: int, volumes: Any) -> None:
+    def _ident(self, name: Any, start: Any, gaps: int, volumes: int = 0) -> None:
         self.names.append(name)
         self.starts.append(start)
         self.gaps.append(gaps)
@@ -453,7 +455,7 @@ class _Decoder:
         if scrape == MISSING and memory is not None:
             scrape = _memory_ns(memory)
         row = self.b.entity(key, compact(labels), start, create_ns if create_ns != MISSING else start, scrape)
-        self._ident(sys.intern(c.name), c.startTime, _gaps(c.rootfs, c.logs), ())  # the name as in its labels
+        self._ident(sys.intern(c.name), c.startTime, _gaps(c.rootfs, c.logs))  # the name as in its labels
         if c.accelerators or c.userDefinedMetrics:
             self.cacheable = False
         if c.accelerators:
@@ -474,7 +476,7 @@ class _Decoder:
         labels["type"] = keys.NODE
         row = self.b.entity(keys.node_key(node_name), compact(labels), start, start,
                             _scrape_ns(n.cpu, n.memory, n.network))
-        self._ident(n.nodeName, n.startTime, _gaps(n.network, n.fs), ())
+        self._ident(n.nodeName, n.startTime, _gaps(n.network, n.fs))
         self.add_network(row, n.network)
         used = self.add_fs(row, ROOT_FS, n.fs)
         self.add_stats(row, start, n.cpu, n.memory, MISSING if used is None else used)
@@ -508,7 +510,9 @@ class _Decoder:
         volumes = pod.volume
         if ref.namespace is not namespace:
             ref = _PodRef(name, namespace, uid)  # the interned namespace: the labels' own string
-        self._ident(ref, pod.startTime, _gaps(pod.network), tuple([v.name for v in volumes]) if volumes else ())
+        self._ident(ref, pod.startTime, _gaps(pod.network), len(volumes) if volumes else 0)
+        if volumes:
+            self.volume_names += [v.name for v in volumes]
         self.add_network(row, pod.network)
         ephemeral = pod.ephemeral_storage
         self.add_stats(row, start, pod.cpu, pod.memory, MISSING if ephemeral is None else ephemeral.usedBytes)
@@ -544,17 +548,19 @@ class _Shape:
     """A node's entity table from its last full decode, and what identified each entity."""
 
     __slots__ = ("all_started", "gaps", "keys", "labels", "names", "network_rows", "series_labels", "series_rows",
-                 "started", "starts", "stats_rows", "table", "unique", "volumes")
+                 "started", "starts", "stats_rows", "table", "unique", "volume_names", "volumes")
 
     def __init__(self, decoder: _Decoder) -> None:
         b = decoder.b
         # What identified each entity (the decoder's lists): name (or pod reference), start time text (all of them
         # joined in one string), missing blocks (0 for a container with both its file systems; a byte each), a pod's
-        # volume names (a tuple).
+        # count of volumes (a byte each when all are below 256), and every pod's volume names joined in one string.
         self.names = decoder.names
         self.starts = _joined(decoder.starts)
         self.gaps = bytes(decoder.gaps)
-        self.volumes = decoder.volumes
+        self.volumes: bytes | list[int] = bytes(decoder.volumes) if max(decoder.volumes, default=0) < 256 \
+            else decoder.volumes
+        self.volume_names = _joined(decoder.volume_names)
         self.keys = b.keys.copy()
         # The batch's own label dicts: label sets are shared and read-only (processors replace a row's dict, never
         # change it), so every later summary of the same entities hands out these very objects, and the
@@ -563,10 +569,13 @@ class _Shape:
         self.series_labels = b.series_labels.copy()
         self.table = EntityTable(np.array([TYPE_CODES.get(lb.get("type", ""), 0) for lb in b.labels], dtype=np.int8),
                                  np.array(b.collection_start, dtype=np.int64),
-                                 np.array(b.create_time, dtype=np.int64), np.array(b.series_entity, dtype=np.int64))
-        self.stats_rows = _rows(decoder.stats[::len(_STATS) + 1])
-        self.network_rows = np.array(decoder.network[::len(_NETWORK) + 1], dtype=np.int64)
-        self.series_rows = _rows(decoder.fs[::len(_FILESYSTEM) + 1])
+                                 np.array(b.create_time, dtype=np.int64), _narrow(b.series_entity))
+        # Every entity has its stats and every file system its series, in order: these rows are 0, 1, ..., n - 1, one
+        # read-only array of each length for every node's shape (the values-only path reads them, never writes); the
+        # network rows repeat from node to node too.
+        self.stats_rows = shared_rows(decoder.stats[::len(_STATS) + 1])
+        self.network_rows = shared_rows(decoder.network[::len(_NETWORK) + 1])
+        self.series_rows = shared_rows(decoder.fs[::len(_FILESYSTEM) + 1])
         self.started = np.array([math.nan if start == MISSING else (start // 1000) / 1_000_000
                                  for start in b.collection_start], dtype=np.float64)
         """Each entity's start in epoch seconds as :meth:`_Decoder.add_stats` computes it, NaN when unknown."""
@@ -574,23 +583,10 @@ class _Shape:
         self.unique = len(set(self.keys)) == len(self.keys)
 
 
-_COUNTING: dict[int, npt.NDArray[np.int64]] = {}
-"""Read-only ``0, 1, ..., n - 1`` arrays by length, shared by the shapes whose rows are just that."""
-_COUNTING_LENGTHS = 4096
-"""Lengths kept in :data:`_COUNTING` at most (a cluster's nodes have a few hundred sizes of entity table)."""
-
-
-def _rows(rows: list[int]) -> npt.NDArray[np.int64]:
-    """``rows`` as an int64 array. Every entity has its stats and every file system its series, in order, so a
-    shape's stats rows and file system rows are ``0, 1, ..., n - 1``: one read-only array of each length serves
-    every node's shape (a full decode's check; the values-only path reads them, never writes)."""
+def _narrow(rows: list[int]) -> npt.NDArray[np.signedinteger[Any]]:
+    """Entity rows of a node's series as int16 when they fit (a node has ~100 entities: 2 bytes a series, not 8)."""
     found = np.array(rows, dtype=np.int64)
-    shared = _COUNTING.get(len(found))
-    if shared is None and len(_COUNTING) < _COUNTING_LENGTHS:
-        shared = np.arange(len(found), dtype=np.int64)
-        shared.flags.writeable = False
-        _COUNTING[len(found)] = shared
-    return shared if shared is not None and np.array_equal(found, shared) else found
+    return found.astype(np.int16) if not len(found) or (found.min() >= 0 and found.max() < 1 << 15) else found
 
 
 class SummaryShapes:
@@ -659,6 +655,8 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
     blocks = (stats, fs_block, scrapes)
     starts: list[Any] = []  # each entity's start time text, compared with the shape's at the end (:func:`_joined`)
     start_append = starts.append
+    volume_names: list[Any] = []  # each volume's name (pod by pod), compared so at the end too
+    name_append = volume_names.append
     try:
         n = summary.node
         nodefs = n.fs
@@ -704,8 +702,7 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
             if names_at[row] != ref or gaps_at[row] != (net is None):
                 return None
             start_append(pod.startTime)
-            names = volumes_at[row]  # the volume names: checked one by one below, while their values are read
-            if len(volumes or ()) != len(names):
+            if len(volumes or ()) != volumes_at[row]:  # the names: collected below while their values are read
                 return None
             if net is not None:
                 stamp = net.time
@@ -726,10 +723,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
                 stats_extend((usage, memory.usageBytes, memory.workingSetBytes, memory.rssBytes,
                               memory.pageFaults, memory.majorPageFaults, used))
             if volumes:
-                for k, vol in enumerate(volumes):  # as many as names (checked above): no zip(strict=True) to parse
+                for vol in volumes:
                     name = vol.name
-                    if name != names[k]:
-                        return None
+                    name_append(name)
                     if type(name) is str:
                         fs_extend((vol.usedBytes, vol.capacityBytes, vol.availableBytes, vol.inodes,
                                    vol.inodesFree))
@@ -786,7 +782,9 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
         return None
     if row + 1 != len(names_at) or len(fs_block) != len(shape.series_labels) * len(_FILESYSTEM):
         return None
-    if not _same_starts(starts, shape.starts):  # one text per entity, as many as the shape's (checked above)
+    if not _same_texts(starts, shape.starts):  # one text per entity, as many as the shape's (checked above)
+        return None
+    if not _same_texts(volume_names, shape.volume_names):  # as many per pod as the shape's (checked above)
         return None
     if len(stats) != len(shape.stats_rows) * len(_STATS_READ) or \
             len(network) != len(shape.network_rows) * len(_NETWORK):
@@ -799,26 +797,27 @@ def _values_only(summary: _Summary, shape: _Shape, now: float) -> BatchBuilder |
 _START_SEPARATOR = "\n"
 
 
-def _joined(starts: list[Any]) -> str | list[Any]:
-    """The start time texts of a shape's entities (one each, in order) as one string, when each is a text without
-    :data:`_START_SEPARATOR`: one object a node instead of ~93 strings of 69 bytes; else ``starts`` itself."""
+def _joined(texts: list[Any]) -> str | list[Any]:
+    """The start time texts of a shape's entities (one each, in order), or the volume names of its pods, as one
+    string, when each is a text without :data:`_START_SEPARATOR`: one object a node instead of ~93 strings of 69
+    bytes (or of ~45 names of ~21 characters and a tuple per pod); else ``texts`` itself."""
     try:
-        joined = _START_SEPARATOR.join(starts)
-    except TypeError:  # a start time that is not a text
-        return starts
-    return joined if joined.count(_START_SEPARATOR) == len(starts) - 1 else starts
+        joined = _START_SEPARATOR.join(texts)
+    except TypeError:  # a start time or a name that is not a text
+        return texts
+    return joined if joined.count(_START_SEPARATOR) == len(texts) - 1 else texts
 
 
-def _same_starts(starts: list[Any], kept: str | list[Any]) -> bool:
-    """Whether the start time texts ``starts`` of a summary's entities are those kept by :func:`_joined` (the
-    caller has checked that they are as many). Joined, the texts kept hold no separator, so equal joins of as
-    many texts are equal texts one by one."""
+def _same_texts(texts: list[Any], kept: str | list[Any]) -> bool:
+    """Whether the texts ``texts`` of a summary are those kept by :func:`_joined` (the caller has checked that they
+    are as many). Joined, the texts kept hold no separator, so equal joins of as many texts are equal texts one by
+    one."""
     if type(kept) is str:
         try:
-            return _START_SEPARATOR.join(starts) == kept
+            return _START_SEPARATOR.join(texts) == kept
         except TypeError:
             return False
-    return starts == kept
+    return texts == kept
 
 
 def _sum_used(root_used: int, logs_used: int) -> int:
