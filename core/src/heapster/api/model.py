@@ -19,8 +19,8 @@ from heapster.api.params import BadRequest, parse_labels, parse_time
 from heapster.api.responses import error_response, json_response
 from heapster.api.thread import consistent
 from heapster.catalogue import DEPRECATED_ALIASES
-from heapster.release import untrack
 from heapster.interfaces import Clock
+from heapster.release import untrack
 from heapster.store import MetricStore, Point
 from heapster.timefmt import ZERO_TIME, rfc3339, utc_from_epoch
 
