@@ -21,7 +21,6 @@ from heapster.api.responses import (
     apiserver_pretty,
     error_response,
     go_json,
-    json_response,
     status_response,
 )
 from heapster.api.thread import consistent
@@ -168,7 +167,7 @@ class ResourceMetricsApi:
 
     def _respond(self, request: web.Request, data: dict[str, Any]) -> web.Response:
         """v1alpha1 as Heapster's go-restful wrote it (pretty); v1beta1 as metrics-server's API server."""
-        return apiserver_json_response(request, data) if self.beta else json_response(data)
+        return web.Response(body=self._encode(request, data), content_type="application/json")
 
     def _pretty(self, request: web.Request) -> bool:
         """Whether :meth:`_respond` indents its answer to ``request``."""
