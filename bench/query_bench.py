@@ -3,7 +3,8 @@
     .venv/bin/python bench/query_bench.py --nodes 1000 --resolution 10 --seconds 60
 
 Starts the simulator and the real `heapster` as `scrape_bench.py` does, waits for two batches, then for
-`--seconds` sends one request after another (a short pause between them) to each route below, round robin,
+`--seconds` sends one request after another (a short pause between them) to each route below, round robin
+(``--round-interval S``: a round every S seconds, as many requests whatever the answers' times),
 and prints p50, p95, p99 and the maximum per route, the load average and heapster's CPU per node per cycle
 over the measured cycles (the queries' own CPU included) and, with ``--quiet-cycles N``, over N cycles
 before the queries start (the pipeline alone). ``--record FILE`` writes every request as a JSON line
@@ -51,6 +52,9 @@ def main() -> int:
     parser.add_argument("--resolution", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between two requests")
+    parser.add_argument("--round-interval", type=float, default=0.0,
+                        help="start a round of the routes every this many seconds (as many requests whatever the "
+                             "answers' times: compare trees whose routes differ in speed); 0: one after another")
     parser.add_argument("--kubelet-timeout", type=float, default=10.0)
     parser.add_argument("--store-duration", type=float, default=900.0)
     parser.add_argument("--quiet-cycles", type=int, default=0,
@@ -86,7 +90,7 @@ def main() -> int:
             failures = 0
             first = len(watcher.batches)
             deadline = time.monotonic() + args.seconds
-            while time.monotonic() < deadline:
+            while (round_began := time.monotonic()) < deadline:
                 for name, route in ROUTES.items():
                     began = time.perf_counter()
                     try:
@@ -99,6 +103,7 @@ def main() -> int:
                     timings[name].append((answered - began) * 1000)
                     requests.append((name, began, answered))
                     time.sleep(args.pause)
+                time.sleep(max(0.0, round_began + args.round_interval - time.monotonic()))
             measured = watcher.batches[first - 1:]
             batches = len(watcher.batches)
             load = load_average()

@@ -20,6 +20,7 @@ from heapster.api.responses import error_response, json_response
 from heapster.api.thread import consistent
 from heapster.catalogue import DEPRECATED_ALIASES
 from heapster.interfaces import Clock
+from heapster.release import untrack
 from heapster.store import MetricStore, Point
 from heapster.timefmt import ZERO_TIME, rfc3339, utc_from_epoch
 
@@ -169,7 +170,8 @@ class ModelApi:
     # --- entity lists --------------------------------------------------------------------------
     def _latest(self, name: str, kind: str, accept: Callable[[str], bool], **match: str) -> list[str]:
         """Label ``name`` of the newest batch's sets of type ``kind`` whose key ``accept``s and labels ``match``;
-        made once per batch for each list asked (the caller holds the store's lock: the version stays)."""
+        made once per batch for each list asked (the caller holds the store's lock: the version stays), a list of
+        strings the collector need not walk."""
         version, kept = self._lists
         if version != self.store.version:
             version, kept = self.store.version, {}
@@ -179,10 +181,10 @@ class ModelApi:
         if found is None:
             if len(kept) >= LISTS_KEPT:
                 kept.clear()
-            found = kept[asked] = [
+            found = kept[asked] = untrack([
                 labels.get(name, "") for key, labels in self.store.latest_of_type(kind)
                 if accept(key) and all(labels.get(k) == v for k, v in match.items())
-            ]
+            ])
         return found
 
     async def node_list(self, request: web.Request) -> web.Response:

@@ -15,13 +15,20 @@ from aiohttp import web
 
 from heapster import keys
 from heapster.api.instrument import Handler, instrumented
-from heapster.api.responses import apiserver_json_response, error_response, json_response, status_response
+from heapster.api.kept import REQUEST_TIME, KeptAnswers
+from heapster.api.responses import (
+    apiserver_json_response,
+    apiserver_pretty,
+    error_response,
+    go_json,
+    status_response,
+)
 from heapster.api.thread import consistent
 from heapster.durations import format_duration
 from heapster.gotext import go_quote
 from heapster.interfaces import Clock, ClusterState
 from heapster.processors.quantity import format_binary, format_milli
-from heapster.selectors import Selector, parse_field_selector, parse_selector
+from heapster.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
 from heapster.store import MetricStore
 from heapster.timefmt import rfc3339_seconds, utc_from_epoch
 
@@ -124,6 +131,9 @@ class ResourceMetricsApi:
         self.window = window
         self.usage = usage or LatestUsage(store)
         self.pods = pods or (PodViews(cluster) if cluster is not None else None)
+        self._changes: Callable[[], int] | None = getattr(cluster, "pod_changes", None)
+        self.kept = KeptAnswers()
+        """Pod list answers of the newest batch and pod cache (:meth:`_pods_state`)."""
 
     def routes(self, base: str) -> list[tuple[str, str, Handler]]:
         """``(path, operation, handler)`` of the node and pod routes under ``base``."""
@@ -157,7 +167,15 @@ class ResourceMetricsApi:
 
     def _respond(self, request: web.Request, data: dict[str, Any]) -> web.Response:
         """v1alpha1 as Heapster's go-restful wrote it (pretty); v1beta1 as metrics-server's API server."""
-        return apiserver_json_response(request, data) if self.beta else json_response(data)
+        return web.Response(body=self._encode(request, data), content_type="application/json")
+
+    def _pretty(self, request: web.Request) -> bool:
+        """Whether :meth:`_respond` indents its answer to ``request``."""
+        return apiserver_pretty(request) if self.beta else True
+
+    def _encode(self, request: web.Request, data: dict[str, Any]) -> bytes:
+        """The body :meth:`_respond` answers ``request`` with."""
+        return go_json(data, pretty=self._pretty(request), layout="apiserver" if self.beta else "go-restful")
 
     def _list(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         return self._typed(kind, {"metadata": {}, "items": items if items or self.beta else None})
@@ -263,12 +281,12 @@ class ResourceMetricsApi:
                 containers.setdefault(ident, []).append(labels.get("container_name", ""))
         return [(ns, pod, sorted(names)) for (ns, pod), names in containers.items()]
 
-    def _pods(self, namespace: str | None, selector: Selector) -> list[dict[str, Any]]:
+    def _pods(self, namespace: str | None, selector: Selector, created: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         latest = self.store.latest_timestamp
         if latest is None:
             return items
-        stamps = (rfc3339_seconds(latest), self._now())
+        stamps = (rfc3339_seconds(latest), created)
         if self.pods is not None:
             for ns, name, labels, containers in self.pods.list(namespace):
                 if not selector.empty and not selector.matches(labels):
@@ -289,10 +307,37 @@ class ResourceMetricsApi:
             fields = parse_field_selector(request.query.get("fieldSelector"))
         except ValueError as exc:
             return self._bad_request(request, f"Error while parsing selector: {exc}")
-        # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
-        items = [item for item in self._pods(namespace, selector) if fields.empty or fields.matches(
-            {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
+        now = self._now()
+        state = self._pods_state()
+        if state is not None:  # kept, or made with a stand-in for the request's time and kept
+            asked = (namespace, request.query.get("labelSelector"), request.query.get("fieldSelector"),
+                     self._pretty(request))
+            kept = self.kept.get(state, asked)
+            if kept is None:
+                items = self._pod_items(namespace, selector, fields, REQUEST_TIME)
+                kept = self.kept.keep(state, asked, self._encode(request, self._list("PodMetricsList", items)),
+                                      len(items))
+            body = kept.render(now) if kept is not None else None
+            if body is not None:
+                return web.Response(body=body, content_type="application/json")
+        items = self._pod_items(namespace, selector, fields, now)
         return self._respond(request, self._list("PodMetricsList", items))
+
+    def _pod_items(self, namespace: str | None, selector: Selector, fields: FieldSelector,
+                   created: str) -> list[dict[str, Any]]:
+        """The PodMetrics of a list, ``created`` their ``creationTimestamp``."""
+        # metrics-server filters pod metrics on these two fields (kubectl top pod --field-selector).
+        return [item for item in self._pods(namespace, selector, created) if fields.empty or fields.matches(
+            {"metadata.name": item["metadata"]["name"], "metadata.namespace": item["metadata"]["namespace"]})]
+
+    def _pods_state(self) -> tuple[int, int | None] | None:
+        """What a pod list shows depends on: the store's newest batch and, with a cluster state, its pods (their
+        count of changes, ``pod_changes``, read before the list is made); None if the cluster cannot tell."""
+        if self.cluster is None:
+            return self.store.version, None
+        if self._changes is None:
+            return None
+        return self.store.version, self._changes()
 
     async def all_pods(self, request: web.Request) -> web.Response:
         return await self._pod_list(request, None)
