@@ -374,6 +374,37 @@ def smaps_rollup() -> dict[str, float]:
     return out
 
 
+def smaps_regions(pid: str = "self") -> Counter[str]:
+    """Resident MiB of the process's mappings by kind (Linux ``/proc/PID/smaps``): glibc's brk heap, pymalloc's
+    1 MiB arenas, thread stacks, other anonymous mappings (malloc's mmapped chunks: big numpy arrays), and
+    file-backed mappings by file."""
+    out: Counter[str] = Counter()
+    kind = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+            start, end = (int(x, 16) for x in head[0].split("-"))
+            path = head[5] if len(head) > 5 else ""
+            size = end - start
+            if path == "[heap]":
+                kind = "anon: glibc brk heap (main arena)"
+            elif path.startswith("["):
+                kind = f"anon: {path}"
+            elif path:
+                kind = "file: " + path.rsplit("/", 1)[-1]
+            elif size == 2**20:
+                kind = "anon: 1 MiB mappings (pymalloc arenas)"
+            elif size == 8 * 2**20:
+                kind = "anon: 8 MiB mappings (thread stacks)"
+            elif size == 64 * 2**20 or size % (64 * 2**20) == 0:
+                kind = "anon: 64 MiB heaps (glibc thread arenas)"
+            else:
+                kind = "anon: other mmaps (big malloc chunks, C libraries)"
+        elif line.startswith("Rss:") and kind:
+            out[kind] += int(line.split()[1]) / 1024
+    return out
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 def store_detail(store: Any, nodes: int) -> None:
@@ -421,9 +452,43 @@ def row(name: str, mib: float, nodes: int, note: str = "") -> str:
     return f"  {name:<46} {mib:9.1f} MiB  {mib / nodes:7.3f} MiB/node  {note}"
 
 
+def describe_garbage(garbage: list[Any]) -> None:
+    """What the cyclic collector found unreachable: objects by type, array bytes, and the code of frames and
+    functions among them (who made the cycle)."""
+    kinds: Counter[str] = Counter()
+    arrays = 0
+    names: Counter[str] = Counter()
+    for obj in garbage:
+        kinds[type(obj).__qualname__] += 1
+        if isinstance(obj, types.FrameType):
+            names[f"frame {obj.f_code.co_qualname} {obj.f_code.co_filename.rsplit('/', 1)[-1]}:{obj.f_lineno}"] += 1
+        elif isinstance(obj, types.FunctionType):
+            names[f"function {obj.__qualname__}"] += 1
+        elif isinstance(obj, BaseException):
+            names[f"exception {type(obj).__name__}: {str(obj)[:80]}"] += 1
+        for ref in gc.get_referents(obj):
+            if isinstance(ref, np.ndarray):
+                arrays += ref.nbytes
+    print(f"garbage: {len(garbage)} objects, arrays they refer to {arrays / MiB:.1f} MiB; types "
+          + ", ".join(f"{k} {n}" for k, n in kinds.most_common(25)))
+    for name, n in names.most_common(30):
+        print(f"  {n:5d} {name}")
+
+
 def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
     """Print the attribution table (see the module docstring)."""
+    before, heap_before, py_before = status_mib("VmRSS"), glibc_malloc(), pymalloc()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    found = gc.collect()
+    gc.set_debug(0)
+    describe_garbage(gc.garbage)
+    gc.garbage.clear()
     gc.collect()
+    heap_after, py_after = glibc_malloc(), pymalloc()
+    if heap_before is not None and heap_after is not None:
+        print(f"\ncyclic garbage: gc.collect() found {found} objects; malloc in use "
+              f"{heap_before['in use']:.1f} -> {heap_after['in use']:.1f} MiB, pymalloc used blocks "
+              f"{py_before['used blocks']:.1f} -> {py_after['used blocks']:.1f} MiB (RSS before {before:.1f} MiB)")
     # The allocators first: walking the objects allocates (the walker's own sets) and would blur them.
     rss = status_mib("VmRSS")
     anon = smaps_rollup().get("Anonymous", 0.0)
@@ -433,6 +498,9 @@ def report(daemon: Daemon, nodes: int, top_sites: int) -> None:
           f"{rss - anon:.1f} MiB (interpreter, libraries); peak {status_mib('VmHWM'):.1f} MiB (since the fill, with "
           f"--fill); "
           f"threads {len(os.listdir('/proc/self/task'))}")
+    regions = smaps_regions()
+    print("resident by mapping (smaps, MiB): " + ", ".join(
+        f"{name} {mib:.1f}" for name, mib in regions.most_common() if mib >= 0.5))
     print(f"pymalloc: {py['arenas']:.0f} arenas = {py['held']:.1f} MiB held, {py['used blocks']:.1f} MiB in used "
           f"blocks ({py['held'] - py['used blocks']:.1f} MiB free in its arenas)")
     if heap is not None:

@@ -41,7 +41,7 @@ import orjson
 from heapster.columns import ColumnBatch, ValueColumn
 from heapster.interfaces import ColumnProcessor, PluginContext
 from heapster.logs import configure as configure_logs
-from heapster.memory import tune_gc
+from heapster.memory import release_free_memory, tune_gc
 from heapster.model import DataBatch
 from heapster.plugins import load_plugins
 from heapster.store import MetricStore
@@ -153,6 +153,8 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
             made[name] = []
     for cycle in range(args.cycles):
         now = start + cycle * args.resolution
+        if args.rss:
+            reset_peak_rss()
         count = gc.get_count()[0]
         parts = cycle_parts(sim, infos, args.pods_per_node, now, shapes)
         if args.gc:
@@ -189,6 +191,8 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
         if args.dump:
             dumped.append(snapshot(batch.columns))
         del batch, cols
+        if args.rss:
+            rss_of_cycle(cycle, args.nodes)
         if args.gc:  # after a collection: it untracks tuples and dicts that hold no tracked object
             gc.collect()
             made["tracked alive"].append(len(gc.get_objects()))
@@ -197,6 +201,29 @@ async def run(args: argparse.Namespace, made: dict[str, list[int]]) -> tuple[
     if args.dump:
         dumped.append(store_snapshot(store))
     return spent, dumped, profile
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM (the peak RSS) again from the current RSS (Linux)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def status_mib(field: str) -> float:
+    """A ``VmRSS``-style field of this process, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_of_cycle(cycle: int, nodes: int) -> None:
+    """``--rss``: the cycle's high (VmHWM since the cycle began: decode, join, processors, store), the RSS once the
+    batch is let go, and after the trim the daemon then makes (its low)."""
+    high, held = status_mib("VmHWM"), status_mib("VmRSS")
+    release_free_memory()
+    low = status_mib("VmRSS")
+    print(f"cycle {cycle:3d}: RSS high {high:7.1f}, batch let go {held:7.1f}, trimmed {low:7.1f} MiB "
+          f"(high - low {high - low:5.1f} MiB, {(high - low) / nodes * 1024:.1f} KiB per node)", flush=True)
 
 
 def report(args: argparse.Namespace, spent: dict[str, list[float]]) -> None:
@@ -236,6 +263,8 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="cProfile the steady cycles (slows them)")
     parser.add_argument("--profile-lines", type=int, default=40)
+    parser.add_argument("--rss", action="store_true",
+                        help="print each cycle's RSS high (VmHWM), after it and after the trim (the daemon's)")
     parser.add_argument("--gc", action="store_true", help="count the GC-capable objects each stage leaves")
     parser.add_argument("--start", type=float, default=0.0, help="epoch seconds of the first cycle (default: now)")
     parser.add_argument("--callgrind", choices=["all", "join"], default="",

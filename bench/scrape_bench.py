@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import os
 import resource
@@ -76,6 +77,33 @@ class Batch:
     rss: int
     simulator_cpu: float
     window: str = ""
+
+
+class RssSampler:
+    """Samples heapster's RSS every ``interval`` seconds in a thread: the low and high of each window, between
+    the batch exports (the RSS at an export is taken near the window's top, before the trim that follows it)."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.samples.append((time.time(), status_bytes(self.pid, "VmRSS")))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, since: float, until: float) -> list[int]:
+        return [rss for at, rss in self.samples if since < at <= until]
 
 
 class HeapsterWatcher:
@@ -161,6 +189,7 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
                 heapster_command(Path(ready["kubeconfig"]), args, free_port()),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=heapster_env(args))
             watcher = HeapsterWatcher(process, Path(tmp) / "heapster.log", ready["process"].pid)
+            sampler = RssSampler(process.pid, args.rss_every) if args.rss_every > 0 else None
             warmup = warmup_batches(args)
             try:
                 total = warmup + args.cycles
@@ -183,12 +212,16 @@ def run_size(nodes: int, args: argparse.Namespace) -> dict[str, float] | None:
                 simulator_per_cycle = (last.simulator_cpu - base.simulator_cpu) / cycles
                 peak = status_bytes(process.pid, "VmHWM")
             finally:
+                if sampler is not None:
+                    sampler.stop()
                 code = stop_process(process, grace=30)
                 if args.keep_log is not None:
                     shutil.copyfile(Path(tmp) / "heapster.log", args.keep_log)
         print_timeline(watcher.batches[:total], nodes, per_node_sets, simulator_start_cpu)
         print_figures(nodes, watcher.batches[:total], warmup, cpu_per_cycle, last.rss, peak, per_node_sets,
                       resolution, watcher.warnings, code)
+        if sampler is not None:
+            print_sampled(sampler, watcher.batches[warmup - 1:total])
         print(f"simulator CPU per cycle: {simulator_per_cycle:8.2f} s   ({simulator_per_cycle / nodes * 1000:.2f} ms "
               f"per node; its own process, not counted above); load average at the end {load_average()}")
         return {"nodes": nodes, "cpu_ms_per_node": cpu_per_cycle / nodes * 1000, "rss": last.rss}
@@ -253,6 +286,23 @@ def print_figures(nodes: int, batches: list[Batch], warmup: int, cpu_per_cycle: 
         print(f"heapster exit code     : {exit_code}")
 
 
+def print_sampled(sampler: RssSampler, batches: list[Batch]) -> None:
+    """The RSS sampled between the measured exports: each window's low (after its trim, before the next scrape
+    grows the heap) and high, and over all of them the low, mean and high."""
+    lows, highs, every = [], [], []
+    for before, after in itertools.pairwise(batches):
+        window = sampler.between(before.exported_at, after.exported_at)
+        if window:
+            lows.append(min(window) / 2**20)
+            highs.append(max(window) / 2**20)
+            every += window
+    if not every:
+        return
+    print(f"heapster RSS sampled   : every {sampler.interval:g} s over the measured cycles, low "
+          f"{min(lows):.0f}, mean {sum(every) / len(every) / 2**20:.0f}, high {max(highs):.0f} MiB; by cycle "
+          f"(low-high): {', '.join(f'{lo:.0f}-{hi:.0f}' for lo, hi in zip(lows, highs, strict=True))} MiB")
+
+
 def main() -> int:
     """Run every requested size and print a summary table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -276,6 +326,8 @@ def main() -> int:
                         help="seconds to wait for heapster's first batch (lists and priming) before the windows")
     parser.add_argument("--keep-log", type=Path, default=None, metavar="PATH",
                         help="copy heapster's JSON log there at the end (the last size's)")
+    parser.add_argument("--rss-every", type=float, default=0.1, metavar="SECONDS",
+                        help="sample heapster's RSS this often for each window's low and high (0: off)")
     parser.add_argument("--uvloop", action="store_true",
                         help="run heapster on uvloop's event loop (HEAPSTER_UVLOOP=1; pip install uvloop first)")
     args = parser.parse_args()

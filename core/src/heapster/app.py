@@ -32,6 +32,7 @@ from heapster.interfaces import (
 )
 from heapster.leader import default_identity, lease_timing, parse_ref
 from heapster.memory import (
+    fix_mmap_threshold,
     limit_malloc_arenas,
     release_free_memory,
     share_the_interpreter,
@@ -271,6 +272,7 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     of flag values by canonical name is converted (missing flags take their defaults).
     """
     limit_malloc_arenas()  # before any thread of the daemon allocates
+    fix_mmap_threshold()
     settings = HeapsterSettings.of(values)
     plugins = plugins or load_plugins(strict=settings.strict_plugins)
     context = PluginContext(settings=settings, clock=clock or SystemClock())
