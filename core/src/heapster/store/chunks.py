@@ -57,25 +57,58 @@ library's version string twice for BITSHUFFLE: about 20 us of a chunk's ~150 us 
 9, helper pipecpu5). A chunk (64 KiB) is far under Blosc's maximum buffer size."""
 
 
-class Chunk:
-    """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached)."""
+_CHUNK_HEADER = struct.Struct("<HBB")
+"""A chunk's rows, width and flags (bit 0: floats, bit 1: kept as ratios, bits 2-3: the order of differences)."""
 
-    __slots__ = ("__weakref__", "blob", "is_float", "order", "ratio", "rows", "width")
 
-    def __init__(self, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False,
-                 order: int = 1) -> None:
-        self.blob = blob
-        self.rows = rows
-        self.width = width
-        self.is_float = is_float
-        self.ratio = ratio
+class Chunk(bytes):
+    """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached).
+
+    A chunk is its bytes: a 4-byte header (rows, width, flags) then the compressed blob, and no other Python object:
+    a chunk with attributes held ~120 bytes beside its blob (its slots, its row count's int, a collector's header),
+    ~7 MiB in the ~60,000 chunks of a full store at 1000 nodes (bench/README.md, session 12, storemem8)."""
+
+    __slots__ = ()
+
+    def __new__(cls, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False,
+                order: int = 1) -> Chunk:
+        flags = int(is_float) | int(ratio) << 1 | order << 2
+        return super().__new__(cls, b"".join((_CHUNK_HEADER.pack(rows, width, flags), blob)))
+
+    def __reduce__(self) -> tuple[type[Chunk], tuple[bytes, int, int, bool, bool, int]]:
+        return Chunk, (bytes(self.blob), self.rows, self.width, self.is_float, self.ratio, self.order)
+
+    @property
+    def blob(self) -> memoryview:
+        """The compressed cells."""
+        return memoryview(self)[_CHUNK_HEADER.size:]
+
+    @property
+    def rows(self) -> int:
+        rows: int = _CHUNK_HEADER.unpack_from(self)[0]
+        return rows
+
+    @property
+    def width(self) -> int:
+        return self[2]
+
+    @property
+    def is_float(self) -> bool:
+        return bool(self[3] & 1)
+
+    @property
+    def ratio(self) -> bool:
         """Float cells kept as numerators, denominators and exceptions (see the module's docstring)."""
-        self.order = order
+        return bool(self[3] & 2)
+
+    @property
+    def order(self) -> int:
         """Differences taken along time of the ints (or numerators): 0, 1 (steps) or 2 (steps of the steps)."""
+        return self[3] >> 2
 
     @property
     def nbytes(self) -> int:
-        return len(self.blob)
+        return len(self)
 
 
 MAX_DENOMINATOR = 128
@@ -140,7 +173,7 @@ def _ratio_blob(bits: npt.NDArray[np.int64], numerators: npt.NDArray[np.int64], 
     return b"".join((header, numerators_blob, codes_blob, table_bytes, exceptions_blob))
 
 
-def _ratio_cells(blob: bytes, rows: int, width: int, order: int) -> npt.NDArray[np.float64]:
+def _ratio_cells(blob: memoryview, rows: int, width: int, order: int) -> npt.NDArray[np.float64]:
     """Undo :func:`_ratio_blob`."""
     view = memoryview(blob)
     numerators_size, codes_size, table_size = _HEADER.unpack_from(view)
@@ -289,6 +322,24 @@ def _ratios(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return numerators.reshape(shape), codes.reshape(shape), table
 
 
+NAN_BITS = int(np.array(np.nan).view(np.int64))
+"""The bits of a missing float cell."""
+
+
+def ratio_cells(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int] | None:
+    """Float cells (their bits) as exact ratios to the one denominator most of them fit (:func:`_ratios`' first):
+    the numerators (0 where none), which cells are such ratios (+0.0 is ``0 / d``), and the denominator; None when
+    fewer than half the cells other than +0.0 are (a slot of zeros: denominator 1)."""
+    parts = _ratios(bits)
+    if parts is None:
+        zeros = bits == 0
+        if not zeros.any() or np.count_nonzero(~zeros & (bits != NAN_BITS)):
+            return None
+        return np.zeros(bits.shape, dtype=np.int64), zeros, 1
+    numerators, codes, table = parts
+    return numerators, codes == 1, table[0]
+
+
 ORDER_SAMPLE = 64
 """One row in this many is looked at to choose a column's order of differences."""
 _RATIO_SCALE = 16.0
@@ -301,8 +352,13 @@ def order_of(cells: npt.NDArray[np.generic]) -> int:
     for a smooth one (a counter at a steady rate, a slowly moving gauge: about a fifth fewer bytes than steps
     alone), the values for a float rate of random steps. Chosen once per column's block (bench/README.md, session
     10, storemem6: as small as choosing per chunk on the simulator's values, for a fraction of its CPU)."""
-    is_float = cells.dtype.kind == "f"
-    sample = cells[::ORDER_SAMPLE].T.astype(np.float64)
+    return order_of_sample(cells[::ORDER_SAMPLE])
+
+
+def order_of_sample(sampled: npt.NDArray[np.generic]) -> int:
+    """:func:`order_of` from its sample of rows already taken (one row in :data:`ORDER_SAMPLE`, from the first)."""
+    is_float = sampled.dtype.kind == "f"
+    sample = sampled.T.astype(np.float64)
     if is_float:
         with np.errstate(over="ignore", invalid="ignore"):
             sample = np.nan_to_num(sample * _RATIO_SCALE, nan=0.0, posinf=0.0, neginf=0.0)
@@ -326,9 +382,10 @@ def _size(values: npt.NDArray[np.float64]) -> float:
     return scale
 
 
-def encode_rows(cells: npt.NDArray[np.generic]) -> list[Chunk]:
-    """Chunks of ``ROW_GROUP`` rows each."""
-    order = order_of(cells)
+def encode_rows(cells: npt.NDArray[np.generic], order: int | None = None) -> list[Chunk]:
+    """Chunks of ``ROW_GROUP`` rows each (their ints coded by ``order`` differences, default :func:`order_of`)."""
+    if order is None:
+        order = order_of(cells)
     return [encode(cells[first: first + ROW_GROUP], order) for first in range(0, len(cells), ROW_GROUP)]
 
 

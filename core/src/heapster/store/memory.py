@@ -454,8 +454,9 @@ class MetricStore(MetricSink):
                 if targets is None:
                     targets = picked[mark] = owners[there]
                     targets.flags.writeable = False  # shared by the columns with this presence
-                yield from self._column(columns, name, column.metric_type, column.is_float).write_parts(
-                    targets, column.data[there], slot, STEP_CELLS, looked_up)
+                target = self._column(columns, name, column.metric_type, column.is_float)
+                yield from target.write_parts(targets, column.data[there], slot, STEP_CELLS, looked_up)
+                target.narrow(slot)  # whole only while it is written: not every column's new slot whole at once
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
