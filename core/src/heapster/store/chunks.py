@@ -280,10 +280,7 @@ def _ratios(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     if not count:
         return None
     sample = values[np.flatnonzero(candidates)[:: max(1, count // SAMPLE)]]
-    with np.errstate(over="ignore", invalid="ignore"):
-        tops = np.rint(sample[:, None] * _CANDIDATES)
-        tops += 0.0  # -0.0 would come back as the int 0's +0.0
-        fits = (tops / _CANDIDATES).view(np.int64) == sample.view(np.int64)[:, None]
+    fits = _fits(sample)
     hits = np.count_nonzero(fits, axis=0)
     best = int(np.argmax(hits))
     if not hits[best]:
@@ -326,18 +323,41 @@ NAN_BITS = int(np.array(np.nan).view(np.int64))
 """The bits of a missing float cell."""
 
 
-def ratio_cells(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int] | None:
-    """Float cells (their bits) as exact ratios to the one denominator most of them fit (:func:`_ratios`' first):
-    the numerators (0 where none), which cells are such ratios (+0.0 is ``0 / d``), and the denominator; None when
-    fewer than half the cells other than +0.0 are (a slot of zeros: denominator 1)."""
-    parts = _ratios(bits)
-    if parts is None:
-        zeros = bits == 0
-        if not zeros.any() or np.count_nonzero(~zeros & (bits != NAN_BITS)):
-            return None
-        return np.zeros(bits.shape, dtype=np.int64), zeros, 1
-    numerators, codes, table = parts
-    return numerators, codes == 1, table[0]
+def _fits(sample: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which of the ``sample`` values (rows) are exact ratios to which denominator up to :data:`MAX_DENOMINATOR`
+    (columns)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        tops = np.rint(sample[:, None] * _CANDIDATES)
+        tops += 0.0  # -0.0 would come back as the int 0's +0.0
+        fits: npt.NDArray[np.bool_] = (tops / _CANDIDATES).view(np.int64) == sample.view(np.int64)[:, None]
+    return fits
+
+
+HEAD_SAMPLE = 256
+"""Float cells of a head slot looked at (spread evenly) to choose its denominator."""
+_INT32 = float(2 ** 31)
+
+
+def ratio_cells(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]:
+    """Float cells (their bits, one slot) as exact ratios to one denominator, the one most of a sample of them fit
+    (:func:`_ratios`' first; 1 if none fits): the numerators (anything where none), and which cells are such
+    ratios with a numerator under 2^31 in magnitude (+0.0 is ``0 / d``; -0.0, NaN and infinities are none)."""
+    values = bits.view(np.float64)
+    sample = values[:: max(1, len(values) // HEAD_SAMPLE)]
+    with np.errstate(invalid="ignore"):
+        sample = sample[(np.abs(sample) < _SMALL) & (sample != 0)][:SAMPLE]
+    denominator = 1
+    if len(sample):
+        hits = np.count_nonzero(_fits(sample), axis=0)
+        denominator = int(np.argmax(hits)) + 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        tops = values * denominator
+        np.rint(tops, out=tops)
+        tops += 0.0
+        exact = (tops / denominator).view(np.int64) == bits
+        exact &= np.abs(tops) < _INT32
+        numerators = tops.astype(np.int64)
+    return numerators, exact, denominator
 
 
 ORDER_SAMPLE = 64

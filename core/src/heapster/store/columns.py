@@ -221,21 +221,22 @@ class Plain:
         bits = cells.view(np.int64)
         there = bits != missing
         denominator = 0
-        if position == 0:  # the base: its values (an int's when they are small, a float's as exact ratios)
-            line = False
+        line = False
+        if position and self.slots[0] is None:
+            return
+        if is_float and (position == 0 or self._moves(bits)):
+            # a float base, or a rate that changes (it takes all its mantissa: most XORs fit no type): exact ratios
+            found = _ratio_steps(bits, there, len(cells) // 16)
+            if found is None:
+                return
+            steps, denominator, orphans = found
+            budget = len(cells) // 16 - int(np.count_nonzero(orphans))
+            there &= ~orphans
+        elif position == 0:  # an int base: its values, when they are small
             orphans = np.zeros(len(cells), dtype=bool)
             budget = len(cells) // 16
-            if is_float:
-                found = _ratio_steps(bits, there, budget)
-                if found is None:
-                    return
-                steps, denominator, orphans = found
-                there &= ~orphans
-            else:
-                steps = bits.copy()
+            steps = bits.copy()
         else:
-            if self.slots[0] is None:
-                return
             base_bits = self._base_bits(None)
             orphans = there & (base_bits == missing)
             budget = len(cells) // 16 - int(np.count_nonzero(orphans))
@@ -243,17 +244,7 @@ class Plain:
                 return
             there &= ~orphans
             sample = slice(None, None, SAMPLE_EVERY)
-            line = False
-            if is_float and np.count_nonzero(there[sample] & (bits[sample] != base_bits[sample])) * 16 > \
-                    len(there[sample]):  # a rate that changes takes all its mantissa: most XORs fit no type
-                there |= orphans  # a ratio needs no base cell
-                found = _ratio_steps(bits, there, len(cells) // 16)
-                if found is None:
-                    return
-                steps, denominator, orphans = found
-                budget = len(cells) // 16 - int(np.count_nonzero(orphans))
-                there &= ~orphans
-            elif is_float or position < 2 or self.slots[1] is None:
+            if is_float or position < 2 or self.slots[1] is None:
                 pass
             elif self.line is None:  # the line against the base, once a block, on a sample of the rows
                 picked = np.arange(0, len(cells), SAMPLE_EVERY)
@@ -262,12 +253,7 @@ class Plain:
                     < _spread(bits[sample] - base_bits[sample], there[sample])
             else:
                 line = self.line
-            if denominator:
-                pass
-            elif is_float:
-                steps = bits ^ base_bits
-            else:
-                steps = bits - self._prediction(position, None, line, base_bits)
+            steps = bits ^ base_bits if is_float else bits - self._prediction(position, None, line, base_bits)
         steps[~there] = 0
         shift = 0
         if not is_float:
@@ -294,6 +280,14 @@ class Plain:
             self.extra[position] = (held, bits[held])
         self.slots[position] = narrow
         self.coding[position] = (line, shift, denominator)
+
+    def _moves(self, bits: IntArray) -> bool:
+        """Whether more than one in 16 of a float slot's cells differ from the base's, on a sample of the rows where
+        both have one."""
+        picked = np.arange(0, len(bits), SAMPLE_EVERY)
+        cells, base = bits[picked], self._base_bits(picked)
+        both = (cells != NAN_BITS) & (base != NAN_BITS)
+        return int(np.count_nonzero(both & (cells != base))) * 16 > len(picked)
 
     def _put(self, position: int, cells: Array | None) -> None:
         """Hold whole ``cells`` (or nothing) in a slot."""
@@ -417,10 +411,7 @@ def _spread(steps: IntArray, there: BoolArray) -> int:
 def _ratio_steps(bits: IntArray, there: BoolArray, budget: int) -> tuple[IntArray, int, BoolArray] | None:
     """A float slot's cells as numerators of exact ratios to one denominator (:func:`chunks.ratio_cells`), the
     denominator and the cells there that are none (to keep beside: None past ``budget`` of them)."""
-    found = ratio_cells(bits)
-    if found is None:
-        return None
-    numerators, exact, denominator = found
+    numerators, exact, denominator = ratio_cells(bits)
     inexact = there & ~exact
     if int(np.count_nonzero(inexact)) > budget:
         return None
