@@ -40,6 +40,8 @@ Array = npt.NDArray[np.generic]
 IntArray = npt.NDArray[np.int64]
 IdArray = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.integer] | slice
+"""Rows of a block: an array of them, or a slice with a start and a stop."""
 
 
 class Presence(Protocol):
@@ -141,9 +143,10 @@ class Plain:
         found: int | float = self._widen(cells[at], position, at)[0].item()
         return found
 
-    def take(self, rows: npt.NDArray[np.integer], positions: list[int]) -> Array:
-        """``len(rows) x len(positions)`` cells."""
-        out = np.full((len(rows), len(positions)), self.missing, dtype=self.dtype)
+    def take(self, rows: Rows, positions: list[int]) -> Array:
+        """``len(rows) x len(positions)`` cells (``rows``: an array, or a slice with a start and a stop)."""
+        count = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+        out = np.full((count, len(positions)), self.missing, dtype=self.dtype)
         base: IntArray | None = None  # the base's bits of ``rows``, widened once for every narrow slot
         for index, position in enumerate(positions):
             cells = self.slots[position]
@@ -295,7 +298,7 @@ class Plain:
         self.extra.pop(position, None)
         self.coding.pop(position, None)
 
-    def _base_bits(self, rows: npt.NDArray[np.integer] | None) -> IntArray:
+    def _base_bits(self, rows: Rows | None) -> IntArray:
         """The bits of the base's cells (of ``rows``, or all), widened if the base is narrow."""
         base = self.slots[0]
         assert base is not None  # a narrow slot has a base
@@ -309,7 +312,7 @@ class Plain:
         base = self.slots[0]
         return None if base is None or base.dtype.type is self.dtype else self._base_bits(None)
 
-    def _prediction(self, position: int, rows: npt.NDArray[np.integer] | None, line: bool,
+    def _prediction(self, position: int, rows: Rows | None, line: bool,
                     base: IntArray | None = None) -> IntArray:
         """The predicted bits of a slot's cells (of ``rows``, or all): the base's, or the line's through the base and
         the second slot (the base's where either has no cell). ``base``: the base's bits of those rows, if known."""
@@ -322,7 +325,7 @@ class Plain:
         slope += base
         return slope
 
-    def _slope(self, base: IntArray, rows: npt.NDArray[np.integer] | None) -> IntArray:
+    def _slope(self, base: IntArray, rows: Rows | None) -> IntArray:
         """The second slot's cells minus the ``base`` cells (of ``rows``, or all) where both have one, else 0 (from a
         narrow second slot's differences directly)."""
         one = self.slots[1]
@@ -341,16 +344,12 @@ class Plain:
         extra = self.extra.get(1)
         if extra is not None and len(extra[0]):
             held, values = extra
-            if rows is None:
-                at, hit = held, np.arange(len(held))
-            else:
-                found = np.minimum(np.searchsorted(held, rows), len(held) - 1)
-                at, hit = np.flatnonzero(held[found] == rows), found[held[found] == rows]
+            at, hit = (held, np.arange(len(held))) if rows is None else _held_in(held, rows)
             known = base[at] != INT_MISSING
             slope[at[known]] = values[hit[known]] - base[at[known]]
         return slope
 
-    def _widen(self, steps: Array, position: int, rows: npt.NDArray[np.integer] | None = None,
+    def _widen(self, steps: Array, position: int, rows: Rows | None = None,
                base: IntArray | None = None) -> Array:
         """Cells of slot ``position`` from their narrow differences (of ``rows``, or all; ``base``: the base's bits
         of those rows, if known)."""
@@ -377,9 +376,8 @@ class Plain:
             if rows is None:
                 cells[held] = values
             elif len(held):
-                at = np.minimum(np.searchsorted(held, rows), len(held) - 1)
-                hit = held[at] == rows
-                cells[hit] = values[at[hit]]
+                at, hit = _held_in(held, rows)
+                cells[at] = values[hit]
         return cells.view(self.dtype)
 
     def _whole(self, position: int, base: IntArray | None = None) -> Array | None:
@@ -396,6 +394,16 @@ class Plain:
         whole = [self._whole(position, base) for position in range(first, BLOCK)]
         for position, cells in enumerate(whole, first):
             self._put(position, cells)
+
+
+def _held_in(held: npt.NDArray[np.intp], rows: Rows) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Which of ``rows`` are among the sorted ``held`` rows: their places in ``rows`` and in ``held``."""
+    if isinstance(rows, slice):
+        first, last = np.searchsorted(held, [rows.start, rows.stop]).tolist()
+        return held[first:last] - rows.start, np.arange(first, last)
+    found = np.minimum(np.searchsorted(held, rows), len(held) - 1)
+    hit = held[found] == rows
+    return np.flatnonzero(hit), found[hit]
 
 
 SAMPLE_EVERY = 16
@@ -446,7 +454,7 @@ _NO_ROWS: IdArray = np.empty(0, dtype=np.int32)
 _NO_ROWS.flags.writeable = False
 
 
-SEAL_ROWS = 16 * ROW_GROUP
+SEAL_ROWS = 32 * ROW_GROUP
 """Rows of a plain block widened at a time when it is sealed (a multiple of ``ROW_GROUP``)."""
 
 
@@ -743,7 +751,7 @@ class Column:
         order = order_of_sample(plain.take(np.arange(0, used, ORDER_SAMPLE), positions))
         chunks: list[Chunk] = []
         for first in range(0, used, SEAL_ROWS):
-            chunks += encode_rows(plain.take(np.arange(first, min(first + SEAL_ROWS, used)), positions), order)
+            chunks += encode_rows(plain.take(slice(first, min(first + SEAL_ROWS, used)), positions), order)
         return chunks
 
     def seal(self, block: int, chunks: list[Chunk] | None = None) -> None:
