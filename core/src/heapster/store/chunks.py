@@ -65,8 +65,8 @@ class Chunk(bytes):
     """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached).
 
     A chunk is its bytes: a 4-byte header (rows, width, flags) then the compressed blob, and no other Python object:
-    a chunk with attributes held ~120 bytes beside its blob (its slots, its row count's int, a collector's header),
-    ~7 MiB in the ~60,000 chunks of a full store at 1000 nodes (bench/README.md, session 12, storemem8)."""
+    a chunk with attributes held ~97 bytes beside its blob (its slots, its row count's int, a collector's header),
+    ~1.7 MiB in the ~18,000 chunks of a full store at 1000 nodes (bench/README.md, session 12, storemem8)."""
 
     __slots__ = ()
 

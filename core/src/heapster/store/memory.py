@@ -374,8 +374,9 @@ class MetricStore(MetricSink):
                 blocks.open.discard(block)
 
     def _narrow(self, slot: int) -> Iterator[None]:
-        """Keep the slot just committed narrow in each column where it fits (the same cells: queries may read
-        between the steps), in steps of about :data:`STEP_CPU`."""
+        """Keep the slot just committed narrow in each column where it fits and is still whole (the write narrows
+        each column's slot as it goes; a column turned dense by :meth:`_finish` is whole), the same cells (queries may
+        read between the steps), in steps of about :data:`STEP_CPU`."""
         due = time.thread_time() + STEP_CPU
         for column in list(self._all_columns()):
             if time.thread_time() >= due:
