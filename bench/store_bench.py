@@ -27,6 +27,7 @@ import asyncio
 import gc
 import random
 import time
+import tracemalloc
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,14 +257,22 @@ async def steady(args: argparse.Namespace) -> None:
                                                           cluster=windows.cluster))
     fill = int(900 / args.resolution)
 
+    transients: list[int] = []
+
     async def window(number: int) -> float:
         stamp = start + timedelta(seconds=args.resolution * number)
         batch = DataBatch(stamp, columns=windows.columns(number))
         for processor in chain:
             batch = await processor.process(batch)
+        if tracemalloc.is_tracing():  # the write's own high-water mark above the heap before it
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
         began = time.process_time()
         await store.export(batch)
-        return time.process_time() - began
+        spent = time.process_time() - began
+        if tracemalloc.is_tracing():
+            transients.append(tracemalloc.get_traced_memory()[1] - before)
+        return spent
 
     warm = DataBatch(start - timedelta(seconds=args.resolution), columns=simulated.columns(-1)) if simulated \
         else make_batch(args, -1, start)
@@ -279,6 +288,8 @@ async def steady(args: argparse.Namespace) -> None:
     writes = []
     heads, sealed = [], []
     head_by_column: Counter[str] = Counter()
+    if args.trace_peak:
+        tracemalloc.start()
     for number in range(args.measure):  # the head's sawtooth: its bytes after each window
         writes.append(await window(fill + number))
         columns = [*store.columns.values(), *store.labeled_columns.values()]
@@ -286,6 +297,7 @@ async def steady(args: argparse.Namespace) -> None:
         for name, column in [*store.columns.items(), *store.labeled_columns.items()]:
             head_by_column[name] += sum(plain.nbytes for plain in column.dense.values())
         sealed.append(sum(chunk.nbytes for column in columns for held in column.chunks.values() for chunk in held))
+    tracemalloc.stop()
     settle()
     grown = rss() - baseline
     per_node = args.nodes * MI
@@ -297,7 +309,14 @@ async def steady(args: argparse.Namespace) -> None:
     print(f"  rss growth, after {args.measure:<3} more   {grown / per_node:7.3f} MiB per node")
     print(f"  plain head after each window {' '.join(f'{head / per_node:.4f}' for head in heads)} MiB per node "
           f"(mean {np.mean(heads) / per_node:.4f}, max {max(heads) / per_node:.4f})")
-    print(f"  sealed chunks                {np.mean(sealed) / per_node:.4f} MiB per node (mean over those windows)")
+    count = sum(len(held) for column in [*store.columns.values(), *store.labeled_columns.values()]
+                for held in column.chunks.values())
+    print(f"  sealed chunks                {np.mean(sealed) / per_node:.4f} MiB per node (mean over those windows; "
+          f"{count / args.nodes:.1f} chunks per node at the end)")
+    if transients:
+        print(f"  write's traced high-water mark above the heap before it, each window "
+              f"{' '.join(f'{peak / per_node:.4f}' for peak in transients)} MiB per node (max "
+              f"{max(transients) / per_node:.4f}; the head's growth included)")
     print(f"  write per window, filling    median {np.median(fill_writes) * 1000:8.1f} ms, "
           f"max {max(fill_writes[1:]) * 1000:8.1f} ms (the first window, which creates every column, "
           f"{fill_writes[0] * 1000:.1f} ms)")
@@ -379,6 +398,9 @@ def main() -> None:
                         help="with --steady: the cluster simulator's summaries instead of the realistic values")
     parser.add_argument("--jitter", type=float, default=0.02,
                         help="with --simulator: standard deviation of each scrape's time, seconds")
+    parser.add_argument("--trace-peak", action="store_true",
+                        help="with --steady: trace memory during the measured windows (their writes' high-water marks;"
+                             " the CPU times are then tracemalloc's too)")
     args = parser.parse_args()
     if args.steady:
         asyncio.run(steady(args))

@@ -490,6 +490,99 @@ def test_head_slots_narrowed_by_the_line_by_a_shift_and_as_float_xors_give_the_s
     assert plain.coding == {} and all(s is None or s.dtype == np.float64 for s in plain.slots)
 
 
+def test_a_narrow_base_keeps_its_values_and_survives_writes_into_the_second_slot() -> None:
+    """An int block's base is kept as its values when they are small (a few large ones and rows without a cell beside
+    it, page-aligned ones shifted); the other slots widen from it; a write into the second slot keeps it narrow, one
+    into the base widens it; cells bit for bit throughout."""
+    rng = np.random.default_rng(12)
+    rows = 64
+    cells = (rng.integers(0, 2 ** 14, rows) * 4096)[:, None] + 4096 * rng.integers(-3, 4, (rows, BLOCK))
+    cells[5, 0] = 2 ** 50 + 4096  # too large for the base's type: beside it
+    cells[6, 0] = INT_MISSING
+    cells[7, :3] = INT_MISSING
+    plain = Plain.of(cells, int(INT_MISSING))
+    for position in range(BLOCK):
+        plain.narrow(position)
+    assert all(slot is not None and slot.dtype.itemsize < 8 for slot in plain.slots)
+    assert plain.slots[0] is not None and plain.slots[0].dtype == np.int16 and plain.coding[0] == (False, 12, 0)
+    assert plain.extra[0][0].tolist() == [5]
+    assert plain.matrix(rows).tobytes() == cells.tobytes()
+    picked = np.array([0, 5, 6, 7, 63])
+    assert plain.take(picked, list(range(BLOCK))).tobytes() == cells[picked].tobytes()
+    assert [[plain.cell(row, position) for position in range(BLOCK)] for row in range(rows)] == cells.tolist()
+    assert all(plain.slot(position).tobytes() == cells[:, position].tobytes() for position in range(BLOCK))
+    plain.write(np.array([2, 7], dtype=np.int32), 1, np.array([-1, 2 ** 40]))
+    cells[[2, 7], 1] = [-1, 2 ** 40]
+    assert plain.slots[0].dtype == np.int16 and all(plain.slots[p].dtype == np.int64 for p in range(1, BLOCK))
+    assert plain.matrix(rows).tobytes() == cells.tobytes()
+    for position in range(1, BLOCK):
+        plain.narrow(position)
+    assert plain.matrix(rows).tobytes() == cells.tobytes()
+    plain.clear_rows(np.array([3], dtype=np.int32))
+    cells[3] = INT_MISSING
+    plain.resize(rows + 4, rows)
+    cells = np.vstack([cells, np.full((4, BLOCK), INT_MISSING, dtype=np.int64)])
+    assert plain.matrix(rows + 4).tobytes() == cells.tobytes()
+    plain.write(np.array([0], dtype=np.int32), 0, np.array([2 ** 60]))
+    cells[0, 0] = 2 ** 60
+    assert all(slot.dtype == np.int64 for slot in plain.slots)
+    assert plain.matrix(rows + 4).tobytes() == cells.tobytes()
+
+
+def test_float_head_slots_of_moving_rates_are_kept_as_exact_ratios() -> None:
+    """A rate that moves every window (a counter's step over whole seconds) is kept as its numerators to one
+    denominator, its base too; cells that are no such ratio (another denominator, a sum, -0.0) beside; NaN missing;
+    a slot of zeros as numerators of 1; cells bit for bit."""
+    rng = np.random.default_rng(13)
+    rows = 320
+    rates = rng.integers(0, 30_000, (rows, BLOCK)) / 10
+    rates[:4] = (127 * rng.integers(0, 200, (4, BLOCK)) + 1) / 127  # another denominator (no multiple of 10's): beside
+    rates[4, 2] = 0.1 + 0.2  # a sum of rates: no exact ratio of a small denominator
+    rates[5, 3] = -0.0
+    rates[6, [0, 5]] = np.nan
+    rates[7] = rng.integers(0, 2 ** 40, BLOCK) / 10  # numerators too large for int32: beside
+    plain = Plain.of(rates, float("nan"))
+    for position in range(BLOCK):
+        plain.narrow(position)
+    assert all(slot is not None and slot.dtype == np.int16 for slot in plain.slots)
+    assert all(plain.coding[position][2] == 10 for position in range(BLOCK))
+    assert plain.extra[3][0].tolist() == [0, 1, 2, 3, 5, 7]
+    assert plain.matrix(rows).tobytes() == rates.tobytes()
+    picked = np.array([0, 4, 5, 6, 7, 319])
+    assert plain.take(picked, list(range(BLOCK))).tobytes() == rates[picked].tobytes()
+    assert np.array([[plain.cell(row, p) for p in range(BLOCK)] for row in range(rows)]).tobytes() == rates.tobytes()
+    zeros = np.zeros((rows, BLOCK))
+    zeros[1, 1:] = 0.5  # a rate that moves in one row of many: the other slots are XORs of the base, a byte
+    plain = Plain.of(zeros, float("nan"))
+    for position in range(BLOCK):
+        plain.narrow(position)
+    assert plain.slots[0] is not None and plain.slots[0].dtype == np.int8 and plain.coding[0][2] == 1
+    assert all(slot is not None and slot.dtype == np.int8 for slot in plain.slots)
+    assert plain.matrix(rows).tobytes() == zeros.tobytes()
+
+
+def test_a_sealed_block_is_the_chunks_of_its_whole_matrix() -> None:
+    """A block is widened and encoded a part of its rows at a time when sealed: the same chunks, blob for blob, as
+    its whole matrix gives."""
+    from heapster.store.columns import SEAL_ROWS, Blocks, Column
+
+    rows = SEAL_ROWS + 3000
+    rng = np.random.default_rng(5)
+    counter = rng.integers(0, 2 ** 40, rows)[:, None] + rng.integers(10 ** 6, 10 ** 7, rows)[:, None] * np.arange(BLOCK)
+    counter[100, 3] = INT_MISSING
+    for cells, is_float in ((counter, False), (np.round(counter / 7) / 10, True)):
+        column = Column(is_float, MetricType.CUMULATIVE, Blocks(), None)  # type: ignore[arg-type]  # no presence read
+        column.used = rows
+        column.dense[0] = plain = Plain.of(cells, float("nan") if is_float else int(INT_MISSING))
+        for position in range(BLOCK):
+            plain.narrow(position)
+        sealed = column.compressed(0)
+        whole = chunks.encode_rows(plain.matrix(rows))
+        assert sealed is not None and len(sealed) == len(whole) == -(-rows // chunks.ROW_GROUP)
+        assert [bytes(c) for c in sealed] == [bytes(c) for c in whole]  # blobs, rows, orders and flags
+        assert [(c.order, c.ratio, c.rows) for c in sealed] == [(c.order, c.ratio, c.rows) for c in whole]
+
+
 def test_a_store_with_narrow_head_slots_answers_as_before() -> None:
     store = MetricStore(duration=3600)
     rng = np.random.default_rng(3)

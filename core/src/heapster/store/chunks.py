@@ -57,25 +57,58 @@ library's version string twice for BITSHUFFLE: about 20 us of a chunk's ~150 us 
 9, helper pipecpu5). A chunk (64 KiB) is far under Blosc's maximum buffer size."""
 
 
-class Chunk:
-    """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached)."""
+_CHUNK_HEADER = struct.Struct("<HBB")
+"""A chunk's rows, width and flags (bit 0: floats, bit 1: kept as ratios, bits 2-3: the order of differences)."""
 
-    __slots__ = ("__weakref__", "blob", "is_float", "order", "ratio", "rows", "width")
 
-    def __init__(self, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False,
-                 order: int = 1) -> None:
-        self.blob = blob
-        self.rows = rows
-        self.width = width
-        self.is_float = is_float
-        self.ratio = ratio
+class Chunk(bytes):
+    """``rows x width`` cells of int64 (or float64) compressed; decoded by :func:`decode` (cached).
+
+    A chunk is its bytes: a 4-byte header (rows, width, flags) then the compressed blob, and no other Python object:
+    a chunk with attributes held ~97 bytes beside its blob (its slots, its row count's int, a collector's header),
+    ~1.7 MiB in the ~18,000 chunks of a full store at 1000 nodes (bench/README.md, session 12, storemem8)."""
+
+    __slots__ = ()
+
+    def __new__(cls, blob: bytes, rows: int, width: int, is_float: bool, ratio: bool = False,
+                order: int = 1) -> Chunk:
+        flags = int(is_float) | int(ratio) << 1 | order << 2
+        return super().__new__(cls, b"".join((_CHUNK_HEADER.pack(rows, width, flags), blob)))
+
+    def __reduce__(self) -> tuple[type[Chunk], tuple[bytes, int, int, bool, bool, int]]:
+        return Chunk, (bytes(self.blob), self.rows, self.width, self.is_float, self.ratio, self.order)
+
+    @property
+    def blob(self) -> memoryview:
+        """The compressed cells."""
+        return memoryview(self)[_CHUNK_HEADER.size:]
+
+    @property
+    def rows(self) -> int:
+        rows: int = _CHUNK_HEADER.unpack_from(self)[0]
+        return rows
+
+    @property
+    def width(self) -> int:
+        return self[2]
+
+    @property
+    def is_float(self) -> bool:
+        return bool(self[3] & 1)
+
+    @property
+    def ratio(self) -> bool:
         """Float cells kept as numerators, denominators and exceptions (see the module's docstring)."""
-        self.order = order
+        return bool(self[3] & 2)
+
+    @property
+    def order(self) -> int:
         """Differences taken along time of the ints (or numerators): 0, 1 (steps) or 2 (steps of the steps)."""
+        return self[3] >> 2
 
     @property
     def nbytes(self) -> int:
-        return len(self.blob)
+        return len(self)
 
 
 MAX_DENOMINATOR = 128
@@ -140,7 +173,7 @@ def _ratio_blob(bits: npt.NDArray[np.int64], numerators: npt.NDArray[np.int64], 
     return b"".join((header, numerators_blob, codes_blob, table_bytes, exceptions_blob))
 
 
-def _ratio_cells(blob: bytes, rows: int, width: int, order: int) -> npt.NDArray[np.float64]:
+def _ratio_cells(blob: memoryview, rows: int, width: int, order: int) -> npt.NDArray[np.float64]:
     """Undo :func:`_ratio_blob`."""
     view = memoryview(blob)
     numerators_size, codes_size, table_size = _HEADER.unpack_from(view)
@@ -247,10 +280,7 @@ def _ratios(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     if not count:
         return None
     sample = values[np.flatnonzero(candidates)[:: max(1, count // SAMPLE)]]
-    with np.errstate(over="ignore", invalid="ignore"):
-        tops = np.rint(sample[:, None] * _CANDIDATES)
-        tops += 0.0  # -0.0 would come back as the int 0's +0.0
-        fits = (tops / _CANDIDATES).view(np.int64) == sample.view(np.int64)[:, None]
+    fits = _fits(sample)
     hits = np.count_nonzero(fits, axis=0)
     best = int(np.argmax(hits))
     if not hits[best]:
@@ -289,6 +319,47 @@ def _ratios(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDA
     return numerators.reshape(shape), codes.reshape(shape), table
 
 
+NAN_BITS = int(np.array(np.nan).view(np.int64))
+"""The bits of a missing float cell."""
+
+
+def _fits(sample: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which of the ``sample`` values (rows) are exact ratios to which denominator up to :data:`MAX_DENOMINATOR`
+    (columns)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        tops = np.rint(sample[:, None] * _CANDIDATES)
+        tops += 0.0  # -0.0 would come back as the int 0's +0.0
+        fits: npt.NDArray[np.bool_] = (tops / _CANDIDATES).view(np.int64) == sample.view(np.int64)[:, None]
+    return fits
+
+
+HEAD_SAMPLE = 256
+"""Float cells of a head slot looked at (spread evenly) to choose its denominator."""
+_INT32 = float(2 ** 31)
+
+
+def ratio_cells(bits: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]:
+    """Float cells (their bits, one slot) as exact ratios to one denominator, the one most of a sample of them fit
+    (:func:`_ratios`' first; 1 if none fits): the numerators (anything where none), and which cells are such
+    ratios with a numerator under 2^31 in magnitude (+0.0 is ``0 / d``; -0.0, NaN and infinities are none)."""
+    values = bits.view(np.float64)
+    sample = values[:: max(1, len(values) // HEAD_SAMPLE)]
+    with np.errstate(invalid="ignore"):
+        sample = sample[(np.abs(sample) < _SMALL) & (sample != 0)][:SAMPLE]
+    denominator = 1
+    if len(sample):
+        hits = np.count_nonzero(_fits(sample), axis=0)
+        denominator = int(np.argmax(hits)) + 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        tops = values * denominator
+        np.rint(tops, out=tops)
+        tops += 0.0
+        exact = (tops / denominator).view(np.int64) == bits
+        exact &= np.abs(tops) < _INT32
+        numerators = tops.astype(np.int64)
+    return numerators, exact, denominator
+
+
 ORDER_SAMPLE = 64
 """One row in this many is looked at to choose a column's order of differences."""
 _RATIO_SCALE = 16.0
@@ -301,8 +372,13 @@ def order_of(cells: npt.NDArray[np.generic]) -> int:
     for a smooth one (a counter at a steady rate, a slowly moving gauge: about a fifth fewer bytes than steps
     alone), the values for a float rate of random steps. Chosen once per column's block (bench/README.md, session
     10, storemem6: as small as choosing per chunk on the simulator's values, for a fraction of its CPU)."""
-    is_float = cells.dtype.kind == "f"
-    sample = cells[::ORDER_SAMPLE].T.astype(np.float64)
+    return order_of_sample(cells[::ORDER_SAMPLE])
+
+
+def order_of_sample(sampled: npt.NDArray[np.generic]) -> int:
+    """:func:`order_of` from its sample of rows already taken (one row in :data:`ORDER_SAMPLE`, from the first)."""
+    is_float = sampled.dtype.kind == "f"
+    sample = sampled.T.astype(np.float64)
     if is_float:
         with np.errstate(over="ignore", invalid="ignore"):
             sample = np.nan_to_num(sample * _RATIO_SCALE, nan=0.0, posinf=0.0, neginf=0.0)
@@ -326,9 +402,10 @@ def _size(values: npt.NDArray[np.float64]) -> float:
     return scale
 
 
-def encode_rows(cells: npt.NDArray[np.generic]) -> list[Chunk]:
-    """Chunks of ``ROW_GROUP`` rows each."""
-    order = order_of(cells)
+def encode_rows(cells: npt.NDArray[np.generic], order: int | None = None) -> list[Chunk]:
+    """Chunks of ``ROW_GROUP`` rows each (their ints coded by ``order`` differences, default :func:`order_of`)."""
+    if order is None:
+        order = order_of(cells)
     return [encode(cells[first: first + ROW_GROUP], order) for first in range(0, len(cells), ROW_GROUP)]
 
 

@@ -374,8 +374,9 @@ class MetricStore(MetricSink):
                 blocks.open.discard(block)
 
     def _narrow(self, slot: int) -> Iterator[None]:
-        """Keep the slot just committed narrow in each column where it fits (the same cells: queries may read
-        between the steps), in steps of about :data:`STEP_CPU`."""
+        """Keep the slot just committed narrow in each column where it fits and is still whole (the write narrows
+        each column's slot as it goes; a column turned dense by :meth:`_finish` is whole), the same cells (queries may
+        read between the steps), in steps of about :data:`STEP_CPU`."""
         due = time.thread_time() + STEP_CPU
         for column in list(self._all_columns()):
             if time.thread_time() >= due:
@@ -454,8 +455,9 @@ class MetricStore(MetricSink):
                 if targets is None:
                     targets = picked[mark] = owners[there]
                     targets.flags.writeable = False  # shared by the columns with this presence
-                yield from self._column(columns, name, column.metric_type, column.is_float).write_parts(
-                    targets, column.data[there], slot, STEP_CELLS, looked_up)
+                target = self._column(columns, name, column.metric_type, column.is_float)
+                yield from target.write_parts(targets, column.data[there], slot, STEP_CELLS, looked_up)
+                target.narrow(slot)  # whole only while it is written: not every column's new slot whole at once
                 cells += len(there)
                 if cells >= STEP_CELLS:
                     cells = 0
