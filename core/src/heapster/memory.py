@@ -78,12 +78,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
 
     ``MALLOC_ARENA_MAX`` in the environment wins (the operator's choice). Returns whether the cap was set.
     """
-    libc = _load_libc()
-    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):  # not glibc
-        return False
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    return _mallopt(_M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX")
 
 
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
@@ -91,12 +86,17 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
 
     ``MALLOC_MMAP_THRESHOLD_`` in the environment wins (the operator's choice). Returns whether it was set.
     """
+    return _mallopt(_M_MMAP_THRESHOLD, threshold, "MALLOC_MMAP_THRESHOLD_")
+
+
+def _mallopt(param: int, value: int, environ_name: str) -> bool:
+    """glibc's ``mallopt(param, value)`` unless ``environ_name`` is set (the operator's choice) or this is not glibc."""
     libc = _load_libc()
     if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):  # not glibc
         return False
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+    if os.environ.get(environ_name):
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    return bool(libc.mallopt(param, value))
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

@@ -34,6 +34,15 @@ def _with_shapes(shapes: SummaryShapes, body: dict[str, Any], now: float = NOW, 
     return decode_summary_columns(orjson.dumps(body), node, now, shapes)
 
 
+def _assert_decoded_afresh(shapes: SummaryShapes, body: dict[str, Any], now: float) -> None:
+    """``body`` decoded with ``shapes`` does not reuse the node's kept table, and equals its full decode."""
+    kept = shapes.get(NODE)
+    batch = _with_shapes(shapes, body, now)
+    assert not (isinstance(batch, PendingBatch) and batch.builder is not None and kept is not None
+                and batch.builder._table is kept.table)
+    assert column_batch_differences(batch, _full(body, now)) == []
+
+
 def _first_pod(body: dict[str, Any]) -> dict[str, Any]:
     return next(p for p in body["pods"] if p.get("containers") and p.get("volume"))
 
@@ -182,11 +191,7 @@ def test_start_times_that_differ_only_where_they_hold_a_newline_are_not_the_same
     pod["startTime"], pod["containers"][0]["startTime"] = "2026-06-26T10:00:00Z", "\n2026-06-26T10:01:00Z"
     shapes = SummaryShapes()
     _with_shapes(shapes, first)
-    kept = shapes.get(NODE)
-    batch = _with_shapes(shapes, second, NOW + 10)
-    assert not (isinstance(batch, PendingBatch) and batch.builder is not None and kept is not None
-                and batch.builder._table is kept.table)
-    assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+    _assert_decoded_afresh(shapes, second, NOW + 10)
     third = shifted(second, 10)
     assert column_batch_differences(_with_shapes(shapes, third, NOW + 20), _full(third, NOW + 20)) == []
 
@@ -334,11 +339,7 @@ def test_volume_names_that_differ_only_where_they_hold_a_newline_or_by_pod_are_n
         _two_volumes(pods[1], "w", "x")
     shapes = SummaryShapes()
     assert column_batch_differences(_with_shapes(shapes, first), _full(first)) == []
-    kept = shapes.get(NODE)
-    batch = _with_shapes(shapes, second, NOW + 10)
-    assert not (isinstance(batch, PendingBatch) and batch.builder is not None and kept is not None
-                and batch.builder._table is kept.table)
-    assert column_batch_differences(batch, _full(second, NOW + 10)) == []
+    _assert_decoded_afresh(shapes, second, NOW + 10)
     third = shifted(second, 10)
     reused = _with_shapes(shapes, third, NOW + 20)  # the same volumes again: the table is reused
     kept = shapes.get(NODE)
