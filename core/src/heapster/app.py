@@ -280,8 +280,8 @@ async def build_daemon(values: HeapsterSettings | Mapping[str, Any], plugins: Pl
     # Configure the source and every sink before logging or connecting anything, so a bad URI
     # fails fast with one line and exit 2.
     source_reg, source_config = plugins.configure("source", source_spec)
-    store_named = any(parse_uri(spec).key == METRIC_STORE_SINK for spec in settings.sink)
     plugin_sinks = [spec for spec in settings.sink if parse_uri(spec).key != METRIC_STORE_SINK]
+    store_named = len(plugin_sinks) < len(settings.sink)
     if settings.historical_source and parse_uri(settings.historical_source).key == METRIC_STORE_SINK:
         msg = (f"sink {METRIC_STORE_SINK!r} (the in-memory store) cannot serve --historical_source; "
                f"sinks that can: {_historical_sinks(plugins)}")
